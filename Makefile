@@ -1,0 +1,41 @@
+# Rampart: `make run` to try it, `make test` to prove it.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+CLANG_BUILD ?= build-clang
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build run test test-fast test-asan build-clang clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@scripts/demo-run.sh $(BUILD)/rampart
+
+# The whole suite: gcc build, clang build (warnings are errors in both),
+# then every test under ASan+UBSan, then every test on the normal build.
+# ctest's summary line closes the output.
+test: build build-clang test-asan test-fast
+
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j 2
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRAMPART_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j 2
+
+build-clang: deps
+	@CC=clang cmake -S . -B $(CLANG_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(CLANG_BUILD) -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Rampart needs to build, run and test,
+# but only those that are missing, so a prepared machine does no apt work.
+set -euo pipefail
+pkgs=(
+  build-essential cmake pkg-config clang
+  libevent-dev libssl-dev libsqlite3-dev libsodium-dev libinih-dev
+  zlib1g-dev libunistring-dev libcrypt-dev libcmocka-dev
+  python3 python3-pytest openssl curl isync nmap procps
+  dovecot-imapd
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+# Keep Debian's service scripts from starting dovecot: the benchmark starts
+# its own throwaway instance.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+fi
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
