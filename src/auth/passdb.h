@@ -1,0 +1,43 @@
+/* The users file: one "user:{SCHEME}hash" line per user (extra ':'-fields
+ * after the hash are ignored, so Dovecot passwd-files load). Schemes:
+ * {ARGON2ID} (default for new passwords, libsodium), {ARGON2I},
+ * {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT} (libcrypt, for migrations).
+ * Cleartext {PLAIN} is refused. */
+#ifndef RAMPART_AUTH_PASSDB_H
+#define RAMPART_AUTH_PASSDB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum passdb_result {
+	PASSDB_OK = 0,
+	PASSDB_FAIL = 1,     /* wrong password OR unknown user: callers must not tell them apart */
+	PASSDB_ERROR = -1,   /* the users file could not be read */
+};
+
+struct passdb;
+
+/* Loads the file into memory. NULL on error (*err set, caller frees). */
+struct passdb *passdb_load(const char *path, char **err);
+void passdb_free(struct passdb *db);
+/* Reloads when the file's mtime/size changed; keeps the old copy on error.
+ * Thread-safe against concurrent passdb_verify. */
+void passdb_refresh(struct passdb *db);
+/* Verifies a password. Slow by design (argon2id): call it off the event
+ * loop. Takes the same time for unknown users (a dummy hash is checked). */
+enum passdb_result passdb_verify(struct passdb *db, const char *user, const char *password);
+bool passdb_user_exists(struct passdb *db, const char *user);
+
+/* Hashes a new password with argon2id; caller frees. NULL on failure. */
+char *password_hash(const char *password);
+/* Checks password against a stored "{SCHEME}..." value; true on match. */
+bool password_verify(const char *stored, const char *password);
+
+/* Users file editing for the CLI (atomic rewrite: temp file, fsync, rename). */
+int passdb_file_set(const char *path, const char *user, const char *hash);
+int passdb_file_delete(const char *path, const char *user);   /* -2: no such user */
+int passdb_file_list(const char *path, char ***users, size_t *n);
+/* Usernames: 1..255 bytes of [A-Za-z0-9._+@-], not starting with '.'. */
+bool passdb_username_valid(const char *user);
+
+#endif

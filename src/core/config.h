@@ -1,0 +1,77 @@
+/* The configuration file (INI, parsed with libinih) and the immutable
+ * snapshot the server runs on. See docs/configuration.md for every key.
+ *
+ *   [server]      workers, mail_root, users_file, user, group, log_file, log_level, pid_file
+ *   [tls]         cert, key, min_version (TLSv1.2|TLSv1.3), ciphers, ciphersuites
+ *   [listener NAME]  address (host:port), tls (starttls|implicit|none), allow_from
+ *   [security]    trusted_networks, auth_fail_delay_ms
+ *   [limits]      max_line, max_literal, max_message_size, max_connections,
+ *                 max_connections_per_ip, max_output_buffer, idle_timeout,
+ *                 preauth_timeout, max_mailboxes, max_mailbox_name
+ */
+#ifndef RAMPART_CORE_CONFIG_H
+#define RAMPART_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/cidr.h"
+
+enum listener_tls { LISTENER_TLS_STARTTLS, LISTENER_TLS_IMPLICIT, LISTENER_TLS_NONE };
+
+struct listener_config {
+	char *name;
+	char *host;                  /* numeric address: "127.0.0.1", "::", "0.0.0.0" */
+	uint16_t port;
+	enum listener_tls tls;
+	struct cidr_list allow_from; /* empty: everyone */
+};
+
+struct config {
+	char *path;
+	/* [server] */
+	unsigned workers;            /* 0 in the file: number of cores */
+	char *mail_root;
+	char *users_file;
+	char *run_user;              /* drop privileges to this user when root; NULL: stay */
+	char *run_group;
+	char *log_file;              /* NULL: stderr */
+	int log_level;               /* enum log_level */
+	char *pid_file;
+	/* [tls] */
+	char *tls_cert;
+	char *tls_key;
+	int tls_min_version;         /* TLS1_2_VERSION or TLS1_3_VERSION */
+	char *tls_ciphers;           /* TLS 1.2 cipher list, NULL: OpenSSL default */
+	char *tls_ciphersuites;      /* TLS 1.3, NULL: default */
+	/* [listener *] */
+	struct listener_config *listeners;
+	size_t nlisteners;
+	/* [security] */
+	struct cidr_list trusted_networks;
+	unsigned auth_fail_delay_ms; /* delay before answering a failed login */
+	/* [limits] */
+	size_t max_line;
+	size_t max_literal;
+	size_t max_message_size;
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	size_t max_output_buffer;    /* stop reading from a client whose unsent output exceeds this */
+	unsigned idle_timeout;       /* seconds, authenticated (RFC 9051 5.4: at least 30 min) */
+	unsigned preauth_timeout;    /* seconds before login */
+	unsigned max_mailboxes;
+	unsigned max_mailbox_name;
+};
+
+/* Loads and validates. On error returns -1 and *err (caller frees) says
+ * which line or key is wrong. Relative paths are taken relative to the
+ * directory of the config file. */
+int config_load(const char *path, struct config **out, char **err);
+void config_free(struct config *c);
+/* Prints the effective configuration (every key, defaults included) in the
+ * file's own format, for `rampart config check`. */
+void config_print(const struct config *c, FILE *f);
+
+#endif

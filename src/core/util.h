@@ -1,0 +1,46 @@
+/* Small allocation and string helpers used everywhere.
+ * Allocation failure is not a recoverable condition for a server that has
+ * bounded every input: the x* functions abort with a log line instead of
+ * making every caller handle NULL. */
+#ifndef RAMPART_CORE_UTIL_H
+#define RAMPART_CORE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+/* Grows *p (an array of *cap elements of size `size`) to hold at least
+ * `need` elements, doubling. */
+void xgrow(void **p, size_t *cap, size_t need, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Fatal error: logs and exits. For the impossible, not for bad input. */
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* ASCII-only case-insensitive helpers (IMAP keywords are ASCII). */
+bool ascii_ieq(const char *a, const char *b);
+bool ascii_ieqn(const char *a, size_t alen, const char *b);
+void ascii_upper(char *s);
+
+/* Parses a decimal uint32/uint64 in s[0..len); no sign, no leading '+'.
+ * Returns 0 on success, -1 on syntax error or overflow. */
+int parse_u32(const char *s, size_t len, uint32_t *out);
+int parse_u64(const char *s, size_t len, uint64_t *out);
+
+/* Writes all of buf to fd, retrying on EINTR and short writes. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* Monotonic clock in milliseconds / microseconds. */
+uint64_t now_ms(void);
+uint64_t now_us(void);
+
+#endif

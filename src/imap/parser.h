@@ -1,0 +1,105 @@
+/* Streaming IMAP command parser (RFC 9051 section 9 grammar, RFC 7888
+ * LITERAL+/LITERAL-). Bytes are fed as they arrive; a command is complete
+ * when its final CRLF (after any literals) has been seen. The parser owns
+ * every string it returns until imap_parser_reset()/imap_parser_free().
+ *
+ * Tokens:
+ *  - ATOM: any run of bytes other than SP, CTL, '(', ')', '{' (at token
+ *    start), '"'. A '[' inside an atom opens a bracketed region that runs to
+ *    the matching ']' and may contain spaces, parentheses and quoted strings,
+ *    so `BODY[HEADER.FIELDS (From To)]<0.100>` is ONE atom with that exact
+ *    text. Flags like `\Seen` and LIST patterns with `*`/`%` are atoms.
+ *  - STRING: a quoted string, unescaped (\" and \\).
+ *  - LITERAL: {n}, {n+} or {n-} (non-synchronizing), ~{n} (literal8, BINARY).
+ *  - NIL: the atom NIL (case-insensitive); still has str "NIL".
+ *  - LIST: ( ... ), nested up to limits.max_depth.
+ */
+#ifndef RAMPART_IMAP_PARSER_H
+#define RAMPART_IMAP_PARSER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum imap_arg_type {
+	IMAP_ARG_ATOM,
+	IMAP_ARG_STRING,
+	IMAP_ARG_LITERAL,
+	IMAP_ARG_NIL,
+	IMAP_ARG_LIST,
+};
+
+struct imap_arg {
+	enum imap_arg_type type;
+	/* ATOM/STRING/LITERAL/NIL: the bytes, NUL-terminated (literals may also
+	 * contain NULs: use len). */
+	const char *str;
+	size_t len;
+	/* LIST: the children. */
+	struct imap_arg *list;
+	size_t count;
+	/* LITERAL only: it was a literal8 (~{n}). */
+	bool literal8;
+};
+
+struct imap_parser_limits {
+	size_t max_line;        /* bytes of one line outside literals; default 65536 */
+	size_t max_literal;     /* bytes of one literal; default 64 MiB */
+	size_t max_command;     /* bytes of a whole command incl. literals; default 128 MiB */
+	size_t max_nonsync;     /* largest accepted {n+} literal; 4096 for LITERAL- */
+	unsigned max_depth;     /* list nesting; default 16 */
+	unsigned max_args;      /* total tokens in a command; default 100000 */
+};
+
+void imap_parser_limits_default(struct imap_parser_limits *lim);
+
+enum imap_parse_result {
+	IMAP_PARSE_NEED_MORE,     /* fed data used up; feed more */
+	IMAP_PARSE_CONTINUE,      /* synchronizing literal announced and accepted:
+	                             send "+ ..." then feed more */
+	IMAP_PARSE_DONE,          /* a full command is ready */
+	IMAP_PARSE_ERROR,         /* syntax error or limit; the offending line has
+	                             been consumed: answer tag BAD (or untagged BAD
+	                             when the tag is NULL), then reset */
+	IMAP_PARSE_FATAL,         /* the stream can't be resynchronised (e.g. an
+	                             oversized non-synchronizing literal):
+	                             answer BYE and close */
+};
+
+struct imap_parser;
+
+struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim);
+void imap_parser_free(struct imap_parser *p);
+/* Forgets the current command and frees its memory (keeps the limits). */
+void imap_parser_reset(struct imap_parser *p);
+
+/* Consumes bytes from data[0..len); *consumed tells how many were used.
+ * After DONE, ERROR or FATAL the caller must reset before feeding again;
+ * unconsumed bytes belong to the next command. */
+enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data, size_t len,
+					size_t *consumed);
+
+/* After DONE (and, where known, after ERROR): the tag and command name as
+ * sent (NULL if not parsed yet). The command name is not case-folded. */
+const char *imap_parser_tag(const struct imap_parser *p);
+const char *imap_parser_command(const struct imap_parser *p);
+/* After DONE: the arguments after the command name. */
+const struct imap_arg *imap_parser_args(const struct imap_parser *p, size_t *count);
+/* After ERROR/FATAL: a short human-readable reason. */
+const char *imap_parser_error(const struct imap_parser *p);
+/* After ERROR: true when a limit (rather than syntax) was exceeded, so the
+ * response carries [TOOBIG] / [LIMIT]. */
+bool imap_parser_error_is_limit(const struct imap_parser *p);
+/* Bytes currently buffered by the parser (for memory accounting). */
+size_t imap_parser_buffered(const struct imap_parser *p);
+
+/* Helpers for command implementations. */
+/* True for ATOM, STRING, LITERAL (an astring); *s/*len set. */
+bool imap_arg_get_astring(const struct imap_arg *a, const char **s, size_t *len);
+/* True for ATOM only. */
+bool imap_arg_get_atom(const struct imap_arg *a, const char **s);
+/* True for STRING or LITERAL (not atom). */
+bool imap_arg_get_string(const struct imap_arg *a, const char **s, size_t *len);
+bool imap_arg_atom_ieq(const struct imap_arg *a, const char *word);
+
+#endif

@@ -1,0 +1,196 @@
+/* The mail store interface: everything the IMAP and delivery layers may ask
+ * of persistent storage. store/sqlite implements it (per-user index.sqlite
+ * in WAL mode + content-addressed blob files); a PostgreSQL backend will
+ * implement the same functions later.
+ *
+ * Threading: a struct store_user is used by one thread at a time. Handles
+ * are cached per thread (store_user_open on the same thread returns the
+ * cached, refcounted handle), so sessions do not each hold a database
+ * connection; they open before a command and close after it.
+ *
+ * Durability: every function that changes state returns only after the
+ * change is committed and fsync'd (blob file, its directory, SQLite WAL).
+ *
+ * Errors: functions return STORE_OK (0) or a negative STORE_E* code; the
+ * IMAP layer maps them to response codes. */
+#ifndef RAMPART_STORE_STORE_H
+#define RAMPART_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_EIO = -1,          /* disk or database failure (logged) */
+	STORE_ENOENT = -2,       /* no such mailbox / message */
+	STORE_EEXIST = -3,       /* mailbox already exists */
+	STORE_EINVAL = -4,       /* bad name or argument */
+	STORE_EOVERQUOTA = -5,
+	STORE_ELIMIT = -6,       /* a configured limit (mailbox count, name length...) */
+	STORE_EINUSE = -7,       /* e.g. DELETE of a mailbox with children that is \Noselect */
+	STORE_ECANNOT = -8,      /* operation not permitted, e.g. deleting INBOX */
+};
+
+/* Process-wide set-up: where user directories live. Creates mail_root. */
+int store_init(const char *mail_root);
+void store_shutdown(void);
+/* "mail_root/<domain or 'local'>/<localpart>"; caller frees. NULL for a
+ * username with characters outside [A-Za-z0-9._+@-] or "..". */
+char *store_user_dir(const char *username);
+
+struct store_user;
+
+/* Opens (creating on first use, with INBOX, Drafts, Sent, Trash, Junk and
+ * Archive and their SPECIAL-USE attributes, all subscribed) a user's
+ * store. NULL on error. */
+struct store_user *store_user_open(const char *username);
+void store_user_close(struct store_user *u);
+/* Closes every cached handle of this thread that is not in use. */
+void store_thread_cleanup(void);
+/* Removes a user's whole store (admin). */
+int store_user_remove(const char *username);
+
+/* ---- Mailboxes ---- */
+
+struct store_mailbox {
+	int64_t id;
+	char *name;             /* full name, '/'-separated, UTF-8; "INBOX" exact */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	char *special_use;      /* "\\Sent" etc. or NULL */
+	bool subscribed;
+	/* Filled by store_mailbox_status() and store_mailbox_list(want_counts): */
+	uint32_t messages;
+	uint32_t unseen;
+	uint32_t deleted;
+	uint32_t recent;        /* uid >= first_recent_uid */
+	uint64_t size;          /* sum of RFC822.SIZE */
+	uint64_t deleted_size;
+	uint32_t first_recent_uid;
+};
+
+void store_mailbox_clear(struct store_mailbox *mb);
+void store_mailbox_array_free(struct store_mailbox *mbs, size_t n);
+
+/* All existing mailboxes in name order. Counts are filled only when
+ * want_counts (one aggregate query, not per-message work). */
+int store_mailbox_list(struct store_user *u, bool want_counts, struct store_mailbox **out,
+		       size_t *n);
+/* Subscribed names, including names that no longer exist (RFC 9051 6.3.7). */
+int store_subscription_list(struct store_user *u, char ***names, size_t *n);
+int store_subscribe(struct store_user *u, const char *name, bool subscribe);
+
+/* Looks a mailbox up by name ("INBOX" case-insensitively); with counts. */
+int store_mailbox_status(struct store_user *u, const char *name, struct store_mailbox *out);
+int store_mailbox_create(struct store_user *u, const char *name, const char *special_use);
+/* Deletes the mailbox and its messages (not its children). */
+int store_mailbox_delete(struct store_user *u, const char *name);
+/* Renames the mailbox and every child ("a/b" with "a"). Renaming INBOX
+ * moves its messages to a new mailbox `to` and leaves INBOX empty
+ * (RFC 9051 6.3.6). */
+int store_mailbox_rename(struct store_user *u, const char *from, const char *to);
+
+/* Marks messages with uid >= the old first_recent_uid as recent for the
+ * caller and advances first_recent_uid to uidnext (first SELECT to see
+ * them gets \Recent; rev1 only). *first_recent receives the old value. */
+int store_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent);
+
+/* ---- Messages ---- */
+
+struct store_msg {
+	uint32_t uid;
+	uint32_t flags;          /* MAIL_FLAG_* (stored ones) */
+	uint64_t modseq;
+	char *keywords;          /* space-separated, NULL when none */
+	int64_t internaldate;    /* seconds since epoch */
+	int internaldate_tz;     /* minutes east of UTC */
+	int64_t savedate;
+	uint64_t size;
+	char blob[65];           /* hex SHA-256 of the message bytes */
+};
+
+void store_msg_array_free(struct store_msg *msgs, size_t n);
+
+/* Messages of a mailbox with uid >= min_uid, in UID order. With
+ * meta_only, keywords/dates/blob are left empty (cheap SELECT path). */
+int store_msg_list(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, bool meta_only,
+		   struct store_msg **out, size_t *n);
+/* Messages of the given UIDs (sorted ascending), full metadata. */
+int store_msg_get(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		  struct store_msg **out, size_t *n);
+
+/* Cached, per-message data computed at delivery time (so FETCH ENVELOPE /
+ * BODYSTRUCTURE never re-parse): NULL-terminated strings; caller frees.
+ * Any of the out pointers may be NULL. */
+int store_msg_cached(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **envelope,
+		     char **bodystructure, char **body);
+
+/* What changed in a mailbox since modseq `since` (exclusive):
+ * messages whose modseq is greater (new or flag-changed), in UID order,
+ * and UIDs expunged after `since`. */
+int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
+		  struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
+		  size_t *nexpunged);
+
+/* One message to append; data is the full RFC 5322 message. */
+struct store_append {
+	const char *data;
+	size_t len;
+	uint32_t flags;
+	const char *keywords;    /* space-separated, or NULL */
+	int64_t internaldate;    /* -1: now */
+	int internaldate_tz;
+	/* Filled by the store from the message (computed by the caller so the
+	 * store needs no MIME code): */
+	const char *envelope;
+	const char *bodystructure;
+	const char *body;
+	uint32_t uid;            /* out */
+};
+
+/* Appends all messages atomically (MULTIAPPEND, RFC 3502): every blob is
+ * fsync'd, then one transaction; either all get UIDs or none do.
+ * *uidvalidity receives the mailbox's UIDVALIDITY (APPENDUID). */
+int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
+		 uint32_t *uidvalidity);
+
+enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+
+/* Changes flags/keywords of the given UIDs. Messages whose flags actually
+ * change get a new modseq. With unchangedsince != 0 (CONDSTORE), messages
+ * whose modseq is above it are left alone and listed in *failed.
+ * *changed receives the new state of every message that changed. */
+int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		enum store_flag_mode mode, uint32_t flags, const char *keywords,
+		uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
+		uint32_t **failed, size_t *nfailed);
+
+/* Copies messages (sorted UIDs) to mailbox `to`; the blobs are shared.
+ * src_uids/dst_uids receive the pairs actually copied (COPYUID).
+ * With move, the sources are expunged in the same transaction. */
+int store_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+	       const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
+	       uint32_t **dst_uids, size_t *ncopied);
+
+/* Expunges the given UIDs (must be \Deleted or not, the caller decides). */
+int store_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids);
+
+/* Maps a message's bytes read-only. *data/*len valid until store_blob_unmap. */
+int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len);
+void store_blob_unmap(const char *data, size_t len);
+
+/* ---- Change notification ----
+ * Every committed change to a user's store (from this process, another
+ * server process or `rampart deliver`) wakes the watcher callback with
+ * that username, from the watcher thread. The callback must be cheap and
+ * thread-safe (typically: post an event to the workers). */
+typedef void (*store_change_cb)(const char *username, void *arg);
+int store_watch_start(store_change_cb cb, void *arg);
+void store_watch_stop(void);
+/* Reference-counted interest in a user. */
+int store_watch_user(const char *username);
+void store_unwatch_user(const char *username);
+
+#endif
