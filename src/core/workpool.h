@@ -1,0 +1,21 @@
+/* A small pool of threads for work that must not run on an event loop
+ * (password hashing, later large searches). A job runs on a pool thread;
+ * its completion runs back on the event_base that submitted it. */
+#ifndef RAMPART_CORE_WORKPOOL_H
+#define RAMPART_CORE_WORKPOOL_H
+
+struct event_base;
+
+struct workpool_job {
+	void (*run)(struct workpool_job *job);  /* on a pool thread */
+	void (*done)(struct workpool_job *job); /* on the submitting event_base's thread */
+	struct event_base *base;
+	struct workpool_job *next;
+};
+
+int workpool_start(unsigned nthreads);
+void workpool_stop(void);
+/* Queues a job. run() must not touch state owned by the event loop. */
+void workpool_submit(struct workpool_job *job);
+
+#endif

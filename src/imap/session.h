@@ -1,0 +1,64 @@
+/* An IMAP session: the protocol state machine of one client connection.
+ * The network layer owns the socket and TLS; it hands input to the session
+ * and offers the few operations below. The session never touches sockets. */
+#ifndef RAMPART_IMAP_SESSION_H
+#define RAMPART_IMAP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config;
+struct evbuffer;
+struct passdb;
+struct event_base;
+struct imap_session;
+
+/* What the network layer does for a session. `conn` is its opaque handle. */
+struct imap_io_ops {
+	/* Queues bytes for the client. */
+	void (*write)(void *conn, const void *data, size_t len);
+	/* Bytes queued but not yet handed to the kernel/TLS. */
+	size_t (*pending)(void *conn);
+	/* After the tagged OK of STARTTLS was queued: discard buffered input,
+	 * flush, then start the TLS handshake (RFC 9051 6.2.1). */
+	void (*starttls)(void *conn);
+	/* Flush what is queued, then close. */
+	void (*close)(void *conn);
+	/* Stop/resume reading input (back-pressure and async work). */
+	void (*pause_read)(void *conn, bool pause);
+	/* Inactivity timeout in seconds. */
+	void (*set_timeout)(void *conn, unsigned seconds);
+	/* The session authenticated as `user`: route change notifications. */
+	void (*logged_in)(void *conn, const char *user);
+};
+
+struct imap_conn_info {
+	bool tls;                   /* TLS active now (implicit or after STARTTLS) */
+	bool starttls_offered;      /* a STARTTLS listener */
+	bool trusted;               /* the peer is in trusted_networks */
+	const char *peer;           /* "ip" for logs */
+	const char *listener;       /* listener name for logs */
+	const struct config *cfg;
+	struct event_base *base;
+	struct passdb *passdb;      /* thread-safe, shared */
+};
+
+struct imap_session *imap_session_new(const struct imap_io_ops *ops, void *conn,
+				      const struct imap_conn_info *info);
+/* Sends the greeting. */
+void imap_session_start(struct imap_session *s);
+/* New input is in `in`; the session removes what it consumes. */
+void imap_session_input(struct imap_session *s, struct evbuffer *in);
+/* All queued output has been sent: resume any command waiting on it. */
+void imap_session_drained(struct imap_session *s);
+/* The TLS handshake after STARTTLS completed. */
+void imap_session_tls_started(struct imap_session *s);
+/* The user's mail changed somewhere: report what the client may see. */
+void imap_session_notify(struct imap_session *s);
+/* The inactivity timeout fired: say BYE. */
+void imap_session_timeout(struct imap_session *s);
+/* The server is shutting down: say BYE. */
+void imap_session_shutdown(struct imap_session *s);
+void imap_session_free(struct imap_session *s);
+
+#endif

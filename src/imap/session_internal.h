@@ -1,0 +1,163 @@
+/* What the command implementations (imap/cmd_*.c) share with the session
+ * core (imap/session.c). Not a public interface outside src/imap/. */
+#ifndef RAMPART_IMAP_SESSION_INTERNAL_H
+#define RAMPART_IMAP_SESSION_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/strbuf.h"
+#include "imap/parser.h"
+#include "imap/seqset.h"
+#include "imap/session.h"
+#include "store/store.h"
+
+enum imap_state { ST_NOTAUTH, ST_AUTH, ST_SELECTED, ST_LOGOUT };
+
+/* How the session reads its next input. */
+enum imap_input_mode {
+	IN_COMMAND,     /* parse commands */
+	IN_IDLE,        /* waiting for DONE */
+	IN_SASL,        /* waiting for a SASL continuation line */
+	IN_BUSY,        /* a command is running (async or waiting for output room) */
+};
+
+/* The selected mailbox as this session sees it (RFC 9051 2.3.1.2): the
+ * sequence number of a message is its index in uids[] plus one. */
+struct imap_view {
+	int64_t id;
+	char *name;                /* UTF-8 */
+	bool readonly;
+	uint32_t uidvalidity;
+	uint32_t *uids;            /* ascending */
+	uint32_t count, cap;
+	uint32_t first_recent;     /* uids >= this are \Recent for this session (rev1) */
+	uint64_t modseq;           /* every change up to this has been reported */
+	uint64_t flags_modseq;     /* flag changes up to this have been reported */
+	/* Flag changes this session made itself and already reported. */
+	struct { uint32_t uid; uint64_t modseq; } *own;
+	size_t nown, owncap;
+};
+
+struct sasl_state;
+
+struct imap_session {
+	const struct imap_io_ops *ops;
+	void *conn;
+	struct imap_conn_info info;
+	char peer[64];
+	char listener[32];
+	const struct config *cfg;
+
+	enum imap_state state;
+	enum imap_input_mode mode;
+	struct imap_parser *parser;
+	unsigned bad_commands;       /* consecutive; too many -> BYE */
+	unsigned auth_failures;
+
+	bool rev2;                   /* ENABLE IMAP4rev2 done */
+	bool utf8;                   /* rev2: mailbox names are UTF-8 on the wire */
+	bool notify_pending;         /* changes were announced since the last sync */
+	bool closing;
+
+	char *user;
+	struct imap_view view;       /* valid in ST_SELECTED */
+	struct seqset searchres;     /* SEARCHRES "$", as UIDs */
+	bool searchres_set;
+
+	/* The running command: its tag (owned), and for commands that pause
+	 * for output room or async work, how to resume and how to clean up. */
+	char *tag;
+	void (*resume)(struct imap_session *s);
+	void (*cancel)(struct imap_session *s);
+	void *cmd_state;
+
+	struct sasl_state *sasl;
+	void *auth_job;
+
+	struct strbuf out;           /* response bytes not yet handed to the connection */
+};
+
+/* ---- output ---- */
+/* Appends a formatted response line; "\r\n" is added. */
+void sess_printf(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Raw bytes (for literals and partial lines). */
+void sess_write(struct imap_session *s, const void *data, size_t len);
+/* Hands buffered response bytes to the connection. */
+void sess_flush(struct imap_session *s);
+/* Tagged completion: status is "OK", "NO" or "BAD"; text may start with a
+ * "[CODE]". Ends the running command (frees s->tag and clears resume). */
+void sess_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* True when the client is slow and the command should pause: resume() will
+ * be called once output has drained. */
+bool sess_output_full(struct imap_session *s);
+/* Pauses the running command until output drains; resume is called then. */
+void sess_wait_output(struct imap_session *s, void (*resume)(struct imap_session *s),
+		      void (*cancel)(struct imap_session *s), void *state);
+/* Says BYE and closes. */
+void sess_bye(struct imap_session *s, const char *text);
+
+/* ---- mailbox names on the wire ---- */
+/* Decodes a mailbox argument to UTF-8 (modified UTF-7 for rev1 sessions,
+ * UTF-8 for rev2); "INBOX" in any case becomes "INBOX". Caller frees.
+ * NULL when the name is not valid (answer BAD/NO). */
+char *sess_mailbox_arg(struct imap_session *s, const struct imap_arg *a);
+/* Writes a mailbox name as the session's client expects it. */
+void sess_write_mailbox(struct imap_session *s, struct strbuf *out, const char *name);
+
+/* ---- the view ---- */
+/* Sequence number (1-based) of uid, or 0 when not in the view. */
+uint32_t view_seq_of(const struct imap_view *v, uint32_t uid);
+/* Resolves a sequence set or UID set argument against the view into a
+ * sorted UID array of messages that exist in the view (caller frees).
+ * Handles "$" (SEARCHRES). Returns 0, or -1 on syntax error. */
+int view_resolve_set(struct imap_session *s, const struct imap_arg *a, bool uid,
+		     uint32_t **uids, size_t *n);
+/* Reports changes made by anyone since the last sync: EXISTS/RECENT for
+ * new messages, FETCH for flag changes, and (when allow_expunge) EXPUNGE.
+ * RFC 9051 7.5.1: no EXPUNGE during FETCH, STORE or SEARCH. Returns false
+ * when the mailbox is gone (the session was closed with BYE). */
+bool view_sync(struct imap_session *s, bool allow_expunge);
+/* Remembers flag changes this session reported itself (STORE). */
+void view_note_own_change(struct imap_session *s, uint32_t uid, uint64_t modseq);
+void view_clear(struct imap_view *v);
+
+/* Writes "(\Seen \Flagged kw1 kw2)" for flags/keywords; with \Recent when
+ * recent and the session is rev1. */
+void sess_write_flags(struct imap_session *s, struct strbuf *out, uint32_t flags,
+		      const char *keywords, bool recent);
+/* Parses a flag list ("(\Seen $Foo)" or a single atom) into bits and a
+ * space-separated keyword string (caller frees *keywords, may be NULL).
+ * \Recent is rejected. Returns 0 or -1 (BAD, *err set). */
+int sess_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags, char **keywords,
+		     const char **err);
+
+/* The user's store handle for this command (opened on first use and
+ * released when the command ends). NULL on failure (answer NO [SERVERBUG]). */
+struct store_user *sess_store(struct imap_session *s);
+void sess_store_release(struct imap_session *s);
+/* Maps a store error to a tagged NO with the right RFC 5530 code. */
+void sess_store_error(struct imap_session *s, int err, const char *what);
+
+/* ---- commands ---- */
+typedef void imap_cmd_fn(struct imap_session *s, const struct imap_arg *args, size_t nargs,
+			 bool uid);
+
+imap_cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable, cmd_starttls,
+	cmd_login, cmd_authenticate, cmd_select, cmd_examine, cmd_create, cmd_delete,
+	cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_list, cmd_lsub, cmd_namespace,
+	cmd_status, cmd_append, cmd_idle, cmd_check, cmd_close, cmd_unselect, cmd_expunge,
+	cmd_search, cmd_fetch, cmd_store, cmd_copy, cmd_move;
+
+/* The capability list for the session's current state. */
+void sess_write_capabilities(struct imap_session *s, struct strbuf *out);
+
+/* Line input for IDLE and SASL: called with one line (without CRLF). */
+void cmd_idle_line(struct imap_session *s, const char *line, size_t len);
+void cmd_sasl_line(struct imap_session *s, const char *line, size_t len);
+/* Starts an IDLE-time sync (changes arrived while idling). */
+void cmd_idle_notify(struct imap_session *s);
+
+#endif
