@@ -94,7 +94,7 @@ bool imap_parser_error_is_limit(const struct imap_parser *p);
 size_t imap_parser_buffered(const struct imap_parser *p);
 
 /* Helpers for command implementations. */
-/* True for ATOM, STRING, LITERAL (an astring); *s/*len set. */
+/* True for ATOM, STRING, LITERAL (an astring); sets s and len. */
 bool imap_arg_get_astring(const struct imap_arg *a, const char **s, size_t *len);
 /* True for ATOM only. */
 bool imap_arg_get_atom(const struct imap_arg *a, const char **s);

@@ -11,7 +11,7 @@
  * Durability: every function that changes state returns only after the
  * change is committed and fsync'd (blob file, its directory, SQLite WAL).
  *
- * Errors: functions return STORE_OK (0) or a negative STORE_E* code; the
+ * Errors: functions return STORE_OK (0) or a negative STORE_E... code; the
  * IMAP layer maps them to response codes. */
 #ifndef RAMPART_STORE_STORE_H
 #define RAMPART_STORE_STORE_H
@@ -101,7 +101,7 @@ int store_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t
 
 struct store_msg {
 	uint32_t uid;
-	uint32_t flags;          /* MAIL_FLAG_* (stored ones) */
+	uint32_t flags;          /* MAIL_FLAG_ bits (stored ones) */
 	uint64_t modseq;
 	char *keywords;          /* space-separated, NULL when none */
 	int64_t internaldate;    /* seconds since epoch */
@@ -177,7 +177,7 @@ int store_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, s
 /* Expunges the given UIDs (must be \Deleted or not, the caller decides). */
 int store_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids);
 
-/* Maps a message's bytes read-only. *data/*len valid until store_blob_unmap. */
+/* Maps a message's bytes read-only. data and len stay valid until store_blob_unmap. */
 int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len);
 void store_blob_unmap(const char *data, size_t len);
 
