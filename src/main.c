@@ -1,2 +1,75 @@
+/* rampart: serve | user | deliver | config */
+#include "admin/admin.h"
+#include "admin/deliver.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "net/server.h"
+
 #include <stdio.h>
-int main(void) { puts("rampart: under construction"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#define RAMPART_VERSION "0.1.0"
+
+static int usage(FILE *f)
+{
+	fprintf(f,
+		"usage: rampart COMMAND [ARGS]\n"
+		"  serve [-c FILE]                  run the IMAP server in the foreground\n"
+		"  user add|passwd|del|list [-c FILE] ...   manage users\n"
+		"  deliver [-c FILE] USER [MAILBOX] < msg   deliver one message durably\n"
+		"  config check [-c FILE]           validate and print the configuration\n"
+		"  version\n"
+		"FILE defaults to /etc/rampart/rampart.conf\n");
+	return f == stderr ? EX_USAGE : 0;
+}
+
+static int serve_main(int argc, char **argv)
+{
+	const char *conf = "/etc/rampart/rampart.conf";
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			conf = argv[++i];
+		else
+			return usage(stderr);
+	}
+	struct config *cfg = NULL;
+	char *err = NULL;
+	if (config_load(conf, &cfg, &err) < 0) {
+		fprintf(stderr, "rampart: %s\n", err ? err : "configuration error");
+		free(err);
+		return EX_CONFIG;
+	}
+	log_set_level((enum log_level)cfg->log_level);
+	if (cfg->log_file && log_set_file(cfg->log_file) < 0) {
+		fprintf(stderr, "rampart: cannot open log file %s\n", cfg->log_file);
+		config_free(cfg);
+		return EX_CANTCREAT;
+	}
+	int rc = server_run(cfg);
+	config_free(cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage(stderr);
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "serve") == 0)
+		return serve_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "user") == 0)
+		return admin_user_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "config") == 0)
+		return admin_config_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "deliver") == 0)
+		return admin_deliver_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("rampart %s\n", RAMPART_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+		return usage(stdout);
+	return usage(stderr);
+}

@@ -75,6 +75,10 @@ struct imap_session {
 
 	struct sasl_state *sasl;
 	void *auth_job;
+	struct event *auth_delay_ev;
+	bool cmd_allow_expunge;      /* the running command may report EXPUNGE */
+	bool output_blocked;         /* stopped reading until output drains */
+	struct store_user *store;    /* held for the running command only */
 
 	struct strbuf out;           /* response bytes not yet handed to the connection */
 };

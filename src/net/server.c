@@ -610,7 +610,7 @@ int server_run(const struct config *cfg)
 	char *perr = NULL;
 	g_passdb = passdb_load(cfg->users_file, &perr);
 	if (!g_passdb) {
-		log_err("event=startup_error msg="cannot load users file" path=%s error="%s"",
+		log_err("event=startup_error msg=\"cannot load users file\" path=%s error=\"%s\"",
 			cfg->users_file, perr ? perr : "?");
 		free(perr);
 		return 1;

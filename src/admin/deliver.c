@@ -1,0 +1,137 @@
+#include "admin/deliver.h"
+#include "auth/passdb.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "mail/mailcache.h"
+#include "net/server.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: rampart deliver [-c FILE] USER [MAILBOX] < message\n");
+	return EX_USAGE;
+}
+
+int admin_deliver_main(int argc, char **argv)
+{
+	const char *conf = "/etc/rampart/rampart.conf";
+	int i = 1;
+	if (i < argc && strcmp(argv[i], "-c") == 0) {
+		if (i + 1 >= argc)
+			return usage();
+		conf = argv[i + 1];
+		i += 2;
+	}
+	if (argc - i < 1 || argc - i > 2)
+		return usage();
+	const char *user = argv[i];
+	const char *mailbox = argc - i == 2 ? argv[i + 1] : "INBOX";
+
+	struct config *cfg = NULL;
+	char *err = NULL;
+	if (config_load(conf, &cfg, &err) < 0) {
+		fprintf(stderr, "rampart deliver: %s\n", err ? err : "config error");
+		free(err);
+		return EX_CONFIG;
+	}
+	int rc = EX_TEMPFAIL;
+	struct passdb *db = passdb_load(cfg->users_file, &err);
+	if (!db) {
+		fprintf(stderr, "rampart deliver: users file: %s\n", err ? err : "unreadable");
+		free(err);
+		config_free(cfg);
+		return EX_TEMPFAIL;
+	}
+	if (!passdb_user_exists(db, user)) {
+		fprintf(stderr, "rampart deliver: no such user: %s\n", user);
+		passdb_free(db);
+		config_free(cfg);
+		return EX_NOUSER;
+	}
+	passdb_free(db);
+	/* As root, files we create must belong to the server's account. */
+	if (server_drop_privileges(cfg) < 0) {
+		config_free(cfg);
+		return EX_TEMPFAIL;
+	}
+
+	size_t max = cfg->max_message_size ? cfg->max_message_size : 64u << 20;
+	struct strbuf msg = STRBUF_INIT;
+	char buf[65536];
+	for (;;) {
+		ssize_t r = read(0, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fprintf(stderr, "rampart deliver: read: %s\n", strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		if (msg.len + (size_t)r > max) {
+			fprintf(stderr, "rampart deliver: message larger than max_message_size (%zu)\n", max);
+			rc = EX_DATAERR;
+			goto out;
+		}
+		strbuf_add(&msg, buf, (size_t)r);
+	}
+	if (msg.len == 0) {
+		fprintf(stderr, "rampart deliver: empty message\n");
+		rc = EX_DATAERR;
+		goto out;
+	}
+	if (store_init(cfg->mail_root) < 0) {
+		fprintf(stderr, "rampart deliver: cannot open mail_root %s\n", cfg->mail_root);
+		rc = EX_CANTCREAT;
+		goto out;
+	}
+	struct store_user *u = store_user_open(user);
+	if (!u) {
+		fprintf(stderr, "rampart deliver: cannot open the store of %s\n", user);
+		goto out_store;
+	}
+	struct store_append a;
+	memset(&a, 0, sizeof(a));
+	a.data = msg.s;
+	a.len = msg.len;
+	a.internaldate = -1;
+	mail_cache_compute(a.data, a.len, (char **)&a.envelope, (char **)&a.bodystructure,
+			   (char **)&a.body);
+	uint32_t uidvalidity;
+	int r = store_append(u, mailbox, &a, 1, &uidvalidity);
+	if (r == STORE_ENOENT && strcmp(mailbox, "INBOX") != 0) {
+		/* Like an LDA: an unknown folder falls back to INBOX. */
+		fprintf(stderr, "rampart deliver: no mailbox %s, delivering to INBOX\n", mailbox);
+		mailbox = "INBOX";
+		r = store_append(u, mailbox, &a, 1, &uidvalidity);
+	}
+	free((char *)a.envelope);
+	free((char *)a.bodystructure);
+	free((char *)a.body);
+	store_user_close(u);
+	if (r == STORE_OK) {
+		log_info("event=deliver user=%s mailbox=%s uid=%u size=%zu", user, mailbox, a.uid, msg.len);
+		rc = 0;
+	} else if (r == STORE_EOVERQUOTA) {
+		fprintf(stderr, "rampart deliver: over quota\n");
+		rc = EX_CANTCREAT;
+	} else {
+		fprintf(stderr, "rampart deliver: store error %d\n", r);
+	}
+	store_thread_cleanup();
+out_store:
+	store_shutdown();
+out:
+	strbuf_free(&msg);
+	config_free(cfg);
+	return rc;
+}

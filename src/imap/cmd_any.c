@@ -1,0 +1,194 @@
+/* Commands valid in any state, and the ones that only talk about the
+ * session itself: CAPABILITY, NOOP, LOGOUT, ID, ENABLE, NAMESPACE, CHECK,
+ * IDLE. */
+#include "imap/session_internal.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/quote.h"
+#include "core/util.h"
+
+#include <string.h>
+
+void sess_write_capabilities(struct imap_session *s, struct strbuf *out)
+{
+	strbuf_adds(out, "IMAP4rev1 IMAP4rev2");
+	bool cleartext_ok = s->info.tls || s->info.trusted;
+	if (s->state == ST_NOTAUTH) {
+		if (s->info.starttls_offered && !s->info.tls)
+			strbuf_adds(out, " STARTTLS");
+		/* RFC 9051 6.2.3 / 11.1: no password may cross the wire in clear,
+		 * so nothing that takes one is offered before TLS. */
+		if (cleartext_ok)
+			strbuf_adds(out, " AUTH=PLAIN AUTH=LOGIN");
+		else
+			strbuf_adds(out, " LOGINDISABLED");
+		strbuf_adds(out, " SASL-IR");
+	}
+	strbuf_adds(out, " LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN"
+			 " LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES BINARY"
+			 " MULTIAPPEND STATUS=SIZE");
+	size_t limit = s->cfg->max_message_size ? s->cfg->max_message_size : s->cfg->max_literal;
+	if (limit)
+		strbuf_addf(out, " APPENDLIMIT=%zu", limit);
+}
+
+void cmd_capability(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs) {
+		sess_tagged(s, "BAD", "CAPABILITY takes no arguments");
+		return;
+	}
+	struct strbuf caps = STRBUF_INIT;
+	sess_write_capabilities(s, &caps);
+	sess_printf(s, "* CAPABILITY %s", strbuf_cstr(&caps));
+	strbuf_free(&caps);
+	sess_tagged(s, "OK", "CAPABILITY completed");
+}
+
+void cmd_noop(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs) {
+		sess_tagged(s, "BAD", "NOOP takes no arguments");
+		return;
+	}
+	if (s->state == ST_SELECTED && !view_sync(s, true))
+		return;
+	sess_tagged(s, "OK", "NOOP completed");
+}
+
+void cmd_check(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	/* RFC 9051 removed CHECK; for rev1 it is a NOOP here since every
+	 * change is already durable. */
+	if (!view_sync(s, true))
+		return;
+	sess_tagged(s, "OK", "CHECK completed");
+}
+
+void cmd_logout(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs) {
+		sess_tagged(s, "BAD", "LOGOUT takes no arguments");
+		return;
+	}
+	sess_printf(s, "* BYE Logging out");
+	sess_tagged(s, "OK", "LOGOUT completed");
+	sess_flush(s);
+	s->closing = true;
+	s->state = ST_LOGOUT;
+	s->ops->close(s->conn);
+}
+
+/* RFC 2971: the client's ID is logged (bounded), the server says little
+ * about itself to avoid fingerprinting. */
+void cmd_id(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs != 1 || (args[0].type != IMAP_ARG_NIL && args[0].type != IMAP_ARG_LIST)) {
+		sess_tagged(s, "BAD", "ID takes a list or NIL");
+		return;
+	}
+	if (args[0].type == IMAP_ARG_LIST) {
+		if (args[0].count % 2 != 0 || args[0].count > 60) {
+			sess_tagged(s, "BAD", "ID list must hold at most 30 field/value pairs");
+			return;
+		}
+		struct strbuf log = STRBUF_INIT;
+		for (size_t i = 0; i + 1 < args[0].count; i += 2) {
+			const char *k, *v;
+			size_t kl, vl;
+			if (!imap_arg_get_string(&args[0].list[i], &k, &kl) || kl > 30) {
+				strbuf_free(&log);
+				sess_tagged(s, "BAD", "ID field names are strings of at most 30 bytes");
+				return;
+			}
+			if (!imap_arg_get_string(&args[0].list[i + 1], &v, &vl)) {
+				if (args[0].list[i + 1].type != IMAP_ARG_NIL) {
+					strbuf_free(&log);
+					sess_tagged(s, "BAD", "ID values are strings or NIL");
+					return;
+				}
+				v = "NIL";
+				vl = 3;
+			}
+			if (ascii_ieq(k, "name") || ascii_ieq(k, "version") || ascii_ieq(k, "os")) {
+				strbuf_addf(&log, " %s=\"", k);
+				for (size_t j = 0; j < vl && j < 64; j++)
+					strbuf_addc(&log, (v[j] == '"' || v[j] == ' ') ? '_' : v[j]);
+				strbuf_addc(&log, '"');
+			}
+		}
+		log_info("event=client_id ip=%s%s", s->peer, strbuf_cstr(&log));
+		strbuf_free(&log);
+	}
+	sess_printf(s, "* ID (\"name\" \"Rampart\")");
+	sess_tagged(s, "OK", "ID completed");
+}
+
+void cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs == 0) {
+		sess_tagged(s, "BAD", "ENABLE needs capability names");
+		return;
+	}
+	struct strbuf en = STRBUF_INIT;
+	for (size_t i = 0; i < nargs; i++) {
+		const char *cap;
+		if (!imap_arg_get_atom(&args[i], &cap)) {
+			strbuf_free(&en);
+			sess_tagged(s, "BAD", "ENABLE takes atoms");
+			return;
+		}
+		/* RFC 9051 6.3.1: only capabilities not yet enabled are listed. */
+		if (ascii_ieq(cap, "IMAP4rev2") && !s->rev2) {
+			s->rev2 = true;
+			s->utf8 = true;
+			strbuf_adds(&en, " IMAP4rev2");
+		}
+	}
+	sess_printf(s, "* ENABLED%s", strbuf_cstr(&en));
+	strbuf_free(&en);
+	sess_tagged(s, "OK", "ENABLE completed");
+}
+
+void cmd_namespace(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs) {
+		sess_tagged(s, "BAD", "NAMESPACE takes no arguments");
+		return;
+	}
+	sess_printf(s, "* NAMESPACE ((\"\" \"/\")) NIL NIL");
+	sess_tagged(s, "OK", "NAMESPACE completed");
+}
+
+/* ---- IDLE (RFC 2177, RFC 9051 6.3.13) ---- */
+
+void cmd_idle(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs) {
+		sess_tagged(s, "BAD", "IDLE takes no arguments");
+		return;
+	}
+	if (s->state == ST_SELECTED && !view_sync(s, true))
+		return;
+	sess_printf(s, "+ idling");
+	sess_flush(s);
+	s->mode = IN_IDLE;
+}
+
+void cmd_idle_notify(struct imap_session *s)
+{
+	if (s->state == ST_SELECTED) {
+		view_sync(s, true);
+		sess_store_release(s);
+	}
+	sess_flush(s);
+}
+
+void cmd_idle_line(struct imap_session *s, const char *line, size_t len)
+{
+	s->mode = IN_COMMAND;
+	if (len == 4 && strncasecmp(line, "DONE", 4) == 0)
+		sess_tagged(s, "OK", "IDLE terminated");
+	else
+		sess_tagged(s, "BAD", "Expected DONE");
+}

@@ -1,0 +1,322 @@
+/* Not-authenticated state: STARTTLS, LOGIN, AUTHENTICATE (PLAIN, LOGIN).
+ * Password checks run on the work pool (argon2id is slow by design) and
+ * failures are answered only after a delay, so a guessing client gets few
+ * tries per minute per connection. */
+#include "imap/session_internal.h"
+#include "auth/passdb.h"
+#include "auth/sasl.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "core/workpool.h"
+
+#include <event2/event.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* After this many failures on one connection it is closed. */
+#define MAX_AUTH_FAILURES 3
+#define MAX_SASL_LINE 8192
+
+enum sasl_mech { MECH_PLAIN, MECH_LOGIN };
+
+struct sasl_state {
+	enum sasl_mech mech;
+	char *login_user;    /* LOGIN mechanism: username received */
+};
+
+struct auth_job {
+	/* First member: the session clears it when it goes away first. */
+	struct imap_session *s;
+	struct workpool_job job;
+	struct passdb *db;
+	char *user;
+	char *password;
+	const char *mech;
+	enum passdb_result result;
+};
+
+/* Usernames go into key=value logs: keep them to one safe token. */
+static void log_user(char *dst, size_t size, const char *user)
+{
+	size_t j = 0;
+	for (size_t i = 0; user[i] && j + 1 < size; i++) {
+		unsigned char c = (unsigned char)user[i];
+		dst[j++] = (c <= 0x20 || c >= 0x7f || c == '"' || c == '=' || c == '\\') ? '?' : (char)c;
+	}
+	dst[j] = '\0';
+	if (j == 0 && size > 1)
+		snprintf(dst, size, "-");
+}
+
+static void auth_job_free(struct auth_job *j)
+{
+	free(j->user);
+	if (j->password) {
+		sodium_memzero(j->password, strlen(j->password));
+		free(j->password);
+	}
+	free(j);
+}
+
+static void auth_job_run(struct workpool_job *wj)
+{
+	struct auth_job *j = (struct auth_job *)((char *)wj - offsetof(struct auth_job, job));
+	j->result = passdb_verify(j->db, j->user, j->password);
+}
+
+static void auth_fail_finish(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct imap_session *s = arg;
+	sess_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
+	if (s->auth_failures >= MAX_AUTH_FAILURES)
+		sess_bye(s, "Too many authentication failures");
+	sess_flush(s);
+}
+
+static void auth_job_done(struct workpool_job *wj)
+{
+	struct auth_job *j = (struct auth_job *)((char *)wj - offsetof(struct auth_job, job));
+	struct imap_session *s = j->s;
+	if (!s) {
+		auth_job_free(j);
+		return;
+	}
+	s->auth_job = NULL;
+	char user[128];
+	log_user(user, sizeof(user), j->user);
+	if (j->result == PASSDB_OK) {
+		struct store_user *u = store_user_open(j->user);
+		if (!u) {
+			log_err("event=login_error ip=%s user=%s reason=store", s->peer, user);
+			sess_tagged(s, "NO", "[UNAVAILABLE] Mailbox store unavailable, try later");
+			sess_flush(s);
+			auth_job_free(j);
+			return;
+		}
+		store_user_close(u);
+		s->user = xstrdup(j->user);
+		s->state = ST_AUTH;
+		s->ops->logged_in(s->conn, s->user);
+		s->ops->set_timeout(s->conn, s->cfg->idle_timeout ? s->cfg->idle_timeout : 1800);
+		log_info("event=login result=ok ip=%s user=%s mech=%s tls=%s listener=%s", s->peer,
+			 user, j->mech, s->info.tls ? "yes" : "no", s->listener);
+		struct strbuf caps = STRBUF_INIT;
+		sess_write_capabilities(s, &caps);
+		sess_tagged(s, "OK", "[CAPABILITY %s] Logged in", strbuf_cstr(&caps));
+		strbuf_free(&caps);
+		sess_flush(s);
+	} else {
+		s->auth_failures++;
+		/* Stable format: contrib/fail2ban matches this line. */
+		log_warn("event=login result=fail ip=%s user=%s mech=%s reason=%s", s->peer, user,
+			 j->mech, j->result == PASSDB_ERROR ? "passdb_error" : "bad_credentials");
+		unsigned delay = s->cfg->auth_fail_delay_ms;
+		struct timeval tv = { delay / 1000, (long)(delay % 1000) * 1000 };
+		if (!s->auth_delay_ev)
+			s->auth_delay_ev = evtimer_new(s->info.base, auth_fail_finish, s);
+		evtimer_add(s->auth_delay_ev, &tv);
+	}
+	auth_job_free(j);
+}
+
+/* Takes ownership of user and password. */
+static void auth_start(struct imap_session *s, char *user, char *password, const char *mech)
+{
+	struct auth_job *j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->db = s->info.passdb;
+	j->user = user;
+	j->password = password;
+	j->mech = mech;
+	j->job.run = auth_job_run;
+	j->job.done = auth_job_done;
+	j->job.base = s->info.base;
+	s->auth_job = j;
+	s->mode = IN_BUSY;
+	s->ops->pause_read(s->conn, true);
+	if (!j->db || strlen(user) > 255 || strlen(password) > 1024 || !user[0]) {
+		/* Still takes the slow path so timing says nothing. */
+		j->db = s->info.passdb;
+	}
+	workpool_submit(&j->job);
+}
+
+static bool cleartext_allowed(struct imap_session *s)
+{
+	return s->info.tls || s->info.trusted;
+}
+
+void cmd_starttls(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs) {
+		sess_tagged(s, "BAD", "STARTTLS takes no arguments");
+		return;
+	}
+	if (s->info.tls) {
+		sess_tagged(s, "BAD", "TLS is already active");
+		return;
+	}
+	if (!s->info.starttls_offered) {
+		sess_tagged(s, "BAD", "STARTTLS is not offered on this port");
+		return;
+	}
+	sess_tagged(s, "OK", "Begin TLS negotiation now");
+	sess_flush(s);
+	/* Nothing more is read until the handshake is done; the connection
+	 * discards whatever was pipelined behind STARTTLS. */
+	s->mode = IN_BUSY;
+	s->ops->starttls(s->conn);
+}
+
+void cmd_login(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	const char *user, *pass;
+	size_t ulen, plen;
+	if (nargs != 2 || !imap_arg_get_astring(&args[0], &user, &ulen) ||
+	    !imap_arg_get_astring(&args[1], &pass, &plen)) {
+		sess_tagged(s, "BAD", "LOGIN needs a user name and a password");
+		return;
+	}
+	if (!cleartext_allowed(s)) {
+		log_info("event=login result=refused ip=%s reason=no_tls", s->peer);
+		sess_tagged(s, "NO", "[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
+		return;
+	}
+	if (memchr(user, '\0', ulen) || memchr(pass, '\0', plen)) {
+		sess_tagged(s, "BAD", "NUL in credentials");
+		return;
+	}
+	auth_start(s, xstrndup(user, ulen), xstrndup(pass, plen), "LOGIN");
+}
+
+static void sasl_plain_finish(struct imap_session *s, const char *b64, size_t len)
+{
+	if (len > MAX_SASL_LINE) {
+		sess_tagged(s, "BAD", "[TOOBIG] SASL response too long");
+		return;
+	}
+	unsigned char *buf = xmalloc(len * 3 / 4 + 4);
+	long n = sasl_base64_decode(b64, len, buf);
+	char *authz = NULL, *authc = NULL, *pass = NULL;
+	if (n < 0 || sasl_plain_parse(buf, (size_t)n, &authz, &authc, &pass) < 0) {
+		sodium_memzero(buf, len * 3 / 4 + 4);
+		free(buf);
+		sess_tagged(s, "BAD", "Invalid SASL PLAIN response");
+		return;
+	}
+	sodium_memzero(buf, len * 3 / 4 + 4);
+	free(buf);
+	/* No proxy authorization: authzid must be empty or the same user. */
+	if (authz[0] && strcmp(authz, authc) != 0) {
+		free(authz);
+		free(authc);
+		sodium_memzero(pass, strlen(pass));
+		free(pass);
+		s->auth_failures++;
+		sess_tagged(s, "NO", "[AUTHORIZATIONFAILED] Authorization identity not permitted");
+		return;
+	}
+	free(authz);
+	auth_start(s, authc, pass, "PLAIN");
+}
+
+void cmd_authenticate(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	const char *mech;
+	if (nargs < 1 || nargs > 2 || !imap_arg_get_atom(&args[0], &mech)) {
+		sess_tagged(s, "BAD", "AUTHENTICATE needs a mechanism name");
+		return;
+	}
+	if (!cleartext_allowed(s)) {
+		log_info("event=login result=refused ip=%s reason=no_tls", s->peer);
+		sess_tagged(s, "NO", "[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
+		return;
+	}
+	const char *ir = NULL;
+	size_t irlen = 0;
+	if (nargs == 2 && !imap_arg_get_astring(&args[1], &ir, &irlen)) {
+		sess_tagged(s, "BAD", "Invalid initial response");
+		return;
+	}
+	if (ascii_ieq(mech, "PLAIN")) {
+		if (ir) {
+			/* RFC 4959: "=" is an empty initial response. */
+			if (irlen == 1 && ir[0] == '=')
+				irlen = 0;
+			sasl_plain_finish(s, ir, irlen);
+			return;
+		}
+		s->sasl = xcalloc(1, sizeof(*s->sasl));
+		s->sasl->mech = MECH_PLAIN;
+		sess_printf(s, "+ ");
+	} else if (ascii_ieq(mech, "LOGIN")) {
+		s->sasl = xcalloc(1, sizeof(*s->sasl));
+		s->sasl->mech = MECH_LOGIN;
+		if (ir) {
+			cmd_sasl_line(s, ir, irlen);
+			return;
+		}
+		sess_printf(s, "+ VXNlcm5hbWU6");
+	} else {
+		sess_tagged(s, "NO", "[CANNOT] Unsupported authentication mechanism");
+		return;
+	}
+	s->mode = IN_SASL;
+	sess_flush(s);
+}
+
+static void sasl_end(struct imap_session *s)
+{
+	if (s->sasl) {
+		free(s->sasl->login_user);
+		free(s->sasl);
+		s->sasl = NULL;
+	}
+	if (s->mode == IN_SASL)
+		s->mode = IN_COMMAND;
+}
+
+void cmd_sasl_line(struct imap_session *s, const char *line, size_t len)
+{
+	struct sasl_state *st = s->sasl;
+	if (len == 1 && line[0] == '*') {
+		sasl_end(s);
+		sess_tagged(s, "BAD", "Authentication cancelled");
+		return;
+	}
+	if (st->mech == MECH_PLAIN) {
+		sasl_end(s);
+		sasl_plain_finish(s, line, len);
+		return;
+	}
+	/* LOGIN: username, then password, each base64. */
+	if (len > MAX_SASL_LINE) {
+		sasl_end(s);
+		sess_tagged(s, "BAD", "[TOOBIG] SASL response too long");
+		return;
+	}
+	char *buf = xmalloc(len * 3 / 4 + 4);
+	long n = sasl_base64_decode(line, len, (unsigned char *)buf);
+	if (n < 0 || memchr(buf, '\0', (size_t)n)) {
+		free(buf);
+		sasl_end(s);
+		sess_tagged(s, "BAD", "Invalid base64");
+		return;
+	}
+	buf[n] = '\0';
+	if (!st->login_user) {
+		st->login_user = buf;
+		sess_printf(s, "+ UGFzc3dvcmQ6");
+		s->mode = IN_SASL;
+		sess_flush(s);
+		return;
+	}
+	char *user = st->login_user;
+	st->login_user = NULL;
+	sasl_end(s);
+	auth_start(s, user, buf, "LOGIN");
+}

@@ -1,0 +1,260 @@
+/* Mailbox management: CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE,
+ * STATUS. */
+#include "imap/session_internal.h"
+#include "imap/status_items.h"
+#include "core/config.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A mailbox argument, with the trailing delimiter CREATE allows removed. */
+static char *mailbox_arg_checked(struct imap_session *s, const struct imap_arg *args, size_t nargs,
+				 size_t want, const char *cmd)
+{
+	if (nargs != want) {
+		sess_tagged(s, "BAD", "%s: wrong number of arguments", cmd);
+		return NULL;
+	}
+	char *name = sess_mailbox_arg(s, &args[0]);
+	if (!name) {
+		sess_tagged(s, "BAD", "%s: invalid mailbox name", cmd);
+		return NULL;
+	}
+	size_t max = s->cfg->max_mailbox_name ? s->cfg->max_mailbox_name : 1000;
+	if (strlen(name) > max) {
+		free(name);
+		sess_tagged(s, "NO", "[LIMIT] %s: mailbox name too long", cmd);
+		return NULL;
+	}
+	return name;
+}
+
+void cmd_create(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	char *name = mailbox_arg_checked(s, args, nargs, 1, "CREATE");
+	if (!name)
+		return;
+	/* RFC 9051 6.3.4: "CREATE foo/" creates foo. */
+	size_t len = strlen(name);
+	if (len > 1 && name[len - 1] == '/')
+		name[len - 1] = '\0';
+	struct store_user *u = sess_store(s);
+	int r = u ? STORE_OK : STORE_EIO;
+	if (u) {
+		size_t n = 0;
+		struct store_mailbox *mbs = NULL;
+		unsigned max = s->cfg->max_mailboxes ? s->cfg->max_mailboxes : 10000;
+		if (store_mailbox_list(u, false, &mbs, &n) == STORE_OK) {
+			store_mailbox_array_free(mbs, n);
+			if (n >= max)
+				r = STORE_ELIMIT;
+		}
+	}
+	if (r == STORE_OK)
+		r = ascii_ieq(name, "INBOX") ? STORE_EEXIST : store_mailbox_create(u, name, NULL);
+	free(name);
+	if (r != STORE_OK) {
+		sess_store_error(s, r, "CREATE");
+		return;
+	}
+	sess_tagged(s, "OK", "CREATE completed");
+}
+
+void cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	char *name = mailbox_arg_checked(s, args, nargs, 1, "DELETE");
+	if (!name)
+		return;
+	if (strcmp(name, "INBOX") == 0) {
+		free(name);
+		sess_tagged(s, "NO", "[CANNOT] INBOX can't be deleted");
+		return;
+	}
+	struct store_user *u = sess_store(s);
+	int r = u ? store_mailbox_delete(u, name) : STORE_EIO;
+	if (r == STORE_OK && s->state == ST_SELECTED && strcmp(s->view.name, name) == 0) {
+		/* The client deleted what it had selected: it is no longer
+		 * selected rather than told BYE. */
+		view_clear(&s->view);
+		s->state = ST_AUTH;
+	}
+	free(name);
+	if (r != STORE_OK) {
+		sess_store_error(s, r, "DELETE");
+		return;
+	}
+	sess_tagged(s, "OK", "DELETE completed");
+}
+
+void cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs != 2) {
+		sess_tagged(s, "BAD", "RENAME needs two mailbox names");
+		return;
+	}
+	char *from = sess_mailbox_arg(s, &args[0]);
+	char *to = sess_mailbox_arg(s, &args[1]);
+	if (!from || !to) {
+		free(from);
+		free(to);
+		sess_tagged(s, "BAD", "RENAME: invalid mailbox name");
+		return;
+	}
+	size_t len = strlen(to);
+	if (len > 1 && to[len - 1] == '/')
+		to[len - 1] = '\0';
+	struct store_user *u = sess_store(s);
+	int r;
+	if (!u)
+		r = STORE_EIO;
+	else if (strcmp(to, "INBOX") == 0)
+		r = STORE_EEXIST;
+	else
+		r = store_mailbox_rename(u, from, to);
+	if (r == STORE_OK && s->state == ST_SELECTED && strcmp(from, "INBOX") != 0 &&
+	    strcmp(s->view.name, from) == 0) {
+		free(s->view.name);
+		s->view.name = xstrdup(to);
+	}
+	free(from);
+	free(to);
+	if (r != STORE_OK) {
+		sess_store_error(s, r, "RENAME");
+		return;
+	}
+	sess_tagged(s, "OK", "RENAME completed");
+}
+
+static void do_subscribe(struct imap_session *s, const struct imap_arg *args, size_t nargs,
+			 bool on)
+{
+	const char *cmd = on ? "SUBSCRIBE" : "UNSUBSCRIBE";
+	char *name = mailbox_arg_checked(s, args, nargs, 1, cmd);
+	if (!name)
+		return;
+	struct store_user *u = sess_store(s);
+	int r = u ? STORE_OK : STORE_EIO;
+	if (u && on) {
+		/* Subscribing to a mailbox that does not exist is refused
+		 * (RFC 9051 6.3.7 leaves it to the server); unsubscribing from
+		 * a deleted one must work. */
+		struct store_mailbox mb;
+		memset(&mb, 0, sizeof(mb));
+		r = store_mailbox_status(u, name, &mb);
+		store_mailbox_clear(&mb);
+	}
+	if (r == STORE_OK)
+		r = store_subscribe(u, name, on);
+	free(name);
+	if (r != STORE_OK) {
+		sess_store_error(s, r, cmd);
+		return;
+	}
+	sess_tagged(s, "OK", "%s completed", cmd);
+}
+
+void cmd_subscribe(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	do_subscribe(s, args, nargs, true);
+}
+
+void cmd_unsubscribe(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	do_subscribe(s, args, nargs, false);
+}
+
+int status_items_parse(struct imap_session *s, const struct imap_arg *list, unsigned *items,
+		       const char **err)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {
+		{ "MESSAGES", STATUS_MESSAGES }, { "UIDNEXT", STATUS_UIDNEXT },
+		{ "UIDVALIDITY", STATUS_UIDVALIDITY }, { "UNSEEN", STATUS_UNSEEN },
+		{ "DELETED", STATUS_DELETED }, { "SIZE", STATUS_SIZE }, { "RECENT", STATUS_RECENT },
+	};
+	*items = 0;
+	if (list->type != IMAP_ARG_LIST || list->count == 0) {
+		*err = "STATUS items must be a non-empty list";
+		return -1;
+	}
+	for (size_t i = 0; i < list->count; i++) {
+		const char *a;
+		size_t j;
+		if (!imap_arg_get_atom(&list->list[i], &a)) {
+			*err = "STATUS items are atoms";
+			return -1;
+		}
+		for (j = 0; j < ARRAY_SIZE(names); j++)
+			if (ascii_ieq(a, names[j].name))
+				break;
+		/* RFC 9051 removed RECENT. */
+		if (j == ARRAY_SIZE(names) || (names[j].bit == STATUS_RECENT && s->rev2)) {
+			*err = "Unknown STATUS item";
+			return -1;
+		}
+		*items |= names[j].bit;
+	}
+	return 0;
+}
+
+void status_items_write(struct imap_session *s, const struct store_mailbox *mb, unsigned items)
+{
+	struct strbuf line = STRBUF_INIT;
+	strbuf_adds(&line, "* STATUS ");
+	sess_write_mailbox(s, &line, mb->name);
+	strbuf_adds(&line, " (");
+	size_t start = line.len;
+#define ITEM(bit, fmt, val) \
+	if (items & (bit)) { \
+		if (line.len > start) \
+			strbuf_addc(&line, ' '); \
+		strbuf_addf(&line, fmt, val); \
+	}
+	ITEM(STATUS_MESSAGES, "MESSAGES %u", mb->messages);
+	ITEM(STATUS_RECENT, "RECENT %u", mb->recent);
+	ITEM(STATUS_UIDNEXT, "UIDNEXT %u", mb->uidnext);
+	ITEM(STATUS_UIDVALIDITY, "UIDVALIDITY %u", mb->uidvalidity);
+	ITEM(STATUS_UNSEEN, "UNSEEN %u", mb->unseen);
+	ITEM(STATUS_DELETED, "DELETED %u", mb->deleted);
+	/* A rev1 client may not parse a size above 2^32-1 (IMAP4REV2.md). */
+	ITEM(STATUS_SIZE, "SIZE %llu",
+	     (unsigned long long)(s->rev2 || mb->size <= UINT32_MAX ? mb->size : UINT32_MAX));
+#undef ITEM
+	strbuf_addc(&line, ')');
+	sess_printf(s, "%s", line.s);
+	strbuf_free(&line);
+}
+
+void cmd_status(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs != 2) {
+		sess_tagged(s, "BAD", "STATUS needs a mailbox and a list of items");
+		return;
+	}
+	unsigned items;
+	const char *err;
+	if (status_items_parse(s, &args[1], &items, &err) < 0) {
+		sess_tagged(s, "BAD", "%s", err);
+		return;
+	}
+	char *name = sess_mailbox_arg(s, &args[0]);
+	if (!name) {
+		sess_tagged(s, "BAD", "STATUS: invalid mailbox name");
+		return;
+	}
+	struct store_user *u = sess_store(s);
+	struct store_mailbox mb;
+	memset(&mb, 0, sizeof(mb));
+	int r = u ? store_mailbox_status(u, name, &mb) : STORE_EIO;
+	free(name);
+	if (r != STORE_OK) {
+		sess_store_error(s, r, "STATUS");
+		return;
+	}
+	status_items_write(s, &mb, items);
+	store_mailbox_clear(&mb);
+	sess_tagged(s, "OK", "STATUS completed");
+}

@@ -1,0 +1,14 @@
+/* Modified UTF-7 mailbox names (RFC 3501 5.1.3), used with IMAP4rev1
+ * clients; IMAP4rev2 clients use UTF-8 (RFC 9051 5.1). */
+#ifndef RAMPART_IMAP_MUTF7_H
+#define RAMPART_IMAP_MUTF7_H
+
+#include "core/strbuf.h"
+
+/* UTF-8 -> modified UTF-7. Returns 0, -1 on invalid UTF-8. */
+int mutf7_encode(const char *utf8, struct strbuf *out);
+/* Modified UTF-7 -> UTF-8. Returns 0, -1 on invalid input (bad base64,
+ * non-canonical encoding, raw 8-bit bytes). */
+int mutf7_decode(const char *mutf7, struct strbuf *out);
+
+#endif

@@ -1,0 +1,220 @@
+"""Starts a real `rampart serve` on loopback with real TLS for integration
+tests: a throwaway directory with a generated certificate, config and users.
+
+Environment (set by ctest): RAMPART_BIN (the binary), RAMPART_SRC (repo).
+"""
+import imaplib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+BIN = os.environ.get("RAMPART_BIN") or os.path.join(
+    os.environ.get("RAMPART_SRC", os.getcwd()), "build", "rampart")
+RUN_USER = "rampart"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_run_user():
+    """As root the server must drop privileges: make sure the account exists."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(RUN_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", RUN_USER], check=True)
+    return RUN_USER
+
+
+def make_cert(directory):
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+class Server:
+    def __init__(self, extra_config="", trusted_networks="", user="alice",
+                 password="correct horse battery staple", tls_min=None):
+        self.dir = tempfile.mkdtemp(prefix="rampart-test-")
+        os.chmod(self.dir, 0o755)
+        self.cert, self.key = make_cert(self.dir)
+        self.host = "127.0.0.1"
+        self.port_starttls = free_port()
+        self.port_tls = free_port()
+        self.user = user
+        self.password = password
+        self.conf_path = os.path.join(self.dir, "rampart.conf")
+        self.log_path = os.path.join(self.dir, "server.log")
+        run_user = ensure_run_user()
+        lines = [
+            "[server]",
+            "workers = 2",
+            "mail_root = mail",
+            "users_file = users",
+            "log_level = debug",
+        ]
+        if run_user:
+            lines.append("user = %s" % run_user)
+        lines += [
+            "[tls]",
+            "cert = cert.pem",
+            "key = key.pem",
+        ]
+        if tls_min:
+            lines.append("min_version = %s" % tls_min)
+        lines += [
+            "[listener imap]",
+            "address = 127.0.0.1:%d" % self.port_starttls,
+            "tls = starttls",
+            "[listener imaps]",
+            "address = 127.0.0.1:%d" % self.port_tls,
+            "tls = implicit",
+            "[security]",
+            "trusted_networks = %s" % trusted_networks,
+            "auth_fail_delay_ms = 200",
+            "[limits]",
+            "preauth_timeout = 60",
+        ]
+        cfg = "\n".join(lines) + "\n" + extra_config
+        with open(self.conf_path, "w") as f:
+            f.write(cfg)
+        os.makedirs(os.path.join(self.dir, "mail"), exist_ok=True)
+        open(os.path.join(self.dir, "users"), "a").close()
+        self.add_user(user, password)
+        self.proc = None
+        self.start()
+
+    def _chown(self):
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(RUN_USER)
+            for root, dirs, files in os.walk(self.dir):
+                for n in dirs + files:
+                    p = os.path.join(root, n)
+                    if n == "key.pem":
+                        continue
+                    os.chown(p, pw.pw_uid, pw.pw_gid)
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+
+    def rampart(self, *args, input=None, check=True):
+        return subprocess.run([BIN, *args], input=input, capture_output=True,
+                              check=check, timeout=120)
+
+    def add_user(self, name, password):
+        self.rampart("user", "add", "-c", self.conf_path, name,
+                     "--password-stdin", input=(password + "\n").encode())
+        self._chown()
+
+    def deliver(self, user, message, mailbox=None):
+        args = ["deliver", "-c", self.conf_path, user]
+        if mailbox:
+            args.append(mailbox)
+        return self.rampart(*args, input=message, check=False)
+
+    def start(self):
+        self._chown()
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([BIN, "serve", "-c", self.conf_path],
+                                     stdout=self.logf, stderr=self.logf)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited: " + self.log())
+            try:
+                with socket.create_connection((self.host, self.port_tls), 0.5):
+                    pass
+                with socket.create_connection((self.host, self.port_starttls), 0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start: " + self.log())
+
+    def stop(self, check=True):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("server did not stop on SIGTERM")
+            if check:
+                assert rc == 0, "server exited with %d: %s" % (rc, self.log()[-4000:])
+        self.proc = None
+        self.logf.close()
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+        self.logf.close()
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def ssl_context(self):
+        ctx = ssl.create_default_context(cafile=self.cert)
+        return ctx
+
+    def imap_tls(self, user=None, password=None, login=True):
+        c = imaplib.IMAP4_SSL(self.host, self.port_tls, ssl_context=self.ssl_context(),
+                              timeout=30)
+        if login:
+            c.login(user or self.user, password or self.password)
+        return c
+
+    def imap_starttls(self, user=None, password=None, login=True):
+        c = imaplib.IMAP4(self.host, self.port_starttls, timeout=30)
+        c.starttls(ssl_context=self.ssl_context())
+        if login:
+            c.login(user or self.user, password or self.password)
+        return c
+
+    def raw(self, tls=True):
+        """A raw socket (TLS or plain) for byte-exact protocol tests."""
+        s = socket.create_connection((self.host, self.port_tls if tls else self.port_starttls), 10)
+        if tls:
+            s = self.ssl_context().wrap_socket(s, server_hostname="localhost")
+        s.settimeout(10)
+        return s
+
+    def close(self):
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def read_until(sock, marker, limit=1 << 20, timeout=10):
+    """Reads from sock until `marker` (bytes) appears; returns all bytes."""
+    data = b""
+    deadline = time.time() + timeout
+    while marker not in data:
+        if time.time() > deadline or len(data) > limit:
+            raise AssertionError("timeout waiting for %r, got %r" % (marker, data[-500:]))
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
