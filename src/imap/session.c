@@ -686,7 +686,8 @@ int view_resolve_set(struct imap_session *s, const struct imap_arg *a, bool uid,
 				(*uids)[(*n)++] = v->uids[j];
 			}
 		}
-	} else {
+	} else if (v->count > 0) {
+		/* In an empty mailbox every sequence set is simply empty. */
 		for (size_t i = 0; i < set.n; i++) {
 			if (set.r[i].lo > v->count) {
 				seqset_free(&set);
