@@ -72,6 +72,7 @@ struct arena_chunk {
 #define ARENA_FIRST_CHUNK 2048u
 #define ARENA_MAX_CHUNK 65536u
 #define ARENA_ALIGN (alignof(max_align_t))
+#define LITERAL_FIRST_CHUNK 16384u
 
 struct imap_parser {
 	struct imap_parser_limits lim;
@@ -106,7 +107,11 @@ struct imap_parser {
 	uint64_t lit_size;
 	unsigned lit_digits;
 	bool lit8, lit_nonsync;
-	char *lit_buf;
+	/* The literal being received: a chunk of its own, grown as data
+	 * arrives (an announced size costs nothing until it is sent) and
+	 * linked into the arena when complete. */
+	struct arena_chunk *lit_chunk;
+	size_t lit_cap;
 	uint64_t lit_got;
 
 	enum dstate dstate;
@@ -250,6 +255,7 @@ void imap_parser_reset(struct imap_parser *p)
 		free(c);
 		c = n;
 	}
+	free(p->lit_chunk);
 	free(p->tok);
 	free(p->stack);
 	free(p->open);
@@ -311,14 +317,41 @@ static void quoted_finish(struct imap_parser *p)
 	p->state = P_SEP;
 }
 
+/* Grows the literal's chunk to hold need bytes (never beyond its size + 1:
+ * the limits were checked when the literal was announced). */
+static void literal_reserve(struct imap_parser *p, size_t need)
+{
+	if (need <= p->lit_cap)
+		return;
+	size_t cap = p->lit_cap * 2;
+	if (cap < need)
+		cap = need;
+	if (cap > p->lit_size + 1)
+		cap = (size_t)p->lit_size + 1;
+	p->lit_chunk = xrealloc(p->lit_chunk, sizeof(*p->lit_chunk) + cap);
+	p->lit_cap = cap;
+}
+
 static void literal_finish(struct imap_parser *p)
 {
 	struct imap_arg *a = arg_push(p, IMAP_ARG_LITERAL);
-	p->lit_buf[p->lit_size] = '\0';
-	a->str = p->lit_buf;
+	struct arena_chunk *c = p->lit_chunk;
+	c->data[p->lit_size] = '\0';
+	c->size = c->used = p->lit_cap;
+	p->arena_bytes += p->lit_cap;
+	/* Behind the head so the head's free space stays usable. */
+	if (p->arena) {
+		c->next = p->arena->next;
+		p->arena->next = c;
+	} else {
+		c->next = NULL;
+		p->arena = c;
+	}
+	a->str = (const char *)c->data;
 	a->len = (size_t)p->lit_size;
 	a->literal8 = p->lit8;
-	p->lit_buf = NULL;
+	p->lit_chunk = NULL;
+	p->lit_cap = 0;
 	p->last_atom = false;
 	/* The line continues after the data: a new segment for max_line. */
 	p->line_len = 0;
@@ -442,7 +475,8 @@ static enum imap_parse_result literal_begin(struct imap_parser *p)
 		p->err_limit = true;
 		return parser_end(p, IMAP_PARSE_ERROR);
 	}
-	p->lit_buf = arena_alloc(p, (size_t)p->lit_size + 1);
+	p->lit_cap = (size_t)MIN(p->lit_size + 1, (uint64_t)LITERAL_FIRST_CHUNK);
+	p->lit_chunk = xmalloc(sizeof(*p->lit_chunk) + p->lit_cap);
 	p->lit_got = 0;
 	p->state = P_LIT_DATA;
 	if (p->lit_size == 0)
@@ -533,7 +567,8 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data,
 		switch (p->state) {
 		case P_LIT_DATA: {
 			size_t n = (size_t)MIN((uint64_t)(len - i), p->lit_size - p->lit_got);
-			memcpy(p->lit_buf + p->lit_got, d + i, n);
+			literal_reserve(p, (size_t)p->lit_got + n + 1);
+			memcpy(p->lit_chunk->data + p->lit_got, d + i, n);
 			p->lit_got += n;
 			p->cmd_len += n;
 			i += n;
@@ -952,10 +987,7 @@ size_t imap_parser_buffered(const struct imap_parser *p)
 {
 	size_t n = p->arena_bytes + p->tok_cap + p->stack_cap * sizeof(*p->stack) +
 		   p->open_cap * sizeof(*p->open);
-	/* A literal's block is reserved up front; count only what arrived. */
-	if (p->state == P_LIT_DATA)
-		n -= (size_t)(p->lit_size - p->lit_got);
-	return n;
+	return n + p->lit_cap;
 }
 
 /* ---- argument helpers ----------------------------------------------- */

@@ -567,6 +567,25 @@ static void test_limit_literal_nonsync(void **state)
 	expect_lim(&lim, "a X ) {5000+}\r\n", "FATAL Non-synchronizing literal too large\n");
 }
 
+static void test_literal_memory_follows_data(void **state)
+{
+	/* An announced size is not reserved up front: memory follows the
+	 * bytes that actually arrive. */
+	struct imap_parser *p = imap_parser_new(NULL);
+	const char *in = "a APPEND box {50000000+}\r\n";
+	size_t used;
+	assert_int_equal(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_NEED_MORE);
+	assert_true(imap_parser_buffered(p) < 64 * 1024);
+	char *chunk = xmalloc(1 << 20);
+	memset(chunk, 'm', 1 << 20);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(imap_parser_feed(p, chunk, 1 << 20, &used), IMAP_PARSE_NEED_MORE);
+	assert_true(imap_parser_buffered(p) >= 3u << 20);
+	assert_true(imap_parser_buffered(p) < 8u << 20);
+	free(chunk);
+	imap_parser_free(p);
+}
+
 static void test_limit_command(void **state)
 {
 	struct imap_parser_limits lim;
@@ -809,6 +828,7 @@ int main(void)
 		cmocka_unit_test(test_limit_line_bounded_memory),
 		cmocka_unit_test(test_limit_literal_sync),
 		cmocka_unit_test(test_limit_literal_nonsync),
+		cmocka_unit_test(test_literal_memory_follows_data),
 		cmocka_unit_test(test_limit_command),
 		cmocka_unit_test(test_limit_depth),
 		cmocka_unit_test(test_limit_args),
