@@ -1,0 +1,209 @@
+/* Message blobs: immutable files named by the SHA-256 of their bytes,
+ * <userdir>/blobs/ab/cdef..., shared by every copy of a message within the
+ * user. A blob becomes visible only by an atomic rename of a fully
+ * fsync'd temp file, so a reader never sees a partial message. */
+#include "store/store_internal.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Temp files older than this were left by a crashed writer. */
+#define STORE_TMP_MAX_AGE 3600
+
+bool store_blob_name_valid(const char *hex)
+{
+	if (!hex)
+		return false;
+	for (size_t i = 0; i < 64; i++) {
+		char c = hex[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return hex[64] == '\0';
+}
+
+void store_blob_hash(const void *data, size_t len, char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	if (EVP_Digest(data ? data : "", len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+		fatal("SHA-256 failed");
+	for (unsigned i = 0; i < 32; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
+}
+
+static char *blob_path(const struct store_user *u, const char *hex)
+{
+	return xasprintf("%s/blobs/%.2s/%s", u->dir, hex, hex + 2);
+}
+
+static char *blob_dir(const struct store_user *u, const char *hex)
+{
+	return xasprintf("%s/blobs/%.2s", u->dir, hex);
+}
+
+bool store_blob_present(struct store_user *u, const char *hex, size_t len)
+{
+	char *path = blob_path(u, hex);
+	struct stat st;
+	bool ok = stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == len;
+	free(path);
+	return ok;
+}
+
+/* A name no other writer (thread or process) uses at the same time. */
+static char *blob_tmp_path(const struct store_user *u)
+{
+	static atomic_uint counter;
+	unsigned n = atomic_fetch_add(&counter, 1);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return xasprintf("%s/tmp/blob.%ld.%u.%ld%09ld", u->dir, (long)getpid(), n, (long)ts.tv_sec,
+			 ts.tv_nsec);
+}
+
+int store_blob_put(struct store_user *u, const char *hex, const void *data, size_t len)
+{
+	char *path = blob_path(u, hex);
+	char *dir = blob_dir(u, hex);
+	char *tmp = NULL;
+	int fd = -1, r = STORE_EIO;
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == len) {
+		/* Same name, same size: same bytes. Another writer may have just
+		 * renamed it into place without its directory fsync yet. */
+		if (store_fsync_dir(dir) < 0)
+			goto out;
+		r = STORE_OK;
+		goto out;
+	}
+	if (store_mkdir_durable(dir) < 0)
+		goto out;
+	for (int tries = 0; fd < 0 && tries < 5; tries++) {
+		free(tmp);
+		tmp = blob_tmp_path(u);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0)
+		goto out;
+	if (len > 0 && write_all(fd, data, len) < 0)
+		goto out_unlink;
+	if (fsync(fd) < 0)
+		goto out_unlink;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto out_unlink;
+	}
+	fd = -1;
+	/* rename() replaces a same-named file of the wrong size (damaged by
+	 * something outside the store) atomically. */
+	if (rename(tmp, path) < 0)
+		goto out_unlink;
+	if (store_fsync_dir(dir) < 0)
+		goto out;
+	r = STORE_OK;
+	goto out;
+out_unlink:
+	unlink(tmp);
+out:
+	if (r != STORE_OK)
+		log_err("event=store_blob_error user=%s errno=%d", u->username, errno);
+	if (fd >= 0)
+		close(fd);
+	free(tmp);
+	free(dir);
+	free(path);
+	return r;
+}
+
+void store_blob_unlink(struct store_user *u, const char *hex)
+{
+	char *path = blob_path(u, hex);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("event=store_blob_unlink_error user=%s errno=%d", u->username, errno);
+	free(path);
+}
+
+void store_tmp_clean(const char *dir)
+{
+	char *tmp = xasprintf("%s/tmp", dir);
+	DIR *d = opendir(tmp);
+	if (!d) {
+		free(tmp);
+		return;
+	}
+	time_t now = time(NULL);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "blob.", 5) != 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    now - st.st_mtime > STORE_TMP_MAX_AGE)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+	free(tmp);
+}
+
+int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	if (!u || !store_blob_name_valid(blob))
+		return STORE_EINVAL;
+	char *path = blob_path(u, blob);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(path);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return STORE_ENOENT;
+		log_err("event=store_blob_error user=%s op=open errno=%d", u->username, errno);
+		return STORE_EIO;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return STORE_EIO;
+	}
+	if (st.st_size == 0) {
+		/* mmap of length 0 fails: an empty message is a valid empty
+		 * mapping that store_blob_unmap() knows not to unmap. */
+		close(fd);
+		*data = "";
+		return STORE_OK;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		log_err("event=store_blob_error user=%s op=mmap errno=%d", u->username, errno);
+		return STORE_EIO;
+	}
+	*data = p;
+	*len = (size_t)st.st_size;
+	return STORE_OK;
+}
+
+void store_blob_unmap(const char *data, size_t len)
+{
+	if (data && len > 0)
+		munmap((void *)data, len);
+}

@@ -1,0 +1,624 @@
+/* The SQLite store: process set-up, user directories, the per-thread cache
+ * of open handles, the schema and its migrations, statement caching and
+ * transactions.
+ *
+ * Each user has <mail_root>/<domain or "local">/<localpart>/ holding
+ * index.sqlite (WAL, synchronous=FULL), blobs/ab/cdef... (message bytes by
+ * SHA-256), tmp/ (blobs being written) and notify (touched after every
+ * commit so watchers in any process wake up). */
+#include "store/store_internal.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STORE_CACHE_MAX 32
+
+/* Set once by store_init() before any thread uses the store. */
+static char *g_mail_root;
+
+const char *store_mail_root(void)
+{
+	return g_mail_root;
+}
+
+/* ---- directories ---- */
+
+int store_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+int store_mkdir_durable(const char *path)
+{
+	if (mkdir(path, 0700) == 0) {
+		/* The new directory entry lives in the parent: make it durable
+		 * before anything inside is trusted. */
+		char *parent = xstrdup(path);
+		char *slash = strrchr(parent, '/');
+		if (slash && slash != parent) {
+			*slash = '\0';
+			store_fsync_dir(parent);
+		}
+		free(parent);
+		return 0;
+	}
+	if (errno == EEXIST) {
+		struct stat st;
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			return 0;
+		errno = ENOTDIR;
+	}
+	return -1;
+}
+
+/* mkdir -p, each created level made durable. */
+static int store_mkdirs(const char *path)
+{
+	char *p = xstrdup(path);
+	int r = 0;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		r = store_mkdir_durable(p);
+		*s = '/';
+		if (r < 0)
+			break;
+	}
+	if (r == 0)
+		r = store_mkdir_durable(p);
+	free(p);
+	return r;
+}
+
+int store_init(const char *mail_root)
+{
+	if (!mail_root || !*mail_root || strlen(mail_root) > 4000)
+		return STORE_EINVAL;
+	char *root = xstrdup(mail_root);
+	size_t len = strlen(root);
+	while (len > 1 && root[len - 1] == '/')
+		root[--len] = '\0';
+	if (store_mkdirs(root) < 0) {
+		log_err("event=store_init_error path=\"%s\" errno=%d", root, errno);
+		free(root);
+		return STORE_EIO;
+	}
+	free(g_mail_root);
+	g_mail_root = root;
+	return STORE_OK;
+}
+
+/* A path component of a user directory: non-empty, not hidden, so "."
+ * and ".." (and anything a shell would hide) never name a directory. */
+static bool user_component_ok(const char *s, size_t len)
+{
+	return len > 0 && s[0] != '.';
+}
+
+char *store_user_dir(const char *username)
+{
+	if (!g_mail_root || !username)
+		return NULL;
+	size_t len = strnlen(username, STORE_USERNAME_MAX + 1);
+	if (len == 0 || len > STORE_USERNAME_MAX)
+		return NULL;
+	const char *at = NULL;
+	for (size_t i = 0; i < len; i++) {
+		char c = username[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '.' || c == '_' || c == '+' || c == '-' || c == '@';
+		if (!ok)
+			return NULL;
+		if (c == '@') {
+			if (at)
+				return NULL;
+			at = username + i;
+		}
+	}
+	if (strstr(username, ".."))
+		return NULL;
+	const char *local = username;
+	size_t local_len = at ? (size_t)(at - username) : len;
+	const char *domain = at ? at + 1 : "local";
+	size_t domain_len = strlen(domain);
+	if (!user_component_ok(local, local_len) || !user_component_ok(domain, domain_len))
+		return NULL;
+	/* "bob@local" would share the directory of "bob": keep the mapping
+	 * one-to-one. */
+	if (at && strcmp(domain, "local") == 0)
+		return NULL;
+	return xasprintf("%s/%.*s/%.*s", g_mail_root, (int)domain_len, domain, (int)local_len,
+			 local);
+}
+
+/* ---- statements and transactions ---- */
+
+#define STORE_STMT_SQL(id, sql) sql,
+static const char *const stmt_sql[STMT__COUNT] = { STORE_STMTS(STORE_STMT_SQL) };
+#undef STORE_STMT_SQL
+
+int store_db_error(struct store_user *u, const char *what)
+{
+	log_err("event=store_db_error user=%s what=%s code=%d msg=\"%s\"", u->username, what,
+		sqlite3_extended_errcode(u->db), sqlite3_errmsg(u->db));
+	return STORE_EIO;
+}
+
+sqlite3_stmt *store_stmt(struct store_user *u, enum store_stmt id)
+{
+	if (!u->stmts[id]) {
+		if (sqlite3_prepare_v3(u->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+				       &u->stmts[id], NULL) != SQLITE_OK) {
+			store_db_error(u, "prepare");
+			u->stmts[id] = NULL;
+			return NULL;
+		}
+	} else {
+		sqlite3_reset(u->stmts[id]);
+		sqlite3_clear_bindings(u->stmts[id]);
+	}
+	return u->stmts[id];
+}
+
+void store_stmt_done(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+int store_stmt_run(struct store_user *u, sqlite3_stmt *st, const char *what)
+{
+	if (!st)
+		return STORE_EIO;
+	int rc = sqlite3_step(st);
+	int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? STORE_OK : store_db_error(u, what);
+	store_stmt_done(st);
+	return r;
+}
+
+static int tx_simple(struct store_user *u, enum store_stmt id, const char *what)
+{
+	return store_stmt_run(u, store_stmt(u, id), what);
+}
+
+int store_tx_write(struct store_user *u)
+{
+	/* BEGIN IMMEDIATE takes the write lock up front (waiting up to the
+	 * busy timeout), so UID allocation never races and a read snapshot is
+	 * never upgraded into SQLITE_BUSY_SNAPSHOT. */
+	return tx_simple(u, STMT_BEGIN_WRITE, "begin_write");
+}
+
+int store_tx_read(struct store_user *u)
+{
+	return tx_simple(u, STMT_BEGIN_READ, "begin_read");
+}
+
+int store_tx_commit(struct store_user *u)
+{
+	int r = tx_simple(u, STMT_COMMIT, "commit");
+	if (r != STORE_OK)
+		store_tx_rollback(u);
+	return r;
+}
+
+void store_tx_rollback(struct store_user *u)
+{
+	if (!sqlite3_get_autocommit(u->db)) {
+		sqlite3_stmt *st = store_stmt(u, STMT_ROLLBACK);
+		if (!st || sqlite3_step(st) != SQLITE_DONE)
+			log_err("event=store_rollback_error user=%s msg=\"%s\"", u->username,
+				sqlite3_errmsg(u->db));
+		store_stmt_done(st);
+	}
+}
+
+void store_notify(struct store_user *u)
+{
+	/* utimensat raises IN_ATTRIB on the file for every watcher, in this
+	 * process or another, without the file growing. */
+	if (utimensat(AT_FDCWD, u->notify_path, NULL, 0) == 0)
+		return;
+	if (errno == ENOENT) {
+		int fd = open(u->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	log_warn("event=store_notify_error user=%s errno=%d", u->username, errno);
+}
+
+/* ---- schema ---- */
+
+static const char schema_v1[] =
+	"CREATE TABLE store_meta(key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"
+	/* AUTOINCREMENT: a deleted mailbox's id is never reused, so a session
+	 * that still holds it gets ENOENT instead of another mailbox. */
+	"CREATE TABLE mailboxes("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT NOT NULL UNIQUE,"
+	" uidvalidity INTEGER NOT NULL,"
+	" uidnext INTEGER NOT NULL DEFAULT 1,"
+	" highestmodseq INTEGER NOT NULL DEFAULT 1,"
+	" special_use TEXT,"
+	" first_recent_uid INTEGER NOT NULL DEFAULT 1);"
+	"CREATE TABLE subscriptions(name TEXT PRIMARY KEY) WITHOUT ROWID;"
+	/* Small rows clustered by (mailbox, uid): the SELECT of a whole
+	 * mailbox is one range scan. The large cached strings live in
+	 * message_cache, keyed by blob, so they neither slow that scan nor
+	 * get duplicated by COPY. */
+	"CREATE TABLE messages("
+	" mailbox_id INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" flags INTEGER NOT NULL DEFAULT 0,"
+	" keywords TEXT,"
+	" internaldate INTEGER NOT NULL,"
+	" internaldate_tz INTEGER NOT NULL DEFAULT 0,"
+	" savedate INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" blob TEXT NOT NULL,"
+	" PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;"
+	"CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);"
+	"CREATE INDEX messages_blob ON messages(blob);"
+	"CREATE TABLE message_cache("
+	" blob TEXT PRIMARY KEY,"
+	" envelope TEXT,"
+	" bodystructure TEXT,"
+	" body TEXT);"
+	"CREATE TABLE expunged("
+	" mailbox_id INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;"
+	"CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);";
+
+static int db_exec(struct store_user *u, const char *sql, const char *what)
+{
+	if (sqlite3_exec(u->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return store_db_error(u, what);
+	return STORE_OK;
+}
+
+static int db_user_version(struct store_user *u, int *version)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(u->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return store_db_error(u, "user_version");
+	int r = STORE_OK;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*version = sqlite3_column_int(st, 0);
+	else
+		r = store_db_error(u, "user_version");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Creates or migrates the schema. Several processes may open a new user at
+ * once: the write lock makes exactly one of them create it. */
+static int db_schema_apply(struct store_user *u)
+{
+	int version = 0;
+	int r = db_user_version(u, &version);
+	if (r != STORE_OK)
+		return r;
+	if (version == STORE_SCHEMA_VERSION)
+		return STORE_OK;
+	r = store_tx_write(u);
+	if (r != STORE_OK)
+		return r;
+	r = db_user_version(u, &version);
+	if (r != STORE_OK)
+		goto fail;
+	if (version > STORE_SCHEMA_VERSION) {
+		log_err("event=store_schema_error user=%s version=%d supported=%d", u->username,
+			version, STORE_SCHEMA_VERSION);
+		r = STORE_EIO;
+		goto fail;
+	}
+	if (version == 0) {
+		r = db_exec(u, schema_v1, "schema_v1");
+		if (r == STORE_OK)
+			r = store_mailbox_create_defaults(u);
+		if (r != STORE_OK)
+			goto fail;
+		version = 1;
+	}
+	/* Later migrations go here: if (version == 1) { ...; version = 2; } */
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", version);
+	r = db_exec(u, sql, "set_user_version");
+	if (r != STORE_OK)
+		goto fail;
+	return store_tx_commit(u);
+fail:
+	store_tx_rollback(u);
+	return r;
+}
+
+/* ---- handles ---- */
+
+static void user_free(struct store_user *u)
+{
+	if (!u)
+		return;
+	for (size_t i = 0; i < STMT__COUNT; i++)
+		sqlite3_finalize(u->stmts[i]);
+	if (u->db && sqlite3_close(u->db) != SQLITE_OK)
+		log_err("event=store_close_error user=%s msg=\"%s\"", u->username,
+			sqlite3_errmsg(u->db));
+	free(u->username);
+	free(u->dir);
+	free(u->notify_path);
+	free(u);
+}
+
+static struct store_user *user_open_new(const char *username, char *dir)
+{
+	struct store_user *u = xcalloc(1, sizeof(*u));
+	u->username = xstrdup(username);
+	u->dir = dir;
+	u->notify_path = xasprintf("%s/notify", dir);
+	char *blobs = xasprintf("%s/blobs", dir);
+	char *tmp = xasprintf("%s/tmp", dir);
+	char *index = xasprintf("%s/index.sqlite", dir);
+	bool ok = store_mkdirs(dir) == 0 && store_mkdir_durable(blobs) == 0 &&
+		  store_mkdir_durable(tmp) == 0;
+	if (!ok) {
+		log_err("event=store_open_error user=%s errno=%d", username, errno);
+		goto fail;
+	}
+	/* NOMUTEX: a handle is only ever used by one thread at a time. */
+	if (sqlite3_open_v2(index, &u->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		log_err("event=store_open_error user=%s msg=\"%s\"", username,
+			u->db ? sqlite3_errmsg(u->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(u->db, 1);
+	sqlite3_busy_timeout(u->db, STORE_BUSY_TIMEOUT_MS);
+	if (db_exec(u, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-1024;", "pragmas") != STORE_OK)
+		goto fail;
+	if (db_schema_apply(u) != STORE_OK)
+		goto fail;
+	int fd = open(u->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		close(fd);
+	struct stat st;
+	if (stat(index, &st) < 0)
+		goto fail;
+	u->dev = st.st_dev;
+	u->ino = st.st_ino;
+	store_tmp_clean(dir);
+	free(blobs);
+	free(tmp);
+	free(index);
+	return u;
+fail:
+	free(blobs);
+	free(tmp);
+	free(index);
+	user_free(u);
+	return NULL;
+}
+
+/* True while the files behind a cached handle are still the user's store
+ * (store_user_remove() from another thread would leave it stale). */
+static bool user_still_valid(struct store_user *u)
+{
+	char *index = xasprintf("%s/index.sqlite", u->dir);
+	struct stat st;
+	bool ok = stat(index, &st) == 0 && st.st_dev == u->dev && st.st_ino == u->ino;
+	free(index);
+	return ok;
+}
+
+/* The calling thread's handles, most recently used first. */
+struct store_cache {
+	struct store_user *head;
+	unsigned n;
+	pid_t pid;
+};
+
+static pthread_key_t g_cache_key;
+static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct store_cache *t_cache;
+
+static void cache_unlink(struct store_cache *c, struct store_user *u)
+{
+	if (u->prev)
+		u->prev->next = u->next;
+	else
+		c->head = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
+	u->prev = u->next = NULL;
+	c->n--;
+}
+
+static void cache_push(struct store_cache *c, struct store_user *u)
+{
+	u->prev = NULL;
+	u->next = c->head;
+	if (c->head)
+		c->head->prev = u;
+	c->head = u;
+	c->n++;
+}
+
+static void cache_destroy(void *p)
+{
+	struct store_cache *c = p;
+	/* Thread exit: nothing of this thread can use its handles any more. */
+	if (c->pid == getpid()) {
+		while (c->head) {
+			struct store_user *u = c->head;
+			cache_unlink(c, u);
+			user_free(u);
+		}
+	}
+	free(c);
+}
+
+static void cache_key_create(void)
+{
+	if (pthread_key_create(&g_cache_key, cache_destroy) != 0)
+		fatal("pthread_key_create failed");
+}
+
+static struct store_cache *cache_get(void)
+{
+	if (!t_cache) {
+		pthread_once(&g_cache_once, cache_key_create);
+		t_cache = xcalloc(1, sizeof(*t_cache));
+		t_cache->pid = getpid();
+		pthread_setspecific(g_cache_key, t_cache);
+	}
+	if (t_cache->pid != getpid()) {
+		/* A forked child inherited the parent's connections: SQLite
+		 * forbids using them across fork (and closing them could
+		 * disturb the parent's locks), so they are abandoned. */
+		t_cache->head = NULL;
+		t_cache->n = 0;
+		t_cache->pid = getpid();
+	}
+	return t_cache;
+}
+
+/* Closes least recently used idle handles beyond the cache size. */
+static void cache_trim(struct store_cache *c, unsigned keep)
+{
+	struct store_user *tail = c->head;
+	while (tail && tail->next)
+		tail = tail->next;
+	for (struct store_user *u = tail; u && c->n > keep;) {
+		struct store_user *prev = u->prev;
+		if (u->refs == 0) {
+			cache_unlink(c, u);
+			user_free(u);
+		}
+		u = prev;
+	}
+}
+
+struct store_user *store_user_open(const char *username)
+{
+	char *dir = store_user_dir(username);
+	if (!dir) {
+		log_warn("event=store_open_error reason=bad_username");
+		return NULL;
+	}
+	struct store_cache *c = cache_get();
+	struct store_user *u;
+	for (u = c->head; u; u = u->next)
+		if (strcmp(u->username, username) == 0)
+			break;
+	if (u && u->refs == 0 && !user_still_valid(u)) {
+		cache_unlink(c, u);
+		user_free(u);
+		u = NULL;
+	}
+	if (u) {
+		free(dir);
+		cache_unlink(c, u);
+		cache_push(c, u);
+		u->refs++;
+		return u;
+	}
+	u = user_open_new(username, dir);
+	if (!u)
+		return NULL;
+	u->refs = 1;
+	cache_push(c, u);
+	cache_trim(c, STORE_CACHE_MAX);
+	return u;
+}
+
+void store_user_close(struct store_user *u)
+{
+	if (!u)
+		return;
+	if (u->refs == 0) {
+		log_err("event=store_close_error user=%s reason=not_open", u->username);
+		return;
+	}
+	/* A forgotten transaction would hold the write lock for everyone. */
+	store_tx_rollback(u);
+	u->refs--;
+}
+
+void store_thread_cleanup(void)
+{
+	if (t_cache)
+		cache_trim(cache_get(), 0);
+}
+
+void store_shutdown(void)
+{
+	store_thread_cleanup();
+	free(g_mail_root);
+	g_mail_root = NULL;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	int r = (flag == FTW_DP) ? rmdir(path) : unlink(path);
+	if (r < 0 && errno != ENOENT)
+		log_warn("event=store_remove_error errno=%d", errno);
+	return 0;
+}
+
+int store_user_remove(const char *username)
+{
+	char *dir = store_user_dir(username);
+	if (!dir)
+		return STORE_EINVAL;
+	struct store_cache *c = cache_get();
+	for (struct store_user *u = c->head; u; u = u->next) {
+		if (strcmp(u->username, username) != 0)
+			continue;
+		if (u->refs > 0) {
+			free(dir);
+			return STORE_EINUSE;
+		}
+		cache_unlink(c, u);
+		user_free(u);
+		break;
+	}
+	struct stat st;
+	if (lstat(dir, &st) < 0) {
+		free(dir);
+		return STORE_ENOENT;
+	}
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	int r = (lstat(dir, &st) == 0) ? STORE_EIO : STORE_OK;
+	char *parent = xstrdup(dir);
+	char *slash = strrchr(parent, '/');
+	if (slash) {
+		*slash = '\0';
+		store_fsync_dir(parent);
+	}
+	free(parent);
+	free(dir);
+	return r;
+}

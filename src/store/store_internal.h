@@ -1,0 +1,184 @@
+/* Internals shared by the SQLite store's source files (the files under store/sqlite/,
+ * store/blob.c, store/watch.c). Nothing outside src/store/ includes this. */
+#ifndef RAMPART_STORE_INTERNAL_H
+#define RAMPART_STORE_INTERNAL_H
+
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Bumped with every schema change; store/sqlite/db.c migrates older files. */
+#define STORE_SCHEMA_VERSION 1
+#define STORE_USERNAME_MAX 255
+#define STORE_MAILBOX_NAME_MAX 1000
+/* Per message: more keywords than this is abuse, not mail sorting. */
+#define STORE_KEYWORDS_MAX 100
+#define STORE_KEYWORD_LEN_MAX 128
+#define STORE_BUSY_TIMEOUT_MS 10000
+
+/* Every SQL statement the store runs more than once, prepared lazily and
+ * cached per handle. X(id, sql). */
+#define STORE_STMTS(X)                                                                            \
+	X(BEGIN_WRITE, "BEGIN IMMEDIATE")                                                         \
+	X(BEGIN_READ, "BEGIN")                                                                    \
+	X(COMMIT, "COMMIT")                                                                       \
+	X(ROLLBACK, "ROLLBACK")                                                                   \
+	X(META_GET, "SELECT value FROM store_meta WHERE key=?1")                                  \
+	X(META_SET, "INSERT INTO store_meta(key,value) VALUES(?1,?2) "                            \
+		    "ON CONFLICT(key) DO UPDATE SET value=excluded.value")                        \
+	X(MB_BY_NAME, "SELECT id,uidvalidity,uidnext,highestmodseq,first_recent_uid "             \
+		      "FROM mailboxes WHERE name=?1")                                             \
+	X(MB_BY_ID, "SELECT id,uidvalidity,uidnext,highestmodseq,first_recent_uid "               \
+		    "FROM mailboxes WHERE id=?1")                                                 \
+	X(MB_SET_NEXT, "UPDATE mailboxes SET uidnext=?2,highestmodseq=?3 WHERE id=?1")            \
+	X(MB_SET_MODSEQ, "UPDATE mailboxes SET highestmodseq=?2 WHERE id=?1")                     \
+	X(MB_SET_RECENT, "UPDATE mailboxes SET first_recent_uid=?2 WHERE id=?1")                  \
+	X(MB_INSERT, "INSERT INTO mailboxes(name,uidvalidity,uidnext,highestmodseq,special_use,"  \
+		     "first_recent_uid) VALUES(?1,?2,?3,?4,?5,?6)")                               \
+	X(MB_DELETE, "DELETE FROM mailboxes WHERE id=?1")                                         \
+	X(MB_RENAME, "UPDATE mailboxes SET name=?2 WHERE id=?1")                                  \
+	X(MB_CHILDREN, "SELECT id,name FROM mailboxes WHERE name>=?1 AND name<?2 ORDER BY name")  \
+	X(MB_LIST, "SELECT m.id,m.name,m.uidvalidity,m.uidnext,m.highestmodseq,m.special_use,"    \
+		   "m.first_recent_uid,"                                                          \
+		   "EXISTS(SELECT 1 FROM subscriptions s WHERE s.name=m.name) "                   \
+		   "FROM mailboxes m ORDER BY m.name")                                            \
+	X(MB_LIST_COUNTS, "SELECT m.id,m.name,m.uidvalidity,m.uidnext,m.highestmodseq,"           \
+			  "m.special_use,m.first_recent_uid,"                                     \
+			  "EXISTS(SELECT 1 FROM subscriptions s WHERE s.name=m.name),"            \
+			  STORE_COUNT_COLUMNS " FROM mailboxes m "                                \
+			  "LEFT JOIN messages x ON x.mailbox_id=m.id "                            \
+			  "GROUP BY m.id ORDER BY m.name")                                        \
+	X(MB_STATUS, "SELECT m.id,m.name,m.uidvalidity,m.uidnext,m.highestmodseq,"                \
+		     "m.special_use,m.first_recent_uid,"                                          \
+		     "EXISTS(SELECT 1 FROM subscriptions s WHERE s.name=m.name),"                 \
+		     STORE_COUNT_COLUMNS " FROM mailboxes m "                                     \
+		     "LEFT JOIN messages x ON x.mailbox_id=m.id "                                 \
+		     "WHERE m.name=?1 GROUP BY m.id")                                             \
+	X(SUB_LIST, "SELECT name FROM subscriptions ORDER BY name")                               \
+	X(SUB_ADD, "INSERT OR IGNORE INTO subscriptions(name) VALUES(?1)")                        \
+	X(SUB_DEL, "DELETE FROM subscriptions WHERE name=?1")                                     \
+	X(MSG_LIST_META, "SELECT uid,flags,modseq,size FROM messages "                            \
+			 "WHERE mailbox_id=?1 AND uid>=?2 ORDER BY uid")                          \
+	X(MSG_LIST_FULL, "SELECT " STORE_MSG_COLUMNS " FROM messages "                            \
+			 "WHERE mailbox_id=?1 AND uid>=?2 ORDER BY uid")                          \
+	X(MSG_GET, "SELECT " STORE_MSG_COLUMNS " FROM messages WHERE mailbox_id=?1 AND uid=?2")   \
+	X(MSG_CHANGED, "SELECT " STORE_MSG_COLUMNS " FROM messages "                              \
+		       "WHERE mailbox_id=?1 AND modseq>?2 ORDER BY uid")                          \
+	X(EXP_CHANGED, "SELECT uid FROM expunged WHERE mailbox_id=?1 AND modseq>?2 ORDER BY uid") \
+	X(MSG_CACHED, "SELECT c.envelope,c.bodystructure,c.body FROM messages m "                 \
+		      "LEFT JOIN message_cache c ON c.blob=m.blob "                               \
+		      "WHERE m.mailbox_id=?1 AND m.uid=?2")                                       \
+	X(MSG_INSERT, "INSERT INTO messages(mailbox_id,uid,modseq,flags,keywords,internaldate,"   \
+		      "internaldate_tz,savedate,size,blob) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)") \
+	X(MSG_SET_FLAGS, "UPDATE messages SET flags=?3,keywords=?4,modseq=?5 "                    \
+			 "WHERE mailbox_id=?1 AND uid=?2")                                        \
+	X(MSG_DELETE, "DELETE FROM messages WHERE mailbox_id=?1 AND uid=?2 RETURNING blob")       \
+	X(MSG_BLOBS_OF_MB, "SELECT DISTINCT blob FROM messages WHERE mailbox_id=?1")              \
+	X(MSG_DELETE_MB, "DELETE FROM messages WHERE mailbox_id=?1")                              \
+	X(MSG_MOVE_ALL, "UPDATE messages SET mailbox_id=?2 WHERE mailbox_id=?1")                  \
+	X(EXP_INSERT, "INSERT OR REPLACE INTO expunged(mailbox_id,uid,modseq) VALUES(?1,?2,?3)")  \
+	X(EXP_INSERT_ALL, "INSERT OR REPLACE INTO expunged(mailbox_id,uid,modseq) "               \
+			  "SELECT mailbox_id,uid,?2 FROM messages WHERE mailbox_id=?1")           \
+	X(EXP_DELETE_MB, "DELETE FROM expunged WHERE mailbox_id=?1")                              \
+	X(BLOB_REFERENCED, "SELECT 1 FROM messages WHERE blob=?1 LIMIT 1")                        \
+	X(CACHE_UPSERT, "INSERT INTO message_cache(blob,envelope,bodystructure,body) "            \
+			"VALUES(?1,?2,?3,?4) ON CONFLICT(blob) DO UPDATE SET "                    \
+			"envelope=coalesce(excluded.envelope,envelope),"                          \
+			"bodystructure=coalesce(excluded.bodystructure,bodystructure),"           \
+			"body=coalesce(excluded.body,body)")                                      \
+	X(CACHE_DELETE, "DELETE FROM message_cache WHERE blob=?1")
+
+/* Column list read by store_row_to_msg(). */
+#define STORE_MSG_COLUMNS                                                                         \
+	"uid,flags,modseq,keywords,internaldate,internaldate_tz,savedate,size,blob"
+/* Columns 8.. of the counting mailbox queries, read by store_row_to_mailbox(). */
+#define STORE_COUNT_COLUMNS                                                                       \
+	"count(x.uid),coalesce(sum((x.flags&1)=0),0),coalesce(sum((x.flags&8)!=0),0),"           \
+	"coalesce(sum(x.uid>=m.first_recent_uid),0),coalesce(sum(x.size),0),"                    \
+	"coalesce(sum(CASE WHEN x.flags&8 THEN x.size ELSE 0 END),0)"
+
+#define STORE_STMT_ENUM(id, sql) STMT_##id,
+enum store_stmt { STORE_STMTS(STORE_STMT_ENUM) STMT__COUNT };
+#undef STORE_STMT_ENUM
+
+/* An open user store. Owned by the per-thread cache in db.c; refs counts
+ * the store_user_open() calls not yet closed. */
+struct store_user {
+	char *username;
+	char *dir;          /* the user directory */
+	char *notify_path;  /* <dir>/notify, touched after every commit */
+	sqlite3 *db;
+	sqlite3_stmt *stmts[STMT__COUNT];
+	unsigned refs;
+	dev_t dev;          /* of index.sqlite, to notice a removed store */
+	ino_t ino;
+	struct store_user *prev, *next;  /* per-thread LRU list */
+};
+
+/* The row of a mailbox that message operations need. */
+struct store_mbox_row {
+	int64_t id;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	uint32_t first_recent_uid;
+};
+
+/* ---- db.c ---- */
+const char *store_mail_root(void);
+/* The cached statement, reset and ready to bind; NULL (logged) if it cannot
+ * be prepared. */
+sqlite3_stmt *store_stmt(struct store_user *u, enum store_stmt id);
+/* Resets a statement after use so it holds no read snapshot. */
+void store_stmt_done(sqlite3_stmt *st);
+/* Logs the current SQLite error of u with context and returns STORE_EIO. */
+int store_db_error(struct store_user *u, const char *what);
+/* Steps a statement that returns no rows, then resets it. */
+int store_stmt_run(struct store_user *u, sqlite3_stmt *st, const char *what);
+int store_tx_write(struct store_user *u);
+int store_tx_read(struct store_user *u);
+int store_tx_commit(struct store_user *u);
+void store_tx_rollback(struct store_user *u);
+/* Tells watchers (this and other processes) that u changed: after commit. */
+void store_notify(struct store_user *u);
+/* fsync()s a directory so a rename or create inside it is durable. */
+int store_fsync_dir(const char *path);
+/* mkdir(path) if missing, fsync'ing the parent when it was created. */
+int store_mkdir_durable(const char *path);
+
+/* ---- sqlite/mailbox.c ---- */
+/* Validates a mailbox name and returns it normalised ("inbox" -> "INBOX",
+ * "inbox/x" -> "INBOX/x") in *out (caller frees). STORE_EINVAL / ELIMIT. */
+int store_name_normalize(const char *name, char **out);
+/* Looks a mailbox up inside the caller's transaction. STORE_ENOENT if absent. */
+int store_mbox_by_name(struct store_user *u, const char *name, struct store_mbox_row *out);
+int store_mbox_by_id(struct store_user *u, int64_t id, struct store_mbox_row *out);
+/* Next UIDVALIDITY of this user: time-based, strictly increasing, never
+ * reused (inside a write transaction). */
+int store_uidvalidity_next(struct store_user *u, uint32_t *out);
+/* Creates the default mailboxes of a new store (inside a write transaction). */
+int store_mailbox_create_defaults(struct store_user *u);
+
+/* ---- sqlite/message.c ---- */
+/* Deletes the blob files among blobs[0..n) that no message references any
+ * more. Runs under a write lock so a concurrent append that reuses a blob
+ * either sees the file gone (and rewrites it) or is seen referencing it. */
+void store_blobs_collect(struct store_user *u, char (*blobs)[65], size_t n);
+
+/* ---- blob.c ---- */
+bool store_blob_name_valid(const char *hex);
+void store_blob_hash(const void *data, size_t len, char hex[65]);
+/* Makes sure blob `hex` with these bytes exists durably: writes it (temp
+ * file, fsync, rename, fsync dir) or, when present with the right size,
+ * fsyncs its directory in case another writer's rename is not durable yet. */
+int store_blob_put(struct store_user *u, const char *hex, const void *data, size_t len);
+/* True when the blob file exists with size len. */
+bool store_blob_present(struct store_user *u, const char *hex, size_t len);
+void store_blob_unlink(struct store_user *u, const char *hex);
+/* Removes temp files a crashed writer left in <dir>/tmp. */
+void store_tmp_clean(const char *dir);
+
+#endif

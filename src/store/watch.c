@@ -1,0 +1,315 @@
+/* The change feed of the SQLite store: one watcher thread turns inotify
+ * events on the users' notify files (touched after every commit, by this
+ * process, another server process or `rampart deliver`) into callbacks.
+ *
+ * This is process-wide state by nature (one inotify instance, one thread);
+ * it is guarded by one mutex. The callback runs without the mutex held. */
+#include "store/store_internal.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#define WATCH_MASK (IN_ATTRIB | IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
+/* How often watches whose notify file does not exist yet are retried. */
+#define WATCH_RETRY_MS 500
+
+struct watch_entry {
+	char *username;
+	char *path;   /* <userdir>/notify */
+	int wd;       /* -1: not armed yet (file missing) */
+	unsigned refs;
+	struct watch_entry *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	int ifd;      /* inotify */
+	int efd;      /* eventfd: wakes the thread to stop or re-arm */
+	bool running;
+	bool stopping;
+	pthread_t thread;
+	store_change_cb cb;
+	void *arg;
+	struct watch_entry *list;
+} g_watch = { .lock = PTHREAD_MUTEX_INITIALIZER, .ifd = -1, .efd = -1 };
+
+static int watch_fds_open_locked(void)
+{
+	if (g_watch.ifd < 0)
+		g_watch.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (g_watch.efd < 0)
+		g_watch.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return (g_watch.ifd >= 0 && g_watch.efd >= 0) ? 0 : -1;
+}
+
+static void watch_wake(void)
+{
+	uint64_t one = 1;
+	if (g_watch.efd >= 0 && write(g_watch.efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("event=store_watch_error op=wake errno=%d", errno);
+}
+
+/* Arms the inotify watch of e. The notify file is created when the user
+ * directory exists but the file does not (a store created before notify
+ * files existed, or removed by hand). */
+static void watch_arm_locked(struct watch_entry *e)
+{
+	if (g_watch.ifd < 0 || e->wd >= 0)
+		return;
+	e->wd = inotify_add_watch(g_watch.ifd, e->path, WATCH_MASK);
+	if (e->wd < 0 && errno == ENOENT) {
+		int fd = open(e->path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0) {
+			close(fd);
+			e->wd = inotify_add_watch(g_watch.ifd, e->path, WATCH_MASK);
+		}
+	}
+}
+
+static bool watch_wd_shared_locked(const struct watch_entry *e)
+{
+	for (struct watch_entry *o = g_watch.list; o; o = o->next)
+		if (o != e && o->wd == e->wd)
+			return true;
+	return false;
+}
+
+static void watch_entry_free(struct watch_entry *e)
+{
+	free(e->username);
+	free(e->path);
+	free(e);
+}
+
+/* Calls the callback for every user in names and frees them. */
+static void watch_fire(char **names, size_t n)
+{
+	store_change_cb cb = g_watch.cb;
+	void *arg = g_watch.arg;
+	for (size_t i = 0; i < n; i++) {
+		if (cb)
+			cb(names[i], arg);
+		free(names[i]);
+	}
+}
+
+/* Collects (copies) the users watched through wd, or all of them when
+ * wd < 0 (the kernel queue overflowed: anything may have changed). */
+static void watch_collect_locked(int wd, char ***names, size_t *n, size_t *cap)
+{
+	for (struct watch_entry *e = g_watch.list; e; e = e->next) {
+		if (wd >= 0 && e->wd != wd)
+			continue;
+		bool dup = false;
+		for (size_t i = 0; i < *n && !dup; i++)
+			dup = strcmp((*names)[i], e->username) == 0;
+		if (dup)
+			continue;
+		xgrow((void **)names, cap, *n + 1, sizeof(**names));
+		(*names)[(*n)++] = xstrdup(e->username);
+	}
+}
+
+/* Reads all pending inotify events, coalescing them per user. */
+static void watch_drain(void)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	for (;;) {
+		ssize_t len = read(g_watch.ifd, buf, sizeof(buf));
+		if (len <= 0)
+			break;
+		pthread_mutex_lock(&g_watch.lock);
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				watch_collect_locked(-1, &names, &n, &cap);
+				continue;
+			}
+			watch_collect_locked(ev->wd, &names, &n, &cap);
+			if (ev->mask & IN_IGNORED) {
+				/* The file went away (user removed, or replaced):
+				 * re-arm when it is back. */
+				for (struct watch_entry *e = g_watch.list; e; e = e->next)
+					if (e->wd == ev->wd)
+						e->wd = -1;
+			}
+		}
+		pthread_mutex_unlock(&g_watch.lock);
+	}
+	watch_fire(names, n);
+	free(names);
+}
+
+/* Retries unarmed watches; a user whose watch just got armed is reported
+ * once, since a change may have happened while nobody watched. Returns
+ * whether some remain unarmed. */
+static bool watch_retry(void)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	bool pending = false;
+	pthread_mutex_lock(&g_watch.lock);
+	for (struct watch_entry *e = g_watch.list; e; e = e->next) {
+		if (e->wd >= 0)
+			continue;
+		watch_arm_locked(e);
+		if (e->wd < 0) {
+			pending = true;
+			continue;
+		}
+		xgrow((void **)&names, &cap, n + 1, sizeof(*names));
+		names[n++] = xstrdup(e->username);
+	}
+	pthread_mutex_unlock(&g_watch.lock);
+	watch_fire(names, n);
+	free(names);
+	return pending;
+}
+
+static void *watch_thread(void *arg)
+{
+	bool pending = watch_retry();
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = g_watch.ifd, .events = POLLIN },
+			{ .fd = g_watch.efd, .events = POLLIN },
+		};
+		int r = poll(pfd, 2, pending ? WATCH_RETRY_MS : -1);
+		if (r < 0 && errno != EINTR) {
+			log_err("event=store_watch_error op=poll errno=%d", errno);
+			break;
+		}
+		if (pfd[1].revents & POLLIN) {
+			uint64_t v;
+			if (read(g_watch.efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_warn("event=store_watch_error op=read errno=%d", errno);
+		}
+		pthread_mutex_lock(&g_watch.lock);
+		bool stop = g_watch.stopping;
+		pthread_mutex_unlock(&g_watch.lock);
+		if (stop)
+			break;
+		if (pfd[0].revents & POLLIN)
+			watch_drain();
+		pending = watch_retry();
+	}
+	return NULL;
+}
+
+int store_watch_start(store_change_cb cb, void *arg)
+{
+	if (!cb)
+		return STORE_EINVAL;
+	pthread_mutex_lock(&g_watch.lock);
+	int r = STORE_OK;
+	if (g_watch.running) {
+		r = STORE_EINVAL;
+	} else if (watch_fds_open_locked() < 0) {
+		log_err("event=store_watch_error op=init errno=%d", errno);
+		r = STORE_EIO;
+	} else {
+		g_watch.cb = cb;
+		g_watch.arg = arg;
+		g_watch.stopping = false;
+		for (struct watch_entry *e = g_watch.list; e; e = e->next)
+			watch_arm_locked(e);
+		if (pthread_create(&g_watch.thread, NULL, watch_thread, NULL) != 0) {
+			r = STORE_EIO;
+		} else {
+			g_watch.running = true;
+		}
+	}
+	pthread_mutex_unlock(&g_watch.lock);
+	return r;
+}
+
+void store_watch_stop(void)
+{
+	pthread_mutex_lock(&g_watch.lock);
+	if (!g_watch.running) {
+		pthread_mutex_unlock(&g_watch.lock);
+		return;
+	}
+	g_watch.stopping = true;
+	watch_wake();
+	pthread_mutex_unlock(&g_watch.lock);
+	pthread_join(g_watch.thread, NULL);
+	pthread_mutex_lock(&g_watch.lock);
+	while (g_watch.list) {
+		struct watch_entry *e = g_watch.list;
+		g_watch.list = e->next;
+		watch_entry_free(e);
+	}
+	close(g_watch.ifd);
+	close(g_watch.efd);
+	g_watch.ifd = g_watch.efd = -1;
+	g_watch.running = false;
+	g_watch.stopping = false;
+	g_watch.cb = NULL;
+	g_watch.arg = NULL;
+	pthread_mutex_unlock(&g_watch.lock);
+}
+
+int store_watch_user(const char *username)
+{
+	char *dir = store_user_dir(username);
+	if (!dir)
+		return STORE_EINVAL;
+	pthread_mutex_lock(&g_watch.lock);
+	int r = STORE_OK;
+	struct watch_entry *e;
+	for (e = g_watch.list; e; e = e->next)
+		if (strcmp(e->username, username) == 0)
+			break;
+	if (e) {
+		e->refs++;
+	} else if (watch_fds_open_locked() < 0) {
+		r = STORE_EIO;
+	} else {
+		e = xcalloc(1, sizeof(*e));
+		e->username = xstrdup(username);
+		e->path = xasprintf("%s/notify", dir);
+		e->wd = -1;
+		e->refs = 1;
+		e->next = g_watch.list;
+		g_watch.list = e;
+		watch_arm_locked(e);
+		if (e->wd < 0)
+			watch_wake();  /* the thread polls for it from now on */
+	}
+	pthread_mutex_unlock(&g_watch.lock);
+	free(dir);
+	return r;
+}
+
+void store_unwatch_user(const char *username)
+{
+	if (!username)
+		return;
+	pthread_mutex_lock(&g_watch.lock);
+	struct watch_entry **pp = &g_watch.list;
+	while (*pp && strcmp((*pp)->username, username) != 0)
+		pp = &(*pp)->next;
+	struct watch_entry *e = *pp;
+	if (e && --e->refs == 0) {
+		/* Two names can reach one file only through the same inode;
+		 * the kernel watch is shared then and must outlive this one. */
+		if (e->wd >= 0 && !watch_wd_shared_locked(e))
+			inotify_rm_watch(g_watch.ifd, e->wd);
+		*pp = e->next;
+		watch_entry_free(e);
+	}
+	pthread_mutex_unlock(&g_watch.lock);
+}
