@@ -248,7 +248,7 @@ static void verify_store(unsigned round)
 	assert_int_equal(store_msg_list(u, inbox, 1, false, &msgs, &n), STORE_OK);
 	sqlite3 *db = open_index();
 	sqlite3_stmt *count;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM messages WHERE blob=?1", -1,
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM messages WHERE mailbox_id=?2 AND blob=?1", -1,
 					    &count, NULL),
 			 SQLITE_OK);
 	for (size_t i = 0; i < g_nacks; i++) {
@@ -258,7 +258,9 @@ static void verify_store(unsigned round)
 		if (!m)
 			fail_msg("round %u: acknowledged uid %u is missing", round, a->uid);
 		assert_string_equal(m->blob, a->sha);
+		/* Archive may hold a copy the child had no time to expunge. */
 		sqlite3_bind_text(count, 1, a->sha, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(count, 2, inbox);
 		assert_int_equal(sqlite3_step(count), SQLITE_ROW);
 		if (sqlite3_column_int(count, 0) != 1)
 			fail_msg("round %u: uid %u stored %d times", round, a->uid,
