@@ -249,6 +249,15 @@ static void test_mailbox_names(void **state)
 	assert_string_equal(mb.name, "INBOX");
 	store_mailbox_clear(&mb);
 	assert_int_equal(store_mailbox_status(u, "nope", &mb), STORE_ENOENT);
+	/* An invalid name cannot exist: lookups say so. */
+	assert_int_equal(store_mailbox_status(u, "a//b", &mb), STORE_ENOENT);
+	assert_int_equal(store_mailbox_delete(u, "a//b"), STORE_ENOENT);
+	assert_int_equal(store_mailbox_rename(u, "a//b", "c"), STORE_ENOENT);
+	struct store_append a;
+	memset(&a, 0, sizeof(a));
+	a.data = "x";
+	a.len = 1;
+	assert_int_equal(store_append(u, "/bad", &a, 1, NULL), STORE_ENOENT);
 	/* Special-use on create (RFC 6154). */
 	assert_int_equal(store_mailbox_create(u, "Flagged", "\\flagged"), STORE_OK);
 	mb = status_of(u, "Flagged");

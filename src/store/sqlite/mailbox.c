@@ -273,7 +273,7 @@ int store_mailbox_status(struct store_user *u, const char *name, struct store_ma
 	char *norm;
 	int r = store_name_normalize(name, &norm);
 	if (r != STORE_OK)
-		return r == STORE_ELIMIT ? STORE_ENOENT : r;
+		return STORE_ENOENT;  /* an invalid name cannot exist */
 	sqlite3_stmt *st = store_stmt(u, STMT_MB_STATUS);
 	if (!st) {
 		free(norm);
@@ -343,7 +343,7 @@ int store_mailbox_delete(struct store_user *u, const char *name)
 	char *norm;
 	int r = store_name_normalize(name, &norm);
 	if (r != STORE_OK)
-		return r == STORE_ELIMIT ? STORE_ENOENT : r;
+		return STORE_ENOENT;  /* an invalid name cannot exist */
 	char (*blobs)[65] = NULL;
 	size_t nblobs = 0, cap = 0;
 	if (strcmp(norm, "INBOX") == 0) {
@@ -540,7 +540,7 @@ int store_mailbox_rename(struct store_user *u, const char *from, const char *to)
 	char *nfrom = NULL, *nto = NULL;
 	int r = store_name_normalize(from, &nfrom);
 	if (r != STORE_OK) {
-		r = r == STORE_ELIMIT ? STORE_ENOENT : r;
+		r = STORE_ENOENT;  /* an invalid name cannot exist */
 		goto out;
 	}
 	if ((r = store_name_normalize(to, &nto)) != STORE_OK)

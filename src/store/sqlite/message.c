@@ -478,7 +478,7 @@ int store_append(struct store_user *u, const char *mailbox, struct store_append 
 	char *name = NULL;
 	int r = store_name_normalize(mailbox, &name);
 	if (r != STORE_OK)
-		return r == STORE_ELIMIT ? STORE_ENOENT : r;
+		return STORE_ENOENT;  /* an invalid name cannot exist */
 	char (*sha)[65] = xcalloc(n, sizeof(*sha));
 	char **kws = xcalloc(n, sizeof(*kws));
 	bool in_tx = false;
@@ -704,7 +704,7 @@ int store_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, s
 	char *name = NULL;
 	int r = store_name_normalize(to, &name);
 	if (r != STORE_OK)
-		return r == STORE_ELIMIT ? STORE_ENOENT : r;
+		return STORE_ENOENT;  /* an invalid name cannot exist */
 	uint32_t *su = NULL, *du = NULL;
 	size_t scap = 0, dcap = 0, n = 0;
 	if ((r = store_tx_write(u)) != STORE_OK)
