@@ -52,6 +52,7 @@ struct conn {
 	bool starttls_pending;
 	bool closing;
 	bool paused;
+	struct event *resume_ev;    /* processes input that arrived while paused */
 	struct conn *prev, *next;   /* worker's list of connections */
 	struct conn *unext;         /* user bucket chain */
 };
@@ -204,6 +205,8 @@ static void conn_free(struct conn *c)
 	struct worker *w = c->w;
 	if (c->sess)
 		imap_session_free(c->sess);
+	if (c->resume_ev)
+		event_free(c->resume_ev);
 	user_unlink(c);
 	if (c->bev)
 		bufferevent_free(c->bev);
@@ -288,7 +291,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		if ((what & BEV_EVENT_ERROR) && c->tls) {
 			unsigned long e = bufferevent_get_openssl_error(c->bev);
-			if (e) {
+			/* A client closing without close_notify is routine. */
+			if (e && ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 				char buf[160];
 				ERR_error_string_n(e, buf, sizeof(buf));
 				log_info("event=tls_error ip=%s error=\"%s\"", c->peer_str, buf);
@@ -352,16 +356,30 @@ static void io_close(void *conn)
 	}
 }
 
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (c->bev && !c->closing && !c->starttls_pending && !c->paused)
+		imap_session_input(c->sess, bufferevent_get_input(c->bev));
+}
+
 static void io_pause_read(void *conn, bool pause)
 {
 	struct conn *c = conn;
 	c->paused = pause;
 	if (!c->bev || c->closing || c->starttls_pending)
 		return;
-	if (pause)
+	if (pause) {
 		bufferevent_disable(c->bev, EV_READ);
-	else
-		bufferevent_enable(c->bev, EV_READ);
+		return;
+	}
+	bufferevent_enable(c->bev, EV_READ);
+	/* Input that arrived while paused raises no new read event: process
+	 * it from the loop, not from inside the caller. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		event_active(c->resume_ev, EV_READ, 0);
 }
 
 static void io_set_timeout(void *conn, unsigned seconds)
@@ -442,6 +460,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	w->conns = c;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->resume_ev = event_new(w->base, -1, 0, conn_resume_cb, c);
 
 	if (lc->tls == LISTENER_TLS_IMPLICIT) {
 		SSL *ssl = SSL_new(g_ssl_ctx);
