@@ -238,12 +238,15 @@ static void conn_start_tls(struct conn *c)
 		conn_free(c);
 		return;
 	}
-	c->bev = bufferevent_openssl_socket_new(c->w->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING, 0);
+	/* CLOSE_ON_FREE: the TLS bufferevent now owns both SSL and socket. */
+	c->bev = bufferevent_openssl_socket_new(c->w->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
 		SSL_free(ssl);
 		conn_free(c);
 		return;
 	}
+	c->fd = -1;
 	c->starttls_pending = false;
 	c->tls = true;
 	conn_setup_bev(c);
@@ -464,12 +467,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 	if (lc->tls == LISTENER_TLS_IMPLICIT) {
 		SSL *ssl = SSL_new(g_ssl_ctx);
-		c->bev = ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, 0) : NULL;
+		c->bev = ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+							      BEV_OPT_CLOSE_ON_FREE)
+			     : NULL;
 		if (!c->bev) {
 			SSL_free(ssl);
 			conn_free(c);
 			return;
 		}
+		c->fd = -1;
 		c->tls = true;
 	} else {
 		c->bev = bufferevent_socket_new(w->base, fd, 0);
