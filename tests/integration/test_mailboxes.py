@@ -32,12 +32,12 @@ def test_create_delete_rename_hierarchy(server):
     assert c.create("Projects")[0] == "OK"
     typ, data = c.create("Projects")
     assert typ == "NO" and b"ALREADYEXISTS" in data[0]
-    typ, data = c.list("", "Projects/%")
+    typ, data = c.list('""', "Projects/%")
     out = "\n".join(lines(data))
     # "Projects/2026" is only a hierarchy level.
     assert "Projects/2026" in out and ("\\NonExistent" in out or "\\Noselect" in out), out
     assert c.rename("Projects", "Work")[0] == "OK"
-    typ, data = c.list("", "*")
+    typ, data = c.list('""', "*")
     out = "\n".join(lines(data))
     assert "Work/2026/Q1" in out and "Projects" not in out, out
     typ, data = c.select("Projects/2026/Q1")
@@ -67,14 +67,14 @@ def test_subscribe_unsubscribe_lsub(server):
     c = server.imap_tls()
     c.create("News")
     assert c.subscribe("News")[0] == "OK"
-    typ, data = c.lsub("", "N*")
+    typ, data = c.lsub('""', "N*")
     assert "News" in "\n".join(lines(data))
     c.delete("News")
-    typ, data = c.lsub("", "N*")
+    typ, data = c.lsub('""', "N*")
     # A subscription outlives its mailbox (RFC 9051 6.3.7).
     assert "News" in "\n".join(lines(data))
     assert c.unsubscribe("News")[0] == "OK"
-    typ, data = c.lsub("", "N*")
+    typ, data = c.lsub('""', "N*")
     assert "News" not in "\n".join(lines(data))
     c.logout()
 
