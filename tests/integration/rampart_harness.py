@@ -218,3 +218,19 @@ def read_until(sock, marker, limit=1 << 20, timeout=10):
             break
         data += chunk
     return data
+
+
+def read_tagged(sock, tag, timeout=10):
+    """Reads until the complete tagged response line for `tag` (bytes)."""
+    data = b""
+    deadline = time.time() + timeout
+    while True:
+        for line in data.split(b"\r\n")[:-1]:
+            if line.startswith(tag + b" "):
+                return data
+        if time.time() > deadline or len(data) > (1 << 24):
+            raise AssertionError("timeout waiting for tag %r, got %r" % (tag, data[-500:]))
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk

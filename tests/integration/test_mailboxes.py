@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rampart_harness import read_until
+from rampart_harness import read_tagged, read_until
 
 
 def lines(data):
@@ -134,7 +134,7 @@ def test_rev2_enable_changes_behaviour(server):
     data = read_until(s, b"d OK")
     assert b"* OK [CLOSED]" in data
     s.sendall(b"e STATUS INBOX (RECENT)\r\n")
-    assert b"e BAD" in read_until(s, b"e ")+read_until(s, b"\r\n")
+    assert b"e BAD" in read_tagged(s, b"e")
     s.sendall("f CREATE \"Entwürfe\"\r\n".encode())
     read_until(s, b"f OK")
     s.sendall(b'g LIST "" "Entw*"\r\n')

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rampart_harness import read_until
+from rampart_harness import read_tagged, read_until
 
 
 def greeting_and_caps(sock):
@@ -33,12 +33,10 @@ def test_login_refused_before_tls_even_on_loopback(shared_server):
     s = shared_server.raw(tls=False)
     read_until(s, b"\r\n")
     s.sendall(b"a LOGIN alice secret\r\n")
-    resp = read_until(s, b"a ")
-    resp += read_until(s, b"\r\n")
+    resp = read_tagged(s, b"a")
     assert b"a NO [PRIVACYREQUIRED]" in resp
     s.sendall(b"b AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n")
-    resp = read_until(s, b"b ")
-    resp += read_until(s, b"\r\n")
+    resp = read_tagged(s, b"b")
     assert b"b NO [PRIVACYREQUIRED]" in resp
     s.close()
 
@@ -222,8 +220,7 @@ def test_too_long_line_and_literal(shared_server):
     s.sendall(b"a NOOP " + b"x" * 70000 + b"\r\n")
     data = read_until(s, b"a BAD")
     s.sendall(b"b APPEND INBOX {999999999999}\r\n")
-    data = read_until(s, b"b ")
-    data += read_until(s, b"\r\n")
+    data = read_tagged(s, b"b")
     assert b"b BAD" in data or b"b NO" in data
     s.sendall(b"c NOOP\r\n")
     read_until(s, b"c OK")
