@@ -1,0 +1,565 @@
+/* Header fields: iteration and unfolding over the raw bytes, the RFC 822
+ * lexical tokens MIME values are made of, MIME parameters with RFC 2231
+ * continuations, and RFC 2047 encoded-word decoding for SEARCH. */
+#include "mail/mail.h"
+#include "mail/mime_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/util.h"
+
+/* A parameter list longer than this is garbage or an attack; the rest is
+ * ignored (it also bounds the merge sort below). */
+#define MAIL_MAX_PARAMS 256
+
+void mail_hdr_iter_init(struct mail_hdr_iter *it, const char *d, size_t start, size_t end)
+{
+	it->d = d;
+	it->pos = start;
+	it->end = end;
+}
+
+static size_t iter_line_end(const struct mail_hdr_iter *it, size_t p)
+{
+	const char *nl = memchr(it->d + p, '\n', it->end - p);
+	return nl ? (size_t)(nl - it->d) + 1 : it->end;
+}
+
+bool mail_hdr_iter_next(struct mail_hdr_iter *it, struct mail_hdr *h)
+{
+	const char *d = it->d;
+	while (it->pos < it->end) {
+		size_t s = it->pos;
+		size_t e = iter_line_end(it, s);
+		size_t ll = e - s;
+		if ((ll == 1 && d[s] == '\n') || (ll == 2 && d[s] == '\r' && d[s + 1] == '\n')) {
+			it->pos = it->end; /* the blank line ends the header block */
+			return false;
+		}
+		if (d[s] == ' ' || d[s] == '\t') {
+			/* A continuation line without a field to continue
+			 * (first line of the block): skip it. */
+			it->pos = e;
+			continue;
+		}
+		/* Continuation lines belong to this field. */
+		size_t fe = e;
+		while (fe < it->end && (d[fe] == ' ' || d[fe] == '\t'))
+			fe = iter_line_end(it, fe);
+		const char *colon = memchr(d + s, ':', e - s);
+		h->name = d + s;
+		h->start = s;
+		h->end = fe;
+		if (colon) {
+			size_t nl = (size_t)(colon - (d + s));
+			while (nl > 0 && (d[s + nl - 1] == ' ' || d[s + nl - 1] == '\t'))
+				nl--;
+			h->name_len = nl;
+			h->value_start = (size_t)(colon - d) + 1;
+		} else {
+			size_t nl = ll;
+			while (nl > 0 && (d[s + nl - 1] == '\n' || d[s + nl - 1] == '\r'))
+				nl--;
+			h->name_len = nl;
+			h->value_start = fe;
+		}
+		it->pos = fe;
+		return true;
+	}
+	return false;
+}
+
+bool mail_hdr_name_is(const struct mail_hdr *h, const char *name)
+{
+	size_t n = strlen(name);
+	return h->name_len == n && strncasecmp(h->name, name, n) == 0;
+}
+
+bool mail_part_hdr_find(const char *d, const struct mail_part *p, const char *name,
+			struct mail_hdr *h)
+{
+	struct mail_hdr_iter it;
+	mail_hdr_iter_init(&it, d, p->hdr_start, p->hdr_end);
+	while (mail_hdr_iter_next(&it, h))
+		if (mail_hdr_name_is(h, name))
+			return true;
+	return false;
+}
+
+void mail_hdr_unfold(const char *d, const struct mail_hdr *h, struct strbuf *out)
+{
+	size_t i = h->value_start;
+	while (i < h->end && (d[i] == ' ' || d[i] == '\t'))
+		i++;
+	/* RFC 5322 2.2.3: unfolding removes the CRLF, keeps the whitespace. */
+	while (i < h->end) {
+		size_t run = i;
+		while (run < h->end && d[run] != '\r' && d[run] != '\n')
+			run++;
+		strbuf_add(out, d + i, run - i);
+		i = run;
+		while (i < h->end && (d[i] == '\r' || d[i] == '\n'))
+			i++;
+	}
+}
+
+/* ---- RFC 822 / RFC 2045 lexical tokens ---- */
+
+struct lex {
+	const char *p, *e;
+};
+
+/* Skips whitespace (folds included) and comments, nested per RFC 5322
+ * 3.2.2. An unterminated comment runs to the end of the value. */
+static void lex_skip_cfws(struct lex *l)
+{
+	while (l->p < l->e) {
+		char c = *l->p;
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			l->p++;
+		} else if (c == '(') {
+			int depth = 0;
+			while (l->p < l->e) {
+				c = *l->p++;
+				if (c == '\\' && l->p < l->e)
+					l->p++;
+				else if (c == '(')
+					depth++;
+				else if (c == ')' && --depth == 0)
+					break;
+			}
+		} else {
+			break;
+		}
+	}
+}
+
+/* RFC 2045 5.1 token: no tspecials, spaces or controls. 8-bit bytes are
+ * accepted, as real mail has them. */
+static bool is_token_char(unsigned char c)
+{
+	if (c <= 0x20 || c == 0x7f)
+		return false;
+	return strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+}
+
+static bool lex_token(struct lex *l, const char **s, size_t *n)
+{
+	const char *start = l->p;
+	while (l->p < l->e && is_token_char((unsigned char)*l->p))
+		l->p++;
+	*s = start;
+	*n = (size_t)(l->p - start);
+	return *n > 0;
+}
+
+/* A quoted-string at l->p (which is '"'): appends its content unescaped
+ * and unfolded. An unterminated string runs to the end. */
+static void lex_quoted(struct lex *l, struct strbuf *out)
+{
+	l->p++;
+	while (l->p < l->e) {
+		char c = *l->p++;
+		if (c == '"')
+			return;
+		if (c == '\\' && l->p < l->e)
+			c = *l->p++;
+		else if (c == '\r' || c == '\n')
+			continue;
+		strbuf_addc(out, c);
+	}
+}
+
+char *mail_hdr_token(const char *s, size_t len)
+{
+	struct lex l = { s, s + len };
+	const char *t;
+	size_t n;
+	lex_skip_cfws(&l);
+	if (!lex_token(&l, &t, &n))
+		return NULL;
+	return xstrndup(t, n);
+}
+
+/* ---- parameters ---- */
+
+struct raw_param {
+	char *key;   /* the name without the RFC 2231 "*n*" suffix */
+	char *value;
+	unsigned idx;
+	bool extended;
+	size_t order;
+};
+
+static void params_add(struct mail_params *ps, char *name, char *value)
+{
+	xgrow((void **)&ps->v, &ps->cap, ps->n + 1, sizeof(*ps->v));
+	ps->v[ps->n].name = name;
+	ps->v[ps->n].value = value;
+	ps->n++;
+}
+
+static int raw_param_cmp(const void *a, const void *b)
+{
+	const struct raw_param *x = a, *y = b;
+	int r = strcmp(x->key, y->key);
+	if (r)
+		return r;
+	if (x->idx != y->idx)
+		return x->idx < y->idx ? -1 : 1;
+	/* Keeps equal keys in their original order: qsort isn't stable. */
+	return x->order < y->order ? -1 : (x->order > y->order);
+}
+
+/* RFC 2231 3: "name*" (charset-encoded) and "name*N" / "name*N*"
+ * (continuations). Returns true and fills r when key has that form. */
+static bool rfc2231_split(const char *key, struct raw_param *r)
+{
+	const char *star = strchr(key, '*');
+	if (!star)
+		return false;
+	const char *p = star;
+	unsigned idx = 0;
+	if (p[1] != '\0') {
+		p++;
+		for (; *p >= '0' && *p <= '9'; p++)
+			idx = idx > 100000 ? idx : idx * 10 + (unsigned)(*p - '0');
+	}
+	bool extended = false;
+	if (*p == '*') {
+		extended = true;
+		p++;
+	}
+	if (*p != '\0')
+		return false;
+	r->key = xstrndup(key, (size_t)(star - key));
+	r->idx = idx;
+	r->extended = extended;
+	return true;
+}
+
+static void escape_percent(struct strbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '%')
+			strbuf_add(b, "%25", 3);
+		else
+			strbuf_addc(b, *s);
+	}
+}
+
+/* Merges RFC 2231 pieces the way Dovecot's rfc2231_parse() does, so that
+ * our BODYSTRUCTURE matches what clients already see from Dovecot: the
+ * pieces of one name are joined; if any piece is charset-encoded the name
+ * becomes "name*" and the value stays in its RFC 2231 encoded form
+ * (charset'lang'percent-text, plain pieces get their '%' escaped); if an
+ * index is missing the pieces go out unmerged as "name*N[*]". */
+static void rfc2231_merge(struct raw_param *r, size_t n, struct mail_params *out)
+{
+	qsort(r, n, sizeof(*r), raw_param_cmp);
+	for (size_t i = 0, next; i < n; i = next) {
+		bool ok = true, have_ext = false;
+		unsigned want = 0;
+		size_t j;
+		for (j = i; j < n && strcasecmp(r[i].key, r[j].key) == 0; j++) {
+			if (r[j].idx != want)
+				ok = false;
+			if (r[j].extended)
+				have_ext = true;
+			want++;
+		}
+		next = j;
+		if (!ok) {
+			for (j = i; j < next; j++)
+				params_add(out,
+					   xasprintf(r[j].extended ? "%s*%u*" : "%s*%u", r[j].key,
+						     r[j].idx),
+					   xstrdup(r[j].value));
+			continue;
+		}
+		struct strbuf v = STRBUF_INIT;
+		strbuf_adds(&v, "");
+		if (!r[i].extended && have_ext)
+			strbuf_add(&v, "''", 2);
+		for (j = i; j < next; j++) {
+			if (!r[j].extended && have_ext)
+				escape_percent(&v, r[j].value);
+			else
+				strbuf_adds(&v, r[j].value);
+		}
+		char *key = have_ext ? xasprintf("%s*", r[i].key) : xstrdup(r[i].key);
+		params_add(out, key, strbuf_detach(&v, NULL));
+	}
+}
+
+static void skip_past_semicolon(struct lex *l)
+{
+	while (l->p < l->e && *l->p != ';') {
+		if (*l->p == '"') {
+			struct strbuf junk = STRBUF_INIT;
+			lex_quoted(l, &junk);
+			strbuf_free(&junk);
+		} else {
+			l->p++;
+		}
+	}
+}
+
+void mail_params_parse(const char *s, size_t len, struct mail_params *out)
+{
+	struct lex l = { s, s + len };
+	struct raw_param *raw = NULL;
+	size_t nraw = 0, rawcap = 0, total = 0;
+	while (l.p < l.e && total < MAIL_MAX_PARAMS) {
+		lex_skip_cfws(&l);
+		if (l.p < l.e && *l.p == ';') {
+			l.p++;
+			continue;
+		}
+		if (l.p >= l.e)
+			break;
+		const char *k, *t;
+		size_t kn, tn;
+		if (!lex_token(&l, &k, &kn)) {
+			l.p++;
+			skip_past_semicolon(&l);
+			continue;
+		}
+		lex_skip_cfws(&l);
+		if (l.p >= l.e || *l.p != '=') {
+			skip_past_semicolon(&l);
+			continue;
+		}
+		l.p++;
+		lex_skip_cfws(&l);
+		char *value;
+		if (l.p < l.e && *l.p == '"') {
+			struct strbuf v = STRBUF_INIT;
+			strbuf_adds(&v, "");
+			lex_quoted(&l, &v);
+			value = strbuf_detach(&v, NULL);
+		} else if (lex_token(&l, &t, &tn)) {
+			value = xstrndup(t, tn);
+		} else {
+			skip_past_semicolon(&l);
+			continue;
+		}
+		/* Whatever follows the value up to the next ';' is junk. */
+		skip_past_semicolon(&l);
+		total++;
+		char *key = xstrndup(k, kn);
+		struct raw_param r = { 0 };
+		if (rfc2231_split(key, &r)) {
+			free(key);
+			r.value = value;
+			r.order = nraw;
+			xgrow((void **)&raw, &rawcap, nraw + 1, sizeof(*raw));
+			raw[nraw++] = r;
+		} else {
+			params_add(out, key, value);
+		}
+	}
+	if (nraw) {
+		rfc2231_merge(raw, nraw, out);
+		for (size_t i = 0; i < nraw; i++) {
+			free(raw[i].key);
+			free(raw[i].value);
+		}
+	}
+	free(raw);
+}
+
+void mail_params_free(struct mail_params *ps)
+{
+	for (size_t i = 0; i < ps->n; i++) {
+		free(ps->v[i].name);
+		free(ps->v[i].value);
+	}
+	free(ps->v);
+	ps->v = NULL;
+	ps->n = ps->cap = 0;
+}
+
+const char *mail_params_get(const struct mail_params *ps, const char *name)
+{
+	for (size_t i = 0; i < ps->n; i++)
+		if (strcasecmp(ps->v[i].name, name) == 0)
+			return ps->v[i].value;
+	return NULL;
+}
+
+void mail_content_type_parse(const char *s, size_t len, char **type, char **subtype,
+			     struct mail_params *params)
+{
+	struct lex l = { s, s + len };
+	const char *t, *st;
+	size_t tn, stn;
+	*type = *subtype = NULL;
+	lex_skip_cfws(&l);
+	if (!lex_token(&l, &t, &tn))
+		return;
+	lex_skip_cfws(&l);
+	if (l.p >= l.e || *l.p != '/')
+		return;
+	l.p++;
+	lex_skip_cfws(&l);
+	if (!lex_token(&l, &st, &stn))
+		return;
+	*type = xstrndup(t, tn);
+	*subtype = xstrndup(st, stn);
+	mail_params_parse(l.p, (size_t)(l.e - l.p), params);
+}
+
+void mail_disposition_parse(const char *s, size_t len, char **token, struct mail_params *params)
+{
+	struct lex l = { s, s + len };
+	const char *t;
+	size_t tn;
+	*token = NULL;
+	lex_skip_cfws(&l);
+	if (!lex_token(&l, &t, &tn))
+		return;
+	*token = xstrndup(t, tn);
+	mail_params_parse(l.p, (size_t)(l.e - l.p), params);
+}
+
+/* ---- RFC 2047 ---- */
+
+/* Parses one encoded-word "=?charset?E?text?=" at s[0..len) (s[0..2) is
+ * "=?"); on success decodes it into out and returns its length, else 0. */
+static size_t rfc2047_word(const char *s, size_t len, struct strbuf *out)
+{
+	size_t i = 2;
+	size_t cs = i;
+	while (i < len && s[i] != '?' && s[i] != ' ' && s[i] != '\t')
+		i++;
+	if (i >= len || s[i] != '?' || i == cs || i - cs > 64)
+		return 0;
+	size_t csend = i;
+	if (i + 3 >= len || s[i + 2] != '?')
+		return 0;
+	char enc = s[i + 1];
+	if (enc != 'B' && enc != 'b' && enc != 'Q' && enc != 'q')
+		return 0;
+	size_t ts = i + 3, te = ts;
+	while (te + 1 < len && !(s[te] == '?' && s[te + 1] == '='))
+		te++;
+	if (te + 1 >= len)
+		return 0;
+	/* RFC 2231 5: "charset*language". */
+	char charset[65];
+	size_t cn = csend - cs;
+	memcpy(charset, s + cs, cn);
+	charset[cn] = '\0';
+	char *star = strchr(charset, '*');
+	if (star)
+		*star = '\0';
+	struct strbuf raw = STRBUF_INIT;
+	if (enc == 'B' || enc == 'b')
+		mail_base64_decode(s + ts, te - ts, &raw);
+	else
+		mail_qp_decode(s + ts, te - ts, true, &raw);
+	mail_charset_to_utf8(charset, raw.s ? raw.s : "", raw.len, out);
+	strbuf_free(&raw);
+	return te + 2;
+}
+
+/* Text outside encoded words should be ASCII (RFC 5322) but real mail has
+ * raw 8-bit headers: kept when valid UTF-8 (RFC 6532), else read as
+ * ISO-8859-1, the most common legacy case, so SEARCH still gets UTF-8. */
+static void flush_raw(struct strbuf *raw, struct strbuf *out)
+{
+	if (raw->len == 0)
+		return;
+	bool ascii = true;
+	for (size_t i = 0; ascii && i < raw->len; i++)
+		ascii = (unsigned char)raw->s[i] < 0x80;
+	if (ascii) {
+		strbuf_add(out, raw->s, raw->len);
+	} else {
+		struct strbuf u = STRBUF_INIT;
+		mail_charset_to_utf8("utf-8", raw->s, raw->len, &u);
+		/* The sanitizer replaced something: it wasn't UTF-8. */
+		if (memmem(u.s, u.len, "\xef\xbf\xbd", 3) && !memmem(raw->s, raw->len, "\xef\xbf\xbd", 3)) {
+			strbuf_reset(&u);
+			mail_charset_to_utf8("ISO-8859-1", raw->s, raw->len, &u);
+		}
+		strbuf_add(out, u.s, u.len);
+		strbuf_free(&u);
+	}
+	strbuf_reset(raw);
+}
+
+void mail_rfc2047_decode(const char *s, size_t len, struct strbuf *out)
+{
+	struct strbuf raw = STRBUF_INIT;
+	struct strbuf word = STRBUF_INIT;
+	size_t i = 0;
+	bool after_word = false; /* only whitespace since the last encoded word */
+	strbuf_adds(out, "");
+	while (i < len) {
+		if (s[i] == '=' && i + 1 < len && s[i + 1] == '?') {
+			strbuf_reset(&word);
+			size_t n = rfc2047_word(s + i, len - i, &word);
+			if (n) {
+				flush_raw(&raw, out);
+				strbuf_add(out, word.s, word.len);
+				i += n;
+				after_word = true;
+				continue;
+			}
+		}
+		if (after_word && (s[i] == ' ' || s[i] == '\t')) {
+			/* RFC 2047 6.2: whitespace between adjacent encoded
+			 * words is not displayed. Hold it back until we know
+			 * what follows. */
+			size_t j = i;
+			while (j < len && (s[j] == ' ' || s[j] == '\t'))
+				j++;
+			if (j + 1 < len && s[j] == '=' && s[j + 1] == '?') {
+				strbuf_reset(&word);
+				size_t n = rfc2047_word(s + j, len - j, &word);
+				if (n) {
+					strbuf_add(out, word.s, word.len);
+					i = j + n;
+					continue;
+				}
+			}
+			strbuf_add(&raw, s + i, j - i);
+			i = j;
+			after_word = false;
+			continue;
+		}
+		after_word = false;
+		strbuf_addc(&raw, s[i]);
+		i++;
+	}
+	flush_raw(&raw, out);
+	strbuf_free(&raw);
+	strbuf_free(&word);
+}
+
+int mail_header_decoded(const struct mail_msg *m, const char *name, struct strbuf *out)
+{
+	struct mail_hdr_iter it;
+	struct mail_hdr h;
+	struct strbuf tmp = STRBUF_INIT;
+	int count = 0;
+	mail_hdr_iter_init(&it, m->data, m->root->hdr_start, m->root->hdr_end);
+	while (mail_hdr_iter_next(&it, &h)) {
+		if (!mail_hdr_name_is(&h, name))
+			continue;
+		strbuf_reset(&tmp);
+		mail_hdr_unfold(m->data, &h, &tmp);
+		if (count > 0)
+			strbuf_addc(out, '\n');
+		else
+			strbuf_adds(out, "");
+		mail_rfc2047_decode(tmp.s ? tmp.s : "", tmp.len, out);
+		count++;
+	}
+	strbuf_free(&tmp);
+	return count;
+}
