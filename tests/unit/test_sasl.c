@@ -1,0 +1,192 @@
+/* Base64 (RFC 4648 test vectors, strictness) and SASL PLAIN (RFC 4616). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/sasl.h"
+
+static long decode(const char *s, unsigned char *out)
+{
+	return sasl_base64_decode(s, strlen(s), out);
+}
+
+/* RFC 4648 section 10. */
+static const struct {
+	const char *plain;
+	const char *b64;
+} rfc4648[] = {
+	{ "", "" },          { "f", "Zg==" },         { "fo", "Zm8=" },         { "foo", "Zm9v" },
+	{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+};
+
+static void test_base64_rfc4648_vectors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rfc4648) / sizeof(rfc4648[0]); i++) {
+		char enc[32];
+		size_t n = sasl_base64_encode((const unsigned char *)rfc4648[i].plain,
+					      strlen(rfc4648[i].plain), enc);
+		assert_int_equal(n, strlen(rfc4648[i].b64));
+		assert_string_equal(enc, rfc4648[i].b64);
+		unsigned char dec[32];
+		long m = decode(rfc4648[i].b64, dec);
+		assert_int_equal(m, (long)strlen(rfc4648[i].plain));
+		assert_memory_equal(dec, rfc4648[i].plain, (size_t)m);
+	}
+}
+
+static void test_base64_roundtrip_binary(void **state)
+{
+	(void)state;
+	unsigned char in[300], dec[300 * 3 / 4 + 300];
+	char enc[4 * ((300 + 2) / 3) + 1];
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (unsigned char)(i * 37 + 11);
+	for (size_t len = 0; len <= sizeof(in); len++) {
+		size_t n = sasl_base64_encode(in, len, enc);
+		assert_int_equal(n, 4 * ((len + 2) / 3));
+		assert_int_equal(strlen(enc), n);
+		long m = sasl_base64_decode(enc, n, dec);
+		assert_int_equal(m, (long)len);
+		assert_memory_equal(dec, in, len);
+	}
+	/* every byte value survives */
+	unsigned char all[256];
+	for (int i = 0; i < 256; i++)
+		all[i] = (unsigned char)i;
+	char e[4 * ((256 + 2) / 3) + 1];
+	unsigned char d[256 + 4];
+	size_t n = sasl_base64_encode(all, 256, e);
+	assert_int_equal(sasl_base64_decode(e, n, d), 256);
+	assert_memory_equal(d, all, 256);
+}
+
+static void test_base64_strict_rejects(void **state)
+{
+	(void)state;
+	static const char *bad[] = {
+		"Zg",        /* padding missing */
+		"Zg=",       /* length not a multiple of 4 */
+		"Zm9",       /* ditto */
+		"Z===",      /* three pad characters */
+		"====",      /* only padding */
+		"Zg==Zg==",  /* padding before the end */
+		"Zm=v",      /* pad inside a quantum */
+		"Zh==",      /* RFC 4648 3.5: non-zero pad bits */
+		"Zm9=",      /* ditto for a two-byte group */
+		"Zm9v\n",    /* line break */
+		"Zm 9v",     /* space */
+		"Zm9v-_==",  /* URL-safe alphabet is not base64 */
+		"Zm9v*A==",  /* not in the alphabet */
+		"Zm9\x80",   /* high byte */
+	};
+	unsigned char out[64];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(decode(bad[i], out), -1);
+	/* an embedded NUL in the input is not a base64 character either */
+	assert_int_equal(sasl_base64_decode("Zm\0v", 4, out), -1);
+	assert_int_equal(decode("", out), 0);
+}
+
+static void test_plain_valid(void **state)
+{
+	(void)state;
+	char *z, *c, *p;
+	/* RFC 4616 section 4 example: "\0tim\0tanstaaftanstaaf" */
+	unsigned char buf[64];
+	long n = decode("AHRpbQB0YW5zdGFhZnRhbnN0YWFm", buf);
+	assert_int_equal(n, 21);
+	assert_int_equal(sasl_plain_parse(buf, (size_t)n, &z, &c, &p), 0);
+	assert_string_equal(z, "");
+	assert_string_equal(c, "tim");
+	assert_string_equal(p, "tanstaaftanstaaf");
+	free(z), free(c), free(p);
+
+	/* "Ursel\0Kurt\0xipj3plmq" from the same section, with an authzid */
+	static const unsigned char m[] = "Ursel\0Kurt\0xipj3plmq";
+	assert_int_equal(sasl_plain_parse(m, sizeof(m) - 1, &z, &c, &p), 0);
+	assert_string_equal(z, "Ursel");
+	assert_string_equal(c, "Kurt");
+	assert_string_equal(p, "xipj3plmq");
+	free(z), free(c), free(p);
+}
+
+static void test_plain_limits(void **state)
+{
+	(void)state;
+	char *z, *c, *p;
+	unsigned char msg[2048];
+	/* authcid of 255 bytes and a password of 1024 bytes are the maximum */
+	msg[0] = '\0';
+	memset(msg + 1, 'u', 255);
+	msg[256] = '\0';
+	memset(msg + 257, 'p', 1024);
+	assert_int_equal(sasl_plain_parse(msg, 257 + 1024, &z, &c, &p), 0);
+	assert_int_equal(strlen(c), 255);
+	assert_int_equal(strlen(p), 1024);
+	free(z), free(c), free(p);
+	/* one more byte of password */
+	memset(msg + 257, 'p', 1025);
+	assert_int_equal(sasl_plain_parse(msg, 257 + 1025, &z, &c, &p), -1);
+	assert_null(z);
+	assert_null(c);
+	assert_null(p);
+	/* authcid of 256 bytes */
+	msg[0] = '\0';
+	memset(msg + 1, 'u', 256);
+	msg[257] = '\0';
+	msg[258] = 'x';
+	assert_int_equal(sasl_plain_parse(msg, 259, &z, &c, &p), -1);
+	/* authzid of 256 bytes */
+	memset(msg, 'z', 256);
+	memcpy(msg + 256, "\0u\0p", 4);
+	assert_int_equal(sasl_plain_parse(msg, 260, &z, &c, &p), -1);
+	memcpy(msg + 255, "\0u\0p", 4);
+	assert_int_equal(sasl_plain_parse(msg, 259, &z, &c, &p), 0);
+	assert_int_equal(strlen(z), 255);
+	free(z), free(c), free(p);
+}
+
+static void test_plain_malformed(void **state)
+{
+	(void)state;
+	char *z = (char *)1, *c = (char *)1, *p = (char *)1;
+	static const struct {
+		const char *m;
+		size_t len;
+	} bad[] = {
+		{ "", 0 },                    /* empty */
+		{ "alicesecret", 11 },        /* no NUL */
+		{ "alice\0secret", 12 },      /* one NUL */
+		{ "\0\0secret", 8 },          /* empty authcid */
+		{ "\0alice\0", 7 },           /* empty password */
+		{ "\0alice\0sec\0ret", 14 },  /* three NULs */
+		{ "\0\0", 2 },
+		{ "\0", 1 },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(sasl_plain_parse((const unsigned char *)bad[i].m, bad[i].len, &z, &c, &p), -1);
+		assert_null(z);
+		assert_null(c);
+		assert_null(p);
+	}
+	assert_int_equal(sasl_plain_parse(NULL, 0, &z, &c, &p), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_base64_rfc4648_vectors),
+		cmocka_unit_test(test_base64_roundtrip_binary),
+		cmocka_unit_test(test_base64_strict_rejects),
+		cmocka_unit_test(test_plain_valid),
+		cmocka_unit_test(test_plain_limits),
+		cmocka_unit_test(test_plain_malformed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
