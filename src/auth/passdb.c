@@ -1,0 +1,682 @@
+/* The users file ("user:{SCHEME}hash[:extra...]" per line) in memory, and
+ * the CLI's atomic edits of it.
+ *
+ * The in-memory copy is a sorted array searched with bsearch; a reload
+ * builds a new array outside any lock and swaps it in under the write
+ * lock, so logins in progress never see a half-loaded table. Verification
+ * copies the hash out under the read lock and hashes outside it: argon2id
+ * takes tens of milliseconds and must not hold up a reload. */
+#include "auth/passdb.h"
+#include "core/log.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A users file of a million accounts is about 130 MiB of argon2id lines;
+ * anything beyond this bound is not a users file. */
+#define PASSDB_FILE_MAX ((size_t)256 << 20)
+#define PASSDB_USER_MAX 255
+
+struct passdb_entry {
+	char *user;
+	char *hash;
+	size_t line;            /* for "first line wins" among duplicates */
+};
+
+struct passdb_table {
+	struct passdb_entry *v;
+	size_t n;
+};
+
+/* What identifies one version of the file: a rename gives a new inode,
+ * an in-place edit a new mtime/ctime or size. */
+struct passdb_stamp {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim;
+	struct timespec ctim;
+};
+
+struct passdb {
+	char *path;
+	pthread_rwlock_t lock;          /* guards tab */
+	pthread_mutex_t refresh_lock;   /* serialises reloads and guards the stamps */
+	struct passdb_table *tab;
+	struct passdb_stamp stamp;      /* version currently loaded */
+	struct passdb_stamp bad_stamp;  /* last version that failed to load */
+	bool have_bad_stamp;
+};
+
+/* ---- usernames ---- */
+
+static bool passdb_user_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '+' || c == '-' || c == '@';
+}
+
+/* Beyond the header's character set, the rules that keep a username a
+ * safe directory name for the store (mail/<domain>/<local>): one '@' at
+ * most, no empty part, no part starting with '.', no "..", and no
+ * "@local" (the store's name for users without a domain). A leading '-'
+ * would read as an option on the command line. */
+bool passdb_username_valid(const char *user)
+{
+	if (!user)
+		return false;
+	size_t len = strnlen(user, PASSDB_USER_MAX + 1);
+	if (len == 0 || len > PASSDB_USER_MAX || user[0] == '.' || user[0] == '-')
+		return false;
+	const char *at = NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (!passdb_user_char_ok(user[i]))
+			return false;
+		if (user[i] == '@') {
+			if (at)
+				return false;
+			at = user + i;
+		}
+	}
+	if (strstr(user, ".."))
+		return false;
+	if (at) {
+		if (at == user || at[1] == '\0' || at[1] == '.' || strcmp(at + 1, "local") == 0)
+			return false;
+	}
+	return true;
+}
+
+/* ---- reading and parsing the file ---- */
+
+static int passdb_read_file(const char *path, char **buf, size_t *len, struct stat *st)
+{
+	*buf = NULL;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat sb;
+	if (fstat(fd, &sb) < 0)
+		goto fail;
+	if (!S_ISREG(sb.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if ((uintmax_t)sb.st_size > PASSDB_FILE_MAX) {
+		errno = EFBIG;
+		goto fail;
+	}
+	struct strbuf b = STRBUF_INIT;
+	char chunk[65536];
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			strbuf_free(&b);
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		if (b.len + (size_t)r > PASSDB_FILE_MAX) {
+			strbuf_free(&b);
+			close(fd);
+			errno = EFBIG;
+			return -1;
+		}
+		strbuf_add(&b, chunk, (size_t)r);
+	}
+	close(fd);
+	if (st)
+		*st = sb;
+	*buf = strbuf_detach(&b, len);
+	if (!*buf)
+		*buf = xstrdup("");
+	return 0;
+fail:;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* One line of the file, split. user/hash point into the line; *rest is
+ * what follows the hash field (":uid:gid:..." or ""). */
+struct passdb_line {
+	const char *start;      /* the whole line, without its '\n' */
+	size_t len;
+	bool is_entry;          /* not blank, not a comment, has "user:" */
+	const char *user;
+	size_t ulen;
+	const char *hash;
+	size_t hlen;
+	const char *rest;
+	size_t rlen;
+};
+
+static void passdb_line_split(const char *s, size_t len, struct passdb_line *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->start = s;
+	l->len = len;
+	/* Tolerate CRLF files; the '\r' is not part of the last field. */
+	size_t end = len;
+	if (end > 0 && s[end - 1] == '\r')
+		end--;
+	size_t i = 0;
+	while (i < end && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	if (i == end || s[i] == '#')
+		return;
+	const char *colon = memchr(s, ':', end);
+	if (!colon)
+		return;
+	l->is_entry = true;
+	l->user = s;
+	l->ulen = (size_t)(colon - s);
+	l->hash = colon + 1;
+	const char *hend = memchr(l->hash, ':', end - l->ulen - 1);
+	l->hlen = hend ? (size_t)(hend - l->hash) : end - l->ulen - 1;
+	l->rest = l->hash + l->hlen;
+	l->rlen = end - (size_t)(l->rest - s);
+}
+
+static bool passdb_line_user_is(const struct passdb_line *l, const char *user)
+{
+	return l->is_entry && l->ulen == strlen(user) && memcmp(l->user, user, l->ulen) == 0;
+}
+
+/* Mirrors the scheme list in password.c, only to warn at load time about
+ * entries that can never log in. */
+static bool passdb_scheme_known(const char *hash)
+{
+	static const char *const known[] = { "{ARGON2ID}", "{ARGON2I}", "{SHA512-CRYPT}",
+					     "{SHA256-CRYPT}", "{BLF-CRYPT}" };
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (strncasecmp(hash, known[i], strlen(known[i])) == 0)
+			return true;
+	return false;
+}
+
+static int passdb_entry_cmp(const void *a, const void *b)
+{
+	const struct passdb_entry *x = a, *y = b;
+	int c = strcmp(x->user, y->user);
+	if (c)
+		return c;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+static void passdb_table_free(struct passdb_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].user);
+		sodium_memzero(t->v[i].hash, strlen(t->v[i].hash));
+		free(t->v[i].hash);
+	}
+	free(t->v);
+	free(t);
+}
+
+static struct passdb_table *passdb_table_parse(const char *path, const char *buf, size_t len)
+{
+	struct passdb_table *t = xcalloc(1, sizeof(*t));
+	size_t cap = 0;
+	size_t lineno = 0;
+	const char *p = buf, *end = buf + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		lineno++;
+		struct passdb_line l;
+		passdb_line_split(p, llen, &l);
+		p += llen + (nl ? 1 : 0);
+		if (!l.is_entry) {
+			/* Blank lines and comments are fine; anything else is a
+			 * line without the ':' that every entry has. */
+			size_t i = 0;
+			while (i < llen && (l.start[i] == ' ' || l.start[i] == '\t' || l.start[i] == '\r'))
+				i++;
+			if (i < llen && l.start[i] != '#')
+				log_warn("event=passdb_warning file=%s line=%zu msg=\"no ':' in line, ignored\"",
+					 path, lineno);
+			continue;
+		}
+		if (memchr(l.start, '\0', llen)) {
+			log_warn("event=passdb_warning file=%s line=%zu msg=\"NUL byte in line, ignored\"",
+				 path, lineno);
+			continue;
+		}
+		char *user = xstrndup(l.user, l.ulen);
+		if (!passdb_username_valid(user)) {
+			/* The name itself is not logged: a malformed line may be
+			 * a password pasted in the wrong place. */
+			log_warn("event=passdb_warning file=%s line=%zu msg=\"invalid user name, ignored\"",
+				 path, lineno);
+			free(user);
+			continue;
+		}
+		char *hash = xstrndup(l.hash, l.hlen);
+		if (!passdb_scheme_known(hash))
+			log_warn("event=passdb_warning file=%s line=%zu user=%s msg=\"no supported "
+				 "password scheme, this user cannot log in\"",
+				 path, lineno, user);
+		xgrow((void **)&t->v, &cap, t->n + 1, sizeof(*t->v));
+		t->v[t->n++] = (struct passdb_entry){ .user = user, .hash = hash, .line = lineno };
+	}
+	if (t->n > 1) {
+		qsort(t->v, t->n, sizeof(*t->v), passdb_entry_cmp);
+		/* Keep the first line of each user, like Dovecot does. */
+		size_t w = 1;
+		for (size_t r = 1; r < t->n; r++) {
+			if (strcmp(t->v[r].user, t->v[w - 1].user) == 0) {
+				log_warn("event=passdb_warning file=%s line=%zu user=%s msg=\"duplicate "
+					 "user, first line wins\"",
+					 path, t->v[r].line, t->v[r].user);
+				free(t->v[r].user);
+				sodium_memzero(t->v[r].hash, strlen(t->v[r].hash));
+				free(t->v[r].hash);
+				continue;
+			}
+			t->v[w++] = t->v[r];
+		}
+		t->n = w;
+	}
+	return t;
+}
+
+static struct passdb_table *passdb_table_load(const char *path, struct passdb_stamp *stamp,
+					      char **err)
+{
+	char *buf;
+	size_t len;
+	struct stat st;
+	if (passdb_read_file(path, &buf, &len, &st) < 0) {
+		if (err)
+			*err = xasprintf("cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct passdb_table *t = passdb_table_parse(path, buf, len);
+	free(buf);
+	*stamp = (struct passdb_stamp){ .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+					.mtim = st.st_mtim, .ctim = st.st_ctim };
+	return t;
+}
+
+static const struct passdb_entry *passdb_table_find(const struct passdb_table *t, const char *user)
+{
+	size_t lo = 0, hi = t->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(user, t->v[mid].user);
+		if (c == 0)
+			return &t->v[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* ---- the in-memory database ---- */
+
+struct passdb *passdb_load(const char *path, char **err)
+{
+	if (err)
+		*err = NULL;
+	if (!path) {
+		if (err)
+			*err = xstrdup("no users file configured");
+		return NULL;
+	}
+	struct passdb_stamp stamp;
+	struct passdb_table *t = passdb_table_load(path, &stamp, err);
+	if (!t)
+		return NULL;
+	struct passdb *db = xcalloc(1, sizeof(*db));
+	db->path = xstrdup(path);
+	db->tab = t;
+	db->stamp = stamp;
+	if (pthread_rwlock_init(&db->lock, NULL) != 0 || pthread_mutex_init(&db->refresh_lock, NULL) != 0)
+		fatal("passdb: cannot initialise locks");
+	return db;
+}
+
+void passdb_free(struct passdb *db)
+{
+	if (!db)
+		return;
+	passdb_table_free(db->tab);
+	pthread_rwlock_destroy(&db->lock);
+	pthread_mutex_destroy(&db->refresh_lock);
+	free(db->path);
+	free(db);
+}
+
+static bool passdb_stamp_eq(const struct passdb_stamp *a, const struct passdb_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&
+	       a->ctim.tv_sec == b->ctim.tv_sec && a->ctim.tv_nsec == b->ctim.tv_nsec;
+}
+
+void passdb_refresh(struct passdb *db)
+{
+	if (!db)
+		return;
+	pthread_mutex_lock(&db->refresh_lock);
+	struct stat st;
+	if (stat(db->path, &st) < 0) {
+		log_warn("event=passdb_reload_error file=%s error=\"%s\" msg=\"keeping the loaded users\"",
+			 db->path, strerror(errno));
+		goto out;
+	}
+	struct passdb_stamp now = { .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+				    .mtim = st.st_mtim, .ctim = st.st_ctim };
+	if (passdb_stamp_eq(&now, &db->stamp) || (db->have_bad_stamp && passdb_stamp_eq(&now, &db->bad_stamp)))
+		goto out;
+	char *err = NULL;
+	struct passdb_stamp stamp;
+	struct passdb_table *t = passdb_table_load(db->path, &stamp, &err);
+	if (!t) {
+		log_warn("event=passdb_reload_error file=%s error=\"%s\" msg=\"keeping the loaded users\"",
+			 db->path, err ? err : "?");
+		free(err);
+		db->bad_stamp = now;
+		db->have_bad_stamp = true;
+		goto out;
+	}
+	pthread_rwlock_wrlock(&db->lock);
+	struct passdb_table *old = db->tab;
+	db->tab = t;
+	pthread_rwlock_unlock(&db->lock);
+	db->stamp = stamp;
+	db->have_bad_stamp = false;
+	log_info("event=passdb_reloaded file=%s users=%zu", db->path, t->n);
+	passdb_table_free(old);
+out:
+	pthread_mutex_unlock(&db->refresh_lock);
+}
+
+/* An argon2id hash of a random password, made once, so that an unknown
+ * user costs the same argon2id run as a known one. */
+static pthread_once_t passdb_dummy_once = PTHREAD_ONCE_INIT;
+static char *passdb_dummy_hash;
+
+static void passdb_dummy_init(void)
+{
+	if (sodium_init() < 0)
+		return;
+	unsigned char rnd[16];
+	char hex[sizeof(rnd) * 2 + 1];
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+	passdb_dummy_hash = password_hash(hex);
+	sodium_memzero(hex, sizeof(hex));
+	sodium_memzero(rnd, sizeof(rnd));
+}
+
+enum passdb_result passdb_verify(struct passdb *db, const char *user, const char *password)
+{
+	if (!db || !user || !password)
+		return PASSDB_ERROR;
+	char *hash = NULL;
+	if (passdb_username_valid(user)) {
+		pthread_rwlock_rdlock(&db->lock);
+		const struct passdb_entry *e = passdb_table_find(db->tab, user);
+		if (e && passdb_scheme_known(e->hash))
+			hash = xstrdup(e->hash);
+		pthread_rwlock_unlock(&db->lock);
+	}
+	bool ok;
+	if (hash) {
+		ok = password_verify(hash, password);
+		sodium_memzero(hash, strlen(hash));
+		free(hash);
+	} else {
+		pthread_once(&passdb_dummy_once, passdb_dummy_init);
+		if (passdb_dummy_hash)
+			(void)password_verify(passdb_dummy_hash, password);
+		ok = false;
+	}
+	return ok ? PASSDB_OK : PASSDB_FAIL;
+}
+
+bool passdb_user_exists(struct passdb *db, const char *user)
+{
+	if (!db || !passdb_username_valid(user))
+		return false;
+	pthread_rwlock_rdlock(&db->lock);
+	bool found = passdb_table_find(db->tab, user) != NULL;
+	pthread_rwlock_unlock(&db->lock);
+	return found;
+}
+
+/* ---- editing the file ---- */
+
+/* Rewrites the file at path (already resolved) with new contents:
+ * a temporary file in the same directory, fsync, rename over the old one,
+ * fsync of the directory, so a crash leaves either the old or the new
+ * file and never a torn one. The new file keeps the old one's owner and
+ * group where we may set them, with mode 0640 (the server reads it
+ * through its group; nobody else needs to). */
+static int passdb_file_replace(const char *path, int dfd, const char *dir, const char *base,
+			       const struct strbuf *content, const struct stat *orig)
+{
+	char *tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		free(tmp);
+		errno = e;
+		return -1;
+	}
+	if (fchmod(fd, 0640) < 0)
+		goto fail;
+	/* Only root can give the file away; for anyone else the new file
+	 * keeps their own ownership, which is all they could have written. */
+	if (orig && (orig->st_uid != geteuid() || orig->st_gid != getegid()))
+		if (fchown(fd, orig->st_uid, orig->st_gid) < 0 && errno != EPERM)
+			goto fail;
+	if (write_all(fd, content->s ? content->s : "", content->len) < 0 || fsync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto fail;
+	free(tmp);
+	if (fsync(dfd) < 0)
+		return -1;
+	return 0;
+fail:;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	errno = e;
+	return -1;
+}
+
+/* Read-modify-write of the users file under an exclusive lock on its
+ * directory (the file itself is replaced, so locking it would not
+ * exclude a concurrent editor). hash == NULL deletes the user.
+ * Returns 0, -1 (errno) or -2 when deleting a user that is not there. */
+static int passdb_file_edit(const char *path, const char *user, const char *hash)
+{
+	if (!path || !passdb_username_valid(user)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (hash && (hash[0] != '{' || strpbrk(hash, ":\n\r") || strlen(hash) > 4096)) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* Edit the real file when the configured path is a symlink, so the
+	 * link survives the rename. */
+	char *real = realpath(path, NULL);
+	const char *target = real ? real : path;
+	char *dir = xstrdup(target);
+	char *slash = strrchr(dir, '/');
+	const char *base;
+	if (!slash) {
+		free(dir);
+		dir = xstrdup(".");
+		base = target;
+	} else {
+		*slash = '\0';
+		base = target + (slash - dir) + 1;
+		if (slash == dir) {
+			free(dir);
+			dir = xstrdup("/");
+		}
+	}
+	int rc = -1, e = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	struct strbuf out = STRBUF_INIT;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		e = errno;
+		goto out;
+	}
+	/* Best effort: filesystems without flock on directories (some NFS
+	 * setups) still get the atomic rename, just not the mutual exclusion. */
+	while (flock(dfd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	struct stat st;
+	bool exists = true;
+	if (passdb_read_file(target, &buf, &len, &st) < 0) {
+		if (errno != ENOENT) {
+			e = errno;
+			goto out;
+		}
+		exists = false;
+	}
+	bool found = false;
+	const char *p = buf, *end = buf + len;
+	while (exists && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct passdb_line l;
+		passdb_line_split(p, llen, &l);
+		if (passdb_line_user_is(&l, user) && (!hash || !found)) {
+			found = true;
+			if (hash) {
+				/* Keep any extra Dovecot fields after the hash. */
+				strbuf_adds(&out, user);
+				strbuf_addc(&out, ':');
+				strbuf_adds(&out, hash);
+				strbuf_add(&out, l.rest, l.rlen);
+				strbuf_addc(&out, '\n');
+			}
+		} else {
+			strbuf_add(&out, p, llen);
+			strbuf_addc(&out, '\n');
+		}
+		p += llen + (nl ? 1 : 0);
+	}
+	if (!hash && !found) {
+		rc = -2;
+		goto out;
+	}
+	if (hash && !found) {
+		strbuf_adds(&out, user);
+		strbuf_addc(&out, ':');
+		strbuf_adds(&out, hash);
+		strbuf_addc(&out, '\n');
+	}
+	if (passdb_file_replace(target, dfd, dir, base, &out, exists ? &st : NULL) < 0) {
+		e = errno;
+		goto out;
+	}
+	rc = 0;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	if (out.s)
+		sodium_memzero(out.s, out.len);
+	strbuf_free(&out);
+	if (buf)
+		sodium_memzero(buf, len);
+	free(buf);
+	free(dir);
+	free(real);
+	if (rc == -1)
+		errno = e;
+	return rc;
+}
+
+int passdb_file_set(const char *path, const char *user, const char *hash)
+{
+	if (!hash) {
+		errno = EINVAL;
+		return -1;
+	}
+	return passdb_file_edit(path, user, hash);
+}
+
+int passdb_file_delete(const char *path, const char *user)
+{
+	return passdb_file_edit(path, user, NULL);
+}
+
+int passdb_file_list(const char *path, char ***users, size_t *n)
+{
+	*users = NULL;
+	*n = 0;
+	char *buf;
+	size_t len;
+	if (!path) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (passdb_read_file(path, &buf, &len, NULL) < 0)
+		return -1;
+	char **v = NULL;
+	size_t cnt = 0, cap = 0;
+	const char *p = buf, *end = buf + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct passdb_line l;
+		passdb_line_split(p, llen, &l);
+		p += llen + (nl ? 1 : 0);
+		if (!l.is_entry || memchr(l.start, '\0', llen))
+			continue;
+		char *u = xstrndup(l.user, l.ulen);
+		if (!passdb_username_valid(u)) {
+			free(u);
+			continue;
+		}
+		xgrow((void **)&v, &cap, cnt + 1, sizeof(*v));
+		v[cnt++] = u;
+	}
+	sodium_memzero(buf, len);
+	free(buf);
+	*users = v;
+	*n = cnt;
+	return 0;
+}

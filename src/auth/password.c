@@ -1,0 +1,150 @@
+/* Password hashes: "{SCHEME}encoded" strings as found in Dovecot-style
+ * passwd files.
+ *
+ * New passwords get argon2id from libsodium (crypto_pwhash_str, whose
+ * output is the PHC string "$argon2id$v=19$m=...,t=...,p=...$salt$hash"
+ * that Dovecot also writes after {ARGON2ID}). The crypt(3) schemes exist
+ * only so that users migrated from another server can log in; they go
+ * through libcrypt's crypt_r with its thread-safe state. */
+#include "auth/passdb.h"
+#include "core/util.h"
+
+#include <crypt.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longer passwords are refused before hashing: SHA-crypt's cost grows
+ * with the password length, so an unbounded password is a CPU lever. The
+ * CLI and SASL PLAIN use the same bound. */
+#define PASSWORD_MAX 1024
+/* "{SHA512-CRYPT}" is the longest scheme name we know. */
+#define PASSWORD_SCHEME_MAX 32
+
+enum password_scheme {
+	SCHEME_UNKNOWN,
+	SCHEME_ARGON2ID,
+	SCHEME_ARGON2I,
+	SCHEME_SHA512_CRYPT,
+	SCHEME_SHA256_CRYPT,
+	SCHEME_BLF_CRYPT,
+};
+
+static pthread_once_t password_sodium_once = PTHREAD_ONCE_INIT;
+static bool password_sodium_ok;
+
+static void password_sodium_init(void)
+{
+	password_sodium_ok = sodium_init() >= 0;
+}
+
+static bool password_sodium_ready(void)
+{
+	pthread_once(&password_sodium_once, password_sodium_init);
+	return password_sodium_ok;
+}
+
+/* Splits "{SCHEME}rest"; scheme names are case-insensitive as in Dovecot.
+ * {PLAIN} and friends map to SCHEME_UNKNOWN: cleartext is never accepted. */
+static enum password_scheme password_scheme_split(const char *stored, const char **rest)
+{
+	static const struct {
+		const char *name;
+		enum password_scheme scheme;
+	} schemes[] = {
+		{ "ARGON2ID", SCHEME_ARGON2ID },         { "ARGON2I", SCHEME_ARGON2I },
+		{ "SHA512-CRYPT", SCHEME_SHA512_CRYPT }, { "SHA256-CRYPT", SCHEME_SHA256_CRYPT },
+		{ "BLF-CRYPT", SCHEME_BLF_CRYPT },
+	};
+	if (!stored || stored[0] != '{')
+		return SCHEME_UNKNOWN;
+	const char *end = memchr(stored + 1, '}', strnlen(stored + 1, PASSWORD_SCHEME_MAX));
+	if (!end)
+		return SCHEME_UNKNOWN;
+	size_t nlen = (size_t)(end - stored - 1);
+	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++) {
+		if (ascii_ieqn(stored + 1, nlen, schemes[i].name)) {
+			*rest = end + 1;
+			return schemes[i].scheme;
+		}
+	}
+	return SCHEME_UNKNOWN;
+}
+
+static bool password_argon2_verify(const char *encoded, const char *prefix, const char *password,
+				   size_t plen)
+{
+	/* The encoded string must name the algorithm its scheme promises, so
+	 * an {ARGON2ID} entry cannot silently be a weaker argon2i hash. */
+	if (strncmp(encoded, prefix, strlen(prefix)) != 0)
+		return false;
+	size_t elen = strlen(encoded);
+	if (elen >= crypto_pwhash_STRBYTES)
+		return false;
+	/* libsodium reads its argument as a crypto_pwhash_STRBYTES array. */
+	char buf[crypto_pwhash_STRBYTES] = { 0 };
+	memcpy(buf, encoded, elen);
+	return crypto_pwhash_str_verify(buf, password, plen) == 0;
+}
+
+static bool password_crypt_verify(const char *encoded, const char *password)
+{
+	/* struct crypt_data is about 32 KiB: too big for a worker's stack. */
+	struct crypt_data *cd = xcalloc(1, sizeof(*cd));
+	const char *out = crypt_r(password, encoded, cd);
+	bool ok = false;
+	/* libcrypt signals failure with NULL or a string starting with '*'. */
+	if (out && out[0] != '*') {
+		size_t olen = strlen(out), elen = strlen(encoded);
+		ok = olen == elen && sodium_memcmp(out, encoded, olen) == 0;
+	}
+	sodium_memzero(cd, sizeof(*cd));
+	free(cd);
+	return ok;
+}
+
+char *password_hash(const char *password)
+{
+	if (!password || !password_sodium_ready())
+		return NULL;
+	size_t plen = strnlen(password, PASSWORD_MAX + 1);
+	if (plen == 0 || plen > PASSWORD_MAX)
+		return NULL;
+	char out[crypto_pwhash_STRBYTES];
+	if (crypto_pwhash_str_alg(out, password, plen, crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE,
+				  crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE,
+				  crypto_pwhash_ALG_ARGON2ID13) != 0)
+		return NULL;
+	return xasprintf("{ARGON2ID}%s", out);
+}
+
+bool password_verify(const char *stored, const char *password)
+{
+	if (!stored || !password || !password_sodium_ready())
+		return false;
+	size_t plen = strnlen(password, PASSWORD_MAX + 1);
+	if (plen == 0 || plen > PASSWORD_MAX)
+		return false;
+	const char *rest = NULL;
+	switch (password_scheme_split(stored, &rest)) {
+	case SCHEME_ARGON2ID:
+		return password_argon2_verify(rest, "$argon2id$", password, plen);
+	case SCHEME_ARGON2I:
+		return password_argon2_verify(rest, "$argon2i$", password, plen);
+	case SCHEME_SHA512_CRYPT:
+		return strncmp(rest, "$6$", 3) == 0 && password_crypt_verify(rest, password);
+	case SCHEME_SHA256_CRYPT:
+		return strncmp(rest, "$5$", 3) == 0 && password_crypt_verify(rest, password);
+	case SCHEME_BLF_CRYPT:
+		/* $2x$ is bcrypt's compatibility mode for a historical bug;
+		 * nothing current writes it. */
+		return (strncmp(rest, "$2a$", 4) == 0 || strncmp(rest, "$2b$", 4) == 0 ||
+			strncmp(rest, "$2y$", 4) == 0) &&
+		       password_crypt_verify(rest, password);
+	case SCHEME_UNKNOWN:
+		break;
+	}
+	return false;
+}
