@@ -443,10 +443,11 @@ static size_t rfc2047_word(const char *s, size_t len, struct strbuf *out)
 	char enc = s[i + 1];
 	if (enc != 'B' && enc != 'b' && enc != 'Q' && enc != 'q')
 		return 0;
+	/* RFC 2047 2: encoded-text holds no '?' and no space. */
 	size_t ts = i + 3, te = ts;
-	while (te + 1 < len && !(s[te] == '?' && s[te + 1] == '='))
+	while (te < len && s[te] != '?' && s[te] != ' ' && s[te] != '\t')
 		te++;
-	if (te + 1 >= len)
+	if (te + 1 >= len || s[te] != '?' || s[te + 1] != '=')
 		return 0;
 	/* RFC 2231 5: "charset*language". */
 	char charset[65];

@@ -130,6 +130,8 @@ static void parse_header(struct parse_ctx *c, struct mail_part *p, size_t *ct_st
  * on that line) or the end of data. */
 static void skip_to_boundary(struct parse_ctx *c)
 {
+	if (c->pos >= c->len)
+		return;
 	if (c->nbnd == 0) {
 		/* Nothing can end this body but the end of data: just count. */
 		const char *q = c->d + c->pos, *end = c->d + c->len;
@@ -300,8 +302,9 @@ static const struct mail_part *nth_child(const struct mail_part *p, uint32_t n)
 }
 
 /* RFC 9051 6.4.5: the parts of a multipart are numbered from 1; a
- * non-multipart entity has only part 1, itself; a message/rfc822 part
- * reached by a number has the parts of the message it encapsulates. */
+ * non-multipart message has only part 1, its body; a message/rfc822 part
+ * reached by a number has the parts of the message it encapsulates. Like
+ * Dovecot, a non-multipart body part N also answers to N.1 (itself). */
 const struct mail_part *mail_part_find(const struct mail_msg *m, const uint32_t *part,
 				       size_t nparts)
 {
@@ -314,8 +317,8 @@ const struct mail_part *mail_part_find(const struct mail_msg *m, const uint32_t 
 			return NULL;
 		if (p->kind == MAIL_PART_MULTIPART)
 			p = nth_child(p, n);
-		else if (n != 1)
-			return NULL;
+		else if (n != 1 || (i > 0 && p == m->root))
+			return NULL; /* a non-multipart message has only part 1 (as in Dovecot) */
 	}
 	return p;
 }

@@ -287,7 +287,7 @@ static int b64_value(unsigned char c)
 }
 
 /* RFC 2045 6.8: characters outside the alphabet (line breaks, spaces,
- * junk) are ignored; '=' ends the data. */
+ * junk) are ignored. */
 void mail_base64_decode(const char *s, size_t len, struct strbuf *out)
 {
 	uint32_t acc = 0;
@@ -295,8 +295,13 @@ void mail_base64_decode(const char *s, size_t len, struct strbuf *out)
 	strbuf_grow(out, len / 4 * 3 + 3);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == '=')
-			break;
+		if (c == '=') {
+			/* Padding: drop the partial quantum. Data may go on
+			 * (concatenated encodings are common). */
+			acc = 0;
+			bits = 0;
+			continue;
+		}
 		int v = b64_value(c);
 		if (v < 0)
 			continue;
