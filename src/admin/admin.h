@@ -1,0 +1,25 @@
+/* Administrative subcommands of the rampart binary that work on the
+ * configuration and the users file (they never open the mail store).
+ *
+ *   rampart user add    [-c FILE] NAME [--password-stdin]
+ *   rampart user passwd [-c FILE] NAME [--password-stdin]
+ *   rampart user del    [-c FILE] NAME
+ *   rampart user list   [-c FILE]
+ *   rampart config check [-c FILE]
+ *
+ * FILE defaults to /etc/rampart/rampart.conf. Exit status per sysexits(3):
+ * 0 success, 64 usage, 65 unusable password (empty, too long, the two
+ * entries differ), 67 no such user, 73 the users file cannot be written
+ * (or the user already exists), 66 the users file cannot be read,
+ * 78 configuration error. See docs/rampart.8.md. */
+#ifndef RAMPART_ADMIN_ADMIN_H
+#define RAMPART_ADMIN_ADMIN_H
+
+#define ADMIN_DEFAULT_CONFIG "/etc/rampart/rampart.conf"
+
+/* argv[0] is "user"; argv[1] the subcommand. Returns the exit status. */
+int admin_user_main(int argc, char **argv);
+/* argv[0] is "config"; argv[1] the subcommand. Returns the exit status. */
+int admin_config_main(int argc, char **argv);
+
+#endif

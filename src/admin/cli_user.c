@@ -1,0 +1,396 @@
+/* `rampart user add|passwd|del|list`: edits the users file named by the
+ * configuration. It never touches the mail store: a user's mailboxes are
+ * created by the store on first login or delivery.
+ *
+ * Passwords come from the terminal (asked twice, echo off) or, for
+ * scripts, as one line on stdin with --password-stdin. They live in fixed
+ * buffers that are wiped before returning, never in argv or the
+ * environment where other users could read them. */
+#include "admin/admin.h"
+#include "auth/passdb.h"
+#include "core/config.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* Same bound as SASL PLAIN and password_hash(). */
+#define USER_PASSWORD_MAX 1024
+
+enum user_cmd { USER_ADD, USER_PASSWD, USER_DEL, USER_LIST };
+
+struct user_args {
+	enum user_cmd cmd;
+	const char *conf;
+	const char *name;
+	bool password_stdin;
+};
+
+static int user_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: rampart user add    [-c FILE] NAME [--password-stdin]\n"
+		"       rampart user passwd [-c FILE] NAME [--password-stdin]\n"
+		"       rampart user del    [-c FILE] NAME\n"
+		"       rampart user list   [-c FILE]\n"
+		"FILE defaults to " ADMIN_DEFAULT_CONFIG "; the users file is its [server] users_file.\n"
+		"Without --password-stdin the password is asked twice on the terminal.\n");
+	return f == stdout ? 0 : EX_USAGE;
+}
+
+/* ---- reading passwords ---- */
+
+/* The terminal state to restore if a signal arrives while echo is off. */
+static volatile sig_atomic_t user_tty_active;
+static int user_tty_fd = -1;
+static struct termios user_tty_saved;
+
+static void user_tty_signal(int sig)
+{
+	if (user_tty_active)
+		tcsetattr(user_tty_fd, TCSAFLUSH, &user_tty_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+enum pw_status { PW_OK, PW_IO, PW_EMPTY, PW_TOO_LONG, PW_NUL };
+
+/* Reads one line (without its "\n" or "\r\n") into buf, which holds
+ * USER_PASSWORD_MAX + 1 bytes. */
+static enum pw_status user_read_line(int fd, char *buf, size_t *len)
+{
+	size_t n = 0;
+	bool too_long = false, nul = false, got_any = false;
+	for (;;) {
+		char c;
+		ssize_t r = read(fd, &c, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return PW_IO;
+		if (r == 0)
+			break;
+		got_any = true;
+		if (c == '\n')
+			break;
+		if (c == '\0')
+			nul = true;
+		if (n < USER_PASSWORD_MAX + 1)
+			buf[n++] = c;
+		else
+			too_long = true;
+		c = 0;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n > USER_PASSWORD_MAX)
+		too_long = true;
+	buf[MIN(n, (size_t)USER_PASSWORD_MAX)] = '\0';
+	*len = n;
+	if (!got_any && n == 0)
+		return PW_EMPTY;
+	if (too_long)
+		return PW_TOO_LONG;
+	if (nul)
+		return PW_NUL;
+	if (n == 0)
+		return PW_EMPTY;
+	return PW_OK;
+}
+
+static enum pw_status user_prompt(int fd, const char *prompt, char *buf, size_t *len)
+{
+	if (write_all(fd, prompt, strlen(prompt)) < 0)
+		return PW_IO;
+	struct termios noecho = user_tty_saved;
+	noecho.c_lflag &= ~(tcflag_t)ECHO;
+	noecho.c_lflag |= ECHONL;
+	user_tty_active = 1;
+	if (tcsetattr(fd, TCSAFLUSH, &noecho) < 0) {
+		user_tty_active = 0;
+		return PW_IO;
+	}
+	enum pw_status st = user_read_line(fd, buf, len);
+	tcsetattr(fd, TCSAFLUSH, &user_tty_saved);
+	user_tty_active = 0;
+	return st;
+}
+
+static const char *user_pw_error(enum pw_status st)
+{
+	switch (st) {
+	case PW_EMPTY: return "empty password refused";
+	case PW_TOO_LONG: return "password longer than 1024 bytes refused";
+	case PW_NUL: return "password contains a NUL byte";
+	case PW_IO: return "cannot read the password";
+	case PW_OK: break;
+	}
+	return "?";
+}
+
+/* Fills pw (USER_PASSWORD_MAX + 1 bytes). Returns 0 or an exit status. */
+static int user_get_password(bool from_stdin, char *pw)
+{
+	size_t len = 0;
+	if (from_stdin) {
+		enum pw_status st = user_read_line(0, pw, &len);
+		if (st != PW_OK) {
+			fprintf(stderr, "rampart user: %s\n", user_pw_error(st));
+			return st == PW_IO ? EX_IOERR : EX_DATAERR;
+		}
+		return 0;
+	}
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || tcgetattr(fd, &user_tty_saved) < 0) {
+		if (fd >= 0)
+			close(fd);
+		fprintf(stderr, "rampart user: no terminal to ask for the password; use --password-stdin\n");
+		return EX_USAGE;
+	}
+	user_tty_fd = fd;
+	struct sigaction sa = { .sa_handler = user_tty_signal }, old[4];
+	static const int sigs[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &sa, &old[i]);
+
+	char *again = xmalloc(USER_PASSWORD_MAX + 1);
+	size_t len2 = 0;
+	int rc = 0;
+	enum pw_status st = user_prompt(fd, "Password: ", pw, &len);
+	if (st == PW_OK)
+		st = user_prompt(fd, "Retype password: ", again, &len2);
+	if (st != PW_OK) {
+		fprintf(stderr, "rampart user: %s\n", user_pw_error(st));
+		rc = st == PW_IO ? EX_IOERR : EX_DATAERR;
+	} else if (len != len2 || sodium_memcmp(pw, again, len) != 0) {
+		fprintf(stderr, "rampart user: the passwords do not match\n");
+		rc = EX_DATAERR;
+	}
+	sodium_memzero(again, USER_PASSWORD_MAX + 1);
+	free(again);
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	user_tty_fd = -1;
+	close(fd);
+	return rc;
+}
+
+/* ---- commands ---- */
+
+/* 1: exists, 0: does not (a missing users file has no users), -1: error. */
+static int user_exists(const char *users_file, const char *name)
+{
+	char **users;
+	size_t n;
+	if (passdb_file_list(users_file, &users, &n) < 0)
+		return errno == ENOENT ? 0 : -1;
+	int found = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(users[i], name) == 0)
+			found = 1;
+		free(users[i]);
+	}
+	free(users);
+	return found;
+}
+
+/* A users file that root has just created belongs to root:root and the
+ * server, which runs as [server] user, could not read it. Give it to
+ * root:<the server's group>, mode 0640: readable by the server, writable
+ * only by root. */
+static void user_fix_new_file_owner(const struct config *cfg)
+{
+	if (geteuid() != 0 || !cfg->run_user)
+		return;
+	gid_t gid;
+	if (cfg->run_group) {
+		struct group *gr = getgrnam(cfg->run_group);
+		if (!gr)
+			goto warn;
+		gid = gr->gr_gid;
+	} else {
+		struct passwd *pw = getpwnam(cfg->run_user);
+		if (!pw)
+			goto warn;
+		gid = pw->pw_gid;
+	}
+	if (chown(cfg->users_file, 0, gid) == 0)
+		return;
+warn:
+	fprintf(stderr, "rampart user: warning: could not give %s to the group of '%s'; make sure "
+			"the server can read it\n", cfg->users_file, cfg->run_user);
+}
+
+static int user_set_password(const struct config *cfg, const struct user_args *a, bool adding)
+{
+	const char *uf = cfg->users_file;
+	int ex = user_exists(uf, a->name);
+	if (ex < 0) {
+		fprintf(stderr, "rampart user: cannot read %s: %s\n", uf, strerror(errno));
+		return EX_NOINPUT;
+	}
+	if (adding && ex) {
+		fprintf(stderr, "rampart user: user '%s' already exists (change the password with "
+				"`rampart user passwd %s`)\n", a->name, a->name);
+		return EX_CANTCREAT;
+	}
+	if (!adding && !ex) {
+		fprintf(stderr, "rampart user: no such user: %s\n", a->name);
+		return EX_NOUSER;
+	}
+	bool file_existed = access(uf, F_OK) == 0;
+
+	char *pw = xmalloc(USER_PASSWORD_MAX + 1);
+	int rc = user_get_password(a->password_stdin, pw);
+	if (rc != 0)
+		goto out;
+	char *hash = password_hash(pw);
+	if (!hash) {
+		fprintf(stderr, "rampart user: hashing the password failed (out of memory?)\n");
+		rc = EX_SOFTWARE;
+		goto out;
+	}
+	if (passdb_file_set(uf, a->name, hash) < 0) {
+		fprintf(stderr, "rampart user: cannot write %s: %s\n", uf, strerror(errno));
+		rc = EX_CANTCREAT;
+	} else {
+		if (!file_existed)
+			user_fix_new_file_owner(cfg);
+		printf("%s user %s\n", adding ? "added" : "changed the password of", a->name);
+	}
+	free(hash);
+out:
+	sodium_memzero(pw, USER_PASSWORD_MAX + 1);
+	free(pw);
+	return rc;
+}
+
+static int user_del(const struct config *cfg, const struct user_args *a)
+{
+	int r = passdb_file_delete(cfg->users_file, a->name);
+	if (r == -2 || (r < 0 && errno == ENOENT)) {
+		fprintf(stderr, "rampart user: no such user: %s\n", a->name);
+		return EX_NOUSER;
+	}
+	if (r < 0) {
+		fprintf(stderr, "rampart user: cannot write %s: %s\n", cfg->users_file, strerror(errno));
+		return EX_CANTCREAT;
+	}
+	/* The mailboxes stay: deleting mail is a separate, deliberate act. */
+	printf("deleted user %s (the mail under %s is kept)\n", a->name, cfg->mail_root);
+	return 0;
+}
+
+static int user_list(const struct config *cfg)
+{
+	char **users;
+	size_t n;
+	if (passdb_file_list(cfg->users_file, &users, &n) < 0) {
+		fprintf(stderr, "rampart user: cannot read %s: %s\n", cfg->users_file, strerror(errno));
+		return EX_NOINPUT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		printf("%s\n", users[i]);
+		free(users[i]);
+	}
+	free(users);
+	return 0;
+}
+
+static int user_parse_args(int argc, char **argv, struct user_args *a)
+{
+	static const struct {
+		const char *name;
+		enum user_cmd cmd;
+	} cmds[] = { { "add", USER_ADD }, { "passwd", USER_PASSWD }, { "del", USER_DEL },
+		     { "delete", USER_DEL }, { "list", USER_LIST } };
+	*a = (struct user_args){ .conf = ADMIN_DEFAULT_CONFIG };
+	if (argc < 2)
+		return -1;
+	bool known = false;
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		if (strcmp(argv[1], cmds[i].name) == 0) {
+			a->cmd = cmds[i].cmd;
+			known = true;
+		}
+	}
+	if (!known)
+		return -1;
+	bool options = true;
+	for (int i = 2; i < argc; i++) {
+		const char *s = argv[i];
+		if (options && (strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0)) {
+			if (i + 1 >= argc)
+				return -1;
+			a->conf = argv[++i];
+		} else if (options && strcmp(s, "--password-stdin") == 0 &&
+			   (a->cmd == USER_ADD || a->cmd == USER_PASSWD)) {
+			a->password_stdin = true;
+		} else if (options && strcmp(s, "--") == 0) {
+			options = false;
+		} else if (options && s[0] == '-') {
+			return -1;
+		} else if (!a->name && a->cmd != USER_LIST) {
+			a->name = s;
+		} else {
+			return -1;
+		}
+	}
+	if (a->cmd != USER_LIST && !a->name)
+		return -1;
+	return 0;
+}
+
+int admin_user_main(int argc, char **argv)
+{
+	if (argc >= 2 && (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0 ||
+			  strcmp(argv[1], "--help") == 0))
+		return user_usage(stdout);
+	struct user_args a;
+	if (user_parse_args(argc, argv, &a) < 0)
+		return user_usage(stderr);
+	if (a.name && !passdb_username_valid(a.name)) {
+		fprintf(stderr, "rampart user: invalid user name '%s': use 1..255 characters of "
+				"A-Z a-z 0-9 . _ + - @, at most one @, not starting with . or -, no ..\n",
+			a.name);
+		return EX_USAGE;
+	}
+	struct config *cfg = NULL;
+	char *err = NULL;
+	if (config_load(a.conf, &cfg, &err) < 0) {
+		fprintf(stderr, "rampart user: %s\n", err ? err : "configuration error");
+		free(err);
+		return EX_CONFIG;
+	}
+	int rc;
+	switch (a.cmd) {
+	case USER_ADD:
+		rc = user_set_password(cfg, &a, true);
+		break;
+	case USER_PASSWD:
+		rc = user_set_password(cfg, &a, false);
+		break;
+	case USER_DEL:
+		rc = user_del(cfg, &a);
+		break;
+	case USER_LIST:
+	default:
+		rc = user_list(cfg);
+		break;
+	}
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,979 @@
+/* The configuration file: INI parsed by libinih, checked strictly.
+ *
+ * libinih does the tokenising (sections, "key = value", comments, inline
+ * "; comments", indented continuation lines). It does not report section
+ * headers that have no keys, nor the line number to its handler, and its
+ * line buffer is a fixed 200 bytes. So lines reach libinih through our own
+ * reader, which counts lines, refuses over-long lines instead of letting
+ * them be split silently, and sees every "[section]" header itself. The
+ * handler then knows the current section and line from the reader.
+ *
+ * Every key has a default, a type and, for numbers, a range; an unknown
+ * section or key, a key given twice, or a value out of range is an error
+ * that names FILE:LINE. */
+#include "core/config.h"
+#include "core/log.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A configuration file is a few kilobytes; this bound only keeps a wrong
+ * path (a log file, a device) from being read forever. */
+#define CONFIG_FILE_MAX (1024 * 1024)
+#define CONFIG_LISTENERS_MAX 64
+#define CONFIG_LISTENER_NAME_MAX 32
+#define CONFIG_VALUE_MAX 4096
+
+enum config_section {
+	SEC_NONE,     /* before the first header */
+	SEC_INVALID,  /* after a bad header: its keys are skipped, the header was reported */
+	SEC_SERVER,
+	SEC_TLS,
+	SEC_LISTENER,
+	SEC_SECURITY,
+	SEC_LIMITS,
+};
+
+static const char *const config_section_names[] = {
+	[SEC_NONE] = "",         [SEC_INVALID] = "",       [SEC_SERVER] = "server",
+	[SEC_TLS] = "tls",       [SEC_LISTENER] = "listener", [SEC_SECURITY] = "security",
+	[SEC_LIMITS] = "limits",
+};
+
+enum config_type {
+	T_UINT,      /* unsigned */
+	T_SIZE,      /* size_t, accepts K/M/G suffixes (powers of 1024) */
+	T_PATH,      /* required path, relative to the config file's directory */
+	T_OPTPATH,   /* path or empty (NULL) */
+	T_OPTSTR,    /* string or empty (NULL) */
+	T_LOGLEVEL,  /* int: enum log_level */
+	T_TLSVER,    /* int: TLS1_2_VERSION / TLS1_3_VERSION */
+	T_CIDRS,     /* struct cidr_list */
+};
+
+struct config_key {
+	enum config_section sec;
+	const char *name;
+	enum config_type type;
+	size_t off;
+	uint64_t min, max;
+};
+
+#define KEY(sec, name, type, field, min, max) { sec, name, type, offsetof(struct config, field), min, max }
+
+/* The order here is the order of `rampart config check` output. */
+static const struct config_key config_keys[] = {
+	KEY(SEC_SERVER, "workers", T_UINT, workers, 0, 1024),
+	KEY(SEC_SERVER, "mail_root", T_PATH, mail_root, 0, 0),
+	KEY(SEC_SERVER, "users_file", T_PATH, users_file, 0, 0),
+	KEY(SEC_SERVER, "user", T_OPTSTR, run_user, 0, 0),
+	KEY(SEC_SERVER, "group", T_OPTSTR, run_group, 0, 0),
+	KEY(SEC_SERVER, "log_file", T_OPTPATH, log_file, 0, 0),
+	KEY(SEC_SERVER, "log_level", T_LOGLEVEL, log_level, 0, 0),
+	KEY(SEC_SERVER, "pid_file", T_OPTPATH, pid_file, 0, 0),
+	KEY(SEC_TLS, "cert", T_OPTPATH, tls_cert, 0, 0),
+	KEY(SEC_TLS, "key", T_OPTPATH, tls_key, 0, 0),
+	KEY(SEC_TLS, "min_version", T_TLSVER, tls_min_version, 0, 0),
+	KEY(SEC_TLS, "ciphers", T_OPTSTR, tls_ciphers, 0, 0),
+	KEY(SEC_TLS, "ciphersuites", T_OPTSTR, tls_ciphersuites, 0, 0),
+	KEY(SEC_SECURITY, "trusted_networks", T_CIDRS, trusted_networks, 0, 0),
+	KEY(SEC_SECURITY, "auth_fail_delay_ms", T_UINT, auth_fail_delay_ms, 0, 60000),
+	KEY(SEC_LIMITS, "max_line", T_SIZE, max_line, 1024, 16u << 20),
+	KEY(SEC_LIMITS, "max_literal", T_SIZE, max_literal, 1024, 2u << 30),
+	KEY(SEC_LIMITS, "max_message_size", T_SIZE, max_message_size, 1024, 2u << 30),
+	KEY(SEC_LIMITS, "max_connections", T_UINT, max_connections, 1, 10000000),
+	KEY(SEC_LIMITS, "max_connections_per_ip", T_UINT, max_connections_per_ip, 1, 10000000),
+	KEY(SEC_LIMITS, "max_output_buffer", T_SIZE, max_output_buffer, 4096, 1u << 30),
+	/* RFC 9051 5.4: an authenticated client's autologout timer is at
+	 * least 30 minutes; a shorter one breaks clients that IDLE. */
+	KEY(SEC_LIMITS, "idle_timeout", T_UINT, idle_timeout, 1800, 7 * 86400),
+	KEY(SEC_LIMITS, "preauth_timeout", T_UINT, preauth_timeout, 5, 3600),
+	KEY(SEC_LIMITS, "max_mailboxes", T_UINT, max_mailboxes, 1, 10000000),
+	KEY(SEC_LIMITS, "max_mailbox_name", T_UINT, max_mailbox_name, 16, 65535),
+};
+
+#undef KEY
+
+enum listener_key { LKEY_ADDRESS, LKEY_TLS, LKEY_ALLOW_FROM, LKEY__COUNT };
+static const char *const listener_key_names[LKEY__COUNT] = { "address", "tls", "allow_from" };
+
+struct listener_meta {
+	size_t line;                     /* of its [listener NAME] header */
+	size_t seen_line[LKEY__COUNT];   /* 0: not set */
+};
+
+struct config_parse {
+	struct config *c;
+	const char *path;
+	char *dir;                       /* absolute directory of the file */
+	FILE *f;
+	size_t lineno;
+	/* mirror of libinih's line classification */
+	bool prev_name;                  /* a "key = value" was seen in this section */
+	bool cont;                       /* the current line continues the previous value */
+	enum config_section sec;
+	size_t cur_listener;
+	struct listener_meta *lmeta;
+	size_t lmeta_cap, listeners_cap;
+	size_t seen_line[ARRAY_SIZE(config_keys)];
+	/* what an indented continuation line may extend */
+	struct cidr_list *cont_list;
+	char **cont_str;
+	const char *cont_key;
+	/* first error */
+	char *err;
+	size_t err_line;
+};
+
+static void config_error(struct config_parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void config_error(struct config_parse *p, const char *fmt, ...)
+{
+	if (p->err)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	p->err = xasprintf("%s:%zu: %s", p->path, p->lineno, msg);
+	p->err_line = p->lineno;
+}
+
+/* ---- values ---- */
+
+static bool config_is_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' || ch == '\f';
+}
+
+static bool config_has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static char *config_path_resolve(const struct config_parse *p, const char *value)
+{
+	if (value[0] == '/')
+		return xstrdup(value);
+	return xasprintf("%s/%s", p->dir, value);
+}
+
+/* "65536", "64K", "64M", "1G", "64MiB": sizes in bytes, suffixes binary. */
+static int config_parse_number(const char *v, bool allow_suffix, uint64_t *out)
+{
+	size_t digits = 0;
+	while (v[digits] >= '0' && v[digits] <= '9')
+		digits++;
+	uint64_t n;
+	if (digits == 0 || parse_u64(v, digits, &n) < 0)
+		return -1;
+	const char *sfx = v + digits;
+	unsigned shift = 0;
+	if (*sfx) {
+		if (!allow_suffix)
+			return -1;
+		switch (*sfx) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		default: return -1;
+		}
+		sfx++;
+		if (strcmp(sfx, "iB") != 0 && strcmp(sfx, "B") != 0 && *sfx != '\0')
+			return -1;
+		if (n > (UINT64_MAX >> shift))
+			return -1;
+	}
+	*out = n << shift;
+	return 0;
+}
+
+static int config_parse_log_level(const char *v)
+{
+	if (ascii_ieq(v, "error") || ascii_ieq(v, "err"))
+		return LOG_LVL_ERR;
+	if (ascii_ieq(v, "warning") || ascii_ieq(v, "warn"))
+		return LOG_LVL_WARN;
+	if (ascii_ieq(v, "info"))
+		return LOG_LVL_INFO;
+	if (ascii_ieq(v, "debug"))
+		return LOG_LVL_DEBUG;
+	return -1;
+}
+
+static const char *config_log_level_name(int lvl)
+{
+	switch (lvl) {
+	case LOG_LVL_ERR: return "error";
+	case LOG_LVL_WARN: return "warning";
+	case LOG_LVL_DEBUG: return "debug";
+	default: return "info";
+	}
+}
+
+static int config_cidr_append(struct config_parse *p, const char *key, const char *value,
+			      struct cidr_list *dst)
+{
+	struct cidr_list add;
+	char *bad = NULL;
+	if (cidr_list_parse(value, &add, &bad) < 0) {
+		config_error(p, "%s: '%s' is not an IP address or network (like 192.0.2.0/24 or 2001:db8::/32)",
+			     key, bad ? bad : value);
+		free(bad);
+		return -1;
+	}
+	if (add.n) {
+		dst->v = xrealloc(dst->v, (dst->n + add.n) * sizeof(*dst->v));
+		memcpy(dst->v + dst->n, add.v, add.n * sizeof(*add.v));
+		dst->n += add.n;
+	}
+	cidr_list_free(&add);
+	return 0;
+}
+
+static int config_set_value(struct config_parse *p, const struct config_key *k, const char *value)
+{
+	void *field = (char *)p->c + k->off;
+	switch (k->type) {
+	case T_UINT:
+	case T_SIZE: {
+		uint64_t n;
+		if (config_parse_number(value, k->type == T_SIZE, &n) < 0) {
+			config_error(p, "%s: '%s' is not a %s", k->name, value,
+				     k->type == T_SIZE ? "size (bytes, or with K/M/G)" : "number");
+			return -1;
+		}
+		if (n < k->min || n > k->max) {
+			if (strcmp(k->name, "idle_timeout") == 0 && n < k->min)
+				config_error(p, "idle_timeout: %" PRIu64 " is below 1800 seconds; RFC 9051 "
+					     "5.4 requires an authenticated client's inactivity timer "
+					     "to be at least 30 minutes", n);
+			else
+				config_error(p, "%s: %" PRIu64 " is out of range (%" PRIu64 "..%" PRIu64 ")",
+					     k->name, n, k->min, k->max);
+			return -1;
+		}
+		if (k->type == T_UINT)
+			*(unsigned *)field = (unsigned)n;
+		else
+			*(size_t *)field = (size_t)n;
+		return 0;
+	}
+	case T_PATH:
+	case T_OPTPATH:
+		if (!*value) {
+			if (k->type == T_PATH) {
+				config_error(p, "%s: must not be empty", k->name);
+				return -1;
+			}
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return 0;
+		}
+		if (strlen(value) >= PATH_MAX || config_has_control(value)) {
+			config_error(p, "%s: not a usable path", k->name);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = config_path_resolve(p, value);
+		return 0;
+	case T_OPTSTR:
+		if (config_has_control(value)) {
+			config_error(p, "%s: control characters in value", k->name);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = *value ? xstrdup(value) : NULL;
+		if (k->off == offsetof(struct config, tls_ciphers))
+			p->cont_str = (char **)field;
+		return 0;
+	case T_LOGLEVEL: {
+		int lvl = config_parse_log_level(value);
+		if (lvl < 0) {
+			config_error(p, "%s: '%s' is not one of error, warning, info, debug", k->name, value);
+			return -1;
+		}
+		*(int *)field = lvl;
+		return 0;
+	}
+	case T_TLSVER:
+		if (ascii_ieq(value, "TLSv1.2") || strcmp(value, "1.2") == 0)
+			*(int *)field = TLS1_2_VERSION;
+		else if (ascii_ieq(value, "TLSv1.3") || strcmp(value, "1.3") == 0)
+			*(int *)field = TLS1_3_VERSION;
+		else {
+			config_error(p, "%s: '%s' is not TLSv1.2 or TLSv1.3 (older versions are not offered)",
+				     k->name, value);
+			return -1;
+		}
+		return 0;
+	case T_CIDRS:
+		if (config_cidr_append(p, k->name, value, field) < 0)
+			return -1;
+		p->cont_list = field;
+		return 0;
+	}
+	return -1;
+}
+
+/* "127.0.0.1:143", "0.0.0.0:993", "[::1]:143", "[::]:993". Host names
+ * are refused: a listener binds one numeric address. */
+static int config_parse_address(struct config_parse *p, const char *v, struct listener_config *l)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *port;
+	size_t hlen;
+	if (v[0] == '[') {
+		const char *close = strchr(v, ']');
+		if (!close || close[1] != ':') {
+			config_error(p, "address: '%s' should be [IPv6]:PORT, like [::1]:143", v);
+			return -1;
+		}
+		hlen = (size_t)(close - v - 1);
+		port = close + 2;
+		if (hlen == 0 || hlen >= sizeof(host)) {
+			config_error(p, "address: '%s' has no usable IPv6 address", v);
+			return -1;
+		}
+		memcpy(host, v + 1, hlen);
+		host[hlen] = '\0';
+		struct in6_addr a6;
+		if (inet_pton(AF_INET6, host, &a6) != 1) {
+			config_error(p, "address: '%s' is not a numeric IPv6 address", host);
+			return -1;
+		}
+	} else {
+		const char *colon = strrchr(v, ':');
+		if (!colon) {
+			config_error(p, "address: '%s' should be HOST:PORT, like 0.0.0.0:143", v);
+			return -1;
+		}
+		if (memchr(v, ':', (size_t)(colon - v))) {
+			config_error(p, "address: IPv6 addresses need brackets, like [::]:143 (got '%s')", v);
+			return -1;
+		}
+		hlen = (size_t)(colon - v);
+		port = colon + 1;
+		if (hlen == 0 || hlen >= sizeof(host)) {
+			config_error(p, "address: '%s' has no usable IPv4 address (use 0.0.0.0 for all)", v);
+			return -1;
+		}
+		memcpy(host, v, hlen);
+		host[hlen] = '\0';
+		struct in_addr a4;
+		if (inet_pton(AF_INET, host, &a4) != 1) {
+			config_error(p, "address: '%s' is not a numeric IPv4 address (host names are not "
+				     "resolved; use 0.0.0.0 or [::] for all addresses)", host);
+			return -1;
+		}
+	}
+	uint32_t n;
+	if (parse_u32(port, strlen(port), &n) < 0 || n < 1 || n > 65535) {
+		config_error(p, "address: port '%s' is not in 1..65535", port);
+		return -1;
+	}
+	free(l->host);
+	l->host = xstrdup(host);
+	l->port = (uint16_t)n;
+	return 0;
+}
+
+static int config_listener_key(struct config_parse *p, const char *name, const char *value)
+{
+	struct listener_config *l = &p->c->listeners[p->cur_listener];
+	struct listener_meta *m = &p->lmeta[p->cur_listener];
+	int k = -1;
+	for (int i = 0; i < LKEY__COUNT; i++)
+		if (strcmp(name, listener_key_names[i]) == 0)
+			k = i;
+	if (k < 0) {
+		config_error(p, "unknown key '%s' in [listener %s] (expected address, tls, allow_from)",
+			     name, l->name);
+		return -1;
+	}
+	if (m->seen_line[k]) {
+		config_error(p, "'%s' is set twice in [listener %s] (first on line %zu)", name, l->name,
+			     m->seen_line[k]);
+		return -1;
+	}
+	m->seen_line[k] = p->lineno;
+	switch ((enum listener_key)k) {
+	case LKEY_ADDRESS:
+		return config_parse_address(p, value, l);
+	case LKEY_TLS:
+		if (strcmp(value, "starttls") == 0)
+			l->tls = LISTENER_TLS_STARTTLS;
+		else if (strcmp(value, "implicit") == 0)
+			l->tls = LISTENER_TLS_IMPLICIT;
+		else if (strcmp(value, "none") == 0)
+			l->tls = LISTENER_TLS_NONE;
+		else {
+			config_error(p, "tls: '%s' is not starttls, implicit or none", value);
+			return -1;
+		}
+		return 0;
+	case LKEY_ALLOW_FROM:
+		if (config_cidr_append(p, "allow_from", value, &l->allow_from) < 0)
+			return -1;
+		p->cont_list = &l->allow_from;
+		return 0;
+	case LKEY__COUNT:
+		break;
+	}
+	return -1;
+}
+
+/* An indented line after "key = value": libinih hands it over as another
+ * value of the same key. Only lists may be continued. */
+static int config_continue(struct config_parse *p, const char *name, const char *value)
+{
+	if (p->cont_list)
+		return config_cidr_append(p, p->cont_key, value, p->cont_list);
+	if (p->cont_str) {
+		/* "A:B:" + "C" and "A:B" + ":C" both mean "A:B:C". */
+		const char *prev = *p->cont_str ? *p->cont_str : "";
+		size_t plen = strlen(prev);
+		while (plen && prev[plen - 1] == ':')
+			plen--;
+		while (*value == ':')
+			value++;
+		char *joined = plen ? xasprintf("%.*s:%s", (int)plen, prev, value) : xstrdup(value);
+		free(*p->cont_str);
+		*p->cont_str = joined;
+		return 0;
+	}
+	config_error(p, "indented line continues the value of '%s'; only trusted_networks, "
+		     "allow_from and ciphers take several lines (remove the indentation)", name);
+	return -1;
+}
+
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct config_parse *p = user;
+	(void)section; /* the reader tracks sections, including key-less ones */
+	if (strlen(value) > CONFIG_VALUE_MAX) {
+		config_error(p, "value of '%s' is too long", name);
+		return 0;
+	}
+	if (p->cont)
+		return config_continue(p, name, value) == 0;
+	p->cont_list = NULL;
+	p->cont_str = NULL;
+	p->cont_key = NULL;
+	switch (p->sec) {
+	case SEC_NONE:
+		config_error(p, "'%s' is outside of any section (start with [server], [tls], "
+			     "[listener NAME], [security] or [limits])", name);
+		return 0;
+	case SEC_INVALID:
+		return 1;
+	case SEC_LISTENER:
+		if (config_listener_key(p, name, value) < 0)
+			return 0;
+		p->cont_key = "allow_from";
+		return 1;
+	default:
+		break;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+		if (k->sec != p->sec || strcmp(k->name, name) != 0)
+			continue;
+		if (p->seen_line[i]) {
+			config_error(p, "'%s' is set twice in [%s] (first on line %zu)", name,
+				     config_section_names[p->sec], p->seen_line[i]);
+			return 0;
+		}
+		p->seen_line[i] = p->lineno;
+		if (config_set_value(p, k, value) < 0)
+			return 0;
+		p->cont_key = k->name;
+		return 1;
+	}
+	config_error(p, "unknown key '%s' in [%s]", name, config_section_names[p->sec]);
+	return 0;
+}
+
+/* ---- sections and the line reader ---- */
+
+static bool config_listener_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > CONFIG_LISTENER_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static void config_section_begin(struct config_parse *p, const char *s, size_t len, const char *after)
+{
+	p->sec = SEC_INVALID;
+	while (*after && config_is_space(*after))
+		after++;
+	if (*after && *after != ';' && *after != '#') {
+		config_error(p, "unexpected text after section header: '%s'", after);
+		return;
+	}
+	while (len && config_is_space(*s))
+		s++, len--;
+	while (len && config_is_space(s[len - 1]))
+		len--;
+	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS };
+	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
+		const char *n = config_section_names[plain[i]];
+		if (len == strlen(n) && memcmp(s, n, len) == 0) {
+			p->sec = plain[i];
+			return;
+		}
+	}
+	if (len >= 8 && memcmp(s, "listener", 8) == 0 && (len == 8 || config_is_space(s[8]))) {
+		const char *name = s + 8;
+		size_t nlen = len - 8;
+		while (nlen && config_is_space(*name))
+			name++, nlen--;
+		if (nlen == 0) {
+			config_error(p, "a listener section needs a name: [listener NAME]");
+			return;
+		}
+		if (!config_listener_name_ok(name, nlen)) {
+			config_error(p, "listener name '%.*s' must be 1..%d characters of A-Z a-z 0-9 _ - .",
+				     (int)MIN(nlen, (size_t)64), name, CONFIG_LISTENER_NAME_MAX);
+			return;
+		}
+		struct config *c = p->c;
+		for (size_t i = 0; i < c->nlisteners; i++) {
+			if (strlen(c->listeners[i].name) == nlen && memcmp(c->listeners[i].name, name, nlen) == 0) {
+				config_error(p, "duplicate listener name '%.*s' (first on line %zu)", (int)nlen,
+					     name, p->lmeta[i].line);
+				return;
+			}
+		}
+		if (c->nlisteners >= CONFIG_LISTENERS_MAX) {
+			config_error(p, "more than %d listeners", CONFIG_LISTENERS_MAX);
+			return;
+		}
+		xgrow((void **)&c->listeners, &p->listeners_cap, c->nlisteners + 1, sizeof(*c->listeners));
+		xgrow((void **)&p->lmeta, &p->lmeta_cap, c->nlisteners + 1, sizeof(*p->lmeta));
+		c->listeners[c->nlisteners] = (struct listener_config){
+			.name = xstrndup(name, nlen),
+			.tls = LISTENER_TLS_STARTTLS,
+		};
+		p->lmeta[c->nlisteners] = (struct listener_meta){ .line = p->lineno };
+		p->cur_listener = c->nlisteners++;
+		p->sec = SEC_LISTENER;
+		return;
+	}
+	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
+		     "[security] or [limits])", (int)MIN(len, (size_t)64), s);
+}
+
+/* Classifies a line the way libinih will (comment, continuation, section,
+ * key) so the handler knows what it is looking at. */
+static void config_line_classify(struct config_parse *p, const char *line)
+{
+	const char *s = line;
+	if (p->lineno == 1 && (unsigned char)s[0] == 0xef && (unsigned char)s[1] == 0xbb &&
+	    (unsigned char)s[2] == 0xbf)
+		s += 3;
+	while (*s && config_is_space(*s))
+		s++;
+	p->cont = false;
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return;
+	if (p->prev_name && s > line) {
+		p->cont = true;
+		return;
+	}
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+		if (!end)
+			return; /* libinih reports the syntax error */
+		config_section_begin(p, s + 1, (size_t)(end - s - 1), end + 1);
+		p->prev_name = false;
+		p->cont_list = NULL;
+		p->cont_str = NULL;
+		return;
+	}
+	if (strpbrk(s, "=:"))
+		p->prev_name = true;
+}
+
+static char *config_reader(char *str, int num, void *stream)
+{
+	struct config_parse *p = stream;
+	/* libinih's buffer must also hold "\r\n\0". */
+	size_t cap = num > 3 ? (size_t)num - 3 : 0;
+	size_t n = 0;
+	bool any = false, too_long = false, nul = false;
+	int ch;
+	while ((ch = getc(p->f)) != EOF) {
+		any = true;
+		if (ch == '\n')
+			break;
+		if (ch == '\0')
+			nul = true;
+		if (n < cap)
+			str[n++] = (char)ch;
+		else if (ch != '\r')
+			too_long = true;
+	}
+	if (!any)
+		return NULL;
+	p->lineno++;
+	str[n] = '\0';
+	if (too_long || nul) {
+		if (too_long)
+			config_error(p, "line longer than %zu characters (continue a long list on "
+				     "indented lines)", cap);
+		else
+			config_error(p, "NUL byte in line");
+		str[0] = '\0';
+		p->cont = false;
+		return str;
+	}
+	config_line_classify(p, str);
+	return str;
+}
+
+/* ---- load, validate, print, free ---- */
+
+static void config_set_defaults(struct config *c)
+{
+	c->workers = 0;
+	c->log_level = LOG_LVL_INFO;
+	c->tls_min_version = TLS1_2_VERSION;
+	c->auth_fail_delay_ms = 2000;
+	c->max_line = 65536;
+	c->max_literal = 64u << 20;
+	c->max_message_size = 64u << 20;
+	c->max_connections = 20000;
+	c->max_connections_per_ip = 200;
+	c->max_output_buffer = 1u << 20;
+	c->idle_timeout = 1800;
+	c->preauth_timeout = 60;
+	c->max_mailboxes = 10000;
+	c->max_mailbox_name = 1000;
+}
+
+static char *config_dir_of(const char *path)
+{
+	char *copy = xstrdup(path);
+	char *slash = strrchr(copy, '/');
+	if (!slash) {
+		free(copy);
+		copy = xstrdup(".");
+	} else if (slash == copy) {
+		slash[1] = '\0';
+	} else {
+		*slash = '\0';
+	}
+	char *real = realpath(copy, NULL);
+	if (real) {
+		free(copy);
+		return real;
+	}
+	if (copy[0] == '/')
+		return copy;
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return copy;
+	char *abs = xasprintf("%s/%s", cwd, copy);
+	free(copy);
+	return abs;
+}
+
+static int config_check_readable(const char *what, const char *path, char **err, const char *cpath)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		*err = xasprintf("%s: %s: cannot read %s: %s", cpath, what, path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		*err = xasprintf("%s: %s: %s is not a regular file", cpath, what, path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int config_check_ciphers(const struct config *c, char **err)
+{
+	if (!c->tls_ciphers && !c->tls_ciphersuites)
+		return 0;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		*err = xasprintf("%s: [tls]: OpenSSL cannot create a context", c->path);
+		return -1;
+	}
+	int rc = 0;
+	if (c->tls_ciphers && SSL_CTX_set_cipher_list(ctx, c->tls_ciphers) != 1) {
+		*err = xasprintf("%s: [tls] ciphers: OpenSSL accepts none of '%s'", c->path, c->tls_ciphers);
+		rc = -1;
+	} else if (c->tls_ciphersuites && SSL_CTX_set_ciphersuites(ctx, c->tls_ciphersuites) != 1) {
+		*err = xasprintf("%s: [tls] ciphersuites: OpenSSL rejects '%s'", c->path, c->tls_ciphersuites);
+		rc = -1;
+	}
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+static int config_validate(struct config *c, const struct config_parse *p, char **err)
+{
+	const char *cp = c->path;
+	if (c->nlisteners == 0) {
+		*err = xasprintf("%s: no listener: add a [listener NAME] section with an address "
+				 "(for example [listener imaps] address = 0.0.0.0:993, tls = implicit)", cp);
+		return -1;
+	}
+	bool need_tls = false;
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct listener_config *l = &c->listeners[i];
+		if (!l->host) {
+			*err = xasprintf("%s:%zu: [listener %s] has no address", cp, p->lmeta[i].line, l->name);
+			return -1;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (c->listeners[j].port == l->port && strcmp(c->listeners[j].host, l->host) == 0) {
+				*err = xasprintf("%s:%zu: [listener %s] uses the same address as [listener %s]",
+						 cp, p->lmeta[i].line, l->name, c->listeners[j].name);
+				return -1;
+			}
+		}
+		need_tls |= l->tls != LISTENER_TLS_NONE;
+	}
+	if (need_tls && (!c->tls_cert || !c->tls_key)) {
+		*err = xasprintf("%s: [tls] cert and key are required: a listener uses tls = starttls "
+				 "or implicit", cp);
+		return -1;
+	}
+	if (c->tls_cert && config_check_readable("[tls] cert", c->tls_cert, err, cp) < 0)
+		return -1;
+	if (c->tls_key && config_check_readable("[tls] key", c->tls_key, err, cp) < 0)
+		return -1;
+	if (config_check_ciphers(c, err) < 0)
+		return -1;
+	if (c->run_group && !c->run_user) {
+		*err = xasprintf("%s: [server] group is set but user is not", cp);
+		return -1;
+	}
+	if (c->max_connections_per_ip > c->max_connections) {
+		*err = xasprintf("%s: [limits] max_connections_per_ip (%u) is larger than "
+				 "max_connections (%u)", cp, c->max_connections_per_ip, c->max_connections);
+		return -1;
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct config **out, char **err)
+{
+	*out = NULL;
+	*err = NULL;
+	if (!path || !*path) {
+		*err = xstrdup("no configuration file given");
+		return -1;
+	}
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		*err = xasprintf("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		*err = xasprintf("%s: not a regular file", path);
+		return -1;
+	}
+	if (st.st_size > CONFIG_FILE_MAX) {
+		fclose(f);
+		*err = xasprintf("%s: larger than %d bytes, not a configuration file", path, CONFIG_FILE_MAX);
+		return -1;
+	}
+
+	struct config *c = xcalloc(1, sizeof(*c));
+	c->path = xstrdup(path);
+	config_set_defaults(c);
+	struct config_parse p = { .c = c, .path = path, .dir = config_dir_of(path), .f = f };
+
+	int rc = ini_parse_stream(config_reader, &p, config_handler, &p);
+	bool read_error = ferror(f);
+	fclose(f);
+
+	if (read_error && !p.err)
+		p.err = xasprintf("%s: read error", path);
+	if (rc == -2 && !p.err)
+		p.err = xasprintf("%s: out of memory", path);
+	if (rc > 0 && (!p.err || (size_t)rc < p.err_line)) {
+		free(p.err);
+		p.err = xasprintf("%s:%d: syntax error (expected 'key = value', '[section]' or "
+				  "'# comment')", path, rc);
+	}
+	if (!p.err) {
+		if (!c->mail_root)
+			c->mail_root = config_path_resolve(&p, "mail");
+		if (!c->users_file)
+			c->users_file = config_path_resolve(&p, "users");
+		config_validate(c, &p, &p.err);
+	}
+	free(p.dir);
+	free(p.lmeta);
+	if (p.err) {
+		*err = p.err;
+		config_free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->mail_root);
+	free(c->users_file);
+	free(c->run_user);
+	free(c->run_group);
+	free(c->log_file);
+	free(c->pid_file);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->tls_ciphers);
+	free(c->tls_ciphersuites);
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		free(c->listeners[i].name);
+		free(c->listeners[i].host);
+		cidr_list_free(&c->listeners[i].allow_from);
+	}
+	free(c->listeners);
+	cidr_list_free(&c->trusted_networks);
+	free(c);
+}
+
+/* Long lists go on indented continuation lines so that the output stays
+ * within libinih's line length and loads again as it is. */
+#define CONFIG_PRINT_PER_LINE 4
+#define CONFIG_PRINT_WIDTH 150
+
+static void config_print_cidrs(FILE *f, const struct cidr_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		char buf[INET6_ADDRSTRLEN];
+		if (!inet_ntop(l->v[i].family, l->v[i].addr, buf, sizeof(buf)))
+			snprintf(buf, sizeof(buf), "?");
+		if (i && i % CONFIG_PRINT_PER_LINE == 0)
+			fputs(",\n    ", f);
+		else if (i)
+			fputs(", ", f);
+		fprintf(f, "%s/%u", buf, l->v[i].prefix);
+	}
+}
+
+/* A ':'-separated OpenSSL list, wrapped at its separators; the loader
+ * joins continuation lines of ciphers with ':' again. */
+static void config_print_colon_list(FILE *f, const char *v)
+{
+	size_t width = 0;
+	while (*v) {
+		size_t n = strcspn(v, ":");
+		if (width && width + n + 1 > CONFIG_PRINT_WIDTH) {
+			fputs("\n    ", f);
+			width = 0;
+		} else if (width) {
+			fputc(':', f);
+			width++;
+		}
+		fwrite(v, 1, n, f);
+		width += n;
+		v += n;
+		if (*v == ':')
+			v++;
+	}
+}
+
+void config_print(const struct config *c, FILE *f)
+{
+	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS };
+	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
+	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
+		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);
+		for (size_t i = 0; i < ARRAY_SIZE(config_keys); i++) {
+			const struct config_key *k = &config_keys[i];
+			if (k->sec != order[s])
+				continue;
+			const void *field = (const char *)c + k->off;
+			/* "key =" for an unset value, without a trailing space */
+			bool empty = (k->type == T_CIDRS && ((const struct cidr_list *)field)->n == 0) ||
+				     ((k->type == T_OPTPATH || k->type == T_OPTSTR) && !*(char *const *)field);
+			fprintf(f, "%s =%s", k->name, empty ? "" : " ");
+			switch (k->type) {
+			case T_UINT:
+				fprintf(f, "%u", *(const unsigned *)field);
+				break;
+			case T_SIZE:
+				fprintf(f, "%zu", *(const size_t *)field);
+				break;
+			case T_PATH:
+			case T_OPTPATH:
+			case T_OPTSTR: {
+				const char *v = *(char *const *)field;
+				if (v && k->off == offsetof(struct config, tls_ciphers))
+					config_print_colon_list(f, v);
+				else
+					fputs(v ? v : "", f);
+				break;
+			}
+			case T_LOGLEVEL:
+				fputs(config_log_level_name(*(const int *)field), f);
+				break;
+			case T_TLSVER:
+				fputs(*(const int *)field == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2", f);
+				break;
+			case T_CIDRS:
+				config_print_cidrs(f, field);
+				break;
+			}
+			fputc('\n', f);
+		}
+	}
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct listener_config *l = &c->listeners[i];
+		fprintf(f, "\n[listener %s]\n", l->name);
+		if (strchr(l->host, ':'))
+			fprintf(f, "address = [%s]:%u\n", l->host, l->port);
+		else
+			fprintf(f, "address = %s:%u\n", l->host, l->port);
+		fprintf(f, "tls = %s\n", l->tls == LISTENER_TLS_IMPLICIT ? "implicit"
+				       : l->tls == LISTENER_TLS_NONE  ? "none"
+								      : "starttls");
+		fputs(l->allow_from.n ? "allow_from = " : "allow_from =", f);
+		config_print_cidrs(f, &l->allow_from);
+		fputc('\n', f);
+	}
+}

@@ -1,0 +1,576 @@
+/* The configuration file: a full valid file, defaults, relative paths,
+ * listeners, every class of error (with FILE:LINE), and config_print
+ * output that loads again to the same configuration. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+
+struct tmp {
+	char dir[64];
+	char conf[128];
+};
+
+static void write_file(const char *path, const char *content)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char p[512];
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		struct stat st;
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			rm_tree(p);
+		else
+			unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+static int tmp_setup(void **state)
+{
+	struct tmp *t = calloc(1, sizeof(*t));
+	snprintf(t->dir, sizeof(t->dir), "/tmp/rampart-config-XXXXXX");
+	if (!mkdtemp(t->dir))
+		return -1;
+	/* resolve /tmp symlinks so expected paths compare equal */
+	char *real = realpath(t->dir, NULL);
+	snprintf(t->dir, sizeof(t->dir), "%s", real);
+	free(real);
+	snprintf(t->conf, sizeof(t->conf), "%s/rampart.conf", t->dir);
+	char p[256];
+	snprintf(p, sizeof(p), "%s/cert.pem", t->dir);
+	write_file(p, "not really a certificate\n");
+	snprintf(p, sizeof(p), "%s/key.pem", t->dir);
+	write_file(p, "not really a key\n");
+	*state = t;
+	return 0;
+}
+
+static int tmp_teardown(void **state)
+{
+	struct tmp *t = *state;
+	rm_tree(t->dir);
+	free(t);
+	return 0;
+}
+
+static struct config *load_ok(struct tmp *t, const char *text)
+{
+	write_file(t->conf, text);
+	struct config *c = NULL;
+	char *err = NULL;
+	if (config_load(t->conf, &c, &err) < 0)
+		fail_msg("unexpected error: %s", err);
+	assert_null(err);
+	assert_non_null(c);
+	return c;
+}
+
+/* Loads text and expects an error containing "rampart.conf:LINE:" (line
+ * > 0) or just "rampart.conf:" (line 0), and the phrase. */
+static void load_err(struct tmp *t, const char *text, int line, const char *phrase)
+{
+	write_file(t->conf, text);
+	struct config *c = (struct config *)1;
+	char *err = NULL;
+	if (config_load(t->conf, &c, &err) == 0)
+		fail_msg("accepted a bad file (expected '%s'):\n%s", phrase, text);
+	assert_null(c);
+	assert_non_null(err);
+	char where[160];
+	if (line > 0)
+		snprintf(where, sizeof(where), "%s:%d: ", t->conf, line);
+	else
+		snprintf(where, sizeof(where), "%s: ", t->conf);
+	if (strncmp(err, where, strlen(where)) != 0)
+		fail_msg("error '%s' does not start with '%s'", err, where);
+	if (!strstr(err, phrase))
+		fail_msg("error '%s' does not mention '%s'", err, phrase);
+	free(err);
+}
+
+static bool listmatch(const struct cidr_list *l, const char *ip)
+{
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	if (inet_pton(AF_INET, ip, &s4.sin_addr) == 1)
+		return cidr_list_match(l, (struct sockaddr *)&s4);
+	assert_int_equal(inet_pton(AF_INET6, ip, &s6.sin6_addr), 1);
+	return cidr_list_match(l, (struct sockaddr *)&s6);
+}
+
+#define MIN_LISTENER "[listener imap]\naddress = 127.0.0.1:1143\ntls = none\n"
+
+static void test_full_file(void **state)
+{
+	struct tmp *t = *state;
+	struct config *c = load_ok(t,
+		"# a production-like file\n"
+		"[server]\n"
+		"workers = 4\n"
+		"mail_root = /var/lib/rampart/mail\n"
+		"users_file = /etc/rampart/users ; inline comment\n"
+		"user = rampart\n"
+		"group = mail\n"
+		"log_file = /var/log/rampart/rampart.log\n"
+		"log_level = debug\n"
+		"pid_file = /run/rampart.pid\n"
+		"\n"
+		"[tls]\n"
+		"cert = cert.pem\n"
+		"key = key.pem\n"
+		"min_version = TLSv1.3\n"
+		"ciphers = ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256\n"
+		"ciphersuites = TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384\n"
+		"\n"
+		"[listener imap]\n"
+		"address = 0.0.0.0:143\n"
+		"tls = starttls\n"
+		"\n"
+		"[listener imaps]\n"
+		"address = [::]:993\n"
+		"tls = implicit\n"
+		"allow_from = 192.0.2.0/24, 2001:db8::/32\n"
+		"\n"
+		"[security]\n"
+		"trusted_networks = 127.0.0.0/8 ::1\n"
+		"auth_fail_delay_ms = 500\n"
+		"\n"
+		"[limits]\n"
+		"max_line = 8192\n"
+		"max_literal = 32M\n"
+		"max_message_size = 50MiB\n"
+		"max_connections = 5000\n"
+		"max_connections_per_ip = 50\n"
+		"max_output_buffer = 256K\n"
+		"idle_timeout = 3600\n"
+		"preauth_timeout = 30\n"
+		"max_mailboxes = 500\n"
+		"max_mailbox_name = 200\n");
+	assert_string_equal(c->path, t->conf);
+	assert_int_equal(c->workers, 4);
+	assert_string_equal(c->mail_root, "/var/lib/rampart/mail");
+	assert_string_equal(c->users_file, "/etc/rampart/users");
+	assert_string_equal(c->run_user, "rampart");
+	assert_string_equal(c->run_group, "mail");
+	assert_string_equal(c->log_file, "/var/log/rampart/rampart.log");
+	assert_int_equal(c->log_level, LOG_LVL_DEBUG);
+	assert_string_equal(c->pid_file, "/run/rampart.pid");
+	char want[256];
+	snprintf(want, sizeof(want), "%s/cert.pem", t->dir);
+	assert_string_equal(c->tls_cert, want);
+	snprintf(want, sizeof(want), "%s/key.pem", t->dir);
+	assert_string_equal(c->tls_key, want);
+	assert_int_equal(c->tls_min_version, TLS1_3_VERSION);
+	assert_string_equal(c->tls_ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256");
+	assert_string_equal(c->tls_ciphersuites, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384");
+
+	assert_int_equal(c->nlisteners, 2);
+	assert_string_equal(c->listeners[0].name, "imap");
+	assert_string_equal(c->listeners[0].host, "0.0.0.0");
+	assert_int_equal(c->listeners[0].port, 143);
+	assert_int_equal(c->listeners[0].tls, LISTENER_TLS_STARTTLS);
+	assert_int_equal(c->listeners[0].allow_from.n, 0);
+	assert_string_equal(c->listeners[1].name, "imaps");
+	assert_string_equal(c->listeners[1].host, "::");
+	assert_int_equal(c->listeners[1].port, 993);
+	assert_int_equal(c->listeners[1].tls, LISTENER_TLS_IMPLICIT);
+	assert_int_equal(c->listeners[1].allow_from.n, 2);
+	assert_true(listmatch(&c->listeners[1].allow_from, "192.0.2.9"));
+	assert_true(listmatch(&c->listeners[1].allow_from, "2001:db8::9"));
+	assert_false(listmatch(&c->listeners[1].allow_from, "198.51.100.1"));
+
+	assert_int_equal(c->trusted_networks.n, 2);
+	assert_true(listmatch(&c->trusted_networks, "127.0.0.1"));
+	assert_true(listmatch(&c->trusted_networks, "::ffff:127.0.0.1"));
+	assert_true(listmatch(&c->trusted_networks, "::1"));
+	assert_int_equal(c->auth_fail_delay_ms, 500);
+	assert_int_equal(c->max_line, 8192);
+	assert_int_equal(c->max_literal, 32u << 20);
+	assert_int_equal(c->max_message_size, 50u << 20);
+	assert_int_equal(c->max_connections, 5000);
+	assert_int_equal(c->max_connections_per_ip, 50);
+	assert_int_equal(c->max_output_buffer, 256u << 10);
+	assert_int_equal(c->idle_timeout, 3600);
+	assert_int_equal(c->preauth_timeout, 30);
+	assert_int_equal(c->max_mailboxes, 500);
+	assert_int_equal(c->max_mailbox_name, 200);
+	config_free(c);
+}
+
+static void test_defaults(void **state)
+{
+	struct tmp *t = *state;
+	struct config *c = load_ok(t, MIN_LISTENER);
+	char want[256];
+	assert_int_equal(c->workers, 0);
+	snprintf(want, sizeof(want), "%s/mail", t->dir);
+	assert_string_equal(c->mail_root, want);
+	snprintf(want, sizeof(want), "%s/users", t->dir);
+	assert_string_equal(c->users_file, want);
+	assert_null(c->run_user);
+	assert_null(c->run_group);
+	assert_null(c->log_file);
+	assert_null(c->pid_file);
+	assert_int_equal(c->log_level, LOG_LVL_INFO);
+	assert_null(c->tls_cert);
+	assert_null(c->tls_key);
+	assert_int_equal(c->tls_min_version, TLS1_2_VERSION);
+	assert_null(c->tls_ciphers);
+	assert_null(c->tls_ciphersuites);
+	assert_int_equal(c->trusted_networks.n, 0);
+	assert_int_equal(c->auth_fail_delay_ms, 2000);
+	assert_int_equal(c->max_line, 65536);
+	assert_int_equal(c->max_literal, 64u << 20);
+	assert_int_equal(c->max_message_size, 64u << 20);
+	assert_int_equal(c->max_connections, 20000);
+	assert_int_equal(c->max_connections_per_ip, 200);
+	assert_int_equal(c->max_output_buffer, 1u << 20);
+	assert_int_equal(c->idle_timeout, 1800);
+	assert_int_equal(c->preauth_timeout, 60);
+	assert_int_equal(c->max_mailboxes, 10000);
+	assert_int_equal(c->max_mailbox_name, 1000);
+	/* a listener's tls defaults to starttls, which needs a certificate */
+	config_free(c);
+	load_err(t, "[listener imap]\naddress = 127.0.0.1:1143\n", 0, "cert and key are required");
+	/* empty values unset optional keys */
+	c = load_ok(t, "[server]\nuser =\nlog_file =\n" MIN_LISTENER "[security]\ntrusted_networks =\n");
+	assert_null(c->run_user);
+	assert_null(c->log_file);
+	assert_int_equal(c->trusted_networks.n, 0);
+	config_free(c);
+}
+
+static void test_relative_paths(void **state)
+{
+	struct tmp *t = *state;
+	struct config *c = load_ok(t, "[server]\nmail_root = data/mail\nusers_file = ./users.db\n"
+				      "log_file = log/rampart.log\npid_file = /run/x.pid\n"
+				      "[tls]\ncert = cert.pem\nkey = key.pem\n"
+				      "[listener imaps]\naddress = 127.0.0.1:1993\ntls = implicit\n");
+	char want[256];
+	snprintf(want, sizeof(want), "%s/data/mail", t->dir);
+	assert_string_equal(c->mail_root, want);
+	snprintf(want, sizeof(want), "%s/./users.db", t->dir);
+	assert_string_equal(c->users_file, want);
+	snprintf(want, sizeof(want), "%s/log/rampart.log", t->dir);
+	assert_string_equal(c->log_file, want);
+	assert_string_equal(c->pid_file, "/run/x.pid");
+	config_free(c);
+
+	/* a config path given relative to the working directory still
+	 * yields absolute paths */
+	char cwd[PATH_MAX];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(t->dir), 0);
+	struct config *c2 = NULL;
+	char *err = NULL;
+	int rc = config_load("rampart.conf", &c2, &err);
+	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(rc, 0);
+	snprintf(want, sizeof(want), "%s/data/mail", t->dir);
+	assert_string_equal(c2->mail_root, want);
+	snprintf(want, sizeof(want), "%s/cert.pem", t->dir);
+	assert_string_equal(c2->tls_cert, want);
+	config_free(c2);
+}
+
+static void test_listeners(void **state)
+{
+	struct tmp *t = *state;
+	struct config *c = load_ok(t, "[tls]\ncert = cert.pem\nkey = key.pem\n"
+				      "[listener a]\naddress = [::1]:143\n"
+				      "[ listener   b.2_x-y ]   ; spaces and a comment\naddress = 127.0.0.1:65535\ntls = implicit\n"
+				      "[listener c]\naddress = [2001:db8::1]:1\ntls = none\n"
+				      "allow_from = 10.0.0.0/8,\n"
+				      "    192.168.0.0/16\n"
+				      "    fd00::/8\n");
+	assert_int_equal(c->nlisteners, 3);
+	assert_string_equal(c->listeners[0].host, "::1");
+	assert_int_equal(c->listeners[0].port, 143);
+	assert_int_equal(c->listeners[0].tls, LISTENER_TLS_STARTTLS);
+	assert_string_equal(c->listeners[1].name, "b.2_x-y");
+	assert_int_equal(c->listeners[1].port, 65535);
+	assert_int_equal(c->listeners[1].tls, LISTENER_TLS_IMPLICIT);
+	assert_string_equal(c->listeners[2].host, "2001:db8::1");
+	assert_int_equal(c->listeners[2].port, 1);
+	assert_int_equal(c->listeners[2].tls, LISTENER_TLS_NONE);
+	/* continuation lines extend the list */
+	assert_int_equal(c->listeners[2].allow_from.n, 3);
+	assert_true(listmatch(&c->listeners[2].allow_from, "fd12::1"));
+	assert_true(listmatch(&c->listeners[2].allow_from, "192.168.3.3"));
+	config_free(c);
+
+	/* the same address twice is refused, ports may differ */
+	load_err(t, MIN_LISTENER "[listener other]\naddress = 127.0.0.1:1143\ntls = none\n", 4,
+		 "same address as [listener imap]");
+	c = load_ok(t, MIN_LISTENER "[listener other]\naddress = 127.0.0.1:1144\ntls = none\n");
+	assert_int_equal(c->nlisteners, 2);
+	config_free(c);
+}
+
+static void test_errors_structure(void **state)
+{
+	struct tmp *t = *state;
+	load_err(t, "[bogus]\n" MIN_LISTENER, 1, "unknown section [bogus]");
+	load_err(t, MIN_LISTENER "[Server]\n", 4, "unknown section [Server]");
+	load_err(t, MIN_LISTENER "\n[bogus]\n# a section with no keys is still reported\n", 5,
+		 "unknown section");
+	load_err(t, "workers = 2\n" MIN_LISTENER, 1, "outside of any section");
+	load_err(t, MIN_LISTENER "[server]\nworkerz = 2\n", 5, "unknown key 'workerz' in [server]");
+	load_err(t, MIN_LISTENER "[limits]\nmax_line = 2000\n\nmax_line = 3000\n", 7,
+		 "'max_line' is set twice in [limits] (first on line 5)");
+	load_err(t, MIN_LISTENER "[server]\nworkers = 1\n[server]\nworkers = 2\n", 7, "set twice");
+	load_err(t, MIN_LISTENER "[listener imap]\naddress = 127.0.0.1:2\n", 4,
+		 "duplicate listener name 'imap' (first on line 1)");
+	load_err(t, "[listener]\naddress = 127.0.0.1:143\n", 1, "needs a name");
+	load_err(t, "[listener a/b]\naddress = 127.0.0.1:143\n", 1, "listener name");
+	load_err(t, "[listener aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\naddress = 127.0.0.1:143\n", 1,
+		 "listener name");
+	load_err(t, "[listener imap]\nport = 143\n", 2, "unknown key 'port' in [listener imap]");
+	load_err(t, MIN_LISTENER "address = 127.0.0.1:1\n", 4, "'address' is set twice");
+	load_err(t, MIN_LISTENER "[server] junk\n", 4, "unexpected text after section header");
+	/* libinih's own syntax errors */
+	load_err(t, MIN_LISTENER "[server]\njust words\n", 5, "syntax error");
+	load_err(t, MIN_LISTENER "[server\n", 4, "syntax error");
+	/* an over-long line is refused, not split */
+	char *longline = xasprintf(MIN_LISTENER "[server]\nmail_root = /%0300d\n", 0);
+	load_err(t, longline, 5, "line longer than");
+	free(longline);
+	load_err(t, MIN_LISTENER "[server]\nmail_root = /srv/\n    mail\n", 6,
+		 "only trusted_networks, allow_from and ciphers take several lines");
+	/* no listener at all */
+	load_err(t, "", 0, "no listener");
+	load_err(t, "# nothing\n[server]\nworkers = 1\n", 0, "no listener");
+	load_err(t, "[listener imap]\ntls = none\n", 1, "[listener imap] has no address");
+	load_err(t, "[listener imap]\n", 1, "has no address");
+}
+
+static void test_errors_values(void **state)
+{
+	struct tmp *t = *state;
+	load_err(t, MIN_LISTENER "[server]\nworkers = many\n", 5, "workers: 'many' is not a number");
+	load_err(t, MIN_LISTENER "[server]\nworkers = 2K\n", 5, "is not a number");
+	load_err(t, MIN_LISTENER "[server]\nworkers = -1\n", 5, "not a number");
+	load_err(t, MIN_LISTENER "[server]\nworkers = 5000\n", 5, "out of range (0..1024)");
+	load_err(t, MIN_LISTENER "[limits]\nmax_line = 100\n", 5, "max_line: 100 is out of range");
+	load_err(t, MIN_LISTENER "[limits]\nmax_literal = 64X\n", 5, "not a size");
+	load_err(t, MIN_LISTENER "[limits]\nmax_literal = 99999999999999999999999\n", 5, "not a size");
+	load_err(t, MIN_LISTENER "[limits]\nmax_literal = 99999999999G\n", 5, "not a size");
+	load_err(t, MIN_LISTENER "[limits]\nmax_connections = 0\n", 5, "out of range");
+	load_err(t, MIN_LISTENER "[limits]\nidle_timeout = 600\n", 5, "RFC 9051");
+	load_err(t, MIN_LISTENER "[limits]\nidle_timeout = 0\n", 5, "at least 30 minutes");
+	load_err(t, MIN_LISTENER "[limits]\nmax_connections = 10\nmax_connections_per_ip = 11\n", 0,
+		 "max_connections_per_ip (11) is larger than max_connections (10)");
+	load_err(t, MIN_LISTENER "[server]\nlog_level = verbose\n", 5, "log_level: 'verbose'");
+	load_err(t, MIN_LISTENER "[server]\nmail_root =\n", 5, "mail_root: must not be empty");
+	load_err(t, MIN_LISTENER "[server]\ngroup = mail\n", 0, "group is set but user is not");
+	load_err(t, MIN_LISTENER "[tls]\nmin_version = TLSv1.1\n", 5, "not TLSv1.2 or TLSv1.3");
+	load_err(t, MIN_LISTENER "[security]\ntrusted_networks = 127.0.0.1/8, localhost\n", 5,
+		 "trusted_networks: 'localhost' is not an IP address");
+	load_err(t, MIN_LISTENER "[security]\nauth_fail_delay_ms = 100000\n", 5, "out of range");
+	load_err(t, "[listener imap]\naddress = 127.0.0.1:1143\ntls = yes\n", 3,
+		 "tls: 'yes' is not starttls, implicit or none");
+	load_err(t, "[listener imap]\naddress = 127.0.0.1:1143\ntls = none\nallow_from = 10/8\n", 4,
+		 "allow_from: '10/8'");
+}
+
+static void test_errors_addresses(void **state)
+{
+	struct tmp *t = *state;
+	static const struct {
+		const char *addr;
+		const char *phrase;
+	} bad[] = {
+		{ "localhost:143", "not a numeric IPv4 address" },
+		{ "::1:143", "need brackets" },
+		{ "[::1]143", "[IPv6]:PORT" },
+		{ "[::1]", "[IPv6]:PORT" },
+		{ "[127.0.0.1]:143", "not a numeric IPv6 address" },
+		{ "[]:143", "no usable IPv6 address" },
+		{ "127.0.0.1", "HOST:PORT" },
+		{ ":143", "no usable IPv4 address" },
+		{ "127.0.0.1:", "port '' is not in 1..65535" },
+		{ "127.0.0.1:0", "port '0'" },
+		{ "127.0.0.1:65536", "port '65536'" },
+		{ "127.0.0.1:14x", "port '14x'" },
+		{ "127.0.0.1:-1", "port '-1'" },
+		{ "300.0.0.1:143", "not a numeric IPv4 address" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *text = xasprintf("[listener x]\naddress = %s\ntls = none\n", bad[i].addr);
+		load_err(t, text, 2, bad[i].phrase);
+		free(text);
+	}
+}
+
+static void test_errors_tls_files(void **state)
+{
+	struct tmp *t = *state;
+	load_err(t, "[listener imaps]\naddress = 127.0.0.1:993\ntls = implicit\n[tls]\ncert = cert.pem\n", 0,
+		 "cert and key are required");
+	load_err(t, "[tls]\ncert = missing.pem\nkey = key.pem\n[listener imaps]\naddress = 127.0.0.1:993\n"
+		    "tls = implicit\n", 0, "[tls] cert: cannot read");
+	load_err(t, "[tls]\ncert = cert.pem\nkey = /nonexistent/key.pem\n[listener imaps]\n"
+		    "address = 127.0.0.1:993\ntls = implicit\n", 0, "No such file or directory");
+	/* a directory is not a key */
+	load_err(t, "[tls]\ncert = cert.pem\nkey = .\n[listener imaps]\naddress = 127.0.0.1:993\n"
+		    "tls = implicit\n", 0, "not a regular file");
+	/* an unreadable key (only meaningful when not running as root) */
+	if (geteuid() != 0) {
+		char p[256];
+		snprintf(p, sizeof(p), "%s/key.pem", t->dir);
+		chmod(p, 0);
+		load_err(t, "[tls]\ncert = cert.pem\nkey = key.pem\n[listener imaps]\n"
+			    "address = 127.0.0.1:993\ntls = implicit\n", 0, "Permission denied");
+		chmod(p, 0600);
+	}
+	load_err(t, "[tls]\ncert = cert.pem\nkey = key.pem\nciphers = NO-SUCH-CIPHER\n[listener imaps]\n"
+		    "address = 127.0.0.1:993\ntls = implicit\n", 0, "ciphers: OpenSSL accepts none");
+	load_err(t, "[tls]\ncert = cert.pem\nkey = key.pem\nciphersuites = TLS_NOPE\n[listener imaps]\n"
+		    "address = 127.0.0.1:993\ntls = implicit\n", 0, "ciphersuites: OpenSSL rejects");
+}
+
+static void test_errors_file(void **state)
+{
+	struct tmp *t = *state;
+	struct config *c = (struct config *)1;
+	char *err = NULL;
+	assert_int_equal(config_load("/nonexistent/rampart.conf", &c, &err), -1);
+	assert_null(c);
+	assert_non_null(strstr(err, "cannot open /nonexistent/rampart.conf"));
+	free(err);
+	assert_int_equal(config_load(t->dir, &c, &err), -1);
+	assert_non_null(strstr(err, "not a regular file"));
+	free(err);
+	/* NUL bytes */
+	FILE *f = fopen(t->conf, "w");
+	assert_non_null(f);
+	fwrite(MIN_LISTENER "[server]\nwork\0ers = 1\n", 1, sizeof(MIN_LISTENER) - 1 + 23, f);
+	fclose(f);
+	assert_int_equal(config_load(t->conf, &c, &err), -1);
+	assert_non_null(strstr(err, ":5: NUL byte"));
+	free(err);
+}
+
+/* config_print writes every key; its output loads again and prints the
+ * same text. */
+static void test_print_roundtrip(void **state)
+{
+	struct tmp *t = *state;
+	char *big = xstrdup("");
+	for (int i = 0; i < 40; i++) {
+		char *n = xasprintf("%s10.%d.0.0/16,%s", big, i, i % 5 == 4 ? "\n    " : " ");
+		free(big);
+		big = n;
+	}
+	char *text = xasprintf(
+		"[server]\nworkers = 3\nuser = rampart\nlog_level = warning\n"
+		"[tls]\ncert = cert.pem\nkey = key.pem\n"
+		"ciphers = ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\n"
+		"    ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:\n"
+		"    ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:\n"
+		"    DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384\n"
+		"[listener imap]\naddress = [::]:143\n"
+		"[listener imaps]\naddress = 0.0.0.0:993\ntls = implicit\nallow_from = ::ffff:10.0.0.0/104\n"
+		"[security]\ntrusted_networks = 127.0.0.1, ::1\n");
+	/* a list longer than one line: continuation lines of 5 networks */
+	char *with_big = xasprintf("%s    %s\n", text, big);
+	struct config *c = load_ok(t, text);
+	assert_non_null(strstr(c->tls_ciphers, "GCM-SHA384:ECDHE-ECDSA-CHACHA20"));
+
+	char *out1 = NULL, *out2 = NULL;
+	size_t len1 = 0, len2 = 0;
+	FILE *f = open_memstream(&out1, &len1);
+	config_print(c, f);
+	fclose(f);
+	config_free(c);
+	static const char *keys[] = {
+		"[server]\n", "workers = 3\n", "user = rampart\n", "group =\n", "log_level = warning\n",
+		"log_file =\n", "pid_file =\n", "[tls]\n", "min_version = TLSv1.2\n", "ciphersuites =\n",
+		"[security]\n", "trusted_networks = 127.0.0.1/32, ::1/128\n", "auth_fail_delay_ms = 2000\n",
+		"[limits]\n", "max_line = 65536\n", "max_literal = 67108864\n",
+		"max_message_size = 67108864\n", "max_connections = 20000\n",
+		"max_connections_per_ip = 200\n", "max_output_buffer = 1048576\n", "idle_timeout = 1800\n",
+		"preauth_timeout = 60\n", "max_mailboxes = 10000\n", "max_mailbox_name = 1000\n",
+		"[listener imap]\naddress = [::]:143\ntls = starttls\nallow_from =\n",
+		"[listener imaps]\naddress = 0.0.0.0:993\ntls = implicit\nallow_from = 10.0.0.0/8\n",
+	};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strstr(out1, keys[i]))
+			fail_msg("'%s' missing from:\n%s", keys[i], out1);
+
+	/* feed the output back */
+	char printed[256];
+	snprintf(printed, sizeof(printed), "%s/printed.conf", t->dir);
+	write_file(printed, out1);
+	char *err = NULL;
+	if (config_load(printed, &c, &err) < 0)
+		fail_msg("printed config does not load: %s\n%s", err, out1);
+	f = open_memstream(&out2, &len2);
+	config_print(c, f);
+	fclose(f);
+	config_free(c);
+	/* identical apart from the header naming the file */
+	assert_string_equal(strchr(out1, '\n'), strchr(out2, '\n'));
+	free(out1), free(out2);
+
+	/* the same with a trusted_networks list longer than a line */
+	write_file(t->conf, with_big);
+	if (config_load(t->conf, &c, &err) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(c->trusted_networks.n, 42);
+	f = open_memstream(&out1, &len1);
+	config_print(c, f);
+	fclose(f);
+	config_free(c);
+	write_file(printed, out1);
+	if (config_load(printed, &c, &err) < 0)
+		fail_msg("printed config does not load: %s\n%s", err, out1);
+	assert_int_equal(c->trusted_networks.n, 42);
+	config_free(c);
+	free(out1);
+	free(text), free(with_big), free(big);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_full_file),        T(test_defaults),        T(test_relative_paths),
+		T(test_listeners),        T(test_errors_structure), T(test_errors_values),
+		T(test_errors_addresses), T(test_errors_tls_files), T(test_errors_file),
+		T(test_print_roundtrip),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
