@@ -71,7 +71,8 @@ static void fields_collect(const char *d, const struct mail_part *p, struct mime
 	}
 }
 
-/* An unstructured field value, unfolded and trimmed, or NIL. */
+/* An unstructured field value, unfolded, or NIL. Trailing whitespace is
+ * kept, as Dovecot does. */
 static void write_value(struct strbuf *out, const char *d, const struct mail_hdr *h, bool has)
 {
 	if (!has) {
@@ -80,8 +81,6 @@ static void write_value(struct strbuf *out, const char *d, const struct mail_hdr
 	}
 	struct strbuf v = STRBUF_INIT;
 	mail_hdr_unfold(d, h, &v);
-	while (v.len > 0 && (v.s[v.len - 1] == ' ' || v.s[v.len - 1] == '\t'))
-		v.len--;
 	quote_string(out, v.s ? v.s : "", v.len);
 	strbuf_free(&v);
 }

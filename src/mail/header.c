@@ -93,15 +93,24 @@ void mail_hdr_unfold(const char *d, const struct mail_hdr *h, struct strbuf *out
 	size_t i = h->value_start;
 	while (i < h->end && (d[i] == ' ' || d[i] == '\t'))
 		i++;
-	/* RFC 5322 2.2.3: unfolding removes the CRLF, keeps the whitespace. */
+	/* RFC 5322 2.2.3: unfolding removes the CRLF, keeps the whitespace.
+	 * Like Dovecot, a TAB that starts a continuation line becomes a
+	 * space (ENVELOPE strings then match Dovecot's). */
 	while (i < h->end) {
 		size_t run = i;
 		while (run < h->end && d[run] != '\r' && d[run] != '\n')
 			run++;
 		strbuf_add(out, d + i, run - i);
 		i = run;
-		while (i < h->end && (d[i] == '\r' || d[i] == '\n'))
+		bool folded = false;
+		while (i < h->end && (d[i] == '\r' || d[i] == '\n')) {
 			i++;
+			folded = true;
+		}
+		if (folded && i < h->end && d[i] == '\t') {
+			strbuf_addc(out, ' ');
+			i++;
+		}
 	}
 }
 
