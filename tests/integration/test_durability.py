@@ -11,7 +11,7 @@ ROUNDS = 4
 CLIENTS = 4
 
 
-def appender(server, idx, acked, stop):
+def appender(server, idx, rnd, acked, stop):
     try:
         c = server.imap_tls()
     except Exception:
@@ -19,7 +19,7 @@ def appender(server, idx, acked, stop):
     n = 0
     while not stop.is_set() and n < 500:
         body = ("client %d message %d %s\r\n" % (idx, n, "x" * (idx * 100 + n))).encode()
-        msg = b"From: t@example.org\r\nSubject: k%d-%d\r\n\r\n" % (idx, n) + body
+        msg = b"From: t@example.org\r\nSubject: r%d k%d-%d\r\n\r\n" % (rnd, idx, n) + body
         try:
             typ, data = c.append("INBOX", None, None, msg)
         except Exception:
@@ -33,7 +33,7 @@ def test_kill9_during_concurrent_appends_loses_nothing(server):
     acked = []
     for rnd in range(ROUNDS):
         stop = threading.Event()
-        threads = [threading.Thread(target=appender, args=(server, i, acked, stop))
+        threads = [threading.Thread(target=appender, args=(server, i, rnd, acked, stop))
                    for i in range(CLIENTS)]
         for t in threads:
             t.start()

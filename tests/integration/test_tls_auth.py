@@ -197,7 +197,7 @@ def test_curl_lists_and_fetches(shared_server):
 
 @pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap not installed")
 def test_nmap_imap_capabilities(shared_server):
-    r = subprocess.run(["nmap", "-Pn", "-n", "-p", str(shared_server.port_starttls),
+    r = subprocess.run(["nmap", "-Pn", "-n", "-sV", "--version-light", "-p", str(shared_server.port_starttls),
                         "--script", "imap-capabilities", "127.0.0.1"],
                        capture_output=True, timeout=120)
     out = r.stdout.decode()
