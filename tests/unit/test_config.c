@@ -562,6 +562,70 @@ static void test_print_roundtrip(void **state)
 	free(text), free(with_big), free(big);
 }
 
+/* No input crashes or leaks the loader: mutations of a valid file (run
+ * under ASan/UBSan by ctest) either load or give an error naming the file. */
+static void test_mutations(void **state)
+{
+	struct tmp *t = *state;
+	static const char base[] =
+		"[server]\nworkers = 2\nmail_root = mail\nlog_level = debug\n"
+		"[tls]\ncert = cert.pem\nkey = key.pem\nciphers = HIGH:\n    !aNULL\n"
+		"[listener imap]\naddress = [::1]:1143\ntls = starttls\n"
+		"allow_from = 10.0.0.0/8,\n    ::1\n"
+		"[security]\ntrusted_networks = 127.0.0.1 ::1\n[limits]\nmax_literal = 1M\n";
+	static const char alphabet[] = "[]=:;# \t\n\r\0/.,:0123456789abklmnrstvxyzK\xef\xbb\xbf";
+	uint32_t rng = 12345;
+	char buf[sizeof(base) + 64];
+	for (int iter = 0; iter < 1500; iter++) {
+		size_t len = sizeof(base) - 1;
+		memcpy(buf, base, len);
+		int edits = 1 + (int)((rng = rng * 1103515245u + 12345u) >> 16) % 6;
+		for (int e = 0; e < edits; e++) {
+			rng = rng * 1103515245u + 12345u;
+			size_t pos = (rng >> 8) % len;
+			char ch = alphabet[(rng >> 20) % (sizeof(alphabet) - 1)];
+			switch ((rng >> 28) % 3) {
+			case 0: /* replace */
+				buf[pos] = ch;
+				break;
+			case 1: /* insert */
+				if (len < sizeof(buf) - 1) {
+					memmove(buf + pos + 1, buf + pos, len - pos);
+					buf[pos] = ch;
+					len++;
+				}
+				break;
+			default: /* delete */
+				memmove(buf + pos, buf + pos + 1, len - pos - 1);
+				len--;
+				break;
+			}
+		}
+		FILE *f = fopen(t->conf, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(buf, 1, len, f), len);
+		fclose(f);
+		struct config *c = NULL;
+		char *err = NULL;
+		if (config_load(t->conf, &c, &err) == 0) {
+			assert_null(err);
+			assert_true(c->nlisteners >= 1);
+			char *out = NULL;
+			size_t olen = 0;
+			FILE *m = open_memstream(&out, &olen);
+			config_print(c, m);
+			fclose(m);
+			free(out);
+			config_free(c);
+		} else {
+			assert_null(c);
+			assert_non_null(err);
+			assert_true(strncmp(err, t->conf, strlen(t->conf)) == 0);
+			free(err);
+		}
+	}
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
@@ -569,7 +633,7 @@ int main(void)
 		T(test_full_file),        T(test_defaults),        T(test_relative_paths),
 		T(test_listeners),        T(test_errors_structure), T(test_errors_values),
 		T(test_errors_addresses), T(test_errors_tls_files), T(test_errors_file),
-		T(test_print_roundtrip),
+		T(test_print_roundtrip),  T(test_mutations),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -178,6 +178,44 @@ static void test_plain_malformed(void **state)
 	assert_int_equal(sasl_plain_parse(NULL, 0, &z, &c, &p), -1);
 }
 
+/* Random inputs: the decoder never writes beyond len*3/4 bytes and
+ * whatever it accepts re-encodes to the same text (canonical form). */
+static void test_random_inputs(void **state)
+{
+	(void)state;
+	static const char alphabet[] = "ABCXYZabcxyz0189+/=-_ \n\0*";
+	uint32_t rng = 777;
+	char in[64], again[64 * 4 / 3 + 8];
+	unsigned char out[64];
+	size_t accepted = 0;
+	for (int iter = 0; iter < 200000; iter++) {
+		rng = rng * 1103515245u + 12345u;
+		size_t len = (rng >> 16) % 13;
+		for (size_t i = 0; i < len; i++) {
+			rng = rng * 1103515245u + 12345u;
+			in[i] = alphabet[(rng >> 16) % (sizeof(alphabet) - 1)];
+		}
+		memset(out, 0xAA, sizeof(out));
+		long n = sasl_base64_decode(in, len, out);
+		if (n < 0)
+			continue;
+		accepted++;
+		assert_true((size_t)n <= len * 3 / 4);
+		for (size_t i = (size_t)n; i < sizeof(out); i++)
+			assert_int_equal(out[i], 0xAA);
+		size_t m = sasl_base64_encode(out, (size_t)n, again);
+		assert_int_equal(m, len);
+		assert_memory_equal(again, in, len);
+		char *z, *c, *p;
+		if (sasl_plain_parse(out, (size_t)n, &z, &c, &p) == 0) {
+			assert_true(strlen(c) > 0 && strlen(p) > 0);
+			free(z), free(c), free(p);
+		}
+	}
+	/* the generator does reach the accepting paths */
+	assert_true(accepted > 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_plain_valid),
 		cmocka_unit_test(test_plain_limits),
 		cmocka_unit_test(test_plain_malformed),
+		cmocka_unit_test(test_random_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
