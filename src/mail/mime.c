@@ -21,6 +21,7 @@ struct parse_ctx {
 	size_t pos;    /* start of the current line */
 	size_t lineno; /* LF count in d[0..pos) */
 	size_t nparts;
+	size_t last_hdr_end; /* where the latest header block ended */
 	const char *bnd[MAIL_MAX_DEPTH + 1];
 	size_t bndlen[MAIL_MAX_DEPTH + 1];
 	size_t nbnd;
@@ -100,6 +101,7 @@ static void parse_header(struct parse_ctx *c, struct mail_part *p, size_t *ct_st
 		if ((ll == 1 && l[0] == '\n') || (ll == 2 && l[0] == '\r' && l[1] == '\n')) {
 			advance_line(c);
 			p->hdr_end = c->pos;
+			c->last_hdr_end = c->pos;
 			return;
 		}
 		if (any_boundary_at(c, s))
@@ -124,6 +126,7 @@ static void parse_header(struct parse_ctx *c, struct mail_part *p, size_t *ct_st
 		advance_line(c);
 	}
 	p->hdr_end = c->pos;
+	c->last_hdr_end = c->pos;
 }
 
 /* Scans body lines until a boundary of an enclosing multipart (c->pos left
@@ -147,12 +150,15 @@ static void skip_to_boundary(struct parse_ctx *c)
 }
 
 /* Ends the body of p at c->pos. RFC 2046 5.1.1: the line break before a
- * boundary line belongs to the boundary, not to the preceding body. */
+ * boundary line belongs to the boundary, not to the preceding body --
+ * unless a header block (of an encapsulated message or a part cut short)
+ * ends right there: giving that line break away would end the enclosing
+ * bodies inside the header. */
 static void body_finish(struct parse_ctx *c, struct mail_part *p, size_t start_lineno)
 {
 	size_t end = c->pos;
 	size_t lines = c->lineno - start_lineno;
-	if (end < c->len && end > p->body_start && c->d[end - 1] == '\n') {
+	if (end < c->len && end > p->body_start && end != c->last_hdr_end && c->d[end - 1] == '\n') {
 		end--;
 		lines--;
 		if (end > p->body_start && c->d[end - 1] == '\r')

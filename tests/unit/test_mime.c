@@ -364,6 +364,33 @@ static void test_boundary_prefix_nesting(void **state)
 	mail_msg_free(m);
 }
 
+/* Found by fuzzing: a header block that ends right before a boundary must
+ * keep its line break, or the enclosing bodies would end inside it. */
+static void test_header_then_boundary(void **state)
+{
+	(void)state;
+	static const char *const msgs[] = {
+		"Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n"
+		"Content-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\n--o--\r\n",
+		"Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n"
+		"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\nX: y\r\n--o--\r\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(msgs); i++) {
+		struct mail_msg *m = parse_str(msgs[i]);
+		size_t count = 0;
+		check_offsets(m->root, strlen(msgs[i]), &count);
+		assert_int_equal(count, i == 0 ? 3 : 4);
+		mail_msg_free(m);
+	}
+	struct mail_msg *m = parse_str(msgs[0]);
+	struct strbuf t = STRBUF_INIT;
+	const struct mail_part *msgpart = m->root->children;
+	assert_int_equal(msgpart->kind, MAIL_PART_MESSAGE);
+	assert_string_equal(slice(m, msgpart->body_start, msgpart->body_end, &t), "From: x\r\n\r\n");
+	strbuf_free(&t);
+	mail_msg_free(m);
+}
+
 static void test_header_decoded(void **state)
 {
 	(void)state;
@@ -552,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_part_limit),
 		cmocka_unit_test(test_boundary_prefix_nesting),
+		cmocka_unit_test(test_header_then_boundary),
 		cmocka_unit_test(test_header_decoded),
 		cmocka_unit_test(test_rfc2047_words),
 		cmocka_unit_test(test_body_text),
