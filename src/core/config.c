@@ -790,10 +790,26 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 	return 0;
 }
 
+static int config_load_file(const char *path, struct config **out, char **err);
+
 int config_load(const char *path, struct config **out, char **err)
 {
-	*out = NULL;
-	*err = NULL;
+	struct config *c = NULL;
+	char *e = NULL;
+	int rc = config_load_file(path, &c, &e);
+	if (out)
+		*out = c;
+	else
+		config_free(c);
+	if (err)
+		*err = e;
+	else
+		free(e);
+	return rc;
+}
+
+static int config_load_file(const char *path, struct config **out, char **err)
+{
 	if (!path || !*path) {
 		*err = xstrdup("no configuration file given");
 		return -1;
