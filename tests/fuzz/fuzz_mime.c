@@ -10,11 +10,13 @@
  *       src/mail/bodystructure.c src/mail/section.c src/mail/date.c src/mail/bodytext.c \
  *       src/core/util.c src/core/strbuf.c src/core/quote.c src/core/log.c \
  *       -o fuzz_mime
- *   mkdir -p /tmp/fuzz-mime && cp tests/data/mime/*.eml /tmp/fuzz-mime/
+ *   mkdir -p /tmp/fuzz-mime
+ *   for f in tests/data/mime/[a-z]*.eml; do
+ *       { printf '\006HEADER'; cat "$f"; } > /tmp/fuzz-mime/"$(basename "$f")"; done
  *   ./fuzz_mime -max_len=16384 -max_total_time=300 /tmp/fuzz-mime
  *
  * Input layout: byte 0 is the length k of a FETCH section-spec that
- * follows (bytes 1..k), the rest is the message.
+ * follows (bytes 1..k), the rest is the message (hence the seed prefix).
  *
  * What is checked, beyond "no crash, no leak, no UB, no read outside the
  * message" (the message is copied to an exact-size buffer for ASan):
