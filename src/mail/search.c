@@ -1,0 +1,470 @@
+/* Evaluation of SEARCH key trees against one message (RFC 9051 6.4.4),
+ * and the i;unicode-casemap folding (RFC 5051) both sides of a string
+ * comparison go through.
+ *
+ * Cost model: a SEARCH runs over every message of a mailbox, so keys that
+ * need only the per-message facts (flags, UID, dates, size) must not
+ * allocate; content is loaded through m->load at most once, and decoded,
+ * folded header values and body text are cached for the duration of one
+ * search_match() call (several keys on the same message share them). */
+#include "mail/search.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <unicase.h>
+#include <uninorm.h>
+#include <unistr.h>
+
+#include "core/flags.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "mail/mime_internal.h"
+
+void search_key_free(struct search_key *k)
+{
+	if (!k)
+		return;
+	for (size_t i = 0; i < k->nchildren; i++)
+		search_key_free(k->children[i]);
+	free(k->children);
+	free(k->field);
+	free(k->str);
+	free(k->folded);
+	seqset_free(&k->set);
+	free(k);
+}
+
+/* ---- casefolding ---------------------------------------------------- */
+
+static void fold_append_uc(struct strbuf *out, ucs4_t uc)
+{
+	uint8_t buf[6];
+	int n = u8_uctomb(buf, uc, sizeof(buf));
+	if (n > 0)
+		strbuf_add(out, buf, (size_t)n);
+}
+
+/* Folds one run of valid UTF-8 that contains non-ASCII characters.
+ * RFC 5051 2: each character is replaced by its (simple, UnicodeData.txt)
+ * titlecase mapping, then the string is decomposed with NFKD. Compatibility
+ * decompositions can produce lowercase letters (U+FB01 "fi" ligature ->
+ * "fi"), so the result is titlecased once more: that keeps the fold
+ * idempotent and lets "FI" find the ligature; it changes nothing for
+ * strings the RFC algorithm already maps to titlecase. */
+static void fold_run(struct strbuf *out, const uint8_t *s, size_t len, uint32_t **tmp,
+		     size_t *tmpcap)
+{
+	xgrow((void **)tmp, tmpcap, len, sizeof(**tmp));
+	size_t n = 0;
+	for (size_t i = 0; i < len;) {
+		ucs4_t uc;
+		int l = u8_mbtoucr(&uc, s + i, len - i);
+		/* The caller only passes valid UTF-8. */
+		if (l <= 0)
+			break;
+		(*tmp)[n++] = uc_totitle(uc);
+		i += (size_t)l;
+	}
+	uint32_t stackbuf[256];
+	size_t rlen = ARRAY_SIZE(stackbuf);
+	uint32_t *r = u32_normalize(UNINORM_NFKD, *tmp, n, stackbuf, &rlen);
+	if (!r) {
+		/* Only ENOMEM can fail here; fall back to the undecomposed
+		 * titlecase rather than losing text. */
+		for (size_t i = 0; i < n; i++)
+			fold_append_uc(out, (*tmp)[i]);
+		return;
+	}
+	strbuf_grow(out, rlen * 2);
+	for (size_t i = 0; i < rlen; i++)
+		fold_append_uc(out, uc_totitle(r[i]));
+	if (r != stackbuf)
+		free(r);
+}
+
+char *search_casefold(const char *s, size_t len, size_t *outlen)
+{
+	struct strbuf out = STRBUF_INIT;
+	const uint8_t *u = (const uint8_t *)s;
+	uint32_t *tmp = NULL;
+	size_t tmpcap = 0;
+	strbuf_grow(&out, len + 1);
+	strbuf_adds(&out, "");
+	size_t i = 0;
+	while (i < len) {
+		/* ASCII is its own NFKD form, and its titlecase is its
+		 * uppercase: the common case needs no Unicode tables. */
+		if (u[i] < 0x80) {
+			size_t j = i;
+			while (j < len && u[j] < 0x80)
+				j++;
+			size_t at = out.len;
+			strbuf_add(&out, s + i, j - i);
+			for (size_t k = at; k < out.len; k++) {
+				char c = out.s[k];
+				if (c >= 'a' && c <= 'z')
+					out.s[k] = (char)(c - 'a' + 'A');
+			}
+			i = j;
+			continue;
+		}
+		/* A maximal run of valid non-ASCII UTF-8. Splitting at ASCII
+		 * is safe: ASCII characters are starters (combining class 0),
+		 * and NFKD only reorders runs of non-starters. */
+		size_t j = i;
+		while (j < len && u[j] >= 0x80) {
+			ucs4_t uc;
+			int l = u8_mbtoucr(&uc, u + j, len - j);
+			if (l <= 0)
+				break;
+			j += (size_t)l;
+		}
+		if (j > i) {
+			fold_run(&out, u + i, j - i, &tmp, &tmpcap);
+			i = j;
+			continue;
+		}
+		/* Invalid byte: kept as-is so ASCII needles still match
+		 * around it. */
+		strbuf_addc(&out, s[i]);
+		i++;
+	}
+	free(tmp);
+	size_t n = 0;
+	char *r = strbuf_detach(&out, &n);
+	if (outlen)
+		*outlen = n;
+	return r;
+}
+
+/* ---- evaluation ----------------------------------------------------- */
+
+#define HDR_CACHE 8
+
+struct hdr_cache_ent {
+	const char *field;  /* the key's field name (owned by the key) */
+	char *folded;       /* NULL when the message has no such field */
+	size_t len;
+};
+
+/* Per-call state: what has been loaded and decoded for this message. */
+struct eval_state {
+	struct search_msg *m;
+	const struct mail_msg *mail;
+	bool load_tried;
+	bool load_failed;      /* I/O error: the message matches nothing */
+	char *body;            /* folded body text */
+	size_t body_len;
+	bool have_body;
+	char *hdrs;            /* folded decoded header block */
+	size_t hdrs_len;
+	bool have_hdrs;
+	int sent_state;        /* 0 not computed, 1 valid, -1 missing/invalid */
+	int64_t sent_day;
+	struct hdr_cache_ent hc[HDR_CACHE];
+	size_t nhc;
+};
+
+static const struct mail_msg *eval_mail(struct eval_state *st)
+{
+	if (!st->load_tried) {
+		st->load_tried = true;
+		st->mail = st->m->load ? st->m->load(st->m->load_ctx) : NULL;
+		if (!st->mail)
+			st->load_failed = true;
+	}
+	return st->mail;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	if ((a % b != 0) && ((a < 0) != (b < 0)))
+		q--;
+	return q;
+}
+
+/* The calendar day (days since 1970-01-01) of t seen in a zone offset_min
+ * minutes east of UTC. */
+static int64_t day_of(int64_t t, int offset_min)
+{
+	int64_t local;
+	if (__builtin_add_overflow(t, (int64_t)offset_min * 60, &local))
+		local = t;
+	return floor_div(local, 86400);
+}
+
+static bool date_cmp(enum search_key_type t, int64_t day, int64_t kday)
+{
+	switch (t) {
+	case SK_BEFORE:
+	case SK_SENTBEFORE:
+	case SK_SAVEDBEFORE:
+		return day < kday;
+	case SK_ON:
+	case SK_SENTON:
+	case SK_SAVEDON:
+		return day == kday;
+	default:
+		return day >= kday;
+	}
+}
+
+/* Keywords are atoms, compared case-insensitively like flags; the list is
+ * space-separated. No allocation. */
+static bool keyword_has(const char *list, const char *kw)
+{
+	if (!list || !kw)
+		return false;
+	size_t kl = strlen(kw);
+	const char *p = list;
+	while (*p) {
+		while (*p == ' ')
+			p++;
+		const char *e = p;
+		while (*e && *e != ' ')
+			e++;
+		if ((size_t)(e - p) == kl && strncasecmp(p, kw, kl) == 0)
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+static bool folded_contains(const char *hay, size_t hlen, const char *needle)
+{
+	size_t nlen = strlen(needle);
+	if (nlen == 0)
+		return true;
+	if (!hay || hlen < nlen)
+		return false;
+	return memmem(hay, hlen, needle, nlen) != NULL;
+}
+
+static const struct hdr_cache_ent *eval_header(struct eval_state *st, const char *field)
+{
+	for (size_t i = 0; i < st->nhc; i++)
+		if (st->hc[i].field == field || strcasecmp(st->hc[i].field, field) == 0)
+			return &st->hc[i];
+	const struct mail_msg *mail = eval_mail(st);
+	if (!mail)
+		return NULL;
+	struct strbuf b = STRBUF_INIT;
+	struct hdr_cache_ent e = { .field = field };
+	if (mail_header_decoded(mail, field, &b) > 0)
+		e.folded = search_casefold(b.s ? b.s : "", b.len, &e.len);
+	strbuf_free(&b);
+	if (st->nhc < HDR_CACHE) {
+		st->hc[st->nhc] = e;
+		return &st->hc[st->nhc++];
+	}
+	/* Cache full (more than HDR_CACHE distinct fields in one search):
+	 * recycle the oldest slot. */
+	free(st->hc[0].folded);
+	memmove(&st->hc[0], &st->hc[1], (HDR_CACHE - 1) * sizeof(st->hc[0]));
+	st->hc[HDR_CACHE - 1] = e;
+	return &st->hc[HDR_CACHE - 1];
+}
+
+static bool eval_body(struct eval_state *st)
+{
+	if (st->have_body)
+		return true;
+	const struct mail_msg *mail = eval_mail(st);
+	if (!mail)
+		return false;
+	struct strbuf b = STRBUF_INIT;
+	mail_body_text(mail, &b);
+	st->body = search_casefold(b.s ? b.s : "", b.len, &st->body_len);
+	strbuf_free(&b);
+	st->have_body = true;
+	return true;
+}
+
+/* TEXT searches the header too (RFC 9051 6.4.4): every field of the top
+ * level header, unfolded and RFC 2047-decoded, as "Name: value" lines. */
+static bool eval_hdrs(struct eval_state *st)
+{
+	if (st->have_hdrs)
+		return true;
+	const struct mail_msg *mail = eval_mail(st);
+	if (!mail)
+		return false;
+	struct strbuf b = STRBUF_INIT, tmp = STRBUF_INIT;
+	struct mail_hdr_iter it;
+	struct mail_hdr h;
+	strbuf_adds(&b, "");
+	mail_hdr_iter_init(&it, mail->data, mail->root->hdr_start, mail->root->hdr_end);
+	while (mail_hdr_iter_next(&it, &h)) {
+		strbuf_reset(&tmp);
+		mail_hdr_unfold(mail->data, &h, &tmp);
+		strbuf_add(&b, h.name, h.name_len);
+		strbuf_adds(&b, ": ");
+		mail_rfc2047_decode(tmp.s ? tmp.s : "", tmp.len, &b);
+		strbuf_addc(&b, '\n');
+	}
+	st->hdrs = search_casefold(b.s, b.len, &st->hdrs_len);
+	strbuf_free(&b);
+	strbuf_free(&tmp);
+	st->have_hdrs = true;
+	return true;
+}
+
+static bool eval_sent_day(struct eval_state *st, int64_t *day)
+{
+	if (st->sent_state == 0) {
+		st->sent_state = -1;
+		const struct mail_msg *mail = eval_mail(st);
+		if (mail) {
+			int tz = 0;
+			int64_t t = mail_date_sent(mail, &tz);
+			if (t != -1) {
+				/* RFC 9051 6.4.4: SENT* disregard time and
+				 * timezone, i.e. the day as written in Date:. */
+				st->sent_day = day_of(t, tz);
+				st->sent_state = 1;
+			}
+		}
+	}
+	*day = st->sent_day;
+	return st->sent_state == 1;
+}
+
+static bool eval_key(const struct search_key *k, struct eval_state *st)
+{
+	const struct search_msg *m = st->m;
+	int64_t day;
+	switch (k->type) {
+	case SK_ALL:
+		return true;
+	case SK_AND:
+		for (size_t i = 0; i < k->nchildren; i++)
+			if (!eval_key(k->children[i], st))
+				return false;
+		return true;
+	case SK_OR:
+		for (size_t i = 0; i < k->nchildren; i++)
+			if (eval_key(k->children[i], st))
+				return true;
+		return false;
+	case SK_NOT:
+		return k->nchildren > 0 && !eval_key(k->children[0], st);
+	case SK_SEQSET:
+		return seqset_contains(&k->set, m->seq);
+	case SK_UIDSET:
+		return seqset_contains(&k->set, m->uid);
+	case SK_FLAG:
+		return (m->flags & k->flag) != 0;
+	case SK_NOFLAG:
+		return (m->flags & k->flag) == 0;
+	case SK_NEW:
+		return (m->flags & MAIL_FLAG_RECENT) && !(m->flags & MAIL_FLAG_SEEN);
+	case SK_OLD:
+		return !(m->flags & MAIL_FLAG_RECENT);
+	case SK_KEYWORD:
+		return keyword_has(m->keywords, k->str);
+	case SK_UNKEYWORD:
+		return !keyword_has(m->keywords, k->str);
+	case SK_BEFORE:
+	case SK_ON:
+	case SK_SINCE:
+		/* The internal date's day in its own zone (the zone the
+		 * client gave in APPEND, or the server's at delivery). */
+		return date_cmp(k->type, day_of(m->internaldate, m->internaldate_tz),
+				floor_div(k->date, 86400));
+	case SK_SENTBEFORE:
+	case SK_SENTON:
+	case SK_SENTSINCE:
+		if (!eval_sent_day(st, &day))
+			return false;
+		return date_cmp(k->type, day, floor_div(k->date, 86400));
+	case SK_SAVEDBEFORE:
+	case SK_SAVEDON:
+	case SK_SAVEDSINCE:
+		/* RFC 8514 4.3: no save date, no match. The save date is a
+		 * server timestamp without a zone of its own: days are UTC. */
+		if (m->savedate < 0)
+			return false;
+		return date_cmp(k->type, day_of(m->savedate, 0), floor_div(k->date, 86400));
+	case SK_SAVEDATESUPPORTED:
+		return m->savedate >= 0;
+	case SK_LARGER:
+		return m->size > k->num;
+	case SK_SMALLER:
+		return m->size < k->num;
+	case SK_MODSEQ:
+		return m->modseq >= k->num;
+	case SK_OLDER:
+	case SK_YOUNGER: {
+		/* RFC 5032: YOUNGER n is "internal date within the last n
+		 * seconds", OLDER n its complement. */
+		int64_t age;
+		if (__builtin_sub_overflow(m->now, m->internaldate, &age))
+			age = m->internaldate > m->now ? INT64_MIN : INT64_MAX;
+		bool younger = age <= (int64_t)MIN(k->num, (uint64_t)INT64_MAX);
+		return k->type == SK_YOUNGER ? younger : !younger;
+	}
+	case SK_HEADER: {
+		if (!k->field)
+			return false;
+		const struct hdr_cache_ent *e = eval_header(st, k->field);
+		/* RFC 9051 6.4.4: an empty string matches every message
+		 * that has the field at all. */
+		if (!e || !e->folded)
+			return false;
+		return folded_contains(e->folded, e->len, k->folded ? k->folded : "");
+	}
+	case SK_BODY:
+		if (!eval_body(st))
+			return false;
+		return folded_contains(st->body, st->body_len, k->folded ? k->folded : "");
+	case SK_TEXT:
+		if (!eval_hdrs(st))
+			return false;
+		if (folded_contains(st->hdrs, st->hdrs_len, k->folded ? k->folded : ""))
+			return true;
+		if (!eval_body(st))
+			return false;
+		return folded_contains(st->body, st->body_len, k->folded ? k->folded : "");
+	}
+	return false;
+}
+
+bool search_match(const struct search_key *k, struct search_msg *m)
+{
+	struct eval_state st = { .m = m };
+	bool r = eval_key(k, &st);
+	/* A message whose content could not be read matches nothing, even
+	 * under NOT (RFC 9051 leaves I/O errors to the server; answering
+	 * with it would be a guess). */
+	if (st.load_failed)
+		r = false;
+	free(st.body);
+	free(st.hdrs);
+	for (size_t i = 0; i < st.nhc; i++)
+		free(st.hc[i].folded);
+	return r;
+}
+
+bool search_needs_content(const struct search_key *k)
+{
+	if (!k)
+		return false;
+	switch (k->type) {
+	case SK_HEADER:
+	case SK_BODY:
+	case SK_TEXT:
+	case SK_SENTBEFORE:
+	case SK_SENTON:
+	case SK_SENTSINCE:
+		return true;
+	default:
+		break;
+	}
+	for (size_t i = 0; i < k->nchildren; i++)
+		if (search_needs_content(k->children[i]))
+			return true;
+	return false;
+}
