@@ -9,6 +9,7 @@
  * search_match() call (several keys on the same message share them). */
 #include "mail/search.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -84,12 +85,71 @@ static void fold_run(struct strbuf *out, const uint8_t *s, size_t len, uint32_t 
 		free(r);
 }
 
+/* Copies the leading ASCII of src[0..n) to dst with a-z uppercased, eight
+ * bytes at a time (bodies are mostly ASCII and this loop is the bulk of a
+ * BODY search); returns how many bytes it copied. */
+static size_t ascii_upper_copy(char *dst, const uint8_t *src, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, src + i, 8);
+		if (w & (ones * 0x80))
+			break;
+		/* Every byte is < 0x80, so the additions don't carry across
+		 * bytes: bit 7 of b marks bytes >= 'a', of a bytes > 'z'. */
+		uint64_t b = w + ones * (0x80 - 'a');
+		uint64_t a = w + ones * (0x80 - 'z' - 1);
+		uint64_t lower = b & ~a & (ones * 0x80);
+		w ^= lower >> 2;
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n && src[i] < 0x80; i++) {
+		char c = (char)src[i];
+		dst[i] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+	}
+	return i;
+}
+
+/* Folds of the two-byte characters (U+0080..U+07FF: Latin, Greek,
+ * Cyrillic, Hebrew, Arabic...) standing alone, computed once: a lone
+ * accented letter between ASCII is the common non-ASCII case, and going
+ * through u32_normalize() for each costs more than the rest of the fold. */
+#define FOLD2_FIRST 0x80
+#define FOLD2_COUNT (0x800 - 0x80)
+struct fold2 {
+	uint8_t len; /* 0: not in the table, use the slow path */
+	char s[15];
+};
+static struct fold2 fold2_table[FOLD2_COUNT];
+static pthread_once_t fold2_once = PTHREAD_ONCE_INIT;
+
+static void fold2_init(void)
+{
+	struct strbuf b = STRBUF_INIT;
+	uint32_t *tmp = NULL;
+	size_t tmpcap = 0;
+	for (ucs4_t uc = FOLD2_FIRST; uc < FOLD2_FIRST + FOLD2_COUNT; uc++) {
+		uint8_t in[2] = { (uint8_t)(0xc0 | (uc >> 6)), (uint8_t)(0x80 | (uc & 0x3f)) };
+		strbuf_reset(&b);
+		fold_run(&b, in, 2, &tmp, &tmpcap);
+		if (b.len > 0 && b.len <= sizeof(fold2_table[0].s)) {
+			memcpy(fold2_table[uc - FOLD2_FIRST].s, b.s, b.len);
+			fold2_table[uc - FOLD2_FIRST].len = (uint8_t)b.len;
+		}
+	}
+	strbuf_free(&b);
+	free(tmp);
+}
+
 char *search_casefold(const char *s, size_t len, size_t *outlen)
 {
 	struct strbuf out = STRBUF_INIT;
 	const uint8_t *u = (const uint8_t *)s;
 	uint32_t *tmp = NULL;
 	size_t tmpcap = 0;
+	bool table = false;
 	strbuf_grow(&out, len + 1);
 	strbuf_adds(&out, "");
 	size_t i = 0;
@@ -97,18 +157,28 @@ char *search_casefold(const char *s, size_t len, size_t *outlen)
 		/* ASCII is its own NFKD form, and its titlecase is its
 		 * uppercase: the common case needs no Unicode tables. */
 		if (u[i] < 0x80) {
-			size_t j = i;
-			while (j < len && u[j] < 0x80)
-				j++;
-			size_t at = out.len;
-			strbuf_add(&out, s + i, j - i);
-			for (size_t k = at; k < out.len; k++) {
-				char c = out.s[k];
-				if (c >= 'a' && c <= 'z')
-					out.s[k] = (char)(c - 'a' + 'A');
-			}
-			i = j;
+			strbuf_grow(&out, len - i + 1);
+			size_t n = ascii_upper_copy(out.s + out.len, u + i, len - i);
+			out.len += n;
+			out.s[out.len] = '\0';
+			i += n;
 			continue;
+		}
+		/* One two-byte character alone between ASCII (or the ends):
+		 * nothing to reorder it with, so its fold is the table's. */
+		if ((u[i] & 0xe0) == 0xc0 && u[i] >= 0xc2 && i + 1 < len && (u[i + 1] & 0xc0) == 0x80 &&
+		    (i + 2 == len || u[i + 2] < 0x80)) {
+			if (!table) {
+				pthread_once(&fold2_once, fold2_init);
+				table = true;
+			}
+			ucs4_t uc = ((ucs4_t)(u[i] & 0x1f) << 6) | (u[i + 1] & 0x3f);
+			const struct fold2 *f = &fold2_table[uc - FOLD2_FIRST];
+			if (f->len) {
+				strbuf_add(&out, f->s, f->len);
+				i += 2;
+				continue;
+			}
 		}
 		/* A maximal run of valid non-ASCII UTF-8. Splitting at ASCII
 		 * is safe: ASCII characters are starters (combining class 0),

@@ -860,6 +860,41 @@ static void test_casefold_invalid_utf8(void **state)
 	free(f);
 }
 
+static void test_casefold_reordering(void **state)
+{
+	/* NFKD puts combining marks in canonical order: acute (230) after
+	 * dot below (220), whether precomposed or not. */
+	assert_fold_eq("a\xcc\x81\xcc\xa3", "a\xcc\xa3\xcc\x81");
+	assert_fold_eq("\xc3\xa4\xcc\xa3", "A\xcc\xa3\xcc\x88");
+	assert_fold_eq("x\xc3\xa4\xcc\xa3y", "XA\xcc\xa3\xcc\x88Y");
+	char *f = fold("\xc3\xa4\xcc\xa3");
+	assert_string_equal(f, "A\xcc\xa3\xcc\x88");
+	free(f);
+}
+
+static void test_casefold_table_matches_slow_path(void **state)
+{
+	/* A lone two-byte character between ASCII takes the precomputed
+	 * table; followed by U+4E00 (a starter without decomposition) it
+	 * takes the general path. Both must agree for every character. */
+	for (unsigned cp = 0x80; cp < 0x800; cp++) {
+		char in1[8], in2[8];
+		unsigned char b0 = (unsigned char)(0xc0 | (cp >> 6)), b1 = (unsigned char)(0x80 | (cp & 0x3f));
+		snprintf(in1, sizeof(in1), "a%c%cb", b0, b1);
+		snprintf(in2, sizeof(in2), "a%c%c\xe4\xb8\x80", b0, b1);
+		size_t n1, n2;
+		char *f1 = search_casefold(in1, strlen(in1), &n1);
+		char *f2 = search_casefold(in2, strlen(in2), &n2);
+		assert_true(n1 >= 2 && n2 >= 4);
+		assert_int_equal(n1 - 1, n2 - 3);
+		if (memcmp(f1, f2, n1 - 1) != 0)
+			fail_msg("U+%04X folds differently on the fast path", cp);
+		assert_int_equal(f1[n1 - 1], 'B');
+		free(f1);
+		free(f2);
+	}
+}
+
 /* ---- evaluation plumbing ---------------------------------------------- */
 
 static void test_needs_content(void **state)
@@ -912,6 +947,51 @@ static void test_cheap_keys_first(void **state)
 	assert_true(match("SEEN", &m));
 }
 
+static void test_random_criteria(void **state)
+{
+	/* Random token soups: every outcome must be OK or BAD with a
+	 * message, and nothing may leak or crash (ASan). */
+	static const char *const vocab[] = {
+		"ALL", "OR", "NOT", "(", ")", "SEEN", "UID", "1:*", "$", "*", "3,5", "SUBJECT",
+		"\"x\"", "HEADER", "From", "ON", "1-Jan-2020", "LARGER", "10", "MODSEQ",
+		"\"/flags/\\\\seen\"", "all", "KEYWORD", "foo", "BODY", "TEXT", "NEW",
+		"OLDER", "SENTON", "{2+}\r\nab", "NIL", "0", "\"\"",
+	};
+	unsigned seed = 12345;
+	struct search_msg m = msg_default();
+	m.load = NULL;
+	for (int iter = 0; iter < 3000; iter++) {
+		struct strbuf b = STRBUF_INIT;
+		int depth = 0;
+		int ntok = 1 + (int)(rand_r(&seed) % 12);
+		for (int t = 0; t < ntok; t++) {
+			const char *w = vocab[rand_r(&seed) % ARRAY_SIZE(vocab)];
+			if (w[0] == ')' && depth == 0)
+				continue;
+			if (b.len && b.s[b.len - 1] != '(' && w[0] != ')')
+				strbuf_addc(&b, ' ');
+			strbuf_adds(&b, w);
+			depth += w[0] == '(' ? 1 : w[0] == ')' ? -1 : 0;
+		}
+		while (depth-- > 0)
+			strbuf_addc(&b, ')');
+		if (!b.len || b.s[b.len - 1] == '(') {
+			strbuf_free(&b);
+			continue;
+		}
+		struct search_key *k;
+		const char *err;
+		enum search_parse_result r =
+			parse_ctx(b.s, b.len, iter % 2 ? &ctx_rev2 : &ctx_rev1, &k, &err);
+		assert_true(r == SEARCH_PARSE_OK || r == SEARCH_PARSE_BAD);
+		if (r == SEARCH_PARSE_OK) {
+			(void)search_match(k, &m);
+			search_key_free(k);
+		}
+		strbuf_free(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -953,8 +1033,11 @@ int main(void)
 		cmocka_unit_test(test_casefold_basic),
 		cmocka_unit_test(test_casefold_unicode_casemap),
 		cmocka_unit_test(test_casefold_invalid_utf8),
+		cmocka_unit_test(test_casefold_reordering),
+		cmocka_unit_test(test_casefold_table_matches_slow_path),
 		cmocka_unit_test(test_needs_content),
 		cmocka_unit_test(test_cheap_keys_first),
+		cmocka_unit_test(test_random_criteria),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
