@@ -372,21 +372,24 @@ static const struct keydef *keydef_find(const struct imap_arg *a)
 static int parse_key(struct pstate *ps, const struct imap_arg *args, size_t n, size_t *pos,
 		     unsigned depth, struct search_key **out);
 
-/* Parses every argument of args[0..n) into children of an AND node. */
+/* Parses every argument of args[0..n) into children of an AND node. The
+ * array grows by doubling: a flat list may hold tens of thousands of keys
+ * (a client spelling out UIDs one by one). */
 static int parse_list(struct pstate *ps, const struct imap_arg *args, size_t n, unsigned depth,
 		      struct search_key **out)
 {
 	if (n == 0)
 		return fail(ps, "Empty search key list");
 	struct search_key *and = key_new(SK_AND);
-	size_t pos = 0;
+	size_t cap = 0, pos = 0;
 	while (pos < n) {
 		struct search_key *child = NULL;
 		if (parse_key(ps, args, n, &pos, depth, &child) < 0) {
 			search_key_free(and);
 			return -1;
 		}
-		key_add_child(and, child);
+		xgrow((void **)&and->children, &cap, and->nchildren + 1, sizeof(*and->children));
+		and->children[and->nchildren++] = child;
 	}
 	*out = and;
 	return 0;

@@ -559,6 +559,26 @@ static void test_depth_limit(void **state)
 	strbuf_free(&b);
 }
 
+static void test_large_flat_list(void **state)
+{
+	/* Thousands of keys (as many as a 64 KiB line holds) in one flat
+	 * list. */
+	struct strbuf b = STRBUF_INIT;
+	for (unsigned i = 1; i <= 6000; i++)
+		strbuf_addf(&b, "%sNOT %u", i > 1 ? " " : "", i * 2);
+	struct search_parse_ctx ctx = ctx_rev1;
+	ctx.max_seq = 100000;
+	struct search_key *k = parse_ok_ctx(b.s, &ctx);
+	assert_int_equal(k->nchildren, 6000);
+	struct search_msg m = msg_default();
+	m.seq = 7;
+	assert_true(search_match(k, &m));
+	m.seq = 12000;
+	assert_false(search_match(k, &m));
+	search_key_free(k);
+	strbuf_free(&b);
+}
+
 /* ---- dates -------------------------------------------------------------- */
 
 static void test_date_internal(void **state)
@@ -1015,6 +1035,7 @@ int main(void)
 		cmocka_unit_test(test_unbalanced_parens),
 		cmocka_unit_test(test_no_criteria),
 		cmocka_unit_test(test_depth_limit),
+		cmocka_unit_test(test_large_flat_list),
 		cmocka_unit_test(test_date_internal),
 		cmocka_unit_test(test_date_formats),
 		cmocka_unit_test(test_date_invalid),
