@@ -578,7 +578,7 @@ int store_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t
 	int r = store_tx_write(u);
 	if (r != STORE_OK)
 		return r;
-	struct store_mbox_row row;
+	struct store_mbox_row row = { 0 };
 	r = store_mbox_by_id(u, mailbox_id, &row);
 	if (r != STORE_OK)
 		goto fail;
