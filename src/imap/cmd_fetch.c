@@ -1,0 +1,455 @@
+/* FETCH and UID FETCH (RFC 9051 6.4.5, 6.4.9; RFC 3516 BINARY; RFC 8514
+ * SAVEDATE).
+ *
+ * The metadata of the whole set comes from one store query (a listing
+ * merged against the set when the set is large), \Seen is set for every
+ * message at once before any data goes out, and messages are then written
+ * one by one; when the client reads slower than we write, the command
+ * pauses after a message and resumes when the output has drained, so
+ * `FETCH 1:* BODY[]` holds at most one message in memory. */
+#include "imap/fetch_items.h"
+#include "imap/datetime.h"
+#include "imap/session_internal.h"
+#include "core/flags.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "mail/mail.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Up to this many messages are looked up one by one; larger sets take one
+ * listing from the set's lowest UID and merge. */
+#define FETCH_GET_MAX 256
+/* Literal data up to this size is copied into the line buffer; larger data
+ * is handed to the connection directly. */
+#define FETCH_INLINE_MAX (16 * 1024)
+
+/* A message could not be answered: the command ends with NO. */
+#define FETCH_ERR_CTE 1
+
+struct fetch_state {
+	struct fetch_request req;
+	bool uid;
+	uint32_t *uids;              /* the resolved set, ascending */
+	size_t n, pos;
+	struct store_msg *msgs;      /* metadata, ascending UIDs (may hold extra UIDs) */
+	size_t nmsgs, mpos;
+	uint32_t *seen;              /* UIDs whose \Seen this FETCH set, ascending */
+	size_t nseen, spos;
+};
+
+static void fetch_state_free(struct fetch_state *st)
+{
+	if (!st)
+		return;
+	fetch_request_free(&st->req);
+	free(st->uids);
+	store_msg_array_free(st->msgs, st->nmsgs);
+	free(st->seen);
+	free(st);
+}
+
+static void fetch_cancel(struct imap_session *s)
+{
+	fetch_state_free(s->cmd_state);
+	s->cmd_state = NULL;
+}
+
+/* Writes a string value: "" when empty, else a literal ({n}, or ~{n}
+ * literal8 when binary says the data may hold NULs: RFC 3516 4.2). */
+static void write_literal(struct imap_session *s, struct strbuf *line, const char *data,
+			  size_t len, bool binary)
+{
+	if (len == 0) {
+		strbuf_adds(line, "\"\"");
+		return;
+	}
+	bool l8 = binary && memchr(data, '\0', len) != NULL;
+	strbuf_addf(line, "%s{%zu}\r\n", l8 ? "~" : "", len);
+	if (len <= FETCH_INLINE_MAX) {
+		strbuf_add(line, data, len);
+		return;
+	}
+	sess_write(s, line->s, line->len);
+	strbuf_reset(line);
+	sess_write(s, data, len);
+}
+
+/* The <origin.count> slice of data[0..len). */
+static void partial_slice(const struct fetch_item *it, const char **data, size_t *len)
+{
+	if (!it->partial)
+		return;
+	if (it->origin >= *len) {
+		*len = 0;
+		return;
+	}
+	*data += it->origin;
+	*len -= (size_t)it->origin;
+	if (it->count < *len)
+		*len = (size_t)it->count;
+}
+
+static bool sorted_contains(const uint32_t *a, size_t n, uint32_t v)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && a[lo] == v;
+}
+
+/* Everything one message's response needs beyond its metadata. */
+struct fetch_content {
+	const char *data;        /* mapped message bytes */
+	size_t len;
+	struct mail_msg *mail;
+	char *envelope, *body, *bodystructure;
+	struct strbuf *binary;   /* per item, FI_BINARY / FI_BINARY_SIZE */
+	bool *binary_nil;        /* the part does not exist */
+};
+
+static void content_free(struct fetch_content *c, size_t nitems)
+{
+	mail_msg_free(c->mail);
+	if (c->data)
+		store_blob_unmap(c->data, c->len);
+	free(c->envelope);
+	free(c->body);
+	free(c->bodystructure);
+	if (c->binary)
+		for (size_t i = 0; i < nitems; i++)
+			strbuf_free(&c->binary[i]);
+	free(c->binary);
+	free(c->binary_nil);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Loads what the request needs for message m. Returns 0, 1 when the
+ * message disappeared meanwhile (skip it), FETCH_ERR_CTE, or a negative
+ * store error. Nothing has been written when this fails. */
+static int content_load(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
+			struct fetch_content *c)
+{
+	const struct fetch_request *req = &st->req;
+	struct store_user *u = sess_store(s);
+	if (!u)
+		return STORE_EIO;
+	bool need_content = req->needs_content, need_parse = req->needs_parse;
+	if (req->needs_cache) {
+		bool env = false, body = false, bs = false;
+		for (size_t i = 0; i < req->n; i++) {
+			env |= req->items[i].type == FI_ENVELOPE;
+			body |= req->items[i].type == FI_BODY;
+			bs |= req->items[i].type == FI_BODYSTRUCTURE;
+		}
+		int r = store_msg_cached(u, s->view.id, m->uid, env ? &c->envelope : NULL,
+					 bs ? &c->bodystructure : NULL, body ? &c->body : NULL);
+		if (r == STORE_ENOENT)
+			return 1;
+		if (r != STORE_OK)
+			return r;
+		/* A message stored without its cache (should not happen): compute
+		 * from the content rather than fail. */
+		if ((env && !c->envelope) || (body && !c->body) || (bs && !c->bodystructure))
+			need_content = need_parse = true;
+	}
+	if (!need_content)
+		return 0;
+	int r = store_blob_map(u, m->blob, &c->data, &c->len);
+	if (r == STORE_ENOENT)
+		return 1;
+	if (r != STORE_OK) {
+		c->data = NULL;
+		return r;
+	}
+	if (need_parse)
+		c->mail = mail_parse(c->data, c->len);
+	if (!c->mail && need_parse)
+		return STORE_EIO;
+	for (size_t i = 0; i < req->n; i++) {
+		const struct fetch_item *it = &req->items[i];
+		if (it->type != FI_BINARY && it->type != FI_BINARY_SIZE)
+			continue;
+		if (!c->binary) {
+			c->binary = xcalloc(req->n, sizeof(*c->binary));
+			c->binary_nil = xcalloc(req->n, sizeof(*c->binary_nil));
+		}
+		/* Before any output, so a failure leaves no half-written line. */
+		int b = mail_binary_fetch(c->mail, it->part, it->nparts, &c->binary[i]);
+		if (b < 0)
+			return FETCH_ERR_CTE;
+		if (b > 0)
+			c->binary_nil[i] = true;
+	}
+	return 0;
+}
+
+/* Cached structure strings, or computed from the message when absent. */
+static void write_structure(struct strbuf *line, const char *cached, const struct mail_msg *mail,
+			    enum fetch_item_type type)
+{
+	if (cached) {
+		strbuf_adds(line, cached);
+	} else if (type == FI_ENVELOPE) {
+		mail_write_envelope(line, mail);
+	} else {
+		mail_write_bodystructure(line, mail, type == FI_BODYSTRUCTURE);
+	}
+}
+
+/* Writes one "* n FETCH (...)" response. Returns as content_load. */
+static int fetch_message(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
+			 bool seen_set)
+{
+	const struct fetch_request *req = &st->req;
+	struct fetch_content c;
+	memset(&c, 0, sizeof(c));
+	int r = content_load(s, st, m, &c);
+	if (r != 0) {
+		content_free(&c, req->n);
+		return r;
+	}
+	struct strbuf line = STRBUF_INIT;
+	struct strbuf tmp = STRBUF_INIT;
+	bool recent = m->uid >= s->view.first_recent;
+	strbuf_addf(&line, "* %u FETCH (", view_seq_of(&s->view, m->uid));
+	for (size_t i = 0; i < req->n; i++) {
+		const struct fetch_item *it = &req->items[i];
+		if (i)
+			strbuf_addc(&line, ' ');
+		strbuf_adds(&line, it->label);
+		strbuf_addc(&line, ' ');
+		char date[40];
+		switch (it->type) {
+		case FI_UID:
+			strbuf_addf(&line, "%u", m->uid);
+			break;
+		case FI_FLAGS:
+			sess_write_flags(s, &line, m->flags, m->keywords, recent);
+			break;
+		case FI_INTERNALDATE:
+			imap_datetime_format(m->internaldate, m->internaldate_tz, date, sizeof(date));
+			strbuf_adds(&line, date);
+			break;
+		case FI_SAVEDATE:
+			/* RFC 8514 3: NIL when the save date is not known. */
+			if (m->savedate > 0) {
+				imap_datetime_format(m->savedate, 0, date, sizeof(date));
+				strbuf_adds(&line, date);
+			} else {
+				strbuf_adds(&line, "NIL");
+			}
+			break;
+		case FI_RFC822_SIZE:
+			strbuf_addf(&line, "%llu", (unsigned long long)m->size);
+			break;
+		case FI_ENVELOPE:
+			write_structure(&line, c.envelope, c.mail, it->type);
+			break;
+		case FI_BODY:
+			write_structure(&line, c.body, c.mail, it->type);
+			break;
+		case FI_BODYSTRUCTURE:
+			write_structure(&line, c.bodystructure, c.mail, it->type);
+			break;
+		case FI_SECTION: {
+			const char *data = c.data;
+			size_t len = c.len;
+			if (it->section.kind != MAIL_SECTION_ALL || it->section.nparts) {
+				strbuf_reset(&tmp);
+				mail_section_fetch(c.mail, &it->section, &tmp);
+				data = tmp.s ? tmp.s : "";
+				len = tmp.len;
+			}
+			partial_slice(it, &data, &len);
+			write_literal(s, &line, data, len, false);
+			break;
+		}
+		case FI_BINARY: {
+			if (c.binary_nil[i]) {
+				strbuf_adds(&line, "NIL");
+				break;
+			}
+			const char *data = c.binary[i].s ? c.binary[i].s : "";
+			size_t len = c.binary[i].len;
+			partial_slice(it, &data, &len);
+			write_literal(s, &line, data, len, true);
+			break;
+		}
+		case FI_BINARY_SIZE:
+			strbuf_addf(&line, "%zu", c.binary_nil[i] ? (size_t)0 : c.binary[i].len);
+			break;
+		}
+	}
+	/* RFC 9051 6.4.5: a \Seen set by this FETCH is reported with it. */
+	if (seen_set && !req->has_flags) {
+		strbuf_adds(&line, " FLAGS ");
+		sess_write_flags(s, &line, m->flags, m->keywords, recent);
+	}
+	strbuf_adds(&line, ")\r\n");
+	sess_write(s, line.s, line.len);
+	strbuf_free(&line);
+	strbuf_free(&tmp);
+	content_free(&c, req->n);
+	return 0;
+}
+
+static int cmp_msg_uid(const void *key, const void *elem)
+{
+	uint32_t k = *(const uint32_t *)key, e = ((const struct store_msg *)elem)->uid;
+	return k < e ? -1 : k > e ? 1 : 0;
+}
+
+/* RFC 9051 6.4.5: fetching a body without .PEEK sets \Seen. All messages
+ * of the set at once: one transaction, not one per message. */
+static int fetch_set_seen(struct imap_session *s, struct fetch_state *st)
+{
+	uint32_t *todo = NULL;
+	size_t ntodo = 0, cap = 0, mpos = 0;
+	for (size_t i = 0; i < st->n; i++) {
+		while (mpos < st->nmsgs && st->msgs[mpos].uid < st->uids[i])
+			mpos++;
+		if (mpos < st->nmsgs && st->msgs[mpos].uid == st->uids[i] &&
+		    !(st->msgs[mpos].flags & MAIL_FLAG_SEEN)) {
+			xgrow((void **)&todo, &cap, ntodo + 1, sizeof(*todo));
+			todo[ntodo++] = st->uids[i];
+		}
+	}
+	if (ntodo == 0)
+		return STORE_OK;
+	struct store_msg *changed = NULL;
+	size_t nchanged = 0;
+	int r = store_flags(sess_store(s), s->view.id, todo, ntodo, STORE_FLAGS_ADD, MAIL_FLAG_SEEN,
+			    NULL, 0, &changed, &nchanged, NULL, NULL);
+	free(todo);
+	if (r != STORE_OK)
+		return r;
+	st->seen = xmalloc((nchanged ? nchanged : 1) * sizeof(*st->seen));
+	for (size_t i = 0; i < nchanged; i++) {
+		struct store_msg *m = bsearch(&changed[i].uid, st->msgs, st->nmsgs, sizeof(*st->msgs),
+					      cmp_msg_uid);
+		if (m) {
+			m->flags = changed[i].flags;
+			m->modseq = changed[i].modseq;
+			free(m->keywords);
+			m->keywords = changed[i].keywords;
+			changed[i].keywords = NULL;
+		}
+		view_note_own_change(s, changed[i].uid, changed[i].modseq);
+		st->seen[st->nseen++] = changed[i].uid;
+	}
+	store_msg_array_free(changed, nchanged);
+	return STORE_OK;
+}
+
+static void fetch_finish(struct imap_session *s, struct fetch_state *st, int r)
+{
+	bool uid = st->uid;
+	fetch_state_free(st);
+	/* The command may have paused before: it is not resumable any more. */
+	s->cmd_state = NULL;
+	s->resume = NULL;
+	s->cancel = NULL;
+	if (r == FETCH_ERR_CTE) {
+		/* RFC 3516 4.3 / RFC 9051 6.4.5. */
+		sess_tagged(s, "NO", "[UNKNOWN-CTE] Can't decode the part's Content-Transfer-Encoding");
+		return;
+	}
+	if (r != 0) {
+		sess_store_error(s, r, "FETCH");
+		return;
+	}
+	/* RFC 9051 7.5.1: no EXPUNGE while answering FETCH. */
+	if (!view_sync(s, false))
+		return;
+	sess_tagged(s, "OK", "%sFETCH completed", uid ? "UID " : "");
+}
+
+static void fetch_resume(struct imap_session *s);
+
+/* Writes messages from st->pos on; pauses when the output is full. */
+static void fetch_run(struct imap_session *s, struct fetch_state *st)
+{
+	while (st->pos < st->n) {
+		uint32_t uid = st->uids[st->pos++];
+		while (st->mpos < st->nmsgs && st->msgs[st->mpos].uid < uid)
+			st->mpos++;
+		/* Expunged by another session: RFC 9051 allows silently
+		 * leaving it out. */
+		if (st->mpos >= st->nmsgs || st->msgs[st->mpos].uid != uid)
+			continue;
+		bool seen_set = st->nseen && sorted_contains(st->seen, st->nseen, uid);
+		int r = fetch_message(s, st, &st->msgs[st->mpos], seen_set);
+		if (r < 0 || r == FETCH_ERR_CTE) {
+			fetch_finish(s, st, r);
+			return;
+		}
+		if (st->pos < st->n && sess_output_full(s)) {
+			sess_wait_output(s, fetch_resume, fetch_cancel, st);
+			return;
+		}
+	}
+	fetch_finish(s, st, 0);
+}
+
+static void fetch_resume(struct imap_session *s)
+{
+	fetch_run(s, s->cmd_state);
+}
+
+void cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs < 2) {
+		sess_tagged(s, "BAD", "FETCH needs a sequence set and attributes");
+		return;
+	}
+	if (nargs > 2) {
+		/* RFC 7162 CHANGEDSINCE and other modifiers: not advertised. */
+		sess_tagged(s, "BAD", "FETCH modifiers are not supported");
+		return;
+	}
+	struct fetch_state *st = xcalloc(1, sizeof(*st));
+	st->uid = uid;
+	const char *err = NULL;
+	if (fetch_request_parse(&args[1], &st->req, &err) < 0) {
+		fetch_state_free(st);
+		sess_tagged(s, "BAD", "%s", err ? err : "Invalid FETCH attributes");
+		return;
+	}
+	if (uid)
+		fetch_request_ensure_uid(&st->req);
+	int r = view_resolve_set(s, &args[0], uid, &st->uids, &st->n);
+	if (r < 0) {
+		fetch_state_free(st);
+		sess_tagged(s, "BAD", r == -2 ? "Sequence number out of range" : "Invalid sequence set");
+		return;
+	}
+	if (st->n == 0) {
+		fetch_finish(s, st, 0);
+		return;
+	}
+	struct store_user *u = sess_store(s);
+	if (!u) {
+		fetch_finish(s, st, STORE_EIO);
+		return;
+	}
+	const struct fetch_request *req = &st->req;
+	bool meta_only = !req->needs_meta && !req->needs_content && !req->sets_seen;
+	if (st->n <= FETCH_GET_MAX)
+		r = store_msg_get(u, s->view.id, st->uids, st->n, &st->msgs, &st->nmsgs);
+	else
+		r = store_msg_list(u, s->view.id, st->uids[0], meta_only, &st->msgs, &st->nmsgs);
+	if (r == STORE_OK && req->sets_seen && !s->view.readonly)
+		r = fetch_set_seen(s, st);
+	if (r != STORE_OK) {
+		fetch_finish(s, st, r);
+		return;
+	}
+	fetch_run(s, st);
+}

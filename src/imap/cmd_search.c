@@ -1,0 +1,297 @@
+/* SEARCH and UID SEARCH (RFC 9051 6.4.4, 6.4.9; RFC 4731 ESEARCH result
+ * options; RFC 5182 SEARCHRES).
+ *
+ * The criteria are parsed by imap/search_parse.c and evaluated by
+ * mail/search.c; this file feeds the evaluator the view's messages in
+ * sequence order from one store listing, loads a message's content only
+ * when a key needs it (freed again per message), and formats the answer:
+ * "* SEARCH ..." for IMAP4rev1 clients, "* ESEARCH ..." for IMAP4rev2
+ * clients and whenever RETURN was given. */
+#include "imap/search_parse.h"
+#include "imap/session_internal.h"
+#include "core/flags.h"
+#include "core/log.h"
+#include "core/quote.h"
+#include "core/util.h"
+#include "mail/mail.h"
+#include "mail/search.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+	RET_MIN = 1 << 0,
+	RET_MAX = 1 << 1,
+	RET_COUNT = 1 << 2,
+	RET_ALL = 1 << 3,
+	RET_SAVE = 1 << 4,
+};
+
+/* RETURN (...) options (RFC 4731 3.1, RFC 5182 2). */
+static int return_opts_parse(const struct imap_arg *a, unsigned *ret)
+{
+	if (a->type != IMAP_ARG_LIST)
+		return -1;
+	*ret = 0;
+	for (size_t i = 0; i < a->count; i++) {
+		const struct imap_arg *o = &a->list[i];
+		if (imap_arg_atom_ieq(o, "MIN"))
+			*ret |= RET_MIN;
+		else if (imap_arg_atom_ieq(o, "MAX"))
+			*ret |= RET_MAX;
+		else if (imap_arg_atom_ieq(o, "COUNT"))
+			*ret |= RET_COUNT;
+		else if (imap_arg_atom_ieq(o, "ALL"))
+			*ret |= RET_ALL;
+		else if (imap_arg_atom_ieq(o, "SAVE"))
+			*ret |= RET_SAVE;
+		else
+			return -1;
+	}
+	/* RFC 4731 3.1: "RETURN ()" means ALL. */
+	if (*ret == 0)
+		*ret = RET_ALL;
+	return 0;
+}
+
+/* Loads one message's content for the evaluator, at most once. */
+struct search_loader {
+	struct store_user *u;
+	const char *blob;
+	const char *data;
+	size_t len;
+	struct mail_msg *mail;
+	bool tried;
+};
+
+static const struct mail_msg *search_load(void *ctx)
+{
+	struct search_loader *l = ctx;
+	if (l->tried)
+		return l->mail;
+	l->tried = true;
+	if (store_blob_map(l->u, l->blob, &l->data, &l->len) != STORE_OK) {
+		l->data = NULL;
+		log_warn("event=search_blob_missing blob=%s", l->blob);
+		return NULL;
+	}
+	l->mail = mail_parse(l->data, l->len);
+	return l->mail;
+}
+
+static void search_unload(struct search_loader *l)
+{
+	mail_msg_free(l->mail);
+	if (l->data)
+		store_blob_unmap(l->data, l->len);
+	l->mail = NULL;
+	l->data = NULL;
+	l->tried = false;
+}
+
+/* Evaluates the tree over the view. *out receives the matching sequence
+ * numbers, *out_uids their UIDs (both ascending). */
+static int search_run(struct imap_session *s, const struct search_key *key, uint32_t **out,
+		      uint32_t **out_uids, size_t *nout)
+{
+	const struct imap_view *v = &s->view;
+	*out = *out_uids = NULL;
+	*nout = 0;
+	if (v->count == 0)
+		return STORE_OK;
+	struct store_user *u = sess_store(s);
+	if (!u)
+		return STORE_EIO;
+	struct store_msg *msgs = NULL;
+	size_t nmsgs = 0;
+	int r = store_msg_list(u, v->id, v->uids[0], false, &msgs, &nmsgs);
+	if (r != STORE_OK)
+		return r;
+	bool content = search_needs_content(key);
+	int64_t now = (int64_t)time(NULL);
+	size_t cap = 0, mpos = 0;
+	for (uint32_t i = 0; i < v->count; i++) {
+		uint32_t uid = v->uids[i];
+		while (mpos < nmsgs && msgs[mpos].uid < uid)
+			mpos++;
+		/* Expunged by someone else but still in our view: it matches
+		 * nothing (its data is gone). */
+		if (mpos >= nmsgs || msgs[mpos].uid != uid)
+			continue;
+		const struct store_msg *m = &msgs[mpos];
+		struct search_loader loader = { .u = u, .blob = m->blob };
+		struct search_msg sm = {
+			.seq = i + 1,
+			.uid = uid,
+			.flags = m->flags | (uid >= v->first_recent ? MAIL_FLAG_RECENT : 0),
+			.keywords = m->keywords,
+			.internaldate = m->internaldate,
+			.internaldate_tz = m->internaldate_tz,
+			.savedate = m->savedate > 0 ? m->savedate : -1,
+			.size = m->size,
+			.modseq = m->modseq,
+			.now = now,
+			.load = content ? search_load : NULL,
+			.load_ctx = content ? &loader : NULL,
+		};
+		bool match = search_match(key, &sm);
+		search_unload(&loader);
+		if (!match)
+			continue;
+		if (*nout == cap) {
+			size_t c2 = cap;
+			xgrow((void **)out, &cap, *nout + 1, sizeof(**out));
+			xgrow((void **)out_uids, &c2, *nout + 1, sizeof(**out_uids));
+		}
+		(*out)[*nout] = i + 1;
+		(*out_uids)[*nout] = uid;
+		(*nout)++;
+	}
+	store_msg_array_free(msgs, nmsgs);
+	return STORE_OK;
+}
+
+/* RFC 5182 2.4: SAVE with only MIN and/or MAX saves just those; otherwise
+ * the whole result. */
+static void searchres_save(struct imap_session *s, unsigned ret, const uint32_t *uids, size_t n)
+{
+	seqset_clear(&s->searchres);
+	s->searchres_set = true;
+	if (n == 0)
+		return;
+	if ((ret & (RET_MIN | RET_MAX)) && !(ret & (RET_COUNT | RET_ALL))) {
+		if (ret & RET_MIN)
+			seqset_add(&s->searchres, uids[0], uids[0]);
+		if (ret & RET_MAX)
+			seqset_add(&s->searchres, uids[n - 1], uids[n - 1]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		seqset_add(&s->searchres, uids[i], uids[i]);
+}
+
+static void write_esearch(struct imap_session *s, struct strbuf *line, unsigned ret, bool uid,
+			  const uint32_t *res, size_t n)
+{
+	strbuf_adds(line, "* ESEARCH (TAG ");
+	const char *tag = s->tag ? s->tag : "*";
+	quote_string(line, tag, strlen(tag));
+	strbuf_addc(line, ')');
+	if (uid)
+		strbuf_adds(line, " UID");
+	/* RFC 4731 3.1: MIN, MAX and ALL are left out when nothing matched;
+	 * COUNT 0 is still sent. */
+	if ((ret & RET_MIN) && n)
+		strbuf_addf(line, " MIN %u", res[0]);
+	if ((ret & RET_MAX) && n)
+		strbuf_addf(line, " MAX %u", res[n - 1]);
+	if (ret & RET_COUNT)
+		strbuf_addf(line, " COUNT %zu", n);
+	if ((ret & RET_ALL) && n) {
+		struct seqset set = SEQSET_INIT;
+		for (size_t i = 0; i < n; i++)
+			seqset_add(&set, res[i], res[i]);
+		size_t len = seqset_format_len(&set);
+		char *buf = xmalloc(len + 1);
+		seqset_format(&set, buf, len + 1);
+		strbuf_adds(line, " ALL ");
+		strbuf_adds(line, buf);
+		free(buf);
+		seqset_free(&set);
+	}
+}
+
+void cmd_search(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	size_t i = 0;
+	unsigned ret = 0;
+	bool esearch = false;
+	const char *err = NULL;
+	struct search_key *key = NULL;
+	if (i < nargs && imap_arg_atom_ieq(&args[i], "RETURN")) {
+		if (i + 1 >= nargs || return_opts_parse(&args[i + 1], &ret) < 0) {
+			sess_tagged(s, "BAD", "Invalid SEARCH RETURN options (MIN MAX COUNT ALL SAVE)");
+			return;
+		}
+		esearch = true;
+		i += 2;
+	}
+	const char *charset = NULL;
+	if (i < nargs && imap_arg_atom_ieq(&args[i], "CHARSET")) {
+		size_t clen;
+		if (i + 1 >= nargs || !imap_arg_get_astring(&args[i + 1], &charset, &clen)) {
+			err = "CHARSET needs a charset name";
+			goto bad;
+		}
+		/* The parser's NULL stands for both of the charsets every server
+		 * supports (RFC 9051 6.4.4). */
+		if (ascii_ieq(charset, "UTF-8") || ascii_ieq(charset, "US-ASCII"))
+			charset = NULL;
+		i += 2;
+	}
+	if (i >= nargs) {
+		err = "SEARCH needs search criteria";
+		goto bad;
+	}
+	const struct imap_view *v = &s->view;
+	struct search_parse_ctx ctx = {
+		.max_seq = v->count ? v->count : 1,
+		.max_uid = v->count ? v->uids[v->count - 1] : 1,
+		.saved = s->searchres_set ? &s->searchres : NULL,
+		.charset = charset,
+		.rev2 = s->rev2,
+	};
+	enum search_parse_result pr = imap_search_parse(&args[i], nargs - i, &ctx, &key, &err);
+	if (pr == SEARCH_PARSE_BADCHARSET) {
+		if (ret & RET_SAVE)
+			searchres_save(s, ret, NULL, 0);
+		sess_tagged(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return;
+	}
+	if (pr != SEARCH_PARSE_OK)
+		goto bad;
+
+	uint32_t *seqs = NULL, *uids = NULL;
+	size_t n = 0;
+	int r = search_run(s, key, &seqs, &uids, &n);
+	search_key_free(key);
+	if (r != STORE_OK) {
+		if (ret & RET_SAVE)
+			searchres_save(s, ret, NULL, 0);
+		sess_store_error(s, r, "SEARCH");
+		return;
+	}
+	const uint32_t *res = uid ? uids : seqs;
+	if (ret & RET_SAVE)
+		searchres_save(s, ret, uids, n);
+	struct strbuf line = STRBUF_INIT;
+	if (!esearch && !s->rev2) {
+		strbuf_adds(&line, "* SEARCH");
+		for (size_t k = 0; k < n; k++)
+			strbuf_addf(&line, " %u", res[k]);
+		strbuf_adds(&line, "\r\n");
+	} else if (ret != RET_SAVE) {
+		/* RFC 9051 6.4.4: a rev2 SEARCH without RETURN is RETURN (ALL).
+		 * RFC 5182 2.1: SAVE alone produces no ESEARCH response. */
+		write_esearch(s, &line, esearch ? ret : RET_ALL, uid, res, n);
+		strbuf_adds(&line, "\r\n");
+	}
+	if (line.len)
+		sess_write(s, line.s, line.len);
+	strbuf_free(&line);
+	free(seqs);
+	free(uids);
+	/* RFC 9051 7.5.1: no EXPUNGE while answering SEARCH. */
+	if (!view_sync(s, false))
+		return;
+	sess_tagged(s, "OK", "%sSEARCH completed", uid ? "UID " : "");
+	return;
+bad:
+	if (key)
+		search_key_free(key);
+	/* RFC 5182 2.1: a failed SEARCH ... RETURN (SAVE) empties "$". */
+	if (ret & RET_SAVE)
+		searchres_save(s, ret, NULL, 0);
+	sess_tagged(s, "BAD", "%s", err ? err : "Invalid search criteria");
+}

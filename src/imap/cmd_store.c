@@ -1,0 +1,210 @@
+/* STORE and UID STORE (RFC 9051 6.4.6, 6.4.9).
+ *
+ * One store_flags() call changes the whole set in one transaction; then
+ * the new flags of every message of the set are reported (unless .SILENT),
+ * paced like FETCH output so a STORE over 1:* of a large mailbox doesn't
+ * buffer megabytes for a slow client. */
+#include "imap/session_internal.h"
+#include "core/flags.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Sets up to this size are looked up message by message afterwards. */
+#define STORE_GET_MAX 256
+
+struct store_state {
+	bool uid;
+	uint32_t *uids;
+	size_t n, pos;
+	struct store_msg *msgs;    /* current state, ascending UIDs (may hold extra UIDs) */
+	size_t nmsgs, mpos;
+};
+
+static void store_state_free(struct store_state *st)
+{
+	if (!st)
+		return;
+	free(st->uids);
+	store_msg_array_free(st->msgs, st->nmsgs);
+	free(st);
+}
+
+static void store_cancel(struct imap_session *s)
+{
+	store_state_free(s->cmd_state);
+	s->cmd_state = NULL;
+}
+
+static void store_finish(struct imap_session *s, struct store_state *st)
+{
+	bool uid = st->uid;
+	store_state_free(st);
+	/* The command may have paused before: it is not resumable any more. */
+	s->cmd_state = NULL;
+	s->resume = NULL;
+	s->cancel = NULL;
+	/* RFC 9051 7.5.1: no EXPUNGE while answering STORE. */
+	if (!view_sync(s, false))
+		return;
+	sess_tagged(s, "OK", "%sSTORE completed", uid ? "UID " : "");
+}
+
+static void store_resume(struct imap_session *s);
+
+static void store_run(struct imap_session *s, struct store_state *st)
+{
+	struct strbuf line = STRBUF_INIT;
+	while (st->pos < st->n) {
+		uint32_t uid = st->uids[st->pos++];
+		while (st->mpos < st->nmsgs && st->msgs[st->mpos].uid < uid)
+			st->mpos++;
+		if (st->mpos >= st->nmsgs || st->msgs[st->mpos].uid != uid)
+			continue; /* expunged meanwhile */
+		const struct store_msg *m = &st->msgs[st->mpos];
+		strbuf_reset(&line);
+		strbuf_addf(&line, "* %u FETCH (", view_seq_of(&s->view, uid));
+		/* RFC 9051 6.4.9: UID STORE responses carry the UID; rev2
+		 * clients get it always, as in unsolicited FETCH. */
+		if (st->uid || s->rev2)
+			strbuf_addf(&line, "UID %u ", uid);
+		strbuf_adds(&line, "FLAGS ");
+		sess_write_flags(s, &line, m->flags, m->keywords, uid >= s->view.first_recent);
+		strbuf_adds(&line, ")\r\n");
+		sess_write(s, line.s, line.len);
+		if (st->pos < st->n && sess_output_full(s)) {
+			strbuf_free(&line);
+			sess_wait_output(s, store_resume, store_cancel, st);
+			return;
+		}
+	}
+	strbuf_free(&line);
+	store_finish(s, st);
+}
+
+static void store_resume(struct imap_session *s)
+{
+	store_run(s, s->cmd_state);
+}
+
+/* "[+|-]FLAGS[.SILENT]" (RFC 9051 9 store-att-flags). */
+static int store_mode_parse(const struct imap_arg *a, enum store_flag_mode *mode, bool *silent)
+{
+	const char *s;
+	if (!imap_arg_get_atom(a, &s))
+		return -1;
+	*mode = STORE_FLAGS_SET;
+	if (*s == '+') {
+		*mode = STORE_FLAGS_ADD;
+		s++;
+	} else if (*s == '-') {
+		*mode = STORE_FLAGS_REMOVE;
+		s++;
+	}
+	*silent = false;
+	if (ascii_ieq(s, "FLAGS.SILENT"))
+		*silent = true;
+	else if (!ascii_ieq(s, "FLAGS"))
+		return -1;
+	return 0;
+}
+
+void cmd_store(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+{
+	if (nargs < 3) {
+		sess_tagged(s, "BAD", "STORE needs a sequence set, an item and flags");
+		return;
+	}
+	if (args[1].type == IMAP_ARG_LIST) {
+		/* RFC 7162 (UNCHANGEDSINCE n): CONDSTORE is not advertised yet. */
+		sess_tagged(s, "BAD", "STORE modifiers are not supported");
+		return;
+	}
+	enum store_flag_mode mode;
+	bool silent;
+	if (store_mode_parse(&args[1], &mode, &silent) < 0) {
+		sess_tagged(s, "BAD", "STORE item must be FLAGS, +FLAGS or -FLAGS (optionally .SILENT)");
+		return;
+	}
+	if (args[2].type == IMAP_ARG_LIST && nargs > 3) {
+		sess_tagged(s, "BAD", "Unexpected arguments after the flag list");
+		return;
+	}
+	uint32_t flags;
+	char *keywords = NULL;
+	const char *err = NULL;
+	if (sess_parse_flags(&args[2], nargs - 2, &flags, &keywords, &err) < 0) {
+		sess_tagged(s, "BAD", "%s", err ? err : "Invalid flags");
+		return;
+	}
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	int r = view_resolve_set(s, &args[0], uid, &uids, &n);
+	if (r < 0) {
+		free(keywords);
+		sess_tagged(s, "BAD", r == -2 ? "Sequence number out of range" : "Invalid sequence set");
+		return;
+	}
+	if (s->view.readonly) {
+		free(keywords);
+		free(uids);
+		sess_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	struct store_state *st = xcalloc(1, sizeof(*st));
+	st->uid = uid;
+	st->uids = uids;
+	st->n = n;
+	if (n == 0) {
+		free(keywords);
+		store_finish(s, st);
+		return;
+	}
+	struct store_user *u = sess_store(s);
+	if (!u) {
+		free(keywords);
+		store_state_free(st);
+		sess_store_error(s, STORE_EIO, "STORE");
+		return;
+	}
+	struct store_msg *changed = NULL;
+	size_t nchanged = 0;
+	r = store_flags(u, s->view.id, uids, n, mode, flags, keywords, 0, &changed, &nchanged,
+			NULL, NULL);
+	free(keywords);
+	if (r != STORE_OK) {
+		store_state_free(st);
+		sess_store_error(s, r, "STORE");
+		return;
+	}
+	if (silent) {
+		/* RFC 9051 6.4.6: .SILENT changes are not echoed, and the sync
+		 * must not echo them either. */
+		for (size_t i = 0; i < nchanged; i++)
+			view_note_own_change(s, changed[i].uid, changed[i].modseq);
+		store_msg_array_free(changed, nchanged);
+		st->n = 0;
+		store_finish(s, st);
+		return;
+	}
+	/* Every message of the set is reported, changed or not: read the
+	 * state of the set once more (changes of others included). */
+	if (n <= STORE_GET_MAX)
+		r = store_msg_get(u, s->view.id, uids, n, &st->msgs, &st->nmsgs);
+	else
+		r = store_msg_list(u, s->view.id, uids[0], false, &st->msgs, &st->nmsgs);
+	if (r != STORE_OK) {
+		store_msg_array_free(changed, nchanged);
+		store_state_free(st);
+		sess_store_error(s, r, "STORE");
+		return;
+	}
+	/* The FETCH we send reports our change; view_sync must not repeat it.
+	 * A message changed again by someone else since has a newer modseq
+	 * and is reported by the sync, as it should be. */
+	for (size_t i = 0; i < nchanged; i++)
+		view_note_own_change(s, changed[i].uid, changed[i].modseq);
+	store_msg_array_free(changed, nchanged);
+	store_run(s, st);
+}
