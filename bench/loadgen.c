@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,7 +318,8 @@ static void conn_fail(struct conn *c, const char *why)
 	stats_record(&c->w->st, c->cur, 0, false);
 	conn_close(c);
 	c->state = CS_DONE;
-	if (!time_is_up() && opt.wl->loop_at == 0 && !c->notifier) {
+	/* Seeding must not retry silently: a failed fill is reported. */
+	if (!time_is_up() && opt.wl->loop_at == 0 && !c->notifier && strcmp(opt.wl->name, "fill") != 0) {
 		usleep(1000);
 		c->step = 0;
 		conn_start(c);
@@ -807,7 +809,7 @@ static void conn_line(struct conn *c, const char *line, size_t len)
 		if (op == OP_LOGIN || op == OP_STARTTLS || op == OP_SELECT || op == OP_EXAMINE) {
 			conn_close(c);
 			c->state = CS_DONE;
-			if (!time_is_up() && opt.wl->loop_at == 0) {
+			if (!time_is_up() && opt.wl->loop_at == 0 && strcmp(opt.wl->name, "fill") != 0) {
 				usleep(1000);
 				c->step = 0;
 				conn_start(c);
@@ -1342,9 +1344,20 @@ static void json_str(const char *s)
 static void report(const struct stats *total, double secs, int peak_idling)
 {
 	uint64_t all = 0, errs = 0;
+	/* Latency over every IMAP command (not connects, not wake-ups). */
+	static struct op_stats agg;
 	for (int i = 0; i < OP_COUNT; i++) {
 		all += total->op[i].count;
 		errs += total->op[i].errors;
+		if (i == OP_CONNECT || i == OP_WAKE || i == OP_NOTIFY_WAIT)
+			continue;
+		agg.count += total->op[i].count;
+		agg.errors += total->op[i].errors;
+		agg.sum_us += total->op[i].sum_us;
+		if (total->op[i].max_us > agg.max_us)
+			agg.max_us = total->op[i].max_us;
+		for (int k = 0; k < HIST_BUCKETS; k++)
+			agg.hist[k] += total->op[i].hist[k];
 	}
 	double mb = (double)total->bytes_in / 1e6;
 	if (opt.json) {
@@ -1371,7 +1384,8 @@ static void report(const struct stats *total, double secs, int peak_idling)
 			       hist_pct(s, 99), (double)s->max_us / 1000.0);
 			first = false;
 		}
-		printf("}}\n");
+		printf("},\"all\":{\"count\":%" PRIu64 ",\"p50_ms\":%.3f,\"p99_ms\":%.3f}}\n",
+		       agg.count, hist_pct(&agg, 50), hist_pct(&agg, 99));
 		fflush(stdout);
 		return;
 	}
@@ -1388,6 +1402,7 @@ static void report(const struct stats *total, double secs, int peak_idling)
 		       s->count, s->errors, secs > 0 ? (double)(s->count - s->errors) / secs : 0,
 		       hist_pct(s, 50), hist_pct(s, 99), (double)s->max_us / 1000.0);
 	}
+	printf("all commands: p50 %.3f ms, p99 %.3f ms\n", hist_pct(&agg, 50), hist_pct(&agg, 99));
 	printf("total commands %" PRIu64 " (%.1f/s), errors %" PRIu64 ", received %.1f MB (%.2f MB/s)",
 	       all, secs > 0 ? (double)(all - errs) / secs : 0, errs, mb, secs > 0 ? mb / secs : 0);
 	if (strcmp(opt.wl->name, "idle") == 0)
