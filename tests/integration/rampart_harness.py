@@ -234,3 +234,40 @@ def read_tagged(sock, tag, timeout=10):
         if not chunk:
             return data
         data += chunk
+
+
+class Raw:
+    """A raw IMAP connection over TLS for byte-exact checks: logs in, may
+    ENABLE IMAP4rev2 and SELECT/EXAMINE, then runs tagged commands."""
+
+    def __init__(self, server, select=None, rev2=False, examine=False):
+        self.s = server.raw(tls=True)
+        read_until(self.s, b"\r\n")
+        self.n = 0
+        self.tag = None
+        self.ok(b'LOGIN %s "%s"' % (server.user.encode(), server.password.encode()))
+        if rev2:
+            self.ok(b"ENABLE IMAP4rev2")
+        if select:
+            self.ok((b"EXAMINE " if examine else b"SELECT ") + select.encode())
+
+    def cmd(self, text, timeout=20):
+        """Sends one command; returns (all bytes, tagged status text)."""
+        self.n += 1
+        tag = b"t%d" % self.n
+        self.tag = tag
+        self.s.sendall(tag + b" " + text + b"\r\n")
+        data = read_tagged(self.s, tag, timeout=timeout)
+        last = [l for l in data.split(b"\r\n") if l.startswith(tag + b" ")][-1]
+        return data, last[len(tag) + 1:]
+
+    def ok(self, text, **kw):
+        data, status = self.cmd(text, **kw)
+        assert status.startswith(b"OK"), (text, data[-800:])
+        return data
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass

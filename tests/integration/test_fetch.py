@@ -2,13 +2,12 @@
 sections with partial ranges, HEADER.FIELDS(.NOT), MIME of a nested part,
 BINARY of base64/quoted-printable parts (literal8), UNKNOWN-CTE, implicit
 \\Seen, expunged messages, flow control on a large FETCH 1:* BODY[]."""
-import imaplib
 import re
 import time
 
 import pytest
 
-from rampart_harness import read_tagged, read_until
+from rampart_harness import Raw, read_tagged
 
 SIMPLE = (b"From: Alice <alice@example.org>\r\n"
           b"To: Bob <bob@example.org>\r\n"
@@ -58,39 +57,6 @@ MULTI = (b"From: Alice <alice@example.org>\r\n"
          b"\r\n"
          b"zzzz\r\n"
          b"--outer--\r\n")
-
-
-class Raw:
-    """A raw IMAP connection over TLS for byte-exact checks."""
-
-    def __init__(self, server, select=None, rev2=False, examine=False):
-        self.s = server.raw(tls=True)
-        read_until(self.s, b"\r\n")
-        self.n = 0
-        self.ok(b'LOGIN %s "%s"' % (server.user.encode(), server.password.encode()))
-        if rev2:
-            self.ok(b"ENABLE IMAP4rev2")
-        if select:
-            self.ok((b"EXAMINE " if examine else b"SELECT ") + select.encode())
-
-    def cmd(self, text, timeout=20):
-        self.n += 1
-        tag = b"t%d" % self.n
-        self.s.sendall(tag + b" " + text + b"\r\n")
-        data = read_tagged(self.s, tag, timeout=timeout)
-        last = [l for l in data.split(b"\r\n") if l.startswith(tag + b" ")][-1]
-        return data, last[len(tag) + 1:]
-
-    def ok(self, text, **kw):
-        data, status = self.cmd(text, **kw)
-        assert status.startswith(b"OK"), (text, data[-800:])
-        return data
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
 
 
 _box = [0]

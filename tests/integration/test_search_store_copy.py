@@ -8,46 +8,12 @@ import time
 
 import pytest
 
-from rampart_harness import read_tagged, read_until
+from rampart_harness import Raw
 
 
 def msg(subject, body=b"hello\r\n", frm=b"alice@example.org", extra=b""):
     return (b"From: " + frm + b"\r\nTo: bob@example.org\r\nSubject: " + subject +
             b"\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n" + extra + b"\r\n" + body)
-
-
-class Raw:
-    """A raw IMAP connection over TLS for byte-exact checks."""
-
-    def __init__(self, server, select=None, rev2=False, examine=False):
-        self.s = server.raw(tls=True)
-        read_until(self.s, b"\r\n")
-        self.n = 0
-        self.ok(b'LOGIN %s "%s"' % (server.user.encode(), server.password.encode()))
-        if rev2:
-            self.ok(b"ENABLE IMAP4rev2")
-        if select:
-            self.ok((b"EXAMINE " if examine else b"SELECT ") + select.encode())
-
-    def cmd(self, text, timeout=20):
-        self.n += 1
-        tag = b"t%d" % self.n
-        self.tag = tag
-        self.s.sendall(tag + b" " + text + b"\r\n")
-        data = read_tagged(self.s, tag, timeout=timeout)
-        last = [l for l in data.split(b"\r\n") if l.startswith(tag + b" ")][-1]
-        return data, last[len(tag) + 1:]
-
-    def ok(self, text, **kw):
-        data, status = self.cmd(text, **kw)
-        assert status.startswith(b"OK"), (text, data[-800:])
-        return data
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
 
 
 _box = [0]
