@@ -2,10 +2,8 @@
 concurrently, restart it, and every message that got APPEND OK must be
 there exactly once with intact bytes. Bounded: a few rounds, seconds each."""
 import hashlib
-import re
 import threading
 import time
-import imaplib
 
 ROUNDS = 4
 CLIENTS = 4

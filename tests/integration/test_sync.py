@@ -1,6 +1,5 @@
 """Many devices at once: sessions of one user see each other's new mail,
 flag changes and expunges; IDLE wakes promptly for APPEND and deliver."""
-import socket
 import time
 
 from rampart_harness import read_until
@@ -93,6 +92,7 @@ def test_idle_wakes_on_deliver(server):
     assert r.returncode == 0, r.stderr
     data = read_until(b, b"EXISTS", timeout=5)
     assert time.time() - t0 < 1.5
+    assert b"* 1 EXISTS" in data
     b.sendall(b"DONE\r\n")
     read_until(b, b"i OK")
     b.close()
