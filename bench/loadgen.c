@@ -101,6 +101,7 @@ struct options {
 	struct in_addr src[64];
 	int nsrc;
 	int append_size;
+	double setup_timeout;
 };
 
 static struct options opt;
@@ -117,7 +118,7 @@ struct op_stats {
 
 struct stats {
 	struct op_stats op[OP_COUNT];
-	uint64_t bytes_in, iterations;
+	uint64_t bytes_in, bytes_all, iterations;
 };
 
 static unsigned hist_index(uint64_t v)
@@ -163,8 +164,23 @@ static double hist_pct(const struct op_stats *s, double pct)
 	return (double)s->max_us / 1000.0;
 }
 
+/* Long-lived workloads (sessions, deliver, download) measure the steady
+ * state: the clock starts once every client is logged in, so that a
+ * server's login cost (argon2id, tens of ms each) is not what they show. */
+static bool warmup;
+static atomic_bool measuring;
+static atomic_int logged_in;
+static atomic_uint_fast64_t measure_t0_ms;
+
+static bool op_is_setup(enum op op)
+{
+	return op == OP_CONNECT || op == OP_STARTTLS || op == OP_LOGIN;
+}
+
 static void stats_record(struct stats *st, enum op op, uint64_t us, bool ok)
 {
+	if (warmup && !op_is_setup(op) && !atomic_load_explicit(&measuring, memory_order_relaxed))
+		return;
 	struct op_stats *s = &st->op[op];
 	s->count++;
 	if (!ok) {
@@ -538,7 +554,8 @@ static void conn_next(struct conn *c)
 			return;
 		}
 		if (c->step >= opt.wl->nsteps) {
-			w->st.iterations++;
+			if (!warmup || atomic_load_explicit(&measuring, memory_order_relaxed))
+				w->st.iterations++;
 			c->iter++;
 			if (opt.count) {
 				uint64_t left = atomic_load(&iterations_left);
@@ -831,6 +848,11 @@ static void conn_line(struct conn *c, const char *line, size_t len)
 	}
 	if (op == OP_LOGIN && ok && (opt.wl->steps[opt.wl->nsteps - 1] != OP_IDLE || c->notifier))
 		conn_ramp_done(c);
+	if (op == OP_LOGIN && ok && warmup && c->iter == 0 &&
+	    atomic_fetch_add(&logged_in, 1) + 1 == opt.clients) {
+		atomic_store(&measure_t0_ms, now_ms());
+		atomic_store(&measuring, true);
+	}
 	if (op == OP_APPEND && c->notifier) {
 		/* Back to pacing the wake rounds (notifier_tick). */
 		c->cur = OP_NOTIFY_WAIT;
@@ -863,7 +885,9 @@ static void conn_parse(struct conn *c)
 			if (take > c->literal_left)
 				take = (size_t)c->literal_left;
 			c->literal_left -= take;
-			c->w->st.bytes_in += take;
+			c->w->st.bytes_all += take;
+			if (!warmup || atomic_load_explicit(&measuring, memory_order_relaxed))
+				c->w->st.bytes_in += take;
 			pos += take;
 			continue;
 		}
@@ -1203,6 +1227,8 @@ static void usage(FILE *f)
 		"  --search-subject/--search-from/--search-body WORD\n"
 		"  --src A[-B]               bind to local source addresses 127.0.0.A..B\n"
 		"  --ramp N                  connections being set up at once per thread (64)\n"
+		"  --setup-timeout S         sessions/deliver/download: measure from when every\n"
+		"                            client is logged in, or after S seconds (120)\n"
 		"  --json                    one JSON object on stdout instead of a table\n");
 }
 
@@ -1228,8 +1254,9 @@ static void options_parse(int argc, char **argv)
 	opt.search_from = "zelda";
 	opt.search_body = "zanzibar";
 	opt.append_size = 4096;
+	opt.setup_timeout = 120;
 	enum { O_TLS = 256, O_USERS, O_MAILBOX, O_MAILFILE, O_FILLN, O_FILLB, O_DLCHUNK, O_WAKE,
-	       O_WAKER, O_SS, O_SF, O_SB, O_SRC, O_RAMP, O_JSON, O_ASIZE };
+	       O_WAKER, O_SS, O_SF, O_SB, O_SRC, O_RAMP, O_JSON, O_ASIZE, O_SETUP };
 	static const struct option lo[] = {
 		{ "tls", 1, 0, O_TLS }, { "users", 1, 0, O_USERS }, { "mailbox", 1, 0, O_MAILBOX },
 		{ "mail-file", 1, 0, O_MAILFILE }, { "fill-per-user", 1, 0, O_FILLN },
@@ -1238,6 +1265,7 @@ static void options_parse(int argc, char **argv)
 		{ "search-subject", 1, 0, O_SS }, { "search-from", 1, 0, O_SF },
 		{ "search-body", 1, 0, O_SB }, { "src", 1, 0, O_SRC }, { "ramp", 1, 0, O_RAMP },
 		{ "json", 0, 0, O_JSON }, { "append-size", 1, 0, O_ASIZE },
+		{ "setup-timeout", 1, 0, O_SETUP },
 		{ "help", 0, 0, 'H' }, { 0, 0, 0, 0 }
 	};
 	int ch;
@@ -1298,6 +1326,7 @@ static void options_parse(int argc, char **argv)
 		case O_RAMP: opt.ramp = atoi(optarg); break;
 		case O_JSON: opt.json = true; break;
 		case O_ASIZE: opt.append_size = atoi(optarg); break;
+		case O_SETUP: opt.setup_timeout = atof(optarg); break;
 		case 'H': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1306,7 +1335,8 @@ static void options_parse(int argc, char **argv)
 	    opt.threads > 256 || opt.port < 1 || opt.port > 65535 || opt.duration <= 0 ||
 	    opt.duration > 86400 || opt.fill_batch < 1 || opt.fill_batch > 10000 ||
 	    opt.download_chunk < 1 || opt.ramp < 1 || opt.wake_rounds < 1 ||
-	    opt.append_size < 0 || opt.append_size > (64 << 20) || opt.fill_per_user < 0) {
+	    opt.append_size < 0 || opt.append_size > (64 << 20) || opt.fill_per_user < 0 ||
+	    !(opt.setup_timeout > 0 && opt.setup_timeout <= 3600)) {
 		usage(stderr);
 		exit(2);
 	}
@@ -1341,7 +1371,7 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static void report(const struct stats *total, double secs, int peak_idling)
+static void report(const struct stats *total, double secs, double setup_s, int peak_idling)
 {
 	uint64_t all = 0, errs = 0;
 	/* Latency over every IMAP command (not connects, not wake-ups). */
@@ -1349,7 +1379,8 @@ static void report(const struct stats *total, double secs, int peak_idling)
 	for (int i = 0; i < OP_COUNT; i++) {
 		all += total->op[i].count;
 		errs += total->op[i].errors;
-		if (i == OP_CONNECT || i == OP_WAKE || i == OP_NOTIFY_WAIT)
+		if (i == OP_CONNECT || i == OP_WAKE || i == OP_NOTIFY_WAIT ||
+		    (warmup && op_is_setup((enum op)i)))
 			continue;
 		agg.count += total->op[i].count;
 		agg.errors += total->op[i].errors;
@@ -1365,11 +1396,11 @@ static void report(const struct stats *total, double secs, int peak_idling)
 		json_str(opt.wl->name);
 		printf(",\"clients\":%d,\"threads\":%d,\"elapsed_s\":%.3f,\"iterations\":%" PRIu64
 		       ",\"iter_per_s\":%.2f,\"commands\":%" PRIu64 ",\"cmd_per_s\":%.2f,\"errors\":%" PRIu64
-		       ",\"bytes_in\":%" PRIu64 ",\"mb_per_s\":%.3f,\"peak_idling\":%d,\"ops\":{",
+		       ",\"bytes_in\":%" PRIu64 ",\"mb_per_s\":%.3f,\"peak_idling\":%d,\"setup_s\":%.3f,\"bytes_all\":%" PRIu64 ",\"ops\":{",
 		       opt.clients, opt.threads, secs, total->iterations,
 		       secs > 0 ? (double)total->iterations / secs : 0, all,
 		       secs > 0 ? (double)(all - errs) / secs : 0, errs, total->bytes_in,
-		       secs > 0 ? mb / secs : 0, peak_idling);
+		       secs > 0 ? mb / secs : 0, peak_idling, setup_s, total->bytes_all);
 		bool first = true;
 		for (int i = 0; i < OP_COUNT; i++) {
 			const struct op_stats *s = &total->op[i];
@@ -1389,9 +1420,12 @@ static void report(const struct stats *total, double secs, int peak_idling)
 		fflush(stdout);
 		return;
 	}
-	printf("workload %s: %d clients, %d threads, %.2f s, %" PRIu64 " iterations (%.1f/s)\n",
+	printf("workload %s: %d clients, %d threads, %.2f s, %" PRIu64 " iterations (%.1f/s)",
 	       opt.wl->name, opt.clients, opt.threads, secs, total->iterations,
 	       secs > 0 ? (double)total->iterations / secs : 0);
+	if (warmup)
+		printf(", measured after %.2f s of connects and logins", setup_s);
+	printf("\n");
 	printf("%-15s %10s %8s %10s %9s %9s %9s\n", "command", "count", "errors", "per_s",
 	       "p50_ms", "p99_ms", "max_ms");
 	for (int i = 0; i < OP_COUNT; i++) {
@@ -1449,6 +1483,7 @@ int main(int argc, char **argv)
 	SSL_CTX_set_mode(ssl_ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
+	warmup = opt.wl->loop_at > 0 && strcmp(opt.wl->name, "idle") != 0;
 	int nclients = opt.clients;
 	bool fill = strcmp(opt.wl->name, "fill") == 0;
 	int nusers = opt.user_last - opt.user_first + 1;
@@ -1498,8 +1533,21 @@ int main(int argc, char **argv)
 	 * in place, so a driver can measure the server while they are held. */
 	int peak_idling = 0;
 	bool ready_said = false;
-	uint64_t deadline = now_ms() + (uint64_t)(opt.duration * 1000.0);
+	uint64_t start_ms = now_ms();
+	uint64_t deadline = start_ms + (uint64_t)(opt.duration * 1000.0);
 	while (!atomic_load(&stop_flag)) {
+		if (warmup && !atomic_load(&measuring) &&
+		    now_ms() >= start_ms + (uint64_t)(opt.setup_timeout * 1000.0)) {
+			fprintf(stderr, "loadgen: only %d of %d clients logged in after %.0f s: "
+				"measuring anyway\n", atomic_load(&logged_in), opt.clients,
+				opt.setup_timeout);
+			atomic_store(&measure_t0_ms, now_ms());
+			atomic_store(&measuring, true);
+		}
+		if (warmup)
+			deadline = atomic_load(&measuring)
+					   ? atomic_load(&measure_t0_ms) + (uint64_t)(opt.duration * 1000.0)
+					   : UINT64_MAX;
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 		int idl = atomic_load(&idling);
@@ -1524,6 +1572,7 @@ int main(int argc, char **argv)
 	for (int t = 0; t < opt.threads; t++) {
 		struct stats *s = &workers[t].st;
 		total->bytes_in += s->bytes_in;
+		total->bytes_all += s->bytes_all;
 		total->iterations += s->iterations;
 		for (int i = 0; i < OP_COUNT; i++) {
 			struct op_stats *a = &total->op[i], *b = &s->op[i];
@@ -1536,7 +1585,13 @@ int main(int argc, char **argv)
 				a->hist[k] += b->hist[k];
 		}
 	}
-	report(total, elapsed_s(&t0, &t1), peak_idling);
+	double secs = elapsed_s(&t0, &t1);
+	double setup_s = 0;
+	if (warmup && atomic_load(&measuring)) {
+		setup_s = (double)(atomic_load(&measure_t0_ms) - start_ms) / 1000.0;
+		secs -= setup_s;
+	}
+	report(total, secs, setup_s, peak_idling);
 
 	for (int t = 0; t < opt.threads; t++) {
 		struct worker *w = &workers[t];
