@@ -35,7 +35,13 @@ def test_kill9_during_concurrent_appends_loses_nothing(server):
                    for i in range(CLIENTS)]
         for t in threads:
             t.start()
-        time.sleep(0.7 + 0.3 * rnd)
+        # Kill once this round has acknowledged some messages (bounded
+        # wait: logins are slow on a loaded machine), at a varying moment.
+        before = len(acked)
+        deadline = time.time() + 15
+        while len(acked) < before + 8 and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.05 * rnd)
         server.kill9()
         stop.set()
         for t in threads:
