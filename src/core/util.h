@@ -39,6 +39,10 @@ int parse_u64(const char *s, size_t len, uint64_t *out);
 /* Writes all of buf to fd, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
 
+/* FNV-1a over n bytes: a fast, non-cryptographic hash for in-memory
+ * tables. */
+uint32_t hash_bytes(const void *p, size_t n);
+
 /* Monotonic clock in milliseconds / microseconds. */
 uint64_t now_ms(void);
 uint64_t now_us(void);

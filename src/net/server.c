@@ -99,15 +99,6 @@ static void addr_key(const struct sockaddr *sa, uint8_t key[16])
 	}
 }
 
-static unsigned hash_bytes(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 16777619u;
-	return h;
-}
-
 /* Returns false when the address is over max_connections_per_ip. */
 static bool ip_count_change(const struct sockaddr *sa, int delta)
 {

@@ -3,7 +3,10 @@
  * process, another server process or `rampart deliver`) into callbacks.
  *
  * This is process-wide state by nature (one inotify instance, one thread);
- * it is guarded by one mutex. The callback runs without the mutex held. */
+ * it is guarded by one mutex. The callback runs without the mutex held.
+ * Entries (one per watched user) are indexed by name and by inotify watch
+ * descriptor, so a login, a logout and an event each cost O(1) however
+ * many users are watched. */
 #include "store/store_internal.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -18,16 +21,23 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#define WATCH_MASK (IN_ATTRIB | IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF)
+/* Writers only ever signal with utimensat (IN_ATTRIB). Opening or closing
+ * the file must not count as a change: store_user_open touching it would
+ * wake every session of the user, each of which opens the store again, and
+ * so on for ever. */
+#define WATCH_MASK (IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
 /* How often watches whose notify file does not exist yet are retried. */
 #define WATCH_RETRY_MS 500
+#define WATCH_BUCKETS 4096
 
 struct watch_entry {
 	char *username;
 	char *path;   /* <userdir>/notify */
 	int wd;       /* -1: not armed yet (file missing) */
 	unsigned refs;
-	struct watch_entry *next;
+	uint64_t fired;                /* drain generation it was last reported in */
+	struct watch_entry *name_next; /* same name bucket */
+	struct watch_entry *wd_next;   /* same wd bucket; armed entries only */
 };
 
 static struct {
@@ -39,8 +49,21 @@ static struct {
 	pthread_t thread;
 	store_change_cb cb;
 	void *arg;
-	struct watch_entry *list;
+	struct watch_entry *by_name[WATCH_BUCKETS];
+	struct watch_entry *by_wd[WATCH_BUCKETS];
+	size_t unarmed;  /* entries with wd < 0 */
+	uint64_t gen;
 } g_watch = { .lock = PTHREAD_MUTEX_INITIALIZER, .ifd = -1, .efd = -1 };
+
+static struct watch_entry **name_bucket(const char *username)
+{
+	return &g_watch.by_name[hash_bytes(username, strlen(username)) % WATCH_BUCKETS];
+}
+
+static struct watch_entry **wd_bucket(int wd)
+{
+	return &g_watch.by_wd[(unsigned)wd % WATCH_BUCKETS];
+}
 
 static int watch_fds_open_locked(void)
 {
@@ -58,6 +81,16 @@ static void watch_wake(void)
 		log_warn("event=store_watch_error op=wake errno=%d", errno);
 }
 
+static void wd_index_remove_locked(struct watch_entry *e)
+{
+	struct watch_entry **pp = wd_bucket(e->wd);
+	while (*pp && *pp != e)
+		pp = &(*pp)->wd_next;
+	if (*pp)
+		*pp = e->wd_next;
+	e->wd_next = NULL;
+}
+
 /* Arms the inotify watch of e. The notify file is created when the user
  * directory exists but the file does not (a store created before notify
  * files existed, or removed by hand). */
@@ -65,19 +98,28 @@ static void watch_arm_locked(struct watch_entry *e)
 {
 	if (g_watch.ifd < 0 || e->wd >= 0)
 		return;
-	e->wd = inotify_add_watch(g_watch.ifd, e->path, WATCH_MASK);
-	if (e->wd < 0 && errno == ENOENT) {
+	int wd = inotify_add_watch(g_watch.ifd, e->path, WATCH_MASK);
+	if (wd < 0 && errno == ENOENT) {
 		int fd = open(e->path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd >= 0) {
 			close(fd);
-			e->wd = inotify_add_watch(g_watch.ifd, e->path, WATCH_MASK);
+			wd = inotify_add_watch(g_watch.ifd, e->path, WATCH_MASK);
 		}
 	}
+	if (wd < 0)
+		return;
+	e->wd = wd;
+	struct watch_entry **b = wd_bucket(wd);
+	e->wd_next = *b;
+	*b = e;
+	g_watch.unarmed--;
 }
 
+/* Two names can reach one file only through the same inode; the kernel
+ * watch is shared then. */
 static bool watch_wd_shared_locked(const struct watch_entry *e)
 {
-	for (struct watch_entry *o = g_watch.list; o; o = o->next)
+	for (struct watch_entry *o = *wd_bucket(e->wd); o; o = o->wd_next)
 		if (o != e && o->wd == e->wd)
 			return true;
 	return false;
@@ -102,21 +144,28 @@ static void watch_fire(char **names, size_t n)
 	}
 }
 
+static void watch_report_locked(struct watch_entry *e, char ***names, size_t *n, size_t *cap)
+{
+	if (e->fired == g_watch.gen)
+		return;  /* already in this batch */
+	e->fired = g_watch.gen;
+	xgrow((void **)names, cap, *n + 1, sizeof(**names));
+	(*names)[(*n)++] = xstrdup(e->username);
+}
+
 /* Collects (copies) the users watched through wd, or all of them when
  * wd < 0 (the kernel queue overflowed: anything may have changed). */
 static void watch_collect_locked(int wd, char ***names, size_t *n, size_t *cap)
 {
-	for (struct watch_entry *e = g_watch.list; e; e = e->next) {
-		if (wd >= 0 && e->wd != wd)
-			continue;
-		bool dup = false;
-		for (size_t i = 0; i < *n && !dup; i++)
-			dup = strcmp((*names)[i], e->username) == 0;
-		if (dup)
-			continue;
-		xgrow((void **)names, cap, *n + 1, sizeof(**names));
-		(*names)[(*n)++] = xstrdup(e->username);
+	if (wd >= 0) {
+		for (struct watch_entry *e = *wd_bucket(wd); e; e = e->wd_next)
+			if (e->wd == wd)
+				watch_report_locked(e, names, n, cap);
+		return;
 	}
+	for (size_t b = 0; b < WATCH_BUCKETS; b++)
+		for (struct watch_entry *e = g_watch.by_name[b]; e; e = e->name_next)
+			watch_report_locked(e, names, n, cap);
 }
 
 /* Reads all pending inotify events, coalescing them per user. */
@@ -125,6 +174,9 @@ static void watch_drain(void)
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	char **names = NULL;
 	size_t n = 0, cap = 0;
+	pthread_mutex_lock(&g_watch.lock);
+	g_watch.gen++;
+	pthread_mutex_unlock(&g_watch.lock);
 	for (;;) {
 		ssize_t len = read(g_watch.ifd, buf, sizeof(buf));
 		if (len <= 0)
@@ -141,9 +193,18 @@ static void watch_drain(void)
 			if (ev->mask & IN_IGNORED) {
 				/* The file went away (user removed, or replaced):
 				 * re-arm when it is back. */
-				for (struct watch_entry *e = g_watch.list; e; e = e->next)
-					if (e->wd == ev->wd)
-						e->wd = -1;
+				struct watch_entry **pp = wd_bucket(ev->wd);
+				while (*pp) {
+					struct watch_entry *m = *pp;
+					if (m->wd != ev->wd) {
+						pp = &m->wd_next;
+						continue;
+					}
+					*pp = m->wd_next;
+					m->wd_next = NULL;
+					m->wd = -1;
+					g_watch.unarmed++;
+				}
 			}
 		}
 		pthread_mutex_unlock(&g_watch.lock);
@@ -159,19 +220,20 @@ static bool watch_retry(void)
 {
 	char **names = NULL;
 	size_t n = 0, cap = 0;
-	bool pending = false;
 	pthread_mutex_lock(&g_watch.lock);
-	for (struct watch_entry *e = g_watch.list; e; e = e->next) {
-		if (e->wd >= 0)
-			continue;
-		watch_arm_locked(e);
-		if (e->wd < 0) {
-			pending = true;
-			continue;
+	if (g_watch.unarmed > 0) {
+		g_watch.gen++;
+		for (size_t b = 0; b < WATCH_BUCKETS && g_watch.unarmed > 0; b++) {
+			for (struct watch_entry *e = g_watch.by_name[b]; e; e = e->name_next) {
+				if (e->wd >= 0)
+					continue;
+				watch_arm_locked(e);
+				if (e->wd >= 0)
+					watch_report_locked(e, &names, &n, &cap);
+			}
 		}
-		xgrow((void **)&names, &cap, n + 1, sizeof(*names));
-		names[n++] = xstrdup(e->username);
 	}
+	bool pending = g_watch.unarmed > 0;
 	pthread_mutex_unlock(&g_watch.lock);
 	watch_fire(names, n);
 	free(names);
@@ -180,6 +242,7 @@ static bool watch_retry(void)
 
 static void *watch_thread(void *arg)
 {
+	(void)arg;
 	bool pending = watch_retry();
 	for (;;) {
 		struct pollfd pfd[2] = {
@@ -223,8 +286,9 @@ int store_watch_start(store_change_cb cb, void *arg)
 		g_watch.cb = cb;
 		g_watch.arg = arg;
 		g_watch.stopping = false;
-		for (struct watch_entry *e = g_watch.list; e; e = e->next)
-			watch_arm_locked(e);
+		for (size_t b = 0; b < WATCH_BUCKETS; b++)
+			for (struct watch_entry *e = g_watch.by_name[b]; e; e = e->name_next)
+				watch_arm_locked(e);
 		if (pthread_create(&g_watch.thread, NULL, watch_thread, NULL) != 0) {
 			r = STORE_EIO;
 		} else {
@@ -247,11 +311,15 @@ void store_watch_stop(void)
 	pthread_mutex_unlock(&g_watch.lock);
 	pthread_join(g_watch.thread, NULL);
 	pthread_mutex_lock(&g_watch.lock);
-	while (g_watch.list) {
-		struct watch_entry *e = g_watch.list;
-		g_watch.list = e->next;
-		watch_entry_free(e);
+	for (size_t b = 0; b < WATCH_BUCKETS; b++) {
+		while (g_watch.by_name[b]) {
+			struct watch_entry *e = g_watch.by_name[b];
+			g_watch.by_name[b] = e->name_next;
+			watch_entry_free(e);
+		}
+		g_watch.by_wd[b] = NULL;
 	}
+	g_watch.unarmed = 0;
 	close(g_watch.ifd);
 	close(g_watch.efd);
 	g_watch.ifd = g_watch.efd = -1;
@@ -269,8 +337,9 @@ int store_watch_user(const char *username)
 		return STORE_EINVAL;
 	pthread_mutex_lock(&g_watch.lock);
 	int r = STORE_OK;
+	struct watch_entry **b = name_bucket(username);
 	struct watch_entry *e;
-	for (e = g_watch.list; e; e = e->next)
+	for (e = *b; e; e = e->name_next)
 		if (strcmp(e->username, username) == 0)
 			break;
 	if (e) {
@@ -283,8 +352,9 @@ int store_watch_user(const char *username)
 		e->path = xasprintf("%s/notify", dir);
 		e->wd = -1;
 		e->refs = 1;
-		e->next = g_watch.list;
-		g_watch.list = e;
+		e->name_next = *b;
+		*b = e;
+		g_watch.unarmed++;
 		watch_arm_locked(e);
 		if (e->wd < 0)
 			watch_wake();  /* the thread polls for it from now on */
@@ -299,16 +369,20 @@ void store_unwatch_user(const char *username)
 	if (!username)
 		return;
 	pthread_mutex_lock(&g_watch.lock);
-	struct watch_entry **pp = &g_watch.list;
+	struct watch_entry **pp = name_bucket(username);
 	while (*pp && strcmp((*pp)->username, username) != 0)
-		pp = &(*pp)->next;
+		pp = &(*pp)->name_next;
 	struct watch_entry *e = *pp;
 	if (e && --e->refs == 0) {
-		/* Two names can reach one file only through the same inode;
-		 * the kernel watch is shared then and must outlive this one. */
-		if (e->wd >= 0 && !watch_wd_shared_locked(e))
-			inotify_rm_watch(g_watch.ifd, e->wd);
-		*pp = e->next;
+		*pp = e->name_next;
+		if (e->wd >= 0) {
+			bool shared = watch_wd_shared_locked(e);
+			wd_index_remove_locked(e);
+			if (!shared)
+				inotify_rm_watch(g_watch.ifd, e->wd);
+		} else {
+			g_watch.unarmed--;
+		}
 		watch_entry_free(e);
 	}
 	pthread_mutex_unlock(&g_watch.lock);
