@@ -1041,6 +1041,25 @@ static void test_watch(void **state)
 	assert_true(wait_callback(c0, t0) < 100000);
 	store_user_close(u);
 
+	/* Opening, reading and closing a store is not a change: a reader that
+	 * woke the watchers would wake every IDLE session of the user, each
+	 * of which opens the store again, for ever. */
+	store_thread_cleanup();
+	usleep(20000);
+	c0 = cb_count();
+	for (int i = 0; i < 3; i++) {
+		u = store_user_open("watched");
+		assert_non_null(u);
+		struct store_mailbox *mbs = NULL;
+		size_t nmbs = 0;
+		assert_int_equal(store_mailbox_list(u, true, &mbs, &nmbs), STORE_OK);
+		store_mailbox_array_free(mbs, nmbs);
+		store_user_close(u);
+		store_thread_cleanup();
+	}
+	usleep(200000);
+	assert_int_equal(cb_count(), c0);
+
 	/* Unwatched users are not reported. */
 	store_unwatch_user("watched");
 	store_unwatch_user("watched");

@@ -401,9 +401,13 @@ static struct store_user *user_open_new(const char *username, char *dir)
 		goto fail;
 	if (db_schema_apply(u) != STORE_OK)
 		goto fail;
-	int fd = open(u->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd >= 0)
-		close(fd);
+	/* Created only when missing: the watchers listen for IN_ATTRIB, but
+	 * there is no reason to touch the file on every open. */
+	if (access(u->notify_path, F_OK) < 0 && errno == ENOENT) {
+		int fd = open(u->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
 	struct stat st;
 	if (stat(index, &st) < 0)
 		goto fail;
