@@ -170,6 +170,9 @@ void cmd_idle(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	}
 	if (s->state == ST_SELECTED && !view_sync(s, true))
 		return;
+	/* An idling session holds no database handle: thousands of them
+	 * would each keep an SQLite connection and its page cache. */
+	sess_store_release(s);
 	sess_printf(s, "+ idling");
 	sess_flush(s);
 	s->mode = IN_IDLE;
