@@ -97,6 +97,8 @@ struct options {
 	bool json;
 	bool wake;
 	int wake_rounds;
+	double wake_gap;      /* seconds between a round's end and the next APPEND */
+	double wake_timeout;  /* seconds a round waits for every client */
 	const char *search_subject, *search_from, *search_body;
 	struct in_addr src[64];
 	int nsrc;
@@ -1017,7 +1019,8 @@ static void conn_event(struct conn *c, uint32_t events)
 }
 
 /* The wake experiment's notifier: once every IDLE client is idling, it
- * APPENDs one message per round and waits until all were woken (or 5 s). */
+ * APPENDs one message per round and waits until all were woken (or
+ * --wake-timeout; the missing ones count as errors), then --wake-gap. */
 static void notifier_tick(struct conn *c)
 {
 	if (c->state != CS_WAITING || c->cur != OP_NOTIFY_WAIT)
@@ -1031,8 +1034,8 @@ static void notifier_tick(struct conn *c)
 	if (c->notify_at == 0) {
 		if (atomic_load(&idling) < target)
 			return;
-		/* Let the server settle between rounds. */
-		c->notify_at = now + 300000;
+		/* Let the server settle before the first round. */
+		c->notify_at = now + (uint64_t)(opt.wake_gap * 1e6);
 		return;
 	}
 	uint64_t t0 = atomic_load(&wake_t0);
@@ -1052,13 +1055,13 @@ static void notifier_tick(struct conn *c)
 			conn_fail(c, "write failed");
 		return;
 	}
-	if (atomic_load(&woken) >= target || now - t0 > 5000000) {
+	if (atomic_load(&woken) >= target || now - t0 > (uint64_t)(opt.wake_timeout * 1e6)) {
 		if (atomic_load(&woken) < target)
 			for (int i = atomic_load(&woken); i < target; i++)
 				stats_record(&c->w->st, OP_WAKE, 0, false);
 		atomic_store(&wake_t0, 0);
 		c->notify_round++;
-		c->notify_at = now + 200000;
+		c->notify_at = now + (uint64_t)(opt.wake_gap * 1e6);
 	}
 }
 
@@ -1224,6 +1227,7 @@ static void usage(FILE *f)
 		"  --download-chunk N        messages per FETCH BODY[] (default 100)\n"
 		"  --append-size BYTES       size of APPENDed messages (default 4096)\n"
 		"  --wake --wake-rounds N    idle: one extra client APPENDs, measure EXISTS latency\n"
+		"  --wake-gap S --wake-timeout S   pause between rounds (0.3), wait per round (30)\n"
 		"  --search-subject/--search-from/--search-body WORD\n"
 		"  --src A[-B]               bind to local source addresses 127.0.0.A..B\n"
 		"  --ramp N                  connections being set up at once per thread (64)\n"
@@ -1250,18 +1254,21 @@ static void options_parse(int argc, char **argv)
 	opt.download_chunk = 100;
 	opt.ramp = 64;
 	opt.wake_rounds = 10;
+	opt.wake_gap = 0.3;
+	opt.wake_timeout = 30;
 	opt.search_subject = "invoice";
 	opt.search_from = "zelda";
 	opt.search_body = "zanzibar";
 	opt.append_size = 4096;
 	opt.setup_timeout = 120;
 	enum { O_TLS = 256, O_USERS, O_MAILBOX, O_MAILFILE, O_FILLN, O_FILLB, O_DLCHUNK, O_WAKE,
-	       O_WAKER, O_SS, O_SF, O_SB, O_SRC, O_RAMP, O_JSON, O_ASIZE, O_SETUP };
+	       O_WAKER, O_WGAP, O_WTMO, O_SS, O_SF, O_SB, O_SRC, O_RAMP, O_JSON, O_ASIZE, O_SETUP };
 	static const struct option lo[] = {
 		{ "tls", 1, 0, O_TLS }, { "users", 1, 0, O_USERS }, { "mailbox", 1, 0, O_MAILBOX },
 		{ "mail-file", 1, 0, O_MAILFILE }, { "fill-per-user", 1, 0, O_FILLN },
 		{ "fill-batch", 1, 0, O_FILLB }, { "download-chunk", 1, 0, O_DLCHUNK },
 		{ "wake", 0, 0, O_WAKE }, { "wake-rounds", 1, 0, O_WAKER },
+		{ "wake-gap", 1, 0, O_WGAP }, { "wake-timeout", 1, 0, O_WTMO },
 		{ "search-subject", 1, 0, O_SS }, { "search-from", 1, 0, O_SF },
 		{ "search-body", 1, 0, O_SB }, { "src", 1, 0, O_SRC }, { "ramp", 1, 0, O_RAMP },
 		{ "json", 0, 0, O_JSON }, { "append-size", 1, 0, O_ASIZE },
@@ -1314,6 +1321,8 @@ static void options_parse(int argc, char **argv)
 		case O_DLCHUNK: opt.download_chunk = atoi(optarg); break;
 		case O_WAKE: opt.wake = true; break;
 		case O_WAKER: opt.wake_rounds = atoi(optarg); break;
+		case O_WGAP: opt.wake_gap = atof(optarg); break;
+		case O_WTMO: opt.wake_timeout = atof(optarg); break;
 		case O_SS: opt.search_subject = optarg; break;
 		case O_SF: opt.search_from = optarg; break;
 		case O_SB: opt.search_body = optarg; break;
@@ -1336,7 +1345,9 @@ static void options_parse(int argc, char **argv)
 	    opt.duration > 86400 || opt.fill_batch < 1 || opt.fill_batch > 10000 ||
 	    opt.download_chunk < 1 || opt.ramp < 1 || opt.wake_rounds < 1 ||
 	    opt.append_size < 0 || opt.append_size > (64 << 20) || opt.fill_per_user < 0 ||
-	    !(opt.setup_timeout > 0 && opt.setup_timeout <= 3600)) {
+	    !(opt.setup_timeout > 0 && opt.setup_timeout <= 3600) ||
+	    !(opt.wake_gap >= 0 && opt.wake_gap <= 600) ||
+	    !(opt.wake_timeout > 0 && opt.wake_timeout <= 600)) {
 		usage(stderr);
 		exit(2);
 	}
