@@ -127,7 +127,7 @@ int admin_deliver_main(int argc, char **argv)
 	} else {
 		fprintf(stderr, "rampart deliver: store error %d\n", r);
 	}
-	store_thread_cleanup();
+	store_cache_drop();
 out_store:
 	store_shutdown();
 out:

@@ -4,9 +4,10 @@
  * implement the same functions later.
  *
  * Threading: a struct store_user is used by one thread at a time. Handles
- * are cached per thread (store_user_open on the same thread returns the
- * cached, refcounted handle), so sessions do not each hold a database
- * connection; they open before a command and close after it.
+ * are pooled by the process (a nested store_user_open on the same thread
+ * returns the same refcounted handle; an unused one is reused by any
+ * thread), so sessions do not each hold a database connection; they open
+ * before a command and close after it.
  *
  * Durability: every function that changes state returns only after the
  * change is committed and fsync'd (blob file, its directory, SQLite WAL).
@@ -46,8 +47,9 @@ struct store_user;
  * store. NULL on error. */
 struct store_user *store_user_open(const char *username);
 void store_user_close(struct store_user *u);
-/* Closes every cached handle of this thread that is not in use. */
-void store_thread_cleanup(void);
+/* Closes every cached handle that is not in use (any thread's): at
+ * shutdown, and when the process runs short of file descriptors. */
+void store_cache_drop(void);
 /* Removes a user's whole store (admin). */
 int store_user_remove(const char *username);
 

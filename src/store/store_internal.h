@@ -5,6 +5,7 @@
 
 #include "store/store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -115,7 +116,9 @@ struct store_user {
 	unsigned refs;
 	dev_t dev;          /* of index.sqlite, to notice a removed store */
 	ino_t ino;
-	struct store_user *prev, *next;  /* per-thread LRU list */
+	pthread_t owner;    /* the thread using it while refs > 0 */
+	struct store_user *hnext;        /* pool bucket chain */
+	struct store_user *prev, *next;  /* pool LRU list of unused handles */
 };
 
 /* The row of a mailbox that message operations need. */

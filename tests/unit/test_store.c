@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -212,7 +213,7 @@ static void test_user_defaults(void **state)
 	assert_non_null(u);
 	assert_true(has_mailbox(u, "Trash"));
 	store_user_close(u);
-	store_thread_cleanup();
+	store_cache_drop();
 }
 
 static void test_mailbox_names(void **state)
@@ -967,7 +968,7 @@ static void *append_thread(void *arg)
 	int r = store_append(u, "INBOX", &a, 1, NULL);
 	*t_done = now_us();
 	store_user_close(u);
-	store_thread_cleanup();
+	store_cache_drop();
 	return r == STORE_OK ? arg : NULL;
 }
 
@@ -976,7 +977,7 @@ static void test_watch(void **state)
 	struct store_user *u = store_user_open("watched");
 	assert_non_null(u);
 	store_user_close(u);
-	store_thread_cleanup();
+	store_cache_drop();
 	assert_int_equal(store_watch_start(on_change, &g_cb_count), STORE_OK);
 	assert_int_equal(store_watch_start(on_change, &g_cb_count), STORE_EINVAL);
 	assert_int_equal(store_watch_user("watched"), STORE_OK);
@@ -1044,7 +1045,7 @@ static void test_watch(void **state)
 	/* Opening, reading and closing a store is not a change: a reader that
 	 * woke the watchers would wake every IDLE session of the user, each
 	 * of which opens the store again, for ever. */
-	store_thread_cleanup();
+	store_cache_drop();
 	usleep(20000);
 	c0 = cb_count();
 	for (int i = 0; i < 3; i++) {
@@ -1055,7 +1056,7 @@ static void test_watch(void **state)
 		assert_int_equal(store_mailbox_list(u, true, &mbs, &nmbs), STORE_OK);
 		store_mailbox_array_free(mbs, nmbs);
 		store_user_close(u);
-		store_thread_cleanup();
+		store_cache_drop();
 	}
 	usleep(200000);
 	assert_int_equal(cb_count(), c0);
@@ -1082,7 +1083,7 @@ static void test_watch(void **state)
 	store_watch_stop();
 	assert_false(g_cb_bad_arg);
 	store_watch_stop();
-	store_thread_cleanup();
+	store_cache_drop();
 }
 
 /* ---- concurrency ---- */
@@ -1108,7 +1109,7 @@ static void *conc_thread(void *arg)
 		ok = store_append(u, "INBOX", &a, 1, NULL) == STORE_OK;
 	}
 	store_user_close(u);
-	store_thread_cleanup();
+	store_cache_drop();
 	return ok ? arg : NULL;
 }
 
@@ -1156,28 +1157,79 @@ static void test_concurrent_appends(void **state)
 
 /* ---- handle cache ---- */
 
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void *open_and_report(void *arg)
+{
+	struct store_user **out = arg;
+	*out = store_user_open("pool-shared");
+	if (*out)
+		store_user_close(*out);
+	return NULL;
+}
+
 static void test_handle_cache(void **state)
 {
+	store_cache_drop();
+	int fds0 = count_fds();
 	struct store_user *first = store_user_open("cache0");
 	assert_non_null(first);
 	store_user_close(first);
-	/* More users than the cache holds: the old idle ones are closed,
-	 * and reopening works. */
-	for (int i = 1; i < 40; i++) {
+	/* More users than the pool holds: the least recently used unused
+	 * handles are closed, so the descriptors the pool holds (index, WAL,
+	 * shm per handle) stay bounded, and reopening works. */
+	for (int i = 1; i < 300; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "cache%d", i);
 		struct store_user *u = store_user_open(name);
 		assert_non_null(u);
 		store_user_close(u);
 	}
+	int fds_full = count_fds();
+	printf("descriptors: %d before, %d with a full pool\n", fds0, fds_full);
+	assert_true(fds_full - fds0 <= 256 * 3 + 8);
+	assert_true(fds_full - fds0 >= 100);  /* it does keep handles */
 	struct store_user *u = store_user_open("cache0");
 	assert_non_null(u);
 	assert_true(has_mailbox(u, "INBOX"));
+	/* Nested opens on one thread share the handle. */
+	struct store_user *again = store_user_open("cache0");
+	assert_ptr_equal(again, u);
+	store_user_close(again);
 	/* In use: cannot be removed. */
 	assert_int_equal(store_user_remove("cache0"), STORE_EINUSE);
 	store_user_close(u);
-	store_thread_cleanup();
+	store_cache_drop();
+	assert_true(count_fds() <= fds0 + 1);
 	assert_int_equal(store_user_remove("cache0"), STORE_OK);
+
+	/* An unused handle serves any thread; one in use by another thread is
+	 * not shared (another handle is opened). */
+	struct store_user *mine = store_user_open("pool-shared");
+	assert_non_null(mine);
+	store_user_close(mine);
+	struct store_user *theirs = NULL;
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, open_and_report, &theirs), 0);
+	pthread_join(th, NULL);
+	assert_ptr_equal(theirs, mine);
+	mine = store_user_open("pool-shared");
+	/* Held here while the other thread opens: a second handle. */
+	assert_int_equal(pthread_create(&th, NULL, open_and_report, &theirs), 0);
+	pthread_join(th, NULL);
+	assert_non_null(theirs);
+	assert_ptr_not_equal(theirs, mine);
+	store_user_close(mine);
+	store_cache_drop();
 }
 
 /* ---- scale ---- */

@@ -162,7 +162,7 @@ static size_t parse_acks(const char *buf, size_t len)
 static size_t run_round(unsigned round, unsigned *seed)
 {
 	/* The child must not inherit open database handles. */
-	store_thread_cleanup();
+	store_cache_drop();
 	int p[2];
 	assert_int_equal(pipe(p), 0);
 	pid_t pid = fork();
@@ -298,7 +298,7 @@ static void verify_store(unsigned round)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	store_user_close(u);
-	store_thread_cleanup();
+	store_cache_drop();
 }
 
 static void test_crash_rounds(void **state)

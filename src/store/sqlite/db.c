@@ -21,11 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Open handles kept per thread (most recently used first). Opening one
- * costs a file open, WAL/shm mapping and a schema parse (~1 ms); a cached
- * unused one costs ~90 KB. With fewer handles than active users, every
- * command of a busy server paid the open: 200 long-lived sessions ran at a
- * quarter of the speed with 32. */
+/* Open handles kept by the process (in use or not). Opening one costs a
+ * file open, WAL/shm mapping and a schema parse (~1 ms); an unused one
+ * costs ~90 KB and 3 descriptors. With fewer handles than active users,
+ * every command of a busy server paid the open: 200 long-lived sessions
+ * ran at a quarter of the speed with 32 per thread. In-use handles are
+ * never closed, so the pool exceeds this only while more are in use. */
 #define STORE_CACHE_MAX 256
 
 /* Set once by store_init() before any thread uses the store. */
@@ -450,91 +451,99 @@ static bool user_still_valid(struct store_user *u)
 	return ok;
 }
 
-/* The calling thread's handles, most recently used first. */
-struct store_cache {
-	struct store_user *head;
-	unsigned n;
+/* The process-wide pool of open handles. A handle in use belongs to one
+ * thread (SQLite connections are NOMUTEX); an unused one waits on the LRU
+ * list for whichever thread next needs that user. The pool is bounded as
+ * a whole, so the descriptors it holds (index, WAL, shm) do not grow with
+ * the number of threads, and store_cache_drop() gives them back when the
+ * server runs short of descriptors. */
+#define POOL_BUCKETS 1024
+
+static struct {
+	pthread_mutex_t lock;
+	struct store_user *by_name[POOL_BUCKETS]; /* every handle, chained by hnext */
+	struct store_user *lru_head, *lru_tail;   /* unused handles, most recent first */
+	unsigned total, unused;
 	pid_t pid;
-};
+} g_pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static pthread_key_t g_cache_key;
-static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
-static _Thread_local struct store_cache *t_cache;
+static struct store_user **pool_bucket(const char *username)
+{
+	return &g_pool.by_name[hash_bytes(username, strlen(username)) % POOL_BUCKETS];
+}
 
-static void cache_unlink(struct store_cache *c, struct store_user *u)
+/* A forked child inherited the parent's connections: SQLite forbids using
+ * them across fork (and closing them could disturb the parent's locks), so
+ * they are abandoned. */
+static void pool_check_fork_locked(void)
+{
+	pid_t me = getpid();
+	if (g_pool.pid == me)
+		return;
+	memset(g_pool.by_name, 0, sizeof(g_pool.by_name));
+	g_pool.lru_head = g_pool.lru_tail = NULL;
+	g_pool.total = g_pool.unused = 0;
+	g_pool.pid = me;
+}
+
+static void lru_unlink_locked(struct store_user *u)
 {
 	if (u->prev)
 		u->prev->next = u->next;
 	else
-		c->head = u->next;
+		g_pool.lru_head = u->next;
 	if (u->next)
 		u->next->prev = u->prev;
+	else
+		g_pool.lru_tail = u->prev;
 	u->prev = u->next = NULL;
-	c->n--;
+	g_pool.unused--;
 }
 
-static void cache_push(struct store_cache *c, struct store_user *u)
+static void lru_push_locked(struct store_user *u)
 {
 	u->prev = NULL;
-	u->next = c->head;
-	if (c->head)
-		c->head->prev = u;
-	c->head = u;
-	c->n++;
+	u->next = g_pool.lru_head;
+	if (g_pool.lru_head)
+		g_pool.lru_head->prev = u;
+	else
+		g_pool.lru_tail = u;
+	g_pool.lru_head = u;
+	g_pool.unused++;
 }
 
-static void cache_destroy(void *p)
+static void pool_remove_locked(struct store_user *u)
 {
-	struct store_cache *c = p;
-	/* Thread exit: nothing of this thread can use its handles any more. */
-	if (c->pid == getpid()) {
-		while (c->head) {
-			struct store_user *u = c->head;
-			cache_unlink(c, u);
-			user_free(u);
-		}
+	struct store_user **pp = pool_bucket(u->username);
+	while (*pp && *pp != u)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = u->hnext;
+	u->hnext = NULL;
+	g_pool.total--;
+}
+
+/* Takes unused handles off the pool until at most keep remain in it;
+ * returns them chained by next, to be freed without the lock. */
+static struct store_user *pool_evict_locked(unsigned keep)
+{
+	struct store_user *victims = NULL;
+	while (g_pool.total > keep && g_pool.lru_tail) {
+		struct store_user *u = g_pool.lru_tail;
+		lru_unlink_locked(u);
+		pool_remove_locked(u);
+		u->next = victims;
+		victims = u;
 	}
-	free(c);
+	return victims;
 }
 
-static void cache_key_create(void)
+static void free_chain(struct store_user *u)
 {
-	if (pthread_key_create(&g_cache_key, cache_destroy) != 0)
-		fatal("pthread_key_create failed");
-}
-
-static struct store_cache *cache_get(void)
-{
-	if (!t_cache) {
-		pthread_once(&g_cache_once, cache_key_create);
-		t_cache = xcalloc(1, sizeof(*t_cache));
-		t_cache->pid = getpid();
-		pthread_setspecific(g_cache_key, t_cache);
-	}
-	if (t_cache->pid != getpid()) {
-		/* A forked child inherited the parent's connections: SQLite
-		 * forbids using them across fork (and closing them could
-		 * disturb the parent's locks), so they are abandoned. */
-		t_cache->head = NULL;
-		t_cache->n = 0;
-		t_cache->pid = getpid();
-	}
-	return t_cache;
-}
-
-/* Closes least recently used idle handles beyond the cache size. */
-static void cache_trim(struct store_cache *c, unsigned keep)
-{
-	struct store_user *tail = c->head;
-	while (tail && tail->next)
-		tail = tail->next;
-	for (struct store_user *u = tail; u && c->n > keep;) {
-		struct store_user *prev = u->prev;
-		if (u->refs == 0) {
-			cache_unlink(c, u);
-			user_free(u);
-		}
-		u = prev;
+	while (u) {
+		struct store_user *next = u->next;
+		user_free(u);
+		u = next;
 	}
 }
 
@@ -545,29 +554,56 @@ struct store_user *store_user_open(const char *username)
 		log_warn("event=store_open_error reason=bad_username");
 		return NULL;
 	}
-	struct store_cache *c = cache_get();
-	struct store_user *u;
-	for (u = c->head; u; u = u->next)
-		if (strcmp(u->username, username) == 0)
+	pthread_t self = pthread_self();
+	for (;;) {
+		pthread_mutex_lock(&g_pool.lock);
+		pool_check_fork_locked();
+		struct store_user *idle = NULL, *u;
+		for (u = *pool_bucket(username); u; u = u->hnext) {
+			if (strcmp(u->username, username) != 0)
+				continue;
+			if (u->refs > 0 && pthread_equal(u->owner, self))
+				break;  /* nested open on this thread: the same handle */
+			if (u->refs == 0 && !idle)
+				idle = u;
+		}
+		if (u) {
+			u->refs++;
+			pthread_mutex_unlock(&g_pool.lock);
+			free(dir);
+			return u;
+		}
+		if (!idle) {
+			pthread_mutex_unlock(&g_pool.lock);
 			break;
-	if (u && u->refs == 0 && !user_still_valid(u)) {
-		cache_unlink(c, u);
-		user_free(u);
-		u = NULL;
+		}
+		lru_unlink_locked(idle);
+		idle->refs = 1;
+		idle->owner = self;
+		pthread_mutex_unlock(&g_pool.lock);
+		if (user_still_valid(idle)) {
+			free(dir);
+			return idle;
+		}
+		pthread_mutex_lock(&g_pool.lock);
+		pool_remove_locked(idle);
+		pthread_mutex_unlock(&g_pool.lock);
+		user_free(idle);
 	}
-	if (u) {
-		free(dir);
-		cache_unlink(c, u);
-		cache_push(c, u);
-		u->refs++;
-		return u;
-	}
-	u = user_open_new(username, dir);
+	struct store_user *u = user_open_new(username, dir);
 	if (!u)
 		return NULL;
 	u->refs = 1;
-	cache_push(c, u);
-	cache_trim(c, STORE_CACHE_MAX);
+	u->owner = self;
+	pthread_mutex_lock(&g_pool.lock);
+	pool_check_fork_locked();
+	struct store_user **b = pool_bucket(username);
+	u->hnext = *b;
+	*b = u;
+	g_pool.total++;
+	struct store_user *victims = pool_evict_locked(STORE_CACHE_MAX);
+	pthread_mutex_unlock(&g_pool.lock);
+	free_chain(victims);
 	return u;
 }
 
@@ -581,23 +617,44 @@ void store_user_close(struct store_user *u)
 	}
 	/* A forgotten transaction would hold the write lock for everyone. */
 	store_tx_rollback(u);
+	pthread_mutex_lock(&g_pool.lock);
+	bool nested = u->refs > 1;
+	if (nested)
+		u->refs--;
+	pthread_mutex_unlock(&g_pool.lock);
+	if (nested)
+		return;
 	/* An unused handle keeps its schema and prepared statements but not
 	 * its page cache: in WAL mode another connection's commit makes those
-	 * pages stale anyway, and hundreds of cached handles would otherwise
-	 * hold up to cache_size each. */
-	if (--u->refs == 0)
-		sqlite3_db_release_memory(u->db);
+	 * pages stale anyway, and a full pool would otherwise hold up to
+	 * cache_size per handle. */
+	sqlite3_db_release_memory(u->db);
+	pthread_mutex_lock(&g_pool.lock);
+	u->refs = 0;
+	struct store_user *victims = NULL;
+	if (g_pool.pid == getpid()) {
+		lru_push_locked(u);
+		victims = pool_evict_locked(STORE_CACHE_MAX);
+	} else {
+		victims = u;  /* opened before a fork: not ours to keep */
+		u->next = NULL;
+	}
+	pthread_mutex_unlock(&g_pool.lock);
+	free_chain(victims);
 }
 
-void store_thread_cleanup(void)
+void store_cache_drop(void)
 {
-	if (t_cache)
-		cache_trim(cache_get(), 0);
+	pthread_mutex_lock(&g_pool.lock);
+	pool_check_fork_locked();
+	struct store_user *victims = pool_evict_locked(0);
+	pthread_mutex_unlock(&g_pool.lock);
+	free_chain(victims);
 }
 
 void store_shutdown(void)
 {
-	store_thread_cleanup();
+	store_cache_drop();
 	free(g_mail_root);
 	g_mail_root = NULL;
 }
@@ -615,17 +672,34 @@ int store_user_remove(const char *username)
 	char *dir = store_user_dir(username);
 	if (!dir)
 		return STORE_EINVAL;
-	struct store_cache *c = cache_get();
-	for (struct store_user *u = c->head; u; u = u->next) {
-		if (strcmp(u->username, username) != 0)
-			continue;
-		if (u->refs > 0) {
-			free(dir);
-			return STORE_EINUSE;
+	/* Unused handles of this user are closed; one in use refuses. */
+	struct store_user *victims = NULL;
+	pthread_mutex_lock(&g_pool.lock);
+	pool_check_fork_locked();
+	bool busy = false;
+	for (struct store_user *u = *pool_bucket(username); u; u = u->hnext)
+		busy |= strcmp(u->username, username) == 0 && u->refs > 0;
+	if (!busy) {
+		struct store_user **pp = pool_bucket(username);
+		while (*pp) {
+			struct store_user *u = *pp;
+			if (strcmp(u->username, username) != 0) {
+				pp = &u->hnext;
+				continue;
+			}
+			lru_unlink_locked(u);
+			*pp = u->hnext;
+			u->hnext = NULL;
+			g_pool.total--;
+			u->next = victims;
+			victims = u;
 		}
-		cache_unlink(c, u);
-		user_free(u);
-		break;
+	}
+	pthread_mutex_unlock(&g_pool.lock);
+	free_chain(victims);
+	if (busy) {
+		free(dir);
+		return STORE_EINUSE;
 	}
 	struct stat st;
 	if (lstat(dir, &st) < 0) {
