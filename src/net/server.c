@@ -65,6 +65,8 @@ struct worker {
 	size_t nlisteners;
 	struct event *stop_ev;
 	struct event *notify_ev;
+	struct event *resume_ev;    /* re-enables the listeners after EMFILE */
+	uint64_t last_emfile_log_ms;
 	pthread_mutex_t nlock;
 	char **pending;             /* users with changes, posted by the watcher */
 	size_t npending, pcap;
@@ -414,6 +416,39 @@ static void refuse(evutil_socket_t fd, const char *why)
 	evutil_closesocket(fd);
 }
 
+static void resume_listeners_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	for (size_t i = 0; i < w->nlisteners; i++)
+		evconnlistener_enable(w->listeners[i]);
+}
+
+/* accept() failed. Out of descriptors (EMFILE/ENFILE): the store's unused
+ * database handles are given back first; the listeners pause for 100 ms
+ * either way, so a pending connection the process cannot take does not
+ * spin the loop. Other errors (ECONNABORTED...) concern one connection. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	struct worker *w = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+		return;
+	store_cache_drop();
+	uint64_t now = now_ms();
+	if (now - w->last_emfile_log_ms >= 10000) {
+		w->last_emfile_log_ms = now;
+		log_warn("event=accept_error errno=%d msg=\"%s\" connections=%u action=pause_100ms",
+			 err, strerror(err), atomic_load(&g_nconns));
+	}
+	for (size_t i = 0; i < w->nlisteners; i++)
+		evconnlistener_disable(w->listeners[i]);
+	struct timeval tv = { 0, 100000 };
+	event_add(w->resume_ev, &tv);
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
 		      void *arg)
 {
@@ -498,6 +533,7 @@ static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
+	event_del(w->resume_ev);
 	for (size_t i = 0; i < w->nlisteners; i++)
 		evconnlistener_disable(w->listeners[i]);
 	for (struct conn *c = w->conns; c; c = c->next)
@@ -514,7 +550,7 @@ static void *worker_main(void *arg)
 	event_base_dispatch(w->base);
 	while (w->conns)
 		conn_free(w->conns);
-	store_thread_cleanup();
+	store_cache_drop();
 	return NULL;
 }
 
@@ -657,7 +693,9 @@ int server_run(const struct config *cfg)
 							     LEV_OPT_CLOSE_ON_FREE, -1, fd);
 			if (!w->listeners[j])
 				fatal("evconnlistener_new failed");
+			evconnlistener_set_error_cb(w->listeners[j], accept_error_cb);
 		}
+		w->resume_ev = evtimer_new(w->base, resume_listeners_cb, w);
 		w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w);
 		w->notify_ev = event_new(w->base, -1, 0, worker_notify_cb, w);
 	}
@@ -711,6 +749,7 @@ int server_run(const struct config *cfg)
 		free(w->listeners);
 		event_free(w->stop_ev);
 		event_free(w->notify_ev);
+		event_free(w->resume_ev);
 		for (size_t k = 0; k < w->npending; k++)
 			free(w->pending[k]);
 		free(w->pending);

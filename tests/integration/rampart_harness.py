@@ -5,6 +5,7 @@ Environment (set by ctest): RAMPART_BIN (the binary), RAMPART_SRC (repo).
 """
 import imaplib
 import os
+import resource
 import pwd
 import shutil
 import signal
@@ -52,7 +53,8 @@ def make_cert(directory):
 
 class Server:
     def __init__(self, extra_config="", trusted_networks="", user="alice",
-                 password="correct horse battery staple", tls_min=None):
+                 password="correct horse battery staple", tls_min=None, nofile=None):
+        self.nofile = nofile  # RLIMIT_NOFILE for the server process, if set
         self.dir = tempfile.mkdtemp(prefix="rampart-test-")
         os.chmod(self.dir, 0o755)
         self.cert, self.key = make_cert(self.dir)
@@ -131,8 +133,11 @@ class Server:
     def start(self):
         self._chown()
         self.logf = open(self.log_path, "ab")
+        def limits():
+            if self.nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
         self.proc = subprocess.Popen([BIN, "serve", "-c", self.conf_path],
-                                     stdout=self.logf, stderr=self.logf)
+                                     stdout=self.logf, stderr=self.logf, preexec_fn=limits)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -1,6 +1,8 @@
 """Bounded resources: a client that never reads its responses is stopped
-being read from (back-pressure) instead of growing server memory, and the
-per-address connection limit holds."""
+being read from (back-pressure) instead of growing server memory, the
+per-address connection limit holds, and running out of file descriptors
+pauses accepting instead of spinning."""
+import os
 import socket
 import time
 
@@ -55,4 +57,43 @@ def test_connection_limit_per_address():
         assert b"* OK" in read_until(s, b"\r\n")
         s.close()
     finally:
+        srv.close()
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_pauses_accept_and_recovers():
+    # A descriptor limit far below what the clients ask for: the server
+    # must neither spin on the listening socket nor stop serving once
+    # descriptors are free again.
+    srv = Server(nofile=96)
+    socks = []
+    try:
+        for _ in range(120):
+            s = socket.create_connection((srv.host, srv.port_starttls), 5)
+            socks.append(s)
+        time.sleep(1.0)
+        pid = srv.proc.pid
+        c0 = cpu_seconds(pid)
+        time.sleep(2.0)
+        used = cpu_seconds(pid) - c0
+        # A loop retrying accept() burns ~2 s of CPU here; pausing, ~0.
+        assert used < 0.5, "server used %.2f s of CPU while out of descriptors" % used
+        assert "event=accept_error" in srv.log()
+        assert srv.proc.poll() is None
+        for s in socks:
+            s.close()
+        socks = []
+        time.sleep(1.0)
+        c = srv.imap_starttls()
+        c.select("INBOX")
+        c.noop()
+        c.logout()
+    finally:
+        for s in socks:
+            s.close()
         srv.close()
