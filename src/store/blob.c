@@ -170,9 +170,16 @@ int store_blob_map(struct store_user *u, const char *blob, const char **data, si
 	*len = 0;
 	if (!u || !store_blob_name_valid(blob))
 		return STORE_EINVAL;
-	char *path = blob_path(u, blob);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	free(path);
+	int fd;
+	if (u->blobs_fd >= 0) {
+		char rel[64 + 2];  /* "ab/" + 62 hex + NUL */
+		snprintf(rel, sizeof(rel), "%.2s/%s", blob, blob + 2);
+		fd = openat(u->blobs_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	} else {
+		char *path = blob_path(u, blob);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		free(path);
+	}
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return STORE_ENOENT;
@@ -191,6 +198,30 @@ int store_blob_map(struct store_user *u, const char *blob, const char **data, si
 		*data = "";
 		return STORE_OK;
 	}
+	if (st.st_size <= STORE_BLOB_READ_MAX) {
+		/* Small messages (most mail) are read: mmap + munmap + page
+		 * faults cost more than the copy, and munmap in a threaded
+		 * process shoots down TLB entries on every core. */
+		char *buf = xmalloc((size_t)st.st_size);
+		size_t got = 0;
+		while (got < (size_t)st.st_size) {
+			ssize_t r = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		close(fd);
+		if (got != (size_t)st.st_size) {
+			free(buf);
+			log_err("event=store_blob_error user=%s op=read errno=%d", u->username, errno);
+			return STORE_EIO;
+		}
+		*data = buf;
+		*len = got;
+		return STORE_OK;
+	}
 	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED) {
@@ -204,6 +235,8 @@ int store_blob_map(struct store_user *u, const char *blob, const char **data, si
 
 void store_blob_unmap(const char *data, size_t len)
 {
-	if (data && len > 0)
+	if (data && len > STORE_BLOB_READ_MAX)
 		munmap((void *)data, len);
+	else if (data && len > 0)
+		free((void *)data);
 }

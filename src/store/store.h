@@ -179,7 +179,10 @@ int store_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, s
 /* Expunges the given UIDs (must be \Deleted or not, the caller decides). */
 int store_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids);
 
-/* Maps a message's bytes read-only. data and len stay valid until store_blob_unmap. */
+/* A message's bytes, read-only: read into memory up to
+ * STORE_BLOB_READ_MAX bytes, mapped above. data and len stay valid until
+ * store_blob_unmap(data, len), which must get the same len. */
+#define STORE_BLOB_READ_MAX (64 * 1024)
 int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len);
 void store_blob_unmap(const char *data, size_t len);
 

@@ -111,6 +111,7 @@ struct store_user {
 	char *username;
 	char *dir;          /* the user directory */
 	char *notify_path;  /* <dir>/notify, touched after every commit */
+	int blobs_fd;       /* <dir>/blobs, for openat of message files; -1 if not open */
 	sqlite3 *db;
 	sqlite3_stmt *stmts[STMT__COUNT];
 	unsigned refs;

@@ -23,7 +23,7 @@
 
 /* Open handles kept by the process (in use or not). Opening one costs a
  * file open, WAL/shm mapping and a schema parse (~1 ms); an unused one
- * costs ~90 KB and 3 descriptors. With fewer handles than active users,
+ * costs ~90 KB and 4 descriptors. With fewer handles than active users,
  * every command of a busy server paid the open: 200 long-lived sessions
  * ran at a quarter of the speed with 32 per thread. In-use handles are
  * never closed, so the pool exceeds this only while more are in use. */
@@ -371,6 +371,8 @@ static void user_free(struct store_user *u)
 	if (u->db && sqlite3_close(u->db) != SQLITE_OK)
 		log_err("event=store_close_error user=%s msg=\"%s\"", u->username,
 			sqlite3_errmsg(u->db));
+	if (u->blobs_fd >= 0)
+		close(u->blobs_fd);
 	free(u->username);
 	free(u->dir);
 	free(u->notify_path);
@@ -380,6 +382,7 @@ static void user_free(struct store_user *u)
 static struct store_user *user_open_new(const char *username, char *dir)
 {
 	struct store_user *u = xcalloc(1, sizeof(*u));
+	u->blobs_fd = -1;
 	u->username = xstrdup(username);
 	u->dir = dir;
 	u->notify_path = xasprintf("%s/notify", dir);
@@ -392,6 +395,9 @@ static struct store_user *user_open_new(const char *username, char *dir)
 		log_err("event=store_open_error user=%s errno=%d", username, errno);
 		goto fail;
 	}
+	/* Message files are opened relative to it: the full path walk of
+	 * every message was a tenth of a header SEARCH. */
+	u->blobs_fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	/* NOMUTEX: a handle is only ever used by one thread at a time. */
 	if (sqlite3_open_v2(index, &u->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -454,7 +460,7 @@ static bool user_still_valid(struct store_user *u)
 /* The process-wide pool of open handles. A handle in use belongs to one
  * thread (SQLite connections are NOMUTEX); an unused one waits on the LRU
  * list for whichever thread next needs that user. The pool is bounded as
- * a whole, so the descriptors it holds (index, WAL, shm) do not grow with
+ * a whole, so the descriptors it holds (index, WAL, shm, blobs/) do not grow with
  * the number of threads, and store_cache_drop() gives them back when the
  * server runs short of descriptors. */
 #define POOL_BUCKETS 1024
