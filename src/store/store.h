@@ -86,6 +86,8 @@ int store_subscribe(struct store_user *u, const char *name, bool subscribe);
 
 /* Looks a mailbox up by name ("INBOX" case-insensitively); with counts. */
 int store_mailbox_status(struct store_user *u, const char *name, struct store_mailbox *out);
+/* The same without the counts (which cost a scan of the mailbox). */
+int store_mailbox_get(struct store_user *u, const char *name, struct store_mailbox *out);
 int store_mailbox_create(struct store_user *u, const char *name, const char *special_use);
 /* Deletes the mailbox and its messages (not its children). */
 int store_mailbox_delete(struct store_user *u, const char *name);

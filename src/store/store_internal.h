@@ -52,6 +52,10 @@
 			  STORE_COUNT_COLUMNS " FROM mailboxes m "                                \
 			  "LEFT JOIN messages x ON x.mailbox_id=m.id "                            \
 			  "GROUP BY m.id ORDER BY m.name")                                        \
+	X(MB_GET, "SELECT m.id,m.name,m.uidvalidity,m.uidnext,m.highestmodseq,m.special_use,"     \
+		  "m.first_recent_uid,"                                                           \
+		  "EXISTS(SELECT 1 FROM subscriptions s WHERE s.name=m.name) "                    \
+		  "FROM mailboxes m WHERE m.name=?1")                                             \
 	X(MB_STATUS, "SELECT m.id,m.name,m.uidvalidity,m.uidnext,m.highestmodseq,"                \
 		     "m.special_use,m.first_recent_uid,"                                          \
 		     "EXISTS(SELECT 1 FROM subscriptions s WHERE s.name=m.name),"                 \

@@ -857,6 +857,20 @@ static void test_status_counts(void **state)
 	mb = status_of(u, "INBOX");
 	assert_int_equal(mb.recent, 0);
 	assert_int_equal(mb.first_recent_uid, 4);
+	/* The same row without counts (what SELECT needs). */
+	struct store_mailbox got;
+	assert_int_equal(store_mailbox_get(u, "inbox", &got), STORE_OK);
+	assert_int_equal(got.id, mb.id);
+	assert_int_equal(got.uidvalidity, mb.uidvalidity);
+	assert_int_equal(got.uidnext, mb.uidnext);
+	assert_int_equal(got.highestmodseq, mb.highestmodseq);
+	assert_int_equal(got.first_recent_uid, mb.first_recent_uid);
+	assert_true(got.subscribed);
+	assert_string_equal(got.name, "INBOX");
+	assert_int_equal(got.messages, 0);
+	store_mailbox_clear(&got);
+	assert_int_equal(store_mailbox_get(u, "Nope", &got), STORE_ENOENT);
+	store_mailbox_clear(&got);
 	store_mailbox_clear(&mb);
 
 	/* The listing's counts agree with STATUS. */

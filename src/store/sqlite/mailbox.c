@@ -267,14 +267,15 @@ int store_mailbox_list(struct store_user *u, bool want_counts, struct store_mail
 	return STORE_OK;
 }
 
-int store_mailbox_status(struct store_user *u, const char *name, struct store_mailbox *out)
+static int mailbox_row(struct store_user *u, const char *name, bool counts,
+		       struct store_mailbox *out)
 {
 	memset(out, 0, sizeof(*out));
 	char *norm;
 	int r = store_name_normalize(name, &norm);
 	if (r != STORE_OK)
 		return STORE_ENOENT;  /* an invalid name cannot exist */
-	sqlite3_stmt *st = store_stmt(u, STMT_MB_STATUS);
+	sqlite3_stmt *st = store_stmt(u, counts ? STMT_MB_STATUS : STMT_MB_GET);
 	if (!st) {
 		free(norm);
 		return STORE_EIO;
@@ -282,16 +283,26 @@ int store_mailbox_status(struct store_user *u, const char *name, struct store_ma
 	sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		row_to_mailbox(st, true, out);
+		row_to_mailbox(st, counts, out);
 		r = STORE_OK;
 	} else if (rc == SQLITE_DONE) {
 		r = STORE_ENOENT;
 	} else {
-		r = store_db_error(u, "mailbox_status");
+		r = store_db_error(u, counts ? "mailbox_status" : "mailbox_get");
 	}
 	store_stmt_done(st);
 	free(norm);
 	return r;
+}
+
+int store_mailbox_status(struct store_user *u, const char *name, struct store_mailbox *out)
+{
+	return mailbox_row(u, name, true, out);
+}
+
+int store_mailbox_get(struct store_user *u, const char *name, struct store_mailbox *out)
+{
+	return mailbox_row(u, name, false, out);
 }
 
 static int special_use_check(const char *in, const char **out)
