@@ -80,6 +80,9 @@ static struct passdb *g_passdb;
 static struct worker *g_workers;
 static unsigned g_nworkers;
 static atomic_uint g_nconns;
+/* max_connections, lowered at startup when the descriptor limit cannot
+ * hold that many connections and still leave the store room to work. */
+static unsigned g_conn_cap;
 
 /* Connections per source address, shared by all workers. */
 static pthread_mutex_t g_ip_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -464,7 +467,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		evutil_closesocket(fd);
 		return;
 	}
-	if (atomic_fetch_add(&g_nconns, 1) >= g_cfg->max_connections) {
+	if (atomic_fetch_add(&g_nconns, 1) >= g_conn_cap) {
 		atomic_fetch_sub(&g_nconns, 1);
 		log_warn("event=connect_refused reason=max_connections ip=%s", peer);
 		refuse(fd, lc->tls == LISTENER_TLS_IMPLICIT ? "" : "* BYE [UNAVAILABLE] Too many connections\r\n");
@@ -624,12 +627,33 @@ int server_drop_privileges(const struct config *cfg)
 	return 0;
 }
 
-static void raise_nofile(void)
+/* Raises the soft descriptor limit to the hard one and derives the
+ * connection cap: every connection is one descriptor, and the rest of the
+ * server needs some of its own (listeners, event loops, the store handles
+ * of the commands running now: an index, its WAL and shm, blobs/, a
+ * message file). The pool's unused handles are not counted: they are given
+ * back when descriptors run short. */
+static void fit_connections_to_nofile(const struct config *cfg, unsigned nworkers)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	g_conn_cap = cfg->max_connections;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	uint64_t nofile = rl.rlim_cur;
+	uint64_t reserve = MIN(MAX(nofile / 8, 32), 256) + (uint64_t)nworkers * (cfg->nlisteners + 8);
+	uint64_t room = nofile > reserve ? nofile - reserve : 1;
+	if (room < cfg->max_connections) {
+		g_conn_cap = (unsigned)room;
+		log_warn("event=startup_warning msg=\"max_connections lowered to fit the open-files "
+			 "limit\" max_connections=%u nofile=%llu effective=%u",
+			 cfg->max_connections, (unsigned long long)nofile, g_conn_cap);
 	}
 }
 
@@ -647,13 +671,12 @@ int server_run(const struct config *cfg)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	raise_nofile();
-
 	unsigned nw = cfg->workers;
 	if (nw == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		nw = n > 0 ? (unsigned)n : 1;
 	}
+	fit_connections_to_nofile(cfg, nw);
 	bool need_tls = false;
 	for (size_t i = 0; i < cfg->nlisteners; i++)
 		need_tls |= cfg->listeners[i].tls != LISTENER_TLS_NONE;

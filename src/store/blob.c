@@ -99,7 +99,7 @@ int store_blob_put(struct store_user *u, const char *hex, const void *data, size
 		free(tmp);
 		tmp = blob_tmp_path(u);
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-		if (fd < 0 && errno != EEXIST)
+		if (fd < 0 && errno != EEXIST && !(tries == 0 && store_fds_relieve(errno)))
 			break;
 	}
 	if (fd < 0)
@@ -164,22 +164,30 @@ void store_tmp_clean(const char *dir)
 	free(tmp);
 }
 
+static int blob_open_read(struct store_user *u, const char *blob)
+{
+	if (u->blobs_fd >= 0) {
+		char rel[64 + 2];  /* "ab/" + 62 hex + NUL */
+		snprintf(rel, sizeof(rel), "%.2s/%s", blob, blob + 2);
+		return openat(u->blobs_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	char *path = blob_path(u, blob);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int e = errno;
+	free(path);
+	errno = e;
+	return fd;
+}
+
 int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)
 {
 	*data = NULL;
 	*len = 0;
 	if (!u || !store_blob_name_valid(blob))
 		return STORE_EINVAL;
-	int fd;
-	if (u->blobs_fd >= 0) {
-		char rel[64 + 2];  /* "ab/" + 62 hex + NUL */
-		snprintf(rel, sizeof(rel), "%.2s/%s", blob, blob + 2);
-		fd = openat(u->blobs_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	} else {
-		char *path = blob_path(u, blob);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		free(path);
-	}
+	int fd = blob_open_read(u, blob);
+	if (fd < 0 && store_fds_relieve(errno))
+		fd = blob_open_read(u, blob);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return STORE_ENOENT;

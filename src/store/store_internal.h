@@ -122,6 +122,7 @@ struct store_user {
 	dev_t dev;          /* of index.sqlite, to notice a removed store */
 	ino_t ino;
 	pthread_t owner;    /* the thread using it while refs > 0 */
+	bool opening;       /* first open attempt: descriptor shortage not logged */
 	struct store_user *hnext;        /* pool bucket chain */
 	struct store_user *prev, *next;  /* pool LRU list of unused handles */
 };
@@ -144,6 +145,10 @@ sqlite3_stmt *store_stmt(struct store_user *u, enum store_stmt id);
 void store_stmt_done(sqlite3_stmt *st);
 /* Logs the current SQLite error of u with context and returns STORE_EIO. */
 int store_db_error(struct store_user *u, const char *what);
+/* After a failed open(): true when err says the process is out of
+ * descriptors, having closed the pool's unused handles, so one more try
+ * can succeed. */
+bool store_fds_relieve(int err);
 /* Steps a statement that returns no rows, then resets it. */
 int store_stmt_run(struct store_user *u, sqlite3_stmt *st, const char *what);
 int store_tx_write(struct store_user *u);

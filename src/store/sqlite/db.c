@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@ const char *store_mail_root(void)
 int store_fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && store_fds_relieve(errno))
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	int r = fsync(fd);
@@ -159,8 +162,16 @@ char *store_user_dir(const char *username)
 static const char *const stmt_sql[STMT__COUNT] = { STORE_STMTS(STORE_STMT_SQL) };
 #undef STORE_STMT_SQL
 
+static bool fd_shortage(int err)
+{
+	return err == EMFILE || err == ENFILE;
+}
+
 int store_db_error(struct store_user *u, const char *what)
 {
+	/* The caller retries once the pool has given descriptors back. */
+	if (u->opening && fd_shortage(sqlite3_system_errno(u->db)))
+		return STORE_EIO;
 	log_err("event=store_db_error user=%s what=%s code=%d msg=\"%s\"", u->username, what,
 		sqlite3_extended_errcode(u->db), sqlite3_errmsg(u->db));
 	return STORE_EIO;
@@ -379,9 +390,16 @@ static void user_free(struct store_user *u)
 	free(u);
 }
 
-static struct store_user *user_open_new(const char *username, char *dir)
+/* Opens a new handle. On failure *short_fds tells whether the process was
+ * out of descriptors; with quiet, that case is not logged (the caller
+ * retries once). */
+static struct store_user *user_open_new(const char *username, const char *dir_in, bool quiet,
+					 bool *short_fds)
 {
 	struct store_user *u = xcalloc(1, sizeof(*u));
+	char *dir = xstrdup(dir_in);
+	*short_fds = false;
+	u->opening = quiet;
 	u->blobs_fd = -1;
 	u->username = xstrdup(username);
 	u->dir = dir;
@@ -392,18 +410,28 @@ static struct store_user *user_open_new(const char *username, char *dir)
 	bool ok = store_mkdirs(dir) == 0 && store_mkdir_durable(blobs) == 0 &&
 		  store_mkdir_durable(tmp) == 0;
 	if (!ok) {
-		log_err("event=store_open_error user=%s errno=%d", username, errno);
+		*short_fds = fd_shortage(errno);
+		if (!(quiet && *short_fds))
+			log_err("event=store_open_error user=%s errno=%d", username, errno);
 		goto fail;
 	}
 	/* Message files are opened relative to it: the full path walk of
 	 * every message was a tenth of a header SEARCH. */
 	u->blobs_fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (u->blobs_fd < 0 && fd_shortage(errno)) {
+		*short_fds = true;
+		if (!quiet)
+			log_err("event=store_open_error user=%s errno=%d", username, errno);
+		goto fail;
+	}
 	/* NOMUTEX: a handle is only ever used by one thread at a time. */
 	if (sqlite3_open_v2(index, &u->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
-		log_err("event=store_open_error user=%s msg=\"%s\"", username,
-			u->db ? sqlite3_errmsg(u->db) : "out of memory");
+		*short_fds = u->db && fd_shortage(sqlite3_system_errno(u->db));
+		if (!(quiet && *short_fds))
+			log_err("event=store_open_error user=%s msg=\"%s\"", username,
+				u->db ? sqlite3_errmsg(u->db) : "out of memory");
 		goto fail;
 	}
 	sqlite3_extended_result_codes(u->db, 1);
@@ -417,10 +445,11 @@ static struct store_user *user_open_new(const char *username, char *dir)
 	sqlite3_file_control(u->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	sqlite3_db_config(u->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
 	if (db_exec(u, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-		    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-1024;", "pragmas") != STORE_OK)
+		    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-1024;", "pragmas") != STORE_OK ||
+	    db_schema_apply(u) != STORE_OK) {
+		*short_fds = fd_shortage(sqlite3_system_errno(u->db));
 		goto fail;
-	if (db_schema_apply(u) != STORE_OK)
-		goto fail;
+	}
 	/* Created only when missing: the watchers listen for IN_ATTRIB, but
 	 * there is no reason to touch the file on every open. */
 	if (access(u->notify_path, F_OK) < 0 && errno == ENOENT) {
@@ -434,6 +463,7 @@ static struct store_user *user_open_new(const char *username, char *dir)
 	u->dev = st.st_dev;
 	u->ino = st.st_ino;
 	store_tmp_clean(dir);
+	u->opening = false;
 	free(blobs);
 	free(tmp);
 	free(index);
@@ -596,7 +626,14 @@ struct store_user *store_user_open(const char *username)
 		pthread_mutex_unlock(&g_pool.lock);
 		user_free(idle);
 	}
-	struct store_user *u = user_open_new(username, dir);
+	bool short_fds;
+	struct store_user *u = user_open_new(username, dir, true, &short_fds);
+	if (!u && short_fds) {
+		/* Out of descriptors: the unused handles give theirs back. */
+		store_fds_relieve(EMFILE);
+		u = user_open_new(username, dir, false, &short_fds);
+	}
+	free(dir);
 	if (!u)
 		return NULL;
 	u->refs = 1;
@@ -647,6 +684,25 @@ void store_user_close(struct store_user *u)
 	}
 	pthread_mutex_unlock(&g_pool.lock);
 	free_chain(victims);
+}
+
+bool store_fds_relieve(int err)
+{
+	if (!fd_shortage(err))
+		return false;
+	static _Atomic uint64_t last_log;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec;
+	uint64_t prev = atomic_load(&last_log);
+	pthread_mutex_lock(&g_pool.lock);
+	unsigned unused = g_pool.unused;
+	pthread_mutex_unlock(&g_pool.lock);
+	if (now - prev >= 10 && atomic_compare_exchange_strong(&last_log, &prev, now))
+		log_warn("event=store_fds_short errno=%d action=close_unused_handles handles=%u", err,
+			 unused);
+	store_cache_drop();
+	return true;
 }
 
 void store_cache_drop(void)
