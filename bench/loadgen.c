@@ -259,6 +259,7 @@ struct worker {
 	int nconns;
 	int connecting;
 	int next_start;
+	atomic_int gave_up;  /* idle workload: clients that ended without idling */
 	struct stats st;
 	SSL_CTX *ctx;
 };
@@ -1073,6 +1074,8 @@ static void *worker_run(void *arg)
 	for (int i = 0; i < w->nconns; i++)
 		if (w->conns[i].notifier)
 			notifier = &w->conns[i];
+	bool idle_wl = strcmp(opt.wl->name, "idle") == 0;
+	uint64_t next_count_ms = 0;
 	while (!time_is_up()) {
 		/* Ramp up: at most opt.ramp first connections in flight. */
 		while (w->next_start < w->nconns && w->connecting < opt.ramp) {
@@ -1094,6 +1097,15 @@ static void *worker_run(void *arg)
 				all_done = false;
 		if (all_done)
 			break;
+		/* A client whose LOGIN or SELECT was refused never idles: the
+		 * main thread counts it so it can say when the rest are in place. */
+		if (idle_wl && now_ms() >= next_count_ms) {
+			next_count_ms = now_ms() + 100;
+			int done = 0;
+			for (int i = 0; i < w->next_start; i++)
+				done += w->conns[i].state == CS_DONE;
+			atomic_store(&w->gave_up, done);
+		}
 	}
 	atomic_fetch_add(&workers_done, 1);
 	return NULL;
@@ -1564,8 +1576,11 @@ int main(int argc, char **argv)
 		int idl = atomic_load(&idling);
 		if (idl > peak_idling)
 			peak_idling = idl;
-		if (!ready_said && strcmp(opt.wl->name, "idle") == 0 && idl >= nclients) {
-			fprintf(stderr, "READY idling=%d\n", idl);
+		int gave_up = 0;
+		for (int t = 0; t < opt.threads; t++)
+			gave_up += atomic_load(&workers[t].gave_up);
+		if (!ready_said && strcmp(opt.wl->name, "idle") == 0 && idl + gave_up >= nclients) {
+			fprintf(stderr, "READY idling=%d gave_up=%d\n", idl, gave_up);
 			ready_said = true;
 		}
 		if (now_ms() >= deadline)
