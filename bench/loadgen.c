@@ -1099,8 +1099,9 @@ static void *worker_run(void *arg)
 			break;
 		/* A client whose LOGIN or SELECT was refused never idles: the
 		 * main thread counts it so it can say when the rest are in place. */
-		if (idle_wl && now_ms() >= next_count_ms) {
-			next_count_ms = now_ms() + 100;
+		uint64_t now = now_ms();
+		if (idle_wl && now >= next_count_ms) {
+			next_count_ms = now + 100;
 			int done = 0;
 			for (int i = 0; i < w->next_start; i++)
 				done += w->conns[i].state == CS_DONE;
@@ -1576,12 +1577,14 @@ int main(int argc, char **argv)
 		int idl = atomic_load(&idling);
 		if (idl > peak_idling)
 			peak_idling = idl;
-		int gave_up = 0;
-		for (int t = 0; t < opt.threads; t++)
-			gave_up += atomic_load(&workers[t].gave_up);
-		if (!ready_said && strcmp(opt.wl->name, "idle") == 0 && idl + gave_up >= nclients) {
-			fprintf(stderr, "READY idling=%d gave_up=%d\n", idl, gave_up);
-			ready_said = true;
+		if (!ready_said && strcmp(opt.wl->name, "idle") == 0) {
+			int gave_up = 0;
+			for (int t = 0; t < opt.threads; t++)
+				gave_up += atomic_load(&workers[t].gave_up);
+			if (idl + gave_up >= nclients) {
+				fprintf(stderr, "READY idling=%d gave_up=%d\n", idl, gave_up);
+				ready_said = true;
+			}
 		}
 		if (now_ms() >= deadline)
 			atomic_store(&stop_flag, true);

@@ -390,6 +390,20 @@ static void user_free(struct store_user *u)
 	free(u);
 }
 
+/* Notes why opening u failed: *short_fds when err says the process is out
+ * of descriptors, which a first attempt (u->opening) does not log since
+ * the caller retries once. */
+static void open_failed(struct store_user *u, int err, const char *msg, bool *short_fds)
+{
+	*short_fds = fd_shortage(err);
+	if (u->opening && *short_fds)
+		return;
+	if (msg)
+		log_err("event=store_open_error user=%s msg=\"%s\"", u->username, msg);
+	else
+		log_err("event=store_open_error user=%s errno=%d", u->username, err);
+}
+
 /* Opens a new handle. On failure *short_fds tells whether the process was
  * out of descriptors; with quiet, that case is not logged (the caller
  * retries once). */
@@ -410,28 +424,22 @@ static struct store_user *user_open_new(const char *username, const char *dir_in
 	bool ok = store_mkdirs(dir) == 0 && store_mkdir_durable(blobs) == 0 &&
 		  store_mkdir_durable(tmp) == 0;
 	if (!ok) {
-		*short_fds = fd_shortage(errno);
-		if (!(quiet && *short_fds))
-			log_err("event=store_open_error user=%s errno=%d", username, errno);
+		open_failed(u, errno, NULL, short_fds);
 		goto fail;
 	}
 	/* Message files are opened relative to it: the full path walk of
 	 * every message was a tenth of a header SEARCH. */
 	u->blobs_fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (u->blobs_fd < 0 && fd_shortage(errno)) {
-		*short_fds = true;
-		if (!quiet)
-			log_err("event=store_open_error user=%s errno=%d", username, errno);
+		open_failed(u, errno, NULL, short_fds);
 		goto fail;
 	}
 	/* NOMUTEX: a handle is only ever used by one thread at a time. */
 	if (sqlite3_open_v2(index, &u->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
-		*short_fds = u->db && fd_shortage(sqlite3_system_errno(u->db));
-		if (!(quiet && *short_fds))
-			log_err("event=store_open_error user=%s msg=\"%s\"", username,
-				u->db ? sqlite3_errmsg(u->db) : "out of memory");
+		open_failed(u, u->db ? sqlite3_system_errno(u->db) : ENOMEM,
+			    u->db ? sqlite3_errmsg(u->db) : "out of memory", short_fds);
 		goto fail;
 	}
 	sqlite3_extended_result_codes(u->db, 1);
@@ -690,17 +698,18 @@ bool store_fds_relieve(int err)
 {
 	if (!fd_shortage(err))
 		return false;
-	static _Atomic uint64_t last_log;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t now = (uint64_t)ts.tv_sec;
-	uint64_t prev = atomic_load(&last_log);
-	pthread_mutex_lock(&g_pool.lock);
-	unsigned unused = g_pool.unused;
-	pthread_mutex_unlock(&g_pool.lock);
-	if (now - prev >= 10 && atomic_compare_exchange_strong(&last_log, &prev, now))
+	/* Logged at most every 10 s, like accept_error. */
+	static _Atomic uint64_t last_log_ms;
+	uint64_t now = now_ms();
+	uint64_t prev = atomic_load(&last_log_ms);
+	if ((prev == 0 || now - prev >= 10000) &&
+	    atomic_compare_exchange_strong(&last_log_ms, &prev, now)) {
+		pthread_mutex_lock(&g_pool.lock);
+		unsigned unused = g_pool.unused;
+		pthread_mutex_unlock(&g_pool.lock);
 		log_warn("event=store_fds_short errno=%d action=close_unused_handles handles=%u", err,
 			 unused);
+	}
 	store_cache_drop();
 	return true;
 }
