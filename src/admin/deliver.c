@@ -5,7 +5,7 @@
 #include "core/strbuf.h"
 #include "core/util.h"
 #include "mail/mailcache.h"
-#include "net/server.h"
+#include "core/privs.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -59,7 +59,7 @@ int admin_deliver_main(int argc, char **argv)
 	}
 	passdb_free(db);
 	/* As root, files we create must belong to the server's account. */
-	if (server_drop_privileges(cfg) < 0) {
+	if (privs_drop(cfg) < 0) {
 		config_free(cfg);
 		return EX_TEMPFAIL;
 	}

@@ -6,7 +6,7 @@
 #define RAMPART_IMAP_SEARCH_PARSE_H
 
 #include "imap/parser.h"
-#include "imap/seqset.h"
+#include "core/seqset.h"
 #include "mail/search.h"
 
 struct search_parse_ctx {

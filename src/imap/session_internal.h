@@ -9,7 +9,7 @@
 
 #include "core/strbuf.h"
 #include "imap/parser.h"
-#include "imap/seqset.h"
+#include "core/seqset.h"
 #include "imap/session.h"
 #include "store/store.h"
 

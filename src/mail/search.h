@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/seqset.h"
+#include "core/seqset.h"
 #include "mail/mail.h"
 
 enum search_key_type {

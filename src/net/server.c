@@ -2,6 +2,7 @@
 #include "net/tls.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/privs.h"
 #include "core/util.h"
 #include "core/workpool.h"
 #include "auth/passdb.h"
@@ -17,13 +18,11 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -594,39 +593,6 @@ static int bind_listener(const struct listener_config *lc)
 	return fd;
 }
 
-int server_drop_privileges(const struct config *cfg)
-{
-	if (geteuid() != 0)
-		return 0;
-	if (!cfg->run_user) {
-		log_err("event=startup_error msg=\"running as root needs [server] user = an unprivileged account\"");
-		return -1;
-	}
-	struct passwd *pw = getpwnam(cfg->run_user);
-	if (!pw) {
-		log_err("event=startup_error msg=\"no such user\" user=%s", cfg->run_user);
-		return -1;
-	}
-	gid_t gid = pw->pw_gid;
-	if (cfg->run_group) {
-		struct group *gr = getgrnam(cfg->run_group);
-		if (!gr) {
-			log_err("event=startup_error msg=\"no such group\" group=%s", cfg->run_group);
-			return -1;
-		}
-		gid = gr->gr_gid;
-	}
-	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
-		log_err("event=startup_error msg=\"cannot drop privileges\" error=\"%s\"", strerror(errno));
-		return -1;
-	}
-	if (setuid(0) == 0) {
-		log_err("event=startup_error msg=\"privileges could be regained\"");
-		return -1;
-	}
-	return 0;
-}
-
 /* Raises the soft descriptor limit to the hard one and derives the
  * connection cap: every connection is one descriptor, and the rest of the
  * server needs some of its own (listeners, event loops, the store handles
@@ -722,7 +688,7 @@ int server_run(const struct config *cfg)
 		w->stop_ev = event_new(w->base, -1, 0, worker_stop_cb, w);
 		w->notify_ev = event_new(w->base, -1, 0, worker_notify_cb, w);
 	}
-	if (server_drop_privileges(cfg) < 0)
+	if (privs_drop(cfg) < 0)
 		return 1;
 	if (store_init(cfg->mail_root) < 0) {
 		log_err("event=startup_error msg=\"cannot open mail_root\" path=%s", cfg->mail_root);

@@ -9,8 +9,4 @@ struct config;
 /* Runs until SIGTERM/SIGINT. Returns a process exit status. */
 int server_run(const struct config *cfg);
 
-/* Drops to the configured user/group when running as root (also used by
- * `rampart deliver`). 0 on success; -1 (logged) on failure. */
-int server_drop_privileges(const struct config *cfg);
-
 #endif

@@ -28,7 +28,7 @@
 
 #include "core/strbuf.h"
 #include "imap/parser.h"
-#include "imap/seqset.h"
+#include "core/seqset.h"
 
 #define CHECK(c)                                                               \
 	do {                                                                   \

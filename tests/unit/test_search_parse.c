@@ -18,7 +18,7 @@
 #include "core/util.h"
 #include "imap/parser.h"
 #include "imap/search_parse.h"
-#include "imap/seqset.h"
+#include "core/seqset.h"
 #include "mail/search.h"
 
 /* ---- helpers -------------------------------------------------------- */

@@ -9,7 +9,7 @@
 
 #include "core/strbuf.h"
 #include "core/util.h"
-#include "imap/seqset.h"
+#include "core/seqset.h"
 
 /* Parses s with the given star and returns the formatted result (static
  * buffer), or "ERR". */

@@ -2,8 +2,8 @@
  * sorted list of disjoint ranges; '*' is resolved by the caller's value
  * (the highest sequence number or UID in the mailbox). "n:m" with n > m is
  * the same as "m:n". The '$' of SEARCHRES is the caller's to handle. */
-#ifndef RAMPART_IMAP_SEQSET_H
-#define RAMPART_IMAP_SEQSET_H
+#ifndef RAMPART_CORE_SEQSET_H
+#define RAMPART_CORE_SEQSET_H
 
 #include <stdbool.h>
 #include <stddef.h>

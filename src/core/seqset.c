@@ -2,7 +2,7 @@
  *
  * A set is kept as a sorted array of disjoint, non-adjacent ranges so that
  * membership is a binary search and formatting is already compact. */
-#include "imap/seqset.h"
+#include "core/seqset.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,46 @@
+/* Dropping root: `rampart serve` binds its ports and reads its keys as
+ * root, then becomes the configured unprivileged account; `rampart deliver`
+ * run as root does the same before touching any mail. Lives in core/ so
+ * both the network layer and the admin tools use one implementation. */
+#include "core/privs.h"
+#include "core/config.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <unistd.h>
+
+int privs_drop(const struct config *cfg)
+{
+	if (geteuid() != 0)
+		return 0;
+	if (!cfg->run_user) {
+		log_err("event=startup_error msg=\"running as root needs [server] user = an unprivileged account\"");
+		return -1;
+	}
+	struct passwd *pw = getpwnam(cfg->run_user);
+	if (!pw) {
+		log_err("event=startup_error msg=\"no such user\" user=%s", cfg->run_user);
+		return -1;
+	}
+	gid_t gid = pw->pw_gid;
+	if (cfg->run_group) {
+		struct group *gr = getgrnam(cfg->run_group);
+		if (!gr) {
+			log_err("event=startup_error msg=\"no such group\" group=%s", cfg->run_group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_err("event=startup_error msg=\"cannot drop privileges\" error=\"%s\"", strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		log_err("event=startup_error msg=\"privileges could be regained\"");
+		return -1;
+	}
+	return 0;
+}

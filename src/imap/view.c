@@ -1,0 +1,215 @@
+/* The selected mailbox as one session sees it (RFC 9051 2.3.1.2): the
+ * UIDs behind its sequence numbers, and how far the client has been told
+ * of changes. view_sync() turns the store's change feed into EXISTS,
+ * EXPUNGE and FETCH responses at the points RFC 9051 7.5.1 allows. */
+#include "imap/session_internal.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void view_clear(struct imap_view *v)
+{
+	free(v->name);
+	free(v->uids);
+	free(v->own);
+	memset(v, 0, sizeof(*v));
+}
+
+uint32_t view_seq_of(const struct imap_view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->count && v->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
+}
+
+int view_resolve_set(struct imap_session *s, const struct imap_arg *a, bool uid, uint32_t **uids,
+		     size_t *n)
+{
+	struct imap_view *v = &s->view;
+	const char *str;
+	*uids = NULL;
+	*n = 0;
+	if (!imap_arg_get_atom(a, &str))
+		return -1;
+	struct seqset set = SEQSET_INIT;
+	bool saved = strcmp(str, "$") == 0;
+	if (saved) {
+		/* RFC 5182: "$" is the saved result, as UIDs. */
+		if (s->searchres_set)
+			for (size_t i = 0; i < s->searchres.n; i++)
+				seqset_add(&set, s->searchres.r[i].lo, s->searchres.r[i].hi);
+	} else {
+		uint32_t star = uid ? (v->count ? v->uids[v->count - 1] : 0)
+				    : v->count;
+		/* "*" in an empty mailbox: nothing can match (RFC 9051 6.4.8
+		 * allows an empty result for UID commands). */
+		if (seqset_parse(str, strlen(str), star ? star : UINT32_MAX, &set) < 0)
+			return -1;
+	}
+	size_t cap = 0;
+	if (uid || saved) {
+		for (size_t i = 0; i < set.n; i++) {
+			/* Walk only the view's UIDs inside the range. */
+			uint32_t lo = set.r[i].lo, hi = set.r[i].hi;
+			size_t a0 = 0, b0 = v->count;
+			while (a0 < b0) {
+				size_t mid = a0 + (b0 - a0) / 2;
+				if (v->uids[mid] < lo)
+					a0 = mid + 1;
+				else
+					b0 = mid;
+			}
+			for (size_t j = a0; j < v->count && v->uids[j] <= hi; j++) {
+				xgrow((void **)uids, &cap, *n + 1, sizeof(uint32_t));
+				(*uids)[(*n)++] = v->uids[j];
+			}
+		}
+	} else if (v->count > 0) {
+		/* In an empty mailbox every sequence set is simply empty. */
+		for (size_t i = 0; i < set.n; i++) {
+			if (set.r[i].lo > v->count) {
+				seqset_free(&set);
+				free(*uids);
+				*uids = NULL;
+				*n = 0;
+				return -2; /* sequence number out of range */
+			}
+			uint32_t hi = MIN(set.r[i].hi, v->count);
+			for (uint32_t seq = set.r[i].lo; seq <= hi; seq++) {
+				xgrow((void **)uids, &cap, *n + 1, sizeof(uint32_t));
+				(*uids)[(*n)++] = v->uids[seq - 1];
+			}
+		}
+	}
+	seqset_free(&set);
+	return 0;
+}
+
+void view_note_own_change(struct imap_session *s, uint32_t uid, uint64_t modseq)
+{
+	struct imap_view *v = &s->view;
+	if (v->nown >= 100000)
+		return; /* sync will just repeat the FETCH: harmless */
+	xgrow((void **)&v->own, &v->owncap, v->nown + 1, sizeof(*v->own));
+	v->own[v->nown].uid = uid;
+	v->own[v->nown].modseq = modseq;
+	v->nown++;
+}
+
+static bool own_change(const struct imap_view *v, uint32_t uid, uint64_t modseq)
+{
+	for (size_t i = 0; i < v->nown; i++)
+		if (v->own[i].uid == uid && v->own[i].modseq == modseq)
+			return true;
+	return false;
+}
+
+static int cmp_u32_desc(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+bool view_sync(struct imap_session *s, bool allow_expunge)
+{
+	struct imap_view *v = &s->view;
+	if (s->state != ST_SELECTED)
+		return true;
+	struct store_user *u = sess_store(s);
+	if (!u)
+		return true;
+	struct store_msg *changed = NULL;
+	uint32_t *expunged = NULL;
+	size_t nchanged = 0, nexpunged = 0;
+	uint64_t since = v->modseq;
+	int r = store_changes(u, v->id, since, &changed, &nchanged, &expunged, &nexpunged);
+	if (r == STORE_ENOENT) {
+		sess_bye(s, "Selected mailbox was deleted, have to disconnect.");
+		return false;
+	}
+	if (r != STORE_OK)
+		return true;
+	s->notify_pending = false;
+	uint64_t maxmod = v->modseq;
+	struct strbuf line = STRBUF_INIT;
+
+	if (allow_expunge && nexpunged) {
+		/* Highest sequence numbers first, so earlier numbers stay valid
+		 * while the client applies each EXPUNGE (RFC 9051 7.5.1). */
+		qsort(expunged, nexpunged, sizeof(uint32_t), cmp_u32_desc);
+		for (size_t i = 0; i < nexpunged; i++) {
+			uint32_t seq = view_seq_of(v, expunged[i]);
+			if (!seq)
+				continue;
+			sess_printf(s, "* %u EXPUNGE", seq);
+			memmove(&v->uids[seq - 1], &v->uids[seq], (v->count - seq) * sizeof(uint32_t));
+			v->count--;
+		}
+	}
+	/* New messages: UIDs above the last one in the view. */
+	uint32_t last = v->count ? v->uids[v->count - 1] : 0;
+	uint32_t added = 0;
+	for (size_t i = 0; i < nchanged; i++) {
+		if (changed[i].uid > last) {
+			if (v->count == v->cap) {
+				size_t cap = v->cap;
+				xgrow((void **)&v->uids, &cap, (size_t)v->count + 1, sizeof(uint32_t));
+				v->cap = (uint32_t)cap;
+			}
+			v->uids[v->count++] = changed[i].uid;
+			last = changed[i].uid;
+			added++;
+		}
+		if (changed[i].modseq > maxmod)
+			maxmod = changed[i].modseq;
+	}
+	if (added) {
+		sess_printf(s, "* %u EXISTS", v->count);
+		if (!s->rev2) {
+			/* This session is the first to see them: they are \Recent here. */
+			uint32_t dummy;
+			if (!v->readonly)
+				store_mailbox_take_recent(u, v->id, &dummy);
+			uint32_t recent = 0;
+			for (uint32_t i = 0; i < v->count; i++)
+				if (v->uids[i] >= v->first_recent)
+					recent++;
+			sess_printf(s, "* %u RECENT", recent);
+		}
+	}
+	/* Flag changes of messages the client already knew. */
+	for (size_t i = 0; i < nchanged; i++) {
+		struct store_msg *m = &changed[i];
+		if (m->modseq <= v->flags_modseq || own_change(v, m->uid, m->modseq))
+			continue;
+		uint32_t seq = view_seq_of(v, m->uid);
+		if (!seq || (added && seq > v->count - added))
+			continue;
+		strbuf_reset(&line);
+		strbuf_addf(&line, "* %u FETCH (", seq);
+		if (s->rev2)
+			strbuf_addf(&line, "UID %u ", m->uid);
+		strbuf_adds(&line, "FLAGS ");
+		sess_write_flags(s, &line, m->flags, m->keywords, m->uid >= v->first_recent);
+		strbuf_addc(&line, ')');
+		sess_printf(s, "%s", line.s);
+	}
+	strbuf_free(&line);
+	if (maxmod > v->flags_modseq)
+		v->flags_modseq = maxmod;
+	/* The expunge marker only moves when expunges could be reported. */
+	if (allow_expunge || nexpunged == 0) {
+		v->modseq = v->flags_modseq;
+		v->nown = 0;
+	}
+	store_msg_array_free(changed, nchanged);
+	free(expunged);
+	return true;
+}
