@@ -25,8 +25,13 @@
  * is handed to the connection directly. */
 #define FETCH_INLINE_MAX (16 * 1024)
 
-/* A message could not be answered: the command ends with NO. */
-#define FETCH_ERR_CTE 1
+/* What became of one message of the set. Only SENT wrote anything. */
+enum fetch_msg {
+	FETCH_MSG_SENT,
+	FETCH_MSG_GONE,       /* expunged by another session meanwhile: skipped */
+	FETCH_MSG_BAD_CTE,    /* a BINARY part can't be decoded: the command ends NO */
+	FETCH_MSG_STORE_ERR,  /* the store failed (st->err): the command ends NO */
+};
 
 struct fetch_state {
 	struct fetch_request req;
@@ -37,6 +42,8 @@ struct fetch_state {
 	size_t nmsgs, mpos;
 	uint32_t *seen;              /* UIDs whose \Seen this FETCH set, ascending */
 	size_t nseen, spos;
+	size_t gone;                 /* messages of the set expunged by others */
+	int err;                     /* the store error of FETCH_MSG_STORE_ERR */
 };
 
 static void fetch_state_free(struct fetch_state *st)
@@ -130,16 +137,17 @@ static void content_free(struct fetch_content *c, size_t nitems)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Loads what the request needs for message m. Returns 0, 1 when the
- * message disappeared meanwhile (skip it), FETCH_ERR_CTE, or a negative
- * store error. Nothing has been written when this fails. */
-static int content_load(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
+/* Loads what the request needs for message m. Nothing has been written
+ * when this returns anything but FETCH_MSG_SENT. */
+static enum fetch_msg content_load(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
 			struct fetch_content *c)
 {
 	const struct fetch_request *req = &st->req;
 	struct store_user *u = sess_store(s);
-	if (!u)
-		return STORE_EIO;
+	if (!u) {
+		st->err = STORE_EIO;
+		return FETCH_MSG_STORE_ERR;
+	}
 	bool need_content = req->needs_content, need_parse = req->needs_parse;
 	if (req->needs_cache) {
 		bool env = false, body = false, bs = false;
@@ -151,27 +159,32 @@ static int content_load(struct imap_session *s, struct fetch_state *st, const st
 		int r = store_msg_cached(u, s->view.id, m->uid, env ? &c->envelope : NULL,
 					 bs ? &c->bodystructure : NULL, body ? &c->body : NULL);
 		if (r == STORE_ENOENT)
-			return 1;
-		if (r != STORE_OK)
-			return r;
+			return FETCH_MSG_GONE;
+		if (r != STORE_OK) {
+			st->err = r;
+			return FETCH_MSG_STORE_ERR;
+		}
 		/* A message stored without its cache (should not happen): compute
 		 * from the content rather than fail. */
 		if ((env && !c->envelope) || (body && !c->body) || (bs && !c->bodystructure))
 			need_content = need_parse = true;
 	}
 	if (!need_content)
-		return 0;
+		return FETCH_MSG_SENT;
 	int r = store_blob_map(u, m->blob, &c->data, &c->len);
-	if (r == STORE_ENOENT)
-		return 1;
 	if (r != STORE_OK) {
 		c->data = NULL;
-		return r;
+		if (r == STORE_ENOENT)
+			return FETCH_MSG_GONE;
+		st->err = r;
+		return FETCH_MSG_STORE_ERR;
 	}
 	if (need_parse)
 		c->mail = mail_parse(c->data, c->len);
-	if (!c->mail && need_parse)
-		return STORE_EIO;
+	if (!c->mail && need_parse) {
+		st->err = STORE_EIO;
+		return FETCH_MSG_STORE_ERR;
+	}
 	for (size_t i = 0; i < req->n; i++) {
 		const struct fetch_item *it = &req->items[i];
 		if (it->type != FI_BINARY && it->type != FI_BINARY_SIZE)
@@ -183,11 +196,11 @@ static int content_load(struct imap_session *s, struct fetch_state *st, const st
 		/* Before any output, so a failure leaves no half-written line. */
 		int b = mail_binary_fetch(c->mail, it->part, it->nparts, &c->binary[i]);
 		if (b < 0)
-			return FETCH_ERR_CTE;
+			return FETCH_MSG_BAD_CTE;
 		if (b > 0)
 			c->binary_nil[i] = true;
 	}
-	return 0;
+	return FETCH_MSG_SENT;
 }
 
 /* Cached structure strings, or computed from the message when absent. */
@@ -203,15 +216,16 @@ static void write_structure(struct strbuf *line, const char *cached, const struc
 	}
 }
 
-/* Writes one "* n FETCH (...)" response. Returns as content_load. */
-static int fetch_message(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
+/* Writes one "* n FETCH (...)" response, or nothing when the message
+ * can't be answered. */
+static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
 			 bool seen_set)
 {
 	const struct fetch_request *req = &st->req;
 	struct fetch_content c;
 	memset(&c, 0, sizeof(c));
-	int r = content_load(s, st, m, &c);
-	if (r != 0) {
+	enum fetch_msg r = content_load(s, st, m, &c);
+	if (r != FETCH_MSG_SENT) {
 		content_free(&c, req->n);
 		return r;
 	}
@@ -297,7 +311,7 @@ static int fetch_message(struct imap_session *s, struct fetch_state *st, const s
 	strbuf_free(&line);
 	strbuf_free(&tmp);
 	content_free(&c, req->n);
-	return 0;
+	return FETCH_MSG_SENT;
 }
 
 static int cmp_msg_uid(const void *key, const void *elem)
@@ -348,27 +362,44 @@ static int fetch_set_seen(struct imap_session *s, struct fetch_state *st)
 	return STORE_OK;
 }
 
-static void fetch_finish(struct imap_session *s, struct fetch_state *st, int r)
+/* Ends the command. `how` is FETCH_MSG_SENT when every message was
+ * answered or skipped, else why the command stopped. */
+static void fetch_finish(struct imap_session *s, struct fetch_state *st, enum fetch_msg how)
 {
 	bool uid = st->uid;
+	size_t gone = st->gone;
+	int err = st->err;
 	fetch_state_free(st);
 	/* The command may have paused before: it is not resumable any more. */
 	s->cmd_state = NULL;
 	s->resume = NULL;
 	s->cancel = NULL;
-	if (r == FETCH_ERR_CTE) {
+	if (how == FETCH_MSG_BAD_CTE) {
 		/* RFC 3516 4.3 / RFC 9051 6.4.5. */
 		sess_tagged(s, "NO", "[UNKNOWN-CTE] Can't decode the part's Content-Transfer-Encoding");
 		return;
 	}
-	if (r != 0) {
-		sess_store_error(s, r, "FETCH");
+	if (how == FETCH_MSG_STORE_ERR) {
+		sess_store_error(s, err, "FETCH");
 		return;
 	}
 	/* RFC 9051 7.5.1: no EXPUNGE while answering FETCH. */
 	if (!view_sync(s, false))
 		return;
-	sess_tagged(s, "OK", "%sFETCH completed", uid ? "UID " : "");
+	/* RFC 5530 3: the client learns why messages are missing and that a
+	 * NOOP will tell it which. */
+	if (gone)
+		sess_tagged(s, "OK", "[EXPUNGEISSUED] %sFETCH completed, %zu expunged message%s left out",
+			    uid ? "UID " : "", gone, gone == 1 ? "" : "s");
+	else
+		sess_tagged(s, "OK", "%sFETCH completed", uid ? "UID " : "");
+}
+
+/* Setting up failed with a store error. */
+static void fetch_fail(struct imap_session *s, struct fetch_state *st, int err)
+{
+	st->err = err;
+	fetch_finish(s, st, FETCH_MSG_STORE_ERR);
 }
 
 static void fetch_resume(struct imap_session *s);
@@ -380,13 +411,18 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 		uint32_t uid = st->uids[st->pos++];
 		while (st->mpos < st->nmsgs && st->msgs[st->mpos].uid < uid)
 			st->mpos++;
-		/* Expunged by another session: RFC 9051 allows silently
-		 * leaving it out. */
-		if (st->mpos >= st->nmsgs || st->msgs[st->mpos].uid != uid)
+		/* Expunged by another session before the listing: RFC 9051
+		 * allows leaving it out. */
+		if (st->mpos >= st->nmsgs || st->msgs[st->mpos].uid != uid) {
+			st->gone++;
 			continue;
+		}
 		bool seen_set = st->nseen && sorted_contains(st->seen, st->nseen, uid);
-		int r = fetch_message(s, st, &st->msgs[st->mpos], seen_set);
-		if (r < 0 || r == FETCH_ERR_CTE) {
+		enum fetch_msg r = fetch_message(s, st, &st->msgs[st->mpos], seen_set);
+		if (r == FETCH_MSG_GONE) {
+			/* ... or after it, while we were sending others. */
+			st->gone++;
+		} else if (r != FETCH_MSG_SENT) {
 			fetch_finish(s, st, r);
 			return;
 		}
@@ -395,7 +431,7 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 			return;
 		}
 	}
-	fetch_finish(s, st, 0);
+	fetch_finish(s, st, FETCH_MSG_SENT);
 }
 
 static void fetch_resume(struct imap_session *s)
@@ -431,12 +467,12 @@ void cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t nargs
 		return;
 	}
 	if (st->n == 0) {
-		fetch_finish(s, st, 0);
+		fetch_finish(s, st, FETCH_MSG_SENT);
 		return;
 	}
 	struct store_user *u = sess_store(s);
 	if (!u) {
-		fetch_finish(s, st, STORE_EIO);
+		fetch_fail(s, st, STORE_EIO);
 		return;
 	}
 	const struct fetch_request *req = &st->req;
@@ -448,7 +484,7 @@ void cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t nargs
 	if (r == STORE_OK && req->sets_seen && !s->view.readonly)
 		r = fetch_set_seen(s, st);
 	if (r != STORE_OK) {
-		fetch_finish(s, st, r);
+		fetch_fail(s, st, r);
 		return;
 	}
 	fetch_run(s, st);
