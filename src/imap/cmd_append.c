@@ -12,8 +12,9 @@
 
 #define MAX_MULTIAPPEND 1000
 
-void cmd_append(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs < 2) {
 		sess_tagged(s, "BAD", "APPEND needs a mailbox and a message");
 		return;
@@ -23,7 +24,7 @@ void cmd_append(struct imap_session *s, const struct imap_arg *args, size_t narg
 		sess_tagged(s, "BAD", "APPEND: invalid mailbox name");
 		return;
 	}
-	size_t max = s->cfg->max_message_size ? s->cfg->max_message_size : s->cfg->max_literal;
+	size_t max = s->cfg->max_message_size;
 	struct store_append *msgs = NULL;
 	char **kwfree = NULL;
 	size_t n = 0, cap = 0;
@@ -96,7 +97,7 @@ void cmd_append(struct imap_session *s, const struct imap_arg *args, size_t narg
 		sess_store_error(s, r, "APPEND");
 	} else {
 		if (s->state == ST_SELECTED && strcmp(s->view.name, name) == 0)
-			view_sync(s, s->cmd_allow_expunge);
+			view_sync(s, imap_cmd_allows_expunge(cmd));
 		/* RFC 4315: the UIDs in order; a range when consecutive. */
 		struct strbuf set = STRBUF_INIT;
 		for (size_t j = 0; j < n; j++) {

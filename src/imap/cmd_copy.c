@@ -123,12 +123,16 @@ static void do_copy(struct imap_session *s, const struct imap_arg *args, size_t 
 	strbuf_free(&code);
 }
 
-void cmd_copy(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_copy(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
+	bool uid = cmd->uid;
 	do_copy(s, args, nargs, uid, false);
 }
 
-void cmd_move(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_move(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
+	bool uid = cmd->uid;
 	do_copy(s, args, nargs, uid, true);
 }

@@ -57,10 +57,11 @@ static void fetch_state_free(struct fetch_state *st)
 	free(st);
 }
 
-static void fetch_cancel(struct imap_session *s)
+/* The session went away while the command waited for output room. */
+static void fetch_cancel(struct imap_cmd *cmd)
 {
-	fetch_state_free(s->cmd_state);
-	s->cmd_state = NULL;
+	fetch_state_free(cmd->state);
+	cmd->state = NULL;
 }
 
 /* Writes a string value: "" when empty, else a literal ({n}, or ~{n}
@@ -370,10 +371,9 @@ static void fetch_finish(struct imap_session *s, struct fetch_state *st, enum fe
 	size_t gone = st->gone;
 	int err = st->err;
 	fetch_state_free(st);
-	/* The command may have paused before: it is not resumable any more. */
-	s->cmd_state = NULL;
-	s->resume = NULL;
-	s->cancel = NULL;
+	/* The command may have paused before: nothing is left to cancel. */
+	s->cmd->state = NULL;
+	s->cmd->cancel = NULL;
 	if (how == FETCH_MSG_BAD_CTE) {
 		/* RFC 3516 4.3 / RFC 9051 6.4.5. */
 		sess_tagged(s, "NO", "[UNKNOWN-CTE] Can't decode the part's Content-Transfer-Encoding");
@@ -402,7 +402,7 @@ static void fetch_fail(struct imap_session *s, struct fetch_state *st, int err)
 	fetch_finish(s, st, FETCH_MSG_STORE_ERR);
 }
 
-static void fetch_resume(struct imap_session *s);
+static void fetch_resume(struct imap_cmd *cmd);
 
 /* Writes messages from st->pos on; pauses when the output is full. */
 static void fetch_run(struct imap_session *s, struct fetch_state *st)
@@ -427,20 +427,24 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 			return;
 		}
 		if (st->pos < st->n && sess_output_full(s)) {
-			sess_wait_output(s, fetch_resume, fetch_cancel, st);
+			s->cmd->state = st;
+			s->cmd->cancel = fetch_cancel;
+			sess_wait_output(s->cmd, fetch_resume);
 			return;
 		}
 	}
 	fetch_finish(s, st, FETCH_MSG_SENT);
 }
 
-static void fetch_resume(struct imap_session *s)
+static void fetch_resume(struct imap_cmd *cmd)
 {
-	fetch_run(s, s->cmd_state);
+	fetch_run(cmd->s, cmd->state);
 }
 
-void cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
+	bool uid = cmd->uid;
 	if (nargs < 2) {
 		sess_tagged(s, "BAD", "FETCH needs a sequence set and attributes");
 		return;

@@ -21,7 +21,7 @@ static char *mailbox_arg_checked(struct imap_session *s, const struct imap_arg *
 		sess_tagged(s, "BAD", "%s: invalid mailbox name", cmd);
 		return NULL;
 	}
-	size_t max = s->cfg->max_mailbox_name ? s->cfg->max_mailbox_name : 1000;
+	size_t max = s->cfg->max_mailbox_name;
 	if (strlen(name) > max) {
 		free(name);
 		sess_tagged(s, "NO", "[LIMIT] %s: mailbox name too long", cmd);
@@ -30,8 +30,9 @@ static char *mailbox_arg_checked(struct imap_session *s, const struct imap_arg *
 	return name;
 }
 
-void cmd_create(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_create(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	char *name = mailbox_arg_checked(s, args, nargs, 1, "CREATE");
 	if (!name)
 		return;
@@ -44,7 +45,7 @@ void cmd_create(struct imap_session *s, const struct imap_arg *args, size_t narg
 	if (u) {
 		size_t n = 0;
 		struct store_mailbox *mbs = NULL;
-		unsigned max = s->cfg->max_mailboxes ? s->cfg->max_mailboxes : 10000;
+		unsigned max = s->cfg->max_mailboxes;
 		if (store_mailbox_list(u, false, &mbs, &n) == STORE_OK) {
 			store_mailbox_array_free(mbs, n);
 			if (n >= max)
@@ -61,8 +62,9 @@ void cmd_create(struct imap_session *s, const struct imap_arg *args, size_t narg
 	sess_tagged(s, "OK", "CREATE completed");
 }
 
-void cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_delete(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	char *name = mailbox_arg_checked(s, args, nargs, 1, "DELETE");
 	if (!name)
 		return;
@@ -87,8 +89,9 @@ void cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t narg
 	sess_tagged(s, "OK", "DELETE completed");
 }
 
-void cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_rename(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs != 2) {
 		sess_tagged(s, "BAD", "RENAME needs two mailbox names");
 		return;
@@ -154,13 +157,15 @@ static void do_subscribe(struct imap_session *s, const struct imap_arg *args, si
 	sess_tagged(s, "OK", "%s completed", cmd);
 }
 
-void cmd_subscribe(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_subscribe(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	do_subscribe(s, args, nargs, true);
 }
 
-void cmd_unsubscribe(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_unsubscribe(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	do_subscribe(s, args, nargs, false);
 }
 
@@ -228,8 +233,9 @@ void status_items_write(struct imap_session *s, const struct store_mailbox *mb, 
 	strbuf_free(&line);
 }
 
-void cmd_status(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_status(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs != 2) {
 		sess_tagged(s, "BAD", "STATUS needs a mailbox and a list of items");
 		return;

@@ -175,7 +175,7 @@ static void write_esearch(struct imap_session *s, struct strbuf *line, unsigned 
 			  const uint32_t *res, size_t n)
 {
 	strbuf_adds(line, "* ESEARCH (TAG ");
-	const char *tag = s->tag ? s->tag : "*";
+	const char *tag = s->cmd->tag ? s->cmd->tag : "*";
 	quote_string(line, tag, strlen(tag));
 	strbuf_addc(line, ')');
 	if (uid)
@@ -202,8 +202,10 @@ static void write_esearch(struct imap_session *s, struct strbuf *line, unsigned 
 	}
 }
 
-void cmd_search(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
+	bool uid = cmd->uid;
 	size_t i = 0;
 	unsigned ret = 0;
 	bool esearch = false;

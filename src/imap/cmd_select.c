@@ -123,13 +123,15 @@ static void do_select(struct imap_session *s, const struct imap_arg *args, size_
 	sess_tagged(s, "OK", "[%s] %s completed", readonly ? "READ-ONLY" : "READ-WRITE", cmd);
 }
 
-void cmd_select(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_select(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	do_select(s, args, nargs, false);
 }
 
-void cmd_examine(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_examine(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	do_select(s, args, nargs, true);
 }
 
@@ -162,8 +164,9 @@ static int expunge_deleted(struct imap_session *s, const uint32_t *only, size_t 
 	return r;
 }
 
-void cmd_close(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_close(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs) {
 		sess_tagged(s, "BAD", "CLOSE takes no arguments");
 		return;
@@ -178,8 +181,9 @@ void cmd_close(struct imap_session *s, const struct imap_arg *args, size_t nargs
 	sess_tagged(s, "OK", "CLOSE completed");
 }
 
-void cmd_unselect(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_unselect(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs) {
 		sess_tagged(s, "BAD", "UNSELECT takes no arguments");
 		return;
@@ -188,8 +192,10 @@ void cmd_unselect(struct imap_session *s, const struct imap_arg *args, size_t na
 	sess_tagged(s, "OK", "UNSELECT completed");
 }
 
-void cmd_expunge(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_expunge(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
+	bool uid = cmd->uid;
 	if (nargs != (uid ? 1u : 0u)) {
 		sess_tagged(s, "BAD", uid ? "UID EXPUNGE needs a UID set" : "EXPUNGE takes no arguments");
 		return;

@@ -31,27 +31,27 @@ static void store_state_free(struct store_state *st)
 	free(st);
 }
 
-static void store_cancel(struct imap_session *s)
+/* The session went away while the command waited for output room. */
+static void store_cancel(struct imap_cmd *cmd)
 {
-	store_state_free(s->cmd_state);
-	s->cmd_state = NULL;
+	store_state_free(cmd->state);
+	cmd->state = NULL;
 }
 
 static void store_finish(struct imap_session *s, struct store_state *st)
 {
 	bool uid = st->uid;
 	store_state_free(st);
-	/* The command may have paused before: it is not resumable any more. */
-	s->cmd_state = NULL;
-	s->resume = NULL;
-	s->cancel = NULL;
+	/* The command may have paused before: nothing is left to cancel. */
+	s->cmd->state = NULL;
+	s->cmd->cancel = NULL;
 	/* RFC 9051 7.5.1: no EXPUNGE while answering STORE. */
 	if (!view_sync(s, false))
 		return;
 	sess_tagged(s, "OK", "%sSTORE completed", uid ? "UID " : "");
 }
 
-static void store_resume(struct imap_session *s);
+static void store_resume(struct imap_cmd *cmd);
 
 static void store_run(struct imap_session *s, struct store_state *st)
 {
@@ -75,7 +75,9 @@ static void store_run(struct imap_session *s, struct store_state *st)
 		sess_write(s, line.s, line.len);
 		if (st->pos < st->n && sess_output_full(s)) {
 			strbuf_free(&line);
-			sess_wait_output(s, store_resume, store_cancel, st);
+			s->cmd->state = st;
+			s->cmd->cancel = store_cancel;
+			sess_wait_output(s->cmd, store_resume);
 			return;
 		}
 	}
@@ -83,9 +85,9 @@ static void store_run(struct imap_session *s, struct store_state *st)
 	store_finish(s, st);
 }
 
-static void store_resume(struct imap_session *s)
+static void store_resume(struct imap_cmd *cmd)
 {
-	store_run(s, s->cmd_state);
+	store_run(cmd->s, cmd->state);
 }
 
 /* "[+|-]FLAGS[.SILENT]" (RFC 9051 9 store-att-flags). */
@@ -110,8 +112,10 @@ static int store_mode_parse(const struct imap_arg *a, enum store_flag_mode *mode
 	return 0;
 }
 
-void cmd_store(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_store(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
+	bool uid = cmd->uid;
 	if (nargs < 3) {
 		sess_tagged(s, "BAD", "STORE needs a sequence set, an item and flags");
 		return;

@@ -66,7 +66,7 @@ def test_fetch_skips_messages_expunged_while_paused(srv):
     seqs = [int(m) for m in re.findall(rb"\* (\d+) FETCH \(UID ", data)]
     assert seqs == list(range(1, len(seqs) + 1)), seqs[:20]
     assert 0 < len(seqs) < N
-    assert b"EXPUNGE" not in data.split(b"f OK")[0]
+    assert b" EXPUNGE\r\n" not in data
     # The session goes on: the next command reports the expunges.
     a.sendall(b"n NOOP\r\n")
     data = read_tagged(a, b"n", timeout=30)
