@@ -58,6 +58,12 @@ int workpool_start(unsigned nthreads)
 	return 0;
 }
 
+bool workpool_running(void)
+{
+	/* Written before the workers start and after they stopped. */
+	return g_nthreads > 0;
+}
+
 void workpool_stop(void)
 {
 	pthread_mutex_lock(&g_lock);

@@ -9,7 +9,6 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "core/workpool.h"
 
 #include <event2/event.h>
 #include <sodium.h>
@@ -22,27 +21,23 @@
 
 enum sasl_mech { MECH_PLAIN, MECH_LOGIN };
 
-struct auth_job;
-
 /* The state of a running LOGIN or AUTHENTICATE (cmd->state, in the
  * command's memory). */
 struct auth_cmd {
 	enum sasl_mech mech;
 	char *login_user;         /* LOGIN mechanism: username received */
-	struct auth_job *job;     /* the password check on the work pool */
 	struct event *delay_ev;   /* the delayed answer to a failure */
 };
 
+/* The password check, on the work pool. */
 struct auth_job {
-	/* First member: cleared by the command's cancel hook when the
-	 * session goes away first. */
-	struct imap_cmd *cmd;
-	struct workpool_job job;
+	struct cmd_job job;       /* first member */
 	struct passdb *db;
 	char *user;
 	char *password;
 	const char *mech;
 	enum passdb_result result;
+	bool store_ok;            /* the user's mail store opens */
 };
 
 /* Usernames go into key=value logs: keep them to one safe token. */
@@ -58,8 +53,9 @@ static void log_user(char *dst, size_t size, const char *user)
 		snprintf(dst, size, "-");
 }
 
-static void auth_job_free(struct auth_job *j)
+static void auth_job_free(struct cmd_job *job)
 {
+	struct auth_job *j = (struct auth_job *)job;
 	free(j->user);
 	if (j->password) {
 		sodium_memzero(j->password, strlen(j->password));
@@ -68,10 +64,16 @@ static void auth_job_free(struct auth_job *j)
 	free(j);
 }
 
-static void auth_job_run(struct workpool_job *wj)
+static void auth_job_run(struct cmd_job *job)
 {
-	struct auth_job *j = (struct auth_job *)((char *)wj - offsetof(struct auth_job, job));
+	struct auth_job *j = (struct auth_job *)job;
 	j->result = passdb_verify(j->db, j->user, j->password);
+	if (j->result == PASSDB_OK) {
+		struct store_user *u = store_user_open(j->user);
+		j->store_ok = u != NULL;
+		if (u)
+			store_user_close(u);
+	}
 }
 
 static void auth_fail_finish(evutil_socket_t fd, short what, void *arg)
@@ -89,29 +91,20 @@ static void auth_fail_finish(evutil_socket_t fd, short what, void *arg)
 	sess_flush(s);
 }
 
-static void auth_job_done(struct workpool_job *wj)
+static void auth_job_done(struct cmd_job *job)
 {
-	struct auth_job *j = (struct auth_job *)((char *)wj - offsetof(struct auth_job, job));
-	struct imap_cmd *cmd = j->cmd;
-	if (!cmd) {
-		auth_job_free(j);
-		return;
-	}
+	struct auth_job *j = (struct auth_job *)job;
+	struct imap_cmd *cmd = job->cmd;
 	struct imap_session *s = cmd->s;
 	struct auth_cmd *ac = cmd->state;
-	ac->job = NULL;
 	char user[128];
 	log_user(user, sizeof(user), j->user);
 	if (j->result == PASSDB_OK) {
-		struct store_user *u = store_user_open(j->user);
-		if (!u) {
+		if (!j->store_ok) {
 			log_err("event=login_error ip=%s user=%s reason=store", s->peer, user);
 			sess_tagged(s, "NO", "[UNAVAILABLE] Mailbox store unavailable, try later");
-			sess_flush(s);
-			auth_job_free(j);
 			return;
 		}
-		store_user_close(u);
 		sess_login(s, j->user);
 		log_info("event=login result=ok ip=%s user=%s mech=%s tls=%s listener=%s", s->peer,
 			 user, j->mech, s->info.tls ? "yes" : "no", s->listener);
@@ -130,15 +123,13 @@ static void auth_job_done(struct workpool_job *wj)
 		ac->delay_ev = evtimer_new(s->info.base, auth_fail_finish, cmd);
 		evtimer_add(ac->delay_ev, &tv);
 	}
-	auth_job_free(j);
 }
 
-/* The session goes away while the check runs or the failure waits. */
+/* The session goes away while the failure waits or a SASL exchange runs
+ * (a job on the pool is detached by imap_cmd_free). */
 static void auth_cancel(struct imap_cmd *cmd)
 {
 	struct auth_cmd *ac = cmd->state;
-	if (ac->job)
-		ac->job->cmd = NULL;
 	if (ac->delay_ev)
 		event_free(ac->delay_ev);
 	free(ac->login_user);
@@ -158,21 +149,14 @@ static void auth_start(struct imap_cmd *cmd, char *user, char *password, const c
 {
 	struct imap_session *s = cmd->s;
 	struct auth_job *j = xcalloc(1, sizeof(*j));
-	j->cmd = cmd;
 	j->db = s->info.passdb;
 	j->user = user;
 	j->password = password;
 	j->mech = mech;
-	j->job.run = auth_job_run;
-	j->job.done = auth_job_done;
-	j->job.base = s->info.base;
-	auth_cmd_state(cmd)->job = j;
-	sess_suspend(cmd);
-	if (!j->db || strlen(user) > 255 || strlen(password) > 1024 || !user[0]) {
-		/* Still takes the slow path so timing says nothing. */
-		j->db = s->info.passdb;
-	}
-	workpool_submit(&j->job);
+	auth_cmd_state(cmd);
+	/* Even an empty or over-long name takes the slow path, so timing
+	 * says nothing about it. */
+	cmd_run_on_pool(cmd, &j->job, auth_job_run, auth_job_done, auth_job_free);
 }
 
 static bool cleartext_allowed(struct imap_session *s)

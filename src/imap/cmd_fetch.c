@@ -322,8 +322,10 @@ static int cmp_msg_uid(const void *key, const void *elem)
 }
 
 /* RFC 9051 6.4.5: fetching a body without .PEEK sets \Seen. All messages
- * of the set at once: one transaction, not one per message. */
-static int fetch_set_seen(struct imap_session *s, struct fetch_state *st)
+ * of the set at once: one transaction, not one per message. Touches only
+ * the store and st (may run on a pool thread); *changed is what changed. */
+static int fetch_set_seen(struct store_user *u, int64_t mailbox, struct fetch_state *st,
+			  struct store_msg **changed, size_t *nchanged)
 {
 	uint32_t *todo = NULL;
 	size_t ntodo = 0, cap = 0, mpos = 0;
@@ -338,29 +340,71 @@ static int fetch_set_seen(struct imap_session *s, struct fetch_state *st)
 	}
 	if (ntodo == 0)
 		return STORE_OK;
-	struct store_msg *changed = NULL;
-	size_t nchanged = 0;
-	int r = store_flags(sess_store(s), s->view.id, todo, ntodo, STORE_FLAGS_ADD, MAIL_FLAG_SEEN,
-			    NULL, 0, &changed, &nchanged, NULL, NULL);
+	int r = store_flags(u, mailbox, todo, ntodo, STORE_FLAGS_ADD, MAIL_FLAG_SEEN, NULL, 0,
+			    changed, nchanged, NULL, NULL);
 	free(todo);
 	if (r != STORE_OK)
 		return r;
-	st->seen = xmalloc((nchanged ? nchanged : 1) * sizeof(*st->seen));
-	for (size_t i = 0; i < nchanged; i++) {
-		struct store_msg *m = bsearch(&changed[i].uid, st->msgs, st->nmsgs, sizeof(*st->msgs),
+	st->seen = xmalloc((*nchanged ? *nchanged : 1) * sizeof(*st->seen));
+	for (size_t i = 0; i < *nchanged; i++) {
+		struct store_msg *c = &(*changed)[i];
+		struct store_msg *m = bsearch(&c->uid, st->msgs, st->nmsgs, sizeof(*st->msgs),
 					      cmp_msg_uid);
 		if (m) {
-			m->flags = changed[i].flags;
-			m->modseq = changed[i].modseq;
+			m->flags = c->flags;
+			m->modseq = c->modseq;
 			free(m->keywords);
-			m->keywords = changed[i].keywords;
-			changed[i].keywords = NULL;
+			m->keywords = c->keywords;
+			c->keywords = NULL;
 		}
-		view_note_own_change(s, changed[i].uid, changed[i].modseq);
-		st->seen[st->nseen++] = changed[i].uid;
+		st->seen[st->nseen++] = c->uid;
 	}
-	store_msg_array_free(changed, nchanged);
 	return STORE_OK;
+}
+
+/* The store phase of FETCH: the set's metadata, and \Seen set. Touches
+ * only the store and st (may run on a pool thread). */
+static int fetch_setup(struct store_user *u, int64_t mailbox, bool readonly,
+		       struct fetch_state *st, struct store_msg **changed, size_t *nchanged)
+{
+	if (!u)
+		return STORE_EIO;
+	const struct fetch_request *req = &st->req;
+	bool meta_only = !req->needs_meta && !req->needs_content && !req->sets_seen;
+	int r;
+	if (st->n <= FETCH_GET_MAX)
+		r = store_msg_get(u, mailbox, st->uids, st->n, &st->msgs, &st->nmsgs);
+	else
+		r = store_msg_list(u, mailbox, st->uids[0], meta_only, &st->msgs, &st->nmsgs);
+	if (r == STORE_OK && req->sets_seen && !readonly)
+		r = fetch_set_seen(u, mailbox, st, changed, nchanged);
+	return r;
+}
+
+/* A large FETCH's set-up on the work pool. */
+struct fetch_job {
+	struct cmd_job job;          /* first member */
+	struct fetch_state *st;      /* handed back to the command in done */
+	int64_t mailbox;
+	bool readonly;
+	int err;
+	struct store_msg *changed;
+	size_t nchanged;
+};
+
+static void fetch_job_run(struct cmd_job *job)
+{
+	struct fetch_job *j = (struct fetch_job *)job;
+	j->err = fetch_setup(cmd_job_store(job), j->mailbox, j->readonly, j->st, &j->changed,
+			     &j->nchanged);
+}
+
+static void fetch_job_free(struct cmd_job *job)
+{
+	struct fetch_job *j = (struct fetch_job *)job;
+	fetch_state_free(j->st);
+	store_msg_array_free(j->changed, j->nchanged);
+	free(j);
 }
 
 /* Ends the command. `how` is FETCH_MSG_SENT when every message was
@@ -441,6 +485,32 @@ static void fetch_resume(struct imap_cmd *cmd)
 	fetch_run(cmd->s, cmd->state);
 }
 
+/* After the set-up: the view learns of our \Seen changes, then the
+ * messages go out. */
+static void fetch_start(struct imap_session *s, struct fetch_state *st, int err,
+			struct store_msg *changed, size_t nchanged)
+{
+	if (err != STORE_OK) {
+		store_msg_array_free(changed, nchanged);
+		fetch_fail(s, st, err);
+		return;
+	}
+	for (size_t i = 0; i < nchanged; i++)
+		view_note_own_change(s, changed[i].uid, changed[i].modseq);
+	store_msg_array_free(changed, nchanged);
+	fetch_run(s, st);
+}
+
+static void fetch_job_done(struct cmd_job *job)
+{
+	struct fetch_job *j = (struct fetch_job *)job;
+	struct fetch_state *st = j->st;
+	j->st = NULL;
+	fetch_start(job->cmd->s, st, j->err, j->changed, j->nchanged);
+	j->changed = NULL;
+	j->nchanged = 0;
+}
+
 void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
 	struct imap_session *s = cmd->s;
@@ -474,22 +544,16 @@ void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		fetch_finish(s, st, FETCH_MSG_SENT);
 		return;
 	}
-	struct store_user *u = sess_store(s);
-	if (!u) {
-		fetch_fail(s, st, STORE_EIO);
+	if (st->n > FETCH_GET_MAX) {
+		struct fetch_job *j = xcalloc(1, sizeof(*j));
+		j->st = st;
+		j->mailbox = s->view.id;
+		j->readonly = s->view.readonly;
+		cmd_run_on_pool(cmd, &j->job, fetch_job_run, fetch_job_done, fetch_job_free);
 		return;
 	}
-	const struct fetch_request *req = &st->req;
-	bool meta_only = !req->needs_meta && !req->needs_content && !req->sets_seen;
-	if (st->n <= FETCH_GET_MAX)
-		r = store_msg_get(u, s->view.id, st->uids, st->n, &st->msgs, &st->nmsgs);
-	else
-		r = store_msg_list(u, s->view.id, st->uids[0], meta_only, &st->msgs, &st->nmsgs);
-	if (r == STORE_OK && req->sets_seen && !s->view.readonly)
-		r = fetch_set_seen(s, st);
-	if (r != STORE_OK) {
-		fetch_fail(s, st, r);
-		return;
-	}
-	fetch_run(s, st);
+	struct store_msg *changed = NULL;
+	size_t nchanged = 0;
+	r = fetch_setup(sess_store(s), s->view.id, s->view.readonly, st, &changed, &nchanged);
+	fetch_start(s, st, r, changed, nchanged);
 }

@@ -233,6 +233,42 @@ void status_items_write(struct imap_session *s, const struct store_mailbox *mb, 
 	strbuf_free(&line);
 }
 
+/* STATUS counts a mailbox's messages: on the work pool. */
+struct status_job {
+	struct cmd_job job;          /* first member */
+	char *name;
+	unsigned items;
+	int err;
+	struct store_mailbox mb;
+};
+
+static void status_job_run(struct cmd_job *job)
+{
+	struct status_job *j = (struct status_job *)job;
+	struct store_user *u = cmd_job_store(job);
+	j->err = u ? store_mailbox_status(u, j->name, &j->mb) : STORE_EIO;
+}
+
+static void status_job_free(struct cmd_job *job)
+{
+	struct status_job *j = (struct status_job *)job;
+	free(j->name);
+	store_mailbox_clear(&j->mb);
+	free(j);
+}
+
+static void status_job_done(struct cmd_job *job)
+{
+	struct status_job *j = (struct status_job *)job;
+	struct imap_session *s = job->cmd->s;
+	if (j->err != STORE_OK) {
+		sess_store_error(s, j->err, "STATUS");
+		return;
+	}
+	status_items_write(s, &j->mb, j->items);
+	sess_tagged(s, "OK", "STATUS completed");
+}
+
 void cmd_status(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
 	struct imap_session *s = cmd->s;
@@ -251,16 +287,8 @@ void cmd_status(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "BAD", "STATUS: invalid mailbox name");
 		return;
 	}
-	struct store_user *u = sess_store(s);
-	struct store_mailbox mb;
-	memset(&mb, 0, sizeof(mb));
-	int r = u ? store_mailbox_status(u, name, &mb) : STORE_EIO;
-	free(name);
-	if (r != STORE_OK) {
-		sess_store_error(s, r, "STATUS");
-		return;
-	}
-	status_items_write(s, &mb, items);
-	store_mailbox_clear(&mb);
-	sess_tagged(s, "OK", "STATUS completed");
+	struct status_job *j = xcalloc(1, sizeof(*j));
+	j->name = name;
+	j->items = items;
+	cmd_run_on_pool(cmd, &j->job, status_job_run, status_job_done, status_job_free);
 }

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/workpool.h"
+
 struct imap_arg;
 struct imap_cmd;
 struct imap_session;
@@ -50,6 +52,7 @@ struct imap_cmd_def {
 };
 
 struct imap_cmd_mem;
+struct cmd_job;
 
 struct imap_cmd {
 	const struct imap_cmd_def *def;  /* NULL for a line that failed to parse */
@@ -63,6 +66,7 @@ struct imap_cmd {
 	void (*notify)(struct imap_cmd *cmd);
 	void (*cancel)(struct imap_cmd *cmd);
 	void *state;                     /* the command's own */
+	struct cmd_job *job;             /* running on the work pool (cmd_pool.c) */
 };
 
 /* The definition of `name` (case-insensitive), NULL when unknown. */
@@ -72,12 +76,47 @@ const struct imap_cmd_def *imap_cmd_find(const char *name);
 struct imap_cmd *imap_cmd_new(struct imap_session *s, const struct imap_cmd_def *def,
 			      const char *tag, bool uid);
 /* Frees the command and its memory (not `state`: the command frees that
- * when it finishes, its cancel hook when the session goes first). */
+ * when it finishes, its cancel hook when the session goes first). A job
+ * of the command still on the work pool is detached and frees itself. */
 void imap_cmd_free(struct imap_cmd *cmd);
 /* Zeroed memory that lives as long as the command. */
 void *imap_cmd_alloc(struct imap_cmd *cmd, size_t n);
 /* RFC 9051 7.5.1: may EXPUNGE responses be sent while this command runs? */
 bool imap_cmd_allows_expunge(const struct imap_cmd *cmd);
+
+/* ---- store work off the event loop (imap/cmd_pool.c) ----
+ *
+ * A command whose store phase may take more than a few milliseconds
+ * embeds a struct cmd_job as the first member of its own job, fills in its
+ * inputs and calls cmd_run_on_pool(). The session stops reading (commands
+ * pipelined behind it wait, which keeps RFC 9051 5.5 trivially) and the
+ * worker's loop serves other clients meanwhile.
+ *  - run(job) runs on a pool thread: it may touch only the job and the
+ *    store, through cmd_job_store() (a handle of its own: a store_user is
+ *    used by one thread at a time); it records results in the job.
+ *  - done(job) runs back on the worker's thread with job->cmd valid and
+ *    writes the responses; it ends the command or lets it continue.
+ *  - free(job) frees the job's own fields and the job; called after done,
+ *    or instead of it when the session went away meanwhile.
+ * The command's arguments stay valid until free: the job keeps the
+ * parser that holds them (so APPEND's literals are not copied). Without a
+ * running pool (unit tests) run and done are called at once. */
+struct cmd_job {
+	struct imap_cmd *cmd;            /* NULL once the session went away */
+	void (*run)(struct cmd_job *job);
+	void (*done)(struct cmd_job *job);
+	void (*free)(struct cmd_job *job);
+	/* cmd_pool.c's own */
+	struct imap_parser *parser;
+	char *user;
+	struct store_user *store;
+	struct workpool_job wp;
+};
+void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(struct cmd_job *),
+		     void (*done)(struct cmd_job *), void (*free_fn)(struct cmd_job *));
+/* In run(): the pool thread's store handle for the user, NULL when the
+ * store can't be opened (answer STORE_EIO). */
+struct store_user *cmd_job_store(struct cmd_job *job);
 
 /* The commands (imap/cmd_*.c). */
 imap_cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable, cmd_starttls,

@@ -104,6 +104,8 @@ void imap_cmd_free(struct imap_cmd *cmd)
 {
 	if (!cmd)
 		return;
+	if (cmd->job)
+		cmd->job->cmd = NULL;
 	while (cmd->mem) {
 		struct imap_cmd_mem *next = cmd->mem->next;
 		free(cmd->mem);

@@ -54,6 +54,7 @@ struct imap_session *imap_session_new(const struct imap_io_ops *ops, void *conn,
 	/* A command may carry a few messages (MULTIAPPEND) but stays bounded. */
 	lim.max_command = lim.max_literal * 2 + lim.max_line;
 	lim.max_nonsync = lim.max_literal;
+	s->parser_limits = lim;
 	s->parser = imap_parser_new(&lim);
 	s->state = ST_NOTAUTH;
 	s->mode = IN_COMMAND;
@@ -243,6 +244,13 @@ void sess_logout(struct imap_session *s)
 	s->closing = true;
 	s->state = ST_LOGOUT;
 	s->ops->close(s->conn);
+}
+
+struct imap_parser *sess_take_parser(struct imap_session *s)
+{
+	struct imap_parser *p = s->parser;
+	s->parser = imap_parser_new(&s->parser_limits);
+	return p;
 }
 
 /* ---- input ---- */

@@ -52,6 +52,7 @@ struct imap_session {
 	enum imap_state state;
 	enum imap_input_mode mode;
 	struct imap_parser *parser;
+	struct imap_parser_limits parser_limits;
 	unsigned bad_commands;       /* consecutive; too many -> BYE */
 	unsigned auth_failures;
 
@@ -110,6 +111,9 @@ void sess_starttls(struct imap_session *s);
 void sess_login(struct imap_session *s, const char *user);
 /* LOGOUT: close once the queued output is sent. */
 void sess_logout(struct imap_session *s);
+/* Hands over the parser holding the running command's arguments (the
+ * caller frees it) and gives the session a fresh one. */
+struct imap_parser *sess_take_parser(struct imap_session *s);
 
 /* ---- mailbox names on the wire ---- */
 /* Decodes a mailbox argument to UTF-8 (modified UTF-7 for rev1 sessions,
