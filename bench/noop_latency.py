@@ -41,6 +41,7 @@ class Client:
         self.n = 0
         self.readline()
         self.cmd(b'LOGIN %s "%s"' % (USER.encode(), PASSWORD.encode()))
+        self.exists = 0
         self.cmd(b"EXAMINE INBOX")
 
     def readline(self):
@@ -58,6 +59,8 @@ class Client:
         self.s.sendall(tag + b" " + text + b"\r\n")
         while True:
             line = self.readline()
+            if line.startswith(b"* ") and line.endswith(b" EXISTS"):
+                self.exists = int(line.split()[1])
             if line.startswith(tag + b" "):
                 if not line.startswith(tag + b" OK"):
                     raise RuntimeError(line)
@@ -70,17 +73,18 @@ def seed(server, count, build):
                     "--seed", "10", "--sizes", "small", "--out", mail], check=True)
     subprocess.run([os.path.join(build, "loadgen"), "-p", str(server.port_tls), "-u", "bench%d",
                     "--users", "1-1", "-P", PASSWORD, "-w", "fill", "--mail-file", mail,
-                    "--fill-per-user", str(count), "--fill-batch", "500", "-n", "1"],
+                    "--fill-per-user", str(count), "--fill-batch", "500", "-d", "3000"],
                    check=True, stdout=subprocess.DEVNULL)
 
 
 def measure(server, seconds, noopers, word):
-    stop = time.time() + seconds
     searches, noops, errors = [], [], []
 
-    def searcher():
+    # Every client is logged in and has its mailbox open before measuring.
+    clients = [Client(server) for _ in range(noopers + 1)]
+
+    def searcher(c):
         try:
-            c = Client(server)
             while time.time() < stop:
                 t = time.perf_counter()
                 c.cmd(b"SEARCH TEXT " + word.encode())
@@ -88,9 +92,8 @@ def measure(server, seconds, noopers, word):
         except Exception as e:  # noqa: BLE001
             errors.append(repr(e))
 
-    def nooper():
+    def nooper(c):
         try:
-            c = Client(server)
             while time.time() < stop:
                 t = time.perf_counter()
                 c.cmd(b"NOOP")
@@ -99,8 +102,9 @@ def measure(server, seconds, noopers, word):
         except Exception as e:  # noqa: BLE001
             errors.append(repr(e))
 
-    threads = [threading.Thread(target=searcher)]
-    threads += [threading.Thread(target=nooper) for _ in range(noopers)]
+    stop = time.time() + seconds
+    threads = [threading.Thread(target=searcher, args=(clients[0],))]
+    threads += [threading.Thread(target=nooper, args=(c,)) for c in clients[1:]]
     for t in threads:
         t.start()
     for t in threads:
@@ -137,6 +141,9 @@ def main():
             server.stop()
             rampart_harness.BIN = os.path.abspath(b)
             server.start()
+            exists = Client(server).exists
+            if exists < a.count:
+                raise RuntimeError("INBOX holds %d messages, not %d" % (exists, a.count))
             r = measure(server, a.seconds, a.noopers, a.word)
             print("%-40s searches %3d (median %6.0f ms)  NOOPs %5d  latency p50 %6.1f  "
                   "p99 %7.1f  max %7.1f ms" % (b, r["searches"], r["search_median_ms"],

@@ -49,6 +49,8 @@ static void *pool_thread(void *arg)
 
 int workpool_start(unsigned nthreads)
 {
+	if (nthreads < WORKPOOL_MIN_THREADS)
+		nthreads = WORKPOOL_MIN_THREADS;
 	g_threads = xcalloc(nthreads, sizeof(*g_threads));
 	for (unsigned i = 0; i < nthreads; i++) {
 		if (pthread_create(&g_threads[i], NULL, pool_thread, NULL) != 0)

@@ -16,6 +16,10 @@ struct workpool_job {
 
 #include <stdbool.h>
 
+/* Starts max(nthreads, WORKPOOL_MIN_THREADS) threads: jobs wait on the
+ * disk as much as they compute, and one long job (a SEARCH over 100,000
+ * messages) must not hold up every LOGIN and SELECT behind it. */
+#define WORKPOOL_MIN_THREADS 4
 int workpool_start(unsigned nthreads);
 /* True between workpool_start() and workpool_stop(): without a pool
  * (tools, unit tests) callers run the job inline. */
