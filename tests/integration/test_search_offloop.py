@@ -60,3 +60,23 @@ def test_other_client_served_during_long_search():
         b.close()
     finally:
         srv.close()
+
+
+def test_client_gone_while_search_runs():
+    """A session that goes away while its job runs on the pool: the job
+    finds it gone and frees itself (ASan builds check the memory); the
+    server goes on serving and stops cleanly."""
+    srv = Server(workers=1)
+    try:
+        a = Raw(srv)
+        fill(a, b"Big", 200)
+        a.ok(b"EXAMINE Big")
+        for _ in range(3):
+            a.s.sendall(b"srch SEARCH " + KEYS + b"\r\nn NOOP\r\n")
+            a.close()
+            a = Raw(srv, "Big", examine=True)
+        data = a.ok(b"SEARCH " + KEYS, timeout=300)
+        assert len([l for l in data.split(b"\r\n") if l.startswith(b"* SEARCH")][0].split()) == 202
+        a.close()
+    finally:
+        srv.close()  # stop() asserts a clean exit (and no leak under ASan)
