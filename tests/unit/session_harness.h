@@ -331,6 +331,12 @@ static char *sh_take(struct sh_conn *c)
 	return t;
 }
 
+/* Forgets the transcript so far (e.g. a greeting the test does not check). */
+static void sh_skip(struct sh_conn *c)
+{
+	c->mark = c->out.len;
+}
+
 /* Client bytes, handed to the session as the network layer would. */
 static void sh_send(struct sh_conn *c, const char *bytes)
 {
@@ -380,7 +386,7 @@ static void sh_expect_tagged(struct sh_conn *c, const char *tag, const char *tex
  * drops the answer from the transcript. */
 static void sh_login(struct sh_conn *c)
 {
-	sh_take(c);
+	sh_skip(c);
 	char *got = sh_cmd(c, "L1", "LOGIN " SH_USER " \"" SH_PASSWORD "\"");
 	if (strncmp(got, "L1 OK ", 6) != 0)
 		fail_msg("login failed: %s", got);

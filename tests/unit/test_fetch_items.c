@@ -74,8 +74,10 @@ static void parse_bad(const char *attrs, const char *want)
 {
 	struct fetch_request r;
 	const char *err;
-	if (parse_cmd(attrs, &r, &err) == 0)
+	if (parse_cmd(attrs, &r, &err) == 0) {
+		fetch_request_free(&r);
 		fail_msg("\"%s\" accepted", attrs);
+	}
 	if (!err || strcmp(err, want) != 0)
 		fail_msg("\"%s\": error \"%s\", want \"%s\"", attrs, err ? err : "(null)", want);
 	assert_int_equal(r.n, 0);
@@ -87,8 +89,10 @@ static void atom_bad(const char *atom, const char *want)
 {
 	struct fetch_request r;
 	const char *err;
-	if (parse_atom(atom, &r, &err) == 0)
+	if (parse_atom(atom, &r, &err) == 0) {
+		fetch_request_free(&r);
 		fail_msg("\"%s\" accepted", atom);
+	}
 	if (!err || strcmp(err, want) != 0)
 		fail_msg("\"%s\": error \"%s\", want \"%s\"", atom, err ? err : "(null)", want);
 	assert_int_equal(r.n, 0);
