@@ -108,7 +108,7 @@ static void test_greeting_plain_port(void **state)
 	/* RFC 9051 6.2.3: LOGINDISABLED, and LOGIN is refused. */
 	sh_expect_tagged(c, "c2", "LOGIN " SH_USER " \"" SH_PASSWORD "\"", "NO [PRIVACYREQUIRED]");
 	assert_null(c->user);
-	sh_expect_tagged(c, "c3", "AUTHENTICATE PLAIN", "NO");
+	sh_expect_tagged(c, "c3", "AUTHENTICATE PLAIN", "NO [PRIVACYREQUIRED]");
 	assert_false(c->closed);
 	sh_close(c);
 }
@@ -157,6 +157,76 @@ static void test_wrong_password(void **state)
 	sh_expect(c, "w1", "LOGIN " SH_USER " wrong",
 		  "w1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
 	assert_null(c->user);
+	sh_close(c);
+}
+
+/* RFC 9051 6.2.1: nothing pipelined behind STARTTLS is read; after the
+ * handshake the capabilities are those of a TLS connection. */
+static void test_starttls(void **state)
+{
+	(void)state;
+	struct sh_conn *c = sh_open(g_env, false, false);
+	sh_skip(c);
+	sh_send(c, "t1 STARTTLS\r\nt2 LOGIN " SH_USER " \"" SH_PASSWORD "\"\r\n");
+	sh_wait_line(c, "t1 ");
+	sh_settle(c);
+	char *got = sh_take(c);
+	assert_string_equal(got, "t1 OK Begin TLS negotiation now\r\n");
+	free(got);
+	assert_true(c->starttls);
+	sh_tls_handshake(c);
+	sh_settle(c);
+	got = sh_take(c);
+	assert_string_equal(got, ""); /* t2 was discarded, not answered */
+	free(got);
+	got = sh_cmd(c, "t3", "CAPABILITY");
+	assert_caps_line(got, "* CAPABILITY ", "\r\nt3 OK CAPABILITY completed\r\n", CAPS_TLS);
+	free(got);
+	sh_expect_tagged(c, "t4", "STARTTLS", "BAD");
+	sh_login(c);
+	sh_close(c);
+}
+
+/* SASL PLAIN (RFC 4616) with an empty continuation, and with SASL-IR
+ * (RFC 4959); "*" cancels (RFC 9051 6.2.2). */
+static void test_authenticate_plain(void **state)
+{
+	(void)state;
+	/* base64("\0alice\0correct horse") */
+	const char *b64 = "AGFsaWNlAGNvcnJlY3QgaG9yc2U=";
+	struct sh_conn *c = sh_open(g_env, true, false);
+	sh_skip(c);
+	sh_send(c, "a1 AUTHENTICATE PLAIN\r\n");
+	sh_wait_line(c, "+");
+	sh_settle(c);
+	char *got = sh_take(c);
+	assert_string_equal(got, "+ \r\n");
+	free(got);
+	sh_send(c, "*\r\n");
+	sh_wait_line(c, "a1 ");
+	got = sh_take(c);
+	assert_string_equal(got, "a1 BAD Authentication cancelled\r\n");
+	free(got);
+
+	sh_send(c, "a2 AUTHENTICATE PLAIN\r\n");
+	sh_wait_line(c, "+");
+	sh_skip(c);
+	char *line = xasprintf("%s\r\n", b64);
+	sh_send(c, line);
+	free(line);
+	sh_wait_line(c, "a2 ");
+	got = sh_take(c);
+	assert_caps_line(got, "a2 OK [CAPABILITY ", "] Logged in\r\n", CAPS_AUTH);
+	free(got);
+	sh_close(c);
+
+	c = sh_open(g_env, true, false);
+	sh_skip(c);
+	char *cmd = xasprintf("AUTHENTICATE PLAIN %s", b64);
+	got = sh_cmd(c, "a3", cmd);
+	assert_caps_line(got, "a3 OK [CAPABILITY ", "] Logged in\r\n", CAPS_AUTH);
+	free(got);
+	free(cmd);
 	sh_close(c);
 }
 
@@ -227,6 +297,28 @@ static void test_pipelined_in_order(void **state)
 	sh_close(c);
 }
 
+/* Commands pipelined behind LOGIN wait for its (asynchronous) answer and
+ * then run in the authenticated state. */
+static void test_pipelined_behind_login(void **state)
+{
+	(void)state;
+	struct sh_conn *c = sh_open(g_env, true, false);
+	sh_skip(c);
+	sh_send(c, "q1 LOGIN " SH_USER " \"" SH_PASSWORD "\"\r\n"
+		   "q2 STATUS INBOX (MESSAGES)\r\n"
+		   "q3 LOGOUT\r\n");
+	sh_wait_line(c, "q3 ");
+	sh_settle(c);
+	char *got = sh_take(c);
+	const char *q2 = strstr(got, "\r\n* STATUS \"INBOX\" (MESSAGES 0)\r\nq2 OK STATUS completed\r\n");
+	if (strncmp(got, "q1 OK [CAPABILITY ", 18) != 0 || !q2 ||
+	    strcmp(q2, "\r\n* STATUS \"INBOX\" (MESSAGES 0)\r\nq2 OK STATUS completed\r\n"
+		       "* BYE Logging out\r\nq3 OK LOGOUT completed\r\n") != 0)
+		fail_msg("unexpected transcript:\n%s", got);
+	free(got);
+	sh_close(c);
+}
+
 /* ---- errors ---- */
 
 static void test_bad_commands(void **state)
@@ -252,6 +344,57 @@ static void test_bad_commands(void **state)
 	/* A line that does not parse gets BAD with its tag. */
 	sh_expect_tagged(c, "b13", "LIST \"unterminated", "BAD");
 	sh_expect(c, "b14", "NOOP", "b14 OK NOOP completed\r\n");
+	sh_close(c);
+}
+
+/* A client that keeps sending bad commands is not speaking IMAP: after
+ * ten in a row the server says BYE and closes. */
+static void test_too_many_bad_commands(void **state)
+{
+	(void)state;
+	struct sh_conn *c = sh_open(g_env, false, false);
+	sh_skip(c);
+	for (int i = 0; i < 10; i++) {
+		char tag[8];
+		snprintf(tag, sizeof(tag), "z%d", i);
+		sh_expect_tagged(c, tag, "FROBNICATE", "BAD");
+	}
+	assert_false(c->closed);
+	sh_send(c, "z10 NOOP\r\n");
+	sh_wait_line(c, "* BYE");
+	sh_settle(c);
+	char *got = sh_take(c);
+	assert_string_equal(got, "* BYE Too many invalid commands\r\n");
+	free(got);
+	assert_true(c->closed);
+	assert_int_equal(c->closed_at, c->out.len);
+	sh_close(c);
+}
+
+/* The inactivity timeout and a server shutdown end with an untagged BYE,
+ * then close; RFC 9051 7.1.5. */
+static void test_timeout_and_shutdown_bye(void **state)
+{
+	(void)state;
+	struct sh_conn *c = sh_open(g_env, true, false);
+	sh_login(c);
+	imap_session_timeout(c->s);
+	sh_settle(c);
+	char *got = sh_take(c);
+	assert_string_equal(got, "* BYE Autologout; idle for too long\r\n");
+	free(got);
+	assert_true(c->closed);
+	sh_close(c);
+
+	c = sh_open(g_env, true, false);
+	sh_skip(c);
+	imap_session_shutdown(c->s);
+	sh_settle(c);
+	got = sh_take(c);
+	assert_string_equal(got, "* BYE [UNAVAILABLE] Server shutting down\r\n");
+	free(got);
+	assert_true(c->closed);
+	assert_int_equal(c->closed_at, c->out.len);
 	sh_close(c);
 }
 
@@ -560,10 +703,15 @@ int main(void)
 		cmocka_unit_test_setup(test_greeting_tls_and_login, case_setup),
 		cmocka_unit_test_setup(test_trusted_plain_port, case_setup),
 		cmocka_unit_test_setup(test_wrong_password, case_setup),
+		cmocka_unit_test_setup(test_starttls, case_setup),
+		cmocka_unit_test_setup(test_authenticate_plain, case_setup),
 		cmocka_unit_test_setup(test_logout_order, case_setup),
 		cmocka_unit_test_setup(test_logout_not_authenticated, case_setup),
 		cmocka_unit_test_setup(test_pipelined_in_order, case_setup),
+		cmocka_unit_test_setup(test_pipelined_behind_login, case_setup),
 		cmocka_unit_test_setup(test_bad_commands, case_setup),
+		cmocka_unit_test_setup(test_too_many_bad_commands, case_setup),
+		cmocka_unit_test_setup(test_timeout_and_shutdown_bye, case_setup),
 		cmocka_unit_test_setup(test_literal_continuation, case_setup),
 		cmocka_unit_test_setup(test_oversized_literal, case_setup),
 		cmocka_unit_test_setup(test_no_expunge_during_fetch_store_search, case_setup),
