@@ -361,13 +361,11 @@ static void test_binary(void **state)
 	parse_bad("BINARY.PEEK[x]", bad);
 }
 
-/* KNOWN BUG, reported to the coordinator (issue #10, helper "seams"):
- * src/imap/fetch_items.c binary_part_parse() accepts a part number with a
- * leading zero. RFC 9051 9: section-part = nz-number *("." nz-number) and
- * nz-number = digit-nz *DIGIT, so BINARY[01] is a syntax error (BAD), as
- * BODY[01] already is (mail_section_parse). This test fails until
- * binary_part_parse() also refuses a part starting with '0'. */
-static void test_bug_binary_leading_zero(void **state)
+/* RFC 9051 9: section-part = nz-number *("." nz-number), nz-number =
+ * digit-nz *DIGIT: a part number with a leading zero is a syntax error in
+ * BINARY[] as in BODY[]. (Found by this test; binary_part_parse() accepted
+ * BINARY[01].) */
+static void test_binary_leading_zero(void **state)
 {
 	(void)state;
 	parse_bad("BODY[01]", "Invalid section in BODY[]");
@@ -508,7 +506,7 @@ int main(void)
 		cmocka_unit_test(test_body_peek),
 		cmocka_unit_test(test_partial),
 		cmocka_unit_test(test_binary),
-		cmocka_unit_test(test_bug_binary_leading_zero),
+		cmocka_unit_test(test_binary_leading_zero),
 		cmocka_unit_test(test_invalid_sections),
 		cmocka_unit_test(test_unknown_attributes),
 		cmocka_unit_test(test_limits),
