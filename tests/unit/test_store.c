@@ -1,8 +1,9 @@
-/* The SQLite store behind store.h: users, mailboxes, subscriptions,
+/* The SQLite backend behind store.h: users, mailboxes, subscriptions,
  * APPEND (single, multi, atomicity), listing, flags and modseqs, COPY/MOVE
  * with shared blobs, EXPUNGE, change tracking, counts, UIDVALIDITY, the
  * change watcher across threads and processes, concurrency, and the cost
- * of listing 100,000 messages. */
+ * of listing 100,000 messages. What every backend must do is in
+ * test_store_conformance.c; this file may look at the SQLite files. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
