@@ -100,19 +100,25 @@ int store_special_use_canon(const char *in, const char **out)
 
 /* ---- keywords ---- */
 
-bool store_keyword_valid(const char *k, size_t len)
+int store_keyword_check(const char *k, size_t len)
 {
 	/* RFC 9051 9: flag-keyword = atom; atom-specials are ( ) { SP CTL
 	 * % * " \ ]. '\' excluded also keeps a keyword from posing as a
-	 * system flag. */
-	if (!k || len == 0 || len > STORE_KEYWORD_LEN_MAX)
-		return false;
+	 * system flag. Too long is a limit, not a syntax error: the client
+	 * gets [LIMIT], as for too many keywords. */
+	if (!k || len == 0)
+		return STORE_EINVAL;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)k[i];
 		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c))
-			return false;
+			return STORE_EINVAL;
 	}
-	return true;
+	return len > STORE_KEYWORD_LEN_MAX ? STORE_ELIMIT : STORE_OK;
+}
+
+bool store_keyword_valid(const char *k, size_t len)
+{
+	return store_keyword_check(k, len) == STORE_OK;
 }
 
 void store_kwset_free(struct store_kwset *s)
@@ -142,15 +148,10 @@ int store_kwset_parse(const char *in, bool strict, struct store_kwset *s)
 	char *save = NULL;
 	for (char *w = strtok_r(s->buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
 		size_t wl = strlen(w);
-		if (strict) {
-			/* Too long is a limit, not a syntax error: the client
-			 * gets [LIMIT], as for too many keywords. */
-			if (wl > STORE_KEYWORD_LEN_MAX)
-				goto limit;
-			if (!store_keyword_valid(w, wl)) {
-				store_kwset_free(s);
-				return STORE_EINVAL;
-			}
+		int r = strict ? store_keyword_check(w, wl) : STORE_OK;
+		if (r != STORE_OK) {
+			store_kwset_free(s);
+			return r;
 		}
 		if (kwset_has(s, w))
 			continue;

@@ -96,8 +96,10 @@ enum store_err {
  * -> "INBOX", "inbox/x" -> "INBOX/x"; RFC 9051 5.1). STORE_EINVAL for a
  * malformed name, STORE_ELIMIT for one over STORE_MAILBOX_NAME_MAX. */
 int store_mailbox_name_normalize(const char *name, char **out);
-/* True when k[0..len) is a valid keyword: an atom of 1 to
- * STORE_KEYWORD_LEN_MAX bytes, no '\'. */
+/* One keyword k[0..len): STORE_OK for an atom of 1 to
+ * STORE_KEYWORD_LEN_MAX bytes without '\', STORE_ELIMIT for a longer
+ * one, STORE_EINVAL otherwise. store_keyword_valid() is "== STORE_OK". */
+int store_keyword_check(const char *k, size_t len);
 bool store_keyword_valid(const char *k, size_t len);
 /* Checks a space-separated keyword list as store_append/store_flags will:
  * STORE_OK, STORE_EINVAL (a malformed keyword) or STORE_ELIMIT (a keyword

@@ -824,7 +824,7 @@ static void test_subscriptions(void **state)
 	assert_false(subscribed(u, "Folder"));
 	assert_int_equal(store_mailbox_rename(u, "Plain", "Plain2"), STORE_OK);
 	assert_false(subscribed(u, "Plain2"));
-	/* DELETE leaves the subscription (RFC 9051 6.3.9). */
+	/* DELETE leaves the subscription (RFC 9051 6.3.7). */
 	assert_int_equal(store_mailbox_delete(u, "Moved/Kid"), STORE_OK);
 	assert_true(subscribed(u, "Moved/Kid"));
 	assert_int_equal(store_subscribe(u, "Moved/Kid", false), STORE_OK);
@@ -1025,10 +1025,15 @@ static void test_keyword_rules(void **state)
 	k128[STORE_KEYWORD_LEN_MAX] = '\0';
 	assert_true(store_keyword_valid("$Label1", 7));
 	assert_true(store_keyword_valid("NonJunk", 7));
+	char k129[STORE_KEYWORD_LEN_MAX + 1];
+	memset(k129, 'k', sizeof(k129));
 	assert_true(store_keyword_valid(k128, STORE_KEYWORD_LEN_MAX));
-	assert_false(store_keyword_valid(k128, STORE_KEYWORD_LEN_MAX + 1));
+	assert_false(store_keyword_valid(k129, sizeof(k129)));
 	assert_false(store_keyword_valid("", 0));
 	assert_false(store_keyword_valid("\\Seen", 5));
+	assert_int_equal(store_keyword_check(k128, STORE_KEYWORD_LEN_MAX), STORE_OK);
+	assert_int_equal(store_keyword_check(k129, sizeof(k129)), STORE_ELIMIT);
+	assert_int_equal(store_keyword_check("a]", 2), STORE_EINVAL);
 	static const char *const bad[] = { "a b", "a(", "a)", "a{", "a%", "a*", "a\"", "a]",
 					   "a\x7f", "a\x01", "\xc3\xa4" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
