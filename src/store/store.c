@@ -120,14 +120,22 @@ char *store_user_dir(const char *username)
 
 /* ---- users ---- */
 
-struct store_user *store_user_open(const char *username)
+/* A username store_user_dir() accepts: every backend keeps its files (at
+ * least the blobs) in that directory. */
+static bool username_ok(const char *username)
 {
 	char *dir = store_user_dir(username);
-	if (!dir) {
+	bool ok = dir != NULL;
+	free(dir);
+	return ok;
+}
+
+struct store_user *store_user_open(const char *username)
+{
+	if (!username_ok(username)) {
 		log_warn("event=store_open_error reason=bad_username");
 		return NULL;
 	}
-	free(dir);
 	return g_be->user_open(username);
 }
 
@@ -149,10 +157,8 @@ void store_cache_drop(void)
 
 int store_user_remove(const char *username)
 {
-	char *dir = store_user_dir(username);
-	if (!dir)
+	if (!username_ok(username))
 		return STORE_EINVAL;
-	free(dir);
 	return g_be->user_remove(username);
 }
 
@@ -525,10 +531,8 @@ void store_watch_stop(void)
 
 int store_watch_user(const char *username)
 {
-	char *dir = store_user_dir(username);
-	if (!dir)
+	if (!username_ok(username))
 		return STORE_EINVAL;
-	free(dir);
 	return g_be->watch_user(username);
 }
 

@@ -31,6 +31,7 @@
 
 #include "core/flags.h"
 #include "store/store.h"
+#include "store_test_util.h"
 
 static const char *g_backend;
 static char g_root[256];
@@ -42,45 +43,6 @@ static struct store_user *open_user(const char *name)
 	struct store_user *u = store_user_open(name);
 	assert_non_null(u);
 	return u;
-}
-
-static void append_init(struct store_append *a, const char *text, uint32_t flags,
-			const char *keywords)
-{
-	memset(a, 0, sizeof(*a));
-	a->data = text;
-	a->len = strlen(text);
-	a->flags = flags;
-	a->keywords = keywords;
-	a->internaldate = 1700000000;
-	a->internaldate_tz = 60;
-}
-
-static uint32_t append_one(struct store_user *u, const char *mailbox, const char *text,
-			   uint32_t flags, const char *keywords)
-{
-	struct store_append a;
-	append_init(&a, text, flags, keywords);
-	uint32_t uv = 0;
-	assert_int_equal(store_append(u, mailbox, &a, 1, &uv), STORE_OK);
-	assert_true(uv != 0);
-	assert_true(a.uid != 0);
-	return a.uid;
-}
-
-static struct store_mailbox status_of(struct store_user *u, const char *name)
-{
-	struct store_mailbox mb;
-	assert_int_equal(store_mailbox_status(u, name, &mb), STORE_OK);
-	return mb;
-}
-
-static int64_t id_of(struct store_user *u, const char *name)
-{
-	struct store_mailbox mb = status_of(u, name);
-	int64_t id = mb.id;
-	store_mailbox_clear(&mb);
-	return id;
 }
 
 static uint64_t modseq_of(struct store_user *u, const char *name)
@@ -100,20 +62,6 @@ static bool exists(struct store_user *u, const char *name)
 	return r == STORE_OK;
 }
 
-static bool subscribed(struct store_user *u, const char *name)
-{
-	char **names;
-	size_t n;
-	assert_int_equal(store_subscription_list(u, &names, &n), STORE_OK);
-	bool found = false;
-	for (size_t i = 0; i < n; i++) {
-		found |= strcmp(names[i], name) == 0;
-		free(names[i]);
-	}
-	free(names);
-	return found;
-}
-
 static size_t mailbox_count(struct store_user *u)
 {
 	struct store_mailbox *mbs;
@@ -121,19 +69,6 @@ static size_t mailbox_count(struct store_user *u)
 	assert_int_equal(store_mailbox_list(u, false, &mbs, &n), STORE_OK);
 	store_mailbox_array_free(mbs, n);
 	return n;
-}
-
-/* The one message with this UID (full metadata); caller frees keywords. */
-static struct store_msg msg_of(struct store_user *u, int64_t mbid, uint32_t uid)
-{
-	struct store_msg *m;
-	size_t n;
-	assert_int_equal(store_msg_get(u, mbid, &uid, 1, &m, &n), STORE_OK);
-	assert_int_equal(n, 1);
-	struct store_msg r = m[0];
-	r.keywords = m[0].keywords ? strdup(m[0].keywords) : NULL;
-	store_msg_array_free(m, n);
-	return r;
 }
 
 static size_t msg_count(struct store_user *u, int64_t mbid)
@@ -151,7 +86,7 @@ static void test_modseq_per_transaction(void **state)
 {
 	struct store_user *u = open_user("c-modseq");
 	assert_int_equal(store_mailbox_create(u, "Dst", NULL), STORE_OK);
-	int64_t inbox = id_of(u, "INBOX");
+	int64_t inbox = mailbox_id(u, "INBOX");
 	uint64_t m0 = modseq_of(u, "INBOX");
 
 	/* MULTIAPPEND: three messages, one modseq, the new HIGHESTMODSEQ. */
@@ -163,7 +98,7 @@ static void test_modseq_per_transaction(void **state)
 	uint64_t m1 = modseq_of(u, "INBOX");
 	assert_true(m1 > m0);
 	for (int i = 0; i < 3; i++) {
-		struct store_msg m = msg_of(u, inbox, a[i].uid);
+		struct store_msg m = get_one(u, inbox, a[i].uid);
 		assert_int_equal(m.modseq, m1);
 		free(m.keywords);
 	}
@@ -186,7 +121,7 @@ static void test_modseq_per_transaction(void **state)
 	assert_int_equal(ch[1].modseq, m2);
 	store_msg_array_free(ch, nch);
 	free(failed);
-	struct store_msg mid = msg_of(u, inbox, a[1].uid);
+	struct store_msg mid = get_one(u, inbox, a[1].uid);
 	assert_int_equal(mid.modseq, m1);
 	free(mid.keywords);
 
@@ -206,7 +141,7 @@ static void test_modseq_per_transaction(void **state)
 	assert_int_equal(modseq_of(u, "INBOX"), m3);
 
 	/* COPY of one: the destination's copies share its new modseq. */
-	uint32_t b = append_one(u, "INBOX", "Subject: 4\r\n\r\n4\r\n", 0, NULL);
+	uint32_t b = append_msg(u, "INBOX", "Subject: 4\r\n\r\n4\r\n", 0, NULL);
 	uint32_t pair[2] = { a[1].uid, b };
 	uint64_t d0 = modseq_of(u, "Dst");
 	uint32_t *src, *dst;
@@ -216,9 +151,9 @@ static void test_modseq_per_transaction(void **state)
 	assert_int_equal(n, 2);
 	uint64_t d1 = modseq_of(u, "Dst");
 	assert_true(d1 > d0);
-	int64_t dstid = id_of(u, "Dst");
+	int64_t dstid = mailbox_id(u, "Dst");
 	for (size_t i = 0; i < n; i++) {
-		struct store_msg m = msg_of(u, dstid, dst[i]);
+		struct store_msg m = get_one(u, dstid, dst[i]);
 		assert_int_equal(m.modseq, d1);
 		free(m.keywords);
 	}
@@ -232,10 +167,10 @@ static void test_modseq_per_transaction(void **state)
 static void test_uids_never_reused(void **state)
 {
 	struct store_user *u = open_user("c-uids");
-	int64_t inbox = id_of(u, "INBOX");
+	int64_t inbox = mailbox_id(u, "INBOX");
 	uint32_t prev = 0;
 	for (int i = 0; i < 5; i++) {
-		uint32_t uid = append_one(u, "INBOX", "Subject: u\r\n\r\nu\r\n", 0, NULL);
+		uint32_t uid = append_msg(u, "INBOX", "Subject: u\r\n\r\nu\r\n", 0, NULL);
 		assert_true(uid > prev);
 		prev = uid;
 	}
@@ -244,7 +179,7 @@ static void test_uids_never_reused(void **state)
 	assert_int_equal(store_expunge(u, inbox, &prev, 1), STORE_OK);
 	struct store_mailbox after = status_of(u, "INBOX");
 	assert_int_equal(after.uidnext, before.uidnext);
-	uint32_t next = append_one(u, "INBOX", "Subject: u\r\n\r\nu\r\n", 0, NULL);
+	uint32_t next = append_msg(u, "INBOX", "Subject: u\r\n\r\nu\r\n", 0, NULL);
 	assert_true(next > prev);
 	assert_true(next >= before.uidnext);
 	store_mailbox_clear(&before);
@@ -293,7 +228,7 @@ static void test_uidvalidity_never_reused(void **state)
 	assert_int_equal(mb.uidvalidity, seen[nseen - 1]);
 	store_mailbox_clear(&mb);
 	/* RENAME INBOX creates a mailbox: a new value. */
-	append_one(u, "INBOX", "Subject: i\r\n\r\ni\r\n", 0, NULL);
+	append_msg(u, "INBOX", "Subject: i\r\n\r\ni\r\n", 0, NULL);
 	assert_int_equal(store_mailbox_rename(u, "INBOX", "Old"), STORE_OK);
 	mb = status_of(u, "Old");
 	for (size_t i = 0; i < nseen; i++)
@@ -362,9 +297,9 @@ static void test_acknowledged_is_durable(void **state)
 
 	store_cache_drop();
 	u = open_user("c-durable");
-	int64_t inbox = id_of(u, "INBOX");
+	int64_t inbox = mailbox_id(u, "INBOX");
 	for (size_t i = 0; i < nacked; i++) {
-		struct store_msg m = msg_of(u, inbox, acked[i]);
+		struct store_msg m = get_one(u, inbox, acked[i]);
 		const char *data;
 		size_t len;
 		assert_int_equal(store_blob_map(u, m.blob, &data, &len), STORE_OK);
@@ -383,7 +318,7 @@ static void test_acknowledged_is_durable(void **state)
 static void test_multiappend_atomic(void **state)
 {
 	struct store_user *u = open_user("c-multiappend");
-	int64_t inbox = id_of(u, "INBOX");
+	int64_t inbox = mailbox_id(u, "INBOX");
 	struct store_mailbox before = status_of(u, "INBOX");
 	/* The third message is refused: none of the three is stored. */
 	struct store_append a[3];
@@ -415,7 +350,7 @@ static void test_multiappend_atomic(void **state)
 	assert_int_equal(uv, mb.uidvalidity);
 	assert_int_equal(mb.messages, 3);
 	store_mailbox_clear(&mb);
-	struct store_msg m = msg_of(u, inbox, a[1].uid);
+	struct store_msg m = get_one(u, inbox, a[1].uid);
 	assert_string_equal(m.keywords, "$Fine");
 	assert_int_equal(m.internaldate, 1700000000);
 	assert_int_equal(m.internaldate_tz, 60);
@@ -432,13 +367,13 @@ static void test_copy_move_uid_mapping(void **state)
 	struct store_user *u = open_user("c-copy");
 	assert_int_equal(store_mailbox_create(u, "Dst", NULL), STORE_OK);
 	/* Give Dst a UIDNEXT different from INBOX's. */
-	append_one(u, "Dst", "Subject: pad\r\n\r\np\r\n", 0, NULL);
-	append_one(u, "Dst", "Subject: pad\r\n\r\np\r\n", 0, NULL);
-	int64_t inbox = id_of(u, "INBOX"), dstid = id_of(u, "Dst");
+	append_msg(u, "Dst", "Subject: pad\r\n\r\np\r\n", 0, NULL);
+	append_msg(u, "Dst", "Subject: pad\r\n\r\np\r\n", 0, NULL);
+	int64_t inbox = mailbox_id(u, "INBOX"), dstid = mailbox_id(u, "Dst");
 	uint32_t uids[4];
-	uids[0] = append_one(u, "INBOX", "Subject: 1\r\n\r\n1\r\n", MAIL_FLAG_FLAGGED, "$A");
-	uids[1] = append_one(u, "INBOX", "Subject: 2\r\n\r\n2\r\n", 0, NULL);
-	uids[2] = append_one(u, "INBOX", "Subject: 3\r\n\r\n3\r\n", MAIL_FLAG_SEEN, "$B $C");
+	uids[0] = append_msg(u, "INBOX", "Subject: 1\r\n\r\n1\r\n", MAIL_FLAG_FLAGGED, "$A");
+	uids[1] = append_msg(u, "INBOX", "Subject: 2\r\n\r\n2\r\n", 0, NULL);
+	uids[2] = append_msg(u, "INBOX", "Subject: 3\r\n\r\n3\r\n", MAIL_FLAG_SEEN, "$B $C");
 	uids[3] = uids[2] + 50;  /* never existed */
 	assert_int_equal(store_expunge(u, inbox, &uids[1], 1), STORE_OK);
 
@@ -453,7 +388,7 @@ static void test_copy_move_uid_mapping(void **state)
 	assert_int_equal(src[1], uids[2]);
 	assert_int_equal(dst[0], dst0.uidnext);
 	assert_int_equal(dst[1], dst0.uidnext + 1);
-	struct store_msg m = msg_of(u, dstid, dst[1]);
+	struct store_msg m = get_one(u, dstid, dst[1]);
 	assert_int_equal(m.flags, MAIL_FLAG_SEEN);
 	assert_string_equal(m.keywords, "$B $C");
 	assert_int_equal(m.internaldate, 1700000000);
@@ -492,7 +427,7 @@ static void test_copy_move_uid_mapping(void **state)
 	store_mailbox_clear(&dst0);
 
 	/* COPY into the mailbox itself: new UIDs above the old ones. */
-	uint32_t one = append_one(u, "INBOX", "Subject: self\r\n\r\ns\r\n", 0, NULL);
+	uint32_t one = append_msg(u, "INBOX", "Subject: self\r\n\r\ns\r\n", 0, NULL);
 	assert_int_equal(store_copy(u, inbox, &one, 1, "INBOX", false, NULL, &src, &dst, &n),
 			 STORE_OK);
 	assert_int_equal(n, 1);
@@ -511,10 +446,10 @@ static void test_copy_move_uid_mapping(void **state)
 static void test_changes_since(void **state)
 {
 	struct store_user *u = open_user("c-changes");
-	int64_t inbox = id_of(u, "INBOX");
+	int64_t inbox = mailbox_id(u, "INBOX");
 	uint32_t uids[4];
 	for (int i = 0; i < 4; i++)
-		uids[i] = append_one(u, "INBOX", "Subject: c\r\n\r\nc\r\n", 0, NULL);
+		uids[i] = append_msg(u, "INBOX", "Subject: c\r\n\r\nc\r\n", 0, NULL);
 	uint64_t base = modseq_of(u, "INBOX");
 
 	struct store_msg *ch;
@@ -608,7 +543,7 @@ static bool noted_since(unsigned c0)
 static void test_notifications(void **state)
 {
 	struct store_user *u = open_user("c-notify");
-	int64_t inbox = id_of(u, "INBOX");
+	int64_t inbox = mailbox_id(u, "INBOX");
 	store_user_close(u);
 	assert_int_equal(store_watch_start(on_change, &g_notes), STORE_OK);
 	assert_int_equal(store_watch_user("c-notify"), STORE_OK);
@@ -623,7 +558,7 @@ static void test_notifications(void **state)
 	assert_int_equal(store_subscribe(u, "Elsewhere", true), STORE_OK);
 	assert_true(noted_since(c0));
 	c0 = atomic_load(&g_notes);
-	uid = append_one(u, "INBOX", "Subject: n\r\n\r\nn\r\n", 0, NULL);
+	uid = append_msg(u, "INBOX", "Subject: n\r\n\r\nn\r\n", 0, NULL);
 	assert_true(noted_since(c0));
 	c0 = atomic_load(&g_notes);
 	assert_int_equal(store_flags(u, inbox, &uid, 1, STORE_FLAGS_ADD, MAIL_FLAG_SEEN, NULL, 0,
@@ -635,7 +570,7 @@ static void test_notifications(void **state)
 			 STORE_OK);
 	assert_true(noted_since(c0));
 	c0 = atomic_load(&g_notes);
-	uid = append_one(u, "INBOX", "Subject: n2\r\n\r\nn\r\n", 0, NULL);
+	uid = append_msg(u, "INBOX", "Subject: n2\r\n\r\nn\r\n", 0, NULL);
 	assert_true(noted_since(c0));
 	c0 = atomic_load(&g_notes);
 	assert_int_equal(store_expunge(u, inbox, &uid, 1), STORE_OK);
@@ -676,15 +611,15 @@ static void test_mailbox_ids_not_reused(void **state)
 {
 	struct store_user *u = open_user("c-ids");
 	assert_int_equal(store_mailbox_create(u, "Gone", NULL), STORE_OK);
-	int64_t old = id_of(u, "Gone");
-	append_one(u, "Gone", "Subject: g\r\n\r\ng\r\n", 0, NULL);
+	int64_t old = mailbox_id(u, "Gone");
+	append_msg(u, "Gone", "Subject: g\r\n\r\ng\r\n", 0, NULL);
 	assert_int_equal(store_mailbox_delete(u, "Gone"), STORE_OK);
 	assert_false(exists(u, "Gone"));
 	assert_int_equal(store_mailbox_delete(u, "Gone"), STORE_ENOENT);
 	assert_int_equal(store_mailbox_create(u, "Gone", NULL), STORE_OK);
 	assert_int_equal(store_mailbox_create(u, "Other", NULL), STORE_OK);
-	assert_true(id_of(u, "Gone") != old);
-	assert_true(id_of(u, "Other") != old);
+	assert_true(mailbox_id(u, "Gone") != old);
+	assert_true(mailbox_id(u, "Other") != old);
 	/* A session still holding the old id. */
 	struct store_msg *m;
 	size_t n;
@@ -721,8 +656,8 @@ static void test_inbox_rules(void **state)
 	/* RENAME INBOX (RFC 9051 6.3.6): the messages move to a new mailbox;
 	 * INBOX stays, empty, with its UIDVALIDITY and UIDNEXT; its children
 	 * stay where they are. */
-	uint32_t a = append_one(u, "INBOX", "Subject: a\r\n\r\na\r\n", MAIL_FLAG_SEEN, "$K");
-	uint32_t b = append_one(u, "INBOX", "Subject: b\r\n\r\nb\r\n", 0, NULL);
+	uint32_t a = append_msg(u, "INBOX", "Subject: a\r\n\r\na\r\n", MAIL_FLAG_SEEN, "$K");
+	uint32_t b = append_msg(u, "INBOX", "Subject: b\r\n\r\nb\r\n", 0, NULL);
 	struct store_mailbox before = status_of(u, "INBOX");
 	assert_int_equal(store_mailbox_rename(u, "inbox", "Saved"), STORE_OK);
 	struct store_mailbox in = status_of(u, "INBOX");
@@ -735,7 +670,7 @@ static void test_inbox_rules(void **state)
 	assert_true(saved.uidvalidity != before.uidvalidity);
 	assert_true(exists(u, "INBOX/Sub"));
 	assert_false(exists(u, "Saved/Sub"));
-	struct store_msg m = msg_of(u, saved.id, a);
+	struct store_msg m = get_one(u, saved.id, a);
 	assert_int_equal(m.flags, MAIL_FLAG_SEEN);
 	assert_string_equal(m.keywords, "$K");
 	free(m.keywords);
@@ -751,7 +686,7 @@ static void test_inbox_rules(void **state)
 	store_msg_array_free(ch, nch);
 	free(exp);
 	/* The next message in INBOX does not reuse a UID. */
-	assert_true(append_one(u, "INBOX", "Subject: c\r\n\r\nc\r\n", 0, NULL) >= before.uidnext);
+	assert_true(append_msg(u, "INBOX", "Subject: c\r\n\r\nc\r\n", 0, NULL) >= before.uidnext);
 	/* INBOX may move under itself (its children do not follow). */
 	assert_int_equal(store_mailbox_rename(u, "INBOX", "INBOX/Old"), STORE_OK);
 	assert_true(exists(u, "INBOX/Old"));
@@ -772,7 +707,7 @@ static void test_rename_tree(void **state)
 	assert_int_equal(store_mailbox_create(u, "A/B/C", NULL), STORE_OK);
 	assert_int_equal(store_mailbox_create(u, "AB", NULL), STORE_OK);
 	assert_int_equal(store_mailbox_create(u, "Taken", NULL), STORE_OK);
-	append_one(u, "A/B", "Subject: r\r\n\r\nr\r\n", 0, NULL);
+	append_msg(u, "A/B", "Subject: r\r\n\r\nr\r\n", 0, NULL);
 	assert_int_equal(store_mailbox_rename(u, "A", "A/X"), STORE_ECANNOT);
 	assert_int_equal(store_mailbox_rename(u, "A", "A"), STORE_EEXIST);
 	assert_int_equal(store_mailbox_rename(u, "A", "Taken"), STORE_EEXIST);
@@ -799,15 +734,15 @@ static void test_rename_tree(void **state)
 static void test_subscriptions(void **state)
 {
 	struct store_user *u = open_user("c-subs");
-	assert_true(subscribed(u, "INBOX"));
+	assert_true(is_subscribed(u, "INBOX"));
 	assert_int_equal(store_subscribe(u, "Ghost/Never", true), STORE_OK);
-	assert_true(subscribed(u, "Ghost/Never"));
+	assert_true(is_subscribed(u, "Ghost/Never"));
 	assert_false(exists(u, "Ghost/Never"));
 	assert_int_equal(store_subscribe(u, "Ghost/Never", true), STORE_OK);  /* twice is fine */
 	assert_int_equal(store_subscribe(u, "NotThere", false), STORE_OK);
 	assert_int_equal(store_subscribe(u, "bad%name", true), STORE_EINVAL);
 	assert_int_equal(store_subscribe(u, "inbox/Sub", true), STORE_OK);
-	assert_true(subscribed(u, "INBOX/Sub"));
+	assert_true(is_subscribed(u, "INBOX/Sub"));
 
 	assert_int_equal(store_mailbox_create(u, "Folder", NULL), STORE_OK);
 	assert_int_equal(store_mailbox_create(u, "Folder/Kid", NULL), STORE_OK);
@@ -819,16 +754,16 @@ static void test_subscriptions(void **state)
 	store_mailbox_clear(&mb);
 	/* RENAME carries subscriptions along; unsubscribed stays so. */
 	assert_int_equal(store_mailbox_rename(u, "Folder", "Moved"), STORE_OK);
-	assert_true(subscribed(u, "Moved"));
-	assert_true(subscribed(u, "Moved/Kid"));
-	assert_false(subscribed(u, "Folder"));
+	assert_true(is_subscribed(u, "Moved"));
+	assert_true(is_subscribed(u, "Moved/Kid"));
+	assert_false(is_subscribed(u, "Folder"));
 	assert_int_equal(store_mailbox_rename(u, "Plain", "Plain2"), STORE_OK);
-	assert_false(subscribed(u, "Plain2"));
+	assert_false(is_subscribed(u, "Plain2"));
 	/* DELETE leaves the subscription (RFC 9051 6.3.7). */
 	assert_int_equal(store_mailbox_delete(u, "Moved/Kid"), STORE_OK);
-	assert_true(subscribed(u, "Moved/Kid"));
+	assert_true(is_subscribed(u, "Moved/Kid"));
 	assert_int_equal(store_subscribe(u, "Moved/Kid", false), STORE_OK);
-	assert_false(subscribed(u, "Moved/Kid"));
+	assert_false(is_subscribed(u, "Moved/Kid"));
 	store_user_close(u);
 }
 
@@ -896,7 +831,7 @@ static void test_mailbox_limit(void **state)
 static void test_blob_bytes(void **state)
 {
 	struct store_user *u = open_user("c-blobs");
-	int64_t inbox = id_of(u, "INBOX");
+	int64_t inbox = mailbox_id(u, "INBOX");
 	assert_int_equal(store_mailbox_create(u, "Keep", NULL), STORE_OK);
 	/* Empty, small, and above STORE_BLOB_READ_MAX (mapped). */
 	size_t sizes[3] = { 0, 40, STORE_BLOB_READ_MAX * 3 + 7 };
@@ -909,7 +844,7 @@ static void test_blob_bytes(void **state)
 		struct store_append a;
 		append_init(&a, text, 0, NULL);
 		assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_OK);
-		struct store_msg m = msg_of(u, inbox, a.uid);
+		struct store_msg m = get_one(u, inbox, a.uid);
 		assert_int_equal(m.size, sizes[k]);
 		const char *data;
 		size_t len;
@@ -1062,7 +997,7 @@ static void test_keyword_rules(void **state)
 
 	/* APPEND and STORE apply the same rules with the same results. */
 	struct store_user *u = open_user("c-keywords");
-	int64_t inbox = id_of(u, "INBOX");
+	int64_t inbox = mailbox_id(u, "INBOX");
 	struct store_append a;
 	append_init(&a, "Subject: k\r\n\r\nk\r\n", 0, k128);
 	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_ELIMIT);
@@ -1070,8 +1005,8 @@ static void test_keyword_rules(void **state)
 	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_ELIMIT);
 	append_init(&a, "Subject: k\r\n\r\nk\r\n", 0, "a\\b");
 	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_EINVAL);
-	uint32_t uid = append_one(u, "INBOX", "Subject: k\r\n\r\nk\r\n", 0, "Foo foo $Bar FOO");
-	struct store_msg m = msg_of(u, inbox, uid);
+	uint32_t uid = append_msg(u, "INBOX", "Subject: k\r\n\r\nk\r\n", 0, "Foo foo $Bar FOO");
+	struct store_msg m = get_one(u, inbox, uid);
 	assert_string_equal(m.keywords, "Foo $Bar");  /* first spelling wins */
 	free(m.keywords);
 	assert_int_equal(store_flags(u, inbox, &uid, 1, STORE_FLAGS_ADD, 0, k128, 0, NULL, NULL,
@@ -1096,7 +1031,7 @@ static void test_keyword_rules(void **state)
 				     NULL, NULL),
 			 STORE_ELIMIT);
 	assert_int_equal(modseq_of(u, "INBOX"), before);
-	m = msg_of(u, inbox, uid);
+	m = get_one(u, inbox, uid);
 	assert_string_equal(m.keywords, "Foo $Bar");
 	free(m.keywords);
 	/* Replacing (FLAGS) with the same 99 fits. */
@@ -1107,7 +1042,7 @@ static void test_keyword_rules(void **state)
 	assert_int_equal(store_flags(u, inbox, &uid, 1, STORE_FLAGS_REMOVE, 0, "M0 m1", 0, NULL,
 				     NULL, NULL, NULL),
 			 STORE_OK);
-	m = msg_of(u, inbox, uid);
+	m = get_one(u, inbox, uid);
 	assert_non_null(m.keywords);
 	assert_null(strstr(m.keywords, "m0 "));
 	assert_true(strncmp(m.keywords, "m2 ", 3) == 0);
