@@ -61,7 +61,8 @@ struct store_backend {
 	/* from != to, to is not INBOX, to is not inside from (unless from is
 	 * INBOX, whose children stay). */
 	int (*mailbox_rename)(struct store_user *u, const char *from, const char *to);
-	int (*mailbox_take_recent)(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent);
+	int (*mailbox_take_recent)(struct store_user *u, int64_t mailbox_id,
+				   uint32_t *first_recent);
 	int (*subscription_list)(struct store_user *u, char ***names, size_t *n);
 	int (*subscribe)(struct store_user *u, const char *name, bool subscribe);
 
@@ -77,8 +78,8 @@ struct store_backend {
 		       size_t *nexpunged);
 	/* n >= 1; every msgs[i].keywords is a checked, duplicate-free list or
 	 * NULL, flags are masked, internaldate_tz is in range, uid is 0. */
-	int (*append)(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
-		      uint32_t *uidvalidity);
+	int (*append)(struct store_user *u, const char *mailbox, struct store_append *msgs,
+		      size_t n, uint32_t *uidvalidity);
 	/* mode is valid, flags masked, keywords checked and duplicate-free;
 	 * every out pointer is non-NULL and cleared. */
 	int (*flags)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
@@ -89,7 +90,8 @@ struct store_backend {
 	int (*copy)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
 		    const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
 		    uint32_t **dst_uids, size_t *ncopied);
-	int (*expunge)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids);
+	int (*expunge)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids,
+		       size_t nuids);
 
 	/* The change feed (invariant 7 of store.h): after every commit, the
 	 * callback fires for that user in every process that watches it. */
