@@ -247,12 +247,31 @@ static void conn_start_tls(struct conn *c)
 	conn_setup_bev(c);
 }
 
+/* The input just read left nothing to answer (a literal, part of a line):
+ * acknowledge it now. A client with Nagle on (imaplib, mutt, imapfilter)
+ * holds the CRLF after a synchronizing literal until the literal is ACKed,
+ * and Linux would delay that ACK ~40 ms waiting for a reply to ride on,
+ * once per APPEND. When output is queued the ACK rides on it anyway, so the
+ * extra system call is paid only when it matters. TCP_QUICKACK is not
+ * sticky: setting it sends the pending ACK now, which is all we need. */
+static void conn_ack_now(struct conn *c)
+{
+	if (!c->bev || c->closing || c->starttls_pending ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return;
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	if (c->closing || c->starttls_pending)
 		return;
 	imap_session_input(c->sess, bufferevent_get_input(bev));
+	conn_ack_now(c);
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
