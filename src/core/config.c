@@ -109,9 +109,9 @@ static const struct config_key config_keys[] = {
 #undef KEY
 
 enum listener_key { LKEY_ADDRESS, LKEY_TLS, LKEY_ALLOW_FROM, LKEY_PROTOCOL, LKEY_UNIX_MODE,
-		    LKEY_TRUSTED, LKEY__COUNT };
+		    LKEY_UNIX_OWNER, LKEY_UNIX_GROUP, LKEY_TRUSTED, LKEY__COUNT };
 static const char *const listener_key_names[LKEY__COUNT] = {
-	"address", "tls", "allow_from", "protocol", "unix_mode", "trusted",
+	"address", "tls", "allow_from", "protocol", "unix_mode", "unix_owner", "unix_group", "trusted",
 };
 static const char *const listener_proto_names[LISTENER_PROTO__COUNT] = {
 	[LISTENER_PROTO_IMAP] = "imap",
@@ -443,7 +443,7 @@ static int config_listener_key(struct config_parse *p, const char *name, const c
 			k = i;
 	if (k < 0) {
 		config_error(p, "unknown key '%s' in [listener %s] (expected address, tls, protocol, "
-			     "allow_from, unix_mode, trusted)", name, l->name);
+			     "allow_from, unix_mode, unix_owner, unix_group, trusted)", name, l->name);
 		return -1;
 	}
 	if (m->seen_line[k]) {
@@ -476,6 +476,16 @@ static int config_listener_key(struct config_parse *p, const char *name, const c
 			return -1;
 		}
 		l->unix_mode = (unsigned)mode;
+		return 0;
+	}
+	case LKEY_UNIX_OWNER:
+	case LKEY_UNIX_GROUP:
+	{
+		/* Resolved when the socket is made (like [server] user); empty
+		 * means unset, as config_print writes it. */
+		char **field = k == LKEY_UNIX_OWNER ? &l->unix_owner : &l->unix_group;
+		free(*field);
+		*field = *value ? xstrdup(value) : NULL;
 		return 0;
 	}
 	case LKEY_TRUSTED:
@@ -843,13 +853,14 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 					 l->name);
 			return -1;
 		}
-		if (l->host && (m->seen_line[LKEY_TRUSTED] || m->seen_line[LKEY_UNIX_MODE])) {
-			*err = xasprintf("%s:%zu: [listener %s] %s applies to unix listeners only (TCP peers "
-					 "are trusted through [security] trusted_networks)", cp,
-					 m->seen_line[LKEY_TRUSTED] ? m->seen_line[LKEY_TRUSTED]
-								    : m->seen_line[LKEY_UNIX_MODE],
-					 l->name, m->seen_line[LKEY_TRUSTED] ? "trusted" : "unix_mode");
-			return -1;
+		for (int k = LKEY_UNIX_MODE; l->host && k <= LKEY_TRUSTED; k++) {
+			if (m->seen_line[k]) {
+				*err = xasprintf("%s:%zu: [listener %s] %s applies to unix listeners only "
+						 "(TCP peers are trusted through [security] "
+						 "trusted_networks)", cp, m->seen_line[k], l->name,
+						 listener_key_names[k]);
+				return -1;
+			}
 		}
 		for (size_t j = 0; j < i; j++) {
 			const struct listener_config *o = &c->listeners[j];
@@ -981,6 +992,8 @@ void config_free(struct config *c)
 		free(c->listeners[i].name);
 		free(c->listeners[i].host);
 		free(c->listeners[i].unix_path);
+		free(c->listeners[i].unix_owner);
+		free(c->listeners[i].unix_group);
 		cidr_list_free(&c->listeners[i].allow_from);
 	}
 	free(c->listeners);
@@ -1093,7 +1106,9 @@ void config_print(const struct config *c, FILE *f)
 		}
 		fprintf(f, "protocol = %s\n", config_protocol_name(l->protocol));
 		if (l->unix_path)
-			fprintf(f, "unix_mode = %04o\ntrusted = %s\n", l->unix_mode,
+			fprintf(f, "unix_mode = %04o\nunix_owner =%s%s\nunix_group =%s%s\ntrusted = %s\n",
+				l->unix_mode, l->unix_owner ? " " : "", l->unix_owner ? l->unix_owner : "",
+				l->unix_group ? " " : "", l->unix_group ? l->unix_group : "",
 				l->trusted ? "yes" : "no");
 	}
 }

@@ -4,7 +4,8 @@
  *   [server]      workers, mail_root, users_file, user, group, log_file, log_level, pid_file
  *   [tls]         cert, key, min_version (TLSv1.2|TLSv1.3), ciphers, ciphersuites
  *   [listener NAME]  address (host:port or unix:PATH), tls (starttls|implicit|none),
- *                 protocol (imap), allow_from, unix_mode, trusted (unix only)
+ *                 protocol (imap), allow_from, and for unix listeners unix_mode,
+ *                 unix_owner, unix_group, trusted
  *   [security]    trusted_networks, auth_fail_delay_ms
  *   [limits]      max_line, max_literal, max_message_size, max_connections,
  *                 max_connections_per_ip, max_output_buffer, idle_timeout,
@@ -33,6 +34,8 @@ struct listener_config {
 	uint16_t port;
 	char *unix_path;             /* address = unix:PATH (absolute after loading) */
 	unsigned unix_mode;          /* permission bits of the socket file */
+	char *unix_owner;            /* user and group of the socket file; NULL: */
+	char *unix_group;            /* whoever started the server (root) */
 	bool trusted;                /* unix listener: its peers count as trusted_networks */
 	enum listener_tls tls;
 	enum listener_proto protocol;

@@ -3,10 +3,13 @@
  * workers). Bound while the process is still privileged. */
 #include "net/net_internal.h"
 #include "core/config.h"
+#include "core/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +53,33 @@ static int listener_bind_tcp(const struct listener_config *lc)
 	return fd;
 }
 
+/* unix_owner / unix_group as ids; -1 leaves that part as it is. Logs and
+ * returns -1 for a name the system does not know. */
+static int listener_unix_ids(const struct listener_config *lc, uid_t *uid, gid_t *gid)
+{
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (lc->unix_owner) {
+		struct passwd *pw = getpwnam(lc->unix_owner);
+		if (!pw) {
+			log_err("event=startup_error msg=\"unknown unix_owner\" listener=%s user=%s",
+				lc->name, lc->unix_owner);
+			return -1;
+		}
+		*uid = pw->pw_uid;
+	}
+	if (lc->unix_group) {
+		struct group *gr = getgrnam(lc->unix_group);
+		if (!gr) {
+			log_err("event=startup_error msg=\"unknown unix_group\" listener=%s group=%s",
+				lc->name, lc->unix_group);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
 /* A socket file left by a previous run that did not stop cleanly is
  * replaced; any other file at that path is not ours to remove. */
 static int listener_bind_unix(const struct listener_config *lc)
@@ -60,6 +90,12 @@ static int listener_bind_unix(const struct listener_config *lc)
 		return -1;
 	}
 	memcpy(sun.sun_path, lc->unix_path, strlen(lc->unix_path) + 1);
+	uid_t uid;
+	gid_t gid;
+	if (listener_unix_ids(lc, &uid, &gid) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
 	struct stat st;
 	if (lstat(lc->unix_path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
@@ -71,11 +107,14 @@ static int listener_bind_unix(const struct listener_config *lc)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	/* The mode is set on the path before anyone can connect: bind under
-	 * a umask that leaves nothing open, then chmod to unix_mode. */
+	/* Owner and mode are set on the path before anyone can connect:
+	 * bind under a umask that leaves nothing open, chown, then chmod to
+	 * unix_mode. */
 	mode_t old = umask(0777);
 	int r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
+	if (r == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1))
+		r = chown(lc->unix_path, uid, gid);
 	if (r < 0 || chmod(lc->unix_path, lc->unix_mode) < 0 || listen(fd, 1024) < 0) {
 		int e = errno;
 		close(fd);

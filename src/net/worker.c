@@ -299,12 +299,14 @@ struct server *server_new(const struct config *cfg,
 	srv->workers = xcalloc(nw, sizeof(*srv->workers));
 	srv->nlisteners = cfg->nlisteners;
 	srv->listeners = xcalloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*srv->listeners));
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		srv->listeners[i].lc = &cfg->listeners[i];
+		srv->listeners[i].unix_fd = -1;
+	}
 	bool need_tls = false;
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		const struct listener_config *lc = &cfg->listeners[i];
 		struct net_listener *nl = &srv->listeners[i];
-		nl->lc = lc;
-		nl->unix_fd = -1;
 		nl->proto = &srv->protos[lc->protocol];
 		if (!nl->proto->ops) {
 			log_err("event=startup_error msg=\"protocol not available\" listener=%s protocol=%s",

@@ -3,6 +3,7 @@ like a plaintext listener unless the admin marks it trusted), STARTTLS over
 a unix socket, and listener configuration errors refused at startup with a
 message that names the file, line and problem."""
 import os
+import pwd
 import socket
 import stat
 import subprocess
@@ -24,8 +25,10 @@ def tagged(s, tag, text):
 
 
 def test_unix_listener_is_plaintext_unless_trusted():
+    # As root the socket can be given to the server's own user.
+    owner = "unix_owner = rampart\n" if os.geteuid() == 0 else ""
     srv = Server(extra_config="[listener local]\naddress = unix:imap.sock\ntls = none\n"
-                 "unix_mode = 0600\n"
+                 "unix_mode = 0600\n" + owner +
                  "[listener localtls]\naddress = unix:tls.sock\ntls = starttls\n"
                  "[listener trustedlocal]\naddress = unix:trusted.sock\ntls = none\n"
                  "trusted = yes\n")
@@ -33,6 +36,8 @@ def test_unix_listener_is_plaintext_unless_trusted():
     try:
         assert stat.S_ISSOCK(os.stat(path).st_mode)
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        if owner:
+            assert os.stat(path).st_uid == pwd.getpwnam("rampart").pw_uid
         assert stat.S_IMODE(os.stat(os.path.join(srv.dir, "tls.sock")).st_mode) == 0o660
 
         # Untrusted, no TLS: no plaintext authentication (RFC 9051 6.2.3).
@@ -122,3 +127,9 @@ def test_listener_key_mismatches_are_refused(tmp_path):
                     "allow_from = 127.0.0.1\n")
     r = subprocess.run([BIN, "serve", "-c", str(conf)], capture_output=True, timeout=30)
     assert r.returncode != 0 and b"allow_from applies to TCP listeners only" in r.stderr, r.stderr
+    conf.write_text("[server]\nmail_root = mail\nusers_file = users\n"
+                    "[listener local]\naddress = unix:x.sock\ntls = none\n"
+                    "unix_owner = no-such-user-rampart\n")
+    r = subprocess.run([BIN, "serve", "-c", str(conf)], capture_output=True, timeout=30)
+    assert r.returncode != 0 and b"unknown unix_owner" in r.stderr, r.stderr
+    assert not (tmp_path / "x.sock").exists()

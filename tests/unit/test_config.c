@@ -385,7 +385,11 @@ static void test_listener_unix_and_protocol(void **state)
 
 	/* config_print writes the unix keys and reads back the same */
 	c = load_ok(t, "[listener a]\naddress = unix:/run/a.sock\ntls = none\nunix_mode = 0640\n"
-		       "trusted = yes\n");
+		       "unix_group = mail\ntrusted = yes\n[listener b]\naddress = unix:/run/b.sock\n"
+		       "tls = none\nunix_owner = www\n");
+	assert_string_equal(c->listeners[0].unix_group, "mail");
+	assert_null(c->listeners[0].unix_owner);
+	assert_string_equal(c->listeners[1].unix_owner, "www");
 	char *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
@@ -393,9 +397,17 @@ static void test_listener_unix_and_protocol(void **state)
 	fclose(f);
 	config_free(c);
 	if (!strstr(out, "[listener a]\naddress = unix:/run/a.sock\ntls = none\nprotocol = imap\n"
-			 "unix_mode = 0640\ntrusted = yes\n"))
-		fail_msg("unix listener not printed as expected:\n%s", out);
+			 "unix_mode = 0640\nunix_owner =\nunix_group = mail\ntrusted = yes\n") ||
+	    !strstr(out, "unix_mode = 0660\nunix_owner = www\nunix_group =\ntrusted = no\n"))
+		fail_msg("unix listeners not printed as expected:\n%s", out);
+	/* and what is printed loads again */
+	c = load_ok(t, out);
+	assert_string_equal(c->listeners[0].unix_group, "mail");
+	assert_null(c->listeners[0].unix_owner);
+	assert_int_equal(c->listeners[0].unix_mode, 0640);
+	config_free(c);
 	free(out);
+	load_err(t, MIN_LISTENER "unix_group = mail\n", 4, "unix_group applies to unix listeners");
 }
 
 static void test_errors_structure(void **state)
