@@ -1,9 +1,9 @@
 /* rampart: serve | user | deliver | config */
 #include "admin/admin.h"
 #include "admin/deliver.h"
+#include "app/serve.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "net/server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +47,7 @@ static int serve_main(int argc, char **argv)
 		config_free(cfg);
 		return EX_CANTCREAT;
 	}
-	int rc = server_run(cfg);
+	int rc = app_serve(cfg);
 	config_free(cfg);
 	return rc;
 }

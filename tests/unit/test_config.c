@@ -338,6 +338,78 @@ static void test_listeners(void **state)
 	config_free(c);
 }
 
+/* protocol, unix:PATH, unix_mode and trusted; the keys that apply to one
+ * kind of listener only are refused on the other. */
+static void test_listener_unix_and_protocol(void **state)
+{
+	struct tmp *t = *state;
+	struct config *c = load_ok(t, "[listener a]\naddress = unix:run/imap.sock\ntls = none\n"
+				      "protocol = imap\nunix_mode = 0600\ntrusted = yes\n"
+				      "[listener b]\naddress = unix:/run/rampart/b.sock\ntls = none\n"
+				      "[listener c]\naddress = 127.0.0.1:143\ntls = none\n");
+	assert_int_equal(c->nlisteners, 3);
+	char *want = xasprintf("%s/run/imap.sock", t->dir);
+	assert_string_equal(c->listeners[0].unix_path, want);
+	free(want);
+	assert_null(c->listeners[0].host);
+	assert_int_equal(c->listeners[0].unix_mode, 0600);
+	assert_true(c->listeners[0].trusted);
+	assert_int_equal(c->listeners[0].protocol, LISTENER_PROTO_IMAP);
+	assert_string_equal(c->listeners[1].unix_path, "/run/rampart/b.sock");
+	assert_int_equal(c->listeners[1].unix_mode, 0660);
+	assert_false(c->listeners[1].trusted);
+	assert_null(c->listeners[2].unix_path);
+	assert_int_equal(c->listeners[2].protocol, LISTENER_PROTO_IMAP);
+	assert_string_equal(config_protocol_name(LISTENER_PROTO_IMAP), "imap");
+	config_free(c);
+
+	load_err(t, MIN_LISTENER "protocol = lmtp2\n", 4, "unknown protocol 'lmtp2'");
+	load_err(t, MIN_LISTENER "protocol = IMAP\n", 4, "unknown protocol");
+	load_err(t, MIN_LISTENER "trusted = yes\n", 4, "trusted applies to unix listeners only");
+	load_err(t, MIN_LISTENER "unix_mode = 0600\n", 4, "unix_mode applies to unix listeners");
+	load_err(t, "[listener u]\naddress = unix:a.sock\ntls = none\nallow_from = 10.0.0.0/8\n", 4,
+		 "allow_from applies to TCP listeners only");
+	load_err(t, "[listener u]\naddress = unix:a.sock\ntls = none\nunix_mode = 0800\n", 4,
+		 "not an octal mode");
+	load_err(t, "[listener u]\naddress = unix:a.sock\ntls = none\nunix_mode = 01777\n", 4,
+		 "not an octal mode");
+	load_err(t, "[listener u]\naddress = unix:a.sock\ntls = none\ntrusted = 1\n", 4,
+		 "not yes or no");
+	load_err(t, "[listener u]\naddress = unix:\ntls = none\n", 2, "needs a socket path");
+	load_err(t, "[listener u]\naddress = unix:/x/a.sock\ntls = none\n"
+		    "[listener v]\naddress = unix:/x/a.sock\ntls = none\n", 4,
+		 "same address as [listener u]");
+	char *longp = xasprintf("[listener u]\naddress = unix:/%0120d\ntls = none\n", 0);
+	load_err(t, longp, 2, "longer than 107 bytes");
+	free(longp);
+
+	/* config_print writes the unix keys and reads back the same */
+	c = load_ok(t, "[listener a]\naddress = unix:/run/a.sock\ntls = none\nunix_mode = 0640\n"
+		       "unix_group = mail\ntrusted = yes\n[listener b]\naddress = unix:/run/b.sock\n"
+		       "tls = none\nunix_owner = www\n");
+	assert_string_equal(c->listeners[0].unix_group, "mail");
+	assert_null(c->listeners[0].unix_owner);
+	assert_string_equal(c->listeners[1].unix_owner, "www");
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	config_print(c, f);
+	fclose(f);
+	config_free(c);
+	if (!strstr(out, "[listener a]\naddress = unix:/run/a.sock\ntls = none\nprotocol = imap\n"
+			 "unix_mode = 0640\nunix_owner =\nunix_group = mail\ntrusted = yes\n") ||
+	    !strstr(out, "unix_mode = 0660\nunix_owner = www\nunix_group =\ntrusted = no\n"))
+		fail_msg("unix listeners not printed as expected:\n%s", out);
+	/* and what is printed loads again */
+	c = load_ok(t, out);
+	assert_string_equal(c->listeners[0].unix_group, "mail");
+	assert_null(c->listeners[0].unix_owner);
+	assert_int_equal(c->listeners[0].unix_mode, 0640);
+	config_free(c);
+	free(out);
+	load_err(t, MIN_LISTENER "unix_group = mail\n", 4, "unix_group applies to unix listeners");
+}
+
 static void test_errors_structure(void **state)
 {
 	struct tmp *t = *state;
@@ -633,7 +705,7 @@ int main(void)
 		T(test_full_file),        T(test_defaults),        T(test_relative_paths),
 		T(test_listeners),        T(test_errors_structure), T(test_errors_values),
 		T(test_errors_addresses), T(test_errors_tls_files), T(test_errors_file),
-		T(test_print_roundtrip),  T(test_mutations),
+		T(test_print_roundtrip),  T(test_mutations),       T(test_listener_unix_and_protocol),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
