@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/base64.h"
 #include "core/util.h"
 
 #define MAIL_BODY_TEXT_MAX (16u * 1024 * 1024)
@@ -144,7 +145,7 @@ static void text_leaf(struct text_ctx *t, const struct mail_part *p)
 	struct strbuf dec = STRBUF_INIT;
 	switch (mail_part_cte(d, p)) {
 	case MAIL_CTE_BASE64:
-		mail_base64_decode(body, blen, &dec);
+		base64_decode_lenient(body, blen, &dec);
 		break;
 	case MAIL_CTE_QP:
 		mail_qp_decode(body, blen, false, &dec);

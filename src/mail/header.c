@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/base64.h"
 #include "core/util.h"
 
 /* A parameter list longer than this is garbage or an attack; the rest is
@@ -468,7 +469,7 @@ static size_t rfc2047_word(const char *s, size_t len, struct strbuf *out)
 		*star = '\0';
 	struct strbuf raw = STRBUF_INIT;
 	if (enc == 'B' || enc == 'b')
-		mail_base64_decode(s + ts, te - ts, &raw);
+		base64_decode_lenient(s + ts, te - ts, &raw);
 	else
 		mail_qp_decode(s + ts, te - ts, true, &raw);
 	mail_charset_to_utf8(charset, raw.s ? raw.s : "", raw.len, out);

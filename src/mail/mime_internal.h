@@ -105,7 +105,6 @@ void mail_rfc2047_decode(const char *s, size_t len, struct strbuf *out);
 /* Appends s converted from charset to UTF-8 (glibc iconv). An unknown
  * charset or an invalid sequence yields U+FFFD for the bad bytes. */
 void mail_charset_to_utf8(const char *charset, const char *s, size_t len, struct strbuf *out);
-void mail_base64_decode(const char *s, size_t len, struct strbuf *out);
 /* RFC 2045 6.7 quoted-printable; header = RFC 2047 "Q" (underscore is space). */
 void mail_qp_decode(const char *s, size_t len, bool header, struct strbuf *out);
 

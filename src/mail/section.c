@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/base64.h"
 #include "core/util.h"
 
 /* Bounds a HEADER.FIELDS list; no real client sends more. */
@@ -271,49 +272,6 @@ int mail_section_fetch(const struct mail_msg *m, const struct mail_section *s, s
 
 /* ---- transfer decoding ---- */
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* RFC 2045 6.8: characters outside the alphabet (line breaks, spaces,
- * junk) are ignored. */
-void mail_base64_decode(const char *s, size_t len, struct strbuf *out)
-{
-	uint32_t acc = 0;
-	int bits = 0;
-	strbuf_grow(out, len / 4 * 3 + 3);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '=') {
-			/* Padding: drop the partial quantum. Data may go on
-			 * (concatenated encodings are common). */
-			acc = 0;
-			bits = 0;
-			continue;
-		}
-		int v = b64_value(c);
-		if (v < 0)
-			continue;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			strbuf_addc(out, (char)((acc >> bits) & 0xff));
-		}
-	}
-}
-
 static int hex_value(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
@@ -426,7 +384,7 @@ int mail_binary_fetch(const struct mail_msg *m, const uint32_t *part, size_t npa
 		strbuf_add(out, body, blen);
 		return 0;
 	case MAIL_CTE_BASE64:
-		mail_base64_decode(body, blen, out);
+		base64_decode_lenient(body, blen, out);
 		return 0;
 	case MAIL_CTE_QP:
 		mail_qp_decode(body, blen, false, out);
