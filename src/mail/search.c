@@ -21,6 +21,7 @@
 #include "core/flags.h"
 #include "core/strbuf.h"
 #include "core/util.h"
+#include "mail/decode.h"
 #include "mail/mime_internal.h"
 
 void search_key_free(struct search_key *k)
