@@ -122,29 +122,49 @@ struct lex {
 	const char *p, *e;
 };
 
-/* Skips whitespace (folds included) and comments, nested per RFC 5322
- * 3.2.2. An unterminated comment runs to the end of the value. */
-static void lex_skip_cfws(struct lex *l)
+/* RFC 5322 3.2.2 (see mime_internal.h): the one CFWS skipper. */
+size_t mail_cfws_skip(const char **pp, const char *e, struct strbuf *comment)
 {
-	while (l->p < l->e) {
-		char c = *l->p;
+	const char *p = *pp;
+	size_t n = 0;
+	while (p < e) {
+		char c = *p;
 		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-			l->p++;
-		} else if (c == '(') {
-			int depth = 0;
-			while (l->p < l->e) {
-				c = *l->p++;
-				if (c == '\\' && l->p < l->e)
-					l->p++;
-				else if (c == '(')
-					depth++;
-				else if (c == ')' && --depth == 0)
-					break;
-			}
-		} else {
+			p++;
+			continue;
+		}
+		if (c != '(')
 			break;
+		n++;
+		if (comment) {
+			strbuf_reset(comment);
+			strbuf_adds(comment, "");
+		}
+		int depth = 0;
+		while (p < e) {
+			c = *p++;
+			if (c == '\\' && p < e) {
+				/* quoted-pair: the next byte is text, even ( or ) */
+				c = *p++;
+				if (comment)
+					strbuf_addc(comment, c);
+				continue;
+			}
+			if (c == '(' && depth++ == 0)
+				continue;
+			if (c == ')' && --depth == 0)
+				break;
+			if (comment && c != '\r' && c != '\n')
+				strbuf_addc(comment, c);
 		}
 	}
+	*pp = p;
+	return n;
+}
+
+static void lex_skip_cfws(struct lex *l)
+{
+	mail_cfws_skip(&l->p, l->e, NULL);
 }
 
 /* RFC 2045 5.1 token: no tspecials, spaces or controls. 8-bit bytes are

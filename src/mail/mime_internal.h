@@ -70,6 +70,15 @@ bool mail_part_hdr_find(const char *d, const struct mail_part *p, const char *na
  * whitespace dropped). */
 void mail_hdr_unfold(const char *d, const struct mail_hdr *h, struct strbuf *out);
 
+/* Skips CFWS (RFC 5322 3.2.2) from *p: whitespace, line breaks of folds,
+ * and comments, which nest and may hold quoted-pairs; an unterminated
+ * comment runs to e. The one CFWS rule of src/mail: Content-Type values,
+ * addresses, dates and Content-Language all skip it here. When comment is
+ * not NULL it receives the text of the last comment skipped (outer
+ * parentheses dropped, quoted-pairs unescaped, line breaks removed).
+ * Returns the number of comments skipped. */
+size_t mail_cfws_skip(const char **p, const char *e, struct strbuf *comment);
+
 /* ---- MIME parameters (header.c) ---- */
 
 struct mail_param {
