@@ -61,7 +61,7 @@ int admin_deliver_main(int argc, char **argv)
 		return EX_TEMPFAIL;
 	}
 
-	size_t max = cfg->max_message_size ? cfg->max_message_size : 64u << 20;
+	size_t max = cfg->max_message_size;
 	struct strbuf msg = STRBUF_INIT;
 	char buf[65536];
 	for (;;) {
