@@ -32,16 +32,16 @@ static int serve_main(int argc, char **argv)
 		if (admin_conf_arg(argc, argv, &i, &conf) != 1)
 			return usage(stderr);
 	struct config *cfg;
-	int rc = admin_conf_load("rampart", conf, &cfg);
-	if (rc)
-		return rc;
+	int load_rc = admin_conf_load("rampart", conf, &cfg);
+	if (load_rc)
+		return load_rc;
 	log_set_level((enum log_level)cfg->log_level);
 	if (cfg->log_file && log_set_file(cfg->log_file) < 0) {
 		fprintf(stderr, "rampart: cannot open log file %s\n", cfg->log_file);
 		config_free(cfg);
 		return EX_CANTCREAT;
 	}
-	rc = server_run(cfg);
+	int rc = server_run(cfg);
 	config_free(cfg);
 	return rc;
 }

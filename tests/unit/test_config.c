@@ -797,11 +797,11 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
 	const struct CMUnitTest tests[] = {
+		T(test_defaults_match_docs), T(test_limits_never_zero),
 		T(test_full_file),        T(test_defaults),        T(test_relative_paths),
 		T(test_listeners),        T(test_errors_structure), T(test_errors_values),
 		T(test_errors_addresses), T(test_errors_tls_files), T(test_errors_file),
-		T(test_print_roundtrip),  T(test_mutations),        T(test_defaults_match_docs),
-		T(test_limits_never_zero),
+		T(test_print_roundtrip),  T(test_mutations),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
