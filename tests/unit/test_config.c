@@ -735,6 +735,8 @@ static void test_defaults_match_docs(void **state)
 		size_t i = 0;
 		while (i < n && strcmp(kv[i].key, key) != 0)
 			i++;
+		if (i == n && strcmp(sec, "listener") == 0)
+			continue; /* a key of another kind of listener than this TCP one */
 		if (i == n)
 			fail_msg("docs/configuration.md documents %s, which config_print does not know", key);
 		documented[i] = true;
