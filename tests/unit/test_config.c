@@ -719,34 +719,44 @@ static void test_defaults_match_docs(void **state)
 		}
 		if (strncmp(line, "| `", 3) != 0)
 			continue;
-		char name[64], cell[256];
-		size_t nl = strcspn(line + 3, "`");
-		snprintf(name, sizeof(name), "%.*s", (int)nl, line + 3);
-		const char *d = line + 3 + nl + 1;
-		if (strncmp(d, " | ", 3) != 0)
+		/* "| `key` | default | meaning |", or "| `a`, `b` | ..." for
+		 * keys that share a row */
+		char *names = line + 1;
+		char *bar = strchr(names, '|');
+		if (!bar || !strchr(bar + 1, '|'))
 			fail_msg("unexpected table row: %s", line);
-		d += 3;
-		snprintf(cell, sizeof(cell), "%.*s", (int)strcspn(d, "|"), d);
+		*bar = '\0';
+		char cell[256];
+		snprintf(cell, sizeof(cell), "%.*s", (int)strcspn(bar + 1, "|"), bar + 1);
+		char *cs = cell;
+		while (*cs == ' ')
+			cs++;
+		memmove(cell, cs, strlen(cs) + 1);
 		for (size_t k = strlen(cell); k > 0 && cell[k - 1] == ' '; k--)
 			cell[k - 1] = '\0';
-		char key[96];
-		snprintf(key, sizeof(key), "%s.%s", sec, name);
-		rows++;
-		size_t i = 0;
-		while (i < n && strcmp(kv[i].key, key) != 0)
-			i++;
-		if (i == n && strcmp(sec, "listener") == 0)
-			continue; /* a key of another kind of listener than this TCP one */
-		if (i == n)
-			fail_msg("docs/configuration.md documents %s, which config_print does not know", key);
-		documented[i] = true;
-		if (strcmp(cell, "required") == 0)
-			continue;
-		char want[256];
-		doc_default(cell, kv[i].value[0] == '/', t->dir, want, sizeof(want));
-		if (strcmp(kv[i].value, want) != 0)
-			fail_msg("%s: docs say default '%s' (%s), the loader gives '%s'", key, want, cell,
-				 kv[i].value);
+		for (char *q = strchr(names, '`'); q; q = strchr(q, '`')) {
+			size_t nl = strcspn(q + 1, "`");
+			char key[96];
+			snprintf(key, sizeof(key), "%s.%.*s", sec, (int)nl, q + 1);
+			q += nl + 2;
+			rows++;
+			size_t i = 0;
+			while (i < n && strcmp(kv[i].key, key) != 0)
+				i++;
+			if (i == n && strcmp(sec, "listener") == 0)
+				continue; /* a key of another kind of listener than this TCP one */
+			if (i == n)
+				fail_msg("docs/configuration.md documents %s, which config_print does not know",
+					 key);
+			documented[i] = true;
+			if (strcmp(cell, "required") == 0)
+				continue;
+			char want[256];
+			doc_default(cell, kv[i].value[0] == '/', t->dir, want, sizeof(want));
+			if (strcmp(kv[i].value, want) != 0)
+				fail_msg("%s: docs say default '%s' (%s), the loader gives '%s'", key, want,
+					 cell, kv[i].value);
+		}
 	}
 	fclose(f);
 	free(doc);
