@@ -741,9 +741,17 @@ static char *config_reader(char *str, int num, void *stream)
 
 /* ---- load, validate, print, free ---- */
 
-static void config_set_defaults(struct config *c)
+/* The one home of every key's default (docs/configuration.md lists the
+ * same values; tests/unit/test_config.c checks that they agree). Code
+ * that reads a config relies on these and on the ranges of config_keys,
+ * and has no fallbacks of its own: every limit below is non-zero, and a
+ * file cannot set one to zero. Paths default to names under dir, the
+ * directory of the configuration file. */
+static void config_set_defaults(struct config *c, const char *dir)
 {
 	c->workers = 0;
+	c->mail_root = xasprintf("%s/mail", dir);
+	c->users_file = xasprintf("%s/users", dir);
 	c->log_level = LOG_LVL_INFO;
 	c->tls_min_version = TLS1_2_VERSION;
 	c->auth_fail_delay_ms = 2000;
@@ -939,8 +947,8 @@ static int config_load_file(const char *path, struct config **out, char **err)
 
 	struct config *c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
-	config_set_defaults(c);
 	struct config_parse p = { .c = c, .path = path, .dir = config_dir_of(path), .f = f };
+	config_set_defaults(c, p.dir);
 
 	int rc = ini_parse_stream(config_reader, &p, config_handler, &p);
 	bool read_error = ferror(f);
@@ -955,13 +963,8 @@ static int config_load_file(const char *path, struct config **out, char **err)
 		p.err = xasprintf("%s:%d: syntax error (expected 'key = value', '[section]' or "
 				  "'# comment')", path, rc);
 	}
-	if (!p.err) {
-		if (!c->mail_root)
-			c->mail_root = config_path_resolve(&p, "mail");
-		if (!c->users_file)
-			c->users_file = config_path_resolve(&p, "users");
+	if (!p.err)
 		config_validate(c, &p, &p.err);
-	}
 	free(p.dir);
 	free(p.lmeta);
 	if (p.err) {
@@ -971,6 +974,13 @@ static int config_load_file(const char *path, struct config **out, char **err)
 	}
 	*out = c;
 	return 0;
+}
+
+struct config *config_new_defaults(const char *dir)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+	config_set_defaults(c, dir);
+	return c;
 }
 
 void config_free(struct config *c)

@@ -82,6 +82,10 @@ struct config {
  * which line or key is wrong. Relative paths are taken relative to the
  * directory of the config file. */
 int config_load(const char *path, struct config **out, char **err);
+/* Every key at its default, with paths under dir and no listeners: what
+ * config_load() starts from before it reads the file, for tools and tests
+ * that need a configuration without one. Free with config_free(). */
+struct config *config_new_defaults(const char *dir);
 void config_free(struct config *c);
 /* Prints the effective configuration (every key, defaults included) in the
  * file's own format, for `rampart config check`. */
