@@ -74,18 +74,11 @@ static void append_job_done(struct cmd_job *job)
 		view_sync(s, imap_cmd_allows_expunge(cmd));
 	/* RFC 4315: the UIDs in order; a range when consecutive. */
 	struct strbuf set = STRBUF_INIT;
-	for (size_t i = 0; i < n; i++) {
-		size_t k = i;
-		while (k + 1 < n && msgs[k + 1].uid == msgs[k].uid + 1)
-			k++;
-		if (set.len)
-			strbuf_addc(&set, ',');
-		if (k > i)
-			strbuf_addf(&set, "%u:%u", msgs[i].uid, msgs[k].uid);
-		else
-			strbuf_addf(&set, "%u", msgs[i].uid);
-		i = k;
-	}
+	uint32_t *uids = xmalloc(n * sizeof(*uids));
+	for (size_t i = 0; i < n; i++)
+		uids[i] = msgs[i].uid;
+	seqset_format_list(&set, uids, n);
+	free(uids);
 	sess_tagged(s, "OK", "[APPENDUID %u %s] APPEND completed", j->uidvalidity, strbuf_cstr(&set));
 	strbuf_free(&set);
 }
