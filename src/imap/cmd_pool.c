@@ -46,6 +46,7 @@ static void cmd_job_done(struct workpool_job *wj)
 {
 	struct cmd_job *job = (struct cmd_job *)((char *)wj - offsetof(struct cmd_job, wp));
 	struct imap_cmd *cmd = job->cmd;
+	assert(!job->store); /* the pool thread's handle never reaches the worker */
 	if (cmd) {
 		assert(cmd->job == job);
 		cmd->job = NULL;

@@ -162,6 +162,9 @@ bool sess_output_full(struct imap_session *s)
 
 void sess_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
 {
+	/* Every tagged reply ends a command (session_execute or
+	 * handle_parse_error created it). */
+	assert(s->cmd);
 	/* Changes others made are reported before the command completes. */
 	if (s->state == ST_SELECTED && s->notify_pending && !s->closing)
 		view_sync(s, imap_cmd_allows_expunge(s->cmd));
@@ -257,6 +260,7 @@ struct imap_parser *sess_take_parser(struct imap_session *s)
 
 static void session_execute(struct imap_session *s)
 {
+	assert(!s->cmd);
 	const char *name = imap_parser_command(s->parser);
 	size_t nargs;
 	const struct imap_arg *args = imap_parser_args(s->parser, &nargs);
