@@ -49,6 +49,8 @@ static void *pool_thread(void *arg)
 
 int workpool_start(unsigned nthreads)
 {
+	if (nthreads < WORKPOOL_MIN_THREADS)
+		nthreads = WORKPOOL_MIN_THREADS;
 	g_threads = xcalloc(nthreads, sizeof(*g_threads));
 	for (unsigned i = 0; i < nthreads; i++) {
 		if (pthread_create(&g_threads[i], NULL, pool_thread, NULL) != 0)
@@ -56,6 +58,12 @@ int workpool_start(unsigned nthreads)
 		g_nthreads++;
 	}
 	return 0;
+}
+
+bool workpool_running(void)
+{
+	/* Written before the workers start and after they stopped. */
+	return g_nthreads > 0;
 }
 
 void workpool_stop(void)

@@ -2,6 +2,7 @@
  * session itself: CAPABILITY, NOOP, LOGOUT, ID, ENABLE, NAMESPACE, CHECK,
  * IDLE. */
 #include "imap/session_internal.h"
+#include "imap/capability.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/quote.h"
@@ -9,44 +10,23 @@
 
 #include <string.h>
 
-void sess_write_capabilities(struct imap_session *s, struct strbuf *out)
+void cmd_capability(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	strbuf_adds(out, "IMAP4rev1 IMAP4rev2");
-	bool cleartext_ok = s->info.tls || s->info.trusted;
-	if (s->state == ST_NOTAUTH) {
-		if (s->info.starttls_offered && !s->info.tls)
-			strbuf_adds(out, " STARTTLS");
-		/* RFC 9051 6.2.3 / 11.1: no password may cross the wire in clear,
-		 * so nothing that takes one is offered before TLS. */
-		if (cleartext_ok)
-			strbuf_adds(out, " AUTH=PLAIN AUTH=LOGIN");
-		else
-			strbuf_adds(out, " LOGINDISABLED");
-		strbuf_adds(out, " SASL-IR");
-	}
-	strbuf_adds(out, " LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN"
-			 " LIST-EXTENDED LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES BINARY"
-			 " MULTIAPPEND STATUS=SIZE");
-	size_t limit = s->cfg->max_message_size ? s->cfg->max_message_size : s->cfg->max_literal;
-	if (limit)
-		strbuf_addf(out, " APPENDLIMIT=%zu", limit);
-}
-
-void cmd_capability(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
-{
+	struct imap_session *s = cmd->s;
 	if (nargs) {
 		sess_tagged(s, "BAD", "CAPABILITY takes no arguments");
 		return;
 	}
 	struct strbuf caps = STRBUF_INIT;
-	sess_write_capabilities(s, &caps);
+	imap_cap_write(s, &caps);
 	sess_printf(s, "* CAPABILITY %s", strbuf_cstr(&caps));
 	strbuf_free(&caps);
 	sess_tagged(s, "OK", "CAPABILITY completed");
 }
 
-void cmd_noop(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_noop(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs) {
 		sess_tagged(s, "BAD", "NOOP takes no arguments");
 		return;
@@ -56,8 +36,9 @@ void cmd_noop(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	sess_tagged(s, "OK", "NOOP completed");
 }
 
-void cmd_check(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_check(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	/* RFC 9051 removed CHECK; for rev1 it is a NOOP here since every
 	 * change is already durable. */
 	if (!view_sync(s, true))
@@ -65,24 +46,23 @@ void cmd_check(struct imap_session *s, const struct imap_arg *args, size_t nargs
 	sess_tagged(s, "OK", "CHECK completed");
 }
 
-void cmd_logout(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_logout(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs) {
 		sess_tagged(s, "BAD", "LOGOUT takes no arguments");
 		return;
 	}
 	sess_printf(s, "* BYE Logging out");
 	sess_tagged(s, "OK", "LOGOUT completed");
-	sess_flush(s);
-	s->closing = true;
-	s->state = ST_LOGOUT;
-	s->ops->close(s->conn);
+	sess_logout(s);
 }
 
 /* RFC 2971: the client's ID is logged (bounded), the server says little
  * about itself to avoid fingerprinting. */
-void cmd_id(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_id(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs != 1 || (args[0].type != IMAP_ARG_NIL && args[0].type != IMAP_ARG_LIST)) {
 		sess_tagged(s, "BAD", "ID takes a list or NIL");
 		return;
@@ -124,8 +104,9 @@ void cmd_id(struct imap_session *s, const struct imap_arg *args, size_t nargs, b
 	sess_tagged(s, "OK", "ID completed");
 }
 
-void cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_enable(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs == 0) {
 		sess_tagged(s, "BAD", "ENABLE needs capability names");
 		return;
@@ -138,11 +119,12 @@ void cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t narg
 			sess_tagged(s, "BAD", "ENABLE takes atoms");
 			return;
 		}
-		/* RFC 9051 6.3.1: only capabilities not yet enabled are listed. */
-		if (ascii_ieq(cap, "IMAP4rev2") && !s->rev2) {
-			s->rev2 = true;
-			s->utf8 = true;
-			strbuf_adds(&en, " IMAP4rev2");
+		/* RFC 9051 6.3.1: only capabilities not yet enabled are listed;
+		 * unknown ones are ignored (RFC 5161 3.1). */
+		const char *enabled = imap_cap_enable(s, cap);
+		if (enabled) {
+			strbuf_addc(&en, ' ');
+			strbuf_adds(&en, enabled);
 		}
 	}
 	sess_printf(s, "* ENABLED%s", strbuf_cstr(&en));
@@ -150,8 +132,9 @@ void cmd_enable(struct imap_session *s, const struct imap_arg *args, size_t narg
 	sess_tagged(s, "OK", "ENABLE completed");
 }
 
-void cmd_namespace(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_namespace(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs) {
 		sess_tagged(s, "BAD", "NAMESPACE takes no arguments");
 		return;
@@ -162,8 +145,29 @@ void cmd_namespace(struct imap_session *s, const struct imap_arg *args, size_t n
 
 /* ---- IDLE (RFC 2177, RFC 9051 6.3.13) ---- */
 
-void cmd_idle(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+/* Changes arrived while idling: report them now. */
+static void idle_notify(struct imap_cmd *cmd)
 {
+	struct imap_session *s = cmd->s;
+	if (s->state == ST_SELECTED) {
+		view_sync(s, true);
+		sess_store_release(s);
+	}
+	sess_flush(s);
+}
+
+static void idle_line(struct imap_cmd *cmd, const char *line, size_t len)
+{
+	struct imap_session *s = cmd->s;
+	if (len == 4 && strncasecmp(line, "DONE", 4) == 0)
+		sess_tagged(s, "OK", "IDLE terminated");
+	else
+		sess_tagged(s, "BAD", "Expected DONE");
+}
+
+void cmd_idle(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
+{
+	struct imap_session *s = cmd->s;
 	if (nargs) {
 		sess_tagged(s, "BAD", "IDLE takes no arguments");
 		return;
@@ -174,24 +178,6 @@ void cmd_idle(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 	 * would each keep an SQLite connection and its page cache. */
 	sess_store_release(s);
 	sess_printf(s, "+ idling");
-	sess_flush(s);
-	s->mode = IN_IDLE;
-}
-
-void cmd_idle_notify(struct imap_session *s)
-{
-	if (s->state == ST_SELECTED) {
-		view_sync(s, true);
-		sess_store_release(s);
-	}
-	sess_flush(s);
-}
-
-void cmd_idle_line(struct imap_session *s, const char *line, size_t len)
-{
-	s->mode = IN_COMMAND;
-	if (len == 4 && strncasecmp(line, "DONE", 4) == 0)
-		sess_tagged(s, "OK", "IDLE terminated");
-	else
-		sess_tagged(s, "BAD", "Expected DONE");
+	cmd->notify = idle_notify;
+	sess_wait_line(cmd, idle_line);
 }

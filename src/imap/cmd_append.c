@@ -12,8 +12,80 @@
 
 #define MAX_MULTIAPPEND 1000
 
-void cmd_append(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+/* The store phase of APPEND, on the work pool: the cached structure of
+ * each message and the durable write. The messages point into the
+ * command's literals, which the job keeps (struct cmd_job). */
+struct append_job {
+	struct cmd_job job;          /* first member */
+	char *name;
+	struct store_append *msgs;
+	char **kwfree;               /* keyword strings, per message slot */
+	size_t n, cap;
+	int err;
+	uint32_t uidvalidity;
+};
+
+static void append_job_run(struct cmd_job *job)
 {
+	struct append_job *j = (struct append_job *)job;
+	struct store_user *u = cmd_job_store(job);
+	if (!u) {
+		j->err = STORE_EIO;
+		return;
+	}
+	for (size_t i = 0; i < j->n; i++)
+		mail_cache_compute(j->msgs[i].data, j->msgs[i].len, (char **)&j->msgs[i].envelope,
+				   (char **)&j->msgs[i].bodystructure, (char **)&j->msgs[i].body);
+	j->err = store_append(u, j->name, j->msgs, j->n, &j->uidvalidity);
+}
+
+static void append_job_free(struct cmd_job *job)
+{
+	struct append_job *j = (struct append_job *)job;
+	for (size_t i = 0; i < j->n; i++) {
+		free((char *)j->msgs[i].envelope);
+		free((char *)j->msgs[i].bodystructure);
+		free((char *)j->msgs[i].body);
+	}
+	for (size_t i = 0; i < j->cap; i++)
+		free(j->kwfree[i]);
+	free(j->kwfree);
+	free(j->msgs);
+	free(j->name);
+	free(j);
+}
+
+static void append_job_done(struct cmd_job *job)
+{
+	struct append_job *j = (struct append_job *)job;
+	struct imap_cmd *cmd = job->cmd;
+	struct imap_session *s = cmd->s;
+	const struct store_append *msgs = j->msgs;
+	size_t n = j->n;
+	if (j->err == STORE_ENOENT) {
+		sess_tagged(s, "NO", "[TRYCREATE] Mailbox does not exist");
+		return;
+	}
+	if (j->err != STORE_OK) {
+		sess_store_error(s, j->err, "APPEND");
+		return;
+	}
+	if (s->state == ST_SELECTED && strcmp(s->view.name, j->name) == 0)
+		view_sync(s, imap_cmd_allows_expunge(cmd));
+	/* RFC 4315: the UIDs in order; a range when consecutive. */
+	struct strbuf set = STRBUF_INIT;
+	uint32_t *uids = xmalloc(n * sizeof(*uids));
+	for (size_t i = 0; i < n; i++)
+		uids[i] = msgs[i].uid;
+	seqset_format_list(&set, uids, n);
+	free(uids);
+	sess_tagged(s, "OK", "[APPENDUID %u %s] APPEND completed", j->uidvalidity, strbuf_cstr(&set));
+	strbuf_free(&set);
+}
+
+void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
+{
+	struct imap_session *s = cmd->s;
 	if (nargs < 2) {
 		sess_tagged(s, "BAD", "APPEND needs a mailbox and a message");
 		return;
@@ -23,7 +95,7 @@ void cmd_append(struct imap_session *s, const struct imap_arg *args, size_t narg
 		sess_tagged(s, "BAD", "APPEND: invalid mailbox name");
 		return;
 	}
-	size_t max = s->cfg->max_message_size ? s->cfg->max_message_size : s->cfg->max_literal;
+	size_t max = s->cfg->max_message_size;
 	struct store_append *msgs = NULL;
 	char **kwfree = NULL;
 	size_t n = 0, cap = 0;
@@ -80,39 +152,14 @@ void cmd_append(struct imap_session *s, const struct imap_arg *args, size_t narg
 			goto out;
 		}
 	}
-	struct store_user *u = sess_store(s);
-	if (!u) {
-		sess_store_error(s, STORE_EIO, "APPEND");
-		goto out;
-	}
-	for (size_t j = 0; j < n; j++)
-		mail_cache_compute(msgs[j].data, msgs[j].len, (char **)&msgs[j].envelope,
-				   (char **)&msgs[j].bodystructure, (char **)&msgs[j].body);
-	uint32_t uidvalidity = 0;
-	int r = store_append(u, name, msgs, n, &uidvalidity);
-	if (r == STORE_ENOENT) {
-		sess_tagged(s, "NO", "[TRYCREATE] Mailbox does not exist");
-	} else if (r != STORE_OK) {
-		sess_store_error(s, r, "APPEND");
-	} else {
-		if (s->state == ST_SELECTED && strcmp(s->view.name, name) == 0)
-			view_sync(s, s->cmd_allow_expunge);
-		/* RFC 4315: the UIDs in order; a range when consecutive. */
-		struct strbuf set = STRBUF_INIT;
-		uint32_t *uids = xmalloc(n * sizeof(*uids));
-		for (size_t j = 0; j < n; j++)
-			uids[j] = msgs[j].uid;
-		seqset_format_list(&set, uids, n);
-		free(uids);
-		sess_tagged(s, "OK", "[APPENDUID %u %s] APPEND completed", uidvalidity, strbuf_cstr(&set));
-		strbuf_free(&set);
-	}
-	for (size_t j = 0; j < n; j++) {
-		free((char *)msgs[j].envelope);
-		free((char *)msgs[j].bodystructure);
-		free((char *)msgs[j].body);
-	}
-	goto out;
+	struct append_job *aj = xcalloc(1, sizeof(*aj));
+	aj->name = name;
+	aj->msgs = msgs;
+	aj->kwfree = kwfree;
+	aj->n = n;
+	aj->cap = cap;
+	cmd_run_on_pool(cmd, &aj->job, append_job_run, append_job_done, append_job_free);
+	return;
 bad:
 	sess_tagged(s, "BAD", "APPEND: %s", err);
 out:

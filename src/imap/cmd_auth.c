@@ -3,12 +3,12 @@
  * failures are answered only after a delay, so a guessing client gets few
  * tries per minute per connection. */
 #include "imap/session_internal.h"
+#include "imap/capability.h"
 #include "auth/passdb.h"
 #include "auth/sasl.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "core/workpool.h"
 
 #include <event2/event.h>
 #include <sodium.h>
@@ -21,20 +21,23 @@
 
 enum sasl_mech { MECH_PLAIN, MECH_LOGIN };
 
-struct sasl_state {
+/* The state of a running LOGIN or AUTHENTICATE (cmd->state, in the
+ * command's memory). */
+struct auth_cmd {
 	enum sasl_mech mech;
-	char *login_user;    /* LOGIN mechanism: username received */
+	char *login_user;         /* LOGIN mechanism: username received */
+	struct event *delay_ev;   /* the delayed answer to a failure */
 };
 
+/* The password check, on the work pool. */
 struct auth_job {
-	/* First member: the session clears it when it goes away first. */
-	struct imap_session *s;
-	struct workpool_job job;
+	struct cmd_job job;       /* first member */
 	struct passdb *db;
 	char *user;
 	char *password;
 	const char *mech;
 	enum passdb_result result;
+	bool store_ok;            /* the user's mail store opens */
 };
 
 /* Usernames go into key=value logs: keep them to one safe token. */
@@ -50,8 +53,9 @@ static void log_user(char *dst, size_t size, const char *user)
 		snprintf(dst, size, "-");
 }
 
-static void auth_job_free(struct auth_job *j)
+static void auth_job_free(struct cmd_job *job)
 {
+	struct auth_job *j = (struct auth_job *)job;
 	free(j->user);
 	if (j->password) {
 		sodium_memzero(j->password, strlen(j->password));
@@ -60,52 +64,52 @@ static void auth_job_free(struct auth_job *j)
 	free(j);
 }
 
-static void auth_job_run(struct workpool_job *wj)
+static void auth_job_run(struct cmd_job *job)
 {
-	struct auth_job *j = (struct auth_job *)((char *)wj - offsetof(struct auth_job, job));
+	struct auth_job *j = (struct auth_job *)job;
 	j->result = passdb_verify(j->db, j->user, j->password);
+	if (j->result == PASSDB_OK) {
+		struct store_user *u = store_user_open(j->user);
+		j->store_ok = u != NULL;
+		if (u)
+			store_user_close(u);
+	}
 }
 
 static void auth_fail_finish(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct imap_session *s = arg;
+	struct imap_cmd *cmd = arg;
+	struct imap_session *s = cmd->s;
+	struct auth_cmd *ac = cmd->state;
+	event_free(ac->delay_ev);
+	ac->delay_ev = NULL;
 	sess_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
 	if (s->auth_failures >= MAX_AUTH_FAILURES)
 		sess_bye(s, "Too many authentication failures");
 	sess_flush(s);
 }
 
-static void auth_job_done(struct workpool_job *wj)
+static void auth_job_done(struct cmd_job *job)
 {
-	struct auth_job *j = (struct auth_job *)((char *)wj - offsetof(struct auth_job, job));
-	struct imap_session *s = j->s;
-	if (!s) {
-		auth_job_free(j);
-		return;
-	}
-	s->auth_job = NULL;
+	struct auth_job *j = (struct auth_job *)job;
+	struct imap_cmd *cmd = job->cmd;
+	struct imap_session *s = cmd->s;
+	struct auth_cmd *ac = cmd->state;
 	char user[128];
 	log_user(user, sizeof(user), j->user);
 	if (j->result == PASSDB_OK) {
-		struct store_user *u = store_user_open(j->user);
-		if (!u) {
+		if (!j->store_ok) {
 			log_err("event=login_error ip=%s user=%s reason=store", s->peer, user);
 			sess_tagged(s, "NO", "[UNAVAILABLE] Mailbox store unavailable, try later");
-			sess_flush(s);
-			auth_job_free(j);
 			return;
 		}
-		store_user_close(u);
-		s->user = xstrdup(j->user);
-		s->state = ST_AUTH;
-		s->ops->logged_in(s->conn, s->user);
-		s->ops->set_timeout(s->conn, s->cfg->idle_timeout ? s->cfg->idle_timeout : 1800);
+		sess_login(s, j->user);
 		log_info("event=login result=ok ip=%s user=%s mech=%s tls=%s listener=%s", s->peer,
 			 user, j->mech, s->info.tls ? "yes" : "no", s->listener);
 		struct strbuf caps = STRBUF_INIT;
-		sess_write_capabilities(s, &caps);
+		imap_cap_write(s, &caps);
 		sess_tagged(s, "OK", "[CAPABILITY %s] Logged in", strbuf_cstr(&caps));
 		strbuf_free(&caps);
 		sess_flush(s);
@@ -116,33 +120,43 @@ static void auth_job_done(struct workpool_job *wj)
 			 j->mech, j->result == PASSDB_ERROR ? "passdb_error" : "bad_credentials");
 		unsigned delay = s->cfg->auth_fail_delay_ms;
 		struct timeval tv = { delay / 1000, (long)(delay % 1000) * 1000 };
-		if (!s->auth_delay_ev)
-			s->auth_delay_ev = evtimer_new(s->info.base, auth_fail_finish, s);
-		evtimer_add(s->auth_delay_ev, &tv);
+		ac->delay_ev = evtimer_new(s->info.base, auth_fail_finish, cmd);
+		evtimer_add(ac->delay_ev, &tv);
 	}
-	auth_job_free(j);
+}
+
+/* The session goes away while the failure waits or a SASL exchange runs
+ * (a job on the pool is detached by imap_cmd_free). */
+static void auth_cancel(struct imap_cmd *cmd)
+{
+	struct auth_cmd *ac = cmd->state;
+	if (ac->delay_ev)
+		event_free(ac->delay_ev);
+	free(ac->login_user);
+}
+
+static struct auth_cmd *auth_cmd_state(struct imap_cmd *cmd)
+{
+	if (!cmd->state) {
+		cmd->state = imap_cmd_alloc(cmd, sizeof(struct auth_cmd));
+		cmd->cancel = auth_cancel;
+	}
+	return cmd->state;
 }
 
 /* Takes ownership of user and password. */
-static void auth_start(struct imap_session *s, char *user, char *password, const char *mech)
+static void auth_start(struct imap_cmd *cmd, char *user, char *password, const char *mech)
 {
+	struct imap_session *s = cmd->s;
 	struct auth_job *j = xcalloc(1, sizeof(*j));
-	j->s = s;
 	j->db = s->info.passdb;
 	j->user = user;
 	j->password = password;
 	j->mech = mech;
-	j->job.run = auth_job_run;
-	j->job.done = auth_job_done;
-	j->job.base = s->info.base;
-	s->auth_job = j;
-	s->mode = IN_BUSY;
-	s->ops->pause_read(s->conn, true);
-	if (!j->db || strlen(user) > 255 || strlen(password) > 1024 || !user[0]) {
-		/* Still takes the slow path so timing says nothing. */
-		j->db = s->info.passdb;
-	}
-	workpool_submit(&j->job);
+	auth_cmd_state(cmd);
+	/* Even an empty or over-long name takes the slow path, so timing
+	 * says nothing about it. */
+	cmd_run_on_pool(cmd, &j->job, auth_job_run, auth_job_done, auth_job_free);
 }
 
 static bool cleartext_allowed(struct imap_session *s)
@@ -150,8 +164,9 @@ static bool cleartext_allowed(struct imap_session *s)
 	return s->info.tls || s->info.trusted;
 }
 
-void cmd_starttls(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_starttls(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs) {
 		sess_tagged(s, "BAD", "STARTTLS takes no arguments");
 		return;
@@ -168,12 +183,12 @@ void cmd_starttls(struct imap_session *s, const struct imap_arg *args, size_t na
 	sess_flush(s);
 	/* Nothing more is read until the handshake is done; the connection
 	 * discards whatever was pipelined behind STARTTLS. */
-	s->mode = IN_BUSY;
-	s->ops->starttls(s->conn);
+	sess_starttls(s);
 }
 
-void cmd_login(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_login(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	const char *user, *pass;
 	size_t ulen, plen;
 	if (nargs != 2 || !imap_arg_get_astring(&args[0], &user, &ulen) ||
@@ -190,11 +205,12 @@ void cmd_login(struct imap_session *s, const struct imap_arg *args, size_t nargs
 		sess_tagged(s, "BAD", "NUL in credentials");
 		return;
 	}
-	auth_start(s, xstrndup(user, ulen), xstrndup(pass, plen), "LOGIN");
+	auth_start(cmd, xstrndup(user, ulen), xstrndup(pass, plen), "LOGIN");
 }
 
-static void sasl_plain_finish(struct imap_session *s, const char *b64, size_t len)
+static void sasl_plain_finish(struct imap_cmd *cmd, const char *b64, size_t len)
 {
+	struct imap_session *s = cmd->s;
 	if (len > MAX_SASL_LINE) {
 		sess_tagged(s, "BAD", "[TOOBIG] SASL response too long");
 		return;
@@ -221,11 +237,14 @@ static void sasl_plain_finish(struct imap_session *s, const char *b64, size_t le
 		return;
 	}
 	free(authz);
-	auth_start(s, authc, pass, "PLAIN");
+	auth_start(cmd, authc, pass, "PLAIN");
 }
 
-void cmd_authenticate(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+static void sasl_line(struct imap_cmd *cmd, const char *line, size_t len);
+
+void cmd_authenticate(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	const char *mech;
 	if (nargs < 1 || nargs > 2 || !imap_arg_get_atom(&args[0], &mech)) {
 		sess_tagged(s, "BAD", "AUTHENTICATE needs a mechanism name");
@@ -242,22 +261,27 @@ void cmd_authenticate(struct imap_session *s, const struct imap_arg *args, size_
 		sess_tagged(s, "BAD", "Invalid initial response");
 		return;
 	}
-	if (ascii_ieq(mech, "PLAIN")) {
+	/* The mechanisms offered are the capability registry's AUTH= list. */
+	char *offer = xasprintf("AUTH=%s", mech);
+	bool offered = imap_cap_offered(s, offer);
+	free(offer);
+	struct auth_cmd *ac;
+	if (offered && ascii_ieq(mech, "PLAIN")) {
 		if (ir) {
 			/* RFC 4959: "=" is an empty initial response. */
 			if (irlen == 1 && ir[0] == '=')
 				irlen = 0;
-			sasl_plain_finish(s, ir, irlen);
+			sasl_plain_finish(cmd, ir, irlen);
 			return;
 		}
-		s->sasl = xcalloc(1, sizeof(*s->sasl));
-		s->sasl->mech = MECH_PLAIN;
+		ac = auth_cmd_state(cmd);
+		ac->mech = MECH_PLAIN;
 		sess_printf(s, "+ ");
-	} else if (ascii_ieq(mech, "LOGIN")) {
-		s->sasl = xcalloc(1, sizeof(*s->sasl));
-		s->sasl->mech = MECH_LOGIN;
+	} else if (offered && ascii_ieq(mech, "LOGIN")) {
+		ac = auth_cmd_state(cmd);
+		ac->mech = MECH_LOGIN;
 		if (ir) {
-			cmd_sasl_line(s, ir, irlen);
+			sasl_line(cmd, ir, irlen);
 			return;
 		}
 		sess_printf(s, "+ VXNlcm5hbWU6");
@@ -265,37 +289,28 @@ void cmd_authenticate(struct imap_session *s, const struct imap_arg *args, size_
 		sess_tagged(s, "NO", "[CANNOT] Unsupported authentication mechanism");
 		return;
 	}
-	s->mode = IN_SASL;
-	sess_flush(s);
+	sess_wait_line(cmd, sasl_line);
 }
 
-static void sasl_end(struct imap_session *s)
+/* A SASL response line (RFC 9051 6.2.2): "*" cancels. */
+static void sasl_line(struct imap_cmd *cmd, const char *line, size_t len)
 {
-	if (s->sasl) {
-		free(s->sasl->login_user);
-		free(s->sasl);
-		s->sasl = NULL;
-	}
-	if (s->mode == IN_SASL)
-		s->mode = IN_COMMAND;
-}
-
-void cmd_sasl_line(struct imap_session *s, const char *line, size_t len)
-{
-	struct sasl_state *st = s->sasl;
+	struct imap_session *s = cmd->s;
+	struct auth_cmd *ac = cmd->state;
 	if (len == 1 && line[0] == '*') {
-		sasl_end(s);
+		free(ac->login_user);
+		ac->login_user = NULL;
 		sess_tagged(s, "BAD", "Authentication cancelled");
 		return;
 	}
-	if (st->mech == MECH_PLAIN) {
-		sasl_end(s);
-		sasl_plain_finish(s, line, len);
+	if (ac->mech == MECH_PLAIN) {
+		sasl_plain_finish(cmd, line, len);
 		return;
 	}
 	/* LOGIN: username, then password, each base64. */
 	if (len > MAX_SASL_LINE) {
-		sasl_end(s);
+		free(ac->login_user);
+		ac->login_user = NULL;
 		sess_tagged(s, "BAD", "[TOOBIG] SASL response too long");
 		return;
 	}
@@ -303,20 +318,19 @@ void cmd_sasl_line(struct imap_session *s, const char *line, size_t len)
 	long n = sasl_base64_decode(line, len, (unsigned char *)buf);
 	if (n < 0 || memchr(buf, '\0', (size_t)n)) {
 		free(buf);
-		sasl_end(s);
+		free(ac->login_user);
+		ac->login_user = NULL;
 		sess_tagged(s, "BAD", "Invalid base64");
 		return;
 	}
 	buf[n] = '\0';
-	if (!st->login_user) {
-		st->login_user = buf;
+	if (!ac->login_user) {
+		ac->login_user = buf;
 		sess_printf(s, "+ UGFzc3dvcmQ6");
-		s->mode = IN_SASL;
-		sess_flush(s);
+		sess_wait_line(cmd, sasl_line);
 		return;
 	}
-	char *user = st->login_user;
-	st->login_user = NULL;
-	sasl_end(s);
-	auth_start(s, user, buf, "LOGIN");
+	char *user = ac->login_user;
+	ac->login_user = NULL;
+	auth_start(cmd, user, buf, "LOGIN");
 }

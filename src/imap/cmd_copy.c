@@ -28,9 +28,86 @@ static void copyuid_format(struct strbuf *out, uint32_t uidvalidity, const uint3
 	seqset_format_list(out, du, n);
 }
 
-static void do_copy(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid,
-		    bool move)
+/* The store phase of COPY/MOVE, on the work pool: one transaction. */
+struct copy_job {
+	struct cmd_job job;          /* first member */
+	int64_t mailbox;
+	uint32_t *uids;
+	size_t n;
+	char *name;
+	bool move;
+	int err;
+	uint32_t uidvalidity, *su, *du;
+	size_t ncopied;
+};
+
+static void copy_job_run(struct cmd_job *job)
 {
+	struct copy_job *j = (struct copy_job *)job;
+	struct store_user *u = cmd_job_store(job);
+	if (!u) {
+		j->err = STORE_EIO;
+	} else if (j->n == 0) {
+		/* Nothing to copy, but a missing target is still reported. */
+		struct store_mailbox mb;
+		memset(&mb, 0, sizeof(mb));
+		j->err = store_mailbox_status(u, j->name, &mb);
+		store_mailbox_clear(&mb);
+	} else {
+		j->err = store_copy(u, j->mailbox, j->uids, j->n, j->name, j->move, &j->uidvalidity,
+				    &j->su, &j->du, &j->ncopied);
+	}
+}
+
+static void copy_job_free(struct cmd_job *job)
+{
+	struct copy_job *j = (struct copy_job *)job;
+	free(j->uids);
+	free(j->name);
+	free(j->su);
+	free(j->du);
+	free(j);
+}
+
+static void copy_job_done(struct cmd_job *job)
+{
+	struct copy_job *j = (struct copy_job *)job;
+	struct imap_session *s = job->cmd->s;
+	bool uid = job->cmd->uid, move = j->move;
+	const char *cmd = move ? (uid ? "UID MOVE" : "MOVE") : (uid ? "UID COPY" : "COPY");
+	if (j->err == STORE_ENOENT) {
+		/* RFC 9051 6.4.7: the client may CREATE and retry. */
+		sess_tagged(s, "NO", "[TRYCREATE] Target mailbox does not exist");
+		return;
+	}
+	if (j->err != STORE_OK) {
+		sess_store_error(s, j->err, cmd);
+		return;
+	}
+	struct strbuf code = STRBUF_INIT;
+	if (j->ncopied)
+		copyuid_format(&code, j->uidvalidity, j->su, j->du, j->ncopied);
+	bool untagged = j->ncopied && (move || code.len > COPYUID_TAGGED_MAX);
+	if (untagged) {
+		/* RFC 6851 4.3: before the EXPUNGEs of a MOVE. */
+		sess_printf(s, "* OK [COPYUID %s] %s", code.s, move ? "Moved" : "Copied");
+	}
+	/* MOVE's expunges are reported now (RFC 6851 3.3), as are others'. */
+	if (!view_sync(s, true)) {
+		strbuf_free(&code);
+		return;
+	}
+	if (j->ncopied && !untagged)
+		sess_tagged(s, "OK", "[COPYUID %s] %s completed", code.s, cmd);
+	else
+		sess_tagged(s, "OK", "%s completed", cmd);
+	strbuf_free(&code);
+}
+
+static void do_copy(struct imap_cmd *c, const struct imap_arg *args, size_t nargs, bool move)
+{
+	struct imap_session *s = c->s;
+	bool uid = c->uid;
 	const char *cmd = move ? (uid ? "UID MOVE" : "MOVE") : (uid ? "UID COPY" : "COPY");
 	if (nargs != 2) {
 		sess_tagged(s, "BAD", "%s needs a sequence set and a mailbox name", cmd);
@@ -55,63 +132,21 @@ static void do_copy(struct imap_session *s, const struct imap_arg *args, size_t 
 		sess_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only: messages can't be moved out");
 		return;
 	}
-	struct store_user *u = sess_store(s);
-	if (!u) {
-		free(uids);
-		free(name);
-		sess_store_error(s, STORE_EIO, cmd);
-		return;
-	}
-	uint32_t uidvalidity = 0, *su = NULL, *du = NULL;
-	size_t ncopied = 0;
-	if (n == 0) {
-		/* Nothing to copy, but a missing target is still reported. */
-		struct store_mailbox mb;
-		memset(&mb, 0, sizeof(mb));
-		r = store_mailbox_status(u, name, &mb);
-		store_mailbox_clear(&mb);
-	} else {
-		r = store_copy(u, s->view.id, uids, n, name, move, &uidvalidity, &su, &du, &ncopied);
-	}
-	free(uids);
-	free(name);
-	if (r == STORE_ENOENT) {
-		/* RFC 9051 6.4.7: the client may CREATE and retry. */
-		sess_tagged(s, "NO", "[TRYCREATE] Target mailbox does not exist");
-		return;
-	}
-	if (r != STORE_OK) {
-		sess_store_error(s, r, cmd);
-		return;
-	}
-	struct strbuf code = STRBUF_INIT;
-	if (ncopied)
-		copyuid_format(&code, uidvalidity, su, du, ncopied);
-	free(su);
-	free(du);
-	bool untagged = ncopied && (move || code.len > COPYUID_TAGGED_MAX);
-	if (untagged) {
-		/* RFC 6851 4.3: before the EXPUNGEs of a MOVE. */
-		sess_printf(s, "* OK [COPYUID %s] %s", code.s, move ? "Moved" : "Copied");
-	}
-	/* MOVE's expunges are reported now (RFC 6851 3.3), as are others'. */
-	if (!view_sync(s, true)) {
-		strbuf_free(&code);
-		return;
-	}
-	if (ncopied && !untagged)
-		sess_tagged(s, "OK", "[COPYUID %s] %s completed", code.s, cmd);
-	else
-		sess_tagged(s, "OK", "%s completed", cmd);
-	strbuf_free(&code);
+	struct copy_job *j = xcalloc(1, sizeof(*j));
+	j->mailbox = s->view.id;
+	j->uids = uids;
+	j->n = n;
+	j->name = name;
+	j->move = move;
+	cmd_run_on_pool(c, &j->job, copy_job_run, copy_job_done, copy_job_free);
 }
 
-void cmd_copy(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_copy(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	do_copy(s, args, nargs, uid, false);
+	do_copy(cmd, args, nargs, false);
 }
 
-void cmd_move(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_move(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	do_copy(s, args, nargs, uid, true);
+	do_copy(cmd, args, nargs, true);
 }

@@ -25,8 +25,13 @@
  * is handed to the connection directly. */
 #define FETCH_INLINE_MAX (16 * 1024)
 
-/* A message could not be answered: the command ends with NO. */
-#define FETCH_ERR_CTE 1
+/* What became of one message of the set. Only SENT wrote anything. */
+enum fetch_msg {
+	FETCH_MSG_SENT,
+	FETCH_MSG_GONE,       /* expunged by another session meanwhile: skipped */
+	FETCH_MSG_BAD_CTE,    /* a BINARY part can't be decoded: the command ends NO */
+	FETCH_MSG_STORE_ERR,  /* the store failed (st->err): the command ends NO */
+};
 
 struct fetch_state {
 	struct fetch_request req;
@@ -37,6 +42,8 @@ struct fetch_state {
 	size_t nmsgs, mpos;
 	uint32_t *seen;              /* UIDs whose \Seen this FETCH set, ascending */
 	size_t nseen, spos;
+	size_t gone;                 /* messages of the set expunged by others */
+	int err;                     /* the store error of FETCH_MSG_STORE_ERR */
 };
 
 static void fetch_state_free(struct fetch_state *st)
@@ -50,10 +57,11 @@ static void fetch_state_free(struct fetch_state *st)
 	free(st);
 }
 
-static void fetch_cancel(struct imap_session *s)
+/* The session went away while the command waited for output room. */
+static void fetch_cancel(struct imap_cmd *cmd)
 {
-	fetch_state_free(s->cmd_state);
-	s->cmd_state = NULL;
+	fetch_state_free(cmd->state);
+	cmd->state = NULL;
 }
 
 /* Writes a string value: "" when empty, else a literal ({n}, or ~{n}
@@ -130,16 +138,17 @@ static void content_free(struct fetch_content *c, size_t nitems)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Loads what the request needs for message m. Returns 0, 1 when the
- * message disappeared meanwhile (skip it), FETCH_ERR_CTE, or a negative
- * store error. Nothing has been written when this fails. */
-static int content_load(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
+/* Loads what the request needs for message m. Nothing has been written
+ * when this returns anything but FETCH_MSG_SENT. */
+static enum fetch_msg content_load(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
 			struct fetch_content *c)
 {
 	const struct fetch_request *req = &st->req;
 	struct store_user *u = sess_store(s);
-	if (!u)
-		return STORE_EIO;
+	if (!u) {
+		st->err = STORE_EIO;
+		return FETCH_MSG_STORE_ERR;
+	}
 	bool need_content = req->needs_content, need_parse = req->needs_parse;
 	if (req->needs_cache) {
 		bool env = false, body = false, bs = false;
@@ -151,27 +160,32 @@ static int content_load(struct imap_session *s, struct fetch_state *st, const st
 		int r = store_msg_cached(u, s->view.id, m->uid, env ? &c->envelope : NULL,
 					 bs ? &c->bodystructure : NULL, body ? &c->body : NULL);
 		if (r == STORE_ENOENT)
-			return 1;
-		if (r != STORE_OK)
-			return r;
+			return FETCH_MSG_GONE;
+		if (r != STORE_OK) {
+			st->err = r;
+			return FETCH_MSG_STORE_ERR;
+		}
 		/* A message stored without its cache (should not happen): compute
 		 * from the content rather than fail. */
 		if ((env && !c->envelope) || (body && !c->body) || (bs && !c->bodystructure))
 			need_content = need_parse = true;
 	}
 	if (!need_content)
-		return 0;
+		return FETCH_MSG_SENT;
 	int r = store_blob_map(u, m->blob, &c->data, &c->len);
-	if (r == STORE_ENOENT)
-		return 1;
 	if (r != STORE_OK) {
 		c->data = NULL;
-		return r;
+		if (r == STORE_ENOENT)
+			return FETCH_MSG_GONE;
+		st->err = r;
+		return FETCH_MSG_STORE_ERR;
 	}
 	if (need_parse)
 		c->mail = mail_parse(c->data, c->len);
-	if (!c->mail && need_parse)
-		return STORE_EIO;
+	if (!c->mail && need_parse) {
+		st->err = STORE_EIO;
+		return FETCH_MSG_STORE_ERR;
+	}
 	for (size_t i = 0; i < req->n; i++) {
 		const struct fetch_item *it = &req->items[i];
 		if (it->type != FI_BINARY && it->type != FI_BINARY_SIZE)
@@ -183,11 +197,11 @@ static int content_load(struct imap_session *s, struct fetch_state *st, const st
 		/* Before any output, so a failure leaves no half-written line. */
 		int b = mail_binary_fetch(c->mail, it->part, it->nparts, &c->binary[i]);
 		if (b < 0)
-			return FETCH_ERR_CTE;
+			return FETCH_MSG_BAD_CTE;
 		if (b > 0)
 			c->binary_nil[i] = true;
 	}
-	return 0;
+	return FETCH_MSG_SENT;
 }
 
 /* Cached structure strings, or computed from the message when absent. */
@@ -203,15 +217,16 @@ static void write_structure(struct strbuf *line, const char *cached, const struc
 	}
 }
 
-/* Writes one "* n FETCH (...)" response. Returns as content_load. */
-static int fetch_message(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
+/* Writes one "* n FETCH (...)" response, or nothing when the message
+ * can't be answered. */
+static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
 			 bool seen_set)
 {
 	const struct fetch_request *req = &st->req;
 	struct fetch_content c;
 	memset(&c, 0, sizeof(c));
-	int r = content_load(s, st, m, &c);
-	if (r != 0) {
+	enum fetch_msg r = content_load(s, st, m, &c);
+	if (r != FETCH_MSG_SENT) {
 		content_free(&c, req->n);
 		return r;
 	}
@@ -297,7 +312,7 @@ static int fetch_message(struct imap_session *s, struct fetch_state *st, const s
 	strbuf_free(&line);
 	strbuf_free(&tmp);
 	content_free(&c, req->n);
-	return 0;
+	return FETCH_MSG_SENT;
 }
 
 static int cmp_msg_uid(const void *key, const void *elem)
@@ -307,8 +322,10 @@ static int cmp_msg_uid(const void *key, const void *elem)
 }
 
 /* RFC 9051 6.4.5: fetching a body without .PEEK sets \Seen. All messages
- * of the set at once: one transaction, not one per message. */
-static int fetch_set_seen(struct imap_session *s, struct fetch_state *st)
+ * of the set at once: one transaction, not one per message. Touches only
+ * the store and st (may run on a pool thread); *changed is what changed. */
+static int fetch_set_seen(struct store_user *u, int64_t mailbox, struct fetch_state *st,
+			  struct store_msg **changed, size_t *nchanged)
 {
 	uint32_t *todo = NULL;
 	size_t ntodo = 0, cap = 0, mpos = 0;
@@ -323,55 +340,113 @@ static int fetch_set_seen(struct imap_session *s, struct fetch_state *st)
 	}
 	if (ntodo == 0)
 		return STORE_OK;
-	struct store_msg *changed = NULL;
-	size_t nchanged = 0;
-	int r = store_flags(sess_store(s), s->view.id, todo, ntodo, STORE_FLAGS_ADD, MAIL_FLAG_SEEN,
-			    NULL, 0, &changed, &nchanged, NULL, NULL);
+	int r = store_flags(u, mailbox, todo, ntodo, STORE_FLAGS_ADD, MAIL_FLAG_SEEN, NULL, 0,
+			    changed, nchanged, NULL, NULL);
 	free(todo);
 	if (r != STORE_OK)
 		return r;
-	st->seen = xmalloc((nchanged ? nchanged : 1) * sizeof(*st->seen));
-	for (size_t i = 0; i < nchanged; i++) {
-		struct store_msg *m = bsearch(&changed[i].uid, st->msgs, st->nmsgs, sizeof(*st->msgs),
+	st->seen = xmalloc((*nchanged ? *nchanged : 1) * sizeof(*st->seen));
+	for (size_t i = 0; i < *nchanged; i++) {
+		struct store_msg *c = &(*changed)[i];
+		struct store_msg *m = bsearch(&c->uid, st->msgs, st->nmsgs, sizeof(*st->msgs),
 					      cmp_msg_uid);
 		if (m) {
-			m->flags = changed[i].flags;
-			m->modseq = changed[i].modseq;
+			m->flags = c->flags;
+			m->modseq = c->modseq;
 			free(m->keywords);
-			m->keywords = changed[i].keywords;
-			changed[i].keywords = NULL;
+			m->keywords = c->keywords;
+			c->keywords = NULL;
 		}
-		view_note_own_change(s, changed[i].uid, changed[i].modseq);
-		st->seen[st->nseen++] = changed[i].uid;
+		st->seen[st->nseen++] = c->uid;
 	}
-	store_msg_array_free(changed, nchanged);
 	return STORE_OK;
 }
 
-static void fetch_finish(struct imap_session *s, struct fetch_state *st, int r)
+/* The store phase of FETCH: the set's metadata, and \Seen set. Touches
+ * only the store and st (may run on a pool thread). */
+static int fetch_setup(struct store_user *u, int64_t mailbox, bool readonly,
+		       struct fetch_state *st, struct store_msg **changed, size_t *nchanged)
+{
+	if (!u)
+		return STORE_EIO;
+	const struct fetch_request *req = &st->req;
+	bool meta_only = !req->needs_meta && !req->needs_content && !req->sets_seen;
+	int r;
+	if (st->n <= FETCH_GET_MAX)
+		r = store_msg_get(u, mailbox, st->uids, st->n, &st->msgs, &st->nmsgs);
+	else
+		r = store_msg_list(u, mailbox, st->uids[0], meta_only, &st->msgs, &st->nmsgs);
+	if (r == STORE_OK && req->sets_seen && !readonly)
+		r = fetch_set_seen(u, mailbox, st, changed, nchanged);
+	return r;
+}
+
+/* A large FETCH's set-up on the work pool. */
+struct fetch_job {
+	struct cmd_job job;          /* first member */
+	struct fetch_state *st;      /* handed back to the command in done */
+	int64_t mailbox;
+	bool readonly;
+	int err;
+	struct store_msg *changed;
+	size_t nchanged;
+};
+
+static void fetch_job_run(struct cmd_job *job)
+{
+	struct fetch_job *j = (struct fetch_job *)job;
+	j->err = fetch_setup(cmd_job_store(job), j->mailbox, j->readonly, j->st, &j->changed,
+			     &j->nchanged);
+}
+
+static void fetch_job_free(struct cmd_job *job)
+{
+	struct fetch_job *j = (struct fetch_job *)job;
+	fetch_state_free(j->st);
+	store_msg_array_free(j->changed, j->nchanged);
+	free(j);
+}
+
+/* Ends the command. `how` is FETCH_MSG_SENT when every message was
+ * answered or skipped, else why the command stopped. */
+static void fetch_finish(struct imap_session *s, struct fetch_state *st, enum fetch_msg how)
 {
 	bool uid = st->uid;
+	size_t gone = st->gone;
+	int err = st->err;
 	fetch_state_free(st);
-	/* The command may have paused before: it is not resumable any more. */
-	s->cmd_state = NULL;
-	s->resume = NULL;
-	s->cancel = NULL;
-	if (r == FETCH_ERR_CTE) {
+	/* The command may have paused before: nothing is left to cancel. */
+	s->cmd->state = NULL;
+	s->cmd->cancel = NULL;
+	if (how == FETCH_MSG_BAD_CTE) {
 		/* RFC 3516 4.3 / RFC 9051 6.4.5. */
 		sess_tagged(s, "NO", "[UNKNOWN-CTE] Can't decode the part's Content-Transfer-Encoding");
 		return;
 	}
-	if (r != 0) {
-		sess_store_error(s, r, "FETCH");
+	if (how == FETCH_MSG_STORE_ERR) {
+		sess_store_error(s, err, "FETCH");
 		return;
 	}
 	/* RFC 9051 7.5.1: no EXPUNGE while answering FETCH. */
 	if (!view_sync(s, false))
 		return;
-	sess_tagged(s, "OK", "%sFETCH completed", uid ? "UID " : "");
+	/* RFC 5530 3: the client learns why messages are missing and that a
+	 * NOOP will tell it which. */
+	if (gone)
+		sess_tagged(s, "OK", "[EXPUNGEISSUED] %sFETCH completed, %zu expunged message%s left out",
+			    uid ? "UID " : "", gone, gone == 1 ? "" : "s");
+	else
+		sess_tagged(s, "OK", "%sFETCH completed", uid ? "UID " : "");
 }
 
-static void fetch_resume(struct imap_session *s);
+/* Setting up failed with a store error. */
+static void fetch_fail(struct imap_session *s, struct fetch_state *st, int err)
+{
+	st->err = err;
+	fetch_finish(s, st, FETCH_MSG_STORE_ERR);
+}
+
+static void fetch_resume(struct imap_cmd *cmd);
 
 /* Writes messages from st->pos on; pauses when the output is full. */
 static void fetch_run(struct imap_session *s, struct fetch_state *st)
@@ -380,31 +455,66 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 		uint32_t uid = st->uids[st->pos++];
 		while (st->mpos < st->nmsgs && st->msgs[st->mpos].uid < uid)
 			st->mpos++;
-		/* Expunged by another session: RFC 9051 allows silently
-		 * leaving it out. */
-		if (st->mpos >= st->nmsgs || st->msgs[st->mpos].uid != uid)
+		/* Expunged by another session before the listing: RFC 9051
+		 * allows leaving it out. */
+		if (st->mpos >= st->nmsgs || st->msgs[st->mpos].uid != uid) {
+			st->gone++;
 			continue;
+		}
 		bool seen_set = st->nseen && sorted_contains(st->seen, st->nseen, uid);
-		int r = fetch_message(s, st, &st->msgs[st->mpos], seen_set);
-		if (r < 0 || r == FETCH_ERR_CTE) {
+		enum fetch_msg r = fetch_message(s, st, &st->msgs[st->mpos], seen_set);
+		if (r == FETCH_MSG_GONE) {
+			/* ... or after it, while we were sending others. */
+			st->gone++;
+		} else if (r != FETCH_MSG_SENT) {
 			fetch_finish(s, st, r);
 			return;
 		}
 		if (st->pos < st->n && sess_output_full(s)) {
-			sess_wait_output(s, fetch_resume, fetch_cancel, st);
+			s->cmd->state = st;
+			s->cmd->cancel = fetch_cancel;
+			sess_wait_output(s->cmd, fetch_resume);
 			return;
 		}
 	}
-	fetch_finish(s, st, 0);
+	fetch_finish(s, st, FETCH_MSG_SENT);
 }
 
-static void fetch_resume(struct imap_session *s)
+static void fetch_resume(struct imap_cmd *cmd)
 {
-	fetch_run(s, s->cmd_state);
+	fetch_run(cmd->s, cmd->state);
 }
 
-void cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+/* After the set-up: the view learns of our \Seen changes, then the
+ * messages go out. */
+static void fetch_start(struct imap_session *s, struct fetch_state *st, int err,
+			struct store_msg *changed, size_t nchanged)
 {
+	if (err != STORE_OK) {
+		store_msg_array_free(changed, nchanged);
+		fetch_fail(s, st, err);
+		return;
+	}
+	for (size_t i = 0; i < nchanged; i++)
+		view_note_own_change(s, changed[i].uid, changed[i].modseq);
+	store_msg_array_free(changed, nchanged);
+	fetch_run(s, st);
+}
+
+static void fetch_job_done(struct cmd_job *job)
+{
+	struct fetch_job *j = (struct fetch_job *)job;
+	struct fetch_state *st = j->st;
+	j->st = NULL;
+	fetch_start(job->cmd->s, st, j->err, j->changed, j->nchanged);
+	j->changed = NULL;
+	j->nchanged = 0;
+}
+
+void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
+{
+	struct imap_session *s = cmd->s;
+	bool uid = cmd->uid;
 	if (nargs < 2) {
 		sess_tagged(s, "BAD", "FETCH needs a sequence set and attributes");
 		return;
@@ -431,25 +541,19 @@ void cmd_fetch(struct imap_session *s, const struct imap_arg *args, size_t nargs
 		return;
 	}
 	if (st->n == 0) {
-		fetch_finish(s, st, 0);
+		fetch_finish(s, st, FETCH_MSG_SENT);
 		return;
 	}
-	struct store_user *u = sess_store(s);
-	if (!u) {
-		fetch_finish(s, st, STORE_EIO);
+	if (st->n > FETCH_GET_MAX) {
+		struct fetch_job *j = xcalloc(1, sizeof(*j));
+		j->st = st;
+		j->mailbox = s->view.id;
+		j->readonly = s->view.readonly;
+		cmd_run_on_pool(cmd, &j->job, fetch_job_run, fetch_job_done, fetch_job_free);
 		return;
 	}
-	const struct fetch_request *req = &st->req;
-	bool meta_only = !req->needs_meta && !req->needs_content && !req->sets_seen;
-	if (st->n <= FETCH_GET_MAX)
-		r = store_msg_get(u, s->view.id, st->uids, st->n, &st->msgs, &st->nmsgs);
-	else
-		r = store_msg_list(u, s->view.id, st->uids[0], meta_only, &st->msgs, &st->nmsgs);
-	if (r == STORE_OK && req->sets_seen && !s->view.readonly)
-		r = fetch_set_seen(s, st);
-	if (r != STORE_OK) {
-		fetch_finish(s, st, r);
-		return;
-	}
-	fetch_run(s, st);
+	struct store_msg *changed = NULL;
+	size_t nchanged = 0;
+	r = fetch_setup(sess_store(s), s->view.id, s->view.readonly, st, &changed, &nchanged);
+	fetch_start(s, st, r, changed, nchanged);
 }

@@ -373,12 +373,12 @@ bad:
 	sess_tagged(s, "BAD", "%s: %s", cmd, err ? err : "invalid arguments");
 }
 
-void cmd_list(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_list(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	do_list(s, args, nargs, false);
+	do_list(cmd->s, args, nargs, false);
 }
 
-void cmd_lsub(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_lsub(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	do_list(s, args, nargs, true);
+	do_list(cmd->s, args, nargs, true);
 }

@@ -21,7 +21,7 @@ static char *mailbox_arg_checked(struct imap_session *s, const struct imap_arg *
 		sess_tagged(s, "BAD", "%s: invalid mailbox name", cmd);
 		return NULL;
 	}
-	size_t max = s->cfg->max_mailbox_name ? s->cfg->max_mailbox_name : 1000;
+	size_t max = s->cfg->max_mailbox_name;
 	if (strlen(name) > max) {
 		free(name);
 		sess_tagged(s, "NO", "[LIMIT] %s: mailbox name too long", cmd);
@@ -30,8 +30,9 @@ static char *mailbox_arg_checked(struct imap_session *s, const struct imap_arg *
 	return name;
 }
 
-void cmd_create(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_create(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	char *name = mailbox_arg_checked(s, args, nargs, 1, "CREATE");
 	if (!name)
 		return;
@@ -44,7 +45,7 @@ void cmd_create(struct imap_session *s, const struct imap_arg *args, size_t narg
 	if (u) {
 		size_t n = 0;
 		struct store_mailbox *mbs = NULL;
-		unsigned max = s->cfg->max_mailboxes ? s->cfg->max_mailboxes : 10000;
+		unsigned max = s->cfg->max_mailboxes;
 		if (store_mailbox_list(u, false, &mbs, &n) == STORE_OK) {
 			store_mailbox_array_free(mbs, n);
 			if (n >= max)
@@ -61,8 +62,9 @@ void cmd_create(struct imap_session *s, const struct imap_arg *args, size_t narg
 	sess_tagged(s, "OK", "CREATE completed");
 }
 
-void cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_delete(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	char *name = mailbox_arg_checked(s, args, nargs, 1, "DELETE");
 	if (!name)
 		return;
@@ -87,8 +89,9 @@ void cmd_delete(struct imap_session *s, const struct imap_arg *args, size_t narg
 	sess_tagged(s, "OK", "DELETE completed");
 }
 
-void cmd_rename(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_rename(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs != 2) {
 		sess_tagged(s, "BAD", "RENAME needs two mailbox names");
 		return;
@@ -154,13 +157,15 @@ static void do_subscribe(struct imap_session *s, const struct imap_arg *args, si
 	sess_tagged(s, "OK", "%s completed", cmd);
 }
 
-void cmd_subscribe(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_subscribe(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	do_subscribe(s, args, nargs, true);
 }
 
-void cmd_unsubscribe(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_unsubscribe(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	do_subscribe(s, args, nargs, false);
 }
 
@@ -228,8 +233,45 @@ void status_items_write(struct imap_session *s, const struct store_mailbox *mb, 
 	strbuf_free(&line);
 }
 
-void cmd_status(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+/* STATUS counts a mailbox's messages: on the work pool. */
+struct status_job {
+	struct cmd_job job;          /* first member */
+	char *name;
+	unsigned items;
+	int err;
+	struct store_mailbox mb;
+};
+
+static void status_job_run(struct cmd_job *job)
 {
+	struct status_job *j = (struct status_job *)job;
+	struct store_user *u = cmd_job_store(job);
+	j->err = u ? store_mailbox_status(u, j->name, &j->mb) : STORE_EIO;
+}
+
+static void status_job_free(struct cmd_job *job)
+{
+	struct status_job *j = (struct status_job *)job;
+	free(j->name);
+	store_mailbox_clear(&j->mb);
+	free(j);
+}
+
+static void status_job_done(struct cmd_job *job)
+{
+	struct status_job *j = (struct status_job *)job;
+	struct imap_session *s = job->cmd->s;
+	if (j->err != STORE_OK) {
+		sess_store_error(s, j->err, "STATUS");
+		return;
+	}
+	status_items_write(s, &j->mb, j->items);
+	sess_tagged(s, "OK", "STATUS completed");
+}
+
+void cmd_status(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
+{
+	struct imap_session *s = cmd->s;
 	if (nargs != 2) {
 		sess_tagged(s, "BAD", "STATUS needs a mailbox and a list of items");
 		return;
@@ -245,16 +287,8 @@ void cmd_status(struct imap_session *s, const struct imap_arg *args, size_t narg
 		sess_tagged(s, "BAD", "STATUS: invalid mailbox name");
 		return;
 	}
-	struct store_user *u = sess_store(s);
-	struct store_mailbox mb;
-	memset(&mb, 0, sizeof(mb));
-	int r = u ? store_mailbox_status(u, name, &mb) : STORE_EIO;
-	free(name);
-	if (r != STORE_OK) {
-		sess_store_error(s, r, "STATUS");
-		return;
-	}
-	status_items_write(s, &mb, items);
-	store_mailbox_clear(&mb);
-	sess_tagged(s, "OK", "STATUS completed");
+	struct status_job *j = xcalloc(1, sizeof(*j));
+	j->name = name;
+	j->items = items;
+	cmd_run_on_pool(cmd, &j->job, status_job_run, status_job_done, status_job_free);
 }

@@ -90,29 +90,39 @@ static void search_unload(struct search_loader *l)
 	l->tried = false;
 }
 
-/* Evaluates the tree over the view. *out receives the matching sequence
- * numbers, *out_uids their UIDs (both ascending). */
-static int search_run(struct imap_session *s, const struct search_key *key, uint32_t **out,
-		      uint32_t **out_uids, size_t *nout)
+/* A SEARCH on the work pool: the criteria and a copy of the view in, the
+ * matches out. */
+struct search_job {
+	struct cmd_job job;          /* first member */
+	struct search_key *key;
+	int64_t mailbox;
+	uint32_t *view;              /* the view's UIDs: sequence number - 1 -> UID */
+	uint32_t count, first_recent;
+	unsigned ret;
+	bool esearch;
+	int err;
+	uint32_t *seqs, *uids;       /* the matches, ascending */
+	size_t n;
+};
+
+/* Evaluates the tree over the view (on a pool thread). */
+static int search_run(struct search_job *j)
 {
-	const struct imap_view *v = &s->view;
-	*out = *out_uids = NULL;
-	*nout = 0;
-	if (v->count == 0)
+	if (j->count == 0)
 		return STORE_OK;
-	struct store_user *u = sess_store(s);
+	struct store_user *u = cmd_job_store(&j->job);
 	if (!u)
 		return STORE_EIO;
 	struct store_msg *msgs = NULL;
 	size_t nmsgs = 0;
-	int r = store_msg_list(u, v->id, v->uids[0], false, &msgs, &nmsgs);
+	int r = store_msg_list(u, j->mailbox, j->view[0], false, &msgs, &nmsgs);
 	if (r != STORE_OK)
 		return r;
-	bool content = search_needs_content(key);
+	bool content = search_needs_content(j->key);
 	int64_t now = (int64_t)time(NULL);
 	size_t cap = 0, mpos = 0;
-	for (uint32_t i = 0; i < v->count; i++) {
-		uint32_t uid = v->uids[i];
+	for (uint32_t i = 0; i < j->count; i++) {
+		uint32_t uid = j->view[i];
 		while (mpos < nmsgs && msgs[mpos].uid < uid)
 			mpos++;
 		/* Expunged by someone else but still in our view: it matches
@@ -124,7 +134,7 @@ static int search_run(struct imap_session *s, const struct search_key *key, uint
 		struct search_msg sm = {
 			.seq = i + 1,
 			.uid = uid,
-			.flags = m->flags | (uid >= v->first_recent ? MAIL_FLAG_RECENT : 0),
+			.flags = m->flags | (uid >= j->first_recent ? MAIL_FLAG_RECENT : 0),
 			.keywords = m->keywords,
 			.internaldate = m->internaldate,
 			.internaldate_tz = m->internaldate_tz,
@@ -135,21 +145,37 @@ static int search_run(struct imap_session *s, const struct search_key *key, uint
 			.load = content ? search_load : NULL,
 			.load_ctx = content ? &loader : NULL,
 		};
-		bool match = search_match(key, &sm);
+		bool match = search_match(j->key, &sm);
 		search_unload(&loader);
 		if (!match)
 			continue;
-		if (*nout == cap) {
+		if (j->n == cap) {
 			size_t c2 = cap;
-			xgrow((void **)out, &cap, *nout + 1, sizeof(**out));
-			xgrow((void **)out_uids, &c2, *nout + 1, sizeof(**out_uids));
+			xgrow((void **)&j->seqs, &cap, j->n + 1, sizeof(*j->seqs));
+			xgrow((void **)&j->uids, &c2, j->n + 1, sizeof(*j->uids));
 		}
-		(*out)[*nout] = i + 1;
-		(*out_uids)[*nout] = uid;
-		(*nout)++;
+		j->seqs[j->n] = i + 1;
+		j->uids[j->n] = uid;
+		j->n++;
 	}
 	store_msg_array_free(msgs, nmsgs);
 	return STORE_OK;
+}
+
+static void search_job_run(struct cmd_job *job)
+{
+	struct search_job *j = (struct search_job *)job;
+	j->err = search_run(j);
+}
+
+static void search_job_free(struct cmd_job *job)
+{
+	struct search_job *j = (struct search_job *)job;
+	search_key_free(j->key);
+	free(j->view);
+	free(j->seqs);
+	free(j->uids);
+	free(j);
 }
 
 /* RFC 5182 2.4: SAVE with only MIN and/or MAX saves just those; otherwise
@@ -175,7 +201,7 @@ static void write_esearch(struct imap_session *s, struct strbuf *line, unsigned 
 			  const uint32_t *res, size_t n)
 {
 	strbuf_adds(line, "* ESEARCH (TAG ");
-	const char *tag = s->tag ? s->tag : "*";
+	const char *tag = s->cmd->tag ? s->cmd->tag : "*";
 	quote_string(line, tag, strlen(tag));
 	strbuf_addc(line, ')');
 	if (uid)
@@ -194,8 +220,47 @@ static void write_esearch(struct imap_session *s, struct strbuf *line, unsigned 
 	}
 }
 
-void cmd_search(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+/* Back on the worker: the answer. */
+static void search_job_done(struct cmd_job *job)
 {
+	struct search_job *j = (struct search_job *)job;
+	struct imap_session *s = job->cmd->s;
+	bool uid = job->cmd->uid;
+	unsigned ret = j->ret;
+	if (j->err != STORE_OK) {
+		if (ret & RET_SAVE)
+			searchres_save(s, ret, NULL, 0);
+		sess_store_error(s, j->err, "SEARCH");
+		return;
+	}
+	const uint32_t *res = uid ? j->uids : j->seqs;
+	size_t n = j->n;
+	if (ret & RET_SAVE)
+		searchres_save(s, ret, j->uids, n);
+	struct strbuf line = STRBUF_INIT;
+	if (!j->esearch && !s->rev2) {
+		strbuf_adds(&line, "* SEARCH");
+		for (size_t k = 0; k < n; k++)
+			strbuf_addf(&line, " %u", res[k]);
+		strbuf_adds(&line, "\r\n");
+	} else if (ret != RET_SAVE) {
+		/* RFC 9051 6.4.4: a rev2 SEARCH without RETURN is RETURN (ALL).
+		 * RFC 5182 2.1: SAVE alone produces no ESEARCH response. */
+		write_esearch(s, &line, j->esearch ? ret : RET_ALL, uid, res, n);
+		strbuf_adds(&line, "\r\n");
+	}
+	if (line.len)
+		sess_write(s, line.s, line.len);
+	strbuf_free(&line);
+	/* RFC 9051 7.5.1: no EXPUNGE while answering SEARCH. */
+	if (!view_sync(s, false))
+		return;
+	sess_tagged(s, "OK", "%sSEARCH completed", uid ? "UID " : "");
+}
+
+void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
+{
+	struct imap_session *s = cmd->s;
 	size_t i = 0;
 	unsigned ret = 0;
 	bool esearch = false;
@@ -244,40 +309,18 @@ void cmd_search(struct imap_session *s, const struct imap_arg *args, size_t narg
 	if (pr != SEARCH_PARSE_OK)
 		goto bad;
 
-	uint32_t *seqs = NULL, *uids = NULL;
-	size_t n = 0;
-	int r = search_run(s, key, &seqs, &uids, &n);
-	search_key_free(key);
-	if (r != STORE_OK) {
-		if (ret & RET_SAVE)
-			searchres_save(s, ret, NULL, 0);
-		sess_store_error(s, r, "SEARCH");
-		return;
+	struct search_job *j = xcalloc(1, sizeof(*j));
+	j->key = key;
+	j->mailbox = v->id;
+	j->count = v->count;
+	j->first_recent = v->first_recent;
+	if (v->count) {
+		j->view = xmalloc(v->count * sizeof(*j->view));
+		memcpy(j->view, v->uids, v->count * sizeof(*j->view));
 	}
-	const uint32_t *res = uid ? uids : seqs;
-	if (ret & RET_SAVE)
-		searchres_save(s, ret, uids, n);
-	struct strbuf line = STRBUF_INIT;
-	if (!esearch && !s->rev2) {
-		strbuf_adds(&line, "* SEARCH");
-		for (size_t k = 0; k < n; k++)
-			strbuf_addf(&line, " %u", res[k]);
-		strbuf_adds(&line, "\r\n");
-	} else if (ret != RET_SAVE) {
-		/* RFC 9051 6.4.4: a rev2 SEARCH without RETURN is RETURN (ALL).
-		 * RFC 5182 2.1: SAVE alone produces no ESEARCH response. */
-		write_esearch(s, &line, esearch ? ret : RET_ALL, uid, res, n);
-		strbuf_adds(&line, "\r\n");
-	}
-	if (line.len)
-		sess_write(s, line.s, line.len);
-	strbuf_free(&line);
-	free(seqs);
-	free(uids);
-	/* RFC 9051 7.5.1: no EXPUNGE while answering SEARCH. */
-	if (!view_sync(s, false))
-		return;
-	sess_tagged(s, "OK", "%sSEARCH completed", uid ? "UID " : "");
+	j->ret = ret;
+	j->esearch = esearch;
+	cmd_run_on_pool(cmd, &j->job, search_job_run, search_job_done, search_job_free);
 	return;
 bad:
 	if (key)

@@ -17,9 +17,125 @@ static void view_leave(struct imap_session *s)
 	s->notify_pending = false;
 }
 
-static void do_select(struct imap_session *s, const struct imap_arg *args, size_t nargs,
+/* SELECT/EXAMINE's store phase, on the work pool: the mailbox and its
+ * listing (one scan gives EXISTS, RECENT, UNSEEN and the view's UIDs). */
+struct select_job {
+	struct cmd_job job;          /* first member */
+	char *name;                  /* UTF-8; handed to the view on success */
+	bool readonly, rev2;
+	int err;
+	struct store_mailbox mb;
+	uint32_t first_recent;
+	uint32_t *uids;
+	size_t n;
+	uint32_t recent, first_unseen;
+	uint64_t modseq;
+};
+
+static void select_job_run(struct cmd_job *job)
+{
+	struct select_job *j = (struct select_job *)job;
+	struct store_user *u = cmd_job_store(job);
+	if (!u) {
+		j->err = STORE_EIO;
+		return;
+	}
+	/* No counts: EXISTS, RECENT and UNSEEN come from the listing below,
+	 * and a second scan of a 100,000-message mailbox cost ~35 ms. */
+	j->err = store_mailbox_get(u, j->name, &j->mb);
+	if (j->err != STORE_OK)
+		return;
+	uint32_t first_recent = j->mb.first_recent_uid;
+	if (!j->readonly && !j->rev2)
+		store_mailbox_take_recent(u, j->mb.id, &first_recent);
+	j->first_recent = j->rev2 ? UINT32_MAX : first_recent;
+	struct store_msg *msgs = NULL;
+	size_t n = 0;
+	j->err = store_msg_list(u, j->mb.id, 1, true, &msgs, &n);
+	if (j->err != STORE_OK)
+		return;
+	j->uids = xmalloc((n ? n : 16) * sizeof(uint32_t));
+	j->n = n;
+	uint64_t maxmod = 0;
+	for (size_t i = 0; i < n; i++) {
+		j->uids[i] = msgs[i].uid;
+		if (msgs[i].uid >= j->first_recent)
+			j->recent++;
+		if (!j->first_unseen && !(msgs[i].flags & MAIL_FLAG_SEEN))
+			j->first_unseen = (uint32_t)i + 1;
+		if (msgs[i].modseq > maxmod)
+			maxmod = msgs[i].modseq;
+	}
+	/* Everything up to the mailbox's modseq is what the client now knows. */
+	j->modseq = j->mb.highestmodseq > maxmod ? j->mb.highestmodseq : maxmod;
+	store_msg_array_free(msgs, n);
+}
+
+static void select_job_free(struct cmd_job *job)
+{
+	struct select_job *j = (struct select_job *)job;
+	free(j->name);
+	free(j->uids);
+	store_mailbox_clear(&j->mb);
+	free(j);
+}
+
+static void select_job_done(struct cmd_job *job)
+{
+	struct select_job *j = (struct select_job *)job;
+	struct imap_session *s = job->cmd->s;
+	const char *cmd = j->readonly ? "EXAMINE" : "SELECT";
+	if (j->err != STORE_OK) {
+		sess_store_error(s, j->err, cmd);
+		return;
+	}
+	struct imap_view *v = &s->view;
+	view_clear(v);
+	v->id = j->mb.id;
+	v->name = j->name;
+	j->name = NULL;
+	v->readonly = j->readonly;
+	v->uidvalidity = j->mb.uidvalidity;
+	v->first_recent = j->first_recent;
+	v->uids = j->uids;
+	v->cap = (uint32_t)(j->n ? j->n : 16);
+	v->count = (uint32_t)j->n;
+	j->uids = NULL;
+	v->modseq = v->flags_modseq = j->modseq;
+	s->state = ST_SELECTED;
+	s->notify_pending = false;
+
+	sess_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+	if (j->readonly)
+		sess_printf(s, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
+	else
+		sess_printf(s, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.");
+	sess_printf(s, "* %u EXISTS", v->count);
+	if (!s->rev2) {
+		sess_printf(s, "* %u RECENT", j->recent);
+		if (j->first_unseen)
+			sess_printf(s, "* OK [UNSEEN %u] First unseen.", j->first_unseen);
+	}
+	sess_printf(s, "* OK [UIDVALIDITY %u] UIDs valid", j->mb.uidvalidity);
+	sess_printf(s, "* OK [UIDNEXT %u] Predicted next UID", j->mb.uidnext);
+	if (s->rev2) {
+		/* RFC 9051 6.3.2: an untagged LIST for the selected mailbox. */
+		struct strbuf line = STRBUF_INIT;
+		strbuf_adds(&line, "* LIST (");
+		if (j->mb.special_use)
+			strbuf_adds(&line, j->mb.special_use);
+		strbuf_adds(&line, ") \"/\" ");
+		sess_write_mailbox(s, &line, v->name);
+		sess_printf(s, "%s", line.s);
+		strbuf_free(&line);
+	}
+	sess_tagged(s, "OK", "[%s] %s completed", j->readonly ? "READ-ONLY" : "READ-WRITE", cmd);
+}
+
+static void do_select(struct imap_cmd *c, const struct imap_arg *args, size_t nargs,
 		      bool readonly)
 {
+	struct imap_session *s = c->s;
 	const char *cmd = readonly ? "EXAMINE" : "SELECT";
 	if (nargs < 1 || nargs > 2) {
 		sess_tagged(s, "BAD", "%s needs a mailbox name", cmd);
@@ -40,112 +156,37 @@ static void do_select(struct imap_session *s, const struct imap_arg *args, size_
 		view_leave(s);
 		sess_printf(s, "* OK [CLOSED] Previous mailbox closed.");
 	}
-	struct store_user *u = sess_store(s);
-	if (!u) {
-		free(name);
-		sess_store_error(s, STORE_EIO, cmd);
-		return;
-	}
-	struct store_mailbox mb;
-	memset(&mb, 0, sizeof(mb));
-	/* No counts: EXISTS, RECENT and UNSEEN come from the listing below,
-	 * and a second scan of a 100,000-message mailbox cost ~35 ms. */
-	int r = store_mailbox_get(u, name, &mb);
-	if (r != STORE_OK) {
-		free(name);
-		sess_store_error(s, r, cmd);
-		return;
-	}
-	uint32_t first_recent = mb.first_recent_uid;
-	if (!readonly && !s->rev2)
-		store_mailbox_take_recent(u, mb.id, &first_recent);
-	struct store_msg *msgs = NULL;
-	size_t n = 0;
-	r = store_msg_list(u, mb.id, 1, true, &msgs, &n);
-	if (r != STORE_OK) {
-		free(name);
-		store_mailbox_clear(&mb);
-		sess_store_error(s, r, cmd);
-		return;
-	}
-	struct imap_view *v = &s->view;
-	view_clear(v);
-	v->id = mb.id;
-	v->name = name;
-	v->readonly = readonly;
-	v->uidvalidity = mb.uidvalidity;
-	v->first_recent = s->rev2 ? UINT32_MAX : first_recent;
-	v->cap = (uint32_t)(n ? n : 16);
-	v->uids = xmalloc(v->cap * sizeof(uint32_t));
-	v->count = (uint32_t)n;
-	uint32_t recent = 0, first_unseen = 0;
-	uint64_t maxmod = 0;
-	for (size_t i = 0; i < n; i++) {
-		v->uids[i] = msgs[i].uid;
-		if (msgs[i].uid >= v->first_recent)
-			recent++;
-		if (!first_unseen && !(msgs[i].flags & MAIL_FLAG_SEEN))
-			first_unseen = (uint32_t)i + 1;
-		if (msgs[i].modseq > maxmod)
-			maxmod = msgs[i].modseq;
-	}
-	/* Everything up to the mailbox's modseq is what the client now knows. */
-	v->modseq = v->flags_modseq = mb.highestmodseq > maxmod ? mb.highestmodseq : maxmod;
-	store_msg_array_free(msgs, n);
-	s->state = ST_SELECTED;
-	s->notify_pending = false;
-
-	sess_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-	if (readonly)
-		sess_printf(s, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
-	else
-		sess_printf(s, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.");
-	sess_printf(s, "* %u EXISTS", v->count);
-	if (!s->rev2) {
-		sess_printf(s, "* %u RECENT", recent);
-		if (first_unseen)
-			sess_printf(s, "* OK [UNSEEN %u] First unseen.", first_unseen);
-	}
-	sess_printf(s, "* OK [UIDVALIDITY %u] UIDs valid", mb.uidvalidity);
-	sess_printf(s, "* OK [UIDNEXT %u] Predicted next UID", mb.uidnext);
-	if (s->rev2) {
-		/* RFC 9051 6.3.2: an untagged LIST for the selected mailbox. */
-		struct strbuf line = STRBUF_INIT;
-		strbuf_adds(&line, "* LIST (");
-		if (mb.special_use)
-			strbuf_adds(&line, mb.special_use);
-		strbuf_adds(&line, ") \"/\" ");
-		sess_write_mailbox(s, &line, v->name);
-		sess_printf(s, "%s", line.s);
-		strbuf_free(&line);
-	}
-	store_mailbox_clear(&mb);
-	sess_tagged(s, "OK", "[%s] %s completed", readonly ? "READ-ONLY" : "READ-WRITE", cmd);
+	struct select_job *j = xcalloc(1, sizeof(*j));
+	j->name = name;
+	j->readonly = readonly;
+	j->rev2 = s->rev2;
+	cmd_run_on_pool(c, &j->job, select_job_run, select_job_done, select_job_free);
 }
 
-void cmd_select(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_select(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	do_select(s, args, nargs, false);
+	do_select(cmd, args, nargs, false);
 }
 
-void cmd_examine(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_examine(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	do_select(s, args, nargs, true);
+	do_select(cmd, args, nargs, true);
 }
 
-/* Expunges \Deleted messages of the view (limited to `only` when given). */
-static int expunge_deleted(struct imap_session *s, const uint32_t *only, size_t nonly)
+/* Expunges the \Deleted messages of a mailbox (limited to `only` when
+ * given). On a pool thread. */
+static int expunge_deleted(struct store_user *u, int64_t mailbox, const uint32_t *only,
+			   size_t nonly)
 {
-	struct store_user *u = sess_store(s);
 	if (!u)
 		return STORE_EIO;
 	struct store_msg *msgs = NULL;
 	size_t n = 0;
 	int r;
 	if (only)
-		r = store_msg_get(u, s->view.id, only, nonly, &msgs, &n);
+		r = store_msg_get(u, mailbox, only, nonly, &msgs, &n);
 	else
-		r = store_msg_list(u, s->view.id, 1, true, &msgs, &n);
+		r = store_msg_list(u, mailbox, 1, true, &msgs, &n);
 	if (r != STORE_OK)
 		return r;
 	uint32_t *del = NULL;
@@ -157,29 +198,72 @@ static int expunge_deleted(struct imap_session *s, const uint32_t *only, size_t 
 		}
 	}
 	store_msg_array_free(msgs, n);
-	r = ndel ? store_expunge(u, s->view.id, del, ndel) : STORE_OK;
+	r = ndel ? store_expunge(u, mailbox, del, ndel) : STORE_OK;
 	free(del);
 	return r;
 }
 
-void cmd_close(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+/* EXPUNGE, UID EXPUNGE and CLOSE on the work pool. */
+struct expunge_job {
+	struct cmd_job job;          /* first member */
+	int64_t mailbox;
+	uint32_t *only;              /* UID EXPUNGE: the set */
+	size_t nonly;
+	int err;
+};
+
+static void expunge_job_run(struct cmd_job *job)
 {
+	struct expunge_job *j = (struct expunge_job *)job;
+	j->err = expunge_deleted(cmd_job_store(job), j->mailbox, j->only, j->nonly);
+}
+
+static void expunge_job_free(struct cmd_job *job)
+{
+	struct expunge_job *j = (struct expunge_job *)job;
+	free(j->only);
+	free(j);
+}
+
+static void expunge_start(struct imap_cmd *cmd, uint32_t *only, size_t nonly,
+			  void (*done)(struct cmd_job *))
+{
+	struct expunge_job *j = xcalloc(1, sizeof(*j));
+	j->mailbox = cmd->s->view.id;
+	j->only = only;
+	j->nonly = nonly;
+	cmd_run_on_pool(cmd, &j->job, expunge_job_run, done, expunge_job_free);
+}
+
+static void close_done(struct cmd_job *job)
+{
+	struct expunge_job *j = (struct expunge_job *)job;
+	struct imap_session *s = job->cmd->s;
+	if (j->err != STORE_OK)
+		log_warn("event=close_expunge_failed user=%s code=%d", s->user, j->err);
+	view_leave(s);
+	sess_tagged(s, "OK", "CLOSE completed");
+}
+
+void cmd_close(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
+{
+	struct imap_session *s = cmd->s;
 	if (nargs) {
 		sess_tagged(s, "BAD", "CLOSE takes no arguments");
 		return;
 	}
 	/* RFC 9051 6.4.1: silent expunge, no EXPUNGE responses. */
 	if (!s->view.readonly) {
-		int r = expunge_deleted(s, NULL, 0);
-		if (r != STORE_OK)
-			log_warn("event=close_expunge_failed user=%s code=%d", s->user, r);
+		expunge_start(cmd, NULL, 0, close_done);
+		return;
 	}
 	view_leave(s);
 	sess_tagged(s, "OK", "CLOSE completed");
 }
 
-void cmd_unselect(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_unselect(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
 	if (nargs) {
 		sess_tagged(s, "BAD", "UNSELECT takes no arguments");
 		return;
@@ -188,8 +272,23 @@ void cmd_unselect(struct imap_session *s, const struct imap_arg *args, size_t na
 	sess_tagged(s, "OK", "UNSELECT completed");
 }
 
-void cmd_expunge(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+static void expunge_done(struct cmd_job *job)
 {
+	struct expunge_job *j = (struct expunge_job *)job;
+	struct imap_session *s = job->cmd->s;
+	if (j->err != STORE_OK) {
+		sess_store_error(s, j->err, "EXPUNGE");
+		return;
+	}
+	if (!view_sync(s, true))
+		return;
+	sess_tagged(s, "OK", "EXPUNGE completed");
+}
+
+void cmd_expunge(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
+{
+	struct imap_session *s = cmd->s;
+	bool uid = cmd->uid;
 	if (nargs != (uid ? 1u : 0u)) {
 		sess_tagged(s, "BAD", uid ? "UID EXPUNGE needs a UID set" : "EXPUNGE takes no arguments");
 		return;
@@ -204,13 +303,12 @@ void cmd_expunge(struct imap_session *s, const struct imap_arg *args, size_t nar
 		sess_tagged(s, "BAD", "Invalid UID set");
 		return;
 	}
-	int r = (uid && n == 0) ? STORE_OK : expunge_deleted(s, uid ? uids : NULL, n);
-	free(uids);
-	if (r != STORE_OK) {
-		sess_store_error(s, r, "EXPUNGE");
+	if (uid && n == 0) {
+		free(uids);
+		if (!view_sync(s, true))
+			return;
+		sess_tagged(s, "OK", "EXPUNGE completed");
 		return;
 	}
-	if (!view_sync(s, true))
-		return;
-	sess_tagged(s, "OK", "EXPUNGE completed");
+	expunge_start(cmd, uid ? uids : NULL, n, expunge_done);
 }

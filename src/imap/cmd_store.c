@@ -31,27 +31,27 @@ static void store_state_free(struct store_state *st)
 	free(st);
 }
 
-static void store_cancel(struct imap_session *s)
+/* The session went away while the command waited for output room. */
+static void store_cancel(struct imap_cmd *cmd)
 {
-	store_state_free(s->cmd_state);
-	s->cmd_state = NULL;
+	store_state_free(cmd->state);
+	cmd->state = NULL;
 }
 
 static void store_finish(struct imap_session *s, struct store_state *st)
 {
 	bool uid = st->uid;
 	store_state_free(st);
-	/* The command may have paused before: it is not resumable any more. */
-	s->cmd_state = NULL;
-	s->resume = NULL;
-	s->cancel = NULL;
+	/* The command may have paused before: nothing is left to cancel. */
+	s->cmd->state = NULL;
+	s->cmd->cancel = NULL;
 	/* RFC 9051 7.5.1: no EXPUNGE while answering STORE. */
 	if (!view_sync(s, false))
 		return;
 	sess_tagged(s, "OK", "%sSTORE completed", uid ? "UID " : "");
 }
 
-static void store_resume(struct imap_session *s);
+static void store_resume(struct imap_cmd *cmd);
 
 static void store_run(struct imap_session *s, struct store_state *st)
 {
@@ -75,7 +75,9 @@ static void store_run(struct imap_session *s, struct store_state *st)
 		sess_write(s, line.s, line.len);
 		if (st->pos < st->n && sess_output_full(s)) {
 			strbuf_free(&line);
-			sess_wait_output(s, store_resume, store_cancel, st);
+			s->cmd->state = st;
+			s->cmd->cancel = store_cancel;
+			sess_wait_output(s->cmd, store_resume);
 			return;
 		}
 	}
@@ -83,9 +85,85 @@ static void store_run(struct imap_session *s, struct store_state *st)
 	store_finish(s, st);
 }
 
-static void store_resume(struct imap_session *s)
+static void store_resume(struct imap_cmd *cmd)
 {
-	store_run(s, s->cmd_state);
+	store_run(cmd->s, cmd->state);
+}
+
+/* The store phase of STORE, on the work pool: the change in one
+ * transaction, then (unless .SILENT) the state of the set to report. */
+struct store_job {
+	struct cmd_job job;          /* first member */
+	int64_t mailbox;
+	uint32_t *uids;
+	size_t n;
+	enum store_flag_mode mode;
+	uint32_t flags;
+	char *keywords;
+	bool silent;
+	int err;
+	struct store_msg *changed;   /* what store_flags changed (uid, modseq) */
+	size_t nchanged;
+	struct store_msg *msgs;      /* the set's state now, ascending UIDs */
+	size_t nmsgs;
+};
+
+static void store_job_run(struct cmd_job *job)
+{
+	struct store_job *j = (struct store_job *)job;
+	struct store_user *u = cmd_job_store(job);
+	if (!u) {
+		j->err = STORE_EIO;
+		return;
+	}
+	j->err = store_flags(u, j->mailbox, j->uids, j->n, j->mode, j->flags, j->keywords, 0,
+			     &j->changed, &j->nchanged, NULL, NULL);
+	if (j->err != STORE_OK || j->silent)
+		return;
+	/* Every message of the set is reported, changed or not: read the
+	 * state of the set once more (changes of others included). */
+	if (j->n <= STORE_GET_MAX)
+		j->err = store_msg_get(u, j->mailbox, j->uids, j->n, &j->msgs, &j->nmsgs);
+	else
+		j->err = store_msg_list(u, j->mailbox, j->uids[0], false, &j->msgs, &j->nmsgs);
+}
+
+static void store_job_free(struct cmd_job *job)
+{
+	struct store_job *j = (struct store_job *)job;
+	free(j->uids);
+	free(j->keywords);
+	store_msg_array_free(j->changed, j->nchanged);
+	store_msg_array_free(j->msgs, j->nmsgs);
+	free(j);
+}
+
+static void store_job_done(struct cmd_job *job)
+{
+	struct store_job *j = (struct store_job *)job;
+	struct imap_session *s = job->cmd->s;
+	if (j->err != STORE_OK) {
+		sess_store_error(s, j->err, "STORE");
+		return;
+	}
+	/* The FETCH we send reports our change, and RFC 9051 6.4.6 .SILENT
+	 * changes are not echoed: either way view_sync must not repeat it. A
+	 * message changed again by someone else since has a newer modseq and
+	 * is reported by the sync, as it should be. */
+	for (size_t i = 0; i < j->nchanged; i++)
+		view_note_own_change(s, j->changed[i].uid, j->changed[i].modseq);
+	struct store_state *st = xcalloc(1, sizeof(*st));
+	st->uid = job->cmd->uid;
+	if (!j->silent) {
+		st->uids = j->uids;
+		st->n = j->n;
+		st->msgs = j->msgs;
+		st->nmsgs = j->nmsgs;
+		j->uids = NULL;
+		j->msgs = NULL;
+		j->nmsgs = 0;
+	}
+	store_run(s, st);
 }
 
 /* "[+|-]FLAGS[.SILENT]" (RFC 9051 9 store-att-flags). */
@@ -110,8 +188,10 @@ static int store_mode_parse(const struct imap_arg *a, enum store_flag_mode *mode
 	return 0;
 }
 
-void cmd_store(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid)
+void cmd_store(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
+	struct imap_session *s = cmd->s;
+	bool uid = cmd->uid;
 	if (nargs < 3) {
 		sess_tagged(s, "BAD", "STORE needs a sequence set, an item and flags");
 		return;
@@ -152,59 +232,21 @@ void cmd_store(struct imap_session *s, const struct imap_arg *args, size_t nargs
 		sess_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
 		return;
 	}
-	struct store_state *st = xcalloc(1, sizeof(*st));
-	st->uid = uid;
-	st->uids = uids;
-	st->n = n;
 	if (n == 0) {
 		free(keywords);
+		free(uids);
+		struct store_state *st = xcalloc(1, sizeof(*st));
+		st->uid = uid;
 		store_finish(s, st);
 		return;
 	}
-	struct store_user *u = sess_store(s);
-	if (!u) {
-		free(keywords);
-		store_state_free(st);
-		sess_store_error(s, STORE_EIO, "STORE");
-		return;
-	}
-	struct store_msg *changed = NULL;
-	size_t nchanged = 0;
-	r = store_flags(u, s->view.id, uids, n, mode, flags, keywords, 0, &changed, &nchanged,
-			NULL, NULL);
-	free(keywords);
-	if (r != STORE_OK) {
-		store_state_free(st);
-		sess_store_error(s, r, "STORE");
-		return;
-	}
-	if (silent) {
-		/* RFC 9051 6.4.6: .SILENT changes are not echoed, and the sync
-		 * must not echo them either. */
-		for (size_t i = 0; i < nchanged; i++)
-			view_note_own_change(s, changed[i].uid, changed[i].modseq);
-		store_msg_array_free(changed, nchanged);
-		st->n = 0;
-		store_finish(s, st);
-		return;
-	}
-	/* Every message of the set is reported, changed or not: read the
-	 * state of the set once more (changes of others included). */
-	if (n <= STORE_GET_MAX)
-		r = store_msg_get(u, s->view.id, uids, n, &st->msgs, &st->nmsgs);
-	else
-		r = store_msg_list(u, s->view.id, uids[0], false, &st->msgs, &st->nmsgs);
-	if (r != STORE_OK) {
-		store_msg_array_free(changed, nchanged);
-		store_state_free(st);
-		sess_store_error(s, r, "STORE");
-		return;
-	}
-	/* The FETCH we send reports our change; view_sync must not repeat it.
-	 * A message changed again by someone else since has a newer modseq
-	 * and is reported by the sync, as it should be. */
-	for (size_t i = 0; i < nchanged; i++)
-		view_note_own_change(s, changed[i].uid, changed[i].modseq);
-	store_msg_array_free(changed, nchanged);
-	store_run(s, st);
+	struct store_job *j = xcalloc(1, sizeof(*j));
+	j->mailbox = s->view.id;
+	j->uids = uids;
+	j->n = n;
+	j->mode = mode;
+	j->flags = flags;
+	j->keywords = keywords;
+	j->silent = silent;
+	cmd_run_on_pool(cmd, &j->job, store_job_run, store_job_done, store_job_free);
 }

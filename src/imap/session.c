@@ -1,4 +1,19 @@
+/* The IMAP session core: one client connection's protocol state machine.
+ *
+ * How a command travels: the network layer hands bytes to
+ * imap_session_input(); session_process() feeds them to the parser
+ * (imap/parser.c) until a whole command with its literals is there;
+ * session_execute() looks its name up in the command table
+ * (imap/commands.c), checks the state and the UID form, creates a running
+ * command (struct imap_cmd) and calls its entry point (imap/cmd_*.c). The
+ * command writes untagged responses with sess_printf/sess_write and ends
+ * with sess_tagged(), which reports pending mailbox changes first (RFC 9051
+ * 7.5.1) and frees the command. A command that can't finish at once
+ * installs a hook through the functions below (wait for output room, for
+ * a continuation line, for the work pool) and returns; the session then
+ * reads no further command until it ends. This file names no command. */
 #include "imap/session_internal.h"
+#include "imap/capability.h"
 #include "imap/mutf7.h"
 #include "core/config.h"
 #include "core/flags.h"
@@ -6,6 +21,7 @@
 #include "core/quote.h"
 #include "core/util.h"
 
+#include <assert.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdarg.h>
@@ -16,53 +32,6 @@
 /* A client sending this many bad commands in a row is not speaking IMAP
  * (or is probing): stop listening. */
 #define MAX_BAD_COMMANDS 10
-
-struct cmd_def {
-	const char *name;
-	imap_cmd_fn *fn;
-	unsigned states;     /* bit per enum imap_state */
-	bool uid_ok;         /* may follow "UID" */
-	bool uid_only;       /* only valid after "UID" (UID EXPUNGE) */
-	bool no_expunge;     /* RFC 9051 7.5.1: no EXPUNGE while answering it */
-};
-
-#define S_ANY ((1u << ST_NOTAUTH) | (1u << ST_AUTH) | (1u << ST_SELECTED))
-#define S_NOTAUTH (1u << ST_NOTAUTH)
-#define S_AUTH ((1u << ST_AUTH) | (1u << ST_SELECTED))
-#define S_SEL (1u << ST_SELECTED)
-
-static const struct cmd_def commands[] = {
-	{ "CAPABILITY", cmd_capability, S_ANY, false, false, false },
-	{ "NOOP", cmd_noop, S_ANY, false, false, false },
-	{ "LOGOUT", cmd_logout, S_ANY, false, false, false },
-	{ "ID", cmd_id, S_ANY, false, false, false },
-	{ "ENABLE", cmd_enable, S_AUTH, false, false, false },
-	{ "STARTTLS", cmd_starttls, S_NOTAUTH, false, false, false },
-	{ "LOGIN", cmd_login, S_NOTAUTH, false, false, false },
-	{ "AUTHENTICATE", cmd_authenticate, S_NOTAUTH, false, false, false },
-	{ "SELECT", cmd_select, S_AUTH, false, false, false },
-	{ "EXAMINE", cmd_examine, S_AUTH, false, false, false },
-	{ "CREATE", cmd_create, S_AUTH, false, false, false },
-	{ "DELETE", cmd_delete, S_AUTH, false, false, false },
-	{ "RENAME", cmd_rename, S_AUTH, false, false, false },
-	{ "SUBSCRIBE", cmd_subscribe, S_AUTH, false, false, false },
-	{ "UNSUBSCRIBE", cmd_unsubscribe, S_AUTH, false, false, false },
-	{ "LIST", cmd_list, S_AUTH, false, false, false },
-	{ "LSUB", cmd_lsub, S_AUTH, false, false, false },
-	{ "NAMESPACE", cmd_namespace, S_AUTH, false, false, false },
-	{ "STATUS", cmd_status, S_AUTH, false, false, false },
-	{ "APPEND", cmd_append, S_AUTH, false, false, false },
-	{ "IDLE", cmd_idle, S_AUTH, false, false, false },
-	{ "CHECK", cmd_check, S_SEL, false, false, false },
-	{ "CLOSE", cmd_close, S_SEL, false, false, false },
-	{ "UNSELECT", cmd_unselect, S_SEL, false, false, false },
-	{ "EXPUNGE", cmd_expunge, S_SEL, true, false, false },
-	{ "SEARCH", cmd_search, S_SEL, true, false, true },
-	{ "FETCH", cmd_fetch, S_SEL, true, false, true },
-	{ "STORE", cmd_store, S_SEL, true, false, true },
-	{ "COPY", cmd_copy, S_SEL, true, false, false },
-	{ "MOVE", cmd_move, S_SEL, true, false, false },
-};
 
 static void session_process(struct imap_session *s, struct evbuffer *in);
 
@@ -80,13 +49,12 @@ struct imap_session *imap_session_new(const struct imap_io_ops *ops, void *conn,
 	s->cfg = info->cfg;
 	struct imap_parser_limits lim;
 	imap_parser_limits_default(&lim);
-	if (s->cfg->max_line)
-		lim.max_line = s->cfg->max_line;
-	if (s->cfg->max_literal)
-		lim.max_literal = s->cfg->max_literal;
+	lim.max_line = s->cfg->max_line;
+	lim.max_literal = s->cfg->max_literal;
 	/* A command may carry a few messages (MULTIAPPEND) but stays bounded. */
 	lim.max_command = lim.max_literal * 2 + lim.max_line;
 	lim.max_nonsync = lim.max_literal;
+	s->parser_limits = lim;
 	s->parser = imap_parser_new(&lim);
 	s->state = ST_NOTAUTH;
 	s->mode = IN_COMMAND;
@@ -95,34 +63,46 @@ struct imap_session *imap_session_new(const struct imap_io_ops *ops, void *conn,
 
 void imap_session_start(struct imap_session *s)
 {
-	s->ops->set_timeout(s->conn, s->cfg->preauth_timeout ? s->cfg->preauth_timeout : 60);
+	s->ops->set_timeout(s->conn, s->cfg->preauth_timeout);
 	struct strbuf caps = STRBUF_INIT;
-	sess_write_capabilities(s, &caps);
+	imap_cap_write(s, &caps);
 	sess_printf(s, "* OK [CAPABILITY %s] Rampart ready.", strbuf_cstr(&caps));
 	strbuf_free(&caps);
 	sess_flush(s);
+}
+
+/* Ends the running command: its memory goes, input is read again. */
+static void session_cmd_end(struct imap_session *s)
+{
+	imap_cmd_free(s->cmd);
+	s->cmd = NULL;
+	if (s->mode == IN_LINE)
+		s->mode = IN_COMMAND;
+	if (s->mode == IN_BUSY) {
+		s->mode = IN_COMMAND;
+		sess_flush(s);
+		s->ops->pause_read(s->conn, false);
+	}
 }
 
 void imap_session_free(struct imap_session *s)
 {
 	if (!s)
 		return;
-	if (s->cancel)
-		s->cancel(s);
-	s->cancel = NULL;
-	if (s->auth_delay_ev)
-		event_free(s->auth_delay_ev);
-	/* An authentication job still running on the pool finds the session
-	 * gone and only frees itself (cmd_auth.c). */
-	if (s->auth_job)
-		*(struct imap_session **)s->auth_job = NULL;
-	free(s->sasl);
+	/* A command still running (paused, idling, or with a job on the work
+	 * pool) lets go of the session: the job finds it gone and only frees
+	 * itself. */
+	if (s->cmd) {
+		if (s->cmd->cancel)
+			s->cmd->cancel(s->cmd);
+		imap_cmd_free(s->cmd);
+		s->cmd = NULL;
+	}
 	sess_store_release(s);
 	imap_parser_free(s->parser);
 	view_clear(&s->view);
 	seqset_free(&s->searchres);
 	free(s->user);
-	free(s->tag);
 	strbuf_free(&s->out);
 	free(s);
 }
@@ -177,47 +157,30 @@ void sess_flush(struct imap_session *s)
 
 bool sess_output_full(struct imap_session *s)
 {
-	size_t limit = s->cfg->max_output_buffer ? s->cfg->max_output_buffer : 1024 * 1024;
-	return s->out.len + s->ops->pending(s->conn) >= limit;
-}
-
-void sess_wait_output(struct imap_session *s, void (*resume)(struct imap_session *s),
-		      void (*cancel)(struct imap_session *s), void *state)
-{
-	s->resume = resume;
-	s->cancel = cancel;
-	s->cmd_state = state;
-	s->mode = IN_BUSY;
-	sess_flush(s);
-	s->ops->pause_read(s->conn, true);
+	return s->out.len + s->ops->pending(s->conn) >= s->cfg->max_output_buffer;
 }
 
 void sess_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
 {
+	/* Every tagged reply ends a command (session_execute or
+	 * handle_parse_error created it). */
+	assert(s->cmd);
 	/* Changes others made are reported before the command completes. */
 	if (s->state == ST_SELECTED && s->notify_pending && !s->closing)
-		view_sync(s, s->cmd_allow_expunge);
+		view_sync(s, imap_cmd_allows_expunge(s->cmd));
 	char text[1024];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	sess_printf(s, "%s %s %s", s->tag ? s->tag : "*", status, text);
-	free(s->tag);
-	s->tag = NULL;
-	s->resume = NULL;
-	s->cancel = NULL;
-	s->cmd_state = NULL;
+	const char *tag = s->cmd && s->cmd->tag ? s->cmd->tag : "*";
+	sess_printf(s, "%s %s %s", tag, status, text);
 	sess_store_release(s);
 	if (strcmp(status, "BAD") == 0)
 		s->bad_commands++;
 	else
 		s->bad_commands = 0;
-	if (s->mode == IN_BUSY) {
-		s->mode = IN_COMMAND;
-		sess_flush(s);
-		s->ops->pause_read(s->conn, false);
-	}
+	session_cmd_end(s);
 }
 
 void sess_bye(struct imap_session *s, const char *text)
@@ -231,26 +194,82 @@ void sess_bye(struct imap_session *s, const char *text)
 	s->ops->close(s->conn);
 }
 
-/* ---- input ---- */
+/* ---- the running command ---- */
 
-static const struct cmd_def *find_command(const char *name)
+void sess_wait_output(struct imap_cmd *cmd, void (*resume)(struct imap_cmd *cmd))
 {
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (ascii_ieq(commands[i].name, name))
-			return &commands[i];
-	return NULL;
+	struct imap_session *s = cmd->s;
+	assert(s->cmd == cmd);
+	cmd->resume = resume;
+	s->mode = IN_BUSY;
+	sess_flush(s);
+	s->ops->pause_read(s->conn, true);
 }
+
+void sess_wait_line(struct imap_cmd *cmd, void (*line)(struct imap_cmd *cmd, const char *l,
+							size_t len))
+{
+	struct imap_session *s = cmd->s;
+	assert(s->cmd == cmd);
+	cmd->line = line;
+	s->mode = IN_LINE;
+	sess_flush(s);
+}
+
+void sess_suspend(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->s;
+	assert(s->cmd == cmd);
+	s->mode = IN_BUSY;
+	sess_flush(s);
+	s->ops->pause_read(s->conn, true);
+}
+
+void sess_starttls(struct imap_session *s)
+{
+	/* Reading resumes in imap_session_tls_started(). */
+	s->mode = IN_BUSY;
+	s->ops->starttls(s->conn);
+}
+
+void sess_login(struct imap_session *s, const char *user)
+{
+	free(s->user);
+	s->user = xstrdup(user);
+	s->state = ST_AUTH;
+	s->ops->logged_in(s->conn, s->user);
+	s->ops->set_timeout(s->conn, s->cfg->idle_timeout);
+}
+
+void sess_logout(struct imap_session *s)
+{
+	sess_flush(s);
+	s->closing = true;
+	s->state = ST_LOGOUT;
+	s->ops->close(s->conn);
+}
+
+struct imap_parser *sess_take_parser(struct imap_session *s)
+{
+	struct imap_parser *p = s->parser;
+	s->parser = imap_parser_new(&s->parser_limits);
+	return p;
+}
+
+/* ---- input ---- */
 
 static void session_execute(struct imap_session *s)
 {
+	assert(!s->cmd);
 	const char *name = imap_parser_command(s->parser);
 	size_t nargs;
 	const struct imap_arg *args = imap_parser_args(s->parser, &nargs);
-	s->tag = xstrdup(imap_parser_tag(s->parser));
+	const char *tag = imap_parser_tag(s->parser);
 	bool uid = false;
 	if (ascii_ieq(name, "UID")) {
 		const char *sub;
 		if (nargs == 0 || !imap_arg_get_atom(&args[0], &sub)) {
+			s->cmd = imap_cmd_new(s, NULL, tag, false);
 			sess_tagged(s, "BAD", "UID needs a command");
 			return;
 		}
@@ -259,31 +278,36 @@ static void session_execute(struct imap_session *s)
 		nargs--;
 		uid = true;
 	}
-	const struct cmd_def *def = find_command(name);
-	if (!def || (uid && !def->uid_ok)) {
+	const struct imap_cmd_def *def = imap_cmd_find(name);
+	if (def && ((uid && !(def->flags & CMD_UID)) || (!uid && (def->flags & CMD_UID_REQUIRED))))
+		def = NULL;
+	s->cmd = imap_cmd_new(s, def, tag, uid);
+	if (!def) {
 		sess_tagged(s, "BAD", "Unknown command");
 		return;
 	}
 	if (!(def->states & (1u << s->state))) {
 		if (s->state == ST_NOTAUTH)
 			sess_tagged(s, "BAD", "Log in first");
-		else if (s->state == ST_AUTH && (def->states & S_SEL))
+		else if (s->state == ST_AUTH && (def->states & CMD_S_SELECTED))
 			sess_tagged(s, "BAD", "No mailbox selected");
 		else
 			sess_tagged(s, "BAD", "Command not valid in this state");
 		return;
 	}
-	s->cmd_allow_expunge = !def->no_expunge || uid;
-	def->fn(s, args, nargs, uid);
+	def->fn(s->cmd, args, nargs);
+	/* A command either ended (sess_tagged), closed the session, or
+	 * installed a way to continue. */
+	assert(!s->cmd || s->closing || s->mode != IN_COMMAND || s->cmd->notify);
 }
 
-/* Reads one CRLF-terminated line in IDLE/SASL mode. Returns 1 with a line,
+/* Reads one CRLF-terminated continuation line. Returns 1 with a line,
  * 0 when more input is needed, -1 when the line is too long. */
 static int read_line(struct imap_session *s, struct evbuffer *in, char **line, size_t *len)
 {
 	size_t eol_len;
 	struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
-	size_t max = s->cfg->max_line ? s->cfg->max_line : 65536;
+	size_t max = s->cfg->max_line;
 	if (p.pos < 0)
 		return evbuffer_get_length(in) > max ? -1 : 0;
 	if ((size_t)p.pos > max)
@@ -294,9 +318,8 @@ static int read_line(struct imap_session *s, struct evbuffer *in, char **line, s
 
 static void handle_parse_error(struct imap_session *s)
 {
-	const char *tag = imap_parser_tag(s->parser);
 	const char *err = imap_parser_error(s->parser);
-	s->tag = tag ? xstrdup(tag) : NULL;
+	s->cmd = imap_cmd_new(s, NULL, imap_parser_tag(s->parser), false);
 	if (imap_parser_error_is_limit(s->parser))
 		sess_tagged(s, "BAD", "[TOOBIG] %s", err ? err : "Command too large");
 	else
@@ -311,7 +334,7 @@ static void session_process(struct imap_session *s, struct evbuffer *in)
 			sess_bye(s, "Too many invalid commands");
 			return;
 		}
-		if (s->mode == IN_IDLE || s->mode == IN_SASL) {
+		if (s->mode == IN_LINE) {
 			char *line = NULL;
 			size_t len = 0;
 			int r = read_line(s, in, &line, &len);
@@ -321,10 +344,7 @@ static void session_process(struct imap_session *s, struct evbuffer *in)
 			}
 			if (r == 0)
 				break;
-			if (s->mode == IN_IDLE)
-				cmd_idle_line(s, line, len);
-			else
-				cmd_sasl_line(s, line, len);
+			s->cmd->line(s->cmd, line, len);
 			free(line);
 			continue;
 		}
@@ -385,9 +405,13 @@ void imap_session_drained(struct imap_session *s)
 {
 	if (s->closing)
 		return;
-	if (s->mode == IN_BUSY && s->resume) {
-		void (*resume)(struct imap_session *) = s->resume;
-		resume(s);
+	if (s->mode == IN_BUSY && s->cmd && s->cmd->resume) {
+		struct imap_cmd *cmd = s->cmd;
+		void (*resume)(struct imap_cmd *) = cmd->resume;
+		/* One resume per drain: the command installs it again when it
+		 * has to wait once more. */
+		cmd->resume = NULL;
+		resume(cmd);
 		sess_flush(s);
 		return;
 	}
@@ -400,7 +424,7 @@ void imap_session_drained(struct imap_session *s)
 void imap_session_tls_started(struct imap_session *s)
 {
 	s->info.tls = true;
-	if (s->mode == IN_BUSY && !s->tag) {
+	if (s->mode == IN_BUSY && !s->cmd) {
 		s->mode = IN_COMMAND;
 		s->ops->pause_read(s->conn, false);
 	}
@@ -408,14 +432,12 @@ void imap_session_tls_started(struct imap_session *s)
 
 void imap_session_notify(struct imap_session *s)
 {
-	if (s->closing || s->state != ST_SELECTED) {
-		if (s->mode == IN_IDLE && !s->closing)
-			cmd_idle_notify(s);
+	if (s->closing)
 		return;
-	}
-	s->notify_pending = true;
-	if (s->mode == IN_IDLE)
-		cmd_idle_notify(s);
+	if (s->state == ST_SELECTED)
+		s->notify_pending = true;
+	if (s->cmd && s->cmd->notify)
+		s->cmd->notify(s->cmd);
 }
 
 void imap_session_timeout(struct imap_session *s)

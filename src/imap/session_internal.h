@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/strbuf.h"
+#include "imap/command.h"
 #include "imap/parser.h"
 #include "core/seqset.h"
 #include "imap/session.h"
@@ -15,11 +16,11 @@
 
 enum imap_state { ST_NOTAUTH, ST_AUTH, ST_SELECTED, ST_LOGOUT };
 
-/* How the session reads its next input. */
+/* How the session reads its next input; changed only by session.c, on
+ * behalf of the running command (sess_wait_line, sess_suspend, ...). */
 enum imap_input_mode {
 	IN_COMMAND,     /* parse commands */
-	IN_IDLE,        /* waiting for DONE */
-	IN_SASL,        /* waiting for a SASL continuation line */
+	IN_LINE,        /* hand each line to the running command (IDLE, SASL) */
 	IN_BUSY,        /* a command is running (async or waiting for output room) */
 };
 
@@ -40,8 +41,6 @@ struct imap_view {
 	size_t nown, owncap;
 };
 
-struct sasl_state;
-
 struct imap_session {
 	const struct imap_io_ops *ops;
 	void *conn;
@@ -53,9 +52,11 @@ struct imap_session {
 	enum imap_state state;
 	enum imap_input_mode mode;
 	struct imap_parser *parser;
+	struct imap_parser_limits parser_limits;
 	unsigned bad_commands;       /* consecutive; too many -> BYE */
 	unsigned auth_failures;
 
+	uint64_t enabled;            /* ENABLEd capabilities (imap/capability.c) */
 	bool rev2;                   /* ENABLE IMAP4rev2 done */
 	bool utf8;                   /* rev2: mailbox names are UTF-8 on the wire */
 	bool notify_pending;         /* changes were announced since the last sync */
@@ -66,17 +67,10 @@ struct imap_session {
 	struct seqset searchres;     /* SEARCHRES "$", as UIDs */
 	bool searchres_set;
 
-	/* The running command: its tag (owned), and for commands that pause
-	 * for output room or async work, how to resume and how to clean up. */
-	char *tag;
-	void (*resume)(struct imap_session *s);
-	void (*cancel)(struct imap_session *s);
-	void *cmd_state;
+	/* The running command (one at a time: RFC 9051 5.5 is kept by not
+	 * reading while it runs), NULL between commands. */
+	struct imap_cmd *cmd;
 
-	struct sasl_state *sasl;
-	void *auth_job;
-	struct event *auth_delay_ev;
-	bool cmd_allow_expunge;      /* the running command may report EXPUNGE */
 	bool output_blocked;         /* stopped reading until output drains */
 	struct store_user *store;    /* held for the running command only */
 
@@ -91,17 +85,35 @@ void sess_write(struct imap_session *s, const void *data, size_t len);
 /* Hands buffered response bytes to the connection. */
 void sess_flush(struct imap_session *s);
 /* Tagged completion: status is "OK", "NO" or "BAD"; text may start with a
- * "[CODE]". Ends the running command (frees s->tag and clears resume). */
+ * "[CODE]". Ends the running command (frees s->cmd: the command must not
+ * be touched afterwards) and reading resumes. */
 void sess_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* True when the client is slow and the command should pause: resume() will
  * be called once output has drained. */
 bool sess_output_full(struct imap_session *s);
-/* Pauses the running command until output drains; resume is called then. */
-void sess_wait_output(struct imap_session *s, void (*resume)(struct imap_session *s),
-		      void (*cancel)(struct imap_session *s), void *state);
 /* Says BYE and closes. */
 void sess_bye(struct imap_session *s, const char *text);
+
+/* ---- the running command and the session ---- */
+/* Pauses the command until output drains; then cmd->resume runs. */
+void sess_wait_output(struct imap_cmd *cmd, void (*resume)(struct imap_cmd *cmd));
+/* Hands each following input line (without CRLF) to `line` until the
+ * command ends or suspends (IDLE's DONE, SASL responses). */
+void sess_wait_line(struct imap_cmd *cmd, void (*line)(struct imap_cmd *cmd, const char *l,
+							size_t len));
+/* Stops reading input until the command ends (work on the pool, a timer). */
+void sess_suspend(struct imap_cmd *cmd);
+/* After the tagged OK of STARTTLS: read nothing until the handshake is
+ * done (the connection discards what was pipelined behind it). */
+void sess_starttls(struct imap_session *s);
+/* LOGIN/AUTHENTICATE succeeded as `user`. */
+void sess_login(struct imap_session *s, const char *user);
+/* LOGOUT: close once the queued output is sent. */
+void sess_logout(struct imap_session *s);
+/* Hands over the parser holding the running command's arguments (the
+ * caller frees it) and gives the session a fresh one. */
+struct imap_parser *sess_take_parser(struct imap_session *s);
 
 /* ---- mailbox names on the wire ---- */
 /* Decodes a mailbox argument to UTF-8 (modified UTF-7 for rev1 sessions,
@@ -144,24 +156,5 @@ struct store_user *sess_store(struct imap_session *s);
 void sess_store_release(struct imap_session *s);
 /* Maps a store error to a tagged NO with the right RFC 5530 code. */
 void sess_store_error(struct imap_session *s, int err, const char *what);
-
-/* ---- commands ---- */
-typedef void imap_cmd_fn(struct imap_session *s, const struct imap_arg *args, size_t nargs,
-			 bool uid);
-
-imap_cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable, cmd_starttls,
-	cmd_login, cmd_authenticate, cmd_select, cmd_examine, cmd_create, cmd_delete,
-	cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_list, cmd_lsub, cmd_namespace,
-	cmd_status, cmd_append, cmd_idle, cmd_check, cmd_close, cmd_unselect, cmd_expunge,
-	cmd_search, cmd_fetch, cmd_store, cmd_copy, cmd_move;
-
-/* The capability list for the session's current state. */
-void sess_write_capabilities(struct imap_session *s, struct strbuf *out);
-
-/* Line input for IDLE and SASL: called with one line (without CRLF). */
-void cmd_idle_line(struct imap_session *s, const char *line, size_t len);
-void cmd_sasl_line(struct imap_session *s, const char *line, size_t len);
-/* Starts an IDLE-time sync (changes arrived while idling). */
-void cmd_idle_notify(struct imap_session *s);
 
 #endif

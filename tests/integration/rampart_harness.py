@@ -53,7 +53,7 @@ def make_cert(directory):
 
 class Server:
     def __init__(self, extra_config="", trusted_networks="", user="alice",
-                 password="correct horse battery staple", tls_min=None, nofile=None):
+                 password="correct horse battery staple", tls_min=None, nofile=None, workers=2):
         self.nofile = nofile  # RLIMIT_NOFILE for the server process, if set
         self.dir = tempfile.mkdtemp(prefix="rampart-test-")
         os.chmod(self.dir, 0o755)
@@ -68,7 +68,7 @@ class Server:
         run_user = ensure_run_user()
         lines = [
             "[server]",
-            "workers = 2",
+            "workers = %d" % workers,
             "mail_root = mail",
             "users_file = users",
             "log_level = debug",

@@ -329,7 +329,8 @@ def test_expunged_by_other_session_is_skipped(srv):
     b.logout()
     time.sleep(0.2)
     data = a.ok(b"FETCH 1:3 (UID BODY.PEEK[HEADER.FIELDS (Subject)])")
-    assert b"EXPUNGE" not in data
+    assert b" EXPUNGE\r\n" not in data
+    assert b" OK [EXPUNGEISSUED] " in data, data  # RFC 5530 3
     assert b"* 1 FETCH (UID 1 " in data and b"* 3 FETCH (UID 3 " in data, data
     assert b"* 2 FETCH" not in data, data
     data = a.ok(b"NOOP")

@@ -1,0 +1,148 @@
+/* The one list of what Rampart offers an IMAP client (RFC 9051 6.1.1,
+ * 7.1 CAPABILITY response), in the order it is advertised.
+ *
+ * Each row says in which states and on which connections a capability is
+ * offered, whether a client may ENABLE it (RFC 5161) and what enabling
+ * changes in the session. The greeting, CAPABILITY, the tagged OK of a
+ * login, ENABLE and AUTHENTICATE all read this table, so offering a new
+ * ENABLE-able extension (CONDSTORE, QRESYNC, UTF8=ACCEPT) is one row here
+ * plus the code that honours imap_cap_enabled(). */
+#include "imap/capability.h"
+#include "imap/session_internal.h"
+#include "core/config.h"
+#include "core/util.h"
+
+#include <stdint.h>
+
+enum {
+	OFFER_NOTAUTH = 1u << 0,     /* before login */
+	OFFER_LOGGED_IN = 1u << 1,   /* after login */
+	OFFER_ANY = OFFER_NOTAUTH | OFFER_LOGGED_IN,
+	/* RFC 9051 6.2.3 / 11.1: no password may cross the wire in clear, so
+	 * nothing that takes one is offered before TLS (or from a trusted
+	 * network); LOGINDISABLED says so. */
+	NEEDS_CLEARTEXT_OK = 1u << 2,
+	NEEDS_CLEARTEXT_REFUSED = 1u << 3,
+	NEEDS_STARTTLS = 1u << 4,    /* a STARTTLS listener before TLS */
+	ENABLEABLE = 1u << 5,        /* RFC 5161 ENABLE accepts it */
+};
+
+/* RFC 9051: IMAP4rev2 changes mailbox names to UTF-8 on the wire and
+ * drops \Recent and RECENT. */
+static void enable_imap4rev2(struct imap_session *s)
+{
+	s->rev2 = true;
+	s->utf8 = true;
+}
+
+/* RFC 7889: the largest message APPEND accepts. */
+static void value_appendlimit(struct imap_session *s, struct strbuf *out)
+{
+	strbuf_addf(out, "=%zu", s->cfg->max_message_size);
+}
+
+struct capability {
+	const char *name;
+	unsigned when;
+	void (*enable)(struct imap_session *s);                 /* ENABLEABLE */
+	void (*value)(struct imap_session *s, struct strbuf *out); /* "=value" */
+};
+
+static const struct capability caps[] = {
+	{ "IMAP4rev1", OFFER_ANY, NULL, NULL },
+	{ "IMAP4rev2", OFFER_ANY | ENABLEABLE, enable_imap4rev2, NULL },
+	{ "STARTTLS", OFFER_NOTAUTH | NEEDS_STARTTLS, NULL, NULL },
+	{ "AUTH=PLAIN", OFFER_NOTAUTH | NEEDS_CLEARTEXT_OK, NULL, NULL },
+	{ "AUTH=LOGIN", OFFER_NOTAUTH | NEEDS_CLEARTEXT_OK, NULL, NULL },
+	{ "LOGINDISABLED", OFFER_NOTAUTH | NEEDS_CLEARTEXT_REFUSED, NULL, NULL },
+	{ "SASL-IR", OFFER_NOTAUTH, NULL, NULL },
+	{ "LITERAL+", OFFER_ANY, NULL, NULL },
+	{ "ID", OFFER_ANY, NULL, NULL },
+	{ "ENABLE", OFFER_ANY, NULL, NULL },
+	{ "IDLE", OFFER_ANY, NULL, NULL },
+	{ "NAMESPACE", OFFER_ANY, NULL, NULL },
+	{ "UNSELECT", OFFER_ANY, NULL, NULL },
+	{ "UIDPLUS", OFFER_ANY, NULL, NULL },
+	{ "MOVE", OFFER_ANY, NULL, NULL },
+	{ "CHILDREN", OFFER_ANY, NULL, NULL },
+	{ "LIST-EXTENDED", OFFER_ANY, NULL, NULL },
+	{ "LIST-STATUS", OFFER_ANY, NULL, NULL },
+	{ "SPECIAL-USE", OFFER_ANY, NULL, NULL },
+	{ "ESEARCH", OFFER_ANY, NULL, NULL },
+	{ "SEARCHRES", OFFER_ANY, NULL, NULL },
+	{ "BINARY", OFFER_ANY, NULL, NULL },
+	{ "MULTIAPPEND", OFFER_ANY, NULL, NULL },
+	{ "STATUS=SIZE", OFFER_ANY, NULL, NULL },
+	{ "APPENDLIMIT", OFFER_ANY, NULL, value_appendlimit },
+};
+
+/* The session keeps what was enabled as one bit per row. */
+_Static_assert(ARRAY_SIZE(caps) <= 64, "imap_session.enabled has 64 bits");
+
+static bool offered(const struct imap_session *s, const struct capability *c)
+{
+	unsigned need = s->state == ST_NOTAUTH ? OFFER_NOTAUTH : OFFER_LOGGED_IN;
+	if (!(c->when & need))
+		return false;
+	bool cleartext_ok = s->info.tls || s->info.trusted;
+	if ((c->when & NEEDS_CLEARTEXT_OK) && !cleartext_ok)
+		return false;
+	if ((c->when & NEEDS_CLEARTEXT_REFUSED) && cleartext_ok)
+		return false;
+	if ((c->when & NEEDS_STARTTLS) && (!s->info.starttls_offered || s->info.tls))
+		return false;
+	return true;
+}
+
+static const struct capability *cap_find(const char *name, size_t *index)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(caps); i++) {
+		if (ascii_ieq(caps[i].name, name)) {
+			*index = i;
+			return &caps[i];
+		}
+	}
+	return NULL;
+}
+
+void imap_cap_write(struct imap_session *s, struct strbuf *out)
+{
+	bool first = true;
+	for (size_t i = 0; i < ARRAY_SIZE(caps); i++) {
+		if (!offered(s, &caps[i]))
+			continue;
+		if (!first)
+			strbuf_addc(out, ' ');
+		strbuf_adds(out, caps[i].name);
+		if (caps[i].value)
+			caps[i].value(s, out);
+		first = false;
+	}
+}
+
+bool imap_cap_offered(struct imap_session *s, const char *name)
+{
+	size_t i;
+	const struct capability *c = cap_find(name, &i);
+	return c && offered(s, c);
+}
+
+const char *imap_cap_enable(struct imap_session *s, const char *name)
+{
+	size_t i;
+	const struct capability *c = cap_find(name, &i);
+	if (!c || !(c->when & ENABLEABLE) || !offered(s, c))
+		return NULL;
+	if (s->enabled & ((uint64_t)1 << i))
+		return NULL;
+	s->enabled |= (uint64_t)1 << i;
+	if (c->enable)
+		c->enable(s);
+	return c->name;
+}
+
+bool imap_cap_enabled(const struct imap_session *s, const char *name)
+{
+	size_t i;
+	return cap_find(name, &i) && (s->enabled & ((uint64_t)1 << i));
+}

@@ -1,0 +1,84 @@
+/* Store work of IMAP commands on the work pool (core/workpool.c), so that
+ * one client's long SEARCH, SELECT of a big mailbox or large APPEND does
+ * not stall every other client of the same worker.
+ *
+ * The generalisation of what LOGIN did alone before: the job runs on a
+ * pool thread with a store handle of its own, its completion comes back
+ * to the worker's event loop, and a session that went away meanwhile is
+ * found gone (job->cmd cleared by imap_cmd_free) so the job only frees
+ * itself. While a job runs its session reads nothing: commands pipelined
+ * behind it wait, which keeps RFC 9051 5.5 (no command that depends on
+ * sequence numbers beside one that changes them) without analysis. */
+#include "imap/session_internal.h"
+#include "core/util.h"
+#include "core/workpool.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+struct store_user *cmd_job_store(struct cmd_job *job)
+{
+	if (!job->store && job->user)
+		job->store = store_user_open(job->user);
+	return job->store;
+}
+
+static void cmd_job_release(struct cmd_job *job)
+{
+	imap_parser_free(job->parser);
+	free(job->user);
+	job->free(job);
+}
+
+static void cmd_job_run(struct workpool_job *wj)
+{
+	struct cmd_job *job = (struct cmd_job *)((char *)wj - offsetof(struct cmd_job, wp));
+	job->run(job);
+	/* The handle belongs to this thread: closed before the job goes back. */
+	if (job->store) {
+		store_user_close(job->store);
+		job->store = NULL;
+	}
+}
+
+/* Back on the worker's thread. */
+static void cmd_job_done(struct workpool_job *wj)
+{
+	struct cmd_job *job = (struct cmd_job *)((char *)wj - offsetof(struct cmd_job, wp));
+	struct imap_cmd *cmd = job->cmd;
+	assert(!job->store); /* the pool thread's handle never reaches the worker */
+	if (cmd) {
+		assert(cmd->job == job);
+		cmd->job = NULL;
+		struct imap_session *s = cmd->s;
+		job->done(job);
+		sess_flush(s);
+	}
+	cmd_job_release(job);
+}
+
+void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(struct cmd_job *),
+		     void (*done)(struct cmd_job *), void (*free_fn)(struct cmd_job *))
+{
+	struct imap_session *s = cmd->s;
+	job->cmd = cmd;
+	job->run = run;
+	job->done = done;
+	job->free = free_fn;
+	job->user = s->user ? xstrdup(s->user) : NULL;
+	/* The worker's handle is not used while the job has its own. */
+	sess_store_release(s);
+	cmd->job = job;
+	if (!workpool_running()) {
+		/* The arguments are valid: we are still inside the command. */
+		cmd_job_run(&job->wp);
+		cmd_job_done(&job->wp);
+		return;
+	}
+	job->parser = sess_take_parser(s);
+	job->wp.run = cmd_job_run;
+	job->wp.done = cmd_job_done;
+	job->wp.base = s->info.base;
+	sess_suspend(cmd);
+	workpool_submit(&job->wp);
+}

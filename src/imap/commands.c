@@ -1,0 +1,115 @@
+/* The IMAP command table and the life of a running command.
+ *
+ * Every command is one row: where it is allowed and what RFC 9051 5.5 and
+ * 7.5.1 say about it, as flags, so that the session enforces the rules
+ * from data and a new command is one row plus its cmd_*.c entry point.
+ *
+ * Pipelining (RFC 9051 5.5): the session runs one command at a time and
+ * reads nothing while a command is in progress (waiting for output room or
+ * for the work pool), so a command that uses sequence numbers never runs
+ * beside one that may expunge. CMD_USES_SEQS and CMD_MAY_EXPUNGE record
+ * the facts a concurrent scheduler would need; CMD_NO_EXPUNGE_RESP is
+ * enforced today (imap_cmd_allows_expunge). */
+#include "imap/command.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SEQ CMD_USES_SEQS
+#define EXP CMD_MAY_EXPUNGE
+#define NOEXP CMD_NO_EXPUNGE_RESP
+
+static const struct imap_cmd_def commands[] = {
+	{ "CAPABILITY", cmd_capability, CMD_S_ANY, 0 },
+	{ "NOOP", cmd_noop, CMD_S_ANY, 0 },
+	{ "LOGOUT", cmd_logout, CMD_S_ANY, 0 },
+	{ "ID", cmd_id, CMD_S_ANY, 0 },
+	{ "ENABLE", cmd_enable, CMD_S_LOGGED_IN, 0 },
+	{ "STARTTLS", cmd_starttls, CMD_S_NOTAUTH, 0 },
+	{ "LOGIN", cmd_login, CMD_S_NOTAUTH, 0 },
+	{ "AUTHENTICATE", cmd_authenticate, CMD_S_NOTAUTH, 0 },
+	{ "SELECT", cmd_select, CMD_S_LOGGED_IN, 0 },
+	{ "EXAMINE", cmd_examine, CMD_S_LOGGED_IN, 0 },
+	{ "CREATE", cmd_create, CMD_S_LOGGED_IN, 0 },
+	{ "DELETE", cmd_delete, CMD_S_LOGGED_IN, 0 },
+	{ "RENAME", cmd_rename, CMD_S_LOGGED_IN, 0 },
+	{ "SUBSCRIBE", cmd_subscribe, CMD_S_LOGGED_IN, 0 },
+	{ "UNSUBSCRIBE", cmd_unsubscribe, CMD_S_LOGGED_IN, 0 },
+	{ "LIST", cmd_list, CMD_S_LOGGED_IN, 0 },
+	{ "LSUB", cmd_lsub, CMD_S_LOGGED_IN, 0 },
+	{ "NAMESPACE", cmd_namespace, CMD_S_LOGGED_IN, 0 },
+	{ "STATUS", cmd_status, CMD_S_LOGGED_IN, 0 },
+	{ "APPEND", cmd_append, CMD_S_LOGGED_IN, 0 },
+	{ "IDLE", cmd_idle, CMD_S_LOGGED_IN, 0 },
+	{ "CHECK", cmd_check, CMD_S_SELECTED, 0 },
+	/* CLOSE expunges silently (RFC 9051 6.4.1). */
+	{ "CLOSE", cmd_close, CMD_S_SELECTED, EXP },
+	{ "UNSELECT", cmd_unselect, CMD_S_SELECTED, 0 },
+	{ "EXPUNGE", cmd_expunge, CMD_S_SELECTED, CMD_UID | EXP },
+	{ "SEARCH", cmd_search, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
+	{ "FETCH", cmd_fetch, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
+	{ "STORE", cmd_store, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
+	{ "COPY", cmd_copy, CMD_S_SELECTED, CMD_UID | SEQ },
+	{ "MOVE", cmd_move, CMD_S_SELECTED, CMD_UID | SEQ | EXP },
+};
+
+const struct imap_cmd_def *imap_cmd_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (ascii_ieq(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+bool imap_cmd_allows_expunge(const struct imap_cmd *cmd)
+{
+	/* The UID forms name messages by UID: an EXPUNGE response can't
+	 * shift what they answer about (RFC 9051 7.5.1 names FETCH, STORE
+	 * and SEARCH, which clients pipeline by sequence number). */
+	return !cmd || !cmd->def || !(cmd->def->flags & CMD_NO_EXPUNGE_RESP) || cmd->uid;
+}
+
+/* ---- command-scoped memory: a list of blocks freed together ---- */
+
+struct imap_cmd_mem {
+	struct imap_cmd_mem *next;
+	max_align_t data[];
+};
+
+void *imap_cmd_alloc(struct imap_cmd *cmd, size_t n)
+{
+	struct imap_cmd_mem *m = xcalloc(1, sizeof(*m) + n);
+	m->next = cmd->mem;
+	cmd->mem = m;
+	return m->data;
+}
+
+struct imap_cmd *imap_cmd_new(struct imap_session *s, const struct imap_cmd_def *def,
+			      const char *tag, bool uid)
+{
+	struct imap_cmd *cmd = xcalloc(1, sizeof(*cmd));
+	cmd->s = s;
+	cmd->def = def;
+	cmd->uid = uid;
+	if (tag) {
+		size_t len = strlen(tag);
+		cmd->tag = imap_cmd_alloc(cmd, len + 1);
+		memcpy(cmd->tag, tag, len);
+	}
+	return cmd;
+}
+
+void imap_cmd_free(struct imap_cmd *cmd)
+{
+	if (!cmd)
+		return;
+	if (cmd->job)
+		cmd->job->cmd = NULL;
+	while (cmd->mem) {
+		struct imap_cmd_mem *next = cmd->mem->next;
+		free(cmd->mem);
+		cmd->mem = next;
+	}
+	free(cmd);
+}
