@@ -1,8 +1,9 @@
-"""Issue #10, item 7: STORE 1:* must not be quadratic.
+"""Issue #10, item 7: STORE 1:* and LIST "" * must not be quadratic.
 
 STORE 1:* +FLAGS.SILENT once took 0.5 s at 40,000 messages and 4 s at
 120,000 (the session looked for each changed message in the list of its
-own changes).
+own changes); LIST "" * 0.08 s at 2,500 mailboxes and 0.8 s at 9,900 (each
+name was looked for, and its children counted, by scanning all names).
 
 No absolute time is asserted. Each test times one command at two sizes in
 the same server, back to back, for a few rounds, and takes the median of
@@ -17,9 +18,9 @@ from another session's change of the same message (reported), and
 EXPUNGEs of scattered messages are numbered right.
 
 Mailboxes are filled quickly: one MULTIAPPEND with LITERAL+ of a few
-messages, then COPY 1:* into the mailbox itself, doubling it. The
-server's directory is on /dev/shm when there is one, so the fsyncs of the
-filling do not dominate the run.
+messages, then COPY 1:* into the mailbox itself, doubling it; mailboxes by
+pipelined CREATE. The server's directory is on /dev/shm when there is one,
+so the fsyncs of the filling do not dominate the run.
 """
 import os
 import re
@@ -41,6 +42,11 @@ ROUND_BUDGET = 30.0  # seconds: no further round after this (the old code is slo
 # 2-core machine, normal build: 53-63x before the fix, 18-19x after.
 STORE_SCALE, STORE_MAX_RATIO = 16, 32
 STORE_SMALL = 4096  # messages; the large mailbox has STORE_SCALE times as many
+# LIST: mailboxes LIST_DEPTH deep, so each brings hierarchy levels that are
+# no mailbox (more names for LIST to handle, without more CREATEs).
+LIST_SCALE, LIST_MAX_RATIO = 8, 24
+LIST_SMALL = 200
+LIST_DEPTH = 12
 PASSWORD = "correct horse battery staple"
 
 
@@ -292,3 +298,71 @@ def test_scattered_expunges_are_numbered_from_the_top(big):
     assert uids == [(b"%d" % (i + 1), b"%d" % (2 * i + 1)) for i in range(8)], data
     a.close()
     b.close()
+
+
+# ---- LIST ----
+
+def fill_tree(c, count, subscribe_every=3):
+    """`count` mailboxes "tN/l1/.../mN", LIST_DEPTH deep: each brings its
+    own hierarchy levels that are no mailbox; every third is subscribed.
+    Pipelined in batches."""
+    levels = b"/".join(b"l%d" % i for i in range(1, LIST_DEPTH - 1))
+    names = [b"t%05d/%s/m%05d" % (i, levels, i) for i in range(count)]
+    for lo in range(0, count, 500):
+        tags = [c.send(b"CREATE " + n) for n in names[lo:lo + 500]]
+        tags += [c.send(b"SUBSCRIBE " + n)
+                 for i, n in enumerate(names[lo:lo + 500]) if (lo + i) % subscribe_every == 0]
+        read_tagged(c.s, tags[-1], 300)
+    return names
+
+
+@pytest.fixture(scope="module")
+def tree():
+    large = LIST_SMALL * LIST_SCALE
+    srv = fast_server(extra_config="[limits]\nmax_mailboxes = %d\n" % (large + 100))
+    srv.add_user("bob", PASSWORD)
+    srv.stop()
+    srv.start()  # reads the users file again
+    small_c = Conn(srv, srv.user)
+    large_c = Conn(srv, "bob")
+    fill_tree(small_c, LIST_SMALL)
+    fill_tree(large_c, large)
+    yield small_c, large_c
+    small_c.close()
+    large_c.close()
+    srv.close()
+
+
+def test_list_and_lsub_are_not_quadratic(tree):
+    """Every variant that walks the whole hierarchy: LIST, its '%' levels,
+    LSUB, LIST-EXTENDED's SUBSCRIBED RECURSIVEMATCH (CHILDINFO) and RETURN
+    (CHILDREN SUBSCRIBED STATUS). The small user's command runs LIST_SCALE
+    times pipelined per sample, so both samples take about as long and
+    scheduling noise weighs alike on both."""
+    small_c, large_c = tree
+    subscribed = lambda n: (n + 2) // 3
+    checks = {
+        # The mailboxes and the six every new user has.
+        b'LIST "" *': lambda d, n, r: d.count(b"* LIST ") == r * (n + 6),
+        # The six, and each "tN" level (no mailbox, with children).
+        b'LIST "" %': lambda d, n, r: (d.count(b"* LIST ") == r * (n + 6) and
+                                       d.count(b"\\HasChildren") == r * n),
+        b'LSUB "" *': lambda d, n, r: d.count(b"* LSUB ") == r * (subscribed(n) + 6),
+        # The "tN" levels above a subscribed mailbox, with CHILDINFO.
+        b'LIST (SUBSCRIBED RECURSIVEMATCH) "" %':
+            lambda d, n, r: d.count(b"CHILDINFO") == r * subscribed(n),
+        b'LIST "" * RETURN (CHILDREN SUBSCRIBED STATUS (MESSAGES UNSEEN))':
+            lambda d, n, r: (d.count(b"* STATUS ") == r * (n + 6) and
+                             d.count(b"\\Subscribed") == r * (subscribed(n) + 6)),
+    }
+
+    def run(c, n, cmd, reps):
+        def once():
+            t, data = c.timed_batch([cmd] * reps)
+            assert checks[cmd](data, n, reps), (cmd, data[-300:])
+            return t / reps
+        return once
+    size_ratios({cmd.decode(): (run(small_c, LIST_SMALL, cmd, LIST_SCALE),
+                                   run(large_c, LIST_SMALL * LIST_SCALE, cmd, 1))
+                    for cmd in checks},
+                   LIST_SCALE, LIST_MAX_RATIO, "%d mailboxes" % LIST_SMALL, rounds=5)
