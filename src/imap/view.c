@@ -120,17 +120,15 @@ void view_note_own_change(struct imap_session *s, uint32_t uid, uint64_t modseq)
 	v->nown++;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
 static bool own_change(const struct imap_view *v, uint64_t modseq)
 {
-	size_t lo = 0, hi = v->nown;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v->own[mid] < modseq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < v->nown && v->own[lo] == modseq;
+	return v->nown && bsearch(&modseq, v->own, v->nown, sizeof(*v->own), cmp_u64);
 }
 
 /* Forgets own modseqs the sync has passed: it skips those by flags_modseq. */
