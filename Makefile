@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 CLANG_BUILD ?= build-clang
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test test-fast test-asan build-clang clean
+.PHONY: all deps build run test test-fast test-asan test-fuzz build-clang clean
 
 all: build
 
@@ -19,9 +19,10 @@ run: build
 	@scripts/demo-run.sh $(BUILD)/rampart
 
 # The whole suite: gcc build, clang build (warnings are errors in both),
-# then every test under ASan+UBSan, then every test on the normal build.
-# ctest's summary line closes the output.
-test: build build-clang test-asan test-fast
+# a brief libFuzzer run of every fuzz harness (clang build), then every test
+# under ASan+UBSan, then every test on the normal build (both replay the
+# fuzz corpora). ctest's summary line closes the output.
+test: build build-clang test-fuzz test-asan test-fast
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j 2
@@ -32,6 +33,11 @@ test-asan: deps
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 2
+
+# Each tests/fuzz harness as a real libFuzzer binary, fuzzing a copy of its
+# corpus for RAMPART_FUZZ_TIME seconds (CMakeLists.txt, fuzz block).
+test-fuzz: build-clang
+	@cd $(CLANG_BUILD) && ctest -R '^fuzz_run_' --output-on-failure -j 2
 
 build-clang: deps
 	@CC=clang cmake -S . -B $(CLANG_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

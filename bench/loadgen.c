@@ -104,6 +104,7 @@ struct options {
 	int nsrc;
 	int append_size;
 	double setup_timeout;
+	bool split_literal;   /* APPEND: synchronizing literal, CRLF in its own write */
 };
 
 static struct options opt;
@@ -249,6 +250,7 @@ struct conn {
 	uint64_t notify_at;
 	bool ever_connected;
 	bool ramping;
+	bool literal_wait;    /* --split-literal: APPEND waits for its "+" */
 };
 
 struct worker {
@@ -322,6 +324,7 @@ static void conn_close(struct conn *c)
 	c->ever_connected = false;
 	c->rlen = 0;
 	c->literal_left = 0;
+	c->literal_wait = false;
 	c->wlen = c->wpos = 0;
 	c->want_write = false;
 }
@@ -487,7 +490,10 @@ static void conn_start(struct conn *c)
 		return;
 	}
 	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* --split-literal models imaplib, mutt and imapfilter: Nagle stays on,
+	 * so the CRLF written after a literal waits for the literal's ACK. */
+	if (!opt.split_literal)
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (opt.nsrc > 0) {
 		struct sockaddr_in src = { .sin_family = AF_INET,
 					   .sin_addr = opt.src[(unsigned)(c - w->conns + w->id) % (unsigned)opt.nsrc] };
@@ -545,6 +551,22 @@ static void conn_append_literal(struct conn *c, const char *msg, size_t len)
 	/* RFC 7888 LITERAL+: no round trip for the continuation. */
 	conn_printf(c, "{%zu+}\r\n", len);
 	conn_put(c, msg, len);
+}
+
+/* --split-literal: the server said "+" to an APPEND's synchronizing
+ * literal. Like imaplib, write the literal and then its closing CRLF as
+ * two writes (RFC 9051 7.5: the continuation invites the literal). */
+static void conn_literal_send(struct conn *c)
+{
+	c->literal_wait = false;
+	conn_put(c, append_msg, append_len);
+	if (conn_flush(c) < 0) {
+		conn_fail(c, "write failed");
+		return;
+	}
+	conn_put(c, "\r\n", 2);
+	if (conn_flush(c) < 0)
+		conn_fail(c, "write failed");
 }
 
 /* Issues the command of the current step, or finishes the iteration. */
@@ -647,9 +669,16 @@ static void conn_next(struct conn *c)
 			conn_put(c, "APPEND ", 7);
 			conn_quote(c, opt.mailbox);
 			conn_put(c, " (\\Seen) ", 9);
+			c->append_uid = 0;
+			if (opt.split_literal) {
+				/* The literal goes out when the "+" arrives
+				 * (conn_literal_send). */
+				conn_printf(c, "{%zu}\r\n", append_len);
+				c->literal_wait = true;
+				break;
+			}
 			conn_append_literal(c, append_msg, append_len);
 			conn_put(c, "\r\n", 2);
-			c->append_uid = 0;
 			break;
 		case OP_STORE_DELETED:
 			if (c->append_uid == 0) {
@@ -795,6 +824,10 @@ static void conn_line(struct conn *c, const char *line, size_t len)
 		return;
 	}
 	if (line[0] == '+') {
+		if (c->state == CS_WAITING && c->literal_wait) {
+			conn_literal_send(c);
+			return;
+		}
 		if (c->state == CS_WAITING && c->cur == OP_IDLE) {
 			stats_record(&c->w->st, OP_IDLE, now_us() - c->t_start, true);
 			c->state = CS_IDLING;
@@ -1239,6 +1272,8 @@ static void usage(FILE *f)
 		"  --mail-file F --fill-per-user N --fill-batch N   seeding (fill)\n"
 		"  --download-chunk N        messages per FETCH BODY[] (default 100)\n"
 		"  --append-size BYTES       size of APPENDed messages (default 4096)\n"
+		"  --split-literal           APPEND with a synchronizing literal, its CRLF in a\n"
+		"                            separate write, Nagle on (as imaplib; default LITERAL+)\n"
 		"  --wake --wake-rounds N    idle: one extra client APPENDs, measure EXISTS latency\n"
 		"  --wake-gap S --wake-timeout S   pause between rounds (0.3), wait per round (30)\n"
 		"  --search-subject/--search-from/--search-body WORD\n"
@@ -1275,7 +1310,8 @@ static void options_parse(int argc, char **argv)
 	opt.append_size = 4096;
 	opt.setup_timeout = 120;
 	enum { O_TLS = 256, O_USERS, O_MAILBOX, O_MAILFILE, O_FILLN, O_FILLB, O_DLCHUNK, O_WAKE,
-	       O_WAKER, O_WGAP, O_WTMO, O_SS, O_SF, O_SB, O_SRC, O_RAMP, O_JSON, O_ASIZE, O_SETUP };
+	       O_WAKER, O_WGAP, O_WTMO, O_SS, O_SF, O_SB, O_SRC, O_RAMP, O_JSON, O_ASIZE, O_SETUP,
+	       O_SPLIT };
 	static const struct option lo[] = {
 		{ "tls", 1, 0, O_TLS }, { "users", 1, 0, O_USERS }, { "mailbox", 1, 0, O_MAILBOX },
 		{ "mail-file", 1, 0, O_MAILFILE }, { "fill-per-user", 1, 0, O_FILLN },
@@ -1285,7 +1321,7 @@ static void options_parse(int argc, char **argv)
 		{ "search-subject", 1, 0, O_SS }, { "search-from", 1, 0, O_SF },
 		{ "search-body", 1, 0, O_SB }, { "src", 1, 0, O_SRC }, { "ramp", 1, 0, O_RAMP },
 		{ "json", 0, 0, O_JSON }, { "append-size", 1, 0, O_ASIZE },
-		{ "setup-timeout", 1, 0, O_SETUP },
+		{ "setup-timeout", 1, 0, O_SETUP }, { "split-literal", 0, 0, O_SPLIT },
 		{ "help", 0, 0, 'H' }, { 0, 0, 0, 0 }
 	};
 	int ch;
@@ -1349,6 +1385,7 @@ static void options_parse(int argc, char **argv)
 		case O_JSON: opt.json = true; break;
 		case O_ASIZE: opt.append_size = atoi(optarg); break;
 		case O_SETUP: opt.setup_timeout = atof(optarg); break;
+		case O_SPLIT: opt.split_literal = true; break;
 		case 'H': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}

@@ -23,9 +23,8 @@ ALLOWED = {
     "auth": {"core"},
     "imap": {"core", "mail", "store", "auth"},
     "lmtp": {"core", "mail", "store", "auth"},
-    # net still starts passdb/store and creates IMAP sessions itself; it
-    # narrows to {"core"} when the composition root moves to src/app/.
-    "net": {"core", "imap", "auth", "store"},
+    # net carries protocols through core/proto.h and knows none of them.
+    "net": {"core"},
     "admin": {"core", "mail", "store", "auth"},
     "app": None,  # composition root: wires every layer together
 }

@@ -1,9 +1,9 @@
 /* rampart: serve | user | deliver | config */
 #include "admin/admin.h"
 #include "admin/deliver.h"
+#include "app/serve.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "net/server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,33 +21,27 @@ static int usage(FILE *f)
 		"  deliver [-c FILE] USER [MAILBOX] < msg   deliver one message durably\n"
 		"  config check [-c FILE]           validate and print the configuration\n"
 		"  version\n"
-		"FILE defaults to /etc/rampart/rampart.conf\n");
+		"FILE defaults to " ADMIN_DEFAULT_CONFIG "\n");
 	return f == stderr ? EX_USAGE : 0;
 }
 
 static int serve_main(int argc, char **argv)
 {
-	const char *conf = "/etc/rampart/rampart.conf";
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
-			conf = argv[++i];
-		else
+	const char *conf = ADMIN_DEFAULT_CONFIG;
+	for (int i = 1; i < argc; i++)
+		if (admin_conf_arg(argc, argv, &i, &conf) != 1)
 			return usage(stderr);
-	}
-	struct config *cfg = NULL;
-	char *err = NULL;
-	if (config_load(conf, &cfg, &err) < 0) {
-		fprintf(stderr, "rampart: %s\n", err ? err : "configuration error");
-		free(err);
-		return EX_CONFIG;
-	}
+	struct config *cfg;
+	int load_rc = admin_conf_load("rampart", conf, &cfg);
+	if (load_rc)
+		return load_rc;
 	log_set_level((enum log_level)cfg->log_level);
 	if (cfg->log_file && log_set_file(cfg->log_file) < 0) {
 		fprintf(stderr, "rampart: cannot open log file %s\n", cfg->log_file);
 		config_free(cfg);
 		return EX_CANTCREAT;
 	}
-	int rc = server_run(cfg);
+	int rc = app_serve(cfg);
 	config_free(cfg);
 	return rc;
 }

@@ -15,7 +15,19 @@
 #ifndef RAMPART_ADMIN_ADMIN_H
 #define RAMPART_ADMIN_ADMIN_H
 
+struct config;
+
+/* The configuration file read when no -c FILE is given. */
 #define ADMIN_DEFAULT_CONFIG "/etc/rampart/rampart.conf"
+
+/* The -c FILE option (also --config FILE) at argv[*i], for every command
+ * (conf_arg.c). Returns 1 and sets *path, leaving *i on FILE (so a loop's
+ * i++ steps past it); 0 when argv[*i] is not that option; -1 when FILE is
+ * missing (a usage error). */
+int admin_conf_arg(int argc, char **argv, int *i, const char **path);
+/* config_load() for a command: 0, or on failure "PROG: message" on stderr
+ * and EX_CONFIG, the exit status every command gives a bad file. */
+int admin_conf_load(const char *prog, const char *path, struct config **out);
 
 /* argv[0] is "user"; argv[1] the subcommand. Returns the exit status. */
 int admin_user_main(int argc, char **argv);

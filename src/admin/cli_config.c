@@ -28,19 +28,13 @@ int admin_config_main(int argc, char **argv)
 	if (strcmp(argv[1], "check") != 0)
 		return config_cli_usage(stderr);
 	const char *conf = ADMIN_DEFAULT_CONFIG;
-	for (int i = 2; i < argc; i++) {
-		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
-			conf = argv[++i];
-		else
+	for (int i = 2; i < argc; i++)
+		if (admin_conf_arg(argc, argv, &i, &conf) != 1)
 			return config_cli_usage(stderr);
-	}
-	struct config *cfg = NULL;
-	char *err = NULL;
-	if (config_load(conf, &cfg, &err) < 0) {
-		fprintf(stderr, "rampart config: %s\n", err ? err : "configuration error");
-		free(err);
-		return EX_CONFIG;
-	}
+	struct config *cfg;
+	int rc = admin_conf_load("rampart config", conf, &cfg);
+	if (rc)
+		return rc;
 	config_print(cfg, stdout);
 	/* Not a configuration error (the file is created by the first
 	 * `rampart user add`), but `rampart serve` will not start without it. */

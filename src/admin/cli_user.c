@@ -332,11 +332,12 @@ static int user_parse_args(int argc, char **argv, struct user_args *a)
 	bool options = true;
 	for (int i = 2; i < argc; i++) {
 		const char *s = argv[i];
-		if (options && (strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0)) {
-			if (i + 1 >= argc)
-				return -1;
-			a->conf = argv[++i];
-		} else if (options && strcmp(s, "--password-stdin") == 0 &&
+		int c = options ? admin_conf_arg(argc, argv, &i, &a->conf) : 0;
+		if (c < 0)
+			return -1;
+		if (c > 0)
+			continue;
+		if (options && strcmp(s, "--password-stdin") == 0 &&
 			   (a->cmd == USER_ADD || a->cmd == USER_PASSWD)) {
 			a->password_stdin = true;
 		} else if (options && strcmp(s, "--") == 0) {
@@ -368,14 +369,10 @@ int admin_user_main(int argc, char **argv)
 			a.name);
 		return EX_USAGE;
 	}
-	struct config *cfg = NULL;
-	char *err = NULL;
-	if (config_load(a.conf, &cfg, &err) < 0) {
-		fprintf(stderr, "rampart user: %s\n", err ? err : "configuration error");
-		free(err);
-		return EX_CONFIG;
-	}
-	int rc;
+	struct config *cfg;
+	int rc = admin_conf_load("rampart user", a.conf, &cfg);
+	if (rc)
+		return rc;
 	switch (a.cmd) {
 	case USER_ADD:
 		rc = user_set_password(cfg, &a, true);

@@ -1,3 +1,4 @@
+#include "admin/admin.h"
 #include "admin/deliver.h"
 #include "auth/passdb.h"
 #include "core/config.h"
@@ -23,27 +24,23 @@ static int usage(void)
 
 int admin_deliver_main(int argc, char **argv)
 {
-	const char *conf = "/etc/rampart/rampart.conf";
+	const char *conf = ADMIN_DEFAULT_CONFIG;
 	int i = 1;
-	if (i < argc && strcmp(argv[i], "-c") == 0) {
-		if (i + 1 >= argc)
-			return usage();
-		conf = argv[i + 1];
-		i += 2;
-	}
+	int c = admin_conf_arg(argc, argv, &i, &conf);
+	if (c < 0)
+		return usage();
+	i += c; /* past FILE */
 	if (argc - i < 1 || argc - i > 2)
 		return usage();
 	const char *user = argv[i];
 	const char *mailbox = argc - i == 2 ? argv[i + 1] : "INBOX";
 
-	struct config *cfg = NULL;
+	struct config *cfg;
+	int rc = admin_conf_load("rampart deliver", conf, &cfg);
+	if (rc)
+		return rc;
+	rc = EX_TEMPFAIL;
 	char *err = NULL;
-	if (config_load(conf, &cfg, &err) < 0) {
-		fprintf(stderr, "rampart deliver: %s\n", err ? err : "config error");
-		free(err);
-		return EX_CONFIG;
-	}
-	int rc = EX_TEMPFAIL;
 	struct passdb *db = passdb_load(cfg->users_file, &err);
 	if (!db) {
 		fprintf(stderr, "rampart deliver: users file: %s\n", err ? err : "unreadable");
@@ -64,7 +61,7 @@ int admin_deliver_main(int argc, char **argv)
 		return EX_TEMPFAIL;
 	}
 
-	size_t max = cfg->max_message_size ? cfg->max_message_size : 64u << 20;
+	size_t max = cfg->max_message_size;
 	struct strbuf msg = STRBUF_INIT;
 	char buf[65536];
 	for (;;) {

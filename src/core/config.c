@@ -108,8 +108,17 @@ static const struct config_key config_keys[] = {
 
 #undef KEY
 
-enum listener_key { LKEY_ADDRESS, LKEY_TLS, LKEY_ALLOW_FROM, LKEY__COUNT };
-static const char *const listener_key_names[LKEY__COUNT] = { "address", "tls", "allow_from" };
+enum listener_key { LKEY_ADDRESS, LKEY_TLS, LKEY_ALLOW_FROM, LKEY_PROTOCOL, LKEY_UNIX_MODE,
+		    LKEY_UNIX_OWNER, LKEY_UNIX_GROUP, LKEY_TRUSTED, LKEY__COUNT };
+static const char *const listener_key_names[LKEY__COUNT] = {
+	"address", "tls", "allow_from", "protocol", "unix_mode", "unix_owner", "unix_group", "trusted",
+};
+static const char *const listener_proto_names[LISTENER_PROTO__COUNT] = {
+	[LISTENER_PROTO_IMAP] = "imap",
+};
+/* A unix socket is reachable by whoever the file mode lets in: by default
+ * the server's own user and group (a local proxy or MTA in that group). */
+#define CONFIG_UNIX_MODE_DEFAULT 0660
 
 struct listener_meta {
 	size_t line;                     /* of its [listener NAME] header */
@@ -396,6 +405,34 @@ static int config_parse_address(struct config_parse *p, const char *v, struct li
 	return 0;
 }
 
+const char *config_protocol_name(enum listener_proto proto)
+{
+	return (unsigned)proto < LISTENER_PROTO__COUNT ? listener_proto_names[proto] : "?";
+}
+
+/* "unix:/run/rampart/imap.sock": a unix listener. The path is resolved
+ * like every other path (relative to the config file) and must fit in
+ * sun_path. */
+static int config_parse_unix_address(struct config_parse *p, const char *v,
+				     struct listener_config *l)
+{
+	const char *path = v + 5;
+	if (!*path) {
+		config_error(p, "address: 'unix:' needs a socket path, like unix:/run/rampart/imap.sock");
+		return -1;
+	}
+	char *abs = config_path_resolve(p, path);
+	/* sizeof(struct sockaddr_un.sun_path) is 108 on Linux. */
+	if (strlen(abs) >= 108) {
+		config_error(p, "address: socket path '%s' is longer than 107 bytes", abs);
+		free(abs);
+		return -1;
+	}
+	free(l->unix_path);
+	l->unix_path = abs;
+	return 0;
+}
+
 static int config_listener_key(struct config_parse *p, const char *name, const char *value)
 {
 	struct listener_config *l = &p->c->listeners[p->cur_listener];
@@ -405,8 +442,8 @@ static int config_listener_key(struct config_parse *p, const char *name, const c
 		if (strcmp(name, listener_key_names[i]) == 0)
 			k = i;
 	if (k < 0) {
-		config_error(p, "unknown key '%s' in [listener %s] (expected address, tls, allow_from)",
-			     name, l->name);
+		config_error(p, "unknown key '%s' in [listener %s] (expected address, tls, protocol, "
+			     "allow_from, unix_mode, unix_owner, unix_group, trusted)", name, l->name);
 		return -1;
 	}
 	if (m->seen_line[k]) {
@@ -417,7 +454,50 @@ static int config_listener_key(struct config_parse *p, const char *name, const c
 	m->seen_line[k] = p->lineno;
 	switch ((enum listener_key)k) {
 	case LKEY_ADDRESS:
+		if (strncmp(value, "unix:", 5) == 0)
+			return config_parse_unix_address(p, value, l);
 		return config_parse_address(p, value, l);
+	case LKEY_PROTOCOL:
+		for (int i = 0; i < LISTENER_PROTO__COUNT; i++) {
+			if (strcmp(value, listener_proto_names[i]) == 0) {
+				l->protocol = (enum listener_proto)i;
+				return 0;
+			}
+		}
+		config_error(p, "protocol: unknown protocol '%s' in [listener %s] (this build serves: imap)",
+			     value, l->name);
+		return -1;
+	case LKEY_UNIX_MODE: {
+		char *end;
+		errno = 0;
+		unsigned long mode = strtoul(value, &end, 8);
+		if (errno || end == value || *end || mode > 0777) {
+			config_error(p, "unix_mode: '%s' is not an octal mode 0..0777, like 0660", value);
+			return -1;
+		}
+		l->unix_mode = (unsigned)mode;
+		return 0;
+	}
+	case LKEY_UNIX_OWNER:
+	case LKEY_UNIX_GROUP:
+	{
+		/* Resolved when the socket is made (like [server] user); empty
+		 * means unset, as config_print writes it. */
+		char **field = k == LKEY_UNIX_OWNER ? &l->unix_owner : &l->unix_group;
+		free(*field);
+		*field = *value ? xstrdup(value) : NULL;
+		return 0;
+	}
+	case LKEY_TRUSTED:
+		if (strcmp(value, "yes") == 0)
+			l->trusted = true;
+		else if (strcmp(value, "no") == 0)
+			l->trusted = false;
+		else {
+			config_error(p, "trusted: '%s' is not yes or no", value);
+			return -1;
+		}
+		return 0;
 	case LKEY_TLS:
 		if (strcmp(value, "starttls") == 0)
 			l->tls = LISTENER_TLS_STARTTLS;
@@ -579,6 +659,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		c->listeners[c->nlisteners] = (struct listener_config){
 			.name = xstrndup(name, nlen),
 			.tls = LISTENER_TLS_STARTTLS,
+			.protocol = LISTENER_PROTO_IMAP,
+			.unix_mode = CONFIG_UNIX_MODE_DEFAULT,
 		};
 		p->lmeta[c->nlisteners] = (struct listener_meta){ .line = p->lineno };
 		p->cur_listener = c->nlisteners++;
@@ -659,9 +741,17 @@ static char *config_reader(char *str, int num, void *stream)
 
 /* ---- load, validate, print, free ---- */
 
-static void config_set_defaults(struct config *c)
+/* The one home of every key's default (docs/configuration.md lists the
+ * same values; tests/unit/test_config.c checks that they agree). Code
+ * that reads a config relies on these and on the ranges of config_keys,
+ * and has no fallbacks of its own: every limit below is non-zero, and a
+ * file cannot set one to zero. Paths default to names under dir, the
+ * directory of the configuration file. */
+static void config_set_defaults(struct config *c, const char *dir)
 {
 	c->workers = 0;
+	c->mail_root = xasprintf("%s/mail", dir);
+	c->users_file = xasprintf("%s/users", dir);
 	c->log_level = LOG_LVL_INFO;
 	c->tls_min_version = TLS1_2_VERSION;
 	c->auth_fail_delay_ms = 2000;
@@ -754,12 +844,36 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 	bool need_tls = false;
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_config *l = &c->listeners[i];
-		if (!l->host) {
-			*err = xasprintf("%s:%zu: [listener %s] has no address", cp, p->lmeta[i].line, l->name);
+		const struct listener_meta *m = &p->lmeta[i];
+		if (!l->host && !l->unix_path) {
+			*err = xasprintf("%s:%zu: [listener %s] has no address", cp, m->line, l->name);
 			return -1;
 		}
+		if (l->host && l->unix_path) {
+			*err = xasprintf("%s:%zu: [listener %s] has two addresses", cp, m->line, l->name);
+			return -1;
+		}
+		/* A unix peer has no address to match, and a TCP peer is trusted
+		 * by trusted_networks only: one rule per kind of listener. */
+		if (l->unix_path && l->allow_from.n) {
+			*err = xasprintf("%s:%zu: [listener %s] allow_from applies to TCP listeners only "
+					 "(a unix socket is guarded by unix_mode)", cp, m->seen_line[LKEY_ALLOW_FROM],
+					 l->name);
+			return -1;
+		}
+		for (int k = LKEY_UNIX_MODE; l->host && k <= LKEY_TRUSTED; k++) {
+			if (m->seen_line[k]) {
+				*err = xasprintf("%s:%zu: [listener %s] %s applies to unix listeners only "
+						 "(TCP peers are trusted through [security] "
+						 "trusted_networks)", cp, m->seen_line[k], l->name,
+						 listener_key_names[k]);
+				return -1;
+			}
+		}
 		for (size_t j = 0; j < i; j++) {
-			if (c->listeners[j].port == l->port && strcmp(c->listeners[j].host, l->host) == 0) {
+			const struct listener_config *o = &c->listeners[j];
+			if (l->unix_path ? o->unix_path && strcmp(o->unix_path, l->unix_path) == 0
+					 : o->host && o->port == l->port && strcmp(o->host, l->host) == 0) {
 				*err = xasprintf("%s:%zu: [listener %s] uses the same address as [listener %s]",
 						 cp, p->lmeta[i].line, l->name, c->listeners[j].name);
 				return -1;
@@ -833,8 +947,8 @@ static int config_load_file(const char *path, struct config **out, char **err)
 
 	struct config *c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
-	config_set_defaults(c);
 	struct config_parse p = { .c = c, .path = path, .dir = config_dir_of(path), .f = f };
+	config_set_defaults(c, p.dir);
 
 	int rc = ini_parse_stream(config_reader, &p, config_handler, &p);
 	bool read_error = ferror(f);
@@ -849,13 +963,8 @@ static int config_load_file(const char *path, struct config **out, char **err)
 		p.err = xasprintf("%s:%d: syntax error (expected 'key = value', '[section]' or "
 				  "'# comment')", path, rc);
 	}
-	if (!p.err) {
-		if (!c->mail_root)
-			c->mail_root = config_path_resolve(&p, "mail");
-		if (!c->users_file)
-			c->users_file = config_path_resolve(&p, "users");
+	if (!p.err)
 		config_validate(c, &p, &p.err);
-	}
 	free(p.dir);
 	free(p.lmeta);
 	if (p.err) {
@@ -865,6 +974,13 @@ static int config_load_file(const char *path, struct config **out, char **err)
 	}
 	*out = c;
 	return 0;
+}
+
+struct config *config_new_defaults(const char *dir)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+	config_set_defaults(c, dir);
+	return c;
 }
 
 void config_free(struct config *c)
@@ -885,6 +1001,9 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].host);
+		free(c->listeners[i].unix_path);
+		free(c->listeners[i].unix_owner);
+		free(c->listeners[i].unix_group);
 		cidr_list_free(&c->listeners[i].allow_from);
 	}
 	free(c->listeners);
@@ -981,15 +1100,25 @@ void config_print(const struct config *c, FILE *f)
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_config *l = &c->listeners[i];
 		fprintf(f, "\n[listener %s]\n", l->name);
-		if (strchr(l->host, ':'))
+		if (l->unix_path)
+			fprintf(f, "address = unix:%s\n", l->unix_path);
+		else if (strchr(l->host, ':'))
 			fprintf(f, "address = [%s]:%u\n", l->host, l->port);
 		else
 			fprintf(f, "address = %s:%u\n", l->host, l->port);
 		fprintf(f, "tls = %s\n", l->tls == LISTENER_TLS_IMPLICIT ? "implicit"
 				       : l->tls == LISTENER_TLS_NONE  ? "none"
 								      : "starttls");
-		fputs(l->allow_from.n ? "allow_from = " : "allow_from =", f);
-		config_print_cidrs(f, &l->allow_from);
-		fputc('\n', f);
+		if (!l->unix_path) {
+			fputs(l->allow_from.n ? "allow_from = " : "allow_from =", f);
+			config_print_cidrs(f, &l->allow_from);
+			fputc('\n', f);
+		}
+		fprintf(f, "protocol = %s\n", config_protocol_name(l->protocol));
+		if (l->unix_path)
+			fprintf(f, "unix_mode = %04o\nunix_owner =%s%s\nunix_group =%s%s\ntrusted = %s\n",
+				l->unix_mode, l->unix_owner ? " " : "", l->unix_owner ? l->unix_owner : "",
+				l->unix_group ? " " : "", l->unix_group ? l->unix_group : "",
+				l->trusted ? "yes" : "no");
 	}
 }

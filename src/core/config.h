@@ -3,7 +3,9 @@
  *
  *   [server]      workers, mail_root, users_file, user, group, log_file, log_level, pid_file
  *   [tls]         cert, key, min_version (TLSv1.2|TLSv1.3), ciphers, ciphersuites
- *   [listener NAME]  address (host:port), tls (starttls|implicit|none), allow_from
+ *   [listener NAME]  address (host:port or unix:PATH), tls (starttls|implicit|none),
+ *                 protocol (imap), allow_from, and for unix listeners unix_mode,
+ *                 unix_owner, unix_group, trusted
  *   [security]    trusted_networks, auth_fail_delay_ms
  *   [limits]      max_line, max_literal, max_message_size, max_connections,
  *                 max_connections_per_ip, max_output_buffer, idle_timeout,
@@ -21,11 +23,22 @@
 
 enum listener_tls { LISTENER_TLS_STARTTLS, LISTENER_TLS_IMPLICIT, LISTENER_TLS_NONE };
 
+/* The protocol a listener speaks; the composition root maps each to its
+ * struct proto_ops (core/proto.h). LMTP joins next. */
+enum listener_proto { LISTENER_PROTO_IMAP, LISTENER_PROTO__COUNT };
+
 struct listener_config {
 	char *name;
-	char *host;                  /* numeric address: "127.0.0.1", "::", "0.0.0.0" */
+	char *host;                  /* numeric address: "127.0.0.1", "::", "0.0.0.0";
+				      * NULL for a unix listener */
 	uint16_t port;
+	char *unix_path;             /* address = unix:PATH (absolute after loading) */
+	unsigned unix_mode;          /* permission bits of the socket file */
+	char *unix_owner;            /* user and group of the socket file; NULL: */
+	char *unix_group;            /* whoever started the server (root) */
+	bool trusted;                /* unix listener: its peers count as trusted_networks */
 	enum listener_tls tls;
+	enum listener_proto protocol;
 	struct cidr_list allow_from; /* empty: everyone */
 };
 
@@ -69,9 +82,15 @@ struct config {
  * which line or key is wrong. Relative paths are taken relative to the
  * directory of the config file. */
 int config_load(const char *path, struct config **out, char **err);
+/* Every key at its default, with paths under dir and no listeners: what
+ * config_load() starts from before it reads the file, for tools and tests
+ * that need a configuration without one. Free with config_free(). */
+struct config *config_new_defaults(const char *dir);
 void config_free(struct config *c);
 /* Prints the effective configuration (every key, defaults included) in the
  * file's own format, for `rampart config check`. */
 void config_print(const struct config *c, FILE *f);
+/* "imap" for LISTENER_PROTO_IMAP... */
+const char *config_protocol_name(enum listener_proto p);
 
 #endif

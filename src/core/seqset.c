@@ -233,6 +233,23 @@ static size_t seqset_put_u32(char *p, uint32_t v)
 	return n;
 }
 
+/* One element of a formatted set, "lo" or "lo:hi", with the separating
+ * comma unless it is the first: the element syntax every set we send
+ * (ESEARCH ALL, COPYUID, APPENDUID) uses. el holds SEQSET_ELEMENT_MAX. */
+#define SEQSET_ELEMENT_MAX (1 + 10 + 1 + 10)
+static size_t seqset_put_element(char *el, bool first, uint32_t lo, uint32_t hi)
+{
+	size_t n = 0;
+	if (!first)
+		el[n++] = ',';
+	n += seqset_put_u32(el + n, lo);
+	if (hi != lo) {
+		el[n++] = ':';
+		n += seqset_put_u32(el + n, hi);
+	}
+	return n;
+}
+
 /* Writes whole elements only: a truncated result is still a valid (smaller)
  * set rather than a number cut in half. Returns the string length. */
 size_t seqset_format(const struct seqset *set, char *buf, size_t size)
@@ -241,15 +258,8 @@ size_t seqset_format(const struct seqset *set, char *buf, size_t size)
 	if (size == 0)
 		return 0;
 	for (size_t i = 0; i < set->n; i++) {
-		char el[1 + 10 + 1 + 10];
-		size_t n = 0;
-		if (i > 0)
-			el[n++] = ',';
-		n += seqset_put_u32(el + n, set->r[i].lo);
-		if (set->r[i].hi != set->r[i].lo) {
-			el[n++] = ':';
-			n += seqset_put_u32(el + n, set->r[i].hi);
-		}
+		char el[SEQSET_ELEMENT_MAX];
+		size_t n = seqset_put_element(el, i == 0, set->r[i].lo, set->r[i].hi);
 		if (w + n + 1 > size)
 			break;
 		memcpy(buf + w, el, n);
@@ -257,6 +267,19 @@ size_t seqset_format(const struct seqset *set, char *buf, size_t size)
 	}
 	buf[w] = '\0';
 	return w;
+}
+
+void seqset_format_list(struct strbuf *out, const uint32_t *v, size_t n)
+{
+	strbuf_adds(out, "");
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && v[j] != UINT32_MAX && v[j + 1] == v[j] + 1)
+			j++;
+		char el[SEQSET_ELEMENT_MAX];
+		strbuf_add(out, el, seqset_put_element(el, i == 0, v[i], v[j]));
+		i = j + 1;
+	}
 }
 
 void seqset_clear(struct seqset *set)

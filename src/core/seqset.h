@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/strbuf.h"
+
 struct seqrange {
 	uint32_t lo, hi;
 };
@@ -32,6 +34,12 @@ uint64_t seqset_count(const struct seqset *set);
  * output is truncated if it would not fit. Use seqset_format_len first. */
 size_t seqset_format_len(const struct seqset *set);
 size_t seqset_format(const struct seqset *set, char *buf, size_t size);
+/* Appends the numbers v[0..n) as a set, each run of consecutive numbers
+ * as "lo:hi" ("1:3,7"), keeping their order: for lists that must stay
+ * in step with another (COPYUID pairs the n-th source UID with the n-th
+ * destination, RFC 4315 3) and for ascending results (ESEARCH ALL,
+ * APPENDUID). The elements are those seqset_format() writes. */
+void seqset_format_list(struct strbuf *out, const uint32_t *v, size_t n);
 void seqset_clear(struct seqset *set);
 void seqset_free(struct seqset *set);
 

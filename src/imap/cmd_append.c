@@ -99,18 +99,11 @@ void cmd_append(struct imap_session *s, const struct imap_arg *args, size_t narg
 			view_sync(s, s->cmd_allow_expunge);
 		/* RFC 4315: the UIDs in order; a range when consecutive. */
 		struct strbuf set = STRBUF_INIT;
-		for (size_t j = 0; j < n; j++) {
-			size_t k = j;
-			while (k + 1 < n && msgs[k + 1].uid == msgs[k].uid + 1)
-				k++;
-			if (set.len)
-				strbuf_addc(&set, ',');
-			if (k > j)
-				strbuf_addf(&set, "%u:%u", msgs[j].uid, msgs[k].uid);
-			else
-				strbuf_addf(&set, "%u", msgs[j].uid);
-			j = k;
-		}
+		uint32_t *uids = xmalloc(n * sizeof(*uids));
+		for (size_t j = 0; j < n; j++)
+			uids[j] = msgs[j].uid;
+		seqset_format_list(&set, uids, n);
+		free(uids);
 		sess_tagged(s, "OK", "[APPENDUID %u %s] APPEND completed", uidvalidity, strbuf_cstr(&set));
 		strbuf_free(&set);
 	}

@@ -16,23 +16,6 @@
  * response codes on untagged OK; RFC 6851 does so for MOVE). */
 #define COPYUID_TAGGED_MAX 800
 
-/* A run of ascending UIDs as "1:3,7". */
-static void uidlist_format(struct strbuf *out, const uint32_t *u, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j + 1 < n && u[j + 1] == u[j] + 1)
-			j++;
-		if (i)
-			strbuf_addc(out, ',');
-		if (j == i)
-			strbuf_addf(out, "%u", u[i]);
-		else
-			strbuf_addf(out, "%u:%u", u[i], u[j]);
-		i = j + 1;
-	}
-}
-
 /* "uidvalidity src-set dst-set". Both lists ascend together, so each side
  * can be compressed on its own and the n-th source still maps to the n-th
  * destination (RFC 4315 3). */
@@ -40,9 +23,9 @@ static void copyuid_format(struct strbuf *out, uint32_t uidvalidity, const uint3
 			   const uint32_t *du, size_t n)
 {
 	strbuf_addf(out, "%u ", uidvalidity);
-	uidlist_format(out, su, n);
+	seqset_format_list(out, su, n);
 	strbuf_addc(out, ' ');
-	uidlist_format(out, du, n);
+	seqset_format_list(out, du, n);
 }
 
 static void do_copy(struct imap_session *s, const struct imap_arg *args, size_t nargs, bool uid,

@@ -189,16 +189,8 @@ static void write_esearch(struct imap_session *s, struct strbuf *line, unsigned 
 	if (ret & RET_COUNT)
 		strbuf_addf(line, " COUNT %zu", n);
 	if ((ret & RET_ALL) && n) {
-		struct seqset set = SEQSET_INIT;
-		for (size_t i = 0; i < n; i++)
-			seqset_add(&set, res[i], res[i]);
-		size_t len = seqset_format_len(&set);
-		char *buf = xmalloc(len + 1);
-		seqset_format(&set, buf, len + 1);
 		strbuf_adds(line, " ALL ");
-		strbuf_adds(line, buf);
-		free(buf);
-		seqset_free(&set);
+		seqset_format_list(line, res, n);
 	}
 }
 

@@ -153,7 +153,7 @@ static int binary_part_parse(const char *s, size_t len, uint32_t *part, size_t *
 		while (j < len && s[j] >= '0' && s[j] <= '9')
 			j++;
 		uint32_t v;
-		if (j == i || j - i > 10 || parse_u32(s + i, j - i, &v) < 0 || v == 0)
+		if (j == i || s[i] == '0' || j - i > 10 || parse_u32(s + i, j - i, &v) < 0 || v == 0)
 			return -1;
 		if (*nparts >= MAIL_MAX_SECTION_PARTS)
 			return -1;

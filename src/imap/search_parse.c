@@ -562,14 +562,9 @@ err:
 static bool key_order(struct search_key *k)
 {
 	bool content = false;
-	switch (k->type) {
-	case SK_HEADER:
-	case SK_BODY:
-	case SK_TEXT:
-	case SK_SENTBEFORE:
-	case SK_SENTON:
-	case SK_SENTSINCE:
+	if (search_key_type_needs_content(k->type))
 		return true;
+	switch (k->type) {
 	case SK_AND: {
 		struct search_key **cheap = xmalloc(k->nchildren * sizeof(*cheap) + 1);
 		struct search_key **dear = xmalloc(k->nchildren * sizeof(*dear) + 1);

@@ -140,14 +140,10 @@ static void write_language(struct strbuf *out, const char *d, const struct mime_
 	if (f->has_lang) {
 		const char *s = d + f->lang.value_start, *e = d + f->lang.end;
 		while (s < e) {
-			while (s < e && (*s == ',' || *s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+			/* 1#Language-tag: commas between CFWS (RFC 3282 2). */
+			mail_cfws_skip(&s, e, NULL);
+			if (s < e && *s == ',') {
 				s++;
-			if (s < e && *s == '(') {
-				/* a comment */
-				while (s < e && *s != ')')
-					s++;
-				if (s < e)
-					s++;
 				continue;
 			}
 			const char *t = s;

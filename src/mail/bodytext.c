@@ -3,10 +3,9 @@
  * messages. Bounded per message so that a 1 GiB attachment mislabelled
  * text/plain can't make one SEARCH allocate without limit. */
 #include "mail/mail.h"
+#include "mail/decode.h"
 #include "mail/mime_internal.h"
 
-#include <errno.h>
-#include <iconv.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,90 +13,6 @@
 #include "core/util.h"
 
 #define MAIL_BODY_TEXT_MAX (16u * 1024 * 1024)
-
-static const char utf8_replacement[] = "\xef\xbf\xbd";
-
-static bool charset_is_utf8_compatible(const char *cs)
-{
-	return cs[0] == '\0' || strcasecmp(cs, "utf-8") == 0 || strcasecmp(cs, "utf8") == 0 ||
-	       strcasecmp(cs, "us-ascii") == 0 || strcasecmp(cs, "ascii") == 0;
-}
-
-/* Copies UTF-8, replacing each byte that doesn't start a well-formed
- * sequence with U+FFFD so the output is always valid UTF-8. */
-static void utf8_sanitize(const char *s, size_t len, struct strbuf *out)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
-	strbuf_grow(out, len);
-	while (i < len) {
-		size_t start = i;
-		while (i < len && u[i] < 0x80)
-			i++;
-		if (i > start)
-			strbuf_add(out, s + start, i - start);
-		if (i >= len)
-			break;
-		unsigned char c = u[i];
-		size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-		bool ok = n > 0 && i + n <= len;
-		for (size_t k = 1; ok && k < n; k++)
-			ok = (u[i + k] & 0xc0) == 0x80;
-		/* Overlongs and surrogates (RFC 3629 4). */
-		if (ok && n == 3 && ((c == 0xe0 && u[i + 1] < 0xa0) || (c == 0xed && u[i + 1] > 0x9f)))
-			ok = false;
-		if (ok && n == 4 && ((c == 0xf0 && u[i + 1] < 0x90) || (c == 0xf4 && u[i + 1] > 0x8f)))
-			ok = false;
-		if (ok) {
-			strbuf_add(out, s + i, n);
-			i += n;
-		} else {
-			strbuf_add(out, utf8_replacement, 3);
-			i++;
-		}
-	}
-}
-
-void mail_charset_to_utf8(const char *charset, const char *s, size_t len, struct strbuf *out)
-{
-	strbuf_adds(out, "");
-	if (charset_is_utf8_compatible(charset)) {
-		utf8_sanitize(s, len, out);
-		return;
-	}
-	iconv_t cd = iconv_open("UTF-8", charset);
-	if (cd == (iconv_t)-1) {
-		/* Unknown charset: keep what is valid UTF-8 (most likely
-		 * ASCII), so ASCII search terms still match. */
-		utf8_sanitize(s, len, out);
-		return;
-	}
-	char *in = (char *)s;
-	size_t inleft = len;
-	char buf[4096];
-	while (inleft > 0) {
-		char *o = buf;
-		size_t oleft = sizeof(buf);
-		size_t r = iconv(cd, &in, &inleft, &o, &oleft);
-		strbuf_add(out, buf, (size_t)(o - buf));
-		if (r == (size_t)-1) {
-			if (errno == E2BIG)
-				continue;
-			/* EILSEQ or EINVAL (truncated at the end): replace
-			 * one byte and carry on. */
-			strbuf_add(out, utf8_replacement, 3);
-			in++;
-			inleft--;
-			iconv(cd, NULL, NULL, NULL, NULL);
-		}
-	}
-	/* Flush any shift state (ISO-2022-JP). */
-	char *o = buf;
-	size_t oleft = sizeof(buf);
-	iconv(cd, NULL, NULL, &o, &oleft);
-	strbuf_add(out, buf, (size_t)(o - buf));
-	iconv_close(cd);
-}
 
 struct text_ctx {
 	const struct mail_msg *m;
@@ -142,17 +57,9 @@ static void text_leaf(struct text_ctx *t, const struct mail_part *p)
 	const char *body = d + p->body_start;
 	size_t blen = MIN(p->body_end - p->body_start, (size_t)MAIL_BODY_TEXT_MAX);
 	struct strbuf dec = STRBUF_INIT;
-	switch (mail_part_cte(d, p)) {
-	case MAIL_CTE_BASE64:
-		mail_base64_decode(body, blen, &dec);
-		break;
-	case MAIL_CTE_QP:
-		mail_qp_decode(body, blen, false, &dec);
-		break;
-	default:
+	/* An unknown encoding is searched as it is stored. */
+	if (!mail_cte_decode(mail_part_cte(d, p), body, blen, &dec))
 		strbuf_add(&dec, body, blen);
-		break;
-	}
 	char *charset = NULL;
 	struct mail_hdr h;
 	if (!p->type_defaulted && mail_part_hdr_find(d, p, "Content-Type", &h)) {

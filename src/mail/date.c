@@ -14,26 +14,15 @@ struct dlex {
 	const char *p, *e;
 };
 
+/* CFWS, with commas read as space too (after the day name, and the
+ * stray ones of obsolete dates). */
 static void skip_cfws(struct dlex *l)
 {
-	while (l->p < l->e) {
-		char c = *l->p;
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',') {
-			l->p++;
-		} else if (c == '(') {
-			int depth = 0;
-			while (l->p < l->e) {
-				c = *l->p++;
-				if (c == '\\' && l->p < l->e)
-					l->p++;
-				else if (c == '(')
-					depth++;
-				else if (c == ')' && --depth == 0)
-					break;
-			}
-		} else {
+	for (;;) {
+		mail_cfws_skip(&l->p, l->e, NULL);
+		if (l->p >= l->e || *l->p != ',')
 			break;
-		}
+		l->p++;
 	}
 }
 

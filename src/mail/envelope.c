@@ -24,32 +24,8 @@ struct alex {
 
 static void alex_cfws(struct alex *l)
 {
-	while (l->p < l->e) {
-		char c = *l->p;
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-			l->p++;
-			continue;
-		}
-		if (c != '(')
-			break;
-		strbuf_reset(&l->comment);
-		strbuf_adds(&l->comment, "");
+	if (mail_cfws_skip(&l->p, l->e, &l->comment))
 		l->have_comment = true;
-		int depth = 0;
-		while (l->p < l->e) {
-			c = *l->p++;
-			if (c == '\\' && l->p < l->e) {
-				strbuf_addc(&l->comment, *l->p++);
-				continue;
-			}
-			if (c == '(' && depth++ == 0)
-				continue;
-			if (c == ')' && --depth == 0)
-				break;
-			if (c != '\r' && c != '\n')
-				strbuf_addc(&l->comment, c);
-		}
-	}
 }
 
 /* RFC 5322 atext plus '.' (obs-phrase, dot-atom) and 8-bit bytes. */

@@ -1,7 +1,9 @@
 /* Header fields: iteration and unfolding over the raw bytes, the RFC 822
  * lexical tokens MIME values are made of, MIME parameters with RFC 2231
- * continuations, and RFC 2047 encoded-word decoding for SEARCH. */
+ * continuations, and the RFC 2047-decoded header values SEARCH matches
+ * (the decoders are decode.c). */
 #include "mail/mail.h"
+#include "mail/decode.h"
 #include "mail/mime_internal.h"
 
 #include <stdlib.h>
@@ -120,29 +122,49 @@ struct lex {
 	const char *p, *e;
 };
 
-/* Skips whitespace (folds included) and comments, nested per RFC 5322
- * 3.2.2. An unterminated comment runs to the end of the value. */
-static void lex_skip_cfws(struct lex *l)
+/* RFC 5322 3.2.2 (see mime_internal.h): the one CFWS skipper. */
+size_t mail_cfws_skip(const char **pp, const char *e, struct strbuf *comment)
 {
-	while (l->p < l->e) {
-		char c = *l->p;
+	const char *p = *pp;
+	size_t n = 0;
+	while (p < e) {
+		char c = *p;
 		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-			l->p++;
-		} else if (c == '(') {
-			int depth = 0;
-			while (l->p < l->e) {
-				c = *l->p++;
-				if (c == '\\' && l->p < l->e)
-					l->p++;
-				else if (c == '(')
-					depth++;
-				else if (c == ')' && --depth == 0)
-					break;
-			}
-		} else {
+			p++;
+			continue;
+		}
+		if (c != '(')
 			break;
+		n++;
+		if (comment) {
+			strbuf_reset(comment);
+			strbuf_adds(comment, "");
+		}
+		int depth = 0;
+		while (p < e) {
+			c = *p++;
+			if (c == '\\' && p < e) {
+				/* quoted-pair: the next byte is text, even ( or ) */
+				c = *p++;
+				if (comment)
+					strbuf_addc(comment, c);
+				continue;
+			}
+			if (c == '(' && depth++ == 0)
+				continue;
+			if (c == ')' && --depth == 0)
+				break;
+			if (comment && c != '\r' && c != '\n')
+				strbuf_addc(comment, c);
 		}
 	}
+	*pp = p;
+	return n;
+}
+
+static void lex_skip_cfws(struct lex *l)
+{
+	mail_cfws_skip(&l->p, l->e, NULL);
 }
 
 /* RFC 2045 5.1 token: no tspecials, spaces or controls. 8-bit bytes are
@@ -432,123 +454,6 @@ void mail_disposition_parse(const char *s, size_t len, char **token, struct mail
 		return;
 	*token = xstrndup(t, tn);
 	mail_params_parse(l.p, (size_t)(l.e - l.p), params);
-}
-
-/* ---- RFC 2047 ---- */
-
-/* Parses one encoded-word "=?charset?E?text?=" at s[0..len) (s[0..2) is
- * "=?"); on success decodes it into out and returns its length, else 0. */
-static size_t rfc2047_word(const char *s, size_t len, struct strbuf *out)
-{
-	size_t i = 2;
-	size_t cs = i;
-	while (i < len && s[i] != '?' && s[i] != ' ' && s[i] != '\t')
-		i++;
-	if (i >= len || s[i] != '?' || i == cs || i - cs > 64)
-		return 0;
-	size_t csend = i;
-	if (i + 3 >= len || s[i + 2] != '?')
-		return 0;
-	char enc = s[i + 1];
-	if (enc != 'B' && enc != 'b' && enc != 'Q' && enc != 'q')
-		return 0;
-	/* RFC 2047 2: encoded-text holds no '?' and no space. */
-	size_t ts = i + 3, te = ts;
-	while (te < len && s[te] != '?' && s[te] != ' ' && s[te] != '\t')
-		te++;
-	if (te + 1 >= len || s[te] != '?' || s[te + 1] != '=')
-		return 0;
-	/* RFC 2231 5: "charset*language". */
-	char charset[65];
-	size_t cn = csend - cs;
-	memcpy(charset, s + cs, cn);
-	charset[cn] = '\0';
-	char *star = strchr(charset, '*');
-	if (star)
-		*star = '\0';
-	struct strbuf raw = STRBUF_INIT;
-	if (enc == 'B' || enc == 'b')
-		mail_base64_decode(s + ts, te - ts, &raw);
-	else
-		mail_qp_decode(s + ts, te - ts, true, &raw);
-	mail_charset_to_utf8(charset, raw.s ? raw.s : "", raw.len, out);
-	strbuf_free(&raw);
-	return te + 2;
-}
-
-/* Text outside encoded words should be ASCII (RFC 5322) but real mail has
- * raw 8-bit headers: kept when valid UTF-8 (RFC 6532), else read as
- * ISO-8859-1, the most common legacy case, so SEARCH still gets UTF-8. */
-static void flush_raw(struct strbuf *raw, struct strbuf *out)
-{
-	if (raw->len == 0)
-		return;
-	bool ascii = true;
-	for (size_t i = 0; ascii && i < raw->len; i++)
-		ascii = (unsigned char)raw->s[i] < 0x80;
-	if (ascii) {
-		strbuf_add(out, raw->s, raw->len);
-	} else {
-		struct strbuf u = STRBUF_INIT;
-		mail_charset_to_utf8("utf-8", raw->s, raw->len, &u);
-		/* The sanitizer replaced something: it wasn't UTF-8. */
-		if (memmem(u.s, u.len, "\xef\xbf\xbd", 3) && !memmem(raw->s, raw->len, "\xef\xbf\xbd", 3)) {
-			strbuf_reset(&u);
-			mail_charset_to_utf8("ISO-8859-1", raw->s, raw->len, &u);
-		}
-		strbuf_add(out, u.s, u.len);
-		strbuf_free(&u);
-	}
-	strbuf_reset(raw);
-}
-
-void mail_rfc2047_decode(const char *s, size_t len, struct strbuf *out)
-{
-	struct strbuf raw = STRBUF_INIT;
-	struct strbuf word = STRBUF_INIT;
-	size_t i = 0;
-	bool after_word = false; /* only whitespace since the last encoded word */
-	strbuf_adds(out, "");
-	while (i < len) {
-		if (s[i] == '=' && i + 1 < len && s[i + 1] == '?') {
-			strbuf_reset(&word);
-			size_t n = rfc2047_word(s + i, len - i, &word);
-			if (n) {
-				flush_raw(&raw, out);
-				strbuf_add(out, word.s, word.len);
-				i += n;
-				after_word = true;
-				continue;
-			}
-		}
-		if (after_word && (s[i] == ' ' || s[i] == '\t')) {
-			/* RFC 2047 6.2: whitespace between adjacent encoded
-			 * words is not displayed. Hold it back until we know
-			 * what follows. */
-			size_t j = i;
-			while (j < len && (s[j] == ' ' || s[j] == '\t'))
-				j++;
-			if (j + 1 < len && s[j] == '=' && s[j + 1] == '?') {
-				strbuf_reset(&word);
-				size_t n = rfc2047_word(s + j, len - j, &word);
-				if (n) {
-					strbuf_add(out, word.s, word.len);
-					i = j + n;
-					continue;
-				}
-			}
-			strbuf_add(&raw, s + i, j - i);
-			i = j;
-			after_word = false;
-			continue;
-		}
-		after_word = false;
-		strbuf_addc(&raw, s[i]);
-		i++;
-	}
-	flush_raw(&raw, out);
-	strbuf_free(&raw);
-	strbuf_free(&word);
 }
 
 int mail_header_decoded(const struct mail_msg *m, const char *name, struct strbuf *out)

@@ -1,6 +1,7 @@
 /* Internals shared by the files of src/mail that implement mail.h: the part
  * tree built by mime.c, header field iteration and the RFC 822 lexer in
- * header.c, transfer and charset decoding. Nothing outside src/mail
+ * header.c, the Content-Transfer-Encoding of a part. The decoders
+ * themselves are mail/decode.h. Nothing outside src/mail
  * includes this. */
 #ifndef RAMPART_MAIL_MIME_INTERNAL_H
 #define RAMPART_MAIL_MIME_INTERNAL_H
@@ -10,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/strbuf.h"
+#include "mail/decode.h"
 #include "mail/mail.h"
 
 enum mail_part_kind {
@@ -68,6 +70,15 @@ bool mail_part_hdr_find(const char *d, const struct mail_part *p, const char *na
  * whitespace dropped). */
 void mail_hdr_unfold(const char *d, const struct mail_hdr *h, struct strbuf *out);
 
+/* Skips CFWS (RFC 5322 3.2.2) from *p: whitespace, line breaks of folds,
+ * and comments, which nest and may hold quoted-pairs; an unterminated
+ * comment runs to e. The one CFWS rule of src/mail: Content-Type values,
+ * addresses, dates and Content-Language all skip it here. When comment is
+ * not NULL it receives the text of the last comment skipped (outer
+ * parentheses dropped, quoted-pairs unescaped, line breaks removed).
+ * Returns the number of comments skipped. */
+size_t mail_cfws_skip(const char **p, const char *e, struct strbuf *comment);
+
 /* ---- MIME parameters (header.c) ---- */
 
 struct mail_param {
@@ -98,18 +109,9 @@ const char *mail_params_get(const struct mail_params *ps, const char *name);
  * Encoding; malloc'd, NULL when there is none. */
 char *mail_hdr_token(const char *s, size_t len);
 
-/* ---- decoding ---- */
+/* ---- transfer encoding (section.c) ---- */
 
-/* RFC 2047 encoded words to UTF-8; the rest is copied. */
-void mail_rfc2047_decode(const char *s, size_t len, struct strbuf *out);
-/* Appends s converted from charset to UTF-8 (glibc iconv). An unknown
- * charset or an invalid sequence yields U+FFFD for the bad bytes. */
-void mail_charset_to_utf8(const char *charset, const char *s, size_t len, struct strbuf *out);
-void mail_base64_decode(const char *s, size_t len, struct strbuf *out);
-/* RFC 2045 6.7 quoted-printable; header = RFC 2047 "Q" (underscore is space). */
-void mail_qp_decode(const char *s, size_t len, bool header, struct strbuf *out);
-
-enum mail_cte { MAIL_CTE_IDENTITY, MAIL_CTE_BASE64, MAIL_CTE_QP, MAIL_CTE_UNKNOWN };
+/* The Content-Transfer-Encoding of a leaf part (enum in decode.h). */
 enum mail_cte mail_part_cte(const char *d, const struct mail_part *p);
 
 /* Writes the ENVELOPE of the header block of part p. */

@@ -21,6 +21,7 @@
 #include "core/flags.h"
 #include "core/strbuf.h"
 #include "core/util.h"
+#include "mail/decode.h"
 #include "mail/mime_internal.h"
 
 void search_key_free(struct search_key *k)
@@ -518,21 +519,25 @@ bool search_match(const struct search_key *k, struct search_msg *m)
 	return r;
 }
 
+/* The keys that need the message: header fields (the SENT* dates come
+ * from the Date: header), body and text. Everything else is answered from
+ * the index. */
+static const bool search_content_keys[SK__COUNT] = {
+	[SK_HEADER] = true,     [SK_BODY] = true,    [SK_TEXT] = true,
+	[SK_SENTBEFORE] = true, [SK_SENTON] = true,  [SK_SENTSINCE] = true,
+};
+
+bool search_key_type_needs_content(enum search_key_type type)
+{
+	return (unsigned)type < SK__COUNT && search_content_keys[type];
+}
+
 bool search_needs_content(const struct search_key *k)
 {
 	if (!k)
 		return false;
-	switch (k->type) {
-	case SK_HEADER:
-	case SK_BODY:
-	case SK_TEXT:
-	case SK_SENTBEFORE:
-	case SK_SENTON:
-	case SK_SENTSINCE:
+	if (search_key_type_needs_content(k->type))
 		return true;
-	default:
-		break;
-	}
 	for (size_t i = 0; i < k->nchildren; i++)
 		if (search_needs_content(k->children[i]))
 			return true;

@@ -45,8 +45,9 @@ enum search_key_type {
 	SK_TEXT,       /* str: headers + body */
 	SK_MODSEQ,     /* num: modseq >= num (CONDSTORE, later) */
 	SK_OLDER,      /* num seconds (RFC 5032 WITHIN) */
-	SK_YOUNGER,
+	SK_YOUNGER,    /* keep last, or move SK__COUNT */
 };
+#define SK__COUNT (SK_YOUNGER + 1) /* the number of key types */
 
 struct search_key {
 	enum search_key_type type;
@@ -82,6 +83,11 @@ struct search_msg {
 };
 
 bool search_match(const struct search_key *k, struct search_msg *m);
+/* Whether a key of this type reads the message content (header or body)
+ * rather than per-message facts: the one list of content keys, used by
+ * search_needs_content() and by the parser's ordering of cheap keys
+ * before dear ones (imap/search_parse.c). */
+bool search_key_type_needs_content(enum search_key_type type);
 /* True when any key in the tree needs the message content (header/body),
  * so the caller can skip loading for flag-only searches. */
 bool search_needs_content(const struct search_key *k);

@@ -3,6 +3,7 @@
  * recorded (RFC 9051 6.4.5). Transfer decoding for BINARY (RFC 3516) lives
  * here too. */
 #include "mail/mail.h"
+#include "mail/decode.h"
 #include "mail/mime_internal.h"
 
 #include <stdlib.h>
@@ -271,116 +272,6 @@ int mail_section_fetch(const struct mail_msg *m, const struct mail_section *s, s
 
 /* ---- transfer decoding ---- */
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* RFC 2045 6.8: characters outside the alphabet (line breaks, spaces,
- * junk) are ignored. */
-void mail_base64_decode(const char *s, size_t len, struct strbuf *out)
-{
-	uint32_t acc = 0;
-	int bits = 0;
-	strbuf_grow(out, len / 4 * 3 + 3);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '=') {
-			/* Padding: drop the partial quantum. Data may go on
-			 * (concatenated encodings are common). */
-			acc = 0;
-			bits = 0;
-			continue;
-		}
-		int v = b64_value(c);
-		if (v < 0)
-			continue;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			strbuf_addc(out, (char)((acc >> bits) & 0xff));
-		}
-	}
-}
-
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-void mail_qp_decode(const char *s, size_t len, bool header, struct strbuf *out)
-{
-	strbuf_grow(out, len);
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '=') {
-			int h1 = i + 1 < len ? hex_value((unsigned char)s[i + 1]) : -1;
-			int h2 = i + 2 < len ? hex_value((unsigned char)s[i + 2]) : -1;
-			if (h1 >= 0 && h2 >= 0) {
-				strbuf_addc(out, (char)(h1 * 16 + h2));
-				i += 3;
-				continue;
-			}
-			/* RFC 2045 6.7 (5): a soft line break, with any
-			 * transport padding before the line end. */
-			size_t j = i + 1;
-			while (j < len && (s[j] == ' ' || s[j] == '\t'))
-				j++;
-			if (j < len && s[j] == '\r' && j + 1 < len && s[j + 1] == '\n') {
-				i = j + 2;
-				continue;
-			}
-			if (j < len && s[j] == '\n') {
-				i = j + 1;
-				continue;
-			}
-			if (j >= len) {
-				i = j;
-				continue;
-			}
-			/* Not a valid escape: keep it literally (6.7 note 1). */
-			strbuf_addc(out, '=');
-			i++;
-			continue;
-		}
-		if (header && c == '_')
-			c = ' ';
-		if (!header && (c == ' ' || c == '\t')) {
-			/* 6.7 (3): trailing whitespace on a line is padding. */
-			size_t j = i;
-			while (j < len && (s[j] == ' ' || s[j] == '\t'))
-				j++;
-			if (j >= len || s[j] == '\n' || (s[j] == '\r' && j + 1 < len && s[j + 1] == '\n')) {
-				i = j;
-				continue;
-			}
-			strbuf_add(out, s + i, j - i);
-			i = j;
-			continue;
-		}
-		strbuf_addc(out, (char)c);
-		i++;
-	}
-}
-
 enum mail_cte mail_part_cte(const char *d, const struct mail_part *p)
 {
 	struct mail_hdr h;
@@ -421,18 +312,5 @@ int mail_binary_fetch(const struct mail_msg *m, const uint32_t *part, size_t npa
 	/* RFC 2045 6.4: a multipart or message part may only be 7bit, 8bit
 	 * or binary, so its body is sent as is. */
 	enum mail_cte cte = p->kind == MAIL_PART_LEAF ? mail_part_cte(m->data, p) : MAIL_CTE_IDENTITY;
-	switch (cte) {
-	case MAIL_CTE_IDENTITY:
-		strbuf_add(out, body, blen);
-		return 0;
-	case MAIL_CTE_BASE64:
-		mail_base64_decode(body, blen, out);
-		return 0;
-	case MAIL_CTE_QP:
-		mail_qp_decode(body, blen, false, out);
-		return 0;
-	case MAIL_CTE_UNKNOWN:
-		break;
-	}
-	return -1;
+	return mail_cte_decode(cte, body, blen, out) ? 0 : -1;
 }

@@ -1,12 +1,48 @@
-/* `rampart serve`: binds the listeners, drops privileges, runs one libevent
- * worker per core with SO_REUSEPORT, and routes mail-change notifications
- * to the sessions of each user. */
+/* The network layer: listeners (TCP and unix sockets), one libevent
+ * worker per core, connection limits, TLS. It knows no protocol: each
+ * listener hands its connections to the struct proto_ops (core/proto.h)
+ * the composition root (src/app/serve.c) gave for its `protocol`. */
 #ifndef RAMPART_NET_SERVER_H
 #define RAMPART_NET_SERVER_H
 
-struct config;
+#include "core/config.h"
 
-/* Runs until SIGTERM/SIGINT. Returns a process exit status. */
-int server_run(const struct config *cfg);
+struct proto_ops;
+struct server;
+
+/* A protocol as the server runs it: its table and its own context. */
+struct server_proto {
+	const struct proto_ops *ops;
+	void *arg;
+};
+
+/* Calls back into the rest of the process; each may be NULL. */
+struct server_hooks {
+	/* accept() ran out of descriptors: give cached ones back (the store's
+	 * unused database handles). Runs on a worker thread. */
+	void (*fds_short)(void);
+	/* A worker thread is about to exit: release its per-thread state. */
+	void (*worker_exit)(void);
+};
+
+/* Binds every listener (call while still privileged), builds the TLS
+ * context and one event loop per worker, and fits max_connections to the
+ * descriptor limit. protos is indexed by enum listener_proto; a listener
+ * whose protocol has no ops is an error. NULL on error (logged). */
+struct server *server_new(const struct config *cfg,
+			  const struct server_proto protos[LISTENER_PROTO__COUNT],
+			  const struct server_hooks *hooks);
+/* Number of worker threads (the `workers` key, 0 meaning one per core). */
+unsigned server_workers(const struct server *srv);
+/* Starts the worker threads; connections are accepted from now on. */
+void server_start(struct server *srv);
+/* Runs fn(key) soon on every worker thread, each with its own copy of
+ * key; a post still pending with the same fn and key is not repeated.
+ * Thread-safe: for the change watcher's thread. */
+void server_post_all(struct server *srv, void (*fn)(const char *key), const char *key);
+/* Every session says goodbye; the workers stop and are joined. */
+void server_stop(struct server *srv);
+/* Closes the listeners (removes unix socket files) and frees. */
+void server_free(struct server *srv);
 
 #endif

@@ -1,8 +1,13 @@
 /* Message blobs: immutable files named by the SHA-256 of their bytes,
  * <userdir>/blobs/ab/cdef..., shared by every copy of a message within the
  * user. A blob becomes visible only by an atomic rename of a fully
- * fsync'd temp file, so a reader never sees a partial message. */
-#include "store/store_internal.h"
+ * fsync'd temp file, so a reader never sees a partial message.
+ *
+ * The handle (struct store_blobs) knows only the user directory: no
+ * database type reaches this file, so every backend can keep its message
+ * bytes here and record only their names. */
+#include "store/blob.h"
+#include "store/backend.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -21,6 +26,12 @@
 
 /* Temp files older than this were left by a crashed writer. */
 #define STORE_TMP_MAX_AGE 3600
+
+struct store_blobs {
+	char *dir;       /* the user directory */
+	char *username;  /* for log lines */
+	int fd;          /* <dir>/blobs, for openat of message files; -1 if not open */
+};
 
 bool store_blob_name_valid(const char *hex)
 {
@@ -48,19 +59,19 @@ void store_blob_hash(const void *data, size_t len, char hex[65])
 	hex[64] = '\0';
 }
 
-static char *blob_path(const struct store_user *u, const char *hex)
+static char *blob_path(const struct store_blobs *b, const char *hex)
 {
-	return xasprintf("%s/blobs/%.2s/%s", u->dir, hex, hex + 2);
+	return xasprintf("%s/blobs/%.2s/%s", b->dir, hex, hex + 2);
 }
 
-static char *blob_dir(const struct store_user *u, const char *hex)
+static char *blob_dir(const struct store_blobs *b, const char *hex)
 {
-	return xasprintf("%s/blobs/%.2s", u->dir, hex);
+	return xasprintf("%s/blobs/%.2s", b->dir, hex);
 }
 
-bool store_blob_present(struct store_user *u, const char *hex, size_t len)
+bool store_blobs_present(struct store_blobs *b, const char *hex, size_t len)
 {
-	char *path = blob_path(u, hex);
+	char *path = blob_path(b, hex);
 	struct stat st;
 	bool ok = stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == len;
 	free(path);
@@ -68,20 +79,20 @@ bool store_blob_present(struct store_user *u, const char *hex, size_t len)
 }
 
 /* A name no other writer (thread or process) uses at the same time. */
-static char *blob_tmp_path(const struct store_user *u)
+static char *blob_tmp_path(const struct store_blobs *b)
 {
 	static atomic_uint counter;
 	unsigned n = atomic_fetch_add(&counter, 1);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return xasprintf("%s/tmp/blob.%ld.%u.%ld%09ld", u->dir, (long)getpid(), n, (long)ts.tv_sec,
+	return xasprintf("%s/tmp/blob.%ld.%u.%ld%09ld", b->dir, (long)getpid(), n, (long)ts.tv_sec,
 			 ts.tv_nsec);
 }
 
-int store_blob_put(struct store_user *u, const char *hex, const void *data, size_t len)
+int store_blobs_put(struct store_blobs *b, const char *hex, const void *data, size_t len)
 {
-	char *path = blob_path(u, hex);
-	char *dir = blob_dir(u, hex);
+	char *path = blob_path(b, hex);
+	char *dir = blob_dir(b, hex);
 	char *tmp = NULL;
 	int fd = -1, r = STORE_EIO;
 	struct stat st;
@@ -97,7 +108,7 @@ int store_blob_put(struct store_user *u, const char *hex, const void *data, size
 		goto out;
 	for (int tries = 0; fd < 0 && tries < 5; tries++) {
 		free(tmp);
-		tmp = blob_tmp_path(u);
+		tmp = blob_tmp_path(b);
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
 		if (fd < 0 && errno != EEXIST && !(tries == 0 && store_fds_relieve(errno)))
 			break;
@@ -125,7 +136,7 @@ out_unlink:
 	unlink(tmp);
 out:
 	if (r != STORE_OK)
-		log_err("event=store_blob_error user=%s errno=%d", u->username, errno);
+		log_err("event=store_blob_error user=%s errno=%d", b->username, errno);
 	if (fd >= 0)
 		close(fd);
 	free(tmp);
@@ -134,15 +145,15 @@ out:
 	return r;
 }
 
-void store_blob_unlink(struct store_user *u, const char *hex)
+void store_blobs_unlink(struct store_blobs *b, const char *hex)
 {
-	char *path = blob_path(u, hex);
+	char *path = blob_path(b, hex);
 	if (unlink(path) < 0 && errno != ENOENT)
-		log_warn("event=store_blob_unlink_error user=%s errno=%d", u->username, errno);
+		log_warn("event=store_blob_unlink_error user=%s errno=%d", b->username, errno);
 	free(path);
 }
 
-void store_tmp_clean(const char *dir)
+static void blobs_tmp_clean(const char *dir)
 {
 	char *tmp = xasprintf("%s/tmp", dir);
 	DIR *d = opendir(tmp);
@@ -164,14 +175,14 @@ void store_tmp_clean(const char *dir)
 	free(tmp);
 }
 
-static int blob_open_read(struct store_user *u, const char *blob)
+static int blob_open_read(struct store_blobs *b, const char *blob)
 {
-	if (u->blobs_fd >= 0) {
+	if (b->fd >= 0) {
 		char rel[64 + 2];  /* "ab/" + 62 hex + NUL */
 		snprintf(rel, sizeof(rel), "%.2s/%s", blob, blob + 2);
-		return openat(u->blobs_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		return openat(b->fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	}
-	char *path = blob_path(u, blob);
+	char *path = blob_path(b, blob);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	int e = errno;
 	free(path);
@@ -179,19 +190,19 @@ static int blob_open_read(struct store_user *u, const char *blob)
 	return fd;
 }
 
-int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)
+int store_blobs_map(struct store_blobs *b, const char *blob, const char **data, size_t *len)
 {
 	*data = NULL;
 	*len = 0;
-	if (!u || !store_blob_name_valid(blob))
+	if (!b || !store_blob_name_valid(blob))
 		return STORE_EINVAL;
-	int fd = blob_open_read(u, blob);
+	int fd = blob_open_read(b, blob);
 	if (fd < 0 && store_fds_relieve(errno))
-		fd = blob_open_read(u, blob);
+		fd = blob_open_read(b, blob);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return STORE_ENOENT;
-		log_err("event=store_blob_error user=%s op=open errno=%d", u->username, errno);
+		log_err("event=store_blob_error user=%s op=open errno=%d", b->username, errno);
 		return STORE_EIO;
 	}
 	struct stat st;
@@ -223,7 +234,7 @@ int store_blob_map(struct store_user *u, const char *blob, const char **data, si
 		close(fd);
 		if (got != (size_t)st.st_size) {
 			free(buf);
-			log_err("event=store_blob_error user=%s op=read errno=%d", u->username, errno);
+			log_err("event=store_blob_error user=%s op=read errno=%d", b->username, errno);
 			return STORE_EIO;
 		}
 		*data = buf;
@@ -233,7 +244,7 @@ int store_blob_map(struct store_user *u, const char *blob, const char **data, si
 	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED) {
-		log_err("event=store_blob_error user=%s op=mmap errno=%d", u->username, errno);
+		log_err("event=store_blob_error user=%s op=mmap errno=%d", b->username, errno);
 		return STORE_EIO;
 	}
 	*data = p;
@@ -247,4 +258,39 @@ void store_blob_unmap(const char *data, size_t len)
 		munmap((void *)data, len);
 	else if (data && len > 0)
 		free((void *)data);
+}
+
+struct store_blobs *store_blobs_open(const char *dir, const char *username)
+{
+	char *blobs = xasprintf("%s/blobs", dir);
+	char *tmp = xasprintf("%s/tmp", dir);
+	struct store_blobs *b = NULL;
+	if (store_mkdir_durable(blobs) < 0 || store_mkdir_durable(tmp) < 0)
+		goto out;
+	/* Message files are opened relative to it: the full path walk of
+	 * every message was a tenth of a header SEARCH. Without it (any
+	 * failure but a descriptor shortage) full paths still work. */
+	int fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE))
+		goto out;
+	b = xcalloc(1, sizeof(*b));
+	b->dir = xstrdup(dir);
+	b->username = xstrdup(username);
+	b->fd = fd;
+	blobs_tmp_clean(dir);
+out:
+	free(blobs);
+	free(tmp);
+	return b;
+}
+
+void store_blobs_close(struct store_blobs *b)
+{
+	if (!b)
+		return;
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->dir);
+	free(b->username);
+	free(b);
 }

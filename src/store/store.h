@@ -1,7 +1,14 @@
 /* The mail store interface: everything the IMAP and delivery layers may ask
- * of persistent storage. store/sqlite implements it (per-user index.sqlite
- * in WAL mode + content-addressed blob files); a PostgreSQL backend will
- * implement the same functions later.
+ * of persistent storage.
+ *
+ * store/store.c is the front: it checks every rule once (mailbox names and
+ * INBOX, keyword syntax and limits, special-use attributes, argument
+ * sanity; the rule functions are exported below so the protocol layers use
+ * the same ones) and calls a backend through a table of functions
+ * (store/backend.h). store/sqlite/ is one backend (per-user index.sqlite in
+ * WAL mode + content-addressed blob files, inotify change feed); a
+ * PostgreSQL backend will be another. docs/store-backends.md describes the
+ * split; tests/unit/test_store_conformance.c is what a backend must pass.
  *
  * Threading: a struct store_user is used by one thread at a time. Handles
  * are pooled by the process (a nested store_user_open on the same thread
@@ -9,11 +16,48 @@
  * thread), so sessions do not each hold a database connection; they open
  * before a command and close after it.
  *
- * Durability: every function that changes state returns only after the
- * change is committed and fsync'd (blob file, its directory, SQLite WAL).
- *
  * Errors: functions return STORE_OK (0) or a negative STORE_E... code; the
- * IMAP layer maps them to response codes. */
+ * IMAP layer maps them to response codes.
+ *
+ * What every backend guarantees (the conformance suite checks each):
+ *  1. One modseq per write transaction: every message a call adds, changes
+ *     or expunges in a mailbox gets the same modseq, HIGHESTMODSEQ + 1, and
+ *     HIGHESTMODSEQ becomes it; so HIGHESTMODSEQ strictly increases with
+ *     every call that changes the mailbox. A call (or a message) that
+ *     changes nothing keeps its modseq (RFC 7162 3.1.3).
+ *  2. UIDs are given in ascending order from UIDNEXT; UIDNEXT never goes
+ *     down, so a UID is never reused within one UIDVALIDITY (RFC 9051
+ *     2.3.1.1). Expunge does not lower it.
+ *  3. Every mailbox created (CREATE, RENAME of INBOX, DELETE then CREATE
+ *     of the same name) gets a UIDVALIDITY this user's store never gave
+ *     before (strictly increasing); a rename keeps it.
+ *  4. A change is acknowledged (STORE_OK) only when durable: message bytes
+ *     and their directory fsync'd, then the index committed and synced.
+ *     A failed call leaves nothing visible.
+ *  5. One call is one transaction: MULTIAPPEND gives UIDs to all messages
+ *     or to none (RFC 3502); MOVE copies and expunges together (RFC 6851);
+ *     RENAME moves a mailbox with all its children. COPY/MOVE report the
+ *     source and destination UIDs of every message copied, pairwise and
+ *     ascending (RFC 4315 COPYUID).
+ *  6. Expunged UIDs are recorded with the modseq that expunged them, so
+ *     store_changes(since) returns every message changed and every UID
+ *     expunged after `since` (RFC 7162 QRESYNC), for as long as the mailbox
+ *     exists.
+ *  7. After every commit that changes what a client can see (mailboxes,
+ *     subscriptions, messages, flags) the change callback fires for that
+ *     user in every process watching it; never before the commit.
+ *  8. Mailbox ids are never reused: a session holding a deleted mailbox's
+ *     id gets STORE_ENOENT, never another mailbox.
+ *  9. INBOX always exists and cannot be deleted; renaming it moves its
+ *     messages to the new mailbox and leaves it empty with its UIDVALIDITY
+ *     and UIDNEXT (RFC 9051 6.3.6).
+ * 10. Subscriptions are names: subscribing a name that does not exist
+ *     works, DELETE leaves the subscription, RENAME carries it along
+ *     (RFC 9051 6.3.7).
+ * 11. The mailbox-count limit is checked inside the write transaction
+ *     that would create the mailbox: concurrent CREATEs cannot pass it.
+ * 12. A message's blob, while any message refers to it, maps to exactly
+ *     the bytes appended. */
 #ifndef RAMPART_STORE_STORE_H
 #define RAMPART_STORE_STORE_H
 
@@ -33,8 +77,45 @@ enum store_err {
 	STORE_ECANNOT = -8,      /* operation not permitted, e.g. deleting INBOX */
 };
 
-/* Process-wide set-up: where user directories live. Creates mail_root. */
+/* ---- Rules (the one home of each; the front applies them to every call) ---- */
+
+/* Mailbox names: UTF-8, '/'-separated, no empty level, no control
+ * characters, no LIST wildcards '%' '*' (RFC 9051 5.1), at most this many
+ * bytes. */
+#define STORE_MAILBOX_NAME_MAX 1000
+/* RFC 9051 9: flag-keyword = atom, and not starting with '\' (a system
+ * flag). The byte limit is the stricter of the two the server had (128 in
+ * the store, 200 in imap/); more keywords than STORE_KEYWORDS_MAX on one
+ * message is abuse, not mail sorting. */
+#define STORE_KEYWORD_LEN_MAX 128
+#define STORE_KEYWORDS_MAX 100
+#define STORE_USERNAME_MAX 255
+
+/* Validates a mailbox name and returns it normalised in *out (caller
+ * frees): INBOX is case-insensitive, also as a hierarchy prefix ("inbox"
+ * -> "INBOX", "inbox/x" -> "INBOX/x"; RFC 9051 5.1). STORE_EINVAL for a
+ * malformed name, STORE_ELIMIT for one over STORE_MAILBOX_NAME_MAX. */
+int store_mailbox_name_normalize(const char *name, char **out);
+/* One keyword k[0..len): STORE_OK for an atom of 1 to
+ * STORE_KEYWORD_LEN_MAX bytes without '\', STORE_ELIMIT for a longer
+ * one, STORE_EINVAL otherwise. store_keyword_valid() is "== STORE_OK". */
+int store_keyword_check(const char *k, size_t len);
+bool store_keyword_valid(const char *k, size_t len);
+/* Checks a space-separated keyword list as store_append/store_flags will:
+ * STORE_OK, STORE_EINVAL (a malformed keyword) or STORE_ELIMIT (a keyword
+ * over STORE_KEYWORD_LEN_MAX bytes, or more than STORE_KEYWORDS_MAX
+ * distinct keywords, compared case-insensitively). NULL is the empty list. */
+int store_keywords_check(const char *keywords);
+
+/* ---- Set-up ---- */
+
+/* Process-wide set-up: where user directories live. Creates mail_root.
+ * Uses the default backend ("sqlite"). */
 int store_init(const char *mail_root);
+/* The same with a named backend; STORE_EINVAL for an unknown name. */
+int store_init_backend(const char *backend, const char *mail_root);
+/* The name of the i-th registered backend, NULL past the last. */
+const char *store_backend_name(size_t i);
 void store_shutdown(void);
 /* "mail_root/<domain or 'local'>/<localpart>"; caller frees. NULL for a
  * username with characters outside [A-Za-z0-9._+@-] or "..". */
@@ -89,6 +170,11 @@ int store_mailbox_status(struct store_user *u, const char *name, struct store_ma
 /* The same without the counts (which cost a scan of the mailbox). */
 int store_mailbox_get(struct store_user *u, const char *name, struct store_mailbox *out);
 int store_mailbox_create(struct store_user *u, const char *name, const char *special_use);
+/* The same, refused with STORE_ELIMIT when the user already has
+ * max_mailboxes mailboxes (0: no limit); counted inside the transaction
+ * that creates (invariant 11). */
+int store_mailbox_create_bounded(struct store_user *u, const char *name, const char *special_use,
+				 unsigned max_mailboxes);
 /* Deletes the mailbox and its messages (not its children). */
 int store_mailbox_delete(struct store_user *u, const char *name);
 /* Renames the mailbox and every child ("a/b" with "a"). Renaming INBOX
@@ -162,7 +248,9 @@ int store_append(struct store_user *u, const char *mailbox, struct store_append 
 
 enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
-/* Changes flags/keywords of the given UIDs. Messages whose flags actually
+/* Changes flags/keywords of the given UIDs (keywords: space-separated,
+ * checked as store_keywords_check(); a message may end up with at most
+ * STORE_KEYWORDS_MAX, else STORE_ELIMIT and nothing changes). Messages whose flags actually
  * change get a new modseq. With unchangedsince != 0 (CONDSTORE), messages
  * whose modseq is above it are left alone and listed in *failed.
  * *changed receives the new state of every message that changed. */
@@ -191,7 +279,8 @@ void store_blob_unmap(const char *data, size_t len);
 /* ---- Change notification ----
  * Every committed change to a user's store (from this process, another
  * server process or `rampart deliver`) wakes the watcher callback with
- * that username, from the watcher thread. The callback must be cheap and
+ * that username, from the backend's watcher thread (SQLite: inotify on a
+ * file touched after each commit; PostgreSQL: LISTEN/NOTIFY). The callback must be cheap and
  * thread-safe (typically: post an event to the workers). */
 typedef void (*store_change_cb)(const char *username, void *arg);
 int store_watch_start(store_change_cb cb, void *arg);

@@ -2,18 +2,11 @@
  * BODYSTRUCTURE/BODY/ENVELOPE, section parsing and fetching, BINARY,
  * header decoding, body text and dates.
  *
- * Build (not part of the default CMake build):
- *
- *   clang -g -O1 -std=gnu17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *       -fno-sanitize-recover=undefined -I src \
- *       tests/fuzz/fuzz_mime.c src/mail/mime.c src/mail/header.c src/mail/envelope.c \
- *       src/mail/bodystructure.c src/mail/section.c src/mail/date.c src/mail/bodytext.c \
- *       src/core/util.c src/core/strbuf.c src/core/quote.c src/core/log.c \
- *       -o fuzz_mime
- *   mkdir -p /tmp/fuzz-mime
- *   for f in tests/data/mime/[a-z]*.eml; do
- *       { printf '\006HEADER'; cat "$f"; } > /tmp/fuzz-mime/"$(basename "$f")"; done
- *   ./fuzz_mime -max_len=16384 -max_total_time=300 /tmp/fuzz-mime
+ * Built by CMake (see the fuzz block of CMakeLists.txt): fuzz_mime_replay
+ * replays tests/fuzz/corpus/fuzz_mime in every build; with clang, fuzz_mime
+ * is the libFuzzer binary (`make test` runs it briefly). For a long run:
+ * build-clang/fuzz_mime -max_len=16384 -max_total_time=300 DIR with DIR a
+ * copy of the corpus (tests/fuzz/make_seeds.py writes the seeds).
  *
  * Input layout: byte 0 is the length k of a FETCH section-spec that
  * follows (bytes 1..k), the rest is the message (hence the seed prefix).

@@ -1,13 +1,10 @@
 /* libFuzzer harness for the IMAP command parser and sequence sets.
  *
- * Build (not part of the default CMake build):
- *
- *   clang -g -O1 -std=gnu17 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *       -fno-sanitize-recover=undefined -I src \
- *       tests/fuzz/fuzz_parser.c src/imap/parser.c src/imap/seqset.c \
- *       src/core/util.c src/core/strbuf.c src/core/log.c \
- *       -o fuzz_parser
- *   mkdir -p /tmp/fuzz-corpus && ./fuzz_parser -max_len=4096 -max_total_time=300 /tmp/fuzz-corpus
+ * Built by CMake (see the fuzz block of CMakeLists.txt): fuzz_parser_replay
+ * replays tests/fuzz/corpus/fuzz_parser in every build; with clang,
+ * fuzz_parser is the libFuzzer binary (`make test` runs it briefly). For a
+ * long run: build-clang/fuzz_parser -max_len=4096 -max_total_time=300 DIR
+ * with DIR a copy of the corpus.
  *
  * Input layout: byte 0 picks a set of limits (small ones, so every limit
  * path is reachable), byte 1 seeds the chunking, the rest is the stream.

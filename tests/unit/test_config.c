@@ -338,6 +338,78 @@ static void test_listeners(void **state)
 	config_free(c);
 }
 
+/* protocol, unix:PATH, unix_mode and trusted; the keys that apply to one
+ * kind of listener only are refused on the other. */
+static void test_listener_unix_and_protocol(void **state)
+{
+	struct tmp *t = *state;
+	struct config *c = load_ok(t, "[listener a]\naddress = unix:run/imap.sock\ntls = none\n"
+				      "protocol = imap\nunix_mode = 0600\ntrusted = yes\n"
+				      "[listener b]\naddress = unix:/run/rampart/b.sock\ntls = none\n"
+				      "[listener c]\naddress = 127.0.0.1:143\ntls = none\n");
+	assert_int_equal(c->nlisteners, 3);
+	char *want = xasprintf("%s/run/imap.sock", t->dir);
+	assert_string_equal(c->listeners[0].unix_path, want);
+	free(want);
+	assert_null(c->listeners[0].host);
+	assert_int_equal(c->listeners[0].unix_mode, 0600);
+	assert_true(c->listeners[0].trusted);
+	assert_int_equal(c->listeners[0].protocol, LISTENER_PROTO_IMAP);
+	assert_string_equal(c->listeners[1].unix_path, "/run/rampart/b.sock");
+	assert_int_equal(c->listeners[1].unix_mode, 0660);
+	assert_false(c->listeners[1].trusted);
+	assert_null(c->listeners[2].unix_path);
+	assert_int_equal(c->listeners[2].protocol, LISTENER_PROTO_IMAP);
+	assert_string_equal(config_protocol_name(LISTENER_PROTO_IMAP), "imap");
+	config_free(c);
+
+	load_err(t, MIN_LISTENER "protocol = lmtp2\n", 4, "unknown protocol 'lmtp2'");
+	load_err(t, MIN_LISTENER "protocol = IMAP\n", 4, "unknown protocol");
+	load_err(t, MIN_LISTENER "trusted = yes\n", 4, "trusted applies to unix listeners only");
+	load_err(t, MIN_LISTENER "unix_mode = 0600\n", 4, "unix_mode applies to unix listeners");
+	load_err(t, "[listener u]\naddress = unix:a.sock\ntls = none\nallow_from = 10.0.0.0/8\n", 4,
+		 "allow_from applies to TCP listeners only");
+	load_err(t, "[listener u]\naddress = unix:a.sock\ntls = none\nunix_mode = 0800\n", 4,
+		 "not an octal mode");
+	load_err(t, "[listener u]\naddress = unix:a.sock\ntls = none\nunix_mode = 01777\n", 4,
+		 "not an octal mode");
+	load_err(t, "[listener u]\naddress = unix:a.sock\ntls = none\ntrusted = 1\n", 4,
+		 "not yes or no");
+	load_err(t, "[listener u]\naddress = unix:\ntls = none\n", 2, "needs a socket path");
+	load_err(t, "[listener u]\naddress = unix:/x/a.sock\ntls = none\n"
+		    "[listener v]\naddress = unix:/x/a.sock\ntls = none\n", 4,
+		 "same address as [listener u]");
+	char *longp = xasprintf("[listener u]\naddress = unix:/%0120d\ntls = none\n", 0);
+	load_err(t, longp, 2, "longer than 107 bytes");
+	free(longp);
+
+	/* config_print writes the unix keys and reads back the same */
+	c = load_ok(t, "[listener a]\naddress = unix:/run/a.sock\ntls = none\nunix_mode = 0640\n"
+		       "unix_group = mail\ntrusted = yes\n[listener b]\naddress = unix:/run/b.sock\n"
+		       "tls = none\nunix_owner = www\n");
+	assert_string_equal(c->listeners[0].unix_group, "mail");
+	assert_null(c->listeners[0].unix_owner);
+	assert_string_equal(c->listeners[1].unix_owner, "www");
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	config_print(c, f);
+	fclose(f);
+	config_free(c);
+	if (!strstr(out, "[listener a]\naddress = unix:/run/a.sock\ntls = none\nprotocol = imap\n"
+			 "unix_mode = 0640\nunix_owner =\nunix_group = mail\ntrusted = yes\n") ||
+	    !strstr(out, "unix_mode = 0660\nunix_owner = www\nunix_group =\ntrusted = no\n"))
+		fail_msg("unix listeners not printed as expected:\n%s", out);
+	/* and what is printed loads again */
+	c = load_ok(t, out);
+	assert_string_equal(c->listeners[0].unix_group, "mail");
+	assert_null(c->listeners[0].unix_owner);
+	assert_int_equal(c->listeners[0].unix_mode, 0640);
+	config_free(c);
+	free(out);
+	load_err(t, MIN_LISTENER "unix_group = mail\n", 4, "unix_group applies to unix listeners");
+}
+
 static void test_errors_structure(void **state)
 {
 	struct tmp *t = *state;
@@ -626,14 +698,194 @@ static void test_mutations(void **state)
 	}
 }
 
+/* ---- one home for defaults ---- */
+
+/* "[section]" and "key = value" lines of config_print output, as
+ * "section.key" -> value; listener sections are all "listener". */
+struct kv {
+	char key[96];
+	char value[160];
+};
+
+static size_t printed_keys(const struct config *c, struct kv *out, size_t cap)
+{
+	char *text = NULL;
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&text, &len);
+	config_print(c, f);
+	fclose(f);
+	char sec[32] = "";
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		if (line[0] == '#')
+			continue;
+		if (line[0] == '[') {
+			snprintf(sec, sizeof(sec), "%.*s", (int)strcspn(line + 1, " ]"), line + 1);
+			continue;
+		}
+		char *eq = strstr(line, " =");
+		assert_non_null(eq);
+		assert_true(n < cap);
+		snprintf(out[n].key, sizeof(out[n].key), "%s.%.*s", sec, (int)(eq - line), line);
+		snprintf(out[n].value, sizeof(out[n].value), "%s", eq[2] == ' ' ? eq + 3 : "");
+		n++;
+	}
+	free(text);
+	return n;
+}
+
+/* A default as docs/configuration.md writes it, as config_print would:
+ * "`64M` (67108864)" -> "67108864", "`info`" -> "info", "`mail`" (a
+ * path) -> "<dir>/mail", "unset" / "empty" / "OpenSSL default" -> "". */
+static void doc_default(const char *cell, bool path, const char *dir, char *out, size_t cap)
+{
+	const char *paren = strchr(cell, '(');
+	const char *tick = strchr(cell, '`');
+	if (paren && paren[1] >= '0' && paren[1] <= '9') {
+		snprintf(out, cap, "%.*s", (int)strspn(paren + 1, "0123456789"), paren + 1);
+	} else if (tick == cell) {
+		size_t n = strcspn(cell + 1, "`");
+		if (path)
+			snprintf(out, cap, "%s/%.*s", dir, (int)n, cell + 1);
+		else
+			snprintf(out, cap, "%.*s", (int)n, cell + 1);
+	} else {
+		out[0] = '\0';
+	}
+}
+
+/* Every key config_print knows has a row in docs/configuration.md whose
+ * default is the value a file without that key loads to, and every row
+ * is a key: a default changed in one place only fails here. */
+static void test_defaults_match_docs(void **state)
+{
+	struct tmp *t = *state;
+	/* No keys but what a file must have: a listener (and, for its TLS
+	 * default, a certificate). */
+	struct config *c = load_ok(t, MIN_LISTENER);
+	struct kv kv[128];
+	size_t n = printed_keys(c, kv, 100);
+	config_free(c);
+	while (n > 0 && strncmp(kv[n - 1].key, "listener.", 9) == 0)
+		n--; /* this listener sets tls; the one below has only its address */
+	c = load_ok(t, "[tls]\ncert = cert.pem\nkey = key.pem\n[listener imap]\naddress = 127.0.0.1:1143\n");
+	struct kv lkv[128];
+	size_t ln = printed_keys(c, lkv, 128);
+	config_free(c);
+	for (size_t i = 0; i < ln; i++)
+		if (strncmp(lkv[i].key, "listener.", 9) == 0 && n < ARRAY_SIZE(kv))
+			kv[n++] = lkv[i];
+
+	const char *data = getenv("RAMPART_TEST_DATA");
+	assert_non_null(data);
+	char *doc = xasprintf("%s/../../docs/configuration.md", data);
+	FILE *f = fopen(doc, "r");
+	if (!f)
+		fail_msg("cannot open %s", doc);
+	char line[2048], sec[32] = "";
+	bool documented[128] = { false };
+	size_t rows = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "## [", 4) == 0) {
+			snprintf(sec, sizeof(sec), "%.*s", (int)strcspn(line + 4, " ]"), line + 4);
+			continue;
+		}
+		if (strncmp(line, "| `", 3) != 0)
+			continue;
+		/* "| `key` | default | meaning |", or "| `a`, `b` | ..." for
+		 * keys that share a row */
+		char *names = line + 1;
+		char *bar = strchr(names, '|');
+		if (!bar || !strchr(bar + 1, '|'))
+			fail_msg("unexpected table row: %s", line);
+		*bar = '\0';
+		char cell[256];
+		snprintf(cell, sizeof(cell), "%.*s", (int)strcspn(bar + 1, "|"), bar + 1);
+		char *cs = cell;
+		while (*cs == ' ')
+			cs++;
+		memmove(cell, cs, strlen(cs) + 1);
+		for (size_t k = strlen(cell); k > 0 && cell[k - 1] == ' '; k--)
+			cell[k - 1] = '\0';
+		for (char *q = strchr(names, '`'); q; q = strchr(q, '`')) {
+			size_t nl = strcspn(q + 1, "`");
+			char key[96];
+			snprintf(key, sizeof(key), "%s.%.*s", sec, (int)nl, q + 1);
+			q += nl + 2;
+			rows++;
+			size_t i = 0;
+			while (i < n && strcmp(kv[i].key, key) != 0)
+				i++;
+			if (i == n && strcmp(sec, "listener") == 0)
+				continue; /* a key of another kind of listener than this TCP one */
+			if (i == n)
+				fail_msg("docs/configuration.md documents %s, which config_print does not know",
+					 key);
+			documented[i] = true;
+			if (strcmp(cell, "required") == 0)
+				continue;
+			char want[256];
+			doc_default(cell, kv[i].value[0] == '/', t->dir, want, sizeof(want));
+			if (strcmp(kv[i].value, want) != 0)
+				fail_msg("%s: docs say default '%s' (%s), the loader gives '%s'", key, want,
+					 cell, kv[i].value);
+		}
+	}
+	fclose(f);
+	free(doc);
+	assert_true(rows >= 25);
+	for (size_t i = 0; i < n; i++)
+		if (!documented[i])
+			fail_msg("%s is not in the tables of docs/configuration.md", kv[i].key);
+}
+
+/* The defaults need no second copy at the call sites (no
+ * "cfg->max_line ? cfg->max_line : 65536"): a loaded configuration never
+ * holds zero for these, because a file cannot set zero, and
+ * config_new_defaults() gives the same values as loading a file. */
+static void test_limits_never_zero(void **state)
+{
+	struct tmp *t = *state;
+	static const char *const keys[] = {
+		"max_line", "max_literal", "max_message_size", "max_connections",
+		"max_connections_per_ip", "max_output_buffer", "idle_timeout", "preauth_timeout",
+		"max_mailboxes", "max_mailbox_name",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		char *text = xasprintf(MIN_LISTENER "[limits]\n%s = 0\n", keys[i]);
+		load_err(t, text, 5, keys[i]);
+		free(text);
+	}
+	load_err(t, "[tls]\nmin_version = 0\n" MIN_LISTENER, 2, "min_version");
+
+	struct config *loaded = load_ok(t, MIN_LISTENER);
+	struct config *made = config_new_defaults(t->dir);
+	struct kv a[128], b[128];
+	size_t na = printed_keys(loaded, a, 128), nb = printed_keys(made, b, 128);
+	/* the same keys and values; only the listener differs */
+	size_t j = 0;
+	for (size_t i = 0; i < na; i++) {
+		if (strncmp(a[i].key, "listener.", 9) == 0)
+			continue;
+		assert_true(j < nb);
+		assert_string_equal(a[i].key, b[j].key);
+		assert_string_equal(a[i].value, b[j].value);
+		j++;
+	}
+	assert_int_equal(j, nb);
+	assert_int_equal(made->nlisteners, 0);
+	config_free(made);
+	config_free(loaded);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
 	const struct CMUnitTest tests[] = {
+		T(test_defaults_match_docs), T(test_limits_never_zero),
 		T(test_full_file),        T(test_defaults),        T(test_relative_paths),
 		T(test_listeners),        T(test_errors_structure), T(test_errors_values),
 		T(test_errors_addresses), T(test_errors_tls_files), T(test_errors_file),
-		T(test_print_roundtrip),  T(test_mutations),
+		T(test_print_roundtrip),  T(test_mutations),       T(test_listener_unix_and_protocol),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -179,6 +179,33 @@ static void test_bodystructure_multipart_ext(void **state)
 		 "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL) 1 NIL NIL NIL NIL)");
 }
 
+/* RFC 5322 3.2.2 CFWS has one home (mail_cfws_skip): the same nested
+ * comment with a quoted ")" and a fold is skipped alike by Content-Type
+ * and Content-Disposition values, Content-Language, addresses (where the
+ * comment after an addr-spec is the name; the tab of the fold makes it a
+ * literal) and Date. */
+#define CFWS_C "(a (b)\n\t\\) c)"
+static void test_cfws_one_rule(void **state)
+{
+	(void)state;
+	check_bs("Content-Type: text/plain " CFWS_C "; charset=" CFWS_C " utf-8\n"
+		 "Content-Disposition: " CFWS_C " inline " CFWS_C "; x=" CFWS_C " y\n"
+		 "Content-Language: en " CFWS_C ", " CFWS_C " de\n\nx\n",
+		 "(\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 3 1 NIL "
+		 "(\"inline\" (\"x\" \"y\")) (\"en\" \"de\") NIL)");
+	check_env("From: a@b.c " CFWS_C "\n\n",
+		  "(NIL NIL (({9}\r\na (b)\t) c NIL \"a\" \"b.c\")) (({9}\r\na (b)\t) c NIL \"a\" \"b.c\")) "
+		  "(({9}\r\na (b)\t) c NIL \"a\" \"b.c\")) NIL NIL NIL NIL NIL)");
+	const char *plain = "Tue, 1 Jul 2003 10:52:37 +0200";
+	const char *commented = "Tue, " CFWS_C " 1 Jul 2003 " CFWS_C " 10:52:37 " CFWS_C " +0200 " CFWS_C;
+	int tz1 = 1, tz2 = 2;
+	int64_t t1 = mail_parse_rfc5322_date(plain, strlen(plain), &tz1);
+	int64_t t2 = mail_parse_rfc5322_date(commented, strlen(commented), &tz2);
+	assert_true(t1 > 0);
+	assert_int_equal(t1, t2);
+	assert_int_equal(tz1, tz2);
+}
+
 static void test_body_vs_bodystructure(void **state)
 {
 	(void)state;
@@ -208,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_bodystructure_params),
 		cmocka_unit_test(test_bodystructure_multipart_ext),
 		cmocka_unit_test(test_body_vs_bodystructure),
+		cmocka_unit_test(test_cfws_one_rule),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,7 @@
 #include "core/strbuf.h"
 #include "core/util.h"
 #include "mail/mail.h"
+#include "mail/decode.h"
 #include "mail/mime_internal.h"
 
 static char *read_file(const char *path, size_t *len)

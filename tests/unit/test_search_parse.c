@@ -967,6 +967,48 @@ static void test_cheap_keys_first(void **state)
 	assert_true(match("SEEN", &m));
 }
 
+/* One list of content keys (mail/search.c) serves both the parser, which
+ * puts content keys behind cheap ones, and search_needs_content(), which
+ * decides whether messages are loaded: for every key the client can send,
+ * the two agree with each other and with the list written here. */
+static void test_content_keys_one_list(void **state)
+{
+	static const struct {
+		const char *c;
+		bool content;
+	} keys[] = {
+		{ "ALL", false }, { "ANSWERED", false }, { "BCC x", true },
+		{ "BEFORE 1-Jan-2020", false }, { "BODY x", true }, { "CC x", true },
+		{ "DRAFT", false }, { "FLAGGED", false }, { "FROM x", true },
+		{ "HEADER X-A y", true }, { "KEYWORD k", false }, { "LARGER 5", false },
+		{ "NEW", false }, { "OLD", false }, { "ON 1-Jan-2020", false },
+		{ "RECENT", false }, { "SEEN", false }, { "SENTBEFORE 1-Jan-2020", true },
+		{ "SENTON 1-Jan-2020", true }, { "SENTSINCE 1-Jan-2020", true },
+		{ "SINCE 1-Jan-2020", false }, { "SMALLER 5", false }, { "SUBJECT x", true },
+		{ "TEXT x", true }, { "TO x", true }, { "UID 1:5", false }, { "UNANSWERED", false },
+		{ "UNDELETED", false }, { "UNDRAFT", false }, { "UNFLAGGED", false },
+		{ "UNKEYWORD k", false }, { "UNSEEN", false }, { "1:3", false },
+		{ "MODSEQ 5", false }, { "OLDER 5", false }, { "YOUNGER 5", false },
+		{ "SAVEDBEFORE 1-Jan-2020", false }, { "SAVEDON 1-Jan-2020", false },
+		{ "SAVEDSINCE 1-Jan-2020", false }, { "SAVEDATESUPPORTED", false },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		char *c = xasprintf("%s DELETED", keys[i].c);
+		struct search_key *k = parse_ok(c);
+		assert_int_equal(k->nchildren, 2);
+		/* DELETED (cheap) went first exactly when the key is content. */
+		bool moved = k->children[0]->type == SK_FLAG && k->children[0]->flag == MAIL_FLAG_DELETED;
+		struct search_key *key = k->children[moved ? 1 : 0];
+		if (moved != keys[i].content || search_needs_content(key) != keys[i].content ||
+		    search_key_type_needs_content(key->type) != keys[i].content)
+			fail_msg("%s: parser moved=%d, needs_content=%d, want %d", keys[i].c, moved,
+				 search_needs_content(key), keys[i].content);
+		search_key_free(k);
+		free(c);
+	}
+	assert_false(search_key_type_needs_content(SK__COUNT));
+}
+
 static void test_random_criteria(void **state)
 {
 	/* Random token soups: every outcome must be OK or BAD with a
@@ -1058,6 +1100,7 @@ int main(void)
 		cmocka_unit_test(test_casefold_table_matches_slow_path),
 		cmocka_unit_test(test_needs_content),
 		cmocka_unit_test(test_cheap_keys_first),
+		cmocka_unit_test(test_content_keys_one_list),
 		cmocka_unit_test(test_random_criteria),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -275,6 +275,55 @@ static void test_parse_matches_add(void **state)
 	}
 }
 
+/* The UID lists of COPYUID/APPENDUID and ESEARCH ALL go through
+ * seqset_format_list; sets through seqset_format. Both write the same
+ * elements: for ascending lists they give the same text. */
+static const char *fmt_list(const uint32_t *v, size_t n)
+{
+	static char buf[4096];
+	struct strbuf b = STRBUF_INIT;
+	seqset_format_list(&b, v, n);
+	assert_non_null(b.s);
+	assert_true(b.len < sizeof(buf));
+	memcpy(buf, b.s, b.len + 1);
+	strbuf_free(&b);
+	return buf;
+}
+
+static void test_format_list(void **state)
+{
+	static const uint32_t a[] = { 1, 2, 3, 7 };
+	static const uint32_t b[] = { 4294967294u, 4294967295u };
+	static const uint32_t c[] = { 9, 5, 6, 1 }; /* COPYUID source order is kept */
+	static const uint32_t d[] = { 4294967295u, 0, 1 };
+	assert_string_equal(fmt_list(a, 0), "");
+	assert_string_equal(fmt_list(a, 1), "1");
+	assert_string_equal(fmt_list(a, 4), "1:3,7");
+	assert_string_equal(fmt_list(b, 2), "4294967294:4294967295");
+	assert_string_equal(fmt_list(c, 4), "9,5:6,1");
+	assert_string_equal(fmt_list(d, 3), "4294967295,0:1");
+
+	uint32_t rng = 4315;
+	uint32_t v[300];
+	for (int iter = 0; iter < 2000; iter++) {
+		size_t n = 0;
+		uint32_t x = 0;
+		rng = rng * 1103515245u + 12345u;
+		size_t len = 1 + (rng >> 16) % 300;
+		struct seqset set = SEQSET_INIT;
+		while (n < len) {
+			rng = rng * 1103515245u + 12345u;
+			x += 1 + ((rng >> 16) % 4 ? 0 : (rng >> 20) % 5);
+			v[n++] = x;
+			seqset_add(&set, x, x);
+		}
+		char buf[4096];
+		seqset_format(&set, buf, sizeof(buf));
+		assert_string_equal(fmt_list(v, n), buf);
+		seqset_free(&set);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_add_basic),
 		cmocka_unit_test(test_add_random_model),
 		cmocka_unit_test(test_parse_matches_add),
+		cmocka_unit_test(test_format_list),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,8 +1,9 @@
-/* The SQLite store behind store.h: users, mailboxes, subscriptions,
+/* The SQLite backend behind store.h: users, mailboxes, subscriptions,
  * APPEND (single, multi, atomicity), listing, flags and modseqs, COPY/MOVE
  * with shared blobs, EXPUNGE, change tracking, counts, UIDVALIDITY, the
  * change watcher across threads and processes, concurrency, and the cost
- * of listing 100,000 messages. */
+ * of listing 100,000 messages. What every backend must do is in
+ * test_store_conformance.c; this file may look at the SQLite files. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,47 +26,12 @@
 #include "core/flags.h"
 #include "core/util.h"
 #include "store/store.h"
+#include "store_test_util.h"
 
 static char g_root[256];
 static char g_mail[300];
 
 /* ---- helpers ---- */
-
-static uint32_t append_msg(struct store_user *u, const char *mailbox, const char *text,
-			   uint32_t flags, const char *keywords)
-{
-	struct store_append a;
-	memset(&a, 0, sizeof(a));
-	a.data = text;
-	a.len = strlen(text);
-	a.flags = flags;
-	a.keywords = keywords;
-	a.internaldate = 1700000000;
-	a.internaldate_tz = 60;
-	a.envelope = "(NIL \"env\")";
-	a.bodystructure = "(\"text\" \"plain\")";
-	uint32_t uv = 0;
-	assert_int_equal(store_append(u, mailbox, &a, 1, &uv), STORE_OK);
-	assert_true(uv != 0);
-	assert_true(a.uid != 0);
-	return a.uid;
-}
-
-static int64_t mailbox_id(struct store_user *u, const char *name)
-{
-	struct store_mailbox mb;
-	assert_int_equal(store_mailbox_status(u, name, &mb), STORE_OK);
-	int64_t id = mb.id;
-	store_mailbox_clear(&mb);
-	return id;
-}
-
-static struct store_mailbox status_of(struct store_user *u, const char *name)
-{
-	struct store_mailbox mb;
-	assert_int_equal(store_mailbox_status(u, name, &mb), STORE_OK);
-	return mb;
-}
 
 static bool has_mailbox(struct store_user *u, const char *name)
 {
@@ -79,20 +45,6 @@ static bool has_mailbox(struct store_user *u, const char *name)
 	return found;
 }
 
-static bool is_subscribed(struct store_user *u, const char *name)
-{
-	char **names;
-	size_t n;
-	assert_int_equal(store_subscription_list(u, &names, &n), STORE_OK);
-	bool found = false;
-	for (size_t i = 0; i < n; i++) {
-		found |= strcmp(names[i], name) == 0;
-		free(names[i]);
-	}
-	free(names);
-	return found;
-}
-
 static bool blob_exists(struct store_user *u, const char *blob)
 {
 	const char *data;
@@ -102,18 +54,6 @@ static bool blob_exists(struct store_user *u, const char *blob)
 		store_blob_unmap(data, len);
 	assert_true(r == STORE_OK || r == STORE_ENOENT);
 	return r == STORE_OK;
-}
-
-static struct store_msg get_one(struct store_user *u, int64_t mbid, uint32_t uid)
-{
-	struct store_msg *m;
-	size_t n;
-	assert_int_equal(store_msg_get(u, mbid, &uid, 1, &m, &n), STORE_OK);
-	assert_int_equal(n, 1);
-	struct store_msg r = m[0];
-	r.keywords = m[0].keywords ? xstrdup(m[0].keywords) : NULL;
-	store_msg_array_free(m, n);
-	return r;
 }
 
 /* A direct SQLite connection to a user's index, for what the interface

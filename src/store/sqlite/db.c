@@ -1,12 +1,14 @@
-/* The SQLite store: process set-up, user directories, the per-thread cache
- * of open handles, the schema and its migrations, statement caching and
- * transactions.
+/* The SQLite backend: the process-wide pool of open handles, the schema
+ * and its migrations, statement caching, transactions, and the notify file
+ * its change feed (watch.c) listens to. Rules are the front's (store.c);
+ * this file only stores.
  *
  * Each user has <mail_root>/<domain or "local">/<localpart>/ holding
  * index.sqlite (WAL, synchronous=FULL), blobs/ab/cdef... (message bytes by
  * SHA-256), tmp/ (blobs being written) and notify (touched after every
  * commit so watchers in any process wake up). */
-#include "store/store_internal.h"
+#include "store/sqlite/sqlite_internal.h"
+#include "store/blob.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -14,7 +16,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,132 +31,6 @@
  * never closed, so the pool exceeds this only while more are in use. */
 #define STORE_CACHE_MAX 256
 
-/* Set once by store_init() before any thread uses the store. */
-static char *g_mail_root;
-
-const char *store_mail_root(void)
-{
-	return g_mail_root;
-}
-
-/* ---- directories ---- */
-
-int store_fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 && store_fds_relieve(errno))
-		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int r = fsync(fd);
-	close(fd);
-	return r;
-}
-
-int store_mkdir_durable(const char *path)
-{
-	if (mkdir(path, 0700) == 0) {
-		/* The new directory entry lives in the parent: make it durable
-		 * before anything inside is trusted. */
-		char *parent = xstrdup(path);
-		char *slash = strrchr(parent, '/');
-		if (slash && slash != parent) {
-			*slash = '\0';
-			store_fsync_dir(parent);
-		}
-		free(parent);
-		return 0;
-	}
-	if (errno == EEXIST) {
-		struct stat st;
-		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			return 0;
-		errno = ENOTDIR;
-	}
-	return -1;
-}
-
-/* mkdir -p, each created level made durable. */
-static int store_mkdirs(const char *path)
-{
-	char *p = xstrdup(path);
-	int r = 0;
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		r = store_mkdir_durable(p);
-		*s = '/';
-		if (r < 0)
-			break;
-	}
-	if (r == 0)
-		r = store_mkdir_durable(p);
-	free(p);
-	return r;
-}
-
-int store_init(const char *mail_root)
-{
-	if (!mail_root || !*mail_root || strlen(mail_root) > 4000)
-		return STORE_EINVAL;
-	char *root = xstrdup(mail_root);
-	size_t len = strlen(root);
-	while (len > 1 && root[len - 1] == '/')
-		root[--len] = '\0';
-	if (store_mkdirs(root) < 0) {
-		log_err("event=store_init_error path=\"%s\" errno=%d", root, errno);
-		free(root);
-		return STORE_EIO;
-	}
-	free(g_mail_root);
-	g_mail_root = root;
-	return STORE_OK;
-}
-
-/* A path component of a user directory: non-empty, not hidden, so "."
- * and ".." (and anything a shell would hide) never name a directory. */
-static bool user_component_ok(const char *s, size_t len)
-{
-	return len > 0 && s[0] != '.';
-}
-
-char *store_user_dir(const char *username)
-{
-	if (!g_mail_root || !username)
-		return NULL;
-	size_t len = strnlen(username, STORE_USERNAME_MAX + 1);
-	if (len == 0 || len > STORE_USERNAME_MAX)
-		return NULL;
-	const char *at = NULL;
-	for (size_t i = 0; i < len; i++) {
-		char c = username[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '_' || c == '+' || c == '-' || c == '@';
-		if (!ok)
-			return NULL;
-		if (c == '@') {
-			if (at)
-				return NULL;
-			at = username + i;
-		}
-	}
-	if (strstr(username, ".."))
-		return NULL;
-	const char *local = username;
-	size_t local_len = at ? (size_t)(at - username) : len;
-	const char *domain = at ? at + 1 : "local";
-	size_t domain_len = strlen(domain);
-	if (!user_component_ok(local, local_len) || !user_component_ok(domain, domain_len))
-		return NULL;
-	/* "bob@local" would share the directory of "bob": keep the mapping
-	 * one-to-one. */
-	if (at && strcmp(domain, "local") == 0)
-		return NULL;
-	return xasprintf("%s/%.*s/%.*s", g_mail_root, (int)domain_len, domain, (int)local_len,
-			 local);
-}
-
 /* ---- statements and transactions ---- */
 
 #define STORE_STMT_SQL(id, sql) sql,
@@ -167,22 +42,22 @@ static bool fd_shortage(int err)
 	return err == EMFILE || err == ENFILE;
 }
 
-int store_db_error(struct store_user *u, const char *what)
+int sqlite_db_error(struct sqlite_user *u, const char *what)
 {
 	/* The caller retries once the pool has given descriptors back. */
 	if (u->opening && fd_shortage(sqlite3_system_errno(u->db)))
 		return STORE_EIO;
-	log_err("event=store_db_error user=%s what=%s code=%d msg=\"%s\"", u->username, what,
+	log_err("event=sqlite_db_error user=%s what=%s code=%d msg=\"%s\"", u->username, what,
 		sqlite3_extended_errcode(u->db), sqlite3_errmsg(u->db));
 	return STORE_EIO;
 }
 
-sqlite3_stmt *store_stmt(struct store_user *u, enum store_stmt id)
+sqlite3_stmt *sqlite_stmt(struct sqlite_user *u, enum store_stmt id)
 {
 	if (!u->stmts[id]) {
 		if (sqlite3_prepare_v3(u->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
 				       &u->stmts[id], NULL) != SQLITE_OK) {
-			store_db_error(u, "prepare");
+			sqlite_db_error(u, "prepare");
 			u->stmts[id] = NULL;
 			return NULL;
 		}
@@ -193,7 +68,7 @@ sqlite3_stmt *store_stmt(struct store_user *u, enum store_stmt id)
 	return u->stmts[id];
 }
 
-void store_stmt_done(sqlite3_stmt *st)
+void sqlite_stmt_done(sqlite3_stmt *st)
 {
 	if (st) {
 		sqlite3_reset(st);
@@ -201,22 +76,22 @@ void store_stmt_done(sqlite3_stmt *st)
 	}
 }
 
-int store_stmt_run(struct store_user *u, sqlite3_stmt *st, const char *what)
+int sqlite_stmt_run(struct sqlite_user *u, sqlite3_stmt *st, const char *what)
 {
 	if (!st)
 		return STORE_EIO;
 	int rc = sqlite3_step(st);
-	int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? STORE_OK : store_db_error(u, what);
-	store_stmt_done(st);
+	int r = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? STORE_OK : sqlite_db_error(u, what);
+	sqlite_stmt_done(st);
 	return r;
 }
 
-static int tx_simple(struct store_user *u, enum store_stmt id, const char *what)
+static int tx_simple(struct sqlite_user *u, enum store_stmt id, const char *what)
 {
-	return store_stmt_run(u, store_stmt(u, id), what);
+	return sqlite_stmt_run(u, sqlite_stmt(u, id), what);
 }
 
-int store_tx_write(struct store_user *u)
+int sqlite_tx_write(struct sqlite_user *u)
 {
 	/* BEGIN IMMEDIATE takes the write lock up front (waiting up to the
 	 * busy timeout), so UID allocation never races and a read snapshot is
@@ -224,31 +99,31 @@ int store_tx_write(struct store_user *u)
 	return tx_simple(u, STMT_BEGIN_WRITE, "begin_write");
 }
 
-int store_tx_read(struct store_user *u)
+int sqlite_tx_read(struct sqlite_user *u)
 {
 	return tx_simple(u, STMT_BEGIN_READ, "begin_read");
 }
 
-int store_tx_commit(struct store_user *u)
+int sqlite_tx_commit(struct sqlite_user *u)
 {
 	int r = tx_simple(u, STMT_COMMIT, "commit");
 	if (r != STORE_OK)
-		store_tx_rollback(u);
+		sqlite_tx_rollback(u);
 	return r;
 }
 
-void store_tx_rollback(struct store_user *u)
+void sqlite_tx_rollback(struct sqlite_user *u)
 {
 	if (!sqlite3_get_autocommit(u->db)) {
-		sqlite3_stmt *st = store_stmt(u, STMT_ROLLBACK);
+		sqlite3_stmt *st = sqlite_stmt(u, STMT_ROLLBACK);
 		if (!st || sqlite3_step(st) != SQLITE_DONE)
 			log_err("event=store_rollback_error user=%s msg=\"%s\"", u->username,
 				sqlite3_errmsg(u->db));
-		store_stmt_done(st);
+		sqlite_stmt_done(st);
 	}
 }
 
-void store_notify(struct store_user *u)
+void sqlite_notify(struct sqlite_user *u)
 {
 	/* utimensat raises IN_ATTRIB on the file for every watcher, in this
 	 * process or another, without the file growing. */
@@ -308,30 +183,30 @@ static const char schema_v1[] =
 	" PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID;"
 	"CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);";
 
-static int db_exec(struct store_user *u, const char *sql, const char *what)
+static int db_exec(struct sqlite_user *u, const char *sql, const char *what)
 {
 	if (sqlite3_exec(u->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return store_db_error(u, what);
+		return sqlite_db_error(u, what);
 	return STORE_OK;
 }
 
-static int db_user_version(struct store_user *u, int *version)
+static int db_user_version(struct sqlite_user *u, int *version)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(u->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return store_db_error(u, "user_version");
+		return sqlite_db_error(u, "user_version");
 	int r = STORE_OK;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*version = sqlite3_column_int(st, 0);
 	else
-		r = store_db_error(u, "user_version");
+		r = sqlite_db_error(u, "user_version");
 	sqlite3_finalize(st);
 	return r;
 }
 
 /* Creates or migrates the schema. Several processes may open a new user at
  * once: the write lock makes exactly one of them create it. */
-static int db_schema_apply(struct store_user *u)
+static int db_schema_apply(struct sqlite_user *u)
 {
 	int version = 0;
 	int r = db_user_version(u, &version);
@@ -339,7 +214,7 @@ static int db_schema_apply(struct store_user *u)
 		return r;
 	if (version == STORE_SCHEMA_VERSION)
 		return STORE_OK;
-	r = store_tx_write(u);
+	r = sqlite_tx_write(u);
 	if (r != STORE_OK)
 		return r;
 	r = db_user_version(u, &version);
@@ -354,7 +229,7 @@ static int db_schema_apply(struct store_user *u)
 	if (version == 0) {
 		r = db_exec(u, schema_v1, "schema_v1");
 		if (r == STORE_OK)
-			r = store_mailbox_create_defaults(u);
+			r = sqlite_mailbox_create_defaults(u);
 		if (r != STORE_OK)
 			goto fail;
 		version = 1;
@@ -365,15 +240,15 @@ static int db_schema_apply(struct store_user *u)
 	r = db_exec(u, sql, "set_user_version");
 	if (r != STORE_OK)
 		goto fail;
-	return store_tx_commit(u);
+	return sqlite_tx_commit(u);
 fail:
-	store_tx_rollback(u);
+	sqlite_tx_rollback(u);
 	return r;
 }
 
 /* ---- handles ---- */
 
-static void user_free(struct store_user *u)
+static void user_free(struct sqlite_user *u)
 {
 	if (!u)
 		return;
@@ -382,8 +257,7 @@ static void user_free(struct store_user *u)
 	if (u->db && sqlite3_close(u->db) != SQLITE_OK)
 		log_err("event=store_close_error user=%s msg=\"%s\"", u->username,
 			sqlite3_errmsg(u->db));
-	if (u->blobs_fd >= 0)
-		close(u->blobs_fd);
+	store_blobs_close(u->base.blobs);
 	free(u->username);
 	free(u->dir);
 	free(u->notify_path);
@@ -393,7 +267,7 @@ static void user_free(struct store_user *u)
 /* Notes why opening u failed: *short_fds when err says the process is out
  * of descriptors, which a first attempt (u->opening) does not log since
  * the caller retries once. */
-static void open_failed(struct store_user *u, int err, const char *msg, bool *short_fds)
+static void open_failed(struct sqlite_user *u, int err, const char *msg, bool *short_fds)
 {
 	*short_fds = fd_shortage(err);
 	if (u->opening && *short_fds)
@@ -407,30 +281,19 @@ static void open_failed(struct store_user *u, int err, const char *msg, bool *sh
 /* Opens a new handle. On failure *short_fds tells whether the process was
  * out of descriptors; with quiet, that case is not logged (the caller
  * retries once). */
-static struct store_user *user_open_new(const char *username, const char *dir_in, bool quiet,
+static struct sqlite_user *user_open_new(const char *username, const char *dir_in, bool quiet,
 					 bool *short_fds)
 {
-	struct store_user *u = xcalloc(1, sizeof(*u));
+	struct sqlite_user *u = xcalloc(1, sizeof(*u));
+	u->base.be = &store_sqlite_backend;
 	char *dir = xstrdup(dir_in);
 	*short_fds = false;
 	u->opening = quiet;
-	u->blobs_fd = -1;
 	u->username = xstrdup(username);
 	u->dir = dir;
 	u->notify_path = xasprintf("%s/notify", dir);
-	char *blobs = xasprintf("%s/blobs", dir);
-	char *tmp = xasprintf("%s/tmp", dir);
 	char *index = xasprintf("%s/index.sqlite", dir);
-	bool ok = store_mkdirs(dir) == 0 && store_mkdir_durable(blobs) == 0 &&
-		  store_mkdir_durable(tmp) == 0;
-	if (!ok) {
-		open_failed(u, errno, NULL, short_fds);
-		goto fail;
-	}
-	/* Message files are opened relative to it: the full path walk of
-	 * every message was a tenth of a header SEARCH. */
-	u->blobs_fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (u->blobs_fd < 0 && fd_shortage(errno)) {
+	if (store_mkdirs(dir) < 0 || !(u->base.blobs = store_blobs_open(dir, username))) {
 		open_failed(u, errno, NULL, short_fds);
 		goto fail;
 	}
@@ -470,15 +333,10 @@ static struct store_user *user_open_new(const char *username, const char *dir_in
 		goto fail;
 	u->dev = st.st_dev;
 	u->ino = st.st_ino;
-	store_tmp_clean(dir);
 	u->opening = false;
-	free(blobs);
-	free(tmp);
 	free(index);
 	return u;
 fail:
-	free(blobs);
-	free(tmp);
 	free(index);
 	user_free(u);
 	return NULL;
@@ -486,7 +344,7 @@ fail:
 
 /* True while the files behind a cached handle are still the user's store
  * (store_user_remove() from another thread would leave it stale). */
-static bool user_still_valid(struct store_user *u)
+static bool user_still_valid(struct sqlite_user *u)
 {
 	char *index = xasprintf("%s/index.sqlite", u->dir);
 	struct stat st;
@@ -505,13 +363,13 @@ static bool user_still_valid(struct store_user *u)
 
 static struct {
 	pthread_mutex_t lock;
-	struct store_user *by_name[POOL_BUCKETS]; /* every handle, chained by hnext */
-	struct store_user *lru_head, *lru_tail;   /* unused handles, most recent first */
+	struct sqlite_user *by_name[POOL_BUCKETS]; /* every handle, chained by hnext */
+	struct sqlite_user *lru_head, *lru_tail;   /* unused handles, most recent first */
 	unsigned total, unused;
 	pid_t pid;
 } g_pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static struct store_user **pool_bucket(const char *username)
+static struct sqlite_user **pool_bucket(const char *username)
 {
 	return &g_pool.by_name[hash_bytes(username, strlen(username)) % POOL_BUCKETS];
 }
@@ -530,7 +388,7 @@ static void pool_check_fork_locked(void)
 	g_pool.pid = me;
 }
 
-static void lru_unlink_locked(struct store_user *u)
+static void lru_unlink_locked(struct sqlite_user *u)
 {
 	if (u->prev)
 		u->prev->next = u->next;
@@ -544,7 +402,7 @@ static void lru_unlink_locked(struct store_user *u)
 	g_pool.unused--;
 }
 
-static void lru_push_locked(struct store_user *u)
+static void lru_push_locked(struct sqlite_user *u)
 {
 	u->prev = NULL;
 	u->next = g_pool.lru_head;
@@ -556,9 +414,9 @@ static void lru_push_locked(struct store_user *u)
 	g_pool.unused++;
 }
 
-static void pool_remove_locked(struct store_user *u)
+static void pool_remove_locked(struct sqlite_user *u)
 {
-	struct store_user **pp = pool_bucket(u->username);
+	struct sqlite_user **pp = pool_bucket(u->username);
 	while (*pp && *pp != u)
 		pp = &(*pp)->hnext;
 	if (*pp)
@@ -569,11 +427,11 @@ static void pool_remove_locked(struct store_user *u)
 
 /* Takes unused handles off the pool until at most keep remain in it;
  * returns them chained by next, to be freed without the lock. */
-static struct store_user *pool_evict_locked(unsigned keep)
+static struct sqlite_user *pool_evict_locked(unsigned keep)
 {
-	struct store_user *victims = NULL;
+	struct sqlite_user *victims = NULL;
 	while (g_pool.total > keep && g_pool.lru_tail) {
-		struct store_user *u = g_pool.lru_tail;
+		struct sqlite_user *u = g_pool.lru_tail;
 		lru_unlink_locked(u);
 		pool_remove_locked(u);
 		u->next = victims;
@@ -582,27 +440,25 @@ static struct store_user *pool_evict_locked(unsigned keep)
 	return victims;
 }
 
-static void free_chain(struct store_user *u)
+static void free_chain(struct sqlite_user *u)
 {
 	while (u) {
-		struct store_user *next = u->next;
+		struct sqlite_user *next = u->next;
 		user_free(u);
 		u = next;
 	}
 }
 
-struct store_user *store_user_open(const char *username)
+struct store_user *sqlite_user_open(const char *username)
 {
 	char *dir = store_user_dir(username);
-	if (!dir) {
-		log_warn("event=store_open_error reason=bad_username");
+	if (!dir)
 		return NULL;
-	}
 	pthread_t self = pthread_self();
 	for (;;) {
 		pthread_mutex_lock(&g_pool.lock);
 		pool_check_fork_locked();
-		struct store_user *idle = NULL, *u;
+		struct sqlite_user *idle = NULL, *u;
 		for (u = *pool_bucket(username); u; u = u->hnext) {
 			if (strcmp(u->username, username) != 0)
 				continue;
@@ -615,7 +471,7 @@ struct store_user *store_user_open(const char *username)
 			u->refs++;
 			pthread_mutex_unlock(&g_pool.lock);
 			free(dir);
-			return u;
+			return &u->base;
 		}
 		if (!idle) {
 			pthread_mutex_unlock(&g_pool.lock);
@@ -627,7 +483,7 @@ struct store_user *store_user_open(const char *username)
 		pthread_mutex_unlock(&g_pool.lock);
 		if (user_still_valid(idle)) {
 			free(dir);
-			return idle;
+			return &idle->base;
 		}
 		pthread_mutex_lock(&g_pool.lock);
 		pool_remove_locked(idle);
@@ -635,7 +491,7 @@ struct store_user *store_user_open(const char *username)
 		user_free(idle);
 	}
 	bool short_fds;
-	struct store_user *u = user_open_new(username, dir, true, &short_fds);
+	struct sqlite_user *u = user_open_new(username, dir, true, &short_fds);
 	if (!u && short_fds) {
 		/* Out of descriptors: the unused handles give theirs back. */
 		store_fds_relieve(EMFILE);
@@ -648,26 +504,25 @@ struct store_user *store_user_open(const char *username)
 	u->owner = self;
 	pthread_mutex_lock(&g_pool.lock);
 	pool_check_fork_locked();
-	struct store_user **b = pool_bucket(username);
+	struct sqlite_user **b = pool_bucket(username);
 	u->hnext = *b;
 	*b = u;
 	g_pool.total++;
-	struct store_user *victims = pool_evict_locked(STORE_CACHE_MAX);
+	struct sqlite_user *victims = pool_evict_locked(STORE_CACHE_MAX);
 	pthread_mutex_unlock(&g_pool.lock);
 	free_chain(victims);
-	return u;
+	return &u->base;
 }
 
-void store_user_close(struct store_user *u)
+void sqlite_user_close(struct store_user *base)
 {
-	if (!u)
-		return;
+	struct sqlite_user *u = sqlite_user_of(base);
 	if (u->refs == 0) {
 		log_err("event=store_close_error user=%s reason=not_open", u->username);
 		return;
 	}
 	/* A forgotten transaction would hold the write lock for everyone. */
-	store_tx_rollback(u);
+	sqlite_tx_rollback(u);
 	pthread_mutex_lock(&g_pool.lock);
 	bool nested = u->refs > 1;
 	if (nested)
@@ -682,7 +537,7 @@ void store_user_close(struct store_user *u)
 	sqlite3_db_release_memory(u->db);
 	pthread_mutex_lock(&g_pool.lock);
 	u->refs = 0;
-	struct store_user *victims = NULL;
+	struct sqlite_user *victims = NULL;
 	if (g_pool.pid == getpid()) {
 		lru_push_locked(u);
 		victims = pool_evict_locked(STORE_CACHE_MAX);
@@ -694,40 +549,15 @@ void store_user_close(struct store_user *u)
 	free_chain(victims);
 }
 
-bool store_fds_relieve(int err)
-{
-	if (!fd_shortage(err))
-		return false;
-	/* Logged at most every 10 s, like accept_error. */
-	static _Atomic uint64_t last_log_ms;
-	uint64_t now = now_ms();
-	uint64_t prev = atomic_load(&last_log_ms);
-	if ((prev == 0 || now - prev >= 10000) &&
-	    atomic_compare_exchange_strong(&last_log_ms, &prev, now)) {
-		pthread_mutex_lock(&g_pool.lock);
-		unsigned unused = g_pool.unused;
-		pthread_mutex_unlock(&g_pool.lock);
-		log_warn("event=store_fds_short errno=%d action=close_unused_handles handles=%u", err,
-			 unused);
-	}
-	store_cache_drop();
-	return true;
-}
-
-void store_cache_drop(void)
+unsigned sqlite_cache_drop(void)
 {
 	pthread_mutex_lock(&g_pool.lock);
 	pool_check_fork_locked();
-	struct store_user *victims = pool_evict_locked(0);
+	unsigned unused = g_pool.unused;
+	struct sqlite_user *victims = pool_evict_locked(0);
 	pthread_mutex_unlock(&g_pool.lock);
 	free_chain(victims);
-}
-
-void store_shutdown(void)
-{
-	store_cache_drop();
-	free(g_mail_root);
-	g_mail_root = NULL;
+	return unused;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -738,22 +568,22 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
-int store_user_remove(const char *username)
+int sqlite_user_remove(const char *username)
 {
 	char *dir = store_user_dir(username);
 	if (!dir)
 		return STORE_EINVAL;
 	/* Unused handles of this user are closed; one in use refuses. */
-	struct store_user *victims = NULL;
+	struct sqlite_user *victims = NULL;
 	pthread_mutex_lock(&g_pool.lock);
 	pool_check_fork_locked();
 	bool busy = false;
-	for (struct store_user *u = *pool_bucket(username); u; u = u->hnext)
+	for (struct sqlite_user *u = *pool_bucket(username); u; u = u->hnext)
 		busy |= strcmp(u->username, username) == 0 && u->refs > 0;
 	if (!busy) {
-		struct store_user **pp = pool_bucket(username);
+		struct sqlite_user **pp = pool_bucket(username);
 		while (*pp) {
-			struct store_user *u = *pp;
+			struct sqlite_user *u = *pp;
 			if (strcmp(u->username, username) != 0) {
 				pp = &u->hnext;
 				continue;

@@ -1,5 +1,9 @@
-/* Mailboxes and subscriptions of the SQLite store. */
-#include "store/store_internal.h"
+/* Mailboxes and subscriptions of the SQLite backend. Names arrive
+ * normalised and checked by the front (store.c); what depends on stored
+ * state (existence, the mailbox count, renamed children's names) is
+ * decided here inside one BEGIN IMMEDIATE transaction. */
+#include "store/sqlite/sqlite_internal.h"
+#include "store/blob.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "core/util.h"
@@ -7,11 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* RFC 6154 2: the special-use attributes a mailbox may carry. */
-static const char *const special_uses[] = {
-	"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash",
-};
 
 static const struct {
 	const char *name;
@@ -21,71 +20,7 @@ static const struct {
 	{ "Trash", "\\Trash" },    { "Junk", "\\Junk" },     { "Archive", "\\Archive" },
 };
 
-/* Well-formed UTF-8 without overlongs, surrogates or code points above
- * U+10FFFF (RFC 3629). */
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		uint32_t cp, min;
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (len - i <= n)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
-
-int store_name_normalize(const char *name, char **out)
-{
-	*out = NULL;
-	if (!name)
-		return STORE_EINVAL;
-	size_t len = strnlen(name, STORE_MAILBOX_NAME_MAX + 1);
-	if (len > STORE_MAILBOX_NAME_MAX)
-		return STORE_ELIMIT;
-	/* '/' is the hierarchy delimiter: no empty level anywhere. */
-	if (len == 0 || name[0] == '/' || name[len - 1] == '/' || strstr(name, "//"))
-		return STORE_EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		/* RFC 9051 5.1: '%' and '*' are LIST wildcards; controls have no
-		 * place in a name. */
-		if (c < 0x20 || c == 0x7f || c == '%' || c == '*')
-			return STORE_EINVAL;
-	}
-	if (!utf8_valid((const unsigned char *)name, len))
-		return STORE_EINVAL;
-	char *n = xstrndup(name, len);
-	/* RFC 9051 5.1: INBOX is case-insensitive; its children share the
-	 * canonical spelling so "inbox/x" and "INBOX/x" are one mailbox. */
-	if (ascii_ieqn(n, len < 5 ? len : 5, "INBOX") && (len == 5 || n[5] == '/'))
-		memcpy(n, "INBOX", 5);
-	*out = n;
-	return STORE_OK;
-}
-
-static int mbox_row(struct store_user *u, sqlite3_stmt *st, struct store_mbox_row *out)
+static int mbox_row(struct sqlite_user *u, sqlite3_stmt *st, struct store_mbox_row *out)
 {
 	int rc = sqlite3_step(st);
 	int r;
@@ -99,33 +34,33 @@ static int mbox_row(struct store_user *u, sqlite3_stmt *st, struct store_mbox_ro
 	} else if (rc == SQLITE_DONE) {
 		r = STORE_ENOENT;
 	} else {
-		r = store_db_error(u, "mailbox_lookup");
+		r = sqlite_db_error(u, "mailbox_lookup");
 	}
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	return r;
 }
 
-int store_mbox_by_name(struct store_user *u, const char *name, struct store_mbox_row *out)
+int sqlite_mbox_by_name(struct sqlite_user *u, const char *name, struct store_mbox_row *out)
 {
-	sqlite3_stmt *st = store_stmt(u, STMT_MB_BY_NAME);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_BY_NAME);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	return mbox_row(u, st, out);
 }
 
-int store_mbox_by_id(struct store_user *u, int64_t id, struct store_mbox_row *out)
+int sqlite_mbox_by_id(struct sqlite_user *u, int64_t id, struct store_mbox_row *out)
 {
-	sqlite3_stmt *st = store_stmt(u, STMT_MB_BY_ID);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_BY_ID);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, id);
 	return mbox_row(u, st, out);
 }
 
-int store_uidvalidity_next(struct store_user *u, uint32_t *out)
+int sqlite_uidvalidity_next(struct sqlite_user *u, uint32_t *out)
 {
-	sqlite3_stmt *st = store_stmt(u, STMT_META_GET);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_META_GET);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_text(st, 1, "last_uidvalidity", -1, SQLITE_STATIC);
@@ -133,36 +68,36 @@ int store_uidvalidity_next(struct store_user *u, uint32_t *out)
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		last = sqlite3_column_int64(st, 0);
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return store_db_error(u, "uidvalidity");
+		return sqlite_db_error(u, "uidvalidity");
 	/* Time-based so a recreated store is unlikely to repeat an old value;
 	 * strictly increasing so this store never does, whatever the clock. */
 	int64_t now = (int64_t)time(NULL);
 	int64_t v = now > last ? now : last + 1;
 	if (v <= 0 || v > UINT32_MAX)
 		return STORE_ELIMIT;
-	st = store_stmt(u, STMT_META_SET);
+	st = sqlite_stmt(u, STMT_META_SET);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_text(st, 1, "last_uidvalidity", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, v);
-	int r = store_stmt_run(u, st, "uidvalidity_set");
+	int r = sqlite_stmt_run(u, st, "uidvalidity_set");
 	if (r == STORE_OK)
 		*out = (uint32_t)v;
 	return r;
 }
 
 /* Inserts a mailbox inside the caller's write transaction. */
-static int mbox_insert(struct store_user *u, const char *name, const char *special_use,
+static int mbox_insert(struct sqlite_user *u, const char *name, const char *special_use,
 		       uint32_t uidnext, uint64_t highestmodseq, uint32_t first_recent,
 		       int64_t *id)
 {
 	uint32_t uidvalidity;
-	int r = store_uidvalidity_next(u, &uidvalidity);
+	int r = sqlite_uidvalidity_next(u, &uidvalidity);
 	if (r != STORE_OK)
 		return r;
-	sqlite3_stmt *st = store_stmt(u, STMT_MB_INSERT);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_INSERT);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -172,22 +107,22 @@ static int mbox_insert(struct store_user *u, const char *name, const char *speci
 	if (special_use)
 		sqlite3_bind_text(st, 5, special_use, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, first_recent);
-	r = store_stmt_run(u, st, "mailbox_insert");
+	r = sqlite_stmt_run(u, st, "mailbox_insert");
 	if (r == STORE_OK && id)
 		*id = sqlite3_last_insert_rowid(u->db);
 	return r;
 }
 
-static int subscription_set(struct store_user *u, const char *name, bool on)
+static int subscription_set(struct sqlite_user *u, const char *name, bool on)
 {
-	sqlite3_stmt *st = store_stmt(u, on ? STMT_SUB_ADD : STMT_SUB_DEL);
+	sqlite3_stmt *st = sqlite_stmt(u, on ? STMT_SUB_ADD : STMT_SUB_DEL);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	return store_stmt_run(u, st, "subscription");
+	return sqlite_stmt_run(u, st, "subscription");
 }
 
-int store_mailbox_create_defaults(struct store_user *u)
+int sqlite_mailbox_create_defaults(struct sqlite_user *u)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(default_mailboxes); i++) {
 		int r = mbox_insert(u, default_mailboxes[i].name, default_mailboxes[i].special_use,
@@ -201,24 +136,6 @@ int store_mailbox_create_defaults(struct store_user *u)
 }
 
 /* ---- public ---- */
-
-void store_mailbox_clear(struct store_mailbox *mb)
-{
-	if (!mb)
-		return;
-	free(mb->name);
-	free(mb->special_use);
-	memset(mb, 0, sizeof(*mb));
-}
-
-void store_mailbox_array_free(struct store_mailbox *mbs, size_t n)
-{
-	if (!mbs)
-		return;
-	for (size_t i = 0; i < n; i++)
-		store_mailbox_clear(&mbs[i]);
-	free(mbs);
-}
 
 static void row_to_mailbox(sqlite3_stmt *st, bool counts, struct store_mailbox *mb)
 {
@@ -242,12 +159,11 @@ static void row_to_mailbox(sqlite3_stmt *st, bool counts, struct store_mailbox *
 	mb->deleted_size = (uint64_t)sqlite3_column_int64(st, 13);
 }
 
-int store_mailbox_list(struct store_user *u, bool want_counts, struct store_mailbox **out,
-		       size_t *n)
+int sqlite_mailbox_list(struct store_user *base, bool want_counts, struct store_mailbox **out,
+			size_t *n)
 {
-	*out = NULL;
-	*n = 0;
-	sqlite3_stmt *st = store_stmt(u, want_counts ? STMT_MB_LIST_COUNTS : STMT_MB_LIST);
+	struct sqlite_user *u = sqlite_user_of(base);
+	sqlite3_stmt *st = sqlite_stmt(u, want_counts ? STMT_MB_LIST_COUNTS : STMT_MB_LIST);
 	if (!st)
 		return STORE_EIO;
 	struct store_mailbox *a = NULL;
@@ -257,119 +173,94 @@ int store_mailbox_list(struct store_user *u, bool want_counts, struct store_mail
 		xgrow((void **)&a, &cap, cnt + 1, sizeof(*a));
 		row_to_mailbox(st, want_counts, &a[cnt++]);
 	}
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		store_mailbox_array_free(a, cnt);
-		return store_db_error(u, "mailbox_list");
+		return sqlite_db_error(u, "mailbox_list");
 	}
 	*out = a;
 	*n = cnt;
 	return STORE_OK;
 }
 
-static int mailbox_row(struct store_user *u, const char *name, bool counts,
+int sqlite_mailbox_get(struct store_user *base, const char *name, bool counts,
 		       struct store_mailbox *out)
 {
+	struct sqlite_user *u = sqlite_user_of(base);
 	memset(out, 0, sizeof(*out));
-	char *norm;
-	int r = store_name_normalize(name, &norm);
-	if (r != STORE_OK)
-		return STORE_ENOENT;  /* an invalid name cannot exist */
-	sqlite3_stmt *st = store_stmt(u, counts ? STMT_MB_STATUS : STMT_MB_GET);
-	if (!st) {
-		free(norm);
+	sqlite3_stmt *st = sqlite_stmt(u, counts ? STMT_MB_STATUS : STMT_MB_GET);
+	if (!st)
 		return STORE_EIO;
-	}
-	sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
+	int r;
 	if (rc == SQLITE_ROW) {
 		row_to_mailbox(st, counts, out);
 		r = STORE_OK;
 	} else if (rc == SQLITE_DONE) {
 		r = STORE_ENOENT;
 	} else {
-		r = store_db_error(u, counts ? "mailbox_status" : "mailbox_get");
+		r = sqlite_db_error(u, counts ? "mailbox_status" : "mailbox_get");
 	}
-	store_stmt_done(st);
-	free(norm);
+	sqlite_stmt_done(st);
 	return r;
 }
 
-int store_mailbox_status(struct store_user *u, const char *name, struct store_mailbox *out)
+/* Invariant 11 of store.h: counted under the write lock the insert holds. */
+static int mbox_count_check(struct sqlite_user *u, unsigned max_mailboxes)
 {
-	return mailbox_row(u, name, true, out);
-}
-
-int store_mailbox_get(struct store_user *u, const char *name, struct store_mailbox *out)
-{
-	return mailbox_row(u, name, false, out);
-}
-
-static int special_use_check(const char *in, const char **out)
-{
-	*out = NULL;
-	if (!in || !*in)
+	if (max_mailboxes == 0)
 		return STORE_OK;
-	for (size_t i = 0; i < ARRAY_SIZE(special_uses); i++) {
-		if (ascii_ieq(in, special_uses[i])) {
-			*out = special_uses[i];
-			return STORE_OK;
-		}
-	}
-	return STORE_EINVAL;
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_COUNT);
+	if (!st)
+		return STORE_EIO;
+	int rc = sqlite3_step(st);
+	int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite_stmt_done(st);
+	if (rc != SQLITE_ROW)
+		return sqlite_db_error(u, "mailbox_count");
+	return n >= (int64_t)max_mailboxes ? STORE_ELIMIT : STORE_OK;
 }
 
-int store_mailbox_create(struct store_user *u, const char *name, const char *special_use)
+int sqlite_mailbox_create(struct store_user *base, const char *name, const char *special_use,
+			  unsigned max_mailboxes)
 {
-	const char *su;
-	if (special_use_check(special_use, &su) != STORE_OK)
-		return STORE_EINVAL;
-	char *norm;
-	int r = store_name_normalize(name, &norm);
+	struct sqlite_user *u = sqlite_user_of(base);
+	int r = sqlite_tx_write(u);
 	if (r != STORE_OK)
 		return r;
-	r = store_tx_write(u);
-	if (r != STORE_OK)
-		goto out;
 	struct store_mbox_row row;
-	r = store_mbox_by_name(u, norm, &row);
+	r = mbox_count_check(u, max_mailboxes);
+	if (r == STORE_OK)
+		r = sqlite_mbox_by_name(u, name, &row);
 	if (r == STORE_OK)
 		r = STORE_EEXIST;
 	else if (r == STORE_ENOENT)
-		r = mbox_insert(u, norm, su, 1, 1, 1, NULL);
+		r = mbox_insert(u, name, special_use, 1, 1, 1, NULL);
 	if (r != STORE_OK) {
-		store_tx_rollback(u);
-		goto out;
+		sqlite_tx_rollback(u);
+		return r;
 	}
-	r = store_tx_commit(u);
+	r = sqlite_tx_commit(u);
 	if (r == STORE_OK)
-		store_notify(u);
-out:
-	free(norm);
+		sqlite_notify(u);
 	return r;
 }
 
-int store_mailbox_delete(struct store_user *u, const char *name)
+int sqlite_mailbox_delete(struct store_user *base, const char *norm)
 {
-	char *norm;
-	int r = store_name_normalize(name, &norm);
-	if (r != STORE_OK)
-		return STORE_ENOENT;  /* an invalid name cannot exist */
+	struct sqlite_user *u = sqlite_user_of(base);
 	char (*blobs)[65] = NULL;
 	size_t nblobs = 0, cap = 0;
-	if (strcmp(norm, "INBOX") == 0) {
-		r = STORE_ECANNOT;
-		goto out;
-	}
-	r = store_tx_write(u);
+	int r = sqlite_tx_write(u);
 	if (r != STORE_OK)
 		goto out;
 	struct store_mbox_row row;
-	r = store_mbox_by_name(u, norm, &row);
+	r = sqlite_mbox_by_name(u, norm, &row);
 	if (r != STORE_OK)
 		goto fail;
 	/* The blobs to consider for deletion once the rows are gone. */
-	sqlite3_stmt *st = store_stmt(u, STMT_MSG_BLOBS_OF_MB);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_BLOBS_OF_MB);
 	if (!st) {
 		r = STORE_EIO;
 		goto fail;
@@ -383,49 +274,48 @@ int store_mailbox_delete(struct store_user *u, const char *name)
 		xgrow((void **)&blobs, &cap, nblobs + 1, sizeof(*blobs));
 		memcpy(blobs[nblobs++], b, 65);
 	}
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	if (rc != SQLITE_DONE) {
-		r = store_db_error(u, "mailbox_delete");
+		r = sqlite_db_error(u, "mailbox_delete");
 		goto fail;
 	}
 	static const enum store_stmt dels[] = { STMT_MSG_DELETE_MB, STMT_EXP_DELETE_MB,
 						STMT_MB_DELETE };
 	for (size_t i = 0; i < ARRAY_SIZE(dels); i++) {
-		st = store_stmt(u, dels[i]);
+		st = sqlite_stmt(u, dels[i]);
 		if (!st) {
 			r = STORE_EIO;
 			goto fail;
 		}
 		sqlite3_bind_int64(st, 1, row.id);
-		r = store_stmt_run(u, st, "mailbox_delete");
+		r = sqlite_stmt_run(u, st, "mailbox_delete");
 		if (r != STORE_OK)
 			goto fail;
 	}
 	/* RFC 9051 6.3.7: the subscription, if any, stays. */
-	r = store_tx_commit(u);
+	r = sqlite_tx_commit(u);
 	if (r != STORE_OK)
 		goto out;
-	store_notify(u);
-	store_blobs_collect(u, blobs, nblobs);
+	sqlite_notify(u);
+	sqlite_blobs_collect(u, blobs, nblobs);
 	goto out;
 fail:
-	store_tx_rollback(u);
+	sqlite_tx_rollback(u);
 out:
 	free(blobs);
-	free(norm);
 	return r;
 }
 
 /* Moves INBOX's messages to a new mailbox `to` (RFC 9051 6.3.6), inside the
  * caller's write transaction. INBOX keeps its UIDVALIDITY and UIDNEXT; its
  * sessions see the messages expunged. */
-static int rename_inbox(struct store_user *u, const char *to)
+static int rename_inbox(struct sqlite_user *u, const char *to)
 {
 	struct store_mbox_row inbox, row;
-	int r = store_mbox_by_name(u, "INBOX", &inbox);
+	int r = sqlite_mbox_by_name(u, "INBOX", &inbox);
 	if (r != STORE_OK)
 		return r;
-	r = store_mbox_by_name(u, to, &row);
+	r = sqlite_mbox_by_name(u, to, &row);
 	if (r != STORE_ENOENT)
 		return r == STORE_OK ? STORE_EEXIST : r;
 	int64_t new_id;
@@ -436,24 +326,24 @@ static int rename_inbox(struct store_user *u, const char *to)
 	if (r != STORE_OK)
 		return r;
 	uint64_t modseq = inbox.highestmodseq + 1;
-	sqlite3_stmt *st = store_stmt(u, STMT_EXP_INSERT_ALL);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_EXP_INSERT_ALL);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, inbox.id);
 	sqlite3_bind_int64(st, 2, (int64_t)modseq);
-	if ((r = store_stmt_run(u, st, "rename_inbox")) != STORE_OK)
+	if ((r = sqlite_stmt_run(u, st, "rename_inbox")) != STORE_OK)
 		return r;
-	if (!(st = store_stmt(u, STMT_MSG_MOVE_ALL)))
+	if (!(st = sqlite_stmt(u, STMT_MSG_MOVE_ALL)))
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, inbox.id);
 	sqlite3_bind_int64(st, 2, new_id);
-	if ((r = store_stmt_run(u, st, "rename_inbox")) != STORE_OK)
+	if ((r = sqlite_stmt_run(u, st, "rename_inbox")) != STORE_OK)
 		return r;
-	if (!(st = store_stmt(u, STMT_MB_SET_MODSEQ)))
+	if (!(st = sqlite_stmt(u, STMT_MB_SET_MODSEQ)))
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, inbox.id);
 	sqlite3_bind_int64(st, 2, (int64_t)modseq);
-	return store_stmt_run(u, st, "rename_inbox");
+	return sqlite_stmt_run(u, st, "rename_inbox");
 }
 
 struct rename_item {
@@ -464,10 +354,10 @@ struct rename_item {
 
 /* Renames `from` and every child "from/..." inside the caller's write
  * transaction, carrying their subscriptions along. */
-static int rename_tree(struct store_user *u, const char *from, const char *to)
+static int rename_tree(struct sqlite_user *u, const char *from, const char *to)
 {
 	struct store_mbox_row row;
-	int r = store_mbox_by_name(u, from, &row);
+	int r = sqlite_mbox_by_name(u, from, &row);
 	if (r != STORE_OK)
 		return r;
 	struct rename_item *items = xcalloc(1, sizeof(*items));
@@ -479,7 +369,7 @@ static int rename_tree(struct store_user *u, const char *from, const char *to)
 	char *lo = xasprintf("%s/", from);
 	char *hi = xasprintf("%s0", from);
 	size_t from_len = strlen(from);
-	sqlite3_stmt *st = store_stmt(u, STMT_MB_CHILDREN);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_CHILDREN);
 	if (!st) {
 		r = STORE_EIO;
 		goto out;
@@ -495,9 +385,9 @@ static int rename_tree(struct store_user *u, const char *from, const char *to)
 		it->from = xstrdup(name);
 		it->to = xasprintf("%s%s", to, name + from_len);
 	}
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	if (rc != SQLITE_DONE) {
-		r = store_db_error(u, "rename_children");
+		r = sqlite_db_error(u, "rename_children");
 		goto out;
 	}
 	for (size_t i = 0; i < nitems; i++) {
@@ -506,7 +396,7 @@ static int rename_tree(struct store_user *u, const char *from, const char *to)
 			goto out;
 		}
 		struct store_mbox_row other;
-		r = store_mbox_by_name(u, items[i].to, &other);
+		r = sqlite_mbox_by_name(u, items[i].to, &other);
 		if (r != STORE_ENOENT) {
 			r = r == STORE_OK ? STORE_EEXIST : r;
 			goto out;
@@ -514,23 +404,23 @@ static int rename_tree(struct store_user *u, const char *from, const char *to)
 	}
 	r = STORE_OK;
 	for (size_t i = 0; i < nitems && r == STORE_OK; i++) {
-		if (!(st = store_stmt(u, STMT_MB_RENAME))) {
+		if (!(st = sqlite_stmt(u, STMT_MB_RENAME))) {
 			r = STORE_EIO;
 			break;
 		}
 		sqlite3_bind_int64(st, 1, items[i].id);
 		sqlite3_bind_text(st, 2, items[i].to, -1, SQLITE_STATIC);
-		r = store_stmt_run(u, st, "rename");
+		r = sqlite_stmt_run(u, st, "rename");
 		/* A subscription follows its mailbox (as clients expect after a
 		 * rename); unsubscribed names stay unsubscribed. */
 		if (r == STORE_OK && sqlite3_changes(u->db) > 0) {
-			sqlite3_stmt *del = store_stmt(u, STMT_SUB_DEL);
+			sqlite3_stmt *del = sqlite_stmt(u, STMT_SUB_DEL);
 			if (!del) {
 				r = STORE_EIO;
 				break;
 			}
 			sqlite3_bind_text(del, 1, items[i].from, -1, SQLITE_STATIC);
-			r = store_stmt_run(u, del, "rename_subscription");
+			r = sqlite_stmt_run(u, del, "rename_subscription");
 			if (r == STORE_OK && sqlite3_changes(u->db) > 0)
 				r = subscription_set(u, items[i].to, true);
 		}
@@ -546,78 +436,58 @@ out:
 	return r;
 }
 
-int store_mailbox_rename(struct store_user *u, const char *from, const char *to)
+int sqlite_mailbox_rename(struct store_user *base, const char *from, const char *to)
 {
-	char *nfrom = NULL, *nto = NULL;
-	int r = store_name_normalize(from, &nfrom);
+	struct sqlite_user *u = sqlite_user_of(base);
+	int r = sqlite_tx_write(u);
+	if (r != STORE_OK)
+		return r;
+	r = strcmp(from, "INBOX") == 0 ? rename_inbox(u, to) : rename_tree(u, from, to);
 	if (r != STORE_OK) {
-		r = STORE_ENOENT;  /* an invalid name cannot exist */
-		goto out;
+		sqlite_tx_rollback(u);
+		return r;
 	}
-	if ((r = store_name_normalize(to, &nto)) != STORE_OK)
-		goto out;
-	if (strcmp(nto, "INBOX") == 0 || strcmp(nfrom, nto) == 0) {
-		r = STORE_EEXIST;
-		goto out;
-	}
-	bool inbox = strcmp(nfrom, "INBOX") == 0;
-	size_t flen = strlen(nfrom);
-	/* A mailbox cannot become its own child (INBOX's children are not
-	 * renamed along with it, so INBOX may). */
-	if (!inbox && strncmp(nto, nfrom, flen) == 0 && nto[flen] == '/') {
-		r = STORE_ECANNOT;
-		goto out;
-	}
-	if ((r = store_tx_write(u)) != STORE_OK)
-		goto out;
-	r = inbox ? rename_inbox(u, nto) : rename_tree(u, nfrom, nto);
-	if (r != STORE_OK) {
-		store_tx_rollback(u);
-		goto out;
-	}
-	r = store_tx_commit(u);
+	r = sqlite_tx_commit(u);
 	if (r == STORE_OK)
-		store_notify(u);
-out:
-	free(nfrom);
-	free(nto);
+		sqlite_notify(u);
 	return r;
 }
 
-int store_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent)
+int sqlite_mailbox_take_recent(struct store_user *base, int64_t mailbox_id,
+			       uint32_t *first_recent)
 {
-	int r = store_tx_write(u);
+	struct sqlite_user *u = sqlite_user_of(base);
+	int r = sqlite_tx_write(u);
 	if (r != STORE_OK)
 		return r;
 	struct store_mbox_row row = { 0 };
-	r = store_mbox_by_id(u, mailbox_id, &row);
+	r = sqlite_mbox_by_id(u, mailbox_id, &row);
 	if (r != STORE_OK)
 		goto fail;
 	if (first_recent)
 		*first_recent = row.first_recent_uid;
 	if (row.first_recent_uid != row.uidnext) {
-		sqlite3_stmt *st = store_stmt(u, STMT_MB_SET_RECENT);
+		sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_SET_RECENT);
 		if (!st) {
 			r = STORE_EIO;
 			goto fail;
 		}
 		sqlite3_bind_int64(st, 1, mailbox_id);
 		sqlite3_bind_int64(st, 2, row.uidnext);
-		if ((r = store_stmt_run(u, st, "take_recent")) != STORE_OK)
+		if ((r = sqlite_stmt_run(u, st, "take_recent")) != STORE_OK)
 			goto fail;
 	}
 	/* No notification: \Recent is session state, not a mailbox change. */
-	return store_tx_commit(u);
+	return sqlite_tx_commit(u);
 fail:
-	store_tx_rollback(u);
+	sqlite_tx_rollback(u);
 	return r;
 }
 
-int store_subscription_list(struct store_user *u, char ***names, size_t *n)
+int sqlite_subscription_list(struct store_user *base, char ***names, size_t *n)
 {
-	*names = NULL;
-	*n = 0;
-	sqlite3_stmt *st = store_stmt(u, STMT_SUB_LIST);
+	struct sqlite_user *u = sqlite_user_of(base);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_SUB_LIST);
 	if (!st)
 		return STORE_EIO;
 	char **a = NULL;
@@ -627,30 +497,26 @@ int store_subscription_list(struct store_user *u, char ***names, size_t *n)
 		xgrow((void **)&a, &cap, cnt + 1, sizeof(*a));
 		a[cnt++] = xstrdup((const char *)sqlite3_column_text(st, 0));
 	}
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		for (size_t i = 0; i < cnt; i++)
 			free(a[i]);
 		free(a);
-		return store_db_error(u, "subscription_list");
+		return sqlite_db_error(u, "subscription_list");
 	}
 	*names = a;
 	*n = cnt;
 	return STORE_OK;
 }
 
-int store_subscribe(struct store_user *u, const char *name, bool subscribe)
+int sqlite_subscribe(struct store_user *base, const char *name, bool subscribe)
 {
-	char *norm;
-	int r = store_name_normalize(name, &norm);
-	if (r != STORE_OK)
-		return r;
+	struct sqlite_user *u = sqlite_user_of(base);
 	/* One statement in autocommit mode: atomic and durable on its own.
 	 * RFC 9051 6.3.7: the name need not exist; unsubscribing a name that
 	 * is not subscribed is harmless. */
-	r = subscription_set(u, norm, subscribe);
+	int r = subscription_set(u, name, subscribe);
 	if (r == STORE_OK && sqlite3_changes(u->db) > 0)
-		store_notify(u);
-	free(norm);
+		sqlite_notify(u);
 	return r;
 }

@@ -1,10 +1,12 @@
-/* Messages of the SQLite store: listing, changes, APPEND, STORE, COPY/MOVE,
- * EXPUNGE, and the collection of blobs nothing references any more.
+/* Messages of the SQLite backend: listing, changes, APPEND, STORE,
+ * COPY/MOVE, EXPUNGE, and the collection of blobs nothing references any
+ * more. Arguments arrive checked by the front (store.c).
  *
  * Every change runs in one BEGIN IMMEDIATE transaction that allocates UIDs
  * and a new modseq (one per transaction, RFC 7162 allows several messages
  * to share it), and touches the notify file after it commits. */
-#include "store/store_internal.h"
+#include "store/sqlite/sqlite_internal.h"
+#include "store/blob.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/strbuf.h"
@@ -15,121 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- keywords ---- */
-
-/* A keyword set: the words point into buf. */
-struct kwset {
-	char *buf;
-	const char **kw;
-	size_t n;
-};
-
-static void kwset_free(struct kwset *s)
-{
-	free(s->buf);
-	free(s->kw);
-	memset(s, 0, sizeof(*s));
-}
-
-static bool kwset_has(const struct kwset *s, const char *k)
-{
-	/* RFC 9051 2.3.2: keywords compare case-insensitively. */
-	for (size_t i = 0; i < s->n; i++)
-		if (ascii_ieq(s->kw[i], k))
-			return true;
-	return false;
-}
-
-/* RFC 9051 9: flag-keyword is an atom; a leading '\' would make it a
- * system flag, which keywords are not. */
-static bool keyword_valid(const char *k, size_t len)
-{
-	if (len == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)k[i];
-		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c))
-			return false;
-	}
-	return true;
-}
-
-/* Parses a space-separated keyword list into a set, dropping later
- * case-insensitive duplicates (the first spelling wins). strict validates
- * each word (input from clients); stored lists are trusted. */
-static int kwset_parse(const char *in, bool strict, struct kwset *s)
-{
-	memset(s, 0, sizeof(*s));
-	if (!in)
-		return STORE_OK;
-	size_t len = strlen(in);
-	s->buf = xstrndup(in, len);
-	s->kw = xmalloc((len / 2 + 1) * sizeof(*s->kw));
-	char *save = NULL;
-	for (char *w = strtok_r(s->buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		size_t wl = strlen(w);
-		if (strict) {
-			if (wl > STORE_KEYWORD_LEN_MAX)
-				goto limit;
-			if (!keyword_valid(w, wl)) {
-				kwset_free(s);
-				return STORE_EINVAL;
-			}
-		}
-		if (kwset_has(s, w))
-			continue;
-		if (strict && s->n >= STORE_KEYWORDS_MAX)
-			goto limit;
-		s->kw[s->n++] = w;
-	}
-	return STORE_OK;
-limit:
-	kwset_free(s);
-	return STORE_ELIMIT;
-}
-
-/* The keyword set after applying `mode` with `arg` to `cur`, as a
- * space-separated string (NULL when empty; caller frees). Existing words
- * keep their position and spelling, so "no real change" compares equal. */
-static int kwset_apply(const struct kwset *cur, const struct kwset *arg, enum store_flag_mode mode,
-		       char **out)
-{
-	struct strbuf b = STRBUF_INIT;
-	size_t n = 0;
-	for (size_t i = 0; i < cur->n; i++) {
-		bool in_arg = kwset_has(arg, cur->kw[i]);
-		bool keep = mode == STORE_FLAGS_ADD || (mode == STORE_FLAGS_SET && in_arg) ||
-			    (mode == STORE_FLAGS_REMOVE && !in_arg);
-		if (!keep)
-			continue;
-		if (n++)
-			strbuf_addc(&b, ' ');
-		strbuf_adds(&b, cur->kw[i]);
-	}
-	if (mode != STORE_FLAGS_REMOVE) {
-		for (size_t i = 0; i < arg->n; i++) {
-			if (kwset_has(cur, arg->kw[i]))
-				continue;
-			if (n++)
-				strbuf_addc(&b, ' ');
-			strbuf_adds(&b, arg->kw[i]);
-		}
-	}
-	*out = n ? strbuf_detach(&b, NULL) : NULL;
-	strbuf_free(&b);
-	return n > STORE_KEYWORDS_MAX ? STORE_ELIMIT : STORE_OK;
-}
-
 /* ---- rows ---- */
-
-void store_msg_array_free(struct store_msg *msgs, size_t n)
-{
-	if (!msgs)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(msgs[i].keywords);
-	free(msgs);
-}
 
 /* Reads the STORE_MSG_COLUMNS of the current row. */
 static void row_to_msg(sqlite3_stmt *st, struct store_msg *m)
@@ -151,9 +39,9 @@ static void row_to_msg(sqlite3_stmt *st, struct store_msg *m)
 
 /* One message by UID inside the caller's transaction: STORE_OK with *m
  * filled (caller frees m->keywords), STORE_ENOENT, or an error. */
-static int msg_get_one(struct store_user *u, int64_t mailbox_id, uint32_t uid, struct store_msg *m)
+static int msg_get_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, struct store_msg *m)
 {
-	sqlite3_stmt *st = store_stmt(u, STMT_MSG_GET);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_GET);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, mailbox_id);
@@ -166,17 +54,17 @@ static int msg_get_one(struct store_user *u, int64_t mailbox_id, uint32_t uid, s
 	} else if (rc == SQLITE_DONE) {
 		r = STORE_ENOENT;
 	} else {
-		r = store_db_error(u, "msg_get");
+		r = sqlite_db_error(u, "msg_get");
 	}
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	return r;
 }
 
 /* Deletes one message row: STORE_OK with its blob in `blob`, STORE_ENOENT
  * when there was no such message. */
-static int msg_delete_one(struct store_user *u, int64_t mailbox_id, uint32_t uid, char blob[65])
+static int msg_delete_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, char blob[65])
 {
-	sqlite3_stmt *st = store_stmt(u, STMT_MSG_DELETE);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_DELETE);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, mailbox_id);
@@ -189,47 +77,47 @@ static int msg_delete_one(struct store_user *u, int64_t mailbox_id, uint32_t uid
 		r = STORE_OK;
 	}
 	if (rc != SQLITE_DONE)
-		r = store_db_error(u, "msg_delete");
-	store_stmt_done(st);
+		r = sqlite_db_error(u, "msg_delete");
+	sqlite_stmt_done(st);
 	return r;
 }
 
-static int expunged_add(struct store_user *u, int64_t mailbox_id, uint32_t uid, uint64_t modseq)
+static int expunged_add(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, uint64_t modseq)
 {
-	sqlite3_stmt *st = store_stmt(u, STMT_EXP_INSERT);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_EXP_INSERT);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, mailbox_id);
 	sqlite3_bind_int64(st, 2, uid);
 	sqlite3_bind_int64(st, 3, (int64_t)modseq);
-	return store_stmt_run(u, st, "expunged_add");
+	return sqlite_stmt_run(u, st, "expunged_add");
 }
 
-static int mbox_set_next(struct store_user *u, int64_t id, uint32_t uidnext, uint64_t modseq)
+static int mbox_set_next(struct sqlite_user *u, int64_t id, uint32_t uidnext, uint64_t modseq)
 {
-	sqlite3_stmt *st = store_stmt(u, STMT_MB_SET_NEXT);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_SET_NEXT);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, uidnext);
 	sqlite3_bind_int64(st, 3, (int64_t)modseq);
-	return store_stmt_run(u, st, "mailbox_update");
+	return sqlite_stmt_run(u, st, "mailbox_update");
 }
 
-static int mbox_set_modseq(struct store_user *u, int64_t id, uint64_t modseq)
+static int mbox_set_modseq(struct sqlite_user *u, int64_t id, uint64_t modseq)
 {
-	sqlite3_stmt *st = store_stmt(u, STMT_MB_SET_MODSEQ);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_SET_MODSEQ);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, (int64_t)modseq);
-	return store_stmt_run(u, st, "mailbox_update");
+	return sqlite_stmt_run(u, st, "mailbox_update");
 }
 
-static int msg_insert(struct store_user *u, int64_t mailbox_id, uint32_t uid, uint64_t modseq,
+static int msg_insert(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, uint64_t modseq,
 		      const struct store_msg *m)
 {
-	sqlite3_stmt *st = store_stmt(u, STMT_MSG_INSERT);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_INSERT);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, mailbox_id);
@@ -243,25 +131,24 @@ static int msg_insert(struct store_user *u, int64_t mailbox_id, uint32_t uid, ui
 	sqlite3_bind_int64(st, 8, m->savedate);
 	sqlite3_bind_int64(st, 9, (int64_t)m->size);
 	sqlite3_bind_text(st, 10, m->blob, -1, SQLITE_STATIC);
-	return store_stmt_run(u, st, "msg_insert");
+	return sqlite_stmt_run(u, st, "msg_insert");
 }
 
 /* ---- reading ---- */
 
 /* STORE_ENOENT when the mailbox does not exist, else STORE_OK: only asked
  * when a listing came back empty, so the common path stays one query. */
-static int mbox_exists(struct store_user *u, int64_t id)
+static int mbox_exists(struct sqlite_user *u, int64_t id)
 {
 	struct store_mbox_row row;
-	return store_mbox_by_id(u, id, &row);
+	return sqlite_mbox_by_id(u, id, &row);
 }
 
-int store_msg_list(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, bool meta_only,
-		   struct store_msg **out, size_t *n)
+int sqlite_msg_list(struct store_user *base, int64_t mailbox_id, uint32_t min_uid, bool meta_only,
+		    struct store_msg **out, size_t *n)
 {
-	*out = NULL;
-	*n = 0;
-	sqlite3_stmt *st = store_stmt(u, meta_only ? STMT_MSG_LIST_META : STMT_MSG_LIST_FULL);
+	struct sqlite_user *u = sqlite_user_of(base);
+	sqlite3_stmt *st = sqlite_stmt(u, meta_only ? STMT_MSG_LIST_META : STMT_MSG_LIST_FULL);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, mailbox_id);
@@ -284,10 +171,10 @@ int store_msg_list(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, b
 			row_to_msg(st, m);
 		}
 	}
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		store_msg_array_free(a, cnt);
-		return store_db_error(u, "msg_list");
+		return sqlite_db_error(u, "msg_list");
 	}
 	if (cnt == 0) {
 		int r = mbox_exists(u, mailbox_id);
@@ -299,14 +186,13 @@ int store_msg_list(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, b
 	return STORE_OK;
 }
 
-int store_msg_get(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
-		  struct store_msg **out, size_t *n)
+int sqlite_msg_get(struct store_user *base, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		   struct store_msg **out, size_t *n)
 {
-	*out = NULL;
-	*n = 0;
+	struct sqlite_user *u = sqlite_user_of(base);
 	/* One read transaction: a consistent snapshot and one lock for all
 	 * the lookups. */
-	int r = store_tx_read(u);
+	int r = sqlite_tx_read(u);
 	if (r != STORE_OK)
 		return r;
 	struct store_msg *a = NULL;
@@ -321,9 +207,9 @@ int store_msg_get(struct store_user *u, int64_t mailbox_id, const uint32_t *uids
 			r = STORE_OK;
 	}
 	if (r == STORE_OK)
-		r = store_tx_commit(u);
+		r = sqlite_tx_commit(u);
 	else
-		store_tx_rollback(u);
+		sqlite_tx_rollback(u);
 	if (r != STORE_OK) {
 		store_msg_array_free(a, cnt);
 		return r;
@@ -333,14 +219,12 @@ int store_msg_get(struct store_user *u, int64_t mailbox_id, const uint32_t *uids
 	return STORE_OK;
 }
 
-int store_msg_cached(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **envelope,
-		     char **bodystructure, char **body)
+int sqlite_msg_cached(struct store_user *base, int64_t mailbox_id, uint32_t uid, char **envelope,
+		      char **bodystructure, char **body)
 {
+	struct sqlite_user *u = sqlite_user_of(base);
 	char **outs[3] = { envelope, bodystructure, body };
-	for (size_t i = 0; i < 3; i++)
-		if (outs[i])
-			*outs[i] = NULL;
-	sqlite3_stmt *st = store_stmt(u, STMT_MSG_CACHED);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_CACHED);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, mailbox_id);
@@ -356,23 +240,18 @@ int store_msg_cached(struct store_user *u, int64_t mailbox_id, uint32_t uid, cha
 	} else if (rc == SQLITE_DONE) {
 		r = STORE_ENOENT;
 	} else {
-		r = store_db_error(u, "msg_cached");
+		r = sqlite_db_error(u, "msg_cached");
 	}
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	return r;
 }
 
-int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
-		  struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
-		  size_t *nexpunged)
+int sqlite_changes(struct store_user *base, int64_t mailbox_id, uint64_t since,
+		   struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
+		   size_t *nexpunged)
 {
-	*changed = NULL;
-	*nchanged = 0;
-	*expunged = NULL;
-	*nexpunged = 0;
-	if (since > INT64_MAX)
-		return STORE_EINVAL;
-	int r = store_tx_read(u);
+	struct sqlite_user *u = sqlite_user_of(base);
+	int r = sqlite_tx_read(u);
 	if (r != STORE_OK)
 		return r;
 	struct store_msg *msgs = NULL;
@@ -382,7 +261,7 @@ int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
 	r = mbox_exists(u, mailbox_id);
 	if (r != STORE_OK)
 		goto fail;
-	sqlite3_stmt *st = store_stmt(u, STMT_MSG_CHANGED);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_CHANGED);
 	if (!st) {
 		r = STORE_EIO;
 		goto fail;
@@ -393,12 +272,12 @@ int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
 		xgrow((void **)&msgs, &cap, n + 1, sizeof(*msgs));
 		row_to_msg(st, &msgs[n++]);
 	}
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	if (rc != SQLITE_DONE) {
-		r = store_db_error(u, "changes");
+		r = sqlite_db_error(u, "changes");
 		goto fail;
 	}
-	if (!(st = store_stmt(u, STMT_EXP_CHANGED))) {
+	if (!(st = sqlite_stmt(u, STMT_EXP_CHANGED))) {
 		r = STORE_EIO;
 		goto fail;
 	}
@@ -408,12 +287,12 @@ int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
 		xgrow((void **)&exp, &ecap, en + 1, sizeof(*exp));
 		exp[en++] = (uint32_t)sqlite3_column_int64(st, 0);
 	}
-	store_stmt_done(st);
+	sqlite_stmt_done(st);
 	if (rc != SQLITE_DONE) {
-		r = store_db_error(u, "changes");
+		r = sqlite_db_error(u, "changes");
 		goto fail;
 	}
-	r = store_tx_commit(u);
+	r = sqlite_tx_commit(u);
 	if (r != STORE_OK)
 		goto fail;
 	*changed = msgs;
@@ -422,7 +301,7 @@ int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
 	*nexpunged = en;
 	return STORE_OK;
 fail:
-	store_tx_rollback(u);
+	sqlite_tx_rollback(u);
 	store_msg_array_free(msgs, n);
 	free(exp);
 	return r;
@@ -435,84 +314,63 @@ static int blob_cmp(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-void store_blobs_collect(struct store_user *u, char (*blobs)[65], size_t n)
+void sqlite_blobs_collect(struct sqlite_user *u, char (*blobs)[65], size_t n)
 {
 	if (n == 0)
 		return;
 	qsort(blobs, n, sizeof(*blobs), blob_cmp);
-	if (store_tx_write(u) != STORE_OK) {
+	if (sqlite_tx_write(u) != STORE_OK) {
 		log_warn("event=store_gc_skipped user=%s blobs=%zu", u->username, n);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && strcmp(blobs[i], blobs[i - 1]) == 0)
 			continue;
-		sqlite3_stmt *st = store_stmt(u, STMT_BLOB_REFERENCED);
+		sqlite3_stmt *st = sqlite_stmt(u, STMT_BLOB_REFERENCED);
 		if (!st)
 			break;
 		sqlite3_bind_text(st, 1, blobs[i], -1, SQLITE_STATIC);
 		int rc = sqlite3_step(st);
-		store_stmt_done(st);
+		sqlite_stmt_done(st);
 		if (rc != SQLITE_DONE)
 			continue;  /* still referenced (ROW), or an error: keep it */
 		/* Unlinked while we hold the write lock: an append of the same
 		 * bytes either committed before (and we saw its row) or checks
 		 * for the file after we release the lock and rewrites it. */
-		st = store_stmt(u, STMT_CACHE_DELETE);
+		st = sqlite_stmt(u, STMT_CACHE_DELETE);
 		if (st) {
 			sqlite3_bind_text(st, 1, blobs[i], -1, SQLITE_STATIC);
-			store_stmt_run(u, st, "cache_delete");
+			sqlite_stmt_run(u, st, "cache_delete");
 		}
-		store_blob_unlink(u, blobs[i]);
+		store_blobs_unlink(u->base.blobs, blobs[i]);
 	}
-	store_tx_commit(u);
+	sqlite_tx_commit(u);
 }
 
 /* ---- writing ---- */
 
-int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
-		 uint32_t *uidvalidity)
+int sqlite_append(struct store_user *base, const char *name, struct store_append *msgs, size_t n,
+		  uint32_t *uidvalidity)
 {
-	if (!u || !mailbox || !msgs || n == 0 || n > UINT32_MAX)
-		return STORE_EINVAL;
-	char *name = NULL;
-	int r = store_name_normalize(mailbox, &name);
-	if (r != STORE_OK)
-		return STORE_ENOENT;  /* an invalid name cannot exist */
+	struct sqlite_user *u = sqlite_user_of(base);
 	char (*sha)[65] = xcalloc(n, sizeof(*sha));
-	char **kws = xcalloc(n, sizeof(*kws));
 	bool in_tx = false;
-	for (size_t i = 0; i < n; i++)
-		msgs[i].uid = 0;
-	/* Everything that can be refused is refused before any write. */
-	for (size_t i = 0; i < n && r == STORE_OK; i++) {
-		if ((!msgs[i].data && msgs[i].len > 0) || msgs[i].internaldate_tz < -1440 ||
-		    msgs[i].internaldate_tz > 1440) {
-			r = STORE_EINVAL;
-			break;
-		}
-		struct kwset arg, none = { 0 };
-		r = kwset_parse(msgs[i].keywords, true, &arg);
-		if (r == STORE_OK)
-			r = kwset_apply(&none, &arg, STORE_FLAGS_SET, &kws[i]);
-		kwset_free(&arg);
-	}
 	struct store_mbox_row row;
-	if (r == STORE_OK)
-		r = store_mbox_by_name(u, name, &row);
+	int r = sqlite_mbox_by_name(u, name, &row);
 	if (r != STORE_OK)
 		goto out;
 	/* Blobs first, each durable before the index can point at it; no
 	 * lock is held during these fsyncs. */
 	for (size_t i = 0; i < n; i++) {
 		store_blob_hash(msgs[i].data, msgs[i].len, sha[i]);
-		if ((r = store_blob_put(u, sha[i], msgs[i].data, msgs[i].len)) != STORE_OK)
+		if ((r = store_blobs_put(u->base.blobs, sha[i], msgs[i].data, msgs[i].len)) !=
+		    STORE_OK)
 			goto out;
 	}
-	if ((r = store_tx_write(u)) != STORE_OK)
+	if ((r = sqlite_tx_write(u)) != STORE_OK)
 		goto out;
 	in_tx = true;
-	if ((r = store_mbox_by_name(u, name, &row)) != STORE_OK)
+	if ((r = sqlite_mbox_by_name(u, name, &row)) != STORE_OK)
 		goto out;
 	if ((uint64_t)row.uidnext + n > UINT32_MAX) {
 		/* RFC 9051 2.3.1.1: UIDs are 32-bit; a mailbox that ran out
@@ -525,13 +383,14 @@ int store_append(struct store_user *u, const char *mailbox, struct store_append 
 	for (size_t i = 0; i < n; i++) {
 		/* A concurrent expunge may have collected an existing blob we
 		 * decided to reuse; under the write lock the answer is final. */
-		if (!store_blob_present(u, sha[i], msgs[i].len) &&
-		    (r = store_blob_put(u, sha[i], msgs[i].data, msgs[i].len)) != STORE_OK)
+		if (!store_blobs_present(u->base.blobs, sha[i], msgs[i].len) &&
+		    (r = store_blobs_put(u->base.blobs, sha[i], msgs[i].data, msgs[i].len)) !=
+			    STORE_OK)
 			goto out;
 		struct store_msg m;
 		memset(&m, 0, sizeof(m));
 		m.flags = msgs[i].flags & MAIL_FLAGS_STORED;
-		m.keywords = kws[i];
+		m.keywords = (char *)msgs[i].keywords;
 		m.internaldate = msgs[i].internaldate == -1 ? now : msgs[i].internaldate;
 		m.internaldate_tz = msgs[i].internaldate_tz;
 		m.savedate = now;
@@ -540,7 +399,7 @@ int store_append(struct store_user *u, const char *mailbox, struct store_append 
 		if ((r = msg_insert(u, row.id, row.uidnext + (uint32_t)i, modseq, &m)) != STORE_OK)
 			goto out;
 		if (msgs[i].envelope || msgs[i].bodystructure || msgs[i].body) {
-			sqlite3_stmt *st = store_stmt(u, STMT_CACHE_UPSERT);
+			sqlite3_stmt *st = sqlite_stmt(u, STMT_CACHE_UPSERT);
 			if (!st) {
 				r = STORE_EIO;
 				goto out;
@@ -552,58 +411,44 @@ int store_append(struct store_user *u, const char *mailbox, struct store_append 
 				sqlite3_bind_text(st, 3, msgs[i].bodystructure, -1, SQLITE_STATIC);
 			if (msgs[i].body)
 				sqlite3_bind_text(st, 4, msgs[i].body, -1, SQLITE_STATIC);
-			if ((r = store_stmt_run(u, st, "cache_upsert")) != STORE_OK)
+			if ((r = sqlite_stmt_run(u, st, "cache_upsert")) != STORE_OK)
 				goto out;
 		}
 	}
 	if ((r = mbox_set_next(u, row.id, row.uidnext + (uint32_t)n, modseq)) != STORE_OK)
 		goto out;
 	in_tx = false;
-	if ((r = store_tx_commit(u)) != STORE_OK)
+	if ((r = sqlite_tx_commit(u)) != STORE_OK)
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		msgs[i].uid = row.uidnext + (uint32_t)i;
 	if (uidvalidity)
 		*uidvalidity = row.uidvalidity;
-	store_notify(u);
+	sqlite_notify(u);
 out:
 	if (in_tx)
-		store_tx_rollback(u);
-	for (size_t i = 0; i < n; i++)
-		free(kws[i]);
-	free(kws);
+		sqlite_tx_rollback(u);
 	free(sha);
-	free(name);
 	return r;
 }
 
-int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
-		enum store_flag_mode mode, uint32_t flags, const char *keywords,
-		uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
-		uint32_t **failed, size_t *nfailed)
+int sqlite_flags(struct store_user *base, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		 enum store_flag_mode mode, uint32_t flags, const char *keywords,
+		 uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
+		 uint32_t **failed, size_t *nfailed)
 {
-	if (changed)
-		*changed = NULL;
-	if (nchanged)
-		*nchanged = 0;
-	if (failed)
-		*failed = NULL;
-	if (nfailed)
-		*nfailed = 0;
-	if (mode != STORE_FLAGS_SET && mode != STORE_FLAGS_ADD && mode != STORE_FLAGS_REMOVE)
-		return STORE_EINVAL;
-	flags &= MAIL_FLAGS_STORED;
-	struct kwset arg;
-	int r = kwset_parse(keywords, true, &arg);
+	struct sqlite_user *u = sqlite_user_of(base);
+	struct store_kwset arg;
+	int r = store_kwset_parse(keywords, false, &arg);
 	if (r != STORE_OK)
 		return r;
 	struct store_msg *ch = NULL;
 	uint32_t *fl = NULL;
 	size_t chcap = 0, nch = 0, flcap = 0, nfl = 0;
-	if ((r = store_tx_write(u)) != STORE_OK)
+	if ((r = sqlite_tx_write(u)) != STORE_OK)
 		goto out;
 	struct store_mbox_row row;
-	if ((r = store_mbox_by_id(u, mailbox_id, &row)) != STORE_OK)
+	if ((r = sqlite_mbox_by_id(u, mailbox_id, &row)) != STORE_OK)
 		goto fail;
 	uint64_t modseq = row.highestmodseq + 1;
 	for (size_t i = 0; i < nuids; i++) {
@@ -626,11 +471,11 @@ int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 		uint32_t nf = mode == STORE_FLAGS_SET ? flags
 			    : mode == STORE_FLAGS_ADD ? (m.flags | flags)
 						      : (m.flags & ~flags);
-		struct kwset cur;
-		kwset_parse(m.keywords, false, &cur);
+		struct store_kwset cur;
+		store_kwset_parse(m.keywords, false, &cur);
 		char *nkw = NULL;
-		r = kwset_apply(&cur, &arg, mode, &nkw);
-		kwset_free(&cur);
+		r = store_kwset_apply(&cur, &arg, mode, &nkw);
+		store_kwset_free(&cur);
 		bool same = nf == m.flags && ((!nkw && !m.keywords) ||
 					      (nkw && m.keywords && strcmp(nkw, m.keywords) == 0));
 		if (r != STORE_OK || same) {
@@ -641,7 +486,7 @@ int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 				goto fail;
 			continue;
 		}
-		sqlite3_stmt *st = store_stmt(u, STMT_MSG_SET_FLAGS);
+		sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_SET_FLAGS);
 		if (!st) {
 			free(nkw);
 			free(m.keywords);
@@ -654,7 +499,7 @@ int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 		if (nkw)
 			sqlite3_bind_text(st, 4, nkw, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, (int64_t)modseq);
-		r = store_stmt_run(u, st, "flags");
+		r = sqlite_stmt_run(u, st, "flags");
 		free(m.keywords);
 		m.keywords = nkw;
 		m.flags = nf;
@@ -666,52 +511,40 @@ int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 	}
 	if (nch > 0 && (r = mbox_set_modseq(u, mailbox_id, modseq)) != STORE_OK)
 		goto fail;
-	if ((r = store_tx_commit(u)) != STORE_OK)
+	if ((r = sqlite_tx_commit(u)) != STORE_OK)
 		goto out;
 	if (nch > 0)
-		store_notify(u);
-	if (changed && nchanged) {
-		*changed = ch;
-		*nchanged = nch;
-		ch = NULL;
-		nch = 0;
-	}
-	if (failed && nfailed) {
-		*failed = fl;
-		*nfailed = nfl;
-		fl = NULL;
-	}
+		sqlite_notify(u);
+	*changed = ch;
+	*nchanged = nch;
+	ch = NULL;
+	nch = 0;
+	*failed = fl;
+	*nfailed = nfl;
+	fl = NULL;
 	goto out;
 fail:
-	store_tx_rollback(u);
+	sqlite_tx_rollback(u);
 out:
 	store_msg_array_free(ch, nch);
 	free(fl);
-	kwset_free(&arg);
+	store_kwset_free(&arg);
 	return r;
 }
 
-int store_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
-	       const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
-	       uint32_t **dst_uids, size_t *ncopied)
+int sqlite_copy(struct store_user *base, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		const char *name, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
+		uint32_t **dst_uids, size_t *ncopied)
 {
-	if (src_uids)
-		*src_uids = NULL;
-	if (dst_uids)
-		*dst_uids = NULL;
-	if (ncopied)
-		*ncopied = 0;
-	char *name = NULL;
-	int r = store_name_normalize(to, &name);
-	if (r != STORE_OK)
-		return STORE_ENOENT;  /* an invalid name cannot exist */
+	struct sqlite_user *u = sqlite_user_of(base);
 	uint32_t *su = NULL, *du = NULL;
 	size_t scap = 0, dcap = 0, n = 0;
-	if ((r = store_tx_write(u)) != STORE_OK)
+	int r = sqlite_tx_write(u);
+	if (r != STORE_OK)
 		goto out;
 	struct store_mbox_row src, dst;
-	if ((r = store_mbox_by_id(u, mailbox_id, &src)) != STORE_OK ||
-	    (r = store_mbox_by_name(u, name, &dst)) != STORE_OK)
+	if ((r = sqlite_mbox_by_id(u, mailbox_id, &src)) != STORE_OK ||
+	    (r = sqlite_mbox_by_name(u, name, &dst)) != STORE_OK)
 		goto fail;
 	bool same = src.id == dst.id;
 	uint64_t dst_modseq = dst.highestmodseq + 1;
@@ -763,41 +596,34 @@ int store_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, s
 		if (move && !same && (r = mbox_set_modseq(u, src.id, src_modseq)) != STORE_OK)
 			goto fail;
 	}
-	if ((r = store_tx_commit(u)) != STORE_OK)
+	if ((r = sqlite_tx_commit(u)) != STORE_OK)
 		goto out;
 	if (n > 0)
-		store_notify(u);
-	if (uidvalidity)
-		*uidvalidity = dst.uidvalidity;
-	if (ncopied)
-		*ncopied = n;
-	if (src_uids) {
-		*src_uids = su;
-		su = NULL;
-	}
-	if (dst_uids) {
-		*dst_uids = du;
-		du = NULL;
-	}
-	goto out;
+		sqlite_notify(u);
+	*uidvalidity = dst.uidvalidity;
+	*ncopied = n;
+	*src_uids = su;
+	*dst_uids = du;
+	return STORE_OK;
 fail:
-	store_tx_rollback(u);
+	sqlite_tx_rollback(u);
 out:
 	free(su);
 	free(du);
-	free(name);
 	return r;
 }
 
-int store_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids)
+int sqlite_expunge(struct store_user *base, int64_t mailbox_id, const uint32_t *uids,
+		   size_t nuids)
 {
-	int r = store_tx_write(u);
+	struct sqlite_user *u = sqlite_user_of(base);
+	int r = sqlite_tx_write(u);
 	if (r != STORE_OK)
 		return r;
 	char (*blobs)[65] = NULL;
 	size_t cap = 0, n = 0, nexp = 0;
 	struct store_mbox_row row;
-	if ((r = store_mbox_by_id(u, mailbox_id, &row)) != STORE_OK)
+	if ((r = sqlite_mbox_by_id(u, mailbox_id, &row)) != STORE_OK)
 		goto fail;
 	uint64_t modseq = row.highestmodseq + 1;
 	for (size_t i = 0; i < nuids; i++) {
@@ -819,16 +645,16 @@ int store_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids
 	}
 	if (nexp > 0 && (r = mbox_set_modseq(u, mailbox_id, modseq)) != STORE_OK)
 		goto fail;
-	if ((r = store_tx_commit(u)) != STORE_OK)
+	if ((r = sqlite_tx_commit(u)) != STORE_OK)
 		goto out;
 	if (nexp > 0) {
-		store_notify(u);
+		sqlite_notify(u);
 		/* After the commit: a crash before this only leaves garbage. */
-		store_blobs_collect(u, blobs, n);
+		sqlite_blobs_collect(u, blobs, n);
 	}
 	goto out;
 fail:
-	store_tx_rollback(u);
+	sqlite_tx_rollback(u);
 out:
 	free(blobs);
 	return r;

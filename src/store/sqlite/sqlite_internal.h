@@ -1,9 +1,10 @@
-/* Internals shared by the SQLite store's source files (the files under store/sqlite/,
- * store/blob.c, store/watch.c). Nothing outside src/store/ includes this. */
-#ifndef RAMPART_STORE_INTERNAL_H
-#define RAMPART_STORE_INTERNAL_H
+/* Internals shared by the SQLite backend's source files (store/sqlite/).
+ * Nothing else includes this: the front and the blob files see only
+ * store/backend.h and store/blob.h. */
+#ifndef RAMPART_STORE_SQLITE_INTERNAL_H
+#define RAMPART_STORE_SQLITE_INTERNAL_H
 
-#include "store/store.h"
+#include "store/backend.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -13,11 +14,6 @@
 
 /* Bumped with every schema change; store/sqlite/db.c migrates older files. */
 #define STORE_SCHEMA_VERSION 1
-#define STORE_USERNAME_MAX 255
-#define STORE_MAILBOX_NAME_MAX 1000
-/* Per message: more keywords than this is abuse, not mail sorting. */
-#define STORE_KEYWORDS_MAX 100
-#define STORE_KEYWORD_LEN_MAX 128
 #define STORE_BUSY_TIMEOUT_MS 10000
 
 /* Every SQL statement the store runs more than once, prepared lazily and
@@ -39,6 +35,7 @@
 	X(MB_SET_RECENT, "UPDATE mailboxes SET first_recent_uid=?2 WHERE id=?1")                  \
 	X(MB_INSERT, "INSERT INTO mailboxes(name,uidvalidity,uidnext,highestmodseq,special_use,"  \
 		     "first_recent_uid) VALUES(?1,?2,?3,?4,?5,?6)")                               \
+	X(MB_COUNT, "SELECT count(*) FROM mailboxes")                                             \
 	X(MB_DELETE, "DELETE FROM mailboxes WHERE id=?1")                                         \
 	X(MB_RENAME, "UPDATE mailboxes SET name=?2 WHERE id=?1")                                  \
 	X(MB_CHILDREN, "SELECT id,name FROM mailboxes WHERE name>=?1 AND name<?2 ORDER BY name")  \
@@ -109,13 +106,14 @@
 enum store_stmt { STORE_STMTS(STORE_STMT_ENUM) STMT__COUNT };
 #undef STORE_STMT_ENUM
 
-/* An open user store. Owned by the per-thread cache in db.c; refs counts
- * the store_user_open() calls not yet closed. */
-struct store_user {
+/* An open user store. Owned by the process-wide pool in db.c; refs counts
+ * the store_user_open() calls not yet closed. base is what the front sees
+ * (base.blobs is this user's struct store_blobs). */
+struct sqlite_user {
+	struct store_user base;  /* first: sqlite_user_of() converts back */
 	char *username;
 	char *dir;          /* the user directory */
 	char *notify_path;  /* <dir>/notify, touched after every commit */
-	int blobs_fd;       /* <dir>/blobs, for openat of message files; -1 if not open */
 	sqlite3 *db;
 	sqlite3_stmt *stmts[STMT__COUNT];
 	unsigned refs;
@@ -123,9 +121,14 @@ struct store_user {
 	ino_t ino;
 	pthread_t owner;    /* the thread using it while refs > 0 */
 	bool opening;       /* first open attempt: descriptor shortage not logged */
-	struct store_user *hnext;        /* pool bucket chain */
-	struct store_user *prev, *next;  /* pool LRU list of unused handles */
+	struct sqlite_user *hnext;        /* pool bucket chain */
+	struct sqlite_user *prev, *next;  /* pool LRU list of unused handles */
 };
+
+static inline struct sqlite_user *sqlite_user_of(struct store_user *base)
+{
+	return (struct sqlite_user *)base;
+}
 
 /* The row of a mailbox that message operations need. */
 struct store_mbox_row {
@@ -137,61 +140,76 @@ struct store_mbox_row {
 };
 
 /* ---- db.c ---- */
-const char *store_mail_root(void);
 /* The cached statement, reset and ready to bind; NULL (logged) if it cannot
  * be prepared. */
-sqlite3_stmt *store_stmt(struct store_user *u, enum store_stmt id);
+sqlite3_stmt *sqlite_stmt(struct sqlite_user *u, enum store_stmt id);
 /* Resets a statement after use so it holds no read snapshot. */
-void store_stmt_done(sqlite3_stmt *st);
+void sqlite_stmt_done(sqlite3_stmt *st);
 /* Logs the current SQLite error of u with context and returns STORE_EIO. */
-int store_db_error(struct store_user *u, const char *what);
-/* After a failed open(): true when err says the process is out of
- * descriptors, having closed the pool's unused handles, so one more try
- * can succeed. */
-bool store_fds_relieve(int err);
+int sqlite_db_error(struct sqlite_user *u, const char *what);
 /* Steps a statement that returns no rows, then resets it. */
-int store_stmt_run(struct store_user *u, sqlite3_stmt *st, const char *what);
-int store_tx_write(struct store_user *u);
-int store_tx_read(struct store_user *u);
-int store_tx_commit(struct store_user *u);
-void store_tx_rollback(struct store_user *u);
+int sqlite_stmt_run(struct sqlite_user *u, sqlite3_stmt *st, const char *what);
+int sqlite_tx_write(struct sqlite_user *u);
+int sqlite_tx_read(struct sqlite_user *u);
+int sqlite_tx_commit(struct sqlite_user *u);
+void sqlite_tx_rollback(struct sqlite_user *u);
 /* Tells watchers (this and other processes) that u changed: after commit. */
-void store_notify(struct store_user *u);
-/* fsync()s a directory so a rename or create inside it is durable. */
-int store_fsync_dir(const char *path);
-/* mkdir(path) if missing, fsync'ing the parent when it was created. */
-int store_mkdir_durable(const char *path);
+void sqlite_notify(struct sqlite_user *u);
+struct store_user *sqlite_user_open(const char *username);
+void sqlite_user_close(struct store_user *u);
+unsigned sqlite_cache_drop(void);
+int sqlite_user_remove(const char *username);
 
-/* ---- sqlite/mailbox.c ---- */
-/* Validates a mailbox name and returns it normalised ("inbox" -> "INBOX",
- * "inbox/x" -> "INBOX/x") in *out (caller frees). STORE_EINVAL / ELIMIT. */
-int store_name_normalize(const char *name, char **out);
+/* ---- mailbox.c ---- */
 /* Looks a mailbox up inside the caller's transaction. STORE_ENOENT if absent. */
-int store_mbox_by_name(struct store_user *u, const char *name, struct store_mbox_row *out);
-int store_mbox_by_id(struct store_user *u, int64_t id, struct store_mbox_row *out);
+int sqlite_mbox_by_name(struct sqlite_user *u, const char *name, struct store_mbox_row *out);
+int sqlite_mbox_by_id(struct sqlite_user *u, int64_t id, struct store_mbox_row *out);
 /* Next UIDVALIDITY of this user: time-based, strictly increasing, never
  * reused (inside a write transaction). */
-int store_uidvalidity_next(struct store_user *u, uint32_t *out);
+int sqlite_uidvalidity_next(struct sqlite_user *u, uint32_t *out);
 /* Creates the default mailboxes of a new store (inside a write transaction). */
-int store_mailbox_create_defaults(struct store_user *u);
+int sqlite_mailbox_create_defaults(struct sqlite_user *u);
+int sqlite_mailbox_list(struct store_user *u, bool want_counts, struct store_mailbox **out,
+			size_t *n);
+int sqlite_mailbox_get(struct store_user *u, const char *name, bool want_counts,
+		       struct store_mailbox *out);
+int sqlite_mailbox_create(struct store_user *u, const char *name, const char *special_use,
+			  unsigned max_mailboxes);
+int sqlite_mailbox_delete(struct store_user *u, const char *name);
+int sqlite_mailbox_rename(struct store_user *u, const char *from, const char *to);
+int sqlite_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent);
+int sqlite_subscription_list(struct store_user *u, char ***names, size_t *n);
+int sqlite_subscribe(struct store_user *u, const char *name, bool subscribe);
 
-/* ---- sqlite/message.c ---- */
+/* ---- message.c ---- */
 /* Deletes the blob files among blobs[0..n) that no message references any
  * more. Runs under a write lock so a concurrent append that reuses a blob
  * either sees the file gone (and rewrites it) or is seen referencing it. */
-void store_blobs_collect(struct store_user *u, char (*blobs)[65], size_t n);
+void sqlite_blobs_collect(struct sqlite_user *u, char (*blobs)[65], size_t n);
+int sqlite_msg_list(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, bool meta_only,
+		    struct store_msg **out, size_t *n);
+int sqlite_msg_get(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		   struct store_msg **out, size_t *n);
+int sqlite_msg_cached(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **envelope,
+		      char **bodystructure, char **body);
+int sqlite_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
+		   struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
+		   size_t *nexpunged);
+int sqlite_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
+		  uint32_t *uidvalidity);
+int sqlite_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		 enum store_flag_mode mode, uint32_t flags, const char *keywords,
+		 uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
+		 uint32_t **failed, size_t *nfailed);
+int sqlite_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
+		uint32_t **dst_uids, size_t *ncopied);
+int sqlite_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids);
 
-/* ---- blob.c ---- */
-bool store_blob_name_valid(const char *hex);
-void store_blob_hash(const void *data, size_t len, char hex[65]);
-/* Makes sure blob `hex` with these bytes exists durably: writes it (temp
- * file, fsync, rename, fsync dir) or, when present with the right size,
- * fsyncs its directory in case another writer's rename is not durable yet. */
-int store_blob_put(struct store_user *u, const char *hex, const void *data, size_t len);
-/* True when the blob file exists with size len. */
-bool store_blob_present(struct store_user *u, const char *hex, size_t len);
-void store_blob_unlink(struct store_user *u, const char *hex);
-/* Removes temp files a crashed writer left in <dir>/tmp. */
-void store_tmp_clean(const char *dir);
+/* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
+int sqlite_watch_start(store_change_cb cb, void *arg);
+void sqlite_watch_stop(void);
+int sqlite_watch_user(const char *username);
+void sqlite_unwatch_user(const char *username);
 
 #endif

@@ -1,13 +1,15 @@
-/* The change feed of the SQLite store: one watcher thread turns inotify
- * events on the users' notify files (touched after every commit, by this
- * process, another server process or `rampart deliver`) into callbacks.
+/* The change feed of the SQLite backend: one watcher thread turns inotify
+ * events on the users' notify files (touched by sqlite_notify() after every
+ * commit, by this process, another server process or `rampart deliver`)
+ * into the callbacks of store_watch_start(). A backend with a server of
+ * its own (PostgreSQL: LISTEN/NOTIFY) feeds the same callback its way.
  *
  * This is process-wide state by nature (one inotify instance, one thread);
  * it is guarded by one mutex. The callback runs without the mutex held.
  * Entries (one per watched user) are indexed by name and by inotify watch
  * descriptor, so a login, a logout and an event each cost O(1) however
  * many users are watched. */
-#include "store/store_internal.h"
+#include "store/sqlite/sqlite_internal.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -271,10 +273,8 @@ static void *watch_thread(void *arg)
 	return NULL;
 }
 
-int store_watch_start(store_change_cb cb, void *arg)
+int sqlite_watch_start(store_change_cb cb, void *arg)
 {
-	if (!cb)
-		return STORE_EINVAL;
 	pthread_mutex_lock(&g_watch.lock);
 	int r = STORE_OK;
 	if (g_watch.running) {
@@ -299,7 +299,7 @@ int store_watch_start(store_change_cb cb, void *arg)
 	return r;
 }
 
-void store_watch_stop(void)
+void sqlite_watch_stop(void)
 {
 	pthread_mutex_lock(&g_watch.lock);
 	if (!g_watch.running) {
@@ -330,7 +330,7 @@ void store_watch_stop(void)
 	pthread_mutex_unlock(&g_watch.lock);
 }
 
-int store_watch_user(const char *username)
+int sqlite_watch_user(const char *username)
 {
 	char *dir = store_user_dir(username);
 	if (!dir)
@@ -364,10 +364,8 @@ int store_watch_user(const char *username)
 	return r;
 }
 
-void store_unwatch_user(const char *username)
+void sqlite_unwatch_user(const char *username)
 {
-	if (!username)
-		return;
 	pthread_mutex_lock(&g_watch.lock);
 	struct watch_entry **pp = name_bucket(username);
 	while (*pp && strcmp((*pp)->username, username) != 0)

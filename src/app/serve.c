@@ -1,0 +1,114 @@
+/* The composition root of `rampart serve`: the one place (with main.c)
+ * that knows every layer. It starts them in the order privileges demand:
+ * the users file and the listeners while still root, then the privilege
+ * drop, then the store, its change watcher and the work pool, then the
+ * workers. It gives each listener its protocol (IMAP now, LMTP next) and
+ * wires the store's change feed to the IMAP layer's routing through the
+ * network layer's protocol-neutral server_post_all. */
+#include "app/serve.h"
+#include "auth/passdb.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/privs.h"
+#include "core/util.h"
+#include "core/proto.h"
+#include "core/workpool.h"
+#include "imap/notify.h"
+#include "imap/proto.h"
+#include "net/server.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+/* The watcher thread saw a change in the user's mail: every worker looks
+ * for that user's sessions (imap/notify.c). */
+static void serve_on_store_change(const char *user, void *arg)
+{
+	server_post_all(arg, imap_notify_user, user);
+}
+
+/* Blocks until SIGTERM/SIGINT; SIGHUP re-reads the users file. */
+static void serve_wait(const sigset_t *sigs, struct passdb *passdb)
+{
+	for (;;) {
+		int sig = 0;
+		if (sigwait(sigs, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return;
+		passdb_refresh(passdb);
+		log_info("event=reload what=users_file");
+	}
+}
+
+int app_serve(const struct config *cfg)
+{
+	signal(SIGPIPE, SIG_IGN);
+	/* Only this thread takes SIGTERM/SIGINT/SIGHUP (sigwait): block
+	 * them before any thread starts so every thread inherits it. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	char *perr = NULL;
+	struct passdb *passdb = passdb_load(cfg->users_file, &perr);
+	if (!passdb) {
+		log_err("event=startup_error msg=\"cannot load users file\" path=%s error=\"%s\"",
+			cfg->users_file, perr ? perr : "?");
+		free(perr);
+		return 1;
+	}
+	struct imap_proto imap = { .cfg = cfg, .passdb = passdb };
+	struct server_proto protos[LISTENER_PROTO__COUNT] = {
+		[LISTENER_PROTO_IMAP] = { &imap_proto_ops, &imap },
+	};
+	/* Cached store handles are per thread and are what a descriptor
+	 * shortage can give back. */
+	const struct server_hooks hooks = {
+		.fds_short = store_cache_drop,
+		.worker_exit = store_cache_drop,
+	};
+	int rc = 1;
+	bool store_up = false, watching = false, pool = false;
+	struct server *srv = server_new(cfg, protos, &hooks);
+	if (!srv)
+		goto out;
+	if (privs_drop(cfg) < 0)
+		goto out;
+	if (store_init(cfg->mail_root) < 0) {
+		log_err("event=startup_error msg=\"cannot open mail_root\" path=%s", cfg->mail_root);
+		goto out;
+	}
+	store_up = true;
+	if (store_watch_start(serve_on_store_change, srv) < 0) {
+		log_err("event=startup_error msg=\"cannot start change watcher\"");
+		goto out;
+	}
+	watching = true;
+	if (workpool_start(server_workers(srv)) < 0)
+		fatal("cannot start work pool");
+	pool = true;
+	server_start(srv);
+	serve_wait(&sigs, passdb);
+	log_info("event=stopping");
+	server_stop(srv);
+	rc = 0;
+out:
+	if (watching)
+		store_watch_stop();
+	if (pool)
+		workpool_stop();
+	server_free(srv);
+	if (store_up)
+		store_shutdown();
+	passdb_free(passdb);
+	if (rc == 0)
+		log_info("event=stopped");
+	return rc;
+}

@@ -1,0 +1,71 @@
+/* The seam between the network layer and the protocols it carries.
+ *
+ * net/ owns sockets, TLS, workers and limits and knows no protocol; a
+ * protocol (imap/ now, lmtp/ next) owns what the bytes mean and never
+ * touches a socket. They meet through the two tables below, declared here
+ * because both layers may include core/ and neither may include the other
+ * (scripts/check-layers.py). The composition root (src/app/) hands each
+ * listener its protocol's table; nginx's ngx_mail_protocol_t is the model.
+ *
+ * Every call in both directions happens on the connection's worker thread. */
+#ifndef RAMPART_CORE_PROTO_H
+#define RAMPART_CORE_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct evbuffer;
+struct event_base;
+
+/* What the network layer does for a session. `conn` is its opaque handle,
+ * valid until the protocol's free() returns. */
+struct conn_io {
+	/* Queues bytes for the client. */
+	void (*write)(void *conn, const void *data, size_t len);
+	/* Bytes queued but not yet handed to the kernel/TLS. */
+	size_t (*pending)(void *conn);
+	/* Discard buffered input, flush what is queued, then start the TLS
+	 * handshake; tls_started() follows (RFC 9051 6.2.1, RFC 2595). */
+	void (*starttls)(void *conn);
+	/* Flush what is queued (bounded in time), then close; free() follows
+	 * from the event loop, never from inside this call. */
+	void (*close)(void *conn);
+	/* Stop/resume reading input (back-pressure and asynchronous work). */
+	void (*pause_read)(void *conn, bool pause);
+	/* Inactivity timeout in seconds; timeout() fires when it expires. */
+	void (*set_timeout)(void *conn, unsigned seconds);
+};
+
+/* What the network layer knows about a new connection. */
+struct conn_info {
+	bool tls;                   /* TLS active now (implicit TLS) */
+	bool starttls_offered;      /* a STARTTLS listener */
+	bool trusted;               /* trusted_networks, or a unix listener marked trusted */
+	const char *peer;           /* "ip" or "unix", for logs */
+	const char *listener;       /* listener name, for logs */
+	struct event_base *base;    /* the worker's event loop */
+};
+
+/* A protocol, as a listener sees it. `arg` is the protocol's own context,
+ * given with the table by the composition root; `sess` is what open()
+ * returned. */
+struct proto_ops {
+	const char *name;
+	/* A connection was accepted: create the session and greet. NULL
+	 * refuses the connection. */
+	void *(*open)(void *arg, const struct conn_io *io, void *conn, const struct conn_info *info);
+	/* New input is in `in`; the session removes what it consumes. */
+	void (*input)(void *sess, struct evbuffer *in);
+	/* All queued output has been sent. */
+	void (*drained)(void *sess);
+	/* The TLS handshake finished (implicit TLS or after starttls()). */
+	void (*tls_started)(void *sess);
+	/* The inactivity timeout fired. */
+	void (*timeout)(void *sess);
+	/* The server is stopping: say goodbye, then close(). */
+	void (*shutdown)(void *sess);
+	/* The connection is gone: release the session. */
+	void (*free)(void *sess);
+};
+
+#endif

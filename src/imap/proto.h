@@ -1,0 +1,18 @@
+/* IMAP as a protocol of the network layer: the struct proto_ops
+ * (core/proto.h) a listener with `protocol = imap` uses. */
+#ifndef RAMPART_IMAP_PROTO_H
+#define RAMPART_IMAP_PROTO_H
+
+struct config;
+struct passdb;
+struct proto_ops;
+
+/* What every IMAP session of the server shares; the `arg` of the ops. */
+struct imap_proto {
+	const struct config *cfg;
+	struct passdb *passdb;      /* thread-safe, shared */
+};
+
+extern const struct proto_ops imap_proto_ops;
+
+#endif

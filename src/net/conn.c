@@ -1,0 +1,330 @@
+/* One client connection: its socket, its bufferevent (plain or TLS, and
+ * the switch between them for STARTTLS) and the protocol session on top,
+ * reached only through struct proto_ops. The session reaches back through
+ * struct conn_io (core/proto.h). Every function runs on the connection's
+ * worker thread. */
+#include "net/net_internal.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/proto.h"
+#include "core/util.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct conn {
+	struct worker *w;
+	struct bufferevent *bev;
+	evutil_socket_t fd;          /* owned here until a TLS bufferevent owns it */
+	const struct net_listener *nl;
+	const struct proto_ops *ops;
+	void *sess;
+	struct sockaddr_storage peer;
+	char peer_str[64];
+	bool tcp;
+	bool tls;
+	bool starttls_pending;
+	bool closing;
+	bool paused;
+	struct event *resume_ev;     /* processes input that arrived while paused */
+	struct conn *prev, *next;    /* worker's list of connections */
+};
+
+void conn_free(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->sess)
+		c->ops->free(c->sess);
+	if (c->resume_ev)
+		event_free(c->resume_ev);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	if (c->fd >= 0)
+		evutil_closesocket(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	worker_conn_release(w, (struct sockaddr *)&c->peer);
+	free(c);
+}
+
+struct conn *conn_next(const struct conn *c)
+{
+	return c->next;
+}
+
+void conn_shutdown(struct conn *c)
+{
+	if (!c->closing && c->sess)
+		c->ops->shutdown(c->sess);
+}
+
+static void conn_setup_bev(struct conn *c);
+
+/* A TLS bufferevent over the socket; CLOSE_ON_FREE: it then owns both the
+ * SSL and the socket. */
+static bool conn_tls_bev(struct conn *c)
+{
+	SSL *ssl = SSL_new(c->w->srv->ssl_ctx);
+	if (!ssl)
+		return false;
+	c->bev = bufferevent_openssl_socket_new(c->w->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		SSL_free(ssl);
+		return false;
+	}
+	c->fd = -1;
+	c->tls = true;
+	return true;
+}
+
+static void conn_start_tls(struct conn *c)
+{
+	/* RFC 9051 6.2.1 / 11.1: anything the client pipelined after
+	 * STARTTLS was read in cleartext and must not be executed. */
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	if (!conn_tls_bev(c)) {
+		conn_free(c);
+		return;
+	}
+	c->starttls_pending = false;
+	conn_setup_bev(c);
+}
+
+/* The input just read left nothing to answer (a literal, part of a line):
+ * acknowledge it now. A client with Nagle on (imaplib, mutt, imapfilter)
+ * holds the CRLF after a synchronizing literal until the literal is ACKed,
+ * and Linux would delay that ACK ~40 ms waiting for a reply to ride on,
+ * once per APPEND. When output is queued the ACK rides on it anyway, so the
+ * extra system call is paid only when it matters. TCP_QUICKACK is not
+ * sticky: setting it sends the pending ACK now, which is all we need. */
+static void conn_ack_now(struct conn *c)
+{
+	if (!c->tcp || !c->bev || c->closing || c->starttls_pending ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return;
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (c->closing || c->starttls_pending)
+		return;
+	c->ops->input(c->sess, bufferevent_get_input(bev));
+	conn_ack_now(c);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	(void)bev;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return;
+	if (c->closing) {
+		conn_free(c);
+		return;
+	}
+	if (c->starttls_pending) {
+		conn_start_tls(c);
+		return;
+	}
+	c->ops->drained(c->sess);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		/* TLS handshake finished. */
+		if (c->tls)
+			c->ops->tls_started(c->sess);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && !c->closing) {
+		c->ops->timeout(c->sess);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		if ((what & BEV_EVENT_ERROR) && c->tls) {
+			unsigned long e = bufferevent_get_openssl_error(c->bev);
+			/* A client closing without close_notify is routine. */
+			if (e && ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+				char buf[160];
+				ERR_error_string_n(e, buf, sizeof(buf));
+				log_info("event=tls_error ip=%s error=\"%s\"", c->peer_str, buf);
+			}
+		}
+		conn_free(c);
+	}
+}
+
+static void conn_setup_bev(struct conn *c)
+{
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 256 * 1024);
+	bufferevent_enable(c->bev, c->paused ? EV_WRITE : EV_READ | EV_WRITE);
+}
+
+/* ---- struct conn_io ---- */
+
+static void io_write(void *conn, const void *data, size_t len)
+{
+	struct conn *c = conn;
+	if (c->bev && !c->closing)
+		bufferevent_write(c->bev, data, len);
+}
+
+static size_t io_pending(void *conn)
+{
+	struct conn *c = conn;
+	return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+}
+
+static void io_starttls(void *conn)
+{
+	struct conn *c = conn;
+	c->starttls_pending = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_start_tls(c);
+}
+
+static void close_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_free(arg);
+}
+
+static void io_close(void *conn)
+{
+	struct conn *c = conn;
+	if (c->closing)
+		return;
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	/* Give a client that does not read its goodbye a bounded time. */
+	struct timeval tv = { 10, 0 };
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		struct timeval zero = { 0, 0 };
+		event_base_once(c->w->base, -1, EV_TIMEOUT, close_later_cb, c, &zero);
+	}
+}
+
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (c->bev && !c->closing && !c->starttls_pending && !c->paused) {
+		c->ops->input(c->sess, bufferevent_get_input(c->bev));
+		conn_ack_now(c);
+	}
+}
+
+static void io_pause_read(void *conn, bool pause)
+{
+	struct conn *c = conn;
+	c->paused = pause;
+	if (!c->bev || c->closing || c->starttls_pending)
+		return;
+	if (pause) {
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	bufferevent_enable(c->bev, EV_READ);
+	/* Input that arrived while paused raises no new read event: process
+	 * it from the loop, not from inside the caller. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		event_active(c->resume_ev, EV_READ, 0);
+}
+
+static void io_set_timeout(void *conn, unsigned seconds)
+{
+	struct conn *c = conn;
+	struct timeval tv = { (time_t)seconds, 0 };
+	if (c->bev)
+		bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+static const struct conn_io conn_io_ops = {
+	.write = io_write,
+	.pending = io_pending,
+	.starttls = io_starttls,
+	.close = io_close,
+	.pause_read = io_pause_read,
+	.set_timeout = io_set_timeout,
+};
+
+void conn_open(struct worker *w, const struct net_listener *nl, evutil_socket_t fd,
+	       const struct sockaddr *sa, socklen_t salen, const char *peer)
+{
+	const struct listener_config *lc = nl->lc;
+	const struct config *cfg = w->srv->cfg;
+	struct conn *c = xcalloc(1, sizeof(*c));
+	c->w = w;
+	c->fd = fd;
+	c->nl = nl;
+	c->ops = nl->proto->ops;
+	c->tcp = sa->sa_family == AF_INET || sa->sa_family == AF_INET6;
+	memcpy(&c->peer, sa, MIN((size_t)salen, sizeof(c->peer)));
+	snprintf(c->peer_str, sizeof(c->peer_str), "%s", peer);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	if (c->tcp) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	c->resume_ev = event_new(w->base, -1, 0, conn_resume_cb, c);
+
+	if (lc->tls == LISTENER_TLS_IMPLICIT) {
+		if (!conn_tls_bev(c)) {
+			conn_free(c);
+			return;
+		}
+	} else {
+		c->bev = bufferevent_socket_new(w->base, fd, 0);
+		if (!c->bev) {
+			conn_free(c);
+			return;
+		}
+	}
+	struct conn_info info = {
+		.tls = c->tls,
+		.starttls_offered = lc->tls == LISTENER_TLS_STARTTLS,
+		/* A unix socket is not TLS and has no address: it counts as
+		 * trusted only when the admin marked the listener so. */
+		.trusted = c->tcp ? cidr_list_match(&cfg->trusted_networks, sa) : lc->trusted,
+		.peer = c->peer_str,
+		.listener = lc->name,
+		.base = w->base,
+	};
+	conn_setup_bev(c);
+	log_debug("event=connect ip=%s listener=%s", c->peer_str, lc->name);
+	c->sess = c->ops->open(nl->proto->arg, &conn_io_ops, c, &info);
+	if (!c->sess)
+		conn_free(c);
+}

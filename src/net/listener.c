@@ -1,0 +1,147 @@
+/* Listening sockets: TCP (IPv4/IPv6, one per worker with SO_REUSEPORT so
+ * the kernel spreads connections) and unix sockets (one, shared by the
+ * workers). Bound while the process is still privileged. */
+#include "net/net_internal.h"
+#include "core/config.h"
+#include "core/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int listener_bind_tcp(const struct listener_config *lc)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(lc->host, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(lc->port);
+		if (inet_pton(AF_INET6, lc->host, &s6->sin6_addr) != 1)
+			return -1;
+		sl = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(lc->port);
+		if (inet_pton(AF_INET, lc->host, &s4->sin_addr) != 1)
+			return -1;
+		sl = sizeof(*s4);
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* unix_owner / unix_group as ids; -1 leaves that part as it is. Logs and
+ * returns -1 for a name the system does not know. */
+static int listener_unix_ids(const struct listener_config *lc, uid_t *uid, gid_t *gid)
+{
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (lc->unix_owner) {
+		struct passwd *pw = getpwnam(lc->unix_owner);
+		if (!pw) {
+			log_err("event=startup_error msg=\"unknown unix_owner\" listener=%s user=%s",
+				lc->name, lc->unix_owner);
+			return -1;
+		}
+		*uid = pw->pw_uid;
+	}
+	if (lc->unix_group) {
+		struct group *gr = getgrnam(lc->unix_group);
+		if (!gr) {
+			log_err("event=startup_error msg=\"unknown unix_group\" listener=%s group=%s",
+				lc->name, lc->unix_group);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/* A socket file left by a previous run that did not stop cleanly is
+ * replaced; any other file at that path is not ours to remove. */
+static int listener_bind_unix(const struct listener_config *lc)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(lc->unix_path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, lc->unix_path, strlen(lc->unix_path) + 1);
+	uid_t uid;
+	gid_t gid;
+	if (listener_unix_ids(lc, &uid, &gid) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct stat st;
+	if (lstat(lc->unix_path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			errno = EEXIST;
+			return -1;
+		}
+		unlink(lc->unix_path);
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* Owner and mode are set on the path before anyone can connect:
+	 * bind under a umask that leaves nothing open, chown, then chmod to
+	 * unix_mode. */
+	mode_t old = umask(0777);
+	int r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (r == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1))
+		r = chown(lc->unix_path, uid, gid);
+	if (r < 0 || chmod(lc->unix_path, lc->unix_mode) < 0 || listen(fd, 1024) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int listener_bind(const struct listener_config *lc)
+{
+	return lc->unix_path ? listener_bind_unix(lc) : listener_bind_tcp(lc);
+}
+
+void listener_unlink(const struct listener_config *lc)
+{
+	struct stat st;
+	if (lc->unix_path && lstat(lc->unix_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(lc->unix_path);
+}
+
+void listener_describe(const struct listener_config *lc, char *buf, size_t len)
+{
+	if (lc->unix_path)
+		snprintf(buf, len, "unix:%s", lc->unix_path);
+	else if (strchr(lc->host, ':'))
+		snprintf(buf, len, "[%s]:%u", lc->host, lc->port);
+	else
+		snprintf(buf, len, "%s:%u", lc->host, lc->port);
+}

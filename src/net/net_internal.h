@@ -1,0 +1,101 @@
+/* What the files of net/ share and nothing outside sees: the server, its
+ * workers and listeners (worker.c, listener.c) and the connections they
+ * accept (conn.c). */
+#ifndef RAMPART_NET_NET_INTERNAL_H
+#define RAMPART_NET_NET_INTERNAL_H
+
+#include "net/server.h"
+
+#include <event2/util.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct conn;
+struct evconnlistener;
+struct event;
+struct event_base;
+
+/* One [listener NAME] as bound. TCP listeners bind one socket per worker
+ * (SO_REUSEPORT spreads connections); a unix socket path can be bound only
+ * once, so every worker accepts on a duplicate of the one socket. */
+struct net_listener {
+	const struct listener_config *lc;
+	const struct server_proto *proto;
+	int unix_fd;                /* unix listener: the bound socket; else -1 */
+};
+
+/* A call posted to every worker (server_post_all). */
+struct worker_post {
+	void (*fn)(const char *key);
+	char *key;
+};
+
+/* One event loop on its own thread, with its share of every listener. */
+struct worker {
+	struct server *srv;
+	unsigned id;
+	pthread_t thread;
+	struct event_base *base;
+	struct evconnlistener **evl; /* one per listener, same order */
+	struct event *stop_ev;
+	struct event *post_ev;
+	struct event *resume_ev;    /* re-enables the listeners after EMFILE */
+	uint64_t last_emfile_log_ms;
+	pthread_mutex_t plock;
+	struct worker_post *posts;  /* posted by other threads, run by this one */
+	size_t nposts, pcap;
+	struct conn *conns;         /* every connection of this worker */
+};
+
+#define NET_IP_BUCKETS 4096
+
+struct net_ip_count {
+	struct net_ip_count *next;
+	uint8_t addr[16];
+	unsigned count;
+};
+
+struct server {
+	const struct config *cfg;
+	SSL_CTX *ssl_ctx;
+	struct server_hooks hooks;
+	struct server_proto protos[LISTENER_PROTO__COUNT];
+	struct net_listener *listeners;
+	size_t nlisteners;
+	struct worker *workers;
+	unsigned nworkers;
+	bool started;
+	atomic_uint nconns;
+	/* max_connections, lowered at startup when the descriptor limit
+	 * cannot hold that many connections and leave the rest room. */
+	unsigned conn_cap;
+	/* Connections per source address, shared by all workers. */
+	pthread_mutex_t ip_lock;
+	struct net_ip_count *ip_buckets[NET_IP_BUCKETS];
+};
+
+/* conn.c: a connection accepted on `nl` takes ownership of fd; it counts
+ * against the limits already (worker.c) and gives them back when freed. */
+void conn_open(struct worker *w, const struct net_listener *nl, evutil_socket_t fd,
+	       const struct sockaddr *sa, socklen_t salen, const char *peer);
+/* The next connection in its worker's list. */
+struct conn *conn_next(const struct conn *c);
+/* The server is stopping: the protocol says goodbye. */
+void conn_shutdown(struct conn *c);
+void conn_free(struct conn *c);
+
+/* worker.c: gives back what accepting the connection from `sa` took. */
+void worker_conn_release(struct worker *w, const struct sockaddr *sa);
+
+/* listener.c: a socket for `lc`, listening, non-blocking; -1 with errno. */
+int listener_bind(const struct listener_config *lc);
+/* A unix listener's socket file is removed at shutdown. */
+void listener_unlink(const struct listener_config *lc);
+/* "127.0.0.1:143" or "unix:/run/rampart/imap.sock", for logs. */
+void listener_describe(const struct listener_config *lc, char *buf, size_t len);
+
+#endif

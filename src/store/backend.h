@@ -1,0 +1,147 @@
+/* The seam between the store front (store/store.c) and a storage backend
+ * (store/sqlite/ today, PostgreSQL later). Private to src/store/.
+ *
+ * The front checks every rule once (names and their normalisation, INBOX,
+ * keyword syntax and limits, special-use attributes, argument sanity) and
+ * then calls the backend with canonical arguments only: a mailbox name is
+ * already normalised ("inbox/x" -> "INBOX/x"), a keyword list is already
+ * valid and free of duplicates, flags are masked to MAIL_FLAGS_STORED.
+ * The backend does storage and keeps the invariants listed in store.h; the
+ * rules that depend on stored state (the mailbox count, the keywords a
+ * message has after +FLAGS, a renamed child's length) it checks inside its
+ * write transaction, with the helpers below so each rule still has one
+ * home. docs/store-backends.md says how to add a backend. */
+#ifndef RAMPART_STORE_BACKEND_H
+#define RAMPART_STORE_BACKEND_H
+
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_blobs;
+
+/* What the front sees of an open user store. A backend embeds it as the
+ * first member of its own handle and returns a pointer to it. */
+struct store_user {
+	const struct store_backend *be;
+	/* The user's message files (store/blob.h); set by the backend when it
+	 * opens the user, used by the front for store_blob_map(). */
+	struct store_blobs *blobs;
+};
+
+/* One backend. Every member is required. Names arrive normalised; a
+ * mailbox that does not exist is STORE_ENOENT. The semantics of each
+ * member are those of the public function of the same name in store.h. */
+struct store_backend {
+	const char *name;
+	/* Process set-up after the front created mail_root; may be NULL. */
+	int (*init)(const char *mail_root);
+	void (*shutdown)(void);
+
+	struct store_user *(*user_open)(const char *username);
+	void (*user_close)(struct store_user *u);
+	/* Closes unused cached handles; returns how many there were. */
+	unsigned (*cache_drop)(void);
+	int (*user_remove)(const char *username);
+
+	int (*mailbox_list)(struct store_user *u, bool want_counts, struct store_mailbox **out,
+			    size_t *n);
+	int (*mailbox_get)(struct store_user *u, const char *name, bool want_counts,
+			   struct store_mailbox *out);
+	/* max_mailboxes (0: none) is checked inside the write transaction that
+	 * inserts, so two concurrent CREATEs cannot both pass it. The check
+	 * comes before the existence check (STORE_ELIMIT wins). special_use is
+	 * canonical or NULL. */
+	int (*mailbox_create)(struct store_user *u, const char *name, const char *special_use,
+			      unsigned max_mailboxes);
+	/* name is not INBOX. */
+	int (*mailbox_delete)(struct store_user *u, const char *name);
+	/* from != to, to is not INBOX, to is not inside from (unless from is
+	 * INBOX, whose children stay). */
+	int (*mailbox_rename)(struct store_user *u, const char *from, const char *to);
+	int (*mailbox_take_recent)(struct store_user *u, int64_t mailbox_id,
+				   uint32_t *first_recent);
+	int (*subscription_list)(struct store_user *u, char ***names, size_t *n);
+	int (*subscribe)(struct store_user *u, const char *name, bool subscribe);
+
+	int (*msg_list)(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, bool meta_only,
+			struct store_msg **out, size_t *n);
+	int (*msg_get)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		       struct store_msg **out, size_t *n);
+	int (*msg_cached)(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **envelope,
+			  char **bodystructure, char **body);
+	/* since <= INT64_MAX. */
+	int (*changes)(struct store_user *u, int64_t mailbox_id, uint64_t since,
+		       struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
+		       size_t *nexpunged);
+	/* n >= 1; every msgs[i].keywords is a checked, duplicate-free list or
+	 * NULL, flags are masked, internaldate_tz is in range, uid is 0. */
+	int (*append)(struct store_user *u, const char *mailbox, struct store_append *msgs,
+		      size_t n, uint32_t *uidvalidity);
+	/* mode is valid, flags masked, keywords checked and duplicate-free;
+	 * every out pointer is non-NULL and cleared. */
+	int (*flags)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		     enum store_flag_mode mode, uint32_t flags, const char *keywords,
+		     uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
+		     uint32_t **failed, size_t *nfailed);
+	/* Every out pointer is non-NULL and cleared. */
+	int (*copy)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		    const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
+		    uint32_t **dst_uids, size_t *ncopied);
+	int (*expunge)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids,
+		       size_t nuids);
+
+	/* The change feed (invariant 7 of store.h): after every commit, the
+	 * callback fires for that user in every process that watches it. */
+	int (*watch_start)(store_change_cb cb, void *arg);
+	void (*watch_stop)(void);
+	int (*watch_user)(const char *username);
+	void (*unwatch_user)(const char *username);
+};
+
+/* The registered backends (store.c lists them). */
+extern const struct store_backend store_sqlite_backend;
+
+/* ---- helpers the front offers every backend ---- */
+
+/* The mail_root given to store_init(); NULL before. */
+const char *store_mail_root(void);
+/* Closes the current backend's unused handles; returns how many. */
+unsigned store_cache_drop_count(void);
+/* After a failed open(): true when err says the process is out of
+ * descriptors, having closed the backend's unused handles, so one more try
+ * can succeed. */
+bool store_fds_relieve(int err);
+/* fsync()s a directory so a rename or create inside it is durable. */
+int store_fsync_dir(const char *path);
+/* mkdir(path) if missing, fsync'ing the parent when it was created. */
+int store_mkdir_durable(const char *path);
+/* mkdir -p, each created level made durable. */
+int store_mkdirs(const char *path);
+
+/* The canonical spelling of a special-use attribute (RFC 6154 2) in *out,
+ * NULL for none; STORE_EINVAL for an unknown one. */
+int store_special_use_canon(const char *in, const char **out);
+
+/* A keyword set (RFC 9051 2.3.2): the words point into buf. */
+struct store_kwset {
+	char *buf;
+	const char **kw;
+	size_t n;
+};
+
+/* Parses a space-separated keyword list, dropping later case-insensitive
+ * duplicates (the first spelling wins). strict applies the keyword rules
+ * of store.h (input from clients); stored lists are trusted. */
+int store_kwset_parse(const char *in, bool strict, struct store_kwset *s);
+void store_kwset_free(struct store_kwset *s);
+/* The set after applying mode with arg to cur, as a space-separated string
+ * (NULL when empty; caller frees). Existing words keep their position and
+ * spelling, so "no real change" compares equal. STORE_ELIMIT (with *out
+ * still set) when the result has more than STORE_KEYWORDS_MAX words. */
+int store_kwset_apply(const struct store_kwset *cur, const struct store_kwset *arg,
+		      enum store_flag_mode mode, char **out);
+
+#endif

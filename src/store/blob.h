@@ -1,0 +1,34 @@
+/* Message files of one user (store/blob.c): immutable, named by the
+ * SHA-256 of their bytes, shared by every copy of a message. The handle
+ * holds no database types: any backend keeps its blobs this way and only
+ * records the names. Private to src/store/. */
+#ifndef RAMPART_STORE_BLOB_H
+#define RAMPART_STORE_BLOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct store_blobs;
+
+/* Opens the blob area of a user directory, creating <dir>/blobs and
+ * <dir>/tmp durably and removing temp files a crashed writer left. NULL
+ * with errno set on failure (EMFILE/ENFILE: the caller may relieve and
+ * retry). username is for log lines only. */
+struct store_blobs *store_blobs_open(const char *dir, const char *username);
+void store_blobs_close(struct store_blobs *b);
+
+/* Makes sure blob `hex` with these bytes exists durably: writes it (temp
+ * file, fsync, rename, fsync dir) or, when present with the right size,
+ * fsyncs its directory in case another writer's rename is not durable yet.
+ * STORE_OK or STORE_EIO. */
+int store_blobs_put(struct store_blobs *b, const char *hex, const void *data, size_t len);
+/* True when the blob file exists with size len. */
+bool store_blobs_present(struct store_blobs *b, const char *hex, size_t len);
+void store_blobs_unlink(struct store_blobs *b, const char *hex);
+/* store_blob_map() of store.h, on the handle. */
+int store_blobs_map(struct store_blobs *b, const char *hex, const char **data, size_t *len);
+
+bool store_blob_name_valid(const char *hex);
+void store_blob_hash(const void *data, size_t len, char hex[65]);
+
+#endif

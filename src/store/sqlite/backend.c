@@ -1,0 +1,39 @@
+/* The SQLite backend's entry in the store front's table (store/backend.h):
+ * which function of db.c, mailbox.c, message.c and watch.c answers each
+ * member. The front reaches this backend only through this table. */
+#include "store/sqlite/sqlite_internal.h"
+
+static void sqlite_shutdown(void)
+{
+	sqlite_cache_drop();
+}
+
+const struct store_backend store_sqlite_backend = {
+	.name = "sqlite",
+	.init = NULL,
+	.shutdown = sqlite_shutdown,
+	.user_open = sqlite_user_open,
+	.user_close = sqlite_user_close,
+	.cache_drop = sqlite_cache_drop,
+	.user_remove = sqlite_user_remove,
+	.mailbox_list = sqlite_mailbox_list,
+	.mailbox_get = sqlite_mailbox_get,
+	.mailbox_create = sqlite_mailbox_create,
+	.mailbox_delete = sqlite_mailbox_delete,
+	.mailbox_rename = sqlite_mailbox_rename,
+	.mailbox_take_recent = sqlite_mailbox_take_recent,
+	.subscription_list = sqlite_subscription_list,
+	.subscribe = sqlite_subscribe,
+	.msg_list = sqlite_msg_list,
+	.msg_get = sqlite_msg_get,
+	.msg_cached = sqlite_msg_cached,
+	.changes = sqlite_changes,
+	.append = sqlite_append,
+	.flags = sqlite_flags,
+	.copy = sqlite_copy,
+	.expunge = sqlite_expunge,
+	.watch_start = sqlite_watch_start,
+	.watch_stop = sqlite_watch_stop,
+	.watch_user = sqlite_watch_user,
+	.unwatch_user = sqlite_unwatch_user,
+};

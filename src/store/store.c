@@ -1,0 +1,543 @@
+/* The store front: the one place every public store.h call passes
+ * through. It owns process set-up (mail_root, the user directories, which
+ * backend runs), checks each rule once (rules.c: names and INBOX, keyword
+ * syntax and limits, special-use; here: INBOX's special cases and argument
+ * sanity) and then calls the backend through its table (backend.h) with
+ * canonical arguments only. It holds no storage state of its own, so
+ * adding a backend means writing storage code, not copying rules.
+ *
+ * What stays in the backend is what depends on stored state and must be
+ * decided under its write lock: whether a mailbox exists, the mailbox
+ * count, the keywords a message ends up with. */
+#include "store/backend.h"
+#include "store/blob.h"
+#include "core/flags.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct store_backend *const backends[] = {
+	&store_sqlite_backend,
+};
+
+/* Set by store_init*() before any thread uses the store; the default lets
+ * store_watch_stop() and store_cache_drop() run even after a failed init. */
+static const struct store_backend *g_be = &store_sqlite_backend;
+static char *g_mail_root;
+
+/* ---- set-up ---- */
+
+const char *store_backend_name(size_t i)
+{
+	return i < ARRAY_SIZE(backends) ? backends[i]->name : NULL;
+}
+
+int store_init_backend(const char *backend, const char *mail_root)
+{
+	const struct store_backend *be = NULL;
+	for (size_t i = 0; backend && i < ARRAY_SIZE(backends); i++)
+		if (strcmp(backends[i]->name, backend) == 0)
+			be = backends[i];
+	if (!be || !mail_root || !*mail_root || strlen(mail_root) > 4000)
+		return STORE_EINVAL;
+	char *root = xstrdup(mail_root);
+	size_t len = strlen(root);
+	while (len > 1 && root[len - 1] == '/')
+		root[--len] = '\0';
+	if (store_mkdirs(root) < 0) {
+		log_err("event=store_init_error path=\"%s\" errno=%d", root, errno);
+		free(root);
+		return STORE_EIO;
+	}
+	free(g_mail_root);
+	g_mail_root = root;
+	g_be = be;
+	return be->init ? be->init(root) : STORE_OK;
+}
+
+int store_init(const char *mail_root)
+{
+	return store_init_backend(store_sqlite_backend.name, mail_root);
+}
+
+void store_shutdown(void)
+{
+	g_be->shutdown();
+	free(g_mail_root);
+	g_mail_root = NULL;
+}
+
+const char *store_mail_root(void)
+{
+	return g_mail_root;
+}
+
+/* A path component of a user directory: non-empty, not hidden, so "."
+ * and ".." (and anything a shell would hide) never name a directory. */
+static bool user_component_ok(const char *s, size_t len)
+{
+	return len > 0 && s[0] != '.';
+}
+
+char *store_user_dir(const char *username)
+{
+	if (!g_mail_root || !username)
+		return NULL;
+	size_t len = strnlen(username, STORE_USERNAME_MAX + 1);
+	if (len == 0 || len > STORE_USERNAME_MAX)
+		return NULL;
+	const char *at = NULL;
+	for (size_t i = 0; i < len; i++) {
+		char c = username[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '.' || c == '_' || c == '+' || c == '-' || c == '@';
+		if (!ok)
+			return NULL;
+		if (c == '@') {
+			if (at)
+				return NULL;
+			at = username + i;
+		}
+	}
+	if (strstr(username, ".."))
+		return NULL;
+	const char *local = username;
+	size_t local_len = at ? (size_t)(at - username) : len;
+	const char *domain = at ? at + 1 : "local";
+	size_t domain_len = strlen(domain);
+	if (!user_component_ok(local, local_len) || !user_component_ok(domain, domain_len))
+		return NULL;
+	/* "bob@local" would share the directory of "bob": keep the mapping
+	 * one-to-one. */
+	if (at && strcmp(domain, "local") == 0)
+		return NULL;
+	return xasprintf("%s/%.*s/%.*s", g_mail_root, (int)domain_len, domain, (int)local_len,
+			 local);
+}
+
+/* ---- users ---- */
+
+/* A username store_user_dir() accepts: every backend keeps its files (at
+ * least the blobs) in that directory. */
+static bool username_ok(const char *username)
+{
+	char *dir = store_user_dir(username);
+	bool ok = dir != NULL;
+	free(dir);
+	return ok;
+}
+
+struct store_user *store_user_open(const char *username)
+{
+	if (!username_ok(username)) {
+		log_warn("event=store_open_error reason=bad_username");
+		return NULL;
+	}
+	return g_be->user_open(username);
+}
+
+void store_user_close(struct store_user *u)
+{
+	if (u)
+		u->be->user_close(u);
+}
+
+unsigned store_cache_drop_count(void)
+{
+	return g_be->cache_drop();
+}
+
+void store_cache_drop(void)
+{
+	g_be->cache_drop();
+}
+
+int store_user_remove(const char *username)
+{
+	if (!username_ok(username))
+		return STORE_EINVAL;
+	return g_be->user_remove(username);
+}
+
+/* ---- mailboxes ---- */
+
+void store_mailbox_clear(struct store_mailbox *mb)
+{
+	if (!mb)
+		return;
+	free(mb->name);
+	free(mb->special_use);
+	memset(mb, 0, sizeof(*mb));
+}
+
+void store_mailbox_array_free(struct store_mailbox *mbs, size_t n)
+{
+	if (!mbs)
+		return;
+	for (size_t i = 0; i < n; i++)
+		store_mailbox_clear(&mbs[i]);
+	free(mbs);
+}
+
+int store_mailbox_list(struct store_user *u, bool want_counts, struct store_mailbox **out,
+		       size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!u)
+		return STORE_EINVAL;
+	return u->be->mailbox_list(u, want_counts, out, n);
+}
+
+int store_subscription_list(struct store_user *u, char ***names, size_t *n)
+{
+	*names = NULL;
+	*n = 0;
+	if (!u)
+		return STORE_EINVAL;
+	return u->be->subscription_list(u, names, n);
+}
+
+int store_subscribe(struct store_user *u, const char *name, bool subscribe)
+{
+	if (!u)
+		return STORE_EINVAL;
+	char *norm;
+	int r = store_mailbox_name_normalize(name, &norm);
+	if (r != STORE_OK)
+		return r;
+	r = u->be->subscribe(u, norm, subscribe);
+	free(norm);
+	return r;
+}
+
+static int mailbox_lookup(struct store_user *u, const char *name, bool counts,
+			  struct store_mailbox *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!u)
+		return STORE_EINVAL;
+	char *norm;
+	if (store_mailbox_name_normalize(name, &norm) != STORE_OK)
+		return STORE_ENOENT;  /* an invalid name cannot exist */
+	int r = u->be->mailbox_get(u, norm, counts, out);
+	free(norm);
+	return r;
+}
+
+int store_mailbox_status(struct store_user *u, const char *name, struct store_mailbox *out)
+{
+	return mailbox_lookup(u, name, true, out);
+}
+
+int store_mailbox_get(struct store_user *u, const char *name, struct store_mailbox *out)
+{
+	return mailbox_lookup(u, name, false, out);
+}
+
+int store_mailbox_create_bounded(struct store_user *u, const char *name, const char *special_use,
+				 unsigned max_mailboxes)
+{
+	if (!u)
+		return STORE_EINVAL;
+	const char *su;
+	if (store_special_use_canon(special_use, &su) != STORE_OK)
+		return STORE_EINVAL;
+	char *norm;
+	int r = store_mailbox_name_normalize(name, &norm);
+	if (r != STORE_OK)
+		return r;
+	r = u->be->mailbox_create(u, norm, su, max_mailboxes);
+	free(norm);
+	return r;
+}
+
+int store_mailbox_create(struct store_user *u, const char *name, const char *special_use)
+{
+	return store_mailbox_create_bounded(u, name, special_use, 0);
+}
+
+int store_mailbox_delete(struct store_user *u, const char *name)
+{
+	if (!u)
+		return STORE_EINVAL;
+	char *norm;
+	if (store_mailbox_name_normalize(name, &norm) != STORE_OK)
+		return STORE_ENOENT;  /* an invalid name cannot exist */
+	/* Invariant 9: INBOX always exists. */
+	int r = strcmp(norm, "INBOX") == 0 ? STORE_ECANNOT : u->be->mailbox_delete(u, norm);
+	free(norm);
+	return r;
+}
+
+int store_mailbox_rename(struct store_user *u, const char *from, const char *to)
+{
+	if (!u)
+		return STORE_EINVAL;
+	char *nfrom = NULL, *nto = NULL;
+	int r = store_mailbox_name_normalize(from, &nfrom);
+	if (r != STORE_OK) {
+		r = STORE_ENOENT;  /* an invalid name cannot exist */
+		goto out;
+	}
+	if ((r = store_mailbox_name_normalize(to, &nto)) != STORE_OK)
+		goto out;
+	if (strcmp(nto, "INBOX") == 0 || strcmp(nfrom, nto) == 0) {
+		r = STORE_EEXIST;
+		goto out;
+	}
+	/* A mailbox cannot become its own child (INBOX's children are not
+	 * renamed along with it, so INBOX may: RFC 9051 6.3.6). */
+	size_t flen = strlen(nfrom);
+	if (strcmp(nfrom, "INBOX") != 0 && strncmp(nto, nfrom, flen) == 0 && nto[flen] == '/') {
+		r = STORE_ECANNOT;
+		goto out;
+	}
+	r = u->be->mailbox_rename(u, nfrom, nto);
+out:
+	free(nfrom);
+	free(nto);
+	return r;
+}
+
+int store_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent)
+{
+	if (!u)
+		return STORE_EINVAL;
+	return u->be->mailbox_take_recent(u, mailbox_id, first_recent);
+}
+
+/* ---- messages ---- */
+
+void store_msg_array_free(struct store_msg *msgs, size_t n)
+{
+	if (!msgs)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(msgs[i].keywords);
+	free(msgs);
+}
+
+int store_msg_list(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, bool meta_only,
+		   struct store_msg **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!u)
+		return STORE_EINVAL;
+	return u->be->msg_list(u, mailbox_id, min_uid, meta_only, out, n);
+}
+
+int store_msg_get(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		  struct store_msg **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!u || (nuids > 0 && !uids))
+		return STORE_EINVAL;
+	return u->be->msg_get(u, mailbox_id, uids, nuids, out, n);
+}
+
+int store_msg_cached(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **envelope,
+		     char **bodystructure, char **body)
+{
+	char **outs[3] = { envelope, bodystructure, body };
+	for (size_t i = 0; i < 3; i++)
+		if (outs[i])
+			*outs[i] = NULL;
+	if (!u)
+		return STORE_EINVAL;
+	return u->be->msg_cached(u, mailbox_id, uid, envelope, bodystructure, body);
+}
+
+int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
+		  struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
+		  size_t *nexpunged)
+{
+	*changed = NULL;
+	*nchanged = 0;
+	*expunged = NULL;
+	*nexpunged = 0;
+	/* Modseqs are 63-bit (RFC 7162 7: mod-sequence-value). */
+	if (!u || since > INT64_MAX)
+		return STORE_EINVAL;
+	return u->be->changes(u, mailbox_id, since, changed, nchanged, expunged, nexpunged);
+}
+
+/* A keyword list checked and reduced to distinct words (first spelling
+ * wins) in *out (NULL when empty; caller frees). */
+static int keywords_canon(const char *in, char **out)
+{
+	*out = NULL;
+	struct store_kwset arg, none = { 0 };
+	int r = store_kwset_parse(in, true, &arg);
+	if (r == STORE_OK)
+		r = store_kwset_apply(&none, &arg, STORE_FLAGS_SET, out);
+	store_kwset_free(&arg);
+	return r;
+}
+
+int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
+		 uint32_t *uidvalidity)
+{
+	if (!u || !mailbox || !msgs || n == 0 || n > UINT32_MAX)
+		return STORE_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		msgs[i].uid = 0;
+	char *name = NULL;
+	if (store_mailbox_name_normalize(mailbox, &name) != STORE_OK)
+		return STORE_ENOENT;  /* an invalid name cannot exist */
+	/* The backend gets a copy with canonical flags and keywords, so
+	 * everything that can be refused is refused before any write. */
+	struct store_append *c = xcalloc(n, sizeof(*c));
+	char **kws = xcalloc(n, sizeof(*kws));
+	int r = STORE_OK;
+	for (size_t i = 0; i < n && r == STORE_OK; i++) {
+		if ((!msgs[i].data && msgs[i].len > 0) || msgs[i].internaldate_tz < -1440 ||
+		    msgs[i].internaldate_tz > 1440) {
+			r = STORE_EINVAL;
+			break;
+		}
+		c[i] = msgs[i];
+		c[i].flags &= MAIL_FLAGS_STORED;
+		r = keywords_canon(msgs[i].keywords, &kws[i]);
+		c[i].keywords = kws[i];
+	}
+	if (r == STORE_OK)
+		r = u->be->append(u, name, c, n, uidvalidity);
+	for (size_t i = 0; i < n; i++) {
+		msgs[i].uid = r == STORE_OK ? c[i].uid : 0;
+		free(kws[i]);
+	}
+	free(kws);
+	free(c);
+	free(name);
+	return r;
+}
+
+int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+		enum store_flag_mode mode, uint32_t flags, const char *keywords,
+		uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
+		uint32_t **failed, size_t *nfailed)
+{
+	struct store_msg *ch = NULL;
+	uint32_t *fl = NULL;
+	size_t nch = 0, nfl = 0;
+	if (changed)
+		*changed = NULL;
+	if (nchanged)
+		*nchanged = 0;
+	if (failed)
+		*failed = NULL;
+	if (nfailed)
+		*nfailed = 0;
+	if (!u || (nuids > 0 && !uids))
+		return STORE_EINVAL;
+	if (mode != STORE_FLAGS_SET && mode != STORE_FLAGS_ADD && mode != STORE_FLAGS_REMOVE)
+		return STORE_EINVAL;
+	char *kw;
+	int r = keywords_canon(keywords, &kw);
+	if (r != STORE_OK)
+		return r;
+	r = u->be->flags(u, mailbox_id, uids, nuids, mode, flags & MAIL_FLAGS_STORED, kw,
+			 unchangedsince, &ch, &nch, &fl, &nfl);
+	free(kw);
+	if (r == STORE_OK && changed && nchanged) {
+		*changed = ch;
+		*nchanged = nch;
+		ch = NULL;
+		nch = 0;
+	}
+	if (r == STORE_OK && failed && nfailed) {
+		*failed = fl;
+		*nfailed = nfl;
+		fl = NULL;
+	}
+	store_msg_array_free(ch, nch);
+	free(fl);
+	return r;
+}
+
+int store_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
+	       const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
+	       uint32_t **dst_uids, size_t *ncopied)
+{
+	uint32_t *su = NULL, *du = NULL, uv = 0;
+	size_t n = 0;
+	if (src_uids)
+		*src_uids = NULL;
+	if (dst_uids)
+		*dst_uids = NULL;
+	if (ncopied)
+		*ncopied = 0;
+	if (!u || (nuids > 0 && !uids))
+		return STORE_EINVAL;
+	char *name;
+	if (store_mailbox_name_normalize(to, &name) != STORE_OK)
+		return STORE_ENOENT;  /* an invalid name cannot exist */
+	int r = u->be->copy(u, mailbox_id, uids, nuids, name, move, &uv, &su, &du, &n);
+	free(name);
+	if (r == STORE_OK) {
+		if (uidvalidity)
+			*uidvalidity = uv;
+		if (ncopied)
+			*ncopied = n;
+		if (src_uids) {
+			*src_uids = su;
+			su = NULL;
+		}
+		if (dst_uids) {
+			*dst_uids = du;
+			du = NULL;
+		}
+	}
+	free(su);
+	free(du);
+	return r;
+}
+
+int store_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids)
+{
+	if (!u || (nuids > 0 && !uids))
+		return STORE_EINVAL;
+	return u->be->expunge(u, mailbox_id, uids, nuids);
+}
+
+int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	if (!u || !u->blobs)
+		return STORE_EINVAL;
+	return store_blobs_map(u->blobs, blob, data, len);
+}
+
+/* ---- change notification ---- */
+
+int store_watch_start(store_change_cb cb, void *arg)
+{
+	if (!cb)
+		return STORE_EINVAL;
+	return g_be->watch_start(cb, arg);
+}
+
+void store_watch_stop(void)
+{
+	g_be->watch_stop();
+}
+
+int store_watch_user(const char *username)
+{
+	if (!username_ok(username))
+		return STORE_EINVAL;
+	return g_be->watch_user(username);
+}
+
+void store_unwatch_user(const char *username)
+{
+	if (username)
+		g_be->unwatch_user(username);
+}

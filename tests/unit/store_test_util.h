@@ -1,0 +1,83 @@
+/* Helpers shared by the store's unit tests (test_store*.c), written
+ * against store.h only. Include after <cmocka.h>: failures are cmocka
+ * assertions. */
+#ifndef RAMPART_TESTS_STORE_TEST_UTIL_H
+#define RAMPART_TESTS_STORE_TEST_UTIL_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+/* One message to append, with a fixed INTERNALDATE and cached strings. */
+static inline void append_init(struct store_append *a, const char *text, uint32_t flags,
+			       const char *keywords)
+{
+	memset(a, 0, sizeof(*a));
+	a->data = text;
+	a->len = strlen(text);
+	a->flags = flags;
+	a->keywords = keywords;
+	a->internaldate = 1700000000;
+	a->internaldate_tz = 60;
+	a->envelope = "(NIL \"env\")";
+	a->bodystructure = "(\"text\" \"plain\")";
+}
+
+/* Appends one message, which must succeed; returns its UID. */
+static inline uint32_t append_msg(struct store_user *u, const char *mailbox, const char *text,
+				  uint32_t flags, const char *keywords)
+{
+	struct store_append a;
+	append_init(&a, text, flags, keywords);
+	uint32_t uv = 0;
+	assert_int_equal(store_append(u, mailbox, &a, 1, &uv), STORE_OK);
+	assert_true(uv != 0);
+	assert_true(a.uid != 0);
+	return a.uid;
+}
+
+/* The status of a mailbox that must exist; caller clears it. */
+static inline struct store_mailbox status_of(struct store_user *u, const char *name)
+{
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_status(u, name, &mb), STORE_OK);
+	return mb;
+}
+
+static inline int64_t mailbox_id(struct store_user *u, const char *name)
+{
+	struct store_mailbox mb = status_of(u, name);
+	int64_t id = mb.id;
+	store_mailbox_clear(&mb);
+	return id;
+}
+
+static inline bool is_subscribed(struct store_user *u, const char *name)
+{
+	char **names;
+	size_t n;
+	assert_int_equal(store_subscription_list(u, &names, &n), STORE_OK);
+	bool found = false;
+	for (size_t i = 0; i < n; i++) {
+		found |= strcmp(names[i], name) == 0;
+		free(names[i]);
+	}
+	free(names);
+	return found;
+}
+
+/* The one message with this UID (full metadata); caller frees keywords. */
+static inline struct store_msg get_one(struct store_user *u, int64_t mbid, uint32_t uid)
+{
+	struct store_msg *m;
+	size_t n;
+	assert_int_equal(store_msg_get(u, mbid, &uid, 1, &m, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	struct store_msg r = m[0];
+	r.keywords = m[0].keywords ? strdup(m[0].keywords) : NULL;
+	store_msg_array_free(m, n);
+	return r;
+}
+
+#endif

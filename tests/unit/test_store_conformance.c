@@ -1,0 +1,1113 @@
+/* The store conformance suite: what every backend behind store.h must do,
+ * written only against the public interface (no SQLite, no store
+ * internals), and run once per registered backend (store_backend_name()),
+ * or only for RAMPART_STORE_BACKEND when set. A new backend (PostgreSQL)
+ * is done when this passes for it.
+ *
+ * One test per invariant of store.h (numbered as there), then the rules
+ * the front applies for every backend: mailbox names and INBOX, keywords,
+ * special-use, RENAME semantics, subscriptions of names that do not
+ * exist, and the mailbox-count limit under concurrency.
+ *
+ * Each test uses its own user, so the tests are independent of order. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/flags.h"
+#include "store/store.h"
+#include "store_test_util.h"
+
+static const char *g_backend;
+static char g_root[256];
+
+/* ---- helpers ---- */
+
+static struct store_user *open_user(const char *name)
+{
+	struct store_user *u = store_user_open(name);
+	assert_non_null(u);
+	return u;
+}
+
+static uint64_t modseq_of(struct store_user *u, const char *name)
+{
+	struct store_mailbox mb = status_of(u, name);
+	uint64_t m = mb.highestmodseq;
+	store_mailbox_clear(&mb);
+	return m;
+}
+
+static bool exists(struct store_user *u, const char *name)
+{
+	struct store_mailbox mb;
+	int r = store_mailbox_get(u, name, &mb);
+	assert_true(r == STORE_OK || r == STORE_ENOENT);
+	store_mailbox_clear(&mb);
+	return r == STORE_OK;
+}
+
+static size_t mailbox_count(struct store_user *u)
+{
+	struct store_mailbox *mbs;
+	size_t n;
+	assert_int_equal(store_mailbox_list(u, false, &mbs, &n), STORE_OK);
+	store_mailbox_array_free(mbs, n);
+	return n;
+}
+
+static size_t msg_count(struct store_user *u, int64_t mbid)
+{
+	struct store_msg *m;
+	size_t n;
+	assert_int_equal(store_msg_list(u, mbid, 1, true, &m, &n), STORE_OK);
+	store_msg_array_free(m, n);
+	return n;
+}
+
+/* ---- invariant 1: one modseq per write transaction ---- */
+
+static void test_modseq_per_transaction(void **state)
+{
+	struct store_user *u = open_user("c-modseq");
+	assert_int_equal(store_mailbox_create(u, "Dst", NULL), STORE_OK);
+	int64_t inbox = mailbox_id(u, "INBOX");
+	uint64_t m0 = modseq_of(u, "INBOX");
+
+	/* MULTIAPPEND: three messages, one modseq, the new HIGHESTMODSEQ. */
+	struct store_append a[3];
+	append_init(&a[0], "Subject: 1\r\n\r\n1\r\n", 0, NULL);
+	append_init(&a[1], "Subject: 2\r\n\r\n2\r\n", 0, NULL);
+	append_init(&a[2], "Subject: 3\r\n\r\n3\r\n", 0, NULL);
+	assert_int_equal(store_append(u, "INBOX", a, 3, NULL), STORE_OK);
+	uint64_t m1 = modseq_of(u, "INBOX");
+	assert_true(m1 > m0);
+	for (int i = 0; i < 3; i++) {
+		struct store_msg m = get_one(u, inbox, a[i].uid);
+		assert_int_equal(m.modseq, m1);
+		free(m.keywords);
+	}
+
+	/* STORE on two messages: both get the same, higher modseq; the third
+	 * keeps its own. */
+	uint32_t two[2] = { a[0].uid, a[2].uid };
+	struct store_msg *ch;
+	size_t nch;
+	uint32_t *failed;
+	size_t nfailed;
+	assert_int_equal(store_flags(u, inbox, two, 2, STORE_FLAGS_ADD, MAIL_FLAG_SEEN, NULL, 0,
+				     &ch, &nch, &failed, &nfailed),
+			 STORE_OK);
+	assert_int_equal(nch, 2);
+	assert_int_equal(nfailed, 0);
+	uint64_t m2 = modseq_of(u, "INBOX");
+	assert_true(m2 > m1);
+	assert_int_equal(ch[0].modseq, m2);
+	assert_int_equal(ch[1].modseq, m2);
+	store_msg_array_free(ch, nch);
+	free(failed);
+	struct store_msg mid = get_one(u, inbox, a[1].uid);
+	assert_int_equal(mid.modseq, m1);
+	free(mid.keywords);
+
+	/* A STORE that changes nothing changes no modseq (RFC 7162 3.1.3). */
+	assert_int_equal(store_flags(u, inbox, two, 2, STORE_FLAGS_ADD, MAIL_FLAG_SEEN, NULL, 0,
+				     &ch, &nch, NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(nch, 0);
+	store_msg_array_free(ch, nch);
+	assert_int_equal(modseq_of(u, "INBOX"), m2);
+
+	/* An EXPUNGE of two: one new modseq. An EXPUNGE of nothing: none. */
+	assert_int_equal(store_expunge(u, inbox, two, 2), STORE_OK);
+	uint64_t m3 = modseq_of(u, "INBOX");
+	assert_true(m3 > m2);
+	assert_int_equal(store_expunge(u, inbox, two, 2), STORE_OK);
+	assert_int_equal(modseq_of(u, "INBOX"), m3);
+
+	/* COPY of one: the destination's copies share its new modseq. */
+	uint32_t b = append_msg(u, "INBOX", "Subject: 4\r\n\r\n4\r\n", 0, NULL);
+	uint32_t pair[2] = { a[1].uid, b };
+	uint64_t d0 = modseq_of(u, "Dst");
+	uint32_t *src, *dst;
+	size_t n;
+	assert_int_equal(store_copy(u, inbox, pair, 2, "Dst", false, NULL, &src, &dst, &n),
+			 STORE_OK);
+	assert_int_equal(n, 2);
+	uint64_t d1 = modseq_of(u, "Dst");
+	assert_true(d1 > d0);
+	int64_t dstid = mailbox_id(u, "Dst");
+	for (size_t i = 0; i < n; i++) {
+		struct store_msg m = get_one(u, dstid, dst[i]);
+		assert_int_equal(m.modseq, d1);
+		free(m.keywords);
+	}
+	free(src);
+	free(dst);
+	store_user_close(u);
+}
+
+/* ---- invariant 2: UIDs ascending, never reused ---- */
+
+static void test_uids_never_reused(void **state)
+{
+	struct store_user *u = open_user("c-uids");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	uint32_t prev = 0;
+	for (int i = 0; i < 5; i++) {
+		uint32_t uid = append_msg(u, "INBOX", "Subject: u\r\n\r\nu\r\n", 0, NULL);
+		assert_true(uid > prev);
+		prev = uid;
+	}
+	/* Expunging the highest UID does not give it back. */
+	struct store_mailbox before = status_of(u, "INBOX");
+	assert_int_equal(store_expunge(u, inbox, &prev, 1), STORE_OK);
+	struct store_mailbox after = status_of(u, "INBOX");
+	assert_int_equal(after.uidnext, before.uidnext);
+	uint32_t next = append_msg(u, "INBOX", "Subject: u\r\n\r\nu\r\n", 0, NULL);
+	assert_true(next > prev);
+	assert_true(next >= before.uidnext);
+	store_mailbox_clear(&before);
+	store_mailbox_clear(&after);
+
+	/* A MULTIAPPEND gets consecutive ascending UIDs. */
+	struct store_append a[4];
+	for (int i = 0; i < 4; i++)
+		append_init(&a[i], "Subject: m\r\n\r\nm\r\n", 0, NULL);
+	assert_int_equal(store_append(u, "INBOX", a, 4, NULL), STORE_OK);
+	assert_true(a[0].uid > next);
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(a[i].uid, a[i - 1].uid + 1);
+	struct store_mailbox mb = status_of(u, "INBOX");
+	assert_int_equal(mb.uidnext, a[3].uid + 1);
+	store_mailbox_clear(&mb);
+	store_user_close(u);
+}
+
+/* ---- invariant 3: UIDVALIDITY never reused ---- */
+
+static void test_uidvalidity_never_reused(void **state)
+{
+	struct store_user *u = open_user("c-uidvalidity");
+	uint32_t seen[8];
+	size_t nseen = 0;
+	assert_int_equal(store_mailbox_create(u, "X", NULL), STORE_OK);
+	struct store_mailbox mb = status_of(u, "X");
+	seen[nseen++] = mb.uidvalidity;
+	int64_t old_id = mb.id;
+	store_mailbox_clear(&mb);
+	/* DELETE then CREATE of the same name: a new UIDVALIDITY (and, by
+	 * invariant 8, a new id). */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_mailbox_delete(u, "X"), STORE_OK);
+		assert_int_equal(store_mailbox_create(u, "X", NULL), STORE_OK);
+		mb = status_of(u, "X");
+		assert_true(mb.uidvalidity > seen[nseen - 1]);
+		assert_true(mb.id != old_id);
+		seen[nseen++] = mb.uidvalidity;
+		store_mailbox_clear(&mb);
+	}
+	/* RENAME keeps it. */
+	assert_int_equal(store_mailbox_rename(u, "X", "Y"), STORE_OK);
+	mb = status_of(u, "Y");
+	assert_int_equal(mb.uidvalidity, seen[nseen - 1]);
+	store_mailbox_clear(&mb);
+	/* RENAME INBOX creates a mailbox: a new value. */
+	append_msg(u, "INBOX", "Subject: i\r\n\r\ni\r\n", 0, NULL);
+	assert_int_equal(store_mailbox_rename(u, "INBOX", "Old"), STORE_OK);
+	mb = status_of(u, "Old");
+	for (size_t i = 0; i < nseen; i++)
+		assert_true(mb.uidvalidity != seen[i]);
+	assert_true(mb.uidvalidity > seen[nseen - 1]);
+	store_mailbox_clear(&mb);
+	store_user_close(u);
+}
+
+/* ---- invariant 4: acknowledged means durable ---- */
+
+#define DURABLE_MAX 200
+
+/* A process appends and reports each acknowledged UID, then is killed
+ * without warning: every UID it reported must be there afterwards, with
+ * its bytes. (A process crash, not a power cut: test_store_crash.c covers
+ * the SQLite files themselves.) */
+static void test_acknowledged_is_durable(void **state)
+{
+	struct store_user *u = open_user("c-durable");
+	store_user_close(u);
+	store_cache_drop();
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		struct store_user *cu = store_user_open("c-durable");
+		for (int i = 0; cu && i < DURABLE_MAX; i++) {
+			char text[64];
+			snprintf(text, sizeof(text), "Subject: d%d\r\n\r\nd%d\r\n", i, i);
+			struct store_append a;
+			append_init(&a, text, 0, NULL);
+			if (store_append(cu, "INBOX", &a, 1, NULL) != STORE_OK)
+				break;
+			if (write(pfd[1], &a.uid, sizeof(a.uid)) != sizeof(a.uid))
+				break;
+		}
+		/* Wait to be killed with the handle still open. */
+		for (int i = 0; i < 600; i++)
+			sleep(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	uint32_t acked[DURABLE_MAX];
+	size_t nacked = 0;
+	/* Kill it mid-stream: after 20 acknowledgements, or when it stops. */
+	while (nacked < 20) {
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		if (poll(&p, 1, 60000) <= 0)
+			break;
+		if (read(pfd[0], &acked[nacked], sizeof(acked[0])) != sizeof(acked[0]))
+			break;
+		nacked++;
+	}
+	kill(pid, SIGKILL);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	/* UIDs acknowledged before the kill but not yet read are in the pipe. */
+	while (nacked < DURABLE_MAX &&
+	       read(pfd[0], &acked[nacked], sizeof(acked[0])) == sizeof(acked[0]))
+		nacked++;
+	close(pfd[0]);
+	assert_true(nacked >= 20);
+
+	store_cache_drop();
+	u = open_user("c-durable");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	for (size_t i = 0; i < nacked; i++) {
+		struct store_msg m = get_one(u, inbox, acked[i]);
+		const char *data;
+		size_t len;
+		assert_int_equal(store_blob_map(u, m.blob, &data, &len), STORE_OK);
+		char want[64];
+		snprintf(want, sizeof(want), "Subject: d%zu\r\n\r\nd%zu\r\n", i, i);
+		assert_int_equal(len, strlen(want));
+		assert_memory_equal(data, want, len);
+		store_blob_unmap(data, len);
+		free(m.keywords);
+	}
+	store_user_close(u);
+}
+
+/* ---- invariant 5: one call, one transaction ---- */
+
+static void test_multiappend_atomic(void **state)
+{
+	struct store_user *u = open_user("c-multiappend");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	struct store_mailbox before = status_of(u, "INBOX");
+	/* The third message is refused: none of the three is stored. */
+	struct store_append a[3];
+	append_init(&a[0], "Subject: a\r\n\r\na\r\n", 0, NULL);
+	append_init(&a[1], "Subject: b\r\n\r\nb\r\n", 0, "$Fine");
+	append_init(&a[2], "Subject: c\r\n\r\nc\r\n", 0, "bad\\keyword");
+	assert_int_equal(store_append(u, "INBOX", a, 3, NULL), STORE_EINVAL);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(a[i].uid, 0);
+	a[2].internaldate_tz = 5000;
+	a[2].keywords = NULL;
+	assert_int_equal(store_append(u, "INBOX", a, 3, NULL), STORE_EINVAL);
+	assert_int_equal(store_append(u, "Nowhere", a, 2, NULL), STORE_ENOENT);
+	assert_int_equal(store_append(u, "INBOX", a, 0, NULL), STORE_EINVAL);
+	struct store_mailbox after = status_of(u, "INBOX");
+	assert_int_equal(after.messages, 0);
+	assert_int_equal(after.uidnext, before.uidnext);
+	assert_int_equal(after.highestmodseq, before.highestmodseq);
+	assert_int_equal(msg_count(u, inbox), 0);
+	store_mailbox_clear(&before);
+	store_mailbox_clear(&after);
+
+	/* All or nothing the other way: all get UIDs and APPENDUID's
+	 * UIDVALIDITY. */
+	a[2].internaldate_tz = 0;
+	uint32_t uv = 0;
+	assert_int_equal(store_append(u, "INBOX", a, 3, &uv), STORE_OK);
+	struct store_mailbox mb = status_of(u, "INBOX");
+	assert_int_equal(uv, mb.uidvalidity);
+	assert_int_equal(mb.messages, 3);
+	store_mailbox_clear(&mb);
+	struct store_msg m = get_one(u, inbox, a[1].uid);
+	assert_string_equal(m.keywords, "$Fine");
+	assert_int_equal(m.internaldate, 1700000000);
+	assert_int_equal(m.internaldate_tz, 60);
+	assert_int_equal(m.size, strlen(a[1].data));
+	free(m.keywords);
+	store_user_close(u);
+}
+
+/* COPYUID (RFC 4315): source and destination UIDs pairwise, ascending;
+ * flags, keywords and INTERNALDATE travel; MOVE expunges the sources in
+ * the same call; UIDs that do not exist are skipped. */
+static void test_copy_move_uid_mapping(void **state)
+{
+	struct store_user *u = open_user("c-copy");
+	assert_int_equal(store_mailbox_create(u, "Dst", NULL), STORE_OK);
+	/* Give Dst a UIDNEXT different from INBOX's. */
+	append_msg(u, "Dst", "Subject: pad\r\n\r\np\r\n", 0, NULL);
+	append_msg(u, "Dst", "Subject: pad\r\n\r\np\r\n", 0, NULL);
+	int64_t inbox = mailbox_id(u, "INBOX"), dstid = mailbox_id(u, "Dst");
+	uint32_t uids[4];
+	uids[0] = append_msg(u, "INBOX", "Subject: 1\r\n\r\n1\r\n", MAIL_FLAG_FLAGGED, "$A");
+	uids[1] = append_msg(u, "INBOX", "Subject: 2\r\n\r\n2\r\n", 0, NULL);
+	uids[2] = append_msg(u, "INBOX", "Subject: 3\r\n\r\n3\r\n", MAIL_FLAG_SEEN, "$B $C");
+	uids[3] = uids[2] + 50;  /* never existed */
+	assert_int_equal(store_expunge(u, inbox, &uids[1], 1), STORE_OK);
+
+	struct store_mailbox dst0 = status_of(u, "Dst");
+	uint32_t *src, *dst, uv = 0;
+	size_t n;
+	assert_int_equal(store_copy(u, inbox, uids, 4, "Dst", false, &uv, &src, &dst, &n),
+			 STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(uv, dst0.uidvalidity);
+	assert_int_equal(src[0], uids[0]);
+	assert_int_equal(src[1], uids[2]);
+	assert_int_equal(dst[0], dst0.uidnext);
+	assert_int_equal(dst[1], dst0.uidnext + 1);
+	struct store_msg m = get_one(u, dstid, dst[1]);
+	assert_int_equal(m.flags, MAIL_FLAG_SEEN);
+	assert_string_equal(m.keywords, "$B $C");
+	assert_int_equal(m.internaldate, 1700000000);
+	free(m.keywords);
+	free(src);
+	free(dst);
+	assert_int_equal(msg_count(u, inbox), 2);
+	store_mailbox_clear(&dst0);
+
+	/* MOVE: copies and expunges in one call; the expunge is recorded
+	 * with the source's new modseq. */
+	uint64_t s0 = modseq_of(u, "INBOX");
+	dst0 = status_of(u, "Dst");
+	assert_int_equal(store_copy(u, inbox, uids, 3, "dst", true, &uv, &src, &dst, &n),
+			 STORE_ENOENT);  /* names are case-sensitive except INBOX */
+	assert_int_equal(store_copy(u, inbox, uids, 3, "Dst", true, &uv, &src, &dst, &n),
+			 STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(dst[0], dst0.uidnext);
+	assert_int_equal(dst[1], dst0.uidnext + 1);
+	assert_int_equal(msg_count(u, inbox), 0);
+	uint64_t s1 = modseq_of(u, "INBOX");
+	assert_true(s1 > s0);
+	struct store_msg *ch;
+	uint32_t *exp;
+	size_t nch, nexp;
+	assert_int_equal(store_changes(u, inbox, s0, &ch, &nch, &exp, &nexp), STORE_OK);
+	assert_int_equal(nch, 0);
+	assert_int_equal(nexp, 2);
+	assert_int_equal(exp[0], uids[0]);
+	assert_int_equal(exp[1], uids[2]);
+	store_msg_array_free(ch, nch);
+	free(exp);
+	free(src);
+	free(dst);
+	store_mailbox_clear(&dst0);
+
+	/* COPY into the mailbox itself: new UIDs above the old ones. */
+	uint32_t one = append_msg(u, "INBOX", "Subject: self\r\n\r\ns\r\n", 0, NULL);
+	assert_int_equal(store_copy(u, inbox, &one, 1, "INBOX", false, NULL, &src, &dst, &n),
+			 STORE_OK);
+	assert_int_equal(n, 1);
+	assert_true(dst[0] > one);
+	free(src);
+	free(dst);
+	/* To a mailbox that does not exist: nothing happens. */
+	assert_int_equal(store_copy(u, inbox, &one, 1, "Nowhere", true, NULL, NULL, NULL, NULL),
+			 STORE_ENOENT);
+	assert_int_equal(msg_count(u, inbox), 2);
+	store_user_close(u);
+}
+
+/* ---- invariant 6: changes since a modseq ---- */
+
+static void test_changes_since(void **state)
+{
+	struct store_user *u = open_user("c-changes");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	uint32_t uids[4];
+	for (int i = 0; i < 4; i++)
+		uids[i] = append_msg(u, "INBOX", "Subject: c\r\n\r\nc\r\n", 0, NULL);
+	uint64_t base = modseq_of(u, "INBOX");
+
+	struct store_msg *ch;
+	uint32_t *exp;
+	size_t nch, nexp;
+	assert_int_equal(store_changes(u, inbox, base, &ch, &nch, &exp, &nexp), STORE_OK);
+	assert_int_equal(nch + nexp, 0);
+	store_msg_array_free(ch, nch);
+	free(exp);
+
+	/* Flags on uids[1], expunge of uids[2], then a keyword on uids[3]. */
+	assert_int_equal(store_flags(u, inbox, &uids[1], 1, STORE_FLAGS_ADD, MAIL_FLAG_ANSWERED,
+				     NULL, 0, NULL, NULL, NULL, NULL),
+			 STORE_OK);
+	uint64_t after_flags = modseq_of(u, "INBOX");
+	assert_int_equal(store_expunge(u, inbox, &uids[2], 1), STORE_OK);
+	uint64_t after_expunge = modseq_of(u, "INBOX");
+	assert_int_equal(store_flags(u, inbox, &uids[3], 1, STORE_FLAGS_ADD, 0, "$Later", 0, NULL,
+				     NULL, NULL, NULL),
+			 STORE_OK);
+
+	assert_int_equal(store_changes(u, inbox, base, &ch, &nch, &exp, &nexp), STORE_OK);
+	assert_int_equal(nch, 2);  /* in UID order */
+	assert_int_equal(ch[0].uid, uids[1]);
+	assert_int_equal(ch[0].flags, MAIL_FLAG_ANSWERED);
+	assert_int_equal(ch[0].modseq, after_flags);
+	assert_int_equal(ch[1].uid, uids[3]);
+	assert_string_equal(ch[1].keywords, "$Later");
+	assert_int_equal(nexp, 1);
+	assert_int_equal(exp[0], uids[2]);
+	store_msg_array_free(ch, nch);
+	free(exp);
+
+	/* Since the expunge: only the keyword change. */
+	assert_int_equal(store_changes(u, inbox, after_expunge, &ch, &nch, &exp, &nexp), STORE_OK);
+	assert_int_equal(nch, 1);
+	assert_int_equal(ch[0].uid, uids[3]);
+	assert_int_equal(nexp, 0);
+	store_msg_array_free(ch, nch);
+	free(exp);
+	/* Since the flag change: the expunge is still there. */
+	assert_int_equal(store_changes(u, inbox, after_flags, &ch, &nch, &exp, &nexp), STORE_OK);
+	assert_int_equal(nexp, 1);
+	store_msg_array_free(ch, nch);
+	free(exp);
+	/* Out of range, and a mailbox that does not exist. */
+	assert_int_equal(store_changes(u, inbox, UINT64_MAX, &ch, &nch, &exp, &nexp), STORE_EINVAL);
+	assert_int_equal(store_changes(u, inbox + 1000000, 0, &ch, &nch, &exp, &nexp),
+			 STORE_ENOENT);
+
+	/* UNCHANGEDSINCE (RFC 7162 3.1.3): a message modified after it is
+	 * left alone and reported. */
+	uint32_t both[2] = { uids[1], uids[3] };
+	uint32_t *failed;
+	size_t nfailed;
+	assert_int_equal(store_flags(u, inbox, both, 2, STORE_FLAGS_ADD, MAIL_FLAG_FLAGGED, NULL,
+				     after_flags, &ch, &nch, &failed, &nfailed),
+			 STORE_OK);
+	assert_int_equal(nch, 1);
+	assert_int_equal(ch[0].uid, uids[1]);
+	assert_int_equal(nfailed, 1);
+	assert_int_equal(failed[0], uids[3]);
+	store_msg_array_free(ch, nch);
+	free(failed);
+	store_user_close(u);
+}
+
+/* ---- invariant 7: a notification after every commit ---- */
+
+static atomic_uint g_notes;
+static atomic_bool g_note_bad;
+
+static void on_change(const char *username, void *arg)
+{
+	if (arg != &g_notes || strcmp(username, "c-notify") != 0)
+		atomic_store(&g_note_bad, true);
+	atomic_fetch_add(&g_notes, 1);
+}
+
+/* Waits (up to 10 s, in 5 ms steps) for a notification after c0. */
+static bool noted_since(unsigned c0)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (atomic_load(&g_notes) != c0)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
+
+static void test_notifications(void **state)
+{
+	struct store_user *u = open_user("c-notify");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	store_user_close(u);
+	assert_int_equal(store_watch_start(on_change, &g_notes), STORE_OK);
+	assert_int_equal(store_watch_user("c-notify"), STORE_OK);
+	assert_int_equal(store_watch_user("../bad"), STORE_EINVAL);
+	u = open_user("c-notify");
+	uint32_t uid = 0;
+
+	unsigned c0 = atomic_load(&g_notes);
+	assert_int_equal(store_mailbox_create(u, "N", NULL), STORE_OK);
+	assert_true(noted_since(c0));
+	c0 = atomic_load(&g_notes);
+	assert_int_equal(store_subscribe(u, "Elsewhere", true), STORE_OK);
+	assert_true(noted_since(c0));
+	c0 = atomic_load(&g_notes);
+	uid = append_msg(u, "INBOX", "Subject: n\r\n\r\nn\r\n", 0, NULL);
+	assert_true(noted_since(c0));
+	c0 = atomic_load(&g_notes);
+	assert_int_equal(store_flags(u, inbox, &uid, 1, STORE_FLAGS_ADD, MAIL_FLAG_SEEN, NULL, 0,
+				     NULL, NULL, NULL, NULL),
+			 STORE_OK);
+	assert_true(noted_since(c0));
+	c0 = atomic_load(&g_notes);
+	assert_int_equal(store_copy(u, inbox, &uid, 1, "N", true, NULL, NULL, NULL, NULL),
+			 STORE_OK);
+	assert_true(noted_since(c0));
+	c0 = atomic_load(&g_notes);
+	uid = append_msg(u, "INBOX", "Subject: n2\r\n\r\nn\r\n", 0, NULL);
+	assert_true(noted_since(c0));
+	c0 = atomic_load(&g_notes);
+	assert_int_equal(store_expunge(u, inbox, &uid, 1), STORE_OK);
+	assert_true(noted_since(c0));
+	c0 = atomic_load(&g_notes);
+	assert_int_equal(store_mailbox_rename(u, "N", "M"), STORE_OK);
+	assert_true(noted_since(c0));
+	c0 = atomic_load(&g_notes);
+	assert_int_equal(store_mailbox_delete(u, "M"), STORE_OK);
+	assert_true(noted_since(c0));
+	store_user_close(u);
+
+	/* A change made by another process (like `rampart deliver`). */
+	c0 = atomic_load(&g_notes);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store_user *cu = store_user_open("c-notify");
+		struct store_append a;
+		append_init(&a, "Subject: p\r\n\r\np\r\n", 0, NULL);
+		int r = cu ? store_append(cu, "INBOX", &a, 1, NULL) : STORE_EIO;
+		_exit(r == STORE_OK ? 0 : 1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(noted_since(c0));
+
+	store_unwatch_user("c-notify");
+	store_unwatch_user("c-notify");
+	store_watch_stop();
+	assert_false(atomic_load(&g_note_bad));
+}
+
+/* ---- invariant 8: mailbox ids are never reused ---- */
+
+static void test_mailbox_ids_not_reused(void **state)
+{
+	struct store_user *u = open_user("c-ids");
+	assert_int_equal(store_mailbox_create(u, "Gone", NULL), STORE_OK);
+	int64_t old = mailbox_id(u, "Gone");
+	append_msg(u, "Gone", "Subject: g\r\n\r\ng\r\n", 0, NULL);
+	assert_int_equal(store_mailbox_delete(u, "Gone"), STORE_OK);
+	assert_false(exists(u, "Gone"));
+	assert_int_equal(store_mailbox_delete(u, "Gone"), STORE_ENOENT);
+	assert_int_equal(store_mailbox_create(u, "Gone", NULL), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "Other", NULL), STORE_OK);
+	assert_true(mailbox_id(u, "Gone") != old);
+	assert_true(mailbox_id(u, "Other") != old);
+	/* A session still holding the old id. */
+	struct store_msg *m;
+	size_t n;
+	assert_int_equal(store_msg_list(u, old, 1, true, &m, &n), STORE_ENOENT);
+	uint32_t uid = 1;
+	assert_int_equal(store_msg_get(u, old, &uid, 1, &m, &n), STORE_ENOENT);
+	assert_int_equal(store_expunge(u, old, &uid, 1), STORE_ENOENT);
+	assert_int_equal(store_flags(u, old, &uid, 1, STORE_FLAGS_ADD, MAIL_FLAG_SEEN, NULL, 0,
+				     NULL, NULL, NULL, NULL),
+			 STORE_ENOENT);
+	store_user_close(u);
+}
+
+/* ---- invariant 9: INBOX ---- */
+
+static void test_inbox_rules(void **state)
+{
+	struct store_user *u = open_user("c-inbox");
+	assert_int_equal(store_mailbox_delete(u, "INBOX"), STORE_ECANNOT);
+	assert_int_equal(store_mailbox_delete(u, "inbox"), STORE_ECANNOT);
+	assert_int_equal(store_mailbox_create(u, "inbox", NULL), STORE_EEXIST);
+	assert_int_equal(store_mailbox_create(u, "Inbox/Sub", NULL), STORE_OK);
+	assert_true(exists(u, "INBOX/Sub"));
+	assert_true(exists(u, "inBOX/sub") == false);  /* only the INBOX part folds */
+	assert_true(exists(u, "inbox/Sub"));
+	assert_false(exists(u, "Inbox2"));
+	assert_int_equal(store_mailbox_create(u, "Inboxes", NULL), STORE_OK);
+	assert_true(exists(u, "Inboxes"));
+	assert_false(exists(u, "INBOXES"));
+	assert_int_equal(store_mailbox_create(u, "Box", NULL), STORE_OK);
+	assert_int_equal(store_mailbox_rename(u, "Box", "inbox"), STORE_EEXIST);
+	assert_int_equal(store_mailbox_rename(u, "Box", "INBOX"), STORE_EEXIST);
+
+	/* RENAME INBOX (RFC 9051 6.3.6): the messages move to a new mailbox;
+	 * INBOX stays, empty, with its UIDVALIDITY and UIDNEXT; its children
+	 * stay where they are. */
+	uint32_t a = append_msg(u, "INBOX", "Subject: a\r\n\r\na\r\n", MAIL_FLAG_SEEN, "$K");
+	uint32_t b = append_msg(u, "INBOX", "Subject: b\r\n\r\nb\r\n", 0, NULL);
+	struct store_mailbox before = status_of(u, "INBOX");
+	assert_int_equal(store_mailbox_rename(u, "inbox", "Saved"), STORE_OK);
+	struct store_mailbox in = status_of(u, "INBOX");
+	struct store_mailbox saved = status_of(u, "Saved");
+	assert_int_equal(in.messages, 0);
+	assert_int_equal(in.uidvalidity, before.uidvalidity);
+	assert_int_equal(in.uidnext, before.uidnext);
+	assert_true(in.highestmodseq > before.highestmodseq);
+	assert_int_equal(saved.messages, 2);
+	assert_true(saved.uidvalidity != before.uidvalidity);
+	assert_true(exists(u, "INBOX/Sub"));
+	assert_false(exists(u, "Saved/Sub"));
+	struct store_msg m = get_one(u, saved.id, a);
+	assert_int_equal(m.flags, MAIL_FLAG_SEEN);
+	assert_string_equal(m.keywords, "$K");
+	free(m.keywords);
+	/* A session on INBOX learns the messages went. */
+	struct store_msg *ch;
+	uint32_t *exp;
+	size_t nch, nexp;
+	assert_int_equal(store_changes(u, in.id, before.highestmodseq, &ch, &nch, &exp, &nexp),
+			 STORE_OK);
+	assert_int_equal(nexp, 2);
+	assert_int_equal(exp[0], a);
+	assert_int_equal(exp[1], b);
+	store_msg_array_free(ch, nch);
+	free(exp);
+	/* The next message in INBOX does not reuse a UID. */
+	assert_true(append_msg(u, "INBOX", "Subject: c\r\n\r\nc\r\n", 0, NULL) >= before.uidnext);
+	/* INBOX may move under itself (its children do not follow). */
+	assert_int_equal(store_mailbox_rename(u, "INBOX", "INBOX/Old"), STORE_OK);
+	assert_true(exists(u, "INBOX/Old"));
+	assert_int_equal(store_mailbox_rename(u, "INBOX", "Saved"), STORE_EEXIST);
+	store_mailbox_clear(&before);
+	store_mailbox_clear(&in);
+	store_mailbox_clear(&saved);
+	store_user_close(u);
+}
+
+/* RENAME of an ordinary mailbox takes its children along and refuses to
+ * make a mailbox its own child or to overwrite. */
+static void test_rename_tree(void **state)
+{
+	struct store_user *u = open_user("c-rename");
+	assert_int_equal(store_mailbox_create(u, "A", NULL), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "A/B", NULL), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "A/B/C", NULL), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "AB", NULL), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "Taken", NULL), STORE_OK);
+	append_msg(u, "A/B", "Subject: r\r\n\r\nr\r\n", 0, NULL);
+	assert_int_equal(store_mailbox_rename(u, "A", "A/X"), STORE_ECANNOT);
+	assert_int_equal(store_mailbox_rename(u, "A", "A"), STORE_EEXIST);
+	assert_int_equal(store_mailbox_rename(u, "A", "Taken"), STORE_EEXIST);
+	assert_int_equal(store_mailbox_rename(u, "Missing", "New"), STORE_ENOENT);
+	assert_int_equal(store_mailbox_rename(u, "A", "bad\001name"), STORE_EINVAL);
+	assert_int_equal(store_mailbox_rename(u, "A", "Z"), STORE_OK);
+	assert_false(exists(u, "A"));
+	assert_false(exists(u, "A/B"));
+	assert_true(exists(u, "Z"));
+	assert_true(exists(u, "Z/B/C"));
+	assert_true(exists(u, "AB"));  /* a sibling sharing the prefix stays */
+	struct store_mailbox zb = status_of(u, "Z/B");
+	assert_int_equal(zb.messages, 1);
+	store_mailbox_clear(&zb);
+	/* A child whose new name would collide refuses the whole rename. */
+	assert_int_equal(store_mailbox_create(u, "Y/B", NULL), STORE_OK);
+	assert_int_equal(store_mailbox_rename(u, "Z", "Y"), STORE_EEXIST);
+	assert_true(exists(u, "Z/B/C"));
+	store_user_close(u);
+}
+
+/* ---- invariant 10: subscriptions are names ---- */
+
+static void test_subscriptions(void **state)
+{
+	struct store_user *u = open_user("c-subs");
+	assert_true(is_subscribed(u, "INBOX"));
+	assert_int_equal(store_subscribe(u, "Ghost/Never", true), STORE_OK);
+	assert_true(is_subscribed(u, "Ghost/Never"));
+	assert_false(exists(u, "Ghost/Never"));
+	assert_int_equal(store_subscribe(u, "Ghost/Never", true), STORE_OK);  /* twice is fine */
+	assert_int_equal(store_subscribe(u, "NotThere", false), STORE_OK);
+	assert_int_equal(store_subscribe(u, "bad%name", true), STORE_EINVAL);
+	assert_int_equal(store_subscribe(u, "inbox/Sub", true), STORE_OK);
+	assert_true(is_subscribed(u, "INBOX/Sub"));
+
+	assert_int_equal(store_mailbox_create(u, "Folder", NULL), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "Folder/Kid", NULL), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "Plain", NULL), STORE_OK);
+	assert_int_equal(store_subscribe(u, "Folder", true), STORE_OK);
+	assert_int_equal(store_subscribe(u, "Folder/Kid", true), STORE_OK);
+	struct store_mailbox mb = status_of(u, "Folder");
+	assert_true(mb.subscribed);
+	store_mailbox_clear(&mb);
+	/* RENAME carries subscriptions along; unsubscribed stays so. */
+	assert_int_equal(store_mailbox_rename(u, "Folder", "Moved"), STORE_OK);
+	assert_true(is_subscribed(u, "Moved"));
+	assert_true(is_subscribed(u, "Moved/Kid"));
+	assert_false(is_subscribed(u, "Folder"));
+	assert_int_equal(store_mailbox_rename(u, "Plain", "Plain2"), STORE_OK);
+	assert_false(is_subscribed(u, "Plain2"));
+	/* DELETE leaves the subscription (RFC 9051 6.3.7). */
+	assert_int_equal(store_mailbox_delete(u, "Moved/Kid"), STORE_OK);
+	assert_true(is_subscribed(u, "Moved/Kid"));
+	assert_int_equal(store_subscribe(u, "Moved/Kid", false), STORE_OK);
+	assert_false(is_subscribed(u, "Moved/Kid"));
+	store_user_close(u);
+}
+
+/* ---- invariant 11: the mailbox-count limit ---- */
+
+#define LIMIT_THREADS 6
+#define LIMIT_EXTRA 3
+
+struct limit_arg {
+	unsigned max;
+	int idx;
+	int result;
+};
+
+static void *limit_thread(void *p)
+{
+	struct limit_arg *a = p;
+	struct store_user *u = store_user_open("c-limit");
+	char name[32];
+	snprintf(name, sizeof(name), "Racer%d", a->idx);
+	a->result = u ? store_mailbox_create_bounded(u, name, NULL, a->max) : STORE_EIO;
+	store_user_close(u);
+	return NULL;
+}
+
+static void test_mailbox_limit(void **state)
+{
+	struct store_user *u = open_user("c-limit");
+	size_t n0 = mailbox_count(u);
+	assert_int_equal(store_mailbox_create_bounded(u, "Over", NULL, (unsigned)n0), STORE_ELIMIT);
+	assert_false(exists(u, "Over"));
+	assert_int_equal(store_mailbox_create_bounded(u, "Fits", NULL, (unsigned)n0 + 1), STORE_OK);
+	assert_int_equal(store_mailbox_create_bounded(u, "Over", NULL, (unsigned)n0 + 1),
+			 STORE_ELIMIT);
+	assert_int_equal(store_mailbox_create_bounded(u, "Free", NULL, 0), STORE_OK);
+	store_user_close(u);
+
+	/* Threads with their own handles race to create: exactly as many
+	 * succeed as the limit leaves room for. */
+	u = open_user("c-limit");
+	size_t n1 = mailbox_count(u);
+	store_user_close(u);
+	pthread_t th[LIMIT_THREADS];
+	struct limit_arg args[LIMIT_THREADS];
+	for (int i = 0; i < LIMIT_THREADS; i++) {
+		args[i] = (struct limit_arg){ .max = (unsigned)n1 + LIMIT_EXTRA, .idx = i };
+		assert_int_equal(pthread_create(&th[i], NULL, limit_thread, &args[i]), 0);
+	}
+	int ok = 0, limited = 0;
+	for (int i = 0; i < LIMIT_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ok += args[i].result == STORE_OK;
+		limited += args[i].result == STORE_ELIMIT;
+	}
+	assert_int_equal(ok, LIMIT_EXTRA);
+	assert_int_equal(limited, LIMIT_THREADS - LIMIT_EXTRA);
+	u = open_user("c-limit");
+	assert_int_equal(mailbox_count(u), n1 + LIMIT_EXTRA);
+	store_user_close(u);
+	store_cache_drop();
+}
+
+/* ---- invariant 12: blobs ---- */
+
+static void test_blob_bytes(void **state)
+{
+	struct store_user *u = open_user("c-blobs");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	assert_int_equal(store_mailbox_create(u, "Keep", NULL), STORE_OK);
+	/* Empty, small, and above STORE_BLOB_READ_MAX (mapped). */
+	size_t sizes[3] = { 0, 40, STORE_BLOB_READ_MAX * 3 + 7 };
+	for (size_t k = 0; k < 3; k++) {
+		char *text = malloc(sizes[k] + 1);
+		assert_non_null(text);
+		for (size_t i = 0; i < sizes[k]; i++)
+			text[i] = (char)('a' + (i * 7 + k) % 26);
+		text[sizes[k]] = '\0';
+		struct store_append a;
+		append_init(&a, text, 0, NULL);
+		assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_OK);
+		struct store_msg m = get_one(u, inbox, a.uid);
+		assert_int_equal(m.size, sizes[k]);
+		const char *data;
+		size_t len;
+		assert_int_equal(store_blob_map(u, m.blob, &data, &len), STORE_OK);
+		assert_int_equal(len, sizes[k]);
+		if (len)
+			assert_memory_equal(data, text, len);
+		store_blob_unmap(data, len);
+
+		/* A copy keeps the bytes reachable after the original goes. */
+		assert_int_equal(store_copy(u, inbox, &a.uid, 1, "Keep", false, NULL, NULL, NULL,
+					    NULL),
+				 STORE_OK);
+		assert_int_equal(store_expunge(u, inbox, &a.uid, 1), STORE_OK);
+		assert_int_equal(store_blob_map(u, m.blob, &data, &len), STORE_OK);
+		assert_int_equal(len, sizes[k]);
+		if (len)
+			assert_memory_equal(data, text, len);
+		store_blob_unmap(data, len);
+		free(m.keywords);
+		free(text);
+	}
+	const char *data;
+	size_t len;
+	assert_int_equal(store_blob_map(u, "../../etc/passwd", &data, &len), STORE_EINVAL);
+	char absent[65];
+	memset(absent, '0', 64);
+	absent[64] = '\0';
+	assert_int_equal(store_blob_map(u, absent, &data, &len), STORE_ENOENT);
+	store_user_close(u);
+}
+
+/* ---- the rules the front applies for every backend ---- */
+
+static void test_name_rules(void **state)
+{
+	static const struct {
+		const char *in;
+		int r;
+		const char *out;
+	} cases[] = {
+		{ "INBOX", STORE_OK, "INBOX" },
+		{ "inbox", STORE_OK, "INBOX" },
+		{ "iNbOx/Sub/x", STORE_OK, "INBOX/Sub/x" },
+		{ "Inboxes", STORE_OK, "Inboxes" },
+		{ "My/inbox", STORE_OK, "My/inbox" },
+		{ "Entw\xc3\xbcrfe", STORE_OK, "Entw\xc3\xbcrfe" },
+		{ "", STORE_EINVAL, NULL },
+		{ "/a", STORE_EINVAL, NULL },
+		{ "a/", STORE_EINVAL, NULL },
+		{ "a//b", STORE_EINVAL, NULL },
+		{ "a\tb", STORE_EINVAL, NULL },
+		{ "a\x7f", STORE_EINVAL, NULL },
+		{ "a%", STORE_EINVAL, NULL },
+		{ "a*b", STORE_EINVAL, NULL },
+		{ "\xc3", STORE_EINVAL, NULL },          /* truncated UTF-8 */
+		{ "\xc0\xaf", STORE_EINVAL, NULL },      /* overlong */
+		{ "\xed\xa0\x80", STORE_EINVAL, NULL },  /* surrogate */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = (char *)"unset";
+		int r = store_mailbox_name_normalize(cases[i].in, &out);
+		assert_int_equal(r, cases[i].r);
+		if (cases[i].out)
+			assert_string_equal(out, cases[i].out);
+		else
+			assert_null(out);
+		free(out);
+	}
+	char *out;
+	assert_int_equal(store_mailbox_name_normalize(NULL, &out), STORE_EINVAL);
+	char longname[STORE_MAILBOX_NAME_MAX + 2];
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[STORE_MAILBOX_NAME_MAX] = '\0';
+	assert_int_equal(store_mailbox_name_normalize(longname, &out), STORE_OK);
+	free(out);
+	longname[STORE_MAILBOX_NAME_MAX] = 'x';
+	longname[STORE_MAILBOX_NAME_MAX + 1] = '\0';
+	assert_int_equal(store_mailbox_name_normalize(longname, &out), STORE_ELIMIT);
+
+	/* Every call applies them the same way: CREATE refuses, lookups say
+	 * the mailbox does not exist. */
+	struct store_user *u = open_user("c-names");
+	assert_int_equal(store_mailbox_create(u, "a\tb", NULL), STORE_EINVAL);
+	assert_int_equal(store_mailbox_create(u, longname, NULL), STORE_ELIMIT);
+	assert_int_equal(store_mailbox_create(u, "Ok", "\\Nonsense"), STORE_EINVAL);
+	assert_int_equal(store_mailbox_create(u, "Sent2", "\\sent"), STORE_OK);
+	struct store_mailbox mb = status_of(u, "Sent2");
+	assert_string_equal(mb.special_use, "\\Sent");
+	store_mailbox_clear(&mb);
+	assert_int_equal(store_mailbox_status(u, "a\tb", &mb), STORE_ENOENT);
+	assert_int_equal(store_mailbox_get(u, longname, &mb), STORE_ENOENT);
+	assert_int_equal(store_mailbox_delete(u, "a%"), STORE_ENOENT);
+	assert_int_equal(store_mailbox_rename(u, "a%", "b"), STORE_ENOENT);
+	struct store_append a;
+	append_init(&a, "Subject: n\r\n\r\nn\r\n", 0, NULL);
+	assert_int_equal(store_append(u, "a*", &a, 1, NULL), STORE_ENOENT);
+	/* The default mailboxes of a new user, with their special-use. */
+	mb = status_of(u, "Drafts");
+	assert_string_equal(mb.special_use, "\\Drafts");
+	store_mailbox_clear(&mb);
+	assert_true(exists(u, "Trash") && exists(u, "Junk") && exists(u, "Archive"));
+	store_user_close(u);
+	assert_null(store_user_open("../evil"));
+	assert_null(store_user_open(""));
+	assert_int_equal(store_user_remove("a/b"), STORE_EINVAL);
+}
+
+static void test_keyword_rules(void **state)
+{
+	char k128[STORE_KEYWORD_LEN_MAX + 2];
+	memset(k128, 'k', sizeof(k128));
+	k128[STORE_KEYWORD_LEN_MAX] = '\0';
+	assert_true(store_keyword_valid("$Label1", 7));
+	assert_true(store_keyword_valid("NonJunk", 7));
+	char k129[STORE_KEYWORD_LEN_MAX + 1];
+	memset(k129, 'k', sizeof(k129));
+	assert_true(store_keyword_valid(k128, STORE_KEYWORD_LEN_MAX));
+	assert_false(store_keyword_valid(k129, sizeof(k129)));
+	assert_false(store_keyword_valid("", 0));
+	assert_false(store_keyword_valid("\\Seen", 5));
+	assert_int_equal(store_keyword_check(k128, STORE_KEYWORD_LEN_MAX), STORE_OK);
+	assert_int_equal(store_keyword_check(k129, sizeof(k129)), STORE_ELIMIT);
+	assert_int_equal(store_keyword_check("a]", 2), STORE_EINVAL);
+	static const char *const bad[] = { "a b", "a(", "a)", "a{", "a%", "a*", "a\"", "a]",
+					   "a\x7f", "a\x01", "\xc3\xa4" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(store_keyword_valid(bad[i], strlen(bad[i])));
+
+	assert_int_equal(store_keywords_check(NULL), STORE_OK);
+	assert_int_equal(store_keywords_check("a b $c"), STORE_OK);
+	assert_int_equal(store_keywords_check("a a A"), STORE_OK);
+	assert_int_equal(store_keywords_check("a \\Seen"), STORE_EINVAL);
+	assert_int_equal(store_keywords_check("a (b"), STORE_EINVAL);
+	k128[STORE_KEYWORD_LEN_MAX] = 'k';
+	k128[STORE_KEYWORD_LEN_MAX + 1] = '\0';
+	assert_int_equal(store_keywords_check(k128), STORE_ELIMIT);
+	/* STORE_KEYWORDS_MAX distinct ones, then one more. */
+	char list[STORE_KEYWORDS_MAX * 8 + 16] = "";
+	for (int i = 0; i < STORE_KEYWORDS_MAX; i++) {
+		char w[16];
+		snprintf(w, sizeof(w), "%sk%d", i ? " " : "", i);
+		strcat(list, w);
+	}
+	assert_int_equal(store_keywords_check(list), STORE_OK);
+	strcat(list, " K0");  /* a duplicate (case-insensitive): still fine */
+	assert_int_equal(store_keywords_check(list), STORE_OK);
+	strcat(list, " extra");
+	assert_int_equal(store_keywords_check(list), STORE_ELIMIT);
+
+	/* APPEND and STORE apply the same rules with the same results. */
+	struct store_user *u = open_user("c-keywords");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	struct store_append a;
+	append_init(&a, "Subject: k\r\n\r\nk\r\n", 0, k128);
+	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_ELIMIT);
+	append_init(&a, "Subject: k\r\n\r\nk\r\n", 0, list);
+	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_ELIMIT);
+	append_init(&a, "Subject: k\r\n\r\nk\r\n", 0, "a\\b");
+	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_EINVAL);
+	uint32_t uid = append_msg(u, "INBOX", "Subject: k\r\n\r\nk\r\n", 0, "Foo foo $Bar FOO");
+	struct store_msg m = get_one(u, inbox, uid);
+	assert_string_equal(m.keywords, "Foo $Bar");  /* first spelling wins */
+	free(m.keywords);
+	assert_int_equal(store_flags(u, inbox, &uid, 1, STORE_FLAGS_ADD, 0, k128, 0, NULL, NULL,
+				     NULL, NULL),
+			 STORE_ELIMIT);
+	assert_int_equal(store_flags(u, inbox, &uid, 1, STORE_FLAGS_ADD, 0, "x\\y", 0, NULL, NULL,
+				     NULL, NULL),
+			 STORE_EINVAL);
+	assert_int_equal(store_flags(u, inbox, &uid, 1, (enum store_flag_mode)42, 0, NULL, 0, NULL,
+				     NULL, NULL, NULL),
+			 STORE_EINVAL);
+	/* The per-message limit counts what the message would end up with:
+	 * 99 new ones fit beside "Foo $Bar"? No: 101 > 100, refused whole. */
+	char many[STORE_KEYWORDS_MAX * 8] = "";
+	for (int i = 0; i < STORE_KEYWORDS_MAX - 1; i++) {
+		char w[16];
+		snprintf(w, sizeof(w), "%sm%d", i ? " " : "", i);
+		strcat(many, w);
+	}
+	uint64_t before = modseq_of(u, "INBOX");
+	assert_int_equal(store_flags(u, inbox, &uid, 1, STORE_FLAGS_ADD, 0, many, 0, NULL, NULL,
+				     NULL, NULL),
+			 STORE_ELIMIT);
+	assert_int_equal(modseq_of(u, "INBOX"), before);
+	m = get_one(u, inbox, uid);
+	assert_string_equal(m.keywords, "Foo $Bar");
+	free(m.keywords);
+	/* Replacing (FLAGS) with the same 99 fits. */
+	assert_int_equal(store_flags(u, inbox, &uid, 1, STORE_FLAGS_SET, 0, many, 0, NULL, NULL,
+				     NULL, NULL),
+			 STORE_OK);
+	/* Keywords compare case-insensitively when removed. */
+	assert_int_equal(store_flags(u, inbox, &uid, 1, STORE_FLAGS_REMOVE, 0, "M0 m1", 0, NULL,
+				     NULL, NULL, NULL),
+			 STORE_OK);
+	m = get_one(u, inbox, uid);
+	assert_non_null(m.keywords);
+	assert_null(strstr(m.keywords, "m0 "));
+	assert_true(strncmp(m.keywords, "m2 ", 3) == 0);
+	free(m.keywords);
+	store_user_close(u);
+}
+
+/* ---- per backend ---- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static int group_setup(void **state)
+{
+	snprintf(g_root, sizeof(g_root), "/tmp/rampart-conformance-XXXXXX");
+	if (!mkdtemp(g_root))
+		return -1;
+	char mail[300];
+	snprintf(mail, sizeof(mail), "%s/mail", g_root);
+	return store_init_backend(g_backend, mail) == STORE_OK ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	store_shutdown();
+	nftw(g_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_modseq_per_transaction),
+		cmocka_unit_test(test_uids_never_reused),
+		cmocka_unit_test(test_uidvalidity_never_reused),
+		cmocka_unit_test(test_acknowledged_is_durable),
+		cmocka_unit_test(test_multiappend_atomic),
+		cmocka_unit_test(test_copy_move_uid_mapping),
+		cmocka_unit_test(test_changes_since),
+		cmocka_unit_test(test_notifications),
+		cmocka_unit_test(test_mailbox_ids_not_reused),
+		cmocka_unit_test(test_inbox_rules),
+		cmocka_unit_test(test_rename_tree),
+		cmocka_unit_test(test_subscriptions),
+		cmocka_unit_test(test_mailbox_limit),
+		cmocka_unit_test(test_blob_bytes),
+		cmocka_unit_test(test_name_rules),
+		cmocka_unit_test(test_keyword_rules),
+	};
+	const char *only = getenv("RAMPART_STORE_BACKEND");
+	int failed = 0, ran = 0;
+	for (size_t i = 0; store_backend_name(i); i++) {
+		g_backend = store_backend_name(i);
+		if (only && *only && strcmp(only, g_backend) != 0)
+			continue;
+		ran++;
+		size_t ntests = sizeof(tests) / sizeof(tests[0]);
+		failed += _cmocka_run_group_tests(g_backend, tests, ntests, group_setup,
+						  group_teardown);
+	}
+	if (ran == 0) {
+		fprintf(stderr, "no store backend named %s\n", only);
+		return 1;
+	}
+	return failed;
+}
