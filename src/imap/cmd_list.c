@@ -69,10 +69,15 @@ static bool name_match(const char *pat, size_t plen, const char *name)
 
 struct list_entry {
 	char *name;
+	size_t len;
 	bool exists;
 	bool subscribed;
 	const char *special_use;
 	int64_t id;
+	bool match;              /* matches one of the patterns */
+	/* Some descendant ("name/...", any depth) exists / is subscribed /
+	 * matches a pattern: \HasChildren, CHILDINFO and '%' levels. */
+	bool child_exists, child_subscribed, child_match;
 };
 
 struct list_ctx {
@@ -82,33 +87,73 @@ struct list_ctx {
 	size_t npats;
 };
 
+/* The order of the output: INBOX first, then by bytes. In it the names
+ * below any "P/" form one contiguous run, which list_build relies on. */
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	bool ai = alen == 5 && memcmp(a, "INBOX", 5) == 0;
+	bool bi = blen == 5 && memcmp(b, "INBOX", 5) == 0;
+	if (ai != bi)
+		return ai ? -1 : 1;
+	int r = memcmp(a, b, MIN(alen, blen));
+	return r ? r : alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
 static int entry_cmp(const void *a, const void *b)
 {
 	const struct list_entry *x = a, *y = b;
-	bool xi = strcmp(x->name, "INBOX") == 0, yi = strcmp(y->name, "INBOX") == 0;
-	if (xi != yi)
-		return xi ? -1 : 1;
-	return strcmp(x->name, y->name);
+	return name_cmp(x->name, x->len, y->name, y->len);
 }
 
-static struct list_entry *entry_find(struct list_ctx *c, const char *name)
+/* Binary search of the first n entries (sorted) for name[0..len). */
+static struct list_entry *entry_find(struct list_ctx *c, size_t n, const char *name, size_t len)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (strcmp(c->e[i].name, name) == 0)
-			return &c->e[i];
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = name_cmp(c->e[mid].name, c->e[mid].len, name, len);
+		if (r == 0)
+			return &c->e[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
-static struct list_entry *entry_add(struct list_ctx *c, const char *name)
+static struct list_entry *entry_push(struct list_ctx *c, char *name, size_t len)
 {
-	struct list_entry *e = entry_find(c, name);
-	if (e)
-		return e;
 	xgrow((void **)&c->e, &c->cap, c->n + 1, sizeof(*c->e));
-	e = &c->e[c->n++];
+	struct list_entry *e = &c->e[c->n++];
 	memset(e, 0, sizeof(*e));
-	e->name = xstrdup(name);
+	e->name = name;
+	e->len = len;
 	return e;
+}
+
+/* Sorts the entries and merges equal names (a mailbox that is also
+ * subscribed arrives twice). */
+static void entries_sort_merge(struct list_ctx *c)
+{
+	qsort(c->e, c->n, sizeof(*c->e), entry_cmp);
+	size_t w = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		struct list_entry *e = &c->e[i];
+		if (w > 0 && entry_cmp(&c->e[w - 1], e) == 0) {
+			struct list_entry *k = &c->e[w - 1];
+			if (e->exists) {
+				k->exists = true;
+				k->special_use = e->special_use;
+				k->id = e->id;
+			}
+			k->subscribed |= e->subscribed;
+			free(e->name);
+			continue;
+		}
+		c->e[w++] = *e;
+	}
+	c->n = w;
 }
 
 static bool matches_any(struct list_ctx *c, const char *name)
@@ -119,27 +164,61 @@ static bool matches_any(struct list_ctx *c, const char *name)
 	return false;
 }
 
-static bool has_child(struct list_ctx *c, const char *name, bool need_exist, bool need_sub)
+/* Every mailbox and subscription, plus each hierarchy level above them
+ * that is neither, sorted; then what each one's descendants are. Costs
+ * O(N log N) in the number of names (the levels included): a level is
+ * looked up by binary search, never by a scan of the list. */
+static void list_build(struct list_ctx *c, const struct store_mailbox *mbs, size_t nmb,
+		       char **subs, size_t nsubs)
 {
-	size_t len = strlen(name);
-	for (size_t i = 0; i < c->n; i++) {
-		const struct list_entry *e = &c->e[i];
-		if (strncmp(e->name, name, len) == 0 && e->name[len] == '/' &&
-		    (!need_exist || e->exists) && (!need_sub || e->subscribed))
-			return true;
+	for (size_t j = 0; j < nmb; j++) {
+		struct list_entry *e = entry_push(c, xstrdup(mbs[j].name), strlen(mbs[j].name));
+		e->exists = true;
+		e->special_use = mbs[j].special_use;
+		e->id = mbs[j].id;
 	}
-	return false;
-}
-
-static bool child_matches(struct list_ctx *c, const char *name)
-{
-	size_t len = strlen(name);
-	for (size_t i = 0; i < c->n; i++) {
-		const struct list_entry *e = &c->e[i];
-		if (strncmp(e->name, name, len) == 0 && e->name[len] == '/' && matches_any(c, e->name))
-			return true;
+	for (size_t j = 0; j < nsubs; j++)
+		entry_push(c, xstrdup(subs[j]), strlen(subs[j]))->subscribed = true;
+	entries_sort_merge(c);
+	/* Levels: a level "P" of name j that is also above (or is) name j-1
+	 * is there already, since sorted names below "P/" are contiguous; of
+	 * the rest, those that are no real name are added. */
+	size_t nreal = c->n;
+	for (size_t j = 0; j < nreal; j++) {
+		const char *name = c->e[j].name, *prev = j ? c->e[j - 1].name : "";
+		size_t len = c->e[j].len, common = 0;
+		while (j && common < len && name[common] == prev[common])
+			common++;
+		for (size_t k = 1; k < len; k++) {
+			if (name[k] != '/' || (j && (k < common || (k == common && !prev[k]))))
+				continue;
+			if (!entry_find(c, nreal, name, k))
+				entry_push(c, xstrndup(name, k), k);
+		}
 	}
-	return false;
+	if (c->n > nreal)
+		entries_sort_merge(c);
+	/* Each entry tells the levels above it what it is, walking up until
+	 * a level already knows (then every level above it does too). */
+	for (size_t j = 0; j < c->n; j++)
+		c->e[j].match = matches_any(c, c->e[j].name);
+	for (size_t j = 0; j < c->n; j++) {
+		const struct list_entry *e = &c->e[j];
+		bool ex = e->exists, sub = e->subscribed, m = e->match;
+		for (size_t k = e->len; (ex || sub || m) && k-- > 1;) {
+			if (e->name[k] != '/')
+				continue;
+			struct list_entry *p = entry_find(c, c->n, e->name, k);
+			if (!p)
+				continue;
+			if ((!ex || p->child_exists) && (!sub || p->child_subscribed) &&
+			    (!m || p->child_match))
+				break;
+			p->child_exists |= ex;
+			p->child_subscribed |= sub;
+			p->child_match |= m;
+		}
+	}
 }
 
 static void list_ctx_free(struct list_ctx *c)
@@ -276,39 +355,19 @@ static void do_list(struct imap_session *s, const struct imap_arg *args, size_t 
 		sess_store_error(s, r, cmd);
 		return;
 	}
-	for (size_t j = 0; j < nmb; j++) {
-		struct list_entry *e = entry_add(&c, mbs[j].name);
-		e->exists = true;
-		e->special_use = mbs[j].special_use;
-		e->id = mbs[j].id;
-	}
-	for (size_t j = 0; j < nsubs; j++)
-		entry_add(&c, subs[j])->subscribed = true;
-	/* Parents of existing or subscribed names that are not mailboxes. */
-	size_t nreal = c.n;
-	for (size_t j = 0; j < nreal; j++) {
-		char *name = xstrdup(c.e[j].name);
-		for (char *p = strrchr(name, '/'); p; p = strrchr(name, '/')) {
-			*p = '\0';
-			if (*name)
-				entry_add(&c, name);
-		}
-		free(name);
-	}
-	qsort(c.e, c.n, sizeof(*c.e), entry_cmp);
+	list_build(&c, mbs, nmb, subs, nsubs);
 
 	bool want_sub_attr = (opts & RET_SUBSCRIBED) != 0;
 	struct strbuf line = STRBUF_INIT;
 	for (size_t j = 0; j < c.n; j++) {
 		struct list_entry *e = &c.e[j];
-		bool match = matches_any(&c, e->name);
+		bool match = e->match;
 		bool childinfo = false;
 		if (lsub || (opts & SEL_SUBSCRIBED)) {
 			if (!e->subscribed) {
 				/* A parent whose subscribed children the pattern
 				 * did not reach (RFC 3501 6.3.9 / RFC 5258 CHILDINFO). */
-				if (!match || !has_child(&c, e->name, false, true) ||
-				    child_matches(&c, e->name))
+				if (!match || !e->child_subscribed || e->child_match)
 					continue;
 				if (!lsub && !(opts & SEL_RECURSIVEMATCH))
 					continue;
@@ -317,7 +376,7 @@ static void do_list(struct imap_session *s, const struct imap_arg *args, size_t 
 		} else if (!e->exists) {
 			/* A hierarchy level with no mailbox: shown only where a
 			 * '%' stopped short of its children. */
-			if (!match || !has_child(&c, e->name, true, false) || child_matches(&c, e->name))
+			if (!match || !e->child_exists || e->child_match)
 				continue;
 		}
 		if (!match)
@@ -335,8 +394,7 @@ static void do_list(struct imap_session *s, const struct imap_arg *args, size_t 
 				ATTR(s->rev2 || (opts & SEL_SUBSCRIBED) ? "\\NonExistent" : "\\Noselect");
 		}
 		if (!lsub) {
-			bool children = has_child(&c, e->name, true, false);
-			ATTR(children ? "\\HasChildren" : "\\HasNoChildren");
+			ATTR(e->child_exists ? "\\HasChildren" : "\\HasNoChildren");
 			if (e->subscribed && (want_sub_attr || (opts & SEL_SUBSCRIBED)))
 				ATTR("\\Subscribed");
 		}

@@ -36,8 +36,9 @@ struct imap_view {
 	uint32_t first_recent;     /* uids >= this are \Recent for this session (rev1) */
 	uint64_t modseq;           /* every change up to this has been reported */
 	uint64_t flags_modseq;     /* flag changes up to this have been reported */
-	/* Flag changes this session made itself and already reported. */
-	struct { uint32_t uid; uint64_t modseq; } *own;
+	/* Modseqs of this session's own write transactions whose changes it
+	 * already reported (or, for .SILENT, must not report): see view.c. */
+	uint64_t *own;
 	size_t nown, owncap;
 };
 
@@ -136,7 +137,8 @@ int view_resolve_set(struct imap_session *s, const struct imap_arg *a, bool uid,
  * RFC 9051 7.5.1: no EXPUNGE during FETCH, STORE or SEARCH. Returns false
  * when the mailbox is gone (the session was closed with BYE). */
 bool view_sync(struct imap_session *s, bool allow_expunge);
-/* Remembers flag changes this session reported itself (STORE). */
+/* Remembers that this session reported (or silenced) its own flag change
+ * of uid at modseq, so view_sync does not echo it. */
 void view_note_own_change(struct imap_session *s, uint32_t uid, uint64_t modseq);
 void view_clear(struct imap_view *v);
 
