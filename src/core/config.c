@@ -103,7 +103,8 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_LIMITS, "idle_timeout", T_UINT, idle_timeout, 1800, 7 * 86400),
 	KEY(SEC_LIMITS, "preauth_timeout", T_UINT, preauth_timeout, 5, 3600),
 	KEY(SEC_LIMITS, "max_mailboxes", T_UINT, max_mailboxes, 1, 10000000),
-	KEY(SEC_LIMITS, "max_mailbox_name", T_UINT, max_mailbox_name, 16, 65535),
+	/* At most the store's STORE_MAILBOX_NAME_MAX (test_config checks). */
+	KEY(SEC_LIMITS, "max_mailbox_name", T_UINT, max_mailbox_name, 16, 1000),
 };
 
 #undef KEY

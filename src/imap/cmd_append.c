@@ -113,7 +113,12 @@ void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		m->internaldate = -1;
 		if (args[i].type == IMAP_ARG_LIST) {
 			char *kw = NULL;
-			if (sess_parse_flags(&args[i], 1, &m->flags, &kw, &err) < 0)
+			int fr = sess_parse_flags(&args[i], 1, &m->flags, &kw, &err);
+			if (fr == -2) {
+				sess_flags_error(s, fr, err);
+				goto out;
+			}
+			if (fr < 0)
 				goto bad;
 			kwfree[n] = kw;
 			m->keywords = kw;

@@ -40,20 +40,10 @@ void cmd_create(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	size_t len = strlen(name);
 	if (len > 1 && name[len - 1] == '/')
 		name[len - 1] = '\0';
+	/* The count limit is checked in the store's transaction, and the
+	 * store answers EEXIST for INBOX in any spelling. */
 	struct store_user *u = sess_store(s);
-	int r = u ? STORE_OK : STORE_EIO;
-	if (u) {
-		size_t n = 0;
-		struct store_mailbox *mbs = NULL;
-		unsigned max = s->cfg->max_mailboxes;
-		if (store_mailbox_list(u, false, &mbs, &n) == STORE_OK) {
-			store_mailbox_array_free(mbs, n);
-			if (n >= max)
-				r = STORE_ELIMIT;
-		}
-	}
-	if (r == STORE_OK)
-		r = ascii_ieq(name, "INBOX") ? STORE_EEXIST : store_mailbox_create(u, name, NULL);
+	int r = u ? store_mailbox_create_bounded(u, name, NULL, s->cfg->max_mailboxes) : STORE_EIO;
 	free(name);
 	if (r != STORE_OK) {
 		sess_store_error(s, r, "CREATE");

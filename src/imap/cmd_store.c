@@ -214,8 +214,9 @@ void cmd_store(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	uint32_t flags;
 	char *keywords = NULL;
 	const char *err = NULL;
-	if (sess_parse_flags(&args[2], nargs - 2, &flags, &keywords, &err) < 0) {
-		sess_tagged(s, "BAD", "%s", err ? err : "Invalid flags");
+	int fr = sess_parse_flags(&args[2], nargs - 2, &flags, &keywords, &err);
+	if (fr < 0) {
+		sess_flags_error(s, fr, err);
 		return;
 	}
 	uint32_t *uids = NULL;

@@ -515,9 +515,7 @@ char *sess_mailbox_arg(struct imap_session *s, const struct imap_arg *a)
 		return NULL;
 	}
 	char *name = strbuf_detach(&b, NULL);
-	/* RFC 9051 5.1: INBOX is case-insensitive, also as a hierarchy prefix. */
-	if (strncasecmp(name, "INBOX", 5) == 0 && (name[5] == '\0' || name[5] == '/'))
-		memcpy(name, "INBOX", 5);
+	store_mailbox_name_fold_inbox(name);
 	for (char *p = name; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			goto bad;
@@ -579,18 +577,6 @@ void sess_write_flags(struct imap_session *s, struct strbuf *out, uint32_t flags
 	strbuf_addc(out, ')');
 }
 
-static bool keyword_valid(const char *k, size_t len)
-{
-	if (len == 0 || len > 200)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)k[i];
-		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c))
-			return false;
-	}
-	return true;
-}
-
 int sess_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags, char **keywords,
 		     const char **err)
 {
@@ -602,6 +588,7 @@ int sess_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags, char *
 	}
 	*flags = 0;
 	*keywords = NULL;
+	int rc = -1;
 	struct strbuf kw = STRBUF_INIT;
 	for (size_t i = 0; i < count; i++) {
 		const char *f;
@@ -622,23 +609,42 @@ int sess_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags, char *
 			*flags |= flag_names[j].bit;
 			continue;
 		}
+		/* The store's keyword rule is the only one (store/rules.c): a
+		 * malformed keyword is a syntax error, an over-long one a limit. */
 		size_t len = strlen(f);
-		if (!keyword_valid(f, len)) {
-			*err = "Invalid keyword";
+		int kr = store_keyword_check(f, len);
+		if (kr != STORE_OK) {
+			*err = kr == STORE_ELIMIT ? "Keyword too long" : "Invalid keyword";
+			rc = kr == STORE_ELIMIT ? -2 : -1;
 			goto bad;
 		}
-		if (kw.len > 16 * 1024) {
+		if (kw.len > (size_t)STORE_KEYWORDS_MAX * (STORE_KEYWORD_LEN_MAX + 1)) {
 			*err = "Too many keywords";
+			rc = -2;
 			goto bad;
 		}
 		if (kw.len)
 			strbuf_addc(&kw, ' ');
 		strbuf_add(&kw, f, len);
 	}
+	if (kw.len && store_keywords_check(kw.s) == STORE_ELIMIT) {
+		*err = "Too many keywords";
+		rc = -2;
+		goto bad;
+	}
 	if (kw.len)
 		*keywords = strbuf_detach(&kw, NULL);
 	return 0;
 bad:
 	strbuf_free(&kw);
-	return -1;
+	return rc;
+}
+
+void sess_flags_error(struct imap_session *s, int r, const char *err)
+{
+	if (r == -2)
+		sess_tagged(s, "NO", "[LIMIT] %s (at most %d keywords of %d bytes)",
+			    err ? err : "Too many keywords", STORE_KEYWORDS_MAX, STORE_KEYWORD_LEN_MAX);
+	else
+		sess_tagged(s, "BAD", "%s", err ? err : "Invalid flags");
 }

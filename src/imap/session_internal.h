@@ -148,9 +148,14 @@ void sess_write_flags(struct imap_session *s, struct strbuf *out, uint32_t flags
 		      const char *keywords, bool recent);
 /* Parses a flag list ("(\Seen $Foo)" or a single atom) into bits and a
  * space-separated keyword string (caller frees *keywords, may be NULL).
- * \Recent is rejected. Returns 0 or -1 (BAD, *err set). */
+ * \Recent is rejected. Keywords follow the store's rule
+ * (store_keyword_check). Returns 0, -1 for a syntax error or -2 for a
+ * keyword over the store's limits (*err set either way). */
 int sess_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags, char **keywords,
 		     const char **err);
+/* The tagged reply for a sess_parse_flags() failure r: BAD for syntax,
+ * NO [LIMIT] for limits; STORE and APPEND answer alike. */
+void sess_flags_error(struct imap_session *s, int r, const char *err);
 
 /* The user's store handle for this command (opened on first use and
  * released when the command ends). NULL on failure (answer NO [SERVERBUG]). */

@@ -69,12 +69,18 @@ int store_mailbox_name_normalize(const char *name, char **out)
 	if (!utf8_valid((const unsigned char *)name, len))
 		return STORE_EINVAL;
 	char *n = xstrndup(name, len);
-	/* RFC 9051 5.1: INBOX is case-insensitive; its children share the
-	 * canonical spelling so "inbox/x" and "INBOX/x" are one mailbox. */
-	if (ascii_ieqn(n, len < 5 ? len : 5, "INBOX") && (len == 5 || n[5] == '/'))
-		memcpy(n, "INBOX", 5);
+	store_mailbox_name_fold_inbox(n);
 	*out = n;
 	return STORE_OK;
+}
+
+void store_mailbox_name_fold_inbox(char *name)
+{
+	/* RFC 9051 5.1: INBOX is case-insensitive; its children share the
+	 * canonical spelling so "inbox/x" and "INBOX/x" are one mailbox. */
+	size_t len = strnlen(name, 6);
+	if (len >= 5 && ascii_ieqn(name, 5, "INBOX") && (len == 5 || name[5] == '/'))
+		memcpy(name, "INBOX", 5);
 }
 
 /* ---- special-use ---- */

@@ -96,6 +96,9 @@ enum store_err {
  * -> "INBOX", "inbox/x" -> "INBOX/x"; RFC 9051 5.1). STORE_EINVAL for a
  * malformed name, STORE_ELIMIT for one over STORE_MAILBOX_NAME_MAX. */
 int store_mailbox_name_normalize(const char *name, char **out);
+/* Only the INBOX part of that, in place: for names the IMAP layer holds
+ * before they reach the store (LIST references, the selected name). */
+void store_mailbox_name_fold_inbox(char *name);
 /* One keyword k[0..len): STORE_OK for an atom of 1 to
  * STORE_KEYWORD_LEN_MAX bytes without '\', STORE_ELIMIT for a longer
  * one, STORE_EINVAL otherwise. store_keyword_valid() is "== STORE_OK". */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "store/store.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -877,6 +878,23 @@ static void test_limits_never_zero(void **state)
 	config_free(loaded);
 }
 
+/* max_mailbox_name's range ends where the store's name rule does
+ * (STORE_MAILBOX_NAME_MAX): a longer setting would be a promise the store
+ * refuses to keep. */
+static void test_mailbox_name_limit_matches_store(void **state)
+{
+	struct tmp *t = *state;
+	char text[256];
+	snprintf(text, sizeof(text), MIN_LISTENER "[limits]\nmax_mailbox_name = %d\n",
+		 STORE_MAILBOX_NAME_MAX);
+	struct config *c = load_ok(t, text);
+	assert_int_equal(c->max_mailbox_name, STORE_MAILBOX_NAME_MAX);
+	config_free(c);
+	snprintf(text, sizeof(text), MIN_LISTENER "[limits]\nmax_mailbox_name = %d\n",
+		 STORE_MAILBOX_NAME_MAX + 1);
+	load_err(t, text, 5, "out of range");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
@@ -886,6 +904,7 @@ int main(void)
 		T(test_listeners),        T(test_errors_structure), T(test_errors_values),
 		T(test_errors_addresses), T(test_errors_tls_files), T(test_errors_file),
 		T(test_print_roundtrip),  T(test_mutations),       T(test_listener_unix_and_protocol),
+		T(test_mailbox_name_limit_matches_store),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
