@@ -20,7 +20,7 @@ SSL_CTX *tls_ctx_new(const struct config *cfg)
 		return NULL;
 	}
 	/* TLS 1.2 is the floor unless the admin raises it (RFC 9051 11.1). */
-	int minv = cfg->tls_min_version ? cfg->tls_min_version : TLS1_2_VERSION;
+	int minv = cfg->tls_min_version; /* config_set_defaults: TLS 1.2 */
 	if (!SSL_CTX_set_min_proto_version(ctx, minv))
 		goto fail;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
