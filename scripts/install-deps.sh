@@ -3,7 +3,7 @@
 # but only those that are missing, so a prepared machine does no apt work.
 set -euo pipefail
 pkgs=(
-  build-essential cmake pkg-config clang
+  build-essential cmake pkg-config clang libclang-rt-14-dev
   libevent-dev libssl-dev libsqlite3-dev libsodium-dev libinih-dev
   zlib1g-dev libunistring-dev libcrypt-dev libcmocka-dev
   python3 python3-pytest openssl curl isync nmap procps
