@@ -241,6 +241,31 @@ void sess_login(struct imap_session *s, const char *user)
 	s->ops->set_timeout(s->conn, s->cfg->idle_timeout);
 }
 
+void sess_select(struct imap_session *s, struct imap_view *v)
+{
+	view_clear(&s->view);
+	s->view = *v;
+	memset(v, 0, sizeof(*v));
+	s->state = ST_SELECTED;
+	s->notify_pending = false;
+}
+
+void sess_unselect(struct imap_session *s)
+{
+	view_clear(&s->view);
+	seqset_free(&s->searchres);
+	s->searchres_set = false;
+	s->state = ST_AUTH;
+	s->notify_pending = false;
+}
+
+void sess_view_rename(struct imap_session *s, char *name)
+{
+	assert(s->state == ST_SELECTED);
+	free(s->view.name);
+	s->view.name = name;
+}
+
 void sess_logout(struct imap_session *s)
 {
 	sess_flush(s);

@@ -110,6 +110,14 @@ void sess_suspend(struct imap_cmd *cmd);
 void sess_starttls(struct imap_session *s);
 /* LOGIN/AUTHENTICATE succeeded as `user`. */
 void sess_login(struct imap_session *s, const char *user);
+/* SELECT/EXAMINE succeeded: the session takes the view `v` (left zeroed)
+ * and is in the selected state, with nothing pending to report. */
+void sess_select(struct imap_session *s, struct imap_view *v);
+/* Leaves the selected state quietly (CLOSE, UNSELECT, re-SELECT, DELETE
+ * of the selected mailbox): the view and the SEARCHRES "$" go. */
+void sess_unselect(struct imap_session *s);
+/* The selected mailbox was renamed to `name` (the session takes it). */
+void sess_view_rename(struct imap_session *s, char *name);
 /* LOGOUT: close once the queued output is sent. */
 void sess_logout(struct imap_session *s);
 /* Hands over the parser holding the running command's arguments (the
