@@ -12,6 +12,7 @@
 #include "imap/parser.h"
 #include "core/seqset.h"
 #include "imap/session.h"
+#include "core/proto.h"
 #include "store/store.h"
 
 enum imap_state { ST_NOTAUTH, ST_AUTH, ST_SELECTED, ST_LOGOUT };
@@ -43,7 +44,7 @@ struct imap_view {
 };
 
 struct imap_session {
-	const struct imap_io_ops *ops;
+	const struct conn_io *io;
 	void *conn;
 	struct imap_conn_info info;
 	char peer[64];
