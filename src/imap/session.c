@@ -267,6 +267,14 @@ void sess_view_rename(struct imap_session *s, char *name)
 	s->view.name = name;
 }
 
+void sess_searchres_save(struct imap_session *s, const uint32_t *uids, size_t n)
+{
+	seqset_clear(&s->searchres);
+	s->searchres_set = true;
+	for (size_t i = 0; i < n; i++)
+		seqset_add(&s->searchres, uids[i], uids[i]);
+}
+
 void sess_logout(struct imap_session *s)
 {
 	sess_flush(s);

@@ -119,6 +119,8 @@ void sess_select(struct imap_session *s, struct imap_view *v);
 void sess_unselect(struct imap_session *s);
 /* The selected mailbox was renamed to `name` (the session takes it). */
 void sess_view_rename(struct imap_session *s, char *name);
+/* SEARCH RETURN (SAVE): "$" now names these UIDs (RFC 5182). */
+void sess_searchres_save(struct imap_session *s, const uint32_t *uids, size_t n);
 /* LOGOUT: close once the queued output is sent. */
 void sess_logout(struct imap_session *s);
 /* Hands over the parser holding the running command's arguments (the
