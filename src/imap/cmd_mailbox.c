@@ -30,26 +30,114 @@ static char *mailbox_arg_checked(struct imap_session *s, const struct imap_arg *
 	return name;
 }
 
+/* The store phase of CREATE, DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE,
+ * on the work pool: no store write runs on the worker's event loop.
+ * DELETE of a mailbox with 100,000 messages removes their rows and
+ * collects their blobs, which takes seconds. */
+enum mbox_op { MBOX_CREATE, MBOX_DELETE, MBOX_RENAME, MBOX_SUBSCRIBE, MBOX_UNSUBSCRIBE };
+
+static const char *const mbox_op_names[] = {
+	[MBOX_CREATE] = "CREATE", [MBOX_DELETE] = "DELETE", [MBOX_RENAME] = "RENAME",
+	[MBOX_SUBSCRIBE] = "SUBSCRIBE", [MBOX_UNSUBSCRIBE] = "UNSUBSCRIBE",
+};
+
+struct mbox_job {
+	struct cmd_job job;          /* first member */
+	enum mbox_op op;
+	char *name;                  /* UTF-8 */
+	char *to;                    /* RENAME's new name */
+	unsigned max_mailboxes;      /* CREATE */
+	int err;
+};
+
+static void mbox_job_run(struct cmd_job *job)
+{
+	struct mbox_job *j = (struct mbox_job *)job;
+	struct store_user *u = cmd_job_store(job);
+	if (!u) {
+		j->err = STORE_EIO;
+		return;
+	}
+	switch (j->op) {
+	case MBOX_CREATE:
+		/* The count limit is checked in the store's transaction, and
+		 * the store answers EEXIST for INBOX in any spelling. */
+		j->err = store_mailbox_create_bounded(u, j->name, NULL, j->max_mailboxes);
+		break;
+	case MBOX_DELETE:
+		j->err = store_mailbox_delete(u, j->name);
+		break;
+	case MBOX_RENAME:
+		j->err = store_mailbox_rename(u, j->name, j->to);
+		break;
+	case MBOX_SUBSCRIBE: {
+		/* Subscribing to a mailbox that does not exist is refused
+		 * (RFC 9051 6.3.7 leaves it to the server); unsubscribing from
+		 * a deleted one must work. */
+		struct store_mailbox mb;
+		memset(&mb, 0, sizeof(mb));
+		j->err = store_mailbox_status(u, j->name, &mb);
+		store_mailbox_clear(&mb);
+		if (j->err == STORE_OK)
+			j->err = store_subscribe(u, j->name, true);
+		break;
+	}
+	case MBOX_UNSUBSCRIBE:
+		j->err = store_subscribe(u, j->name, false);
+		break;
+	}
+}
+
+static void mbox_job_free(struct cmd_job *job)
+{
+	struct mbox_job *j = (struct mbox_job *)job;
+	free(j->name);
+	free(j->to);
+	free(j);
+}
+
+/* Back on the worker: the selected mailbox follows what happened to it. */
+static void mbox_job_done(struct cmd_job *job)
+{
+	struct mbox_job *j = (struct mbox_job *)job;
+	struct imap_session *s = job->cmd->s;
+	const char *cmd = mbox_op_names[j->op];
+	if (j->err != STORE_OK) {
+		sess_store_error(s, j->err, cmd);
+		return;
+	}
+	if (j->op == MBOX_DELETE && s->state == ST_SELECTED && strcmp(s->view.name, j->name) == 0) {
+		/* The client deleted what it had selected: it is no longer
+		 * selected rather than told BYE. */
+		sess_unselect(s);
+	} else if (j->op == MBOX_RENAME && s->state == ST_SELECTED &&
+		   strcmp(j->name, "INBOX") != 0 && strcmp(s->view.name, j->name) == 0) {
+		sess_view_rename(s, j->to);
+		j->to = NULL;
+	}
+	sess_tagged(s, "OK", "%s completed", cmd);
+}
+
+static void mbox_start(struct imap_cmd *cmd, enum mbox_op op, char *name, char *to)
+{
+	struct mbox_job *j = xcalloc(1, sizeof(*j));
+	j->op = op;
+	j->name = name;
+	j->to = to;
+	j->max_mailboxes = cmd->s->cfg->max_mailboxes;
+	cmd_run_on_pool(cmd, &j->job, mbox_job_run, mbox_job_done, mbox_job_free);
+}
+
 void cmd_create(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	struct imap_session *s = cmd->s;
-	char *name = mailbox_arg_checked(s, args, nargs, 1, "CREATE");
+	char *name = mailbox_arg_checked(cmd->s, args, nargs, 1, "CREATE");
 	if (!name)
 		return;
 	/* RFC 9051 6.3.4: "CREATE foo/" creates foo. */
 	size_t len = strlen(name);
 	if (len > 1 && name[len - 1] == '/')
 		name[len - 1] = '\0';
-	/* The count limit is checked in the store's transaction, and the
-	 * store answers EEXIST for INBOX in any spelling. */
-	struct store_user *u = sess_store(s);
-	int r = u ? store_mailbox_create_bounded(u, name, NULL, s->cfg->max_mailboxes) : STORE_EIO;
-	free(name);
-	if (r != STORE_OK) {
-		sess_store_error(s, r, "CREATE");
-		return;
-	}
-	sess_tagged(s, "OK", "CREATE completed");
+	mbox_start(cmd, MBOX_CREATE, name, NULL);
 }
 
 void cmd_delete(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
@@ -63,20 +151,7 @@ void cmd_delete(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "NO", "[CANNOT] INBOX can't be deleted");
 		return;
 	}
-	struct store_user *u = sess_store(s);
-	int r = u ? store_mailbox_delete(u, name) : STORE_EIO;
-	if (r == STORE_OK && s->state == ST_SELECTED && strcmp(s->view.name, name) == 0) {
-		/* The client deleted what it had selected: it is no longer
-		 * selected rather than told BYE. */
-		view_clear(&s->view);
-		s->state = ST_AUTH;
-	}
-	free(name);
-	if (r != STORE_OK) {
-		sess_store_error(s, r, "DELETE");
-		return;
-	}
-	sess_tagged(s, "OK", "DELETE completed");
+	mbox_start(cmd, MBOX_DELETE, name, NULL);
 }
 
 void cmd_rename(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
@@ -97,66 +172,27 @@ void cmd_rename(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	size_t len = strlen(to);
 	if (len > 1 && to[len - 1] == '/')
 		to[len - 1] = '\0';
-	struct store_user *u = sess_store(s);
-	int r;
-	if (!u)
-		r = STORE_EIO;
-	else if (strcmp(to, "INBOX") == 0)
-		r = STORE_EEXIST;
-	else
-		r = store_mailbox_rename(u, from, to);
-	if (r == STORE_OK && s->state == ST_SELECTED && strcmp(from, "INBOX") != 0 &&
-	    strcmp(s->view.name, from) == 0) {
-		free(s->view.name);
-		s->view.name = xstrdup(to);
-	}
-	free(from);
-	free(to);
-	if (r != STORE_OK) {
-		sess_store_error(s, r, "RENAME");
+	if (strcmp(to, "INBOX") == 0) {
+		free(from);
+		free(to);
+		sess_store_error(s, STORE_EEXIST, "RENAME");
 		return;
 	}
-	sess_tagged(s, "OK", "RENAME completed");
-}
-
-static void do_subscribe(struct imap_session *s, const struct imap_arg *args, size_t nargs,
-			 bool on)
-{
-	const char *cmd = on ? "SUBSCRIBE" : "UNSUBSCRIBE";
-	char *name = mailbox_arg_checked(s, args, nargs, 1, cmd);
-	if (!name)
-		return;
-	struct store_user *u = sess_store(s);
-	int r = u ? STORE_OK : STORE_EIO;
-	if (u && on) {
-		/* Subscribing to a mailbox that does not exist is refused
-		 * (RFC 9051 6.3.7 leaves it to the server); unsubscribing from
-		 * a deleted one must work. */
-		struct store_mailbox mb;
-		memset(&mb, 0, sizeof(mb));
-		r = store_mailbox_status(u, name, &mb);
-		store_mailbox_clear(&mb);
-	}
-	if (r == STORE_OK)
-		r = store_subscribe(u, name, on);
-	free(name);
-	if (r != STORE_OK) {
-		sess_store_error(s, r, cmd);
-		return;
-	}
-	sess_tagged(s, "OK", "%s completed", cmd);
+	mbox_start(cmd, MBOX_RENAME, from, to);
 }
 
 void cmd_subscribe(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	struct imap_session *s = cmd->s;
-	do_subscribe(s, args, nargs, true);
+	char *name = mailbox_arg_checked(cmd->s, args, nargs, 1, "SUBSCRIBE");
+	if (name)
+		mbox_start(cmd, MBOX_SUBSCRIBE, name, NULL);
 }
 
 void cmd_unsubscribe(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	struct imap_session *s = cmd->s;
-	do_subscribe(s, args, nargs, false);
+	char *name = mailbox_arg_checked(cmd->s, args, nargs, 1, "UNSUBSCRIBE");
+	if (name)
+		mbox_start(cmd, MBOX_UNSUBSCRIBE, name, NULL);
 }
 
 int status_items_parse(struct imap_session *s, const struct imap_arg *list, unsigned *items,

@@ -182,19 +182,17 @@ static void search_job_free(struct cmd_job *job)
  * the whole result. */
 static void searchres_save(struct imap_session *s, unsigned ret, const uint32_t *uids, size_t n)
 {
-	seqset_clear(&s->searchres);
-	s->searchres_set = true;
-	if (n == 0)
-		return;
-	if ((ret & (RET_MIN | RET_MAX)) && !(ret & (RET_COUNT | RET_ALL))) {
+	if (n && (ret & (RET_MIN | RET_MAX)) && !(ret & (RET_COUNT | RET_ALL))) {
+		uint32_t ends[2];
+		size_t k = 0;
 		if (ret & RET_MIN)
-			seqset_add(&s->searchres, uids[0], uids[0]);
+			ends[k++] = uids[0];
 		if (ret & RET_MAX)
-			seqset_add(&s->searchres, uids[n - 1], uids[n - 1]);
+			ends[k++] = uids[n - 1];
+		sess_searchres_save(s, ends, k);
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		seqset_add(&s->searchres, uids[i], uids[i]);
+	sess_searchres_save(s, uids, n);
 }
 
 static void write_esearch(struct imap_session *s, struct strbuf *line, unsigned ret, bool uid,

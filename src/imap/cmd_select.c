@@ -7,16 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Leaves the selected state quietly (CLOSE/UNSELECT/re-SELECT). */
-static void view_leave(struct imap_session *s)
-{
-	view_clear(&s->view);
-	seqset_free(&s->searchres);
-	s->searchres_set = false;
-	s->state = ST_AUTH;
-	s->notify_pending = false;
-}
-
 /* SELECT/EXAMINE's store phase, on the work pool: the mailbox and its
  * listing (one scan gives EXISTS, RECENT, UNSEEN and the view's UIDs). */
 struct select_job {
@@ -89,21 +79,21 @@ static void select_job_done(struct cmd_job *job)
 		sess_store_error(s, j->err, cmd);
 		return;
 	}
-	struct imap_view *v = &s->view;
-	view_clear(v);
-	v->id = j->mb.id;
-	v->name = j->name;
+	struct imap_view nv;
+	memset(&nv, 0, sizeof(nv));
+	nv.id = j->mb.id;
+	nv.name = j->name;
 	j->name = NULL;
-	v->readonly = j->readonly;
-	v->uidvalidity = j->mb.uidvalidity;
-	v->first_recent = j->first_recent;
-	v->uids = j->uids;
-	v->cap = (uint32_t)(j->n ? j->n : 16);
-	v->count = (uint32_t)j->n;
+	nv.readonly = j->readonly;
+	nv.uidvalidity = j->mb.uidvalidity;
+	nv.first_recent = j->first_recent;
+	nv.uids = j->uids;
+	nv.cap = (uint32_t)(j->n ? j->n : 16);
+	nv.count = (uint32_t)j->n;
 	j->uids = NULL;
-	v->modseq = v->flags_modseq = j->modseq;
-	s->state = ST_SELECTED;
-	s->notify_pending = false;
+	nv.modseq = nv.flags_modseq = j->modseq;
+	sess_select(s, &nv);
+	const struct imap_view *v = &s->view;
 
 	sess_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
 	if (j->readonly)
@@ -153,7 +143,7 @@ static void do_select(struct imap_cmd *c, const struct imap_arg *args, size_t na
 	}
 	if (s->state == ST_SELECTED) {
 		/* RFC 9051 6.3.2: the old mailbox is closed without expunge. */
-		view_leave(s);
+		sess_unselect(s);
 		sess_printf(s, "* OK [CLOSED] Previous mailbox closed.");
 	}
 	struct select_job *j = xcalloc(1, sizeof(*j));
@@ -241,7 +231,7 @@ static void close_done(struct cmd_job *job)
 	struct imap_session *s = job->cmd->s;
 	if (j->err != STORE_OK)
 		log_warn("event=close_expunge_failed user=%s code=%d", s->user, j->err);
-	view_leave(s);
+	sess_unselect(s);
 	sess_tagged(s, "OK", "CLOSE completed");
 }
 
@@ -257,7 +247,7 @@ void cmd_close(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		expunge_start(cmd, NULL, 0, close_done);
 		return;
 	}
-	view_leave(s);
+	sess_unselect(s);
 	sess_tagged(s, "OK", "CLOSE completed");
 }
 
@@ -268,7 +258,7 @@ void cmd_unselect(struct imap_cmd *cmd, const struct imap_arg *args, size_t narg
 		sess_tagged(s, "BAD", "UNSELECT takes no arguments");
 		return;
 	}
-	view_leave(s);
+	sess_unselect(s);
 	sess_tagged(s, "OK", "UNSELECT completed");
 }
 

@@ -1,8 +1,8 @@
-/* The adapter between the protocol-neutral connection (struct conn_io,
- * struct proto_ops in core/proto.h) and the IMAP session (struct
- * imap_io_ops in session.h). It adds the one thing a session needs beyond
- * bytes: after login it joins its thread's notification registry
- * (notify.c), and leaves it when freed. */
+/* IMAP as a protocol of the network layer (struct proto_ops in
+ * core/proto.h): creates the session over the connection's struct conn_io
+ * and adds the one thing a session needs beyond bytes: after login it
+ * joins its thread's notification registry (notify.c), and leaves it when
+ * freed. */
 #include "imap/proto.h"
 #include "imap/notify.h"
 #include "imap/session.h"
@@ -11,74 +11,24 @@
 
 #include <stdlib.h>
 
-/* One IMAP connection: the session and what the adapter adds to it. It is
- * the `conn` handle the session passes back to imap_io_ops. */
+/* One IMAP connection: the session and what the adapter adds to it. */
 struct imap_proto_conn {
-	const struct conn_io *io;
-	void *conn;
 	struct imap_session *sess;
 	struct imap_notify_entry notify;
 };
 
-static void pc_write(void *pc, const void *data, size_t len)
+/* The session logged in: route that user's changes to it. */
+static void pc_logged_in(void *arg, struct imap_session *sess, const char *user)
 {
-	struct imap_proto_conn *p = pc;
-	p->io->write(p->conn, data, len);
+	struct imap_proto_conn *p = arg;
+	imap_notify_register(&p->notify, sess, user);
 }
-
-static size_t pc_pending(void *pc)
-{
-	struct imap_proto_conn *p = pc;
-	return p->io->pending(p->conn);
-}
-
-static void pc_starttls(void *pc)
-{
-	struct imap_proto_conn *p = pc;
-	p->io->starttls(p->conn);
-}
-
-static void pc_close(void *pc)
-{
-	struct imap_proto_conn *p = pc;
-	p->io->close(p->conn);
-}
-
-static void pc_pause_read(void *pc, bool pause)
-{
-	struct imap_proto_conn *p = pc;
-	p->io->pause_read(p->conn, pause);
-}
-
-static void pc_set_timeout(void *pc, unsigned seconds)
-{
-	struct imap_proto_conn *p = pc;
-	p->io->set_timeout(p->conn, seconds);
-}
-
-static void pc_logged_in(void *pc, const char *user)
-{
-	struct imap_proto_conn *p = pc;
-	imap_notify_register(&p->notify, p->sess, user);
-}
-
-static const struct imap_io_ops pc_io_ops = {
-	.write = pc_write,
-	.pending = pc_pending,
-	.starttls = pc_starttls,
-	.close = pc_close,
-	.pause_read = pc_pause_read,
-	.set_timeout = pc_set_timeout,
-	.logged_in = pc_logged_in,
-};
 
 static void *imap_proto_open(void *arg, const struct conn_io *io, void *conn,
 			     const struct conn_info *ci)
 {
 	const struct imap_proto *ip = arg;
 	struct imap_proto_conn *p = xcalloc(1, sizeof(*p));
-	p->io = io;
-	p->conn = conn;
 	struct imap_conn_info info = {
 		.tls = ci->tls,
 		.starttls_offered = ci->starttls_offered,
@@ -88,8 +38,11 @@ static void *imap_proto_open(void *arg, const struct conn_io *io, void *conn,
 		.cfg = ip->cfg,
 		.base = ci->base,
 		.passdb = ip->passdb,
+		.logged_in = pc_logged_in,
+		.logged_in_arg = p,
 	};
-	p->sess = imap_session_new(&pc_io_ops, p, &info);
+	/* The session talks to the connection directly. */
+	p->sess = imap_session_new(io, conn, &info);
 	imap_session_start(p->sess);
 	return p;
 }

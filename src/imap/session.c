@@ -35,11 +35,11 @@
 
 static void session_process(struct imap_session *s, struct evbuffer *in);
 
-struct imap_session *imap_session_new(const struct imap_io_ops *ops, void *conn,
+struct imap_session *imap_session_new(const struct conn_io *io, void *conn,
 				      const struct imap_conn_info *info)
 {
 	struct imap_session *s = xcalloc(1, sizeof(*s));
-	s->ops = ops;
+	s->io = io;
 	s->conn = conn;
 	s->info = *info;
 	snprintf(s->peer, sizeof(s->peer), "%s", info->peer ? info->peer : "?");
@@ -63,7 +63,7 @@ struct imap_session *imap_session_new(const struct imap_io_ops *ops, void *conn,
 
 void imap_session_start(struct imap_session *s)
 {
-	s->ops->set_timeout(s->conn, s->cfg->preauth_timeout);
+	s->io->set_timeout(s->conn, s->cfg->preauth_timeout);
 	struct strbuf caps = STRBUF_INIT;
 	imap_cap_write(s, &caps);
 	sess_printf(s, "* OK [CAPABILITY %s] Rampart ready.", strbuf_cstr(&caps));
@@ -81,7 +81,7 @@ static void session_cmd_end(struct imap_session *s)
 	if (s->mode == IN_BUSY) {
 		s->mode = IN_COMMAND;
 		sess_flush(s);
-		s->ops->pause_read(s->conn, false);
+		s->io->pause_read(s->conn, false);
 	}
 }
 
@@ -136,7 +136,7 @@ void sess_write(struct imap_session *s, const void *data, size_t len)
 {
 	if (len >= 64 * 1024) {
 		sess_flush(s);
-		s->ops->write(s->conn, data, len);
+		s->io->write(s->conn, data, len);
 		return;
 	}
 	strbuf_add(&s->out, data, len);
@@ -147,7 +147,7 @@ void sess_write(struct imap_session *s, const void *data, size_t len)
 void sess_flush(struct imap_session *s)
 {
 	if (s->out.len) {
-		s->ops->write(s->conn, s->out.s, s->out.len);
+		s->io->write(s->conn, s->out.s, s->out.len);
 		strbuf_reset(&s->out);
 	}
 	/* Don't keep a large buffer around on an idle connection. */
@@ -157,7 +157,7 @@ void sess_flush(struct imap_session *s)
 
 bool sess_output_full(struct imap_session *s)
 {
-	return s->out.len + s->ops->pending(s->conn) >= s->cfg->max_output_buffer;
+	return s->out.len + s->io->pending(s->conn) >= s->cfg->max_output_buffer;
 }
 
 void sess_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
@@ -191,7 +191,7 @@ void sess_bye(struct imap_session *s, const char *text)
 	sess_flush(s);
 	s->closing = true;
 	s->state = ST_LOGOUT;
-	s->ops->close(s->conn);
+	s->io->close(s->conn);
 }
 
 /* ---- the running command ---- */
@@ -203,7 +203,7 @@ void sess_wait_output(struct imap_cmd *cmd, void (*resume)(struct imap_cmd *cmd)
 	cmd->resume = resume;
 	s->mode = IN_BUSY;
 	sess_flush(s);
-	s->ops->pause_read(s->conn, true);
+	s->io->pause_read(s->conn, true);
 }
 
 void sess_wait_line(struct imap_cmd *cmd, void (*line)(struct imap_cmd *cmd, const char *l,
@@ -222,14 +222,14 @@ void sess_suspend(struct imap_cmd *cmd)
 	assert(s->cmd == cmd);
 	s->mode = IN_BUSY;
 	sess_flush(s);
-	s->ops->pause_read(s->conn, true);
+	s->io->pause_read(s->conn, true);
 }
 
 void sess_starttls(struct imap_session *s)
 {
 	/* Reading resumes in imap_session_tls_started(). */
 	s->mode = IN_BUSY;
-	s->ops->starttls(s->conn);
+	s->io->starttls(s->conn);
 }
 
 void sess_login(struct imap_session *s, const char *user)
@@ -237,8 +237,42 @@ void sess_login(struct imap_session *s, const char *user)
 	free(s->user);
 	s->user = xstrdup(user);
 	s->state = ST_AUTH;
-	s->ops->logged_in(s->conn, s->user);
-	s->ops->set_timeout(s->conn, s->cfg->idle_timeout);
+	if (s->info.logged_in)
+		s->info.logged_in(s->info.logged_in_arg, s, s->user);
+	s->io->set_timeout(s->conn, s->cfg->idle_timeout);
+}
+
+void sess_select(struct imap_session *s, struct imap_view *v)
+{
+	view_clear(&s->view);
+	s->view = *v;
+	memset(v, 0, sizeof(*v));
+	s->state = ST_SELECTED;
+	s->notify_pending = false;
+}
+
+void sess_unselect(struct imap_session *s)
+{
+	view_clear(&s->view);
+	seqset_free(&s->searchres);
+	s->searchres_set = false;
+	s->state = ST_AUTH;
+	s->notify_pending = false;
+}
+
+void sess_view_rename(struct imap_session *s, char *name)
+{
+	assert(s->state == ST_SELECTED);
+	free(s->view.name);
+	s->view.name = name;
+}
+
+void sess_searchres_save(struct imap_session *s, const uint32_t *uids, size_t n)
+{
+	seqset_clear(&s->searchres);
+	s->searchres_set = true;
+	for (size_t i = 0; i < n; i++)
+		seqset_add(&s->searchres, uids[i], uids[i]);
 }
 
 void sess_logout(struct imap_session *s)
@@ -246,7 +280,7 @@ void sess_logout(struct imap_session *s)
 	sess_flush(s);
 	s->closing = true;
 	s->state = ST_LOGOUT;
-	s->ops->close(s->conn);
+	s->io->close(s->conn);
 }
 
 struct imap_parser *sess_take_parser(struct imap_session *s)
@@ -352,7 +386,7 @@ static void session_process(struct imap_session *s, struct evbuffer *in)
 			/* A client that does not read its responses stops being read. */
 			s->output_blocked = true;
 			sess_flush(s);
-			s->ops->pause_read(s->conn, true);
+			s->io->pause_read(s->conn, true);
 			return;
 		}
 		struct evbuffer_iovec vec[16];
@@ -417,7 +451,7 @@ void imap_session_drained(struct imap_session *s)
 	}
 	if (s->output_blocked) {
 		s->output_blocked = false;
-		s->ops->pause_read(s->conn, false);
+		s->io->pause_read(s->conn, false);
 	}
 }
 
@@ -426,7 +460,7 @@ void imap_session_tls_started(struct imap_session *s)
 	s->info.tls = true;
 	if (s->mode == IN_BUSY && !s->cmd) {
 		s->mode = IN_COMMAND;
-		s->ops->pause_read(s->conn, false);
+		s->io->pause_read(s->conn, false);
 	}
 }
 

@@ -1,6 +1,6 @@
 /* An IMAP session: the protocol state machine of one client connection.
  * The network layer owns the socket and TLS; it hands input to the session
- * and offers the few operations below. The session never touches sockets. */
+ * and offers the operations of struct conn_io (core/proto.h). */
 #ifndef RAMPART_IMAP_SESSION_H
 #define RAMPART_IMAP_SESSION_H
 
@@ -12,25 +12,7 @@ struct evbuffer;
 struct passdb;
 struct event_base;
 struct imap_session;
-
-/* What the network layer does for a session. `conn` is its opaque handle. */
-struct imap_io_ops {
-	/* Queues bytes for the client. */
-	void (*write)(void *conn, const void *data, size_t len);
-	/* Bytes queued but not yet handed to the kernel/TLS. */
-	size_t (*pending)(void *conn);
-	/* After the tagged OK of STARTTLS was queued: discard buffered input,
-	 * flush, then start the TLS handshake (RFC 9051 6.2.1). */
-	void (*starttls)(void *conn);
-	/* Flush what is queued, then close. */
-	void (*close)(void *conn);
-	/* Stop/resume reading input (back-pressure and async work). */
-	void (*pause_read)(void *conn, bool pause);
-	/* Inactivity timeout in seconds. */
-	void (*set_timeout)(void *conn, unsigned seconds);
-	/* The session authenticated as `user`: route change notifications. */
-	void (*logged_in)(void *conn, const char *user);
-};
+struct conn_io;
 
 struct imap_conn_info {
 	bool tls;                   /* TLS active now (implicit or after STARTTLS) */
@@ -41,9 +23,15 @@ struct imap_conn_info {
 	const struct config *cfg;
 	struct event_base *base;
 	struct passdb *passdb;      /* thread-safe, shared */
+	/* The session authenticated as `user`: the owner routes change
+	 * notifications to it (imap/notify.c). May be NULL. */
+	void (*logged_in)(void *arg, struct imap_session *s, const char *user);
+	void *logged_in_arg;
 };
 
-struct imap_session *imap_session_new(const struct imap_io_ops *ops, void *conn,
+/* A session over the connection `conn`, driven through `io` (core/proto.h):
+ * the session never touches a socket. */
+struct imap_session *imap_session_new(const struct conn_io *io, void *conn,
 				      const struct imap_conn_info *info);
 /* Sends the greeting. */
 void imap_session_start(struct imap_session *s);

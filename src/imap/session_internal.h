@@ -12,6 +12,7 @@
 #include "imap/parser.h"
 #include "core/seqset.h"
 #include "imap/session.h"
+#include "core/proto.h"
 #include "store/store.h"
 
 enum imap_state { ST_NOTAUTH, ST_AUTH, ST_SELECTED, ST_LOGOUT };
@@ -43,7 +44,7 @@ struct imap_view {
 };
 
 struct imap_session {
-	const struct imap_io_ops *ops;
+	const struct conn_io *io;
 	void *conn;
 	struct imap_conn_info info;
 	char peer[64];
@@ -110,6 +111,16 @@ void sess_suspend(struct imap_cmd *cmd);
 void sess_starttls(struct imap_session *s);
 /* LOGIN/AUTHENTICATE succeeded as `user`. */
 void sess_login(struct imap_session *s, const char *user);
+/* SELECT/EXAMINE succeeded: the session takes the view `v` (left zeroed)
+ * and is in the selected state, with nothing pending to report. */
+void sess_select(struct imap_session *s, struct imap_view *v);
+/* Leaves the selected state quietly (CLOSE, UNSELECT, re-SELECT, DELETE
+ * of the selected mailbox): the view and the SEARCHRES "$" go. */
+void sess_unselect(struct imap_session *s);
+/* The selected mailbox was renamed to `name` (the session takes it). */
+void sess_view_rename(struct imap_session *s, char *name);
+/* SEARCH RETURN (SAVE): "$" now names these UIDs (RFC 5182). */
+void sess_searchres_save(struct imap_session *s, const uint32_t *uids, size_t n);
 /* LOGOUT: close once the queued output is sent. */
 void sess_logout(struct imap_session *s);
 /* Hands over the parser holding the running command's arguments (the

@@ -6,6 +6,7 @@ Environment (set by ctest): RAMPART_BIN (the binary), RAMPART_SRC (repo).
 import imaplib
 import os
 import resource
+import select
 import pwd
 import shutil
 import signal
@@ -239,6 +240,35 @@ def read_tagged(sock, tag, timeout=10):
         if not chunk:
             return data
         data += chunk
+
+
+def has_tagged(sock, tag):
+    """Whatever has arrived on sock without waiting: does it hold tag?"""
+    data = b""
+    while select.select([sock], [], [], 0)[0] or sock.pending():
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data, any(l.startswith(tag + b" ") for l in data.split(b"\r\n"))
+
+
+def served_during(a, b, tag, command, what):
+    """Store work off the event loop (issue #10), without timing: a sends
+    `command` (tagged `tag`); while it runs, three NOOPs of b (on the same
+    worker) complete and a provably has no tagged reply yet. Returns all
+    of a's bytes up to its tagged reply."""
+    a.s.settimeout(300)
+    a.s.sendall(tag + b" " + command + b"\r\n")
+    time.sleep(0.3)  # the command has reached the server (ordering only)
+    for _ in range(3):
+        b.ok(b"NOOP", timeout=60)
+    got, done = has_tagged(a.s, tag)
+    assert not done, "the %s finished before the other client was served: %r" % (what, got[-200:])
+    t = time.time()
+    data = got + read_tagged(a.s, tag, timeout=300)
+    print("%s still ran %.2f s after the NOOPs" % (what, time.time() - t))
+    return data
 
 
 class Raw:

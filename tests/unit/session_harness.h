@@ -34,6 +34,7 @@
 #include "auth/passdb.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/proto.h"
 #include "core/strbuf.h"
 #include "core/util.h"
 #include "core/workpool.h"
@@ -116,21 +117,21 @@ static void sh_io_set_timeout(void *conn, unsigned seconds)
 	((struct sh_conn *)conn)->timeout = seconds;
 }
 
-static void sh_io_logged_in(void *conn, const char *user)
+static void sh_io_logged_in(void *conn, struct imap_session *s, const char *user)
 {
+	(void)s;
 	struct sh_conn *c = conn;
 	free(c->user);
 	c->user = xstrdup(user);
 }
 
-static const struct imap_io_ops sh_io_ops = {
+static const struct conn_io sh_io_ops = {
 	.write = sh_io_write,
 	.pending = sh_io_pending,
 	.starttls = sh_io_starttls,
 	.close = sh_io_close,
 	.pause_read = sh_io_pause_read,
 	.set_timeout = sh_io_set_timeout,
-	.logged_in = sh_io_logged_in,
 };
 
 /* ---- environment ---- */
@@ -260,6 +261,8 @@ static struct sh_conn *sh_open(struct sh_env *e, bool tls, bool trusted)
 		.cfg = e->cfg,
 		.base = e->base,
 		.passdb = e->passdb,
+		.logged_in = sh_io_logged_in,
+		.logged_in_arg = c,
 	};
 	c->s = imap_session_new(&sh_io_ops, c, &info);
 	assert_non_null(c->s);

@@ -669,6 +669,30 @@ static void test_searchres(void **state)
 	sh_close(b);
 }
 
+/* ---- the selected mailbox renamed or deleted ---- */
+
+/* RENAME of the selected mailbox keeps it selected under its new name;
+ * DELETE of it (by that name) leaves the selected state quietly, no BYE. */
+static void test_rename_delete_selected(void **state)
+{
+	(void)state;
+	struct sh_conn *c = sh_open(g_env, true, false);
+	sh_login(c);
+	sh_expect(c, "d1", "CREATE Sel", "d1 OK CREATE completed\r\n");
+	sh_append(c, "Sel", "", "one");
+	char *got = sh_cmd(c, "d2", "SELECT Sel");
+	assert_non_null(strstr(got, "* 1 EXISTS\r\n"));
+	assert_non_null(strstr(got, "d2 OK [READ-WRITE] SELECT completed\r\n"));
+	free(got);
+	sh_expect(c, "d3", "RENAME Sel Sel2", "d3 OK RENAME completed\r\n");
+	sh_expect(c, "d4", "FETCH 1 (UID)", "* 1 FETCH (UID 1)\r\nd4 OK FETCH completed\r\n");
+	sh_expect(c, "d5", "DELETE Sel2", "d5 OK DELETE completed\r\n");
+	sh_expect(c, "d6", "FETCH 1 (UID)", "d6 BAD No mailbox selected\r\n");
+	sh_expect(c, "d7", "NOOP", "d7 OK NOOP completed\r\n");
+	assert_false(c->closed);
+	sh_close(c);
+}
+
 /* ---- back-pressure ---- */
 
 /* A client that does not read its responses stops being read: with more
@@ -720,6 +744,7 @@ int main(void)
 		cmocka_unit_test_setup(test_idle_done, case_setup),
 		cmocka_unit_test_setup(test_idle_not_done, case_setup),
 		cmocka_unit_test_setup(test_searchres, case_setup),
+		cmocka_unit_test_setup(test_rename_delete_selected, case_setup),
 		cmocka_unit_test_setup(test_slow_reader_is_not_read, case_setup),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
