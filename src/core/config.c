@@ -94,6 +94,9 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_SECURITY, "auth_fail_delay_ms", T_UINT, auth_fail_delay_ms, 0, 60000),
 	KEY(SEC_LIMITS, "max_line", T_SIZE, max_line, 1024, 16u << 20),
 	KEY(SEC_LIMITS, "max_literal", T_SIZE, max_literal, 1024, 2u << 30),
+	/* Before login LITERAL- is advertised (RFC 7888 4): a non-synchronizing
+	 * literal of 4096 bytes must then be accepted, so no lower value. */
+	KEY(SEC_LIMITS, "max_preauth_literal", T_SIZE, max_preauth_literal, 4096, 1u << 20),
 	KEY(SEC_LIMITS, "max_message_size", T_SIZE, max_message_size, 1024, 2u << 30),
 	KEY(SEC_LIMITS, "max_connections", T_UINT, max_connections, 1, 10000000),
 	KEY(SEC_LIMITS, "max_connections_per_ip", T_UINT, max_connections_per_ip, 1, 10000000),
@@ -102,6 +105,7 @@ static const struct config_key config_keys[] = {
 	 * least 30 minutes; a shorter one breaks clients that IDLE. */
 	KEY(SEC_LIMITS, "idle_timeout", T_UINT, idle_timeout, 1800, 7 * 86400),
 	KEY(SEC_LIMITS, "preauth_timeout", T_UINT, preauth_timeout, 5, 3600),
+	KEY(SEC_LIMITS, "login_timeout", T_UINT, login_timeout, 5, 3600),
 	KEY(SEC_LIMITS, "max_mailboxes", T_UINT, max_mailboxes, 1, 10000000),
 	/* At most the store's STORE_MAILBOX_NAME_MAX (test_config checks). */
 	KEY(SEC_LIMITS, "max_mailbox_name", T_UINT, max_mailbox_name, 16, 1000),
@@ -758,12 +762,14 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->auth_fail_delay_ms = 2000;
 	c->max_line = 65536;
 	c->max_literal = 64u << 20;
+	c->max_preauth_literal = 4096;
 	c->max_message_size = 64u << 20;
 	c->max_connections = 20000;
 	c->max_connections_per_ip = 200;
 	c->max_output_buffer = 1u << 20;
 	c->idle_timeout = 1800;
 	c->preauth_timeout = 60;
+	c->login_timeout = 60;
 	c->max_mailboxes = 10000;
 	c->max_mailbox_name = 1000;
 }

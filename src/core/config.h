@@ -9,7 +9,8 @@
  *   [security]    trusted_networks, auth_fail_delay_ms
  *   [limits]      max_line, max_literal, max_message_size, max_connections,
  *                 max_connections_per_ip, max_output_buffer, idle_timeout,
- *                 preauth_timeout, max_mailboxes, max_mailbox_name
+ *                 preauth_timeout, login_timeout, max_preauth_literal,
+ *                 max_mailboxes, max_mailbox_name
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -68,12 +69,14 @@ struct config {
 	/* [limits] */
 	size_t max_line;
 	size_t max_literal;
+	size_t max_preauth_literal;  /* largest literal before login (RFC 7888 LITERAL-) */
 	size_t max_message_size;
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
 	size_t max_output_buffer;    /* stop reading from a client whose unsent output exceeds this */
 	unsigned idle_timeout;       /* seconds, authenticated (RFC 9051 5.4: at least 30 min) */
-	unsigned preauth_timeout;    /* seconds before login */
+	unsigned preauth_timeout;    /* seconds of silence allowed before login */
+	unsigned login_timeout;      /* seconds from accept to login, however busy */
 	unsigned max_mailboxes;
 	unsigned max_mailbox_name;
 };

@@ -56,7 +56,11 @@ static const struct capability caps[] = {
 	{ "AUTH=LOGIN", OFFER_NOTAUTH | NEEDS_CLEARTEXT_OK, NULL, NULL },
 	{ "LOGINDISABLED", OFFER_NOTAUTH | NEEDS_CLEARTEXT_REFUSED, NULL, NULL },
 	{ "SASL-IR", OFFER_NOTAUTH, NULL, NULL },
-	{ "LITERAL+", OFFER_ANY, NULL, NULL },
+	/* RFC 7888 4: before login non-synchronizing literals are limited to
+	 * max_preauth_literal (at least 4096), which is LITERAL-; after login
+	 * they may be as large as any literal, which is LITERAL+. */
+	{ "LITERAL-", OFFER_NOTAUTH, NULL, NULL },
+	{ "LITERAL+", OFFER_LOGGED_IN, NULL, NULL },
 	{ "ID", OFFER_ANY, NULL, NULL },
 	{ "ENABLE", OFFER_ANY, NULL, NULL },
 	{ "IDLE", OFFER_ANY, NULL, NULL },

@@ -223,12 +223,11 @@ void imap_parser_limits_default(struct imap_parser_limits *lim)
 }
 
 /* A zero field means "the default": a zero max_line would make every
- * command fail, which is never what a configuration means. */
-struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim)
+ * command fail, which is never what a configuration means. max_nonsync 0
+ * (no LITERAL+ at all) and max_depth 0 (no lists) are meaningful settings
+ * and stay as given. */
+static void parser_limits_apply(struct imap_parser *p, const struct imap_parser_limits *lim)
 {
-	static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
-	pthread_once(&tables_once, parser_tables_init);
-	struct imap_parser *p = xcalloc(1, sizeof(*p));
 	struct imap_parser_limits def;
 	imap_parser_limits_default(&def);
 	p->lim = lim ? *lim : def;
@@ -240,11 +239,22 @@ struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim)
 		p->lim.max_command = def.max_command;
 	if (!p->lim.max_args)
 		p->lim.max_args = def.max_args;
-	/* max_nonsync 0 (no LITERAL+ at all) and max_depth 0 (no lists) are
-	 * meaningful settings and stay as given. */
+}
+
+struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim)
+{
+	static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+	pthread_once(&tables_once, parser_tables_init);
+	struct imap_parser *p = xcalloc(1, sizeof(*p));
+	parser_limits_apply(p, lim);
 	p->next_chunk = ARENA_FIRST_CHUNK;
 	p->state = P_TAG;
 	return p;
+}
+
+void imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limits *lim)
+{
+	parser_limits_apply(p, lim);
 }
 
 void imap_parser_reset(struct imap_parser *p)

@@ -72,6 +72,10 @@ struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim);
 void imap_parser_free(struct imap_parser *p);
 /* Forgets the current command and frees its memory (keeps the limits). */
 void imap_parser_reset(struct imap_parser *p);
+/* Replaces the limits (zero fields as in imap_parser_new). Call it only
+ * between commands (before the first feed, or after DONE/ERROR): limits
+ * changed in the middle of a command would judge its parts differently. */
+void imap_parser_set_limits(struct imap_parser *p, const struct imap_parser_limits *lim);
 
 /* Consumes bytes from data[0..len); *consumed tells how many were used.
  * After DONE, ERROR or FATAL the caller must reset before feeding again;

@@ -35,6 +35,36 @@
 
 static void session_process(struct imap_session *s, struct evbuffer *in);
 
+/* The parser's limits. Before login nobody is known yet, so a command may
+ * hold only a few small literals in memory (RFC 7888 LITERAL- sizes;
+ * Dovecot refuses 8 KiB): a flood of unauthenticated connections costs
+ * kilobytes each, not the 2 x 64 MiB a logged-in APPEND may carry. */
+static void session_limits(const struct imap_session *s, bool logged_in,
+			   struct imap_parser_limits *lim)
+{
+	imap_parser_limits_default(lim);
+	lim->max_line = s->cfg->max_line;
+	lim->max_literal = logged_in ? s->cfg->max_literal : s->cfg->max_preauth_literal;
+	/* A command may carry a few messages (MULTIAPPEND) but stays bounded. */
+	lim->max_command = lim->max_literal * 2 + lim->max_line;
+	lim->max_nonsync = lim->max_literal;
+}
+
+/* The absolute login deadline: unlike preauth_timeout it is not restarted
+ * by input, so a client trickling a byte at a time (or stalling a TLS
+ * handshake: the network layer drops a connection closed mid-handshake at
+ * once) cannot hold a connection slot without logging in. */
+static void session_login_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct imap_session *s = arg;
+	if (s->state != ST_NOTAUTH)
+		return;
+	log_info("event=disconnect reason=login_timeout ip=%s", s->peer);
+	sess_bye(s, "Login timeout");
+}
+
 struct imap_session *imap_session_new(const struct conn_io *io, void *conn,
 				      const struct imap_conn_info *info)
 {
@@ -48,14 +78,14 @@ struct imap_session *imap_session_new(const struct conn_io *io, void *conn,
 	s->info.listener = s->listener;
 	s->cfg = info->cfg;
 	struct imap_parser_limits lim;
-	imap_parser_limits_default(&lim);
-	lim.max_line = s->cfg->max_line;
-	lim.max_literal = s->cfg->max_literal;
-	/* A command may carry a few messages (MULTIAPPEND) but stays bounded. */
-	lim.max_command = lim.max_literal * 2 + lim.max_line;
-	lim.max_nonsync = lim.max_literal;
+	session_limits(s, false, &lim);
 	s->parser_limits = lim;
 	s->parser = imap_parser_new(&lim);
+	if (info->base && s->cfg->login_timeout) {
+		s->login_deadline = evtimer_new(info->base, session_login_deadline_cb, s);
+		struct timeval tv = { (time_t)s->cfg->login_timeout, 0 };
+		evtimer_add(s->login_deadline, &tv);
+	}
 	s->state = ST_NOTAUTH;
 	s->mode = IN_COMMAND;
 	return s;
@@ -99,6 +129,8 @@ void imap_session_free(struct imap_session *s)
 		s->cmd = NULL;
 	}
 	sess_store_release(s);
+	if (s->login_deadline)
+		event_free(s->login_deadline);
 	imap_parser_free(s->parser);
 	view_clear(&s->view);
 	seqset_free(&s->searchres);
@@ -237,6 +269,14 @@ void sess_login(struct imap_session *s, const char *user)
 	free(s->user);
 	s->user = xstrdup(user);
 	s->state = ST_AUTH;
+	if (s->login_deadline) {
+		event_free(s->login_deadline);
+		s->login_deadline = NULL;
+	}
+	/* The login command has been parsed completely, so the new limits
+	 * start with the next command. */
+	session_limits(s, true, &s->parser_limits);
+	imap_parser_set_limits(s->parser, &s->parser_limits);
 	if (s->info.logged_in)
 		s->info.logged_in(s->info.logged_in_arg, s, s->user);
 	s->io->set_timeout(s->conn, s->cfg->idle_timeout);

@@ -55,6 +55,7 @@ struct imap_session {
 	enum imap_input_mode mode;
 	struct imap_parser *parser;
 	struct imap_parser_limits parser_limits;
+	struct event *login_deadline; /* login_timeout after accept; NULL once logged in */
 	unsigned bad_commands;       /* consecutive; too many -> BYE */
 	unsigned auth_failures;
 

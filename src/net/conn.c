@@ -31,6 +31,7 @@ struct conn {
 	char peer_str[64];
 	bool tcp;
 	bool tls;
+	bool handshaking;            /* TLS bufferevent made, handshake not finished */
 	bool starttls_pending;
 	bool closing;
 	bool paused;
@@ -87,6 +88,7 @@ static bool conn_tls_bev(struct conn *c)
 	}
 	c->fd = -1;
 	c->tls = true;
+	c->handshaking = true;
 	return true;
 }
 
@@ -156,6 +158,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		/* TLS handshake finished. */
+		c->handshaking = false;
 		if (c->tls)
 			c->ops->tls_started(c->sess);
 		return;
@@ -222,6 +225,16 @@ static void io_close(void *conn)
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->handshaking) {
+		/* Nothing written can reach a client that never finished the
+		 * TLS handshake (one stalling it on purpose included): drop the
+		 * socket now rather than wait for a flush that cannot happen. */
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+		struct timeval zero = { 0, 0 };
+		event_base_once(c->w->base, -1, EV_TIMEOUT, close_later_cb, c, &zero);
+		return;
+	}
 	bufferevent_disable(c->bev, EV_READ);
 	/* Give a client that does not read its goodbye a bounded time. */
 	struct timeval tv = { 10, 0 };

@@ -56,7 +56,7 @@ static char *caps(struct imap_session *s)
 }
 
 static const char *const COMMON =
-	"LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED "
+	"ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED "
 	"LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND STATUS=SIZE "
 	"APPENDLIMIT=1048576";
 
@@ -79,20 +79,21 @@ static void test_capabilities(void **state)
 	s.state = ST_NOTAUTH;
 	/* Port 143 before STARTTLS: no password may be sent. */
 	s.info.starttls_offered = true;
-	expect(&s, "IMAP4rev1 IMAP4rev2 STARTTLS LOGINDISABLED SASL-IR");
+	expect(&s, "IMAP4rev1 IMAP4rev2 STARTTLS LOGINDISABLED SASL-IR LITERAL-");
 	assert_false(imap_cap_offered(&s, "AUTH=PLAIN"));
 	/* After STARTTLS, or on 993. */
 	s.info.tls = true;
-	expect(&s, "IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN SASL-IR");
+	expect(&s, "IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-");
 	assert_true(imap_cap_offered(&s, "auth=plain"));
 	assert_false(imap_cap_offered(&s, "AUTH=CRAM-MD5"));
 	/* A trusted network in clear. */
 	s.info.tls = false;
 	s.info.trusted = true;
 	s.info.starttls_offered = false;
-	expect(&s, "IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN SASL-IR");
+	expect(&s, "IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-");
 	s.state = ST_AUTH;
-	expect(&s, "IMAP4rev1 IMAP4rev2");
+	/* RFC 7888: small non-synchronizing literals before login only. */
+	expect(&s, "IMAP4rev1 IMAP4rev2 LITERAL+");
 	assert_false(imap_cap_offered(&s, "AUTH=PLAIN"));
 }
 
