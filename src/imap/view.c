@@ -16,7 +16,8 @@ void view_clear(struct imap_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-uint32_t view_seq_of(const struct imap_view *v, uint32_t uid)
+/* Index of the first UID in the view that is >= uid (v->count if none). */
+static size_t view_lower_bound(const struct imap_view *v, uint32_t uid)
 {
 	size_t lo = 0, hi = v->count;
 	while (lo < hi) {
@@ -26,7 +27,13 @@ uint32_t view_seq_of(const struct imap_view *v, uint32_t uid)
 		else
 			hi = mid;
 	}
-	return lo < v->count && v->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
+	return lo;
+}
+
+uint32_t view_seq_of(const struct imap_view *v, uint32_t uid)
+{
+	size_t i = view_lower_bound(v, uid);
+	return i < v->count && v->uids[i] == uid ? (uint32_t)i + 1 : 0;
 }
 
 int view_resolve_set(struct imap_session *s, const struct imap_arg *a, bool uid, uint32_t **uids,
@@ -57,16 +64,9 @@ int view_resolve_set(struct imap_session *s, const struct imap_arg *a, bool uid,
 	if (uid || saved) {
 		for (size_t i = 0; i < set.n; i++) {
 			/* Walk only the view's UIDs inside the range. */
-			uint32_t lo = set.r[i].lo, hi = set.r[i].hi;
-			size_t a0 = 0, b0 = v->count;
-			while (a0 < b0) {
-				size_t mid = a0 + (b0 - a0) / 2;
-				if (v->uids[mid] < lo)
-					a0 = mid + 1;
-				else
-					b0 = mid;
-			}
-			for (size_t j = a0; j < v->count && v->uids[j] <= hi; j++) {
+			uint32_t hi = set.r[i].hi;
+			for (size_t j = view_lower_bound(v, set.r[i].lo); j < v->count && v->uids[j] <= hi;
+			     j++) {
 				xgrow((void **)uids, &cap, *n + 1, sizeof(uint32_t));
 				(*uids)[(*n)++] = v->uids[j];
 			}
