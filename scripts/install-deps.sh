@@ -8,6 +8,8 @@ pkgs=(
   zlib1g-dev libunistring-dev libcrypt-dev libcmocka-dev
   python3 python3-pytest openssl curl isync nmap procps
   dovecot-imapd
+  libjwt-dev libjansson-dev libpwquality-dev cracklib-runtime libmaxminddb-dev
+  libcurl4-openssl-dev libmaxmind-db-writer-perl fail2ban python3-jwt python3-cryptography
 )
 missing=()
 for p in "${pkgs[@]}"; do
