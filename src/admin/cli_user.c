@@ -8,6 +8,7 @@
  * environment where other users could read them. */
 #include "admin/admin.h"
 #include "auth/passdb.h"
+#include "auth/scram_cred.h"
 #include "core/config.h"
 #include "core/util.h"
 
@@ -263,7 +264,22 @@ static int user_set_password(const struct config *cfg, const struct user_args *a
 		rc = EX_SOFTWARE;
 		goto out;
 	}
-	if (passdb_file_set(uf, a->name, hash) < 0) {
+	/* SCRAM-SHA-256 keys beside the hash (auth/scram_cred.h): a client
+	 * can then log in without sending the password at all. */
+	struct scram_cred sc;
+	char *scram = NULL;
+	if (scram_cred_derive(pw, 0, &sc) == 0)
+		scram = scram_cred_format(&sc);
+	scram_cred_clear(&sc);
+	if (!scram) {
+		fprintf(stderr, "rampart user: deriving SCRAM keys failed\n");
+		free(hash);
+		rc = EX_SOFTWARE;
+		goto out;
+	}
+	int wrc = passdb_file_set_password(uf, a->name, hash, scram);
+	free(scram);
+	if (wrc < 0) {
 		fprintf(stderr, "rampart user: cannot write %s: %s\n", uf, strerror(errno));
 		rc = EX_CANTCREAT;
 	} else {

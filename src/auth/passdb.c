@@ -32,6 +32,7 @@
 struct passdb_entry {
 	char *user;
 	char *hash;
+	char *fields;           /* the 8th field (extra_fields), "" when none */
 	size_t line;            /* for "first line wins" among duplicates */
 };
 
@@ -168,6 +169,8 @@ struct passdb_line {
 	size_t hlen;
 	const char *rest;
 	size_t rlen;
+	const char *fields;     /* the 8th field: after the 6th ':' of rest */
+	size_t flen;
 };
 
 static void passdb_line_split(const char *s, size_t len, struct passdb_line *l)
@@ -195,6 +198,18 @@ static void passdb_line_split(const char *s, size_t len, struct passdb_line *l)
 	l->hlen = hend ? (size_t)(hend - l->hash) : end - l->ulen - 1;
 	l->rest = l->hash + l->hlen;
 	l->rlen = end - (size_t)(l->rest - s);
+	/* rest is ":uid:gid:gecos:home:shell:extra"; extra may hold ':'. */
+	const char *f = l->rest, *rend = l->rest + l->rlen;
+	int colons = 0;
+	while (f < rend && colons < 6) {
+		if (*f == ':')
+			colons++;
+		f++;
+	}
+	if (colons == 6) {
+		l->fields = f;
+		l->flen = (size_t)(rend - f);
+	}
 }
 
 static bool passdb_line_user_is(const struct passdb_line *l, const char *user)
@@ -231,6 +246,8 @@ static void passdb_table_free(struct passdb_table *t)
 		free(t->v[i].user);
 		sodium_memzero(t->v[i].hash, strlen(t->v[i].hash));
 		free(t->v[i].hash);
+		sodium_memzero(t->v[i].fields, strlen(t->v[i].fields));
+		free(t->v[i].fields);
 	}
 	free(t->v);
 	free(t);
@@ -280,7 +297,9 @@ static struct passdb_table *passdb_table_parse(const char *path, const char *buf
 				 "password scheme, this user cannot log in\"",
 				 path, lineno, user);
 		xgrow((void **)&t->v, &cap, t->n + 1, sizeof(*t->v));
-		t->v[t->n++] = (struct passdb_entry){ .user = user, .hash = hash, .line = lineno };
+		char *fields = l.fields ? xstrndup(l.fields, l.flen) : xstrdup("");
+		t->v[t->n++] = (struct passdb_entry){ .user = user, .hash = hash, .fields = fields,
+						      .line = lineno };
 	}
 	if (t->n > 1) {
 		qsort(t->v, t->n, sizeof(*t->v), passdb_entry_cmp);
@@ -294,6 +313,8 @@ static struct passdb_table *passdb_table_parse(const char *path, const char *buf
 				free(t->v[r].user);
 				sodium_memzero(t->v[r].hash, strlen(t->v[r].hash));
 				free(t->v[r].hash);
+				sodium_memzero(t->v[r].fields, strlen(t->v[r].fields));
+				free(t->v[r].fields);
 				continue;
 			}
 			t->v[w++] = t->v[r];
@@ -461,6 +482,55 @@ enum passdb_result passdb_verify(struct passdb *db, const char *user, const char
 	return ok ? PASSDB_OK : PASSDB_FAIL;
 }
 
+bool passdb_user_get(struct passdb *db, const char *user, struct passdb_user *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!db || !passdb_username_valid(user))
+		return false;
+	pthread_rwlock_rdlock(&db->lock);
+	const struct passdb_entry *e = passdb_table_find(db->tab, user);
+	if (e) {
+		out->name = xstrdup(e->user);
+		out->hash = xstrdup(e->hash);
+		out->fields = xstrdup(e->fields);
+	}
+	pthread_rwlock_unlock(&db->lock);
+	return e != NULL;
+}
+
+void passdb_user_clear(struct passdb_user *u)
+{
+	free(u->name);
+	if (u->hash) {
+		sodium_memzero(u->hash, strlen(u->hash));
+		free(u->hash);
+	}
+	if (u->fields) {
+		sodium_memzero(u->fields, strlen(u->fields));
+		free(u->fields);
+	}
+	memset(u, 0, sizeof(*u));
+}
+
+char *passdb_fields_get(const char *fields, const char *key)
+{
+	if (!fields || !key)
+		return NULL;
+	size_t klen = strlen(key);
+	const char *p = fields;
+	while (*p) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *tok = p;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+		size_t tlen = (size_t)(p - tok);
+		if (tlen > klen && memcmp(tok, key, klen) == 0 && tok[klen] == '=')
+			return xstrndup(tok + klen + 1, tlen - klen - 1);
+	}
+	return NULL;
+}
+
 bool passdb_user_exists(struct passdb *db, const char *user)
 {
 	if (!db || !passdb_username_valid(user))
@@ -520,13 +590,87 @@ fail:;
 	return -1;
 }
 
+/* One extra field to set or remove on an existing line. */
+struct passdb_field_edit {
+	const char *key;
+	const char *value;      /* NULL: remove */
+	const char *hash;       /* also replace the password hash; NULL: keep */
+	bool create;            /* add the user when missing (with hash) */
+};
+
+static bool passdb_field_key_ok(const char *k)
+{
+	if (!k || !*k || strlen(k) > 64)
+		return false;
+	for (; *k; k++)
+		if (!((*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_' || *k == '-'))
+			return false;
+	return true;
+}
+
+/* The line of `user` with one field set or removed: "user:hash" and the
+ * middle fields kept, padded to eight fields when the field is added. */
+static void passdb_line_edit_field(struct strbuf *out, const struct passdb_line *l,
+				   const struct passdb_field_edit *fe)
+{
+	size_t klen = strlen(fe->key);
+	if (fe->hash) {
+		strbuf_add(out, l->start, (size_t)(l->hash - l->start));
+		strbuf_adds(out, fe->hash);
+	} else {
+		strbuf_add(out, l->start, (size_t)(l->hash - l->start) + l->hlen);
+	}
+	if (l->fields) {
+		strbuf_add(out, l->rest, (size_t)(l->fields - l->rest));
+	} else {
+		/* Keep the fields there are, then pad to the 8th. */
+		strbuf_add(out, l->rest, l->rlen);
+		int colons = 0;
+		for (size_t i = 0; i < l->rlen; i++)
+			colons += l->rest[i] == ':';
+		for (; colons < 6; colons++)
+			strbuf_addc(out, ':');
+	}
+	bool first = true;
+	const char *p = l->fields ? l->fields : "", *end = p + (l->fields ? l->flen : 0);
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		const char *tok = p;
+		while (p < end && *p != ' ' && *p != '\t')
+			p++;
+		size_t tlen = (size_t)(p - tok);
+		if (!tlen || (tlen > klen && memcmp(tok, fe->key, klen) == 0 && tok[klen] == '='))
+			continue;
+		if (!first)
+			strbuf_addc(out, ' ');
+		strbuf_add(out, tok, tlen);
+		first = false;
+	}
+	if (fe->value) {
+		if (!first)
+			strbuf_addc(out, ' ');
+		strbuf_adds(out, fe->key);
+		strbuf_addc(out, '=');
+		strbuf_adds(out, fe->value);
+	}
+	strbuf_addc(out, '\n');
+}
+
 /* Read-modify-write of the users file under an exclusive lock on its
  * directory (the file itself is replaced, so locking it would not
- * exclude a concurrent editor). hash == NULL deletes the user.
- * Returns 0, -1 (errno) or -2 when deleting a user that is not there. */
-static int passdb_file_edit(const char *path, const char *user, const char *hash)
+ * exclude a concurrent editor). hash == NULL deletes the user; fe != NULL
+ * edits one extra field of an existing user instead.
+ * Returns 0, -1 (errno) or -2 when the user is not there (delete, field). */
+static int passdb_file_edit(const char *path, const char *user, const char *hash,
+			    const struct passdb_field_edit *fe)
 {
 	if (!path || !passdb_username_valid(user)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (fe && (!passdb_field_key_ok(fe->key) ||
+		   (fe->value && (strpbrk(fe->value, ": \t\n\r") || strlen(fe->value) > 4096)))) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -582,7 +726,10 @@ static int passdb_file_edit(const char *path, const char *user, const char *hash
 		size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		struct passdb_line l;
 		passdb_line_split(p, llen, &l);
-		if (passdb_line_user_is(&l, user) && (!hash || !found)) {
+		if (fe && passdb_line_user_is(&l, user) && !found) {
+			found = true;
+			passdb_line_edit_field(&out, &l, fe);
+		} else if (!fe && passdb_line_user_is(&l, user) && (!hash || !found)) {
 			found = true;
 			if (hash) {
 				/* Keep any extra Dovecot fields after the hash. */
@@ -598,11 +745,24 @@ static int passdb_file_edit(const char *path, const char *user, const char *hash
 		}
 		p += llen + (nl ? 1 : 0);
 	}
-	if (!hash && !found) {
+	if (fe && fe->create && !found) {
+		strbuf_adds(&out, user);
+		strbuf_addc(&out, ':');
+		strbuf_adds(&out, fe->hash);
+		strbuf_adds(&out, "::::::");
+		if (fe->value) {
+			strbuf_adds(&out, fe->key);
+			strbuf_addc(&out, '=');
+			strbuf_adds(&out, fe->value);
+		}
+		strbuf_addc(&out, '\n');
+		found = true;
+	}
+	if ((fe || !hash) && !found) {
 		rc = -2;
 		goto out;
 	}
-	if (hash && !found) {
+	if (!fe && hash && !found) {
 		strbuf_adds(&out, user);
 		strbuf_addc(&out, ':');
 		strbuf_adds(&out, hash);
@@ -635,12 +795,30 @@ int passdb_file_set(const char *path, const char *user, const char *hash)
 		errno = EINVAL;
 		return -1;
 	}
-	return passdb_file_edit(path, user, hash);
+	return passdb_file_edit(path, user, hash, NULL);
 }
 
 int passdb_file_delete(const char *path, const char *user)
 {
-	return passdb_file_edit(path, user, NULL);
+	return passdb_file_edit(path, user, NULL, NULL);
+}
+
+int passdb_file_set_field(const char *path, const char *user, const char *key, const char *value)
+{
+	struct passdb_field_edit fe = { .key = key, .value = value };
+	return passdb_file_edit(path, user, "{unused}", &fe);
+}
+
+int passdb_file_set_password(const char *path, const char *user, const char *hash,
+			     const char *scram_field)
+{
+	if (!hash) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct passdb_field_edit fe = { .key = "scram-sha-256", .value = scram_field,
+					.hash = hash, .create = true };
+	return passdb_file_edit(path, user, hash, &fe);
 }
 
 int passdb_file_list(const char *path, char ***users, size_t *n)

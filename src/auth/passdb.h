@@ -28,6 +28,26 @@ void passdb_refresh(struct passdb *db);
 enum passdb_result passdb_verify(struct passdb *db, const char *user, const char *password);
 bool passdb_user_exists(struct passdb *db, const char *user);
 
+/* One user's entry, copied out of the table (wiped by passdb_user_clear).
+ * `fields` is the passwd-file's 8th field, Dovecot's extra_fields:
+ * space-separated key=value pairs. Keys Rampart reads:
+ *   scram-sha-256=ITER,SALT,STOREDKEY,SERVERKEY   (base64; auth/scram_cred.h)
+ *   allow_nets=CIDR[,CIDR...]   sources this user may log in from (Dovecot's name)
+ *   app_passwords_only=yes      the primary password is refused over IMAP
+ * Unknown keys are kept and ignored. */
+struct passdb_user {
+	char *name;
+	char *hash;     /* "{SCHEME}..." */
+	char *fields;   /* "" when none */
+};
+
+/* Copies a user's entry; false (and *out zeroed) for unknown or invalid
+ * names. Fast (an in-memory lookup): fine on an event loop. */
+bool passdb_user_get(struct passdb *db, const char *user, struct passdb_user *out);
+void passdb_user_clear(struct passdb_user *u);
+/* The value of `key` in a fields string ("a=1 b=2"), malloc'd, or NULL. */
+char *passdb_fields_get(const char *fields, const char *key);
+
 /* Hashes a new password with argon2id; caller frees. NULL on failure. */
 char *password_hash(const char *password);
 /* Checks password against a stored "{SCHEME}..." value; true on match. */
@@ -36,6 +56,15 @@ bool password_verify(const char *stored, const char *password);
 /* Users file editing for the CLI (atomic rewrite: temp file, fsync, rename). */
 int passdb_file_set(const char *path, const char *user, const char *hash);
 int passdb_file_delete(const char *path, const char *user);   /* -2: no such user */
+/* Sets (value != NULL) or removes one extra field of an existing user,
+ * keeping the others; keys are [a-z0-9_-]+, values have no space, ':' or
+ * newline. -2: no such user. */
+int passdb_file_set_field(const char *path, const char *user, const char *key, const char *value);
+/* A new password in one atomic rewrite: the hash and the scram-sha-256
+ * field together (scram_field NULL removes it), adding the user if
+ * missing; the other fields are kept. */
+int passdb_file_set_password(const char *path, const char *user, const char *hash,
+			     const char *scram_field);
 int passdb_file_list(const char *path, char ***users, size_t *n);
 /* Usernames: 1..255 bytes of [A-Za-z0-9._+@-], not starting with '.'. */
 bool passdb_username_valid(const char *user);

@@ -34,6 +34,14 @@ struct conn_io {
 	void (*pause_read)(void *conn, bool pause);
 	/* Inactivity timeout in seconds; timeout() fires when it expires. */
 	void (*set_timeout)(void *conn, unsigned seconds);
+	/* TLS channel binding data (RFC 5929, RFC 9266) for SCRAM-PLUS:
+	 * type "tls-exporter" (TLS 1.3 only) or "tls-server-end-point".
+	 * Returns its length (<= cap), or -1 when there is no TLS, the type
+	 * is unknown or does not apply to the negotiated version. May be NULL. */
+	long (*tls_channel_binding)(void *conn, const char *type, unsigned char *out, size_t cap);
+	/* The negotiated TLS version and cipher ("TLSv1.3",
+	 * "TLS_AES_256_GCM_SHA384"), for logs; false without TLS. May be NULL. */
+	bool (*tls_describe)(void *conn, const char **version, const char **cipher);
 };
 
 /* What the network layer knows about a new connection. */

@@ -16,6 +16,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +285,59 @@ static void io_set_timeout(void *conn, unsigned seconds)
 		bufferevent_set_timeouts(c->bev, &tv, &tv);
 }
 
+static SSL *conn_ssl(struct conn *c)
+{
+	if (!c->tls || c->handshaking || !c->bev)
+		return NULL;
+	return bufferevent_openssl_get_ssl(c->bev);
+}
+
+/* RFC 9266 2: 32 bytes exported with the label "EXPORTER-Channel-Binding"
+ * and no context, defined for TLS 1.3 only. RFC 5929 4.1: the hash of the
+ * server certificate, with its signature's hash (SHA-256 for MD5/SHA-1). */
+static long io_tls_channel_binding(void *conn, const char *type, unsigned char *out, size_t cap)
+{
+	SSL *ssl = conn_ssl(conn);
+	if (!ssl || !type)
+		return -1;
+	if (strcmp(type, "tls-exporter") == 0) {
+		static const char label[] = "EXPORTER-Channel-Binding";
+		if (SSL_version(ssl) < TLS1_3_VERSION || cap < 32)
+			return -1;
+		if (SSL_export_keying_material(ssl, out, 32, label, sizeof(label) - 1, NULL, 0, 0) != 1)
+			return -1;
+		return 32;
+	}
+	if (strcmp(type, "tls-server-end-point") == 0) {
+		X509 *cert = SSL_get_certificate(ssl);
+		if (!cert)
+			return -1;
+		int md_nid = NID_undef;
+		if (!OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md_nid, NULL))
+			return -1;
+		const EVP_MD *md = (md_nid == NID_md5 || md_nid == NID_sha1 || md_nid == NID_undef)
+					   ? EVP_sha256()
+					   : EVP_get_digestbynid(md_nid);
+		unsigned int n = 0;
+		unsigned char buf[EVP_MAX_MD_SIZE];
+		if (!md || X509_digest(cert, md, buf, &n) != 1 || n > cap)
+			return -1;
+		memcpy(out, buf, n);
+		return (long)n;
+	}
+	return -1;
+}
+
+static bool io_tls_describe(void *conn, const char **version, const char **cipher)
+{
+	SSL *ssl = conn_ssl(conn);
+	if (!ssl)
+		return false;
+	*version = SSL_get_version(ssl);
+	*cipher = SSL_get_cipher_name(ssl);
+	return true;
+}
+
 static const struct conn_io conn_io_ops = {
 	.write = io_write,
 	.pending = io_pending,
@@ -288,6 +345,8 @@ static const struct conn_io conn_io_ops = {
 	.close = io_close,
 	.pause_read = io_pause_read,
 	.set_timeout = io_set_timeout,
+	.tls_channel_binding = io_tls_channel_binding,
+	.tls_describe = io_tls_describe,
 };
 
 void conn_open(struct worker *w, const struct net_listener *nl, evutil_socket_t fd,

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "auth/passdb.h"
+#include "auth/scram_cred.h"
 #include "core/util.h"
 
 struct tmp {
@@ -524,6 +525,86 @@ static void test_file_symlink_kept(void **state)
 	free(c), free(h);
 }
 
+/* Extra fields (the 8th passwd-file field): read back, set, replaced,
+ * removed, other fields and middle fields kept, lines padded. */
+static void test_fields(void **state)
+{
+	struct tmp *t = *state;
+	write_file(t->users, "alice:{SHA512-CRYPT}$6$x$y:1000:1000::/home/a::userdb_mail=maildir:~/M "
+			     "allow_nets=10.0.0.0/8\n"
+			     "bob:{SHA512-CRYPT}$6$x$z\n");
+	char *err = NULL;
+	struct passdb *db = passdb_load(t->users, &err);
+	assert_non_null(db);
+	struct passdb_user u;
+	assert_true(passdb_user_get(db, "alice", &u));
+	assert_string_equal(u.hash, "{SHA512-CRYPT}$6$x$y");
+	char *v = passdb_fields_get(u.fields, "allow_nets");
+	assert_string_equal(v, "10.0.0.0/8");
+	free(v);
+	v = passdb_fields_get(u.fields, "userdb_mail");
+	assert_string_equal(v, "maildir:~/M");
+	free(v);
+	assert_null(passdb_fields_get(u.fields, "allow"));
+	passdb_user_clear(&u);
+	assert_true(passdb_user_get(db, "bob", &u));
+	assert_string_equal(u.fields, "");
+	passdb_user_clear(&u);
+	assert_false(passdb_user_get(db, "carol", &u));
+	passdb_free(db);
+
+	assert_int_equal(passdb_file_set_field(t->users, "bob", "app_passwords_only", "yes"), 0);
+	assert_int_equal(passdb_file_set_field(t->users, "alice", "allow_nets", "192.0.2.0/24"), 0);
+	assert_int_equal(passdb_file_set_field(t->users, "alice", "userdb_mail", NULL), 0);
+	assert_int_equal(passdb_file_set_field(t->users, "carol", "x", "1"), -2);
+	assert_int_equal(passdb_file_set_field(t->users, "bob", "bad key", "1"), -1);
+	assert_int_equal(passdb_file_set_field(t->users, "bob", "k", "a b"), -1);
+	char *c = read_file(t->users);
+	assert_string_equal(c, "alice:{SHA512-CRYPT}$6$x$y:1000:1000::/home/a::allow_nets=192.0.2.0/24\n"
+			       "bob:{SHA512-CRYPT}$6$x$z::::::app_passwords_only=yes\n");
+	free(c);
+	/* a new password keeps the fields */
+	assert_int_equal(passdb_file_set(t->users, "bob", "{SHA512-CRYPT}$6$x$w"), 0);
+	c = read_file(t->users);
+	assert_non_null(strstr(c, "bob:{SHA512-CRYPT}$6$x$w::::::app_passwords_only=yes\n"));
+	free(c);
+	/* password and SCRAM keys in one rewrite; new users are added */
+	assert_int_equal(passdb_file_set_password(t->users, "bob", "{SHA512-CRYPT}$6$x$v", "S1"), 0);
+	assert_int_equal(passdb_file_set_password(t->users, "carol", "{SHA512-CRYPT}$6$x$u", "S2"), 0);
+	assert_int_equal(passdb_file_set_password(t->users, "bob", "{SHA512-CRYPT}$6$x$t", "S3"), 0);
+	c = read_file(t->users);
+	assert_non_null(strstr(c, "bob:{SHA512-CRYPT}$6$x$t::::::app_passwords_only=yes scram-sha-256=S3\n"));
+	assert_non_null(strstr(c, "carol:{SHA512-CRYPT}$6$x$u::::::scram-sha-256=S2\n"));
+	free(c);
+}
+
+/* RFC 7677 3's example: user "user", password "pencil", this salt and 4096
+ * iterations; the keys were computed with python hashlib/hmac. */
+static void test_scram_cred(void **state)
+{
+	(void)state;
+	static const unsigned char salt[] = { 0x5b, 0x6d, 0x99, 0x68, 0x9d, 0x12, 0x35, 0x8e,
+					      0xec, 0xa0, 0x4b, 0x14, 0x12, 0x36, 0xfa, 0x81 };
+	struct scram_cred c, p;
+	assert_int_equal(scram_cred_derive_salted("pencil", salt, sizeof(salt), 4096, &c), 0);
+	char *f = scram_cred_format(&c);
+	assert_string_equal(f, "4096,W22ZaJ0SNY7soEsUEjb6gQ==,"
+			       "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=,"
+			       "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=");
+	assert_int_equal(scram_cred_parse(f, &p), 0);
+	assert_memory_equal(&c, &p, sizeof(c));
+	free(f);
+	assert_int_equal(scram_cred_parse("100,W22ZaJ0SNY7soEsUEjb6gQ==,"
+					  "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=,"
+					  "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=", &p), -1);
+	assert_int_equal(scram_cred_parse("4096,W22Z,WG5d,wfPL", &p), -1);
+	assert_int_equal(scram_cred_parse("4096,W22ZaJ0SNY7soEsUEjb6gQ==", &p), -1);
+	assert_int_equal(scram_cred_parse("", &p), -1);
+	assert_int_equal(scram_cred_derive("pencil", 0, &c), 0);
+	assert_int_equal(c.iter, SCRAM_ITER_DEFAULT);
+	assert_int_equal(c.salt_len, SCRAM_SALT_LEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -539,6 +620,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_file_set_delete_list, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_file_bad_input, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_file_symlink_kept, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_fields, tmp_setup, tmp_teardown),
+		cmocka_unit_test(test_scram_cred),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
