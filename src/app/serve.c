@@ -18,10 +18,13 @@
 #include "net/server.h"
 #include "store/store.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 /* The watcher thread saw a change in the user's mail: every worker looks
  * for that user's sessions (imap/notify.c). */
@@ -81,6 +84,13 @@ int app_serve(const struct config *cfg)
 		goto out;
 	if (privs_drop(cfg) < 0)
 		goto out;
+	/* The server's own state (auth counters, app-password use, login
+	 * history) lives apart from mail, private to the run user. */
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+		log_err("event=startup_error msg=\"cannot create state_dir\" path=%s error=\"%s\"",
+			cfg->state_dir, strerror(errno));
+		goto out;
+	}
 	if (store_init(cfg->mail_root) < 0) {
 		log_err("event=startup_error msg=\"cannot open mail_root\" path=%s", cfg->mail_root);
 		goto out;

@@ -85,6 +85,7 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_SERVER, "log_file", T_OPTPATH, log_file, 0, 0),
 	KEY(SEC_SERVER, "log_level", T_LOGLEVEL, log_level, 0, 0),
 	KEY(SEC_SERVER, "pid_file", T_OPTPATH, pid_file, 0, 0),
+	KEY(SEC_SERVER, "state_dir", T_PATH, state_dir, 0, 0),
 	KEY(SEC_TLS, "cert", T_OPTPATH, tls_cert, 0, 0),
 	KEY(SEC_TLS, "key", T_OPTPATH, tls_key, 0, 0),
 	KEY(SEC_TLS, "min_version", T_TLSVER, tls_min_version, 0, 0),
@@ -757,6 +758,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->workers = 0;
 	c->mail_root = xasprintf("%s/mail", dir);
 	c->users_file = xasprintf("%s/users", dir);
+	c->state_dir = xasprintf("%s/state", dir);
 	c->log_level = LOG_LVL_INFO;
 	c->tls_min_version = TLS1_2_VERSION;
 	c->auth_fail_delay_ms = 2000;
@@ -997,6 +999,7 @@ void config_free(struct config *c)
 	free(c->path);
 	free(c->mail_root);
 	free(c->users_file);
+	free(c->state_dir);
 	free(c->run_user);
 	free(c->run_group);
 	free(c->log_file);

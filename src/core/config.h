@@ -1,7 +1,8 @@
 /* The configuration file (INI, parsed with libinih) and the immutable
  * snapshot the server runs on. See docs/configuration.md for every key.
  *
- *   [server]      workers, mail_root, users_file, user, group, log_file, log_level, pid_file
+ *   [server]      workers, mail_root, users_file, user, group, log_file, log_level, pid_file,
+ *                 state_dir
  *   [tls]         cert, key, min_version (TLSv1.2|TLSv1.3), ciphers, ciphersuites
  *   [listener NAME]  address (host:port or unix:PATH), tls (starttls|implicit|none),
  *                 protocol (imap), allow_from, and for unix listeners unix_mode,
@@ -54,6 +55,8 @@ struct config {
 	char *log_file;              /* NULL: stderr */
 	int log_level;               /* enum log_level */
 	char *pid_file;
+	char *state_dir;             /* the server's own writable state: auth counters,
+				      * app-password use, login history */
 	/* [tls] */
 	char *tls_cert;
 	char *tls_key;
