@@ -117,6 +117,20 @@ static long jwk_bytes(json_t *jwk, const char *name, unsigned char *out, size_t 
 	return oauth_b64url_decode(v, strlen(v), out, cap);
 }
 
+/* An EC coordinate, left-padded to 32 bytes. RFC 7518 6.2.1.2 wants the
+ * full length, but some libraries (PyJWT 2.6, Debian 12's, among them) drop
+ * leading zero bytes, one key in 128; the value is the same number. */
+static int jwk_coord(json_t *jwk, const char *name, unsigned char out[OAUTH_P256_COORD])
+{
+	unsigned char buf[OAUTH_P256_COORD];
+	long n = jwk_bytes(jwk, name, buf, sizeof(buf));
+	if (n <= 0)
+		return -1;
+	memset(out, 0, OAUTH_P256_COORD - (size_t)n);
+	memcpy(out + OAUTH_P256_COORD - n, buf, (size_t)n);
+	return 0;
+}
+
 static EVP_PKEY *jwk_pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld)
 {
 	EVP_PKEY *pkey = NULL;
@@ -179,10 +193,8 @@ static EVP_PKEY *jwk_ec(json_t *jwk, const char **why)
 		return NULL;
 	}
 	/* SEC 1 2.3.3 uncompressed point: 0x04 || x || y, each 32 bytes. */
-	unsigned char pt[1 + 2 * OAUTH_P256_COORD];
-	pt[0] = 0x04;
-	if (jwk_bytes(jwk, "x", pt + 1, OAUTH_P256_COORD) != OAUTH_P256_COORD ||
-	    jwk_bytes(jwk, "y", pt + 1 + OAUTH_P256_COORD, OAUTH_P256_COORD) != OAUTH_P256_COORD) {
+	unsigned char pt[1 + 2 * OAUTH_P256_COORD] = { 0x04 };
+	if (jwk_coord(jwk, "x", pt + 1) < 0 || jwk_coord(jwk, "y", pt + 1 + OAUTH_P256_COORD) < 0) {
 		*why = "bad x or y";
 		return NULL;
 	}

@@ -47,6 +47,11 @@ def public_jwk(key, kid, **extra):
     pub = key.public_key()
     text = RSAAlgorithm.to_jwk(pub) if isinstance(pub, rsa.RSAPublicKey) else ECAlgorithm.to_jwk(pub)
     jwk = json.loads(text)
+    if jwk["kty"] == "EC":
+        # RFC 7518 6.2.1.2: full-length coordinates (PyJWT 2.6 drops
+        # leading zero bytes, one key in 128)
+        nums = pub.public_numbers()
+        jwk["x"], jwk["y"] = (b64url(v.to_bytes(32, "big")) for v in (nums.x, nums.y))
     jwk.update(kid=kid, use="sig", **extra)
     return jwk
 

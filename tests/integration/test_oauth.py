@@ -47,7 +47,10 @@ class Env:
         self.idp.write_jwks(self.jwks)
         self.server = None
         self.server = Server(extra_config=oauth_section(self.jwks))
+        mark = len(self.server.log())
         self.server.add_user("bob", "another long passphrase 42")
+        self.server.proc.send_signal(signal.SIGHUP)
+        assert wait_log(self.server, "what=users_file", mark)
 
     def close(self):
         if self.server:
@@ -112,8 +115,8 @@ def test_oauthbearer_login_then_select(wired):
     assert c.select("INBOX")[0] == "OK"
     c.logout()
     # ES256, and without an authzid
-    ok, _, c = authenticate(s, "OAUTHBEARER", oauthbearer_message(wired.idp.mint(s.user, alg="ES256")))
-    assert ok
+    ok, extra, c = authenticate(s, "OAUTHBEARER", oauthbearer_message(wired.idp.mint(s.user, alg="ES256")))
+    assert ok, (extra, s.log()[-1500:])
     c.logout()
     assert tok not in s.log()
 

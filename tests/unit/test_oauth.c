@@ -659,6 +659,40 @@ static void test_jwks_load(void **state)
 	oauth_free(o);
 }
 
+/* RFC 7518 6.2.1.2 wants 32-byte EC coordinates, but some libraries drop
+ * leading zero bytes: such a JWK is the same key and must load. */
+static void test_jwks_short_ec_coordinate(void **state)
+{
+	struct fx *f = *state;
+	EVP_PKEY *k = NULL;
+	unsigned char x[32];
+	for (int i = 0; i < 20000; i++) {
+		k = EVP_EC_gen("P-256");
+		BIGNUM *bn = NULL;
+		assert_int_equal(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &bn), 1);
+		assert_int_equal(BN_bn2binpad(bn, x, 32), 32);
+		BN_free(bn);
+		if (x[0] == 0)
+			break;
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	assert_non_null(k); /* 1 in 256 keys; 20000 tries fail with p < 1e-30 */
+	char *full = jwk(k, "short", "");
+	char *xs = b64url(x + 1, 31);
+	char *xfull = b64url(x, 32);
+	char *at = strstr(full, xfull);
+	assert_non_null(at);
+	char *shortk = xasprintf("%.*s%s%s", (int)(at - full), full, xs, at + strlen(xfull));
+	write_jwks(f, shortk, NULL);
+	assert_int_equal(oauth_reload(f->o), 0);
+	char *cl = claims(f, 300, "");
+	char *t = mint(f, "ES256", "short", k, cl);
+	assert_int_equal(check(f, t), OAUTH_OK);
+	free(t), free(cl), free(shortk), free(xfull), free(xs), free(full);
+	EVP_PKEY_free(k);
+}
+
 /* SIGHUP: a good new file replaces the keys, a bad one keeps the old. */
 static void test_reload(void **state)
 {
@@ -959,6 +993,7 @@ int main(void)
 		T(test_malformed),
 		T(test_oversized),
 		T(test_jwks_load),
+		T(test_jwks_short_ec_coordinate),
 		T(test_reload),
 		T(test_reload_concurrent),
 		T(test_parse_oauthbearer),
