@@ -34,30 +34,11 @@
 #include "core/config.h"
 #include "core/util.h"
 #include "fuzz_common.h"
+#include "../unit/oauth_mint.h"
 
 static struct oauth *oauth;
 static EVP_PKEY *key;
 static const time_t fuzz_now = 1800000000;
-
-static char *b64url(const unsigned char *in, size_t len)
-{
-	char *out = xmalloc(BASE64_ENCODED_SIZE(len));
-	base64_encode(in, len, out);
-	char *w = out;
-	for (char *r = out; *r && *r != '='; r++)
-		*w++ = *r == '+' ? '-' : *r == '/' ? '_' : *r;
-	*w = '\0';
-	return out;
-}
-
-static char *coord(const char *name)
-{
-	BIGNUM *bn = NULL;
-	unsigned char buf[32];
-	CHECK(EVP_PKEY_get_bn_param(key, name, &bn) == 1 && BN_bn2binpad(bn, buf, 32) == 32);
-	BN_free(bn);
-	return b64url(buf, 32);
-}
 
 /* One EC key, its JWKS in a temporary file (removed at once: the keys
  * are in memory), and the validator. */
@@ -68,7 +49,8 @@ static void fuzz_init(void)
 	char dir[] = "/tmp/rampart-fuzz-oauth-XXXXXX";
 	CHECK(mkdtemp(dir));
 	char *path = xasprintf("%s/jwks.json", dir);
-	char *x = coord(OSSL_PKEY_PARAM_EC_PUB_X), *y = coord(OSSL_PKEY_PARAM_EC_PUB_Y);
+	char *x = mint_bn_b64url(key, OSSL_PKEY_PARAM_EC_PUB_X, 32);
+	char *y = mint_bn_b64url(key, OSSL_PKEY_PARAM_EC_PUB_Y, 32);
 	FILE *f = fopen(path, "w");
 	CHECK(f);
 	fprintf(f, "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"k\",\"x\":\"%s\",\"y\":\"%s\"}]}", x, y);
@@ -87,26 +69,6 @@ static void fuzz_init(void)
 	config_free(c);
 	free(x);
 	free(y);
-}
-
-static char *sign_es256(const char *input)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	size_t len = 0;
-	CHECK(EVP_DigestSignInit_ex(md, NULL, "SHA256", NULL, NULL, key, NULL) == 1);
-	CHECK(EVP_DigestSign(md, NULL, &len, (const unsigned char *)input, strlen(input)) == 1);
-	unsigned char *der = xmalloc(len);
-	CHECK(EVP_DigestSign(md, der, &len, (const unsigned char *)input, strlen(input)) == 1);
-	EVP_MD_CTX_free(md);
-	const unsigned char *p = der;
-	ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)len);
-	CHECK(es);
-	unsigned char rs[64];
-	CHECK(BN_bn2binpad(ECDSA_SIG_get0_r(es), rs, 32) == 32);
-	CHECK(BN_bn2binpad(ECDSA_SIG_get0_s(es), rs + 32, 32) == 32);
-	ECDSA_SIG_free(es);
-	free(der);
-	return b64url(rs, 64);
 }
 
 static void check_result(enum oauth_result r, char *user)
@@ -159,9 +121,9 @@ static void fuzz_signed(const uint8_t *data, size_t size)
 	if (!nul)
 		return;
 	size_t hl = (size_t)(nul - data);
-	char *h = b64url(data, hl), *c = b64url(nul + 1, size - hl - 1);
+	char *h = mint_b64url(data, hl), *c = mint_b64url(nul + 1, size - hl - 1);
 	char *input = xasprintf("%s.%s", h, c);
-	char *sig = sign_es256(input);
+	char *sig = mint_sign(key, input);
 	char *tok = xasprintf("%s.%s", input, sig);
 	char *user = NULL;
 	enum oauth_result r = oauth_validate(oauth, tok, strlen(tok), fuzz_now, &user);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "auth/oauth.h"
+#include "oauth_mint.h"
 #include "core/base64.h"
 #include "core/config.h"
 #include "core/util.h"
@@ -41,33 +42,9 @@ struct fx {
 
 /* ---- minting: base64url, JWKs, signatures (test side only) ---- */
 
-static char *b64url(const unsigned char *in, size_t len)
-{
-	char *out = xmalloc(BASE64_ENCODED_SIZE(len));
-	base64_encode(in, len, out);
-	char *w = out;
-	for (char *r = out; *r && *r != '='; r++)
-		*w++ = *r == '+' ? '-' : *r == '/' ? '_' : *r;
-	*w = '\0';
-	return out;
-}
-
 static char *b64url_str(const char *s)
 {
-	return b64url((const unsigned char *)s, strlen(s));
-}
-
-static char *bn_param_b64url(EVP_PKEY *k, const char *name, int pad)
-{
-	BIGNUM *bn = NULL;
-	assert_int_equal(EVP_PKEY_get_bn_param(k, name, &bn), 1);
-	int n = pad ? pad : BN_num_bytes(bn);
-	unsigned char *buf = xmalloc((size_t)n);
-	assert_int_equal(BN_bn2binpad(bn, buf, n), n);
-	char *s = b64url(buf, (size_t)n);
-	free(buf);
-	BN_free(bn);
-	return s;
+	return mint_b64url((const unsigned char *)s, strlen(s));
 }
 
 /* A public JWK for k; extra is appended inside the object (",..."). */
@@ -75,13 +52,13 @@ static char *jwk(EVP_PKEY *k, const char *kid, const char *extra)
 {
 	char *a, *b, *out;
 	if (EVP_PKEY_is_a(k, "RSA")) {
-		a = bn_param_b64url(k, OSSL_PKEY_PARAM_RSA_N, 0);
-		b = bn_param_b64url(k, OSSL_PKEY_PARAM_RSA_E, 0);
+		a = mint_bn_b64url(k, OSSL_PKEY_PARAM_RSA_N, 0);
+		b = mint_bn_b64url(k, OSSL_PKEY_PARAM_RSA_E, 0);
 		out = xasprintf("{\"kty\":\"RSA\",\"kid\":\"%s\",\"n\":\"%s\",\"e\":\"%s\"%s}", kid, a, b,
 				extra);
 	} else {
-		a = bn_param_b64url(k, OSSL_PKEY_PARAM_EC_PUB_X, 32);
-		b = bn_param_b64url(k, OSSL_PKEY_PARAM_EC_PUB_Y, 32);
+		a = mint_bn_b64url(k, OSSL_PKEY_PARAM_EC_PUB_X, 32);
+		b = mint_bn_b64url(k, OSSL_PKEY_PARAM_EC_PUB_Y, 32);
 		out = xasprintf("{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"%s}",
 				kid, a, b, extra);
 	}
@@ -108,39 +85,12 @@ static void write_jwks(struct fx *f, const char *k1, const char *k2)
 	free(text);
 }
 
-/* The signature over input with k: RS256 (PKCS#1 v1.5) or ES256 (R||S). */
-static char *sign(EVP_PKEY *k, const char *input)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	assert_int_equal(EVP_DigestSignInit_ex(md, NULL, "SHA256", NULL, NULL, k, NULL), 1);
-	size_t len = 0;
-	assert_int_equal(EVP_DigestSign(md, NULL, &len, (const unsigned char *)input, strlen(input)), 1);
-	unsigned char *sig = xmalloc(len);
-	assert_int_equal(EVP_DigestSign(md, sig, &len, (const unsigned char *)input, strlen(input)), 1);
-	EVP_MD_CTX_free(md);
-	char *out;
-	if (EVP_PKEY_is_a(k, "EC")) {
-		const unsigned char *p = sig;
-		ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)len);
-		assert_non_null(es);
-		unsigned char rs[64];
-		assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(es), rs, 32), 32);
-		assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(es), rs + 32, 32), 32);
-		ECDSA_SIG_free(es);
-		out = b64url(rs, 64);
-	} else {
-		out = b64url(sig, len);
-	}
-	free(sig);
-	return out;
-}
-
 /* header.payload.signature from JSON texts; k NULL: signature "sig". */
 static char *mint_raw(const char *header, const char *claims, EVP_PKEY *k)
 {
 	char *h = b64url_str(header), *c = b64url_str(claims);
 	char *input = xasprintf("%s.%s", h, c);
-	char *s = k ? sign(k, input) : xstrdup("c2ln");
+	char *s = k ? mint_sign(k, input) : xstrdup("c2ln");
 	char *tok = xasprintf("%s.%s", input, s);
 	free(h), free(c), free(input), free(s);
 	return tok;
@@ -174,6 +124,20 @@ static enum oauth_result check(struct fx *f, const char *tok)
 	}
 	free(user);
 	return r;
+}
+
+static void expect_token(struct fx *f, char *tok, enum oauth_result want)
+{
+	enum oauth_result r = check(f, tok);
+	if (r != want)
+		fail_msg("token gives %s, want %s", oauth_result_reason(r), oauth_result_reason(want));
+	free(tok);
+}
+
+static void expect_mint(struct fx *f, const char *alg, const char *kid, EVP_PKEY *k, const char *cl,
+			enum oauth_result want)
+{
+	expect_token(f, mint(f, alg, kid, k, cl), want);
 }
 
 /* Mints with claims cl (freed), validates, frees. */
@@ -270,9 +234,7 @@ static void test_valid_rs256_es256(void **state)
 	char *t = mint(f, "RS256", "rsa1", f->rsa, cl);
 	assert_int_equal(check(f, t), OAUTH_OK);
 	free(t);
-	t = mint(f, "ES256", "ec1", f->ec, cl);
-	assert_int_equal(check(f, t), OAUTH_OK);
-	free(t);
+	expect_mint(f, "ES256", "ec1", f->ec, cl, OAUTH_OK);
 	free(cl);
 	/* aud as an array holding ours, nbf in the past, fractional exp */
 	assert_int_equal(check_claims(f, xasprintf("{\"iss\":\"" ISS "\",\"aud\":[\"other\",\"" AUD "\"],"
@@ -281,9 +243,7 @@ static void test_valid_rs256_es256(void **state)
 			 OAUTH_OK);
 	/* a token without kid, when one key fits the alg */
 	cl = claims(f, 300, "");
-	t = mint_raw("{\"alg\":\"ES256\"}", cl, f->ec);
-	assert_int_equal(check(f, t), OAUTH_OK);
-	free(t);
+	expect_token(f, mint_raw("{\"alg\":\"ES256\"}", cl, f->ec), OAUTH_OK);
 	free(cl);
 }
 
@@ -380,22 +340,14 @@ static void test_signature_and_kid(void **state)
 	assert_int_equal(check(f, longer), OAUTH_BAD_SIGNATURE);
 	free(longer), free(t);
 	/* unknown kid; a kid of the other key type; no kid with two RSA keys */
-	t = mint(f, "RS256", "rsa9", f->rsa, cl);
-	assert_int_equal(check(f, t), OAUTH_UNKNOWN_KID);
-	free(t);
-	t = mint(f, "RS256", "ec1", f->rsa, cl);
-	assert_int_equal(check(f, t), OAUTH_UNKNOWN_KID);
-	free(t);
+	expect_mint(f, "RS256", "rsa9", f->rsa, cl, OAUTH_UNKNOWN_KID);
+	expect_mint(f, "RS256", "ec1", f->rsa, cl, OAUTH_UNKNOWN_KID);
 	char *a = jwk(f->rsa, "rsa1", ""), *b = jwk(f->rsa_other, "rsa2", "");
 	write_jwks(f, a, b);
 	free(a), free(b);
 	assert_int_equal(oauth_reload(f->o), 0);
-	t = mint_raw("{\"alg\":\"RS256\"}", cl, f->rsa);
-	assert_int_equal(check(f, t), OAUTH_UNKNOWN_KID);
-	free(t);
-	t = mint(f, "RS256", "rsa2", f->rsa_other, cl);
-	assert_int_equal(check(f, t), OAUTH_OK);
-	free(t);
+	expect_token(f, mint_raw("{\"alg\":\"RS256\"}", cl, f->rsa), OAUTH_UNKNOWN_KID);
+	expect_mint(f, "RS256", "rsa2", f->rsa_other, cl, OAUTH_OK);
 	free(cl);
 }
 
@@ -416,9 +368,7 @@ static void test_alg_attacks(void **state)
 	for (const char *const *alg = (const char *const[]){ "None", "NONE", "HS256", "RS384", "PS256",
 							   "ES512", "rs256", "", NULL };
 	     *alg; alg++) {
-		t = mint(f, *alg, "rsa1", f->rsa, cl);
-		assert_int_equal(check(f, t), OAUTH_BAD_ALG);
-		free(t);
+		expect_mint(f, *alg, "rsa1", f->rsa, cl, OAUTH_BAD_ALG);
 	}
 
 	/* HS256 with the RSA key's public PEM (and its JWK n) as the secret */
@@ -433,7 +383,7 @@ static void test_alg_attacks(void **state)
 	unsigned maclen = 0;
 	assert_non_null(HMAC(EVP_sha256(), pem, (int)pemlen, (const unsigned char *)input, strlen(input),
 			     mac, &maclen));
-	char *m = b64url(mac, maclen);
+	char *m = mint_b64url(mac, maclen);
 	t = xasprintf("%s.%s", input, m);
 	assert_int_equal(check(f, t), OAUTH_BAD_ALG);
 	free(t), free(m), free(input), free(h), free(c);
@@ -451,7 +401,7 @@ static void test_alg_attacks(void **state)
 	input = xasprintf("%s.%s", h, c);
 	assert_non_null(HMAC(EVP_sha256(), "secret", 6, (const unsigned char *)input, strlen(input), mac,
 			     &maclen));
-	m = b64url(mac, maclen);
+	m = mint_b64url(mac, maclen);
 	t = xasprintf("%s.%s", input, m);
 	assert_int_equal(check(f, t), OAUTH_BAD_ALG);
 	free(t), free(m), free(input), free(h), free(c);
@@ -470,12 +420,8 @@ static void test_alg_attacks(void **state)
 	f->o = oauth_new(f->cfg, &err);
 	assert_non_null(f->o);
 	assert_int_equal(oauth_key_count(f->o), 1);
-	t = mint(f, "RS256", "rsa1", f->rsa, cl);
-	assert_int_equal(check(f, t), OAUTH_BAD_ALG);
-	free(t);
-	t = mint(f, "ES256", "ec1", f->ec, cl);
-	assert_int_equal(check(f, t), OAUTH_OK);
-	free(t);
+	expect_mint(f, "RS256", "rsa1", f->rsa, cl, OAUTH_BAD_ALG);
+	expect_mint(f, "ES256", "ec1", f->ec, cl, OAUTH_OK);
 	free(cl);
 }
 
@@ -537,9 +483,7 @@ static void test_malformed(void **state)
 				  "{\"alg\":\"RS256\",\"kid\":7}", "{\"kid\":\"rsa1\"}",
 				  "{\"alg\":\"RS256\",\"kid\":\"rsa1\"} x" };
 	for (size_t i = 0; i < ARRAY_SIZE(headers); i++) {
-		t = mint_raw(headers[i], cl, f->rsa);
-		assert_int_equal(check(f, t), OAUTH_MALFORMED);
-		free(t);
+		expect_token(f, mint_raw(headers[i], cl, f->rsa), OAUTH_MALFORMED);
 	}
 	/* a correctly signed payload that is not a JSON object, or repeats
 	 * a member (which "email" wins must not be a parser's choice) */
@@ -547,15 +491,11 @@ static void test_malformed(void **state)
 			      "\"email\":\"root\",\"exp\":%lld}", (long long)f->now + 300);
 	const char *payloads[] = { "[1,2]", "not json", dup, "{\"iss\":\"" ISS "\"" };
 	for (size_t i = 0; i < ARRAY_SIZE(payloads); i++) {
-		t = mint(f, "RS256", "rsa1", f->rsa, payloads[i]);
-		assert_int_equal(check(f, t), OAUTH_MALFORMED);
-		free(t);
+		expect_mint(f, "RS256", "rsa1", f->rsa, payloads[i], OAUTH_MALFORMED);
 	}
 	free(dup);
 	/* \u0000 inside a string cannot truncate a comparison */
-	t = mint(f, "RS256", "rsa1", f->rsa, "{\"iss\":\"" ISS "\\u0000x\"}");
-	assert_int_equal(check(f, t), OAUTH_MALFORMED);
-	free(t);
+	expect_mint(f, "RS256", "rsa1", f->rsa, "{\"iss\":\"" ISS "\\u0000x\"}", OAUTH_MALFORMED);
 	free(good);
 	free(cl);
 }
@@ -679,8 +619,8 @@ static void test_jwks_short_ec_coordinate(void **state)
 	}
 	assert_non_null(k); /* 1 in 256 keys; 20000 tries fail with p < 1e-30 */
 	char *full = jwk(k, "short", "");
-	char *xs = b64url(x + 1, 31);
-	char *xfull = b64url(x, 32);
+	char *xs = mint_b64url(x + 1, 31);
+	char *xfull = mint_b64url(x, 32);
 	char *at = strstr(full, xfull);
 	assert_non_null(at);
 	char *shortk = xasprintf("%.*s%s%s", (int)(at - full), full, xs, at + strlen(xfull));
