@@ -96,8 +96,11 @@ static int blob_hash_fd(int fd, uint64_t off, size_t len, char hex[65])
 	size_t done = 0;
 	while (done < len) {
 		ssize_t got = blob_pread(fd, buf, MIN(len - done, BLOB_IO_CHUNK), off + done);
-		if (got <= 0)
+		if (got <= 0) {
+			if (got == 0)
+				errno = EIO;  /* the file is shorter than announced */
 			goto out;
+		}
 		if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1)
 			fatal("SHA-256 failed");
 		done += (size_t)got;
