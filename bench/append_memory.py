@@ -25,26 +25,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import rampart_harness  # noqa: E402
-from rampart_harness import read_tagged, read_until  # noqa: E402
+from rampart_harness import proc_status_kib, raw_login, read_tagged, read_until  # noqa: E402
 
 MIB = 1 << 20
-
-
-def status_kib(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def login(srv):
-    s = srv.raw(tls=True)
-    s.settimeout(600)
-    read_until(s, b"\r\n")
-    s.sendall(b'l LOGIN %s "%s"\r\n' % (srv.user.encode(), srv.password.encode()))
-    read_tagged(s, b"l")
-    return s
 
 
 def body_of(size):
@@ -74,15 +57,15 @@ def head_of(i):
 def memory_run(srv, clients, size):
     pid = srv.proc.pid
     body = body_of(size - len(head_of(0)))
-    socks = [login(srv) for _ in range(clients)]
-    base = status_kib(pid, "VmRSS")
+    socks = [raw_login(srv, timeout=600) for _ in range(clients)]
+    base = proc_status_kib(pid, "VmRSS")
     peak = {"rss": 0, "anon": 0}
     stop = threading.Event()
 
     def sample():
         while not stop.is_set():
-            peak["rss"] = max(peak["rss"], status_kib(pid, "VmRSS"))
-            peak["anon"] = max(peak["anon"], status_kib(pid, "RssAnon"))
+            peak["rss"] = max(peak["rss"], proc_status_kib(pid, "VmRSS"))
+            peak["anon"] = max(peak["anon"], proc_status_kib(pid, "RssAnon"))
             time.sleep(0.02)
 
     errors = []
@@ -104,7 +87,7 @@ def memory_run(srv, clients, size):
     wall = time.monotonic() - t0
     stop.set()
     t.join()
-    hwm = status_kib(pid, "VmHWM")
+    hwm = proc_status_kib(pid, "VmHWM")
     for s in socks:
         s.close()
     return {"base": base / 1024, "rss": peak["rss"] / 1024, "anon": peak["anon"] / 1024,
@@ -112,7 +95,7 @@ def memory_run(srv, clients, size):
 
 
 def throughput_run(srv, size, rounds, first):
-    s = login(srv)
+    s = raw_login(srv, timeout=600)
     body = body_of(size - len(head_of(0)))
     times = []
     for i in range(rounds):

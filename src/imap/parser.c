@@ -385,30 +385,22 @@ static void literal_reserve(struct imap_parser *p, size_t need)
 	p->lit_cap = cap;
 }
 
-/* Ends a literal whose data went to the spool. */
-static void literal_finish_spooled(struct imap_parser *p, struct imap_arg *a)
+/* A literal whose data went to the spool: the argument names its range. */
+static void literal_take_spooled(struct imap_parser *p, struct imap_arg *a)
 {
 	a->str = "";
 	a->len = 0;
-	a->literal8 = p->lit8;
 	a->spooled = true;
 	a->file_fd = p->spool_err ? -1 : p->spool_fd;
 	a->file_err = p->spool_err;
 	a->file_off = p->lit_off;
 	a->file_len = p->lit_size;
 	p->lit_spool = false;
-	p->last_atom = false;
-	p->line_len = 0;
-	p->state = P_SEP;
 }
 
-static void literal_finish(struct imap_parser *p)
+/* A literal collected in memory: its chunk joins the arena. */
+static void literal_take_chunk(struct imap_parser *p, struct imap_arg *a)
 {
-	struct imap_arg *a = arg_push(p, IMAP_ARG_LITERAL);
-	if (p->lit_spool) {
-		literal_finish_spooled(p, a);
-		return;
-	}
 	struct arena_chunk *c = p->lit_chunk;
 	c->data[p->lit_size] = '\0';
 	c->size = c->used = p->lit_cap;
@@ -423,9 +415,18 @@ static void literal_finish(struct imap_parser *p)
 	}
 	a->str = (const char *)c->data;
 	a->len = (size_t)p->lit_size;
-	a->literal8 = p->lit8;
 	p->lit_chunk = NULL;
 	p->lit_cap = 0;
+}
+
+static void literal_finish(struct imap_parser *p)
+{
+	struct imap_arg *a = arg_push(p, IMAP_ARG_LITERAL);
+	a->literal8 = p->lit8;
+	if (p->lit_spool)
+		literal_take_spooled(p, a);
+	else
+		literal_take_chunk(p, a);
 	p->last_atom = false;
 	/* The line continues after the data: a new segment for max_line. */
 	p->line_len = 0;

@@ -17,26 +17,9 @@ import time
 
 import pytest
 
-from rampart_harness import Server, read_tagged, read_until
+from rampart_harness import Server, proc_status_kib, raw_login, read_tagged, read_until
 
 MIB = 1 << 20
-
-
-def status_kib(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s in /proc/%d/status" % (key, pid))
-
-
-def tls_login(srv):
-    s = srv.raw(tls=True)
-    s.settimeout(120)
-    read_until(s, b"\r\n")
-    s.sendall(b'l LOGIN %s "%s"\r\n' % (srv.user.encode(), srv.password.encode()))
-    read_tagged(s, b"l")
-    return s
 
 
 def message(tag, size, fill=b"0123456789abcdef" * 4 + b"\r\n"):
@@ -101,16 +84,16 @@ def test_parallel_large_appends_keep_rss_bounded(monkeypatch):
             h = (b"From: a@example.org\r\nSubject: client %02d\r\n"
                  b"Content-Type: text/plain\r\n\r\n" % i)
             heads.append(h + b"x" * (200 - len(h) - 2) + b"\r\n")
-        socks = [tls_login(srv) for _ in range(clients)]
-        base_kib = status_kib(pid, "VmRSS")
+        socks = [raw_login(srv) for _ in range(clients)]
+        base_kib = proc_status_kib(pid, "VmRSS")
         peak = {"rss": 0, "anon": 0}
         stop = threading.Event()
 
         def sample():
             while not stop.is_set():
                 try:
-                    peak["rss"] = max(peak["rss"], status_kib(pid, "VmRSS"))
-                    peak["anon"] = max(peak["anon"], status_kib(pid, "RssAnon"))
+                    peak["rss"] = max(peak["rss"], proc_status_kib(pid, "VmRSS"))
+                    peak["anon"] = max(peak["anon"], proc_status_kib(pid, "RssAnon"))
                 except (OSError, AssertionError):
                     pass
                 time.sleep(0.02)
@@ -129,7 +112,7 @@ def test_parallel_large_appends_keep_rss_bounded(monkeypatch):
             t.join(900)
         stop.set()
         sampler.join()
-        hwm_kib = status_kib(pid, "VmHWM")
+        hwm_kib = proc_status_kib(pid, "VmHWM")
         for i, r in enumerate(results):
             assert r is not None and re.search(rb"a%d OK \[APPENDUID" % i, r), r
         for s in socks:
@@ -171,7 +154,7 @@ def test_parallel_large_appends_keep_rss_bounded(monkeypatch):
 def test_disconnect_mid_literal_leaves_no_file_and_no_message():
     srv = Server()
     try:
-        s = tls_login(srv)
+        s = raw_login(srv)
         s.sendall(b"a APPEND INBOX {%d}\r\n" % (16 * MIB))
         read_until(s, b"+ ")
         s.sendall(b"x" * (6 * MIB))
@@ -202,7 +185,7 @@ def test_disconnect_mid_literal_leaves_no_file_and_no_message():
 def test_multiappend_literal_plus_and_binary_come_back_identical():
     srv = Server()
     try:
-        s = tls_login(srv)
+        s = raw_login(srv)
         big1 = message(b"one", 3 * MIB + 17)
         big2 = message(b"two", 2 * MIB + 5)
         small = message(b"three", 3000)
@@ -235,7 +218,7 @@ def test_multiappend_literal_plus_and_binary_come_back_identical():
 def test_message_size_limits_answer_toobig():
     srv = Server(extra_config="[limits]\nmax_message_size = 1M\nmax_literal = 4M\n")
     try:
-        s = tls_login(srv)
+        s = raw_login(srv)
         # Over max_message_size but within max_literal: received (to the
         # spool), then refused with [TOOBIG]; the stream stays in sync.
         big = message(b"too", 2 * MIB)
@@ -260,7 +243,7 @@ def test_message_size_limits_answer_toobig():
 def test_spooled_append_survives_kill9():
     srv = Server()
     try:
-        s = tls_login(srv)
+        s = raw_login(srv)
         m = message(b"durable", 5 * MIB + 3)
         r = send_append(s, b"d", [m], len(m))
         assert re.search(rb"d OK \[APPENDUID \d+ 1\]", r), r
@@ -287,7 +270,7 @@ def test_full_disk_answers_no_and_keeps_the_stream_in_sync():
             pytest.skip("cannot mount a tmpfs here")
         mounted = True
         srv.start()
-        s = tls_login(srv)
+        s = raw_login(srv)
         first = message(b"first", 100 * 1024)
         r = send_append(s, b"f", [first], len(first))
         assert re.search(rb"f OK", r), r

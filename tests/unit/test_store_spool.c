@@ -11,7 +11,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +19,6 @@
 
 #include "store/store.h"
 #include "store_test_util.h"
-
-static char g_root[256];
-static char g_mail[300];
 
 static char *make_message(const char *subject, size_t len)
 {
@@ -209,32 +205,12 @@ static void test_bad_file_arguments(void **state)
 	store_user_close(u);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 int main(void)
 {
-	snprintf(g_root, sizeof(g_root), "/tmp/rampart-store-spool-XXXXXX");
-	if (!mkdtemp(g_root)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	snprintf(g_mail, sizeof(g_mail), "%s/mail", g_root);
-	if (store_init(g_mail) != STORE_OK) {
-		fprintf(stderr, "store_init failed\n");
-		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spool_becomes_the_blob),
 		cmocka_unit_test(test_ranges_and_named_files_are_copied),
 		cmocka_unit_test(test_bad_file_arguments),
 	};
-	int r = cmocka_run_group_tests(tests, NULL, NULL);
-	store_shutdown();
-	nftw(g_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	return r;
+	return store_test_run("store-spool", tests, sizeof(tests) / sizeof(tests[0]), NULL);
 }
