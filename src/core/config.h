@@ -12,6 +12,7 @@
  *                 max_connections_per_ip, max_output_buffer, idle_timeout,
  *                 preauth_timeout, login_timeout, max_preauth_literal,
  *                 max_mailboxes, max_mailbox_name
+ *   [passwords]   min_length, pwquality, breached_file
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -82,6 +83,10 @@ struct config {
 	unsigned login_timeout;      /* seconds from accept to login, however busy */
 	unsigned max_mailboxes;
 	unsigned max_mailbox_name;
+	/* [passwords] (users part): the policy of `rampart user add/passwd` */
+	unsigned pw_min_length;
+	bool pw_quality;             /* libpwquality with its cracklib dictionary */
+	char *pw_breached_file;      /* HIBP "SHA-1 ordered by hash" file, NULL: none */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says
