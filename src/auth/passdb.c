@@ -753,10 +753,10 @@ fail:;
 	return -1;
 }
 
-/* One extra field to set or remove on an existing line. */
+/* Extra fields to set or remove on one line, in one rewrite. */
 struct passdb_field_edit {
-	const char *key;
-	const char *value;      /* NULL: remove */
+	const struct passdb_field *v;
+	size_t n;
 	const char *hash;       /* also replace the password hash; NULL: keep */
 	bool create;            /* add the user when missing (with hash) */
 };
@@ -771,12 +771,37 @@ static bool passdb_field_key_ok(const char *k)
 	return true;
 }
 
-/* The line of `user` with one field set or removed: "user:hash" and the
- * middle fields kept, padded to eight fields when the field is added. */
+/* Whether tok ("key=value") sets one of the edited keys. */
+static bool passdb_field_edited(const struct passdb_field_edit *fe, const char *tok, size_t tlen)
+{
+	for (size_t i = 0; i < fe->n; i++) {
+		size_t klen = strlen(fe->v[i].key);
+		if (tlen > klen && memcmp(tok, fe->v[i].key, klen) == 0 && tok[klen] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* The edited fields that have a value, after `first` others. */
+static void passdb_fields_append(struct strbuf *out, const struct passdb_field_edit *fe, bool first)
+{
+	for (size_t i = 0; i < fe->n; i++) {
+		if (!fe->v[i].value)
+			continue;
+		if (!first)
+			strbuf_addc(out, ' ');
+		strbuf_adds(out, fe->v[i].key);
+		strbuf_addc(out, '=');
+		strbuf_adds(out, fe->v[i].value);
+		first = false;
+	}
+}
+
+/* The line of `user` with fields set or removed: "user:hash" and the
+ * middle fields kept, padded to eight fields when a field is added. */
 static void passdb_line_edit_field(struct strbuf *out, const struct passdb_line *l,
 				   const struct passdb_field_edit *fe)
 {
-	size_t klen = strlen(fe->key);
 	if (fe->hash) {
 		strbuf_add(out, l->start, (size_t)(l->hash - l->start));
 		strbuf_adds(out, fe->hash);
@@ -803,20 +828,14 @@ static void passdb_line_edit_field(struct strbuf *out, const struct passdb_line 
 		while (p < end && *p != ' ' && *p != '\t')
 			p++;
 		size_t tlen = (size_t)(p - tok);
-		if (!tlen || (tlen > klen && memcmp(tok, fe->key, klen) == 0 && tok[klen] == '='))
+		if (!tlen || passdb_field_edited(fe, tok, tlen))
 			continue;
 		if (!first)
 			strbuf_addc(out, ' ');
 		strbuf_add(out, tok, tlen);
 		first = false;
 	}
-	if (fe->value) {
-		if (!first)
-			strbuf_addc(out, ' ');
-		strbuf_adds(out, fe->key);
-		strbuf_addc(out, '=');
-		strbuf_adds(out, fe->value);
-	}
+	passdb_fields_append(out, fe, first);
 	strbuf_addc(out, '\n');
 }
 
@@ -937,11 +956,7 @@ static int passdb_edit_lines(void *arg, const char *buf, size_t len, bool exists
 		strbuf_addc(out, ':');
 		strbuf_adds(out, fe->hash);
 		strbuf_adds(out, "::::::");
-		if (fe->value) {
-			strbuf_adds(out, fe->key);
-			strbuf_addc(out, '=');
-			strbuf_adds(out, fe->value);
-		}
+		passdb_fields_append(out, fe, true);
 		strbuf_addc(out, '\n');
 		found = true;
 	}
@@ -965,10 +980,13 @@ static int passdb_file_edit(const char *path, const char *user, const char *hash
 		errno = EINVAL;
 		return -1;
 	}
-	if (fe && (!passdb_field_key_ok(fe->key) ||
-		   (fe->value && (strpbrk(fe->value, ": \t\n\r") || strlen(fe->value) > 4096)))) {
-		errno = EINVAL;
-		return -1;
+	for (size_t i = 0; fe && i < fe->n; i++) {
+		const struct passdb_field *f = &fe->v[i];
+		if (!passdb_field_key_ok(f->key) ||
+		    (f->value && (strpbrk(f->value, " \t\n\r") || strlen(f->value) > 4096))) {
+			errno = EINVAL;
+			return -1;
+		}
 	}
 	if (hash && (hash[0] != '{' || strpbrk(hash, ":\n\r") || strlen(hash) > 4096)) {
 		errno = EINVAL;
@@ -994,8 +1012,8 @@ int passdb_file_delete(const char *path, const char *user)
 
 int passdb_file_set_field(const char *path, const char *user, const char *key, const char *value)
 {
-	struct passdb_field_edit fe = { .key = key, .value = value };
-	return passdb_file_edit(path, user, "{unused}", &fe);
+	struct passdb_field f = { key, value };
+	return passdb_file_update(path, user, NULL, &f, 1);
 }
 
 int passdb_file_set_password(const char *path, const char *user, const char *hash,
@@ -1005,9 +1023,15 @@ int passdb_file_set_password(const char *path, const char *user, const char *has
 		errno = EINVAL;
 		return -1;
 	}
-	struct passdb_field_edit fe = { .key = "scram-sha-256", .value = scram_field,
-					.hash = hash, .create = true };
-	return passdb_file_edit(path, user, hash, &fe);
+	struct passdb_field f = { "scram-sha-256", scram_field };
+	return passdb_file_update(path, user, hash, &f, 1);
+}
+
+int passdb_file_update(const char *path, const char *user, const char *hash,
+		       const struct passdb_field *fields, size_t n)
+{
+	struct passdb_field_edit fe = { .v = fields, .n = n, .hash = hash, .create = hash != NULL };
+	return passdb_file_edit(path, user, hash ? hash : "{unused}", &fe);
 }
 
 int passdb_file_list(const char *path, char ***users, size_t *n)

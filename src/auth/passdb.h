@@ -96,14 +96,25 @@ bool password_scheme_legacy(const char *stored);
 int passdb_file_set(const char *path, const char *user, const char *hash);
 int passdb_file_delete(const char *path, const char *user);   /* -2: no such user */
 /* Sets (value != NULL) or removes one extra field of an existing user,
- * keeping the others; keys are [a-z0-9_-]+, values have no space, ':' or
- * newline. -2: no such user. */
+ * keeping the others; keys are [a-z0-9_-]+, values have no space or
+ * newline (':' is fine: the extra field is the line's last, so IPv6
+ * networks fit). -2: no such user. */
 int passdb_file_set_field(const char *path, const char *user, const char *key, const char *value);
 /* A new password in one atomic rewrite: the hash and the scram-sha-256
  * field together (scram_field NULL removes it), adding the user if
  * missing; the other fields are kept. */
 int passdb_file_set_password(const char *path, const char *user, const char *hash,
 			     const char *scram_field);
+/* Several fields (value NULL: remove) and, when hash != NULL, the hash,
+ * in one atomic rewrite; with a hash the user is added when missing
+ * (so a new user never exists without its restrictions), without one
+ * the user must exist (-2). */
+struct passdb_field {
+	const char *key;
+	const char *value;
+};
+int passdb_file_update(const char *path, const char *user, const char *hash,
+		       const struct passdb_field *fields, size_t n);
 int passdb_file_list(const char *path, char ***users, size_t *n);
 /* Usernames: 1..255 bytes of [A-Za-z0-9._+@-], not starting with '.'. */
 bool passdb_username_valid(const char *user);
