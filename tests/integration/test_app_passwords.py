@@ -7,6 +7,7 @@ import hashlib
 import imaplib
 import os
 import re
+import signal
 import time
 
 import pytest
@@ -51,6 +52,16 @@ def can_login(srv, user, password):
         except Exception:
             pass
     return True
+
+
+def reload_users(srv):
+    """SIGHUP, and wait for the reload: the legacy password path (before
+    the switch to passdb_authenticate) re-reads the users file only then."""
+    before = srv.log().count("event=passdb_reloaded")
+    srv.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while time.time() < deadline and srv.log().count("event=passdb_reloaded") == before:
+        time.sleep(0.05)
 
 
 def cli(srv, *args, check=True):
@@ -144,6 +155,7 @@ def test_ssha512_migrated_user_logs_in(srv):
     line = "dave:{SSHA512}%s\n" % base64.b64encode(digest + salt).decode()
     with open(os.path.join(srv.dir, "users"), "a") as f:
         f.write(line)
+    reload_users(srv)
     assert can_login(srv, "dave", "migrated from openldap")
     assert not can_login(srv, "dave", "migrated from openLDAP")
     legacy = srv.rampart("user", "list", "-c", srv.conf_path, "--legacy").stdout.decode()
@@ -158,4 +170,5 @@ def test_weak_password_refused_and_forced(srv):
     r = srv.rampart("user", "add", "-c", srv.conf_path, "erin", "--password-stdin", "--force",
                     input=b"Administrator1\n", check=False)
     assert r.returncode == 0 and b"--force" in r.stderr
+    reload_users(srv)
     assert can_login(srv, "erin", "Administrator1")
