@@ -119,7 +119,8 @@ static bool apppass_i64(const char *s, size_t len, int64_t *out)
 }
 
 /* Splits one line into its six fields; false when it is not an entry
- * (comment, blank) or malformed. */
+ * (comment, blank) or malformed. The networks come last: IPv6 ones hold
+ * ':'. */
 static bool apppass_line_parse(const char *s, size_t len, struct apppass_entry *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -139,8 +140,8 @@ static bool apppass_line_parse(const char *s, size_t len, struct apppass_entry *
 		p = c ? c + 1 : end;
 	}
 	size_t plen = strlen(APPPASS_HASH_PREFIX);
-	const char *h = f[5];
-	size_t hl = fl[5];
+	const char *h = f[4];
+	size_t hl = fl[4];
 	if (hl != plen + APPPASS_SALT_LEN * 2 + 1 + APPPASS_MAC_LEN * 2 ||
 	    memcmp(h, APPPASS_HASH_PREFIX, plen) != 0 || h[plen + APPPASS_SALT_LEN * 2] != '$')
 		return false;
@@ -152,7 +153,7 @@ static bool apppass_line_parse(const char *s, size_t len, struct apppass_entry *
 		return false;
 	e->user = xstrndup(f[0], fl[0]);
 	e->name = xstrndup(f[1], fl[1]);
-	e->from = xstrndup(f[4], fl[4]);
+	e->from = xstrndup(f[5], fl[5]);
 	if (!passdb_username_valid(e->user) || !apppass_name_valid(e->name)) {
 		free(e->user);
 		free(e->name);
@@ -395,7 +396,7 @@ int apppass_file_add(const char *path, const char *user, const char *name, int64
 {
 	*password = NULL;
 	if (!path || !passdb_username_valid(user) || !apppass_name_valid(name) || expires < 0 ||
-	    (from && (strpbrk(from, ": \t\r\n") || strlen(from) > 4096)) || sodium_init() < 0) {
+	    (from && (strpbrk(from, " \t\r\n") || strlen(from) > 4096)) || sodium_init() < 0) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -406,9 +407,9 @@ int apppass_file_add(const char *path, const char *user, const char *name, int64
 	char salt_hex[APPPASS_SALT_LEN * 2 + 1], mac_hex[APPPASS_MAC_LEN * 2 + 1];
 	sodium_bin2hex(salt_hex, sizeof(salt_hex), salt, sizeof(salt));
 	sodium_bin2hex(mac_hex, sizeof(mac_hex), mac, sizeof(mac));
-	char *line = xasprintf("%s:%s:%" PRId64 ":%" PRId64 ":%s:" APPPASS_HASH_PREFIX "%s$%s\n",
-			       user, name, (int64_t)time(NULL), expires, from ? from : "", salt_hex,
-			       mac_hex);
+	char *line = xasprintf("%s:%s:%" PRId64 ":%" PRId64 ":" APPPASS_HASH_PREFIX "%s$%s:%s\n",
+			       user, name, (int64_t)time(NULL), expires, salt_hex, mac_hex,
+			       from ? from : "");
 	struct apppass_edit ed = { .user = user, .name = name, .line = line };
 	int rc = passdb_file_rewrite(path, apppass_edit_add, &ed);
 	sodium_memzero(mac, sizeof(mac));

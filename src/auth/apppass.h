@@ -3,10 +3,11 @@
  *
  * The definitions live in one file next to the users file, edited by the
  * CLI like the users file (root-owned, 0640, atomic rewrite):
- *   user:name:created:expires:from:blake2b$SALT$MAC
- * created/expires are Unix seconds (expires 0: never), from is a comma
- * list of CIDRs ("" = anywhere), SALT 16 random bytes and MAC the keyed
- * BLAKE2b-256 of the password under SALT, both in hex.
+ *   user:name:created:expires:blake2b$SALT$MAC:from
+ * created/expires are Unix seconds (expires 0: never), SALT 16 random
+ * bytes and MAC the keyed BLAKE2b-256 of the password under SALT, both in
+ * hex, and from (last, as IPv6 networks hold ':') a comma list of CIDRs
+ * ("" = anywhere).
  *
  * Why a fast hash is enough: an app password is 20 characters drawn from
  * 36 by the server (103 bits), not chosen by a person, so no dictionary

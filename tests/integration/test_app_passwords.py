@@ -112,7 +112,8 @@ def test_app_password_expires(srv):
 @needs_authenticate
 def test_app_password_from_list(srv):
     far = app_add(srv, "alice", "office", "--from", "10.0.0.0/8")
-    near = app_add(srv, "alice", "home", "--from", "192.0.2.0/24", "--from", "127.0.0.0/8")
+    near = app_add(srv, "alice", "home", "--from", "2001:db8::/32,192.0.2.0/24", "--from",
+                   "127.0.0.0/8")
     assert not can_login(srv, "alice", far)
     assert can_login(srv, "alice", near)
     app_cmd(srv, "revoke", "alice", "office")

@@ -202,7 +202,8 @@ static void test_app_passwords(void **state)
 	assert_int_equal(apppass_file_add(f->apps, "alice", "phone", 0, NULL, &phone), 0);
 	assert_int_equal(strlen(phone), 24);
 	assert_int_equal(apppass_file_add(f->apps, "alice", "laptop", time(NULL) + 3600, "", &laptop), 0);
-	assert_int_equal(apppass_file_add(f->apps, "alice", "office", 0, "10.0.0.0/8", &office), 0);
+	assert_int_equal(apppass_file_add(f->apps, "alice", "office", 0, "10.0.0.0/8,2001:db8::/32",
+					  &office), 0);
 	assert_int_equal(apppass_file_add(f->apps, "alice", "phone", 0, NULL, &(char *){ NULL }), -2);
 
 	struct passdb_auth out;
@@ -232,6 +233,7 @@ static void test_app_passwords(void **state)
 	assert_string_equal(out.reason, "app_password_source");
 	assert_fail_work(&w);
 	assert_int_equal(auth(db, "alice", office, "10.1.2.3", &out, &w), PASSDB_OK);
+	assert_int_equal(auth(db, "alice", office, "2001:db8::7", &out, &w), PASSDB_OK);
 
 	/* Last use recorded in state_dir, keyed by the entry's id. */
 	struct apppass_entry *v;
@@ -241,7 +243,8 @@ static void test_app_passwords(void **state)
 	time_t when = 0;
 	char ip[64];
 	assert_true(apppass_use_get(f->state, "alice", v[2].id, &when, ip, sizeof(ip)));
-	assert_string_equal(ip, "10.1.2.3");
+	assert_string_equal(ip, "2001:db8::7");
+	assert_string_equal(v[2].from, "10.0.0.0/8,2001:db8::/32");
 	assert_true(when >= time(NULL) - 60);
 	assert_true(apppass_use_get(f->state, "alice", v[0].id, &when, ip, sizeof(ip)));
 	assert_string_equal(ip, "127.0.0.1");
@@ -334,7 +337,7 @@ static void test_app_password_limit_and_store(void **state)
 
 	/* Invalid input refused before touching the file. */
 	assert_int_equal(apppass_file_add(f->apps, "alice", "bad:name", 0, NULL, &pw), -1);
-	assert_int_equal(apppass_file_add(f->apps, "alice", "x", 0, "10.0.0.0/8:evil", &pw), -1);
+	assert_int_equal(apppass_file_add(f->apps, "alice", "x", 0, "10.0.0.0/8 evil", &pw), -1);
 	assert_int_equal(apppass_file_add(f->apps, "../x", "x", 0, NULL, &pw), -1);
 
 	/* user del takes the user's app passwords with it. */
@@ -350,7 +353,7 @@ static void test_app_password_limit_and_store(void **state)
 
 	/* Malformed lines are skipped, not fatal. */
 	FILE *fp = fopen(f->apps, "a");
-	fputs("garbage line\nalice:x:1:0::blake2b$zz$zz\n# comment\n\n", fp);
+	fputs("garbage line\nalice:x:1:0:blake2b$zz$zz:\n# comment\n\n", fp);
 	fclose(fp);
 	assert_int_equal(apppass_file_list(f->apps, NULL, &v, &n), 0);
 	assert_int_equal(n, 1);
