@@ -24,8 +24,11 @@ void passdb_free(struct passdb *db);
 /* Reloads when the file's mtime/size changed; keeps the old copy on error.
  * Thread-safe against concurrent passdb_verify. */
 void passdb_refresh(struct passdb *db);
-/* Verifies a password. Slow by design (argon2id): call it off the event
- * loop. Takes the same time for unknown users (a dummy hash is checked). */
+/* Verifies the primary password only (no source list, no app passwords,
+ * no re-read of the file). A login uses passdb_authenticate below, which
+ * replaces this on the IMAP password path. Slow by design (argon2id):
+ * call it off the event loop. Takes the same time for unknown users (a dummy
+ * hash is checked). */
 enum passdb_result passdb_verify(struct passdb *db, const char *user, const char *password);
 bool passdb_user_exists(struct passdb *db, const char *user);
 
