@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <sysexits.h>
@@ -476,7 +477,10 @@ static int user_show(const struct config *cfg, const struct user_args *a)
 	       : password_scheme_legacy(u.hash) ? " (legacy: set a new password to upgrade)" : "");
 	printf("scram-sha-256: %s\n", scram ? "yes" : "no");
 	printf("from: %s\n", nets ? nets : "any");
-	printf("app-passwords-only: %s\n", apo && strcmp(apo, "yes") == 0 ? "yes" : "no");
+	/* The values the server reads as yes (passdb_authenticate). */
+	bool apo_yes = apo && (strcasecmp(apo, "yes") == 0 || strcasecmp(apo, "true") == 0 ||
+			       strcmp(apo, "1") == 0);
+	printf("app-passwords-only: %s\n", apo_yes ? "yes" : "no");
 	printf("app-passwords: %zu\n", napps);
 	free(nets);
 	free(apo);
