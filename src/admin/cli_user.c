@@ -386,9 +386,10 @@ out:
 	return rc;
 }
 
-static int user_del(const struct config *cfg, const struct user_args *a)
+/* The exit status of an edit of an existing user's line (r from
+ * passdb_file_*), with the message; 0 when it worked. */
+static int user_edit_status(const struct config *cfg, const struct user_args *a, int r)
 {
-	int r = passdb_file_delete(cfg->users_file, a->name);
 	if (r == -2 || (r < 0 && errno == ENOENT)) {
 		fprintf(stderr, "rampart user: no such user: %s\n", a->name);
 		return EX_NOUSER;
@@ -397,6 +398,14 @@ static int user_del(const struct config *cfg, const struct user_args *a)
 		fprintf(stderr, "rampart user: cannot write %s: %s\n", cfg->users_file, strerror(errno));
 		return EX_CANTCREAT;
 	}
+	return 0;
+}
+
+static int user_del(const struct config *cfg, const struct user_args *a)
+{
+	int rc = user_edit_status(cfg, a, passdb_file_delete(cfg->users_file, a->name));
+	if (rc)
+		return rc;
 	char *apath = apppass_path_for(cfg->users_file);
 	if (apppass_file_delete_user(apath, a->name) < 0)
 		fprintf(stderr, "rampart user: warning: cannot remove the app passwords of %s from "
@@ -418,14 +427,9 @@ static int user_modify(const struct config *cfg, const struct user_args *a)
 		return EX_USAGE;
 	}
 	int r = passdb_file_update(cfg->users_file, a->name, NULL, fields, nf);
-	if (r == -2 || (r < 0 && errno == ENOENT)) {
-		fprintf(stderr, "rampart user: no such user: %s\n", a->name);
-		return EX_NOUSER;
-	}
-	if (r < 0) {
-		fprintf(stderr, "rampart user: cannot write %s: %s\n", cfg->users_file, strerror(errno));
-		return EX_CANTCREAT;
-	}
+	int rc = user_edit_status(cfg, a, r);
+	if (rc)
+		return rc;
 	printf("changed user %s\n", a->name);
 	return 0;
 }
