@@ -33,8 +33,9 @@ static void serve_on_store_change(const char *user, void *arg)
 	server_post_all(arg, imap_notify_user, user);
 }
 
-/* Blocks until SIGTERM/SIGINT; SIGHUP re-reads the users file. */
-static void serve_wait(const sigset_t *sigs, struct passdb *passdb)
+/* Blocks until SIGTERM/SIGINT; SIGHUP re-reads the users file and the
+ * TLS certificates. */
+static void serve_wait(const sigset_t *sigs, struct passdb *passdb, struct server *srv)
 {
 	for (;;) {
 		int sig = 0;
@@ -44,6 +45,7 @@ static void serve_wait(const sigset_t *sigs, struct passdb *passdb)
 			return;
 		passdb_refresh(passdb);
 		log_info("event=reload what=users_file");
+		server_tls_reload(srv);
 	}
 }
 
@@ -105,7 +107,7 @@ int app_serve(const struct config *cfg)
 		fatal("cannot start work pool");
 	pool = true;
 	server_start(srv);
-	serve_wait(&sigs, passdb);
+	serve_wait(&sigs, passdb, srv);
 	log_info("event=stopping");
 	server_stop(srv);
 	rc = 0;

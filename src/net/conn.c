@@ -4,6 +4,7 @@
  * struct conn_io (core/proto.h). Every function runs on the connection's
  * worker thread. */
 #include "net/net_internal.h"
+#include "net/tls.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/proto.h"
@@ -40,6 +41,7 @@ struct conn {
 	bool closing;
 	bool paused;
 	struct event *resume_ev;     /* processes input that arrived while paused */
+	struct tls_hello hello;      /* what the client offered, for a failed handshake's log */
 	struct conn *prev, *next;    /* worker's list of connections */
 };
 
@@ -81,7 +83,7 @@ static void conn_setup_bev(struct conn *c);
  * SSL and the socket. */
 static bool conn_tls_bev(struct conn *c)
 {
-	SSL *ssl = SSL_new(c->w->srv->ssl_ctx);
+	SSL *ssl = tls_ssl_new(c->w->srv, &c->hello);
 	if (!ssl)
 		return false;
 	c->bev = bufferevent_openssl_socket_new(c->w->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -172,7 +174,11 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		if ((what & BEV_EVENT_ERROR) && c->tls) {
+		if (c->handshaking && !c->closing) {
+			unsigned long e = (what & BEV_EVENT_ERROR) ? bufferevent_get_openssl_error(c->bev) : 0;
+			tls_log_handshake_failed(c->peer_str, &c->hello, e,
+						 (what & BEV_EVENT_EOF) ? "closed by client" : "error");
+		} else if ((what & BEV_EVENT_ERROR) && c->tls) {
 			unsigned long e = bufferevent_get_openssl_error(c->bev);
 			/* A client closing without close_notify is routine. */
 			if (e && ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -230,6 +236,7 @@ static void io_close(void *conn)
 		return;
 	c->closing = true;
 	if (c->handshaking) {
+		tls_log_handshake_failed(c->peer_str, &c->hello, 0, "closed by server (timeout)");
 		/* Nothing written can reach a client that never finished the
 		 * TLS handshake (one stalling it on purpose included): drop the
 		 * socket now rather than wait for a flush that cannot happen. */
