@@ -40,6 +40,7 @@ struct conn {
 	bool starttls_pending;
 	bool closing;
 	bool paused;
+	bool proxy_sniff;            /* proxy_from listener: first bytes not looked at yet */
 	struct event *resume_ev;     /* processes input that arrived while paused */
 	struct tls_hello hello;      /* what the client offered, for a failed handshake's log */
 	struct conn *prev, *next;    /* worker's list of connections */
@@ -132,10 +133,33 @@ static void conn_ack_now(struct conn *c)
 		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 }
 
+/* On a listener with proxy_from, a PROXY header that did not come from
+ * one of those addresses (or a second one after the balancer's) is a
+ * client trying to choose its own address: closed. false when c is gone
+ * or more bytes are needed to tell. */
+static bool conn_proxy_sniff(struct conn *c, struct evbuffer *in)
+{
+	unsigned char b[16];
+	size_t n = MIN(evbuffer_get_length(in), sizeof(b));
+	evbuffer_copyout(in, b, n);
+	int r = proxy_header_sniff(b, n);
+	if (r < 0)
+		return false;
+	c->proxy_sniff = false;
+	if (r == 0)
+		return true;
+	log_info("event=proxy_refused ip=%s listener=%s reason=\"PROXY header from an address not in "
+		 "proxy_from\"", c->peer_str, c->nl->lc->name);
+	conn_free(c);
+	return false;
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	if (c->closing || c->starttls_pending)
+		return;
+	if (c->proxy_sniff && !conn_proxy_sniff(c, bufferevent_get_input(bev)))
 		return;
 	c->ops->input(c->sess, bufferevent_get_input(bev));
 	conn_ack_now(c);
@@ -378,6 +402,7 @@ void conn_open(struct worker *w, const struct net_listener *nl, evutil_socket_t 
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	c->resume_ev = event_new(w->base, -1, 0, conn_resume_cb, c);
+	c->proxy_sniff = lc->proxy_from.n > 0;
 
 	if (lc->tls == LISTENER_TLS_IMPLICIT) {
 		if (!conn_tls_bev(c)) {
