@@ -723,6 +723,30 @@ static bool config_listener_name_ok(const char *s, size_t len)
 	return true;
 }
 
+/* "[KW NAME]": 1 with *name and *nlen set to a valid NAME; 0 when the
+ * header is not a KW section; -1 when it is, with a bad name (reported). */
+static int config_section_named(struct config_parse *p, const char *s, size_t len, const char *kw,
+				const char **name, size_t *nlen)
+{
+	size_t kl = strlen(kw);
+	if (len < kl || memcmp(s, kw, kl) != 0 || (len > kl && !config_is_space(s[kl])))
+		return 0;
+	*name = s + kl;
+	*nlen = len - kl;
+	while (*nlen && config_is_space(**name))
+		(*name)++, (*nlen)--;
+	if (*nlen == 0) {
+		config_error(p, "a %s section needs a name: [%s NAME]", kw, kw);
+		return -1;
+	}
+	if (!config_listener_name_ok(*name, *nlen)) {
+		config_error(p, "%s name '%.*s' must be 1..%d characters of A-Z a-z 0-9 _ - .", kw,
+			     (int)MIN(*nlen, (size_t)64), *name, CONFIG_LISTENER_NAME_MAX);
+		return -1;
+	}
+	return 1;
+}
+
 static void config_section_begin(struct config_parse *p, const char *s, size_t len, const char *after)
 {
 	p->sec = SEC_INVALID;
@@ -744,20 +768,12 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 			return;
 		}
 	}
-	if (len >= 8 && memcmp(s, "listener", 8) == 0 && (len == 8 || config_is_space(s[8]))) {
-		const char *name = s + 8;
-		size_t nlen = len - 8;
-		while (nlen && config_is_space(*name))
-			name++, nlen--;
-		if (nlen == 0) {
-			config_error(p, "a listener section needs a name: [listener NAME]");
-			return;
-		}
-		if (!config_listener_name_ok(name, nlen)) {
-			config_error(p, "listener name '%.*s' must be 1..%d characters of A-Z a-z 0-9 _ - .",
-				     (int)MIN(nlen, (size_t)64), name, CONFIG_LISTENER_NAME_MAX);
-			return;
-		}
+	const char *name;
+	size_t nlen;
+	int named = config_section_named(p, s, len, "listener", &name, &nlen);
+	if (named < 0)
+		return;
+	if (named) {
 		struct config *c = p->c;
 		for (size_t i = 0; i < c->nlisteners; i++) {
 			if (strlen(c->listeners[i].name) == nlen && memcmp(c->listeners[i].name, name, nlen) == 0) {
@@ -783,16 +799,10 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		p->sec = SEC_LISTENER;
 		return;
 	}
-	if (len >= 11 && memcmp(s, "certificate", 11) == 0 && (len == 11 || config_is_space(s[11]))) {
-		const char *name = s + 11;
-		size_t nlen = len - 11;
-		while (nlen && config_is_space(*name))
-			name++, nlen--;
-		if (!config_listener_name_ok(name, nlen)) {
-			config_error(p, "a certificate section needs a name of 1..%d characters of "
-				     "A-Z a-z 0-9 _ - .: [certificate NAME]", CONFIG_LISTENER_NAME_MAX);
-			return;
-		}
+	named = config_section_named(p, s, len, "certificate", &name, &nlen);
+	if (named < 0)
+		return;
+	if (named) {
 		struct config *c = p->c;
 		for (size_t i = 0; i < c->nsni_certs; i++) {
 			if (strlen(c->sni_certs[i].name) == nlen && memcmp(c->sni_certs[i].name, name, nlen) == 0) {

@@ -82,22 +82,12 @@ def caps(sock):
     return read_until(sock, b"c OK")
 
 
-def wait_log(srv, pattern, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        m = re.search(pattern, srv.log())
-        if m:
-            return m
-        time.sleep(0.05)
-    raise AssertionError("no %r in log:\n%s" % (pattern, srv.log()[-3000:]))
-
-
 def test_v2_header_gives_real_address(srv):
     s = connect(srv.port_proxy)
     s.sendall(v2("192.0.2.77"))
     assert read_until(s, b"\r\n").startswith(b"* OK")
-    wait_log(srv, r"event=connect ip=192\.0\.2\.77 listener=proxied")
-    wait_log(srv, r"event=proxy ip=192\.0\.2\.77 via=127\.0\.0\.1 listener=proxied version=2")
+    srv.wait_log(r"event=connect ip=192\.0\.2\.77 listener=proxied")
+    srv.wait_log(r"event=proxy ip=192\.0\.2\.77 via=127\.0\.0\.1 listener=proxied version=2")
     s.close()
 
 
@@ -106,7 +96,7 @@ def test_v2_ipv6_and_tlvs(srv):
     # a TLV (PP2_TYPE_AUTHORITY) after the addresses is skipped
     s.sendall(v2("2001:db8::42", "::1", tlv=b"\x02\x00\x0bexample.org"))
     assert read_until(s, b"\r\n").startswith(b"* OK")
-    wait_log(srv, r"event=connect ip=2001:db8::42 listener=proxied")
+    srv.wait_log(r"event=connect ip=2001:db8::42 listener=proxied")
     s.close()
 
 
@@ -115,7 +105,7 @@ def test_v1_header_byte_by_byte(srv):
     for b in v1("198.51.100.3"):
         s.sendall(bytes([b]))
     assert read_until(s, b"\r\n").startswith(b"* OK")
-    wait_log(srv, r"event=connect ip=198\.51\.100\.3 listener=proxied")
+    srv.wait_log(r"event=connect ip=198\.51\.100\.3 listener=proxied")
     s.close()
 
 
@@ -157,7 +147,7 @@ def test_allow_from_sees_real_address(srv):
     s = connect(srv.port_proxy_allow)
     s.sendall(v2("203.0.113.9"))
     assert closed(s)
-    wait_log(srv, r"event=connect_refused reason=allow_from ip=203\.0\.113\.9 listener=proxied_allow")
+    srv.wait_log(r"event=connect_refused reason=allow_from ip=203\.0\.113\.9 listener=proxied_allow")
 
 
 def test_per_ip_limit_counts_real_address(srv):
@@ -212,7 +202,7 @@ def test_tls_after_header_in_the_same_segment(srv):
         except ssl.SSLWantReadError:
             inc.write(s.recv(65536))
     assert greeting.startswith(b"* OK"), greeting
-    wait_log(srv, r"event=connect ip=192\.0\.2\.60 listener=proxied_tls")
+    srv.wait_log(r"event=connect ip=192\.0\.2\.60 listener=proxied_tls")
     s.close()
 
 
@@ -220,7 +210,7 @@ def test_balancer_without_header_is_closed(srv):
     s = connect(srv.port_proxy)
     s.sendall(b"a CAPABILITY\r\n")
     assert closed(s)
-    wait_log(srv, r"event=proxy_refused ip=127\.0\.0\.1 listener=proxied reason=\"not a PROXY")
+    srv.wait_log(r"event=proxy_refused ip=127\.0\.0\.1 listener=proxied reason=\"not a PROXY")
 
 
 def test_balancer_silent_is_closed_at_proxy_timeout(srv):
@@ -228,7 +218,7 @@ def test_balancer_silent_is_closed_at_proxy_timeout(srv):
     t0 = time.time()
     assert closed(s, timeout=20)
     assert time.time() - t0 < 15
-    wait_log(srv, r"reason=\"no PROXY header in time\"")
+    srv.wait_log(r"reason=\"no PROXY header in time\"")
 
 
 @pytest.mark.parametrize("bad,why", [
@@ -245,7 +235,7 @@ def test_bad_headers_close(srv, bad, why):
     s = connect(srv.port_proxy)
     s.sendall(bad)
     assert closed(s)
-    wait_log(srv, r"event=proxy_refused ip=127\.0\.0\.1 listener=proxied reason=\"[^\"]*%s"
+    srv.wait_log(r"event=proxy_refused ip=127\.0\.0\.1 listener=proxied reason=\"[^\"]*%s"
              % re.escape(why))
 
 
@@ -255,7 +245,7 @@ def test_header_from_other_address_is_closed(srv, header):
     assert read_until(s, b"\r\n").startswith(b"* OK")  # a normal client to the server
     s.sendall(header)
     assert closed(s)
-    wait_log(srv, r"event=proxy_refused ip=127\.0\.0\.2 listener=proxied reason=\"PROXY header "
+    srv.wait_log(r"event=proxy_refused ip=127\.0\.0\.2 listener=proxied reason=\"PROXY header "
              r"from an address not in proxy_from\"")
 
 
@@ -264,7 +254,7 @@ def test_direct_client_from_other_address_works(srv):
     assert read_until(s, b"\r\n").startswith(b"* OK")
     assert b"STARTTLS" in caps(s)
     s.close()
-    wait_log(srv, r"event=connect ip=127\.0\.0\.2 listener=proxied")
+    srv.wait_log(r"event=connect ip=127\.0\.0\.2 listener=proxied")
 
 
 def test_second_header_after_balancer_is_closed(srv):

@@ -10,11 +10,11 @@ import signal
 import socket
 import ssl
 import subprocess
-import time
+import tempfile
 
 import pytest
 
-from rampart_harness import BIN, RUN_USER, Server, read_until
+from rampart_harness import BIN, RUN_USER, Server, free_port, make_cert
 
 WEAK = "DEFAULT:@SECLEVEL=0"  # let the client really offer old versions and suites
 
@@ -36,16 +36,6 @@ def negotiated(out):
 def peer_cn(out):
     m = re.search(r"subject=.*?CN ?= ?([^,\n/]+)", out)
     return m.group(1).strip() if m else None
-
-
-def wait_log(srv, pattern, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        m = re.search(pattern, srv.log())
-        if m:
-            return m
-        time.sleep(0.05)
-    raise AssertionError("no %r in log:\n%s" % (pattern, srv.log()[-3000:]))
 
 
 def make_named_cert(directory, stem, cn, sans):
@@ -75,9 +65,9 @@ def test_versions_tls12_and_13_only(shared_server, starttls):
         n = negotiated(out)
         assert n is None or n[2] == "(NONE)", out
     # the refusal is the server's: it logged what the client offered
-    wait_log(shared_server, r"event=tls_handshake_failed ip=127\.0\.0\.1 sni=\S* version=TLSv1\.0 "
+    shared_server.wait_log(r"event=tls_handshake_failed ip=127\.0\.0\.1 sni=\S* version=TLSv1\.0 "
              r"ciphers_offered=\d+ ciphers=\"[^\"]+\" reason=\"unsupported protocol\"")
-    wait_log(shared_server, r"event=tls_handshake_failed .*version=TLSv1\.1 .*unsupported protocol")
+    shared_server.wait_log(r"event=tls_handshake_failed .*version=TLSv1\.1 .*unsupported protocol")
     for flag, want in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
         n = negotiated(s_client(port, flag, starttls=starttls))
         assert n and n[1] == want, (flag, n)
@@ -121,7 +111,7 @@ def test_nmap_ssl_enum_ciphers_grade_a(shared_server, starttls):
 
 @pytest.fixture(scope="module")
 def sni_server():
-    d = __import__("tempfile").mkdtemp(prefix="rampart-sni-")
+    d = tempfile.mkdtemp(prefix="rampart-sni-")
     os.chmod(d, 0o755)
     mail = make_named_cert(d, "mail", "mail.example.org", "DNS:mail.example.org")
     wild = make_named_cert(d, "wild", "wild.example.net", "DNS:*.example.net")
@@ -167,7 +157,10 @@ def test_sni_config_check_lists_certificates(sni_server):
 @pytest.mark.parametrize("flag", ["-tls1_2", "-tls1_3"])
 def test_session_resumption_with_tickets(shared_server, flag, tmp_path):
     sess = str(tmp_path / "sess")
-    first = negotiated(s_client(shared_server.port_tls, flag, "-sess_out", sess))
+    # -ign_eof: s_client stays until the server closes after LOGOUT, so it
+    # has read the TLS 1.3 ticket (sent after the handshake) before it
+    # writes the session out
+    first = negotiated(s_client(shared_server.port_tls, flag, "-ign_eof", "-sess_out", sess))
     assert first and first[0] == "New", first
     again = negotiated(s_client(shared_server.port_tls, flag, "-sess_in", sess))
     assert again and again[0] == "Reused", again
@@ -178,7 +171,7 @@ def test_session_tickets_off(tmp_path):
     try:
         for flag in ("-tls1_2", "-tls1_3"):
             sess = str(tmp_path / ("sess" + flag))
-            out = s_client(srv.port_tls, flag, "-sess_out", sess)
+            out = s_client(srv.port_tls, flag, "-ign_eof", "-sess_out", sess)
             assert "TLS session ticket:" not in out, out
             if os.path.exists(sess):
                 again = negotiated(s_client(srv.port_tls, flag, "-sess_in", sess))
@@ -207,13 +200,12 @@ def test_sighup_reloads_certificates_and_keeps_connections():
         # a new key and certificate in place of the old ones
         tmp = os.path.join(srv.dir, "new")
         os.mkdir(tmp)
-        from rampart_harness import make_cert
         cert, key = make_cert(tmp)
         shutil.copy(cert, srv.cert)
         shutil.copy(key, srv.key)
         group_readable(srv.key)
         srv.proc.send_signal(signal.SIGHUP)
-        wait_log(srv, r"event=reload what=tls certificates=1")
+        srv.wait_log(r"event=reload what=tls certificates=1")
         after = fingerprint(srv.port_tls)
         assert after != before
         # the connection made before the reload still works
@@ -223,7 +215,7 @@ def test_sighup_reloads_certificates_and_keeps_connections():
         with open(srv.cert, "w") as f:
             f.write("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
         srv.proc.send_signal(signal.SIGHUP)
-        wait_log(srv, r"event=reload_failed what=tls")
+        srv.wait_log(r"event=reload_failed what=tls")
         assert fingerprint(srv.port_tls) == after
         assert held.noop()[0] == "OK"
         held.logout()
@@ -235,10 +227,10 @@ def test_sighup_reloads_certificates_and_keeps_connections():
 def test_root_only_key_warns_at_start_and_reload_keeps_old():
     srv = Server()  # the harness leaves key.pem root:root 0600
     try:
-        wait_log(srv, r"event=startup_warning msg=\"the server user cannot read this file.*key\.pem")
+        srv.wait_log(r"event=startup_warning msg=\"the server user cannot read this file.*key\.pem")
         before = fingerprint(srv.port_tls)
         srv.proc.send_signal(signal.SIGHUP)
-        wait_log(srv, r"event=reload_failed what=tls")
+        srv.wait_log(r"event=reload_failed what=tls")
         assert fingerprint(srv.port_tls) == before
     finally:
         srv.close()
@@ -289,7 +281,6 @@ def test_config_check_plaintext_listener(tmp_path, text, ok):
 
 def test_config_check_trusted_networks_beyond_loopback(tmp_path):
     base = "[tls]\ncert = cert.pem\nkey = key.pem\n[listener a]\naddress = 0.0.0.0:143\n"
-    from rampart_harness import make_cert
     make_cert(str(tmp_path))
     r = config_check(tmp_path, base + "[security]\ntrusted_networks = 10.0.0.0/8\n")
     assert r.returncode != 0 and b"trusted_networks contains 10.0.0.0/8" in r.stderr, r.stderr
@@ -306,8 +297,7 @@ def test_serve_refuses_plaintext_then_starts_loudly_when_allowed():
         srv.stop()
         with open(srv.conf_path) as f:
             text = f.read()
-        bad = text + "[listener plain]\naddress = 0.0.0.0:%d\ntls = none\n" % \
-            __import__("rampart_harness").free_port()
+        bad = text + "[listener plain]\naddress = 0.0.0.0:%d\ntls = none\n" % free_port()
         with open(srv.conf_path, "w") as f:
             f.write(bad)
         r = subprocess.run([BIN, "serve", "-c", srv.conf_path], capture_output=True, timeout=30)
@@ -315,6 +305,6 @@ def test_serve_refuses_plaintext_then_starts_loudly_when_allowed():
         with open(srv.conf_path, "w") as f:
             f.write(bad.replace("[security]\n", "[security]\nallow_plaintext_auth = yes\n"))
         srv.start()
-        wait_log(srv, r"event=startup_warning msg=\"plaintext authentication allowed")
+        srv.wait_log(r"event=startup_warning msg=\"plaintext authentication allowed")
     finally:
         srv.close()
