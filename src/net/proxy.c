@@ -10,8 +10,9 @@
  * one byte of what follows (a TLS ClientHello) is consumed: the first
  * byte says which version; v2 is 16 bytes and then its stated length, v1
  * a line read byte by byte up to its 107-byte maximum. Waiting is bounded
- * by proxy_timeout and by PROXY_PENDING_MAX per worker; whatever is not a
- * valid header closes the connection. */
+ * by proxy_timeout from accept (however the bytes trickle in) and by
+ * PROXY_PENDING_MAX per worker; whatever is not a valid header closes the
+ * connection. */
 #include "net/net_internal.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -39,6 +40,7 @@ struct proxy_wait {
 	const struct net_listener *nl;
 	evutil_socket_t fd;
 	struct event *ev;
+	uint64_t deadline_ms;        /* absolute: a trickle of bytes does not extend it */
 	struct sockaddr_storage lb;  /* the balancer's own address */
 	socklen_t lblen;
 	unsigned char buf[PROXY_V2_MAX];
@@ -213,9 +215,18 @@ static void proxy_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+				proxy_refuse(p, strerror(errno));
 				return;
-			proxy_refuse(p, strerror(errno));
+			}
+			uint64_t now = now_ms();
+			if (now >= p->deadline_ms) {
+				proxy_refuse(p, "no PROXY header in time");
+				return;
+			}
+			uint64_t left = p->deadline_ms - now;
+			struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000 };
+			event_add(p->ev, &tv);
 			return;
 		}
 		p->len += (size_t)n;
@@ -258,7 +269,8 @@ void proxy_wait_start(struct worker *w, const struct net_listener *nl, evutil_so
 	p->fd = fd;
 	memcpy(&p->lb, sa, MIN((size_t)salen, sizeof(p->lb)));
 	p->lblen = salen;
-	p->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, proxy_read_cb, p);
+	p->ev = event_new(w->base, fd, EV_READ, proxy_read_cb, p);
+	p->deadline_ms = now_ms() + (uint64_t)w->srv->cfg->proxy_timeout * 1000;
 	p->next = w->proxy_waits;
 	if (p->next)
 		p->next->prev = p;

@@ -263,3 +263,24 @@ def test_second_header_after_balancer_is_closed(srv):
     assert read_until(s, b"\r\n").startswith(b"* OK")
     s.sendall(v2("127.0.0.5"))
     assert closed(s)
+
+
+def test_trickled_header_closed_at_proxy_timeout(srv):
+    """proxy_timeout runs from accept: a byte now and then does not extend it."""
+    s = connect(srv.port_proxy)
+    header = v1("192.0.2.80")
+    t0 = time.time()
+    sent = 0
+    try:
+        for b in header[:-1]:
+            if time.time() - t0 > 8:
+                break
+            s.sendall(bytes([b]))
+            sent += 1
+            time.sleep(0.3)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert sent < len(header) - 1, "the whole header was accepted byte by byte"
+    assert closed(s)
+    assert time.time() - t0 < 8
+    srv.wait_log(r"event=proxy_refused ip=127\.0\.0\.1 listener=proxied reason=\"no PROXY header in time\"")
