@@ -723,6 +723,28 @@ static bool config_listener_name_ok(const char *s, size_t len)
 	return true;
 }
 
+/* [certificate NAME]: a new SNI certificate (TLS policy part, issue #11). */
+static void config_sni_section_begin(struct config_parse *p, const char *name, size_t nlen)
+{
+	struct config *c = p->c;
+	for (size_t i = 0; i < c->nsni_certs; i++) {
+		if (strlen(c->sni_certs[i].name) == nlen && memcmp(c->sni_certs[i].name, name, nlen) == 0) {
+			config_error(p, "duplicate certificate name '%.*s'", (int)nlen, name);
+			return;
+		}
+	}
+	if (c->nsni_certs >= CONFIG_LISTENERS_MAX) {
+		config_error(p, "more than %d certificate sections", CONFIG_LISTENERS_MAX);
+		return;
+	}
+	xgrow((void **)&c->sni_certs, &p->sni_cap, c->nsni_certs + 1, sizeof(*c->sni_certs));
+	xgrow((void **)&p->sni_line, &p->sni_line_cap, c->nsni_certs + 1, sizeof(*p->sni_line));
+	c->sni_certs[c->nsni_certs] = (struct sni_cert_config){ .name = xstrndup(name, nlen) };
+	p->sni_line[c->nsni_certs] = p->lineno;
+	p->cur_sni = c->nsni_certs++;
+	p->sec = SEC_CERTIFICATE;
+}
+
 /* "[KW NAME]": 1 with *name and *nlen set to a valid NAME; 0 when the
  * header is not a KW section; -1 when it is, with a bad name (reported). */
 static int config_section_named(struct config_parse *p, const char *s, size_t len, const char *kw,
@@ -803,23 +825,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	if (named < 0)
 		return;
 	if (named) {
-		struct config *c = p->c;
-		for (size_t i = 0; i < c->nsni_certs; i++) {
-			if (strlen(c->sni_certs[i].name) == nlen && memcmp(c->sni_certs[i].name, name, nlen) == 0) {
-				config_error(p, "duplicate certificate name '%.*s'", (int)nlen, name);
-				return;
-			}
-		}
-		if (c->nsni_certs >= CONFIG_LISTENERS_MAX) {
-			config_error(p, "more than %d certificate sections", CONFIG_LISTENERS_MAX);
-			return;
-		}
-		xgrow((void **)&c->sni_certs, &p->sni_cap, c->nsni_certs + 1, sizeof(*c->sni_certs));
-		xgrow((void **)&p->sni_line, &p->sni_line_cap, c->nsni_certs + 1, sizeof(*p->sni_line));
-		c->sni_certs[c->nsni_certs] = (struct sni_cert_config){ .name = xstrndup(name, nlen) };
-		p->sni_line[c->nsni_certs] = p->lineno;
-		p->cur_sni = c->nsni_certs++;
-		p->sec = SEC_CERTIFICATE;
+		config_sni_section_begin(p, name, nlen);
 		return;
 	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
