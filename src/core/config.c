@@ -1036,13 +1036,16 @@ static int config_check_plaintext(const struct config *c, char **err)
 			wide = &c->trusted_networks.v[i];
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_config *l = &c->listeners[i];
-		if (!l->host || config_host_loopback(l->host))
+		/* Behind a PROXY-protocol balancer the clients are remote, whatever
+		 * address the listener is bound to. */
+		if (!l->host || (config_host_loopback(l->host) && !l->proxy_from.n))
 			continue;
 		if (l->tls == LISTENER_TLS_NONE) {
-			*err = xasprintf("%s: [listener %s] has tls = none on the non-loopback address %s: "
+			*err = xasprintf("%s: [listener %s] has tls = none on the non-loopback address %s%s: "
 					 "passwords would cross the network in cleartext. Use tls = "
 					 "starttls or implicit, bind it to 127.0.0.1, or set [security] "
-					 "allow_plaintext_auth = yes", c->path, l->name, l->host);
+					 "allow_plaintext_auth = yes", c->path, l->name, l->host,
+					 l->proxy_from.n ? " (behind proxy_from)" : "");
 			return -1;
 		}
 		if (wide && l->tls == LISTENER_TLS_STARTTLS) {

@@ -971,6 +971,9 @@ static void test_plaintext_auth_check(void **state)
 	load_err(t, "[listener a]\naddress = [::]:143\ntls = none\n", 0, "allow_plaintext_auth");
 	config_free(load_ok(t, "[listener a]\naddress = 127.0.0.2:143\ntls = none\n"));
 	config_free(load_ok(t, "[listener a]\naddress = [::1]:143\ntls = none\n"));
+	/* a loopback listener behind a load balancer serves remote clients */
+	load_err(t, "[listener a]\naddress = 127.0.0.1:143\ntls = none\nproxy_from = 127.0.0.1\n", 0,
+		 "127.0.0.1 (behind proxy_from)");
 	config_free(load_ok(t, "[listener a]\naddress = 0.0.0.0:143\ntls = none\n"
 			       "[security]\nallow_plaintext_auth = yes\n"));
 	/* trusted_networks beyond loopback with a reachable STARTTLS listener */
@@ -988,6 +991,9 @@ static void test_plaintext_auth_check(void **state)
 		 "[listener b]\naddress = 127.0.0.1:143\n"
 		 "[security]\ntrusted_networks = 10.0.0.0/8\n", tlsl);
 	config_free(load_ok(t, text));
+	snprintf(text, sizeof(text), "%s[listener b]\naddress = 127.0.0.1:143\nproxy_from = 127.0.0.1\n"
+		 "[security]\ntrusted_networks = 10.0.0.0/8\n", tlsl);
+	load_err(t, text, 0, "could log in without TLS on [listener b]");
 	snprintf(text, sizeof(text), "%s[listener a]\naddress = 0.0.0.0:143\n"
 		 "[security]\ntrusted_networks = 10.0.0.0/8\nallow_plaintext_auth = on\n", tlsl);
 	struct config *c = load_ok(t, text);
