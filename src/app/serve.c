@@ -7,6 +7,7 @@
  * network layer's protocol-neutral server_post_all. */
 #include "app/serve.h"
 #include "auth/passdb.h"
+#include "auth/policy.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/privs.h"
@@ -76,9 +77,10 @@ int app_serve(const struct config *cfg)
 	const struct server_hooks hooks = {
 		.fds_short = store_cache_drop,
 		.worker_exit = store_cache_drop,
+		.source_known = policy_addr_known,
 	};
 	int rc = 1;
-	bool store_up = false, watching = false, pool = false;
+	bool store_up = false, watching = false, pool = false, policy = false;
 	struct server *srv = server_new(cfg, protos, &hooks);
 	if (!srv)
 		goto out;
@@ -91,6 +93,10 @@ int app_serve(const struct config *cfg)
 			cfg->state_dir, strerror(errno));
 		goto out;
 	}
+	/* After the drop: the state file belongs to the run user. */
+	if (policy_init(cfg) < 0)
+		goto out;
+	policy = true;
 	if (store_init(cfg->mail_root) < 0) {
 		log_err("event=startup_error msg=\"cannot open mail_root\" path=%s", cfg->mail_root);
 		goto out;
@@ -101,6 +107,7 @@ int app_serve(const struct config *cfg)
 		goto out;
 	}
 	watching = true;
+	workpool_set_fair_bound(cfg->policy_max_queued_checks);
 	if (workpool_start(server_workers(srv)) < 0)
 		fatal("cannot start work pool");
 	pool = true;
@@ -115,6 +122,8 @@ out:
 	if (pool)
 		workpool_stop();
 	server_free(srv);
+	if (policy)
+		policy_shutdown();
 	if (store_up)
 		store_shutdown();
 	passdb_free(passdb);

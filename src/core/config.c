@@ -46,12 +46,13 @@ enum config_section {
 	SEC_LISTENER,
 	SEC_SECURITY,
 	SEC_LIMITS,
+	SEC_POLICY,
 };
 
 static const char *const config_section_names[] = {
 	[SEC_NONE] = "",         [SEC_INVALID] = "",       [SEC_SERVER] = "server",
 	[SEC_TLS] = "tls",       [SEC_LISTENER] = "listener", [SEC_SECURITY] = "security",
-	[SEC_LIMITS] = "limits",
+	[SEC_LIMITS] = "limits", [SEC_POLICY] = "policy",
 };
 
 enum config_type {
@@ -110,6 +111,23 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_LIMITS, "max_mailboxes", T_UINT, max_mailboxes, 1, 10000000),
 	/* At most the store's STORE_MAILBOX_NAME_MAX (test_config checks). */
 	KEY(SEC_LIMITS, "max_mailbox_name", T_UINT, max_mailbox_name, 16, 1000),
+	/* [policy]: auth/policy.c (brute force, spraying, connection limits) */
+	KEY(SEC_POLICY, "lockout_failures", T_UINT, policy_lockout_failures, 1, 100000),
+	KEY(SEC_POLICY, "lockout_window", T_UINT, policy_lockout_window, 1, 7 * 86400),
+	KEY(SEC_POLICY, "lockout_duration", T_UINT, policy_lockout_duration, 1, 86400),
+	KEY(SEC_POLICY, "lockout_max_duration", T_UINT, policy_lockout_max_duration, 1, 30 * 86400),
+	/* The engine remembers the last 8 failed usernames per source. */
+	KEY(SEC_POLICY, "spray_users", T_UINT, policy_spray_users, 2, 8),
+	KEY(SEC_POLICY, "prefix_failures", T_UINT, policy_prefix_failures, 1, 1000000),
+	KEY(SEC_POLICY, "user_failures", T_UINT, policy_user_failures, 1, 1000000),
+	KEY(SEC_POLICY, "delay_base_ms", T_UINT, policy_delay_base_ms, 0, 60000),
+	KEY(SEC_POLICY, "delay_max_ms", T_UINT, policy_delay_max_ms, 0, 60000),
+	KEY(SEC_POLICY, "breaker_failures_per_s", T_UINT, policy_breaker_rate, 1, 1000000),
+	KEY(SEC_POLICY, "table_size", T_UINT, policy_table_size, 1024, 1u << 24),
+	KEY(SEC_POLICY, "max_queued_checks", T_UINT, policy_max_queued_checks, 1, 100000),
+	KEY(SEC_POLICY, "max_sessions_per_user", T_UINT, policy_max_sessions_per_user, 1, 1000000),
+	KEY(SEC_POLICY, "connection_reserve_percent", T_UINT, policy_reserve_percent, 0, 50),
+	KEY(SEC_POLICY, "save_interval", T_UINT, policy_save_interval, 1, 3600),
 };
 
 #undef KEY
@@ -567,7 +585,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 	switch (p->sec) {
 	case SEC_NONE:
 		config_error(p, "'%s' is outside of any section (start with [server], [tls], "
-			     "[listener NAME], [security] or [limits])", name);
+			     "[listener NAME], [security], [limits] or [policy])", name);
 		return 0;
 	case SEC_INVALID:
 		return 1;
@@ -626,7 +644,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		s++, len--;
 	while (len && config_is_space(s[len - 1]))
 		len--;
-	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS };
+	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
+						     SEC_POLICY };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -774,6 +793,22 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->login_timeout = 60;
 	c->max_mailboxes = 10000;
 	c->max_mailbox_name = 1000;
+	/* [policy] (auth/policy.c) */
+	c->policy_lockout_failures = 10;
+	c->policy_lockout_window = 600;
+	c->policy_lockout_duration = 900;
+	c->policy_lockout_max_duration = 86400;
+	c->policy_spray_users = 5;
+	c->policy_prefix_failures = 50;
+	c->policy_user_failures = 20;
+	c->policy_delay_base_ms = 500;
+	c->policy_delay_max_ms = 15000;
+	c->policy_breaker_rate = 50;
+	c->policy_table_size = 65536;
+	c->policy_max_queued_checks = 8;
+	c->policy_max_sessions_per_user = 50;
+	c->policy_reserve_percent = 10;
+	c->policy_save_interval = 5;
 }
 
 static char *config_dir_of(const char *path)
@@ -1064,7 +1099,8 @@ static void config_print_colon_list(FILE *f, const char *v)
 
 void config_print(const struct config *c, FILE *f)
 {
-	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS };
+	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
+						     SEC_POLICY };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);
