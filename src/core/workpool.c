@@ -6,8 +6,9 @@
  * and the keys with work take turns (round robin), alternating with the
  * common FIFO of store work. So 200 parallel guessers from one address
  * queue behind each other, and another user's LOGIN waits for at most one
- * job per active key, not for the attacker's whole backlog. The number of
- * jobs queued per key is bounded (workpool_set_fair_bound): the caller
+ * job per active key, not for the attacker's whole backlog. One key runs
+ * on at most a quarter of the threads at once, so the others keep threads (and
+ * CPU) for everyone else. The number of jobs queued per key is bounded (workpool_set_fair_bound): the caller
  * answers the excess without computing it (imap/cmd_pool.c).
  *
  * A job whose owner went away while it waited (the client disconnected)
@@ -30,7 +31,9 @@ struct fair_queue {
 	struct fair_queue *hnext;       /* hash chain */
 	struct fair_queue *rnext;       /* the round-robin ring (a list: head is next) */
 	struct workpool_job *head, *tail;
-	unsigned n;
+	unsigned n;                     /* queued */
+	unsigned running;               /* taken by a pool thread, not finished */
+	bool in_ring;
 };
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -61,31 +64,69 @@ static struct fair_queue **fair_slot(uint64_t key)
 	return pp;
 }
 
-/* The next fair job: the ring's first key gives one job and goes to the
- * back of the ring (or leaves it, empty). Under g_lock. */
+static void ring_append(struct fair_queue *q)
+{
+	q->rnext = NULL;
+	q->in_ring = true;
+	if (g_ring_tail)
+		g_ring_tail->rnext = q;
+	else
+		g_ring_head = q;
+	g_ring_tail = q;
+}
+
+/* One key may run on at most a quarter of the threads at once (one of
+ * the minimum four): argon2id is CPU- and memory-bound, so the rest of the
+ * pool and of the machine stays for other clients while one key has work
+ * queued. */
+static unsigned fair_running_cap(void)
+{
+	return g_nthreads >= 8 ? g_nthreads / 4 : 1;
+}
+
+/* The next fair job: the first key of the ring that is below its running
+ * cap gives one job and goes to the back of the ring (or leaves it,
+ * empty). The scan skips only keys at their cap, of which there are at
+ * most as many as threads. Under g_lock. */
 static struct workpool_job *fair_pop(void)
 {
-	struct fair_queue *q = g_ring_head;
+	struct fair_queue *q = g_ring_head, *prev = NULL;
+	while (q && q->running >= fair_running_cap()) {
+		prev = q;
+		q = q->rnext;
+	}
 	if (!q)
 		return NULL;
+	if (prev)
+		prev->rnext = q->rnext;
+	else
+		g_ring_head = q->rnext;
+	if (g_ring_tail == q)
+		g_ring_tail = prev;
+	q->in_ring = false;
 	struct workpool_job *job = q->head;
 	q->head = job->next;
+	if (!q->head)
+		q->tail = NULL;
 	q->n--;
-	g_ring_head = q->rnext;
-	if (!g_ring_head)
-		g_ring_tail = NULL;
-	q->rnext = NULL;
-	if (q->n) {
-		if (g_ring_tail)
-			g_ring_tail->rnext = q;
-		else
-			g_ring_head = q;
-		g_ring_tail = q;
-	} else {
-		*fair_slot(q->key) = q->hnext;
+	q->running++;
+	if (q->n)
+		ring_append(q);
+	return job;
+}
+
+/* A fair job finished running: its key may run another. Under g_lock. */
+static void fair_finished(uint64_t key)
+{
+	struct fair_queue **pp = fair_slot(key), *q = *pp;
+	if (!q)
+		return;
+	q->running--;
+	if (!q->n && !q->running) {
+		*pp = q->hnext;
 		free(q);
 	}
-	return job;
+	pthread_cond_signal(&g_cond);
 }
 
 static struct workpool_job *fifo_pop(void)
@@ -122,12 +163,18 @@ static void *pool_thread(void *arg)
 		if (!job)
 			return NULL;
 
+		uint64_t key = job->fair_key;
 		if (atomic_load(&job->cancelled)) {
 			job->skipped = true;
 			atomic_fetch_add(&g_skipped, 1);
 			log_debug("event=pool_job_dropped reason=owner_gone");
 		} else {
 			job->run(job);
+		}
+		if (key) {
+			pthread_mutex_lock(&g_lock);
+			fair_finished(key);
+			pthread_mutex_unlock(&g_lock);
 		}
 		/* event_base_once is thread-safe once evthread_use_pthreads() ran. */
 		struct timeval zero = { 0, 0 };
@@ -184,12 +231,9 @@ void workpool_submit(struct workpool_job *job)
 		if (!q) {
 			q = *pp = xcalloc(1, sizeof(*q));
 			q->key = job->fair_key;
-			if (g_ring_tail)
-				g_ring_tail->rnext = q;
-			else
-				g_ring_head = q;
-			g_ring_tail = q;
 		}
+		if (!q->in_ring)
+			ring_append(q);
 		if (q->tail)
 			q->tail->next = job;
 		else
