@@ -5,6 +5,7 @@
  * workers. It gives each listener its protocol (IMAP now, LMTP next) and
  * wires the store's change feed to the IMAP layer's routing through the
  * network layer's protocol-neutral server_post_all. */
+#include "app/control.h"
 #include "app/serve.h"
 #include "auth/passdb.h"
 #include "auth/policy.h"
@@ -97,6 +98,13 @@ int app_serve(const struct config *cfg)
 	if (policy_init(cfg) < 0)
 		goto out;
 	policy = true;
+	/* `rampart security status|unlock` reach the engine through here. */
+	control_register("security", policy_control);
+	char *ctl = xasprintf("%s/control.sock", cfg->state_dir);
+	int ctl_rc = control_start(ctl);
+	free(ctl);
+	if (ctl_rc < 0)
+		goto out;
 	if (store_init(cfg->mail_root) < 0) {
 		log_err("event=startup_error msg=\"cannot open mail_root\" path=%s", cfg->mail_root);
 		goto out;
@@ -122,6 +130,7 @@ out:
 	if (pool)
 		workpool_stop();
 	server_free(srv);
+	control_stop();
 	if (policy)
 		policy_shutdown();
 	if (store_up)

@@ -641,6 +641,25 @@ void policy_status(struct strbuf *out)
 	pthread_mutex_unlock(&p->lock);
 }
 
+int policy_control(const char *args, struct strbuf *out)
+{
+	if (strcmp(args, "status") == 0) {
+		policy_status(out);
+		return 0;
+	}
+	if (strncmp(args, "unlock ", 7) == 0 && args[7]) {
+		int n = policy_unlock(args + 7);
+		if (n < 0) {
+			strbuf_adds(out, "policy engine not running\n");
+			return -1;
+		}
+		strbuf_addf(out, "unlocked entries=%d\n", n);
+		return 0;
+	}
+	strbuf_adds(out, "usage: security status | security unlock IP|USER\n");
+	return -1;
+}
+
 size_t policy_entries(void)
 {
 	struct policy *p = policy_g;

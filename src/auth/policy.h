@@ -94,6 +94,10 @@ int policy_unlock(const char *what);
  * circuit breaker, as key=value lines. */
 void policy_status(struct strbuf *out);
 
+/* The control socket's "security" verb (app/control.c): "status" or
+ * "unlock IP|USER". 0 or -1, text in out. */
+int policy_control(const char *args, struct strbuf *out);
+
 /* ---- events for alerts ---- */
 enum policy_event_type { POLICY_EV_LOCKOUT, POLICY_EV_SPRAYING };
 struct policy_event {
