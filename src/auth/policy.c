@@ -304,8 +304,13 @@ void policy_auth_begin(struct policy_auth *a, const char *user, const char *ip, 
 		 entry_locked(e, now))
 		a->reason = "user_locked";
 	pthread_mutex_unlock(&p->lock);
-	if (strcmp(a->reason, "ok") != 0)
+	/* A refused attempt computes nothing: it skips the per-prefix queues
+	 * (fair_key 0) so it never waits behind that prefix's hashing. */
+	if (strcmp(a->reason, "ok") != 0) {
 		a->verdict = POLICY_REFUSE;
+		a->fair_key = 0;
+		return;
+	}
 	/* A known device gets a work-pool queue of its own, apart from its
 	 * prefix: noisy neighbours do not delay the real user's check. */
 	if (a->known)

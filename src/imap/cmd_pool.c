@@ -10,8 +10,8 @@
  * behind it wait, which keeps RFC 9051 5.5 (no command that depends on
  * sequence numbers beside one that changes them) without analysis.
  *
- * A job whose session went away before a pool thread took it is
- * cancelled (cmd_job_detach): it is freed without running, so clients
+ * A password check whose session went away before a pool thread took it
+ * is cancelled (cmd_job_detach): it is freed without running, so clients
  * that queue password checks and disconnect cost no hashing. A job with a
  * fair_key (password checks, keyed by the client's address prefix) that
  * finds its key's queue full is not queued at all: done() runs at once
@@ -100,5 +100,9 @@ void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(stru
 void cmd_job_detach(struct cmd_job *job)
 {
 	job->cmd = NULL;
-	workpool_job_cancel(&job->wp);
+	/* Only password checks (the jobs with a fair_key) are dropped: store
+	 * work that was asked for (APPEND, DELETE...) finishes even when its
+	 * client is gone, as before. */
+	if (job->wp.fair_key)
+		workpool_job_cancel(&job->wp);
 }
