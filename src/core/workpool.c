@@ -245,6 +245,14 @@ void workpool_submit(struct workpool_job *job)
 	pthread_mutex_unlock(&g_lock);
 }
 
+void workpool_complete_unrun(struct workpool_job *job)
+{
+	job->skipped = true;
+	struct timeval zero = { 0, 0 };
+	if (event_base_once(job->base, -1, EV_TIMEOUT, job_done_cb, job, &zero) < 0)
+		fatal("workpool: cannot post completion");
+}
+
 bool workpool_fair_room(uint64_t key)
 {
 	if (!key)

@@ -40,6 +40,9 @@ void workpool_submit(struct workpool_job *job);
 /* Is there room for one more job of this fair_key (fewer than the bound
  * queued)? Without a bound, or for key 0, always. */
 bool workpool_fair_room(uint64_t key);
+/* Instead of workpool_submit(): done() runs soon on job->base with
+ * `skipped` set, run() never (a job refused for want of room). */
+void workpool_complete_unrun(struct workpool_job *job);
 /* At most `n` queued jobs per fair_key (0: no bound). */
 void workpool_set_fair_bound(unsigned n);
 /* The job's owner is gone: if it has not started, run() is skipped.

@@ -78,11 +78,6 @@ void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(stru
 	/* The worker's handle is not used while the job has its own. */
 	sess_store_release(s);
 	cmd->job = job;
-	if (workpool_running() && !workpool_fair_room(job->wp.fair_key)) {
-		job->wp.skipped = true;
-		cmd_job_done(&job->wp);
-		return;
-	}
 	if (!workpool_running()) {
 		/* The arguments are valid: we are still inside the command. */
 		cmd_job_run(&job->wp);
@@ -94,7 +89,12 @@ void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(stru
 	job->wp.done = cmd_job_done;
 	job->wp.base = s->info.base;
 	sess_suspend(cmd);
-	workpool_submit(&job->wp);
+	/* Too many checks queued for this source: answered from the loop,
+	 * like a completed job, but never run. */
+	if (!workpool_fair_room(job->wp.fair_key))
+		workpool_complete_unrun(&job->wp);
+	else
+		workpool_submit(&job->wp);
 }
 
 void cmd_job_detach(struct cmd_job *job)

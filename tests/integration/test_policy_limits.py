@@ -88,7 +88,8 @@ def test_connection_table_reserve_for_known_sources():
 
 
 def test_security_status_and_unlock_cli():
-    srv = Server(policy={"lockout_failures": 5, "lockout_duration": 600}, fail_delay_ms=10)
+    srv = Server(policy={"lockout_failures": 5, "lockout_duration": 600,
+                         "lockout_max_duration": 3600}, fail_delay_ms=10)
     try:
         for _ in range(3):
             c = open_conn(srv, "127.0.0.80")
