@@ -5,9 +5,11 @@
  * workers. It gives each listener its protocol (IMAP now, LMTP next) and
  * wires the store's change feed to the IMAP layer's routing through the
  * network layer's protocol-neutral server_post_all. */
+#include "app/control.h"
 #include "app/serve.h"
 #include "auth/oauth.h"
 #include "auth/passdb.h"
+#include "auth/policy.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/privs.h"
@@ -83,9 +85,10 @@ int app_serve(const struct config *cfg)
 	const struct server_hooks hooks = {
 		.fds_short = store_cache_drop,
 		.worker_exit = store_cache_drop,
+		.source_known = policy_addr_known,
 	};
 	int rc = 1;
-	bool store_up = false, watching = false, pool = false;
+	bool store_up = false, watching = false, pool = false, policy = false;
 	struct server *srv = server_new(cfg, protos, &hooks);
 	if (!srv)
 		goto out;
@@ -107,6 +110,17 @@ int app_serve(const struct config *cfg)
 			cfg->state_dir, strerror(errno));
 		goto out;
 	}
+	/* After the drop: the state file belongs to the run user. */
+	if (policy_init(cfg) < 0)
+		goto out;
+	policy = true;
+	/* `rampart security status|unlock` reach the engine through here. */
+	control_register("security", policy_control);
+	char *ctl = xasprintf("%s/control.sock", cfg->state_dir);
+	int ctl_rc = control_start(ctl);
+	free(ctl);
+	if (ctl_rc < 0)
+		goto out;
 	if (store_init(cfg->mail_root) < 0) {
 		log_err("event=startup_error msg=\"cannot open mail_root\" path=%s", cfg->mail_root);
 		goto out;
@@ -117,6 +131,7 @@ int app_serve(const struct config *cfg)
 		goto out;
 	}
 	watching = true;
+	workpool_set_fair_bound(cfg->policy_max_queued_checks);
 	if (workpool_start(server_workers(srv)) < 0)
 		fatal("cannot start work pool");
 	pool = true;
@@ -131,6 +146,9 @@ out:
 	if (pool)
 		workpool_stop();
 	server_free(srv);
+	control_stop();
+	if (policy)
+		policy_shutdown();
 	if (store_up)
 		store_shutdown();
 	passdb_free(passdb);
