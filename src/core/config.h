@@ -12,6 +12,7 @@
  *                 max_connections_per_ip, max_output_buffer, idle_timeout,
  *                 preauth_timeout, login_timeout, max_preauth_literal,
  *                 max_mailboxes, max_mailbox_name
+ *   [auth]        mechanisms
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -82,6 +83,8 @@ struct config {
 	unsigned login_timeout;      /* seconds from accept to login, however busy */
 	unsigned max_mailboxes;
 	unsigned max_mailbox_name;
+	/* [auth] (SASL) */
+	char *auth_mechanisms;       /* SASL mechanisms offered; NULL: every one (auth/sasl.h) */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says
