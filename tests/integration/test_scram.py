@@ -229,6 +229,22 @@ def test_plus_tls_server_end_point(srv, version):
     assert "user=alice mech=SCRAM-SHA-256-PLUS" in srv.log()
 
 
+def test_plus_after_starttls(srv):
+    raw = socket.create_connection((srv.host, srv.port_starttls), 10)
+    raw.settimeout(10)
+    read_until(raw, b"\r\n")
+    assert "SCRAM" not in caps(raw)
+    raw.sendall(b"s STARTTLS\r\n")
+    read_until(raw, b"s OK")
+    s = srv.ssl_context().wrap_socket(raw, server_hostname="localhost")
+    assert "AUTH=SCRAM-SHA-256-PLUS" in caps(s)
+    c = ScramClient(srv.user, srv.password, gs2="p=tls-server-end-point,,", cbind=end_point(s))
+    resp, final = scram(s, "SCRAM-SHA-256-PLUS", c)
+    assert resp.startswith("a OK"), resp
+    assert final == "v=" + c.expected_v
+    s.close()
+
+
 def test_plus_tls_exporter_tls13(srv):
     s = ossl_sock(srv)
     assert s.version() == "TLSv1.3"
