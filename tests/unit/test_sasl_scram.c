@@ -143,7 +143,8 @@ static char *client_final(struct client *c, const char *server_first, const char
 	unsigned char cb[256];
 	size_t gl = strlen(c->gs2);
 	memcpy(cb, c->gs2, gl);
-	memcpy(cb + gl, c->cbind, c->cbind_len);
+	if (c->cbind_len)
+		memcpy(cb + gl, c->cbind, c->cbind_len);
 	char *cb64 = enc((const char *)cb, gl + c->cbind_len);
 	char *without = xasprintf("c=%s,r=%s", cb64, nonce_override ? nonce_override : nonce);
 	free(cb64);
