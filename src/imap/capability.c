@@ -108,7 +108,7 @@ void imap_cap_sasl_conn(struct imap_session *s, struct sasl_conn *out)
 	*out = (struct sasl_conn){
 		.tls = s->info.tls,
 		.trusted = s->info.trusted,
-		.channel_binding = s->info.tls ? s->io->tls_channel_binding : NULL,
+		.channel_binding = s->info.tls && s->io ? s->io->tls_channel_binding : NULL,
 		.channel_binding_arg = s->conn,
 		.passdb = s->info.passdb,
 	};
