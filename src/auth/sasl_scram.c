@@ -175,10 +175,11 @@ static bool scram_nonce_ok(const char *s, size_t len, size_t max)
 }
 
 /* The gs2-header (RFC 5802 7): sets st->gs2, checks the binding flag
- * against the mechanism and the connection, and fetches the binding
- * data. Returns the position after it, or NULL with *status set. */
+ * against the mechanism and the connection (a refusal goes to *fail, so
+ * the caller still reads the username for the log), and fetches the
+ * binding data. Returns the position after it, or NULL when malformed. */
 static const char *scram_gs2(struct sasl_exchange *ex, struct scram_state *st, const char *msg,
-			     const char *end, char **authzid, enum sasl_status *status)
+			     const char *end, char **authzid, const char **fail)
 {
 	const struct sasl_conn *conn = sasl_exchange_conn(ex);
 	bool plus = sasl_exchange_mech(ex)->flags & SASL_MECH_CBIND;
@@ -187,7 +188,6 @@ static const char *scram_gs2(struct sasl_exchange *ex, struct scram_state *st, c
 	size_t vlen;
 	char flag = *p;
 	char cbname[33] = "";
-	*status = SASL_BAD;
 	if ((flag == 'n' || flag == 'y') && end - p >= 2 && p[1] == ',') {
 		p += 2;
 	} else if (flag == 'p' && scram_attr(&p, end, 'p', &val, &vlen)) {
@@ -216,33 +216,29 @@ static const char *scram_gs2(struct sasl_exchange *ex, struct scram_state *st, c
 		return NULL;
 	memcpy(st->gs2, msg, st->gs2_len);
 
-	/* RFC 5802 6. */
-	*status = SASL_FAIL;
+	/* RFC 5802 6 */
+	*fail = NULL;
 	if (flag == 'p') {
 		if (!plus) {
-			sasl_exchange_fail(ex, "channel_binding_without_plus");
-			return NULL;
+			*fail = "channel_binding_without_plus";
+			return p;
 		}
 		long n = -1;
 		if ((strcmp(cbname, "tls-exporter") == 0 || strcmp(cbname, "tls-server-end-point") == 0) &&
 		    conn->channel_binding)
 			n = conn->channel_binding(conn->channel_binding_arg, cbname, st->cbind,
 						  sizeof(st->cbind));
-		if (n <= 0) {
-			sasl_exchange_fail(ex, "channel_binding_type");
-			return NULL;
-		}
-		st->cbind_len = (size_t)n;
+		if (n <= 0)
+			*fail = "channel_binding_type";
+		else
+			st->cbind_len = (size_t)n;
 	} else if (plus) {
-		sasl_exchange_fail(ex, "channel_binding_missing");
-		return NULL;
+		*fail = "channel_binding_missing";
 	} else if (flag == 'y' && conn->plus_offered) {
 		/* The client could bind and believes we cannot, yet we offered
 		 * -PLUS: someone removed it from what the client saw. */
-		sasl_exchange_fail(ex, "channel_binding_downgrade");
-		return NULL;
+		*fail = "channel_binding_downgrade";
 	}
-	*status = SASL_CONTINUE;
 	return p;
 }
 
@@ -252,13 +248,13 @@ static enum sasl_status scram_first(struct sasl_exchange *ex, struct scram_state
 {
 	const char *end = msg + len;
 	char *authzid = NULL, *user = NULL;
-	enum sasl_status status;
-	const char *p = scram_gs2(ex, st, msg, end, &authzid, &status);
+	enum sasl_status status = SASL_BAD;
+	const char *fail = NULL;
+	const char *p = scram_gs2(ex, st, msg, end, &authzid, &fail);
 	if (!p)
 		goto out;
 	const char *bare = p, *val, *nonce;
 	size_t vlen, nlen;
-	status = SASL_BAD;
 	/* RFC 5802 5.1: "m" announces a mandatory extension we do not know,
 	 * so the authentication must fail. */
 	if (end - p >= 2 && p[0] == 'm' && p[1] == '=') {
@@ -275,6 +271,10 @@ static enum sasl_status scram_first(struct sasl_exchange *ex, struct scram_state
 		goto out;
 	}
 	sasl_exchange_set_user(ex, xstrndup(user, strlen(user)));
+	if (fail) {
+		status = sasl_exchange_fail(ex, fail);
+		goto out;
+	}
 	if (authzid && strcmp(authzid, user) != 0) {
 		status = sasl_exchange_fail(ex, "authzid");
 		goto out;

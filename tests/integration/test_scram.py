@@ -387,9 +387,9 @@ def test_gs2_flag_rules(srv):
     expect_fail(scram(s, "SCRAM-SHA-256-PLUS", ScramClient(srv.user, srv.password))[0])
     s.close()
     log = srv.log()
-    assert "reason=channel_binding_downgrade" in log
+    assert "user=alice mech=SCRAM-SHA-256 reason=channel_binding_downgrade" in log
     assert "reason=channel_binding_without_plus" in log
-    assert "reason=channel_binding_missing" in log
+    assert "user=alice mech=SCRAM-SHA-256-PLUS reason=channel_binding_missing" in log
 
 
 def test_authzid_mismatch_and_extensions(srv):

@@ -291,6 +291,7 @@ static void test_gs2_flags(void **state)
 	assert_int_equal(run_scram(f, &sasl_mech_scram_sha256, true, &y, "user", PASSWORD, NULL, &ex),
 			 SASL_FAIL);
 	assert_string_equal(sasl_exchange_reason(ex), "channel_binding_downgrade");
+	assert_string_equal(sasl_exchange_user(ex), "user");   /* named in the log */
 	sasl_exchange_free(ex);
 	assert_int_equal(run_scram(f, &sasl_mech_scram_sha256, false, &y, "user", PASSWORD, NULL, &ex),
 			 SASL_OK);
