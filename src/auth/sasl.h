@@ -100,6 +100,7 @@ struct sasl_conn {
 	long (*channel_binding)(void *arg, const char *type, unsigned char *out, size_t cap);
 	void *channel_binding_arg;
 	struct passdb *passdb;
+	const char *ip;              /* the client's numeric address, for per-user source rules */
 };
 
 /* May `m` be offered on a connection? (enabled: sasl_mechs_enabled) */
