@@ -285,6 +285,20 @@ def test_wrong_proof(srv):
     assert "result=fail ip=127.0.0.1 user=alice mech=SCRAM-SHA-256 reason=bad_credentials" in srv.log()
 
 
+def test_three_failures_close_the_connection(srv):
+    """SCRAM failures count like wrong passwords (3 per connection)."""
+    s = fresh(srv)
+    for tag in [b"a", b"b", b"c"]:
+        resp, _ = scram(s, "SCRAM-SHA-256", ScramClient(srv.user, srv.password), tag=tag,
+                        final_kw={"password": "wrong"})
+        assert resp.startswith(tag.decode() + " NO [AUTHENTICATIONFAILED]"), resp
+    rest = resp.encode()
+    if b"* BYE" not in rest:
+        rest += read_until(s, b"* BYE")
+    assert b"* BYE Too many authentication failures" in rest
+    s.close()
+
+
 def test_unknown_user_same_answer(srv):
     answers, salts = [], []
     for _ in range(2):
