@@ -13,6 +13,8 @@
  *                 preauth_timeout, login_timeout, max_preauth_literal,
  *                 max_mailboxes, max_mailbox_name
  *   [auth]        mechanisms
+ *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
+ *                 scope, openid_configuration (auth/oauth.h)
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -85,6 +87,16 @@ struct config {
 	unsigned max_mailbox_name;
 	/* [auth] (SASL) */
 	char *auth_mechanisms;       /* SASL mechanisms offered; NULL: every one (auth/sasl.h) */
+	/* [oauth] (auth/oauth.c): OAUTHBEARER and XOAUTH2 are offered only when
+	 * jwks_file is set; issuer and audience are then required. */
+	char *oauth_jwks_file;
+	char *oauth_issuer;
+	char *oauth_audience;
+	char *oauth_username_claim;  /* the claim naming the user: email, preferred_username, sub */
+	unsigned oauth_leeway;       /* seconds of clock skew allowed on exp, nbf, iat */
+	char *oauth_algorithms;      /* space-separated: RS256 ES256 */
+	char *oauth_scope;           /* echoed in the error JSON, NULL: omitted */
+	char *oauth_openid_configuration; /* URL echoed in the RFC 7628 error JSON */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says
