@@ -21,6 +21,8 @@
 static const struct sasl_mech *const sasl_mechs[] = {
 	&sasl_mech_scram_sha256_plus,
 	&sasl_mech_scram_sha256,
+	&sasl_mech_oauthbearer,
+	&sasl_mech_xoauth2,
 	&sasl_mech_plain,
 	&sasl_mech_login,
 };
@@ -125,6 +127,9 @@ bool sasl_mech_usable(const struct sasl_mech *m, unsigned enabled, const struct 
 	if (!c->tls && !c->trusted)
 		return false;
 	if ((m->flags & SASL_MECH_CBIND) && (!c->tls || !c->channel_binding))
+		return false;
+	/* bearer tokens only when [oauth] names the keys to check them with */
+	if (m->cred == SASL_CRED_TOKEN && !c->oauth)
 		return false;
 	return true;
 }

@@ -18,6 +18,7 @@
  * before it is decoded. */
 #define SASL_RESPONSE_MAX 8192
 
+struct oauth;
 struct passdb;
 struct sasl_exchange;
 
@@ -100,6 +101,7 @@ struct sasl_conn {
 	long (*channel_binding)(void *arg, const char *type, unsigned char *out, size_t cap);
 	void *channel_binding_arg;
 	struct passdb *passdb;
+	struct oauth *oauth;         /* NULL: no bearer-token mechanism (auth/oauth.h) */
 	const char *ip;              /* the client's numeric address, for per-user source rules */
 };
 
@@ -150,7 +152,7 @@ enum sasl_status sasl_exchange_fail(struct sasl_exchange *ex, const char *reason
 
 /* The mechanisms, for the table. */
 extern const struct sasl_mech sasl_mech_plain, sasl_mech_login, sasl_mech_scram_sha256,
-	sasl_mech_scram_sha256_plus;
+	sasl_mech_scram_sha256_plus, sasl_mech_oauthbearer, sasl_mech_xoauth2;
 
 /* PLAIN's message (RFC 4616 2): "authzid\0authcid\0passwd". Fills
  * malloc'd strings (caller frees all three; *authzid may be ""). -1 when

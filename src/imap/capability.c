@@ -111,6 +111,7 @@ void imap_cap_sasl_conn(struct imap_session *s, struct sasl_conn *out)
 		.channel_binding = s->info.tls && s->io ? s->io->tls_channel_binding : NULL,
 		.channel_binding_arg = s->conn,
 		.passdb = s->info.passdb,
+		.oauth = s->info.oauth,
 		.ip = s->peer,
 	};
 	unsigned enabled = sasl_mechs_enabled(s->cfg->auth_mechanisms);

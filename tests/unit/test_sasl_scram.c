@@ -499,9 +499,11 @@ static void test_mechanism_list_and_offer(void **state)
 	assert_int_equal(sasl_mechs_parse("  ", &mask, &err), 0);
 	assert_int_equal(mask, all);
 	assert_int_equal(sasl_mechs_parse("plain, SCRAM-SHA-256", &mask, &err), 0);
-	assert_true(mask & (1u << 1));  /* SCRAM-SHA-256 */
-	assert_true(mask & (1u << 2));  /* PLAIN */
-	assert_false(mask & (1u << 0)); /* -PLUS */
+	for (size_t i = 0; i < sasl_mech_count(); i++) {
+		const struct sasl_mech *m = sasl_mech_at(i);
+		bool want = m == &sasl_mech_plain || m == &sasl_mech_scram_sha256;
+		assert_true(!!(mask & (1u << i)) == want);
+	}
 	assert_int_equal(sasl_mechs_parse("PLAIN SCRAM-SHA-1", &mask, &err), -1);
 	assert_non_null(strstr(err, "SCRAM-SHA-1"));
 	free(err);
@@ -516,6 +518,11 @@ static void test_mechanism_list_and_offer(void **state)
 	for (size_t i = 0; i < sasl_mech_count(); i++) {
 		const struct sasl_mech *m = sasl_mech_at(i);
 		bool plus = m->flags & SASL_MECH_CBIND;
+		if (m->cred == SASL_CRED_TOKEN) {
+			/* only with [oauth] keys to check tokens against */
+			assert_false(sasl_mech_usable(m, all, &tls));
+			continue;
+		}
 		assert_true(sasl_mech_usable(m, all, &tls));
 		assert_false(sasl_mech_usable(m, all, &clear));
 		assert_true(sasl_mech_usable(m, all, &trusted) == !plus);
