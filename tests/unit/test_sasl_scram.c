@@ -489,6 +489,44 @@ static void test_plain_and_login(void **state)
 	sasl_exchange_free(ex);
 }
 
+/* A mechanism of the test's own: the framework's final-data rule
+ * (RFC 4422 3.6, RFC 7628 3.2.2) whatever the mechanism. */
+static enum sasl_status final_step(struct sasl_exchange *ex, const unsigned char *in, size_t len)
+{
+	if (!in)
+		return SASL_CONTINUE;
+	sasl_exchange_set_user(ex, xstrndup("user", 4));
+	if (len == 2 && memcmp(in, "ok", 2) == 0)
+		return sasl_exchange_final(ex, "v=1", 3, SASL_OK);
+	sasl_exchange_fail(ex, "test_reason");
+	return sasl_exchange_final(ex, "{}", 2, SASL_FAIL);
+}
+
+static const struct sasl_mech final_mech = { .name = "X-FINAL", .step = final_step };
+
+static void test_final_data(void **state)
+{
+	struct fixture *f = *state;
+	struct sasl_conn conn = conn_of(f, false);
+	/* error payload, then failure whatever the client answers */
+	struct sasl_exchange *ex = sasl_exchange_new(&final_mech, &conn);
+	assert_int_equal(sasl_exchange_start(ex, "bm8=", 4), SASL_CONTINUE);
+	assert_string_equal(sasl_exchange_challenge(ex), "e30=");
+	assert_int_equal(sasl_exchange_step(ex, "AQ==", 4), SASL_FAIL);
+	assert_string_equal(sasl_exchange_reason(ex), "test_reason");
+	sasl_exchange_free(ex);
+	/* additional data with success: only an empty answer completes it */
+	ex = sasl_exchange_new(&final_mech, &conn);
+	assert_int_equal(sasl_exchange_start(ex, "b2s=", 4), SASL_CONTINUE);
+	assert_string_equal(sasl_exchange_challenge(ex), "dj0x");
+	assert_int_equal(sasl_exchange_step(ex, "", 0), SASL_OK);
+	sasl_exchange_free(ex);
+	ex = sasl_exchange_new(&final_mech, &conn);
+	assert_int_equal(sasl_exchange_start(ex, "b2s=", 4), SASL_CONTINUE);
+	assert_int_equal(sasl_exchange_step(ex, "AQ==", 4), SASL_BAD);
+	sasl_exchange_free(ex);
+}
+
 static void test_mechanism_list_and_offer(void **state)
 {
 	struct fixture *f = *state;
@@ -543,6 +581,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scram_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_framework_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_and_login, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_final_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mechanism_list_and_offer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
