@@ -71,6 +71,7 @@ int app_serve(const struct config *cfg)
 		free(perr);
 		return 1;
 	}
+	passdb_set_state_dir(passdb, cfg->state_dir);   /* app-password last use */
 	struct imap_proto imap = { .cfg = cfg, .passdb = passdb };
 	struct server_proto protos[LISTENER_PROTO__COUNT] = {
 		[LISTENER_PROTO_IMAP] = { &imap_proto_ops, &imap },

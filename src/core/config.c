@@ -48,6 +48,7 @@ enum config_section {
 	SEC_LIMITS,
 	SEC_AUTH,
 	SEC_OAUTH,
+	SEC_PASSWORDS,   /* users part (issue #11): password policy */
 };
 
 static const char *const config_section_names[] = {
@@ -55,6 +56,7 @@ static const char *const config_section_names[] = {
 	[SEC_TLS] = "tls",       [SEC_LISTENER] = "listener", [SEC_SECURITY] = "security",
 	[SEC_LIMITS] = "limits",    [SEC_AUTH] = "auth",
 	[SEC_OAUTH] = "oauth",
+	[SEC_PASSWORDS] = "passwords",
 };
 
 enum config_type {
@@ -66,6 +68,7 @@ enum config_type {
 	T_LOGLEVEL,  /* int: enum log_level */
 	T_TLSVER,    /* int: TLS1_2_VERSION / TLS1_3_VERSION */
 	T_CIDRS,     /* struct cidr_list */
+	T_BOOL,      /* bool: yes/no, true/false, on/off, 1/0 */
 };
 
 struct config_key {
@@ -126,6 +129,10 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_OAUTH, "algorithms", T_OPTSTR, oauth_algorithms, 0, 0),
 	KEY(SEC_OAUTH, "scope", T_OPTSTR, oauth_scope, 0, 0),
 	KEY(SEC_OAUTH, "openid_configuration", T_OPTSTR, oauth_openid_configuration, 0, 0),
+	/* [passwords] (users part): what `rampart user add/passwd` accepts. */
+	KEY(SEC_PASSWORDS, "min_length", T_UINT, pw_min_length, 8, 1024),
+	KEY(SEC_PASSWORDS, "pwquality", T_BOOL, pw_quality, 0, 0),
+	KEY(SEC_PASSWORDS, "breached_file", T_OPTPATH, pw_breached_file, 0, 0),
 };
 
 #undef KEY
@@ -361,6 +368,18 @@ static int config_set_value(struct config_parse *p, const struct config_key *k, 
 			return -1;
 		p->cont_list = field;
 		return 0;
+	case T_BOOL:
+		if (ascii_ieq(value, "yes") || ascii_ieq(value, "true") || ascii_ieq(value, "on") ||
+		    strcmp(value, "1") == 0)
+			*(bool *)field = true;
+		else if (ascii_ieq(value, "no") || ascii_ieq(value, "false") || ascii_ieq(value, "off") ||
+			 strcmp(value, "0") == 0)
+			*(bool *)field = false;
+		else {
+			config_error(p, "%s: '%s' is not yes or no", k->name, value);
+			return -1;
+		}
+		return 0;
 	}
 	return -1;
 }
@@ -583,7 +602,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 	switch (p->sec) {
 	case SEC_NONE:
 		config_error(p, "'%s' is outside of any section (start with [server], [tls], "
-			     "[listener NAME], [security], [limits], [auth] or [oauth])", name);
+			     "[listener NAME], [security], [limits], [auth], [oauth] or [passwords])", name);
 		return 0;
 	case SEC_INVALID:
 		return 1;
@@ -643,7 +662,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	while (len && config_is_space(s[len - 1]))
 		len--;
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_AUTH, SEC_OAUTH };
+						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -691,7 +710,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		return;
 	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
-		     "[security], [limits], [auth] or [oauth])", (int)MIN(len, (size_t)64), s);
+		     "[security], [limits], [auth], [oauth] or [passwords])", (int)MIN(len, (size_t)64), s);
 }
 
 /* Classifies a line the way libinih will (comment, continuation, section,
@@ -795,6 +814,9 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->oauth_username_claim = xstrdup("email");
 	c->oauth_leeway = 60;
 	c->oauth_algorithms = xstrdup("RS256 ES256");
+	/* [passwords] (users part) */
+	c->pw_min_length = 12;
+	c->pw_quality = true;
 }
 
 static char *config_dir_of(const char *path)
@@ -1050,6 +1072,7 @@ void config_free(struct config *c)
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
 	free(c->auth_mechanisms);
+	free(c->pw_breached_file);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].host);
@@ -1115,7 +1138,7 @@ static void config_print_colon_list(FILE *f, const char *v)
 void config_print(const struct config *c, FILE *f)
 {
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_AUTH, SEC_OAUTH };
+						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);
@@ -1153,6 +1176,9 @@ void config_print(const struct config *c, FILE *f)
 				break;
 			case T_CIDRS:
 				config_print_cidrs(f, field);
+				break;
+			case T_BOOL:
+				fputs(*(const bool *)field ? "yes" : "no", f);
 				break;
 			}
 			fputc('\n', f);

@@ -15,6 +15,7 @@
  *   [auth]        mechanisms
  *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
  *                 scope, openid_configuration (auth/oauth.h)
+ *   [passwords]   min_length, pwquality, breached_file
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -97,6 +98,10 @@ struct config {
 	char *oauth_algorithms;      /* space-separated: RS256 ES256 */
 	char *oauth_scope;           /* echoed in the error JSON, NULL: omitted */
 	char *oauth_openid_configuration; /* URL echoed in the RFC 7628 error JSON */
+	/* [passwords] (users part): the policy of `rampart user add/passwd` */
+	unsigned pw_min_length;
+	bool pw_quality;             /* libpwquality with its cracklib dictionary */
+	char *pw_breached_file;      /* HIBP "SHA-1 ordered by hash" file, NULL: none */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says
