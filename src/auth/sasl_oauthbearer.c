@@ -28,8 +28,15 @@ enum sasl_status sasl_oauth_step(struct sasl_exchange *ex, const unsigned char *
 	char *user = NULL;
 	enum oauth_result r = oauth_check_message(c->oauth, mech, in, len, time(NULL), &user);
 	const char *reason = r == OAUTH_OK ? NULL : oauth_result_reason(r);
-	if (!reason && (!c->passdb || !passdb_user_exists(c->passdb, user)))
+	struct passdb_user u;
+	if (!reason && (!c->passdb || !passdb_user_get(c->passdb, user, &u))) {
 		reason = "unknown_user";
+	} else if (!reason) {
+		/* allow_nets binds every mechanism (auth/passdb.h) */
+		if (!passdb_user_source_allowed(&u, c->ip))
+			reason = "source_not_allowed";
+		passdb_user_clear(&u);
+	}
 	sasl_exchange_set_user(ex, user);
 	if (!reason)
 		return SASL_OK;

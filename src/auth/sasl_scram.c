@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SCRAM_NAME_MAX 255      /* as passdb_username_valid */
 #define SCRAM_CNONCE_MAX 255
@@ -108,8 +109,11 @@ static void scram_lookup(struct sasl_exchange *ex, struct scram_state *st, const
 	if (!field || scram_cred_parse(field, &st->cred) < 0) {
 		st->fail = "no_scram_keys";
 		scram_fake_cred(user, &st->cred);
-	} else if (apo && strcmp(apo, "yes") == 0) {
+	} else if (apo && (strcasecmp(apo, "yes") == 0 || strcasecmp(apo, "true") == 0 ||
+			   strcmp(apo, "1") == 0)) {   /* what passdb_authenticate reads as yes */
 		st->fail = "app_passwords_only";
+	} else if (!passdb_user_source_allowed(&u, sasl_exchange_conn(ex)->ip)) {
+		st->fail = "source_not_allowed";
 	}
 	free(field);
 	free(apo);

@@ -41,6 +41,7 @@ struct auth_job {
 	char *user;
 	char *password;           /* AUTH_CHECK_PASSWORD */
 	const char *mech;
+	char ip[64];              /* the source, for per-user source lists */
 	enum auth_check check;
 	const char *reason;       /* AUTH_CHECK_FAILED: why, for the log */
 	enum passdb_result result;
@@ -75,9 +76,15 @@ static void auth_job_run(struct cmd_job *job)
 {
 	struct auth_job *j = (struct auth_job *)job;
 	switch (j->check) {
-	case AUTH_CHECK_PASSWORD:
-		j->result = passdb_verify(j->db, j->user, j->password);
+	case AUTH_CHECK_PASSWORD: {
+		/* the user's source list, app passwords, app_passwords_only,
+		 * then the primary password (auth/passdb.h) */
+		struct passdb_auth pa = { .reason = NULL };
+		j->result = passdb_authenticate(j->db, j->user, j->password, j->ip, &pa);
+		if (j->result != PASSDB_OK)
+			j->reason = pa.reason;
 		break;
+	}
 	case AUTH_CHECK_PASSED:
 		j->result = PASSDB_OK;
 		break;
@@ -188,6 +195,7 @@ static void auth_start(struct imap_cmd *cmd, char *user, char *password, const c
 	j->user = user;
 	j->password = password;
 	j->mech = mech;
+	snprintf(j->ip, sizeof(j->ip), "%s", s->peer);
 	j->check = check;
 	j->reason = reason;
 	auth_cmd_state(cmd);

@@ -471,7 +471,7 @@ def test_nothing_before_tls(srv):
 
 
 def test_app_passwords_only_user_cannot_use_scram(srv):
-    srv.add_user("carol", "carol's long password")
+    srv.add_user("carol", "Vq7#kR2p!xLm9-Ztw")
     users = os.path.join(srv.dir, "users")
     with open(users) as f:
         text = f.read()
@@ -482,7 +482,7 @@ def test_app_passwords_only_user_cannot_use_scram(srv):
     deadline = time.time() + 10
     while "app_passwords_only" not in srv.log() and time.time() < deadline:
         s = fresh(srv)
-        resp, _ = scram(s, "SCRAM-SHA-256", ScramClient("carol", "carol's long password"))
+        resp, _ = scram(s, "SCRAM-SHA-256", ScramClient("carol", "Vq7#kR2p!xLm9-Ztw"))
         s.close()
         if resp.startswith("a OK"):
             time.sleep(0.2)

@@ -50,6 +50,7 @@ static int setup(void **state)
 	fprintf(fp, "user:%s::::::scram-sha-256=%s\n", hash, field);
 	fprintf(fp, "apo:%s::::::scram-sha-256=%s app_passwords_only=yes\n", hash, field);
 	fprintf(fp, "nokeys:%s::::::\n", hash);
+	fprintf(fp, "netuser:%s::::::scram-sha-256=%s allow_nets=10.0.0.0/8\n", hash, field);
 	fclose(fp);
 	free(field);
 	free(hash);
@@ -86,7 +87,7 @@ static struct sasl_conn conn_of(struct fixture *f, bool plus_offered)
 {
 	return (struct sasl_conn){ .tls = true, .plus_offered = plus_offered,
 				   .channel_binding = fake_binding, .channel_binding_arg = f,
-				   .passdb = f->db };
+				   .passdb = f->db, .ip = "127.0.0.1" };
 }
 
 static char *enc(const char *s, size_t len)
@@ -332,6 +333,11 @@ static void test_nonce_and_users(void **state)
 	assert_int_equal(run_scram(f, &sasl_mech_scram_sha256, true, &c, "apo", PASSWORD, NULL, &ex),
 			 SASL_FAIL);
 	assert_string_equal(sasl_exchange_reason(ex), "app_passwords_only");
+	sasl_exchange_free(ex);
+	/* allow_nets binds SCRAM too */
+	assert_int_equal(run_scram(f, &sasl_mech_scram_sha256, true, &c, "netuser", PASSWORD, NULL, &ex),
+			 SASL_FAIL);
+	assert_string_equal(sasl_exchange_reason(ex), "source_not_allowed");
 	sasl_exchange_free(ex);
 	assert_int_equal(run_scram(f, &sasl_mech_scram_sha256, true, &c, "nokeys", PASSWORD, NULL, &ex),
 			 SASL_FAIL);
