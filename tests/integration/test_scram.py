@@ -217,15 +217,19 @@ def test_scram_sha256_over_tls(srv, version, ir):
     assert "event=login result=ok ip=127.0.0.1 user=alice mech=SCRAM-SHA-256 " in srv.log()
 
 
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-def test_plus_tls_server_end_point(srv, version):
-    s = tls_sock(srv, version)
+def plus_end_point_login(srv, s):
+    """SCRAM-SHA-256-PLUS with tls-server-end-point over the TLS socket s."""
     assert "AUTH=SCRAM-SHA-256-PLUS" in caps(s)
     c = ScramClient(srv.user, srv.password, gs2="p=tls-server-end-point,,", cbind=end_point(s))
     resp, final = scram(s, "SCRAM-SHA-256-PLUS", c)
     assert resp.startswith("a OK"), resp
     assert final == "v=" + c.expected_v
     s.close()
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_plus_tls_server_end_point(srv, version):
+    plus_end_point_login(srv, tls_sock(srv, version))
     assert "user=alice mech=SCRAM-SHA-256-PLUS" in srv.log()
 
 
@@ -236,13 +240,7 @@ def test_plus_after_starttls(srv):
     assert "SCRAM" not in caps(raw)
     raw.sendall(b"s STARTTLS\r\n")
     read_until(raw, b"s OK")
-    s = srv.ssl_context().wrap_socket(raw, server_hostname="localhost")
-    assert "AUTH=SCRAM-SHA-256-PLUS" in caps(s)
-    c = ScramClient(srv.user, srv.password, gs2="p=tls-server-end-point,,", cbind=end_point(s))
-    resp, final = scram(s, "SCRAM-SHA-256-PLUS", c)
-    assert resp.startswith("a OK"), resp
-    assert final == "v=" + c.expected_v
-    s.close()
+    plus_end_point_login(srv, srv.ssl_context().wrap_socket(raw, server_hostname="localhost"))
 
 
 def test_plus_tls_exporter_tls13(srv):
