@@ -9,7 +9,7 @@ pkgs=(
   python3 python3-pytest openssl curl isync nmap procps
   dovecot-imapd
   libjwt-dev libjansson-dev libpwquality-dev cracklib-runtime libmaxminddb-dev
-  libcurl4-openssl-dev libmaxmind-db-writer-perl fail2ban python3-jwt python3-cryptography
+  libcurl4-openssl-dev libmaxmind-db-writer-perl fail2ban python3-jwt python3-cryptography python3-openssl
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,6 +4,7 @@
  * ("PROG: FILE:LINE: what is wrong" on stderr, exit status EX_CONFIG from
  * sysexits(3)), so that an MTA or a script sees the same from each. */
 #include "admin/admin.h"
+#include "auth/sasl.h"
 #include "core/config.h"
 
 #include <stdio.h>
@@ -25,8 +26,14 @@ int admin_conf_load(const char *prog, const char *path, struct config **out)
 {
 	char *err = NULL;
 	*out = NULL;
-	if (config_load(path, out, &err) == 0)
-		return 0;
+	if (config_load(path, out, &err) == 0) {
+		/* [auth] mechanisms names the SASL table, which core/ cannot see */
+		unsigned mask;
+		if (sasl_mechs_parse((*out)->auth_mechanisms, &mask, &err) == 0)
+			return 0;
+		config_free(*out);
+		*out = NULL;
+	}
 	fprintf(stderr, "%s: %s\n", prog, err ? err : "configuration error");
 	free(err);
 	return EX_CONFIG;

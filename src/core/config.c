@@ -46,6 +46,7 @@ enum config_section {
 	SEC_LISTENER,
 	SEC_SECURITY,
 	SEC_LIMITS,
+	SEC_AUTH,
 	SEC_OAUTH,
 	SEC_PASSWORDS,   /* users part (issue #11): password policy */
 	SEC_CERTIFICATE,
@@ -55,7 +56,7 @@ enum config_section {
 static const char *const config_section_names[] = {
 	[SEC_NONE] = "",         [SEC_INVALID] = "",       [SEC_SERVER] = "server",
 	[SEC_TLS] = "tls",       [SEC_LISTENER] = "listener", [SEC_SECURITY] = "security",
-	[SEC_LIMITS] = "limits",
+	[SEC_LIMITS] = "limits",    [SEC_AUTH] = "auth",
 	[SEC_OAUTH] = "oauth",
 	[SEC_PASSWORDS] = "passwords",
 	[SEC_CERTIFICATE] = "certificate",
@@ -125,6 +126,9 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_LIMITS, "max_mailboxes", T_UINT, max_mailboxes, 1, 10000000),
 	/* At most the store's STORE_MAILBOX_NAME_MAX (test_config checks). */
 	KEY(SEC_LIMITS, "max_mailbox_name", T_UINT, max_mailbox_name, 16, 1000),
+	/* [auth] (the SASL part): names checked against auth/sasl.c's table
+	 * by admin_conf_load, which core/ may not include */
+	KEY(SEC_AUTH, "mechanisms", T_OPTSTR, auth_mechanisms, 0, 0),
 	/* [oauth] bearer tokens (auth/oauth.c); the JWKS itself is parsed by
 	 * oauth_new() at startup and `rampart config check`. */
 	KEY(SEC_OAUTH, "jwks_file", T_OPTPATH, oauth_jwks_file, 0, 0),
@@ -715,7 +719,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 	switch (p->sec) {
 	case SEC_NONE:
 		config_error(p, "'%s' is outside of any section (start with [server], [tls], "
-			     "[listener NAME], [security], [limits] or [policy])", name);
+			     "[listener NAME], [certificate NAME], [security], [limits], [auth], [oauth], "
+			     "[passwords] or [policy])", name);
 		return 0;
 	case SEC_INVALID:
 		return 1;
@@ -822,7 +827,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	while (len && config_is_space(s[len - 1]))
 		len--;
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY };
+						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -869,8 +874,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		return;
 	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
-		     "[certificate NAME], [security], [limits], [oauth], [passwords] or [policy])",
-		     (int)MIN(len, (size_t)64), s);
+		     "[certificate NAME], [security], [limits], [auth], [oauth], [passwords] or "
+		     "[policy])", (int)MIN(len, (size_t)64), s);
 }
 
 /* Classifies a line the way libinih will (comment, continuation, section,
@@ -1347,6 +1352,7 @@ void config_free(struct config *c)
 	free(c->tls_key);
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
+	free(c->auth_mechanisms);
 	free(c->pw_breached_file);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
@@ -1424,7 +1430,7 @@ static void config_print_colon_list(FILE *f, const char *v)
 void config_print(const struct config *c, FILE *f)
 {
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY };
+						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);

@@ -15,6 +15,7 @@
  *                 max_connections_per_ip, max_output_buffer, idle_timeout,
  *                 preauth_timeout, login_timeout, max_preauth_literal,
  *                 max_mailboxes, max_mailbox_name
+ *   [auth]        mechanisms
  *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
  *                 scope, openid_configuration (auth/oauth.h)
  *   [passwords]   min_length, pwquality, breached_file
@@ -111,6 +112,8 @@ struct config {
 	unsigned login_timeout;      /* seconds from accept to login, however busy */
 	unsigned max_mailboxes;
 	unsigned max_mailbox_name;
+	/* [auth] (SASL) */
+	char *auth_mechanisms;       /* SASL mechanisms offered; NULL: every one (auth/sasl.h) */
 	/* [oauth] (auth/oauth.c): OAUTHBEARER and XOAUTH2 are offered only when
 	 * jwks_file is set; issuer and audience are then required. */
 	char *oauth_jwks_file;

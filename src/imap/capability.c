@@ -9,10 +9,12 @@
  * plus the code that honours imap_cap_enabled(). */
 #include "imap/capability.h"
 #include "imap/session_internal.h"
+#include "auth/sasl.h"
 #include "core/config.h"
 #include "core/util.h"
 
 #include <stdint.h>
+#include <strings.h>
 
 enum {
 	OFFER_NOTAUTH = 1u << 0,     /* before login */
@@ -25,6 +27,10 @@ enum {
 	NEEDS_CLEARTEXT_REFUSED = 1u << 3,
 	NEEDS_STARTTLS = 1u << 4,    /* a STARTTLS listener before TLS */
 	ENABLEABLE = 1u << 5,        /* RFC 5161 ENABLE accepts it */
+	/* One AUTH=<name> per SASL mechanism that the configuration enables
+	 * and the connection allows (auth/sasl.h sasl_mech_usable: nothing
+	 * before TLS unless trusted, -PLUS only over TLS). */
+	AUTH_MECHS = 1u << 6,
 };
 
 /* RFC 9051: IMAP4rev2 changes mailbox names to UTF-8 on the wire and
@@ -52,8 +58,7 @@ static const struct capability caps[] = {
 	{ "IMAP4rev1", OFFER_ANY, NULL, NULL },
 	{ "IMAP4rev2", OFFER_ANY | ENABLEABLE, enable_imap4rev2, NULL },
 	{ "STARTTLS", OFFER_NOTAUTH | NEEDS_STARTTLS, NULL, NULL },
-	{ "AUTH=PLAIN", OFFER_NOTAUTH | NEEDS_CLEARTEXT_OK, NULL, NULL },
-	{ "AUTH=LOGIN", OFFER_NOTAUTH | NEEDS_CLEARTEXT_OK, NULL, NULL },
+	{ "AUTH=", OFFER_NOTAUTH | NEEDS_CLEARTEXT_OK | AUTH_MECHS, NULL, NULL },
 	{ "LOGINDISABLED", OFFER_NOTAUTH | NEEDS_CLEARTEXT_REFUSED, NULL, NULL },
 	{ "SASL-IR", OFFER_NOTAUTH, NULL, NULL },
 	/* RFC 7888 4: before login non-synchronizing literals are limited to
@@ -98,9 +103,52 @@ static bool offered(const struct imap_session *s, const struct capability *c)
 	return true;
 }
 
+void imap_cap_sasl_conn(struct imap_session *s, struct sasl_conn *out)
+{
+	*out = (struct sasl_conn){
+		.tls = s->info.tls,
+		.trusted = s->info.trusted,
+		.channel_binding = s->info.tls && s->io ? s->io->tls_channel_binding : NULL,
+		.channel_binding_arg = s->conn,
+		.passdb = s->info.passdb,
+		.oauth = s->info.oauth,
+		.ip = s->peer,
+	};
+	unsigned enabled = sasl_mechs_enabled(s->cfg->auth_mechanisms);
+	for (size_t i = 0; i < sasl_mech_count(); i++) {
+		const struct sasl_mech *m = sasl_mech_at(i);
+		if ((m->flags & SASL_MECH_CBIND) && sasl_mech_usable(m, enabled, out))
+			out->plus_offered = true;
+	}
+}
+
+bool imap_cap_mech_offered(struct imap_session *s, const struct sasl_mech *m)
+{
+	if (s->state != ST_NOTAUTH)
+		return false;
+	struct sasl_conn conn;
+	imap_cap_sasl_conn(s, &conn);
+	return sasl_mech_usable(m, sasl_mechs_enabled(s->cfg->auth_mechanisms), &conn);
+}
+
+static void cap_write_mechs(struct imap_session *s, struct strbuf *out, bool *first)
+{
+	for (size_t i = 0; i < sasl_mech_count(); i++) {
+		const struct sasl_mech *m = sasl_mech_at(i);
+		if (!imap_cap_mech_offered(s, m))
+			continue;
+		if (!*first)
+			strbuf_addc(out, ' ');
+		strbuf_addf(out, "AUTH=%s", m->name);
+		*first = false;
+	}
+}
+
 static const struct capability *cap_find(const char *name, size_t *index)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(caps); i++) {
+		if (caps[i].when & AUTH_MECHS)
+			continue;
 		if (ascii_ieq(caps[i].name, name)) {
 			*index = i;
 			return &caps[i];
@@ -115,6 +163,10 @@ void imap_cap_write(struct imap_session *s, struct strbuf *out)
 	for (size_t i = 0; i < ARRAY_SIZE(caps); i++) {
 		if (!offered(s, &caps[i]))
 			continue;
+		if (caps[i].when & AUTH_MECHS) {
+			cap_write_mechs(s, out, &first);
+			continue;
+		}
 		if (!first)
 			strbuf_addc(out, ' ');
 		strbuf_adds(out, caps[i].name);
@@ -126,6 +178,10 @@ void imap_cap_write(struct imap_session *s, struct strbuf *out)
 
 bool imap_cap_offered(struct imap_session *s, const char *name)
 {
+	if (strncasecmp(name, "AUTH=", 5) == 0) {
+		const struct sasl_mech *m = sasl_mech_find(name + 5);
+		return m && imap_cap_mech_offered(s, m);
+	}
 	size_t i;
 	const struct capability *c = cap_find(name, &i);
 	return c && offered(s, c);

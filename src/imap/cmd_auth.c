@@ -1,7 +1,11 @@
-/* Not-authenticated state: STARTTLS, LOGIN, AUTHENTICATE (PLAIN, LOGIN).
- * Password checks run on the work pool (argon2id is slow by design) and
- * failures are answered only after a delay, so a guessing client gets few
- * tries per minute per connection. */
+/* Not-authenticated state: STARTTLS, LOGIN, and AUTHENTICATE with any
+ * mechanism of the SASL framework (auth/sasl.h: this file only frames its
+ * challenges as "+ " lines, RFC 9051 6.2.2). Every attempt ends the same
+ * way: a job on the work pool (auth_start -> auth_job_run, where passwords
+ * are checked, argon2id being slow by design, and the store is opened) and
+ * one outcome function, auth_job_done, where failures of every mechanism
+ * are answered only after a delay, so a guessing client gets few tries per
+ * minute per connection. */
 #include "imap/session_internal.h"
 #include "imap/capability.h"
 #include "auth/audit.h"
@@ -19,25 +23,29 @@
 
 /* After this many failures on one connection it is closed. */
 #define MAX_AUTH_FAILURES 3
-#define MAX_SASL_LINE 8192
-
-enum sasl_mech { MECH_PLAIN, MECH_LOGIN };
 
 /* The state of a running LOGIN or AUTHENTICATE (cmd->state, in the
  * command's memory). */
 struct auth_cmd {
-	enum sasl_mech mech;
-	char *login_user;         /* LOGIN mechanism: username received */
-	struct event *delay_ev;   /* the delayed answer to a failure */
+	struct sasl_exchange *ex;  /* AUTHENTICATE: the SASL exchange (auth/sasl.h) */
+	bool authz_failed;         /* answer [AUTHORIZATIONFAILED] */
+	struct event *delay_ev;    /* the delayed answer to a failure */
 };
+
+/* How an attempt reaches the pool job: a password still to verify, or
+ * a SASL exchange that already decided (SCRAM checks its proof itself). */
+enum auth_check { AUTH_CHECK_PASSWORD, AUTH_CHECK_PASSED, AUTH_CHECK_FAILED };
 
 /* The password check, on the work pool. */
 struct auth_job {
 	struct cmd_job job;       /* first member */
 	struct passdb *db;
 	char *user;
-	char *password;
+	char *password;           /* AUTH_CHECK_PASSWORD */
 	const char *mech;
+	char ip[64];              /* the source, for per-user source lists */
+	enum auth_check check;
+	const char *reason;       /* AUTH_CHECK_FAILED: why, for the log */
 	enum passdb_result result;
 	bool store_ok;            /* the user's mail store opens */
 	struct policy_auth pol;   /* auth/policy.c's decision for this attempt */
@@ -59,7 +67,23 @@ static void auth_job_run(struct cmd_job *job)
 	struct auth_job *j = (struct auth_job *)job;
 	if (j->pol.verdict == POLICY_REFUSE)
 		return; /* locked: answered as a failure, nothing verified */
-	j->result = passdb_verify(j->db, j->user, j->password);
+	switch (j->check) {
+	case AUTH_CHECK_PASSWORD: {
+		/* the user's source list, app passwords, app_passwords_only,
+		 * then the primary password (auth/passdb.h) */
+		struct passdb_auth pa = { .reason = NULL };
+		j->result = passdb_authenticate(j->db, j->user, j->password, j->ip, &pa);
+		if (j->result != PASSDB_OK)
+			j->reason = pa.reason;
+		break;
+	}
+	case AUTH_CHECK_PASSED:
+		j->result = PASSDB_OK;
+		break;
+	case AUTH_CHECK_FAILED:
+		j->result = PASSDB_FAIL;
+		break;
+	}
 	if (j->result == PASSDB_OK) {
 		struct store_user *u = store_user_open(j->user);
 		j->store_ok = u != NULL;
@@ -77,12 +101,18 @@ static void auth_fail_finish(evutil_socket_t fd, short what, void *arg)
 	struct auth_cmd *ac = cmd->state;
 	event_free(ac->delay_ev);
 	ac->delay_ev = NULL;
-	sess_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
+	if (ac->authz_failed)
+		sess_tagged(s, "NO", "[AUTHORIZATIONFAILED] Authorization identity not permitted");
+	else
+		sess_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
 	if (s->auth_failures >= MAX_AUTH_FAILURES)
 		sess_bye(s, "Too many authentication failures");
 	sess_flush(s);
 }
 
+/* Every attempt's outcome passes here, whatever the command and the
+ * mechanism: j->user and j->mech name it, the policy verdict and j->result
+ * decide it, and it is written as one audit line (auth/audit.c). */
 static void auth_job_done(struct cmd_job *job)
 {
 	struct auth_job *j = (struct auth_job *)job;
@@ -128,21 +158,32 @@ static void auth_job_done(struct cmd_job *job)
 		sess_flush(s);
 	} else {
 		s->auth_failures++;
+		const char *reason = po == POLICY_REFUSED	 ? j->pol.reason
+				     : po == POLICY_BUSY	 ? "busy"
+				     : j->result == PASSDB_ERROR ? "passdb_error"
+				     : j->reason		 ? j->reason
+								 : "bad_credentials";
+		ac->authz_failed = po == POLICY_FAIL && strcmp(reason, "authzid") == 0;
 		/* The same answer after the same delay whatever the cause: a
 		 * locked source learns nothing, not even that it is locked. */
 		unsigned extra = policy_auth_end(&j->pol, po);
 		unsigned delay = s->cfg->auth_fail_delay_ms + extra;
 		au.result = po == POLICY_REFUSED ? "locked" : "fail";
-		au.reason = po == POLICY_REFUSED ? j->pol.reason
-			    : po == POLICY_BUSY ? "busy"
-			    : j->result == PASSDB_ERROR ? "passdb_error" : "bad_credentials";
+		au.reason = reason;
 		au.decision = policy_auth_decision(&j->pol, extra);
 		au.delay_ms = delay;
+		/* Stable format: contrib/fail2ban matches this line. */
 		audit_auth(&au);
 		struct timeval tv = { delay / 1000, (long)(delay % 1000) * 1000 };
 		ac->delay_ev = evtimer_new(s->info.base, auth_fail_finish, cmd);
 		evtimer_add(ac->delay_ev, &tv);
 	}
+}
+
+static void auth_exchange_end(struct auth_cmd *ac)
+{
+	sasl_exchange_free(ac->ex);
+	ac->ex = NULL;
 }
 
 /* The session goes away while the failure waits or a SASL exchange runs
@@ -152,7 +193,7 @@ static void auth_cancel(struct imap_cmd *cmd)
 	struct auth_cmd *ac = cmd->state;
 	if (ac->delay_ev)
 		event_free(ac->delay_ev);
-	free(ac->login_user);
+	auth_exchange_end(ac);
 }
 
 static struct auth_cmd *auth_cmd_state(struct imap_cmd *cmd)
@@ -164,8 +205,11 @@ static struct auth_cmd *auth_cmd_state(struct imap_cmd *cmd)
 	return cmd->state;
 }
 
-/* Takes ownership of user and password. */
-static void auth_start(struct imap_cmd *cmd, char *user, char *password, const char *mech)
+/* Every attempt, LOGIN or any SASL mechanism, goes through here to the
+ * pool and auth_job_done. Takes ownership of user and password (NULL
+ * unless check is AUTH_CHECK_PASSWORD); reason: AUTH_CHECK_FAILED's. */
+static void auth_start(struct imap_cmd *cmd, char *user, char *password, const char *mech,
+		       enum auth_check check, const char *reason)
 {
 	struct imap_session *s = cmd->s;
 	struct auth_job *j = xcalloc(1, sizeof(*j));
@@ -173,6 +217,9 @@ static void auth_start(struct imap_cmd *cmd, char *user, char *password, const c
 	j->user = user;
 	j->password = password;
 	j->mech = mech;
+	snprintf(j->ip, sizeof(j->ip), "%s", s->peer);
+	j->check = check;
+	j->reason = reason;
 	j->result = PASSDB_FAIL;
 	policy_auth_begin(&j->pol, user, s->peer, s->info.trusted);
 	/* Password checks share the pool fairly between source prefixes. */
@@ -229,48 +276,60 @@ void cmd_login(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "BAD", "NUL in credentials");
 		return;
 	}
-	auth_start(cmd, xstrndup(user, ulen), xstrndup(pass, plen), "LOGIN");
-}
-
-static void sasl_plain_finish(struct imap_cmd *cmd, const char *b64, size_t len)
-{
-	struct imap_session *s = cmd->s;
-	if (len > MAX_SASL_LINE) {
-		sess_tagged(s, "BAD", "[TOOBIG] SASL response too long");
-		return;
-	}
-	unsigned char *buf = xmalloc(len * 3 / 4 + 4);
-	long n = sasl_base64_decode(b64, len, buf);
-	char *authz = NULL, *authc = NULL, *pass = NULL;
-	if (n < 0 || sasl_plain_parse(buf, (size_t)n, &authz, &authc, &pass) < 0) {
-		sodium_memzero(buf, len * 3 / 4 + 4);
-		free(buf);
-		sess_tagged(s, "BAD", "Invalid SASL PLAIN response");
-		return;
-	}
-	sodium_memzero(buf, len * 3 / 4 + 4);
-	free(buf);
-	/* No proxy authorization: authzid must be empty or the same user. */
-	if (authz[0] && strcmp(authz, authc) != 0) {
-		free(authz);
-		free(authc);
-		sodium_memzero(pass, strlen(pass));
-		free(pass);
-		s->auth_failures++;
-		sess_tagged(s, "NO", "[AUTHORIZATIONFAILED] Authorization identity not permitted");
-		return;
-	}
-	free(authz);
-	auth_start(cmd, authc, pass, "PLAIN");
+	auth_start(cmd, xstrndup(user, ulen), xstrndup(pass, plen), "LOGIN", AUTH_CHECK_PASSWORD,
+		   NULL);
 }
 
 static void sasl_line(struct imap_cmd *cmd, const char *line, size_t len);
 
+/* Acts on what the exchange asks for next (auth/sasl.h). */
+static void sasl_status(struct imap_cmd *cmd, enum sasl_status st)
+{
+	struct imap_session *s = cmd->s;
+	struct auth_cmd *ac = cmd->state;
+	struct sasl_exchange *ex = ac->ex;
+	const char *mech = sasl_exchange_mech(ex)->name;
+	const char *u = sasl_exchange_user(ex);
+	char *user = xstrdup(u ? u : "");
+	switch (st) {
+	case SASL_CONTINUE:
+		free(user);
+		sess_printf(s, "+ %s", sasl_exchange_challenge(ex));
+		sess_wait_line(cmd, sasl_line);
+		return;
+	case SASL_VERIFY: {
+		char *pass = sasl_exchange_take_password(ex);
+		auth_exchange_end(ac);
+		auth_start(cmd, user, pass, mech, AUTH_CHECK_PASSWORD, NULL);
+		return;
+	}
+	case SASL_OK:
+		auth_exchange_end(ac);
+		auth_start(cmd, user, NULL, mech, AUTH_CHECK_PASSED, NULL);
+		return;
+	case SASL_FAIL: {
+		const char *reason = sasl_exchange_reason(ex);   /* a static string */
+		auth_exchange_end(ac);
+		auth_start(cmd, user, NULL, mech, AUTH_CHECK_FAILED, reason);
+		return;
+	}
+	case SASL_BAD:
+		free(user);
+		bool toobig = sasl_exchange_toobig(ex);
+		auth_exchange_end(ac);
+		if (toobig)
+			sess_tagged(s, "BAD", "[TOOBIG] SASL response too long");
+		else
+			sess_tagged(s, "BAD", "Invalid SASL response");
+		return;
+	}
+}
+
 void cmd_authenticate(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
 	struct imap_session *s = cmd->s;
-	const char *mech;
-	if (nargs < 1 || nargs > 2 || !imap_arg_get_atom(&args[0], &mech)) {
+	const char *name;
+	if (nargs < 1 || nargs > 2 || !imap_arg_get_atom(&args[0], &name)) {
 		sess_tagged(s, "BAD", "AUTHENTICATE needs a mechanism name");
 		return;
 	}
@@ -286,75 +345,26 @@ void cmd_authenticate(struct imap_cmd *cmd, const struct imap_arg *args, size_t 
 		return;
 	}
 	/* The mechanisms offered are the capability registry's AUTH= list. */
-	char *offer = xasprintf("AUTH=%s", mech);
-	bool offered = imap_cap_offered(s, offer);
-	free(offer);
-	struct auth_cmd *ac;
-	if (offered && ascii_ieq(mech, "PLAIN")) {
-		if (ir) {
-			/* RFC 4959: "=" is an empty initial response. */
-			if (irlen == 1 && ir[0] == '=')
-				irlen = 0;
-			sasl_plain_finish(cmd, ir, irlen);
-			return;
-		}
-		ac = auth_cmd_state(cmd);
-		ac->mech = MECH_PLAIN;
-		sess_printf(s, "+ ");
-	} else if (offered && ascii_ieq(mech, "LOGIN")) {
-		ac = auth_cmd_state(cmd);
-		ac->mech = MECH_LOGIN;
-		if (ir) {
-			sasl_line(cmd, ir, irlen);
-			return;
-		}
-		sess_printf(s, "+ VXNlcm5hbWU6");
-	} else {
+	const struct sasl_mech *m = sasl_mech_find(name);
+	if (!m || !imap_cap_mech_offered(s, m)) {
 		sess_tagged(s, "NO", "[CANNOT] Unsupported authentication mechanism");
 		return;
 	}
-	sess_wait_line(cmd, sasl_line);
+	struct sasl_conn conn;
+	imap_cap_sasl_conn(s, &conn);
+	struct auth_cmd *ac = auth_cmd_state(cmd);
+	ac->ex = sasl_exchange_new(m, &conn);
+	sasl_status(cmd, sasl_exchange_start(ac->ex, ir, irlen));
 }
 
 /* A SASL response line (RFC 9051 6.2.2): "*" cancels. */
 static void sasl_line(struct imap_cmd *cmd, const char *line, size_t len)
 {
-	struct imap_session *s = cmd->s;
 	struct auth_cmd *ac = cmd->state;
 	if (len == 1 && line[0] == '*') {
-		free(ac->login_user);
-		ac->login_user = NULL;
-		sess_tagged(s, "BAD", "Authentication cancelled");
+		auth_exchange_end(ac);
+		sess_tagged(cmd->s, "BAD", "Authentication cancelled");
 		return;
 	}
-	if (ac->mech == MECH_PLAIN) {
-		sasl_plain_finish(cmd, line, len);
-		return;
-	}
-	/* LOGIN: username, then password, each base64. */
-	if (len > MAX_SASL_LINE) {
-		free(ac->login_user);
-		ac->login_user = NULL;
-		sess_tagged(s, "BAD", "[TOOBIG] SASL response too long");
-		return;
-	}
-	char *buf = xmalloc(len * 3 / 4 + 4);
-	long n = sasl_base64_decode(line, len, (unsigned char *)buf);
-	if (n < 0 || memchr(buf, '\0', (size_t)n)) {
-		free(buf);
-		free(ac->login_user);
-		ac->login_user = NULL;
-		sess_tagged(s, "BAD", "Invalid base64");
-		return;
-	}
-	buf[n] = '\0';
-	if (!ac->login_user) {
-		ac->login_user = buf;
-		sess_printf(s, "+ UGFzc3dvcmQ6");
-		sess_wait_line(cmd, sasl_line);
-		return;
-	}
-	char *user = ac->login_user;
-	ac->login_user = NULL;
-	auth_start(cmd, user, buf, "LOGIN");
+	sasl_status(cmd, sasl_exchange_step(ac->ex, line, len));
 }

@@ -45,6 +45,7 @@ static void *imap_proto_open(void *arg, const struct conn_io *io, void *conn,
 		.cfg = ip->cfg,
 		.base = ci->base,
 		.passdb = ip->passdb,
+		.oauth = ip->oauth,
 		.logged_in = pc_logged_in,
 		.logged_in_arg = p,
 	};

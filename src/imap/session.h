@@ -9,6 +9,7 @@
 
 struct config;
 struct evbuffer;
+struct oauth;
 struct passdb;
 struct event_base;
 struct imap_session;
@@ -23,6 +24,7 @@ struct imap_conn_info {
 	const struct config *cfg;
 	struct event_base *base;
 	struct passdb *passdb;      /* thread-safe, shared */
+	struct oauth *oauth;        /* thread-safe; NULL: no OAUTHBEARER/XOAUTH2 */
 	/* The session authenticated as `user`: the owner routes change
 	 * notifications to it (imap/notify.c). May be NULL. */
 	void (*logged_in)(void *arg, struct imap_session *s, const char *user);

@@ -18,21 +18,6 @@ SRC = os.environ.get("RAMPART_SRC", os.getcwd())
 PRIMARY = "correct horse battery staple"
 
 
-def _login_calls_authenticate():
-    """The IMAP password path calls passdb_authenticate once the SASL
-    rewrite of cmd_auth.c is merged; before that these tests cannot pass."""
-    try:
-        with open(os.path.join(SRC, "src", "imap", "cmd_auth.c")) as f:
-            return "passdb_authenticate" in f.read()
-    except OSError:
-        return False
-
-
-needs_authenticate = pytest.mark.skipif(
-    not _login_calls_authenticate(),
-    reason="cmd_auth.c does not call passdb_authenticate yet (the coordinator switches it)")
-
-
 @pytest.fixture(scope="module")
 def srv():
     s = Server()
@@ -80,7 +65,6 @@ def app_cmd(srv, *args, check=True):
                        check=check)
 
 
-@needs_authenticate
 def test_app_password_login_list_and_revoke(srv):
     pw = app_add(srv, "alice", "phone")
     assert can_login(srv, "alice", pw)
@@ -97,7 +81,6 @@ def test_app_password_login_list_and_revoke(srv):
     assert can_login(srv, "alice", PRIMARY)
 
 
-@needs_authenticate
 def test_app_password_expires(srv):
     pw = app_add(srv, "alice", "tablet", "--expires", "3s")
     assert can_login(srv, "alice", pw)
@@ -109,7 +92,6 @@ def test_app_password_expires(srv):
     app_cmd(srv, "revoke", "alice", "tablet")
 
 
-@needs_authenticate
 def test_app_password_from_list(srv):
     far = app_add(srv, "alice", "office", "--from", "10.0.0.0/8")
     near = app_add(srv, "alice", "home", "--from", "2001:db8::/32,192.0.2.0/24", "--from",
@@ -120,7 +102,6 @@ def test_app_password_from_list(srv):
     app_cmd(srv, "revoke", "alice", "home")
 
 
-@needs_authenticate
 def test_user_from_list(srv):
     srv.add_user("bob", PRIMARY)
     cli(srv, "modify", "bob", "--from", "10.0.0.0/8")
@@ -137,7 +118,6 @@ def test_user_from_list(srv):
     assert can_login(srv, "bob", PRIMARY)
 
 
-@needs_authenticate
 def test_app_passwords_only(srv):
     srv.add_user("carol", PRIMARY)
     pw = app_add(srv, "carol", "mail-client")

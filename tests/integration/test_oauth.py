@@ -4,9 +4,9 @@ OAUTHBEARER (RFC 7628) and XOAUTH2 with python imaplib and curl's
 keys generated per run), every refusal answered with the RFC 7628 error
 JSON then NO; the JWKS re-read on SIGHUP; a bad JWKS refusing the start.
 
-The tests that log in need the mechanisms wired into AUTHENTICATE; until
-the server advertises AUTH=OAUTHBEARER they are skipped (the [oauth]
-configuration, startup and reload tests run regardless)."""
+The mechanisms are auth/sasl_oauthbearer.c and auth/sasl_xoauth2.c on the
+SASL framework: offered after TLS when [oauth] jwks_file is set, never
+without it."""
 import imaplib
 import json
 import os
@@ -19,7 +19,7 @@ import time
 import pytest
 
 from oauth_tokens import Issuer, new_key, oauthbearer_message, xoauth2_message
-from rampart_harness import BIN, Server, free_port
+from rampart_harness import BIN, Server, free_port, read_tagged, read_until
 
 ISS = "https://idp.example.test/realms/mail"
 AUD = "rampart-imap"
@@ -75,11 +75,29 @@ def offered(server, mech):
 
 @pytest.fixture
 def wired(env):
-    if not offered(env.server, "OAUTHBEARER"):
-        pytest.skip("AUTH=OAUTHBEARER not advertised yet (the SASL mechanisms are wired by "
-                    "another part of issue #11)")
+    assert offered(env.server, "OAUTHBEARER")
     assert offered(env.server, "XOAUTH2")
     return env
+
+
+def test_not_offered_without_oauth_config_or_before_tls(env):
+    plain = Server()
+    try:
+        assert not offered(plain, "OAUTHBEARER") and not offered(plain, "XOAUTH2")
+        sock = plain.raw(tls=True)
+        read_until(sock, b"\r\n")
+        sock.sendall(b"a AUTHENTICATE OAUTHBEARER\r\n")
+        assert b"a NO [CANNOT]" in read_tagged(sock, b"a")
+        sock.sendall(b"b AUTHENTICATE XOAUTH2\r\n")
+        assert b"b NO [CANNOT]" in read_tagged(sock, b"b")
+        sock.close()
+    finally:
+        plain.close()
+    sock = env.server.raw(tls=False)
+    read_until(sock, b"\r\n")
+    sock.sendall(b"a AUTHENTICATE OAUTHBEARER\r\n")
+    assert b"a NO [PRIVACYREQUIRED]" in read_tagged(sock, b"a")
+    sock.close()
 
 
 def authenticate(server, mech, message, dummy=b"\x01"):
@@ -174,8 +192,7 @@ def failing_env():
 
 def test_refusals_send_error_json_then_no(failing_env):
     e = failing_env
-    if not offered(e.server, "OAUTHBEARER"):
-        pytest.skip("AUTH=OAUTHBEARER not advertised yet")
+    assert offered(e.server, "OAUTHBEARER")
     s = e.server
     toks = forgeries(e.idp, s.user)
     for name, tok in toks.items():
@@ -237,22 +254,21 @@ def test_sighup_rereads_jwks_and_keeps_old_keys_when_bad(env):
     # still serving
     c = s.imap_tls()
     c.logout()
-    if offered(s, "OAUTHBEARER"):
-        ok, _, c = authenticate(s, "OAUTHBEARER", oauthbearer_message(env.idp.mint(s.user)))
-        assert ok
-        c.logout()
-        # a rotated key: refused until the new JWKS is loaded
-        env.idp.rotate("rsa2")
-        tok = env.idp.mint(s.user, kid="rsa2")
-        ok, _, _ = authenticate(s, "OAUTHBEARER", oauthbearer_message(tok))
-        assert not ok
-        mark = len(s.log())
-        env.idp.write_jwks(env.jwks)
-        s.proc.send_signal(signal.SIGHUP)
-        assert wait_log(s, "event=reload what=jwks_file", mark)
-        ok, _, c = authenticate(s, "OAUTHBEARER", oauthbearer_message(tok))
-        assert ok
-        c.logout()
+    ok, _, c = authenticate(s, "OAUTHBEARER", oauthbearer_message(env.idp.mint(s.user)))
+    assert ok
+    c.logout()
+    # a rotated key: refused until the new JWKS is loaded
+    env.idp.rotate("rsa2")
+    tok = env.idp.mint(s.user, kid="rsa2")
+    ok, _, _ = authenticate(s, "OAUTHBEARER", oauthbearer_message(tok))
+    assert not ok
+    mark = len(s.log())
+    env.idp.write_jwks(env.jwks)
+    s.proc.send_signal(signal.SIGHUP)
+    assert wait_log(s, "event=reload what=jwks_file", mark)
+    ok, _, c = authenticate(s, "OAUTHBEARER", oauthbearer_message(tok))
+    assert ok
+    c.logout()
     env.idp.write_jwks(env.jwks)
 
 

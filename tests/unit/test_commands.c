@@ -83,14 +83,14 @@ static void test_capabilities(void **state)
 	assert_false(imap_cap_offered(&s, "AUTH=PLAIN"));
 	/* After STARTTLS, or on 993. */
 	s.info.tls = true;
-	expect(&s, "IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-");
+	expect(&s, "IMAP4rev1 IMAP4rev2 AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-");
 	assert_true(imap_cap_offered(&s, "auth=plain"));
 	assert_false(imap_cap_offered(&s, "AUTH=CRAM-MD5"));
 	/* A trusted network in clear. */
 	s.info.tls = false;
 	s.info.trusted = true;
 	s.info.starttls_offered = false;
-	expect(&s, "IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-");
+	expect(&s, "IMAP4rev1 IMAP4rev2 AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-");
 	s.state = ST_AUTH;
 	/* RFC 7888: small non-synchronizing literals before login only. */
 	expect(&s, "IMAP4rev1 IMAP4rev2 LITERAL+");

@@ -50,7 +50,7 @@ static int case_setup(void **state)
 	" APPENDLIMIT=4096"
 /* RFC 7888: LITERAL- before login (small pre-login literals), LITERAL+ after. */
 #define CAPS_PLAIN "IMAP4rev1 IMAP4rev2 STARTTLS LOGINDISABLED SASL-IR LITERAL-" CAPS_COMMON
-#define CAPS_TLS "IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-" CAPS_COMMON
+#define CAPS_TLS "IMAP4rev1 IMAP4rev2 AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-" CAPS_COMMON
 #define CAPS_AUTH "IMAP4rev1 IMAP4rev2 LITERAL+" CAPS_COMMON
 
 /* Capability lists compare as sets of tokens: the order carries no meaning
@@ -144,7 +144,7 @@ static void test_trusted_plain_port(void **state)
 	struct sh_conn *c = sh_open(g_env, false, true);
 	char *greeting = sh_take(c);
 	assert_caps_line(greeting, "* OK [CAPABILITY ", "] Rampart ready.\r\n",
-			 "IMAP4rev1 IMAP4rev2 STARTTLS AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-" CAPS_COMMON);
+			 "IMAP4rev1 IMAP4rev2 STARTTLS AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-" CAPS_COMMON);
 	free(greeting);
 	sh_login(c);
 	sh_close(c);
