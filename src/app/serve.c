@@ -6,6 +6,7 @@
  * wires the store's change feed to the IMAP layer's routing through the
  * network layer's protocol-neutral server_post_all. */
 #include "app/serve.h"
+#include "auth/alert.h"
 #include "auth/passdb.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -44,6 +45,7 @@ static void serve_wait(const sigset_t *sigs, struct passdb *passdb)
 			return;
 		passdb_refresh(passdb);
 		log_info("event=reload what=users_file");
+		alert_reload();
 	}
 }
 
@@ -78,7 +80,7 @@ int app_serve(const struct config *cfg)
 		.worker_exit = store_cache_drop,
 	};
 	int rc = 1;
-	bool store_up = false, watching = false, pool = false;
+	bool store_up = false, watching = false, pool = false, alerts = false;
 	struct server *srv = server_new(cfg, protos, &hooks);
 	if (!srv)
 		goto out;
@@ -91,6 +93,11 @@ int app_serve(const struct config *cfg)
 			cfg->state_dir, strerror(errno));
 		goto out;
 	}
+	/* Alerts read their history from state_dir; the policy engine's
+	 * known-sources record plugs in with alert_set_prefix_known(). */
+	if (alert_init(cfg) < 0)
+		goto out;
+	alerts = true;
 	if (store_init(cfg->mail_root) < 0) {
 		log_err("event=startup_error msg=\"cannot open mail_root\" path=%s", cfg->mail_root);
 		goto out;
@@ -115,6 +122,8 @@ out:
 	if (pool)
 		workpool_stop();
 	server_free(srv);
+	if (alerts)
+		alert_shutdown();
 	if (store_up)
 		store_shutdown();
 	passdb_free(passdb);

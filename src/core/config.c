@@ -46,12 +46,13 @@ enum config_section {
 	SEC_LISTENER,
 	SEC_SECURITY,
 	SEC_LIMITS,
+	SEC_ALERTS,
 };
 
 static const char *const config_section_names[] = {
 	[SEC_NONE] = "",         [SEC_INVALID] = "",       [SEC_SERVER] = "server",
 	[SEC_TLS] = "tls",       [SEC_LISTENER] = "listener", [SEC_SECURITY] = "security",
-	[SEC_LIMITS] = "limits",
+	[SEC_LIMITS] = "limits", [SEC_ALERTS] = "alerts",
 };
 
 enum config_type {
@@ -63,6 +64,7 @@ enum config_type {
 	T_LOGLEVEL,  /* int: enum log_level */
 	T_TLSVER,    /* int: TLS1_2_VERSION / TLS1_3_VERSION */
 	T_CIDRS,     /* struct cidr_list */
+	T_SPIKEACT,  /* int: enum alert_spike_action (log|throttle) */
 };
 
 struct config_key {
@@ -110,6 +112,18 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_LIMITS, "max_mailboxes", T_UINT, max_mailboxes, 1, 10000000),
 	/* At most the store's STORE_MAILBOX_NAME_MAX (test_config checks). */
 	KEY(SEC_LIMITS, "max_mailbox_name", T_UINT, max_mailbox_name, 16, 1000),
+	/* [alerts] (issue #11 alerts, auth/alert.c) */
+	KEY(SEC_ALERTS, "webhook_url", T_OPTSTR, alert_webhook_url, 0, 0),
+	KEY(SEC_ALERTS, "command", T_OPTSTR, alert_command, 0, 0),
+	KEY(SEC_ALERTS, "geoip_database", T_OPTPATH, alert_geoip_database, 0, 0),
+	/* An airliner does ~900 km/h; below 100 every train trip alerts. */
+	KEY(SEC_ALERTS, "travel_speed_kmh", T_UINT, alert_travel_speed_kmh, 100, 100000),
+	KEY(SEC_ALERTS, "download_window", T_UINT, alert_download_window, 10, 7 * 86400),
+	KEY(SEC_ALERTS, "download_factor", T_UINT, alert_download_factor, 2, 1000000),
+	KEY(SEC_ALERTS, "download_floor", T_SIZE, alert_download_floor, 1024, (uint64_t)1 << 40),
+	KEY(SEC_ALERTS, "download_spike_action", T_SPIKEACT, alert_download_spike_action, 0, 0),
+	KEY(SEC_ALERTS, "download_throttle_rate", T_SIZE, alert_download_throttle_rate, 4096, 1u << 30),
+	KEY(SEC_ALERTS, "alert_interval", T_UINT, alert_interval, 0, 7 * 86400),
 };
 
 #undef KEY
@@ -329,6 +343,16 @@ static int config_set_value(struct config_parse *p, const struct config_key *k, 
 		*(int *)field = lvl;
 		return 0;
 	}
+	case T_SPIKEACT:
+		if (strcmp(value, "log") == 0)
+			*(int *)field = ALERT_SPIKE_LOG;
+		else if (strcmp(value, "throttle") == 0)
+			*(int *)field = ALERT_SPIKE_THROTTLE;
+		else {
+			config_error(p, "%s: '%s' is not log or throttle", k->name, value);
+			return -1;
+		}
+		return 0;
 	case T_TLSVER:
 		if (ascii_ieq(value, "TLSv1.2") || strcmp(value, "1.2") == 0)
 			*(int *)field = TLS1_2_VERSION;
@@ -567,7 +591,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 	switch (p->sec) {
 	case SEC_NONE:
 		config_error(p, "'%s' is outside of any section (start with [server], [tls], "
-			     "[listener NAME], [security] or [limits])", name);
+			     "[listener NAME], [security], [limits] or [alerts])", name);
 		return 0;
 	case SEC_INVALID:
 		return 1;
@@ -626,7 +650,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		s++, len--;
 	while (len && config_is_space(s[len - 1]))
 		len--;
-	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS };
+	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
+						     SEC_ALERTS };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -674,7 +699,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		return;
 	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
-		     "[security] or [limits])", (int)MIN(len, (size_t)64), s);
+		     "[security], [limits] or [alerts])", (int)MIN(len, (size_t)64), s);
 }
 
 /* Classifies a line the way libinih will (comment, continuation, section,
@@ -774,6 +799,14 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->login_timeout = 60;
 	c->max_mailboxes = 10000;
 	c->max_mailbox_name = 1000;
+	/* [alerts] (issue #11 alerts) */
+	c->alert_travel_speed_kmh = 1000;
+	c->alert_download_window = 600;
+	c->alert_download_factor = 10;
+	c->alert_download_floor = 200u << 20;
+	c->alert_download_spike_action = ALERT_SPIKE_LOG;
+	c->alert_download_throttle_rate = 1u << 20;
+	c->alert_interval = 600;
 }
 
 static char *config_dir_of(const char *path)
@@ -910,6 +943,17 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 				 "max_connections (%u)", cp, c->max_connections_per_ip, c->max_connections);
 		return -1;
 	}
+	/* [alerts] (issue #11 alerts): no shell runs the command, and curl
+	 * would otherwise accept file:// and friends. */
+	if (c->alert_webhook_url && strncmp(c->alert_webhook_url, "http://", 7) != 0 &&
+	    strncmp(c->alert_webhook_url, "https://", 8) != 0) {
+		*err = xasprintf("%s: [alerts] webhook_url must start with http:// or https://", cp);
+		return -1;
+	}
+	if (c->alert_command && c->alert_command[0] != '/') {
+		*err = xasprintf("%s: [alerts] command must start with an absolute path", cp);
+		return -1;
+	}
 	return 0;
 }
 
@@ -1008,6 +1052,9 @@ void config_free(struct config *c)
 	free(c->tls_key);
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
+	free(c->alert_webhook_url);
+	free(c->alert_command);
+	free(c->alert_geoip_database);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].host);
@@ -1064,7 +1111,8 @@ static void config_print_colon_list(FILE *f, const char *v)
 
 void config_print(const struct config *c, FILE *f)
 {
-	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS };
+	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
+						     SEC_ALERTS };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);
@@ -1096,6 +1144,9 @@ void config_print(const struct config *c, FILE *f)
 			}
 			case T_LOGLEVEL:
 				fputs(config_log_level_name(*(const int *)field), f);
+				break;
+			case T_SPIKEACT:
+				fputs(*(const int *)field == ALERT_SPIKE_THROTTLE ? "throttle" : "log", f);
 				break;
 			case T_TLSVER:
 				fputs(*(const int *)field == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2", f);
