@@ -14,6 +14,8 @@
 
 #include "auth/alert.h"
 #include "auth/alert_internal.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "core/strbuf.h"
 #include "core/util.h"
 
@@ -255,6 +257,81 @@ static void test_history_file(void **state)
 	free(path);
 }
 
+static size_t count_lines(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char line[1024];
+	size_t n = 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+static bool always_known(const char *user, const char *ip)
+{
+	(void)user;
+	(void)ip;
+	return true;
+}
+
+/* The front without a network: which calls alert (as log lines), the
+ * policy engine's known-sources answer, its lockout and spraying events,
+ * the rate limit, and the history written at shutdown. */
+static void test_front(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_alert_front_XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *logp = xasprintf("%s/log", dir);
+	struct config *c = config_new_defaults(dir);
+	free(c->state_dir);
+	c->state_dir = xstrdup(dir);
+	assert_int_equal(log_set_file(logp), 0);
+	assert_int_equal(alert_init(c), 0);
+	time_t t = 1700000000;
+	alert_login_ok("alice", "192.0.2.1", false, t);        /* first login: quiet */
+	alert_login_seen("alice", "192.0.2.200", t + 1);        /* same /24 */
+	assert_int_equal(count_lines(logp, "event=alert "), 0);
+	alert_login_seen("alice", "198.51.100.1", t + 2);
+	assert_int_equal(count_lines(logp, "event=alert kind=new_source user=alice ip=198.51.100.1 "
+					   "country=- detail=\"prefix=198.51.100.0/24\""), 1);
+	/* The policy engine says the network is known: no alert. */
+	alert_login_ok("bob", "192.0.2.1", true, t);
+	alert_login_ok("bob", "203.0.113.5", true, t + 5);
+	alert_set_prefix_known(always_known);
+	alert_login_seen("bob", "2001:db8::1", t + 6);
+	alert_set_prefix_known(NULL);
+	assert_int_equal(count_lines(logp, "user=bob"), 0);
+	alert_policy_event(ALERT_LOCKOUT, "203.0.113.7", NULL, "failures=10 for=300s");
+	alert_policy_event(ALERT_SPRAYING, "203.0.113.8", NULL, "users=50");
+	alert_policy_event(ALERT_SPRAYING, "203.0.113.8", NULL, "users=60");   /* rate-limited */
+	alert_policy_event(ALERT_NEW_SOURCE, "203.0.113.9", "x", NULL);       /* not the policy's */
+	assert_int_equal(count_lines(logp, "event=alert kind=lockout user=- ip=203.0.113.7 country=- "
+					   "detail=\"failures=10 for=300s\""), 1);
+	assert_int_equal(count_lines(logp, "event=alert kind=spraying"), 1);
+	assert_int_equal(count_lines(logp, "event=alert "), 3);
+	/* Not logged in, so no throttle either way. */
+	assert_int_equal(alert_download_wait("alice", 1000), 0);
+	alert_shutdown();
+	log_set_file(NULL);
+	char *hist = xasprintf("%s/alert-history", dir);
+	assert_int_equal(count_lines(hist, "alice\t"), 1);
+	assert_int_equal(count_lines(hist, "198.51.100.0/24,192.0.2.0/24"), 1);
+	assert_int_equal(count_lines(hist, "bob\t"), 1);
+	/* After shutdown every entry point is a no-op again. */
+	alert_login_seen("alice", "10.0.0.1", t + 100);
+	alert_policy_event(ALERT_LOCKOUT, "203.0.113.7", NULL, NULL);
+	unlink(hist);
+	unlink(logp);
+	rmdir(dir);
+	free(hist);
+	free(logp);
+	config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_history_lists),
 		cmocka_unit_test(test_history_file),
+		cmocka_unit_test(test_front),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
