@@ -130,6 +130,7 @@ int alert_init(const struct config *cfg)
 	if (cfg->alert_geoip_database && alert_geo_open(cfg->alert_geoip_database) < 0)
 		goto fail;
 	if (alert_sink_start(cfg) < 0) {
+		alert_sink_stop();
 		alert_geo_close();
 		goto fail;
 	}

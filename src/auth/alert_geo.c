@@ -19,6 +19,20 @@
 static pthread_rwlock_t geo_lock = PTHREAD_RWLOCK_INITIALIZER;
 static MMDB_s *geo_db;          /* NULL: no database configured or readable */
 
+/* Installs db (NULL: none) and closes the one it replaces, once no
+ * lookup holds the read lock. */
+static void geo_swap(MMDB_s *db)
+{
+	pthread_rwlock_wrlock(&geo_lock);
+	MMDB_s *old = geo_db;
+	geo_db = db;
+	pthread_rwlock_unlock(&geo_lock);
+	if (old) {
+		MMDB_close(old);
+		free(old);
+	}
+}
+
 int alert_geo_open(const char *path)
 {
 	MMDB_s *db = xcalloc(1, sizeof(*db));
@@ -28,29 +42,15 @@ int alert_geo_open(const char *path)
 		free(db);
 		return -1;
 	}
-	pthread_rwlock_wrlock(&geo_lock);
-	MMDB_s *old = geo_db;
-	geo_db = db;
-	pthread_rwlock_unlock(&geo_lock);
-	if (old) {
-		MMDB_close(old);
-		free(old);
-	}
 	log_info("event=alert_geoip path=%s type=%s", path,
 		 db->metadata.database_type ? db->metadata.database_type : "?");
+	geo_swap(db);
 	return 0;
 }
 
 void alert_geo_close(void)
 {
-	pthread_rwlock_wrlock(&geo_lock);
-	MMDB_s *old = geo_db;
-	geo_db = NULL;
-	pthread_rwlock_unlock(&geo_lock);
-	if (old) {
-		MMDB_close(old);
-		free(old);
-	}
+	geo_swap(NULL);
 }
 
 /* A UTF-8 string value at the path, copied into out (ASCII letters only:

@@ -112,50 +112,50 @@ struct alert_user *alert_hist_get(struct alert_hist *h, const char *name, bool c
 	return u;
 }
 
-bool alert_hist_prefix_known(const struct alert_user *u, const char *prefix)
+/* The lists are small arrays of fixed-width strings, newest first. */
+static bool hist_list_has(const char *list, unsigned n, size_t width, const char *v)
 {
-	for (unsigned i = 0; i < u->nprefixes; i++)
-		if (strcmp(u->prefixes[i], prefix) == 0)
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(list + i * width, v) == 0)
 			return true;
 	return false;
+}
+
+/* Moves v (or adds it) to the front; the oldest falls off a full list. */
+static void hist_list_push(char *list, unsigned *n, unsigned max, size_t width, const char *v)
+{
+	if (strlen(v) >= width)
+		return;
+	unsigned i = 0;
+	while (i < *n && strcmp(list + i * width, v) != 0)
+		i++;
+	if (i == *n) {
+		if (*n < max)
+			(*n)++;
+		i = *n - 1;
+	}
+	memmove(list + width, list, i * width);
+	snprintf(list, width, "%s", v);
+}
+
+bool alert_hist_prefix_known(const struct alert_user *u, const char *prefix)
+{
+	return hist_list_has(u->prefixes[0], u->nprefixes, ALERT_PREFIX_LEN, prefix);
 }
 
 void alert_hist_prefix_add(struct alert_user *u, const char *prefix)
 {
-	if (strlen(prefix) >= ALERT_PREFIX_LEN)
-		return;
-	unsigned i = 0;
-	while (i < u->nprefixes && strcmp(u->prefixes[i], prefix) != 0)
-		i++;
-	if (i == u->nprefixes) {
-		if (u->nprefixes < ALERT_PREFIXES_MAX)
-			u->nprefixes++;
-		i = u->nprefixes - 1;
-	}
-	memmove(u->prefixes[1], u->prefixes[0], i * sizeof(u->prefixes[0]));
-	snprintf(u->prefixes[0], ALERT_PREFIX_LEN, "%s", prefix);
+	hist_list_push(u->prefixes[0], &u->nprefixes, ALERT_PREFIXES_MAX, ALERT_PREFIX_LEN, prefix);
 }
 
 bool alert_hist_country_known(const struct alert_user *u, const char *cc)
 {
-	for (unsigned i = 0; i < u->ncountries; i++)
-		if (strcmp(u->countries[i], cc) == 0)
-			return true;
-	return false;
+	return hist_list_has(u->countries[0], u->ncountries, sizeof(u->countries[0]), cc);
 }
 
 void alert_hist_country_add(struct alert_user *u, const char *cc)
 {
-	unsigned i = 0;
-	while (i < u->ncountries && strcmp(u->countries[i], cc) != 0)
-		i++;
-	if (i == u->ncountries) {
-		if (u->ncountries < ALERT_COUNTRIES_MAX)
-			u->ncountries++;
-		i = u->ncountries - 1;
-	}
-	memmove(u->countries[1], u->countries[0], i * sizeof(u->countries[0]));
-	snprintf(u->countries[0], sizeof(u->countries[0]), "%s", cc);
+	hist_list_push(u->countries[0], &u->ncountries, ALERT_COUNTRIES_MAX, sizeof(u->countries[0]), cc);
 }
 
 /* A name that cannot break the line format (users-file names never do). */

@@ -54,6 +54,7 @@ static struct {
 	char *argv[SINK_CMD_ARGS + 1];
 	char *cmdline;
 	CURL *curl;
+	bool curl_global;             /* curl_global_init done */
 	struct sink_child child[SINK_CMD_MAX];
 	size_t nchild;
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
@@ -279,9 +280,12 @@ int alert_sink_start(const struct config *cfg)
 	S.url = cfg->alert_webhook_url;
 	if (cfg->alert_command && sink_parse_command(cfg->alert_command) < 0)
 		return -1;
-	if (S.url && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_err("event=startup_error msg=\"cannot initialise libcurl\"");
-		return -1;
+	if (S.url) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_err("event=startup_error msg=\"cannot initialise libcurl\"");
+			return -1;
+		}
+		S.curl_global = true;
 	}
 	S.stop = false;
 	S.head = S.count = 0;
@@ -302,24 +306,26 @@ int alert_sink_start(const struct config *cfg)
 void alert_sink_stop(void)
 {
 	pthread_mutex_lock(&S.lock);
-	if (!S.running) {
-		pthread_mutex_unlock(&S.lock);
-		return;
-	}
+	bool running = S.running;
 	S.stop = true;
 	pthread_cond_signal(&S.cond);
 	pthread_mutex_unlock(&S.lock);
-	pthread_join(S.thread, NULL);
-	pthread_mutex_lock(&S.lock);
-	S.running = false;
-	pthread_mutex_unlock(&S.lock);
+	if (running) {
+		pthread_join(S.thread, NULL);
+		pthread_mutex_lock(&S.lock);
+		S.running = false;
+		pthread_mutex_unlock(&S.lock);
+	}
 	if (S.curl) {
 		curl_easy_cleanup(S.curl);
 		S.curl = NULL;
 	}
-	if (S.url)
+	if (S.curl_global) {
 		curl_global_cleanup();
+		S.curl_global = false;
+	}
 	free(S.cmdline);
 	S.cmdline = NULL;
 	memset(S.argv, 0, sizeof(S.argv));
+	S.url = NULL;
 }
