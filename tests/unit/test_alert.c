@@ -332,6 +332,65 @@ static void test_front(void **state)
 	config_free(c);
 }
 
+/* Loads "[listener]... [alerts]\n<body>"; returns the config or NULL with
+ * *err set. */
+static struct config *load_alerts(const char *dir, const char *body, char **err)
+{
+	char *path = xasprintf("%s/rampart.conf", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "[listener imap]\naddress = 127.0.0.1:1143\ntls = none\n[alerts]\n%s", body);
+	fclose(f);
+	struct config *c = NULL;
+	*err = NULL;
+	if (config_load(path, &c, err) < 0)
+		c = NULL;
+	unlink(path);
+	free(path);
+	return c;
+}
+
+static void test_config_keys(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_alert_conf_XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *err;
+	struct config *c = load_alerts(dir, "", &err);
+	assert_non_null(c);
+	assert_null(c->alert_webhook_url);
+	assert_int_equal(c->alert_download_spike_action, ALERT_SPIKE_LOG);
+	assert_int_equal(c->alert_download_floor, 200u << 20);
+	config_free(c);
+	c = load_alerts(dir, "webhook_url = https://hooks.example.org/x\ncommand = /usr/local/bin/page -u ops\n"
+			     "download_spike_action = throttle\ndownload_floor = 1M\nalert_interval = 0\n", &err);
+	assert_non_null(c);
+	assert_string_equal(c->alert_webhook_url, "https://hooks.example.org/x");
+	assert_string_equal(c->alert_command, "/usr/local/bin/page -u ops");
+	assert_int_equal(c->alert_download_spike_action, ALERT_SPIKE_THROTTLE);
+	assert_int_equal(c->alert_download_floor, 1u << 20);
+	assert_int_equal(c->alert_interval, 0);
+	config_free(c);
+	static const char *const bad[][2] = {
+		{ "webhook_url = file:///etc/passwd\n", "http://" },
+		{ "command = page -u ops\n", "absolute path" },
+		{ "download_spike_action = block\n", "log or throttle" },
+		{ "travel_speed_kmh = 50\n", "out of range" },
+		{ "download_factor = 1\n", "out of range" },
+		{ "download_window = 1\n", "out of range" },
+		{ "nope = 1\n", "unknown key 'nope' in [alerts]" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		c = load_alerts(dir, bad[i][0], &err);
+		assert_null(c);
+		assert_non_null(err);
+		if (!strstr(err, bad[i][1]))
+			fail_msg("%s: %s", bad[i][0], err);
+		free(err);
+	}
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_history_lists),
 		cmocka_unit_test(test_history_file),
 		cmocka_unit_test(test_front),
+		cmocka_unit_test(test_config_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
