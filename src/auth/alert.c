@@ -63,6 +63,25 @@ static void alert_log_safe(char *dst, size_t size, const char *v, bool spaces)
 		snprintf(dst, size, "-");
 }
 
+/* A JSON string for v (null for NULL). jansson takes only valid UTF-8,
+ * and a username from a spraying source may be anything: such a value
+ * goes out with its non-ASCII bytes as '?'. */
+static json_t *alert_json_str(const char *v)
+{
+	if (!v)
+		return json_null();
+	json_t *j = json_string(v);
+	if (j)
+		return j;
+	char *copy = xstrdup(v);
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j ? j : json_null();
+}
+
 static char *alert_json(enum alert_kind kind, const char *user, const char *ip,
 			const char *country, const char *detail, time_t now)
 {
@@ -70,8 +89,9 @@ static char *alert_json(enum alert_kind kind, const char *user, const char *ip,
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_t *o = json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s?}", "kind", alert_kind_name(kind),
-			      "user", user, "ip", ip, "country", country, "time", when, "detail", detail);
+	json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:s, s:o}", "kind", alert_kind_name(kind),
+			      "user", alert_json_str(user), "ip", alert_json_str(ip), "country",
+			      alert_json_str(country), "time", when, "detail", alert_json_str(detail));
 	if (!o)
 		return NULL;
 	char *s = json_dumps(o, JSON_COMPACT);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "auth/alert.h"
@@ -289,6 +290,15 @@ static void test_front(void **state)
 	struct config *c = config_new_defaults(dir);
 	free(c->state_dir);
 	c->state_dir = xstrdup(dir);
+	/* A command sink: the JSON objects land in a file. */
+	char *outp = xasprintf("%s/command.out", dir);
+	char *cmd = xasprintf("%s/alert.sh", dir);
+	FILE *sh = fopen(cmd, "w");
+	assert_non_null(sh);
+	fprintf(sh, "#!/bin/sh\ncat >> %s\n", outp);
+	fclose(sh);
+	assert_int_equal(chmod(cmd, 0755), 0);
+	c->alert_command = cmd;
 	assert_int_equal(log_set_file(logp), 0);
 	assert_int_equal(alert_init(c), 0);
 	time_t t = 1700000000;
@@ -309,14 +319,25 @@ static void test_front(void **state)
 	alert_policy_event(ALERT_SPRAYING, "203.0.113.8", NULL, "users=50");
 	alert_policy_event(ALERT_SPRAYING, "203.0.113.8", NULL, "users=60");   /* rate-limited */
 	alert_policy_event(ALERT_NEW_SOURCE, "203.0.113.9", "x", NULL);       /* not the policy's */
+	/* A sprayed username that is not UTF-8 still goes out as JSON. */
+	alert_policy_event(ALERT_LOCKOUT, "203.0.113.10", "b\xe9\xff\"d", "users=3");
 	assert_int_equal(count_lines(logp, "event=alert kind=lockout user=- ip=203.0.113.7 country=- "
 					   "detail=\"failures=10 for=300s\""), 1);
 	assert_int_equal(count_lines(logp, "event=alert kind=spraying"), 1);
-	assert_int_equal(count_lines(logp, "event=alert "), 3);
+	assert_int_equal(count_lines(logp, "event=alert kind=lockout user=b???d ip=203.0.113.10"), 1);
+	assert_int_equal(count_lines(logp, "event=alert "), 4);
 	/* Not logged in, so no throttle either way. */
 	assert_int_equal(alert_download_wait("alice", 1000), 0);
-	alert_shutdown();
+	alert_shutdown(); /* waits for the commands */
 	log_set_file(NULL);
+	assert_int_equal(count_lines(outp, "{\"kind\":"), 4);
+	assert_int_equal(count_lines(outp, "\"kind\":\"new_source\",\"user\":\"alice\",\"ip\":\"198.51.100.1\","
+					   "\"country\":null,\"time\":\"2023-11-14T22:13:22Z\","
+					   "\"detail\":\"prefix=198.51.100.0/24\"}"), 1);
+	assert_int_equal(count_lines(outp, "\"user\":\"b??\\\"d\""), 1);
+	unlink(outp);
+	unlink(cmd);
+	free(outp);
 	char *hist = xasprintf("%s/alert-history", dir);
 	assert_int_equal(count_lines(hist, "alice\t"), 1);
 	assert_int_equal(count_lines(hist, "198.51.100.0/24,192.0.2.0/24"), 1);
