@@ -3,6 +3,7 @@
  * defaults included, relative paths resolved) so an administrator sees
  * the effective values rather than guessing them from the file. */
 #include "admin/admin.h"
+#include "auth/oauth.h"
 #include "core/config.h"
 
 #include <stdio.h>
@@ -35,6 +36,16 @@ int admin_config_main(int argc, char **argv)
 	int rc = admin_conf_load("rampart config", conf, &cfg);
 	if (rc)
 		return rc;
+	/* The JWKS is parsed by auth/, not by the config loader: check it
+	 * here as `rampart serve` will at startup. */
+	char *oerr = NULL;
+	oauth_free(oauth_new(cfg, &oerr));
+	if (oerr) {
+		fprintf(stderr, "rampart config: %s: %s\n", conf, oerr);
+		free(oerr);
+		config_free(cfg);
+		return EX_CONFIG;
+	}
 	config_print(cfg, stdout);
 	/* Not a configuration error (the file is created by the first
 	 * `rampart user add`), but `rampart serve` will not start without it. */

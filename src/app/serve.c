@@ -7,6 +7,7 @@
  * network layer's protocol-neutral server_post_all. */
 #include "app/serve.h"
 #include "auth/alert.h"
+#include "auth/oauth.h"
 #include "auth/passdb.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -34,8 +35,9 @@ static void serve_on_store_change(const char *user, void *arg)
 	server_post_all(arg, imap_notify_user, user);
 }
 
-/* Blocks until SIGTERM/SIGINT; SIGHUP re-reads the users file. */
-static void serve_wait(const sigset_t *sigs, struct passdb *passdb)
+/* Blocks until SIGTERM/SIGINT; SIGHUP re-reads the users file (and the
+ * OAuth JWKS file, which logs its own line). */
+static void serve_wait(const sigset_t *sigs, struct passdb *passdb, struct oauth *oauth)
 {
 	for (;;) {
 		int sig = 0;
@@ -45,6 +47,8 @@ static void serve_wait(const sigset_t *sigs, struct passdb *passdb)
 			return;
 		passdb_refresh(passdb);
 		log_info("event=reload what=users_file");
+		if (oauth)
+			oauth_reload(oauth);
 		alert_reload();
 	}
 }
@@ -86,6 +90,15 @@ int app_serve(const struct config *cfg)
 		goto out;
 	if (privs_drop(cfg) < 0)
 		goto out;
+	/* [oauth]: read as the run user, as every reload will be; a bad JWKS
+	 * stops the start. */
+	char *oerr = NULL;
+	imap.oauth = oauth_new(cfg, &oerr);
+	if (oerr) {
+		log_err("event=startup_error msg=\"cannot load [oauth] jwks_file\" error=\"%s\"", oerr);
+		free(oerr);
+		goto out;
+	}
 	/* The server's own state (auth counters, app-password use, login
 	 * history) lives apart from mail, private to the run user. */
 	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
@@ -112,7 +125,7 @@ int app_serve(const struct config *cfg)
 		fatal("cannot start work pool");
 	pool = true;
 	server_start(srv);
-	serve_wait(&sigs, passdb);
+	serve_wait(&sigs, passdb, imap.oauth);
 	log_info("event=stopping");
 	server_stop(srv);
 	rc = 0;
@@ -127,6 +140,7 @@ out:
 	if (store_up)
 		store_shutdown();
 	passdb_free(passdb);
+	oauth_free(imap.oauth);
 	if (rc == 0)
 		log_info("event=stopped");
 	return rc;

@@ -46,13 +46,15 @@ enum config_section {
 	SEC_LISTENER,
 	SEC_SECURITY,
 	SEC_LIMITS,
+	SEC_OAUTH,
 	SEC_ALERTS,
 };
 
 static const char *const config_section_names[] = {
 	[SEC_NONE] = "",         [SEC_INVALID] = "",       [SEC_SERVER] = "server",
 	[SEC_TLS] = "tls",       [SEC_LISTENER] = "listener", [SEC_SECURITY] = "security",
-	[SEC_LIMITS] = "limits", [SEC_ALERTS] = "alerts",
+	[SEC_LIMITS] = "limits",
+	[SEC_OAUTH] = "oauth", [SEC_ALERTS] = "alerts",
 };
 
 enum config_type {
@@ -112,6 +114,16 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_LIMITS, "max_mailboxes", T_UINT, max_mailboxes, 1, 10000000),
 	/* At most the store's STORE_MAILBOX_NAME_MAX (test_config checks). */
 	KEY(SEC_LIMITS, "max_mailbox_name", T_UINT, max_mailbox_name, 16, 1000),
+	/* [oauth] bearer tokens (auth/oauth.c); the JWKS itself is parsed by
+	 * oauth_new() at startup and `rampart config check`. */
+	KEY(SEC_OAUTH, "jwks_file", T_OPTPATH, oauth_jwks_file, 0, 0),
+	KEY(SEC_OAUTH, "issuer", T_OPTSTR, oauth_issuer, 0, 0),
+	KEY(SEC_OAUTH, "audience", T_OPTSTR, oauth_audience, 0, 0),
+	KEY(SEC_OAUTH, "username_claim", T_OPTSTR, oauth_username_claim, 0, 0),
+	KEY(SEC_OAUTH, "leeway", T_UINT, oauth_leeway, 0, 600),
+	KEY(SEC_OAUTH, "algorithms", T_OPTSTR, oauth_algorithms, 0, 0),
+	KEY(SEC_OAUTH, "scope", T_OPTSTR, oauth_scope, 0, 0),
+	KEY(SEC_OAUTH, "openid_configuration", T_OPTSTR, oauth_openid_configuration, 0, 0),
 	/* [alerts] (issue #11 alerts, auth/alert.c) */
 	KEY(SEC_ALERTS, "webhook_url", T_OPTSTR, alert_webhook_url, 0, 0),
 	KEY(SEC_ALERTS, "command", T_OPTSTR, alert_command, 0, 0),
@@ -591,7 +603,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 	switch (p->sec) {
 	case SEC_NONE:
 		config_error(p, "'%s' is outside of any section (start with [server], [tls], "
-			     "[listener NAME], [security], [limits] or [alerts])", name);
+			     "[listener NAME], [security], [limits], [oauth] or [alerts])", name);
 		return 0;
 	case SEC_INVALID:
 		return 1;
@@ -651,7 +663,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	while (len && config_is_space(s[len - 1]))
 		len--;
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_ALERTS };
+						     SEC_OAUTH, SEC_ALERTS };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -699,7 +711,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		return;
 	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
-		     "[security], [limits] or [alerts])", (int)MIN(len, (size_t)64), s);
+		     "[security], [limits], [oauth] or [alerts])", (int)MIN(len, (size_t)64), s);
 }
 
 /* Classifies a line the way libinih will (comment, continuation, section,
@@ -799,6 +811,10 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->login_timeout = 60;
 	c->max_mailboxes = 10000;
 	c->max_mailbox_name = 1000;
+	/* [oauth] */
+	c->oauth_username_claim = xstrdup("email");
+	c->oauth_leeway = 60;
+	c->oauth_algorithms = xstrdup("RS256 ES256");
 	/* [alerts] (issue #11 alerts) */
 	c->alert_travel_speed_kmh = 1000;
 	c->alert_download_window = 600;
@@ -875,6 +891,24 @@ static int config_check_ciphers(const struct config *c, char **err)
 	return rc;
 }
 
+/* [oauth]: what a file alone can get wrong. Whether the JWKS parses and
+ * holds a usable key is auth/oauth.c's to say (oauth_new). */
+static int config_check_oauth(const struct config *c, char **err)
+{
+	if (!c->oauth_jwks_file)
+		return 0;
+	static const char *const need[] = { "issuer", "audience", "username_claim", "algorithms" };
+	const char *const have[] = { c->oauth_issuer, c->oauth_audience, c->oauth_username_claim,
+				     c->oauth_algorithms };
+	for (size_t i = 0; i < ARRAY_SIZE(need); i++) {
+		if (!have[i]) {
+			*err = xasprintf("%s: [oauth] %s is required when jwks_file is set", c->path, need[i]);
+			return -1;
+		}
+	}
+	return config_check_readable("[oauth] jwks_file", c->oauth_jwks_file, err, c->path);
+}
+
 static int config_validate(struct config *c, const struct config_parse *p, char **err)
 {
 	const char *cp = c->path;
@@ -933,6 +967,8 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 	if (c->tls_key && config_check_readable("[tls] key", c->tls_key, err, cp) < 0)
 		return -1;
 	if (config_check_ciphers(c, err) < 0)
+		return -1;
+	if (config_check_oauth(c, err) < 0)
 		return -1;
 	if (c->run_group && !c->run_user) {
 		*err = xasprintf("%s: [server] group is set but user is not", cp);
@@ -1065,6 +1101,14 @@ void config_free(struct config *c)
 	}
 	free(c->listeners);
 	cidr_list_free(&c->trusted_networks);
+	/* [oauth] */
+	free(c->oauth_jwks_file);
+	free(c->oauth_issuer);
+	free(c->oauth_audience);
+	free(c->oauth_username_claim);
+	free(c->oauth_algorithms);
+	free(c->oauth_scope);
+	free(c->oauth_openid_configuration);
 	free(c);
 }
 
@@ -1112,7 +1156,7 @@ static void config_print_colon_list(FILE *f, const char *v)
 void config_print(const struct config *c, FILE *f)
 {
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_ALERTS };
+						     SEC_OAUTH, SEC_ALERTS };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);

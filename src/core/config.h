@@ -12,6 +12,8 @@
  *                 max_connections_per_ip, max_output_buffer, idle_timeout,
  *                 preauth_timeout, login_timeout, max_preauth_literal,
  *                 max_mailboxes, max_mailbox_name
+ *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
+ *                 scope, openid_configuration (auth/oauth.h)
  *   [alerts]      webhook_url, command, geoip_database, travel_speed_kmh,
  *                 download_window, download_factor, download_floor,
  *                 download_spike_action, download_throttle_rate, alert_interval
@@ -88,6 +90,16 @@ struct config {
 	unsigned login_timeout;      /* seconds from accept to login, however busy */
 	unsigned max_mailboxes;
 	unsigned max_mailbox_name;
+	/* [oauth] (auth/oauth.c): OAUTHBEARER and XOAUTH2 are offered only when
+	 * jwks_file is set; issuer and audience are then required. */
+	char *oauth_jwks_file;
+	char *oauth_issuer;
+	char *oauth_audience;
+	char *oauth_username_claim;  /* the claim naming the user: email, preferred_username, sub */
+	unsigned oauth_leeway;       /* seconds of clock skew allowed on exp, nbf, iat */
+	char *oauth_algorithms;      /* space-separated: RS256 ES256 */
+	char *oauth_scope;           /* echoed in the error JSON, NULL: omitted */
+	char *oauth_openid_configuration; /* URL echoed in the RFC 7628 error JSON */
 	/* [alerts] (issue #11 alerts: auth/alert.c) */
 	char *alert_webhook_url;     /* NULL: no webhook */
 	char *alert_command;         /* "/path args", NULL: none */

@@ -4,6 +4,7 @@
 #define RAMPART_IMAP_PROTO_H
 
 struct config;
+struct oauth;
 struct passdb;
 struct proto_ops;
 
@@ -11,6 +12,7 @@ struct proto_ops;
 struct imap_proto {
 	const struct config *cfg;
 	struct passdb *passdb;      /* thread-safe, shared */
+	struct oauth *oauth;        /* thread-safe; NULL: no OAUTHBEARER/XOAUTH2 (auth/oauth.h) */
 };
 
 extern const struct proto_ops imap_proto_ops;

@@ -211,12 +211,35 @@ def seqset_seeds():
     return {k: star(v) + t for k, (v, t) in c.items()}
 
 
+# fuzz_oauth: byte 0 = mode (0 OAUTHBEARER, 1 XOAUTH2, 2 raw token,
+# 3 header NUL claims, signed by the harness), then the input.
+def oauth_seeds():
+    claims = b'{"iss":"i","aud":"a","u":"alice","exp":1900000000,"nbf":1700000000}'
+    tok = b"eyJhbGciOiJFUzI1NiJ9.eyJ1IjoiYWxpY2UifQ.c2ln"
+    return {
+        "bearer": b"\x00n,a=alice,\x01host=h\x01port=993\x01auth=Bearer " + tok + b"\x01\x01",
+        "bearer_escapes": b"\x00y,a=a=2Cb=3D,\x01auth=bearer  abc~+/==\x01\x01",
+        "bearer_dummy": b"\x00\x01",
+        "bearer_cbind": b"\x00p=tls-unique,,\x01auth=Bearer x\x01\x01",
+        "xoauth2": b"\x01user=alice\x01auth=Bearer " + tok + b"\x01\x01",
+        "xoauth2_order": b"\x01auth=Bearer x\x01user=alice\x01\x01",
+        "token": b"\x02" + tok,
+        "token_none": b"\x02eyJhbGciOiJub25lIn0.eyJ1IjoiYWxpY2UifQ.",
+        "signed_ok": b'\x03{"alg":"ES256","kid":"k"}\x00' + claims,
+        "signed_aud_list": b'\x03{"alg":"ES256"}\x00{"iss":"i","aud":["x","a"],"u":"bob","exp":1.9e9}',
+        "signed_expired": b'\x03{"alg":"ES256","kid":"k"}\x00{"iss":"i","aud":"a","u":"a","exp":1}',
+        "signed_hs256": b'\x03{"alg":"HS256","kid":"k"}\x00' + claims,
+        "signed_dup": b'\x03{"alg":"ES256"}\x00{"u":"a","u":"root","iss":"i","aud":"a","exp":1900000000}',
+    }
+
+
 def main():
     write_corpus("fuzz_parser", parser_seeds())
     write_corpus("fuzz_mime", mime_seeds())
     write_corpus("fuzz_fetch_items", fetch_seeds())
     write_corpus("fuzz_search", search_seeds())
     write_corpus("fuzz_seqset", seqset_seeds())
+    write_corpus("fuzz_oauth", oauth_seeds())
 
 
 if __name__ == "__main__":
