@@ -11,6 +11,18 @@
  * (bounded by max_args). Everything is freed by imap_parser_reset(), so an
  * idle connection's parser owns nothing but its struct.
  *
+ * The literal sink: a literal is collected in memory, except a large one
+ * of APPEND (a message, RFC 9051 6.3.12; MULTIAPPEND, RFC 3502) when the
+ * session gave a spool directory: its bytes are written as they arrive to
+ * the command's spool, one unlinked temporary file that holds every such
+ * literal of the command back to back. So a connection APPENDing a 60 MiB
+ * message holds a few kilobytes of memory and one descriptor, not 60 MiB;
+ * the disk it may fill is bounded by max_command, and the file vanishes
+ * with its descriptor on reset, on a disconnect or a crash alike. A
+ * failed write (disk full) does not stop the parse: the rest of the
+ * literal is counted and dropped, and the argument carries the errno so
+ * the command answers NO instead of the stream losing sync.
+ *
  * Errors: the offending byte is not consumed; the parser switches to a
  * discard state that eats the rest of the line without buffering it. If
  * that line ends in a non-synchronizing literal announcement, the literal's
@@ -18,10 +30,14 @@
  * command starts where the client thinks it does. */
 #include "imap/parser.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdalign.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util.h"
 
@@ -113,6 +129,17 @@ struct imap_parser {
 	struct arena_chunk *lit_chunk;
 	size_t lit_cap;
 	uint64_t lit_got;
+	/* The literal being received goes to the spool at lit_off instead. */
+	bool lit_spool;
+	uint64_t lit_off;
+
+	/* The command's spool (see the file head): -1 until a literal needs
+	 * it; spool_err is the errno that made it unusable. spool_path is the
+	 * parser's copy of lim.spool_dir and survives reset. */
+	char *spool_path;
+	int spool_fd;
+	int spool_err;
+	uint64_t spool_size;
 
 	enum dstate dstate;
 	uint64_t dlit;
@@ -220,6 +247,8 @@ void imap_parser_limits_default(struct imap_parser_limits *lim)
 	lim->max_nonsync = 64u * 1024 * 1024;
 	lim->max_depth = 16;
 	lim->max_args = 100000;
+	lim->spool_dir = NULL;
+	lim->spool_min = IMAP_SPOOL_MIN;
 }
 
 /* A zero field means "the default": a zero max_line would make every
@@ -239,6 +268,12 @@ static void parser_limits_apply(struct imap_parser *p, const struct imap_parser_
 		p->lim.max_command = def.max_command;
 	if (!p->lim.max_args)
 		p->lim.max_args = def.max_args;
+	if (!p->lim.spool_min)
+		p->lim.spool_min = IMAP_SPOOL_MIN;
+	char *path = p->lim.spool_dir ? xstrdup(p->lim.spool_dir) : NULL;
+	free(p->spool_path);
+	p->spool_path = path;
+	p->lim.spool_dir = path;
 }
 
 struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim)
@@ -249,6 +284,7 @@ struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim)
 	parser_limits_apply(p, lim);
 	p->next_chunk = ARENA_FIRST_CHUNK;
 	p->state = P_TAG;
+	p->spool_fd = -1;
 	return p;
 }
 
@@ -269,9 +305,15 @@ void imap_parser_reset(struct imap_parser *p)
 	free(p->tok);
 	free(p->stack);
 	free(p->open);
+	/* The spool is unlinked: closing it frees its blocks. */
+	if (p->spool_fd >= 0)
+		close(p->spool_fd);
 	struct imap_parser_limits lim = p->lim;
+	char *spool_path = p->spool_path;
 	memset(p, 0, sizeof(*p));
 	p->lim = lim;
+	p->spool_path = spool_path;
+	p->spool_fd = -1;
 	p->next_chunk = ARENA_FIRST_CHUNK;
 	p->state = P_TAG;
 }
@@ -281,6 +323,7 @@ void imap_parser_free(struct imap_parser *p)
 	if (!p)
 		return;
 	imap_parser_reset(p);
+	free(p->spool_path);
 	free(p);
 }
 
@@ -342,9 +385,22 @@ static void literal_reserve(struct imap_parser *p, size_t need)
 	p->lit_cap = cap;
 }
 
-static void literal_finish(struct imap_parser *p)
+/* A literal whose data went to the spool: the argument names its range. */
+static void literal_take_spooled(struct imap_parser *p, struct imap_arg *a)
 {
-	struct imap_arg *a = arg_push(p, IMAP_ARG_LITERAL);
+	a->str = "";
+	a->len = 0;
+	a->spooled = true;
+	a->file_fd = p->spool_err ? -1 : p->spool_fd;
+	a->file_err = p->spool_err;
+	a->file_off = p->lit_off;
+	a->file_len = p->lit_size;
+	p->lit_spool = false;
+}
+
+/* A literal collected in memory: its chunk joins the arena. */
+static void literal_take_chunk(struct imap_parser *p, struct imap_arg *a)
+{
 	struct arena_chunk *c = p->lit_chunk;
 	c->data[p->lit_size] = '\0';
 	c->size = c->used = p->lit_cap;
@@ -359,9 +415,18 @@ static void literal_finish(struct imap_parser *p)
 	}
 	a->str = (const char *)c->data;
 	a->len = (size_t)p->lit_size;
-	a->literal8 = p->lit8;
 	p->lit_chunk = NULL;
 	p->lit_cap = 0;
+}
+
+static void literal_finish(struct imap_parser *p)
+{
+	struct imap_arg *a = arg_push(p, IMAP_ARG_LITERAL);
+	a->literal8 = p->lit8;
+	if (p->lit_spool)
+		literal_take_spooled(p, a);
+	else
+		literal_take_chunk(p, a);
 	p->last_atom = false;
 	/* The line continues after the data: a new segment for max_line. */
 	p->line_len = 0;
@@ -463,6 +528,44 @@ static bool list_close(struct imap_parser *p)
 	return true;
 }
 
+/* The spool file in spool_path: O_TMPFILE has no name at all, so nothing
+ * is left behind by any way out; a filesystem without it gets a named file
+ * unlinked at once (its "blob." prefix lets the store's start-up sweep
+ * remove it should the process die in between). */
+static int spool_open(const char *dir)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	char *path = xasprintf("%s/blob.spool.XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0 && unlink(path) < 0) {
+		int e = errno;
+		close(fd);
+		fd = -1;
+		errno = e;
+	}
+	free(path);
+	return fd;
+}
+
+/* Whether the literal being announced goes to the spool: only messages
+ * (APPEND's literals; a client's other literals are small strings with
+ * limits of their own), and only large ones. */
+static bool literal_spools(const struct imap_parser *p)
+{
+	return p->spool_path && p->lit_size > p->lim.spool_min && p->cmd &&
+	       ascii_ieq(p->cmd, "APPEND");
+}
+
+/* Appends literal bytes to the spool; after a failure only counts them. */
+static void spool_write(struct imap_parser *p, const unsigned char *d, size_t n)
+{
+	if (!p->spool_err && write_all(p->spool_fd, d, n) < 0)
+		p->spool_err = errno ? errno : EIO;
+	p->spool_size += n;
+}
+
 /* At the LF ending "{n}" / "{n+}": checks the size against every limit and
  * prepares the buffer. */
 static enum imap_parse_result literal_begin(struct imap_parser *p)
@@ -485,9 +588,19 @@ static enum imap_parse_result literal_begin(struct imap_parser *p)
 		p->err_limit = true;
 		return parser_end(p, IMAP_PARSE_ERROR);
 	}
-	p->lit_cap = (size_t)MIN(p->lit_size + 1, (uint64_t)LITERAL_FIRST_CHUNK);
-	p->lit_chunk = xmalloc(sizeof(*p->lit_chunk) + p->lit_cap);
 	p->lit_got = 0;
+	if (literal_spools(p)) {
+		if (p->spool_fd < 0 && !p->spool_err) {
+			p->spool_fd = spool_open(p->spool_path);
+			if (p->spool_fd < 0)
+				p->spool_err = errno ? errno : EIO;
+		}
+		p->lit_spool = true;
+		p->lit_off = p->spool_size;
+	} else {
+		p->lit_cap = (size_t)MIN(p->lit_size + 1, (uint64_t)LITERAL_FIRST_CHUNK);
+		p->lit_chunk = xmalloc(sizeof(*p->lit_chunk) + p->lit_cap);
+	}
 	p->state = P_LIT_DATA;
 	if (p->lit_size == 0)
 		literal_finish(p);
@@ -577,8 +690,12 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data,
 		switch (p->state) {
 		case P_LIT_DATA: {
 			size_t n = (size_t)MIN((uint64_t)(len - i), p->lit_size - p->lit_got);
-			literal_reserve(p, (size_t)p->lit_got + n + 1);
-			memcpy(p->lit_chunk->data + p->lit_got, d + i, n);
+			if (p->lit_spool) {
+				spool_write(p, d + i, n);
+			} else {
+				literal_reserve(p, (size_t)p->lit_got + n + 1);
+				memcpy(p->lit_chunk->data + p->lit_got, d + i, n);
+			}
 			p->lit_got += n;
 			p->cmd_len += n;
 			i += n;

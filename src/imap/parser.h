@@ -11,6 +11,10 @@
  *    text. Flags like `\Seen` and LIST patterns with `*`/`%` are atoms.
  *  - STRING: a quoted string, unescaped (\" and \\).
  *  - LITERAL: {n}, {n+} or {n-} (non-synchronizing), ~{n} (literal8, BINARY).
+ *    A literal of APPEND larger than limits.spool_min, with a spool_dir
+ *    set, is not held in memory: its bytes are written as they arrive to
+ *    one unlinked temporary file per command (the "spool"), and the
+ *    argument names its range in that file (imap_arg.spooled).
  *  - NIL: the atom NIL (case-insensitive); still has str "NIL".
  *  - LIST: ( ... ), nested up to limits.max_depth.
  */
@@ -40,6 +44,15 @@ struct imap_arg {
 	size_t count;
 	/* LITERAL only: it was a literal8 (~{n}). */
 	bool literal8;
+	/* LITERAL only: spooled to a file; then str is "" and len 0, and the
+	 * bytes are file_fd[file_off .. file_off + file_len). file_err is the
+	 * errno of a failed spool write or open (0: the bytes are all there,
+	 * file_fd >= 0). The parser owns the descriptor until reset/free. */
+	bool spooled;
+	int file_fd;
+	int file_err;
+	uint64_t file_off;
+	uint64_t file_len;
 };
 
 struct imap_parser_limits {
@@ -49,7 +62,18 @@ struct imap_parser_limits {
 	size_t max_nonsync;     /* largest accepted {n+} literal; 4096 for LITERAL- */
 	unsigned max_depth;     /* list nesting; default 16 */
 	unsigned max_args;      /* total tokens in a command; default 100000 */
+	/* Where literals of APPEND larger than spool_min bytes are written
+	 * (O_TMPFILE, or a file unlinked at once where the filesystem lacks
+	 * it); NULL keeps every literal in memory. Put it on the filesystem
+	 * of the message store so a spooled message becomes its blob by a
+	 * link, not a copy. The parser keeps its own copy of the path. */
+	const char *spool_dir;
+	size_t spool_min;       /* default IMAP_SPOOL_MIN */
 };
+
+/* Literals up to this size stay in memory even for APPEND: most mail is
+ * smaller, and a file per message would cost more than it saves. */
+#define IMAP_SPOOL_MIN (64u * 1024)
 
 void imap_parser_limits_default(struct imap_parser_limits *lim);
 
@@ -94,7 +118,8 @@ const char *imap_parser_error(const struct imap_parser *p);
 /* After ERROR: true when a limit (rather than syntax) was exceeded, so the
  * response carries [TOOBIG] / [LIMIT]. */
 bool imap_parser_error_is_limit(const struct imap_parser *p);
-/* Bytes currently buffered by the parser (for memory accounting). */
+/* Bytes currently buffered by the parser in memory (for memory
+ * accounting; spooled literals are on disk and not counted). */
 size_t imap_parser_buffered(const struct imap_parser *p);
 
 /* Helpers for command implementations. */

@@ -49,6 +49,8 @@ static void session_limits(const struct imap_session *s, bool logged_in,
 	/* A command may carry a few messages (MULTIAPPEND) but stays bounded. */
 	lim->max_command = lim->max_literal * 2 + lim->max_line;
 	lim->max_nonsync = lim->max_literal;
+	/* A logged-in APPEND's large literals go to a file (parser.h). */
+	lim->spool_dir = logged_in ? s->spool_dir : NULL;
 }
 
 /* The absolute login deadline: unlike preauth_timeout it is not restarted
@@ -138,6 +140,7 @@ void imap_session_free(struct imap_session *s)
 	view_clear(&s->view);
 	seqset_free(&s->searchres);
 	free(s->user);
+	free(s->spool_dir);
 	strbuf_free(&s->out);
 	free(s);
 }
@@ -299,6 +302,8 @@ void sess_login(struct imap_session *s, const char *user)
 {
 	free(s->user);
 	s->user = xstrdup(user);
+	free(s->spool_dir);
+	s->spool_dir = store_user_spool_dir(user);
 	s->state = ST_AUTH;
 	if (s->login_deadline) {
 		event_free(s->login_deadline);

@@ -66,6 +66,7 @@ struct imap_session {
 	bool closing;
 
 	char *user;
+	char *spool_dir;             /* large APPEND literals go here (parser.h) */
 	struct imap_view view;       /* valid in ST_SELECTED */
 	struct seqset searchres;     /* SEARCHRES "$", as UIDs */
 	bool searchres_set;

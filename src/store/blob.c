@@ -5,9 +5,16 @@
  *
  * The handle (struct store_blobs) knows only the user directory: no
  * database type reaches this file, so every backend can keep its message
- * bytes here and record only their names. */
+ * bytes here and record only their names.
+ *
+ * A message may arrive in memory or as a range of a file (an APPEND
+ * literal the IMAP parser spooled to an O_TMPFILE in <userdir>/tmp). A
+ * file is hashed by reading it in chunks and becomes a blob by linking
+ * the spool itself when it holds exactly the message, else by a kernel
+ * copy of its range: a 60 MiB message never costs 60 MiB of memory. */
 #include "store/blob.h"
 #include "store/backend.h"
+#include "store/store.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -26,6 +33,8 @@
 
 /* Temp files older than this were left by a crashed writer. */
 #define STORE_TMP_MAX_AGE 3600
+/* Chunk for hashing or copying a message file in user space. */
+#define BLOB_IO_CHUNK (128u * 1024)
 
 struct store_blobs {
 	char *dir;       /* the user directory */
@@ -45,18 +54,77 @@ bool store_blob_name_valid(const char *hex)
 	return hex[64] == '\0';
 }
 
-void store_blob_hash(const void *data, size_t len, char hex[65])
+static void blob_hex(const unsigned char md[32], char hex[65])
 {
 	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	if (EVP_Digest(data ? data : "", len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-		fatal("SHA-256 failed");
 	for (unsigned i = 0; i < 32; i++) {
 		hex[2 * i] = digits[md[i] >> 4];
 		hex[2 * i + 1] = digits[md[i] & 15];
 	}
 	hex[64] = '\0';
+}
+
+void store_blob_hash(const void *data, size_t len, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	if (EVP_Digest(data ? data : "", len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+		fatal("SHA-256 failed");
+	blob_hex(md, hex);
+}
+
+/* Reads up to n bytes at off; 0 at end of file, -1 on error. */
+static ssize_t blob_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+	for (;;) {
+		ssize_t r = pread(fd, buf, n, (off_t)off);
+		if (r >= 0 || errno != EINTR)
+			return r;
+	}
+}
+
+static int blob_hash_fd(int fd, uint64_t off, size_t len, char hex[65])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char *buf = xmalloc(BLOB_IO_CHUNK);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int r = STORE_EIO;
+	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		fatal("SHA-256 failed");
+	posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_SEQUENTIAL);
+	size_t done = 0;
+	while (done < len) {
+		ssize_t got = blob_pread(fd, buf, MIN(len - done, BLOB_IO_CHUNK), off + done);
+		if (got <= 0) {
+			if (got == 0)
+				errno = EIO;  /* the file is shorter than announced */
+			goto out;
+		}
+		if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1)
+			fatal("SHA-256 failed");
+		done += (size_t)got;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+		fatal("SHA-256 failed");
+	blob_hex(md, hex);
+	r = STORE_OK;
+out:
+	free(buf);
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+int store_blob_hash_msg(const struct store_append *m, char hex[65])
+{
+	if (!m->in_file) {
+		store_blob_hash(m->data, m->len, hex);
+		return STORE_OK;
+	}
+	int r = blob_hash_fd(m->fd, m->off, m->len, hex);
+	if (r != STORE_OK)
+		log_err("event=store_blob_error op=hash_read errno=%d", errno);
+	return r;
 }
 
 static char *blob_path(const struct store_blobs *b, const char *hex)
@@ -89,14 +157,119 @@ static char *blob_tmp_path(const struct store_blobs *b)
 			 ts.tv_nsec);
 }
 
-int store_blobs_put(struct store_blobs *b, const char *hex, const void *data, size_t len)
+/* Where a blob's bytes come from: memory (data), or the range [off,
+ * off + len) of file fd. */
+struct blob_src {
+	const void *data;
+	int fd;
+	uint64_t off;
+	size_t len;
+};
+
+/* Copies the source range into out: copy_file_range() keeps the bytes in
+ * the kernel (and may share extents); where it cannot (another
+ * filesystem, an old kernel) the rest goes through one bounded buffer. */
+static int blob_copy_range(int out, const struct blob_src *src)
+{
+	loff_t in_off = (loff_t)src->off;
+	size_t left = src->len;
+	while (left > 0) {
+		ssize_t n = copy_file_range(src->fd, &in_off, out, NULL, left, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		left -= (size_t)n;
+	}
+	if (left == 0)
+		return 0;
+	if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+		return -1;
+	unsigned char *buf = xmalloc(BLOB_IO_CHUNK);
+	int r = 0;
+	while (left > 0 && r == 0) {
+		ssize_t got = blob_pread(src->fd, buf, MIN(left, BLOB_IO_CHUNK), (uint64_t)in_off);
+		if (got <= 0 || write_all(out, buf, (size_t)got) < 0) {
+			if (got == 0)
+				errno = EIO;  /* the file is shorter than announced */
+			r = -1;
+			break;
+		}
+		in_off += got;
+		left -= (size_t)got;
+	}
+	free(buf);
+	return r;
+}
+
+/* The blob as a new link to the spool itself, at *tmp: possible only for
+ * a file that has no name yet (st_nlink 0: nobody else can reach or
+ * change it) and holds exactly the message. 1 when linked, 0 when the
+ * caller must copy instead, -1 on a write error. */
+static int blob_link_spool(struct store_blobs *b, const struct blob_src *src, char **tmp)
+{
+	struct stat st;
+	if (src->off != 0 || fstat(src->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 0 ||
+	    (uint64_t)st.st_size != src->len)
+		return 0;
+	/* Durable before it has a name, like every blob; read-only as every
+	 * blob (the descriptor the parser holds keeps its own access). */
+	if (fsync(src->fd) < 0)
+		return -1;
+	fchmod(src->fd, 0400);
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src->fd);
+	for (int tries = 0; tries < 5; tries++) {
+		free(*tmp);
+		*tmp = blob_tmp_path(b);
+		/* linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH; the
+		 * /proc link is what open(2) documents for O_TMPFILE. */
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, *tmp, AT_SYMLINK_FOLLOW) == 0)
+			return 1;
+		if (errno != EEXIST)
+			return 0;  /* no /proc, another filesystem...: copy */
+	}
+	return 0;
+}
+
+/* Writes the bytes to a new temp file (fsync'd) at *tmp. */
+static int blob_write_tmp(struct store_blobs *b, const struct blob_src *src, char **tmp)
+{
+	int fd = -1;
+	for (int tries = 0; fd < 0 && tries < 5; tries++) {
+		free(*tmp);
+		*tmp = blob_tmp_path(b);
+		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+		if (fd < 0 && errno != EEXIST && !(tries == 0 && store_fds_relieve(errno)))
+			break;
+	}
+	if (fd < 0)
+		return -1;
+	int r = 0;
+	if (src->data)
+		r = src->len > 0 ? write_all(fd, src->data, src->len) : 0;
+	else if (src->len > 0)
+		r = blob_copy_range(fd, src);
+	if (r == 0 && fsync(fd) < 0)
+		r = -1;
+	int e = errno;
+	if (close(fd) < 0 && r == 0)
+		r = -1;
+	else
+		errno = e;
+	if (r < 0)
+		unlink(*tmp);
+	return r;
+}
+
+static int blobs_put_src(struct store_blobs *b, const char *hex, const struct blob_src *src)
 {
 	char *path = blob_path(b, hex);
 	char *dir = blob_dir(b, hex);
 	char *tmp = NULL;
-	int fd = -1, r = STORE_EIO;
+	int r = STORE_EIO;
 	struct stat st;
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == len) {
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == src->len) {
 		/* Same name, same size: same bytes. Another writer may have just
 		 * renamed it into place without its directory fsync yet. */
 		if (store_fsync_dir(dir) < 0)
@@ -106,43 +279,39 @@ int store_blobs_put(struct store_blobs *b, const char *hex, const void *data, si
 	}
 	if (store_mkdir_durable(dir) < 0)
 		goto out;
-	for (int tries = 0; fd < 0 && tries < 5; tries++) {
-		free(tmp);
-		tmp = blob_tmp_path(b);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-		if (fd < 0 && errno != EEXIST && !(tries == 0 && store_fds_relieve(errno)))
-			break;
-	}
-	if (fd < 0)
+	int linked = src->data ? 0 : blob_link_spool(b, src, &tmp);
+	if (linked < 0 || (linked == 0 && blob_write_tmp(b, src, &tmp) < 0))
 		goto out;
-	if (len > 0 && write_all(fd, data, len) < 0)
-		goto out_unlink;
-	if (fsync(fd) < 0)
-		goto out_unlink;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto out_unlink;
-	}
-	fd = -1;
 	/* rename() replaces a same-named file of the wrong size (damaged by
 	 * something outside the store) atomically. */
-	if (rename(tmp, path) < 0)
-		goto out_unlink;
+	if (rename(tmp, path) < 0) {
+		unlink(tmp);
+		goto out;
+	}
 	if (store_fsync_dir(dir) < 0)
 		goto out;
 	r = STORE_OK;
-	goto out;
-out_unlink:
-	unlink(tmp);
 out:
 	if (r != STORE_OK)
 		log_err("event=store_blob_error user=%s errno=%d", b->username, errno);
-	if (fd >= 0)
-		close(fd);
 	free(tmp);
 	free(dir);
 	free(path);
 	return r;
+}
+
+int store_blobs_put(struct store_blobs *b, const char *hex, const void *data, size_t len)
+{
+	struct blob_src src = { .data = data ? data : "", .fd = -1, .len = len };
+	return blobs_put_src(b, hex, &src);
+}
+
+int store_blobs_put_msg(struct store_blobs *b, const char *hex, const struct store_append *m)
+{
+	if (!m->in_file)
+		return store_blobs_put(b, hex, m->data, m->len);
+	struct blob_src src = { .data = NULL, .fd = m->fd, .off = m->off, .len = m->len };
+	return blobs_put_src(b, hex, &src);
 }
 
 void store_blobs_unlink(struct store_blobs *b, const char *hex)
@@ -155,7 +324,7 @@ void store_blobs_unlink(struct store_blobs *b, const char *hex)
 
 static void blobs_tmp_clean(const char *dir)
 {
-	char *tmp = xasprintf("%s/tmp", dir);
+	char *tmp = xasprintf("%s/" STORE_BLOB_TMP_DIR, dir);
 	DIR *d = opendir(tmp);
 	if (!d) {
 		free(tmp);
@@ -263,7 +432,7 @@ void store_blob_unmap(const char *data, size_t len)
 struct store_blobs *store_blobs_open(const char *dir, const char *username)
 {
 	char *blobs = xasprintf("%s/blobs", dir);
-	char *tmp = xasprintf("%s/tmp", dir);
+	char *tmp = xasprintf("%s/" STORE_BLOB_TMP_DIR, dir);
 	struct store_blobs *b = NULL;
 	if (store_mkdir_durable(blobs) < 0 || store_mkdir_durable(tmp) < 0)
 		goto out;

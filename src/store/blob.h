@@ -7,8 +7,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct store_blobs;
+struct store_append;
+
+/* The user directory's subdirectory for temp files (blob writes, and the
+ * spooled messages of store_user_spool_dir()). */
+#define STORE_BLOB_TMP_DIR "tmp"
 
 /* Opens the blob area of a user directory, creating <dir>/blobs and
  * <dir>/tmp durably and removing temp files a crashed writer left. NULL
@@ -22,6 +28,13 @@ void store_blobs_close(struct store_blobs *b);
  * fsyncs its directory in case another writer's rename is not durable yet.
  * STORE_OK or STORE_EIO. */
 int store_blobs_put(struct store_blobs *b, const char *hex, const void *data, size_t len);
+/* The same for the bytes of a message to append, in memory or in a file
+ * (struct store_append in_file): a file's range is copied in the kernel,
+ * or linked when the file is unlinked and holds exactly the message. */
+int store_blobs_put_msg(struct store_blobs *b, const char *hex, const struct store_append *m);
+/* The blob name of such a message: its bytes hashed in place, or read
+ * from its file in chunks. STORE_OK or STORE_EIO (a failed read). */
+int store_blob_hash_msg(const struct store_append *m, char hex[65]);
 /* True when the blob file exists with size len. */
 bool store_blobs_present(struct store_blobs *b, const char *hex, size_t len);
 void store_blobs_unlink(struct store_blobs *b, const char *hex);

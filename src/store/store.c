@@ -118,6 +118,16 @@ char *store_user_dir(const char *username)
 			 local);
 }
 
+char *store_user_spool_dir(const char *username)
+{
+	char *dir = store_user_dir(username);
+	if (!dir)
+		return NULL;
+	char *spool = xasprintf("%s/" STORE_BLOB_TMP_DIR, dir);
+	free(dir);
+	return spool;
+}
+
 /* ---- users ---- */
 
 /* A username store_user_dir() accepts: every backend keeps its files (at
@@ -396,8 +406,10 @@ int store_append(struct store_user *u, const char *mailbox, struct store_append 
 	char **kws = xcalloc(n, sizeof(*kws));
 	int r = STORE_OK;
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
-		if ((!msgs[i].data && msgs[i].len > 0) || msgs[i].internaldate_tz < -1440 ||
-		    msgs[i].internaldate_tz > 1440) {
+		bool bytes_ok = msgs[i].in_file ? msgs[i].fd >= 0 && !msgs[i].data &&
+							  msgs[i].off <= UINT64_MAX - msgs[i].len
+						: msgs[i].data || msgs[i].len == 0;
+		if (!bytes_ok || msgs[i].internaldate_tz < -1440 || msgs[i].internaldate_tz > 1440) {
 			r = STORE_EINVAL;
 			break;
 		}

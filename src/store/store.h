@@ -123,6 +123,12 @@ void store_shutdown(void);
 /* "mail_root/<domain or 'local'>/<localpart>"; caller frees. NULL for a
  * username with characters outside [A-Za-z0-9._+@-] or "..". */
 char *store_user_dir(const char *username);
+/* "<user dir>/tmp": a directory on the filesystem of the user's message
+ * files (store_user_open() creates it) where a caller may create unlinked
+ * temporary files (O_TMPFILE) to hand to store_append() as in_file
+ * messages, which can then become blobs by a link instead of a copy.
+ * Caller frees; NULL as store_user_dir(). */
+char *store_user_spool_dir(const char *username);
 
 struct store_user;
 
@@ -227,10 +233,18 @@ int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
 		  struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
 		  size_t *nexpunged);
 
-/* One message to append; data is the full RFC 5322 message. */
+/* One message to append: the full RFC 5322 message, len bytes at data,
+ * or with in_file the bytes [off, off + len) of the regular file fd (data
+ * NULL), which the store hashes and copies without reading the message
+ * into memory; an unlinked file (st_nlink 0) holding exactly the message
+ * becomes the blob itself by a link (so it must not change afterwards).
+ * The caller keeps fd open until store_append() returns. */
 struct store_append {
 	const char *data;
 	size_t len;
+	bool in_file;
+	int fd;
+	uint64_t off;
 	uint32_t flags;
 	const char *keywords;    /* space-separated, or NULL */
 	int64_t internaldate;    /* -1: now */

@@ -13,6 +13,8 @@
  *  - the stream gives the same transcript of results (and the same argument
  *    trees) fed all at once, one byte at a time, and in pseudo-random chunks;
  *  - consumed never exceeds the input, and NEED_MORE consumes everything;
+ *  - a spooled literal's file range holds its bytes (the last set of limits
+ *    spools APPEND literals over 16 bytes);
  *  - every argument string is NUL-terminated at its length, list nesting and
  *    the argument count respect the limits;
  *  - memory buffered stays proportional to the command fed so far;
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/strbuf.h"
 #include "imap/parser.h"
@@ -87,6 +90,18 @@ static void walk(struct strbuf *b, const struct imap_arg *a, size_t n, unsigned 
 			CHECK(a[i].len <= lim->max_literal);
 		strbuf_addf(b, ":%zu:", a[i].len);
 		strbuf_add(b, a[i].str, a[i].len);
+		if (a[i].spooled) {
+			/* The spooled bytes are part of the transcript. */
+			CHECK(a[i].type == IMAP_ARG_LITERAL && a[i].len == 0);
+			CHECK(a[i].file_len > lim->spool_min && a[i].file_len <= lim->max_literal);
+			CHECK(a[i].file_err == 0 && a[i].file_fd >= 0);
+			char *buf = malloc(a[i].file_len);
+			CHECK(buf && pread(a[i].file_fd, buf, a[i].file_len, (off_t)a[i].file_off) ==
+					     (ssize_t)a[i].file_len);
+			strbuf_addc(b, 'F');
+			strbuf_add(b, buf, a[i].file_len);
+			free(buf);
+		}
 		if (a[i].literal8)
 			strbuf_addc(b, '8');
 		if (a[i].type == IMAP_ARG_ATOM)
@@ -95,11 +110,13 @@ static void walk(struct strbuf *b, const struct imap_arg *a, size_t n, unsigned 
 }
 
 static const struct imap_parser_limits limit_sets[] = {
-	{ 65536, 64u << 20, 128u << 20, 64u << 20, 16, 100000 },
-	{ 32, 64, 256, 16, 3, 8 },
-	{ 200, 1000, 2000, 4096, 16, 100 },
-	{ 16, 8, 64, 0, 0, 3 },
-	{ 1024, 4096, 8192, 4096, 32, 1000 },
+	{ 65536, 64u << 20, 128u << 20, 64u << 20, 16, 100000, NULL, 0 },
+	{ 32, 64, 256, 16, 3, 8, NULL, 0 },
+	{ 200, 1000, 2000, 4096, 16, 100, NULL, 0 },
+	{ 16, 8, 64, 0, 0, 3, NULL, 0 },
+	{ 1024, 4096, 8192, 4096, 32, 1000, NULL, 0 },
+	/* APPEND literals over 16 bytes spooled to unlinked files. */
+	{ 1024, 4096, 8192, 4096, 32, 1000, "/tmp", 16 },
 };
 
 static char *run(const struct imap_parser_limits *lim, const char *d, size_t len, int mode,

@@ -27,6 +27,25 @@ def free_port():
         return s.getsockname()[1]
 
 
+def proc_status_kib(pid, key):
+    """A kB figure of /proc/PID/status (VmRSS, VmHWM, RssAnon...)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (key, pid))
+
+
+def raw_login(srv, timeout=120):
+    """A raw TLS socket to srv, logged in as its user."""
+    s = srv.raw(tls=True)
+    s.settimeout(timeout)
+    read_until(s, b"\r\n")
+    s.sendall(b'l LOGIN %s "%s"\r\n' % (srv.user.encode(), srv.password.encode()))
+    read_tagged(s, b"l")
+    return s
+
+
 def ensure_run_user():
     """As root the server must drop privileges: make sure the account exists."""
     if os.geteuid() != 0:

@@ -4,8 +4,12 @@
 #ifndef RAMPART_TESTS_STORE_TEST_UTIL_H
 #define RAMPART_TESTS_STORE_TEST_UTIL_H
 
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/store.h"
 
@@ -77,6 +81,39 @@ static inline struct store_msg get_one(struct store_user *u, int64_t mbid, uint3
 	struct store_msg r = m[0];
 	r.keywords = m[0].keywords ? strdup(m[0].keywords) : NULL;
 	store_msg_array_free(m, n);
+	return r;
+}
+
+static inline int store_test_rm_entry(const char *path, const struct stat *st, int flag,
+				      struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* The main() of a store test program: store_init() on "mail" inside a
+ * fresh /tmp directory (its path copied to mail[300] when mail is not
+ * NULL), the tests as one group, then the directory removed. */
+static inline int store_test_run(const char *group, const struct CMUnitTest *tests, size_t n,
+				 char *mail)
+{
+	char root[256], path[300];
+	snprintf(root, sizeof(root), "/tmp/rampart-%s-XXXXXX", group);
+	if (!mkdtemp(root)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/mail", root);
+	if (mail)
+		memcpy(mail, path, sizeof(path));
+	if (store_init(path) != STORE_OK) {
+		fprintf(stderr, "store_init failed\n");
+		return 1;
+	}
+	int r = _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+	store_shutdown();
+	nftw(root, store_test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return r;
 }
 

@@ -28,7 +28,6 @@
 #include "store/store.h"
 #include "store_test_util.h"
 
-static char g_root[256];
 static char g_mail[300];
 
 /* ---- helpers ---- */
@@ -1233,25 +1232,8 @@ static void test_list_100k(void **state)
 	store_user_close(u);
 }
 
-/* ---- set-up ---- */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
 int main(void)
 {
-	snprintf(g_root, sizeof(g_root), "/tmp/rampart-store-XXXXXX");
-	if (!mkdtemp(g_root)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	snprintf(g_mail, sizeof(g_mail), "%s/mail", g_root);
-	if (store_init(g_mail) != STORE_OK) {
-		fprintf(stderr, "store_init failed\n");
-		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_user_dir),
 		cmocka_unit_test(test_user_defaults),
@@ -1270,8 +1252,5 @@ int main(void)
 		cmocka_unit_test(test_handle_cache),
 		cmocka_unit_test(test_list_100k),
 	};
-	int r = cmocka_run_group_tests(tests, NULL, NULL);
-	store_shutdown();
-	nftw(g_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	return r;
+	return store_test_run("store", tests, sizeof(tests) / sizeof(tests[0]), g_mail);
 }

@@ -362,9 +362,8 @@ int sqlite_append(struct store_user *base, const char *name, struct store_append
 	/* Blobs first, each durable before the index can point at it; no
 	 * lock is held during these fsyncs. */
 	for (size_t i = 0; i < n; i++) {
-		store_blob_hash(msgs[i].data, msgs[i].len, sha[i]);
-		if ((r = store_blobs_put(u->base.blobs, sha[i], msgs[i].data, msgs[i].len)) !=
-		    STORE_OK)
+		if ((r = store_blob_hash_msg(&msgs[i], sha[i])) != STORE_OK ||
+		    (r = store_blobs_put_msg(u->base.blobs, sha[i], &msgs[i])) != STORE_OK)
 			goto out;
 	}
 	if ((r = sqlite_tx_write(u)) != STORE_OK)
@@ -384,8 +383,7 @@ int sqlite_append(struct store_user *base, const char *name, struct store_append
 		/* A concurrent expunge may have collected an existing blob we
 		 * decided to reuse; under the write lock the answer is final. */
 		if (!store_blobs_present(u->base.blobs, sha[i], msgs[i].len) &&
-		    (r = store_blobs_put(u->base.blobs, sha[i], msgs[i].data, msgs[i].len)) !=
-			    STORE_OK)
+		    (r = store_blobs_put_msg(u->base.blobs, sha[i], &msgs[i])) != STORE_OK)
 			goto out;
 		struct store_msg m;
 		memset(&m, 0, sizeof(m));
