@@ -4,6 +4,7 @@
 #include "app/serve.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/privs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,14 @@ static int serve_main(int argc, char **argv)
 		config_free(cfg);
 		return EX_CANTCREAT;
 	}
+	if (privs_harden_early() < 0) {
+		config_free(cfg);
+		return EX_OSERR;
+	}
+	if (cfg->allow_plaintext_auth)
+		log_warn("event=startup_warning msg=\"plaintext authentication allowed beyond loopback "
+			 "([security] allow_plaintext_auth = yes): passwords from trusted_networks and "
+			 "on tls = none listeners cross the network unencrypted\"");
 	int rc = app_serve(cfg);
 	config_free(cfg);
 	return rc;

@@ -35,9 +35,10 @@ static void serve_on_store_change(const char *user, void *arg)
 	server_post_all(arg, imap_notify_user, user);
 }
 
-/* Blocks until SIGTERM/SIGINT; SIGHUP re-reads the users file (and the
- * OAuth JWKS file, which logs its own line). */
-static void serve_wait(const sigset_t *sigs, struct passdb *passdb, struct oauth *oauth)
+/* Blocks until SIGTERM/SIGINT; SIGHUP re-reads the users file, the
+ * OAuth JWKS file (which logs its own line) and the TLS certificates. */
+static void serve_wait(const sigset_t *sigs, struct passdb *passdb, struct oauth *oauth,
+		       struct server *srv)
 {
 	for (;;) {
 		int sig = 0;
@@ -49,6 +50,7 @@ static void serve_wait(const sigset_t *sigs, struct passdb *passdb, struct oauth
 		log_info("event=reload what=users_file");
 		if (oauth)
 			oauth_reload(oauth);
+		server_tls_reload(srv);
 		alert_reload();
 	}
 }
@@ -73,6 +75,7 @@ int app_serve(const struct config *cfg)
 		free(perr);
 		return 1;
 	}
+	passdb_set_state_dir(passdb, cfg->state_dir);   /* app-password last use */
 	struct imap_proto imap = { .cfg = cfg, .passdb = passdb };
 	struct server_proto protos[LISTENER_PROTO__COUNT] = {
 		[LISTENER_PROTO_IMAP] = { &imap_proto_ops, &imap },
@@ -125,7 +128,7 @@ int app_serve(const struct config *cfg)
 		fatal("cannot start work pool");
 	pool = true;
 	server_start(srv);
-	serve_wait(&sigs, passdb, imap.oauth);
+	serve_wait(&sigs, passdb, imap.oauth, srv);
 	log_info("event=stopping");
 	server_stop(srv);
 	rc = 0;

@@ -5,7 +5,8 @@
  * JWKS file current and sends SIGHUP.
  *
  * Protocol-neutral (no IMAP here) and thread-safe: oauth_validate() may
- * run on the event loop (an RSA/ECDSA verify is ~50 us) or on the work
+ * run on the event loop (one validation measured 0.09 ms RS256, 0.17 ms
+ * ES256 on the loaded 2-core test machine) or on the work
  * pool, concurrently with oauth_reload().
  *
  * How a SASL mechanism uses it (OAUTHBEARER shown; XOAUTH2 the same with

@@ -7,12 +7,17 @@
  * copies the hash out under the read lock and hashes outside it: argon2id
  * takes tens of milliseconds and must not hold up a reload. */
 #include "auth/passdb.h"
+#include "auth/passdb_internal.h"
+#include "auth/apppass.h"
+#include "core/cidr.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "core/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -41,16 +46,6 @@ struct passdb_table {
 	size_t n;
 };
 
-/* What identifies one version of the file: a rename gives a new inode,
- * an in-place edit a new mtime/ctime or size. */
-struct passdb_stamp {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtim;
-	struct timespec ctim;
-};
-
 struct passdb {
 	char *path;
 	pthread_rwlock_t lock;          /* guards tab */
@@ -59,6 +54,8 @@ struct passdb {
 	struct passdb_stamp stamp;      /* version currently loaded */
 	struct passdb_stamp bad_stamp;  /* last version that failed to load */
 	bool have_bad_stamp;
+	struct apppass_store *apps;     /* the app_passwords file beside path */
+	char *state_dir;                /* where app-password use is recorded */
 };
 
 /* ---- usernames ---- */
@@ -102,7 +99,7 @@ bool passdb_username_valid(const char *user)
 
 /* ---- reading and parsing the file ---- */
 
-static int passdb_read_file(const char *path, char **buf, size_t *len, struct stat *st)
+int passdb_file_read(const char *path, char **buf, size_t *len, struct stat *st)
 {
 	*buf = NULL;
 	*len = 0;
@@ -217,18 +214,6 @@ static bool passdb_line_user_is(const struct passdb_line *l, const char *user)
 	return l->is_entry && l->ulen == strlen(user) && memcmp(l->user, user, l->ulen) == 0;
 }
 
-/* Mirrors the scheme list in password.c, only to warn at load time about
- * entries that can never log in. */
-static bool passdb_scheme_known(const char *hash)
-{
-	static const char *const known[] = { "{ARGON2ID}", "{ARGON2I}", "{SHA512-CRYPT}",
-					     "{SHA256-CRYPT}", "{BLF-CRYPT}" };
-	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
-		if (strncasecmp(hash, known[i], strlen(known[i])) == 0)
-			return true;
-	return false;
-}
-
 static int passdb_entry_cmp(const void *a, const void *b)
 {
 	const struct passdb_entry *x = a, *y = b;
@@ -292,7 +277,7 @@ static struct passdb_table *passdb_table_parse(const char *path, const char *buf
 			continue;
 		}
 		char *hash = xstrndup(l.hash, l.hlen);
-		if (!passdb_scheme_known(hash))
+		if (!password_scheme_known(hash))
 			log_warn("event=passdb_warning file=%s line=%zu user=%s msg=\"no supported "
 				 "password scheme, this user cannot log in\"",
 				 path, lineno, user);
@@ -330,15 +315,14 @@ static struct passdb_table *passdb_table_load(const char *path, struct passdb_st
 	char *buf;
 	size_t len;
 	struct stat st;
-	if (passdb_read_file(path, &buf, &len, &st) < 0) {
+	if (passdb_file_read(path, &buf, &len, &st) < 0) {
 		if (err)
 			*err = xasprintf("cannot read %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	struct passdb_table *t = passdb_table_parse(path, buf, len);
 	free(buf);
-	*stamp = (struct passdb_stamp){ .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
-					.mtim = st.st_mtim, .ctim = st.st_ctim };
+	passdb_stamp_of(&st, stamp);
 	return t;
 }
 
@@ -377,6 +361,9 @@ struct passdb *passdb_load(const char *path, char **err)
 	db->path = xstrdup(path);
 	db->tab = t;
 	db->stamp = stamp;
+	char *apath = apppass_path_for(path);
+	db->apps = apppass_store_new(apath);
+	free(apath);
 	if (pthread_rwlock_init(&db->lock, NULL) != 0 || pthread_mutex_init(&db->refresh_lock, NULL) != 0)
 		fatal("passdb: cannot initialise locks");
 	return db;
@@ -387,13 +374,21 @@ void passdb_free(struct passdb *db)
 	if (!db)
 		return;
 	passdb_table_free(db->tab);
+	apppass_store_free(db->apps);
+	free(db->state_dir);
 	pthread_rwlock_destroy(&db->lock);
 	pthread_mutex_destroy(&db->refresh_lock);
 	free(db->path);
 	free(db);
 }
 
-static bool passdb_stamp_eq(const struct passdb_stamp *a, const struct passdb_stamp *b)
+void passdb_stamp_of(const struct stat *st, struct passdb_stamp *out)
+{
+	*out = (struct passdb_stamp){ .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+				      .mtim = st->st_mtim, .ctim = st->st_ctim };
+}
+
+bool passdb_stamp_eq(const struct passdb_stamp *a, const struct passdb_stamp *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
 	       a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&
@@ -411,8 +406,8 @@ void passdb_refresh(struct passdb *db)
 			 db->path, strerror(errno));
 		goto out;
 	}
-	struct passdb_stamp now = { .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
-				    .mtim = st.st_mtim, .ctim = st.st_ctim };
+	struct passdb_stamp now;
+	passdb_stamp_of(&st, &now);
 	if (passdb_stamp_eq(&now, &db->stamp) || (db->have_bad_stamp && passdb_stamp_eq(&now, &db->bad_stamp)))
 		goto out;
 	char *err = NULL;
@@ -464,7 +459,7 @@ enum passdb_result passdb_verify(struct passdb *db, const char *user, const char
 	if (passdb_username_valid(user)) {
 		pthread_rwlock_rdlock(&db->lock);
 		const struct passdb_entry *e = passdb_table_find(db->tab, user);
-		if (e && passdb_scheme_known(e->hash))
+		if (e && password_scheme_known(e->hash))
 			hash = xstrdup(e->hash);
 		pthread_rwlock_unlock(&db->lock);
 	}
@@ -480,6 +475,174 @@ enum passdb_result passdb_verify(struct passdb *db, const char *user, const char
 		ok = false;
 	}
 	return ok ? PASSDB_OK : PASSDB_FAIL;
+}
+
+void passdb_set_state_dir(struct passdb *db, const char *dir)
+{
+	free(db->state_dir);
+	db->state_dir = dir ? xstrdup(dir) : NULL;
+}
+
+/* ---- the login check ---- */
+
+static bool passdb_ip_parse(const char *ip, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	if (ip && inet_pton(AF_INET, ip, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		return true;
+	}
+	if (ip && inet_pton(AF_INET6, ip, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+/* A list of networks ("" or NULL: anywhere) against a source. A list
+ * that does not parse matches nothing: a typo must not open an account
+ * to the world. */
+static bool passdb_nets_allow(const char *nets, const char *ip)
+{
+	if (!nets || !*nets)
+		return true;
+	struct sockaddr_storage ss;
+	if (!passdb_ip_parse(ip, &ss))
+		return false;
+	struct cidr_list l = { 0 };
+	char *bad = NULL;
+	bool ok = false;
+	if (cidr_list_parse(nets, &l, &bad) == 0)
+		ok = cidr_list_match(&l, (const struct sockaddr *)&ss);
+	else
+		log_warn("event=passdb_warning msg=\"unparsable network list, nothing allowed\" "
+			 "item=\"%s\"", bad ? bad : "?");
+	free(bad);
+	cidr_list_free(&l);
+	return ok;
+}
+
+bool passdb_user_source_allowed(const struct passdb_user *u, const char *ip)
+{
+	if (!u || !u->fields)
+		return false;
+	char *nets = passdb_fields_get(u->fields, "allow_nets");
+	bool ok = passdb_nets_allow(nets, ip);
+	free(nets);
+	return ok;
+}
+
+static unsigned long passdb_work_slow, passdb_work_keyed;
+
+void passdb_work_get(struct passdb_work *out)
+{
+	out->slow = __atomic_load_n(&passdb_work_slow, __ATOMIC_RELAXED);
+	out->keyed = __atomic_load_n(&passdb_work_keyed, __ATOMIC_RELAXED);
+}
+
+static void passdb_dummy_verify(const char *password)
+{
+	__atomic_fetch_add(&passdb_work_slow, 1, __ATOMIC_RELAXED);
+	pthread_once(&passdb_dummy_once, passdb_dummy_init);
+	if (passdb_dummy_hash)
+		(void)password_verify(passdb_dummy_hash, password);
+}
+
+/* Which of the user's app passwords (if any) the password is: every one
+ * of APPPASS_MAX_PER_USER slots costs one keyed hash whether an entry
+ * fills it or not, and the scan does not stop at a match, so the work is
+ * the same for every user and every password. -1: none. */
+static int passdb_app_match(const struct apppass_entry *v, size_t n, const char *password)
+{
+	static const unsigned char dummy_salt[APPPASS_SALT_LEN];
+	int found = -1;
+	for (size_t i = 0; i < APPPASS_MAX_PER_USER; i++) {
+		unsigned char mac[APPPASS_MAC_LEN];
+		apppass_mac(password, i < n ? v[i].salt : dummy_salt, mac);
+		__atomic_fetch_add(&passdb_work_keyed, 1, __ATOMIC_RELAXED);
+		if (i < n && sodium_memcmp(mac, v[i].mac, sizeof(mac)) == 0 && found < 0)
+			found = (int)i;
+		sodium_memzero(mac, sizeof(mac));
+	}
+	return found;
+}
+
+static bool passdb_field_yes(const char *fields, const char *key)
+{
+	char *v = passdb_fields_get(fields, key);
+	bool yes = v && (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0);
+	free(v);
+	return yes;
+}
+
+enum passdb_result passdb_authenticate(struct passdb *db, const char *user, const char *password,
+				       const char *ip, struct passdb_auth *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->reason = "passdb_error";
+	if (!db || !user || !password)
+		return PASSDB_ERROR;
+	passdb_refresh(db);
+	apppass_store_refresh(db->apps);
+
+	struct passdb_user u;
+	bool exists = passdb_user_get(db, user, &u);
+	bool allowed = exists && passdb_user_source_allowed(&u, ip);
+	struct apppass_entry *apps = NULL;
+	size_t napps = allowed ? apppass_store_user(db->apps, user, &apps) : 0;
+
+	int app = passdb_app_match(apps, napps, password);
+	time_t now = time(NULL);
+	if (app >= 0) {
+		const struct apppass_entry *e = &apps[app];
+		if (e->expires && e->expires <= now) {
+			out->reason = "app_password_expired";
+		} else if (!passdb_nets_allow(e->from, ip)) {
+			out->reason = "app_password_source";
+		} else {
+			out->reason = "ok";
+			snprintf(out->credential, sizeof(out->credential), "app:%s", e->name);
+			if (db->state_dir &&
+			    apppass_use_record(db->state_dir, user, e->id, now, ip) < 0)
+				log_warn("event=apppass_warning user=%s msg=\"cannot record the use\"",
+					 user);
+			apppass_entries_free(apps, napps);
+			passdb_user_clear(&u);
+			return PASSDB_OK;
+		}
+	}
+	apppass_entries_free(apps, napps);
+
+	/* Every failure comes here and runs exactly one slow hash: the
+	 * user's own when there is one to check, else the dummy. A user
+	 * whose hash has no scheme we know (say "{NONE}") may still have
+	 * app passwords. */
+	enum passdb_result r = PASSDB_FAIL;
+	if (allowed && password_scheme_known(u.hash)) {
+		__atomic_fetch_add(&passdb_work_slow, 1, __ATOMIC_RELAXED);
+		bool primary = password_verify(u.hash, password);
+		if (app >= 0) {
+			/* the reason is set above */
+		} else if (primary && passdb_field_yes(u.fields, "app_passwords_only")) {
+			out->reason = "app_passwords_only";
+		} else if (primary) {
+			out->reason = "ok";
+			snprintf(out->credential, sizeof(out->credential), "password");
+			out->legacy_scheme = password_scheme_legacy(u.hash);
+			r = PASSDB_OK;
+		} else {
+			out->reason = "bad_credentials";
+		}
+	} else {
+		passdb_dummy_verify(password);
+		if (app < 0)
+			out->reason = !exists ? "unknown_user" : allowed ? "bad_credentials"
+							     : "source_not_allowed";
+	}
+	passdb_user_clear(&u);
+	return r;
 }
 
 bool passdb_user_get(struct passdb *db, const char *user, struct passdb_user *out)
@@ -590,10 +753,10 @@ fail:;
 	return -1;
 }
 
-/* One extra field to set or remove on an existing line. */
+/* Extra fields to set or remove on one line, in one rewrite. */
 struct passdb_field_edit {
-	const char *key;
-	const char *value;      /* NULL: remove */
+	const struct passdb_field *v;
+	size_t n;
 	const char *hash;       /* also replace the password hash; NULL: keep */
 	bool create;            /* add the user when missing (with hash) */
 };
@@ -608,12 +771,37 @@ static bool passdb_field_key_ok(const char *k)
 	return true;
 }
 
-/* The line of `user` with one field set or removed: "user:hash" and the
- * middle fields kept, padded to eight fields when the field is added. */
+/* Whether tok ("key=value") sets one of the edited keys. */
+static bool passdb_field_edited(const struct passdb_field_edit *fe, const char *tok, size_t tlen)
+{
+	for (size_t i = 0; i < fe->n; i++) {
+		size_t klen = strlen(fe->v[i].key);
+		if (tlen > klen && memcmp(tok, fe->v[i].key, klen) == 0 && tok[klen] == '=')
+			return true;
+	}
+	return false;
+}
+
+/* The edited fields that have a value, after `first` others. */
+static void passdb_fields_append(struct strbuf *out, const struct passdb_field_edit *fe, bool first)
+{
+	for (size_t i = 0; i < fe->n; i++) {
+		if (!fe->v[i].value)
+			continue;
+		if (!first)
+			strbuf_addc(out, ' ');
+		strbuf_adds(out, fe->v[i].key);
+		strbuf_addc(out, '=');
+		strbuf_adds(out, fe->v[i].value);
+		first = false;
+	}
+}
+
+/* The line of `user` with fields set or removed: "user:hash" and the
+ * middle fields kept, padded to eight fields when a field is added. */
 static void passdb_line_edit_field(struct strbuf *out, const struct passdb_line *l,
 				   const struct passdb_field_edit *fe)
 {
-	size_t klen = strlen(fe->key);
 	if (fe->hash) {
 		strbuf_add(out, l->start, (size_t)(l->hash - l->start));
 		strbuf_adds(out, fe->hash);
@@ -640,44 +828,19 @@ static void passdb_line_edit_field(struct strbuf *out, const struct passdb_line 
 		while (p < end && *p != ' ' && *p != '\t')
 			p++;
 		size_t tlen = (size_t)(p - tok);
-		if (!tlen || (tlen > klen && memcmp(tok, fe->key, klen) == 0 && tok[klen] == '='))
+		if (!tlen || passdb_field_edited(fe, tok, tlen))
 			continue;
 		if (!first)
 			strbuf_addc(out, ' ');
 		strbuf_add(out, tok, tlen);
 		first = false;
 	}
-	if (fe->value) {
-		if (!first)
-			strbuf_addc(out, ' ');
-		strbuf_adds(out, fe->key);
-		strbuf_addc(out, '=');
-		strbuf_adds(out, fe->value);
-	}
+	passdb_fields_append(out, fe, first);
 	strbuf_addc(out, '\n');
 }
 
-/* Read-modify-write of the users file under an exclusive lock on its
- * directory (the file itself is replaced, so locking it would not
- * exclude a concurrent editor). hash == NULL deletes the user; fe != NULL
- * edits one extra field of an existing user instead.
- * Returns 0, -1 (errno) or -2 when the user is not there (delete, field). */
-static int passdb_file_edit(const char *path, const char *user, const char *hash,
-			    const struct passdb_field_edit *fe)
+int passdb_file_rewrite(const char *path, passdb_rewrite_fn edit, void *arg)
 {
-	if (!path || !passdb_username_valid(user)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (fe && (!passdb_field_key_ok(fe->key) ||
-		   (fe->value && (strpbrk(fe->value, ": \t\n\r") || strlen(fe->value) > 4096)))) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (hash && (hash[0] != '{' || strpbrk(hash, ":\n\r") || strlen(hash) > 4096)) {
-		errno = EINVAL;
-		return -1;
-	}
 	/* Edit the real file when the configured path is a symlink, so the
 	 * link survives the rename. */
 	char *real = realpath(path, NULL);
@@ -712,62 +875,20 @@ static int passdb_file_edit(const char *path, const char *user, const char *hash
 		;
 	struct stat st;
 	bool exists = true;
-	if (passdb_read_file(target, &buf, &len, &st) < 0) {
+	if (passdb_file_read(target, &buf, &len, &st) < 0) {
 		if (errno != ENOENT) {
 			e = errno;
 			goto out;
 		}
 		exists = false;
 	}
-	bool found = false;
-	const char *p = buf, *end = buf + len;
-	while (exists && p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		struct passdb_line l;
-		passdb_line_split(p, llen, &l);
-		if (fe && passdb_line_user_is(&l, user) && !found) {
-			found = true;
-			passdb_line_edit_field(&out, &l, fe);
-		} else if (!fe && passdb_line_user_is(&l, user) && (!hash || !found)) {
-			found = true;
-			if (hash) {
-				/* Keep any extra Dovecot fields after the hash. */
-				strbuf_adds(&out, user);
-				strbuf_addc(&out, ':');
-				strbuf_adds(&out, hash);
-				strbuf_add(&out, l.rest, l.rlen);
-				strbuf_addc(&out, '\n');
-			}
-		} else {
-			strbuf_add(&out, p, llen);
-			strbuf_addc(&out, '\n');
-		}
-		p += llen + (nl ? 1 : 0);
-	}
-	if (fe && fe->create && !found) {
-		strbuf_adds(&out, user);
-		strbuf_addc(&out, ':');
-		strbuf_adds(&out, fe->hash);
-		strbuf_adds(&out, "::::::");
-		if (fe->value) {
-			strbuf_adds(&out, fe->key);
-			strbuf_addc(&out, '=');
-			strbuf_adds(&out, fe->value);
-		}
-		strbuf_addc(&out, '\n');
-		found = true;
-	}
-	if ((fe || !hash) && !found) {
-		rc = -2;
+	errno = 0;
+	rc = edit(arg, buf ? buf : "", len, exists, &out);
+	if (rc < 0) {
+		e = errno;
 		goto out;
 	}
-	if (!fe && hash && !found) {
-		strbuf_adds(&out, user);
-		strbuf_addc(&out, ':');
-		strbuf_adds(&out, hash);
-		strbuf_addc(&out, '\n');
-	}
+	rc = -1;
 	if (passdb_file_replace(target, dfd, dir, base, &out, exists ? &st : NULL) < 0) {
 		e = errno;
 		goto out;
@@ -789,6 +910,92 @@ out:
 	return rc;
 }
 
+/* One edit of the users file: hash == NULL deletes the user; fe != NULL
+ * edits one extra field of an existing user instead. */
+struct passdb_edit {
+	const char *user;
+	const char *hash;
+	const struct passdb_field_edit *fe;
+};
+
+/* Returns 0 or -2 when the user is not there (delete, field). */
+static int passdb_edit_lines(void *arg, const char *buf, size_t len, bool exists,
+			     struct strbuf *out)
+{
+	const struct passdb_edit *ed = arg;
+	const char *user = ed->user, *hash = ed->hash;
+	const struct passdb_field_edit *fe = ed->fe;
+	bool found = false;
+	const char *p = buf, *end = buf + len;
+	while (exists && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct passdb_line l;
+		passdb_line_split(p, llen, &l);
+		if (fe && passdb_line_user_is(&l, user) && !found) {
+			found = true;
+			passdb_line_edit_field(out, &l, fe);
+		} else if (!fe && passdb_line_user_is(&l, user) && (!hash || !found)) {
+			found = true;
+			if (hash) {
+				/* Keep any extra Dovecot fields after the hash. */
+				strbuf_adds(out, user);
+				strbuf_addc(out, ':');
+				strbuf_adds(out, hash);
+				strbuf_add(out, l.rest, l.rlen);
+				strbuf_addc(out, '\n');
+			}
+		} else {
+			strbuf_add(out, p, llen);
+			strbuf_addc(out, '\n');
+		}
+		p += llen + (nl ? 1 : 0);
+	}
+	if (fe && fe->create && !found) {
+		strbuf_adds(out, user);
+		strbuf_addc(out, ':');
+		strbuf_adds(out, fe->hash);
+		strbuf_adds(out, "::::::");
+		passdb_fields_append(out, fe, true);
+		strbuf_addc(out, '\n');
+		found = true;
+	}
+	if ((fe || !hash) && !found)
+		return -2;
+	if (!fe && hash && !found) {
+		strbuf_adds(out, user);
+		strbuf_addc(out, ':');
+		strbuf_adds(out, hash);
+		strbuf_addc(out, '\n');
+	}
+	return 0;
+}
+
+/* Validates an edit of the users file and runs it.
+ * Returns 0, -1 (errno) or -2 when the user is not there (delete, field). */
+static int passdb_file_edit(const char *path, const char *user, const char *hash,
+			    const struct passdb_field_edit *fe)
+{
+	if (!path || !passdb_username_valid(user)) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; fe && i < fe->n; i++) {
+		const struct passdb_field *f = &fe->v[i];
+		if (!passdb_field_key_ok(f->key) ||
+		    (f->value && (strpbrk(f->value, " \t\n\r") || strlen(f->value) > 4096))) {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	if (hash && (hash[0] != '{' || strpbrk(hash, ":\n\r") || strlen(hash) > 4096)) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct passdb_edit ed = { .user = user, .hash = hash, .fe = fe };
+	return passdb_file_rewrite(path, passdb_edit_lines, &ed);
+}
+
 int passdb_file_set(const char *path, const char *user, const char *hash)
 {
 	if (!hash) {
@@ -805,8 +1012,8 @@ int passdb_file_delete(const char *path, const char *user)
 
 int passdb_file_set_field(const char *path, const char *user, const char *key, const char *value)
 {
-	struct passdb_field_edit fe = { .key = key, .value = value };
-	return passdb_file_edit(path, user, "{unused}", &fe);
+	struct passdb_field f = { key, value };
+	return passdb_file_update(path, user, NULL, &f, 1);
 }
 
 int passdb_file_set_password(const char *path, const char *user, const char *hash,
@@ -816,9 +1023,15 @@ int passdb_file_set_password(const char *path, const char *user, const char *has
 		errno = EINVAL;
 		return -1;
 	}
-	struct passdb_field_edit fe = { .key = "scram-sha-256", .value = scram_field,
-					.hash = hash, .create = true };
-	return passdb_file_edit(path, user, hash, &fe);
+	struct passdb_field f = { "scram-sha-256", scram_field };
+	return passdb_file_update(path, user, hash, &f, 1);
+}
+
+int passdb_file_update(const char *path, const char *user, const char *hash,
+		       const struct passdb_field *fields, size_t n)
+{
+	struct passdb_field_edit fe = { .v = fields, .n = n, .hash = hash, .create = hash != NULL };
+	return passdb_file_edit(path, user, hash ? hash : "{unused}", &fe);
 }
 
 int passdb_file_list(const char *path, char ***users, size_t *n)
@@ -831,7 +1044,7 @@ int passdb_file_list(const char *path, char ***users, size_t *n)
 		errno = EINVAL;
 		return -1;
 	}
-	if (passdb_read_file(path, &buf, &len, NULL) < 0)
+	if (passdb_file_read(path, &buf, &len, NULL) < 0)
 		return -1;
 	char **v = NULL;
 	size_t cnt = 0, cap = 0;

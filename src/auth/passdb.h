@@ -1,7 +1,8 @@
 /* The users file: one "user:{SCHEME}hash" line per user (extra ':'-fields
  * after the hash are ignored, so Dovecot passwd-files load). Schemes:
  * {ARGON2ID} (default for new passwords, libsodium), {ARGON2I},
- * {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT} (libcrypt, for migrations).
+ * {SHA512-CRYPT}, {SHA256-CRYPT}, {BLF-CRYPT} (libcrypt), {SSHA512},
+ * {SSHA256}, {SSHA} (salted SHA-2/SHA-1, LDAP style; for migrations).
  * Cleartext {PLAIN} is refused. */
 #ifndef RAMPART_AUTH_PASSDB_H
 #define RAMPART_AUTH_PASSDB_H
@@ -23,10 +24,42 @@ void passdb_free(struct passdb *db);
 /* Reloads when the file's mtime/size changed; keeps the old copy on error.
  * Thread-safe against concurrent passdb_verify. */
 void passdb_refresh(struct passdb *db);
-/* Verifies a password. Slow by design (argon2id): call it off the event
- * loop. Takes the same time for unknown users (a dummy hash is checked). */
+/* Verifies the primary password only (no source list, no app passwords,
+ * no re-read of the file). A login uses passdb_authenticate below, which
+ * replaces this on the IMAP password path. Slow by design (argon2id):
+ * call it off the event loop. Takes the same time for unknown users (a dummy
+ * hash is checked). */
 enum passdb_result passdb_verify(struct passdb *db, const char *user, const char *password);
 bool passdb_user_exists(struct passdb *db, const char *user);
+
+/* What passdb_authenticate tells the caller, for the log only (never a
+ * secret, and never for the client, who sees one answer for all). */
+struct passdb_auth {
+	char credential[80];   /* "password" or "app:NAME"; "" when it failed */
+	/* Static: ok, bad_credentials, unknown_user, source_not_allowed,
+	 * app_passwords_only (the primary password was right but is refused),
+	 * app_password_expired, app_password_source (right app password from
+	 * outside its --from list), passdb_error. */
+	const char *reason;
+	bool legacy_scheme;    /* OK through a migrated (non-argon2id) hash */
+};
+
+/* The whole password check of a login, off the event loop (one argon2id
+ * run): the user's allow_nets, then the user's app passwords (keyed
+ * hashes, cheap: see auth/apppass.h), then the primary password unless
+ * app_passwords_only=yes. Re-reads the users and app-passwords files
+ * first when they changed (one stat each), so a revoke or a switch set by
+ * the CLI counts from the next login. Timing-neutral by construction:
+ * every failure, for known and unknown users alike, costs exactly one
+ * slow hash and APPPASS_MAX_PER_USER keyed hashes; only a successful app
+ * password skips the slow hash. ip is the numeric source address; an
+ * unparsable one is outside every list. On a successful app password the
+ * use is recorded in the state directory (passdb_set_state_dir). */
+enum passdb_result passdb_authenticate(struct passdb *db, const char *user, const char *password,
+				       const char *ip, struct passdb_auth *out);
+/* Where the server records app-password use (its [server] state_dir);
+ * NULL or never called: not recorded. Call before serving. */
+void passdb_set_state_dir(struct passdb *db, const char *dir);
 
 /* One user's entry, copied out of the table (wiped by passdb_user_clear).
  * `fields` is the passwd-file's 8th field, Dovecot's extra_fields:
@@ -45,6 +78,10 @@ struct passdb_user {
  * names. Fast (an in-memory lookup): fine on an event loop. */
 bool passdb_user_get(struct passdb *db, const char *user, struct passdb_user *out);
 void passdb_user_clear(struct passdb_user *u);
+/* Whether the user may log in from ip by any mechanism (allow_nets; none
+ * set: anywhere; malformed: nowhere). For SCRAM and OAuth, which do not
+ * go through passdb_authenticate. ip is numeric ("192.0.2.1", "::1"). */
+bool passdb_user_source_allowed(const struct passdb_user *u, const char *ip);
 /* The value of `key` in a fields string ("a=1 b=2"), malloc'd, or NULL. */
 char *passdb_fields_get(const char *fields, const char *key);
 
@@ -52,19 +89,35 @@ char *passdb_fields_get(const char *fields, const char *key);
 char *password_hash(const char *password);
 /* Checks password against a stored "{SCHEME}..." value; true on match. */
 bool password_verify(const char *stored, const char *password);
+/* A scheme Rampart verifies (the list above). */
+bool password_scheme_known(const char *stored);
+/* Known, but not the argon2id that new passwords get: a migrated hash
+ * that `rampart user list --legacy` shows. */
+bool password_scheme_legacy(const char *stored);
 
 /* Users file editing for the CLI (atomic rewrite: temp file, fsync, rename). */
 int passdb_file_set(const char *path, const char *user, const char *hash);
 int passdb_file_delete(const char *path, const char *user);   /* -2: no such user */
 /* Sets (value != NULL) or removes one extra field of an existing user,
- * keeping the others; keys are [a-z0-9_-]+, values have no space, ':' or
- * newline. -2: no such user. */
+ * keeping the others; keys are [a-z0-9_-]+, values have no space or
+ * newline (':' is fine: the extra field is the line's last, so IPv6
+ * networks fit). -2: no such user. */
 int passdb_file_set_field(const char *path, const char *user, const char *key, const char *value);
 /* A new password in one atomic rewrite: the hash and the scram-sha-256
  * field together (scram_field NULL removes it), adding the user if
  * missing; the other fields are kept. */
 int passdb_file_set_password(const char *path, const char *user, const char *hash,
 			     const char *scram_field);
+/* Several fields (value NULL: remove) and, when hash != NULL, the hash,
+ * in one atomic rewrite; with a hash the user is added when missing
+ * (so a new user never exists without its restrictions), without one
+ * the user must exist (-2). */
+struct passdb_field {
+	const char *key;
+	const char *value;
+};
+int passdb_file_update(const char *path, const char *user, const char *hash,
+		       const struct passdb_field *fields, size_t n);
 int passdb_file_list(const char *path, char ***users, size_t *n);
 /* Usernames: 1..255 bytes of [A-Za-z0-9._+@-], not starting with '.'. */
 bool passdb_username_valid(const char *user);

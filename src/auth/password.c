@@ -5,11 +5,16 @@
  * output is the PHC string "$argon2id$v=19$m=...,t=...,p=...$salt$hash"
  * that Dovecot also writes after {ARGON2ID}). The crypt(3) schemes exist
  * only so that users migrated from another server can log in; they go
- * through libcrypt's crypt_r with its thread-safe state. */
+ * through libcrypt's crypt_r with its thread-safe state. {SSHA512},
+ * {SSHA256} and {SSHA} (base64 of digest(password + salt) + salt, as
+ * OpenLDAP and Dovecot write them) are one digest each: cheap enough to
+ * keep for migrations, and what `rampart user list --legacy` flags first. */
 #include "auth/passdb.h"
+#include "core/base64.h"
 #include "core/util.h"
 
 #include <crypt.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -30,7 +35,13 @@ enum password_scheme {
 	SCHEME_SHA512_CRYPT,
 	SCHEME_SHA256_CRYPT,
 	SCHEME_BLF_CRYPT,
+	SCHEME_SSHA512,
+	SCHEME_SSHA256,
+	SCHEME_SSHA,
 };
+
+/* The salted-digest schemes accept salts up to this length. */
+#define PASSWORD_SSHA_SALT_MAX 64
 
 static pthread_once_t password_sodium_once = PTHREAD_ONCE_INIT;
 static bool password_sodium_ok;
@@ -56,7 +67,8 @@ static enum password_scheme password_scheme_split(const char *stored, const char
 	} schemes[] = {
 		{ "ARGON2ID", SCHEME_ARGON2ID },         { "ARGON2I", SCHEME_ARGON2I },
 		{ "SHA512-CRYPT", SCHEME_SHA512_CRYPT }, { "SHA256-CRYPT", SCHEME_SHA256_CRYPT },
-		{ "BLF-CRYPT", SCHEME_BLF_CRYPT },
+		{ "BLF-CRYPT", SCHEME_BLF_CRYPT },       { "SSHA512", SCHEME_SSHA512 },
+		{ "SSHA256", SCHEME_SSHA256 },           { "SSHA", SCHEME_SSHA },
 	};
 	if (!stored || stored[0] != '{')
 		return SCHEME_UNKNOWN;
@@ -105,6 +117,46 @@ static bool password_crypt_verify(const char *encoded, const char *password)
 	return ok;
 }
 
+/* {SSHA*}: base64(digest(password || salt) || salt). */
+static bool password_ssha_verify(const char *encoded, const EVP_MD *md, const char *password,
+				 size_t plen)
+{
+	size_t dlen = (size_t)EVP_MD_get_size(md);
+	size_t elen = strlen(encoded);
+	unsigned char raw[EVP_MAX_MD_SIZE + PASSWORD_SSHA_SALT_MAX + 3];
+	if (elen > BASE64_ENCODED_SIZE(EVP_MAX_MD_SIZE + PASSWORD_SSHA_SALT_MAX))
+		return false;
+	long rlen = base64_decode_strict(encoded, elen, raw);
+	if (rlen <= (long)dlen)
+		return false;
+	size_t slen = (size_t)rlen - dlen;
+	unsigned char dig[EVP_MAX_MD_SIZE];
+	unsigned int outl = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx && EVP_DigestInit_ex(ctx, md, NULL) == 1 &&
+		  EVP_DigestUpdate(ctx, password, plen) == 1 &&
+		  EVP_DigestUpdate(ctx, raw + dlen, slen) == 1 &&
+		  EVP_DigestFinal_ex(ctx, dig, &outl) == 1 && outl == dlen &&
+		  sodium_memcmp(dig, raw, dlen) == 0;
+	EVP_MD_CTX_free(ctx);
+	sodium_memzero(dig, sizeof(dig));
+	sodium_memzero(raw, sizeof(raw));
+	return ok;
+}
+
+bool password_scheme_known(const char *stored)
+{
+	const char *rest;
+	return password_scheme_split(stored, &rest) != SCHEME_UNKNOWN;
+}
+
+bool password_scheme_legacy(const char *stored)
+{
+	const char *rest;
+	enum password_scheme s = password_scheme_split(stored, &rest);
+	return s != SCHEME_UNKNOWN && s != SCHEME_ARGON2ID;
+}
+
 char *password_hash(const char *password)
 {
 	if (!password || !password_sodium_ready())
@@ -143,6 +195,12 @@ bool password_verify(const char *stored, const char *password)
 		return (strncmp(rest, "$2a$", 4) == 0 || strncmp(rest, "$2b$", 4) == 0 ||
 			strncmp(rest, "$2y$", 4) == 0) &&
 		       password_crypt_verify(rest, password);
+	case SCHEME_SSHA512:
+		return password_ssha_verify(rest, EVP_sha512(), password, plen);
+	case SCHEME_SSHA256:
+		return password_ssha_verify(rest, EVP_sha256(), password, plen);
+	case SCHEME_SSHA:
+		return password_ssha_verify(rest, EVP_sha1(), password, plen);
 	case SCHEME_UNKNOWN:
 		break;
 	}

@@ -47,6 +47,8 @@ enum config_section {
 	SEC_SECURITY,
 	SEC_LIMITS,
 	SEC_OAUTH,
+	SEC_PASSWORDS,   /* users part (issue #11): password policy */
+	SEC_CERTIFICATE,
 	SEC_ALERTS,
 };
 
@@ -54,7 +56,10 @@ static const char *const config_section_names[] = {
 	[SEC_NONE] = "",         [SEC_INVALID] = "",       [SEC_SERVER] = "server",
 	[SEC_TLS] = "tls",       [SEC_LISTENER] = "listener", [SEC_SECURITY] = "security",
 	[SEC_LIMITS] = "limits",
-	[SEC_OAUTH] = "oauth", [SEC_ALERTS] = "alerts",
+	[SEC_OAUTH] = "oauth",
+	[SEC_PASSWORDS] = "passwords",
+	[SEC_CERTIFICATE] = "certificate",
+	[SEC_ALERTS] = "alerts",
 };
 
 enum config_type {
@@ -66,6 +71,7 @@ enum config_type {
 	T_LOGLEVEL,  /* int: enum log_level */
 	T_TLSVER,    /* int: TLS1_2_VERSION / TLS1_3_VERSION */
 	T_CIDRS,     /* struct cidr_list */
+	T_BOOL,      /* bool: yes/no, on/off */
 	T_SPIKEACT,  /* int: enum alert_spike_action (log|throttle) */
 };
 
@@ -95,8 +101,14 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_TLS, "min_version", T_TLSVER, tls_min_version, 0, 0),
 	KEY(SEC_TLS, "ciphers", T_OPTSTR, tls_ciphers, 0, 0),
 	KEY(SEC_TLS, "ciphersuites", T_OPTSTR, tls_ciphersuites, 0, 0),
+	/* TLS policy part (issue #11) */
+	KEY(SEC_TLS, "session_tickets", T_BOOL, tls_session_tickets, 0, 0),
+	KEY(SEC_TLS, "ticket_key_lifetime", T_UINT, tls_ticket_key_lifetime, 60, 86400),
 	KEY(SEC_SECURITY, "trusted_networks", T_CIDRS, trusted_networks, 0, 0),
 	KEY(SEC_SECURITY, "auth_fail_delay_ms", T_UINT, auth_fail_delay_ms, 0, 60000),
+	/* TLS policy part (issue #11) */
+	KEY(SEC_SECURITY, "allow_plaintext_auth", T_BOOL, allow_plaintext_auth, 0, 0),
+	KEY(SEC_SECURITY, "proxy_timeout", T_UINT, proxy_timeout, 1, 60),
 	KEY(SEC_LIMITS, "max_line", T_SIZE, max_line, 1024, 16u << 20),
 	KEY(SEC_LIMITS, "max_literal", T_SIZE, max_literal, 1024, 2u << 30),
 	/* Before login LITERAL- is advertised (RFC 7888 4): a non-synchronizing
@@ -124,6 +136,10 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_OAUTH, "algorithms", T_OPTSTR, oauth_algorithms, 0, 0),
 	KEY(SEC_OAUTH, "scope", T_OPTSTR, oauth_scope, 0, 0),
 	KEY(SEC_OAUTH, "openid_configuration", T_OPTSTR, oauth_openid_configuration, 0, 0),
+	/* [passwords] (users part): what `rampart user add/passwd` accepts. */
+	KEY(SEC_PASSWORDS, "min_length", T_UINT, pw_min_length, 8, 1024),
+	KEY(SEC_PASSWORDS, "pwquality", T_BOOL, pw_quality, 0, 0),
+	KEY(SEC_PASSWORDS, "breached_file", T_OPTPATH, pw_breached_file, 0, 0),
 	/* [alerts] (issue #11 alerts, auth/alert.c) */
 	KEY(SEC_ALERTS, "webhook_url", T_OPTSTR, alert_webhook_url, 0, 0),
 	KEY(SEC_ALERTS, "command", T_OPTSTR, alert_command, 0, 0),
@@ -141,9 +157,10 @@ static const struct config_key config_keys[] = {
 #undef KEY
 
 enum listener_key { LKEY_ADDRESS, LKEY_TLS, LKEY_ALLOW_FROM, LKEY_PROTOCOL, LKEY_UNIX_MODE,
-		    LKEY_UNIX_OWNER, LKEY_UNIX_GROUP, LKEY_TRUSTED, LKEY__COUNT };
+		    LKEY_UNIX_OWNER, LKEY_UNIX_GROUP, LKEY_TRUSTED, LKEY_PROXY_FROM, LKEY__COUNT };
 static const char *const listener_key_names[LKEY__COUNT] = {
 	"address", "tls", "allow_from", "protocol", "unix_mode", "unix_owner", "unix_group", "trusted",
+	"proxy_from",
 };
 static const char *const listener_proto_names[LISTENER_PROTO__COUNT] = {
 	[LISTENER_PROTO_IMAP] = "imap",
@@ -170,10 +187,13 @@ struct config_parse {
 	size_t cur_listener;
 	struct listener_meta *lmeta;
 	size_t lmeta_cap, listeners_cap;
+	size_t cur_sni, sni_cap, sni_line_cap; /* [certificate NAME] being read */
+	size_t *sni_line;                /* line of each [certificate NAME] header */
 	size_t seen_line[ARRAY_SIZE(config_keys)];
 	/* what an indented continuation line may extend */
 	struct cidr_list *cont_list;
 	char **cont_str;
+	bool cont_names;                 /* [certificate] names */
 	const char *cont_key;
 	/* first error */
 	char *err;
@@ -290,6 +310,20 @@ static int config_cidr_append(struct config_parse *p, const char *key, const cha
 	return 0;
 }
 
+static int config_parse_bool(struct config_parse *p, const char *key, const char *v, bool *out)
+{
+	if (ascii_ieq(v, "yes") || ascii_ieq(v, "on") || ascii_ieq(v, "true") || strcmp(v, "1") == 0)
+		*out = true;
+	else if (ascii_ieq(v, "no") || ascii_ieq(v, "off") || ascii_ieq(v, "false") ||
+		 strcmp(v, "0") == 0)
+		*out = false;
+	else {
+		config_error(p, "%s: '%s' is not yes or no", key, v);
+		return -1;
+	}
+	return 0;
+}
+
 static int config_set_value(struct config_parse *p, const struct config_key *k, const char *value)
 {
 	void *field = (char *)p->c + k->off;
@@ -380,6 +414,10 @@ static int config_set_value(struct config_parse *p, const struct config_key *k, 
 		if (config_cidr_append(p, k->name, value, field) < 0)
 			return -1;
 		p->cont_list = field;
+		return 0;
+	case T_BOOL:
+		if (config_parse_bool(p, k->name, value, field) < 0)
+			return -1;
 		return 0;
 	}
 	return -1;
@@ -485,7 +523,8 @@ static int config_listener_key(struct config_parse *p, const char *name, const c
 			k = i;
 	if (k < 0) {
 		config_error(p, "unknown key '%s' in [listener %s] (expected address, tls, protocol, "
-			     "allow_from, unix_mode, unix_owner, unix_group, trusted)", name, l->name);
+			     "allow_from, proxy_from, unix_mode, unix_owner, unix_group, trusted)", name,
+			     l->name);
 		return -1;
 	}
 	if (m->seen_line[k]) {
@@ -556,11 +595,87 @@ static int config_listener_key(struct config_parse *p, const char *name, const c
 		if (config_cidr_append(p, "allow_from", value, &l->allow_from) < 0)
 			return -1;
 		p->cont_list = &l->allow_from;
+		p->cont_key = "allow_from";
+		return 0;
+	case LKEY_PROXY_FROM:
+		if (config_cidr_append(p, "proxy_from", value, &l->proxy_from) < 0)
+			return -1;
+		p->cont_list = &l->proxy_from;
+		p->cont_key = "proxy_from";
 		return 0;
 	case LKEY__COUNT:
 		break;
 	}
 	return -1;
+}
+
+/* ---- [certificate NAME] (TLS policy part, issue #11) ---- */
+
+/* A server name as SNI carries it (RFC 6066 3: a DNS host name, no
+ * trailing dot), or "*.domain": letters, digits, '-', '.', one leading
+ * "*." at most. Kept lower case: names compare case-insensitively. */
+static bool config_sni_name_ok(const char *s)
+{
+	const char *h = strncmp(s, "*.", 2) == 0 ? s + 2 : s;
+	size_t len = strlen(h);
+	if (len == 0 || len > 253 || h[0] == '.' || h[len - 1] == '.' || strstr(h, ".."))
+		return false;
+	for (; *h; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= '0' && *h <= '9') || *h == '-' || *h == '.'))
+			return false;
+	return true;
+}
+
+/* "mail.example.org, *.example.net": comma- and/or space-separated. */
+static int config_sni_names(struct config_parse *p, const char *value)
+{
+	struct sni_cert_config *sc = &p->c->sni_certs[p->cur_sni];
+	char *copy = xstrdup(value);
+	int rc = 0;
+	for (char *save = NULL, *tok = strtok_r(copy, ", \t", &save); tok;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		for (char *q = tok; *q; q++)
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q - 'A' + 'a');
+		if (!config_sni_name_ok(tok)) {
+			config_error(p, "names: '%s' is not a host name or *.domain", tok);
+			rc = -1;
+			break;
+		}
+		sc->names = xrealloc(sc->names, (sc->nnames + 1) * sizeof(*sc->names));
+		sc->names[sc->nnames++] = xstrdup(tok);
+	}
+	free(copy);
+	p->cont_names = rc == 0;
+	return rc;
+}
+
+static int config_sni_key(struct config_parse *p, const char *name, const char *value)
+{
+	struct sni_cert_config *sc = &p->c->sni_certs[p->cur_sni];
+	char **field = strcmp(name, "cert") == 0 ? &sc->cert : strcmp(name, "key") == 0 ? &sc->key : NULL;
+	if (strcmp(name, "names") == 0) {
+		if (sc->nnames) {
+			config_error(p, "'names' is set twice in [certificate %s]", sc->name);
+			return -1;
+		}
+		return config_sni_names(p, value);
+	}
+	if (!field) {
+		config_error(p, "unknown key '%s' in [certificate %s] (expected names, cert, key)", name,
+			     sc->name);
+		return -1;
+	}
+	if (*field) {
+		config_error(p, "'%s' is set twice in [certificate %s]", name, sc->name);
+		return -1;
+	}
+	if (!*value || strlen(value) >= PATH_MAX || config_has_control(value)) {
+		config_error(p, "%s: not a usable path", name);
+		return -1;
+	}
+	*field = config_path_resolve(p, value);
+	return 0;
 }
 
 /* An indented line after "key = value": libinih hands it over as another
@@ -582,6 +697,8 @@ static int config_continue(struct config_parse *p, const char *name, const char 
 		*p->cont_str = joined;
 		return 0;
 	}
+	if (p->cont_names)
+		return config_sni_names(p, value);
 	config_error(p, "indented line continues the value of '%s'; only trusted_networks, "
 		     "allow_from and ciphers take several lines (remove the indentation)", name);
 	return -1;
@@ -600,18 +717,20 @@ static int config_handler(void *user, const char *section, const char *name, con
 	p->cont_list = NULL;
 	p->cont_str = NULL;
 	p->cont_key = NULL;
+	p->cont_names = false;
 	switch (p->sec) {
 	case SEC_NONE:
 		config_error(p, "'%s' is outside of any section (start with [server], [tls], "
-			     "[listener NAME], [security], [limits], [oauth] or [alerts])", name);
+			     "[listener NAME], [security], [limits], [oauth], [passwords] or [alerts])", name);
 		return 0;
 	case SEC_INVALID:
 		return 1;
 	case SEC_LISTENER:
 		if (config_listener_key(p, name, value) < 0)
 			return 0;
-		p->cont_key = "allow_from";
 		return 1;
+	case SEC_CERTIFICATE:
+		return config_sni_key(p, name, value) == 0;
 	default:
 		break;
 	}
@@ -649,6 +768,52 @@ static bool config_listener_name_ok(const char *s, size_t len)
 	return true;
 }
 
+/* [certificate NAME]: a new SNI certificate (TLS policy part, issue #11). */
+static void config_sni_section_begin(struct config_parse *p, const char *name, size_t nlen)
+{
+	struct config *c = p->c;
+	for (size_t i = 0; i < c->nsni_certs; i++) {
+		if (strlen(c->sni_certs[i].name) == nlen && memcmp(c->sni_certs[i].name, name, nlen) == 0) {
+			config_error(p, "duplicate certificate name '%.*s'", (int)nlen, name);
+			return;
+		}
+	}
+	if (c->nsni_certs >= CONFIG_LISTENERS_MAX) {
+		config_error(p, "more than %d certificate sections", CONFIG_LISTENERS_MAX);
+		return;
+	}
+	xgrow((void **)&c->sni_certs, &p->sni_cap, c->nsni_certs + 1, sizeof(*c->sni_certs));
+	xgrow((void **)&p->sni_line, &p->sni_line_cap, c->nsni_certs + 1, sizeof(*p->sni_line));
+	c->sni_certs[c->nsni_certs] = (struct sni_cert_config){ .name = xstrndup(name, nlen) };
+	p->sni_line[c->nsni_certs] = p->lineno;
+	p->cur_sni = c->nsni_certs++;
+	p->sec = SEC_CERTIFICATE;
+}
+
+/* "[KW NAME]": 1 with *name and *nlen set to a valid NAME; 0 when the
+ * header is not a KW section; -1 when it is, with a bad name (reported). */
+static int config_section_named(struct config_parse *p, const char *s, size_t len, const char *kw,
+				const char **name, size_t *nlen)
+{
+	size_t kl = strlen(kw);
+	if (len < kl || memcmp(s, kw, kl) != 0 || (len > kl && !config_is_space(s[kl])))
+		return 0;
+	*name = s + kl;
+	*nlen = len - kl;
+	while (*nlen && config_is_space(**name))
+		(*name)++, (*nlen)--;
+	if (*nlen == 0) {
+		config_error(p, "a %s section needs a name: [%s NAME]", kw, kw);
+		return -1;
+	}
+	if (!config_listener_name_ok(*name, *nlen)) {
+		config_error(p, "%s name '%.*s' must be 1..%d characters of A-Z a-z 0-9 _ - .", kw,
+			     (int)MIN(*nlen, (size_t)64), *name, CONFIG_LISTENER_NAME_MAX);
+		return -1;
+	}
+	return 1;
+}
+
 static void config_section_begin(struct config_parse *p, const char *s, size_t len, const char *after)
 {
 	p->sec = SEC_INVALID;
@@ -663,7 +828,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	while (len && config_is_space(s[len - 1]))
 		len--;
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_OAUTH, SEC_ALERTS };
+						     SEC_OAUTH, SEC_PASSWORDS, SEC_ALERTS };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -671,20 +836,12 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 			return;
 		}
 	}
-	if (len >= 8 && memcmp(s, "listener", 8) == 0 && (len == 8 || config_is_space(s[8]))) {
-		const char *name = s + 8;
-		size_t nlen = len - 8;
-		while (nlen && config_is_space(*name))
-			name++, nlen--;
-		if (nlen == 0) {
-			config_error(p, "a listener section needs a name: [listener NAME]");
-			return;
-		}
-		if (!config_listener_name_ok(name, nlen)) {
-			config_error(p, "listener name '%.*s' must be 1..%d characters of A-Z a-z 0-9 _ - .",
-				     (int)MIN(nlen, (size_t)64), name, CONFIG_LISTENER_NAME_MAX);
-			return;
-		}
+	const char *name;
+	size_t nlen;
+	int named = config_section_named(p, s, len, "listener", &name, &nlen);
+	if (named < 0)
+		return;
+	if (named) {
 		struct config *c = p->c;
 		for (size_t i = 0; i < c->nlisteners; i++) {
 			if (strlen(c->listeners[i].name) == nlen && memcmp(c->listeners[i].name, name, nlen) == 0) {
@@ -710,8 +867,16 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		p->sec = SEC_LISTENER;
 		return;
 	}
+	named = config_section_named(p, s, len, "certificate", &name, &nlen);
+	if (named < 0)
+		return;
+	if (named) {
+		config_sni_section_begin(p, name, nlen);
+		return;
+	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
-		     "[security], [limits], [oauth] or [alerts])", (int)MIN(len, (size_t)64), s);
+		     "[certificate NAME], [security], [limits], [oauth], [passwords] or [alerts])",
+		     (int)MIN(len, (size_t)64), s);
 }
 
 /* Classifies a line the way libinih will (comment, continuation, section,
@@ -739,6 +904,7 @@ static void config_line_classify(struct config_parse *p, const char *line)
 		p->prev_name = false;
 		p->cont_list = NULL;
 		p->cont_str = NULL;
+		p->cont_names = false;
 		return;
 	}
 	if (strpbrk(s, "=:"))
@@ -798,6 +964,9 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->state_dir = xasprintf("%s/state", dir);
 	c->log_level = LOG_LVL_INFO;
 	c->tls_min_version = TLS1_2_VERSION;
+	c->tls_session_tickets = true;
+	c->tls_ticket_key_lifetime = 3600;
+	c->proxy_timeout = 5;
 	c->auth_fail_delay_ms = 2000;
 	c->max_line = 65536;
 	c->max_literal = 64u << 20;
@@ -815,6 +984,9 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->oauth_username_claim = xstrdup("email");
 	c->oauth_leeway = 60;
 	c->oauth_algorithms = xstrdup("RS256 ES256");
+	/* [passwords] (users part) */
+	c->pw_min_length = 12;
+	c->pw_quality = true;
 	/* [alerts] (issue #11 alerts) */
 	c->alert_travel_speed_kmh = 1000;
 	c->alert_download_window = 600;
@@ -909,6 +1081,99 @@ static int config_check_oauth(const struct config *c, char **err)
 	return config_check_readable("[oauth] jwks_file", c->oauth_jwks_file, err, c->path);
 }
 
+/* ---- TLS policy part (issue #11): SNI certificates, PROXY, plaintext ---- */
+
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104: this host only. */
+static bool config_cidr_loopback(const struct cidr *n)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t v6lo[16] = { [15] = 1 };
+	if (n->family == AF_INET)
+		return n->prefix >= 8 && n->addr[0] == 127;
+	if (memcmp(n->addr, v4mapped, 12) == 0)
+		return n->prefix >= 104 && n->addr[12] == 127;
+	return n->prefix == 128 && memcmp(n->addr, v6lo, 16) == 0;
+}
+
+static bool config_host_loopback(const char *host)
+{
+	struct cidr n;
+	return cidr_parse(host, &n) == 0 && config_cidr_loopback(&n);
+}
+
+/* Cleartext authentication is possible for a client in trusted_networks
+ * on any listener without implicit TLS, and a `tls = none` listener can
+ * never offer TLS. Both are safe on loopback only; anywhere else a
+ * password crosses a network in the clear, so the server refuses to start
+ * unless [security] allow_plaintext_auth says the admin means it. */
+static int config_check_plaintext(const struct config *c, char **err)
+{
+	if (c->allow_plaintext_auth)
+		return 0;
+	const struct cidr *wide = NULL;
+	for (size_t i = 0; i < c->trusted_networks.n && !wide; i++)
+		if (!config_cidr_loopback(&c->trusted_networks.v[i]))
+			wide = &c->trusted_networks.v[i];
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct listener_config *l = &c->listeners[i];
+		/* Behind a PROXY-protocol balancer the clients are remote, whatever
+		 * address the listener is bound to. */
+		if (!l->host || (config_host_loopback(l->host) && !l->proxy_from.n))
+			continue;
+		if (l->tls == LISTENER_TLS_NONE) {
+			*err = xasprintf("%s: [listener %s] has tls = none on the non-loopback address %s%s: "
+					 "passwords would cross the network in cleartext. Use tls = "
+					 "starttls or implicit, bind it to 127.0.0.1, or set [security] "
+					 "allow_plaintext_auth = yes", c->path, l->name, l->host,
+					 l->proxy_from.n ? " (behind proxy_from)" : "");
+			return -1;
+		}
+		if (wide && l->tls == LISTENER_TLS_STARTTLS) {
+			char buf[INET6_ADDRSTRLEN];
+			if (!inet_ntop(wide->family, wide->addr, buf, sizeof(buf)))
+				snprintf(buf, sizeof(buf), "?");
+			*err = xasprintf("%s: [security] trusted_networks contains %s/%u, beyond loopback: "
+					 "clients there could log in without TLS on [listener %s]. Set "
+					 "[security] allow_plaintext_auth = yes if that network is really "
+					 "private", c->path, buf, wide->prefix, l->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int config_validate_tls_policy(const struct config *c, const struct config_parse *p,
+				      char **err)
+{
+	const char *cp = c->path;
+	for (size_t i = 0; i < c->nsni_certs; i++) {
+		const struct sni_cert_config *sc = &c->sni_certs[i];
+		if (!sc->nnames || !sc->cert || !sc->key) {
+			*err = xasprintf("%s:%zu: [certificate %s] needs names, cert and key", cp,
+					 p->sni_line[i], sc->name);
+			return -1;
+		}
+		if (!c->tls_cert) {
+			*err = xasprintf("%s:%zu: [certificate %s] needs a default certificate in [tls] "
+					 "cert and key (used for clients that send no or an unknown name)",
+					 cp, p->sni_line[i], sc->name);
+			return -1;
+		}
+		if (config_check_readable("[certificate] cert", sc->cert, err, cp) < 0 ||
+		    config_check_readable("[certificate] key", sc->key, err, cp) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct listener_config *l = &c->listeners[i];
+		if (l->unix_path && l->proxy_from.n) {
+			*err = xasprintf("%s:%zu: [listener %s] proxy_from applies to TCP listeners only", cp,
+					 p->lmeta[i].seen_line[LKEY_PROXY_FROM], l->name);
+			return -1;
+		}
+	}
+	return config_check_plaintext(c, err);
+}
+
 static int config_validate(struct config *c, const struct config_parse *p, char **err)
 {
 	const char *cp = c->path;
@@ -969,6 +1234,8 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 	if (config_check_ciphers(c, err) < 0)
 		return -1;
 	if (config_check_oauth(c, err) < 0)
+		return -1;
+	if (config_validate_tls_policy(c, p, err) < 0)
 		return -1;
 	if (c->run_group && !c->run_user) {
 		*err = xasprintf("%s: [server] group is set but user is not", cp);
@@ -1056,6 +1323,7 @@ static int config_load_file(const char *path, struct config **out, char **err)
 		config_validate(c, &p, &p.err);
 	free(p.dir);
 	free(p.lmeta);
+	free(p.sni_line);
 	if (p.err) {
 		*err = p.err;
 		config_free(c);
@@ -1088,6 +1356,7 @@ void config_free(struct config *c)
 	free(c->tls_key);
 	free(c->tls_ciphers);
 	free(c->tls_ciphersuites);
+	free(c->pw_breached_file);
 	free(c->alert_webhook_url);
 	free(c->alert_command);
 	free(c->alert_geoip_database);
@@ -1098,8 +1367,19 @@ void config_free(struct config *c)
 		free(c->listeners[i].unix_owner);
 		free(c->listeners[i].unix_group);
 		cidr_list_free(&c->listeners[i].allow_from);
+		cidr_list_free(&c->listeners[i].proxy_from);
 	}
 	free(c->listeners);
+	for (size_t i = 0; i < c->nsni_certs; i++) {
+		struct sni_cert_config *sc = &c->sni_certs[i];
+		for (size_t j = 0; j < sc->nnames; j++)
+			free(sc->names[j]);
+		free(sc->names);
+		free(sc->name);
+		free(sc->cert);
+		free(sc->key);
+	}
+	free(c->sni_certs);
 	cidr_list_free(&c->trusted_networks);
 	/* [oauth] */
 	free(c->oauth_jwks_file);
@@ -1156,7 +1436,7 @@ static void config_print_colon_list(FILE *f, const char *v)
 void config_print(const struct config *c, FILE *f)
 {
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_OAUTH, SEC_ALERTS };
+						     SEC_OAUTH, SEC_PASSWORDS, SEC_ALERTS };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);
@@ -1198,9 +1478,19 @@ void config_print(const struct config *c, FILE *f)
 			case T_CIDRS:
 				config_print_cidrs(f, field);
 				break;
+			case T_BOOL:
+				fputs(*(const bool *)field ? "yes" : "no", f);
+				break;
 			}
 			fputc('\n', f);
 		}
+	}
+	for (size_t i = 0; i < c->nsni_certs; i++) {
+		const struct sni_cert_config *sc = &c->sni_certs[i];
+		fprintf(f, "\n[certificate %s]\nnames = ", sc->name);
+		for (size_t j = 0; j < sc->nnames; j++)
+			fprintf(f, "%s%s", j ? (j % CONFIG_PRINT_PER_LINE ? ", " : ",\n    ") : "", sc->names[j]);
+		fprintf(f, "\ncert = %s\nkey = %s\n", sc->cert, sc->key);
 	}
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_config *l = &c->listeners[i];
@@ -1217,6 +1507,9 @@ void config_print(const struct config *c, FILE *f)
 		if (!l->unix_path) {
 			fputs(l->allow_from.n ? "allow_from = " : "allow_from =", f);
 			config_print_cidrs(f, &l->allow_from);
+			fputc('\n', f);
+			fputs(l->proxy_from.n ? "proxy_from = " : "proxy_from =", f);
+			config_print_cidrs(f, &l->proxy_from);
 			fputc('\n', f);
 		}
 		fprintf(f, "protocol = %s\n", config_protocol_name(l->protocol));

@@ -3,17 +3,21 @@
  *
  *   [server]      workers, mail_root, users_file, user, group, log_file, log_level, pid_file,
  *                 state_dir
- *   [tls]         cert, key, min_version (TLSv1.2|TLSv1.3), ciphers, ciphersuites
+ *   [tls]         cert, key, min_version (TLSv1.2|TLSv1.3), ciphers, ciphersuites,
+ *                 session_tickets, ticket_key_lifetime
+ *   [certificate NAME]  names, cert, key (SNI: more certificates than [tls]'s)
  *   [listener NAME]  address (host:port or unix:PATH), tls (starttls|implicit|none),
- *                 protocol (imap), allow_from, and for unix listeners unix_mode,
- *                 unix_owner, unix_group, trusted
- *   [security]    trusted_networks, auth_fail_delay_ms
+ *                 protocol (imap), allow_from, proxy_from, and for unix listeners
+ *                 unix_mode, unix_owner, unix_group, trusted
+ *   [security]    trusted_networks, auth_fail_delay_ms, allow_plaintext_auth,
+ *                 proxy_timeout
  *   [limits]      max_line, max_literal, max_message_size, max_connections,
  *                 max_connections_per_ip, max_output_buffer, idle_timeout,
  *                 preauth_timeout, login_timeout, max_preauth_literal,
  *                 max_mailboxes, max_mailbox_name
  *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
  *                 scope, openid_configuration (auth/oauth.h)
+ *   [passwords]   min_length, pwquality, breached_file
  *   [alerts]      webhook_url, command, geoip_database, travel_speed_kmh,
  *                 download_window, download_factor, download_floor,
  *                 download_spike_action, download_throttle_rate, alert_interval
@@ -50,6 +54,18 @@ struct listener_config {
 	enum listener_tls tls;
 	enum listener_proto protocol;
 	struct cidr_list allow_from; /* empty: everyone */
+	/* TLS policy part (issue #11): load balancers whose connections
+	 * start with a PROXY protocol header (net/proxy.c); empty: none. */
+	struct cidr_list proxy_from;
+};
+
+/* One [certificate NAME] section: a certificate chosen by SNI. */
+struct sni_cert_config {
+	char *name;
+	char **names;                /* "mail.example.org", "*.example.net" (lower case) */
+	size_t nnames;
+	char *cert;
+	char *key;
 };
 
 struct config {
@@ -71,12 +87,20 @@ struct config {
 	int tls_min_version;         /* TLS1_2_VERSION or TLS1_3_VERSION */
 	char *tls_ciphers;           /* TLS 1.2 cipher list, NULL: OpenSSL default */
 	char *tls_ciphersuites;      /* TLS 1.3, NULL: default */
+	/* TLS policy part (issue #11) */
+	bool tls_session_tickets;    /* resumption by tickets (TLS 1.2 and 1.3) */
+	unsigned tls_ticket_key_lifetime; /* seconds a ticket key encrypts new tickets */
+	struct sni_cert_config *sni_certs; /* [certificate NAME] sections */
+	size_t nsni_certs;
 	/* [listener *] */
 	struct listener_config *listeners;
 	size_t nlisteners;
 	/* [security] */
 	struct cidr_list trusted_networks;
 	unsigned auth_fail_delay_ms; /* delay before answering a failed login */
+	/* TLS policy part (issue #11) */
+	bool allow_plaintext_auth;   /* let trusted_networks / tls = none reach beyond loopback */
+	unsigned proxy_timeout;      /* seconds to receive a PROXY protocol header */
 	/* [limits] */
 	size_t max_line;
 	size_t max_literal;
@@ -100,6 +124,10 @@ struct config {
 	char *oauth_algorithms;      /* space-separated: RS256 ES256 */
 	char *oauth_scope;           /* echoed in the error JSON, NULL: omitted */
 	char *oauth_openid_configuration; /* URL echoed in the RFC 7628 error JSON */
+	/* [passwords] (users part): the policy of `rampart user add/passwd` */
+	unsigned pw_min_length;
+	bool pw_quality;             /* libpwquality with its cracklib dictionary */
+	char *pw_breached_file;      /* HIBP "SHA-1 ordered by hash" file, NULL: none */
 	/* [alerts] (issue #11 alerts: auth/alert.c) */
 	char *alert_webhook_url;     /* NULL: no webhook */
 	char *alert_command;         /* "/path args", NULL: none */

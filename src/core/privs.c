@@ -1,7 +1,12 @@
 /* Dropping root: `rampart serve` binds its ports and reads its keys as
  * root, then becomes the configured unprivileged account; `rampart deliver`
  * run as root does the same before touching any mail. Lives in core/ so
- * both the network layer and the admin tools use one implementation. */
+ * both the network layer and the admin tools use one implementation.
+ * Also the process hardening that goes with it: the server's memory holds
+ * password hashes, passwords being checked and the TLS private key, so it
+ * must never land in a core file or be readable by ptrace from another
+ * process of the same user; and once root is gone, no exec may gain
+ * privileges again (PR_SET_NO_NEW_PRIVS). */
 #include "core/privs.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -10,12 +15,35 @@
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+int privs_harden_early(void)
+{
+	struct rlimit none = { 0, 0 };
+	if (setrlimit(RLIMIT_CORE, &none) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		log_err("event=startup_error msg=\"cannot disable core dumps\" error=\"%s\"", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* After setuid() the kernel resets the dumpable flag to fs.suid_dumpable:
+ * set it again, and forbid gaining privileges through exec from now on. */
+static int privs_lock(void)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		log_err("event=startup_error msg=\"cannot set no_new_privs\" error=\"%s\"", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 int privs_drop(const struct config *cfg)
 {
 	if (geteuid() != 0)
-		return 0;
+		return privs_lock();
 	if (!cfg->run_user) {
 		log_err("event=startup_error msg=\"running as root needs [server] user = an unprivileged account\"");
 		return -1;
@@ -42,5 +70,5 @@ int privs_drop(const struct config *cfg)
 		log_err("event=startup_error msg=\"privileges could be regained\"");
 		return -1;
 	}
-	return 0;
+	return privs_lock();
 }

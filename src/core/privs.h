@@ -4,9 +4,14 @@
 
 struct config;
 
-/* Drops to the configured [server] user/group when running as root; a
- * no-op otherwise. 0 on success; -1 (logged) on failure, including when
- * root could be regained afterwards. */
+/* Before anything secret is read: core dumps off (RLIMIT_CORE 0) and the
+ * process not dumpable (no core, no ptrace by the same user, /proc/PID/mem
+ * closed). 0, or -1 (logged). */
+int privs_harden_early(void);
+/* Drops to the configured [server] user/group when running as root, then
+ * (root or not) sets PR_SET_NO_NEW_PRIVS and the not-dumpable flag again.
+ * 0 on success; -1 (logged) on failure, including when root could be
+ * regained afterwards. */
 int privs_drop(const struct config *cfg);
 
 #endif

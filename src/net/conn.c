@@ -4,6 +4,7 @@
  * struct conn_io (core/proto.h). Every function runs on the connection's
  * worker thread. */
 #include "net/net_internal.h"
+#include "net/tls.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/proto.h"
@@ -39,7 +40,9 @@ struct conn {
 	bool starttls_pending;
 	bool closing;
 	bool paused;
+	bool proxy_sniff;            /* proxy_from listener: first bytes not looked at yet */
 	struct event *resume_ev;     /* processes input that arrived while paused */
+	struct tls_hello hello;      /* what the client offered, for a failed handshake's log */
 	struct conn *prev, *next;    /* worker's list of connections */
 };
 
@@ -81,7 +84,7 @@ static void conn_setup_bev(struct conn *c);
  * SSL and the socket. */
 static bool conn_tls_bev(struct conn *c)
 {
-	SSL *ssl = SSL_new(c->w->srv->ssl_ctx);
+	SSL *ssl = tls_ssl_new(c->w->srv, &c->hello);
 	if (!ssl)
 		return false;
 	c->bev = bufferevent_openssl_socket_new(c->w->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -130,10 +133,33 @@ static void conn_ack_now(struct conn *c)
 		setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 }
 
+/* On a listener with proxy_from, a PROXY header that did not come from
+ * one of those addresses (or a second one after the balancer's) is a
+ * client trying to choose its own address: closed. false when c is gone
+ * or more bytes are needed to tell. */
+static bool conn_proxy_sniff(struct conn *c, struct evbuffer *in)
+{
+	unsigned char b[16];
+	size_t n = MIN(evbuffer_get_length(in), sizeof(b));
+	evbuffer_copyout(in, b, n);
+	int r = proxy_header_sniff(b, n);
+	if (r < 0)
+		return false;
+	c->proxy_sniff = false;
+	if (r == 0)
+		return true;
+	log_info("event=proxy_refused ip=%s listener=%s reason=\"PROXY header from an address not in "
+		 "proxy_from\"", c->peer_str, c->nl->lc->name);
+	conn_free(c);
+	return false;
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	if (c->closing || c->starttls_pending)
+		return;
+	if (c->proxy_sniff && !conn_proxy_sniff(c, bufferevent_get_input(bev)))
 		return;
 	c->ops->input(c->sess, bufferevent_get_input(bev));
 	conn_ack_now(c);
@@ -172,7 +198,11 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		if ((what & BEV_EVENT_ERROR) && c->tls) {
+		if (c->handshaking && !c->closing) {
+			unsigned long e = (what & BEV_EVENT_ERROR) ? bufferevent_get_openssl_error(c->bev) : 0;
+			tls_log_handshake_failed(c->peer_str, &c->hello, e,
+						 (what & BEV_EVENT_EOF) ? "closed by client" : "error");
+		} else if ((what & BEV_EVENT_ERROR) && c->tls) {
 			unsigned long e = bufferevent_get_openssl_error(c->bev);
 			/* A client closing without close_notify is routine. */
 			if (e && ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -230,6 +260,7 @@ static void io_close(void *conn)
 		return;
 	c->closing = true;
 	if (c->handshaking) {
+		tls_log_handshake_failed(c->peer_str, &c->hello, 0, "closed by server (timeout)");
 		/* Nothing written can reach a client that never finished the
 		 * TLS handshake (one stalling it on purpose included): drop the
 		 * socket now rather than wait for a flush that cannot happen. */
@@ -371,6 +402,7 @@ void conn_open(struct worker *w, const struct net_listener *nl, evutil_socket_t 
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	c->resume_ev = event_new(w->base, -1, 0, conn_resume_cb, c);
+	c->proxy_sniff = lc->proxy_from.n > 0;
 
 	if (lc->tls == LISTENER_TLS_IMPLICIT) {
 		if (!conn_tls_bev(c)) {

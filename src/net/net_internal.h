@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 struct conn;
+struct proxy_wait;
 struct evconnlistener;
 struct event;
 struct event_base;
@@ -49,6 +50,8 @@ struct worker {
 	struct worker_post *posts;  /* posted by other threads, run by this one */
 	size_t nposts, pcap;
 	struct conn *conns;         /* every connection of this worker */
+	struct proxy_wait *proxy_waits; /* connections whose PROXY header is being read */
+	unsigned nproxy_waits;
 };
 
 #define NET_IP_BUCKETS 4096
@@ -90,6 +93,23 @@ void conn_free(struct conn *c);
 
 /* worker.c: gives back what accepting the connection from `sa` took. */
 void worker_conn_release(struct worker *w, const struct sockaddr *sa);
+/* worker.c: the checks of a new connection from `sa` (the client's
+ * address: after a PROXY header, the one it carries), then conn_open. */
+void worker_accept(struct worker *w, const struct net_listener *nl, evutil_socket_t fd,
+		   const struct sockaddr *sa, socklen_t salen);
+
+/* proxy.c: the PROXY protocol. A connection from one of the listener's
+ * proxy_from addresses... */
+bool proxy_expected(const struct listener_config *lc, const struct sockaddr *sa);
+/* ...first has its header read; then worker_accept() runs with the
+ * client's address, or the connection is closed (logged). */
+void proxy_wait_start(struct worker *w, const struct net_listener *nl, evutil_socket_t fd,
+		      const struct sockaddr *sa, socklen_t salen);
+/* Closes the connections still sending their header (worker exit). */
+void proxy_wait_free_all(struct worker *w);
+/* Whether the first bytes a client sent are a PROXY header: 1 yes, 0 no,
+ * -1 too few bytes to tell. */
+int proxy_header_sniff(const unsigned char *b, size_t len);
 
 /* listener.c: a socket for `lc`, listening, non-blocking; -1 with errno. */
 int listener_bind(const struct listener_config *lc);

@@ -40,6 +40,10 @@ void server_start(struct server *srv);
  * key; a post still pending with the same fn and key is not repeated.
  * Thread-safe: for the change watcher's thread. */
 void server_post_all(struct server *srv, void (*fn)(const char *key), const char *key);
+/* SIGHUP: re-reads the TLS certificates and keys into a new context for
+ * new connections; existing ones keep theirs. On error (logged) the old
+ * context stays and -1 is returned. Thread-safe (net/tls.c). */
+int server_tls_reload(struct server *srv);
 /* Every session says goodbye; the workers stop and are joined. */
 void server_stop(struct server *srv);
 /* Closes the listeners (removes unix socket files) and frees. */

@@ -124,11 +124,22 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		      void *arg)
 {
 	struct worker *w = arg;
-	struct server *srv = w->srv;
 	const struct net_listener *nl = NULL;
-	for (size_t i = 0; i < srv->nlisteners; i++)
+	for (size_t i = 0; i < w->srv->nlisteners; i++)
 		if (w->evl[i] == l)
-			nl = &srv->listeners[i];
+			nl = &w->srv->listeners[i];
+	/* A load balancer's connection: the checks wait for the client's
+	 * address in its PROXY header (proxy.c). */
+	if (proxy_expected(nl->lc, sa))
+		proxy_wait_start(w, nl, fd, sa, (socklen_t)salen);
+	else
+		worker_accept(w, nl, fd, sa, (socklen_t)salen);
+}
+
+void worker_accept(struct worker *w, const struct net_listener *nl, evutil_socket_t fd,
+		   const struct sockaddr *sa, socklen_t salen)
+{
+	struct server *srv = w->srv;
 	const struct listener_config *lc = nl->lc;
 	char peer[64];
 	if (sa->sa_family == AF_UNIX)
@@ -154,7 +165,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 				     : "");
 		return;
 	}
-	conn_open(w, nl, fd, sa, (socklen_t)salen, peer);
+	conn_open(w, nl, fd, sa, salen, peer);
 }
 
 /* ---- posts from other threads ---- */
@@ -219,6 +230,7 @@ static void *worker_main(void *arg)
 	event_base_dispatch(w->base);
 	while (w->conns)
 		conn_free(w->conns);
+	proxy_wait_free_all(w);
 	if (w->srv->hooks.worker_exit)
 		w->srv->hooks.worker_exit();
 	return NULL;

@@ -48,6 +48,27 @@ static bool utf8_valid(const unsigned char *s, size_t len)
 	return true;
 }
 
+/* Names that read as file-system paths: a "." or ".." level anywhere
+ * ("..", "../x", "a/../b", "a/."), or a leading '~' (a home directory to
+ * shells and to Dovecot's mail_full_filesystem_access). RFC 9051 5.1
+ * leaves names to the server; no backend maps names to paths unescaped
+ * today, but these are refused at the one entry point so that none ever
+ * has to care (Dovecot refuses the same). */
+static bool name_components_safe(const char *name)
+{
+	if (name[0] == '~')
+		return false;
+	for (const char *p = name; *p;) {
+		size_t n = strcspn(p, "/");
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return true;
+}
+
 int store_mailbox_name_normalize(const char *name, char **out)
 {
 	*out = NULL;
@@ -66,7 +87,7 @@ int store_mailbox_name_normalize(const char *name, char **out)
 		if (c < 0x20 || c == 0x7f || c == '%' || c == '*')
 			return STORE_EINVAL;
 	}
-	if (!utf8_valid((const unsigned char *)name, len))
+	if (!utf8_valid((const unsigned char *)name, len) || !name_components_safe(name))
 		return STORE_EINVAL;
 	char *n = xstrndup(name, len);
 	store_mailbox_name_fold_inbox(n);

@@ -8,6 +8,7 @@ import os
 import resource
 import select
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -197,6 +198,17 @@ class Server:
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    def wait_log(self, pattern, timeout=10):
+        """The first match of the regular expression in the server's log,
+        waiting for it up to timeout seconds (AssertionError if none)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(pattern, self.log())
+            if m:
+                return m
+            time.sleep(0.05)
+        raise AssertionError("no %r in log:\n%s" % (pattern, self.log()[-3000:]))
 
     def ssl_context(self):
         ctx = ssl.create_default_context(cafile=self.cert)

@@ -314,7 +314,8 @@ static void test_listeners(void **state)
 				      "[listener c]\naddress = [2001:db8::1]:1\ntls = none\n"
 				      "allow_from = 10.0.0.0/8,\n"
 				      "    192.168.0.0/16\n"
-				      "    fd00::/8\n");
+				      "    fd00::/8\n"
+				      "[security]\nallow_plaintext_auth = yes\n");
 	assert_int_equal(c->nlisteners, 3);
 	assert_string_equal(c->listeners[0].host, "::1");
 	assert_int_equal(c->listeners[0].port, 143);
@@ -575,7 +576,7 @@ static void test_print_roundtrip(void **state)
 		"    DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384\n"
 		"[listener imap]\naddress = [::]:143\n"
 		"[listener imaps]\naddress = 0.0.0.0:993\ntls = implicit\nallow_from = ::ffff:10.0.0.0/104\n"
-		"[security]\ntrusted_networks = 127.0.0.1, ::1\n");
+		"[security]\nallow_plaintext_auth = yes\ntrusted_networks = 127.0.0.1, ::1\n");
 	/* a list longer than one line: continuation lines of 5 networks */
 	char *with_big = xasprintf("%s    %s\n", text, big);
 	struct config *c = load_ok(t, text);
@@ -818,6 +819,8 @@ static void test_defaults_match_docs(void **state)
 				i++;
 			if (i == n && strcmp(sec, "listener") == 0)
 				continue; /* a key of another kind of listener than this TCP one */
+			if (i == n && strcmp(sec, "certificate") == 0)
+				continue; /* no [certificate NAME] in this file */
 			if (i == n)
 				fail_msg("docs/configuration.md documents %s, which config_print does not know",
 					 key);
@@ -895,6 +898,109 @@ static void test_mailbox_name_limit_matches_store(void **state)
 	load_err(t, text, 5, "out of range");
 }
 
+/* TLS policy part (issue #11): [certificate NAME] sections, proxy_from,
+ * the session-ticket keys and the plaintext-authentication check. */
+static void test_tls_policy_keys(void **state)
+{
+	struct tmp *t = *state;
+	struct config *c = load_ok(t, "[tls]\ncert = cert.pem\nkey = key.pem\nsession_tickets = off\n"
+				      "ticket_key_lifetime = 600\n"
+				      "[certificate mail]\nnames = Mail.Example.org, *.example.net\n"
+				      "    exact.example.com\ncert = cert.pem\nkey = key.pem\n"
+				      "[listener a]\naddress = 0.0.0.0:993\ntls = implicit\n"
+				      "proxy_from = 10.0.0.5, 2001:db8::/64\n"
+				      "[security]\nproxy_timeout = 3\n");
+	assert_false(c->tls_session_tickets);
+	assert_int_equal(c->tls_ticket_key_lifetime, 600);
+	assert_int_equal(c->proxy_timeout, 3);
+	assert_int_equal(c->nsni_certs, 1);
+	assert_int_equal(c->sni_certs[0].nnames, 3);
+	assert_string_equal(c->sni_certs[0].names[0], "mail.example.org");
+	assert_string_equal(c->sni_certs[0].names[1], "*.example.net");
+	assert_string_equal(c->sni_certs[0].names[2], "exact.example.com");
+	assert_true(listmatch(&c->listeners[0].proxy_from, "10.0.0.5"));
+	assert_true(listmatch(&c->listeners[0].proxy_from, "2001:db8::9"));
+	assert_false(listmatch(&c->listeners[0].proxy_from, "10.0.0.6"));
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	config_print(c, f);
+	fclose(f);
+	config_free(c);
+	if (!strstr(out, "session_tickets = no\nticket_key_lifetime = 600\n") ||
+	    !strstr(out, "[certificate mail]\nnames = mail.example.org, *.example.net, exact.example.com\n") ||
+	    !strstr(out, "proxy_from = 10.0.0.5/32, 2001:db8::/64\n"))
+		fail_msg("%s", out);
+	/* what config check prints loads again to the same */
+	write_file(t->conf, out);
+	char *err = NULL;
+	if (config_load(t->conf, &c, &err) < 0)
+		fail_msg("printed config does not load: %s", err);
+	assert_int_equal(c->sni_certs[0].nnames, 3);
+	config_free(c);
+	free(out);
+
+	const char *tlsl = "[tls]\ncert = cert.pem\nkey = key.pem\n";
+	char text[512];
+	snprintf(text, sizeof(text), "%s[certificate x]\nnames = a..b\n", tlsl);
+	load_err(t, text, 5, "'a..b' is not a host name");
+	snprintf(text, sizeof(text), "%s[certificate x]\nnames = *.*.example\n", tlsl);
+	load_err(t, text, 5, "is not a host name");
+	snprintf(text, sizeof(text), "%s[certificate x]\nnames = a\nfoo = 1\n", tlsl);
+	load_err(t, text, 6, "unknown key 'foo' in [certificate x]");
+	snprintf(text, sizeof(text), "%s[certificate x]\nnames = a\ncert = cert.pem\n" MIN_LISTENER, tlsl);
+	load_err(t, text, 4, "[certificate x] needs names, cert and key");
+	load_err(t, "[certificate x]\nnames = a\ncert = cert.pem\nkey = key.pem\n" MIN_LISTENER, 1,
+		 "needs a default certificate");
+	snprintf(text, sizeof(text), "%s[certificate x]\nnames = a\n[certificate x]\n", tlsl);
+	load_err(t, text, 6, "duplicate certificate name");
+	load_err(t, "[listener u]\naddress = unix:a.sock\ntls = none\nproxy_from = 127.0.0.1\n", 4,
+		 "proxy_from applies to TCP listeners only");
+	load_err(t, MIN_LISTENER "[tls]\nsession_tickets = maybe\n", 5, "is not yes or no");
+	load_err(t, MIN_LISTENER "[security]\nproxy_timeout = 0\n", 5, "out of range");
+}
+
+static void test_plaintext_auth_check(void **state)
+{
+	struct tmp *t = *state;
+	const char *tlsl = "[tls]\ncert = cert.pem\nkey = key.pem\n";
+	char text[512];
+	/* tls = none beyond loopback */
+	load_err(t, "[listener a]\naddress = 0.0.0.0:143\ntls = none\n", 0,
+		 "[listener a] has tls = none on the non-loopback address 0.0.0.0");
+	load_err(t, "[listener a]\naddress = [::]:143\ntls = none\n", 0, "allow_plaintext_auth");
+	config_free(load_ok(t, "[listener a]\naddress = 127.0.0.2:143\ntls = none\n"));
+	config_free(load_ok(t, "[listener a]\naddress = [::1]:143\ntls = none\n"));
+	/* a loopback listener behind a load balancer serves remote clients */
+	load_err(t, "[listener a]\naddress = 127.0.0.1:143\ntls = none\nproxy_from = 127.0.0.1\n", 0,
+		 "127.0.0.1 (behind proxy_from)");
+	config_free(load_ok(t, "[listener a]\naddress = 0.0.0.0:143\ntls = none\n"
+			       "[security]\nallow_plaintext_auth = yes\n"));
+	/* trusted_networks beyond loopback with a reachable STARTTLS listener */
+	snprintf(text, sizeof(text), "%s[listener a]\naddress = 0.0.0.0:143\n"
+		 "[security]\ntrusted_networks = 127.0.0.0/8, 10.0.0.0/8\n", tlsl);
+	load_err(t, text, 0, "trusted_networks contains 10.0.0.0/8, beyond loopback");
+	snprintf(text, sizeof(text), "%s[listener a]\naddress = 0.0.0.0:143\n"
+		 "[security]\ntrusted_networks = 0.0.0.0/0\n", tlsl);
+	load_err(t, text, 0, "trusted_networks contains 0.0.0.0/0");
+	snprintf(text, sizeof(text), "%s[listener a]\naddress = 0.0.0.0:143\n"
+		 "[security]\ntrusted_networks = 127.0.0.0/8, ::1, ::ffff:127.0.0.1\n", tlsl);
+	config_free(load_ok(t, text));
+	/* implicit TLS only, or STARTTLS on loopback only: nothing crosses a network in clear */
+	snprintf(text, sizeof(text), "%s[listener a]\naddress = 0.0.0.0:993\ntls = implicit\n"
+		 "[listener b]\naddress = 127.0.0.1:143\n"
+		 "[security]\ntrusted_networks = 10.0.0.0/8\n", tlsl);
+	config_free(load_ok(t, text));
+	snprintf(text, sizeof(text), "%s[listener b]\naddress = 127.0.0.1:143\nproxy_from = 127.0.0.1\n"
+		 "[security]\ntrusted_networks = 10.0.0.0/8\n", tlsl);
+	load_err(t, text, 0, "could log in without TLS on [listener b]");
+	snprintf(text, sizeof(text), "%s[listener a]\naddress = 0.0.0.0:143\n"
+		 "[security]\ntrusted_networks = 10.0.0.0/8\nallow_plaintext_auth = on\n", tlsl);
+	struct config *c = load_ok(t, text);
+	assert_true(c->allow_plaintext_auth);
+	config_free(c);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
@@ -905,6 +1011,7 @@ int main(void)
 		T(test_errors_addresses), T(test_errors_tls_files), T(test_errors_file),
 		T(test_print_roundtrip),  T(test_mutations),       T(test_listener_unix_and_protocol),
 		T(test_mailbox_name_limit_matches_store),
+		T(test_tls_policy_keys), T(test_plaintext_auth_check),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

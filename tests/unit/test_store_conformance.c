@@ -903,6 +903,19 @@ static void test_name_rules(void **state)
 		{ "\xc3", STORE_EINVAL, NULL },          /* truncated UTF-8 */
 		{ "\xc0\xaf", STORE_EINVAL, NULL },      /* overlong */
 		{ "\xed\xa0\x80", STORE_EINVAL, NULL },  /* surrogate */
+		/* path-like names (issue #11) */
+		{ "..", STORE_EINVAL, NULL },
+		{ ".", STORE_EINVAL, NULL },
+		{ "../x", STORE_EINVAL, NULL },
+		{ "a/../b", STORE_EINVAL, NULL },
+		{ "a/..", STORE_EINVAL, NULL },
+		{ "a/./b", STORE_EINVAL, NULL },
+		{ "~root", STORE_EINVAL, NULL },
+		{ "~", STORE_EINVAL, NULL },
+		{ "...", STORE_OK, "..." },
+		{ ".hidden", STORE_OK, ".hidden" },
+		{ "a..b/c.", STORE_OK, "a..b/c." },
+		{ "a/~b", STORE_OK, "a/~b" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *out = (char *)"unset";

@@ -1,0 +1,25 @@
+/* What the `rampart user` files of admin/ share: giving a credentials
+ * file that root has just created to the server's group, the switches
+ * that restrict a login source, and the app-password subcommand. */
+#ifndef RAMPART_ADMIN_ADMIN_INTERNAL_H
+#define RAMPART_ADMIN_ADMIN_INTERNAL_H
+
+#include "core/strbuf.h"
+
+struct config;
+
+/* A file root has just created (users_file, app_passwords) belongs to
+ * root:root and the server could not read it: make it root:<the
+ * server's group>, keeping mode 0640 (readable by the server, writable
+ * only by root). Warns on stderr when that fails. */
+void admin_file_give_to_server(const struct config *cfg, const char *path);
+
+/* `--from CIDR[,CIDR]` (repeatable): checks the networks and appends them,
+ * comma-separated, to list. 0, or -1 after a message on stderr. */
+int admin_from_append(const char *prog, const char *arg, struct strbuf *list);
+
+/* `rampart user app-password add|list|revoke ...`: argv[0] is
+ * "app-password". Returns the exit status. */
+int admin_apppass_main(int argc, char **argv);
+
+#endif
