@@ -21,6 +21,7 @@ static int usage(FILE *f)
 		"  user add|passwd|del|list [-c FILE] ...   manage users\n"
 		"  deliver [-c FILE] USER [MAILBOX] < msg   deliver one message durably\n"
 		"  config check [-c FILE]           validate and print the configuration\n"
+		"  security status|unlock IP|USER [-c FILE]  lockouts of the running server\n"
 		"  version\n"
 		"FILE defaults to " ADMIN_DEFAULT_CONFIG "\n");
 	return f == stderr ? EX_USAGE : 0;
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
 		return admin_user_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "config") == 0)
 		return admin_config_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "security") == 0)
+		return admin_security_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "deliver") == 0)
 		return admin_deliver_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -33,5 +33,7 @@ int admin_conf_load(const char *prog, const char *path, struct config **out);
 int admin_user_main(int argc, char **argv);
 /* argv[0] is "config"; argv[1] the subcommand. Returns the exit status. */
 int admin_config_main(int argc, char **argv);
+/* argv[0] is "security"; argv[1] status|unlock (cli_security.c). */
+int admin_security_main(int argc, char **argv);
 
 #endif

@@ -5,10 +5,12 @@
  * workers. It gives each listener its protocol (IMAP now, LMTP next) and
  * wires the store's change feed to the IMAP layer's routing through the
  * network layer's protocol-neutral server_post_all. */
+#include "app/control.h"
 #include "app/serve.h"
 #include "auth/alert.h"
 #include "auth/oauth.h"
 #include "auth/passdb.h"
+#include "auth/policy.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/privs.h"
@@ -85,9 +87,11 @@ int app_serve(const struct config *cfg)
 	const struct server_hooks hooks = {
 		.fds_short = store_cache_drop,
 		.worker_exit = store_cache_drop,
+		.source_known = policy_addr_known,
 	};
 	int rc = 1;
-	bool store_up = false, watching = false, pool = false, alerts = false;
+	bool store_up = false, watching = false, pool = false, policy = false,
+	     alerts = false;
 	struct server *srv = server_new(cfg, protos, &hooks);
 	if (!srv)
 		goto out;
@@ -109,6 +113,17 @@ int app_serve(const struct config *cfg)
 			cfg->state_dir, strerror(errno));
 		goto out;
 	}
+	/* After the drop: the state file belongs to the run user. */
+	if (policy_init(cfg) < 0)
+		goto out;
+	policy = true;
+	/* `rampart security status|unlock` reach the engine through here. */
+	control_register("security", policy_control);
+	char *ctl = xasprintf("%s/control.sock", cfg->state_dir);
+	int ctl_rc = control_start(ctl);
+	free(ctl);
+	if (ctl_rc < 0)
+		goto out;
 	/* Alerts read their history from state_dir; the policy engine's
 	 * known-sources record plugs in with alert_set_prefix_known(). */
 	if (alert_init(cfg) < 0)
@@ -124,6 +139,7 @@ int app_serve(const struct config *cfg)
 		goto out;
 	}
 	watching = true;
+	workpool_set_fair_bound(cfg->policy_max_queued_checks);
 	if (workpool_start(server_workers(srv)) < 0)
 		fatal("cannot start work pool");
 	pool = true;
@@ -138,6 +154,9 @@ out:
 	if (pool)
 		workpool_stop();
 	server_free(srv);
+	control_stop();
+	if (policy)
+		policy_shutdown();
 	if (alerts)
 		alert_shutdown();
 	if (store_up)

@@ -49,6 +49,7 @@ enum config_section {
 	SEC_OAUTH,
 	SEC_PASSWORDS,   /* users part (issue #11): password policy */
 	SEC_CERTIFICATE,
+	SEC_POLICY,
 	SEC_ALERTS,
 };
 
@@ -59,6 +60,7 @@ static const char *const config_section_names[] = {
 	[SEC_OAUTH] = "oauth",
 	[SEC_PASSWORDS] = "passwords",
 	[SEC_CERTIFICATE] = "certificate",
+	[SEC_POLICY] = "policy",
 	[SEC_ALERTS] = "alerts",
 };
 
@@ -140,6 +142,23 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_PASSWORDS, "min_length", T_UINT, pw_min_length, 8, 1024),
 	KEY(SEC_PASSWORDS, "pwquality", T_BOOL, pw_quality, 0, 0),
 	KEY(SEC_PASSWORDS, "breached_file", T_OPTPATH, pw_breached_file, 0, 0),
+	/* [policy]: auth/policy.c (brute force, spraying, connection limits) */
+	KEY(SEC_POLICY, "lockout_failures", T_UINT, policy_lockout_failures, 1, 100000),
+	KEY(SEC_POLICY, "lockout_window", T_UINT, policy_lockout_window, 1, 7 * 86400),
+	KEY(SEC_POLICY, "lockout_duration", T_UINT, policy_lockout_duration, 1, 86400),
+	KEY(SEC_POLICY, "lockout_max_duration", T_UINT, policy_lockout_max_duration, 1, 30 * 86400),
+	/* The engine remembers the last 8 failed usernames per source. */
+	KEY(SEC_POLICY, "spray_users", T_UINT, policy_spray_users, 2, 8),
+	KEY(SEC_POLICY, "prefix_failures", T_UINT, policy_prefix_failures, 1, 1000000),
+	KEY(SEC_POLICY, "user_failures", T_UINT, policy_user_failures, 1, 1000000),
+	KEY(SEC_POLICY, "delay_base_ms", T_UINT, policy_delay_base_ms, 0, 60000),
+	KEY(SEC_POLICY, "delay_max_ms", T_UINT, policy_delay_max_ms, 0, 60000),
+	KEY(SEC_POLICY, "breaker_failures_per_s", T_UINT, policy_breaker_rate, 1, 1000000),
+	KEY(SEC_POLICY, "table_size", T_UINT, policy_table_size, 1024, 1u << 24),
+	KEY(SEC_POLICY, "max_queued_checks", T_UINT, policy_max_queued_checks, 1, 100000),
+	KEY(SEC_POLICY, "max_sessions_per_user", T_UINT, policy_max_sessions_per_user, 1, 1000000),
+	KEY(SEC_POLICY, "connection_reserve_percent", T_UINT, policy_reserve_percent, 0, 50),
+	KEY(SEC_POLICY, "save_interval", T_UINT, policy_save_interval, 1, 3600),
 	/* [alerts] (issue #11 alerts, auth/alert.c) */
 	KEY(SEC_ALERTS, "webhook_url", T_OPTSTR, alert_webhook_url, 0, 0),
 	KEY(SEC_ALERTS, "command", T_OPTSTR, alert_command, 0, 0),
@@ -721,7 +740,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 	switch (p->sec) {
 	case SEC_NONE:
 		config_error(p, "'%s' is outside of any section (start with [server], [tls], "
-			     "[listener NAME], [security], [limits], [oauth], [passwords] or [alerts])", name);
+			     "[listener NAME], [security], [limits], [oauth], [passwords], [policy] or "
+			     "[alerts])", name);
 		return 0;
 	case SEC_INVALID:
 		return 1;
@@ -828,7 +848,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	while (len && config_is_space(s[len - 1]))
 		len--;
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_OAUTH, SEC_PASSWORDS, SEC_ALERTS };
+						     SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY, SEC_ALERTS };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -875,8 +895,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		return;
 	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
-		     "[certificate NAME], [security], [limits], [oauth], [passwords] or [alerts])",
-		     (int)MIN(len, (size_t)64), s);
+		     "[certificate NAME], [security], [limits], [oauth], [passwords], [policy] or "
+		     "[alerts])", (int)MIN(len, (size_t)64), s);
 }
 
 /* Classifies a line the way libinih will (comment, continuation, section,
@@ -987,6 +1007,22 @@ static void config_set_defaults(struct config *c, const char *dir)
 	/* [passwords] (users part) */
 	c->pw_min_length = 12;
 	c->pw_quality = true;
+	/* [policy] (auth/policy.c) */
+	c->policy_lockout_failures = 10;
+	c->policy_lockout_window = 600;
+	c->policy_lockout_duration = 900;
+	c->policy_lockout_max_duration = 86400;
+	c->policy_spray_users = 5;
+	c->policy_prefix_failures = 50;
+	c->policy_user_failures = 20;
+	c->policy_delay_base_ms = 500;
+	c->policy_delay_max_ms = 15000;
+	c->policy_breaker_rate = 50;
+	c->policy_table_size = 65536;
+	c->policy_max_queued_checks = 8;
+	c->policy_max_sessions_per_user = 50;
+	c->policy_reserve_percent = 10;
+	c->policy_save_interval = 5;
 	/* [alerts] (issue #11 alerts) */
 	c->alert_travel_speed_kmh = 1000;
 	c->alert_download_window = 600;
@@ -1436,7 +1472,7 @@ static void config_print_colon_list(FILE *f, const char *v)
 void config_print(const struct config *c, FILE *f)
 {
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_OAUTH, SEC_PASSWORDS, SEC_ALERTS };
+						     SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY, SEC_ALERTS };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);

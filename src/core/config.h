@@ -18,6 +18,9 @@
  *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
  *                 scope, openid_configuration (auth/oauth.h)
  *   [passwords]   min_length, pwquality, breached_file
+ *   [policy]      lockout_*, spray_users, prefix_failures, user_failures, delay_*,
+ *                 breaker_failures_per_s, table_size, max_queued_checks,
+ *                 max_sessions_per_user, connection_reserve_percent, save_interval
  *   [alerts]      webhook_url, command, geoip_database, travel_speed_kmh,
  *                 download_window, download_factor, download_floor,
  *                 download_spike_action, download_throttle_rate, alert_interval
@@ -128,6 +131,22 @@ struct config {
 	unsigned pw_min_length;
 	bool pw_quality;             /* libpwquality with its cracklib dictionary */
 	char *pw_breached_file;      /* HIBP "SHA-1 ordered by hash" file, NULL: none */
+	/* [policy] (auth/policy.c; docs/security.md) */
+	unsigned policy_lockout_failures;   /* failures per lockout_window that lock a source */
+	unsigned policy_lockout_window;     /* seconds */
+	unsigned policy_lockout_duration;   /* seconds, first lockout; doubles on repeat */
+	unsigned policy_lockout_max_duration;
+	unsigned policy_spray_users;        /* distinct failed users that lock a source */
+	unsigned policy_prefix_failures;    /* per /24 or /64 per window */
+	unsigned policy_user_failures;      /* per user per window: unknown sources refused */
+	unsigned policy_delay_base_ms;      /* progressive failure delay, doubling */
+	unsigned policy_delay_max_ms;
+	unsigned policy_breaker_rate;       /* failures/s over all sources */
+	unsigned policy_table_size;         /* counter entries (memory bound) */
+	unsigned policy_max_queued_checks;  /* password checks queued per /24 or /64 */
+	unsigned policy_max_sessions_per_user;
+	unsigned policy_reserve_percent;    /* of max_connections, kept for known sources */
+	unsigned policy_save_interval;      /* seconds between state saves */
 	/* [alerts] (issue #11 alerts: auth/alert.c) */
 	char *alert_webhook_url;     /* NULL: no webhook */
 	char *alert_command;         /* "/path args", NULL: none */

@@ -1,3 +1,19 @@
+/* The work pool (core/workpool.h): threads that take jobs off two kinds
+ * of queue and post each completion back to the submitting event loop.
+ *
+ * Fairness: password checks (argon2id, tens of milliseconds each) arrive
+ * with the client's address prefix as fair_key. Each key has its own FIFO
+ * and the keys with work take turns (round robin), alternating with the
+ * common FIFO of store work. So 200 parallel guessers from one address
+ * queue behind each other, and another user's LOGIN waits for at most one
+ * job per active key, not for the attacker's whole backlog. One key runs
+ * on at most a quarter of the threads at once, so the others keep threads (and
+ * CPU) for everyone else. The number of jobs queued per key is bounded (workpool_set_fair_bound): the caller
+ * answers the excess without computing it (imap/cmd_pool.c).
+ *
+ * A job whose owner went away while it waited (the client disconnected)
+ * is cancelled: run() is skipped, so a flood of connect-guess-disconnect
+ * costs no hashing. */
 #include "core/workpool.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -7,12 +23,30 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#define FAIR_BUCKETS 1024
+
+/* One key's FIFO; exists while it has jobs. */
+struct fair_queue {
+	uint64_t key;
+	struct fair_queue *hnext;       /* hash chain */
+	struct fair_queue *rnext;       /* the round-robin ring (a list: head is next) */
+	struct workpool_job *head, *tail;
+	unsigned n;                     /* queued */
+	unsigned running;               /* taken by a pool thread, not finished */
+	bool in_ring;
+};
+
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
 static struct workpool_job *g_head, *g_tail;
+static struct fair_queue *g_fair[FAIR_BUCKETS];
+static struct fair_queue *g_ring_head, *g_ring_tail;
+static unsigned g_fair_bound;
+static bool g_fair_turn;
 static bool g_stopping;
 static pthread_t *g_threads;
 static unsigned g_nthreads;
+static atomic_ulong g_skipped;
 
 static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -22,24 +56,126 @@ static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 	job->done(job);
 }
 
+static struct fair_queue **fair_slot(uint64_t key)
+{
+	struct fair_queue **pp = &g_fair[(key ^ (key >> 29)) % FAIR_BUCKETS];
+	while (*pp && (*pp)->key != key)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static void ring_append(struct fair_queue *q)
+{
+	q->rnext = NULL;
+	q->in_ring = true;
+	if (g_ring_tail)
+		g_ring_tail->rnext = q;
+	else
+		g_ring_head = q;
+	g_ring_tail = q;
+}
+
+/* One key may run on at most a quarter of the threads at once (one of
+ * the minimum four): argon2id is CPU- and memory-bound, so the rest of the
+ * pool and of the machine stays for other clients while one key has work
+ * queued. */
+static unsigned fair_running_cap(void)
+{
+	return g_nthreads >= 8 ? g_nthreads / 4 : 1;
+}
+
+/* The next fair job: the first key of the ring that is below its running
+ * cap gives one job and goes to the back of the ring (or leaves it,
+ * empty). The scan skips only keys at their cap, of which there are at
+ * most as many as threads. Under g_lock. */
+static struct workpool_job *fair_pop(void)
+{
+	struct fair_queue *q = g_ring_head, *prev = NULL;
+	while (q && q->running >= fair_running_cap()) {
+		prev = q;
+		q = q->rnext;
+	}
+	if (!q)
+		return NULL;
+	if (prev)
+		prev->rnext = q->rnext;
+	else
+		g_ring_head = q->rnext;
+	if (g_ring_tail == q)
+		g_ring_tail = prev;
+	q->in_ring = false;
+	struct workpool_job *job = q->head;
+	q->head = job->next;
+	if (!q->head)
+		q->tail = NULL;
+	q->n--;
+	q->running++;
+	if (q->n)
+		ring_append(q);
+	return job;
+}
+
+/* A fair job finished running: its key may run another. Under g_lock. */
+static void fair_finished(uint64_t key)
+{
+	struct fair_queue **pp = fair_slot(key), *q = *pp;
+	if (!q)
+		return;
+	q->running--;
+	if (!q->n && !q->running) {
+		*pp = q->hnext;
+		free(q);
+	}
+	pthread_cond_signal(&g_cond);
+}
+
+static struct workpool_job *fifo_pop(void)
+{
+	struct workpool_job *job = g_head;
+	if (job) {
+		g_head = job->next;
+		if (!g_head)
+			g_tail = NULL;
+	}
+	return job;
+}
+
+/* Alternates between the common queue and the fair keys when both have
+ * work. Under g_lock. */
+static struct workpool_job *next_job(void)
+{
+	g_fair_turn = !g_fair_turn;
+	struct workpool_job *job = g_fair_turn ? fair_pop() : fifo_pop();
+	if (!job)
+		job = g_fair_turn ? fifo_pop() : fair_pop();
+	return job;
+}
+
 static void *pool_thread(void *arg)
 {
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&g_lock);
-		while (!g_head && !g_stopping)
+		struct workpool_job *job;
+		while (!(job = next_job()) && !g_stopping)
 			pthread_cond_wait(&g_cond, &g_lock);
-		if (!g_head) {
-			pthread_mutex_unlock(&g_lock);
-			return NULL;
-		}
-		struct workpool_job *job = g_head;
-		g_head = job->next;
-		if (!g_head)
-			g_tail = NULL;
 		pthread_mutex_unlock(&g_lock);
+		if (!job)
+			return NULL;
 
-		job->run(job);
+		uint64_t key = job->fair_key;
+		if (atomic_load(&job->cancelled)) {
+			job->skipped = true;
+			atomic_fetch_add(&g_skipped, 1);
+			log_debug("event=pool_job_dropped reason=owner_gone");
+		} else {
+			job->run(job);
+		}
+		if (key) {
+			pthread_mutex_lock(&g_lock);
+			fair_finished(key);
+			pthread_mutex_unlock(&g_lock);
+		}
 		/* event_base_once is thread-safe once evthread_use_pthreads() ran. */
 		struct timeval zero = { 0, 0 };
 		if (event_base_once(job->base, -1, EV_TIMEOUT, job_done_cb, job, &zero) < 0)
@@ -84,11 +220,63 @@ void workpool_submit(struct workpool_job *job)
 {
 	job->next = NULL;
 	pthread_mutex_lock(&g_lock);
-	if (g_tail)
-		g_tail->next = job;
-	else
-		g_head = job;
-	g_tail = job;
+	if (!job->fair_key) {
+		if (g_tail)
+			g_tail->next = job;
+		else
+			g_head = job;
+		g_tail = job;
+	} else {
+		struct fair_queue **pp = fair_slot(job->fair_key), *q = *pp;
+		if (!q) {
+			q = *pp = xcalloc(1, sizeof(*q));
+			q->key = job->fair_key;
+		}
+		if (!q->in_ring)
+			ring_append(q);
+		if (q->tail)
+			q->tail->next = job;
+		else
+			q->head = job;
+		q->tail = job;
+		q->n++;
+	}
 	pthread_cond_signal(&g_cond);
 	pthread_mutex_unlock(&g_lock);
+}
+
+void workpool_complete_unrun(struct workpool_job *job)
+{
+	job->skipped = true;
+	struct timeval zero = { 0, 0 };
+	if (event_base_once(job->base, -1, EV_TIMEOUT, job_done_cb, job, &zero) < 0)
+		fatal("workpool: cannot post completion");
+}
+
+bool workpool_fair_room(uint64_t key)
+{
+	if (!key)
+		return true;
+	pthread_mutex_lock(&g_lock);
+	struct fair_queue *q = *fair_slot(key);
+	bool room = !g_fair_bound || !q || q->n < g_fair_bound;
+	pthread_mutex_unlock(&g_lock);
+	return room;
+}
+
+void workpool_set_fair_bound(unsigned n)
+{
+	pthread_mutex_lock(&g_lock);
+	g_fair_bound = n;
+	pthread_mutex_unlock(&g_lock);
+}
+
+void workpool_job_cancel(struct workpool_job *job)
+{
+	atomic_store(&job->cancelled, true);
+}
+
+unsigned long workpool_skipped_count(void)
+{
+	return atomic_load(&g_skipped);
 }

@@ -7,14 +7,24 @@
 
 struct event_base;
 
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 struct workpool_job {
 	void (*run)(struct workpool_job *job);  /* on a pool thread */
 	void (*done)(struct workpool_job *job); /* on the submitting event_base's thread */
 	struct event_base *base;
+	/* 0: the common FIFO queue. Otherwise the job waits in the queue of
+	 * this key (a client's address prefix), and keys take turns: one
+	 * client with 200 jobs queued delays another's by one job, not 200. */
+	uint64_t fair_key;
+	/* Set by workpool_job_cancel(): run() is skipped, done() still runs. */
+	atomic_bool cancelled;
+	/* run() was not called (cancelled); read in done(). */
+	bool skipped;
 	struct workpool_job *next;
 };
-
-#include <stdbool.h>
 
 /* Starts max(nthreads, WORKPOOL_MIN_THREADS) threads: jobs wait on the
  * disk as much as they compute, and one long job (a SEARCH over 100,000
@@ -27,5 +37,18 @@ bool workpool_running(void);
 void workpool_stop(void);
 /* Queues a job. run() must not touch state owned by the event loop. */
 void workpool_submit(struct workpool_job *job);
+/* Is there room for one more job of this fair_key (fewer than the bound
+ * queued)? Without a bound, or for key 0, always. */
+bool workpool_fair_room(uint64_t key);
+/* Instead of workpool_submit(): done() runs soon on job->base with
+ * `skipped` set, run() never (a job refused for want of room). */
+void workpool_complete_unrun(struct workpool_job *job);
+/* At most `n` queued jobs per fair_key (0: no bound). */
+void workpool_set_fair_bound(unsigned n);
+/* The job's owner is gone: if it has not started, run() is skipped.
+ * Thread-safe; done() runs either way (it frees the job). */
+void workpool_job_cancel(struct workpool_job *job);
+/* Jobs skipped because they were cancelled, since the start. */
+unsigned long workpool_skipped_count(void);
 
 #endif

@@ -4,7 +4,9 @@
  * tries per minute per connection. */
 #include "imap/session_internal.h"
 #include "imap/capability.h"
+#include "auth/audit.h"
 #include "auth/passdb.h"
+#include "auth/policy.h"
 #include "auth/sasl.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -38,20 +40,8 @@ struct auth_job {
 	const char *mech;
 	enum passdb_result result;
 	bool store_ok;            /* the user's mail store opens */
+	struct policy_auth pol;   /* auth/policy.c's decision for this attempt */
 };
-
-/* Usernames go into key=value logs: keep them to one safe token. */
-static void log_user(char *dst, size_t size, const char *user)
-{
-	size_t j = 0;
-	for (size_t i = 0; user[i] && j + 1 < size; i++) {
-		unsigned char c = (unsigned char)user[i];
-		dst[j++] = (c <= 0x20 || c >= 0x7f || c == '"' || c == '=' || c == '\\') ? '?' : (char)c;
-	}
-	dst[j] = '\0';
-	if (j == 0 && size > 1)
-		snprintf(dst, size, "-");
-}
 
 static void auth_job_free(struct cmd_job *job)
 {
@@ -67,6 +57,8 @@ static void auth_job_free(struct cmd_job *job)
 static void auth_job_run(struct cmd_job *job)
 {
 	struct auth_job *j = (struct auth_job *)job;
+	if (j->pol.verdict == POLICY_REFUSE)
+		return; /* locked: answered as a failure, nothing verified */
 	j->result = passdb_verify(j->db, j->user, j->password);
 	if (j->result == PASSDB_OK) {
 		struct store_user *u = store_user_open(j->user);
@@ -97,17 +89,38 @@ static void auth_job_done(struct cmd_job *job)
 	struct imap_cmd *cmd = job->cmd;
 	struct imap_session *s = cmd->s;
 	struct auth_cmd *ac = cmd->state;
-	char user[128];
-	log_user(user, sizeof(user), j->user);
-	if (j->result == PASSDB_OK) {
+	/* A job the pool dropped (too many checks queued for this source)
+	 * never ran: a failure, like a locked source. */
+	enum policy_outcome po = j->pol.verdict == POLICY_REFUSE ? POLICY_REFUSED
+				 : job->wp.skipped		 ? POLICY_BUSY
+				 : j->result == PASSDB_OK	 ? POLICY_OK
+								 : POLICY_FAIL;
+	struct audit_auth au = { .ip = s->peer, .user = j->user, .mech = j->mech,
+				 .session = s, .listener = s->listener };
+	if (s->io->tls_describe)
+		s->io->tls_describe(s->conn, &au.tls_version, &au.tls_cipher);
+	if (po == POLICY_OK) {
+		char user[128];
+		audit_token(user, sizeof(user), j->user);
 		if (!j->store_ok) {
 			log_err("event=login_error ip=%s user=%s reason=store", s->peer, user);
 			sess_tagged(s, "NO", "[UNAVAILABLE] Mailbox store unavailable, try later");
 			return;
 		}
+		if (!policy_session_room(j->user)) {
+			au.result = "refused";
+			au.reason = "max_sessions_per_user";
+			au.decision = "allow";
+			audit_auth(&au);
+			sess_tagged(s, "NO", "[LIMIT] Too many sessions for this user");
+			return;
+		}
+		policy_auth_end(&j->pol, POLICY_OK);
 		sess_login(s, j->user);
-		log_info("event=login result=ok ip=%s user=%s mech=%s tls=%s listener=%s", s->peer,
-			 user, j->mech, s->info.tls ? "yes" : "no", s->listener);
+		au.result = "ok";
+		au.reason = "ok";
+		au.decision = policy_auth_decision(&j->pol, 0);
+		audit_auth(&au);
 		struct strbuf caps = STRBUF_INIT;
 		imap_cap_write(s, &caps);
 		sess_tagged(s, "OK", "[CAPABILITY %s] Logged in", strbuf_cstr(&caps));
@@ -115,10 +128,17 @@ static void auth_job_done(struct cmd_job *job)
 		sess_flush(s);
 	} else {
 		s->auth_failures++;
-		/* Stable format: contrib/fail2ban matches this line. */
-		log_warn("event=login result=fail ip=%s user=%s mech=%s reason=%s", s->peer, user,
-			 j->mech, j->result == PASSDB_ERROR ? "passdb_error" : "bad_credentials");
-		unsigned delay = s->cfg->auth_fail_delay_ms;
+		/* The same answer after the same delay whatever the cause: a
+		 * locked source learns nothing, not even that it is locked. */
+		unsigned extra = policy_auth_end(&j->pol, po);
+		unsigned delay = s->cfg->auth_fail_delay_ms + extra;
+		au.result = po == POLICY_REFUSED ? "locked" : "fail";
+		au.reason = po == POLICY_REFUSED ? j->pol.reason
+			    : po == POLICY_BUSY ? "busy"
+			    : j->result == PASSDB_ERROR ? "passdb_error" : "bad_credentials";
+		au.decision = policy_auth_decision(&j->pol, extra);
+		au.delay_ms = delay;
+		audit_auth(&au);
 		struct timeval tv = { delay / 1000, (long)(delay % 1000) * 1000 };
 		ac->delay_ev = evtimer_new(s->info.base, auth_fail_finish, cmd);
 		evtimer_add(ac->delay_ev, &tv);
@@ -153,6 +173,10 @@ static void auth_start(struct imap_cmd *cmd, char *user, char *password, const c
 	j->user = user;
 	j->password = password;
 	j->mech = mech;
+	j->result = PASSDB_FAIL;
+	policy_auth_begin(&j->pol, user, s->peer, s->info.trusted);
+	/* Password checks share the pool fairly between source prefixes. */
+	j->job.wp.fair_key = j->pol.fair_key;
 	auth_cmd_state(cmd);
 	/* Even an empty or over-long name takes the slow path, so timing
 	 * says nothing about it. */

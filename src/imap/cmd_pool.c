@@ -8,7 +8,14 @@
  * found gone (job->cmd cleared by imap_cmd_free) so the job only frees
  * itself. While a job runs its session reads nothing: commands pipelined
  * behind it wait, which keeps RFC 9051 5.5 (no command that depends on
- * sequence numbers beside one that changes them) without analysis. */
+ * sequence numbers beside one that changes them) without analysis.
+ *
+ * A password check whose session went away before a pool thread took it
+ * is cancelled (cmd_job_detach): it is freed without running, so clients
+ * that queue password checks and disconnect cost no hashing. A job with a
+ * fair_key (password checks, keyed by the client's address prefix) that
+ * finds its key's queue full is not queued at all: done() runs at once
+ * with wp.skipped set, and the command answers it as a failure. */
 #include "imap/session_internal.h"
 #include "core/util.h"
 #include "core/workpool.h"
@@ -66,6 +73,8 @@ void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(stru
 	job->done = done;
 	job->free = free_fn;
 	job->user = s->user ? xstrdup(s->user) : NULL;
+	job->wp.skipped = false;
+	atomic_store(&job->wp.cancelled, false);
 	/* The worker's handle is not used while the job has its own. */
 	sess_store_release(s);
 	cmd->job = job;
@@ -80,5 +89,20 @@ void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(stru
 	job->wp.done = cmd_job_done;
 	job->wp.base = s->info.base;
 	sess_suspend(cmd);
-	workpool_submit(&job->wp);
+	/* Too many checks queued for this source: answered from the loop,
+	 * like a completed job, but never run. */
+	if (!workpool_fair_room(job->wp.fair_key))
+		workpool_complete_unrun(&job->wp);
+	else
+		workpool_submit(&job->wp);
+}
+
+void cmd_job_detach(struct cmd_job *job)
+{
+	job->cmd = NULL;
+	/* Only password checks (the jobs with a fair_key) are dropped: store
+	 * work that was asked for (APPEND, DELETE...) finishes even when its
+	 * client is gone, as before. */
+	if (job->wp.fair_key)
+		workpool_job_cancel(&job->wp);
 }

@@ -114,6 +114,10 @@ struct cmd_job {
 };
 void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(struct cmd_job *),
 		     void (*done)(struct cmd_job *), void (*free_fn)(struct cmd_job *));
+/* The command's session is gone: the job will only be freed; a password
+ * check (a job with a fair_key) is not run at all if no pool thread has
+ * taken it yet. */
+void cmd_job_detach(struct cmd_job *job);
 /* In run(): the pool thread's store handle for the user, NULL when the
  * store can't be opened (answer STORE_EIO). */
 struct store_user *cmd_job_store(struct cmd_job *job);

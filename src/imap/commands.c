@@ -105,7 +105,7 @@ void imap_cmd_free(struct imap_cmd *cmd)
 	if (!cmd)
 		return;
 	if (cmd->job)
-		cmd->job->cmd = NULL;
+		cmd_job_detach(cmd->job);
 	while (cmd->mem) {
 		struct imap_cmd_mem *next = cmd->mem->next;
 		free(cmd->mem);

@@ -2,10 +2,12 @@
  * core/proto.h): creates the session over the connection's struct conn_io
  * and adds the one thing a session needs beyond bytes: after login it
  * joins its thread's notification registry (notify.c), and leaves it when
- * freed. */
+ * freed; it also counts the user's sessions (auth/policy.c,
+ * max_sessions_per_user). */
 #include "imap/proto.h"
 #include "imap/notify.h"
 #include "imap/session.h"
+#include "auth/policy.h"
 #include "core/proto.h"
 #include "core/util.h"
 
@@ -15,6 +17,7 @@
 struct imap_proto_conn {
 	struct imap_session *sess;
 	struct imap_notify_entry notify;
+	char *user;                 /* logged in: counted in policy_session_open() */
 };
 
 /* The session logged in: route that user's changes to it. */
@@ -22,6 +25,10 @@ static void pc_logged_in(void *arg, struct imap_session *sess, const char *user)
 {
 	struct imap_proto_conn *p = arg;
 	imap_notify_register(&p->notify, sess, user);
+	if (!p->user) {
+		p->user = xstrdup(user);
+		policy_session_open(user);
+	}
 }
 
 static void *imap_proto_open(void *arg, const struct conn_io *io, void *conn,
@@ -77,6 +84,10 @@ static void imap_proto_free(void *pc)
 	struct imap_proto_conn *p = pc;
 	imap_session_free(p->sess);
 	imap_notify_unregister(&p->notify);
+	if (p->user) {
+		policy_session_close(p->user);
+		free(p->user);
+	}
 	free(p);
 }
 

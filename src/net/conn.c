@@ -43,6 +43,7 @@ struct conn {
 	bool proxy_sniff;            /* proxy_from listener: first bytes not looked at yet */
 	struct event *resume_ev;     /* processes input that arrived while paused */
 	struct tls_hello hello;      /* what the client offered, for a failed handshake's log */
+	struct event *hup_ev;        /* while paused: the client hung up (EV_CLOSED) */
 	struct conn *prev, *next;    /* worker's list of connections */
 };
 
@@ -53,6 +54,8 @@ void conn_free(struct conn *c)
 		c->ops->free(c->sess);
 	if (c->resume_ev)
 		event_free(c->resume_ev);
+	if (c->hup_ev)
+		event_free(c->hup_ev);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	if (c->fd >= 0)
@@ -291,6 +294,38 @@ static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void conn_hup_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_free(arg);
+}
+
+/* While reading is paused (a command waits for the work pool) a hang-up
+ * would go unnoticed until the command ends; watching for it lets the
+ * session go at once, and its queued job (a password check) is dropped
+ * unrun (imap/cmd_pool.c). EV_CLOSED needs epoll's EPOLLRDHUP; without
+ * it the hang-up is found when reading resumes, as before. */
+static void conn_watch_hangup(struct conn *c, bool on)
+{
+	if (!c->tcp)
+		return;
+	if (!on) {
+		if (c->hup_ev)
+			event_del(c->hup_ev);
+		return;
+	}
+	if (!c->hup_ev) {
+		struct event_base *base = bufferevent_get_base(c->bev);
+		if (!(event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE))
+			return;
+		c->hup_ev = event_new(base, bufferevent_getfd(c->bev), EV_CLOSED, conn_hup_cb, c);
+		if (!c->hup_ev)
+			return;
+	}
+	event_add(c->hup_ev, NULL);
+}
+
 static void io_pause_read(void *conn, bool pause)
 {
 	struct conn *c = conn;
@@ -299,8 +334,10 @@ static void io_pause_read(void *conn, bool pause)
 		return;
 	if (pause) {
 		bufferevent_disable(c->bev, EV_READ);
+		conn_watch_hangup(c, true);
 		return;
 	}
+	conn_watch_hangup(c, false);
 	bufferevent_enable(c->bev, EV_READ);
 	/* Input that arrived while paused raises no new read event: process
 	 * it from the loop, not from inside the caller. */

@@ -76,6 +76,8 @@ struct server {
 	/* max_connections, lowered at startup when the descriptor limit
 	 * cannot hold that many connections and leave the rest room. */
 	unsigned conn_cap;
+	/* The top of conn_cap kept for known sources (hooks.source_known). */
+	unsigned conn_reserve;
 	/* Connections per source address, shared by all workers. */
 	pthread_mutex_t ip_lock;
 	struct net_ip_count *ip_buckets[NET_IP_BUCKETS];

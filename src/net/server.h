@@ -9,6 +9,7 @@
 
 struct proto_ops;
 struct server;
+struct sockaddr;
 
 /* A protocol as the server runs it: its table and its own context. */
 struct server_proto {
@@ -23,6 +24,11 @@ struct server_hooks {
 	void (*fds_short)(void);
 	/* A worker thread is about to exit: release its per-thread state. */
 	void (*worker_exit)(void);
+	/* Has this source logged in successfully before? When the connection
+	 * table is nearly full, its last connection_reserve_percent is kept
+	 * for such sources (auth/policy.c answers, through app/serve.c).
+	 * Called on a worker thread; NULL: no reserve. */
+	bool (*source_known)(const struct sockaddr *sa);
 };
 
 /* Binds every listener (call while still privileged), builds the TLS

@@ -1,6 +1,7 @@
 /* The server's workers: one libevent loop per thread, each accepting on
  * its share of every listener; the limits checked at accept
- * (max_connections, max_connections_per_ip, allow_from); the descriptor
+ * (max_connections, max_connections_per_ip, allow_from, the reserve of
+ * the connection table for known sources); the descriptor
  * budget that max_connections is fitted into; and server_post_all, the one
  * way another thread reaches the workers (change notifications). Which
  * protocol a connection speaks is the listener's business (conn.c). */
@@ -152,9 +153,17 @@ void worker_accept(struct worker *w, const struct net_listener *nl, evutil_socke
 		return;
 	}
 	bool cleartext = lc->tls != LISTENER_TLS_IMPLICIT;
-	if (atomic_fetch_add(&srv->nconns, 1) >= srv->conn_cap) {
+	unsigned used = atomic_fetch_add(&srv->nconns, 1);
+	if (used >= srv->conn_cap) {
 		atomic_fetch_sub(&srv->nconns, 1);
 		log_warn("event=connect_refused reason=max_connections ip=%s", peer);
+		refuse(fd, cleartext ? "* BYE [UNAVAILABLE] Too many connections\r\n" : "");
+		return;
+	}
+	if (used >= srv->conn_cap - srv->conn_reserve && sa->sa_family != AF_UNIX &&
+	    !srv->hooks.source_known(sa)) {
+		atomic_fetch_sub(&srv->nconns, 1);
+		log_warn("event=connect_refused reason=reserve ip=%s", peer);
 		refuse(fd, cleartext ? "* BYE [UNAVAILABLE] Too many connections\r\n" : "");
 		return;
 	}
@@ -328,6 +337,10 @@ struct server *server_new(const struct config *cfg,
 		need_tls |= lc->tls != LISTENER_TLS_NONE;
 	}
 	fit_connections_to_nofile(srv);
+	/* Room kept for sources that logged in before: a flood from many
+	 * addresses fills the table only up to here (issue #11). */
+	if (srv->hooks.source_known)
+		srv->conn_reserve = (unsigned)((uint64_t)srv->conn_cap * cfg->policy_reserve_percent / 100);
 	if (need_tls && !(srv->ssl_ctx = tls_ctx_new(cfg)))
 		goto fail;
 	for (size_t i = 0; i < srv->nlisteners; i++) {

@@ -73,8 +73,18 @@ def make_cert(directory):
 
 
 class Server:
+    # [policy] for tests: thresholds no other test reaches and locks that
+    # expire at once, so tests sharing a server from 127.0.0.1 do not lock
+    # each other out. Tests of the policy pass their own (policy=...).
+    POLICY_DEFAULTS = {
+        "lockout_failures": 100000, "lockout_duration": 1, "lockout_max_duration": 1,
+        "prefix_failures": 1000000, "user_failures": 1000000, "delay_base_ms": 0,
+        "connection_reserve_percent": 0, "save_interval": 1,
+    }
+
     def __init__(self, extra_config="", trusted_networks="", user="alice",
-                 password="correct horse battery staple", tls_min=None, nofile=None, workers=2):
+                 password="correct horse battery staple", tls_min=None, nofile=None, workers=2,
+                 policy=None, fail_delay_ms=200):
         self.nofile = nofile  # RLIMIT_NOFILE for the server process, if set
         self.dir = tempfile.mkdtemp(prefix="rampart-test-")
         os.chmod(self.dir, 0o755)
@@ -112,11 +122,16 @@ class Server:
             "tls = implicit",
             "[security]",
             "trusted_networks = %s" % trusted_networks,
-            "auth_fail_delay_ms = 200",
+            "auth_fail_delay_ms = %d" % fail_delay_ms,
             "[limits]",
             "preauth_timeout = 60",
         ]
+        pol = dict(self.POLICY_DEFAULTS)
+        pol.update(policy or {})
         cfg = "\n".join(lines) + "\n" + extra_config
+        if not cfg.endswith("\n"):
+            cfg += "\n"
+        cfg += "[policy]\n" + "".join("%s = %s\n" % kv for kv in pol.items())
         with open(self.conf_path, "w") as f:
             f.write(cfg)
         os.makedirs(os.path.join(self.dir, "mail"), exist_ok=True)
