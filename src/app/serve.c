@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,6 +56,20 @@ static void serve_wait(const sigset_t *sigs, struct passdb *passdb, struct oauth
 		server_tls_reload(srv);
 		alert_reload();
 	}
+}
+
+/* The policy engine's lockouts and spraying sources become alerts. Runs
+ * on the thread that recorded the failure; alert_policy_event only
+ * queues. */
+static void serve_policy_alert(const struct policy_event *ev, void *arg)
+{
+	(void)arg;
+	char detail[96];
+	snprintf(detail, sizeof(detail), "scope=%s duration=%us level=%u", ev->scope,
+		 ev->duration_s, ev->level);
+	alert_policy_event(ev->type == POLICY_EV_LOCKOUT ? ALERT_LOCKOUT : ALERT_SPRAYING,
+			   ev->ip && *ev->ip ? ev->ip : NULL, ev->user && *ev->user ? ev->user : NULL,
+			   detail);
 }
 
 int app_serve(const struct config *cfg)
@@ -129,6 +144,7 @@ int app_serve(const struct config *cfg)
 	if (alert_init(cfg) < 0)
 		goto out;
 	alerts = true;
+	policy_set_event_hook(serve_policy_alert, NULL);
 	if (store_init(cfg->mail_root) < 0) {
 		log_err("event=startup_error msg=\"cannot open mail_root\" path=%s", cfg->mail_root);
 		goto out;
@@ -157,8 +173,10 @@ out:
 	control_stop();
 	if (policy)
 		policy_shutdown();
-	if (alerts)
+	if (alerts) {
+		policy_set_event_hook(NULL, NULL);
 		alert_shutdown();
+	}
 	if (store_up)
 		store_shutdown();
 	passdb_free(passdb);
