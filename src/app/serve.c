@@ -7,6 +7,7 @@
  * network layer's protocol-neutral server_post_all. */
 #include "app/control.h"
 #include "app/serve.h"
+#include "auth/alert.h"
 #include "auth/oauth.h"
 #include "auth/passdb.h"
 #include "auth/policy.h"
@@ -25,6 +26,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -52,7 +54,22 @@ static void serve_wait(const sigset_t *sigs, struct passdb *passdb, struct oauth
 		if (oauth)
 			oauth_reload(oauth);
 		server_tls_reload(srv);
+		alert_reload();
 	}
+}
+
+/* The policy engine's lockouts and spraying sources become alerts. Runs
+ * on the thread that recorded the failure; alert_policy_event only
+ * queues. */
+static void serve_policy_alert(const struct policy_event *ev, void *arg)
+{
+	(void)arg;
+	char detail[96];
+	snprintf(detail, sizeof(detail), "scope=%s duration=%us level=%u", ev->scope,
+		 ev->duration_s, ev->level);
+	alert_policy_event(ev->type == POLICY_EV_LOCKOUT ? ALERT_LOCKOUT : ALERT_SPRAYING,
+			   ev->ip && *ev->ip ? ev->ip : NULL, ev->user && *ev->user ? ev->user : NULL,
+			   detail);
 }
 
 int app_serve(const struct config *cfg)
@@ -88,7 +105,8 @@ int app_serve(const struct config *cfg)
 		.source_known = policy_addr_known,
 	};
 	int rc = 1;
-	bool store_up = false, watching = false, pool = false, policy = false;
+	bool store_up = false, watching = false, pool = false, policy = false,
+	     alerts = false;
 	struct server *srv = server_new(cfg, protos, &hooks);
 	if (!srv)
 		goto out;
@@ -121,6 +139,12 @@ int app_serve(const struct config *cfg)
 	free(ctl);
 	if (ctl_rc < 0)
 		goto out;
+	/* Alerts read their history from state_dir; the policy engine's
+	 * known-sources record plugs in with alert_set_prefix_known(). */
+	if (alert_init(cfg) < 0)
+		goto out;
+	alerts = true;
+	policy_set_event_hook(serve_policy_alert, NULL);
 	if (store_init(cfg->mail_root) < 0) {
 		log_err("event=startup_error msg=\"cannot open mail_root\" path=%s", cfg->mail_root);
 		goto out;
@@ -149,6 +173,10 @@ out:
 	control_stop();
 	if (policy)
 		policy_shutdown();
+	if (alerts) {
+		policy_set_event_hook(NULL, NULL);
+		alert_shutdown();
+	}
 	if (store_up)
 		store_shutdown();
 	passdb_free(passdb);

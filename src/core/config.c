@@ -51,6 +51,7 @@ enum config_section {
 	SEC_PASSWORDS,   /* users part (issue #11): password policy */
 	SEC_CERTIFICATE,
 	SEC_POLICY,
+	SEC_ALERTS,
 };
 
 static const char *const config_section_names[] = {
@@ -61,6 +62,7 @@ static const char *const config_section_names[] = {
 	[SEC_PASSWORDS] = "passwords",
 	[SEC_CERTIFICATE] = "certificate",
 	[SEC_POLICY] = "policy",
+	[SEC_ALERTS] = "alerts",
 };
 
 enum config_type {
@@ -73,6 +75,7 @@ enum config_type {
 	T_TLSVER,    /* int: TLS1_2_VERSION / TLS1_3_VERSION */
 	T_CIDRS,     /* struct cidr_list */
 	T_BOOL,      /* bool: yes/no, on/off */
+	T_SPIKEACT,  /* int: enum alert_spike_action (log|throttle) */
 };
 
 struct config_key {
@@ -160,6 +163,18 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_POLICY, "max_sessions_per_user", T_UINT, policy_max_sessions_per_user, 1, 1000000),
 	KEY(SEC_POLICY, "connection_reserve_percent", T_UINT, policy_reserve_percent, 0, 50),
 	KEY(SEC_POLICY, "save_interval", T_UINT, policy_save_interval, 1, 3600),
+	/* [alerts] (issue #11 alerts, auth/alert.c) */
+	KEY(SEC_ALERTS, "webhook_url", T_OPTSTR, alert_webhook_url, 0, 0),
+	KEY(SEC_ALERTS, "command", T_OPTSTR, alert_command, 0, 0),
+	KEY(SEC_ALERTS, "geoip_database", T_OPTPATH, alert_geoip_database, 0, 0),
+	/* An airliner does ~900 km/h; below 100 every train trip alerts. */
+	KEY(SEC_ALERTS, "travel_speed_kmh", T_UINT, alert_travel_speed_kmh, 100, 100000),
+	KEY(SEC_ALERTS, "download_window", T_UINT, alert_download_window, 10, 7 * 86400),
+	KEY(SEC_ALERTS, "download_factor", T_UINT, alert_download_factor, 2, 1000000),
+	KEY(SEC_ALERTS, "download_floor", T_SIZE, alert_download_floor, 1024, (uint64_t)1 << 40),
+	KEY(SEC_ALERTS, "download_spike_action", T_SPIKEACT, alert_download_spike_action, 0, 0),
+	KEY(SEC_ALERTS, "download_throttle_rate", T_SIZE, alert_download_throttle_rate, 4096, 1u << 30),
+	KEY(SEC_ALERTS, "alert_interval", T_UINT, alert_interval, 0, 7 * 86400),
 };
 
 #undef KEY
@@ -397,6 +412,16 @@ static int config_set_value(struct config_parse *p, const struct config_key *k, 
 		*(int *)field = lvl;
 		return 0;
 	}
+	case T_SPIKEACT:
+		if (strcmp(value, "log") == 0)
+			*(int *)field = ALERT_SPIKE_LOG;
+		else if (strcmp(value, "throttle") == 0)
+			*(int *)field = ALERT_SPIKE_THROTTLE;
+		else {
+			config_error(p, "%s: '%s' is not log or throttle", k->name, value);
+			return -1;
+		}
+		return 0;
 	case T_TLSVER:
 		if (ascii_ieq(value, "TLSv1.2") || strcmp(value, "1.2") == 0)
 			*(int *)field = TLS1_2_VERSION;
@@ -720,7 +745,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 	case SEC_NONE:
 		config_error(p, "'%s' is outside of any section (start with [server], [tls], "
 			     "[listener NAME], [certificate NAME], [security], [limits], [auth], [oauth], "
-			     "[passwords] or [policy])", name);
+			     "[passwords], [policy] or [alerts])", name);
 		return 0;
 	case SEC_INVALID:
 		return 1;
@@ -827,7 +852,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	while (len && config_is_space(s[len - 1]))
 		len--;
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY };
+						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
+						     SEC_ALERTS };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -874,8 +900,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		return;
 	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
-		     "[certificate NAME], [security], [limits], [auth], [oauth], [passwords] or "
-		     "[policy])", (int)MIN(len, (size_t)64), s);
+		     "[certificate NAME], [security], [limits], [auth], [oauth], [passwords], "
+		     "[policy] or [alerts])", (int)MIN(len, (size_t)64), s);
 }
 
 /* Classifies a line the way libinih will (comment, continuation, section,
@@ -1002,6 +1028,14 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->policy_max_sessions_per_user = 50;
 	c->policy_reserve_percent = 10;
 	c->policy_save_interval = 5;
+	/* [alerts] (issue #11 alerts) */
+	c->alert_travel_speed_kmh = 1000;
+	c->alert_download_window = 600;
+	c->alert_download_factor = 10;
+	c->alert_download_floor = 200u << 20;
+	c->alert_download_spike_action = ALERT_SPIKE_LOG;
+	c->alert_download_throttle_rate = 1u << 20;
+	c->alert_interval = 600;
 }
 
 static char *config_dir_of(const char *path)
@@ -1253,6 +1287,17 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 				 "max_connections (%u)", cp, c->max_connections_per_ip, c->max_connections);
 		return -1;
 	}
+	/* [alerts] (issue #11 alerts): no shell runs the command, and curl
+	 * would otherwise accept file:// and friends. */
+	if (c->alert_webhook_url && strncmp(c->alert_webhook_url, "http://", 7) != 0 &&
+	    strncmp(c->alert_webhook_url, "https://", 8) != 0) {
+		*err = xasprintf("%s: [alerts] webhook_url must start with http:// or https://", cp);
+		return -1;
+	}
+	if (c->alert_command && c->alert_command[0] != '/') {
+		*err = xasprintf("%s: [alerts] command must start with an absolute path", cp);
+		return -1;
+	}
 	return 0;
 }
 
@@ -1354,6 +1399,9 @@ void config_free(struct config *c)
 	free(c->tls_ciphersuites);
 	free(c->auth_mechanisms);
 	free(c->pw_breached_file);
+	free(c->alert_webhook_url);
+	free(c->alert_command);
+	free(c->alert_geoip_database);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].host);
@@ -1430,7 +1478,8 @@ static void config_print_colon_list(FILE *f, const char *v)
 void config_print(const struct config *c, FILE *f)
 {
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY };
+						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
+						     SEC_ALERTS };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);
@@ -1462,6 +1511,9 @@ void config_print(const struct config *c, FILE *f)
 			}
 			case T_LOGLEVEL:
 				fputs(config_log_level_name(*(const int *)field), f);
+				break;
+			case T_SPIKEACT:
+				fputs(*(const int *)field == ALERT_SPIKE_THROTTLE ? "throttle" : "log", f);
 				break;
 			case T_TLSVER:
 				fputs(*(const int *)field == TLS1_3_VERSION ? "TLSv1.3" : "TLSv1.2", f);

@@ -22,6 +22,9 @@
  *   [policy]      lockout_*, spray_users, prefix_failures, user_failures, delay_*,
  *                 breaker_failures_per_s, table_size, max_queued_checks,
  *                 max_sessions_per_user, connection_reserve_percent, save_interval
+ *   [alerts]      webhook_url, command, geoip_database, travel_speed_kmh,
+ *                 download_window, download_factor, download_floor,
+ *                 download_spike_action, download_throttle_rate, alert_interval
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -38,6 +41,9 @@ enum listener_tls { LISTENER_TLS_STARTTLS, LISTENER_TLS_IMPLICIT, LISTENER_TLS_N
 /* The protocol a listener speaks; the composition root maps each to its
  * struct proto_ops (core/proto.h). LMTP joins next. */
 enum listener_proto { LISTENER_PROTO_IMAP, LISTENER_PROTO__COUNT };
+
+/* [alerts] download_spike_action */
+enum alert_spike_action { ALERT_SPIKE_LOG, ALERT_SPIKE_THROTTLE };
 
 struct listener_config {
 	char *name;
@@ -144,6 +150,17 @@ struct config {
 	unsigned policy_max_sessions_per_user;
 	unsigned policy_reserve_percent;    /* of max_connections, kept for known sources */
 	unsigned policy_save_interval;      /* seconds between state saves */
+	/* [alerts] (issue #11 alerts: auth/alert.c) */
+	char *alert_webhook_url;     /* NULL: no webhook */
+	char *alert_command;         /* "/path args", NULL: none */
+	char *alert_geoip_database;  /* MaxMind .mmdb, NULL: no country alerts */
+	unsigned alert_travel_speed_kmh;
+	unsigned alert_download_window;   /* seconds */
+	unsigned alert_download_factor;
+	size_t alert_download_floor;
+	int alert_download_spike_action;  /* enum alert_spike_action */
+	size_t alert_download_throttle_rate; /* bytes per second */
+	unsigned alert_interval;     /* seconds between alerts of one kind for one user */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

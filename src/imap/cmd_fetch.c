@@ -10,6 +10,7 @@
 #include "imap/fetch_items.h"
 #include "imap/datetime.h"
 #include "imap/session_internal.h"
+#include "auth/alert.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -452,6 +453,14 @@ static void fetch_resume(struct imap_cmd *cmd);
 static void fetch_run(struct imap_session *s, struct fetch_state *st)
 {
 	while (st->pos < st->n) {
+		/* A download spike with download_spike_action = throttle paces
+		 * this user's output until its window ends (auth/alert.c). */
+		uint64_t wait = alert_download_wait(s->user, now_ms());
+		if (wait && sess_wait_timer(s->cmd, wait, fetch_resume)) {
+			s->cmd->state = st;
+			s->cmd->cancel = fetch_cancel;
+			return;
+		}
 		uint32_t uid = st->uids[st->pos++];
 		while (st->mpos < st->nmsgs && st->msgs[st->mpos].uid < uid)
 			st->mpos++;
@@ -462,7 +471,9 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 			continue;
 		}
 		bool seen_set = st->nseen && sorted_contains(st->seen, st->nseen, uid);
+		uint64_t written = s->written;
 		enum fetch_msg r = fetch_message(s, st, &st->msgs[st->mpos], seen_set);
+		alert_download_add(s->user, s->peer, s->written - written, now_ms());
 		if (r == FETCH_MSG_GONE) {
 			/* ... or after it, while we were sending others. */
 			st->gone++;

@@ -15,6 +15,7 @@
 #include "imap/session_internal.h"
 #include "imap/capability.h"
 #include "imap/mutf7.h"
+#include "auth/alert.h"
 #include "core/config.h"
 #include "core/flags.h"
 #include "core/log.h"
@@ -133,6 +134,8 @@ void imap_session_free(struct imap_session *s)
 	sess_store_release(s);
 	if (s->login_deadline)
 		event_free(s->login_deadline);
+	if (s->pace)
+		event_free(s->pace);
 	imap_parser_free(s->parser);
 	view_clear(&s->view);
 	seqset_free(&s->searchres);
@@ -169,6 +172,7 @@ void sess_printf(struct imap_session *s, const char *fmt, ...)
 
 void sess_write(struct imap_session *s, const void *data, size_t len)
 {
+	s->written += len;
 	if (len >= 64 * 1024) {
 		sess_flush(s);
 		s->io->write(s->conn, data, len);
@@ -241,6 +245,33 @@ void sess_wait_output(struct imap_cmd *cmd, void (*resume)(struct imap_cmd *cmd)
 	s->io->pause_read(s->conn, true);
 }
 
+static void session_pace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct imap_session *s = arg;
+	s->pacing = false;
+	imap_session_drained(s);
+}
+
+bool sess_wait_timer(struct imap_cmd *cmd, uint64_t ms, void (*resume)(struct imap_cmd *cmd))
+{
+	struct imap_session *s = cmd->s;
+	assert(s->cmd == cmd);
+	if (!s->info.base)
+		return false;
+	if (!s->pace)
+		s->pace = evtimer_new(s->info.base, session_pace_cb, s);
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	cmd->resume = resume;
+	s->pacing = true;
+	s->mode = IN_BUSY;
+	sess_flush(s);
+	s->io->pause_read(s->conn, true);
+	evtimer_add(s->pace, &tv);
+	return true;
+}
+
 void sess_wait_line(struct imap_cmd *cmd, void (*line)(struct imap_cmd *cmd, const char *l,
 							size_t len))
 {
@@ -284,6 +315,8 @@ void sess_login(struct imap_session *s, const char *user)
 	imap_parser_set_limits(s->parser, &s->parser_limits);
 	if (s->info.logged_in)
 		s->info.logged_in(s->info.logged_in_arg, s, s->user);
+	/* Every mechanism ends here: new source, new country, travel. */
+	alert_login_seen(s->user, s->peer, time(NULL));
 	s->io->set_timeout(s->conn, s->cfg->idle_timeout);
 }
 
@@ -482,7 +515,8 @@ void imap_session_input(struct imap_session *s, struct evbuffer *in)
 
 void imap_session_drained(struct imap_session *s)
 {
-	if (s->closing)
+	/* A paced command resumes from its timer, not from the drain. */
+	if (s->closing || s->pacing)
 		return;
 	if (s->mode == IN_BUSY && s->cmd && s->cmd->resume) {
 		struct imap_cmd *cmd = s->cmd;

@@ -79,6 +79,9 @@ struct imap_session {
 	struct store_user *store;    /* held for the running command only */
 
 	struct strbuf out;           /* response bytes not yet handed to the connection */
+	uint64_t written;            /* bytes through sess_write (FETCH counts its data) */
+	struct event *pace;          /* sess_wait_timer's timer, made on first use */
+	bool pacing;                 /* a command waits for it */
 };
 
 /* ---- output ---- */
@@ -102,6 +105,10 @@ void sess_bye(struct imap_session *s, const char *text);
 /* ---- the running command and the session ---- */
 /* Pauses the command until output drains; then cmd->resume runs. */
 void sess_wait_output(struct imap_cmd *cmd, void (*resume)(struct imap_cmd *cmd));
+/* Pauses the command for ms milliseconds (paced output: a throttled
+ * download), then cmd->resume runs. False when the session has no event
+ * loop (unit tests): the command goes on at once. */
+bool sess_wait_timer(struct imap_cmd *cmd, uint64_t ms, void (*resume)(struct imap_cmd *cmd));
 /* Hands each following input line (without CRLF) to `line` until the
  * command ends or suspends (IDLE's DONE, SASL responses). */
 void sess_wait_line(struct imap_cmd *cmd, void (*line)(struct imap_cmd *cmd, const char *l,

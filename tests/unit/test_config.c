@@ -764,14 +764,14 @@ static void test_defaults_match_docs(void **state)
 	/* No keys but what a file must have: a listener (and, for its TLS
 	 * default, a certificate). */
 	struct config *c = load_ok(t, MIN_LISTENER);
-	struct kv kv[128];
-	size_t n = printed_keys(c, kv, 100);
+	struct kv kv[256];
+	size_t n = printed_keys(c, kv, 256);
 	config_free(c);
 	while (n > 0 && strncmp(kv[n - 1].key, "listener.", 9) == 0)
 		n--; /* this listener sets tls; the one below has only its address */
 	c = load_ok(t, "[tls]\ncert = cert.pem\nkey = key.pem\n[listener imap]\naddress = 127.0.0.1:1143\n");
-	struct kv lkv[128];
-	size_t ln = printed_keys(c, lkv, 128);
+	struct kv lkv[256];
+	size_t ln = printed_keys(c, lkv, 256);
 	config_free(c);
 	for (size_t i = 0; i < ln; i++)
 		if (strncmp(lkv[i].key, "listener.", 9) == 0 && n < ARRAY_SIZE(kv))
