@@ -417,6 +417,16 @@ void server_free(struct server *srv)
 		struct worker *w = &srv->workers[i];
 		if (!w->base)
 			continue;
+		/* Completions the work pool posted after this worker's loop
+		 * ended (its sessions are gone, so they only free their jobs):
+		 * run them now rather than leak them. The caller stops the pool
+		 * first (app/serve.c). No new connection may arrive meanwhile. */
+		if (w->resume_ev)
+			event_del(w->resume_ev);
+		for (size_t j = 0; w->evl && j < srv->nlisteners; j++)
+			if (w->evl[j])
+				evconnlistener_disable(w->evl[j]);
+		event_base_loop(w->base, EVLOOP_NONBLOCK);
 		for (size_t j = 0; w->evl && j < srv->nlisteners; j++)
 			if (w->evl[j])
 				evconnlistener_free(w->evl[j]);
