@@ -272,36 +272,9 @@ int alert_hist_load(struct alert_hist *h, const char *path)
 
 int alert_hist_write(const char *path, const struct strbuf *data)
 {
-	char *tmp = xasprintf("%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int rc = -1;
-	if (fd < 0)
-		goto out;
-	if (write_all(fd, data->s ? data->s : "", data->len) < 0 || fsync(fd) < 0) {
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		unlink(tmp);
-		goto out;
-	}
-	/* The rename is durable once the directory is. */
-	char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	if (slash) {
-		*slash = '\0';
-		int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
-	free(dir);
-	rc = 0;
-out:
-	if (rc < 0)
+	if (write_file_atomic(path, data->s ? data->s : "", data->len) < 0) {
 		log_err("event=alert_error what=history_write path=%s error=\"%s\"", path, strerror(errno));
-	free(tmp);
-	return rc;
+		return -1;
+	}
+	return 0;
 }

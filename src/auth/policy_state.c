@@ -40,41 +40,6 @@ struct state_header {
 
 /* ---- save ---- */
 
-static int write_file(const char *path, const unsigned char *buf, size_t len)
-{
-	char *tmp = xasprintf("%s.tmp", path);
-	unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	int rc = -1;
-	if (fd < 0)
-		goto out;
-	if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
-		unlink(tmp);
-		goto out;
-	}
-	/* The rename is durable once the directory is. */
-	char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	free(dir);
-	rc = 0;
-out:
-	free(tmp);
-	return rc;
-}
-
 /* Copies what is in use under the lock, writes outside it. */
 int policy_save(void)
 {
@@ -111,7 +76,7 @@ int policy_save(void)
 	p->dirty = false;
 	pthread_mutex_unlock(&p->lock);
 	crypto_generichash(w, crypto_generichash_BYTES, buf, (size_t)(w - buf), NULL, 0);
-	int rc = write_file(p->path, buf, len);
+	int rc = write_file_atomic(p->path, buf, len);
 	free(buf);
 	if (rc < 0) {
 		log_err("event=policy_state_error op=save path=%s error=\"%s\"", p->path,

@@ -39,6 +39,11 @@ int parse_u64(const char *s, size_t len, uint64_t *out);
 /* Writes all of buf to fd, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
 
+/* Replaces the file at path with buf[0..len), mode 0600: a temporary file
+ * beside it, fsync, rename, fsync of the directory, so a crash leaves the
+ * old or the new content, never a torn file. 0 or -1 (errno). */
+int write_file_atomic(const char *path, const void *buf, size_t len);
+
 /* FNV-1a over n bytes: a fast, non-cryptographic hash for in-memory
  * tables. */
 uint32_t hash_bytes(const void *p, size_t n);
