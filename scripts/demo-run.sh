@@ -60,6 +60,9 @@ if [ ! -f "$VAR/demo-credentials" ]; then
 fi
 if [ "$(id -u)" -eq 0 ]; then
   chown -R rampart: "$VAR/mail" "$VAR/users"
+  # The key stays root's but readable by the server's group, so SIGHUP
+  # can reload the certificate after the privilege drop.
+  chgrp rampart "$VAR/key.pem" && chmod 640 "$VAR/key.pem"
 fi
 
 CRED=$(cat "$VAR/demo-credentials")

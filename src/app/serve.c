@@ -110,7 +110,7 @@ int app_serve(const struct config *cfg)
 	struct server *srv = server_new(cfg, protos, &hooks);
 	if (!srv)
 		goto out;
-	if (privs_drop(cfg) < 0)
+	if (privs_state_dir(cfg, cfg->state_dir) < 0 || privs_drop(cfg) < 0)
 		goto out;
 	/* [oauth]: read as the run user, as every reload will be; a bad JWKS
 	 * stops the start. */

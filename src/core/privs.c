@@ -14,7 +14,9 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -35,6 +37,41 @@ static int privs_lock(void)
 {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
 		log_err("event=startup_error msg=\"cannot set no_new_privs\" error=\"%s\"", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int privs_state_dir(const struct config *cfg, const char *path)
+{
+	if (geteuid() != 0 || !cfg->run_user)
+		return 0; /* created after the drop, as whoever runs the server */
+	struct passwd *pw = getpwnam(cfg->run_user);
+	if (!pw)
+		return 0; /* privs_drop() says why */
+	gid_t gid = pw->pw_gid;
+	if (cfg->run_group) {
+		struct group *gr = getgrnam(cfg->run_group);
+		if (!gr)
+			return 0;
+		gid = gr->gr_gid;
+	}
+	bool created = mkdir(path, 0700) == 0;
+	if (!created && errno != EEXIST) {
+		log_err("event=startup_error msg=\"cannot create state_dir\" path=%s error=\"%s\"", path,
+			strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_err("event=startup_error msg=\"state_dir is not a directory\" path=%s", path);
+		return -1;
+	}
+	/* A directory root made for the server (now, or by an installer)
+	 * goes to the run user; anyone else's is left as the admin set it. */
+	if ((created || st.st_uid == 0) && chown(path, pw->pw_uid, gid) < 0) {
+		log_err("event=startup_error msg=\"cannot chown state_dir\" path=%s error=\"%s\"", path,
+			strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -13,5 +13,10 @@ int privs_harden_early(void);
  * 0 on success; -1 (logged) on failure, including when root could be
  * regained afterwards. */
 int privs_drop(const struct config *cfg);
+/* As root with a run user, before the drop: creates the state directory
+ * (0700) if missing and gives it to the run user when root owns it, so an
+ * unprivileged server can keep its state there. A no-op otherwise.
+ * 0, or -1 (logged). */
+int privs_state_dir(const struct config *cfg, const char *path);
 
 #endif
