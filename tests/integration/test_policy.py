@@ -125,6 +125,15 @@ def test_brute_force_one_source_is_locked(srv):
     line, _ = try_login(srv, "127.0.0.10", "alice", PASSWORD)
     assert b"NO [AUTHENTICATIONFAILED]" in line
     assert "result=locked ip=127.0.0.10 user=alice mech=LOGIN reason=source_locked" in srv.log()
+    # ... and no sooner than a checked wrong password (an unknown user from
+    # a fresh source: a real hash run): timing does not reveal the lock.
+    # Medians of three, compared with a wide margin (loaded machines).
+    checked = statistics.median(
+        try_login(srv, "127.0.0.12", "nobody-%d" % i, "wrong")[1] for i in range(3))
+    locked_t = statistics.median(
+        try_login(srv, "127.0.0.10", "alice", PASSWORD)[1] for _ in range(3))
+    print("checked wrong password %.3f s, locked source %.3f s" % (checked, locked_t))
+    assert locked_t >= 0.5 * checked, (locked_t, checked)
     # Another source logs in.
     line, _ = try_login(srv, "127.0.0.11", "alice", PASSWORD)
     assert line.startswith(b"a OK"), line
