@@ -172,8 +172,12 @@ class Server:
         def limits():
             if self.nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+        started = self.log().count("event=started ")
         self.proc = subprocess.Popen([BIN, "serve", "-c", self.conf_path],
                                      stdout=self.logf, stderr=self.logf, preexec_fn=limits)
+        # The ports accept as soon as they are bound, before the rest of the
+        # start-up (privilege drop, state_dir, policy, alerts) has run: wait
+        # for the server's own "started" line too.
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -182,9 +186,12 @@ class Server:
                 with socket.create_connection((self.host, self.port_tls), 0.5):
                     pass
                 with socket.create_connection((self.host, self.port_starttls), 0.5):
+                    pass
+                if self.log().count("event=started ") > started:
                     return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("server did not start: " + self.log())
 
     def stop(self, check=True):
