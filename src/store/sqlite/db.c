@@ -204,6 +204,31 @@ static int db_user_version(struct sqlite_user *u, int *version)
 	return r;
 }
 
+/* Migrations after schema_v1, applied in order inside one write
+ * transaction; each entry brings the schema from version - 1 to version.
+ * One entry per feature (they are independent of each other), numbered
+ * once and never renumbered after a release. */
+struct db_migration {
+	int version;
+	const char *what;
+	const char *sql;
+};
+
+static const struct db_migration db_migrations[] = {
+	/* { 2, "quota", "..." }, */
+	{ 0, NULL, NULL },
+};
+
+/* The version a file has once every migration above ran. */
+static int db_schema_latest(void)
+{
+	int v = 1;
+	for (const struct db_migration *m = db_migrations; m->sql; m++)
+		if (m->version > v)
+			v = m->version;
+	return v;
+}
+
 /* Creates or migrates the schema. Several processes may open a new user at
  * once: the write lock makes exactly one of them create it. */
 static int db_schema_apply(struct sqlite_user *u)
@@ -212,7 +237,8 @@ static int db_schema_apply(struct sqlite_user *u)
 	int r = db_user_version(u, &version);
 	if (r != STORE_OK)
 		return r;
-	if (version == STORE_SCHEMA_VERSION)
+	const int latest = db_schema_latest();
+	if (version == latest)
 		return STORE_OK;
 	r = sqlite_tx_write(u);
 	if (r != STORE_OK)
@@ -220,9 +246,9 @@ static int db_schema_apply(struct sqlite_user *u)
 	r = db_user_version(u, &version);
 	if (r != STORE_OK)
 		goto fail;
-	if (version > STORE_SCHEMA_VERSION) {
+	if (version > latest) {
 		log_err("event=store_schema_error user=%s version=%d supported=%d", u->username,
-			version, STORE_SCHEMA_VERSION);
+			version, latest);
 		r = STORE_EIO;
 		goto fail;
 	}
@@ -234,7 +260,14 @@ static int db_schema_apply(struct sqlite_user *u)
 			goto fail;
 		version = 1;
 	}
-	/* Later migrations go here: if (version == 1) { ...; version = 2; } */
+	for (const struct db_migration *m = db_migrations; m->sql; m++) {
+		if (m->version <= version)
+			continue;
+		r = db_exec(u, m->sql, m->what);
+		if (r != STORE_OK)
+			goto fail;
+		version = m->version;
+	}
 	char sql[64];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", version);
 	r = db_exec(u, sql, "set_user_version");

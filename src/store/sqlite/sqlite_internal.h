@@ -12,8 +12,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Bumped with every schema change; store/sqlite/db.c migrates older files. */
-#define STORE_SCHEMA_VERSION 1
 #define STORE_BUSY_TIMEOUT_MS 10000
 
 /* Every SQL statement the store runs more than once, prepared lazily and
