@@ -233,7 +233,8 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 	}
 	struct strbuf line = STRBUF_INIT;
 	struct strbuf tmp = STRBUF_INIT;
-	bool recent = m->uid >= s->view.first_recent;
+	bool recent = view_recent(&s->view, m->uid);
+	view_keywords_note(s, m->keywords); /* RFC 9051 7.3.5: FLAGS first */
 	strbuf_addf(&line, "* %u FETCH (", view_seq_of(&s->view, m->uid));
 	for (size_t i = 0; i < req->n; i++) {
 		const struct fetch_item *it = &req->items[i];

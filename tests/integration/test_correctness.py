@@ -30,3 +30,107 @@ def test_astring_with_open_bracket(server):
     data = c.ok(b"FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])")
     assert b"Subject: c" in data
     c.close()
+
+
+def flags_lines(data):
+    return [l for l in data.split(b"\r\n") if l.startswith(b"* FLAGS ")]
+
+
+def test_flags_lists_keywords_in_use(server):
+    """RFC 9051 7.3.5: FLAGS lists every keyword in use; PERMANENTFLAGS
+    too, with \\* when keywords may be created."""
+    c = Raw(server)
+    c.ok(b"APPEND INBOX ($Forwarded) {%d+}\r\n" % len(MSG) + MSG)
+    c.ok(b"APPEND INBOX ($Junk Custom1 $forwarded) {%d+}\r\n" % len(MSG) + MSG)
+    c.ok(b"APPEND INBOX (\\Seen) {%d+}\r\n" % len(MSG) + MSG)
+    data = c.ok(b"SELECT INBOX")
+    fl = flags_lines(data)
+    assert len(fl) == 1, data
+    words = fl[0][len(b"* FLAGS ("):-1].split(b" ")
+    for w in (b"\\Answered", b"\\Flagged", b"\\Deleted", b"\\Seen", b"\\Draft",
+              b"$Junk", b"Custom1"):
+        assert w in words, data
+    assert len([w for w in words if w.lower() == b"$forwarded"]) == 1, data
+    perm = re.search(rb"\[PERMANENTFLAGS \(([^)]*)\)\]", data).group(1).split(b" ")
+    assert b"$Junk" in perm and b"Custom1" in perm and b"\\*" in perm, data
+    data = c.ok(b"EXAMINE INBOX")
+    assert b"$Junk" in flags_lines(data)[0], data
+    assert b"[PERMANENTFLAGS ()]" in data, data
+    c.close()
+
+
+def test_new_keyword_announced_before_fetch(server):
+    """An untagged FLAGS precedes the first FETCH carrying a new keyword,
+    whoever set it (RFC 9051 7.3.5)."""
+    a = Raw(server)
+    a.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+    a.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+    a.ok(b"SELECT INBOX")
+    b = Raw(server, select="INBOX")
+    # Another session sets one: a's NOOP announces it before the FETCH.
+    b.ok(b"STORE 1 +FLAGS (OtherKw)")
+    time.sleep(0.2)
+    data = a.ok(b"NOOP")
+    assert b"OtherKw" in flags_lines(data)[0], data
+    assert data.index(b"* FLAGS") < data.index(b"* 1 FETCH"), data
+    assert b"OtherKw" in re.search(rb"PERMANENTFLAGS \([^)]*\)", data).group(0), data
+    # This session sets one: STORE's FETCH comes after FLAGS.
+    data = a.ok(b"STORE 2 +FLAGS (MineKw)")
+    assert b"MineKw" in flags_lines(data)[0], data
+    assert data.index(b"* FLAGS") < data.index(b"* 2 FETCH"), data
+    # Silently set: announced no later than the FETCH that shows it.
+    data = a.ok(b"STORE 2 +FLAGS.SILENT (QuietKw)") + a.ok(b"FETCH 2 FLAGS")
+    assert b"QuietKw" in flags_lines(data)[0], data
+    assert data.index(b"* FLAGS") < data.index(b"* 2 FETCH"), data
+    # A known keyword is not announced again.
+    data = a.ok(b"STORE 1 +FLAGS (MineKw)")
+    assert not flags_lines(data), data
+    data = b.ok(b"NOOP")
+    assert b"MineKw" in flags_lines(data)[0] and b"QuietKw" in flags_lines(data)[0], data
+    a.close()
+    b.close()
+
+
+def recent_of(data):
+    m = re.search(rb"\* (\d+) RECENT", data)
+    return int(m.group(1)) if m else 0
+
+
+def test_recent_in_exactly_one_session(server):
+    """RFC 3501 2.3.2: \\Recent for exactly one session, also for mail that
+    arrives while two sessions have the mailbox selected."""
+    w = Raw(server)
+    for _ in range(3):
+        w.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+    a = Raw(server)
+    b = Raw(server)
+    ra = recent_of(a.ok(b"SELECT INBOX"))
+    rb = recent_of(b.ok(b"SELECT INBOX"))
+    assert (ra, rb) == (3, 0)
+    w.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+    time.sleep(0.2)
+    da = a.ok(b"NOOP")
+    db = b.ok(b"NOOP")
+    assert b"* 4 EXISTS" in da and b"* 4 EXISTS" in db, (da, db)
+    # a synced first: the new one is a's too (RECENT counts all of a's).
+    assert (recent_of(da), recent_of(db)) == (4, 0), (da, db)
+    fa = a.ok(b"FETCH 1:* FLAGS")
+    fb = b.ok(b"FETCH 1:* FLAGS")
+    assert fa.count(b"\\Recent") == 4 and fb.count(b"\\Recent") == 0, (fa, fb)
+    # Many rounds of concurrent syncs: every new message exactly once.
+    for rnd in range(8):
+        for _ in range(3):
+            w.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+        time.sleep(0.1)
+        a.s.sendall(b"n%d NOOP\r\n" % rnd)
+        b.s.sendall(b"n%d NOOP\r\n" % rnd)
+        da = read_tagged(a.s, b"n%d" % rnd)
+        db = read_tagged(b.s, b"n%d" % rnd)
+    fa = a.ok(b"FETCH 1:* FLAGS")
+    fb = b.ok(b"FETCH 1:* FLAGS")
+    ua = {int(x) for x in re.findall(rb"\* (\d+) FETCH \(FLAGS \([^)]*\\Recent", fa)}
+    ub = {int(x) for x in re.findall(rb"\* (\d+) FETCH \(FLAGS \([^)]*\\Recent", fb)}
+    assert not (ua & ub), (ua & ub)
+    assert len(ua | ub) == 4 + 24, (sorted(ua), sorted(ub))
+    for c in (a, b, w):
+        c.close()
