@@ -704,8 +704,11 @@ int sess_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags, char *
 	int rc = -1;
 	struct strbuf kw = STRBUF_INIT;
 	for (size_t i = 0; i < count; i++) {
-		const char *f;
-		if (!imap_arg_get_atom(&list[i], &f)) {
+		const char *f = list[i].str;
+		/* RFC 9051 9: flag-keyword = atom, and NIL is an atom there:
+		 * `+FLAGS NIL` adds the keyword "NIL", as in Dovecot (an empty
+		 * list is "()"); docs/imap.md. */
+		if (list[i].type != IMAP_ARG_NIL && !imap_arg_get_atom(&list[i], &f)) {
 			*err = "Flags must be atoms";
 			goto bad;
 		}

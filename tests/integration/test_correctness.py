@@ -134,3 +134,30 @@ def test_recent_in_exactly_one_session(server):
     assert len(ua | ub) == 4 + 24, (sorted(ua), sorted(ub))
     for c in (a, b, w):
         c.close()
+
+
+def test_store_flag_lists(server):
+    """RFC 9051 9: store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP
+    (flag-list / (flag *(SP flag))); flag-list may be empty, and NIL is an
+    atom, so a flag (the keyword "NIL", as Dovecot treats it)."""
+    c = Raw(server)
+    c.ok(b"APPEND INBOX (\\Seen $A) {%d+}\r\n" % len(MSG) + MSG)
+    c.ok(b"SELECT INBOX")
+    c.ok(b"SELECT INBOX")  # \\Recent went to the first SELECT
+    assert b"* 1 FETCH (FLAGS ())" in c.ok(b"STORE 1 FLAGS ()")
+    assert b"* 1 FETCH (FLAGS ())" in c.ok(b"STORE 1 +FLAGS ()")
+    assert b"* 1 FETCH (FLAGS ())" in c.ok(b"STORE 1 -FLAGS ()")
+    assert b"FETCH" not in c.ok(b"STORE 1 FLAGS.SILENT ()")
+    data = c.ok(b"STORE 1 +FLAGS NIL")
+    assert b"* 1 FETCH (FLAGS (NIL))" in data and b"NIL" in flags_lines(data)[0], data
+    assert b"* 1 FETCH (FLAGS ())" in c.ok(b"STORE 1 -FLAGS nil")
+    assert b"* 1 FETCH (FLAGS (NIL $X))" in c.ok(b"STORE 1 +FLAGS (NIL $X)")
+    assert b"* 1 FETCH (FLAGS (\\Flagged \\Seen))" in c.ok(b"STORE 1 FLAGS \\Seen \\Flagged")
+    assert b"* 1 FETCH (FLAGS ($b))" in c.ok(b"STORE 1 FLAGS ($b $B)")
+    for bad in (b"STORE 1 FLAGS", b"STORE 1 FLAGS (\\Seen) \\Draft", b"STORE 1 FLAGS ((\\Seen))",
+                b"STORE 1 FLAGS \"foo\"", b"STORE 1 FLAGS (\\Recent)", b"STORE 1 FLAGS (\\Foo)",
+                b"STORE 1 FLAGS {3+}\r\nfoo", b"STORE 1 +FLAGS (\\Seen) (\\Draft)"):
+        data, status = c.cmd(bad)
+        assert status.startswith(b"BAD"), (bad, data)
+    assert b"* 1 FETCH (FLAGS ($b))" in c.ok(b"FETCH 1 FLAGS")
+    c.close()
