@@ -161,3 +161,62 @@ def test_store_flag_lists(server):
         assert status.startswith(b"BAD"), (bad, data)
     assert b"* 1 FETCH (FLAGS ($b))" in c.ok(b"FETCH 1 FLAGS")
     c.close()
+
+
+def list_lines(data, cmd=b"LIST"):
+    """{name: (attributes, extended data)} of the untagged LIST/LSUB."""
+    out = {}
+    for l in data.split(b"\r\n"):
+        m = re.match(rb"\* " + cmd + rb" \(([^)]*)\) \"/\" \"([^\"]*)\"(.*)$", l)
+        if m:
+            out[m.group(2)] = (m.group(1).split(), m.group(3).strip())
+    return out
+
+
+def test_list_childinfo_and_lsub_noselect(server):
+    """RFC 5258 3.5 (CHILDINFO with RECURSIVEMATCH) and RFC 3501 6.3.9 (LSUB
+    shows an unsubscribed parent of subscribed children \\Noselect), the
+    same answers as Dovecot 2.3 gives for this tree."""
+    c = Raw(server)
+    for name in (b"parent", b"parent/child", b"parent/child/deep", b"top", b"a/b/c"):
+        c.ok(b"CREATE " + name)
+    c.ok(b"SUBSCRIBE parent/child")
+    c.ok(b"SUBSCRIBE a/b/c")
+    childinfo = b'("CHILDINFO" ("SUBSCRIBED"))'
+    got = list_lines(c.ok(b'LIST (SUBSCRIBED RECURSIVEMATCH) "" %'))
+    assert got[b"parent"][1] == childinfo and got[b"a"][1] == childinfo, got
+    assert b"top" not in got and b"parent/child" not in got, got
+    # "*" lists the subscribed children themselves, so their unsubscribed
+    # parents are not repeated (RFC 5258 3.5: "servers SHOULD suppress
+    # redundant CHILDINFO responses").
+    got = list_lines(c.ok(b'LIST (SUBSCRIBED RECURSIVEMATCH) "" *'))
+    assert set(got) >= {b"parent/child", b"a/b/c"} and b"parent" not in got, got
+    # A listed (subscribed) mailbox with a subscribed descendant carries
+    # CHILDINFO whatever the pattern.
+    c.ok(b"SUBSCRIBE parent")
+    c.ok(b"SUBSCRIBE parent/child/deep")
+    got = list_lines(c.ok(b'LIST (SUBSCRIBED RECURSIVEMATCH) "" *'))
+    assert got[b"parent"][1] == childinfo and got[b"parent/child"][1] == childinfo, got
+    assert got[b"parent/child/deep"][1] == b"" and b"\\Subscribed" in got[b"parent"][0], got
+    got = list_lines(c.ok(b'LIST (SUBSCRIBED RECURSIVEMATCH) "" parent'))
+    assert got[b"parent"][1] == childinfo, got
+    # Without RECURSIVEMATCH, never CHILDINFO.
+    got = list_lines(c.ok(b'LIST (SUBSCRIBED) "" *'))
+    assert all(v[1] == b"" for v in got.values()), got
+    c.ok(b"UNSUBSCRIBE parent")
+    c.ok(b"UNSUBSCRIBE parent/child/deep")
+    # LSUB: the parent exists but is not subscribed: \Noselect.
+    got = list_lines(c.ok(b'LSUB "" %'), b"LSUB")
+    assert got[b"parent"][0] == [b"\\Noselect"] and got[b"a"][0] == [b"\\Noselect"], got
+    assert b"top" not in got, got
+    got = list_lines(c.ok(b'LSUB "" parent/%'), b"LSUB")
+    assert got == {b"parent/child": ([], b"")}, got
+    got = list_lines(c.ok(b'LSUB "" a/%'), b"LSUB")
+    assert got == {b"a/b": ([b"\\Noselect"], b"")}, got
+    c.ok(b"UNSUBSCRIBE parent/child")
+    c.ok(b"SUBSCRIBE parent/child/deep")
+    got = list_lines(c.ok(b'LSUB "" parent/%'), b"LSUB")
+    assert got == {b"parent/child": ([b"\\Noselect"], b"")}, got
+    got = list_lines(c.ok(b'LSUB "" *'), b"LSUB")
+    assert got[b"parent/child/deep"] == ([], b"") and b"parent" not in got, got
+    c.close()
