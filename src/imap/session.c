@@ -353,6 +353,16 @@ void sess_searchres_save(struct imap_session *s, const uint32_t *uids, size_t n)
 		seqset_add(&s->searchres, uids[i], uids[i]);
 }
 
+/* RFC 9051 6.1.3: after LOGOUT's BYE only its tagged OK follows. The
+ * session is in the Logout state from here, so the tagged reply reports
+ * no pending EXPUNGE/FETCH of other sessions (those came after the BYE). */
+void sess_logout_bye(struct imap_session *s)
+{
+	sess_printf(s, "* BYE Logging out");
+	s->state = ST_LOGOUT;
+	s->notify_pending = false;
+}
+
 void sess_logout(struct imap_session *s)
 {
 	sess_flush(s);

@@ -140,6 +140,8 @@ void sess_view_rename(struct imap_session *s, char *name);
 void sess_searchres_save(struct imap_session *s, const uint32_t *uids, size_t n);
 /* LOGOUT: close once the queued output is sent. */
 void sess_logout(struct imap_session *s);
+/* LOGOUT's untagged BYE; nothing but the tagged OK may follow it. */
+void sess_logout_bye(struct imap_session *s);
 /* Hands over the parser holding the running command's arguments (the
  * caller frees it) and gives the session a fresh one. */
 struct imap_parser *sess_take_parser(struct imap_session *s);

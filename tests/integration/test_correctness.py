@@ -220,3 +220,39 @@ def test_list_childinfo_and_lsub_noselect(server):
     got = list_lines(c.ok(b'LSUB "" *'), b"LSUB")
     assert got[b"parent/child/deep"] == ([], b"") and b"parent" not in got, got
     c.close()
+
+
+def read_to_close(sock, timeout=10):
+    data = b""
+    deadline = time.time() + timeout
+    sock.settimeout(timeout)
+    while time.time() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_nothing_after_logout_bye(server):
+    """RFC 9051 6.1.3: after LOGOUT's BYE only the tagged OK; pending
+    updates of other sessions are not sent after it."""
+    a = Raw(server)
+    for _ in range(3):
+        a.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+    a.ok(b"SELECT INBOX")
+    b = Raw(server, select="INBOX")
+    b.ok(b"STORE 1 +FLAGS (\\Deleted \\Flagged)")
+    b.ok(b"EXPUNGE")
+    b.ok(b"STORE 1 +FLAGS (\\Answered)")
+    b.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
+    time.sleep(0.3)  # a has been notified (ordering only)
+    a.s.sendall(b"z LOGOUT\r\n")
+    data = read_to_close(a.s)
+    tail = data[data.index(b"* BYE"):]
+    assert tail.split(b"\r\n")[1:] == [b"z OK LOGOUT completed", b""], data
+    a.close()
+    b.close()
