@@ -65,15 +65,13 @@ static void fetch_cancel(struct imap_cmd *cmd)
 	cmd->state = NULL;
 }
 
-/* Writes a string value: "" when empty, else a literal ({n}, or ~{n}
- * literal8 when binary says the data may hold NULs: RFC 3516 4.2). */
+/* Writes a string value as a literal ({n}, or ~{n} literal8 when binary
+ * says the data may hold NULs: RFC 3516 4.2), an empty one too: {0}, as
+ * Dovecot and Cyrus send it, so a client reads every section the same way
+ * (RFC 9051 allows "" as well; docs/imap.md). */
 static void write_literal(struct imap_session *s, struct strbuf *line, const char *data,
 			  size_t len, bool binary)
 {
-	if (len == 0) {
-		strbuf_adds(line, "\"\"");
-		return;
-	}
 	bool l8 = binary && memchr(data, '\0', len) != NULL;
 	strbuf_addf(line, "%s{%zu}\r\n", l8 ? "~" : "", len);
 	if (len <= FETCH_INLINE_MAX) {
