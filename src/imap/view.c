@@ -266,23 +266,26 @@ void view_keywords_add(struct imap_view *v, const char *keywords)
  * keyword in use; \* because any client may create keywords (the store
  * limits keywords per message, not per mailbox). As Dovecot does, the
  * PERMANENTFLAGS response follows every FLAGS response. */
+static void view_flag_names(const struct imap_view *v, struct strbuf *out)
+{
+	strbuf_adds(out, "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	for (size_t i = 0; i < v->nkw; i++)
+		strbuf_addf(out, " %s", v->kw[i]);
+}
+
 void view_write_flags(struct imap_session *s)
 {
 	const struct imap_view *v = &s->view;
-	static const char sys[] = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 	struct strbuf line = STRBUF_INIT;
-	strbuf_addf(&line, "* FLAGS (%s", sys);
-	for (size_t i = 0; i < v->nkw; i++)
-		strbuf_addf(&line, " %s", v->kw[i]);
-	strbuf_adds(&line, ")");
-	sess_printf(s, "%s", line.s);
+	strbuf_adds(&line, "* FLAGS (");
+	view_flag_names(v, &line);
+	sess_printf(s, "%s)", line.s);
 	strbuf_reset(&line);
 	if (v->readonly) {
 		strbuf_adds(&line, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
 	} else {
-		strbuf_addf(&line, "* OK [PERMANENTFLAGS (%s", sys);
-		for (size_t i = 0; i < v->nkw; i++)
-			strbuf_addf(&line, " %s", v->kw[i]);
+		strbuf_adds(&line, "* OK [PERMANENTFLAGS (");
+		view_flag_names(v, &line);
 		strbuf_adds(&line, " \\*)] Flags permitted.");
 	}
 	sess_printf(s, "%s", line.s);

@@ -222,21 +222,6 @@ def test_list_childinfo_and_lsub_noselect(server):
     c.close()
 
 
-def read_to_close(sock, timeout=10):
-    data = b""
-    deadline = time.time() + timeout
-    sock.settimeout(timeout)
-    while time.time() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def test_nothing_after_logout_bye(server):
     """RFC 9051 6.1.3: after LOGOUT's BYE only the tagged OK; pending
     updates of other sessions are not sent after it."""
@@ -251,9 +236,11 @@ def test_nothing_after_logout_bye(server):
     b.ok(b"APPEND INBOX {%d+}\r\n" % len(MSG) + MSG)
     time.sleep(0.3)  # a has been notified (ordering only)
     a.s.sendall(b"z LOGOUT\r\n")
-    data = read_to_close(a.s)
+    data = read_tagged(a.s, b"z")
     tail = data[data.index(b"* BYE"):]
     assert tail.split(b"\r\n")[1:] == [b"z OK LOGOUT completed", b""], data
+    a.s.settimeout(10)
+    assert a.s.recv(4096) == b"", "bytes after LOGOUT's tagged OK"
     a.close()
     b.close()
 
