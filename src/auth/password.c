@@ -157,6 +157,43 @@ bool password_scheme_legacy(const char *stored)
 	return s != SCHEME_UNKNOWN && s != SCHEME_ARGON2ID;
 }
 
+const char *password_scheme_name(const char *stored)
+{
+	static const char *const names[] = {
+		[SCHEME_UNKNOWN] = "UNKNOWN",		[SCHEME_ARGON2ID] = "ARGON2ID",
+		[SCHEME_ARGON2I] = "ARGON2I",		[SCHEME_SHA512_CRYPT] = "SHA512-CRYPT",
+		[SCHEME_SHA256_CRYPT] = "SHA256-CRYPT", [SCHEME_BLF_CRYPT] = "BLF-CRYPT",
+		[SCHEME_SSHA512] = "SSHA512",		[SCHEME_SSHA256] = "SSHA256",
+		[SCHEME_SSHA] = "SSHA",
+	};
+	const char *rest;
+	return names[password_scheme_split(stored, &rest)];
+}
+
+bool password_needs_upgrade(const char *stored)
+{
+	const char *rest = NULL;
+	enum password_scheme s = password_scheme_split(stored, &rest);
+	if (s == SCHEME_UNKNOWN)
+		return false;
+	if (s != SCHEME_ARGON2ID)
+		return true;
+	if (!password_sodium_ready())
+		return false;
+	/* An {ARGON2ID} hash made with less memory or fewer passes than
+	 * password_hash uses (Dovecot's defaults, an older Rampart) is
+	 * upgraded too; -1 (not a hash libsodium reads) is left alone: it
+	 * could not have verified. */
+	size_t len = strlen(rest);
+	if (len >= crypto_pwhash_STRBYTES)
+		return false;
+	/* libsodium reads its argument as a crypto_pwhash_STRBYTES array. */
+	char buf[crypto_pwhash_STRBYTES] = { 0 };
+	memcpy(buf, rest, len);
+	return crypto_pwhash_str_needs_rehash(buf, crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE,
+					      crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE) == 1;
+}
+
 char *password_hash(const char *password)
 {
 	if (!password || !password_sodium_ready())
