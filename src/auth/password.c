@@ -18,6 +18,8 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,20 +180,16 @@ bool password_needs_upgrade(const char *stored)
 		return false;
 	if (s != SCHEME_ARGON2ID)
 		return true;
-	if (!password_sodium_ready())
-		return false;
 	/* An {ARGON2ID} hash made with less memory or fewer passes than
-	 * password_hash uses (Dovecot's defaults, an older Rampart) is
-	 * upgraded too; -1 (not a hash libsodium reads) is left alone: it
-	 * could not have verified. */
-	size_t len = strlen(rest);
-	if (len >= crypto_pwhash_STRBYTES)
+	 * password_hash uses now is upgraded; one that costs more (Dovecot
+	 * writes t=3) is left alone: re-hashing it would be a downgrade,
+	 * which crypto_pwhash_str_needs_rehash (any difference) would do. */
+	unsigned v, m, t, p;
+	int end = 0;
+	if (sscanf(rest, "$argon2id$v=%u$m=%u,t=%u,p=%u$%n", &v, &m, &t, &p, &end) != 4 || !end)
 		return false;
-	/* libsodium reads its argument as a crypto_pwhash_STRBYTES array. */
-	char buf[crypto_pwhash_STRBYTES] = { 0 };
-	memcpy(buf, rest, len);
-	return crypto_pwhash_str_needs_rehash(buf, crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE,
-					      crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE) == 1;
+	return (uint64_t)m * 1024 < crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE ||
+	       t < crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE;
 }
 
 char *password_hash(const char *password)

@@ -217,8 +217,12 @@ static void *rehash_thread(void *arg)
 
 struct rehash *rehash_start(const struct config *cfg, struct passdb *db)
 {
-	if (!cfg->pw_upgrade_on_login || !db)
+	if (!db)
 		return NULL;
+	if (!cfg->pw_upgrade_on_login) {
+		log_info("event=password_upgrade state=off reason=config");
+		return NULL;
+	}
 	struct rehash *rh = xcalloc(1, sizeof(*rh));
 	rh->db = db;
 	rh->users_file = xstrdup(cfg->users_file);
