@@ -212,6 +212,19 @@ static void passdb_line_split(const char *s, size_t len, struct passdb_line *l)
 	}
 }
 
+/* Splits the line at *p (before end) into l and steps *p past it; false
+ * at the end. */
+static bool passdb_line_next(const char **p, const char *end, struct passdb_line *l)
+{
+	if (*p >= end)
+		return false;
+	const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+	size_t llen = nl ? (size_t)(nl - *p) : (size_t)(end - *p);
+	passdb_line_split(*p, llen, l);
+	*p += llen + (nl ? 1 : 0);
+	return true;
+}
+
 static bool passdb_line_user_is(const struct passdb_line *l, const char *user)
 {
 	return l->is_entry && l->ulen == strlen(user) && memcmp(l->user, user, l->ulen) == 0;
@@ -1018,14 +1031,10 @@ bool passdb_file_entry(const char *buf, size_t len, const char *user, struct pas
 {
 	memset(out, 0, sizeof(*out));
 	const char *p = buf, *end = buf + len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		struct passdb_line l;
-		passdb_line_split(p, llen, &l);
-		p += llen + (nl ? 1 : 0);
+	struct passdb_line l;
+	while (passdb_line_next(&p, end, &l)) {
 		/* The first line of a user wins, as when the server loads it. */
-		if (!passdb_line_user_is(&l, user) || memchr(l.start, '\0', llen))
+		if (!passdb_line_user_is(&l, user) || memchr(l.start, '\0', l.len))
 			continue;
 		out->name = xstrndup(l.user, l.ulen);
 		out->hash = xstrndup(l.hash, l.hlen);
@@ -1050,13 +1059,9 @@ int passdb_file_list(const char *path, char ***users, size_t *n)
 	char **v = NULL;
 	size_t cnt = 0, cap = 0;
 	const char *p = buf, *end = buf + len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		struct passdb_line l;
-		passdb_line_split(p, llen, &l);
-		p += llen + (nl ? 1 : 0);
-		if (!l.is_entry || memchr(l.start, '\0', llen))
+	struct passdb_line l;
+	while (passdb_line_next(&p, end, &l)) {
+		if (!l.is_entry || memchr(l.start, '\0', l.len))
 			continue;
 		char *u = xstrndup(l.user, l.ulen);
 		if (!passdb_username_valid(u)) {

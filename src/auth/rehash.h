@@ -67,4 +67,13 @@ void rehash_stop(struct rehash *rh);
  * upgrades have stopped. */
 void rehash_request(struct rehash *rh, const char *user, const char *password);
 
+/* What the queue did since rehash_start (tests; a future `rampart stats`). */
+struct rehash_counts {
+	unsigned long queued;    /* taken into the queue */
+	unsigned long full;      /* dropped: the queue was full */
+	unsigned long again;     /* dropped: that user was already queued or in progress */
+	unsigned long done;      /* answered (by the helper or in-process), any outcome */
+};
+void rehash_counts_get(struct rehash *rh, struct rehash_counts *out);
+
 #endif

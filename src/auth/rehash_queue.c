@@ -57,7 +57,15 @@ struct rehash {
 	char busy[REHASH_USER_MAX + 1];   /* the user being upgraded, "" */
 	bool stopping;
 	bool off;               /* upgrades stopped: helper gone, file not writable */
+	struct rehash_counts counts;
 };
+
+void rehash_counts_get(struct rehash *rh, struct rehash_counts *out)
+{
+	pthread_mutex_lock(&rh->lock);
+	*out = rh->counts;
+	pthread_mutex_unlock(&rh->lock);
+}
 
 static bool rehash_queued_locked(const struct rehash *rh, const char *user)
 {
@@ -75,11 +83,15 @@ void rehash_request(struct rehash *rh, const char *user, const char *password)
 		return;
 	bool full = false;
 	pthread_mutex_lock(&rh->lock);
-	if (rh->off || rh->stopping || rehash_queued_locked(rh, user)) {
-		/* nothing to say: stopped (logged once), or already coming */
+	if (rh->off || rh->stopping) {
+		/* nothing to say: stopped (logged once) */
+	} else if (rehash_queued_locked(rh, user)) {
+		rh->counts.again++;
 	} else if (rh->n == REHASH_QUEUE_MAX) {
 		full = true;
+		rh->counts.full++;
 	} else {
+		rh->counts.queued++;
 		struct rehash_req *r = &rh->q[(rh->head + rh->n) % REHASH_QUEUE_MAX];
 		snprintf(r->user, sizeof(r->user), "%s", user);
 		snprintf(r->password, sizeof(r->password), "%s", password);
@@ -199,6 +211,9 @@ static void *rehash_thread(void *arg)
 		else
 			rehash_user(rh->users_file, req.user, req.password, &r);
 		sodium_memzero(req.password, sizeof(req.password));
+		pthread_mutex_lock(&rh->lock);
+		rh->counts.done += rc == 0;
+		pthread_mutex_unlock(&rh->lock);
 		if (rc == 0) {
 			rehash_report(rh, req.user, &r);
 			continue;

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/passdb.h"
@@ -25,6 +26,8 @@
 #include "auth/rehash.h"
 #include "auth/rehash_internal.h"
 #include "auth/scram_cred.h"
+#include "core/config.h"
+#include "core/strbuf.h"
 #include "core/util.h"
 
 struct tmp {
@@ -318,6 +321,109 @@ static void test_helper_process(void **state)
 	free(sha);
 }
 
+/* Waits (bounded) until the queue has answered `want` requests. */
+static void wait_done(struct rehash *rh, unsigned long want)
+{
+	struct rehash_counts c;
+	for (int i = 0; i < 6000; i++) {
+		rehash_counts_get(rh, &c);
+		if (c.done >= want)
+			return;
+		struct timespec ts = { 0, 10 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("the queue answered %lu of %lu requests in 60 s", c.done, want);
+}
+
+/* A server that never was root: a password login through
+ * passdb_authenticate queues the upgrade, the queue's thread does it
+ * in-process, and the loaded table sees the new hash and SCRAM keys. */
+static void test_queue_in_process(void **state)
+{
+	struct tmp *t = *state;
+	char *sha = sha512_crypt("queue pw");
+	char *content = xasprintf("hana:%s\n", sha);
+	write_file(t->users, content);
+	struct passdb *db = passdb_load(t->users, NULL);
+	assert_non_null(db);
+	struct config cfg = { .users_file = t->users, .pw_upgrade_on_login = true };
+	struct rehash *rh = rehash_start(&cfg, db);
+	assert_non_null(rh);
+	struct passdb_auth pa;
+	assert_int_equal(passdb_authenticate(db, "hana", "wrong", "127.0.0.1", &pa), PASSDB_FAIL);
+	assert_int_equal(passdb_authenticate(db, "hana", "queue pw", "127.0.0.1", &pa), PASSDB_OK);
+	wait_done(rh, 1);
+	struct rehash_counts c;
+	rehash_counts_get(rh, &c);
+	assert_int_equal(c.queued, 1); /* the wrong password queued nothing */
+	struct passdb_user u;
+	assert_true(passdb_user_get(db, "hana", &u)); /* reloaded by the queue */
+	assert_string_equal(password_scheme_name(u.hash), "ARGON2ID");
+	char *field = passdb_fields_get(u.fields, SCRAM_SHA256_FIELD);
+	assert_non_null(field);
+	free(field);
+	passdb_user_clear(&u);
+	/* current now: the next login queues nothing */
+	assert_int_equal(passdb_authenticate(db, "hana", "queue pw", "127.0.0.1", &pa), PASSDB_OK);
+	rehash_counts_get(rh, &c);
+	assert_int_equal(c.queued, 1);
+	rehash_stop(rh);
+	passdb_free(db);
+	free(content);
+	free(sha);
+}
+
+/* The queue is bounded and drops, never blocks: 100 requests arrive while
+ * each takes an argon2id run, so at most a few are answered before the
+ * rest are in; a user already queued is not queued twice; stopping with a
+ * full queue returns (the rest is dropped). Counts work, not time: the
+ * margin is 100 requests against 16 places. */
+static void test_queue_bounded(void **state)
+{
+	struct tmp *t = *state;
+	char *cur = password_hash("pw");
+	struct strbuf b = STRBUF_INIT;
+	for (int i = 0; i < 100; i++)
+		strbuf_addf(&b, "q%d:%s\n", i, cur);
+	write_file(t->users, strbuf_cstr(&b));
+	struct passdb *db = passdb_load(t->users, NULL);
+	struct config cfg = { .users_file = t->users, .pw_upgrade_on_login = true };
+	struct rehash *rh = rehash_start(&cfg, db);
+	assert_non_null(rh);
+	rehash_request(rh, "q0", "not the password");
+	rehash_request(rh, "q0", "not the password");
+	for (int i = 1; i < 100; i++) {
+		char user[8];
+		snprintf(user, sizeof(user), "q%d", i);
+		rehash_request(rh, user, "not the password");
+	}
+	struct rehash_counts c;
+	rehash_counts_get(rh, &c);
+	assert_int_equal(c.queued + c.full + c.again, 101);
+	assert_int_equal(c.again, 1);
+	assert_true(c.full >= 50);
+	rehash_stop(rh);
+	/* wrong passwords: the file is as it was */
+	char *now = read_file(t->users);
+	assert_string_equal(now, strbuf_cstr(&b));
+	free(now);
+	strbuf_free(&b);
+	passdb_free(db);
+	free(cur);
+}
+
+/* upgrade_on_login = no: nothing starts, nothing is hooked. */
+static void test_queue_off(void **state)
+{
+	struct tmp *t = *state;
+	write_file(t->users, "");
+	struct passdb *db = passdb_load(t->users, NULL);
+	struct config cfg = { .users_file = t->users, .pw_upgrade_on_login = false };
+	assert_null(rehash_start(&cfg, db));
+	rehash_stop(NULL);
+	passdb_free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +433,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_if_changed, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test_setup_teardown(test_helper_process, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_in_process, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_bounded, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_off, tmp_setup, tmp_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
