@@ -1,10 +1,14 @@
 /* What the `rampart user` files of admin/ share: giving a credentials
  * file that root has just created to the server's group, the switches
- * that restrict a login source, and the app-password subcommand. */
+ * that restrict a login source, the app-password subcommand, and the
+ * lookup of a subcommand in a table (admin_subcmd.c). */
 #ifndef RAMPART_ADMIN_ADMIN_INTERNAL_H
 #define RAMPART_ADMIN_ADMIN_INTERNAL_H
 
 #include "core/strbuf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
 
 struct config;
 
@@ -17,6 +21,17 @@ void admin_file_give_to_server(const struct config *cfg, const char *path);
 /* `--from CIDR[,CIDR]` (repeatable): checks the networks and appends them,
  * comma-separated, to list. 0, or -1 after a message on stderr. */
 int admin_from_append(const char *prog, const char *arg, struct strbuf *list);
+
+/* One row of a command's subcommand table: a verb and what it stands
+ * for (an enum of the command's own). */
+struct admin_subcmd {
+	const char *name;
+	int id;
+};
+/* The id of name in v[0..n), or -1 when it is not there. */
+int admin_subcmd_find(const struct admin_subcmd *v, size_t n, const char *name);
+/* "help", "-h" or "--help". */
+bool admin_subcmd_is_help(const char *arg);
 
 /* `rampart user app-password add|list|revoke ...`: argv[0] is
  * "app-password". Returns the exit status. */

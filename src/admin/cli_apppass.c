@@ -184,22 +184,13 @@ static int ap_revoke(const char *path, const struct ap_args *a)
 
 static int ap_parse_args(int argc, char **argv, struct ap_args *a)
 {
-	static const struct {
-		const char *name;
-		enum ap_cmd cmd;
-	} cmds[] = { { "add", AP_ADD }, { "list", AP_LIST }, { "revoke", AP_REVOKE },
-		     { "del", AP_REVOKE } };
-	if (argc < 2)
+	static const struct admin_subcmd cmds[] = {
+		{ "add", AP_ADD }, { "list", AP_LIST }, { "revoke", AP_REVOKE }, { "del", AP_REVOKE },
+	};
+	int cmd = argc < 2 ? -1 : admin_subcmd_find(cmds, ARRAY_SIZE(cmds), argv[1]);
+	if (cmd < 0)
 		return -1;
-	bool known = false;
-	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-		if (strcmp(argv[1], cmds[i].name) == 0) {
-			a->cmd = cmds[i].cmd;
-			known = true;
-		}
-	}
-	if (!known)
-		return -1;
+	a->cmd = (enum ap_cmd)cmd;
 	bool options = true;
 	for (int i = 2; i < argc; i++) {
 		const char *s = argv[i];
@@ -232,8 +223,7 @@ static int ap_parse_args(int argc, char **argv, struct ap_args *a)
 
 int admin_apppass_main(int argc, char **argv)
 {
-	if (argc >= 2 && (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0 ||
-			  strcmp(argv[1], "--help") == 0))
+	if (argc >= 2 && admin_subcmd_is_help(argv[1]))
 		return ap_usage(stdout);
 	struct ap_args a = { .conf = ADMIN_DEFAULT_CONFIG, .from = STRBUF_INIT };
 	int pr = ap_parse_args(argc, argv, &a);

@@ -478,7 +478,9 @@ static int user_show(const struct config *cfg, const struct user_args *a)
 	printf("user: %s\n", u.name);
 	printf("scheme: %s%s\n", user_scheme(u.hash, sch, sizeof(sch)),
 	       !password_scheme_known(u.hash) ? " (no usable password)"
-	       : password_scheme_legacy(u.hash) ? " (legacy: set a new password to upgrade)" : "");
+	       : !password_needs_upgrade(u.hash) ? ""
+	       : cfg->pw_upgrade_on_login ? " (legacy: upgraded at the next password login)"
+					  : " (legacy: set a new password to upgrade)");
 	printf("scram-sha-256: %s\n", scram ? "yes" : "no");
 	printf("from: %s\n", nets ? nets : "any");
 	/* The values the server reads as yes (passdb_authenticate). */
@@ -528,7 +530,7 @@ static int user_list(const struct config *cfg, bool legacy)
 		} else if ((i == 0 || strcmp(users[i], users[i - 1]) != 0) &&
 			   passdb_user_get(db, users[i], &u)) {
 			char sch[40];
-			if (password_scheme_legacy(u.hash))
+			if (password_needs_upgrade(u.hash))
 				printf("%s %s\n", u.name, user_scheme(u.hash, sch, sizeof(sch)));
 			passdb_user_clear(&u);
 		}
@@ -592,22 +594,17 @@ static int user_parse_opts(int argc, char **argv, struct user_args *a)
 
 static int user_parse_args(int argc, char **argv, struct user_args *a)
 {
-	static const struct {
-		const char *name;
-		enum user_cmd cmd;
-	} cmds[] = { { "add", USER_ADD },   { "passwd", USER_PASSWD }, { "modify", USER_MODIFY },
-		     { "show", USER_SHOW }, { "del", USER_DEL },       { "delete", USER_DEL },
-		     { "list", USER_LIST } };
+	static const struct admin_subcmd cmds[] = {
+		{ "add", USER_ADD },   { "passwd", USER_PASSWD }, { "modify", USER_MODIFY },
+		{ "show", USER_SHOW }, { "del", USER_DEL },       { "delete", USER_DEL },
+		{ "list", USER_LIST },
+	};
 	*a = (struct user_args){ .conf = ADMIN_DEFAULT_CONFIG, .from = STRBUF_INIT, .apo = -1 };
-	if (argc < 2)
+	int cmd = argc < 2 ? -1 : admin_subcmd_find(cmds, ARRAY_SIZE(cmds), argv[1]);
+	if (cmd < 0)
 		return -1;
-	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
-		if (strcmp(argv[1], cmds[i].name) == 0) {
-			a->cmd = cmds[i].cmd;
-			return user_parse_opts(argc, argv, a);
-		}
-	}
-	return -1;
+	a->cmd = (enum user_cmd)cmd;
+	return user_parse_opts(argc, argv, a);
 }
 
 static int user_run(const struct user_args *a)
@@ -649,8 +646,7 @@ static int user_run(const struct user_args *a)
 
 int admin_user_main(int argc, char **argv)
 {
-	if (argc >= 2 && (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0 ||
-			  strcmp(argv[1], "--help") == 0))
+	if (argc >= 2 && admin_subcmd_is_help(argv[1]))
 		return user_usage(stdout);
 	if (argc >= 2 && strcmp(argv[1], "app-password") == 0)
 		return admin_apppass_main(argc - 1, argv + 1);

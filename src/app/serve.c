@@ -11,6 +11,7 @@
 #include "auth/oauth.h"
 #include "auth/passdb.h"
 #include "auth/policy.h"
+#include "auth/rehash.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/privs.h"
@@ -93,6 +94,9 @@ int app_serve(const struct config *cfg)
 		return 1;
 	}
 	passdb_set_state_dir(passdb, cfg->state_dir);   /* app-password last use */
+	/* Forks the root helper that upgrades legacy hashes, while the
+	 * process is still single-threaded and root (auth/rehash.h). */
+	struct rehash *rehash = rehash_start(cfg, passdb);
 	struct imap_proto imap = { .cfg = cfg, .passdb = passdb };
 	struct server_proto protos[LISTENER_PROTO__COUNT] = {
 		[LISTENER_PROTO_IMAP] = { &imap_proto_ops, &imap },
@@ -179,6 +183,7 @@ out:
 	}
 	if (store_up)
 		store_shutdown();
+	rehash_stop(rehash);
 	passdb_free(passdb);
 	oauth_free(imap.oauth);
 	if (rc == 0)

@@ -498,7 +498,6 @@ int apppass_use_record(const char *state_dir, const char *user, const char *id, 
 		return -1;
 	char *dir = xasprintf("%s/" APPPASS_USE_DIR, state_dir);
 	char *path = apppass_use_path(state_dir, user);
-	char *tmp = xasprintf("%s.tmp", path);
 	int rc = -1;
 	pthread_mutex_lock(&apppass_use_lock);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -530,18 +529,13 @@ int apppass_use_record(const char *state_dir, const char *user, const char *id, 
 		safe_ip[j++] = (ip[i] > ' ' && ip[i] < 0x7f) ? ip[i] : '?';
 	safe_ip[j] = '\0';
 	strbuf_addf(&b, "%s %" PRId64 " %s\n", id, (int64_t)when, j ? safe_ip : "-");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		int w = write_all(fd, b.s, b.len);
-		if (close(fd) == 0 && w == 0)
-			rc = rename(tmp, path);
-		if (rc < 0)
-			unlink(tmp);
-	}
+	/* Not durable: the last use is a hint for the administrator, and a
+	 * login must not wait for a disk flush. A crash may lose it. */
+	const struct write_file_opts wo = { .mode = 0600, .not_durable = true };
+	rc = write_file_atomic_opts(path, b.s, b.len, &wo);
 	strbuf_free(&b);
 out:
 	pthread_mutex_unlock(&apppass_use_lock);
-	free(tmp);
 	free(path);
 	free(dir);
 	return rc;

@@ -9,6 +9,7 @@
 #include "auth/passdb.h"
 #include "auth/passdb_internal.h"
 #include "auth/apppass.h"
+#include "auth/scram_cred.h"
 #include "core/cidr.h"
 #include "core/log.h"
 #include "core/strbuf.h"
@@ -56,6 +57,8 @@ struct passdb {
 	bool have_bad_stamp;
 	struct apppass_store *apps;     /* the app_passwords file beside path */
 	char *state_dir;                /* where app-password use is recorded */
+	passdb_upgrade_fn *upgrade;     /* hash upgrade on login (auth/rehash.h) */
+	void *upgrade_arg;
 };
 
 /* ---- usernames ---- */
@@ -207,6 +210,19 @@ static void passdb_line_split(const char *s, size_t len, struct passdb_line *l)
 		l->fields = f;
 		l->flen = (size_t)(rend - f);
 	}
+}
+
+/* Splits the line at *p (before end) into l and steps *p past it; false
+ * at the end. */
+static bool passdb_line_next(const char **p, const char *end, struct passdb_line *l)
+{
+	if (*p >= end)
+		return false;
+	const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+	size_t llen = nl ? (size_t)(nl - *p) : (size_t)(end - *p);
+	passdb_line_split(*p, llen, l);
+	*p += llen + (nl ? 1 : 0);
+	return true;
 }
 
 static bool passdb_line_user_is(const struct passdb_line *l, const char *user)
@@ -477,6 +493,22 @@ enum passdb_result passdb_verify(struct passdb *db, const char *user, const char
 	return ok ? PASSDB_OK : PASSDB_FAIL;
 }
 
+void passdb_set_upgrade_hook(struct passdb *db, passdb_upgrade_fn *fn, void *arg)
+{
+	db->upgrade = fn;
+	db->upgrade_arg = arg;
+}
+
+bool passdb_entry_needs_upgrade(const char *hash, const char *fields)
+{
+	if (password_needs_upgrade(hash))
+		return true;
+	char *scram = passdb_fields_get(fields, SCRAM_SHA256_FIELD);
+	bool missing = !scram;
+	free(scram);
+	return missing;
+}
+
 void passdb_set_state_dir(struct passdb *db, const char *dir)
 {
 	free(db->state_dir);
@@ -632,6 +664,8 @@ enum passdb_result passdb_authenticate(struct passdb *db, const char *user, cons
 			snprintf(out->credential, sizeof(out->credential), "password");
 			out->legacy_scheme = password_scheme_legacy(u.hash);
 			r = PASSDB_OK;
+			if (db->upgrade && passdb_entry_needs_upgrade(u.hash, u.fields))
+				db->upgrade(db->upgrade_arg, user, password);
 		} else {
 			out->reason = "bad_credentials";
 		}
@@ -705,53 +739,6 @@ bool passdb_user_exists(struct passdb *db, const char *user)
 }
 
 /* ---- editing the file ---- */
-
-/* Rewrites the file at path (already resolved) with new contents:
- * a temporary file in the same directory, fsync, rename over the old one,
- * fsync of the directory, so a crash leaves either the old or the new
- * file and never a torn one. The new file keeps the old one's owner and
- * group where we may set them, with mode 0640 (the server reads it
- * through its group; nobody else needs to). */
-static int passdb_file_replace(const char *path, int dfd, const char *dir, const char *base,
-			       const struct strbuf *content, const struct stat *orig)
-{
-	char *tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		free(tmp);
-		errno = e;
-		return -1;
-	}
-	if (fchmod(fd, 0640) < 0)
-		goto fail;
-	/* Only root can give the file away; for anyone else the new file
-	 * keeps their own ownership, which is all they could have written. */
-	if (orig && (orig->st_uid != geteuid() || orig->st_gid != getegid()))
-		if (fchown(fd, orig->st_uid, orig->st_gid) < 0 && errno != EPERM)
-			goto fail;
-	if (write_all(fd, content->s ? content->s : "", content->len) < 0 || fsync(fd) < 0)
-		goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto fail;
-	free(tmp);
-	if (fsync(dfd) < 0)
-		return -1;
-	return 0;
-fail:;
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	errno = e;
-	return -1;
-}
 
 /* Extra fields to set or remove on one line, in one rewrite. */
 struct passdb_field_edit {
@@ -845,21 +832,9 @@ int passdb_file_rewrite(const char *path, passdb_rewrite_fn edit, void *arg)
 	 * link survives the rename. */
 	char *real = realpath(path, NULL);
 	const char *target = real ? real : path;
-	char *dir = xstrdup(target);
-	char *slash = strrchr(dir, '/');
-	const char *base;
-	if (!slash) {
-		free(dir);
-		dir = xstrdup(".");
-		base = target;
-	} else {
-		*slash = '\0';
-		base = target + (slash - dir) + 1;
-		if (slash == dir) {
-			free(dir);
-			dir = xstrdup("/");
-		}
-	}
+	const char *slash = strrchr(target, '/');
+	char *dir = !slash ? xstrdup(".") : slash == target ? xstrdup("/")
+					  : xstrndup(target, (size_t)(slash - target));
 	int rc = -1, e = 0;
 	char *buf = NULL;
 	size_t len = 0;
@@ -873,9 +848,8 @@ int passdb_file_rewrite(const char *path, passdb_rewrite_fn edit, void *arg)
 	 * setups) still get the atomic rename, just not the mutual exclusion. */
 	while (flock(dfd, LOCK_EX) < 0 && errno == EINTR)
 		;
-	struct stat st;
 	bool exists = true;
-	if (passdb_file_read(target, &buf, &len, &st) < 0) {
+	if (passdb_file_read(target, &buf, &len, NULL) < 0) {
 		if (errno != ENOENT) {
 			e = errno;
 			goto out;
@@ -889,7 +863,10 @@ int passdb_file_rewrite(const char *path, passdb_rewrite_fn edit, void *arg)
 		goto out;
 	}
 	rc = -1;
-	if (passdb_file_replace(target, dfd, dir, base, &out, exists ? &st : NULL) < 0) {
+	/* Mode 0640: the server reads the file through its group and nobody
+	 * else needs it. The owner and group stay the replaced file's. */
+	const struct write_file_opts wo = { .mode = 0640, .keep_owner = true };
+	if (write_file_atomic_opts(target, out.s ? out.s : "", out.len, &wo) < 0) {
 		e = errno;
 		goto out;
 	}
@@ -916,6 +893,7 @@ struct passdb_edit {
 	const char *user;
 	const char *hash;
 	const struct passdb_field_edit *fe;
+	const char *expect;     /* fe: the hash the line must still have; NULL: any */
 };
 
 /* Returns 0 or -2 when the user is not there (delete, field). */
@@ -934,6 +912,9 @@ static int passdb_edit_lines(void *arg, const char *buf, size_t len, bool exists
 		passdb_line_split(p, llen, &l);
 		if (fe && passdb_line_user_is(&l, user) && !found) {
 			found = true;
+			if (ed->expect && (l.hlen != strlen(ed->expect) ||
+					   memcmp(l.hash, ed->expect, l.hlen) != 0))
+				return -3;
 			passdb_line_edit_field(out, &l, fe);
 		} else if (!fe && passdb_line_user_is(&l, user) && (!hash || !found)) {
 			found = true;
@@ -971,10 +952,11 @@ static int passdb_edit_lines(void *arg, const char *buf, size_t len, bool exists
 	return 0;
 }
 
-/* Validates an edit of the users file and runs it.
- * Returns 0, -1 (errno) or -2 when the user is not there (delete, field). */
+/* Validates an edit of the users file and runs it. Returns 0, -1
+ * (errno), -2 when the user is not there (delete, field) or -3 when the
+ * user's hash is not `expect`. */
 static int passdb_file_edit(const char *path, const char *user, const char *hash,
-			    const struct passdb_field_edit *fe)
+			    const struct passdb_field_edit *fe, const char *expect)
 {
 	if (!path || !passdb_username_valid(user)) {
 		errno = EINVAL;
@@ -992,7 +974,7 @@ static int passdb_file_edit(const char *path, const char *user, const char *hash
 		errno = EINVAL;
 		return -1;
 	}
-	struct passdb_edit ed = { .user = user, .hash = hash, .fe = fe };
+	struct passdb_edit ed = { .user = user, .hash = hash, .fe = fe, .expect = expect };
 	return passdb_file_rewrite(path, passdb_edit_lines, &ed);
 }
 
@@ -1002,12 +984,12 @@ int passdb_file_set(const char *path, const char *user, const char *hash)
 		errno = EINVAL;
 		return -1;
 	}
-	return passdb_file_edit(path, user, hash, NULL);
+	return passdb_file_edit(path, user, hash, NULL, NULL);
 }
 
 int passdb_file_delete(const char *path, const char *user)
 {
-	return passdb_file_edit(path, user, NULL, NULL);
+	return passdb_file_edit(path, user, NULL, NULL, NULL);
 }
 
 int passdb_file_set_field(const char *path, const char *user, const char *key, const char *value)
@@ -1031,7 +1013,35 @@ int passdb_file_update(const char *path, const char *user, const char *hash,
 		       const struct passdb_field *fields, size_t n)
 {
 	struct passdb_field_edit fe = { .v = fields, .n = n, .hash = hash, .create = hash != NULL };
-	return passdb_file_edit(path, user, hash ? hash : "{unused}", &fe);
+	return passdb_file_edit(path, user, hash ? hash : "{unused}", &fe, NULL);
+}
+
+int passdb_file_update_if(const char *path, const char *user, const char *expect,
+			  const char *hash, const struct passdb_field *fields, size_t n)
+{
+	if (!expect) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct passdb_field_edit fe = { .v = fields, .n = n, .hash = hash };
+	return passdb_file_edit(path, user, hash ? hash : "{unused}", &fe, expect);
+}
+
+bool passdb_file_entry(const char *buf, size_t len, const char *user, struct passdb_user *out)
+{
+	memset(out, 0, sizeof(*out));
+	const char *p = buf, *end = buf + len;
+	struct passdb_line l;
+	while (passdb_line_next(&p, end, &l)) {
+		/* The first line of a user wins, as when the server loads it. */
+		if (!passdb_line_user_is(&l, user) || memchr(l.start, '\0', l.len))
+			continue;
+		out->name = xstrndup(l.user, l.ulen);
+		out->hash = xstrndup(l.hash, l.hlen);
+		out->fields = l.fields ? xstrndup(l.fields, l.flen) : xstrdup("");
+		return true;
+	}
+	return false;
 }
 
 int passdb_file_list(const char *path, char ***users, size_t *n)
@@ -1049,13 +1059,9 @@ int passdb_file_list(const char *path, char ***users, size_t *n)
 	char **v = NULL;
 	size_t cnt = 0, cap = 0;
 	const char *p = buf, *end = buf + len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		struct passdb_line l;
-		passdb_line_split(p, llen, &l);
-		p += llen + (nl ? 1 : 0);
-		if (!l.is_entry || memchr(l.start, '\0', llen))
+	struct passdb_line l;
+	while (passdb_line_next(&p, end, &l)) {
+		if (!l.is_entry || memchr(l.start, '\0', l.len))
 			continue;
 		char *u = xstrndup(l.user, l.ulen);
 		if (!passdb_username_valid(u)) {

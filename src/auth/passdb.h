@@ -57,6 +57,15 @@ struct passdb_auth {
  * use is recorded in the state directory (passdb_set_state_dir). */
 enum passdb_result passdb_authenticate(struct passdb *db, const char *user, const char *password,
 				       const char *ip, struct passdb_auth *out);
+/* Called by passdb_authenticate on its thread after the primary password
+ * (not an app password) verified against a hash that needs an upgrade
+ * (password_needs_upgrade) or beside which SCRAM keys are missing: the
+ * plaintext is known only at this moment. It must not block (auth/rehash.h
+ * queues the request). Set before serving; NULL: none. */
+typedef void passdb_upgrade_fn(void *arg, const char *user, const char *password);
+void passdb_set_upgrade_hook(struct passdb *db, passdb_upgrade_fn *fn, void *arg);
+/* Whether a verified entry (hash and fields) is one the hook is for. */
+bool passdb_entry_needs_upgrade(const char *hash, const char *fields);
 /* Where the server records app-password use (its [server] state_dir);
  * NULL or never called: not recorded. Call before serving. */
 void passdb_set_state_dir(struct passdb *db, const char *dir);
@@ -94,6 +103,14 @@ bool password_scheme_known(const char *stored);
 /* Known, but not the argon2id that new passwords get: a migrated hash
  * that `rampart user list --legacy` shows. */
 bool password_scheme_legacy(const char *stored);
+
+/* The canonical name of the scheme of a stored value ("SHA512-CRYPT",
+ * "ARGON2ID"; "UNKNOWN"): for logs, never the hash. Static. */
+const char *password_scheme_name(const char *stored);
+/* Verifiable, but weaker than what password_hash writes now: any
+ * legacy scheme, or argon2id with a lower cost. What a successful
+ * password login upgrades (auth/rehash.h). */
+bool password_needs_upgrade(const char *stored);
 
 /* Users file editing for the CLI (atomic rewrite: temp file, fsync, rename). */
 int passdb_file_set(const char *path, const char *user, const char *hash);

@@ -43,6 +43,18 @@ typedef int (*passdb_rewrite_fn)(void *arg, const char *buf, size_t len, bool ex
  * group kept where we may set them. */
 int passdb_file_rewrite(const char *path, passdb_rewrite_fn edit, void *arg);
 
+struct passdb_user;
+struct passdb_field;
+/* The first line of user in a users file's content (as the server reads
+ * it: first line wins); false when there is none. Clear with
+ * passdb_user_clear. */
+bool passdb_file_entry(const char *buf, size_t len, const char *user, struct passdb_user *out);
+/* passdb_file_update for an existing user whose hash must still be
+ * `expect` under the lock: -3 (nothing written) when it changed since
+ * the caller read it, -2 when the user is gone. hash NULL keeps it. */
+int passdb_file_update_if(const char *path, const char *user, const char *expect,
+			  const char *hash, const struct passdb_field *fields, size_t n);
+
 /* Work done by passdb_authenticate since start, for tests that prove the
  * check is timing-neutral by counting what it computes. */
 struct passdb_work {

@@ -18,6 +18,8 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +157,39 @@ bool password_scheme_legacy(const char *stored)
 	const char *rest;
 	enum password_scheme s = password_scheme_split(stored, &rest);
 	return s != SCHEME_UNKNOWN && s != SCHEME_ARGON2ID;
+}
+
+const char *password_scheme_name(const char *stored)
+{
+	static const char *const names[] = {
+		[SCHEME_UNKNOWN] = "UNKNOWN",		[SCHEME_ARGON2ID] = "ARGON2ID",
+		[SCHEME_ARGON2I] = "ARGON2I",		[SCHEME_SHA512_CRYPT] = "SHA512-CRYPT",
+		[SCHEME_SHA256_CRYPT] = "SHA256-CRYPT", [SCHEME_BLF_CRYPT] = "BLF-CRYPT",
+		[SCHEME_SSHA512] = "SSHA512",		[SCHEME_SSHA256] = "SSHA256",
+		[SCHEME_SSHA] = "SSHA",
+	};
+	const char *rest;
+	return names[password_scheme_split(stored, &rest)];
+}
+
+bool password_needs_upgrade(const char *stored)
+{
+	const char *rest = NULL;
+	enum password_scheme s = password_scheme_split(stored, &rest);
+	if (s == SCHEME_UNKNOWN)
+		return false;
+	if (s != SCHEME_ARGON2ID)
+		return true;
+	/* An {ARGON2ID} hash made with less memory or fewer passes than
+	 * password_hash uses now is upgraded; one that costs more (Dovecot
+	 * writes t=3) is left alone: re-hashing it would be a downgrade,
+	 * which crypto_pwhash_str_needs_rehash (any difference) would do. */
+	unsigned v, m, t, p;
+	int end = 0;
+	if (sscanf(rest, "$argon2id$v=%u$m=%u,t=%u,p=%u$%n", &v, &m, &t, &p, &end) != 4 || !end)
+		return false;
+	return (uint64_t)m * 1024 < crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE ||
+	       t < crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE;
 }
 
 char *password_hash(const char *password)

@@ -146,6 +146,8 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_PASSWORDS, "min_length", T_UINT, pw_min_length, 8, 1024),
 	KEY(SEC_PASSWORDS, "pwquality", T_BOOL, pw_quality, 0, 0),
 	KEY(SEC_PASSWORDS, "breached_file", T_OPTPATH, pw_breached_file, 0, 0),
+	/* [passwords] (hash upgrade part): auth/rehash.c */
+	KEY(SEC_PASSWORDS, "upgrade_on_login", T_BOOL, pw_upgrade_on_login, 0, 0),
 	/* [policy]: auth/policy.c (brute force, spraying, connection limits) */
 	KEY(SEC_POLICY, "lockout_failures", T_UINT, policy_lockout_failures, 1, 100000),
 	KEY(SEC_POLICY, "lockout_window", T_UINT, policy_lockout_window, 1, 7 * 86400),
@@ -1012,6 +1014,8 @@ static void config_set_defaults(struct config *c, const char *dir)
 	/* [passwords] (users part) */
 	c->pw_min_length = 12;
 	c->pw_quality = true;
+	/* [passwords] (hash upgrade part) */
+	c->pw_upgrade_on_login = true;
 	/* [policy] (auth/policy.c) */
 	c->policy_lockout_failures = 10;
 	c->policy_lockout_window = 600;

@@ -18,7 +18,7 @@
  *   [auth]        mechanisms
  *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
  *                 scope, openid_configuration (auth/oauth.h)
- *   [passwords]   min_length, pwquality, breached_file
+ *   [passwords]   min_length, pwquality, breached_file, upgrade_on_login
  *   [policy]      lockout_*, spray_users, prefix_failures, user_failures, delay_*,
  *                 breaker_failures_per_s, table_size, max_queued_checks,
  *                 max_sessions_per_user, connection_reserve_percent, save_interval
@@ -134,6 +134,8 @@ struct config {
 	unsigned pw_min_length;
 	bool pw_quality;             /* libpwquality with its cracklib dictionary */
 	char *pw_breached_file;      /* HIBP "SHA-1 ordered by hash" file, NULL: none */
+	/* [passwords] (hash upgrade part: auth/rehash.h) */
+	bool pw_upgrade_on_login;    /* re-hash legacy entries after a verified login */
 	/* [policy] (auth/policy.c; docs/security.md) */
 	unsigned policy_lockout_failures;   /* failures per lockout_window that lock a source */
 	unsigned policy_lockout_window;     /* seconds */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,39 +158,69 @@ int write_all(int fd, const void *buf, size_t len)
 
 int write_file_atomic(const char *path, const void *buf, size_t len)
 {
-	char *tmp = xasprintf("%s.tmp", path);
+	return write_file_atomic_opts(path, buf, len, NULL);
+}
+
+/* The directory part of path ("." when none, "/" for the root). */
+static char *write_file_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+int write_file_atomic_opts(const char *path, const void *buf, size_t len,
+			   const struct write_file_opts *opts)
+{
+	static const struct write_file_opts defaults = { 0 };
+	const struct write_file_opts *o = opts ? opts : &defaults;
+	char *dir = write_file_dir(path);
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	/* A dot name: directory listings and globs skip a half-written file. */
+	char *tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
 	int rc = -1, e = 0;
-	unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		e = errno;
 		goto out;
 	}
-	if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
-		e = errno;
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		e = errno;
-		unlink(tmp);
-		goto out;
-	}
+	struct stat orig;
+	bool have_orig = o->keep_owner && stat(path, &orig) == 0;
+	if (fchmod(fd, o->mode ? o->mode : 0600) < 0)
+		goto fail;
+	if (have_orig && (orig.st_uid != geteuid() || orig.st_gid != getegid()) &&
+	    fchown(fd, orig.st_uid, orig.st_gid) < 0 && errno != EPERM)
+		goto fail;
+	if (write_all(fd, buf, len) < 0 || (!o->not_durable && fsync(fd) < 0))
+		goto fail;
+	int c = close(fd);
+	fd = -1;
+	if (c < 0 || rename(tmp, path) < 0)
+		goto fail;
 	/* The rename is durable once the directory is. */
-	char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	int dfd = open(!slash ? "." : *dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
+	if (!o->not_durable) {
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) < 0) {
+			e = errno;
+			if (dfd >= 0)
+				close(dfd);
+			goto out;
+		}
 		close(dfd);
 	}
-	free(dir);
 	rc = 0;
+	goto out;
+fail:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
 out:
 	free(tmp);
+	free(dir);
 	if (rc < 0)
 		errno = e;
 	return rc;

@@ -44,6 +44,24 @@ int write_all(int fd, const void *buf, size_t len);
  * old or the new content, never a torn file. 0 or -1 (errno). */
 int write_file_atomic(const char *path, const void *buf, size_t len);
 
+/* How write_file_atomic_opts replaces a file. */
+struct write_file_opts {
+	unsigned mode;          /* of the new file; 0: 0600 */
+	/* The new file gets the replaced file's owner and group where we
+	 * may set them (root may give a file away; anyone else keeps their
+	 * own, which is all they could have written). */
+	bool keep_owner;
+	/* Skip both fsyncs: the rename is still atomic for readers, but a
+	 * crash may leave the old content (or, on some filesystems, an
+	 * empty file). For records that are hints, written on a hot path. */
+	bool not_durable;
+};
+/* write_file_atomic with options; opts NULL: the defaults above. The
+ * temporary file has a unique name (mkostemp), so concurrent writers of
+ * one path never share it; the last rename wins. */
+int write_file_atomic_opts(const char *path, const void *buf, size_t len,
+			   const struct write_file_opts *opts);
+
 /* FNV-1a over n bytes: a fast, non-cryptographic hash for in-memory
  * tables. */
 uint32_t hash_bytes(const void *p, size_t n);
