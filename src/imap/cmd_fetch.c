@@ -52,6 +52,9 @@ struct fetch_state {
 	struct seqset uidset;        /* VANISHED: the UID set as sent */
 	uint32_t *vanished;          /* VANISHED: expunged UIDs of the set */
 	size_t nvanished;
+	bool vanished_pruned;        /* ... history that old was pruned: */
+	uint32_t *present;           /* the mailbox's UIDs, ascending */
+	size_t npresent;
 };
 
 static void fetch_state_free(struct fetch_state *st)
@@ -64,6 +67,7 @@ static void fetch_state_free(struct fetch_state *st)
 	free(st->seen);
 	seqset_free(&st->uidset);
 	free(st->vanished);
+	free(st->present);
 	free(st);
 }
 
@@ -407,6 +411,27 @@ static int fetch_vanished(struct store_user *u, int64_t mailbox, struct fetch_st
 	store_msg_array_free(ch, nch);
 	if (r != STORE_OK)
 		return r;
+	uint64_t floor = 0;
+	if ((r = store_expunged_floor(u, mailbox, &floor)) != STORE_OK) {
+		free(ex);
+		return r;
+	}
+	st->vanished_pruned = st->mods.changedsince < floor;
+	if (st->vanished_pruned) {
+		/* Every UID of the set not in the mailbox is reported: its
+		 * UIDs now (the view may lag behind). */
+		struct store_msg *all = NULL;
+		size_t nall = 0;
+		if ((r = store_msg_list(u, mailbox, 1, true, &all, &nall)) != STORE_OK) {
+			free(ex);
+			return r;
+		}
+		st->present = xmalloc((nall ? nall : 1) * sizeof(uint32_t));
+		for (size_t i = 0; i < nall; i++)
+			st->present[i] = all[i].uid;
+		st->npresent = nall;
+		store_msg_array_free(all, nall);
+	}
 	st->vanished = xmalloc((nex ? nex : 1) * sizeof(uint32_t));
 	for (size_t i = 0; i < nex; i++)
 		if (seqset_contains(&st->uidset, ex[i]))
@@ -567,11 +592,18 @@ static void fetch_start(struct imap_session *s, struct fetch_state *st, int err,
 	store_msg_array_free(changed, nchanged);
 	if (st->mods.vanished) {
 		/* RFC 7162 3.2.6: VANISHED (EARLIER) before the FETCH responses. */
+		const struct imap_view *v = &s->view;
 		size_t k = 0;
 		for (size_t i = 0; i < st->nvanished; i++)
-			if (!view_seq_of(&s->view, st->vanished[i]))
+			if (!view_seq_of(v, st->vanished[i]))
 				st->vanished[k++] = st->vanished[i];
-		condstore_write_vanished(s, true, st->vanished, k);
+		/* Pruned history: every UID of the set ('*' is the view's
+		 * last UID) that the mailbox does not hold (RFC 7162 3.2.6). */
+		if (st->vanished_pruned)
+			condstore_write_vanished_absent(s, &st->uidset, UINT32_MAX, st->present,
+							st->npresent);
+		else
+			condstore_write_vanished(s, true, st->vanished, k);
 	}
 	fetch_run(s, st);
 }

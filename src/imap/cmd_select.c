@@ -25,6 +25,7 @@ struct select_job {
 	/* RFC 7162 3.2.5: what changed since the client's modseq. */
 	struct condstore_select params;
 	bool resync;                 /* QRESYNC given and UIDVALIDITY matches */
+	bool pruned;                 /* ... but the expunge history is pruned */
 	struct store_msg *changed;
 	size_t nchanged;
 	uint32_t *vanished;
@@ -57,6 +58,15 @@ static int select_qresync_run(struct store_user *u, struct select_job *j)
 	if (r != STORE_OK)
 		return r;
 	const struct seqset *known = j->params.has_known ? &j->params.known : NULL;
+	uint64_t floor = 0;
+	if ((r = store_expunged_floor(u, j->mb.id, &floor)) != STORE_OK) {
+		store_msg_array_free(ch, nch);
+		free(ex);
+		return r;
+	}
+	/* RFC 7162 3.2.5.2: history that old was pruned; every UID the
+	 * client may know that is not here is reported instead. */
+	j->pruned = j->params.modseq < floor;
 	j->resync = true;
 	j->changed = xcalloc(nch ? nch : 1, sizeof(*j->changed));
 	for (size_t i = 0; i < nch; i++) {
@@ -138,7 +148,15 @@ static void select_write_condstore(struct imap_session *s, struct select_job *j)
 	sess_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)j->modseq);
 	if (!j->resync)
 		return;
-	condstore_write_vanished(s, true, j->vanished, j->nvanished);
+	if (j->pruned) {
+		struct seqset all = SEQSET_INIT;
+		seqset_add(&all, 1, UINT32_MAX);
+		condstore_write_vanished_absent(s, j->params.has_known ? &j->params.known : &all,
+						j->mb.uidnext, s->view.uids, s->view.count);
+		seqset_free(&all);
+	} else {
+		condstore_write_vanished(s, true, j->vanished, j->nvanished);
+	}
 	struct strbuf line = STRBUF_INIT;
 	for (size_t i = 0; i < j->nchanged; i++) {
 		const struct store_msg *m = &j->changed[i];
