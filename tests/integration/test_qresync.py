@@ -4,8 +4,10 @@ STORE (UNCHANGEDSINCE) with MODIFIED, SEARCH MODSEQ, ENABLE QRESYNC,
 SELECT (QRESYNC ...) with VANISHED (EARLIER), UID FETCH (VANISHED),
 VANISHED instead of EXPUNGE, and a 10,000-message cache resynchronised
 exactly."""
+import glob
 import os
 import re
+import sqlite3
 import tempfile
 import time
 
@@ -380,3 +382,63 @@ def test_resync_10000_messages(tmpfs_server):
     a.close()
     print("fill+cache %.1f s, changes %.1f s, resync+check %.1f s; resync sent %d bytes"
           % (t1 - t0, t2 - t1, time.time() - t2, len(data)))
+
+
+def age_history(server, days):
+    """Makes every recorded expunge `days` older (the store keeps its
+    time per range), through the store's own database file."""
+    paths = glob.glob(os.path.join(server.dir, "mail", "*", "*", "index.sqlite"))
+    assert len(paths) == 1, paths
+    db = sqlite3.connect(paths[0], timeout=30)
+    with db:
+        db.execute("UPDATE expunged_ranges SET expunged_at = expunged_at - ?", (days * 86400,))
+    db.close()
+
+
+def test_pruned_history_reports_every_absent_uid():
+    """With the history older than expunged_history_days pruned, a client
+    whose modseq is older than the prune gets VANISHED (EARLIER) of every
+    UID it may know that is gone (RFC 7162 3.2.5.2), and nothing present."""
+    srv = Server(extra_config="[store]\nexpunged_history_days = 30\n")
+    try:
+        a = Raw(srv)
+        fill(a, b"P", 20)
+        a.ok(b"ENABLE QRESYNC")
+        data = a.ok(b"SELECT P")
+        uv, ms = code(data, b"UIDVALIDITY"), code(data, b"HIGHESTMODSEQ")
+        a.ok(b"UID STORE 3:5,9 +FLAGS (\\Deleted)")
+        a.ok(b"EXPUNGE")
+        # Before any pruning the answer is exact.
+        a.ok(b"UNSELECT")
+        data = a.ok(b"SELECT P (QRESYNC (%d %d))" % (uv, ms))
+        assert vanished(data, True) == {3, 4, 5, 9}, data
+        a.ok(b"UNSELECT")
+        age_history(srv, 31)
+        # The next expunge prunes the aged ranges (and records its own).
+        b = Raw(srv)
+        b.ok(b"SELECT P")
+        b.ok(b"UID STORE 12 +FLAGS (\\Deleted)")
+        b.ok(b"EXPUNGE")
+        b.close()
+        data = a.ok(b"SELECT P (QRESYNC (%d %d))" % (uv, ms))
+        assert vanished(data, True) == {3, 4, 5, 9, 12}, data
+        # known-uids bound the answer; UIDs above UIDNEXT never appear.
+        data = a.ok(b"SELECT P (QRESYNC (%d %d 1:4,10:30))" % (uv, ms))
+        assert vanished(data, True) == {3, 4, 12}, data
+        # UID FETCH (VANISHED): the same rule for the set.
+        data = a.ok(b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % ms)
+        assert vanished(data, True) == {3, 4, 5, 9, 12}, data
+        # A client that synced after the pruned part gets the exact list.
+        a.ok(b"UNSELECT")
+        data = a.ok(b"SELECT P")
+        now = code(data, b"HIGHESTMODSEQ")
+        b = Raw(srv)
+        b.ok(b"SELECT P")
+        b.ok(b"UID STORE 15 +FLAGS (\\Deleted)")
+        b.ok(b"EXPUNGE")
+        b.close()
+        data = a.ok(b"SELECT P (QRESYNC (%d %d))" % (uv, now))
+        assert vanished(data, True) == {15}, data
+        a.close()
+    finally:
+        srv.close()
