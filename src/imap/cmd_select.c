@@ -32,17 +32,11 @@ struct select_job {
 	size_t nvanished;
 };
 
+/* Is uid in the listing (ascending)? Answered by the view's own search. */
 static bool view_has(const uint32_t *uids, size_t n, uint32_t uid)
 {
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && uids[lo] == uid;
+	struct imap_view v = { .uids = (uint32_t *)uids, .count = (uint32_t)n };
+	return view_seq_of(&v, uid) != 0;
 }
 
 /* RFC 7162 3.2.5.1: messages changed and UIDs expunged since the client's

@@ -235,25 +235,19 @@ static void store_job_done(struct cmd_job *job)
 	st->failed = j->failed;
 	st->nfailed = j->nfailed;
 	j->failed = NULL;
-	if (!j->silent) {
+	/* RFC 7162 3.1.3: .SILENT with CONDSTORE still reports the new
+	 * MODSEQ of the messages that changed. */
+	st->modseq_only = j->silent && j->condstore;
+	if (!j->silent || j->condstore) {
+		struct store_msg **msgs = j->silent ? &j->changed : &j->msgs;
+		size_t *nmsgs = j->silent ? &j->nchanged : &j->nmsgs;
 		st->uids = j->uids;
 		st->n = j->n;
-		st->msgs = j->msgs;
-		st->nmsgs = j->nmsgs;
+		st->msgs = *msgs;
+		st->nmsgs = *nmsgs;
 		j->uids = NULL;
-		j->msgs = NULL;
-		j->nmsgs = 0;
-	} else if (j->condstore) {
-		/* RFC 7162 3.1.3: .SILENT still reports the new MODSEQ of the
-		 * messages that changed. */
-		st->modseq_only = true;
-		st->uids = j->uids;
-		st->n = j->n;
-		st->msgs = j->changed;
-		st->nmsgs = j->nchanged;
-		j->uids = NULL;
-		j->changed = NULL;
-		j->nchanged = 0;
+		*msgs = NULL;
+		*nmsgs = 0;
 	}
 	store_run(s, st);
 }

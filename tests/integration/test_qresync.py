@@ -395,6 +395,14 @@ def age_history(server, days):
     db.close()
 
 
+def expunge_elsewhere(srv, box, uids):
+    b = Raw(srv)
+    b.ok(b"SELECT " + box)
+    b.ok(b"UID STORE " + uids + b" +FLAGS (\\Deleted)")
+    b.ok(b"EXPUNGE")
+    b.close()
+
+
 def test_pruned_history_reports_every_absent_uid():
     """With the history older than expunged_history_days pruned, a client
     whose modseq is older than the prune gets VANISHED (EARLIER) of every
@@ -415,11 +423,7 @@ def test_pruned_history_reports_every_absent_uid():
         a.ok(b"UNSELECT")
         age_history(srv, 31)
         # The next expunge prunes the aged ranges (and records its own).
-        b = Raw(srv)
-        b.ok(b"SELECT P")
-        b.ok(b"UID STORE 12 +FLAGS (\\Deleted)")
-        b.ok(b"EXPUNGE")
-        b.close()
+        expunge_elsewhere(srv, b"P", b"12")
         data = a.ok(b"SELECT P (QRESYNC (%d %d))" % (uv, ms))
         assert vanished(data, True) == {3, 4, 5, 9, 12}, data
         # known-uids bound the answer; UIDs above UIDNEXT never appear.
@@ -432,11 +436,7 @@ def test_pruned_history_reports_every_absent_uid():
         a.ok(b"UNSELECT")
         data = a.ok(b"SELECT P")
         now = code(data, b"HIGHESTMODSEQ")
-        b = Raw(srv)
-        b.ok(b"SELECT P")
-        b.ok(b"UID STORE 15 +FLAGS (\\Deleted)")
-        b.ok(b"EXPUNGE")
-        b.close()
+        expunge_elsewhere(srv, b"P", b"15")
         data = a.ok(b"SELECT P (QRESYNC (%d %d))" % (uv, now))
         assert vanished(data, True) == {15}, data
         a.close()
