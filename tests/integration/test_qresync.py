@@ -442,3 +442,49 @@ def test_pruned_history_reports_every_absent_uid():
         a.close()
     finally:
         srv.close()
+
+
+def test_migration_keeps_old_expunge_history():
+    """A store written before the range history (schema 1: one row per
+    expunged UID in `expunged`) is migrated on open: its rows become
+    ranges and QRESYNC still reports them exactly."""
+    srv = Server()
+    try:
+        a = Raw(srv)
+        fill(a, b"M", 12)
+        a.ok(b"ENABLE QRESYNC")
+        data = a.ok(b"SELECT M")
+        uv, ms = code(data, b"UIDVALIDITY"), code(data, b"HIGHESTMODSEQ")
+        a.ok(b"UID STORE 2:4,7,11 +FLAGS (\\Deleted)")
+        a.ok(b"EXPUNGE")
+        a.close()
+        srv.stop()
+        path = glob.glob(os.path.join(srv.dir, "mail", "*", "*", "index.sqlite"))[0]
+        db = sqlite3.connect(path)
+        with db:
+            rows = db.execute("SELECT mailbox_id, modseq, uid_lo, uid_hi FROM expunged_ranges"
+                              ).fetchall()
+            assert rows
+            # Back to schema 1 with the same history, one row per UID.
+            db.execute("CREATE TABLE expunged(mailbox_id INTEGER NOT NULL, uid INTEGER NOT NULL,"
+                       " modseq INTEGER NOT NULL, PRIMARY KEY(mailbox_id, uid)) WITHOUT ROWID")
+            for mb, mod, lo, hi in rows:
+                for uid in range(lo, hi + 1):
+                    db.execute("INSERT INTO expunged VALUES(?,?,?)", (mb, uid, mod))
+            db.execute("DROP TABLE expunged_ranges")
+            db.execute("DROP TABLE expunged_floor")
+        db.execute("PRAGMA user_version=1")
+        db.close()
+        srv.start()
+        a = Raw(srv)
+        a.ok(b"ENABLE QRESYNC")
+        data = a.ok(b"SELECT M (QRESYNC (%d %d))" % (uv, ms))
+        assert vanished(data, True) == {2, 3, 4, 7, 11}, data
+        a.close()
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA user_version").fetchone()[0] >= 6
+        assert db.execute("SELECT count(*) FROM sqlite_master WHERE name='expunged'"
+                          ).fetchone()[0] == 0
+        db.close()
+    finally:
+        srv.close()
