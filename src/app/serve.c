@@ -154,6 +154,7 @@ int app_serve(const struct config *cfg)
 		goto out;
 	}
 	store_up = true;
+	store_set_expunged_history_days(cfg->store_expunged_history_days);
 	if (store_watch_start(serve_on_store_change, srv) < 0) {
 		log_err("event=startup_error msg=\"cannot start change watcher\"");
 		goto out;

@@ -52,6 +52,7 @@ enum config_section {
 	SEC_CERTIFICATE,
 	SEC_POLICY,
 	SEC_ALERTS,
+	SEC_STORE,       /* condstore: mail store settings */
 };
 
 static const char *const config_section_names[] = {
@@ -63,6 +64,7 @@ static const char *const config_section_names[] = {
 	[SEC_CERTIFICATE] = "certificate",
 	[SEC_POLICY] = "policy",
 	[SEC_ALERTS] = "alerts",
+	[SEC_STORE] = "store",
 };
 
 enum config_type {
@@ -177,6 +179,8 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_ALERTS, "download_spike_action", T_SPIKEACT, alert_download_spike_action, 0, 0),
 	KEY(SEC_ALERTS, "download_throttle_rate", T_SIZE, alert_download_throttle_rate, 4096, 1u << 30),
 	KEY(SEC_ALERTS, "alert_interval", T_UINT, alert_interval, 0, 7 * 86400),
+	/* [store] (condstore): days of expunge history kept for QRESYNC */
+	KEY(SEC_STORE, "expunged_history_days", T_UINT, store_expunged_history_days, 0, 36500),
 };
 
 #undef KEY
@@ -747,7 +751,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 	case SEC_NONE:
 		config_error(p, "'%s' is outside of any section (start with [server], [tls], "
 			     "[listener NAME], [certificate NAME], [security], [limits], [auth], [oauth], "
-			     "[passwords], [policy] or [alerts])", name);
+			     "[passwords], [policy], [alerts] or [store])", name);
 		return 0;
 	case SEC_INVALID:
 		return 1;
@@ -855,7 +859,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		len--;
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
-						     SEC_ALERTS };
+						     SEC_ALERTS, SEC_STORE };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -903,7 +907,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
 		     "[certificate NAME], [security], [limits], [auth], [oauth], [passwords], "
-		     "[policy] or [alerts])", (int)MIN(len, (size_t)64), s);
+		     "[policy], [alerts] or [store])", (int)MIN(len, (size_t)64), s);
 }
 
 /* Classifies a line the way libinih will (comment, continuation, section,
@@ -1040,6 +1044,8 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->alert_download_spike_action = ALERT_SPIKE_LOG;
 	c->alert_download_throttle_rate = 1u << 20;
 	c->alert_interval = 600;
+	/* [store] (condstore) */
+	c->store_expunged_history_days = 180;
 }
 
 static char *config_dir_of(const char *path)
@@ -1483,7 +1489,7 @@ void config_print(const struct config *c, FILE *f)
 {
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
-						     SEC_ALERTS };
+						     SEC_ALERTS, SEC_STORE };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);

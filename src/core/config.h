@@ -25,6 +25,7 @@
  *   [alerts]      webhook_url, command, geoip_database, travel_speed_kmh,
  *                 download_window, download_factor, download_floor,
  *                 download_spike_action, download_throttle_rate, alert_interval
+ *   [store]       expunged_history_days
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -163,6 +164,8 @@ struct config {
 	int alert_download_spike_action;  /* enum alert_spike_action */
 	size_t alert_download_throttle_rate; /* bytes per second */
 	unsigned alert_interval;     /* seconds between alerts of one kind for one user */
+	/* [store] (condstore; store/sqlite/expunged.c) */
+	unsigned store_expunged_history_days; /* 0: keep forever */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

@@ -47,6 +47,12 @@ static void value_appendlimit(struct imap_session *s, struct strbuf *out)
 	strbuf_addf(out, "=%zu", s->cfg->max_message_size);
 }
 
+/* RFC 7162 3.2.3: enabling QRESYNC enables CONDSTORE too. */
+static void enable_qresync(struct imap_session *s)
+{
+	(void)imap_cap_enable(s, "CONDSTORE");
+}
+
 struct capability {
 	const char *name;
 	unsigned when;
@@ -83,6 +89,9 @@ static const struct capability caps[] = {
 	{ "MULTIAPPEND", OFFER_ANY, NULL, NULL },
 	{ "STATUS=SIZE", OFFER_ANY, NULL, NULL },
 	{ "APPENDLIMIT", OFFER_ANY, NULL, value_appendlimit },
+	/* condstore: RFC 7162 (imap/condstore.c) */
+	{ "CONDSTORE", OFFER_ANY | ENABLEABLE, NULL, NULL },
+	{ "QRESYNC", OFFER_ANY | ENABLEABLE, enable_qresync, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

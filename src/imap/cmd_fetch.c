@@ -8,6 +8,7 @@
  * pauses after a message and resumes when the output has drained, so
  * `FETCH 1:* BODY[]` holds at most one message in memory. */
 #include "imap/fetch_items.h"
+#include "imap/condstore.h"
 #include "imap/datetime.h"
 #include "imap/session_internal.h"
 #include "auth/alert.h"
@@ -45,6 +46,15 @@ struct fetch_state {
 	size_t nseen, spos;
 	size_t gone;                 /* messages of the set expunged by others */
 	int err;                     /* the store error of FETCH_MSG_STORE_ERR */
+	/* RFC 7162: (CHANGEDSINCE n [VANISHED]) and what it found. */
+	struct condstore_fetch mods;
+	bool condstore;              /* MODSEQ goes with a \Seen set by this FETCH */
+	struct seqset uidset;        /* VANISHED: the UID set as sent */
+	uint32_t *vanished;          /* VANISHED: expunged UIDs of the set */
+	size_t nvanished;
+	bool vanished_pruned;        /* ... history that old was pruned: */
+	uint32_t *present;           /* the mailbox's UIDs, ascending */
+	size_t npresent;
 };
 
 static void fetch_state_free(struct fetch_state *st)
@@ -55,6 +65,9 @@ static void fetch_state_free(struct fetch_state *st)
 	free(st->uids);
 	store_msg_array_free(st->msgs, st->nmsgs);
 	free(st->seen);
+	seqset_free(&st->uidset);
+	free(st->vanished);
+	free(st->present);
 	free(st);
 }
 
@@ -300,6 +313,9 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 		case FI_BINARY_SIZE:
 			strbuf_addf(&line, "%zu", c.binary_nil[i] ? (size_t)0 : c.binary[i].len);
 			break;
+		case FI_MODSEQ:
+			strbuf_addf(&line, "(%llu)", (unsigned long long)m->modseq);
+			break;
 		}
 	}
 	/* RFC 9051 6.4.5: a \Seen set by this FETCH is reported with it. */
@@ -307,6 +323,9 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 		strbuf_adds(&line, " FLAGS ");
 		sess_write_flags(s, &line, m->flags, m->keywords, recent);
 	}
+	/* RFC 7162 3.1.4.1: ... and with its new MODSEQ once CONDSTORE is on. */
+	if (seen_set && st->condstore && !req->has_modseq)
+		strbuf_addf(&line, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 	strbuf_adds(&line, ")\r\n");
 	sess_write(s, line.s, line.len);
 	strbuf_free(&line);
@@ -362,6 +381,64 @@ static int fetch_set_seen(struct store_user *u, int64_t mailbox, struct fetch_st
 	return STORE_OK;
 }
 
+/* RFC 7162 3.1.4.1: CHANGEDSINCE keeps the messages of the set whose
+ * modseq is above it. */
+static void fetch_filter_changed(struct fetch_state *st)
+{
+	size_t k = 0, mpos = 0;
+	for (size_t i = 0; i < st->n; i++) {
+		while (mpos < st->nmsgs && st->msgs[mpos].uid < st->uids[i])
+			mpos++;
+		/* A message gone meanwhile stays: it is counted as expunged. */
+		if (mpos < st->nmsgs && st->msgs[mpos].uid == st->uids[i] &&
+		    st->msgs[mpos].modseq <= st->mods.changedsince)
+			continue;
+		st->uids[k++] = st->uids[i];
+	}
+	st->n = k;
+}
+
+/* RFC 7162 3.2.6: the UIDs of the set expunged after CHANGEDSINCE. UIDs
+ * this session still shows were expunged after its last sync and are
+ * reported by VANISHED when it syncs (fetch_start leaves them out). */
+static int fetch_vanished(struct store_user *u, int64_t mailbox, struct fetch_state *st)
+{
+	struct store_msg *ch = NULL;
+	uint32_t *ex = NULL;
+	size_t nch = 0, nex = 0;
+	int r = store_changes(u, mailbox, st->mods.changedsince, &ch, &nch, &ex, &nex);
+	store_msg_array_free(ch, nch);
+	if (r != STORE_OK)
+		return r;
+	uint64_t floor = 0;
+	if ((r = store_expunged_floor(u, mailbox, &floor)) != STORE_OK) {
+		free(ex);
+		return r;
+	}
+	st->vanished_pruned = st->mods.changedsince < floor;
+	if (st->vanished_pruned) {
+		/* Every UID of the set not in the mailbox is reported: its
+		 * UIDs now (the view may lag behind). */
+		struct store_msg *all = NULL;
+		size_t nall = 0;
+		if ((r = store_msg_list(u, mailbox, 1, true, &all, &nall)) != STORE_OK) {
+			free(ex);
+			return r;
+		}
+		st->present = xmalloc((nall ? nall : 1) * sizeof(uint32_t));
+		for (size_t i = 0; i < nall; i++)
+			st->present[i] = all[i].uid;
+		st->npresent = nall;
+		store_msg_array_free(all, nall);
+	}
+	st->vanished = xmalloc((nex ? nex : 1) * sizeof(uint32_t));
+	for (size_t i = 0; i < nex; i++)
+		if (seqset_contains(&st->uidset, ex[i]))
+			st->vanished[st->nvanished++] = ex[i];
+	free(ex);
+	return STORE_OK;
+}
+
 /* The store phase of FETCH: the set's metadata, and \Seen set. Touches
  * only the store and st (may run on a pool thread). */
 static int fetch_setup(struct store_user *u, int64_t mailbox, bool readonly,
@@ -376,6 +453,10 @@ static int fetch_setup(struct store_user *u, int64_t mailbox, bool readonly,
 		r = store_msg_get(u, mailbox, st->uids, st->n, &st->msgs, &st->nmsgs);
 	else
 		r = store_msg_list(u, mailbox, st->uids[0], meta_only, &st->msgs, &st->nmsgs);
+	if (r == STORE_OK && st->mods.changedsince_set)
+		fetch_filter_changed(st);
+	if (r == STORE_OK && st->mods.vanished)
+		r = fetch_vanished(u, mailbox, st);
 	if (r == STORE_OK && req->sets_seen && !readonly)
 		r = fetch_set_seen(u, mailbox, st, changed, nchanged);
 	return r;
@@ -508,6 +589,21 @@ static void fetch_start(struct imap_session *s, struct fetch_state *st, int err,
 	for (size_t i = 0; i < nchanged; i++)
 		view_note_own_change(s, changed[i].uid, changed[i].modseq);
 	store_msg_array_free(changed, nchanged);
+	if (st->mods.vanished) {
+		/* RFC 7162 3.2.6: VANISHED (EARLIER) before the FETCH responses. */
+		const struct imap_view *v = &s->view;
+		size_t k = 0;
+		for (size_t i = 0; i < st->nvanished; i++)
+			if (!view_seq_of(v, st->vanished[i]))
+				st->vanished[k++] = st->vanished[i];
+		/* Pruned history: every UID of the set ('*' is the view's
+		 * last UID) that the mailbox does not hold (RFC 7162 3.2.6). */
+		if (st->vanished_pruned)
+			condstore_write_vanished_absent(s, &st->uidset, UINT32_MAX, st->present,
+							st->npresent);
+		else
+			condstore_write_vanished(s, true, st->vanished, k);
+	}
 	fetch_run(s, st);
 }
 
@@ -521,6 +617,41 @@ static void fetch_job_done(struct cmd_job *job)
 	j->nchanged = 0;
 }
 
+/* RFC 7162: the modifiers (CHANGEDSINCE n [VANISHED]) and the enabling
+ * effect of MODSEQ. 0, or -1 after a tagged BAD. */
+static int fetch_condstore_setup(struct imap_session *s, struct fetch_state *st, bool uid,
+				 const struct imap_arg *set, const struct imap_arg *mods)
+{
+	const char *err;
+	if (mods && condstore_fetch_parse(mods, &st->mods, &err) < 0) {
+		sess_tagged(s, "BAD", "%s", err);
+		return -1;
+	}
+	if (st->mods.vanished) {
+		const char *str;
+		const struct imap_view *v = &s->view;
+		if (!uid || !condstore_qresync(s)) {
+			sess_tagged(s, "BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC");
+			return -1;
+		}
+		/* The set as sent: expunged UIDs are not in the view. */
+		uint32_t star = v->count ? v->uids[v->count - 1] : UINT32_MAX;
+		if (!imap_arg_get_atom(set, &str) || strcmp(str, "$") == 0 ||
+		    seqset_parse(str, strlen(str), star, &st->uidset) < 0) {
+			sess_tagged(s, "BAD", "Invalid UID set for VANISHED");
+			return -1;
+		}
+	}
+	if (st->mods.changedsince_set) {
+		/* RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ. */
+		fetch_request_ensure_modseq(&st->req);
+	}
+	if (st->req.has_modseq)
+		condstore_enable(s);
+	st->condstore = condstore_on(s);
+	return 0;
+}
+
 void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
 	struct imap_session *s = cmd->s;
@@ -529,9 +660,8 @@ void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "BAD", "FETCH needs a sequence set and attributes");
 		return;
 	}
-	if (nargs > 2) {
-		/* RFC 7162 CHANGEDSINCE and other modifiers: not advertised. */
-		sess_tagged(s, "BAD", "FETCH modifiers are not supported");
+	if (nargs > 3) {
+		sess_tagged(s, "BAD", "Too many FETCH arguments");
 		return;
 	}
 	struct fetch_state *st = xcalloc(1, sizeof(*st));
@@ -544,6 +674,10 @@ void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	}
 	if (uid)
 		fetch_request_ensure_uid(&st->req);
+	if (fetch_condstore_setup(s, st, uid, &args[0], nargs == 3 ? &args[2] : NULL) < 0) {
+		fetch_state_free(st);
+		return;
+	}
 	int r = view_resolve_set(s, &args[0], uid, &st->uids, &st->n);
 	if (r < 0) {
 		fetch_state_free(st);

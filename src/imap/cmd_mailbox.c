@@ -2,6 +2,7 @@
  * STATUS. */
 #include "imap/session_internal.h"
 #include "imap/status_items.h"
+#include "imap/condstore.h"
 #include "core/config.h"
 #include "core/util.h"
 
@@ -205,6 +206,7 @@ int status_items_parse(struct imap_session *s, const struct imap_arg *list, unsi
 		{ "MESSAGES", STATUS_MESSAGES }, { "UIDNEXT", STATUS_UIDNEXT },
 		{ "UIDVALIDITY", STATUS_UIDVALIDITY }, { "UNSEEN", STATUS_UNSEEN },
 		{ "DELETED", STATUS_DELETED }, { "SIZE", STATUS_SIZE }, { "RECENT", STATUS_RECENT },
+		{ "HIGHESTMODSEQ", STATUS_HIGHESTMODSEQ }, /* condstore: RFC 7162 3.1.6 */
 	};
 	*items = 0;
 	if (list->type != IMAP_ARG_LIST || list->count == 0) {
@@ -228,6 +230,8 @@ int status_items_parse(struct imap_session *s, const struct imap_arg *list, unsi
 		}
 		*items |= names[j].bit;
 	}
+	if (*items & STATUS_HIGHESTMODSEQ)
+		condstore_enable(s); /* RFC 7162 3.1: an enabling command */
 	return 0;
 }
 
@@ -253,6 +257,7 @@ void status_items_write(struct imap_session *s, const struct store_mailbox *mb, 
 	/* A rev1 client may not parse a size above 2^32-1 (IMAP4REV2.md). */
 	ITEM(STATUS_SIZE, "SIZE %llu",
 	     (unsigned long long)(s->rev2 || mb->size <= UINT32_MAX ? mb->size : UINT32_MAX));
+	ITEM(STATUS_HIGHESTMODSEQ, "HIGHESTMODSEQ %llu", (unsigned long long)mb->highestmodseq);
 #undef ITEM
 	strbuf_addc(&line, ')');
 	sess_printf(s, "%s", line.s);

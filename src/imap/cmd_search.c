@@ -9,6 +9,7 @@
  * clients and whenever RETURN was given. */
 #include "imap/search_parse.h"
 #include "imap/session_internal.h"
+#include "imap/condstore.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/quote.h"
@@ -104,6 +105,8 @@ struct search_job {
 	int err;
 	uint32_t *seqs, *uids;       /* the matches, ascending */
 	size_t n;
+	bool modseq;                 /* condstore: MODSEQ key used (RFC 7162 3.1.5) */
+	uint64_t maxmodseq;          /* ... the highest modseq matched */
 };
 
 /* Evaluates the tree over the view (on a pool thread). */
@@ -158,6 +161,8 @@ static int search_run(struct search_job *j)
 		j->seqs[j->n] = i + 1;
 		j->uids[j->n] = uid;
 		j->n++;
+		if (m->modseq > j->maxmodseq)
+			j->maxmodseq = m->modseq;
 	}
 	store_msg_array_free(msgs, nmsgs);
 	return STORE_OK;
@@ -242,11 +247,15 @@ static void search_job_done(struct cmd_job *job)
 		strbuf_adds(&line, "* SEARCH");
 		for (size_t k = 0; k < n; k++)
 			strbuf_addf(&line, " %u", res[k]);
+		if (j->modseq && n)
+			strbuf_addf(&line, " (MODSEQ %llu)", (unsigned long long)j->maxmodseq);
 		strbuf_adds(&line, "\r\n");
 	} else if (ret != RET_SAVE) {
 		/* RFC 9051 6.4.4: a rev2 SEARCH without RETURN is RETURN (ALL).
 		 * RFC 5182 2.1: SAVE alone produces no ESEARCH response. */
 		write_esearch(s, &line, j->esearch ? ret : RET_ALL, uid, res, n);
+		if (j->modseq && n)
+			strbuf_addf(&line, " MODSEQ %llu", (unsigned long long)j->maxmodseq);
 		strbuf_adds(&line, "\r\n");
 	}
 	if (line.len)
@@ -321,6 +330,9 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	}
 	j->ret = ret;
 	j->esearch = esearch;
+	j->modseq = condstore_search_uses_modseq(key);
+	if (j->modseq)
+		condstore_enable(s);
 	cmd_run_on_pool(cmd, &j->job, search_job_run, search_job_done, search_job_free);
 	return;
 bad:

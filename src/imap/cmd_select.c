@@ -1,5 +1,7 @@
-/* SELECT, EXAMINE, CLOSE, UNSELECT, EXPUNGE and UID EXPUNGE. */
+/* SELECT, EXAMINE, CLOSE, UNSELECT, EXPUNGE and UID EXPUNGE; with
+ * RFC 7162 (CONDSTORE) and (QRESYNC ...) select parameters. */
 #include "imap/session_internal.h"
+#include "imap/condstore.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -21,6 +23,14 @@ struct select_job {
 	size_t n;
 	uint32_t first_unseen;
 	uint64_t modseq;
+	/* RFC 7162 3.2.5: what changed since the client's modseq. */
+	struct condstore_select params;
+	bool resync;                 /* QRESYNC given and UIDVALIDITY matches */
+	bool pruned;                 /* ... but the expunge history is pruned */
+	struct store_msg *changed;
+	size_t nchanged;
+	uint32_t *vanished;
+	size_t nvanished;
 };
 
 /* correct: the keywords FLAGS lists (RFC 9051 7.3.5) and the \Recent
@@ -45,6 +55,56 @@ static void select_job_flags(struct select_job *j, struct store_user *u)
 		j->recent_lo = from;
 		j->recent_hi = end - 1;
 	}
+}
+
+/* Is uid in the listing (ascending)? Answered by the view's own search. */
+static bool view_has(const uint32_t *uids, size_t n, uint32_t uid)
+{
+	struct imap_view v = { .uids = (uint32_t *)uids, .count = (uint32_t)n };
+	return view_seq_of(&v, uid) != 0;
+}
+
+/* RFC 7162 3.2.5.1: messages changed and UIDs expunged since the client's
+ * modseq, limited to its known UIDs. An expunge the listing did not see
+ * yet (the UID is still in the view) is left to the view's next sync, so
+ * nothing is reported twice or lost. */
+static int select_qresync_run(struct store_user *u, struct select_job *j)
+{
+	struct store_msg *ch = NULL;
+	uint32_t *ex = NULL;
+	size_t nch = 0, nex = 0;
+	int r = store_changes(u, j->mb.id, j->params.modseq, &ch, &nch, &ex, &nex);
+	if (r != STORE_OK)
+		return r;
+	const struct seqset *known = j->params.has_known ? &j->params.known : NULL;
+	uint64_t floor = 0;
+	if ((r = store_expunged_floor(u, j->mb.id, &floor)) != STORE_OK) {
+		store_msg_array_free(ch, nch);
+		free(ex);
+		return r;
+	}
+	/* RFC 7162 3.2.5.2: history that old was pruned; every UID the
+	 * client may know that is not here is reported instead. */
+	j->pruned = j->params.modseq < floor;
+	j->resync = true;
+	j->changed = xcalloc(nch ? nch : 1, sizeof(*j->changed));
+	for (size_t i = 0; i < nch; i++) {
+		if (ch[i].modseq > j->modseq || !view_has(j->uids, j->n, ch[i].uid) ||
+		    (known && !seqset_contains(known, ch[i].uid)))
+			continue;
+		j->changed[j->nchanged] = ch[i];
+		ch[i].keywords = NULL;
+		j->nchanged++;
+	}
+	j->vanished = xmalloc((nex ? nex : 1) * sizeof(uint32_t));
+	for (size_t i = 0; i < nex; i++) {
+		if (view_has(j->uids, j->n, ex[i]) || (known && !seqset_contains(known, ex[i])))
+			continue;
+		j->vanished[j->nvanished++] = ex[i];
+	}
+	store_msg_array_free(ch, nch);
+	free(ex);
+	return STORE_OK;
 }
 
 static void select_job_run(struct cmd_job *job)
@@ -79,6 +139,9 @@ static void select_job_run(struct cmd_job *job)
 	j->modseq = j->mb.highestmodseq > maxmod ? j->mb.highestmodseq : maxmod;
 	store_msg_array_free(msgs, n);
 	select_job_flags(j, u);
+	if (j->err == STORE_OK && j->params.qresync &&
+	    j->params.uidvalidity == j->mb.uidvalidity)
+		j->err = select_qresync_run(u, j);
 }
 
 static void select_job_free(struct cmd_job *job)
@@ -88,7 +151,38 @@ static void select_job_free(struct cmd_job *job)
 	free(j->keywords);
 	free(j->uids);
 	store_mailbox_clear(&j->mb);
+	condstore_select_free(&j->params);
+	store_msg_array_free(j->changed, j->nchanged);
+	free(j->vanished);
 	free(j);
+}
+
+/* RFC 7162 3.1.2.1: every SELECT/EXAMINE says HIGHESTMODSEQ; with QRESYNC
+ * the expunged UIDs come first, then the changed messages (3.2.5). */
+static void select_write_condstore(struct imap_session *s, struct select_job *j)
+{
+	sess_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)j->modseq);
+	if (!j->resync)
+		return;
+	if (j->pruned) {
+		struct seqset all = SEQSET_INIT;
+		seqset_add(&all, 1, UINT32_MAX);
+		condstore_write_vanished_absent(s, j->params.has_known ? &j->params.known : &all,
+						j->mb.uidnext, s->view.uids, s->view.count);
+		seqset_free(&all);
+	} else {
+		condstore_write_vanished(s, true, j->vanished, j->nvanished);
+	}
+	struct strbuf line = STRBUF_INIT;
+	for (size_t i = 0; i < j->nchanged; i++) {
+		const struct store_msg *m = &j->changed[i];
+		strbuf_reset(&line);
+		strbuf_addf(&line, "* %u FETCH (UID %u FLAGS ", view_seq_of(&s->view, m->uid), m->uid);
+		sess_write_flags(s, &line, m->flags, m->keywords, view_recent(&s->view, m->uid));
+		strbuf_addf(&line, " MODSEQ (%llu))\r\n", (unsigned long long)m->modseq);
+		sess_write(s, line.s, line.len);
+	}
+	strbuf_free(&line);
 }
 
 static void select_job_done(struct cmd_job *job)
@@ -127,6 +221,7 @@ static void select_job_done(struct cmd_job *job)
 	}
 	sess_printf(s, "* OK [UIDVALIDITY %u] UIDs valid", j->mb.uidvalidity);
 	sess_printf(s, "* OK [UIDNEXT %u] Predicted next UID", j->mb.uidnext);
+	select_write_condstore(s, j);
 	if (s->rev2) {
 		/* RFC 9051 6.3.2: an untagged LIST for the selected mailbox. */
 		struct strbuf line = STRBUF_INIT;
@@ -141,6 +236,27 @@ static void select_job_done(struct cmd_job *job)
 	sess_tagged(s, "OK", "[%s] %s completed", j->readonly ? "READ-ONLY" : "READ-WRITE", cmd);
 }
 
+/* RFC 7162 3.1.8 (CONDSTORE) and 3.2.5 (QRESYNC ...): 0, or -1 after a
+ * tagged BAD. QRESYNC needs ENABLE QRESYNC first. */
+static int select_params(struct imap_session *s, const struct imap_arg *a,
+			 struct condstore_select *p)
+{
+	const char *err;
+	if (condstore_select_parse(a, p, &err) < 0) {
+		condstore_select_free(p);
+		sess_tagged(s, "BAD", "%s", err);
+		return -1;
+	}
+	if (p->qresync && !condstore_qresync(s)) {
+		condstore_select_free(p);
+		sess_tagged(s, "BAD", "QRESYNC must be enabled first");
+		return -1;
+	}
+	if (p->condstore)
+		condstore_enable(s);
+	return 0;
+}
+
 static void do_select(struct imap_cmd *c, const struct imap_arg *args, size_t nargs,
 		      bool readonly)
 {
@@ -150,13 +266,13 @@ static void do_select(struct imap_cmd *c, const struct imap_arg *args, size_t na
 		sess_tagged(s, "BAD", "%s needs a mailbox name", cmd);
 		return;
 	}
-	if (nargs == 2) {
-		/* (CONDSTORE) and other select parameters are not supported yet. */
-		sess_tagged(s, "BAD", "Unknown %s parameters", cmd);
+	struct condstore_select params;
+	memset(&params, 0, sizeof(params));
+	if (nargs == 2 && select_params(s, &args[1], &params) < 0)
 		return;
-	}
 	char *name = sess_mailbox_arg(s, &args[0]);
 	if (!name) {
+		condstore_select_free(&params);
 		sess_tagged(s, "BAD", "Invalid mailbox name");
 		return;
 	}
@@ -169,6 +285,7 @@ static void do_select(struct imap_cmd *c, const struct imap_arg *args, size_t na
 	j->name = name;
 	j->readonly = readonly;
 	j->rev2 = s->rev2;
+	j->params = params;
 	cmd_run_on_pool(c, &j->job, select_job_run, select_job_done, select_job_free);
 }
 

@@ -5,6 +5,7 @@
  * paced like FETCH output so a STORE over 1:* of a large mailbox doesn't
  * buffer megabytes for a slow client. */
 #include "imap/session_internal.h"
+#include "imap/condstore.h"
 #include "core/flags.h"
 #include "core/util.h"
 
@@ -20,6 +21,11 @@ struct store_state {
 	size_t n, pos;
 	struct store_msg *msgs;    /* current state, ascending UIDs (may hold extra UIDs) */
 	size_t nmsgs, mpos;
+	/* RFC 7162 3.1.3 */
+	bool condstore;            /* FETCH responses carry MODSEQ */
+	bool modseq_only;          /* .SILENT with CONDSTORE: FETCH (MODSEQ) only */
+	uint32_t *failed;          /* UNCHANGEDSINCE failed: ascending UIDs */
+	size_t nfailed, fpos;
 };
 
 static void store_state_free(struct store_state *st)
@@ -28,6 +34,7 @@ static void store_state_free(struct store_state *st)
 		return;
 	free(st->uids);
 	store_msg_array_free(st->msgs, st->nmsgs);
+	free(st->failed);
 	free(st);
 }
 
@@ -38,17 +45,48 @@ static void store_cancel(struct imap_cmd *cmd)
 	cmd->state = NULL;
 }
 
+/* RFC 7162 3.1.3: "[MODIFIED set]", UIDs for UID STORE, else sequence
+ * numbers (of messages still in the view). NULL when nothing failed. */
+static char *store_modified(struct imap_session *s, const struct store_state *st)
+{
+	if (st->nfailed == 0)
+		return NULL;
+	uint32_t *v = xmalloc(st->nfailed * sizeof(uint32_t));
+	size_t n = 0;
+	for (size_t i = 0; i < st->nfailed; i++) {
+		uint32_t x = st->uid ? st->failed[i] : view_seq_of(&s->view, st->failed[i]);
+		if (x)
+			v[n++] = x;
+	}
+	struct strbuf b = STRBUF_INIT;
+	if (n) {
+		strbuf_adds(&b, "[MODIFIED ");
+		seqset_format_list(&b, v, n);
+		strbuf_adds(&b, "] ");
+	}
+	free(v);
+	if (!b.len) {
+		strbuf_free(&b);
+		return NULL;
+	}
+	return b.s;
+}
+
 static void store_finish(struct imap_session *s, struct store_state *st)
 {
 	bool uid = st->uid;
+	char *modified = store_modified(s, st);
 	store_state_free(st);
 	/* The command may have paused before: nothing is left to cancel. */
 	s->cmd->state = NULL;
 	s->cmd->cancel = NULL;
 	/* RFC 9051 7.5.1: no EXPUNGE while answering STORE. */
-	if (!view_sync(s, false))
+	if (!view_sync(s, false)) {
+		free(modified);
 		return;
-	sess_tagged(s, "OK", "%sSTORE completed", uid ? "UID " : "");
+	}
+	sess_tagged(s, "OK", "%s%sSTORE completed", modified ? modified : "", uid ? "UID " : "");
+	free(modified);
 }
 
 static void store_resume(struct imap_cmd *cmd);
@@ -62,6 +100,12 @@ static void store_run(struct imap_session *s, struct store_state *st)
 			st->mpos++;
 		if (st->mpos >= st->nmsgs || st->msgs[st->mpos].uid != uid)
 			continue; /* expunged meanwhile */
+		/* RFC 7162 3.1.3: a message that failed UNCHANGEDSINCE is named
+		 * by MODIFIED, not by a FETCH. */
+		while (st->fpos < st->nfailed && st->failed[st->fpos] < uid)
+			st->fpos++;
+		if (st->fpos < st->nfailed && st->failed[st->fpos] == uid)
+			continue;
 		const struct store_msg *m = &st->msgs[st->mpos];
 		view_keywords_note(s, m->keywords); /* RFC 9051 7.3.5: FLAGS first */
 		strbuf_reset(&line);
@@ -70,8 +114,13 @@ static void store_run(struct imap_session *s, struct store_state *st)
 		 * clients get it always, as in unsolicited FETCH. */
 		if (st->uid || s->rev2)
 			strbuf_addf(&line, "UID %u ", uid);
-		strbuf_adds(&line, "FLAGS ");
-		sess_write_flags(s, &line, m->flags, m->keywords, view_recent(&s->view, uid));
+		if (!st->modseq_only) {
+			strbuf_adds(&line, "FLAGS ");
+			sess_write_flags(s, &line, m->flags, m->keywords, view_recent(&s->view, uid));
+		}
+		if (st->condstore)
+			strbuf_addf(&line, "%sMODSEQ (%llu)", st->modseq_only ? "" : " ",
+				    (unsigned long long)m->modseq);
 		strbuf_adds(&line, ")\r\n");
 		sess_write(s, line.s, line.len);
 		if (st->pos < st->n && sess_output_full(s)) {
@@ -102,12 +151,30 @@ struct store_job {
 	uint32_t flags;
 	char *keywords;
 	bool silent;
+	bool condstore;              /* FETCH (MODSEQ) even when .SILENT */
+	struct condstore_store mods;
 	int err;
+	uint32_t *failed;            /* UNCHANGEDSINCE failures, ascending */
+	size_t nfailed;
 	struct store_msg *changed;   /* what store_flags changed (uid, modseq) */
 	size_t nchanged;
 	struct store_msg *msgs;      /* the set's state now, ascending UIDs */
 	size_t nmsgs;
 };
+
+static int store_unchanged_zero(struct store_user *u, struct store_job *j)
+{
+	struct store_msg *msgs = NULL;
+	size_t n = 0;
+	int r = store_msg_get(u, j->mailbox, j->uids, j->n, &msgs, &n);
+	if (r != STORE_OK)
+		return r;
+	j->failed = xmalloc((n ? n : 1) * sizeof(uint32_t));
+	for (size_t i = 0; i < n; i++)
+		j->failed[j->nfailed++] = msgs[i].uid;
+	store_msg_array_free(msgs, n);
+	return STORE_OK;
+}
 
 static void store_job_run(struct cmd_job *job)
 {
@@ -117,8 +184,17 @@ static void store_job_run(struct cmd_job *job)
 		j->err = STORE_EIO;
 		return;
 	}
-	j->err = store_flags(u, j->mailbox, j->uids, j->n, j->mode, j->flags, j->keywords, 0,
-			     &j->changed, &j->nchanged, NULL, NULL);
+	if (j->mods.unchangedsince_set && j->mods.unchangedsince == 0) {
+		/* RFC 7162 3.1.3: UNCHANGEDSINCE 0 fails for every message
+		 * (every message has a modseq). */
+		j->err = store_unchanged_zero(u, j);
+		return;
+	}
+	/* The UNCHANGEDSINCE test is made per message inside store_flags'
+	 * write transaction: never check-then-write (RFC 7162 3.1.3). */
+	j->err = store_flags(u, j->mailbox, j->uids, j->n, j->mode, j->flags, j->keywords,
+			     j->mods.unchangedsince, &j->changed, &j->nchanged, &j->failed,
+			     &j->nfailed);
 	if (j->err != STORE_OK || j->silent)
 		return;
 	/* Every message of the set is reported, changed or not: read the
@@ -134,6 +210,7 @@ static void store_job_free(struct cmd_job *job)
 	struct store_job *j = (struct store_job *)job;
 	free(j->uids);
 	free(j->keywords);
+	free(j->failed);
 	store_msg_array_free(j->changed, j->nchanged);
 	store_msg_array_free(j->msgs, j->nmsgs);
 	free(j);
@@ -155,14 +232,23 @@ static void store_job_done(struct cmd_job *job)
 		view_note_own_change(s, j->changed[i].uid, j->changed[i].modseq);
 	struct store_state *st = xcalloc(1, sizeof(*st));
 	st->uid = job->cmd->uid;
-	if (!j->silent) {
+	st->condstore = j->condstore;
+	st->failed = j->failed;
+	st->nfailed = j->nfailed;
+	j->failed = NULL;
+	/* RFC 7162 3.1.3: .SILENT with CONDSTORE still reports the new
+	 * MODSEQ of the messages that changed. */
+	st->modseq_only = j->silent && j->condstore;
+	if (!j->silent || j->condstore) {
+		struct store_msg **msgs = j->silent ? &j->changed : &j->msgs;
+		size_t *nmsgs = j->silent ? &j->nchanged : &j->nmsgs;
 		st->uids = j->uids;
 		st->n = j->n;
-		st->msgs = j->msgs;
-		st->nmsgs = j->nmsgs;
+		st->msgs = *msgs;
+		st->nmsgs = *nmsgs;
 		j->uids = NULL;
-		j->msgs = NULL;
-		j->nmsgs = 0;
+		*msgs = NULL;
+		*nmsgs = 0;
 	}
 	store_run(s, st);
 }
@@ -197,10 +283,23 @@ void cmd_store(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "BAD", "STORE needs a sequence set, an item and flags");
 		return;
 	}
+	const struct imap_arg *set = &args[0];
+	struct condstore_store mods;
+	memset(&mods, 0, sizeof(mods));
 	if (args[1].type == IMAP_ARG_LIST) {
-		/* RFC 7162 (UNCHANGEDSINCE n): CONDSTORE is not advertised yet. */
-		sess_tagged(s, "BAD", "STORE modifiers are not supported");
-		return;
+		/* RFC 7162 3.1.3: STORE set (UNCHANGEDSINCE n) item flags */
+		const char *merr;
+		if (condstore_store_parse(&args[1], &mods, &merr) < 0) {
+			sess_tagged(s, "BAD", "%s", merr);
+			return;
+		}
+		args++;
+		nargs--;
+		if (nargs < 3) {
+			sess_tagged(s, "BAD", "STORE needs a sequence set, an item and flags");
+			return;
+		}
+		condstore_enable(s);
 	}
 	enum store_flag_mode mode;
 	bool silent;
@@ -222,7 +321,7 @@ void cmd_store(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	}
 	uint32_t *uids = NULL;
 	size_t n = 0;
-	int r = view_resolve_set(s, &args[0], uid, &uids, &n);
+	int r = view_resolve_set(s, set, uid, &uids, &n);
 	if (r < 0) {
 		free(keywords);
 		sess_tagged(s, "BAD", r == -2 ? "Sequence number out of range" : "Invalid sequence set");
@@ -250,5 +349,7 @@ void cmd_store(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	j->flags = flags;
 	j->keywords = keywords;
 	j->silent = silent;
+	j->mods = mods;
+	j->condstore = condstore_on(s);
 	cmd_run_on_pool(cmd, &j->job, store_job_run, store_job_done, store_job_free);
 }

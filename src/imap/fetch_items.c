@@ -48,6 +48,7 @@ static const struct {
 	{ "ENVELOPE", FI_ENVELOPE },
 	{ "BODY", FI_BODY },
 	{ "BODYSTRUCTURE", FI_BODYSTRUCTURE },
+	{ "MODSEQ", FI_MODSEQ },    /* RFC 7162 3.1.4.1 */
 };
 
 /* RFC 5322 3.6.8: field-name = 1*ftext, printable ASCII except ':'. */
@@ -279,6 +280,9 @@ static int item_parse(struct fetch_request *r, const struct imap_arg *a, const c
 		case FI_UID:
 			r->has_uid = true;
 			break;
+		case FI_MODSEQ:
+			r->has_modseq = true;
+			break;
 		case FI_FLAGS:
 			r->has_flags = true;
 			r->needs_meta = true;
@@ -400,4 +404,13 @@ void fetch_request_free(struct fetch_request *r)
 		item_free(&r->items[i]);
 	free(r->items);
 	memset(r, 0, sizeof(*r));
+}
+
+void fetch_request_ensure_modseq(struct fetch_request *r)
+{
+	if (r->has_modseq)
+		return;
+	struct fetch_item *it = item_add(r, FI_MODSEQ);
+	it->label = xstrdup("MODSEQ");
+	r->has_modseq = true;
 }

@@ -24,6 +24,7 @@ enum fetch_item_type {
 	FI_SECTION,         /* BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER, RFC822.TEXT */
 	FI_BINARY,          /* BINARY[...], BINARY.PEEK[...] */
 	FI_BINARY_SIZE,     /* BINARY.SIZE[...] */
+	FI_MODSEQ,          /* RFC 7162 3.1.4.1 MODSEQ */
 };
 
 struct fetch_item {
@@ -48,6 +49,7 @@ struct fetch_request {
 	bool sets_seen;      /* a non-PEEK body item: \Seen is set (read-write mailboxes) */
 	bool has_flags;      /* FLAGS was asked for */
 	bool has_uid;
+	bool has_modseq;     /* MODSEQ was asked for (RFC 7162) */
 	bool needs_content;  /* the message bytes are needed */
 	bool needs_parse;    /* ... and their MIME structure */
 	bool needs_cache;    /* ENVELOPE / BODY / BODYSTRUCTURE */
@@ -62,5 +64,8 @@ int fetch_request_parse(const struct imap_arg *arg, struct fetch_request *out, c
 /* Adds UID in front when absent (UID FETCH always returns it, RFC 9051 6.4.9). */
 void fetch_request_ensure_uid(struct fetch_request *r);
 void fetch_request_free(struct fetch_request *r);
+/* Adds MODSEQ at the end when absent (CHANGEDSINCE implies it, RFC 7162
+ * 3.1.4.1). */
+void fetch_request_ensure_modseq(struct fetch_request *r);
 
 #endif

@@ -12,6 +12,7 @@ enum {
 	STATUS_DELETED = 1 << 4,
 	STATUS_SIZE = 1 << 5,
 	STATUS_RECENT = 1 << 6,
+	STATUS_HIGHESTMODSEQ = 1 << 12, /* condstore: RFC 7162 3.1.6 */
 };
 
 /* Parses the parenthesised item list; 0 or -1 (BAD, *err set). */

@@ -3,6 +3,7 @@
  * of changes. view_sync() turns the store's change feed into EXISTS,
  * EXPUNGE and FETCH responses at the points RFC 9051 7.5.1 allows. */
 #include "imap/session_internal.h"
+#include "imap/condstore.h"
 #include "core/util.h"
 
 #include <stdlib.h>
@@ -164,21 +165,30 @@ static void view_expunge(struct imap_session *s, uint32_t *expunged, size_t nexp
 	struct imap_view *v = &s->view;
 	qsort(expunged, nexpunged, sizeof(uint32_t), cmp_u32);
 	uint32_t *seqs = xmalloc(nexpunged * sizeof(uint32_t));
+	uint32_t *gone = xmalloc(nexpunged * sizeof(uint32_t));
 	size_t nseqs = 0, j = 0;
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < v->count; i++) {
 		uint32_t uid = v->uids[i];
 		while (j < nexpunged && expunged[j] < uid)
 			j++;
-		if (j < nexpunged && expunged[j] == uid)
+		if (j < nexpunged && expunged[j] == uid) {
+			gone[nseqs] = uid;
 			seqs[nseqs++] = i + 1;
-		else
+		} else
 			v->uids[kept++] = uid;
 	}
 	v->count = kept;
+	if (condstore_qresync(s)) {
+		/* RFC 7162 3.2.10: once QRESYNC is enabled, VANISHED replaces
+		 * EXPUNGE; only UIDs the client could see are reported. */
+		condstore_write_vanished(s, false, gone, nseqs);
+		nseqs = 0;
+	}
 	while (nseqs > 0)
 		sess_printf(s, "* %u EXPUNGE", seqs[--nseqs]);
 	free(seqs);
+	free(gone);
 }
 
 /* ---- \Recent (correct) ---------------------------------------------- */
@@ -353,6 +363,7 @@ bool view_sync(struct imap_session *s, bool allow_expunge)
 			sess_printf(s, "* %u RECENT", view_recent_claim(s));
 	}
 	/* Flag changes of messages the client already knew. */
+	bool condstore = condstore_on(s), qresync = condstore_qresync(s);
 	for (size_t i = 0; i < nchanged; i++) {
 		struct store_msg *m = &changed[i];
 		if (m->modseq <= v->flags_modseq || own_change(v, m->modseq))
@@ -362,10 +373,14 @@ bool view_sync(struct imap_session *s, bool allow_expunge)
 			continue;
 		strbuf_reset(&line);
 		strbuf_addf(&line, "* %u FETCH (", seq);
-		if (s->rev2)
+		/* RFC 7162 3.2.4: with QRESYNC every FETCH carries the UID. */
+		if (s->rev2 || qresync)
 			strbuf_addf(&line, "UID %u ", m->uid);
 		strbuf_adds(&line, "FLAGS ");
 		sess_write_flags(s, &line, m->flags, m->keywords, view_recent(v, m->uid));
+		/* RFC 7162 3.1.4.1 / 3.2: and MODSEQ once CONDSTORE is on. */
+		if (condstore)
+			strbuf_addf(&line, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 		strbuf_addc(&line, ')');
 		sess_printf(s, "%s", line.s);
 	}

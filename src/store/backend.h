@@ -93,6 +93,9 @@ struct store_backend {
 		    uint32_t **dst_uids, size_t *ncopied);
 	int (*expunge)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids,
 		       size_t nuids);
+	/* condstore: the modseq up to which the expunge history was pruned
+	 * (0: complete); see store_expunged_floor(). */
+	int (*expunged_floor)(struct store_user *u, int64_t mailbox_id, uint64_t *floor);
 
 	/* The change feed (invariant 7 of store.h): after every commit, the
 	 * callback fires for that user in every process that watches it. */
@@ -111,6 +114,9 @@ extern const struct store_backend store_sqlite_backend;
 
 /* ---- helpers the front offers every backend ---- */
 
+/* How many days of expunge history a backend keeps (0: forever); set
+ * by store_set_expunged_history_days(). */
+unsigned store_expunged_history_days(void);
 /* The mail_root given to store_init(); NULL before. */
 const char *store_mail_root(void);
 /* Closes the current backend's unused handles; returns how many. */

@@ -407,6 +407,26 @@ int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
 	return u->be->changes(u, mailbox_id, since, changed, nchanged, expunged, nexpunged);
 }
 
+static unsigned g_expunged_history_days = 180;
+
+void store_set_expunged_history_days(unsigned days)
+{
+	g_expunged_history_days = days;
+}
+
+unsigned store_expunged_history_days(void)
+{
+	return g_expunged_history_days;
+}
+
+int store_expunged_floor(struct store_user *u, int64_t mailbox_id, uint64_t *floor)
+{
+	*floor = 0;
+	if (!u)
+		return STORE_EINVAL;
+	return u->be->expunged_floor(u, mailbox_id, floor);
+}
+
 /* A keyword list checked and reduced to distinct words (first spelling
  * wins) in *out (NULL when empty; caller frees). */
 static int keywords_canon(const char *in, char **out)

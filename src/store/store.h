@@ -42,7 +42,11 @@
  *  6. Expunged UIDs are recorded with the modseq that expunged them, so
  *     store_changes(since) returns every message changed and every UID
  *     expunged after `since` (RFC 7162 QRESYNC), for as long as the mailbox
- *     exists.
+ *     exists, except what was pruned: when since < store_expunged_floor()
+ *     expunges at or below the floor may be missing (history older than
+ *     store_set_expunged_history_days() is pruned). The list may also
+ *     name UIDs expunged at or before `since` (history is kept as ranges),
+ *     never a UID that exists.
  *  7. After every commit that changes what a client can see (mailboxes,
  *     subscriptions, messages, flags) the change callback fires for that
  *     user in every process watching it; never before the commit.
@@ -241,6 +245,13 @@ int store_msg_cached(struct store_user *u, int64_t mailbox_id, uint32_t uid, cha
 int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
 		  struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
 		  size_t *nexpunged);
+
+/* The modseq up to which the mailbox's expunge history was pruned: 0 when
+ * store_changes(since) is complete for every since. */
+int store_expunged_floor(struct store_user *u, int64_t mailbox_id, uint64_t *floor);
+/* Process-wide, before serving: keep expunge history this many days
+ * (0: forever; config [store] expunged_history_days). */
+void store_set_expunged_history_days(unsigned days);
 
 /* One message to append: the full RFC 5322 message, len bytes at data,
  * or with in_file the bytes [off, off + len) of the regular file fd (data

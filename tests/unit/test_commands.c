@@ -58,7 +58,7 @@ static char *caps(struct imap_session *s)
 static const char *const COMMON =
 	"ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED "
 	"LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND STATUS=SIZE "
-	"APPENDLIMIT=1048576";
+	"APPENDLIMIT=1048576 CONDSTORE QRESYNC";
 
 static void expect(struct imap_session *s, const char *head)
 {

@@ -409,7 +409,7 @@ static void test_unknown_attributes(void **state)
 	parse_bad("BODYX[]", unknown);
 	parse_bad("BODY.PEEKX[]", unknown);
 	parse_bad("UID[]", unknown);
-	parse_bad("MODSEQ", unknown);             /* CONDSTORE is not offered yet */
+	parse_bad("MODSEQ[]", unknown);
 	atom_bad("[]", unknown);
 
 	parse_bad("()", "FETCH needs attributes");
@@ -465,6 +465,28 @@ static void test_limits(void **state)
 }
 
 /* RFC 9051 6.4.9: UID FETCH always returns UID; it goes first when added. */
+/* RFC 7162 3.1.4.1: MODSEQ is an attribute; CHANGEDSINCE adds it once. */
+static void test_modseq(void **state)
+{
+	(void)state;
+	struct fetch_request r;
+	parse_ok("(FLAGS modseq)", &r);
+	assert_true(r.has_modseq);
+	assert_false(r.needs_content);
+	fetch_request_ensure_modseq(&r);
+	char *got = labels(&r);
+	assert_string_equal(got, "FLAGS MODSEQ");
+	free(got);
+	fetch_request_free(&r);
+	parse_ok("FLAGS", &r);
+	assert_false(r.has_modseq);
+	fetch_request_ensure_modseq(&r);
+	got = labels(&r);
+	assert_string_equal(got, "FLAGS MODSEQ");
+	free(got);
+	fetch_request_free(&r);
+}
+
 static void test_ensure_uid(void **state)
 {
 	(void)state;
@@ -511,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_attributes),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_ensure_uid),
+		cmocka_unit_test(test_modseq),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,7 @@ const struct store_backend store_sqlite_backend = {
 	.flags = sqlite_flags,
 	.copy = sqlite_copy,
 	.expunge = sqlite_expunge,
+	.expunged_floor = sqlite_expunged_floor,
 	.watch_start = sqlite_watch_start,
 	.watch_stop = sqlite_watch_stop,
 	.watch_user = sqlite_watch_user,

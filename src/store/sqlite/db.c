@@ -216,6 +216,25 @@ struct db_migration {
 
 static const struct db_migration db_migrations[] = {
 	/* { 2, "quota", "..." }, */
+	/* condstore: the expunge history as coalesced ranges with the time of
+	 * the expunge (for pruning), and per mailbox the modseq up to which it
+	 * was pruned (store/sqlite/expunged.c). Existing rows become ranges
+	 * of consecutive UIDs of one modseq. */
+	{ 6, "condstore_expunged_ranges",
+	  "CREATE TABLE expunged_ranges("
+	  " mailbox_id INTEGER NOT NULL,"
+	  " modseq INTEGER NOT NULL,"
+	  " uid_lo INTEGER NOT NULL,"
+	  " uid_hi INTEGER NOT NULL,"
+	  " expunged_at INTEGER NOT NULL,"
+	  " PRIMARY KEY(mailbox_id, modseq, uid_lo)) WITHOUT ROWID;"
+	  "CREATE TABLE expunged_floor(mailbox_id INTEGER PRIMARY KEY, modseq INTEGER NOT NULL);"
+	  "INSERT INTO expunged_ranges(mailbox_id,modseq,uid_lo,uid_hi,expunged_at)"
+	  " SELECT mailbox_id, modseq, min(uid), max(uid), CAST(strftime('%s','now') AS INTEGER)"
+	  " FROM (SELECT mailbox_id, modseq, uid, uid - row_number() OVER"
+	  "  (PARTITION BY mailbox_id, modseq ORDER BY uid) AS run FROM expunged)"
+	  " GROUP BY mailbox_id, modseq, run;"
+	  "DROP TABLE expunged;" },
 	{ 0, NULL, NULL },
 };
 

@@ -280,6 +280,7 @@ int sqlite_mailbox_delete(struct store_user *base, const char *norm)
 		goto fail;
 	}
 	static const enum store_stmt dels[] = { STMT_MSG_DELETE_MB, STMT_EXP_DELETE_MB,
+						STMT_EXPR_FLOOR_DELETE_MB,
 						STMT_MB_DELETE };
 	for (size_t i = 0; i < ARRAY_SIZE(dels); i++) {
 		st = sqlite_stmt(u, dels[i]);

@@ -82,17 +82,6 @@ static int msg_delete_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t ui
 	return r;
 }
 
-static int expunged_add(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, uint64_t modseq)
-{
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_EXP_INSERT);
-	if (!st)
-		return STORE_EIO;
-	sqlite3_bind_int64(st, 1, mailbox_id);
-	sqlite3_bind_int64(st, 2, uid);
-	sqlite3_bind_int64(st, 3, (int64_t)modseq);
-	return sqlite_stmt_run(u, st, "expunged_add");
-}
-
 static int mbox_set_next(struct sqlite_user *u, int64_t id, uint32_t uidnext, uint64_t modseq)
 {
 	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_SET_NEXT);
@@ -256,7 +245,7 @@ int sqlite_changes(struct store_user *base, int64_t mailbox_id, uint64_t since,
 		return r;
 	struct store_msg *msgs = NULL;
 	uint32_t *exp = NULL;
-	size_t cap = 0, n = 0, ecap = 0, en = 0;
+	size_t cap = 0, n = 0, en = 0;
 	int rc = SQLITE_DONE;
 	r = mbox_exists(u, mailbox_id);
 	if (r != STORE_OK)
@@ -277,21 +266,8 @@ int sqlite_changes(struct store_user *base, int64_t mailbox_id, uint64_t since,
 		r = sqlite_db_error(u, "changes");
 		goto fail;
 	}
-	if (!(st = sqlite_stmt(u, STMT_EXP_CHANGED))) {
-		r = STORE_EIO;
+	if ((r = sqlite_expunged_since(u, mailbox_id, since, &exp, &en)) != STORE_OK)
 		goto fail;
-	}
-	sqlite3_bind_int64(st, 1, mailbox_id);
-	sqlite3_bind_int64(st, 2, (int64_t)since);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		xgrow((void **)&exp, &ecap, en + 1, sizeof(*exp));
-		exp[en++] = (uint32_t)sqlite3_column_int64(st, 0);
-	}
-	sqlite_stmt_done(st);
-	if (rc != SQLITE_DONE) {
-		r = sqlite_db_error(u, "changes");
-		goto fail;
-	}
 	r = sqlite_tx_commit(u);
 	if (r != STORE_OK)
 		goto fail;
@@ -577,8 +553,6 @@ int sqlite_copy(struct store_user *base, int64_t mailbox_id, const uint32_t *uid
 		if (move) {
 			char blob[65];
 			r = msg_delete_one(u, src.id, m.uid, blob);
-			if (r == STORE_OK)
-				r = expunged_add(u, src.id, m.uid, src_modseq);
 			if (r != STORE_OK)
 				goto fail;
 		}
@@ -590,6 +564,8 @@ int sqlite_copy(struct store_user *base, int64_t mailbox_id, const uint32_t *uid
 	}
 	if (n > 0) {
 		if ((r = mbox_set_next(u, dst.id, uidnext, dst_modseq)) != STORE_OK)
+			goto fail;
+		if (move && (r = sqlite_expunged_add(u, src.id, su, n, src_modseq)) != STORE_OK)
 			goto fail;
 		if (move && !same && (r = mbox_set_modseq(u, src.id, src_modseq)) != STORE_OK)
 			goto fail;
@@ -619,7 +595,8 @@ int sqlite_expunge(struct store_user *base, int64_t mailbox_id, const uint32_t *
 	if (r != STORE_OK)
 		return r;
 	char (*blobs)[65] = NULL;
-	size_t cap = 0, n = 0, nexp = 0;
+	uint32_t *gone = NULL;
+	size_t cap = 0, n = 0, nexp = 0, gcap = 0;
 	struct store_mbox_row row;
 	if ((r = sqlite_mbox_by_id(u, mailbox_id, &row)) != STORE_OK)
 		goto fail;
@@ -631,17 +608,17 @@ int sqlite_expunge(struct store_user *base, int64_t mailbox_id, const uint32_t *
 			r = STORE_OK;
 			continue;
 		}
-		if (r == STORE_OK)
-			r = expunged_add(u, mailbox_id, uids[i], modseq);
 		if (r != STORE_OK)
 			goto fail;
-		nexp++;
+		xgrow((void **)&gone, &gcap, nexp + 1, sizeof(*gone));
+		gone[nexp++] = uids[i];
 		if (store_blob_name_valid(blob)) {
 			xgrow((void **)&blobs, &cap, n + 1, sizeof(*blobs));
 			memcpy(blobs[n++], blob, 65);
 		}
 	}
-	if (nexp > 0 && (r = mbox_set_modseq(u, mailbox_id, modseq)) != STORE_OK)
+	if (nexp > 0 && ((r = sqlite_expunged_add(u, mailbox_id, gone, nexp, modseq)) != STORE_OK ||
+			 (r = mbox_set_modseq(u, mailbox_id, modseq)) != STORE_OK))
 		goto fail;
 	if ((r = sqlite_tx_commit(u)) != STORE_OK)
 		goto out;
@@ -655,5 +632,6 @@ fail:
 	sqlite_tx_rollback(u);
 out:
 	free(blobs);
+	free(gone);
 	return r;
 }

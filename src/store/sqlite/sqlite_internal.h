@@ -67,7 +67,8 @@
 	X(MSG_GET, "SELECT " STORE_MSG_COLUMNS " FROM messages WHERE mailbox_id=?1 AND uid=?2")   \
 	X(MSG_CHANGED, "SELECT " STORE_MSG_COLUMNS " FROM messages "                              \
 		       "WHERE mailbox_id=?1 AND modseq>?2 ORDER BY uid")                          \
-	X(EXP_CHANGED, "SELECT uid FROM expunged WHERE mailbox_id=?1 AND modseq>?2 ORDER BY uid") \
+	X(EXP_CHANGED, "SELECT uid_lo,uid_hi FROM expunged_ranges WHERE mailbox_id=?1 "           \
+		       "AND modseq>?2 ORDER BY uid_lo")                                           \
 	X(MSG_CACHED, "SELECT c.envelope,c.bodystructure,c.body FROM messages m "                 \
 		      "LEFT JOIN message_cache c ON c.blob=m.blob "                               \
 		      "WHERE m.mailbox_id=?1 AND m.uid=?2")                                       \
@@ -79,10 +80,11 @@
 	X(MSG_BLOBS_OF_MB, "SELECT DISTINCT blob FROM messages WHERE mailbox_id=?1")              \
 	X(MSG_DELETE_MB, "DELETE FROM messages WHERE mailbox_id=?1")                              \
 	X(MSG_MOVE_ALL, "UPDATE messages SET mailbox_id=?2 WHERE mailbox_id=?1")                  \
-	X(EXP_INSERT, "INSERT OR REPLACE INTO expunged(mailbox_id,uid,modseq) VALUES(?1,?2,?3)")  \
-	X(EXP_INSERT_ALL, "INSERT OR REPLACE INTO expunged(mailbox_id,uid,modseq) "               \
-			  "SELECT mailbox_id,uid,?2 FROM messages WHERE mailbox_id=?1")           \
-	X(EXP_DELETE_MB, "DELETE FROM expunged WHERE mailbox_id=?1")                              \
+	X(EXP_INSERT_ALL, "INSERT OR REPLACE INTO expunged_ranges(mailbox_id,modseq,uid_lo,uid_hi," \
+			  "expunged_at) SELECT ?1,?2,min(uid),max(uid),"                          \
+			  "CAST(strftime('%s','now') AS INTEGER) FROM messages "                  \
+			  "WHERE mailbox_id=?1 HAVING count(*)>0")                                \
+	X(EXP_DELETE_MB, "DELETE FROM expunged_ranges WHERE mailbox_id=?1")                       \
 	X(BLOB_REFERENCED, "SELECT 1 FROM messages WHERE blob=?1 LIMIT 1")                        \
 	X(CACHE_UPSERT, "INSERT INTO message_cache(blob,envelope,bodystructure,body) "            \
 			"VALUES(?1,?2,?3,?4) ON CONFLICT(blob) DO UPDATE SET "                    \
@@ -92,7 +94,19 @@
 	X(CACHE_DELETE, "DELETE FROM message_cache WHERE blob=?1")                                \
 	/* correct: the keyword lists in use in a mailbox (FLAGS, RFC 9051 7.3.5) */               \
 	X(MSG_KEYWORDS, "SELECT DISTINCT keywords FROM messages "                                 \
-			"WHERE mailbox_id=?1 AND keywords IS NOT NULL")
+			"WHERE mailbox_id=?1 AND keywords IS NOT NULL")                                                  \
+	/* condstore: the expunge history as ranges (expunged.c, migration 6) */                 \
+	X(EXPR_INSERT, "INSERT OR REPLACE INTO expunged_ranges(mailbox_id,modseq,uid_lo,uid_hi,"  \
+		       "expunged_at) VALUES(?1,?2,?3,?4,?5)")                                     \
+	X(EXPR_LIVE_BETWEEN, "SELECT 1 FROM messages WHERE mailbox_id=?1 AND uid>?2 AND uid<?3 "  \
+			     "LIMIT 1")                                                           \
+	X(EXPR_OLDEST, "SELECT modseq,expunged_at FROM expunged_ranges WHERE mailbox_id=?1 "      \
+		       "ORDER BY modseq LIMIT ?2")                                                \
+	X(EXPR_PRUNE, "DELETE FROM expunged_ranges WHERE mailbox_id=?1 AND modseq<=?2")           \
+	X(EXPR_FLOOR_GET, "SELECT modseq FROM expunged_floor WHERE mailbox_id=?1")                \
+	X(EXPR_FLOOR_SET, "INSERT INTO expunged_floor(mailbox_id,modseq) VALUES(?1,?2) "          \
+			  "ON CONFLICT(mailbox_id) DO UPDATE SET modseq=max(modseq,excluded.modseq)") \
+	X(EXPR_FLOOR_DELETE_MB, "DELETE FROM expunged_floor WHERE mailbox_id=?1")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -208,6 +222,17 @@ int sqlite_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 		const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
 		uint32_t **dst_uids, size_t *ncopied);
 int sqlite_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids);
+
+/* ---- expunged.c: the expunge history (condstore) ---- */
+/* Records uids[0..n) (any order) as expunged at modseq, inside the
+ * caller's write transaction, after their rows left `messages`; prunes a
+ * bounded part of the history older than store_expunged_history_days(). */
+int sqlite_expunged_add(struct sqlite_user *u, int64_t mailbox_id, const uint32_t *uids, size_t n,
+			uint64_t modseq);
+/* UIDs expunged after since, ascending, inside the caller's transaction. */
+int sqlite_expunged_since(struct sqlite_user *u, int64_t mailbox_id, uint64_t since,
+			  uint32_t **out, size_t *n);
+int sqlite_expunged_floor(struct store_user *u, int64_t mailbox_id, uint64_t *floor);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);
