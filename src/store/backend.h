@@ -92,6 +92,15 @@ struct store_backend {
 		    uint32_t **dst_uids, size_t *ncopied);
 	int (*expunge)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids,
 		       size_t nuids);
+	/* Quota (invariant 13; quota part). append, copy and mailbox_create
+	 * check store_quota_exceeded() in their write transaction, with the
+	 * user's limits made effective by store_quota_effective(). Every out
+	 * pointer is non-NULL. */
+	int (*quota_get)(struct store_user *u, struct store_quota_usage *usage,
+			 struct store_quota_limits *own);
+	int (*quota_set)(struct store_user *u, const struct store_quota_limits *own);
+	int (*quota_recount)(struct store_user *u, struct store_quota_usage *stored,
+			     struct store_quota_usage *counted);
 
 	/* The change feed (invariant 7 of store.h): after every commit, the
 	 * callback fires for that user in every process that watches it. */

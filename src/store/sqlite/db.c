@@ -215,7 +215,7 @@ struct db_migration {
 };
 
 static const struct db_migration db_migrations[] = {
-	/* { 2, "quota", "..." }, */
+	{ 2, "quota", sqlite_quota_schema },
 	{ 0, NULL, NULL },
 };
 

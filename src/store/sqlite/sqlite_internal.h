@@ -89,7 +89,15 @@
 			"envelope=coalesce(excluded.envelope,envelope),"                          \
 			"bodystructure=coalesce(excluded.bodystructure,bodystructure),"           \
 			"body=coalesce(excluded.body,body)")                                      \
-	X(CACHE_DELETE, "DELETE FROM message_cache WHERE blob=?1")
+	X(CACHE_DELETE, "DELETE FROM message_cache WHERE blob=?1")                               \
+	/* quota part (quota.c) */                                                                \
+	X(QUOTA_GET, "SELECT storage,messages,mailboxes,limit_storage,limit_messages,"            \
+		     "limit_mailboxes FROM quota WHERE id=1")                                     \
+	X(QUOTA_SET_LIMITS, "UPDATE quota SET limit_storage=?1,limit_messages=?2,"                \
+			    "limit_mailboxes=?3 WHERE id=1")                                      \
+	X(QUOTA_SET_USAGE, "UPDATE quota SET storage=?1,messages=?2,mailboxes=?3 WHERE id=1")     \
+	X(QUOTA_COUNT, "SELECT (SELECT coalesce(sum(size),0) FROM messages),"                     \
+		       "(SELECT count(*) FROM messages),(SELECT count(*) FROM mailboxes)")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -203,6 +211,22 @@ int sqlite_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 		const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
 		uint32_t **dst_uids, size_t *ncopied);
 int sqlite_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids);
+
+/* ---- quota.c (quota part) ---- */
+/* The SQL of schema migration 2 (db.c): the usage row and its triggers. */
+extern const char sqlite_quota_schema[];
+/* Usage and the user's own limits (own may be NULL), inside the caller's
+ * transaction. */
+int sqlite_quota_read(struct sqlite_user *u, struct store_quota_usage *usage,
+		      struct store_quota_limits *own);
+/* Before COMMIT of a write that may grow usage: STORE_EOVERQUOTA when
+ * store_quota_exceeded(before, now) for the user's effective limits. */
+int sqlite_quota_check(struct sqlite_user *u, const struct store_quota_usage *before);
+int sqlite_quota_get(struct store_user *u, struct store_quota_usage *usage,
+		     struct store_quota_limits *own);
+int sqlite_quota_set(struct store_user *u, const struct store_quota_limits *own);
+int sqlite_quota_recount(struct store_user *u, struct store_quota_usage *stored,
+			 struct store_quota_usage *counted);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);
