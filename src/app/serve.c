@@ -7,6 +7,7 @@
  * network layer's protocol-neutral server_post_all. */
 #include "app/control.h"
 #include "app/serve.h"
+#include "admin/admin.h"
 #include "auth/alert.h"
 #include "auth/oauth.h"
 #include "auth/passdb.h"
@@ -150,6 +151,7 @@ int app_serve(const struct config *cfg)
 		goto out;
 	}
 	store_up = true;
+	admin_quota_defaults(cfg);
 	if (store_watch_start(serve_on_store_change, srv) < 0) {
 		log_err("event=startup_error msg=\"cannot start change watcher\"");
 		goto out;

@@ -25,6 +25,7 @@
  *   [alerts]      webhook_url, command, geoip_database, travel_speed_kmh,
  *                 download_window, download_factor, download_floor,
  *                 download_spike_action, download_throttle_rate, alert_interval
+ *   [quota]       storage, messages, mailboxes, admins
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -161,6 +162,12 @@ struct config {
 	int alert_download_spike_action;  /* enum alert_spike_action */
 	size_t alert_download_throttle_rate; /* bytes per second */
 	unsigned alert_interval;     /* seconds between alerts of one kind for one user */
+	/* [quota] (quota part, issue #12; RFC 9208): defaults for every user,
+	 * 0 = unlimited; `rampart user quota` overrides them per user. */
+	size_t quota_storage;        /* bytes, enforced in KiB rounded up */
+	unsigned quota_messages;
+	unsigned quota_mailboxes;
+	char *quota_admins;          /* users allowed SETQUOTA, space/comma-separated; NULL: none */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

@@ -83,6 +83,12 @@ static const struct capability caps[] = {
 	{ "MULTIAPPEND", OFFER_ANY, NULL, NULL },
 	{ "STATUS=SIZE", OFFER_ANY, NULL, NULL },
 	{ "APPENDLIMIT", OFFER_ANY, NULL, value_appendlimit },
+	/* quota part (RFC 9208 3.1, 7; imap/cmd_quota.c) */
+	{ "QUOTA", OFFER_LOGGED_IN, NULL, NULL },
+	{ "QUOTA=RES-STORAGE", OFFER_LOGGED_IN, NULL, NULL },
+	{ "QUOTA=RES-MESSAGE", OFFER_LOGGED_IN, NULL, NULL },
+	{ "QUOTA=RES-MAILBOX", OFFER_LOGGED_IN, NULL, NULL },
+	{ "QUOTASET", OFFER_LOGGED_IN, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

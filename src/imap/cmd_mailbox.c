@@ -205,6 +205,7 @@ int status_items_parse(struct imap_session *s, const struct imap_arg *list, unsi
 		{ "MESSAGES", STATUS_MESSAGES }, { "UIDNEXT", STATUS_UIDNEXT },
 		{ "UIDVALIDITY", STATUS_UIDVALIDITY }, { "UNSEEN", STATUS_UNSEEN },
 		{ "DELETED", STATUS_DELETED }, { "SIZE", STATUS_SIZE }, { "RECENT", STATUS_RECENT },
+		{ "DELETED-STORAGE", STATUS_DELETED_STORAGE },
 	};
 	*items = 0;
 	if (list->type != IMAP_ARG_LIST || list->count == 0) {
@@ -253,6 +254,9 @@ void status_items_write(struct imap_session *s, const struct store_mailbox *mb, 
 	/* A rev1 client may not parse a size above 2^32-1 (IMAP4REV2.md). */
 	ITEM(STATUS_SIZE, "SIZE %llu",
 	     (unsigned long long)(s->rev2 || mb->size <= UINT32_MAX ? mb->size : UINT32_MAX));
+	/* RFC 9208 4.2: what EXPUNGE would free, in KiB as STORAGE counts. */
+	ITEM(STATUS_DELETED_STORAGE, "DELETED-STORAGE %llu",
+	     (unsigned long long)store_quota_storage_kib(mb->deleted_size));
 #undef ITEM
 	strbuf_addc(&line, ')');
 	sess_printf(s, "%s", line.s);
