@@ -45,8 +45,8 @@ struct quota_job {
 
 /* ---- arguments ---- */
 
-int quota_setlist_parse(const struct imap_arg *list, struct store_quota_limits *out,
-			const char **err)
+static int setlist_parse(const struct imap_arg *list, struct store_quota_limits *out,
+			 const char **err)
 {
 	static const char *const names[3] = { "STORAGE", "MESSAGE", "MAILBOX" };
 	uint64_t *fields[3] = { &out->storage_kib, &out->messages, &out->mailboxes };
@@ -95,6 +95,13 @@ int quota_setlist_parse(const struct imap_arg *list, struct store_quota_limits *
 		}
 		*fields[k] = v;
 	}
+	return r;
+}
+
+int quota_setlist_parse(const struct imap_arg *list, struct store_quota_limits *out,
+			const char **err)
+{
+	int r = setlist_parse(list, out, err);
 	if (r != 0)
 		*out = (struct store_quota_limits){ 0, 0, 0 };
 	return r;
