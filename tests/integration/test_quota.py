@@ -10,38 +10,32 @@ import time
 
 import pytest
 
-from rampart_harness import Server, read_tagged, read_until
+from rampart_harness import Raw, Server, read_tagged, read_until
 
 PASSWORD = "correct horse battery staple"
 ROOT = b'"User quota"'
 
 
-class Conn:
-    """A raw TLS connection logged in as `user`."""
+class Conn(Raw):
+    """A raw TLS connection logged in as `user` (Raw's commands)."""
 
     def __init__(self, server, user):
         self.s = server.raw(tls=True)
         read_until(self.s, b"\r\n")
         self.n = 0
+        self.tag = None
         self.ok(b'LOGIN %s "%s"' % (user.encode(), PASSWORD.encode()))
 
-    def cmd(self, text, timeout=30):
-        self.n += 1
-        tag = b"q%d" % self.n
-        self.s.sendall(tag + b" " + text + b"\r\n")
-        data = read_tagged(self.s, tag, timeout=timeout)
-        last = [l for l in data.split(b"\r\n") if l.startswith(tag + b" ")][-1]
-        return data, last[len(tag) + 1:]
-
-    def ok(self, text, **kw):
-        data, status = self.cmd(text, **kw)
-        assert status.startswith(b"OK"), (text, data[-800:])
+    def expect(self, text, status):
+        """Runs a command whose tagged reply must start with status."""
+        data, st = self.cmd(text)
+        assert st.startswith(status), (text, data[-800:])
         return data
 
     def append(self, mailbox, msg):
         """APPEND with a synchronizing literal; the tagged status."""
         self.n += 1
-        tag = b"q%d" % self.n
+        tag = b"t%d" % self.n
         self.s.sendall(tag + b" APPEND " + mailbox + b" {%d}\r\n" % len(msg))
         got = read_until(self.s, b"\r\n")
         if not got.startswith(b"+"):
@@ -50,11 +44,6 @@ class Conn:
         data = read_tagged(self.s, tag)
         return [l for l in data.split(b"\r\n") if l.startswith(tag + b" ")][-1][len(tag) + 1:]
 
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
 
 
 def message(i, size=0):
@@ -111,16 +100,11 @@ def test_no_limits_no_root(srv):
     c = Conn(srv, "alice")
     data = c.ok(b"GETQUOTAROOT INBOX")
     assert b'* QUOTAROOT "INBOX"\r\n' in data and b"* QUOTA " not in data
-    data, st = c.cmd(b'GETQUOTA "User quota"')
-    assert st.startswith(b"NO [NONEXISTENT]"), data
-    data, st = c.cmd(b'GETQUOTA ""')
-    assert st.startswith(b"NO [NONEXISTENT]"), data
-    data, st = c.cmd(b"GETQUOTAROOT Nowhere")
-    assert st.startswith(b"NO [NONEXISTENT]"), data
-    data, st = c.cmd(b"GETQUOTA")
-    assert st.startswith(b"BAD"), data
-    data, st = c.cmd(b"GETQUOTAROOT")
-    assert st.startswith(b"BAD"), data
+    c.expect(b'GETQUOTA "User quota"', b"NO [NONEXISTENT]")
+    c.expect(b'GETQUOTA ""', b"NO [NONEXISTENT]")
+    c.expect(b"GETQUOTAROOT Nowhere", b"NO [NONEXISTENT]")
+    c.expect(b"GETQUOTA", b"BAD")
+    c.expect(b"GETQUOTAROOT", b"BAD")
     c.close()
 
 
@@ -165,8 +149,7 @@ def test_message_limit_copy_move_expunge(srv):
     assert c.append(b"INBOX", message(1)).startswith(b"OK")
     assert c.append(b"INBOX", message(2)).startswith(b"NO [OVERQUOTA]")
     c.ok(b"SELECT INBOX")
-    data, st = c.cmd(b"COPY 1 Trash")
-    assert st.startswith(b"NO [OVERQUOTA]"), data
+    c.expect(b"COPY 1 Trash", b"NO [OVERQUOTA]")
     # MOVE does not grow usage: allowed at the limit.
     c.ok(b"MOVE 1 Trash")
     assert quota_of(c.ok(b'GETQUOTA "User quota"'))["MESSAGE"] == (2, 2)
@@ -182,8 +165,7 @@ def test_create_over_mailbox_limit(srv):
     cli(srv, "erin", "--mailboxes", "7")
     c = Conn(srv, "erin")
     c.ok(b"CREATE One")
-    data, st = c.cmd(b"CREATE Two")
-    assert st.startswith(b"NO [OVERQUOTA]"), data
+    c.expect(b"CREATE Two", b"NO [OVERQUOTA]")
     assert b"Two" not in c.ok(b'LIST "" *')
     c.ok(b"DELETE One")
     c.ok(b"CREATE Two")
@@ -209,8 +191,7 @@ def test_status_deleted_storage(srv):
 
 def test_setquota_admin_only(srv):
     c = Conn(srv, "grace")
-    data, st = c.cmd(b'SETQUOTA "User quota" (STORAGE 100)')
-    assert st.startswith(b"NO [NOPERM]"), data
+    c.expect(b'SETQUOTA "User quota" (STORAGE 100)', b"NO [NOPERM]")
     c.close()
     b = Conn(srv, "boss")
     data = b.ok(b'SETQUOTA "User quota" (STORAGE 100 MESSAGE 5)')
@@ -224,14 +205,10 @@ def test_setquota_admin_only(srv):
                 b'SETQUOTA "User quota" (STORAGE x)', b'SETQUOTA "User quota" (STORAGE -1)',
                 b'SETQUOTA "User quota" (STORAGE 9223372036854775808)',
                 b'SETQUOTA "User quota" (STORAGE 1 STORAGE 2)', b'SETQUOTA "User quota"'):
-        data, st = b.cmd(bad)
-        assert st.startswith(b"BAD"), (bad, data)
-    data, st = b.cmd(b'SETQUOTA "User quota" (ANNOTATION-STORAGE 10)')
-    assert st.startswith(b"NO"), data
-    data, st = b.cmd(b'SETQUOTA "User quota" (STORAGE 0)')
-    assert st.startswith(b"NO [CANNOT]"), data
-    data, st = b.cmd(b'SETQUOTA "Other" (STORAGE 10)')
-    assert st.startswith(b"NO [NONEXISTENT]"), data
+        b.expect(bad, b"BAD")
+    b.expect(b'SETQUOTA "User quota" (ANNOTATION-STORAGE 10)', b"NO")
+    b.expect(b'SETQUOTA "User quota" (STORAGE 0)', b"NO [CANNOT]")
+    b.expect(b'SETQUOTA "Other" (STORAGE 10)', b"NO [NONEXISTENT]")
     b.ok(b'SETQUOTA "User quota" ()')
     assert b"* QUOTA " not in b.ok(b"GETQUOTAROOT INBOX")
     b.close()
@@ -304,8 +281,7 @@ def test_config_defaults_and_overrides():
         assert c.append(b"INBOX", message(2)).startswith(b"OK")
         assert shown(s, "bob")["MESSAGE"] == (0, "2", "default")
         d = Conn(s, "bob")
-        data, st = d.cmd(b'SETQUOTA "User quota" (MESSAGE 10)')
-        assert st.startswith(b"NO [NOPERM]"), data
+        d.expect(b'SETQUOTA "User quota" (MESSAGE 10)', b"NO [NOPERM]")
         c.close()
         d.close()
     finally:
