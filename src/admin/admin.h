@@ -35,5 +35,8 @@ int admin_user_main(int argc, char **argv);
 int admin_config_main(int argc, char **argv);
 /* argv[0] is "security"; argv[1] status|unlock (cli_security.c). */
 int admin_security_main(int argc, char **argv);
+/* The [quota] defaults handed to the store (cli_quota.c): after
+ * store_init() in every process that writes mail. */
+void admin_quota_defaults(const struct config *cfg);
 
 #endif

@@ -36,5 +36,7 @@ bool admin_subcmd_is_help(const char *arg);
 /* `rampart user app-password add|list|revoke ...`: argv[0] is
  * "app-password". Returns the exit status. */
 int admin_apppass_main(int argc, char **argv);
+/* `rampart user quota USER ...` (cli_quota.c): argv[0] is "quota". */
+int admin_quota_main(int argc, char **argv);
 
 #endif

@@ -68,6 +68,7 @@ static int user_usage(FILE *f)
 		"       rampart user list   [-c FILE] [--legacy]\n"
 		"       rampart user app-password add|list|revoke ...   (see `rampart user "
 		"app-password help`)\n"
+		"       rampart user quota USER ...   (see `rampart user quota help`)\n"
 		"SWITCHES: --from CIDR[,CIDR] (repeatable) | --from-any,\n"
 		"          --app-passwords-only yes|no\n"
 		"FILE defaults to " ADMIN_DEFAULT_CONFIG "; the users file is its [server] users_file.\n"
@@ -650,6 +651,8 @@ int admin_user_main(int argc, char **argv)
 		return user_usage(stdout);
 	if (argc >= 2 && strcmp(argv[1], "app-password") == 0)
 		return admin_apppass_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "quota") == 0)
+		return admin_quota_main(argc - 1, argv + 1);
 	struct user_args a;
 	int pr = user_parse_args(argc, argv, &a);
 	int rc = pr == -1 ? user_usage(stderr) : pr == -2 ? EX_USAGE : user_run(&a);

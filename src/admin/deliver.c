@@ -91,6 +91,7 @@ int admin_deliver_main(int argc, char **argv)
 		rc = EX_CANTCREAT;
 		goto out;
 	}
+	admin_quota_defaults(cfg);
 	struct store_user *u = store_user_open(user);
 	if (!u) {
 		fprintf(stderr, "rampart deliver: cannot open the store of %s\n", user);
@@ -119,7 +120,8 @@ int admin_deliver_main(int argc, char **argv)
 		log_info("event=deliver user=%s mailbox=%s uid=%u size=%zu", user, mailbox, a.uid, msg.len);
 		rc = 0;
 	} else if (r == STORE_EOVERQUOTA) {
-		fprintf(stderr, "rampart deliver: over quota\n");
+		/* RFC 3463 5.2.2: mailbox full (permanent, as Dovecot's LDA by default). */
+		fprintf(stderr, "rampart deliver: 5.2.2 mailbox full: %s is over quota\n", user);
 		rc = EX_CANTCREAT;
 	} else {
 		fprintf(stderr, "rampart deliver: store error %d\n", r);

@@ -7,6 +7,7 @@
  * network layer's protocol-neutral server_post_all. */
 #include "app/control.h"
 #include "app/serve.h"
+#include "admin/admin.h"
 #include "auth/alert.h"
 #include "auth/oauth.h"
 #include "auth/passdb.h"
@@ -155,6 +156,7 @@ int app_serve(const struct config *cfg)
 	}
 	store_up = true;
 	store_set_expunged_history_days(cfg->store_expunged_history_days);
+	admin_quota_defaults(cfg);
 	if (store_watch_start(serve_on_store_change, srv) < 0) {
 		log_err("event=startup_error msg=\"cannot start change watcher\"");
 		goto out;

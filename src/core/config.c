@@ -53,6 +53,7 @@ enum config_section {
 	SEC_POLICY,
 	SEC_ALERTS,
 	SEC_STORE,       /* condstore: mail store settings */
+	SEC_QUOTA,       /* quota part (issue #12) */
 };
 
 static const char *const config_section_names[] = {
@@ -65,6 +66,7 @@ static const char *const config_section_names[] = {
 	[SEC_POLICY] = "policy",
 	[SEC_ALERTS] = "alerts",
 	[SEC_STORE] = "store",
+	[SEC_QUOTA] = "quota",
 };
 
 enum config_type {
@@ -181,6 +183,12 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_ALERTS, "alert_interval", T_UINT, alert_interval, 0, 7 * 86400),
 	/* [store] (condstore): days of expunge history kept for QRESYNC */
 	KEY(SEC_STORE, "expunged_history_days", T_UINT, store_expunged_history_days, 0, 36500),
+	/* [quota] (quota part, issue #12): RFC 9208 defaults, 0 = unlimited;
+	 * storage up to 1 PiB keeps KiB * 1024 far from overflow. */
+	KEY(SEC_QUOTA, "storage", T_SIZE, quota_storage, 0, (uint64_t)1 << 50),
+	KEY(SEC_QUOTA, "messages", T_UINT, quota_messages, 0, 1000000000),
+	KEY(SEC_QUOTA, "mailboxes", T_UINT, quota_mailboxes, 0, 10000000),
+	KEY(SEC_QUOTA, "admins", T_OPTSTR, quota_admins, 0, 0),
 };
 
 #undef KEY
@@ -859,7 +867,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		len--;
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
-						     SEC_ALERTS, SEC_STORE };
+						     SEC_ALERTS, SEC_STORE,
+						     SEC_QUOTA };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -1412,6 +1421,7 @@ void config_free(struct config *c)
 	free(c->alert_webhook_url);
 	free(c->alert_command);
 	free(c->alert_geoip_database);
+	free(c->quota_admins);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].host);
@@ -1489,7 +1499,8 @@ void config_print(const struct config *c, FILE *f)
 {
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
-						     SEC_ALERTS, SEC_STORE };
+						     SEC_ALERTS, SEC_STORE,
+						     SEC_QUOTA };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);

@@ -26,6 +26,7 @@
  *                 download_window, download_factor, download_floor,
  *                 download_spike_action, download_throttle_rate, alert_interval
  *   [store]       expunged_history_days
+ *   [quota]       storage, messages, mailboxes, admins
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -166,6 +167,12 @@ struct config {
 	unsigned alert_interval;     /* seconds between alerts of one kind for one user */
 	/* [store] (condstore; store/sqlite/expunged.c) */
 	unsigned store_expunged_history_days; /* 0: keep forever */
+	/* [quota] (quota part, issue #12; RFC 9208): defaults for every user,
+	 * 0 = unlimited; `rampart user quota` overrides them per user. */
+	size_t quota_storage;        /* bytes, enforced in KiB rounded up */
+	unsigned quota_messages;
+	unsigned quota_mailboxes;
+	char *quota_admins;          /* users allowed SETQUOTA, space/comma-separated; NULL: none */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

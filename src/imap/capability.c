@@ -92,6 +92,12 @@ static const struct capability caps[] = {
 	/* condstore: RFC 7162 (imap/condstore.c) */
 	{ "CONDSTORE", OFFER_ANY | ENABLEABLE, NULL, NULL },
 	{ "QRESYNC", OFFER_ANY | ENABLEABLE, enable_qresync, NULL },
+	/* quota part (RFC 9208 3.1, 7; imap/cmd_quota.c) */
+	{ "QUOTA", OFFER_LOGGED_IN, NULL, NULL },
+	{ "QUOTA=RES-STORAGE", OFFER_LOGGED_IN, NULL, NULL },
+	{ "QUOTA=RES-MESSAGE", OFFER_LOGGED_IN, NULL, NULL },
+	{ "QUOTA=RES-MAILBOX", OFFER_LOGGED_IN, NULL, NULL },
+	{ "QUOTASET", OFFER_LOGGED_IN, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

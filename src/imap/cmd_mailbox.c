@@ -207,6 +207,7 @@ int status_items_parse(struct imap_session *s, const struct imap_arg *list, unsi
 		{ "UIDVALIDITY", STATUS_UIDVALIDITY }, { "UNSEEN", STATUS_UNSEEN },
 		{ "DELETED", STATUS_DELETED }, { "SIZE", STATUS_SIZE }, { "RECENT", STATUS_RECENT },
 		{ "HIGHESTMODSEQ", STATUS_HIGHESTMODSEQ }, /* condstore: RFC 7162 3.1.6 */
+		{ "DELETED-STORAGE", STATUS_DELETED_STORAGE },
 	};
 	*items = 0;
 	if (list->type != IMAP_ARG_LIST || list->count == 0) {
@@ -258,6 +259,9 @@ void status_items_write(struct imap_session *s, const struct store_mailbox *mb, 
 	ITEM(STATUS_SIZE, "SIZE %llu",
 	     (unsigned long long)(s->rev2 || mb->size <= UINT32_MAX ? mb->size : UINT32_MAX));
 	ITEM(STATUS_HIGHESTMODSEQ, "HIGHESTMODSEQ %llu", (unsigned long long)mb->highestmodseq);
+	/* RFC 9208 4.2: what EXPUNGE would free, in KiB as STORAGE counts. */
+	ITEM(STATUS_DELETED_STORAGE, "DELETED-STORAGE %llu",
+	     (unsigned long long)store_quota_storage_kib(mb->deleted_size));
 #undef ITEM
 	strbuf_addc(&line, ')');
 	sess_printf(s, "%s", line.s);

@@ -52,6 +52,10 @@ static const struct imap_cmd_def commands[] = {
 	{ "STORE", cmd_store, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
 	{ "COPY", cmd_copy, CMD_S_SELECTED, CMD_UID | SEQ },
 	{ "MOVE", cmd_move, CMD_S_SELECTED, CMD_UID | SEQ | EXP },
+	/* quota part (RFC 9208, imap/cmd_quota.c) */
+	{ "GETQUOTA", cmd_getquota, CMD_S_LOGGED_IN, 0 },
+	{ "GETQUOTAROOT", cmd_getquotaroot, CMD_S_LOGGED_IN, 0 },
+	{ "SETQUOTA", cmd_setquota, CMD_S_LOGGED_IN, 0 },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

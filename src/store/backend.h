@@ -96,6 +96,15 @@ struct store_backend {
 	/* condstore: the modseq up to which the expunge history was pruned
 	 * (0: complete); see store_expunged_floor(). */
 	int (*expunged_floor)(struct store_user *u, int64_t mailbox_id, uint64_t *floor);
+	/* Quota (invariant 13; quota part). append, copy and mailbox_create
+	 * check store_quota_exceeded() in their write transaction, with the
+	 * user's limits made effective by store_quota_effective(). Every out
+	 * pointer is non-NULL. */
+	int (*quota_get)(struct store_user *u, struct store_quota_usage *usage,
+			 struct store_quota_limits *own);
+	int (*quota_set)(struct store_user *u, const struct store_quota_limits *own);
+	int (*quota_recount)(struct store_user *u, struct store_quota_usage *stored,
+			     struct store_quota_usage *counted);
 
 	/* The change feed (invariant 7 of store.h): after every commit, the
 	 * callback fires for that user in every process that watches it. */

@@ -603,3 +603,102 @@ void store_unwatch_user(const char *username)
 	if (username)
 		g_be->unwatch_user(username);
 }
+
+/* ---- quota (RFC 9208; quota part) ---- */
+
+/* The [quota] defaults: written once at start-up, read by every thread
+ * inside write transactions; atomics so a test may change them between
+ * calls without a data race. */
+static _Atomic uint64_t g_quota_default[3];
+
+void store_quota_defaults_set(const struct store_quota_limits *d)
+{
+	g_quota_default[0] = d ? d->storage_kib : 0;
+	g_quota_default[1] = d ? d->messages : 0;
+	g_quota_default[2] = d ? d->mailboxes : 0;
+}
+
+void store_quota_defaults_get(struct store_quota_limits *d)
+{
+	d->storage_kib = g_quota_default[0];
+	d->messages = g_quota_default[1];
+	d->mailboxes = g_quota_default[2];
+}
+
+void store_quota_effective(const struct store_quota_limits *own, struct store_quota_limits *eff)
+{
+	struct store_quota_limits def;
+	store_quota_defaults_get(&def);
+	eff->storage_kib = own->storage_kib == STORE_QUOTA_DEFAULT ? def.storage_kib
+								    : own->storage_kib;
+	eff->messages = own->messages == STORE_QUOTA_DEFAULT ? def.messages : own->messages;
+	eff->mailboxes = own->mailboxes == STORE_QUOTA_DEFAULT ? def.mailboxes : own->mailboxes;
+}
+
+uint64_t store_quota_storage_kib(uint64_t bytes)
+{
+	return bytes / 1024 + (bytes % 1024 != 0);
+}
+
+static bool quota_grew_over(uint64_t before, uint64_t after, uint64_t limit)
+{
+	return limit != 0 && after > before && after > limit;
+}
+
+bool store_quota_exceeded(const struct store_quota_usage *before,
+			  const struct store_quota_usage *after, const struct store_quota_limits *eff)
+{
+	/* Compared in KiB rounded up: usage above the limit as GETQUOTA shows
+	 * it is exactly what refuses (RFC 9208 5.1 counts in KiB). Growth is
+	 * judged in bytes, so a message smaller than 1 KiB still counts. */
+	bool storage = after->storage > before->storage && eff->storage_kib != 0 &&
+		       store_quota_storage_kib(after->storage) > eff->storage_kib;
+	return storage || quota_grew_over(before->messages, after->messages, eff->messages) ||
+	       quota_grew_over(before->mailboxes, after->mailboxes, eff->mailboxes);
+}
+
+int store_quota_get(struct store_user *u, struct store_quota_usage *usage,
+		    struct store_quota_limits *own, struct store_quota_limits *effective)
+{
+	struct store_quota_usage us = { 0 };
+	struct store_quota_limits ow = { STORE_QUOTA_DEFAULT, STORE_QUOTA_DEFAULT,
+					 STORE_QUOTA_DEFAULT };
+	if (!u)
+		return STORE_EINVAL;
+	int r = u->be->quota_get(u, &us, &ow);
+	if (r != STORE_OK)
+		return r;
+	if (usage)
+		*usage = us;
+	if (own)
+		*own = ow;
+	if (effective)
+		store_quota_effective(&ow, effective);
+	return STORE_OK;
+}
+
+int store_quota_set(struct store_user *u, const struct store_quota_limits *own)
+{
+	if (!u || !own)
+		return STORE_EINVAL;
+	/* Stored as SQL-style signed 64-bit integers (RFC 9208 number64). */
+	const uint64_t v[3] = { own->storage_kib, own->messages, own->mailboxes };
+	for (size_t i = 0; i < 3; i++)
+		if (v[i] != STORE_QUOTA_DEFAULT && v[i] > INT64_MAX)
+			return STORE_EINVAL;
+	return u->be->quota_set(u, own);
+}
+
+int store_quota_recount(struct store_user *u, struct store_quota_usage *stored,
+			struct store_quota_usage *counted)
+{
+	struct store_quota_usage s = { 0 }, c = { 0 };
+	if (!u)
+		return STORE_EINVAL;
+	int r = u->be->quota_recount(u, &s, &c);
+	if (r == STORE_OK && stored)
+		*stored = s;
+	if (r == STORE_OK && counted)
+		*counted = c;
+	return r;
+}

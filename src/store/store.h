@@ -61,7 +61,13 @@
  * 11. The mailbox-count limit is checked inside the write transaction
  *     that would create the mailbox: concurrent CREATEs cannot pass it.
  * 12. A message's blob, while any message refers to it, maps to exactly
- *     the bytes appended. */
+ *     the bytes appended.
+ * 13. Quota usage (store_quota_get) changes in the same transaction as the
+ *     messages and mailboxes it counts, so it equals a recount after any
+ *     crash; a call that would make a resource grow beyond its limit is
+ *     refused with STORE_EOVERQUOTA inside that transaction (concurrent
+ *     APPENDs cannot both pass), and one that does not grow it (MOVE) is
+ *     never refused for quota. */
 #ifndef RAMPART_STORE_STORE_H
 #define RAMPART_STORE_STORE_H
 
@@ -325,5 +331,54 @@ void store_watch_stop(void);
 /* Reference-counted interest in a user. */
 int store_watch_user(const char *username);
 void store_unwatch_user(const char *username);
+
+/* ---- Quota (RFC 9208; quota part) ----
+ * One quota root per user covering all the user's mailboxes. Usage:
+ * STORAGE is the sum of the RFC822.SIZE of every message, counted per
+ * message (a COPY counts again although the blob is shared: RFC 9208 5.1
+ * counts messages, and an expunge of either copy must give its size
+ * back); MESSAGE the number of messages; MAILBOX the number of mailboxes
+ * (INBOX included). Limits: 0 is unlimited. A user's own limits override
+ * the process defaults resource by resource; STORE_QUOTA_DEFAULT in a
+ * field of the user's limits means "the default". */
+#define STORE_QUOTA_DEFAULT UINT64_MAX
+
+struct store_quota_usage {
+	uint64_t storage;        /* bytes */
+	uint64_t messages;
+	uint64_t mailboxes;
+};
+
+struct store_quota_limits {
+	uint64_t storage_kib;    /* RFC 9208 5.1: units of 1024 octets */
+	uint64_t messages;
+	uint64_t mailboxes;
+};
+
+/* The defaults (from [quota] in the configuration): set once at start-up,
+ * before threads use the store; every field 0 (unlimited) until then. */
+void store_quota_defaults_set(const struct store_quota_limits *d);
+void store_quota_defaults_get(struct store_quota_limits *d);
+/* own with its STORE_QUOTA_DEFAULT fields replaced by the defaults. */
+void store_quota_effective(const struct store_quota_limits *own, struct store_quota_limits *eff);
+/* STORAGE usage as RFC 9208 reports it: KiB, rounded up, so a usage shown
+ * above its limit is exactly a usage that refuses growth. */
+uint64_t store_quota_storage_kib(uint64_t bytes);
+/* The rule, in one place: true when a resource grew from before to after
+ * and is now above its (effective) limit. */
+bool store_quota_exceeded(const struct store_quota_usage *before,
+			  const struct store_quota_usage *after, const struct store_quota_limits *eff);
+/* The user's usage, own limits (STORE_QUOTA_DEFAULT where none is set)
+ * and effective limits; any out pointer may be NULL. */
+int store_quota_get(struct store_user *u, struct store_quota_usage *usage,
+		    struct store_quota_limits *own, struct store_quota_limits *effective);
+/* Replaces the user's own limits (STORE_QUOTA_DEFAULT: use the default).
+ * Lowering a limit below the usage refuses only further growth. */
+int store_quota_set(struct store_user *u, const struct store_quota_limits *own);
+/* Counts usage from the messages and mailboxes themselves and stores it
+ * if it differs: *stored receives the counters as they were, *counted the
+ * recount (either may be NULL). For `rampart check` and the tests. */
+int store_quota_recount(struct store_user *u, struct store_quota_usage *stored,
+			struct store_quota_usage *counted);
 
 #endif

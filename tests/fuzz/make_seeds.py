@@ -233,6 +233,31 @@ def oauth_seeds():
     }
 
 
+# fuzz_quota: byte 0 even: the text after "SETQUOTA "; odd: admins NUL user.
+def quota_seeds():
+    q = {
+        "all": b'"User quota" (STORAGE 512 MESSAGE 1000 MAILBOX 50)',
+        "empty": b'"User quota" ()',
+        "lower_case": b'"User quota" (storage 1 Mailbox 2)',
+        "unknown": b'"User quota" (ANNOTATION-STORAGE 10 STORAGE 1)',
+        "zero": b'"User quota" (STORAGE 0)',
+        "dup": b'"User quota" (STORAGE 1 STORAGE 2)',
+        "odd": b'"User quota" (STORAGE)',
+        "max": b'"User quota" (MESSAGE 9223372036854775807)',
+        "over": b'"User quota" (MESSAGE 9223372036854775808)',
+        "negative": b'"User quota" (MESSAGE -1)',
+        "literal": b'{10}\r\nUser quota (STORAGE {2}\r\n10)',
+        "nested": b'"" ((STORAGE 1))',
+        "not_list": b'"" STORAGE',
+    }
+    s = {name: b"\x00" + text for name, text in q.items()}
+    s["admins"] = b"\x01boss, chief\x00chief"
+    s["admins_prefix"] = b"\x01bossy\x00boss"
+    s["admins_empty_user"] = b"\x01 , ,\x00"
+    s["admins_tabs"] = b"\x01a\tb,,c\x00b"
+    return s
+
+
 def main():
     write_corpus("fuzz_parser", parser_seeds())
     write_corpus("fuzz_mime", mime_seeds())
@@ -240,6 +265,7 @@ def main():
     write_corpus("fuzz_search", search_seeds())
     write_corpus("fuzz_seqset", seqset_seeds())
     write_corpus("fuzz_oauth", oauth_seeds())
+    write_corpus("fuzz_quota", quota_seeds())
 
 
 if __name__ == "__main__":

@@ -473,6 +473,7 @@ def test_migration_keeps_old_expunge_history():
                     db.execute("INSERT INTO expunged VALUES(?,?,?)", (mb, uid, mod))
             db.execute("DROP TABLE expunged_ranges")
             db.execute("DROP TABLE expunged_floor")
+            db.execute("DELETE FROM store_meta WHERE key='migration.6'")
         db.execute("PRAGMA user_version=1")
         db.close()
         srv.start()

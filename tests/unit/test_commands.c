@@ -92,8 +92,14 @@ static void test_capabilities(void **state)
 	s.info.starttls_offered = false;
 	expect(&s, "IMAP4rev1 IMAP4rev2 AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-");
 	s.state = ST_AUTH;
-	/* RFC 7888: small non-synchronizing literals before login only. */
-	expect(&s, "IMAP4rev1 IMAP4rev2 LITERAL+");
+	/* RFC 7888: small non-synchronizing literals before login only;
+	 * RFC 9208 QUOTA after login only (quota part). */
+	char want[1024];
+	snprintf(want, sizeof(want), "IMAP4rev1 IMAP4rev2 LITERAL+ %s %s", COMMON,
+		 "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX QUOTASET");
+	char *got = caps(&s);
+	assert_string_equal(got, want);
+	free(got);
 	assert_false(imap_cap_offered(&s, "AUTH=PLAIN"));
 }
 

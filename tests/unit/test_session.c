@@ -51,7 +51,9 @@ static int case_setup(void **state)
 /* RFC 7888: LITERAL- before login (small pre-login literals), LITERAL+ after. */
 #define CAPS_PLAIN "IMAP4rev1 IMAP4rev2 STARTTLS LOGINDISABLED SASL-IR LITERAL-" CAPS_COMMON
 #define CAPS_TLS "IMAP4rev1 IMAP4rev2 AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-" CAPS_COMMON
-#define CAPS_AUTH "IMAP4rev1 IMAP4rev2 LITERAL+" CAPS_COMMON
+#define CAPS_AUTH "IMAP4rev1 IMAP4rev2 LITERAL+" CAPS_COMMON CAPS_QUOTA
+/* RFC 9208, after login only (quota part). */
+#define CAPS_QUOTA " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX QUOTASET"
 
 /* Capability lists compare as sets of tokens: the order carries no meaning
  * (RFC 9051 7.2.2), every token does. */

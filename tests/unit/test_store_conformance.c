@@ -7,7 +7,8 @@
  * One test per invariant of store.h (numbered as there), then the rules
  * the front applies for every backend: mailbox names and INBOX, keywords,
  * special-use, RENAME semantics, subscriptions of names that do not
- * exist, and the mailbox-count limit under concurrency.
+ * exist, and the mailbox-count limit under concurrency; then quota usage
+ * and limits (invariant 13), also under concurrency.
  *
  * Each test uses its own user, so the tests are independent of order. */
 #include <stdarg.h>
@@ -1173,6 +1174,196 @@ static void test_mailbox_keywords_and_recent(void **state)
 
 /* ---- per backend ---- */
 
+/* ---- invariant 13: quota (quota part) ---- */
+
+static struct store_quota_usage usage_of(struct store_user *u)
+{
+	struct store_quota_usage us;
+	assert_int_equal(store_quota_get(u, &us, NULL, NULL), STORE_OK);
+	return us;
+}
+
+/* The counters equal a recount (which changes nothing then). */
+static void assert_usage_exact(struct store_user *u)
+{
+	struct store_quota_usage stored, counted;
+	assert_int_equal(store_quota_recount(u, &stored, &counted), STORE_OK);
+	assert_int_equal(stored.storage, counted.storage);
+	assert_int_equal(stored.messages, counted.messages);
+	assert_int_equal(stored.mailboxes, counted.mailboxes);
+}
+
+static void set_limits(struct store_user *u, uint64_t kib, uint64_t msgs, uint64_t mbs)
+{
+	struct store_quota_limits own = { kib, msgs, mbs };
+	assert_int_equal(store_quota_set(u, &own), STORE_OK);
+}
+
+static void test_quota_usage(void **state)
+{
+	struct store_user *u = open_user("c-quota-usage");
+	struct store_quota_usage us = usage_of(u);
+	assert_int_equal(us.storage, 0);
+	assert_int_equal(us.messages, 0);
+	assert_int_equal(us.mailboxes, mailbox_count(u));
+	const char *m1 = "Subject: a\r\n\r\nhello\r\n", *m2 = "Subject: bb\r\n\r\nworld!\r\n";
+	size_t l1 = strlen(m1), l2 = strlen(m2);
+	int64_t inbox = mailbox_id(u, "INBOX");
+	uint32_t uid1 = append_msg(u, "INBOX", m1, 0, NULL);
+	append_msg(u, "INBOX", m2, 0, NULL);
+	us = usage_of(u);
+	assert_int_equal(us.storage, l1 + l2);
+	assert_int_equal(us.messages, 2);
+	/* COPY counts per message, although the blob is shared. */
+	assert_int_equal(store_mailbox_create(u, "Q", NULL), STORE_OK);
+	assert_int_equal(usage_of(u).mailboxes, mailbox_count(u));
+	assert_int_equal(store_copy(u, inbox, &uid1, 1, "Q", false, NULL, NULL, NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(usage_of(u).storage, 2 * l1 + l2);
+	assert_int_equal(usage_of(u).messages, 3);
+	/* MOVE changes nothing. */
+	assert_int_equal(store_copy(u, inbox, &uid1, 1, "Q", true, NULL, NULL, NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(usage_of(u).storage, 2 * l1 + l2);
+	assert_int_equal(usage_of(u).messages, 3);
+	assert_usage_exact(u);
+	/* EXPUNGE and DELETE give back. */
+	assert_int_equal(store_mailbox_delete(u, "Q"), STORE_OK);
+	us = usage_of(u);
+	assert_int_equal(us.storage, l2);
+	assert_int_equal(us.messages, 1);
+	assert_int_equal(us.mailboxes, mailbox_count(u));
+	uint32_t uid2 = uid1 + 1;
+	assert_int_equal(store_expunge(u, inbox, &uid2, 1), STORE_OK);
+	assert_int_equal(usage_of(u).storage, 0);
+	assert_int_equal(usage_of(u).messages, 0);
+	/* RENAME of INBOX moves messages and adds a mailbox. */
+	append_msg(u, "INBOX", m1, 0, NULL);
+	assert_int_equal(store_mailbox_rename(u, "INBOX", "Old"), STORE_OK);
+	assert_int_equal(usage_of(u).messages, 1);
+	assert_int_equal(usage_of(u).mailboxes, mailbox_count(u));
+	assert_usage_exact(u);
+	store_user_close(u);
+}
+
+static void test_quota_limits(void **state)
+{
+	struct store_user *u = open_user("c-quota-limits");
+	struct store_quota_limits own, eff;
+	assert_int_equal(store_quota_get(u, NULL, &own, &eff), STORE_OK);
+	assert_true(own.storage_kib == STORE_QUOTA_DEFAULT && own.messages == STORE_QUOTA_DEFAULT &&
+		    own.mailboxes == STORE_QUOTA_DEFAULT);
+	assert_int_equal(eff.storage_kib, 0);
+	int64_t inbox = mailbox_id(u, "INBOX");
+	/* MESSAGE: 2 messages. */
+	set_limits(u, 0, 2, 0);
+	uint32_t uid1 = append_msg(u, "INBOX", "Subject: 1\r\n\r\nx\r\n", 0, NULL);
+	append_msg(u, "INBOX", "Subject: 2\r\n\r\nx\r\n", 0, NULL);
+	struct store_append a;
+	append_init(&a, "Subject: 3\r\n\r\nx\r\n", 0, NULL);
+	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_EOVERQUOTA);
+	assert_int_equal(usage_of(u).messages, 2);
+	assert_int_equal(msg_count(u, inbox), 2);
+	assert_int_equal(store_copy(u, inbox, &uid1, 1, "Trash", false, NULL, NULL, NULL, NULL),
+			 STORE_EOVERQUOTA);
+	/* At the limit, MOVE still works: usage does not grow. */
+	assert_int_equal(store_copy(u, inbox, &uid1, 1, "Trash", true, NULL, NULL, NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(usage_of(u).messages, 2);
+	/* STORAGE, in KiB rounded up: 1 KiB holds a 1024-byte message, not
+	 * one more byte. */
+	set_limits(u, 1, 0, 0);
+	assert_int_equal(store_expunge(u, inbox, &(uint32_t){ uid1 + 1 }, 1), STORE_OK);
+	int64_t trash = mailbox_id(u, "Trash");
+	struct store_msg *ms;
+	size_t nm;
+	assert_int_equal(store_msg_list(u, trash, 1, true, &ms, &nm), STORE_OK);
+	assert_int_equal(store_expunge(u, trash, &ms[0].uid, 1), STORE_OK);
+	store_msg_array_free(ms, nm);
+	assert_int_equal(usage_of(u).storage, 0);
+	char big[1025];
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "Subject: b\r\n\r\n", 14);
+	big[1024] = '\0';
+	append_init(&a, big, 0, NULL);
+	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_OK);
+	append_init(&a, "x", 0, NULL);
+	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_EOVERQUOTA);
+	assert_int_equal(store_quota_storage_kib(usage_of(u).storage), 1);
+	/* A lowered limit refuses only growth: EXPUNGE and MOVE still work. */
+	set_limits(u, 0, 0, mailbox_count(u));
+	assert_int_equal(store_mailbox_create(u, "More", NULL), STORE_EOVERQUOTA);
+	assert_false(exists(u, "More"));
+	assert_int_equal(store_mailbox_create(u, "INBOX", NULL), STORE_EEXIST);
+	assert_int_equal(store_mailbox_delete(u, "Junk"), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "More", NULL), STORE_OK);
+	/* Back to the defaults, which the process sets. */
+	set_limits(u, STORE_QUOTA_DEFAULT, STORE_QUOTA_DEFAULT, STORE_QUOTA_DEFAULT);
+	struct store_quota_limits def = { 0, 1, 0 };
+	store_quota_defaults_set(&def);
+	append_init(&a, "y", 0, NULL);
+	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_EOVERQUOTA);
+	assert_int_equal(store_quota_get(u, NULL, NULL, &eff), STORE_OK);
+	assert_int_equal(eff.messages, 1);
+	set_limits(u, STORE_QUOTA_DEFAULT, 0, STORE_QUOTA_DEFAULT);  /* own: unlimited */
+	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_OK);
+	store_quota_defaults_set(NULL);
+	struct store_quota_limits bad = { (uint64_t)INT64_MAX + 1, 0, 0 };
+	assert_int_equal(store_quota_set(u, &bad), STORE_EINVAL);
+	assert_usage_exact(u);
+	store_user_close(u);
+}
+
+#define QUOTA_THREADS 8
+#define QUOTA_ROOM 3
+
+struct quota_arg {
+	int idx;
+	int result;
+};
+
+static void *quota_thread(void *p)
+{
+	struct quota_arg *a = p;
+	struct store_user *u = store_user_open("c-quota-race");
+	char text[64];
+	snprintf(text, sizeof(text), "Subject: racer %d\r\n\r\nbody\r\n", a->idx);
+	struct store_append ap;
+	append_init(&ap, text, 0, NULL);
+	a->result = u ? store_append(u, "INBOX", &ap, 1, NULL) : STORE_EIO;
+	store_user_close(u);
+	return NULL;
+}
+
+/* Threads with their own handles race to append: exactly as many pass as
+ * the MESSAGE limit leaves room for. */
+static void test_quota_concurrent(void **state)
+{
+	struct store_user *u = open_user("c-quota-race");
+	append_msg(u, "INBOX", "Subject: first\r\n\r\nx\r\n", 0, NULL);
+	set_limits(u, 0, 1 + QUOTA_ROOM, 0);
+	store_user_close(u);
+	pthread_t th[QUOTA_THREADS];
+	struct quota_arg args[QUOTA_THREADS];
+	for (int i = 0; i < QUOTA_THREADS; i++) {
+		args[i] = (struct quota_arg){ .idx = i };
+		assert_int_equal(pthread_create(&th[i], NULL, quota_thread, &args[i]), 0);
+	}
+	int ok = 0, over = 0;
+	for (int i = 0; i < QUOTA_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ok += args[i].result == STORE_OK;
+		over += args[i].result == STORE_EOVERQUOTA;
+	}
+	assert_int_equal(ok, QUOTA_ROOM);
+	assert_int_equal(over, QUOTA_THREADS - QUOTA_ROOM);
+	u = open_user("c-quota-race");
+	assert_int_equal(usage_of(u).messages, 1 + QUOTA_ROOM);
+	assert_usage_exact(u);
+	store_user_close(u);
+	store_cache_drop();
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return flag == FTW_DP ? rmdir(path) : unlink(path);
@@ -1216,6 +1407,9 @@ int main(void)
 		cmocka_unit_test(test_keyword_rules),
 		cmocka_unit_test(test_mailbox_keywords_and_recent),
 		cmocka_unit_test(test_expunge_history_ranges),
+		cmocka_unit_test(test_quota_usage),
+		cmocka_unit_test(test_quota_limits),
+		cmocka_unit_test(test_quota_concurrent),
 	};
 	const char *only = getenv("RAMPART_STORE_BACKEND");
 	int failed = 0, ran = 0;

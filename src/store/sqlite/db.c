@@ -204,10 +204,12 @@ static int db_user_version(struct sqlite_user *u, int *version)
 	return r;
 }
 
-/* Migrations after schema_v1, applied in order inside one write
- * transaction; each entry brings the schema from version - 1 to version.
- * One entry per feature (they are independent of each other), numbered
- * once and never renumbered after a release. */
+/* Migrations after schema_v1, applied in ascending order inside one write
+ * transaction. One entry per feature (they are independent of each other),
+ * numbered once and never renumbered after a release. Each one applied is
+ * recorded in store_meta as "migration.N", so a file is brought up to date
+ * by running exactly the entries it lacks, whatever order they were added
+ * in; PRAGMA user_version holds the latest number only as the fast path. */
 struct db_migration {
 	int version;
 	const char *what;
@@ -215,7 +217,7 @@ struct db_migration {
 };
 
 static const struct db_migration db_migrations[] = {
-	/* { 2, "quota", "..." }, */
+	{ 2, "quota", sqlite_quota_schema },
 	/* condstore: the expunge history as coalesced ranges with the time of
 	 * the expunge (for pruning), and per mailbox the modseq up to which it
 	 * was pruned (store/sqlite/expunged.c). Existing rows become ranges
@@ -246,6 +248,29 @@ static int db_schema_latest(void)
 		if (m->version > v)
 			v = m->version;
 	return v;
+}
+
+static int db_migration_done(struct sqlite_user *u, int version, bool *done)
+{
+	char sql[96];
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM store_meta WHERE key='migration.%d'", version);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(u->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return sqlite_db_error(u, "migration_done");
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqlite_db_error(u, "migration_done");
+	*done = rc == SQLITE_ROW;
+	return STORE_OK;
+}
+
+static int db_migration_record(struct sqlite_user *u, int version)
+{
+	char sql[96];
+	snprintf(sql, sizeof(sql), "INSERT INTO store_meta(key,value) VALUES('migration.%d',1)",
+		 version);
+	return db_exec(u, sql, "migration_record");
 }
 
 /* Creates or migrates the schema. Several processes may open a new user at
@@ -280,13 +305,17 @@ static int db_schema_apply(struct sqlite_user *u)
 		version = 1;
 	}
 	for (const struct db_migration *m = db_migrations; m->sql; m++) {
-		if (m->version <= version)
-			continue;
-		r = db_exec(u, m->sql, m->what);
+		bool done = false;
+		r = db_migration_done(u, m->version, &done);
+		if (r == STORE_OK && !done) {
+			r = db_exec(u, m->sql, m->what);
+			if (r == STORE_OK)
+				r = db_migration_record(u, m->version);
+		}
 		if (r != STORE_OK)
 			goto fail;
-		version = m->version;
 	}
+	version = latest;
 	char sql[64];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", version);
 	r = db_exec(u, sql, "set_user_version");

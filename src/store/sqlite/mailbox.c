@@ -230,13 +230,18 @@ int sqlite_mailbox_create(struct store_user *base, const char *name, const char 
 	if (r != STORE_OK)
 		return r;
 	struct store_mbox_row row;
+	struct store_quota_usage qbefore;
 	r = mbox_count_check(u, max_mailboxes);
+	if (r == STORE_OK)
+		r = sqlite_quota_read(u, &qbefore, NULL);
 	if (r == STORE_OK)
 		r = sqlite_mbox_by_name(u, name, &row);
 	if (r == STORE_OK)
 		r = STORE_EEXIST;
 	else if (r == STORE_ENOENT)
 		r = mbox_insert(u, name, special_use, 1, 1, 1, NULL);
+	if (r == STORE_OK)
+		r = sqlite_quota_check(u, &qbefore);
 	if (r != STORE_OK) {
 		sqlite_tx_rollback(u);
 		return r;

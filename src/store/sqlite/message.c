@@ -345,7 +345,9 @@ int sqlite_append(struct store_user *base, const char *name, struct store_append
 	if ((r = sqlite_tx_write(u)) != STORE_OK)
 		goto out;
 	in_tx = true;
-	if ((r = sqlite_mbox_by_name(u, name, &row)) != STORE_OK)
+	struct store_quota_usage qbefore;
+	if ((r = sqlite_mbox_by_name(u, name, &row)) != STORE_OK ||
+	    (r = sqlite_quota_read(u, &qbefore, NULL)) != STORE_OK)
 		goto out;
 	if ((uint64_t)row.uidnext + n > UINT32_MAX) {
 		/* RFC 9051 2.3.1.1: UIDs are 32-bit; a mailbox that ran out
@@ -389,7 +391,8 @@ int sqlite_append(struct store_user *base, const char *name, struct store_append
 				goto out;
 		}
 	}
-	if ((r = mbox_set_next(u, row.id, row.uidnext + (uint32_t)n, modseq)) != STORE_OK)
+	if ((r = sqlite_quota_check(u, &qbefore)) != STORE_OK ||
+	    (r = mbox_set_next(u, row.id, row.uidnext + (uint32_t)n, modseq)) != STORE_OK)
 		goto out;
 	in_tx = false;
 	if ((r = sqlite_tx_commit(u)) != STORE_OK)
@@ -517,8 +520,10 @@ int sqlite_copy(struct store_user *base, int64_t mailbox_id, const uint32_t *uid
 	if (r != STORE_OK)
 		goto out;
 	struct store_mbox_row src, dst;
+	struct store_quota_usage qbefore;
 	if ((r = sqlite_mbox_by_id(u, mailbox_id, &src)) != STORE_OK ||
-	    (r = sqlite_mbox_by_name(u, name, &dst)) != STORE_OK)
+	    (r = sqlite_mbox_by_name(u, name, &dst)) != STORE_OK ||
+	    (r = sqlite_quota_read(u, &qbefore, NULL)) != STORE_OK)
 		goto fail;
 	bool same = src.id == dst.id;
 	uint64_t dst_modseq = dst.highestmodseq + 1;
@@ -563,7 +568,9 @@ int sqlite_copy(struct store_user *base, int64_t mailbox_id, const uint32_t *uid
 		n++;
 	}
 	if (n > 0) {
-		if ((r = mbox_set_next(u, dst.id, uidnext, dst_modseq)) != STORE_OK)
+		/* A MOVE does not grow usage, so it passes even at the limit. */
+		if ((r = sqlite_quota_check(u, &qbefore)) != STORE_OK ||
+		    (r = mbox_set_next(u, dst.id, uidnext, dst_modseq)) != STORE_OK)
 			goto fail;
 		if (move && (r = sqlite_expunged_add(u, src.id, su, n, src_modseq)) != STORE_OK)
 			goto fail;

@@ -106,7 +106,15 @@
 	X(EXPR_FLOOR_GET, "SELECT modseq FROM expunged_floor WHERE mailbox_id=?1")                \
 	X(EXPR_FLOOR_SET, "INSERT INTO expunged_floor(mailbox_id,modseq) VALUES(?1,?2) "          \
 			  "ON CONFLICT(mailbox_id) DO UPDATE SET modseq=max(modseq,excluded.modseq)") \
-	X(EXPR_FLOOR_DELETE_MB, "DELETE FROM expunged_floor WHERE mailbox_id=?1")
+	X(EXPR_FLOOR_DELETE_MB, "DELETE FROM expunged_floor WHERE mailbox_id=?1")                        \
+	/* quota part (quota.c) */                                                                \
+	X(QUOTA_GET, "SELECT storage,messages,mailboxes,limit_storage,limit_messages,"            \
+		     "limit_mailboxes FROM quota WHERE id=1")                                     \
+	X(QUOTA_SET_LIMITS, "UPDATE quota SET limit_storage=?1,limit_messages=?2,"                \
+			    "limit_mailboxes=?3 WHERE id=1")                                      \
+	X(QUOTA_SET_USAGE, "UPDATE quota SET storage=?1,messages=?2,mailboxes=?3 WHERE id=1")     \
+	X(QUOTA_COUNT, "SELECT (SELECT coalesce(sum(size),0) FROM messages),"                     \
+		       "(SELECT count(*) FROM messages),(SELECT count(*) FROM mailboxes)")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -233,6 +241,22 @@ int sqlite_expunged_add(struct sqlite_user *u, int64_t mailbox_id, const uint32_
 int sqlite_expunged_since(struct sqlite_user *u, int64_t mailbox_id, uint64_t since,
 			  uint32_t **out, size_t *n);
 int sqlite_expunged_floor(struct store_user *u, int64_t mailbox_id, uint64_t *floor);
+
+/* ---- quota.c (quota part) ---- */
+/* The SQL of schema migration 2 (db.c): the usage row and its triggers. */
+extern const char sqlite_quota_schema[];
+/* Usage and the user's own limits (own may be NULL), inside the caller's
+ * transaction. */
+int sqlite_quota_read(struct sqlite_user *u, struct store_quota_usage *usage,
+		      struct store_quota_limits *own);
+/* Before COMMIT of a write that may grow usage: STORE_EOVERQUOTA when
+ * store_quota_exceeded(before, now) for the user's effective limits. */
+int sqlite_quota_check(struct sqlite_user *u, const struct store_quota_usage *before);
+int sqlite_quota_get(struct store_user *u, struct store_quota_usage *usage,
+		     struct store_quota_limits *own);
+int sqlite_quota_set(struct store_user *u, const struct store_quota_limits *own);
+int sqlite_quota_recount(struct store_user *u, struct store_quota_usage *stored,
+			 struct store_quota_usage *counted);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);
