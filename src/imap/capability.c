@@ -83,6 +83,13 @@ static const struct capability caps[] = {
 	{ "MULTIAPPEND", OFFER_ANY, NULL, NULL },
 	{ "STATUS=SIZE", OFFER_ANY, NULL, NULL },
 	{ "APPENDLIMIT", OFFER_ANY, NULL, value_appendlimit },
+	/* sort: RFC 5256, 5957, 5267 3 (imap/cmd_sort.c), 5032 WITHIN */
+	{ "SORT", OFFER_ANY, NULL, NULL },
+	{ "SORT=DISPLAY", OFFER_ANY, NULL, NULL },
+	{ "THREAD=ORDEREDSUBJECT", OFFER_ANY, NULL, NULL },
+	{ "THREAD=REFERENCES", OFFER_ANY, NULL, NULL },
+	{ "ESORT", OFFER_ANY, NULL, NULL },
+	{ "WITHIN", OFFER_ANY, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

@@ -106,11 +106,10 @@ struct search_job {
 };
 
 /* Evaluates the tree over the view (on a pool thread). */
-static int search_run(struct search_job *j)
+static int search_run(struct store_user *u, struct search_job *j)
 {
 	if (j->count == 0)
 		return STORE_OK;
-	struct store_user *u = cmd_job_store(&j->job);
 	if (!u)
 		return STORE_EIO;
 	struct store_msg *msgs = NULL;
@@ -165,7 +164,22 @@ static int search_run(struct search_job *j)
 static void search_job_run(struct cmd_job *job)
 {
 	struct search_job *j = (struct search_job *)job;
-	j->err = search_run(j);
+	j->err = search_run(cmd_job_store(job), j);
+}
+
+/* SORT and THREAD (imap/cmd_sort.c) search the same way. */
+int cmd_search_matches(struct store_user *u, const struct search_key *key, int64_t mailbox,
+		       const uint32_t *view, uint32_t count, uint32_t first_recent,
+		       uint32_t **seqs, uint32_t **uids, size_t *n)
+{
+	struct search_job j = { .key = (struct search_key *)key, .mailbox = mailbox,
+				.view = (uint32_t *)view, .count = count,
+				.first_recent = first_recent };
+	int r = search_run(u, &j);
+	*seqs = j.seqs;
+	*uids = j.uids;
+	*n = j.n;
+	return r;
 }
 
 static void search_job_free(struct cmd_job *job)

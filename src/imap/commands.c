@@ -52,6 +52,9 @@ static const struct imap_cmd_def commands[] = {
 	{ "STORE", cmd_store, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
 	{ "COPY", cmd_copy, CMD_S_SELECTED, CMD_UID | SEQ },
 	{ "MOVE", cmd_move, CMD_S_SELECTED, CMD_UID | SEQ | EXP },
+	/* sort: SORT and THREAD (RFC 5256), imap/cmd_sort.c */
+	{ "SORT", cmd_sort, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
+	{ "THREAD", cmd_thread, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

@@ -184,4 +184,12 @@ void sess_store_release(struct imap_session *s);
 /* Maps a store error to a tagged NO with the right RFC 5530 code. */
 void sess_store_error(struct imap_session *s, int err, const char *what);
 
+/* SORT/THREAD: the view's messages matching key, ascending, as SEARCH
+ * finds them (imap/cmd_search.c); on a pool thread. *seqs and *uids are
+ * malloc'd (NULL when none match). */
+struct search_key;
+int cmd_search_matches(struct store_user *u, const struct search_key *key, int64_t mailbox,
+		       const uint32_t *view, uint32_t count, uint32_t first_recent,
+		       uint32_t **seqs, uint32_t **uids, size_t *n);
+
 #endif
