@@ -268,21 +268,43 @@ def test_orderedsubject(srv):
     raw.close()
 
 
+REFS_MSGS = [
+    msg(b"root", mid=b"<1@x>", date=D(1)),                                   # 1
+    msg(b"Re: root", mid=b"<2@x>", refs=b"<1@x>", date=D(2)),                # 2
+    msg(b"Re: root", mid=b"<3@x>", refs=b"<1@x>", date=D(3)),                # 3
+    msg(b"Re: root", mid=b"<4@x>", refs=b"<1@x> <2@x>", date=D(4)),          # 4
+    # parent <5@x> never arrived: a dummy, pruned (one child promoted)
+    msg(b"lost", mid=b"<6@x>", refs=b"<5@x>", date=D(5)),                    # 5
+    # two children of a missing parent stay under a dummy at the top
+    msg(b"orphan", mid=b"<8@x>", refs=b"<7@x>", date=D(6)),                  # 6
+    msg(b"Re: orphan", mid=b"<9@x>", refs=b"<7@x>", date=D(7)),              # 7
+    # In-Reply-To when there are no References
+    msg(b"Re: lost", mid=b"<10@x>", irt=b"<6@x>", date=D(8)),                # 8
+]
+
+
+SHAPES_MSGS = [
+    # a loop: A says B is its parent, B says A is its parent
+    msg(b"loop a", mid=b"<A@x>", refs=b"<B@x>", date=D(1)),                  # 1
+    msg(b"loop b", mid=b"<B@x>", refs=b"<A@x>", date=D(2)),                  # 2
+    # duplicate Message-ID: the second gets a unique one
+    msg(b"dup one", mid=b"<D@x>", date=D(3)),                                # 3
+    msg(b"dup two", mid=b"<D@x>", date=D(4)),                                # 4
+    msg(b"Re: dup one", mid=b"<E@x>", refs=b"<D@x>", date=D(5)),             # 5
+    # names itself in References
+    msg(b"selfish", mid=b"<S@x>", refs=b"<S@x>", date=D(6)),                 # 6
+    # no Message-ID at all, no refs; subject merge with 8 (a reply)
+    msg(b"topic", date=D(7)),                                                # 7
+    msg(b"Re: topic", mid=b"<T2@x>", date=D(8)),                             # 8
+    # two non-replies with the same subject: joined under a dummy
+    msg(b"same", mid=b"<S1@x>", date=D(9)),                                  # 9
+    msg(b"same", mid=b"<S2@x>", date=D(10)),                                 # 10
+]
+
+
 def test_references_basic(srv):
     raw = Raw(srv)
-    fill(raw, b"Refs", [
-        msg(b"root", mid=b"<1@x>", date=D(1)),                                   # 1
-        msg(b"Re: root", mid=b"<2@x>", refs=b"<1@x>", date=D(2)),                # 2
-        msg(b"Re: root", mid=b"<3@x>", refs=b"<1@x>", date=D(3)),                # 3
-        msg(b"Re: root", mid=b"<4@x>", refs=b"<1@x> <2@x>", date=D(4)),          # 4
-        # parent <5@x> never arrived: a dummy, pruned (one child promoted)
-        msg(b"lost", mid=b"<6@x>", refs=b"<5@x>", date=D(5)),                    # 5
-        # two children of a missing parent stay under a dummy at the top
-        msg(b"orphan", mid=b"<8@x>", refs=b"<7@x>", date=D(6)),                  # 6
-        msg(b"Re: orphan", mid=b"<9@x>", refs=b"<7@x>", date=D(7)),              # 7
-        # In-Reply-To when there are no References
-        msg(b"Re: lost", mid=b"<10@x>", irt=b"<6@x>", date=D(8)),                # 8
-    ])
+    fill(raw, b"Refs", REFS_MSGS)
     assert thread(raw, b"THREAD REFERENCES UTF-8 ALL") == b"(1 (2 4)(3))(5 8)((6)(7))"
     raw.close()
 
@@ -291,23 +313,7 @@ def test_references_rfc_shapes(srv):
     """Missing parents, a loop in References, duplicate Message-IDs, a
     message that names itself, and subject merging of top-level threads."""
     raw = Raw(srv)
-    fill(raw, b"Shapes", [
-        # a loop: A says B is its parent, B says A is its parent
-        msg(b"loop a", mid=b"<A@x>", refs=b"<B@x>", date=D(1)),                  # 1
-        msg(b"loop b", mid=b"<B@x>", refs=b"<A@x>", date=D(2)),                  # 2
-        # duplicate Message-ID: the second gets a unique one
-        msg(b"dup one", mid=b"<D@x>", date=D(3)),                                # 3
-        msg(b"dup two", mid=b"<D@x>", date=D(4)),                                # 4
-        msg(b"Re: dup one", mid=b"<E@x>", refs=b"<D@x>", date=D(5)),             # 5
-        # names itself in References
-        msg(b"selfish", mid=b"<S@x>", refs=b"<S@x>", date=D(6)),                 # 6
-        # no Message-ID at all, no refs; subject merge with 8 (a reply)
-        msg(b"topic", date=D(7)),                                                # 7
-        msg(b"Re: topic", mid=b"<T2@x>", date=D(8)),                             # 8
-        # two non-replies with the same subject: joined under a dummy
-        msg(b"same", mid=b"<S1@x>", date=D(9)),                                  # 9
-        msg(b"same", mid=b"<S2@x>", date=D(10)),                                 # 10
-    ])
+    fill(raw, b"Shapes", SHAPES_MSGS)
     got = thread(raw, b"THREAD REFERENCES UTF-8 ALL")
     # 1 comes first: step 1.B makes <B@x> (a dummy yet) its parent. Then
     # 2 fills that dummy, and making 1 its parent would close a loop, so
