@@ -203,7 +203,7 @@ SUBJECTS = [
     (b"re: [blob]", "[blob]"),
     (b"[blob]", "[blob]"),
     (b"[a][b] c", "c"),
-    (b"Re :no", "re :no"),
+    (b"Re :no", "no"),
     (b"Reply: x", "reply: x"),
     (b"=?ISO-8859-1?Q?Re=3A_caf=E9?=", "caf\u00e9"),
     (b"Re: =?UTF-8?B?w4l0w6k=?=  \t (fwd)", "\u00e9t\u00e9"),
