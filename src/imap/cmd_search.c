@@ -21,15 +21,15 @@
 #include <time.h>
 
 enum {
-	RET_MIN = 1 << 0,
-	RET_MAX = 1 << 1,
-	RET_COUNT = 1 << 2,
-	RET_ALL = 1 << 3,
-	RET_SAVE = 1 << 4,
+	RET_MIN = ESEARCH_MIN,
+	RET_MAX = ESEARCH_MAX,
+	RET_COUNT = ESEARCH_COUNT,
+	RET_ALL = ESEARCH_ALL,
+	RET_SAVE = ESEARCH_SAVE,
 };
 
 /* RETURN (...) options (RFC 4731 3.1, RFC 5182 2). */
-static int return_opts_parse(const struct imap_arg *a, unsigned *ret)
+int cmd_esearch_return_parse(const struct imap_arg *a, unsigned *ret)
 {
 	if (a->type != IMAP_ARG_LIST)
 		return -1;
@@ -209,8 +209,8 @@ static void searchres_save(struct imap_session *s, unsigned ret, const uint32_t 
 	sess_searchres_save(s, uids, n);
 }
 
-static void write_esearch(struct imap_session *s, struct strbuf *line, unsigned ret, bool uid,
-			  const uint32_t *res, size_t n)
+void cmd_esearch_write(struct imap_session *s, struct strbuf *line, unsigned ret, bool uid,
+		       const uint32_t *res, size_t n)
 {
 	strbuf_adds(line, "* ESEARCH (TAG ");
 	const char *tag = s->cmd->tag ? s->cmd->tag : "*";
@@ -258,7 +258,7 @@ static void search_job_done(struct cmd_job *job)
 	} else if (ret != RET_SAVE) {
 		/* RFC 9051 6.4.4: a rev2 SEARCH without RETURN is RETURN (ALL).
 		 * RFC 5182 2.1: SAVE alone produces no ESEARCH response. */
-		write_esearch(s, &line, j->esearch ? ret : RET_ALL, uid, res, n);
+		cmd_esearch_write(s, &line, j->esearch ? ret : RET_ALL, uid, res, n);
 		strbuf_adds(&line, "\r\n");
 	}
 	if (line.len)
@@ -279,7 +279,7 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	const char *err = NULL;
 	struct search_key *key = NULL;
 	if (i < nargs && imap_arg_atom_ieq(&args[i], "RETURN")) {
-		if (i + 1 >= nargs || return_opts_parse(&args[i + 1], &ret) < 0) {
+		if (i + 1 >= nargs || cmd_esearch_return_parse(&args[i + 1], &ret) < 0) {
 			sess_tagged(s, "BAD", "Invalid SEARCH RETURN options (MIN MAX COUNT ALL SAVE)");
 			return;
 		}

@@ -10,7 +10,6 @@
 #include "imap/search_parse.h"
 #include "imap/session_internal.h"
 #include "core/log.h"
-#include "core/quote.h"
 #include "core/util.h"
 #include "mail/sortkey.h"
 #include "mail/thread.h"
@@ -46,12 +45,6 @@ struct sort_crit {
 	bool reverse;
 };
 
-enum {
-	RET_MIN = 1 << 0,
-	RET_MAX = 1 << 1,
-	RET_COUNT = 1 << 2,
-	RET_ALL = 1 << 3,
-};
 
 /* One matching message with its keys. */
 struct sort_item {
@@ -73,7 +66,7 @@ struct sort_job {
 	enum thread_algo algo;
 	struct sort_crit crit[SORT_MAX_CRITERIA];
 	size_t ncrit;
-	unsigned ret;                 /* RET_*, 0: a plain SORT response */
+	unsigned ret;                 /* ESEARCH_*, 0: a plain SORT response */
 	bool uid;
 	int err;
 	uint32_t *result;             /* SORT: numbers in sort order */
@@ -105,30 +98,6 @@ static int sort_criteria_parse(const struct imap_arg *a, struct sort_job *j)
 		reverse = false;
 	}
 	return reverse ? -1 : 0;
-}
-
-/* RFC 5267 3: RETURN (MIN MAX COUNT ALL); "RETURN ()" is ALL. */
-static int sort_return_parse(const struct imap_arg *a, unsigned *ret)
-{
-	if (a->type != IMAP_ARG_LIST)
-		return -1;
-	*ret = 0;
-	for (size_t i = 0; i < a->count; i++) {
-		const struct imap_arg *o = &a->list[i];
-		if (imap_arg_atom_ieq(o, "MIN"))
-			*ret |= RET_MIN;
-		else if (imap_arg_atom_ieq(o, "MAX"))
-			*ret |= RET_MAX;
-		else if (imap_arg_atom_ieq(o, "COUNT"))
-			*ret |= RET_COUNT;
-		else if (imap_arg_atom_ieq(o, "ALL"))
-			*ret |= RET_ALL;
-		else
-			return -1;
-	}
-	if (*ret == 0)
-		*ret = RET_ALL;
-	return 0;
 }
 
 /* ---- on the pool ---------------------------------------------------------- */
@@ -331,24 +300,13 @@ static void write_ordered_set(struct strbuf *out, const uint32_t *v, size_t n)
 	}
 }
 
+/* RFC 5267 3: MIN/MAX are the first/last in sort order, and ALL lists
+ * the sort order. */
 static void write_esort(struct imap_session *s, struct strbuf *line, unsigned ret, bool uid,
 			const uint32_t *res, size_t n)
 {
-	strbuf_adds(line, "* ESEARCH (TAG ");
-	const char *tag = s->cmd->tag ? s->cmd->tag : "*";
-	quote_string(line, tag, strlen(tag));
-	strbuf_addc(line, ')');
-	if (uid)
-		strbuf_adds(line, " UID");
-	/* RFC 5267 3: MIN/MAX are the first/last in sort order; like
-	 * ESEARCH, nothing but COUNT is sent for an empty result. */
-	if ((ret & RET_MIN) && n)
-		strbuf_addf(line, " MIN %u", res[0]);
-	if ((ret & RET_MAX) && n)
-		strbuf_addf(line, " MAX %u", res[n - 1]);
-	if (ret & RET_COUNT)
-		strbuf_addf(line, " COUNT %zu", n);
-	if ((ret & RET_ALL) && n) {
+	cmd_esearch_write(s, line, ret & ~(unsigned)ESEARCH_ALL, uid, res, n);
+	if ((ret & ESEARCH_ALL) && n) {
 		strbuf_adds(line, " ALL ");
 		write_ordered_set(line, res, n);
 	}
@@ -437,7 +395,9 @@ void cmd_sort(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	struct sort_job *j = xcalloc(1, sizeof(*j));
 	size_t i = 0;
 	if (i < nargs && imap_arg_atom_ieq(&args[i], "RETURN")) {
-		if (i + 1 >= nargs || sort_return_parse(&args[i + 1], &j->ret) < 0) {
+		/* RFC 5267 3: MIN MAX COUNT ALL; SAVE is not offered. */
+		if (i + 1 >= nargs || cmd_esearch_return_parse(&args[i + 1], &j->ret) < 0 ||
+		    (j->ret & ESEARCH_SAVE)) {
 			sort_job_free(&j->job);
 			sess_tagged(cmd->s, "BAD", "Invalid SORT RETURN options (MIN MAX COUNT ALL)");
 			return;
