@@ -257,7 +257,8 @@ static int sort_run(struct sort_job *j)
 	if (r == STORE_OK && j->thread) {
 		thread_items(j, items, ni);
 	} else if (r == STORE_OK) {
-		qsort_r(items, ni, sizeof(*items), sort_item_cmp, j);
+		if (ni > 1) /* items is NULL when nothing matched */
+			qsort_r(items, ni, sizeof(*items), sort_item_cmp, j);
 		j->result = xmalloc((ni ? ni : 1) * sizeof(*j->result));
 		for (size_t i = 0; i < ni; i++)
 			j->result[i] = j->uid ? items[i].uid : items[i].seq;

@@ -209,7 +209,9 @@ static char *threads(enum thread_algo algo, const struct tm_spec *spec, size_t n
 	struct strbuf out = STRBUF_INIT;
 	thread_write(algo, m, n, &out);
 	free(m);
-	return xstrndup(out.s ? out.s : "", out.len);
+	char *s = xstrndup(out.s ? out.s : "", out.len);
+	strbuf_free(&out);
+	return s;
 }
 
 static void expect_threads(enum thread_algo algo, const struct tm_spec *spec, size_t n,
