@@ -53,7 +53,7 @@ void cmd_logout(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "BAD", "LOGOUT takes no arguments");
 		return;
 	}
-	sess_printf(s, "* BYE Logging out");
+	sess_logout_bye(s);
 	sess_tagged(s, "OK", "LOGOUT completed");
 	sess_logout(s);
 }

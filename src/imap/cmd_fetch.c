@@ -65,15 +65,13 @@ static void fetch_cancel(struct imap_cmd *cmd)
 	cmd->state = NULL;
 }
 
-/* Writes a string value: "" when empty, else a literal ({n}, or ~{n}
- * literal8 when binary says the data may hold NULs: RFC 3516 4.2). */
+/* Writes a string value as a literal ({n}, or ~{n} literal8 when binary
+ * says the data may hold NULs: RFC 3516 4.2), an empty one too: {0}, as
+ * Dovecot and Cyrus send it, so a client reads every section the same way
+ * (RFC 9051 allows "" as well; docs/imap.md). */
 static void write_literal(struct imap_session *s, struct strbuf *line, const char *data,
 			  size_t len, bool binary)
 {
-	if (len == 0) {
-		strbuf_adds(line, "\"\"");
-		return;
-	}
 	bool l8 = binary && memchr(data, '\0', len) != NULL;
 	strbuf_addf(line, "%s{%zu}\r\n", l8 ? "~" : "", len);
 	if (len <= FETCH_INLINE_MAX) {
@@ -233,7 +231,8 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 	}
 	struct strbuf line = STRBUF_INIT;
 	struct strbuf tmp = STRBUF_INIT;
-	bool recent = m->uid >= s->view.first_recent;
+	bool recent = view_recent(&s->view, m->uid);
+	view_keywords_note(s, m->keywords); /* RFC 9051 7.3.5: FLAGS first */
 	strbuf_addf(&line, "* %u FETCH (", view_seq_of(&s->view, m->uid));
 	for (size_t i = 0; i < req->n; i++) {
 		const struct fetch_item *it = &req->items[i];

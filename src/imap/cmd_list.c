@@ -232,20 +232,30 @@ static void list_ctx_free(struct list_ctx *c)
 }
 
 /* Would entry e be listed, and with CHILDINFO? The selection rules of
- * RFC 9051 6.3.9 and RFC 5258. */
-static bool entry_shown(const struct list_entry *e, unsigned opts, bool lsub, bool *childinfo)
+ * RFC 9051 6.3.9 and RFC 5258. *parent_only: listed only for the sake of
+ * its subscribed descendants (LSUB shows it \Noselect, RFC 3501 6.3.9). */
+static bool entry_shown(const struct list_entry *e, unsigned opts, bool lsub, bool *childinfo,
+			bool *parent_only)
 {
 	bool match = e->match;
 	*childinfo = false;
+	*parent_only = false;
 	if (lsub || (opts & SEL_SUBSCRIBED)) {
 		if (!e->subscribed) {
 			/* A parent whose subscribed children the pattern
-			 * did not reach (RFC 3501 6.3.9 / RFC 5258 CHILDINFO). */
+			 * did not reach (RFC 3501 6.3.9 / RFC 5258 CHILDINFO;
+			 * 5258 3.5: not when such a child is listed too). */
 			if (!match || !e->child_subscribed || e->child_match)
 				return false;
 			if (!lsub && !(opts & SEL_RECURSIVEMATCH))
 				return false;
 			*childinfo = !lsub;
+			*parent_only = true;
+		} else if (!lsub && (opts & SEL_RECURSIVEMATCH) && e->child_subscribed) {
+			/* RFC 5258 3.5: a listed mailbox with a descendant
+			 * that meets the selection criteria carries CHILDINFO,
+			 * whatever the pattern (Dovecot does the same). */
+			*childinfo = true;
 		}
 	} else if (!e->exists) {
 		/* A hierarchy level with no mailbox: shown only where a
@@ -293,8 +303,8 @@ static void list_load(struct list_job *j, struct store_user *u)
 	j->status_ok = xcalloc(j->c.n ? j->c.n : 1, sizeof(*j->status_ok));
 	for (size_t k = 0; k < j->c.n; k++) {
 		const struct list_entry *e = &j->c.e[k];
-		bool childinfo;
-		if (e->exists && entry_shown(e, j->opts, j->lsub, &childinfo))
+		bool childinfo, parent_only;
+		if (e->exists && entry_shown(e, j->opts, j->lsub, &childinfo, &parent_only))
 			j->status_ok[k] = store_mailbox_status(u, e->name, &j->status[k]) == STORE_OK;
 	}
 }
@@ -312,15 +322,20 @@ static void list_answer(struct imap_session *s, struct list_job *j)
 	struct strbuf line = STRBUF_INIT;
 	for (size_t k = 0; k < j->c.n; k++) {
 		struct list_entry *e = &j->c.e[k];
-		bool childinfo;
-		if (!entry_shown(e, opts, lsub, &childinfo))
+		bool childinfo, parent_only;
+		if (!entry_shown(e, opts, lsub, &childinfo, &parent_only))
 			continue;
 		strbuf_reset(&line);
 		strbuf_addf(&line, "* %s (", cmd);
 		size_t attr_start = line.len;
 #define ATTR(a) do { if (line.len > attr_start) strbuf_addc(&line, ' '); strbuf_adds(&line, a); } while (0)
-		if (!e->exists) {
-			if (lsub || childinfo)
+		if (lsub && parent_only) {
+			/* RFC 3501 6.3.9: "foo" of a subscribed "foo/bar",
+			 * itself unsubscribed, is \Noselect in LSUB even when
+			 * it exists. */
+			ATTR("\\Noselect");
+		} else if (!e->exists) {
+			if (lsub || parent_only)
 				ATTR("\\Noselect");
 			else
 				ATTR(s->rev2 || (opts & SEL_SUBSCRIBED) ? "\\NonExistent" : "\\Noselect");

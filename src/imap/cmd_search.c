@@ -97,7 +97,8 @@ struct search_job {
 	struct search_key *key;
 	int64_t mailbox;
 	uint32_t *view;              /* the view's UIDs: sequence number - 1 -> UID */
-	uint32_t count, first_recent;
+	uint32_t count;
+	struct seqset recent;        /* copy of the view's \Recent UIDs */
 	unsigned ret;
 	bool esearch;
 	int err;
@@ -133,7 +134,7 @@ static int search_run(struct store_user *u, struct search_job *j)
 		struct search_msg sm = {
 			.seq = i + 1,
 			.uid = uid,
-			.flags = m->flags | (uid >= j->first_recent ? MAIL_FLAG_RECENT : 0),
+			.flags = m->flags | (seqset_contains(&j->recent, uid) ? MAIL_FLAG_RECENT : 0),
 			.keywords = m->keywords,
 			.internaldate = m->internaldate,
 			.internaldate_tz = m->internaldate_tz,
@@ -169,12 +170,12 @@ static void search_job_run(struct cmd_job *job)
 
 /* SORT and THREAD (imap/cmd_sort.c) search the same way. */
 int cmd_search_matches(struct store_user *u, const struct search_key *key, int64_t mailbox,
-		       const uint32_t *view, uint32_t count, uint32_t first_recent,
+		       const uint32_t *view, uint32_t count, const struct seqset *recent,
 		       uint32_t **seqs, uint32_t **uids, size_t *n)
 {
+	/* j.recent borrows the caller's set: search_run only reads it */
 	struct search_job j = { .key = (struct search_key *)key, .mailbox = mailbox,
-				.view = (uint32_t *)view, .count = count,
-				.first_recent = first_recent };
+				.view = (uint32_t *)view, .count = count, .recent = *recent };
 	int r = search_run(u, &j);
 	*seqs = j.seqs;
 	*uids = j.uids;
@@ -187,6 +188,7 @@ static void search_job_free(struct cmd_job *job)
 	struct search_job *j = (struct search_job *)job;
 	search_key_free(j->key);
 	free(j->view);
+	seqset_free(&j->recent);
 	free(j->seqs);
 	free(j->uids);
 	free(j);
@@ -325,7 +327,8 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	j->key = key;
 	j->mailbox = v->id;
 	j->count = v->count;
-	j->first_recent = v->first_recent;
+	for (size_t k = 0; k < v->recent.n; k++)
+		seqset_add(&j->recent, v->recent.r[k].lo, v->recent.r[k].hi);
 	if (v->count) {
 		j->view = xmalloc(v->count * sizeof(*j->view));
 		memcpy(j->view, v->uids, v->count * sizeof(*j->view));

@@ -15,12 +15,37 @@ struct select_job {
 	bool readonly, rev2;
 	int err;
 	struct store_mailbox mb;
-	uint32_t first_recent;
+	uint32_t recent_lo, recent_hi; /* \Recent here: [lo, hi], none when lo > hi */
+	char *keywords;                /* in use in the mailbox (FLAGS) */
 	uint32_t *uids;
 	size_t n;
-	uint32_t recent, first_unseen;
+	uint32_t first_unseen;
 	uint64_t modseq;
 };
+
+/* correct: the keywords FLAGS lists (RFC 9051 7.3.5) and the \Recent
+ * claim (RFC 3501 2.3.2), after the listing: a message delivered in
+ * between is claimed here and reaches the view by the next sync. */
+static void select_job_flags(struct select_job *j, struct store_user *u)
+{
+	if (j->err == STORE_OK)
+		j->err = store_mailbox_keywords(u, j->mb.id, &j->keywords);
+	j->recent_lo = 1;
+	j->recent_hi = 0;
+	if (j->err != STORE_OK || j->rev2)
+		return;
+	if (j->readonly) {
+		j->recent_lo = j->mb.first_recent_uid;
+		j->recent_hi = UINT32_MAX;
+		return;
+	}
+	uint32_t from = 0, end = 0;
+	j->err = store_mailbox_take_recent(u, j->mb.id, &from, &end);
+	if (j->err == STORE_OK && end > from) {
+		j->recent_lo = from;
+		j->recent_hi = end - 1;
+	}
+}
 
 static void select_job_run(struct cmd_job *job)
 {
@@ -35,10 +60,6 @@ static void select_job_run(struct cmd_job *job)
 	j->err = store_mailbox_get(u, j->name, &j->mb);
 	if (j->err != STORE_OK)
 		return;
-	uint32_t first_recent = j->mb.first_recent_uid;
-	if (!j->readonly && !j->rev2)
-		store_mailbox_take_recent(u, j->mb.id, &first_recent);
-	j->first_recent = j->rev2 ? UINT32_MAX : first_recent;
 	struct store_msg *msgs = NULL;
 	size_t n = 0;
 	j->err = store_msg_list(u, j->mb.id, 1, true, &msgs, &n);
@@ -49,8 +70,6 @@ static void select_job_run(struct cmd_job *job)
 	uint64_t maxmod = 0;
 	for (size_t i = 0; i < n; i++) {
 		j->uids[i] = msgs[i].uid;
-		if (msgs[i].uid >= j->first_recent)
-			j->recent++;
 		if (!j->first_unseen && !(msgs[i].flags & MAIL_FLAG_SEEN))
 			j->first_unseen = (uint32_t)i + 1;
 		if (msgs[i].modseq > maxmod)
@@ -59,12 +78,14 @@ static void select_job_run(struct cmd_job *job)
 	/* Everything up to the mailbox's modseq is what the client now knows. */
 	j->modseq = j->mb.highestmodseq > maxmod ? j->mb.highestmodseq : maxmod;
 	store_msg_array_free(msgs, n);
+	select_job_flags(j, u);
 }
 
 static void select_job_free(struct cmd_job *job)
 {
 	struct select_job *j = (struct select_job *)job;
 	free(j->name);
+	free(j->keywords);
 	free(j->uids);
 	store_mailbox_clear(&j->mb);
 	free(j);
@@ -86,7 +107,9 @@ static void select_job_done(struct cmd_job *job)
 	j->name = NULL;
 	nv.readonly = j->readonly;
 	nv.uidvalidity = j->mb.uidvalidity;
-	nv.first_recent = j->first_recent;
+	if (j->recent_lo <= j->recent_hi)
+		seqset_add(&nv.recent, j->recent_lo, j->recent_hi);
+	view_keywords_add(&nv, j->keywords);
 	nv.uids = j->uids;
 	nv.cap = (uint32_t)(j->n ? j->n : 16);
 	nv.count = (uint32_t)j->n;
@@ -95,14 +118,10 @@ static void select_job_done(struct cmd_job *job)
 	sess_select(s, &nv);
 	const struct imap_view *v = &s->view;
 
-	sess_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-	if (j->readonly)
-		sess_printf(s, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
-	else
-		sess_printf(s, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.");
+	view_write_flags(s);
 	sess_printf(s, "* %u EXISTS", v->count);
 	if (!s->rev2) {
-		sess_printf(s, "* %u RECENT", j->recent);
+		sess_printf(s, "* %u RECENT", view_recent_count(v));
 		if (j->first_unseen)
 			sess_printf(s, "* OK [UNSEEN %u] First unseen.", j->first_unseen);
 	}

@@ -61,7 +61,8 @@ struct sort_job {
 	struct search_key *key;
 	int64_t mailbox;
 	uint32_t *view;
-	uint32_t count, first_recent;
+	uint32_t count;
+	struct seqset recent;         /* copy of the view's \Recent UIDs */
 	bool thread;
 	enum thread_algo algo;
 	struct sort_crit crit[SORT_MAX_CRITERIA];
@@ -246,7 +247,7 @@ static int sort_run(struct sort_job *j)
 		return STORE_EIO;
 	uint32_t *seqs = NULL, *uids = NULL;
 	size_t n = 0;
-	int r = cmd_search_matches(u, j->key, j->mailbox, j->view, j->count, j->first_recent,
+	int r = cmd_search_matches(u, j->key, j->mailbox, j->view, j->count, &j->recent,
 				   &seqs, &uids, &n);
 	struct sort_item *items = NULL;
 	size_t ni = 0;
@@ -279,6 +280,7 @@ static void sort_job_free(struct cmd_job *job)
 	struct sort_job *j = (struct sort_job *)job;
 	search_key_free(j->key);
 	free(j->view);
+	seqset_free(&j->recent);
 	free(j->result);
 	strbuf_free(&j->threads);
 	free(j);
@@ -378,7 +380,8 @@ static void sort_start(struct imap_cmd *cmd, struct sort_job *j, const struct im
 		goto bad;
 	j->mailbox = v->id;
 	j->count = v->count;
-	j->first_recent = v->first_recent;
+	for (size_t k = 0; k < v->recent.n; k++)
+		seqset_add(&j->recent, v->recent.r[k].lo, v->recent.r[k].hi);
 	j->uid = cmd->uid;
 	if (v->count) {
 		j->view = xmalloc(v->count * sizeof(*j->view));

@@ -63,6 +63,7 @@ static void store_run(struct imap_session *s, struct store_state *st)
 		if (st->mpos >= st->nmsgs || st->msgs[st->mpos].uid != uid)
 			continue; /* expunged meanwhile */
 		const struct store_msg *m = &st->msgs[st->mpos];
+		view_keywords_note(s, m->keywords); /* RFC 9051 7.3.5: FLAGS first */
 		strbuf_reset(&line);
 		strbuf_addf(&line, "* %u FETCH (", view_seq_of(&s->view, uid));
 		/* RFC 9051 6.4.9: UID STORE responses carry the UID; rev2
@@ -70,7 +71,7 @@ static void store_run(struct imap_session *s, struct store_state *st)
 		if (st->uid || s->rev2)
 			strbuf_addf(&line, "UID %u ", uid);
 		strbuf_adds(&line, "FLAGS ");
-		sess_write_flags(s, &line, m->flags, m->keywords, uid >= s->view.first_recent);
+		sess_write_flags(s, &line, m->flags, m->keywords, view_recent(&s->view, uid));
 		strbuf_adds(&line, ")\r\n");
 		sess_write(s, line.s, line.len);
 		if (st->pos < st->n && sess_output_full(s)) {

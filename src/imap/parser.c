@@ -360,6 +360,27 @@ static void atom_finish(struct imap_parser *p)
 	p->state = P_SEP;
 }
 
+/* True when a '[' read now opens a section: the atom so far is a fetch
+ * attribute that takes one (RFC 9051 9: section, section-binary) and the
+ * command carries fetch attributes (FETCH, UID FETCH; NOTIFY's fetch-att,
+ * RFC 5465 5). Anywhere else '[' is an ATOM-CHAR and ']' an ASTRING-CHAR,
+ * so `SELECT a[b` names the mailbox "a[b". */
+static bool section_opens(const struct imap_parser *p)
+{
+	static const char *const names[] = { "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK",
+					     "BINARY.SIZE" };
+	bool fetch = p->cmd && (ascii_ieq(p->cmd, "FETCH") || ascii_ieq(p->cmd, "NOTIFY") ||
+				(ascii_ieq(p->cmd, "UID") && p->nstack > 0 &&
+				 p->stack[0].type == IMAP_ARG_ATOM &&
+				 ascii_ieq(p->stack[0].str, "FETCH")));
+	if (!fetch)
+		return false;
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+		if (ascii_ieqn(p->tok, p->tok_len, names[k]))
+			return true;
+	return false;
+}
+
 static void quoted_finish(struct imap_parser *p)
 {
 	struct imap_arg *a = arg_push(p, IMAP_ARG_STRING);
@@ -896,7 +917,7 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data,
 			if (n == room)
 				continue;
 			c = d[i];
-			if (c == '[') {
+			if (c == '[' && section_opens(p)) {
 				/* RFC 9051 6.4.5: section specs such as
 				 * BODY[HEADER.FIELDS (From To)]<0.100> hold spaces
 				 * and parentheses; the whole thing is one atom. */
@@ -904,6 +925,10 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *data,
 				EAT(1);
 				p->brk_depth = 1;
 				p->state = P_BRK;
+			} else if (c == '[') {
+				/* RFC 9051 9: elsewhere '[' is an ATOM-CHAR. */
+				tok_add(p, "[", 1);
+				EAT(1);
 			} else {
 				atom_finish(p);
 			}

@@ -5,10 +5,13 @@
  *
  * Tokens:
  *  - ATOM: any run of bytes other than SP, CTL, '(', ')', '{' (at token
- *    start), '"'. A '[' inside an atom opens a bracketed region that runs to
- *    the matching ']' and may contain spaces, parentheses and quoted strings,
- *    so `BODY[HEADER.FIELDS (From To)]<0.100>` is ONE atom with that exact
- *    text. Flags like `\Seen` and LIST patterns with `*`/`%` are atoms.
+ *    start), '"'. In FETCH, UID FETCH and NOTIFY, a '[' right after BODY,
+ *    BODY.PEEK, BINARY, BINARY.PEEK or BINARY.SIZE opens a section that
+ *    runs to the matching ']' and may contain spaces, parentheses and
+ *    quoted strings, so `BODY[HEADER.FIELDS (From To)]<0.100>` is ONE atom
+ *    with that exact text; anywhere else '[' and ']' are plain atom bytes
+ *    (RFC 9051 9), so `SELECT a[b` names "a[b". Flags like `\Seen` and
+ *    LIST patterns with `*`/`%` are atoms.
  *  - STRING: a quoted string, unescaped (\" and \\).
  *  - LITERAL: {n}, {n+} or {n-} (non-synchronizing), ~{n} (literal8, BINARY).
  *    A literal of APPEND larger than limits.spool_min, with a spool_dir

@@ -353,6 +353,16 @@ void sess_searchres_save(struct imap_session *s, const uint32_t *uids, size_t n)
 		seqset_add(&s->searchres, uids[i], uids[i]);
 }
 
+/* RFC 9051 6.1.3: after LOGOUT's BYE only its tagged OK follows. The
+ * session is in the Logout state from here, so the tagged reply reports
+ * no pending EXPUNGE/FETCH of other sessions (those came after the BYE). */
+void sess_logout_bye(struct imap_session *s)
+{
+	sess_printf(s, "* BYE Logging out");
+	s->state = ST_LOGOUT;
+	s->notify_pending = false;
+}
+
 void sess_logout(struct imap_session *s)
 {
 	sess_flush(s);
@@ -704,8 +714,11 @@ int sess_parse_flags(const struct imap_arg *a, size_t n, uint32_t *flags, char *
 	int rc = -1;
 	struct strbuf kw = STRBUF_INIT;
 	for (size_t i = 0; i < count; i++) {
-		const char *f;
-		if (!imap_arg_get_atom(&list[i], &f)) {
+		const char *f = list[i].str;
+		/* RFC 9051 9: flag-keyword = atom, and NIL is an atom there:
+		 * `+FLAGS NIL` adds the keyword "NIL", as in Dovecot (an empty
+		 * list is "()"); docs/imap.md. */
+		if (list[i].type != IMAP_ARG_NIL && !imap_arg_get_atom(&list[i], &f)) {
 			*err = "Flags must be atoms";
 			goto bad;
 		}

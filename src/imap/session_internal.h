@@ -34,7 +34,15 @@ struct imap_view {
 	uint32_t uidvalidity;
 	uint32_t *uids;            /* ascending */
 	uint32_t count, cap;
-	uint32_t first_recent;     /* uids >= this are \Recent for this session (rev1) */
+	/* UIDs that are \Recent for this session (rev1; empty for rev2): the
+	 * ranges it claimed from the store (view_recent_claim), or for a
+	 * read-only view every UID from the mailbox's first_recent_uid. */
+	struct seqset recent;
+	/* Keywords announced in FLAGS (view_keywords_*), case-insensitively
+	 * distinct; kw_seen is the last keyword list found all announced. */
+	char **kw;
+	size_t nkw, kwcap;
+	char *kw_seen;
 	uint64_t modseq;           /* every change up to this has been reported */
 	uint64_t flags_modseq;     /* flag changes up to this have been reported */
 	/* Modseqs of this session's own write transactions whose changes it
@@ -132,6 +140,8 @@ void sess_view_rename(struct imap_session *s, char *name);
 void sess_searchres_save(struct imap_session *s, const uint32_t *uids, size_t n);
 /* LOGOUT: close once the queued output is sent. */
 void sess_logout(struct imap_session *s);
+/* LOGOUT's untagged BYE; nothing but the tagged OK may follow it. */
+void sess_logout_bye(struct imap_session *s);
 /* Hands over the parser holding the running command's arguments (the
  * caller frees it) and gives the session a fresh one. */
 struct imap_parser *sess_take_parser(struct imap_session *s);
@@ -161,6 +171,21 @@ bool view_sync(struct imap_session *s, bool allow_expunge);
  * of uid at modseq, so view_sync does not echo it. */
 void view_note_own_change(struct imap_session *s, uint32_t uid, uint64_t modseq);
 void view_clear(struct imap_view *v);
+/* correct: \Recent (RFC 3501 2.3.2). view_recent(): is uid \Recent here.
+ * view_recent_claim(): claims the mailbox's unclaimed recent UIDs for this
+ * session in the store's write transaction (not for a read-only view);
+ * returns the number of the view's messages that are \Recent here. */
+bool view_recent(const struct imap_view *v, uint32_t uid);
+uint32_t view_recent_count(const struct imap_view *v);
+uint32_t view_recent_claim(struct imap_session *s);
+/* correct: keywords in FLAGS (RFC 9051 7.3.5). view_keywords_add() records
+ * a keyword list as announced without writing anything (SELECT's initial
+ * set); view_write_flags() writes the FLAGS and PERMANENTFLAGS responses;
+ * view_keywords_note() writes them again, before the response that uses
+ * it, when keywords holds one not yet announced. */
+void view_keywords_add(struct imap_view *v, const char *keywords);
+void view_write_flags(struct imap_session *s);
+void view_keywords_note(struct imap_session *s, const char *keywords);
 
 /* Writes "(\Seen \Flagged kw1 kw2)" for flags/keywords; with \Recent when
  * recent and the session is rev1. */
@@ -203,11 +228,12 @@ void cmd_esearch_write(struct imap_session *s, struct strbuf *line, unsigned ret
 		       const uint32_t *res, size_t n);
 
 /* SORT/THREAD: the view's messages matching key, ascending, as SEARCH
- * finds them (imap/cmd_search.c); on a pool thread. *seqs and *uids are
+ * finds them (imap/cmd_search.c); on a pool thread. recent: a copy of
+ * the view's \Recent UIDs. *seqs and *uids are
  * malloc'd (NULL when none match). */
 struct search_key;
 int cmd_search_matches(struct store_user *u, const struct search_key *key, int64_t mailbox,
-		       const uint32_t *view, uint32_t count, uint32_t first_recent,
+		       const uint32_t *view, uint32_t count, const struct seqset *recent,
 		       uint32_t **seqs, uint32_t **uids, size_t *n);
 
 #endif

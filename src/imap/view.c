@@ -13,6 +13,11 @@ void view_clear(struct imap_view *v)
 	free(v->name);
 	free(v->uids);
 	free(v->own);
+	seqset_free(&v->recent);
+	for (size_t i = 0; i < v->nkw; i++)
+		free(v->kw[i]);
+	free(v->kw);
+	free(v->kw_seen);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -176,6 +181,123 @@ static void view_expunge(struct imap_session *s, uint32_t *expunged, size_t nexp
 	free(seqs);
 }
 
+/* ---- \Recent (correct) ---------------------------------------------- */
+
+bool view_recent(const struct imap_view *v, uint32_t uid)
+{
+	return seqset_contains(&v->recent, uid);
+}
+
+/* How many of the view's messages are \Recent here: a binary search per
+ * claimed range, not a pass over the view. */
+uint32_t view_recent_count(const struct imap_view *v)
+{
+	uint32_t n = 0;
+	for (size_t i = 0; i < v->recent.n; i++) {
+		size_t lo = view_lower_bound(v, v->recent.r[i].lo);
+		size_t hi = v->recent.r[i].hi == UINT32_MAX
+				    ? v->count
+				    : view_lower_bound(v, v->recent.r[i].hi + 1);
+		n += (uint32_t)(hi - lo);
+	}
+	return n;
+}
+
+/* RFC 3501 2.3.2: a message is \Recent in exactly one session. The store
+ * hands out [first_recent_uid, uidnext) and advances first_recent_uid in
+ * one write transaction, so of two sessions syncing at once (on different
+ * workers or processes) each gets its own ranges, never the same UID. A
+ * read-only view claims nothing (RFC 3501 6.3.2: EXAMINE leaves \Recent
+ * alone). */
+uint32_t view_recent_claim(struct imap_session *s)
+{
+	struct imap_view *v = &s->view;
+	if (s->rev2)
+		return 0;
+	struct store_user *u = sess_store(s);
+	uint32_t from, end;
+	if (!v->readonly && u && store_mailbox_take_recent(u, v->id, &from, &end) == STORE_OK &&
+	    end > from)
+		seqset_add(&v->recent, from, end - 1);
+	return view_recent_count(v);
+}
+
+/* ---- keywords in FLAGS (correct) --------------------------------------- */
+
+static bool view_keyword_known(const struct imap_view *v, const char *k, size_t len)
+{
+	/* RFC 9051 2.3.2: keywords compare case-insensitively. */
+	for (size_t i = 0; i < v->nkw; i++)
+		if (ascii_ieqn(k, len, v->kw[i]))
+			return true;
+	return false;
+}
+
+/* Adds the words of keywords not yet known; true when there were any. */
+static bool view_keywords_merge(struct imap_view *v, const char *keywords)
+{
+	if (!keywords || !*keywords)
+		return false;
+	if (v->kw_seen && strcmp(v->kw_seen, keywords) == 0)
+		return false; /* most messages repeat a few combinations */
+	bool added = false;
+	for (const char *w = keywords; *w;) {
+		size_t len = strcspn(w, " ");
+		if (len && !view_keyword_known(v, w, len)) {
+			xgrow((void **)&v->kw, &v->kwcap, v->nkw + 1, sizeof(*v->kw));
+			v->kw[v->nkw++] = xstrndup(w, len);
+			added = true;
+		}
+		w += len;
+		while (*w == ' ')
+			w++;
+	}
+	free(v->kw_seen);
+	v->kw_seen = xstrdup(keywords);
+	return added;
+}
+
+void view_keywords_add(struct imap_view *v, const char *keywords)
+{
+	view_keywords_merge(v, keywords);
+}
+
+/* RFC 9051 7.3.5 and 7.1 (PERMANENTFLAGS): the system flags and every
+ * keyword in use; \* because any client may create keywords (the store
+ * limits keywords per message, not per mailbox). As Dovecot does, the
+ * PERMANENTFLAGS response follows every FLAGS response. */
+static void view_flag_names(const struct imap_view *v, struct strbuf *out)
+{
+	strbuf_adds(out, "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	for (size_t i = 0; i < v->nkw; i++)
+		strbuf_addf(out, " %s", v->kw[i]);
+}
+
+void view_write_flags(struct imap_session *s)
+{
+	const struct imap_view *v = &s->view;
+	struct strbuf line = STRBUF_INIT;
+	strbuf_adds(&line, "* FLAGS (");
+	view_flag_names(v, &line);
+	sess_printf(s, "%s)", line.s);
+	strbuf_reset(&line);
+	if (v->readonly) {
+		strbuf_adds(&line, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
+	} else {
+		strbuf_adds(&line, "* OK [PERMANENTFLAGS (");
+		view_flag_names(v, &line);
+		strbuf_adds(&line, " \\*)] Flags permitted.");
+	}
+	sess_printf(s, "%s", line.s);
+	strbuf_free(&line);
+}
+
+void view_keywords_note(struct imap_session *s, const char *keywords)
+{
+	if (view_keywords_merge(&s->view, keywords))
+		view_write_flags(s);
+}
+
 bool view_sync(struct imap_session *s, bool allow_expunge)
 {
 	struct imap_view *v = &s->view;
@@ -201,6 +323,12 @@ bool view_sync(struct imap_session *s, bool allow_expunge)
 
 	if (allow_expunge && nexpunged)
 		view_expunge(s, expunged, nexpunged);
+	/* A keyword new to this session, set by anyone: FLAGS first, once. */
+	bool newkw = false;
+	for (size_t i = 0; i < nchanged; i++)
+		newkw |= view_keywords_merge(v, changed[i].keywords);
+	if (newkw)
+		view_write_flags(s);
 	/* New messages: UIDs above the last one in the view. */
 	uint32_t last = v->count ? v->uids[v->count - 1] : 0;
 	uint32_t added = 0;
@@ -220,17 +348,9 @@ bool view_sync(struct imap_session *s, bool allow_expunge)
 	}
 	if (added) {
 		sess_printf(s, "* %u EXISTS", v->count);
-		if (!s->rev2) {
-			/* This session is the first to see them: they are \Recent here. */
-			uint32_t dummy;
-			if (!v->readonly)
-				store_mailbox_take_recent(u, v->id, &dummy);
-			uint32_t recent = 0;
-			for (uint32_t i = 0; i < v->count; i++)
-				if (v->uids[i] >= v->first_recent)
-					recent++;
-			sess_printf(s, "* %u RECENT", recent);
-		}
+		/* Those no other session claimed first are \Recent here. */
+		if (!s->rev2)
+			sess_printf(s, "* %u RECENT", view_recent_claim(s));
 	}
 	/* Flag changes of messages the client already knew. */
 	for (size_t i = 0; i < nchanged; i++) {
@@ -245,7 +365,7 @@ bool view_sync(struct imap_session *s, bool allow_expunge)
 		if (s->rev2)
 			strbuf_addf(&line, "UID %u ", m->uid);
 		strbuf_adds(&line, "FLAGS ");
-		sess_write_flags(s, &line, m->flags, m->keywords, m->uid >= v->first_recent);
+		sess_write_flags(s, &line, m->flags, m->keywords, view_recent(v, m->uid));
 		strbuf_addc(&line, ')');
 		sess_printf(s, "%s", line.s);
 	}

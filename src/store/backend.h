@@ -61,8 +61,9 @@ struct store_backend {
 	/* from != to, to is not INBOX, to is not inside from (unless from is
 	 * INBOX, whose children stay). */
 	int (*mailbox_rename)(struct store_user *u, const char *from, const char *to);
+	/* Both out pointers are non-NULL. */
 	int (*mailbox_take_recent)(struct store_user *u, int64_t mailbox_id,
-				   uint32_t *first_recent);
+				   uint32_t *first_recent, uint32_t *claimed_end);
 	int (*subscription_list)(struct store_user *u, char ***names, size_t *n);
 	int (*subscribe)(struct store_user *u, const char *name, bool subscribe);
 
@@ -99,6 +100,10 @@ struct store_backend {
 	void (*watch_stop)(void);
 	int (*watch_user)(const char *username);
 	void (*unwatch_user)(const char *username);
+
+	/* correct: every keyword list in use in the mailbox, space-joined
+	 * (duplicates allowed: the front reduces them), NULL when none. */
+	int (*mailbox_keywords)(struct store_user *u, int64_t mailbox_id, char **out);
 };
 
 /* The registered backends (store.c lists them). */

@@ -13,6 +13,7 @@
 #include "store/blob.h"
 #include "core/flags.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -313,11 +314,40 @@ out:
 	return r;
 }
 
-int store_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent)
+int store_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent,
+			      uint32_t *claimed_end)
 {
-	if (!u)
+	if (!u || !first_recent)
 		return STORE_EINVAL;
-	return u->be->mailbox_take_recent(u, mailbox_id, first_recent);
+	uint32_t end;
+	return u->be->mailbox_take_recent(u, mailbox_id, first_recent,
+					  claimed_end ? claimed_end : &end);
+}
+
+int store_mailbox_keywords(struct store_user *u, int64_t mailbox_id, char **keywords)
+{
+	if (!u || !keywords)
+		return STORE_EINVAL;
+	*keywords = NULL;
+	char *all = NULL;
+	int r = u->be->mailbox_keywords(u, mailbox_id, &all);
+	if (r != STORE_OK || !all)
+		return r;
+	struct store_kwset set;
+	r = store_kwset_parse(all, false, &set);
+	if (r == STORE_OK && set.n) {
+		struct strbuf b = STRBUF_INIT;
+		for (size_t i = 0; i < set.n; i++) {
+			if (i)
+				strbuf_addc(&b, ' ');
+			strbuf_adds(&b, set.kw[i]);
+		}
+		*keywords = strbuf_detach(&b, NULL);
+		strbuf_free(&b);
+	}
+	store_kwset_free(&set);
+	free(all);
+	return r;
 }
 
 /* ---- messages ---- */

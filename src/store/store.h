@@ -191,10 +191,19 @@ int store_mailbox_delete(struct store_user *u, const char *name);
  * (RFC 9051 6.3.6). */
 int store_mailbox_rename(struct store_user *u, const char *from, const char *to);
 
-/* Marks messages with uid >= the old first_recent_uid as recent for the
- * caller and advances first_recent_uid to uidnext (first SELECT to see
- * them gets \Recent; rev1 only). *first_recent receives the old value. */
-int store_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent);
+/* Claims the UIDs [old first_recent_uid, uidnext) as \Recent for the
+ * caller and advances first_recent_uid to uidnext, in one write
+ * transaction, so each UID is claimed by exactly one caller even when
+ * sessions on different threads or processes race (RFC 3501 2.3.2; rev1
+ * only). *first_recent receives the old value, *claimed_end (may be NULL)
+ * the uidnext it advanced to: the caller's claim is [*first_recent,
+ * *claimed_end), empty when equal. */
+int store_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent,
+			      uint32_t *claimed_end);
+/* correct: the distinct keywords of the messages in a mailbox (RFC 9051
+ * 7.3.5 FLAGS), space-separated, case-insensitively distinct (first
+ * spelling wins), NULL when none; caller frees. One scan of the mailbox. */
+int store_mailbox_keywords(struct store_user *u, int64_t mailbox_id, char **keywords);
 
 /* ---- Messages ---- */
 

@@ -614,8 +614,26 @@ static void test_limit_depth(void **state)
 	expect_lim(&lim, bad, "ERROR a Too deeply nested [limit]\nDONE b NOOP\n");
 	/* Brackets inside an atom are bounded as well. */
 	lim.max_depth = 2;
-	expect_lim(&lim, "a X x[[y]]\r\n", "DONE a X A|x[[y]]|\n");
-	expect_lim(&lim, "a X x[[[y]]]\r\n", "ERROR a Too deeply nested [limit]\n");
+	expect_lim(&lim, "a FETCH 1 BODY[[y]]\r\n", "DONE a FETCH A|1| A|BODY[[y]]|\n");
+	expect_lim(&lim, "a FETCH 1 BODY[[[y]]]\r\n", "ERROR a Too deeply nested [limit]\n");
+}
+
+/* RFC 9051 9: '[' is an ATOM-CHAR and ']' an ASTRING-CHAR; only a fetch
+ * attribute that takes a section opens one (issue #12: SELECT of such a
+ * name got "Missing ']'"). */
+static void test_brackets_outside_sections(void **state)
+{
+	(void)state;
+	expect("a SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}\r\n",
+	       "DONE a SELECT A|!#$&'+,-.0123456789:;<=>?@^_`\\x7c[}|\n");
+	expect("a CREATE [x y]\r\n", "DONE a CREATE A|[x| A|y]|\n");
+	expect("a LIST \"\" a[*\r\n", "DONE a LIST S|| A|a[*|\n");
+	expect("a SELECT BODY[x\r\n", "DONE a SELECT A|BODY[x|\n");
+	expect("a UID FETCH 1 BODY.PEEK[HEADER.FIELDS (A B)]\r\n",
+	       "DONE a UID A|FETCH| A|1| A|BODY.PEEK[HEADER.FIELDS (A B)]|\n");
+	expect("a UID FETCH 1 (binary.size[1] X[y z])\r\n",
+	       "DONE a UID A|FETCH| A|1| (A|binary.size[1]| A|X[y| A|z]|)\n");
+	expect("a fetch 1 BODY[1]<0.5>[ x\r\n", "DONE a fetch A|1| A|BODY[1]<0.5>[| A|x|\n");
 }
 
 static void test_limit_args(void **state)
@@ -852,6 +870,7 @@ int main(void)
 		cmocka_unit_test(test_literal_memory_follows_data),
 		cmocka_unit_test(test_limit_command),
 		cmocka_unit_test(test_limit_depth),
+		cmocka_unit_test(test_brackets_outside_sections),
 		cmocka_unit_test(test_limit_args),
 		cmocka_unit_test(test_limits_default),
 		cmocka_unit_test(test_split_byte_by_byte),

@@ -786,12 +786,15 @@ static void test_status_counts(void **state)
 	assert_int_equal(mb.deleted_size, s2 + s3);
 	assert_true(mb.subscribed);
 	/* \Recent is taken once (rev1). */
-	uint32_t fr = 0;
-	assert_int_equal(store_mailbox_take_recent(u, mb.id, &fr), STORE_OK);
+	uint32_t fr = 0, end = 0;
+	assert_int_equal(store_mailbox_take_recent(u, mb.id, &fr, &end), STORE_OK);
 	assert_int_equal(fr, 1);
-	assert_int_equal(store_mailbox_take_recent(u, mb.id, &fr), STORE_OK);
+	assert_int_equal(end, 4);
+	assert_int_equal(store_mailbox_take_recent(u, mb.id, &fr, &end), STORE_OK);
 	assert_int_equal(fr, 4);
-	assert_int_equal(store_mailbox_take_recent(u, 999999, &fr), STORE_ENOENT);
+	assert_int_equal(end, 4);
+	assert_int_equal(store_mailbox_take_recent(u, mb.id, &fr, NULL), STORE_OK);
+	assert_int_equal(store_mailbox_take_recent(u, 999999, &fr, &end), STORE_ENOENT);
 	store_mailbox_clear(&mb);
 	mb = status_of(u, "INBOX");
 	assert_int_equal(mb.recent, 0);

@@ -1063,6 +1063,48 @@ static void test_keyword_rules(void **state)
 	store_user_close(u);
 }
 
+/* correct: the keywords in use in a mailbox (SELECT's FLAGS) and \Recent
+ * claimed by exactly one caller (RFC 3501 2.3.2). */
+static void test_mailbox_keywords_and_recent(void **state)
+{
+	struct store_user *u = open_user("c-mbkeywords");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	char *kw = (char *)"x";
+	assert_int_equal(store_mailbox_keywords(u, inbox, &kw), STORE_OK);
+	assert_null(kw);
+	append_msg(u, "INBOX", "Subject: 1\r\n\r\n1\r\n", 0, "$Junk Foo");
+	append_msg(u, "INBOX", "Subject: 2\r\n\r\n2\r\n", 0, NULL);
+	uint32_t uid3 = append_msg(u, "INBOX", "Subject: 3\r\n\r\n3\r\n", 0, "foo $Forwarded");
+	assert_int_equal(store_mailbox_keywords(u, inbox, &kw), STORE_OK);
+	assert_non_null(kw);
+	/* Each keyword once, whatever the order of the lists. */
+	assert_int_equal(strlen(kw), strlen("$Junk Foo $Forwarded"));
+	assert_non_null(strstr(kw, "$Junk"));
+	assert_non_null(strstr(kw, "$Forwarded"));
+	assert_true(strstr(kw, "Foo") || strstr(kw, "foo"));
+	free(kw);
+	assert_int_equal(store_flags(u, inbox, &uid3, 1, STORE_FLAGS_SET, 0, NULL, 0, NULL, NULL,
+				     NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(store_mailbox_keywords(u, inbox, &kw), STORE_OK);
+	assert_int_equal(strlen(kw), strlen("$Junk Foo"));
+	free(kw);
+	assert_int_equal(store_mailbox_keywords(u, 999999, &kw), STORE_OK);
+	assert_null(kw);
+
+	uint32_t fr, end;
+	assert_int_equal(store_mailbox_take_recent(u, inbox, &fr, &end), STORE_OK);
+	assert_int_equal(fr, 1);
+	assert_int_equal(end, 4);
+	append_msg(u, "INBOX", "Subject: 4\r\n\r\n4\r\n", 0, NULL);
+	assert_int_equal(store_mailbox_take_recent(u, inbox, &fr, &end), STORE_OK);
+	assert_int_equal(fr, 4);
+	assert_int_equal(end, 5);
+	assert_int_equal(store_mailbox_take_recent(u, inbox, &fr, &end), STORE_OK);
+	assert_int_equal(fr, end);
+	store_user_close(u);
+}
+
 /* ---- per backend ---- */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -1106,6 +1148,7 @@ int main(void)
 		cmocka_unit_test(test_blob_bytes),
 		cmocka_unit_test(test_name_rules),
 		cmocka_unit_test(test_keyword_rules),
+		cmocka_unit_test(test_mailbox_keywords_and_recent),
 	};
 	const char *only = getenv("RAMPART_STORE_BACKEND");
 	int failed = 0, ran = 0;

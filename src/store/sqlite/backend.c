@@ -36,4 +36,5 @@ const struct store_backend store_sqlite_backend = {
 	.watch_stop = sqlite_watch_stop,
 	.watch_user = sqlite_watch_user,
 	.unwatch_user = sqlite_unwatch_user,
+	.mailbox_keywords = sqlite_mailbox_keywords,
 };

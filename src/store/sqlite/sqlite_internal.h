@@ -89,7 +89,10 @@
 			"envelope=coalesce(excluded.envelope,envelope),"                          \
 			"bodystructure=coalesce(excluded.bodystructure,bodystructure),"           \
 			"body=coalesce(excluded.body,body)")                                      \
-	X(CACHE_DELETE, "DELETE FROM message_cache WHERE blob=?1")
+	X(CACHE_DELETE, "DELETE FROM message_cache WHERE blob=?1")                                \
+	/* correct: the keyword lists in use in a mailbox (FLAGS, RFC 9051 7.3.5) */               \
+	X(MSG_KEYWORDS, "SELECT DISTINCT keywords FROM messages "                                 \
+			"WHERE mailbox_id=?1 AND keywords IS NOT NULL")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -175,7 +178,9 @@ int sqlite_mailbox_create(struct store_user *u, const char *name, const char *sp
 			  unsigned max_mailboxes);
 int sqlite_mailbox_delete(struct store_user *u, const char *name);
 int sqlite_mailbox_rename(struct store_user *u, const char *from, const char *to);
-int sqlite_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent);
+int sqlite_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_t *first_recent,
+			       uint32_t *claimed_end);
+int sqlite_mailbox_keywords(struct store_user *u, int64_t mailbox_id, char **out);
 int sqlite_subscription_list(struct store_user *u, char ***names, size_t *n);
 int sqlite_subscribe(struct store_user *u, const char *name, bool subscribe);
 
