@@ -92,6 +92,13 @@ static const struct capability caps[] = {
 	/* condstore: RFC 7162 (imap/condstore.c) */
 	{ "CONDSTORE", OFFER_ANY | ENABLEABLE, NULL, NULL },
 	{ "QRESYNC", OFFER_ANY | ENABLEABLE, enable_qresync, NULL },
+	/* sort: RFC 5256, 5957, 5267 3 (imap/cmd_sort.c), 5032 WITHIN */
+	{ "SORT", OFFER_ANY, NULL, NULL },
+	{ "SORT=DISPLAY", OFFER_ANY, NULL, NULL },
+	{ "THREAD=ORDEREDSUBJECT", OFFER_ANY, NULL, NULL },
+	{ "THREAD=REFERENCES", OFFER_ANY, NULL, NULL },
+	{ "ESORT", OFFER_ANY, NULL, NULL },
+	{ "WITHIN", OFFER_ANY, NULL, NULL },
 	/* quota part (RFC 9208 3.1, 7; imap/cmd_quota.c) */
 	{ "QUOTA", OFFER_LOGGED_IN, NULL, NULL },
 	{ "QUOTA=RES-STORAGE", OFFER_LOGGED_IN, NULL, NULL },

@@ -22,15 +22,15 @@
 #include <time.h>
 
 enum {
-	RET_MIN = 1 << 0,
-	RET_MAX = 1 << 1,
-	RET_COUNT = 1 << 2,
-	RET_ALL = 1 << 3,
-	RET_SAVE = 1 << 4,
+	RET_MIN = ESEARCH_MIN,
+	RET_MAX = ESEARCH_MAX,
+	RET_COUNT = ESEARCH_COUNT,
+	RET_ALL = ESEARCH_ALL,
+	RET_SAVE = ESEARCH_SAVE,
 };
 
 /* RETURN (...) options (RFC 4731 3.1, RFC 5182 2). */
-static int return_opts_parse(const struct imap_arg *a, unsigned *ret)
+int cmd_esearch_return_parse(const struct imap_arg *a, unsigned *ret)
 {
 	if (a->type != IMAP_ARG_LIST)
 		return -1;
@@ -110,11 +110,10 @@ struct search_job {
 };
 
 /* Evaluates the tree over the view (on a pool thread). */
-static int search_run(struct search_job *j)
+static int search_run(struct store_user *u, struct search_job *j)
 {
 	if (j->count == 0)
 		return STORE_OK;
-	struct store_user *u = cmd_job_store(&j->job);
 	if (!u)
 		return STORE_EIO;
 	struct store_msg *msgs = NULL;
@@ -171,7 +170,22 @@ static int search_run(struct search_job *j)
 static void search_job_run(struct cmd_job *job)
 {
 	struct search_job *j = (struct search_job *)job;
-	j->err = search_run(j);
+	j->err = search_run(cmd_job_store(job), j);
+}
+
+/* SORT and THREAD (imap/cmd_sort.c) search the same way. */
+int cmd_search_matches(struct store_user *u, const struct search_key *key, int64_t mailbox,
+		       const uint32_t *view, uint32_t count, const struct seqset *recent,
+		       uint32_t **seqs, uint32_t **uids, size_t *n)
+{
+	/* j.recent borrows the caller's set: search_run only reads it */
+	struct search_job j = { .key = (struct search_key *)key, .mailbox = mailbox,
+				.view = (uint32_t *)view, .count = count, .recent = *recent };
+	int r = search_run(u, &j);
+	*seqs = j.seqs;
+	*uids = j.uids;
+	*n = j.n;
+	return r;
 }
 
 static void search_job_free(struct cmd_job *job)
@@ -202,8 +216,8 @@ static void searchres_save(struct imap_session *s, unsigned ret, const uint32_t 
 	sess_searchres_save(s, uids, n);
 }
 
-static void write_esearch(struct imap_session *s, struct strbuf *line, unsigned ret, bool uid,
-			  const uint32_t *res, size_t n)
+void cmd_esearch_write(struct imap_session *s, struct strbuf *line, unsigned ret, bool uid,
+		       const uint32_t *res, size_t n)
 {
 	strbuf_adds(line, "* ESEARCH (TAG ");
 	const char *tag = s->cmd->tag ? s->cmd->tag : "*";
@@ -253,7 +267,7 @@ static void search_job_done(struct cmd_job *job)
 	} else if (ret != RET_SAVE) {
 		/* RFC 9051 6.4.4: a rev2 SEARCH without RETURN is RETURN (ALL).
 		 * RFC 5182 2.1: SAVE alone produces no ESEARCH response. */
-		write_esearch(s, &line, j->esearch ? ret : RET_ALL, uid, res, n);
+		cmd_esearch_write(s, &line, j->esearch ? ret : RET_ALL, uid, res, n);
 		if (j->modseq && n)
 			strbuf_addf(&line, " MODSEQ %llu", (unsigned long long)j->maxmodseq);
 		strbuf_adds(&line, "\r\n");
@@ -276,7 +290,7 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	const char *err = NULL;
 	struct search_key *key = NULL;
 	if (i < nargs && imap_arg_atom_ieq(&args[i], "RETURN")) {
-		if (i + 1 >= nargs || return_opts_parse(&args[i + 1], &ret) < 0) {
+		if (i + 1 >= nargs || cmd_esearch_return_parse(&args[i + 1], &ret) < 0) {
 			sess_tagged(s, "BAD", "Invalid SEARCH RETURN options (MIN MAX COUNT ALL SAVE)");
 			return;
 		}

@@ -130,5 +130,7 @@ imap_cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable, cmd_startt
 	cmd_search, cmd_fetch, cmd_store, cmd_copy, cmd_move;
 /* quota part (imap/cmd_quota.c) */
 imap_cmd_fn cmd_getquota, cmd_getquotaroot, cmd_setquota;
+/* sort: imap/cmd_sort.c */
+imap_cmd_fn cmd_sort, cmd_thread;
 
 #endif

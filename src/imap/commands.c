@@ -56,6 +56,9 @@ static const struct imap_cmd_def commands[] = {
 	{ "GETQUOTA", cmd_getquota, CMD_S_LOGGED_IN, 0 },
 	{ "GETQUOTAROOT", cmd_getquotaroot, CMD_S_LOGGED_IN, 0 },
 	{ "SETQUOTA", cmd_setquota, CMD_S_LOGGED_IN, 0 },
+	/* sort: SORT and THREAD (RFC 5256), imap/cmd_sort.c */
+	{ "SORT", cmd_sort, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
+	{ "THREAD", cmd_thread, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

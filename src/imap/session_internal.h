@@ -209,4 +209,31 @@ void sess_store_release(struct imap_session *s);
 /* Maps a store error to a tagged NO with the right RFC 5530 code. */
 void sess_store_error(struct imap_session *s, int err, const char *what);
 
+/* ESEARCH result options (RFC 4731 3.1, RFC 5182 SAVE; RFC 5267 3 for
+ * SORT), shared by SEARCH and SORT (imap/cmd_search.c). */
+enum esearch_ret {
+	ESEARCH_MIN = 1 << 0,
+	ESEARCH_MAX = 1 << 1,
+	ESEARCH_COUNT = 1 << 2,
+	ESEARCH_ALL = 1 << 3,
+	ESEARCH_SAVE = 1 << 4,
+};
+/* RETURN (...) into *ret (ESEARCH_* bits; "()" is ALL); -1 when a is not
+ * a list of known options. */
+int cmd_esearch_return_parse(const struct imap_arg *a, unsigned *ret);
+/* Appends "* ESEARCH (TAG t) [UID]" and the MIN (res[0]), MAX
+ * (res[n - 1]), COUNT and ALL (as an ascending set) that ret asks for;
+ * MIN, MAX and ALL only when n > 0. No CRLF. */
+void cmd_esearch_write(struct imap_session *s, struct strbuf *line, unsigned ret, bool uid,
+		       const uint32_t *res, size_t n);
+
+/* SORT/THREAD: the view's messages matching key, ascending, as SEARCH
+ * finds them (imap/cmd_search.c); on a pool thread. recent: a copy of
+ * the view's \Recent UIDs. *seqs and *uids are
+ * malloc'd (NULL when none match). */
+struct search_key;
+int cmd_search_matches(struct store_user *u, const struct search_key *key, int64_t mailbox,
+		       const uint32_t *view, uint32_t count, const struct seqset *recent,
+		       uint32_t **seqs, uint32_t **uids, size_t *n);
+
 #endif

@@ -256,6 +256,33 @@ def quota_seeds():
     s["admins_empty_user"] = b"\x01 , ,\x00"
     s["admins_tabs"] = b"\x01a\tb,,c\x00b"
     return s
+# fuzz_thread: messages separated by NUL bytes (sort: SORT/THREAD keys).
+def thread_seeds():
+    def m(subject, mid=None, refs=None, irt=None, date=b"Mon, 1 Jan 2024 10:00:00 +0000"):
+        h = b"Date: " + date + b"\r\nFrom: A <a@x>\r\nSubject: " + subject + b"\r\n"
+        if mid:
+            h += b"Message-ID: " + mid + b"\r\n"
+        if refs:
+            h += b"References: " + refs + b"\r\n"
+        if irt:
+            h += b"In-Reply-To: " + irt + b"\r\n"
+        return h + b"\r\nbody\r\n"
+    return {
+        "subjects": b"\0".join(m(s) for s in (
+            b"Re: [list] Fwd: x (fwd)", b"[Fwd: Re: x]", b"=?UTF-8?Q?Re=3A_caf=C3=A9?=",
+            b"[a][b]", b"re : [b] :x", b"  \t  ")),
+        "references": b"\0".join((
+            m(b"root", b"<1@x>"), m(b"Re: root", b"<2@x>", b"<1@x>"),
+            m(b"Re: root", b"<3@x>", b"<1@x> <2@x>"), m(b"lost", b"<4@x>", b"<9@x>"),
+            m(b"irt", b"<5@x>", None, b"<4@x>"))),
+        "loops": b"\0".join((
+            m(b"a", b"<a>", b"<c> <b>"), m(b"b", b"<b>", b"<a> <c>"), m(b"c", b"<c>", b"<b> <a>"),
+            m(b"self", b"<s>", b"<s> <s>"), m(b"dup", b"<a>"), m(b"dup", b"<a>", b"<a>"))),
+        "same_subject": b"\0".join(m(b"same", b"<%d>" % i) for i in range(5)),
+        "no_ids": b"\0".join((m(b"x"), m(b"Re: x"), b"", b"garbage\r\n")),
+        "literal_envelope": m(b"caf\xc3\xa9 \"quoted\" \\ back", b"<\xc3\xa9@x>"),
+        "many_refs": m(b"r", b"<r>", b" ".join(b"<%d@x>" % i for i in range(300))),
+    }
 
 
 def main():
@@ -266,6 +293,7 @@ def main():
     write_corpus("fuzz_seqset", seqset_seeds())
     write_corpus("fuzz_oauth", oauth_seeds())
     write_corpus("fuzz_quota", quota_seeds())
+    write_corpus("fuzz_thread", thread_seeds())
 
 
 if __name__ == "__main__":
