@@ -83,6 +83,8 @@ static const struct capability caps[] = {
 	{ "MULTIAPPEND", OFFER_ANY, NULL, NULL },
 	{ "STATUS=SIZE", OFFER_ANY, NULL, NULL },
 	{ "APPENDLIMIT", OFFER_ANY, NULL, value_appendlimit },
+	/* ext (issue #12): folders and the smaller extensions */
+	{ "COMPRESS=DEFLATE", OFFER_LOGGED_IN, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

@@ -128,5 +128,7 @@ imap_cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable, cmd_startt
 	cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_list, cmd_lsub, cmd_namespace,
 	cmd_status, cmd_append, cmd_idle, cmd_check, cmd_close, cmd_unselect, cmd_expunge,
 	cmd_search, cmd_fetch, cmd_store, cmd_copy, cmd_move;
+/* ext (issue #12): folders and the smaller extensions */
+imap_cmd_fn cmd_compress;
 
 #endif

@@ -52,6 +52,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "STORE", cmd_store, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
 	{ "COPY", cmd_copy, CMD_S_SELECTED, CMD_UID | SEQ },
 	{ "MOVE", cmd_move, CMD_S_SELECTED, CMD_UID | SEQ | EXP },
+	/* ext (issue #12): folders and the smaller extensions */
+	{ "COMPRESS", cmd_compress, CMD_S_LOGGED_IN, 0 },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)
