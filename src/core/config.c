@@ -52,6 +52,7 @@ enum config_section {
 	SEC_CERTIFICATE,
 	SEC_POLICY,
 	SEC_ALERTS,
+	SEC_MAILBOXES,   /* ext (issue #12) */
 };
 
 static const char *const config_section_names[] = {
@@ -63,6 +64,7 @@ static const char *const config_section_names[] = {
 	[SEC_CERTIFICATE] = "certificate",
 	[SEC_POLICY] = "policy",
 	[SEC_ALERTS] = "alerts",
+	[SEC_MAILBOXES] = "mailboxes",
 };
 
 enum config_type {
@@ -175,6 +177,13 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_ALERTS, "download_spike_action", T_SPIKEACT, alert_download_spike_action, 0, 0),
 	KEY(SEC_ALERTS, "download_throttle_rate", T_SIZE, alert_download_throttle_rate, 4096, 1u << 30),
 	KEY(SEC_ALERTS, "alert_interval", T_UINT, alert_interval, 0, 7 * 86400),
+	/* ext (issue #12): default special-use mailboxes (store/rules.c) */
+	KEY(SEC_MAILBOXES, "drafts", T_OPTSTR, mbox_drafts, 0, 0),
+	KEY(SEC_MAILBOXES, "sent", T_OPTSTR, mbox_sent, 0, 0),
+	KEY(SEC_MAILBOXES, "trash", T_OPTSTR, mbox_trash, 0, 0),
+	KEY(SEC_MAILBOXES, "junk", T_OPTSTR, mbox_junk, 0, 0),
+	KEY(SEC_MAILBOXES, "archive", T_OPTSTR, mbox_archive, 0, 0),
+	KEY(SEC_MAILBOXES, "autocreate", T_BOOL, mbox_autocreate, 0, 0),
 };
 
 #undef KEY
@@ -853,7 +862,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		len--;
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
-						     SEC_ALERTS };
+						     SEC_ALERTS, SEC_MAILBOXES };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -1036,6 +1045,13 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->alert_download_spike_action = ALERT_SPIKE_LOG;
 	c->alert_download_throttle_rate = 1u << 20;
 	c->alert_interval = 600;
+	/* [mailboxes] (ext, issue #12) */
+	c->mbox_drafts = xstrdup("Drafts");
+	c->mbox_sent = xstrdup("Sent");
+	c->mbox_trash = xstrdup("Trash");
+	c->mbox_junk = xstrdup("Junk");
+	c->mbox_archive = xstrdup("Archive");
+	c->mbox_autocreate = true;
 }
 
 static char *config_dir_of(const char *path)
@@ -1402,6 +1418,11 @@ void config_free(struct config *c)
 	free(c->alert_webhook_url);
 	free(c->alert_command);
 	free(c->alert_geoip_database);
+	free(c->mbox_drafts);
+	free(c->mbox_sent);
+	free(c->mbox_trash);
+	free(c->mbox_junk);
+	free(c->mbox_archive);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].host);
@@ -1479,7 +1500,7 @@ void config_print(const struct config *c, FILE *f)
 {
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
-						     SEC_ALERTS };
+						     SEC_ALERTS, SEC_MAILBOXES };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);

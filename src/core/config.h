@@ -161,6 +161,10 @@ struct config {
 	int alert_download_spike_action;  /* enum alert_spike_action */
 	size_t alert_download_throttle_rate; /* bytes per second */
 	unsigned alert_interval;     /* seconds between alerts of one kind for one user */
+	/* [mailboxes] (ext, issue #12): the special-use mailboxes (RFC 6154)
+	 * a new store gets, and that CREATE of the same name gets back */
+	char *mbox_drafts, *mbox_sent, *mbox_trash, *mbox_junk, *mbox_archive; /* NULL: none */
+	bool mbox_autocreate;        /* create them with the store (first login/delivery) */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

@@ -85,6 +85,7 @@ static const struct capability caps[] = {
 	{ "APPENDLIMIT", OFFER_ANY, NULL, value_appendlimit },
 	/* ext (issue #12): folders and the smaller extensions */
 	{ "COMPRESS=DEFLATE", OFFER_LOGGED_IN, NULL, NULL },
+	{ "CREATE-SPECIAL-USE", OFFER_ANY, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */
