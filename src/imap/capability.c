@@ -41,6 +41,13 @@ static void enable_imap4rev2(struct imap_session *s)
 	s->utf8 = true;
 }
 
+/* ext (issue #12), RFC 6855 3: mailbox names in UTF-8 both ways, as
+ * IMAP4rev2 has them. */
+static void enable_utf8_accept(struct imap_session *s)
+{
+	s->utf8 = true;
+}
+
 /* RFC 7889: the largest message APPEND accepts. */
 static void value_appendlimit(struct imap_session *s, struct strbuf *out)
 {
@@ -84,8 +91,9 @@ static const struct capability caps[] = {
 	{ "STATUS=SIZE", OFFER_ANY, NULL, NULL },
 	{ "APPENDLIMIT", OFFER_ANY, NULL, value_appendlimit },
 	/* ext (issue #12): folders and the smaller extensions */
-	{ "COMPRESS=DEFLATE", OFFER_LOGGED_IN, NULL, NULL },
 	{ "CREATE-SPECIAL-USE", OFFER_ANY, NULL, NULL },
+	{ "COMPRESS=DEFLATE", OFFER_LOGGED_IN, NULL, NULL },
+	{ "UTF8=ACCEPT", OFFER_LOGGED_IN | ENABLEABLE, enable_utf8_accept, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

@@ -58,12 +58,15 @@ static char *caps(struct imap_session *s)
 static const char *const COMMON =
 	"ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED "
 	"LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND STATUS=SIZE "
-	"APPENDLIMIT=1048576";
+	"APPENDLIMIT=1048576 CREATE-SPECIAL-USE";
+/* ext (issue #12): offered after login only */
+static const char *const AFTER_LOGIN = " COMPRESS=DEFLATE UTF8=ACCEPT";
 
 static void expect(struct imap_session *s, const char *head)
 {
 	char want[1024];
-	snprintf(want, sizeof(want), "%s %s", head, COMMON);
+	snprintf(want, sizeof(want), "%s %s%s", head, COMMON,
+		 s->state == ST_NOTAUTH ? "" : AFTER_LOGIN);
 	char *got = caps(s);
 	assert_string_equal(got, want);
 	free(got);

@@ -47,11 +47,11 @@ static int case_setup(void **state)
 #define CAPS_COMMON                                                                        \
 	" ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED" \
 	" LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND STATUS=SIZE"       \
-	" APPENDLIMIT=4096"
+	" APPENDLIMIT=4096 CREATE-SPECIAL-USE"
 /* RFC 7888: LITERAL- before login (small pre-login literals), LITERAL+ after. */
 #define CAPS_PLAIN "IMAP4rev1 IMAP4rev2 STARTTLS LOGINDISABLED SASL-IR LITERAL-" CAPS_COMMON
 #define CAPS_TLS "IMAP4rev1 IMAP4rev2 AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-" CAPS_COMMON
-#define CAPS_AUTH "IMAP4rev1 IMAP4rev2 LITERAL+" CAPS_COMMON
+#define CAPS_AUTH "IMAP4rev1 IMAP4rev2 LITERAL+" CAPS_COMMON " COMPRESS=DEFLATE UTF8=ACCEPT"
 
 /* Capability lists compare as sets of tokens: the order carries no meaning
  * (RFC 9051 7.2.2), every token does. */
