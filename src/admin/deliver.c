@@ -92,6 +92,11 @@ int admin_deliver_main(int argc, char **argv)
 		goto out;
 	}
 	admin_quota_defaults(cfg);
+	if (store_special_defaults_set(cfg) != STORE_OK) { /* ext (issue #12) */
+		fprintf(stderr, "rampart deliver: [mailboxes]: a name is not a valid mailbox name\n");
+		rc = EX_CONFIG;
+		goto out_store;
+	}
 	struct store_user *u = store_user_open(user);
 	if (!u) {
 		fprintf(stderr, "rampart deliver: cannot open the store of %s\n", user);

@@ -157,6 +157,10 @@ int app_serve(const struct config *cfg)
 	store_up = true;
 	store_set_expunged_history_days(cfg->store_expunged_history_days);
 	admin_quota_defaults(cfg);
+	if (store_special_defaults_set(cfg) != STORE_OK) { /* ext (issue #12) */
+		log_err("event=startup_error msg=\"[mailboxes]: a name is not a valid mailbox name\"");
+		goto out;
+	}
 	if (store_watch_start(serve_on_store_change, srv) < 0) {
 		log_err("event=startup_error msg=\"cannot start change watcher\"");
 		goto out;

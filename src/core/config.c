@@ -54,6 +54,7 @@ enum config_section {
 	SEC_ALERTS,
 	SEC_STORE,       /* condstore: mail store settings */
 	SEC_QUOTA,       /* quota part (issue #12) */
+	SEC_MAILBOXES,   /* ext (issue #12) */
 };
 
 static const char *const config_section_names[] = {
@@ -67,6 +68,7 @@ static const char *const config_section_names[] = {
 	[SEC_ALERTS] = "alerts",
 	[SEC_STORE] = "store",
 	[SEC_QUOTA] = "quota",
+	[SEC_MAILBOXES] = "mailboxes",
 };
 
 enum config_type {
@@ -189,6 +191,13 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_QUOTA, "messages", T_UINT, quota_messages, 0, 1000000000),
 	KEY(SEC_QUOTA, "mailboxes", T_UINT, quota_mailboxes, 0, 10000000),
 	KEY(SEC_QUOTA, "admins", T_OPTSTR, quota_admins, 0, 0),
+	/* ext (issue #12): default special-use mailboxes (store/rules.c) */
+	KEY(SEC_MAILBOXES, "drafts", T_OPTSTR, mbox_drafts, 0, 0),
+	KEY(SEC_MAILBOXES, "sent", T_OPTSTR, mbox_sent, 0, 0),
+	KEY(SEC_MAILBOXES, "trash", T_OPTSTR, mbox_trash, 0, 0),
+	KEY(SEC_MAILBOXES, "junk", T_OPTSTR, mbox_junk, 0, 0),
+	KEY(SEC_MAILBOXES, "archive", T_OPTSTR, mbox_archive, 0, 0),
+	KEY(SEC_MAILBOXES, "autocreate", T_BOOL, mbox_autocreate, 0, 0),
 };
 
 #undef KEY
@@ -868,7 +877,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
 						     SEC_ALERTS, SEC_STORE,
-						     SEC_QUOTA };
+						     SEC_QUOTA, SEC_MAILBOXES };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -1055,6 +1064,13 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->alert_interval = 600;
 	/* [store] (condstore) */
 	c->store_expunged_history_days = 180;
+	/* [mailboxes] (ext, issue #12) */
+	c->mbox_drafts = xstrdup("Drafts");
+	c->mbox_sent = xstrdup("Sent");
+	c->mbox_trash = xstrdup("Trash");
+	c->mbox_junk = xstrdup("Junk");
+	c->mbox_archive = xstrdup("Archive");
+	c->mbox_autocreate = true;
 }
 
 static char *config_dir_of(const char *path)
@@ -1422,6 +1438,11 @@ void config_free(struct config *c)
 	free(c->alert_command);
 	free(c->alert_geoip_database);
 	free(c->quota_admins);
+	free(c->mbox_drafts);
+	free(c->mbox_sent);
+	free(c->mbox_trash);
+	free(c->mbox_junk);
+	free(c->mbox_archive);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
 		free(c->listeners[i].host);
@@ -1500,7 +1521,7 @@ void config_print(const struct config *c, FILE *f)
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
 						     SEC_ALERTS, SEC_STORE,
-						     SEC_QUOTA };
+						     SEC_QUOTA, SEC_MAILBOXES };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);

@@ -173,6 +173,10 @@ struct config {
 	unsigned quota_messages;
 	unsigned quota_mailboxes;
 	char *quota_admins;          /* users allowed SETQUOTA, space/comma-separated; NULL: none */
+	/* [mailboxes] (ext, issue #12): the special-use mailboxes (RFC 6154)
+	 * a new store gets, and that CREATE of the same name gets back */
+	char *mbox_drafts, *mbox_sent, *mbox_trash, *mbox_junk, *mbox_archive; /* NULL: none */
+	bool mbox_autocreate;        /* create them with the store (first login/delivery) */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

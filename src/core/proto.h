@@ -42,6 +42,11 @@ struct conn_io {
 	/* The negotiated TLS version and cipher ("TLSv1.3",
 	 * "TLS_AES_256_GCM_SHA384"), for logs; false without TLS. May be NULL. */
 	bool (*tls_describe)(void *conn, const char **version, const char **cipher);
+	/* COMPRESS=DEFLATE (RFC 4978): from the next byte on, both directions
+	 * are raw DEFLATE, over TLS when TLS is on; unread input is taken as
+	 * compressed. Call after queueing the last clear response. False when
+	 * already on or out of memory. May be NULL. */
+	bool (*compress)(void *conn);
 };
 
 /* What the network layer knows about a new connection. */

@@ -41,6 +41,13 @@ static void enable_imap4rev2(struct imap_session *s)
 	s->utf8 = true;
 }
 
+/* ext (issue #12), RFC 6855 3: mailbox names in UTF-8 both ways, as
+ * IMAP4rev2 has them. */
+static void enable_utf8_accept(struct imap_session *s)
+{
+	s->utf8 = true;
+}
+
 /* RFC 7889: the largest message APPEND accepts. */
 static void value_appendlimit(struct imap_session *s, struct strbuf *out)
 {
@@ -99,12 +106,17 @@ static const struct capability caps[] = {
 	{ "THREAD=REFERENCES", OFFER_ANY, NULL, NULL },
 	{ "ESORT", OFFER_ANY, NULL, NULL },
 	{ "WITHIN", OFFER_ANY, NULL, NULL },
+	/* ext (issue #12): folders and the smaller extensions */
+	{ "CREATE-SPECIAL-USE", OFFER_ANY, NULL, NULL },
 	/* quota part (RFC 9208 3.1, 7; imap/cmd_quota.c) */
 	{ "QUOTA", OFFER_LOGGED_IN, NULL, NULL },
 	{ "QUOTA=RES-STORAGE", OFFER_LOGGED_IN, NULL, NULL },
 	{ "QUOTA=RES-MESSAGE", OFFER_LOGGED_IN, NULL, NULL },
 	{ "QUOTA=RES-MAILBOX", OFFER_LOGGED_IN, NULL, NULL },
 	{ "QUOTASET", OFFER_LOGGED_IN, NULL, NULL },
+	/* ext: after login only */
+	{ "COMPRESS=DEFLATE", OFFER_LOGGED_IN, NULL, NULL },
+	{ "UTF8=ACCEPT", OFFER_LOGGED_IN | ENABLEABLE, enable_utf8_accept, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

@@ -184,21 +184,28 @@ void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 			}
 			i++;
 		}
-		if (i >= nargs || args[i].type != IMAP_ARG_LITERAL) {
+		/* ext (issue #12), RFC 6855 4: UTF8 (literal8) carries a
+		 * message with UTF-8 headers; the store takes it as it is. */
+		const struct imap_arg *lit = i < nargs ? &args[i] : NULL;
+		if (lit && i + 1 < nargs && lit->type == IMAP_ARG_ATOM && ascii_ieq(lit->str, "UTF8") &&
+		    args[i + 1].type == IMAP_ARG_LIST && args[i + 1].count == 1 &&
+		    args[i + 1].list[0].type == IMAP_ARG_LITERAL)
+			lit = &args[++i].list[0];
+		if (!lit || lit->type != IMAP_ARG_LITERAL) {
 			err = "Message must be a literal";
 			goto bad;
 		}
-		if (args[i].spooled) {
+		if (lit->spooled) {
 			/* The parser's spool stays open: the job keeps the parser. */
 			m->in_file = true;
-			m->fd = args[i].file_fd;
-			m->off = args[i].file_off;
-			m->len = args[i].file_len > SIZE_MAX ? SIZE_MAX : (size_t)args[i].file_len;
-			if (args[i].file_err && !spool_err)
-				spool_err = args[i].file_err;
+			m->fd = lit->file_fd;
+			m->off = lit->file_off;
+			m->len = lit->file_len > SIZE_MAX ? SIZE_MAX : (size_t)lit->file_len;
+			if (lit->file_err && !spool_err)
+				spool_err = lit->file_err;
 		} else {
-			m->data = args[i].str;
-			m->len = args[i].len;
+			m->data = lit->str;
+			m->len = lit->len;
 		}
 		if (m->len > max)
 			toobig = true;

@@ -48,6 +48,7 @@ struct mbox_job {
 	char *name;                  /* UTF-8 */
 	char *to;                    /* RENAME's new name */
 	unsigned max_mailboxes;      /* CREATE */
+	const char *use;             /* CREATE (USE (...)): a static "\\Sent" etc. */
 	int err;
 };
 
@@ -63,7 +64,7 @@ static void mbox_job_run(struct cmd_job *job)
 	case MBOX_CREATE:
 		/* The count limit is checked in the store's transaction, and
 		 * the store answers EEXIST for INBOX in any spelling. */
-		j->err = store_mailbox_create_bounded(u, j->name, NULL, j->max_mailboxes);
+		j->err = store_mailbox_create_bounded(u, j->name, j->use, j->max_mailboxes);
 		break;
 	case MBOX_DELETE:
 		j->err = store_mailbox_delete(u, j->name);
@@ -119,26 +120,78 @@ static void mbox_job_done(struct cmd_job *job)
 	sess_tagged(s, "OK", "%s completed", cmd);
 }
 
-static void mbox_start(struct imap_cmd *cmd, enum mbox_op op, char *name, char *to)
+static void mbox_start_use(struct imap_cmd *cmd, enum mbox_op op, char *name, char *to,
+			   const char *use)
 {
 	struct mbox_job *j = xcalloc(1, sizeof(*j));
 	j->op = op;
+	j->use = use;
 	j->name = name;
 	j->to = to;
 	j->max_mailboxes = cmd->s->cfg->max_mailboxes;
 	cmd_run_on_pool(cmd, &j->job, mbox_job_run, mbox_job_done, mbox_job_free);
 }
 
+static void mbox_start(struct imap_cmd *cmd, enum mbox_op op, char *name, char *to)
+{
+	mbox_start_use(cmd, op, name, to, NULL);
+}
+
+/* ext (issue #12), RFC 6154 3: the special uses CREATE may ask for. \All
+ * and \Flagged name virtual mailboxes, which a plain mailbox is not. */
+static const char *const create_uses[] = { "\\Archive", "\\Drafts", "\\Junk", "\\Sent",
+					   "\\Trash" };
+
+/* RFC 4466 / RFC 6154 3: CREATE's parameter list. *use gets the one use
+ * asked for (NULL: none); returns "BAD"/"NO" with *err, or NULL. */
+static const char *create_params(const struct imap_arg *list, const char **use, const char **err)
+{
+	*use = NULL;
+	if (list->type != IMAP_ARG_LIST) {
+		*err = "CREATE: parameters must be a list";
+		return "BAD";
+	}
+	for (size_t i = 0; i < list->count; i++) {
+		const struct imap_arg *p = &list->list[i];
+		if (p->type != IMAP_ARG_ATOM || !ascii_ieq(p->str, "USE") || i + 1 >= list->count ||
+		    list->list[i + 1].type != IMAP_ARG_LIST) {
+			*err = "CREATE: unknown parameter";
+			return "BAD";
+		}
+		const struct imap_arg *uses = &list->list[++i];
+		for (size_t k = 0; k < uses->count; k++) {
+			const char *found = NULL;
+			for (size_t c = 0; uses->list[k].type == IMAP_ARG_ATOM && c < ARRAY_SIZE(create_uses);
+			     c++)
+				if (ascii_ieq(uses->list[k].str, create_uses[c]))
+					found = create_uses[c];
+			/* One use per mailbox: the store keeps one. */
+			if (!found || (*use && *use != found)) {
+				*err = found ? "[USEATTR] One special use per mailbox"
+					     : "[USEATTR] Unsupported special use";
+				return "NO";
+			}
+			*use = found;
+		}
+	}
+	return NULL;
+}
+
 void cmd_create(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
-	char *name = mailbox_arg_checked(cmd->s, args, nargs, 1, "CREATE");
+	const char *use = NULL, *err = NULL, *status = NULL;
+	if (nargs == 2 && (status = create_params(&args[1], &use, &err)) != NULL) {
+		sess_tagged(cmd->s, status, "%s", err);
+		return;
+	}
+	char *name = mailbox_arg_checked(cmd->s, args, nargs, nargs == 2 ? 2 : 1, "CREATE");
 	if (!name)
 		return;
 	/* RFC 9051 6.3.4: "CREATE foo/" creates foo. */
 	size_t len = strlen(name);
 	if (len > 1 && name[len - 1] == '/')
 		name[len - 1] = '\0';
-	mbox_start(cmd, MBOX_CREATE, name, NULL);
+	mbox_start_use(cmd, MBOX_CREATE, name, NULL, use);
 }
 
 void cmd_delete(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)

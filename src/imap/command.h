@@ -132,5 +132,7 @@ imap_cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable, cmd_startt
 imap_cmd_fn cmd_getquota, cmd_getquotaroot, cmd_setquota;
 /* sort: imap/cmd_sort.c */
 imap_cmd_fn cmd_sort, cmd_thread;
+/* ext (issue #12): folders and the smaller extensions */
+imap_cmd_fn cmd_compress;
 
 #endif

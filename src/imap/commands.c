@@ -59,6 +59,8 @@ static const struct imap_cmd_def commands[] = {
 	/* sort: SORT and THREAD (RFC 5256), imap/cmd_sort.c */
 	{ "SORT", cmd_sort, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
 	{ "THREAD", cmd_thread, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
+	/* ext (issue #12): folders and the smaller extensions */
+	{ "COMPRESS", cmd_compress, CMD_S_LOGGED_IN, 0 },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

@@ -1,5 +1,8 @@
+/* Modified UTF-7 mailbox names (RFC 3501 5.1.3) for IMAP4rev1 sessions,
+ * and what such a session's raw UTF-8 name means. */
 #include "imap/mutf7.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -159,5 +162,28 @@ int mutf7_decode(const char *in, struct strbuf *out)
 			return -1;
 		s++;
 	}
+	return 0;
+}
+
+/* ext (issue #12): a rev1 client that sends a raw UTF-8 name (alpine
+ * does) means that name: modified UTF-7 never has 8-bit bytes, so a name
+ * with them and without '&' is unambiguous. Anything else must be
+ * modified UTF-7 (RFC 3501 5.1.3). */
+int mutf7_decode_rev1(const char *in, struct strbuf *out)
+{
+	bool eight_bit = false;
+	for (const unsigned char *s = (const unsigned char *)in; *s; s++)
+		if (*s >= 0x80)
+			eight_bit = true;
+	if (!eight_bit || strchr(in, '&'))
+		return mutf7_decode(in, out);
+	for (const unsigned char *s = (const unsigned char *)in; *s;) {
+		uint32_t cp;
+		size_t n = utf8_next(s, &cp);
+		if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) /* controls, C1 too */
+			return -1;
+		s += n;
+	}
+	strbuf_adds(out, in);
 	return 0;
 }

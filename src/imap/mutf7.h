@@ -10,5 +10,8 @@ int mutf7_encode(const char *utf8, struct strbuf *out);
 /* Modified UTF-7 -> UTF-8. Returns 0, -1 on invalid input (bad base64,
  * non-canonical encoding, raw 8-bit bytes). */
 int mutf7_decode(const char *mutf7, struct strbuf *out);
+/* What an IMAP4rev1 session's mailbox argument means: modified UTF-7,
+ * or well-formed UTF-8 with 8-bit bytes and no '&'. 0 or -1. */
+int mutf7_decode_rev1(const char *in, struct strbuf *out);
 
 #endif

@@ -633,7 +633,7 @@ char *sess_mailbox_arg(struct imap_session *s, const struct imap_arg *a)
 	struct strbuf b = STRBUF_INIT;
 	if (s->utf8) {
 		strbuf_add(&b, str, len);
-	} else if (mutf7_decode(str, &b) < 0) {
+	} else if (mutf7_decode_rev1(str, &b) < 0) {
 		strbuf_free(&b);
 		return NULL;
 	}

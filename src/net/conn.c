@@ -4,6 +4,7 @@
  * struct conn_io (core/proto.h). Every function runs on the connection's
  * worker thread. */
 #include "net/net_internal.h"
+#include "net/compress.h"
 #include "net/tls.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -45,7 +46,14 @@ struct conn {
 	struct tls_hello hello;      /* what the client offered, for a failed handshake's log */
 	struct event *hup_ev;        /* while paused: the client hung up (EV_CLOSED) */
 	struct conn *prev, *next;    /* worker's list of connections */
+	struct compress *z;          /* COMPRESS=DEFLATE active (net/compress.c) */
 };
+
+/* Inflated input handed to the protocol per pass, and passes per read
+ * event: a small compressed "bomb" costs this much memory at most, and a
+ * large burst yields to the worker's other connections between events. */
+#define CONN_INFLATE_CAP (256 * 1024)
+#define CONN_INFLATE_PASSES 4
 
 void conn_free(struct conn *c)
 {
@@ -56,6 +64,7 @@ void conn_free(struct conn *c)
 		event_free(c->resume_ev);
 	if (c->hup_ev)
 		event_free(c->hup_ev);
+	compress_free(c->z);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	if (c->fd >= 0)
@@ -157,6 +166,51 @@ static bool conn_proxy_sniff(struct conn *c, struct evbuffer *in)
 	return false;
 }
 
+static bool conn_input_waiting(struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 ||
+	       (c->z && compress_input_pending(c->z));
+}
+
+/* Compressed input: inflate a bounded amount, let the protocol consume
+ * it, repeat while it does; what is left waits for the next event (a
+ * read, or resume_ev when the protocol is paused or the passes ran out).
+ * false when c is gone. */
+static bool conn_input_inflated(struct conn *c)
+{
+	struct evbuffer *raw = bufferevent_get_input(c->bev);
+	struct evbuffer *plain = compress_plain(c->z);
+	for (int pass = 0; pass < CONN_INFLATE_PASSES; pass++) {
+		if (compress_inflate(c->z, raw, CONN_INFLATE_CAP) < 0) {
+			log_info("event=disconnect reason=bad_compressed_input ip=%s", c->peer_str);
+			conn_free(c);
+			return false;
+		}
+		size_t before = evbuffer_get_length(plain);
+		if (before == 0)
+			return true;
+		c->ops->input(c->sess, plain);
+		if (c->closing || c->paused || evbuffer_get_length(plain) == before)
+			return true;
+	}
+	if (conn_input_waiting(c))
+		event_active(c->resume_ev, EV_READ, 0);
+	return true;
+}
+
+/* Hands input to the protocol, through the inflater once COMPRESS is on
+ * (it may be switched on while the protocol reads: what follows the
+ * command is then compressed). false when c is gone. */
+static bool conn_input(struct conn *c)
+{
+	if (!c->z) {
+		c->ops->input(c->sess, bufferevent_get_input(c->bev));
+		if (!c->z || c->closing)
+			return true;
+	}
+	return conn_input_inflated(c);
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -164,8 +218,8 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	if (c->proxy_sniff && !conn_proxy_sniff(c, bufferevent_get_input(bev)))
 		return;
-	c->ops->input(c->sess, bufferevent_get_input(bev));
-	conn_ack_now(c);
+	if (conn_input(c))
+		conn_ack_now(c);
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
@@ -227,11 +281,21 @@ static void conn_setup_bev(struct conn *c)
 
 /* ---- struct conn_io ---- */
 
+static void io_close(void *conn);
+
 static void io_write(void *conn, const void *data, size_t len)
 {
 	struct conn *c = conn;
-	if (c->bev && !c->closing)
+	if (!c->bev || c->closing)
+		return;
+	if (!c->z) {
 		bufferevent_write(c->bev, data, len);
+		return;
+	}
+	if (compress_deflate(c->z, data, len, bufferevent_get_output(c->bev)) < 0) {
+		log_warn("event=compress_error ip=%s", c->peer_str);
+		io_close(c);
+	}
 }
 
 static size_t io_pending(void *conn)
@@ -247,6 +311,22 @@ static void io_starttls(void *conn)
 	bufferevent_disable(c->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_start_tls(c);
+}
+
+/* RFC 4978 3: everything written from now on is compressed, and every
+ * byte still unread (the client may have sent its next command already)
+ * belongs to the compressed stream: it is held for the inflater, which
+ * conn_input() runs once the protocol returns. */
+static bool io_compress(void *conn)
+{
+	struct conn *c = conn;
+	if (c->z || !c->bev || c->closing || c->starttls_pending)
+		return false;
+	c->z = compress_new();
+	if (!c->z)
+		return false;
+	compress_hold(c->z, bufferevent_get_input(c->bev));
+	return true;
 }
 
 static void close_later_cb(evutil_socket_t fd, short what, void *arg)
@@ -288,10 +368,8 @@ static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct conn *c = arg;
-	if (c->bev && !c->closing && !c->starttls_pending && !c->paused) {
-		c->ops->input(c->sess, bufferevent_get_input(c->bev));
+	if (c->bev && !c->closing && !c->starttls_pending && !c->paused && conn_input(c))
 		conn_ack_now(c);
-	}
 }
 
 static void conn_hup_cb(evutil_socket_t fd, short what, void *arg)
@@ -341,7 +419,7 @@ static void io_pause_read(void *conn, bool pause)
 	bufferevent_enable(c->bev, EV_READ);
 	/* Input that arrived while paused raises no new read event: process
 	 * it from the loop, not from inside the caller. */
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+	if (conn_input_waiting(c))
 		event_active(c->resume_ev, EV_READ, 0);
 }
 
@@ -415,6 +493,7 @@ static const struct conn_io conn_io_ops = {
 	.set_timeout = io_set_timeout,
 	.tls_channel_binding = io_tls_channel_binding,
 	.tls_describe = io_tls_describe,
+	.compress = io_compress,
 };
 
 void conn_open(struct worker *w, const struct net_listener *nl, evutil_socket_t fd,

@@ -144,6 +144,12 @@ int store_mkdirs(const char *path);
 /* The canonical spelling of a special-use attribute (RFC 6154 2) in *out,
  * NULL for none; STORE_EINVAL for an unknown one. */
 int store_special_use_canon(const char *in, const char **out);
+/* ext (issue #12): the special-use a mailbox named `norm` (normalised)
+ * gets when created without one; NULL when the name is no default's. */
+const char *store_special_use_default(const char *norm);
+/* The i-th mailbox a new store gets besides INBOX (0..): false past the
+ * last. */
+bool store_special_default_at(size_t i, const char **name, const char **use);
 
 /* A keyword set (RFC 9051 2.3.2): the words point into buf. */
 struct store_kwset {

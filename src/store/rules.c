@@ -5,6 +5,7 @@
  * backend). The front (store.c) applies them to every call; the protocol
  * layers call the exported ones instead of keeping copies. */
 #include "store/backend.h"
+#include "core/config.h"
 #include "core/strbuf.h"
 #include "core/util.h"
 
@@ -123,6 +124,68 @@ int store_special_use_canon(const char *in, const char **out)
 		}
 	}
 	return STORE_EINVAL;
+}
+
+/* ext (issue #12): the configured default special-use mailboxes. Written
+ * once at start-up (store_special_defaults_set) before any store thread
+ * runs, read-only afterwards. */
+static struct {
+	const char *use;
+	const char *name;            /* NULL: none; a default's literal or set's copy */
+} special_defaults[] = {
+	{ "\\Drafts", "Drafts" }, { "\\Sent", "Sent" }, { "\\Trash", "Trash" },
+	{ "\\Junk", "Junk" },     { "\\Archive", "Archive" },
+};
+static bool special_autocreate = true;
+
+int store_special_defaults_set(const struct config *cfg)
+{
+	const char *names[] = { cfg->mbox_drafts, cfg->mbox_sent, cfg->mbox_trash, cfg->mbox_junk,
+				cfg->mbox_archive };
+	char *norm[ARRAY_SIZE(names)] = { NULL };
+	int r = STORE_OK;
+	for (size_t i = 0; i < ARRAY_SIZE(names) && r == STORE_OK; i++) {
+		if (!names[i] || !*names[i])
+			continue;
+		r = store_mailbox_name_normalize(names[i], &norm[i]);
+		if (r == STORE_OK && strncmp(norm[i], "INBOX", 5) == 0 &&
+		    (norm[i][5] == '\0' || norm[i][5] == '/'))
+			r = STORE_EINVAL; /* INBOX has no special use (RFC 6154 2) */
+	}
+	if (r != STORE_OK) {
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+			free(norm[i]);
+		return r;
+	}
+	/* Once per process: the copies live as long as it does. */
+	for (size_t i = 0; i < ARRAY_SIZE(special_defaults); i++)
+		special_defaults[i].name = norm[i];
+	special_autocreate = cfg->mbox_autocreate;
+	return STORE_OK;
+}
+
+const char *store_special_use_default(const char *norm)
+{
+	for (size_t i = 0; norm && i < ARRAY_SIZE(special_defaults); i++)
+		if (special_defaults[i].name && strcmp(special_defaults[i].name, norm) == 0)
+			return special_defaults[i].use;
+	return NULL;
+}
+
+bool store_special_default_at(size_t i, const char **name, const char **use)
+{
+	if (!special_autocreate)
+		return false;
+	for (size_t k = 0; k < ARRAY_SIZE(special_defaults); k++) {
+		if (!special_defaults[k].name)
+			continue;
+		if (i-- == 0) {
+			*name = special_defaults[k].name;
+			*use = special_defaults[k].use;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* ---- keywords ---- */

@@ -261,6 +261,9 @@ int store_mailbox_create_bounded(struct store_user *u, const char *name, const c
 	int r = store_mailbox_name_normalize(name, &norm);
 	if (r != STORE_OK)
 		return r;
+	/* A default mailbox deleted and created again gets its use back. */
+	if (!su)
+		su = store_special_use_default(norm);
 	r = u->be->mailbox_create(u, norm, su, max_mailboxes);
 	free(norm);
 	return r;

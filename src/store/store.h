@@ -120,6 +120,15 @@ bool store_keyword_valid(const char *k, size_t len);
  * distinct keywords, compared case-insensitively). NULL is the empty list. */
 int store_keywords_check(const char *keywords);
 
+/* ext (issue #12): the default special-use mailboxes (RFC 6154) as
+ * configured in [mailboxes]: the names a new store gets when `autocreate`
+ * (besides INBOX, always), and the attribute a mailbox of such a name gets
+ * back when it is created without one (a client recreating a deleted
+ * "Sent"). A NULL name: no mailbox for that use. Set once at start-up,
+ * before any thread opens a store; STORE_EINVAL names a bad name. */
+struct config;
+int store_special_defaults_set(const struct config *cfg);
+
 /* ---- Set-up ---- */
 
 /* Process-wide set-up: where user directories live. Creates mail_root.

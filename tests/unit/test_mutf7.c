@@ -46,6 +46,27 @@ static void test_invalid(void **state)
 	strbuf_free(&b);
 }
 
+/* ext (issue #12): a rev1 client's raw UTF-8 name (alpine) is taken as
+ * UTF-8 when it cannot be modified UTF-7; anything ambiguous or malformed
+ * is refused. */
+static void test_rev1_names(void **state)
+{
+	(void)state;
+	struct strbuf b = STRBUF_INIT;
+	assert_int_equal(mutf7_decode_rev1("Gr\xc3\xbc\xc3\x9f" "e", &b), 0);
+	assert_string_equal(b.s, "Gr\xc3\xbc\xc3\x9f" "e");
+	strbuf_reset(&b);
+	assert_int_equal(mutf7_decode_rev1("Gr&APwA3w-e", &b), 0);
+	assert_string_equal(b.s, "Gr\xc3\xbc\xc3\x9f" "e");
+	const char *bad[] = { "caf\xc3\xa9&AOk-", "caf\xe9", "\xc3\x28", "a\xed\xa0\x80" "b",
+			      "\xc2\x85x", "&", NULL };
+	for (int i = 0; bad[i]; i++) {
+		strbuf_reset(&b);
+		assert_int_equal(mutf7_decode_rev1(bad[i], &b), -1);
+	}
+	strbuf_free(&b);
+}
+
 static void test_datetime(void **state)
 {
 	(void)state;
@@ -75,6 +96,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrips),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_datetime),
+		cmocka_unit_test(test_rev1_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,14 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-static const struct {
-	const char *name;
-	const char *special_use;
-} default_mailboxes[] = {
-	{ "INBOX", NULL },         { "Drafts", "\\Drafts" }, { "Sent", "\\Sent" },
-	{ "Trash", "\\Trash" },    { "Junk", "\\Junk" },     { "Archive", "\\Archive" },
-};
-
 static int mbox_row(struct sqlite_user *u, sqlite3_stmt *st, struct store_mbox_row *out)
 {
 	int rc = sqlite3_step(st);
@@ -122,17 +114,20 @@ static int subscription_set(struct sqlite_user *u, const char *name, bool on)
 	return sqlite_stmt_run(u, st, "subscription");
 }
 
+/* INBOX, and the special-use mailboxes [mailboxes] asks for (store/rules.c),
+ * all subscribed. */
 int sqlite_mailbox_create_defaults(struct sqlite_user *u)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(default_mailboxes); i++) {
-		int r = mbox_insert(u, default_mailboxes[i].name, default_mailboxes[i].special_use,
-				    1, 1, 1, NULL);
+	const char *name = "INBOX", *use = NULL;
+	for (size_t i = 0;; i++) {
+		int r = mbox_insert(u, name, use, 1, 1, 1, NULL);
 		if (r == STORE_OK)
-			r = subscription_set(u, default_mailboxes[i].name, true);
+			r = subscription_set(u, name, true);
 		if (r != STORE_OK)
 			return r;
+		if (!store_special_default_at(i, &name, &use))
+			return STORE_OK;
 	}
-	return STORE_OK;
 }
 
 /* ---- public ---- */
