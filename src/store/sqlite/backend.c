@@ -36,4 +36,9 @@ const struct store_backend store_sqlite_backend = {
 	.watch_stop = sqlite_watch_stop,
 	.watch_user = sqlite_watch_user,
 	.unwatch_user = sqlite_unwatch_user,
+	/* searchidx */
+	.search_docs = sqlite_search_docs,
+	.search_text = sqlite_search_text,
+	.search_pending = sqlite_search_pending,
+	.search_put = sqlite_search_put,
 };
