@@ -363,7 +363,7 @@ static bool eval_body(struct eval_state *st)
 	if (!mail)
 		return false;
 	struct strbuf b = STRBUF_INIT;
-	mail_body_text(mail, &b);
+	mail_search_body_text(mail, &b);
 	st->body = search_casefold(b.s ? b.s : "", b.len, &st->body_len);
 	strbuf_free(&b);
 	st->have_body = true;

@@ -192,22 +192,54 @@ static bool field_is_address(int f)
 	return f >= SEARCH_DOC_FROM && f <= SEARCH_DOC_BCC;
 }
 
-int mail_search_header(const struct mail_msg *m, const char *name, struct strbuf *out)
+/* Decoding can produce NUL bytes (=00 in an encoded word or a QP body);
+ * the index keeps C strings, and no search string holds a NUL, so both
+ * paths see a space there instead. */
+static void nul_to_space(struct strbuf *b, size_t from)
 {
+	for (size_t i = from; i < b->len; i++)
+		if (b->s[i] == '\0')
+			b->s[i] = ' ';
+}
+
+/* The field as SEARCH compares it, appended to out; lines: the address
+ * lines from addresses_all(), or NULL to compute them. */
+static int field_text(const struct mail_msg *m, const char *name, struct strbuf lines[4],
+		      struct strbuf *out)
+{
+	size_t start = out->len;
 	int n = mail_header_decoded(m, name, out);
 	int f = search_doc_field_find(name);
 	if (n > 0 && field_is_address(f)) {
-		struct strbuf lines[4] = { STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, STRBUF_INIT };
-		addresses_all(m, lines);
+		struct strbuf own[4] = { STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, STRBUF_INIT };
+		if (!lines) {
+			addresses_all(m, own);
+			lines = own;
+		}
 		strbuf_add(out, lines[f].s ? lines[f].s : "", lines[f].len);
 		for (int i = 0; i < 4; i++)
-			strbuf_free(&lines[i]);
+			strbuf_free(&own[i]);
 	}
+	if (n > 0)
+		nul_to_space(out, start);
 	return n;
+}
+
+int mail_search_header(const struct mail_msg *m, const char *name, struct strbuf *out)
+{
+	return field_text(m, name, NULL, out);
+}
+
+void mail_search_body_text(const struct mail_msg *m, struct strbuf *out)
+{
+	size_t start = out->len;
+	mail_body_text(m, out);
+	nul_to_space(out, start);
 }
 
 void mail_search_hdrs_text(const struct mail_msg *m, struct strbuf *out)
 {
+	size_t start = out->len;
 	struct strbuf tmp = STRBUF_INIT;
 	struct mail_hdr_iter it;
 	struct mail_hdr h;
@@ -221,6 +253,7 @@ void mail_search_hdrs_text(const struct mail_msg *m, struct strbuf *out)
 		mail_rfc2047_decode(tmp.s ? tmp.s : "", tmp.len, out);
 		strbuf_addc(out, '\n');
 	}
+	nul_to_space(out, start);
 	strbuf_free(&tmp);
 }
 
@@ -249,11 +282,8 @@ void mail_search_doc_build(const struct mail_msg *m, struct search_doc *d)
 	struct strbuf b = STRBUF_INIT;
 	for (int f = 0; f < SEARCH_DOC_NFIELDS; f++) {
 		strbuf_reset(&b);
-		if (mail_header_decoded(m, search_doc_field_name(f), &b) <= 0)
-			continue;
-		if (field_is_address(f))
-			strbuf_add(&b, lines[f].s ? lines[f].s : "", lines[f].len);
-		d->field[f] = strbuf_detach(&b, NULL);
+		if (field_text(m, search_doc_field_name(f), lines, &b) > 0)
+			d->field[f] = strbuf_detach(&b, NULL);
 	}
 	for (int i = 0; i < 4; i++)
 		strbuf_free(&lines[i]);
@@ -265,7 +295,7 @@ void mail_search_doc_build(const struct mail_msg *m, struct search_doc *d)
 	mail_search_hdrs_text(m, &b);
 	d->body_partial = fold_capped(&b, &d->hdrs);
 	strbuf_reset(&b);
-	mail_body_text(m, &b);
+	mail_search_body_text(m, &b);
 	d->body_partial |= fold_capped(&b, &d->body);
 	strbuf_free(&b);
 }

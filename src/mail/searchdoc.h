@@ -24,6 +24,9 @@ void mail_search_doc_free(struct search_doc *d);
  * address fields the parsed addresses after it (core/search_doc.h).
  * Returns the number of occurrences (0: none, out untouched). */
 int mail_search_header(const struct mail_msg *m, const char *name, struct strbuf *out);
+/* The body text as BODY/TEXT search it (mail_body_text(), not yet
+ * casefolded). */
+void mail_search_body_text(const struct mail_msg *m, struct strbuf *out);
 /* The top-level header as TEXT searches it: "Name: value\n" lines,
  * unfolded and RFC 2047-decoded (not yet casefolded). */
 void mail_search_hdrs_text(const struct mail_msg *m, struct strbuf *out);
