@@ -236,8 +236,12 @@ int sqlite_search_text(struct store_user *base, int64_t mailbox_id, const char *
 	struct strbuf q = STRBUF_INIT;
 	bool indexed = match_expr(folded, body_only, &q);
 	const char *sql =
+		/* CROSS JOIN fixes the order: the MATCH first. Left to the
+		 * planner (no statistics) it walked the mailbox and ran the
+		 * MATCH once per message. */
 		indexed ? "SELECT m.uid,t.hdrs,t.body FROM search_text t"
-			  " JOIN search_doc d ON d.id=t.rowid JOIN messages m ON m.blob=d.blob"
+			  " CROSS JOIN search_doc d ON d.id=t.rowid"
+			  " CROSS JOIN messages m ON m.blob=d.blob"
 			  " WHERE search_text MATCH ?1 AND m.mailbox_id=?2 AND d.partial=0"
 			: "SELECT m.uid,t.hdrs,t.body FROM messages m"
 			  " JOIN search_doc d ON d.blob=m.blob JOIN search_text t ON t.rowid=d.id"
