@@ -297,7 +297,8 @@ int sqlite_search_text(struct store_user *base, int64_t mailbox_id, const char *
 		free(a);
 		return sqlite_db_error(u, "search_text");
 	}
-	qsort(a, cnt, sizeof(*a), uid_cmp);
+	if (cnt > 1)
+		qsort(a, cnt, sizeof(*a), uid_cmp);
 	*uids = a;
 	*n = cnt;
 	return STORE_OK;
