@@ -237,6 +237,17 @@ void mail_search_body_text(const struct mail_msg *m, struct strbuf *out)
 	nul_to_space(out, start);
 }
 
+/* The body text for the index: no more than SEARCH_DOC_BODY_MAX bytes are
+ * decoded, so delivering a large message costs no large buffers; false
+ * when the text went on. */
+static bool body_text_capped(const struct mail_msg *m, struct strbuf *out)
+{
+	size_t start = out->len;
+	bool whole = mail_body_text_max(m, out, SEARCH_DOC_BODY_MAX);
+	nul_to_space(out, start);
+	return whole;
+}
+
 void mail_search_hdrs_text(const struct mail_msg *m, struct strbuf *out)
 {
 	size_t start = out->len;
@@ -295,8 +306,8 @@ void mail_search_doc_build(const struct mail_msg *m, struct search_doc *d)
 	mail_search_hdrs_text(m, &b);
 	d->body_partial = fold_capped(&b, &d->hdrs);
 	strbuf_reset(&b);
-	mail_search_body_text(m, &b);
-	d->body_partial |= fold_capped(&b, &d->body);
+	bool whole = body_text_capped(m, &b);
+	d->body_partial |= fold_capped(&b, &d->body) || !whole;
 	strbuf_free(&b);
 }
 
