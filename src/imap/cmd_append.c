@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "mail/mailcache.h"
+#include "mail/searchdoc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -47,6 +48,7 @@ static void append_cache_file(struct store_append *m)
 		madvise(map, maplen, MADV_SEQUENTIAL);
 		mail_cache_compute((const char *)map + delta, m->len, (char **)&m->envelope,
 				   (char **)&m->bodystructure, (char **)&m->body);
+		m->search = mail_search_doc_new((const char *)map + delta, m->len);
 		munmap(map, maplen);
 	} else {
 		/* Without the cache FETCH parses the stored message itself. */
@@ -86,6 +88,8 @@ static void append_job_run(struct cmd_job *job)
 		else
 			mail_cache_compute(m->data, m->len, (char **)&m->envelope,
 					   (char **)&m->bodystructure, (char **)&m->body);
+		if (!m->in_file)
+			m->search = mail_search_doc_new(m->data, m->len);
 	}
 	j->err = store_append(u, j->name, j->msgs, j->n, &j->uidvalidity);
 }
@@ -97,6 +101,7 @@ static void append_job_free(struct cmd_job *job)
 		free((char *)j->msgs[i].envelope);
 		free((char *)j->msgs[i].bodystructure);
 		free((char *)j->msgs[i].body);
+		mail_search_doc_free((struct search_doc *)j->msgs[i].search);
 	}
 	for (size_t i = 0; i < j->cap; i++)
 		free(j->kwfree[i]);

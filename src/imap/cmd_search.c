@@ -3,8 +3,12 @@
  *
  * The criteria are parsed by imap/search_parse.c and evaluated by
  * mail/search.c; this file feeds the evaluator the view's messages in
- * sequence order from one store listing, loads a message's content only
- * when a key needs it (freed again per message), and formats the answer:
+ * sequence order from one store listing, with what the search index
+ * (store.h "Search index") knows of each: the decoded header fields and
+ * Date: day, and the exact answer to each BODY/TEXT key. Only a message
+ * the index does not hold yet has its content loaded (freed again per
+ * message), and the background indexer (imap/search_index.c) is asked to
+ * catch up with it. The answer:
  * "* SEARCH ..." for IMAP4rev1 clients, "* ESEARCH ..." for IMAP4rev2
  * clients and whenever RETURN was given. */
 #include "imap/search_parse.h"
@@ -16,6 +20,7 @@
 #include "core/util.h"
 #include "mail/mail.h"
 #include "mail/search.h"
+#include "imap/search_index.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +112,96 @@ struct search_job {
 	size_t n;
 	bool modseq;                 /* condstore: MODSEQ key used (RFC 7162 3.1.5) */
 	uint64_t maxmodseq;          /* ... the highest modseq matched */
+	size_t unindexed;            /* messages the index did not hold */
 };
+
+/* What the index answered for the BODY/TEXT keys of one search. */
+#define SEARCH_TEXT_KEYS_MAX 16
+
+struct text_answer {
+	const struct search_key *key;
+	uint32_t *uids;              /* ascending; NULL: every indexed message */
+	size_t n;
+	bool all;
+};
+
+struct text_answers {
+	struct text_answer a[SEARCH_TEXT_KEYS_MAX];
+	size_t n;
+	const struct store_search_row *row; /* the current message's, or NULL */
+	uint32_t uid;
+};
+
+/* The index fields a key tree reads (bit per SEARCH_DOC_* field). */
+static unsigned key_fields(const struct search_key *k)
+{
+	unsigned m = 0;
+	if (k->type == SK_HEADER) {
+		int f = search_doc_field_find(k->field);
+		if (f >= 0)
+			m |= 1u << f;
+	}
+	for (size_t i = 0; i < k->nchildren; i++)
+		m |= key_fields(k->children[i]);
+	return m;
+}
+
+/* Asks the index for every BODY/TEXT key of the tree (up to
+ * SEARCH_TEXT_KEYS_MAX; the others are evaluated from the messages). */
+static void text_answers_fill(struct store_user *u, int64_t mailbox, const struct search_key *k,
+			      struct text_answers *ta)
+{
+	if ((k->type == SK_BODY || k->type == SK_TEXT) && ta->n < SEARCH_TEXT_KEYS_MAX) {
+		struct text_answer *a = &ta->a[ta->n];
+		memset(a, 0, sizeof(*a));
+		a->key = k;
+		/* RFC 9051 6.4.4: the empty string is in every text. */
+		if (!k->folded || !*k->folded)
+			a->all = true;
+		else if (store_search_text(u, mailbox, k->folded, k->type == SK_BODY, &a->uids,
+					   &a->n) != STORE_OK)
+			return;
+		ta->n++;
+	}
+	for (size_t i = 0; i < k->nchildren; i++)
+		text_answers_fill(u, mailbox, k->children[i], ta);
+}
+
+static void text_answers_free(struct text_answers *ta)
+{
+	for (size_t i = 0; i < ta->n; i++)
+		free(ta->a[i].uids);
+}
+
+static bool uid_in(const uint32_t *a, size_t n, uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (a[mid] == uid)
+			return true;
+		if (a[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* search_msg.text_hit: the index's exact answer for an indexed message
+ * whose whole text it holds, -1 otherwise. */
+static int text_hit(void *ctx, const struct search_key *k)
+{
+	const struct text_answers *ta = ctx;
+	if (!ta->row || ta->row->doc.body_partial)
+		return -1;
+	for (size_t i = 0; i < ta->n; i++) {
+		const struct text_answer *a = &ta->a[i];
+		if (a->key == k)
+			return a->all || uid_in(a->uids, a->n, ta->uid);
+	}
+	return -1;
+}
 
 /* Evaluates the tree over the view (on a pool thread). */
 static int search_run(struct store_user *u, struct search_job *j)
@@ -122,6 +216,17 @@ static int search_run(struct store_user *u, struct search_job *j)
 	if (r != STORE_OK)
 		return r;
 	bool content = search_needs_content(j->key);
+	struct store_search_row *rows = NULL;
+	size_t nrows = 0, rpos = 0;
+	struct text_answers ta = { .n = 0 };
+	if (content) {
+		/* Without the index (an error is logged by the store) every
+		 * message is read, as before it existed. */
+		if (store_search_docs(u, j->mailbox, j->view[0], key_fields(j->key), &rows, &nrows) !=
+		    STORE_OK)
+			nrows = 0;
+		text_answers_fill(u, j->mailbox, j->key, &ta);
+	}
 	int64_t now = (int64_t)time(NULL);
 	size_t cap = 0, mpos = 0;
 	for (uint32_t i = 0; i < j->count; i++) {
@@ -133,6 +238,14 @@ static int search_run(struct store_user *u, struct search_job *j)
 		if (mpos >= nmsgs || msgs[mpos].uid != uid)
 			continue;
 		const struct store_msg *m = &msgs[mpos];
+		while (rpos < nrows && rows[rpos].uid < uid)
+			rpos++;
+		const struct store_search_row *row =
+			rpos < nrows && rows[rpos].uid == uid ? &rows[rpos] : NULL;
+		if (content && !row)
+			j->unindexed++;
+		ta.row = row;
+		ta.uid = uid;
 		struct search_loader loader = { .u = u, .blob = m->blob };
 		struct search_msg sm = {
 			.seq = i + 1,
@@ -147,6 +260,9 @@ static int search_run(struct store_user *u, struct search_job *j)
 			.now = now,
 			.load = content ? search_load : NULL,
 			.load_ctx = content ? &loader : NULL,
+			.doc = row ? &row->doc : NULL,
+			.text_hit = content ? text_hit : NULL,
+			.text_ctx = &ta,
 		};
 		bool match = search_match(j->key, &sm);
 		search_unload(&loader);
@@ -163,6 +279,8 @@ static int search_run(struct store_user *u, struct search_job *j)
 		if (m->modseq > j->maxmodseq)
 			j->maxmodseq = m->modseq;
 	}
+	text_answers_free(&ta);
+	store_search_rows_free(rows, nrows);
 	store_msg_array_free(msgs, nmsgs);
 	return STORE_OK;
 }
@@ -246,6 +364,8 @@ static void search_job_done(struct cmd_job *job)
 	struct imap_session *s = job->cmd->s;
 	bool uid = job->cmd->uid;
 	unsigned ret = j->ret;
+	if (j->unindexed > 0 && s->user)
+		search_index_kick(s->info.base, s->user);
 	if (j->err != STORE_OK) {
 		if (ret & RET_SAVE)
 			searchres_save(s, ret, NULL, 0);

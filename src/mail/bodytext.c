@@ -18,13 +18,19 @@ struct text_ctx {
 	const struct mail_msg *m;
 	struct strbuf *out;
 	size_t limit; /* out->len may not grow past this */
+	bool cut;     /* some text was left out for the limit */
 };
 
 static void text_add(struct text_ctx *t, const struct strbuf *b)
 {
-	if (t->out->len >= t->limit || b->len == 0)
+	if (b->len == 0)
 		return;
+	if (t->out->len >= t->limit) {
+		t->cut = true;
+		return;
+	}
 	size_t n = MIN(b->len, t->limit - t->out->len);
+	t->cut |= n < b->len;
 	if (t->out->len > 0)
 		strbuf_addc(t->out, '\n');
 	strbuf_add(t->out, b->s, n);
@@ -55,7 +61,14 @@ static void text_leaf(struct text_ctx *t, const struct mail_part *p)
 		return;
 	const char *d = t->m->data;
 	const char *body = d + p->body_start;
+	/* Decoding never makes text shorter than a quarter of its input
+	 * (base64), so four times the room left is enough input. */
+	size_t room = t->out->len < t->limit ? t->limit - t->out->len : 0;
 	size_t blen = MIN(p->body_end - p->body_start, (size_t)MAIL_BODY_TEXT_MAX);
+	if (room <= SIZE_MAX / 4 && blen > room * 4) {
+		blen = room * 4;
+		t->cut = true;
+	}
 	struct strbuf dec = STRBUF_INIT;
 	/* An unknown encoding is searched as it is stored. */
 	if (!mail_cte_decode(mail_part_cte(d, p), body, blen, &dec))
@@ -103,8 +116,13 @@ static void text_walk(struct text_ctx *t, const struct mail_part *p)
 
 void mail_body_text(const struct mail_msg *m, struct strbuf *out)
 {
+	mail_body_text_max(m, out, MAIL_BODY_TEXT_MAX);
+}
+
+bool mail_body_text_max(const struct mail_msg *m, struct strbuf *out, size_t max)
+{
 	strbuf_adds(out, "");
-	struct text_ctx t = { m, out, out->len + MAIL_BODY_TEXT_MAX };
+	struct text_ctx t = { m, out, out->len + MIN(max, (size_t)MAIL_BODY_TEXT_MAX), false };
 	/* The root only: its siblings don't exist, and text_walk follows
 	 * ->next. */
 	const struct mail_part *root = m->root;
@@ -122,4 +140,5 @@ void mail_body_text(const struct mail_msg *m, struct strbuf *out)
 		text_leaf(&t, root);
 		break;
 	}
+	return !t.cut;
 }

@@ -82,6 +82,10 @@ int mail_header_decoded(const struct mail_msg *m, const char *name, struct strbu
 /* For SEARCH BODY/TEXT: the text of every text/ part (and message/rfc822
  * headers), transfer-decoded and converted to UTF-8 from its charset. */
 void mail_body_text(const struct mail_msg *m, struct strbuf *out);
+/* The same, at most max bytes (and never more than mail_body_text()
+ * gives), decoding no more input than that needs: false when text was
+ * left out (searchidx: the index takes only the first SEARCH_DOC_BODY_MAX). */
+bool mail_body_text_max(const struct mail_msg *m, struct strbuf *out, size_t max);
 /* The Date: header as a time (for SENTBEFORE/SENTON/SENTSINCE), or -1 when
  * missing or unparseable. *tz_offset_min receives the zone offset. */
 int64_t mail_date_sent(const struct mail_msg *m, int *tz_offset_min);

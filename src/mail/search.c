@@ -23,6 +23,7 @@
 #include "core/util.h"
 #include "mail/decode.h"
 #include "mail/mime_internal.h"
+#include "mail/searchdoc.h"
 
 void search_key_free(struct search_key *k)
 {
@@ -257,9 +258,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return q;
 }
 
-/* The calendar day (days since 1970-01-01) of t seen in a zone offset_min
- * minutes east of UTC. */
-static int64_t day_of(int64_t t, int offset_min)
+int64_t search_day_of(int64_t t, int offset_min)
 {
 	int64_t local;
 	if (__builtin_add_overflow(t, (int64_t)offset_min * 60, &local))
@@ -314,19 +313,36 @@ static bool folded_contains(const char *hay, size_t hlen, const char *needle)
 	return memmem(hay, hlen, needle, nlen) != NULL;
 }
 
+/* The field's value as SEARCH compares it: from the index when it holds
+ * the message and the field, else from the message (mail/searchdoc.c
+ * computes both the same way). NULL folded: no such field. */
+static void header_value(struct eval_state *st, const char *field, struct hdr_cache_ent *e)
+{
+	int f = st->m->doc ? search_doc_field_find(field) : -1;
+	if (f >= 0) {
+		const char *v = st->m->doc->field[f];
+		if (v)
+			e->folded = search_casefold(v, strlen(v), &e->len);
+		return;
+	}
+	const struct mail_msg *mail = eval_mail(st);
+	if (!mail)
+		return;
+	struct strbuf b = STRBUF_INIT;
+	if (mail_search_header(mail, field, &b) > 0)
+		e->folded = search_casefold(b.s ? b.s : "", b.len, &e->len);
+	strbuf_free(&b);
+}
+
 static const struct hdr_cache_ent *eval_header(struct eval_state *st, const char *field)
 {
 	for (size_t i = 0; i < st->nhc; i++)
 		if (st->hc[i].field == field || strcasecmp(st->hc[i].field, field) == 0)
 			return &st->hc[i];
-	const struct mail_msg *mail = eval_mail(st);
-	if (!mail)
-		return NULL;
-	struct strbuf b = STRBUF_INIT;
 	struct hdr_cache_ent e = { .field = field };
-	if (mail_header_decoded(mail, field, &b) > 0)
-		e.folded = search_casefold(b.s ? b.s : "", b.len, &e.len);
-	strbuf_free(&b);
+	header_value(st, field, &e);
+	if (st->load_failed)
+		return NULL;
 	if (st->nhc < HDR_CACHE) {
 		st->hc[st->nhc] = e;
 		return &st->hc[st->nhc++];
@@ -347,7 +363,7 @@ static bool eval_body(struct eval_state *st)
 	if (!mail)
 		return false;
 	struct strbuf b = STRBUF_INIT;
-	mail_body_text(mail, &b);
+	mail_search_body_text(mail, &b);
 	st->body = search_casefold(b.s ? b.s : "", b.len, &st->body_len);
 	strbuf_free(&b);
 	st->have_body = true;
@@ -363,44 +379,47 @@ static bool eval_hdrs(struct eval_state *st)
 	const struct mail_msg *mail = eval_mail(st);
 	if (!mail)
 		return false;
-	struct strbuf b = STRBUF_INIT, tmp = STRBUF_INIT;
-	struct mail_hdr_iter it;
-	struct mail_hdr h;
-	strbuf_adds(&b, "");
-	mail_hdr_iter_init(&it, mail->data, mail->root->hdr_start, mail->root->hdr_end);
-	while (mail_hdr_iter_next(&it, &h)) {
-		strbuf_reset(&tmp);
-		mail_hdr_unfold(mail->data, &h, &tmp);
-		strbuf_add(&b, h.name, h.name_len);
-		strbuf_adds(&b, ": ");
-		mail_rfc2047_decode(tmp.s ? tmp.s : "", tmp.len, &b);
-		strbuf_addc(&b, '\n');
-	}
+	struct strbuf b = STRBUF_INIT;
+	mail_search_hdrs_text(mail, &b);
 	st->hdrs = search_casefold(b.s, b.len, &st->hdrs_len);
 	strbuf_free(&b);
-	strbuf_free(&tmp);
 	st->have_hdrs = true;
 	return true;
 }
 
+/* The day SENT* compare: the Date: header's, as written (RFC 9051 6.4.4:
+ * time and zone disregarded). A message without a valid Date: uses its
+ * internal date, as RFC 5256 3 does for SORT's sent date. */
 static bool eval_sent_day(struct eval_state *st, int64_t *day)
 {
 	if (st->sent_state == 0) {
 		st->sent_state = -1;
-		const struct mail_msg *mail = eval_mail(st);
-		if (mail) {
+		const struct search_msg *m = st->m;
+		int64_t d = SEARCH_DOC_NO_DATE;
+		if (m->doc) {
+			d = m->doc->sent_day;
+		} else {
+			const struct mail_msg *mail = eval_mail(st);
 			int tz = 0;
-			int64_t t = mail_date_sent(mail, &tz);
-			if (t != -1) {
-				/* RFC 9051 6.4.4: SENT* disregard time and
-				 * timezone, i.e. the day as written in Date:. */
-				st->sent_day = day_of(t, tz);
-				st->sent_state = 1;
-			}
+			int64_t t = mail ? mail_date_sent(mail, &tz) : -1;
+			if (t != -1)
+				d = search_day_of(t, tz);
+		}
+		if (!st->load_failed) {
+			st->sent_day = d != SEARCH_DOC_NO_DATE
+					       ? d
+					       : search_day_of(m->internaldate, m->internaldate_tz);
+			st->sent_state = 1;
 		}
 	}
 	*day = st->sent_day;
 	return st->sent_state == 1;
+}
+
+/* The index's answer for a BODY/TEXT key, -1 when it has none. */
+static int eval_text_hit(const struct search_key *k, struct eval_state *st)
+{
+	return st->m->text_hit ? st->m->text_hit(st->m->text_ctx, k) : -1;
 }
 
 static bool eval_key(const struct search_key *k, struct eval_state *st)
@@ -443,7 +462,7 @@ static bool eval_key(const struct search_key *k, struct eval_state *st)
 	case SK_SINCE:
 		/* The internal date's day in its own zone (the zone the
 		 * client gave in APPEND, or the server's at delivery). */
-		return date_cmp(k->type, day_of(m->internaldate, m->internaldate_tz),
+		return date_cmp(k->type, search_day_of(m->internaldate, m->internaldate_tz),
 				floor_div(k->date, 86400));
 	case SK_SENTBEFORE:
 	case SK_SENTON:
@@ -458,7 +477,7 @@ static bool eval_key(const struct search_key *k, struct eval_state *st)
 		 * server timestamp without a zone of its own: days are UTC. */
 		if (m->savedate < 0)
 			return false;
-		return date_cmp(k->type, day_of(m->savedate, 0), floor_div(k->date, 86400));
+		return date_cmp(k->type, search_day_of(m->savedate, 0), floor_div(k->date, 86400));
 	case SK_SAVEDATESUPPORTED:
 		return m->savedate >= 0;
 	case SK_LARGER:
@@ -487,11 +506,18 @@ static bool eval_key(const struct search_key *k, struct eval_state *st)
 			return false;
 		return folded_contains(e->folded, e->len, k->folded ? k->folded : "");
 	}
-	case SK_BODY:
+	case SK_BODY: {
+		int hit = eval_text_hit(k, st);
+		if (hit >= 0)
+			return hit == 1;
 		if (!eval_body(st))
 			return false;
 		return folded_contains(st->body, st->body_len, k->folded ? k->folded : "");
-	case SK_TEXT:
+	}
+	case SK_TEXT: {
+		int hit = eval_text_hit(k, st);
+		if (hit >= 0)
+			return hit == 1;
 		if (!eval_hdrs(st))
 			return false;
 		if (folded_contains(st->hdrs, st->hdrs_len, k->folded ? k->folded : ""))
@@ -499,6 +525,7 @@ static bool eval_key(const struct search_key *k, struct eval_state *st)
 		if (!eval_body(st))
 			return false;
 		return folded_contains(st->body, st->body_len, k->folded ? k->folded : "");
+	}
 	}
 	return false;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/search_doc.h"
 #include "core/seqset.h"
 #include "mail/mail.h"
 
@@ -80,6 +81,15 @@ struct search_msg {
 	int64_t now;               /* for OLDER/YOUNGER */
 	const struct mail_msg *(*load)(void *ctx);
 	void *load_ctx;
+	/* From the search index, or NULL when it holds nothing for this
+	 * message yet: the decoded header fields (answering FROM/TO/CC/BCC/
+	 * SUBJECT and HEADER of an indexed field) and the Date: day; hdrs and
+	 * body are not used. */
+	const struct search_doc *doc;
+	/* The index's answer to a BODY/TEXT key for this message: 1 matches,
+	 * 0 does not, -1 unknown (the message's content decides). NULL: -1. */
+	int (*text_hit)(void *ctx, const struct search_key *k);
+	void *text_ctx;
 };
 
 bool search_match(const struct search_key *k, struct search_msg *m);
@@ -91,6 +101,10 @@ bool search_key_type_needs_content(enum search_key_type type);
 /* True when any key in the tree needs the message content (header/body),
  * so the caller can skip loading for flag-only searches. */
 bool search_needs_content(const struct search_key *k);
+
+/* The calendar day (days since 1970-01-01) of t seen in a zone offset_min
+ * minutes east of UTC. */
+int64_t search_day_of(int64_t t, int offset_min);
 
 /* Casefolds UTF-8 s for i;unicode-casemap comparison; caller frees. Invalid
  * UTF-8 bytes are kept as-is (so ASCII search still works on bad input). */

@@ -116,6 +116,15 @@ struct store_backend {
 	/* correct: every keyword list in use in the mailbox, space-joined
 	 * (duplicates allowed: the front reduces them), NULL when none. */
 	int (*mailbox_keywords)(struct store_user *u, int64_t mailbox_id, char **out);
+	/* Search index (searchidx): as store_search_* in store.h. */
+	int (*search_docs)(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
+			   unsigned fields, struct store_search_row **out, size_t *n);
+	int (*search_text)(struct store_user *u, int64_t mailbox_id, const char *folded,
+			   bool body_only, uint32_t **uids, size_t *n);
+	int (*search_pending)(struct store_user *u, int64_t *mailbox_id, uint32_t *uid,
+			      size_t max, char (**blobs)[65], size_t *n);
+	int (*search_put)(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
+			  size_t n);
 };
 
 /* The registered backends (store.c lists them). */

@@ -571,6 +571,58 @@ int store_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids
 	return u->be->expunge(u, mailbox_id, uids, nuids);
 }
 
+/* ---- search index (searchidx) ---- */
+
+void store_search_rows_free(struct store_search_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		search_doc_clear(&rows[i].doc);
+	free(rows);
+}
+
+int store_search_docs(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, unsigned fields,
+		      struct store_search_row **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!u || (fields >> SEARCH_DOC_NFIELDS) != 0)
+		return STORE_EINVAL;
+	return u->be->search_docs(u, mailbox_id, min_uid, fields, out, n);
+}
+
+int store_search_text(struct store_user *u, int64_t mailbox_id, const char *folded,
+		      bool body_only, uint32_t **uids, size_t *n)
+{
+	*uids = NULL;
+	*n = 0;
+	if (!u || !folded || !*folded)
+		return STORE_EINVAL;
+	return u->be->search_text(u, mailbox_id, folded, body_only, uids, n);
+}
+
+int store_search_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			 char (**blobs)[65], size_t *n)
+{
+	*blobs = NULL;
+	*n = 0;
+	if (!u || max == 0)
+		return STORE_EINVAL;
+	return u->be->search_pending(u, mailbox_id, uid, max, blobs, n);
+}
+
+int store_search_put(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
+		     size_t n)
+{
+	if (!u || (n > 0 && (!blobs || !docs)))
+		return STORE_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!store_blob_name_valid(blobs[i]))
+			return STORE_EINVAL;
+	if (n == 0)
+		return STORE_OK;
+	return u->be->search_put(u, blobs, docs, n);
+}
+
 int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)
 {
 	*data = NULL;

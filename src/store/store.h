@@ -75,6 +75,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/search_doc.h"
+
 enum store_err {
 	STORE_OK = 0,
 	STORE_EIO = -1,          /* disk or database failure (logged) */
@@ -289,6 +291,9 @@ struct store_append {
 	const char *envelope;
 	const char *bodystructure;
 	const char *body;
+	/* The message's search index entry (mail/searchdoc.h), stored in the
+	 * same transaction; NULL: indexed later in the background. */
+	const struct search_doc *search;
 	uint32_t uid;            /* out */
 };
 
@@ -327,6 +332,44 @@ int store_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids
 #define STORE_BLOB_READ_MAX (64 * 1024)
 int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len);
 void store_blob_unmap(const char *data, size_t len);
+
+/* ---- Search index (searchidx) ----
+ * One entry per blob (so COPY shares it): the decoded header fields, the
+ * Date: day and the casefolded text (core/search_doc.h), written with the
+ * message by store_append() or later by a background indexer. The index
+ * is an accelerator that must agree exactly with the message: entries are
+ * made from the message bytes only and removed with the blob. */
+
+/* One indexed message of a mailbox: doc.field[] holds the fields asked
+ * for (others NULL), doc.sent_day and doc.body_partial are set, doc.hdrs
+ * and doc.body are NULL. */
+struct store_search_row {
+	uint32_t uid;
+	struct search_doc doc;
+};
+void store_search_rows_free(struct store_search_row *rows, size_t n);
+
+/* The indexed messages of a mailbox with uid >= min_uid, in UID order;
+ * messages without an entry are absent. fields: bit f for each
+ * SEARCH_DOC_* field wanted. */
+int store_search_docs(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, unsigned fields,
+		      struct store_search_row **out, size_t *n);
+/* The UIDs, ascending, of the mailbox's indexed, not partial messages
+ * whose folded text contains `folded` (already casefolded, non-empty
+ * UTF-8): the body text, or with !body_only the header text or the body
+ * (SEARCH TEXT). Exact, not candidates: the backend confirms each hit. */
+int store_search_text(struct store_user *u, int64_t mailbox_id, const char *folded,
+		      bool body_only, uint32_t **uids, size_t *n);
+/* Up to max distinct blobs of messages that have no index entry, in
+ * (mailbox id, uid) order after the cursor (*mailbox_id, *uid), which is
+ * advanced past the last message looked at; start with 0, 0. n == 0: none
+ * left after the cursor. Caller frees *blobs. */
+int store_search_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			 char (**blobs)[65], size_t *n);
+/* Stores index entries for blobs[0..n) in one transaction; a blob that
+ * already has one, or that no message references any more, is skipped. */
+int store_search_put(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
+		     size_t n);
 
 /* ---- Change notification ----
  * Every committed change to a user's store (from this process, another

@@ -18,7 +18,9 @@
  *    depth MAIL_MAX_DEPTH (+1 for the encapsulated message entity);
  *  - BODYSTRUCTURE and BODY have balanced parentheses outside strings;
  *  - a section that parses yields bytes that are a slice of the message
- *    (or, for HEADER.FIELDS, no longer than the header plus CRLFs). */
+ *    (or, for HEADER.FIELDS, no longer than the header plus CRLFs);
+ *  - the search index entry (mail/searchdoc.c) has each field exactly as
+ *    SEARCH computes it from the message, and its text within the cap. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@
 #include "core/util.h"
 #include "mail/mail.h"
 #include "mail/mime_internal.h"
+#include "mail/searchdoc.h"
 
 static size_t check_part(const struct mail_part *p, size_t len, int depth)
 {
@@ -112,6 +115,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	strbuf_reset(&b);
 	int tz;
 	mail_date_sent(m, &tz);
+
+	struct search_doc doc;
+	mail_search_doc_build(m, &doc);
+	if (strlen(doc.body) > SEARCH_DOC_BODY_MAX || strlen(doc.hdrs) > SEARCH_DOC_BODY_MAX)
+		abort();
+	for (int f = 0; f < SEARCH_DOC_NFIELDS; f++) {
+		strbuf_reset(&b);
+		int n = mail_search_header(m, search_doc_field_name(f), &b);
+		if ((n > 0) != (doc.field[f] != NULL) ||
+		    (n > 0 && (strlen(doc.field[f]) != b.len || memcmp(doc.field[f], b.s, b.len))))
+			abort();
+	}
+	search_doc_clear(&doc);
+	strbuf_reset(&b);
 
 	struct mail_section s;
 	if (mail_section_parse(spec, k, &s) == 0) {

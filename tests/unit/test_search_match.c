@@ -19,6 +19,7 @@
 #include "imap/search_parse.h"
 #include "mail/mail.h"
 #include "mail/search.h"
+#include "mail/searchdoc.h"
 
 /* ---- helpers -------------------------------------------------------- */
 
@@ -269,12 +270,84 @@ static void test_sent_dates(void **state)
 	assert_false(match("SENTON 14-Jul-2021", msg_encoded));
 }
 
+/* Without a Date: header SENT* compare the internal date's day (as RFC
+ * 5256 3 does for SORT): 1700000000 is 14-Nov-2023 22:13:20 UTC. */
 static void test_sent_no_date(void **state)
 {
 	assert_false(match("SENTON 1-Jan-2024", msg_nodate));
-	assert_false(match("SENTBEFORE 1-Jan-2100", msg_nodate));
-	assert_false(match("SENTSINCE 1-Jan-1970", msg_nodate));
-	assert_true(match("NOT SENTSINCE 1-Jan-1970", msg_nodate));
+	assert_true(match("SENTON 14-Nov-2023", msg_nodate));
+	assert_true(match("SENTBEFORE 15-Nov-2023", msg_nodate));
+	assert_false(match("SENTBEFORE 14-Nov-2023", msg_nodate));
+	assert_true(match("SENTSINCE 14-Nov-2023", msg_nodate));
+	assert_false(match("SENTSINCE 15-Nov-2023", msg_nodate));
+	assert_false(match("NOT SENTSINCE 1-Jan-1970", msg_nodate));
+}
+
+/* ---- from the search index ------------------------------------------------ */
+
+/* The same criteria answered from the message's index entry: header keys
+ * of indexed fields and SENT* never load the message. */
+static bool match_indexed(const char *criteria, const char *text, int *calls)
+{
+	struct search_key *k = NULL;
+	const char *err = NULL;
+	if (parse_ctx(criteria, strlen(criteria), &ctx_default, &k, &err) != SEARCH_PARSE_OK)
+		fail_msg("\"%s\": %s", criteria, err ? err : "parse failed");
+	struct search_doc doc;
+	mail_search_doc_compute(text, strlen(text), &doc);
+	struct loader l = { .text = text };
+	struct search_msg m = {
+		.seq = 1, .uid = 1, .internaldate = 1700000000, .savedate = -1,
+		.size = strlen(text), .now = 1700000000, .load = loader_load, .load_ctx = &l,
+		.doc = &doc,
+	};
+	bool r = search_match(k, &m);
+	*calls = l.calls;
+	mail_msg_free(l.mail);
+	search_key_free(k);
+	search_doc_clear(&doc);
+	return r;
+}
+
+static const char msg_comments[] =
+	"From: <user-from (comment)@ (comment) domain.org>\r\n"
+	"To: =?ISO-8859-1?Q?Andr=E9?= <andre@x.example>\r\n"
+	"Subject: =?UTF-8?Q?Inv?= =?UTF-8?Q?oice?= 42\r\n"
+	"\r\n"
+	"body\r\n";
+
+static void test_address_comments(void **state)
+{
+	/* Issue #12: the address without its RFC 5322 comments matches. */
+	static const char *const yes[] = {
+		"FROM user-from@domain.org", "FROM USER-FROM@DOMAIN", "FROM \"(comment)\"",
+		"TO \"andré <andre@\"", "TO andre@x.example", "SUBJECT invoice",
+		"SENTON 14-Nov-2023", "HEADER Message-ID \"\"",
+	};
+	static const char *const no[] = { "FROM other@domain.org", "CC andre", "SUBJECT \"inv oice\"" };
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		int calls;
+		if (strncmp(yes[i], "HEADER", 6) != 0)
+			assert_true(match(yes[i], msg_comments));
+		bool r = match_indexed(yes[i], msg_comments, &calls);
+		if (strncmp(yes[i], "HEADER", 6) == 0) {
+			/* Message-ID is indexed and absent: no match, no load. */
+			assert_false(r);
+		} else {
+			assert_true(r);
+		}
+		assert_int_equal(calls, 0);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		int calls;
+		assert_false(match(no[i], msg_comments));
+		assert_false(match_indexed(no[i], msg_comments, &calls));
+		assert_int_equal(calls, 0);
+	}
+	/* A field the index does not hold is read from the message. */
+	int calls;
+	assert_false(match_indexed("HEADER X-Other y", msg_comments, &calls));
+	assert_int_equal(calls, 1);
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -349,6 +422,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_subject_substring),
 		cmocka_unit_test(test_address_keys),
+		cmocka_unit_test(test_address_comments),
 		cmocka_unit_test(test_header_key),
 		cmocka_unit_test(test_rfc2047_subject),
 		cmocka_unit_test(test_body),

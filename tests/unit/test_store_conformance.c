@@ -1386,6 +1386,137 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* ---- search index (searchidx) ---- */
+
+static uint32_t append_doc(struct store_user *u, const char *mailbox, const char *text,
+			   const struct search_doc *doc)
+{
+	struct store_append a;
+	append_init(&a, text, 0, NULL);
+	a.search = doc;
+	assert_int_equal(store_append(u, mailbox, &a, 1, NULL), STORE_OK);
+	return a.uid;
+}
+
+static void doc_init(struct search_doc *d, char *subject, char *hdrs, char *body)
+{
+	memset(d, 0, sizeof(*d));
+	d->field[SEARCH_DOC_SUBJECT] = subject;
+	d->sent_day = 19723;
+	d->hdrs = hdrs;
+	d->body = body;
+}
+
+/* The index answers exactly from what was stored with the message, shares
+ * one entry per blob across COPY, lists what is missing, and forgets an
+ * entry with its blob. */
+static void test_search_index(void **state)
+{
+	struct store_user *u = open_user("conf-searchidx");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	struct search_doc d1, d2, d4;
+	doc_init(&d1, "Hello", "SUBJECT: HELLO\n", "WE WILL MEET IN ZANZIBAR");
+	doc_init(&d2, "Other", "SUBJECT: OTHER\n", "ZANZ IBAR");
+	doc_init(&d4, "Big", "SUBJECT: BIG\n", "ZANZIBAR");
+	d4.body_partial = true;
+	uint32_t u1 = append_doc(u, "INBOX", "Subject: Hello\r\n\r\n1\r\n", &d1);
+	uint32_t u2 = append_doc(u, "INBOX", "Subject: Other\r\n\r\n2\r\n", &d2);
+	uint32_t u3 = append_doc(u, "INBOX", "Subject: None\r\n\r\n3\r\n", NULL);
+	uint32_t u4 = append_doc(u, "INBOX", "Subject: Big\r\n\r\n4\r\n", &d4);
+
+	struct store_search_row *rows;
+	size_t n;
+	assert_int_equal(store_search_docs(u, inbox, 1, 1u << SEARCH_DOC_SUBJECT, &rows, &n),
+			 STORE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(rows[0].uid, u1);
+	assert_string_equal(rows[0].doc.field[SEARCH_DOC_SUBJECT], "Hello");
+	assert_null(rows[0].doc.field[SEARCH_DOC_FROM]);
+	assert_int_equal(rows[0].doc.sent_day, 19723);
+	assert_false(rows[0].doc.body_partial);
+	assert_int_equal(rows[1].uid, u2);
+	assert_int_equal(rows[2].uid, u4);
+	assert_true(rows[2].doc.body_partial);
+	store_search_rows_free(rows, n);
+
+	/* Exact substrings, not trigram candidates; partial entries never. */
+	uint32_t *uids;
+	assert_int_equal(store_search_text(u, inbox, "ZANZIBAR", true, &uids, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(uids[0], u1);
+	free(uids);
+	assert_int_equal(store_search_text(u, inbox, "AN", true, &uids, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(uids[0], u1);
+	assert_int_equal(uids[1], u2);
+	free(uids);
+	assert_int_equal(store_search_text(u, inbox, "SUBJECT: OTH", true, &uids, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	free(uids);
+	assert_int_equal(store_search_text(u, inbox, "SUBJECT: OTH", false, &uids, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(uids[0], u2);
+	free(uids);
+	assert_int_equal(store_search_text(u, inbox, "\"Q\" AND", false, &uids, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	free(uids);
+
+	/* What is missing: u3 only; once put, nothing. */
+	int64_t cmb = 0;
+	uint32_t cuid = 0;
+	char (*blobs)[65];
+	assert_int_equal(store_search_pending(u, &cmb, &cuid, 10, &blobs, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	struct search_doc d3;
+	doc_init(&d3, "None", "SUBJECT: NONE\n", "3");
+	assert_int_equal(store_search_put(u, blobs, &d3, 1), STORE_OK);
+	free(blobs);
+	assert_int_equal(store_search_pending(u, &cmb, &cuid, 10, &blobs, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	free(blobs);
+	cmb = 0;
+	cuid = 0;
+	assert_int_equal(store_search_pending(u, &cmb, &cuid, 10, &blobs, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	free(blobs);
+	assert_int_equal(store_search_docs(u, inbox, u3, 0, &rows, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(rows[0].uid, u3);
+	store_search_rows_free(rows, n);
+
+	/* COPY shares the entry. */
+	assert_int_equal(store_mailbox_create(u, "Copies", NULL), STORE_OK);
+	uint32_t one[1] = { u1 }, *src, *dst;
+	assert_int_equal(store_copy(u, inbox, one, 1, "Copies", false, NULL, &src, &dst, &n),
+			 STORE_OK);
+	assert_int_equal(n, 1);
+	uint32_t c1 = dst[0];
+	free(src);
+	free(dst);
+	int64_t copies = mailbox_id(u, "Copies");
+	assert_int_equal(store_search_text(u, copies, "ZANZIBAR", true, &uids, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	free(uids);
+
+	/* Gone with the last message of its blob: a late put is skipped. */
+	assert_int_equal(store_expunge(u, inbox, one, 1), STORE_OK);
+	assert_int_equal(store_search_text(u, copies, "ZANZIBAR", true, &uids, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	free(uids);
+	assert_int_equal(store_expunge(u, copies, &c1, 1), STORE_OK);
+	assert_int_equal(store_search_text(u, copies, "ZANZIBAR", true, &uids, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	free(uids);
+	char gone[1][65];
+	memset(gone[0], 'a', 64);
+	gone[0][64] = '\0';
+	assert_int_equal(store_search_put(u, gone, &d1, 1), STORE_OK);
+	assert_int_equal(store_search_docs(u, copies, 1, 0, &rows, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	store_search_rows_free(rows, n);
+	store_user_close(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1410,6 +1541,7 @@ int main(void)
 		cmocka_unit_test(test_quota_usage),
 		cmocka_unit_test(test_quota_limits),
 		cmocka_unit_test(test_quota_concurrent),
+		cmocka_unit_test(test_search_index),
 	};
 	const char *only = getenv("RAMPART_STORE_BACKEND");
 	int failed = 0, ran = 0;

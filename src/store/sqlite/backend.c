@@ -41,4 +41,9 @@ const struct store_backend store_sqlite_backend = {
 	.watch_user = sqlite_watch_user,
 	.unwatch_user = sqlite_unwatch_user,
 	.mailbox_keywords = sqlite_mailbox_keywords,
+	/* searchidx */
+	.search_docs = sqlite_search_docs,
+	.search_text = sqlite_search_text,
+	.search_pending = sqlite_search_pending,
+	.search_put = sqlite_search_put,
 };

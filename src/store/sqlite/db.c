@@ -218,6 +218,18 @@ struct db_migration {
 
 static const struct db_migration db_migrations[] = {
 	{ 2, "quota", sqlite_quota_schema },
+	/* searchidx: the search index (store/sqlite/search.c). One row per
+	 * blob, like message_cache; search_text's rowid is search_doc.id. */
+	{ 3, "search_index",
+	  "CREATE TABLE search_doc("
+	  " id INTEGER PRIMARY KEY,"
+	  " blob TEXT NOT NULL UNIQUE,"
+	  " sent_day INTEGER,"
+	  " partial INTEGER NOT NULL DEFAULT 0,"
+	  " f_from TEXT, f_to TEXT, f_cc TEXT, f_bcc TEXT, f_subject TEXT,"
+	  " f_message_id TEXT, f_in_reply_to TEXT, f_references TEXT);"
+	  "CREATE VIRTUAL TABLE search_text USING fts5(hdrs, body,"
+	  " tokenize='trigram case_sensitive 1', detail=column);" },
 	/* condstore: the expunge history as coalesced ranges with the time of
 	 * the expunge (for pruning), and per mailbox the modseq up to which it
 	 * was pruned (store/sqlite/expunged.c). Existing rows become ranges

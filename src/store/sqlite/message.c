@@ -318,6 +318,7 @@ void sqlite_blobs_collect(struct sqlite_user *u, char (*blobs)[65], size_t n)
 			sqlite3_bind_text(st, 1, blobs[i], -1, SQLITE_STATIC);
 			sqlite_stmt_run(u, st, "cache_delete");
 		}
+		sqlite_search_forget(u, blobs[i]);
 		store_blobs_unlink(u->base.blobs, blobs[i]);
 	}
 	sqlite_tx_commit(u);
@@ -390,6 +391,9 @@ int sqlite_append(struct store_user *base, const char *name, struct store_append
 			if ((r = sqlite_stmt_run(u, st, "cache_upsert")) != STORE_OK)
 				goto out;
 		}
+		if (msgs[i].search &&
+		    (r = sqlite_search_put_one(u, sha[i], msgs[i].search)) != STORE_OK)
+			goto out;
 	}
 	if ((r = sqlite_quota_check(u, &qbefore)) != STORE_OK ||
 	    (r = mbox_set_next(u, row.id, row.uidnext + (uint32_t)n, modseq)) != STORE_OK)

@@ -114,7 +114,19 @@
 			    "limit_mailboxes=?3 WHERE id=1")                                      \
 	X(QUOTA_SET_USAGE, "UPDATE quota SET storage=?1,messages=?2,mailboxes=?3 WHERE id=1")     \
 	X(QUOTA_COUNT, "SELECT (SELECT coalesce(sum(size),0) FROM messages),"                     \
-		       "(SELECT count(*) FROM messages),(SELECT count(*) FROM mailboxes)")
+		       "(SELECT count(*) FROM messages),(SELECT count(*) FROM mailboxes)")                      \
+	/* searchidx: the search index (search.c) */                                              \
+	X(SEARCH_DOC_INSERT, "INSERT INTO search_doc(blob,sent_day,partial,f_from,f_to,f_cc,"     \
+			     "f_bcc,f_subject,f_message_id,f_in_reply_to,f_references) "          \
+			     "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11) "                        \
+			     "ON CONFLICT(blob) DO NOTHING RETURNING id")                         \
+	X(SEARCH_TEXT_INSERT, "INSERT INTO search_text(rowid,hdrs,body) VALUES(?1,?2,?3)")        \
+	X(SEARCH_DOC_DELETE, "DELETE FROM search_doc WHERE blob=?1 RETURNING id")                 \
+	X(SEARCH_TEXT_DELETE, "DELETE FROM search_text WHERE rowid=?1")                           \
+	X(SEARCH_PENDING, "SELECT mailbox_id,uid,blob FROM messages m "                           \
+			  "WHERE (mailbox_id,uid)>(?1,?2) AND NOT EXISTS("                        \
+			  "SELECT 1 FROM search_doc d WHERE d.blob=m.blob) "                      \
+			  "ORDER BY mailbox_id,uid LIMIT ?3")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -257,6 +269,21 @@ int sqlite_quota_get(struct store_user *u, struct store_quota_usage *usage,
 int sqlite_quota_set(struct store_user *u, const struct store_quota_limits *own);
 int sqlite_quota_recount(struct store_user *u, struct store_quota_usage *stored,
 			 struct store_quota_usage *counted);
+
+/* ---- search.c: the search index (searchidx) ---- */
+/* Stores blob's entry inside the caller's write transaction (nothing when
+ * it has one). */
+int sqlite_search_put_one(struct sqlite_user *u, const char *blob, const struct search_doc *d);
+/* Removes blob's entry inside the caller's write transaction. */
+void sqlite_search_forget(struct sqlite_user *u, const char *blob);
+int sqlite_search_docs(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
+		       unsigned fields, struct store_search_row **out, size_t *n);
+int sqlite_search_text(struct store_user *u, int64_t mailbox_id, const char *folded,
+		       bool body_only, uint32_t **uids, size_t *n);
+int sqlite_search_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			  char (**blobs)[65], size_t *n);
+int sqlite_search_put(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
+		      size_t n);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);

@@ -1,0 +1,22 @@
+/* The background indexer: brings the search index (store.h "Search
+ * index") up to date for messages stored before it existed, or by a path
+ * that did not index them, a bounded step at a time on the work pool. */
+#ifndef RAMPART_IMAP_SEARCH_INDEX_H
+#define RAMPART_IMAP_SEARCH_INDEX_H
+
+#include <stddef.h>
+
+struct event_base;
+
+/* Messages indexed per step: one step holds a pool thread for about as
+ * long as a small SEARCH, then goes to the back of the queue. */
+#define SEARCH_INDEX_STEP 64
+
+/* Starts indexing the user's unindexed messages unless that is already
+ * under way; steps are chained through base (a worker's loop). Without a
+ * work pool (tools, unit tests) it does nothing. Thread: base's. */
+void search_index_kick(struct event_base *base, const char *user);
+/* How many users are being indexed now (for tests and logs). */
+size_t search_index_running(void);
+
+#endif
