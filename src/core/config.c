@@ -52,6 +52,7 @@ enum config_section {
 	SEC_CERTIFICATE,
 	SEC_POLICY,
 	SEC_ALERTS,
+	SEC_NAMESPACE,   /* acl (issue #12) */
 };
 
 static const char *const config_section_names[] = {
@@ -63,6 +64,7 @@ static const char *const config_section_names[] = {
 	[SEC_CERTIFICATE] = "certificate",
 	[SEC_POLICY] = "policy",
 	[SEC_ALERTS] = "alerts",
+	[SEC_NAMESPACE] = "namespace",
 };
 
 enum config_type {
@@ -175,6 +177,10 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_ALERTS, "download_spike_action", T_SPIKEACT, alert_download_spike_action, 0, 0),
 	KEY(SEC_ALERTS, "download_throttle_rate", T_SIZE, alert_download_throttle_rate, 4096, 1u << 30),
 	KEY(SEC_ALERTS, "alert_interval", T_UINT, alert_interval, 0, 7 * 86400),
+	/* [namespace] (issue #12 acl, imap/namespace.c): RFC 2342 prefixes */
+	KEY(SEC_NAMESPACE, "other_users_prefix", T_OPTSTR, ns_other_users_prefix, 0, 0),
+	KEY(SEC_NAMESPACE, "shared_prefix", T_OPTSTR, ns_shared_prefix, 0, 0),
+	KEY(SEC_NAMESPACE, "public_owner", T_OPTSTR, ns_public_owner, 0, 0),
 };
 
 #undef KEY
@@ -853,7 +859,7 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		len--;
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
-						     SEC_ALERTS };
+						     SEC_ALERTS, SEC_NAMESPACE /* acl */ };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -1036,6 +1042,9 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->alert_download_spike_action = ALERT_SPIKE_LOG;
 	c->alert_download_throttle_rate = 1u << 20;
 	c->alert_interval = 600;
+	/* [namespace] (acl) */
+	c->ns_other_users_prefix = xstrdup("Other Users");
+	c->ns_shared_prefix = xstrdup("Shared Folders");
 }
 
 static char *config_dir_of(const char *path)
@@ -1298,6 +1307,12 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 		*err = xasprintf("%s: [alerts] command must start with an absolute path", cp);
 		return -1;
 	}
+	/* [namespace] (acl): a prefix is one hierarchy level. */
+	if ((c->ns_other_users_prefix && strchr(c->ns_other_users_prefix, '/')) ||
+	    (c->ns_shared_prefix && strchr(c->ns_shared_prefix, '/'))) {
+		*err = xasprintf("%s: [namespace] a prefix may not contain '/'", cp);
+		return -1;
+	}
 	return 0;
 }
 
@@ -1401,6 +1416,9 @@ void config_free(struct config *c)
 	free(c->pw_breached_file);
 	free(c->alert_webhook_url);
 	free(c->alert_command);
+	free(c->ns_other_users_prefix); /* acl */
+	free(c->ns_shared_prefix);
+	free(c->ns_public_owner);
 	free(c->alert_geoip_database);
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		free(c->listeners[i].name);
@@ -1479,7 +1497,7 @@ void config_print(const struct config *c, FILE *f)
 {
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
-						     SEC_ALERTS };
+						     SEC_ALERTS, SEC_NAMESPACE /* acl */ };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);

@@ -25,6 +25,7 @@
  *   [alerts]      webhook_url, command, geoip_database, travel_speed_kmh,
  *                 download_window, download_factor, download_floor,
  *                 download_spike_action, download_throttle_rate, alert_interval
+ *   [namespace]   other_users_prefix, shared_prefix, public_owner (imap/namespace.c)
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -161,6 +162,10 @@ struct config {
 	int alert_download_spike_action;  /* enum alert_spike_action */
 	size_t alert_download_throttle_rate; /* bytes per second */
 	unsigned alert_interval;     /* seconds between alerts of one kind for one user */
+	/* [namespace] (issue #12 acl): RFC 2342 prefixes, NULL: namespace off */
+	char *ns_other_users_prefix; /* "Other Users": other users' shared mailboxes */
+	char *ns_shared_prefix;      /* "Shared Folders": public_owner's mailboxes */
+	char *ns_public_owner;       /* the pseudo-user owning the public mailboxes */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

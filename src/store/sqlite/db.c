@@ -216,6 +216,13 @@ struct db_migration {
 
 static const struct db_migration db_migrations[] = {
 	/* { 2, "quota", "..." }, */
+	/* acl (issue #12): RFC 4314 access control lists, keyed by mailbox id
+	 * so RENAME keeps them; the trigger drops them with the mailbox. */
+	{ 5, "acl",
+	  "CREATE TABLE acl(mailbox_id INTEGER NOT NULL, ident TEXT NOT NULL,"
+	  " rights TEXT NOT NULL, PRIMARY KEY(mailbox_id, ident)) WITHOUT ROWID;"
+	  "CREATE TRIGGER acl_mailbox_gone AFTER DELETE ON mailboxes"
+	  " BEGIN DELETE FROM acl WHERE mailbox_id=old.id; END;" },
 	{ 0, NULL, NULL },
 };
 

@@ -89,7 +89,15 @@
 			"envelope=coalesce(excluded.envelope,envelope),"                          \
 			"bodystructure=coalesce(excluded.bodystructure,bodystructure),"           \
 			"body=coalesce(excluded.body,body)")                                      \
-	X(CACHE_DELETE, "DELETE FROM message_cache WHERE blob=?1")
+	X(CACHE_DELETE, "DELETE FROM message_cache WHERE blob=?1")                               \
+	/* acl (issue #12, store/sqlite/acl.c) */                                                 \
+	X(ACL_OF_MB, "SELECT m.name,a.ident,a.rights FROM acl a JOIN mailboxes m "                \
+		     "ON m.id=a.mailbox_id WHERE a.mailbox_id=?1 ORDER BY a.ident")               \
+	X(ACL_ALL, "SELECT m.name,a.ident,a.rights FROM acl a JOIN mailboxes m "                  \
+		   "ON m.id=a.mailbox_id ORDER BY m.name,a.ident")                                \
+	X(ACL_SET, "INSERT INTO acl(mailbox_id,ident,rights) VALUES(?1,?2,?3) "                   \
+		   "ON CONFLICT(mailbox_id,ident) DO UPDATE SET rights=excluded.rights")          \
+	X(ACL_DEL, "DELETE FROM acl WHERE mailbox_id=?1 AND ident=?2")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -203,6 +211,15 @@ int sqlite_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 		const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
 		uint32_t **dst_uids, size_t *ncopied);
 int sqlite_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids);
+
+/* ---- acl.c: access control lists and the shared registry (issue #12) ---- */
+int sqlite_acl_list(struct store_user *u, const char *mailbox, struct store_acl_entry **out,
+		    size_t *n);
+int sqlite_acl_set(struct store_user *u, const char *mailbox, const char *ident, const char *rights);
+int sqlite_acl_registry_add(const char *owner, const char *grantee);
+int sqlite_acl_registry_remove(const char *owner, const char *grantee);
+int sqlite_acl_registry_owners(const char *user, char ***owners, size_t *n);
+void sqlite_acl_registry_close(void);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);
