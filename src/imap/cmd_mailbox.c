@@ -1,6 +1,7 @@
 /* Mailbox management: CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE,
  * STATUS. */
 #include "imap/session_internal.h"
+#include "imap/namespace.h"
 #include "imap/status_items.h"
 #include "core/config.h"
 #include "core/util.h"
@@ -137,6 +138,8 @@ void cmd_create(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	size_t len = strlen(name);
 	if (len > 1 && name[len - 1] == '/')
 		name[len - 1] = '\0';
+	if (imap_mailbox_resolve(cmd, &name, STORE_ACL_CREATE | IMAP_NEED_PARENT) < 0) /* acl */
+		return;
 	mbox_start(cmd, MBOX_CREATE, name, NULL);
 }
 
@@ -151,6 +154,8 @@ void cmd_delete(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "NO", "[CANNOT] INBOX can't be deleted");
 		return;
 	}
+	if (imap_mailbox_resolve(cmd, &name, STORE_ACL_DELMBOX) < 0) /* acl */
+		return;
 	mbox_start(cmd, MBOX_DELETE, name, NULL);
 }
 
@@ -176,6 +181,22 @@ void cmd_rename(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		free(from);
 		free(to);
 		sess_store_error(s, STORE_EEXIST, "RENAME");
+		return;
+	}
+	/* acl: x on the source, k on the target's parent, one owner's store */
+	if (imap_mailbox_resolve(cmd, &from, STORE_ACL_DELMBOX) < 0) {
+		free(to);
+		return;
+	}
+	const struct imap_mailbox_ref *src = cmd->mbref;
+	if (imap_mailbox_resolve(cmd, &to, STORE_ACL_CREATE | IMAP_NEED_PARENT) < 0) {
+		free(from);
+		return;
+	}
+	if (strcmp(src->owner, cmd->mbref->owner) != 0) {
+		free(from);
+		free(to);
+		sess_tagged(s, "NO", "[CANNOT] RENAME: not between two users' mailboxes");
 		return;
 	}
 	mbox_start(cmd, MBOX_RENAME, from, to);
@@ -291,6 +312,7 @@ static void status_job_done(struct cmd_job *job)
 		sess_store_error(s, j->err, "STATUS");
 		return;
 	}
+	imap_mailbox_show(job->cmd, &j->mb); /* acl */
 	status_items_write(s, &j->mb, j->items);
 	sess_tagged(s, "OK", "STATUS completed");
 }
@@ -313,6 +335,8 @@ void cmd_status(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "BAD", "STATUS: invalid mailbox name");
 		return;
 	}
+	if (imap_mailbox_resolve(cmd, &name, STORE_ACL_READ) < 0) /* acl */
+		return;
 	struct status_job *j = xcalloc(1, sizeof(*j));
 	j->name = name;
 	j->items = items;

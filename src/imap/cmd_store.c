@@ -5,6 +5,7 @@
  * paced like FETCH output so a STORE over 1:* of a large mailbox doesn't
  * buffer megabytes for a slow client. */
 #include "imap/session_internal.h"
+#include "imap/namespace.h"
 #include "core/flags.h"
 #include "core/util.h"
 
@@ -231,6 +232,12 @@ void cmd_store(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		free(keywords);
 		free(uids);
 		sess_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	if (!imap_view_may_flags(s, flags, keywords, mode == STORE_FLAGS_SET)) { /* acl */
+		free(keywords);
+		free(uids);
+		sess_tagged(s, "NO", "[NOPERM] STORE: permission denied");
 		return;
 	}
 	if (n == 0) {

@@ -67,6 +67,8 @@ struct imap_cmd {
 	void (*cancel)(struct imap_cmd *cmd);
 	void *state;                     /* the command's own */
 	struct cmd_job *job;             /* running on the work pool (cmd_pool.c) */
+	/* acl: the mailbox the command named, resolved (imap/namespace.c) */
+	struct imap_mailbox_ref *mbref;
 };
 
 /* The definition of `name` (case-insensitive), NULL when unknown. */
@@ -128,5 +130,7 @@ imap_cmd_fn cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable, cmd_startt
 	cmd_rename, cmd_subscribe, cmd_unsubscribe, cmd_list, cmd_lsub, cmd_namespace,
 	cmd_status, cmd_append, cmd_idle, cmd_check, cmd_close, cmd_unselect, cmd_expunge,
 	cmd_search, cmd_fetch, cmd_store, cmd_copy, cmd_move;
+/* acl (issue #12): imap/cmd_acl.c */
+imap_cmd_fn cmd_setacl, cmd_deleteacl, cmd_getacl, cmd_listrights, cmd_myrights;
 
 #endif

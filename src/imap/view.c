@@ -3,6 +3,7 @@
  * of changes. view_sync() turns the store's change feed into EXISTS,
  * EXPUNGE and FETCH responses at the points RFC 9051 7.5.1 allows. */
 #include "imap/session_internal.h"
+#include "imap/namespace.h"
 #include "core/util.h"
 
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 void view_clear(struct imap_view *v)
 {
+	imap_mailbox_view_release(v);
 	free(v->name);
 	free(v->uids);
 	free(v->own);
@@ -176,14 +178,25 @@ static void view_expunge(struct imap_session *s, uint32_t *expunged, size_t nexp
 	free(seqs);
 }
 
+static bool view_sync_in(struct imap_session *s, struct store_user *u, bool allow_expunge);
+
 bool view_sync(struct imap_session *s, bool allow_expunge)
 {
-	struct imap_view *v = &s->view;
 	if (s->state != ST_SELECTED)
 		return true;
-	struct store_user *u = sess_store(s);
+	/* The view's owner's store, whichever store the command works in
+	 * (acl: STATUS of another user's mailbox, then this sync). */
+	struct store_user *u = store_user_open(s->view.owner ? s->view.owner : s->user);
 	if (!u)
 		return true;
+	bool r = view_sync_in(s, u, allow_expunge);
+	store_user_close(u);
+	return r;
+}
+
+static bool view_sync_in(struct imap_session *s, struct store_user *u, bool allow_expunge)
+{
+	struct imap_view *v = &s->view;
 	struct store_msg *changed = NULL;
 	uint32_t *expunged = NULL;
 	size_t nchanged = 0, nexpunged = 0;
@@ -223,7 +236,7 @@ bool view_sync(struct imap_session *s, bool allow_expunge)
 		if (!s->rev2) {
 			/* This session is the first to see them: they are \Recent here. */
 			uint32_t dummy;
-			if (!v->readonly)
+			if (!v->readonly && !v->owner) /* acl: the owner's \Recent */
 				store_mailbox_take_recent(u, v->id, &dummy);
 			uint32_t recent = 0;
 			for (uint32_t i = 0; i < v->count; i++)
