@@ -74,9 +74,8 @@ static void acl_set(struct imap_cmd *cmd, char *name, const char *ident, const c
 		sess_tagged(s, "NO", "[CANNOT] %s: the owner always has every right", what);
 		goto out;
 	}
-	char mod = rights_arg && (rights_arg[0] == '+' || rights_arg[0] == '-') ? rights_arg[0] : 0;
 	uint32_t rights = 0;
-	if (rights_arg && store_acl_rights_parse(rights_arg + (mod ? 1 : 0), &rights) != STORE_OK) {
+	if (rights_arg && store_acl_rights_apply(rights_arg, 0, &rights) != STORE_OK) {
 		sess_tagged(s, "BAD", "%s: unknown right", what);
 		goto out;
 	}
@@ -89,11 +88,8 @@ static void acl_set(struct imap_cmd *cmd, char *name, const char *ident, const c
 		if (strcmp(e[i].ident, ident) == 0)
 			cur = e[i].rights;
 	store_acl_entries_free(e, n);
-	/* RFC 4314 3.1: "+" adds to, "-" removes from the current rights. */
-	if (mod == '+')
-		rights |= cur;
-	else if (mod == '-')
-		rights = cur & ~rights;
+	if (rights_arg)
+		store_acl_rights_apply(rights_arg, cur, &rights); /* RFC 4314 3.1: +/- */
 	int r = store_acl_set(sess_store(s), owner, name, ident, rights);
 	if (r != STORE_OK)
 		sess_store_error(s, r, what);

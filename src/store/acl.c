@@ -31,16 +31,29 @@ int store_acl_rights_parse(const char *text, uint32_t *out)
 	return STORE_OK;
 }
 
+int store_acl_rights_apply(const char *arg, uint32_t cur, uint32_t *out)
+{
+	char mod = arg[0] == '+' || arg[0] == '-' ? arg[0] : 0;
+	uint32_t r;
+	if (store_acl_rights_parse(arg + (mod ? 1 : 0), &r) != STORE_OK)
+		return STORE_EINVAL;
+	*out = mod == '+' ? cur | r : mod == '-' ? cur & ~r : r;
+	return STORE_OK;
+}
+
 void store_acl_rights_format(uint32_t rights, char out[STORE_ACL_RIGHTS_TEXT_MAX])
 {
 	size_t n = 0;
 	for (size_t i = 0; acl_letters[i]; i++)
 		if (rights & (1u << i))
 			out[n++] = acl_letters[i];
-	/* RFC 4314 2.1.1: a client of RFC 2086 looks for "c" and "d". */
+	/* RFC 4314 2.1.1: a client of RFC 2086 looks for "c" and "d". "d"
+	 * only with all of "xte", so a client that sends back what GETACL
+	 * said (SETACL parses "d" as "xte") grants nothing more. */
+	const uint32_t del = STORE_ACL_DELMBOX | STORE_ACL_DELMSG | STORE_ACL_EXPUNGE;
 	if (rights & STORE_ACL_CREATE)
 		out[n++] = 'c';
-	if (rights & (STORE_ACL_DELMBOX | STORE_ACL_DELMSG | STORE_ACL_EXPUNGE))
+	if ((rights & del) == del)
 		out[n++] = 'd';
 	out[n] = '\0';
 }
@@ -49,6 +62,8 @@ bool store_acl_ident_valid(const char *ident)
 {
 	if (*ident == '-')
 		ident++;
+	if (*ident == '-')
+		return false;
 	size_t len = strlen(ident);
 	if (len == 0 || len > STORE_USERNAME_MAX || strstr(ident, ".."))
 		return false;
@@ -154,7 +169,9 @@ int store_acl_set(struct store_user *u, const char *owner, const char *mailbox, 
 	while (len > 0 && (text[len - 1] == 'c' || text[len - 1] == 'd'))
 		text[--len] = '\0';
 	r = u->be->acl_set(u, norm, ident, text);
-	if (r == STORE_OK && positive && !rights && !acl_ident_in_use(u, ident))
+	/* After the commit (or a failed grant): drop the row when nothing
+	 * is left for ident in this store. */
+	if (positive && (r != STORE_OK || !rights) && !acl_ident_in_use(u, ident))
 		u->be->acl_registry_remove(owner, ident);
 out:
 	free(norm);

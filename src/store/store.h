@@ -342,8 +342,13 @@ void store_acl_entries_free(struct store_acl_entry *e, size_t n);
  * 2.1.1: "c" means "k" and "d" means "xte". STORE_EINVAL for a character
  * that names no right. */
 int store_acl_rights_parse(const char *text, uint32_t *out);
+/* SETACL's rights argument (RFC 4314 3.1): "+r" adds to cur, "-r"
+ * removes from it, "r" replaces it; *out is the result. STORE_EINVAL as
+ * store_acl_rights_parse(). */
+int store_acl_rights_apply(const char *arg, uint32_t cur, uint32_t *out);
 /* Canonical text in the RFC's order, with "c" when "k" is in and "d"
- * when any of "xte" is (2.1.1: old clients look for them). */
+ * when all of "xte" are (2.1.1: old clients look for them); parsing the
+ * text gives the same rights back. */
 void store_acl_rights_format(uint32_t rights, char out[STORE_ACL_RIGHTS_TEXT_MAX]);
 /* A user name (store_user_dir's characters), "anyone" or "authenticated",
  * optionally after one '-' (negative rights, RFC 4314 2). */

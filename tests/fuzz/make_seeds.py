@@ -233,6 +233,20 @@ def oauth_seeds():
     }
 
 
+# fuzz_acl (issue #12 acl): the text after "SETACL".
+def acl_seeds():
+    return {
+        "setacl": b'"Other Users/alice/Team" bob lrswipkxtea',
+        "modifiers": b'INBOX bob +lr -carol -w anyone ""',
+        "aliases": b'INBOX authenticated cd',
+        "negative": b'INBOX -bob r bob lr',
+        "bad_right": b'INBOX bob lrz',
+        "bad_ident": b'INBOX "bad id" lr --bob l',
+        "literal": b'INBOX {3+}\r\nbob {2+}\r\nlr',
+        "long_ident": b'INBOX ' + b"a" * 300 + b' lr',
+    }
+
+
 def main():
     write_corpus("fuzz_parser", parser_seeds())
     write_corpus("fuzz_mime", mime_seeds())
@@ -240,6 +254,7 @@ def main():
     write_corpus("fuzz_search", search_seeds())
     write_corpus("fuzz_seqset", seqset_seeds())
     write_corpus("fuzz_oauth", oauth_seeds())
+    write_corpus("fuzz_acl", acl_seeds())
 
 
 if __name__ == "__main__":
