@@ -492,7 +492,7 @@ static void do_list(struct imap_cmd *cmd, const struct imap_arg *args, size_t na
 	j->opts = opts;
 	j->status_items = status_items;
 	j->lsub = lsub;
-	j->shared = lsub ? NULL : imap_mailbox_shared_begin(cmd->s); /* acl */
+	j->shared = imap_mailbox_shared_begin(cmd->s); /* acl: what others shared */
 	/* Every LIST/LSUB reads the store on the pool, not only those with
 	 * RETURN (STATUS ...): names alone, at 10,000 mailboxes, cost ~30 ms
 	 * (BENCHMARKS.md), more than the loop should stall for, and the trip

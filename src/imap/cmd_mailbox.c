@@ -35,11 +35,13 @@ static char *mailbox_arg_checked(struct imap_session *s, const struct imap_arg *
  * on the work pool: no store write runs on the worker's event loop.
  * DELETE of a mailbox with 100,000 messages removes their rows and
  * collects their blobs, which takes seconds. */
-enum mbox_op { MBOX_CREATE, MBOX_DELETE, MBOX_RENAME, MBOX_SUBSCRIBE, MBOX_UNSUBSCRIBE };
+enum mbox_op { MBOX_CREATE, MBOX_DELETE, MBOX_RENAME, MBOX_SUBSCRIBE, MBOX_UNSUBSCRIBE,
+	       MBOX_SUBSCRIBE_SHARED /* acl: checked by the resolver */ };
 
 static const char *const mbox_op_names[] = {
 	[MBOX_CREATE] = "CREATE", [MBOX_DELETE] = "DELETE", [MBOX_RENAME] = "RENAME",
 	[MBOX_SUBSCRIBE] = "SUBSCRIBE", [MBOX_UNSUBSCRIBE] = "UNSUBSCRIBE",
+	[MBOX_SUBSCRIBE_SHARED] = "SUBSCRIBE",
 };
 
 struct mbox_job {
@@ -85,6 +87,9 @@ static void mbox_job_run(struct cmd_job *job)
 	}
 	case MBOX_UNSUBSCRIBE:
 		j->err = store_subscribe(u, j->name, false);
+		break;
+	case MBOX_SUBSCRIBE_SHARED:
+		j->err = store_subscribe(u, j->name, true);
 		break;
 	}
 }
@@ -205,8 +210,9 @@ void cmd_rename(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 void cmd_subscribe(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
 	char *name = mailbox_arg_checked(cmd->s, args, nargs, 1, "SUBSCRIBE");
-	if (name)
-		mbox_start(cmd, MBOX_SUBSCRIBE, name, NULL);
+	int shared = name ? imap_mailbox_is_shared(cmd, name) : -1; /* acl: -1 answered */
+	if (shared >= 0)
+		mbox_start(cmd, shared ? MBOX_SUBSCRIBE_SHARED : MBOX_SUBSCRIBE, name, NULL);
 }
 
 void cmd_unsubscribe(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)

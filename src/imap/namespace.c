@@ -170,6 +170,19 @@ refuse:
 	return -1;
 }
 
+int imap_mailbox_is_shared(struct imap_cmd *cmd, char *name)
+{
+	char *copy = xstrdup(name);
+	if (imap_mailbox_resolve(cmd, &copy, STORE_ACL_LOOKUP) < 0) {
+		free(name);
+		return -1;
+	}
+	int shared = *cmd->mbref->prefix != '\0';
+	free(copy);
+	cmd->mbref = NULL; /* the subscription lives in the user's own store */
+	return shared;
+}
+
 const char *imap_cmd_store_user(const struct imap_cmd *cmd)
 {
 	const struct imap_session *s = cmd->s;

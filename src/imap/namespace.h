@@ -35,6 +35,10 @@ struct imap_mailbox_ref {
  * right missing; NO [CANNOT] for a namespace's own levels), frees *name
  * and returns -1. The user's own names cost no store access. */
 int imap_mailbox_resolve(struct imap_cmd *cmd, char **name, uint32_t need);
+/* SUBSCRIBE: 1 when name is another user's mailbox the user may look up
+ * (subscribed in the user's own store under that name), 0 for the user's
+ * own names; -1 answered (name freed). */
+int imap_mailbox_is_shared(struct imap_cmd *cmd, char *name);
 /* The user whose store the command works in: the view's owner for the
  * commands that act on the selected mailbox (allowed only in the
  * selected state), else the owner imap_mailbox_resolve() found, else the

@@ -367,3 +367,23 @@ def test_imaplib_client_reads_shared_mailbox(srv):
     typ, data = c.fetch("1:2", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert typ == "OK" and b"shared 1" in data[0][1]
     c.logout()
+
+
+def test_lsub_and_owner_delete(srv):
+    a = Conn(srv, "alice")
+    b = Conn(srv, "bob")
+    shared = fresh(srv, a, "subs")
+    a.ok('SETACL "subs" bob lr')
+    b.ok('SUBSCRIBE "%s"' % shared)
+    out = b.ok('LSUB "" "Other Users/*"')
+    line = [l for l in out.split("\r\n") if shared in l]
+    assert line and "\\Noselect" not in line[0], out
+    # The owner deletes it: the list entry and the rights go with it (the
+    # registry row left behind names alice, but nothing is shown).
+    a.ok('DELETE "subs"')
+    assert shared not in b.ok('LIST "" "*"')
+    b.no('EXAMINE "%s"' % shared, "NONEXISTENT")
+    a.ok('CREATE "subs"')
+    b.no('EXAMINE "%s"' % shared, "NONEXISTENT")  # a new mailbox has no ACL
+    a.close()
+    b.close()
