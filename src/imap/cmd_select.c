@@ -100,6 +100,8 @@ static void select_job_done(struct cmd_job *job)
 	sess_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
 	if (j->readonly)
 		sess_printf(s, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
+	else if (v->owner) /* acl: the flags this user may change (RFC 4314 4) */
+		imap_view_permanentflags(s);
 	else
 		sess_printf(s, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.");
 	sess_printf(s, "* %u EXISTS", v->count);

@@ -256,6 +256,19 @@ bool imap_view_may_flags(const struct imap_session *s, uint32_t flags, const cha
 	return imap_view_may(s, need);
 }
 
+void imap_view_permanentflags(struct imap_session *s)
+{
+	struct strbuf f = STRBUF_INIT;
+	if (imap_view_may(s, STORE_ACL_WRITE))
+		strbuf_adds(&f, " \\Answered \\Flagged \\Draft \\*");
+	if (imap_view_may(s, STORE_ACL_DELMSG))
+		strbuf_adds(&f, " \\Deleted");
+	if (imap_view_may(s, STORE_ACL_SEEN))
+		strbuf_adds(&f, " \\Seen");
+	sess_printf(s, "* OK [PERMANENTFLAGS (%s)] Flags permitted.", f.len ? f.s + 1 : "");
+	strbuf_free(&f);
+}
+
 int imap_cmd_acl_copy(struct imap_cmd *cmd, char **name, bool move)
 {
 	struct imap_session *s = cmd->s;

@@ -61,6 +61,9 @@ bool imap_view_may(const struct imap_session *s, uint32_t r);
  * t, other flags and keywords w; replacing the whole set needs all)? */
 bool imap_view_may_flags(const struct imap_session *s, uint32_t flags, const char *keywords,
 			 bool replace);
+/* SELECT of another user's mailbox: PERMANENTFLAGS lists only the flags
+ * the rights allow changing. */
+void imap_view_permanentflags(struct imap_session *s);
 /* COPY/MOVE: resolves the target (i), checks MOVE's rights on the source
  * (t and e) and that both are in one owner's store. 0, or answered and
  * *name freed (-1). */

@@ -198,7 +198,8 @@ def test_rights_s_w_t_e(srv):
     b = Conn(srv, "bob")
     shared = fresh(srv, a, "flags")
     a.ok('SETACL "flags" bob lrs')
-    b.ok('SELECT "%s"' % shared)
+    out = b.ok('SELECT "%s"' % shared)
+    assert "[PERMANENTFLAGS (\\Seen)]" in out, out
     b.ok("STORE 1 +FLAGS (\\Seen)")
     b.no("STORE 1 +FLAGS (\\Answered)", "NOPERM")
     b.no("STORE 1 FLAGS (\\Seen)", "NOPERM")  # replacing needs w and t too
@@ -207,7 +208,8 @@ def test_rights_s_w_t_e(srv):
     b.ok("STORE 1 +FLAGS (\\Answered $Work)")
     b.no("STORE 1 +FLAGS (\\Deleted)", "NOPERM")
     a.ok('SETACL "flags" bob +t')
-    b.ok('SELECT "%s"' % shared)
+    out = b.ok('SELECT "%s"' % shared)
+    assert "[PERMANENTFLAGS (\\Answered \\Flagged \\Draft \\* \\Deleted \\Seen)]" in out, out
     b.ok("STORE 1 +FLAGS (\\Deleted)")
     b.no("EXPUNGE", "NOPERM")
     # CLOSE without e closes without expunging (RFC 4314 4).
