@@ -55,6 +55,7 @@ enum config_section {
 	SEC_STORE,       /* condstore: mail store settings */
 	SEC_QUOTA,       /* quota part (issue #12) */
 	SEC_MAILBOXES,   /* ext (issue #12) */
+	SEC_NAMESPACE,   /* acl (issue #12) */
 };
 
 static const char *const config_section_names[] = {
@@ -69,6 +70,7 @@ static const char *const config_section_names[] = {
 	[SEC_STORE] = "store",
 	[SEC_QUOTA] = "quota",
 	[SEC_MAILBOXES] = "mailboxes",
+	[SEC_NAMESPACE] = "namespace",
 };
 
 enum config_type {
@@ -198,6 +200,10 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_MAILBOXES, "junk", T_OPTSTR, mbox_junk, 0, 0),
 	KEY(SEC_MAILBOXES, "archive", T_OPTSTR, mbox_archive, 0, 0),
 	KEY(SEC_MAILBOXES, "autocreate", T_BOOL, mbox_autocreate, 0, 0),
+	/* [namespace] (issue #12 acl, imap/namespace.c): RFC 2342 prefixes */
+	KEY(SEC_NAMESPACE, "other_users_prefix", T_OPTSTR, ns_other_users_prefix, 0, 0),
+	KEY(SEC_NAMESPACE, "shared_prefix", T_OPTSTR, ns_shared_prefix, 0, 0),
+	KEY(SEC_NAMESPACE, "public_owner", T_OPTSTR, ns_public_owner, 0, 0),
 };
 
 #undef KEY
@@ -877,7 +883,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
 						     SEC_ALERTS, SEC_STORE,
-						     SEC_QUOTA, SEC_MAILBOXES };
+						     SEC_QUOTA, SEC_MAILBOXES,
+						     SEC_NAMESPACE /* acl */ };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -1071,6 +1078,9 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->mbox_junk = xstrdup("Junk");
 	c->mbox_archive = xstrdup("Archive");
 	c->mbox_autocreate = true;
+	/* [namespace] (acl) */
+	c->ns_other_users_prefix = xstrdup("Other Users");
+	c->ns_shared_prefix = xstrdup("Shared Folders");
 }
 
 static char *config_dir_of(const char *path)
@@ -1333,6 +1343,12 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 		*err = xasprintf("%s: [alerts] command must start with an absolute path", cp);
 		return -1;
 	}
+	/* [namespace] (acl): a prefix is one hierarchy level. */
+	if ((c->ns_other_users_prefix && strchr(c->ns_other_users_prefix, '/')) ||
+	    (c->ns_shared_prefix && strchr(c->ns_shared_prefix, '/'))) {
+		*err = xasprintf("%s: [namespace] a prefix may not contain '/'", cp);
+		return -1;
+	}
 	return 0;
 }
 
@@ -1436,6 +1452,9 @@ void config_free(struct config *c)
 	free(c->pw_breached_file);
 	free(c->alert_webhook_url);
 	free(c->alert_command);
+	free(c->ns_other_users_prefix); /* acl */
+	free(c->ns_shared_prefix);
+	free(c->ns_public_owner);
 	free(c->alert_geoip_database);
 	free(c->quota_admins);
 	free(c->mbox_drafts);
@@ -1521,7 +1540,8 @@ void config_print(const struct config *c, FILE *f)
 	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
 						     SEC_ALERTS, SEC_STORE,
-						     SEC_QUOTA, SEC_MAILBOXES };
+						     SEC_QUOTA, SEC_MAILBOXES,
+						     SEC_NAMESPACE /* acl */ };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);

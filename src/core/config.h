@@ -27,6 +27,7 @@
  *                 download_spike_action, download_throttle_rate, alert_interval
  *   [store]       expunged_history_days
  *   [quota]       storage, messages, mailboxes, admins
+ *   [namespace]   other_users_prefix, shared_prefix, public_owner (imap/namespace.c)
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -177,6 +178,10 @@ struct config {
 	 * a new store gets, and that CREATE of the same name gets back */
 	char *mbox_drafts, *mbox_sent, *mbox_trash, *mbox_junk, *mbox_archive; /* NULL: none */
 	bool mbox_autocreate;        /* create them with the store (first login/delivery) */
+	/* [namespace] (issue #12 acl): RFC 2342 prefixes, NULL: namespace off */
+	char *ns_other_users_prefix; /* "Other Users": other users' shared mailboxes */
+	char *ns_shared_prefix;      /* "Shared Folders": public_owner's mailboxes */
+	char *ns_public_owner;       /* the pseudo-user owning the public mailboxes */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

@@ -1,6 +1,6 @@
 /* Commands valid in any state, and the ones that only talk about the
- * session itself: CAPABILITY, NOOP, LOGOUT, ID, ENABLE, NAMESPACE, CHECK,
- * IDLE. */
+ * session itself: CAPABILITY, NOOP, LOGOUT, ID, ENABLE, CHECK,
+ * IDLE. (NAMESPACE is in imap/namespace.c.) */
 #include "imap/session_internal.h"
 #include "imap/capability.h"
 #include "core/config.h"
@@ -130,17 +130,6 @@ void cmd_enable(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	sess_printf(s, "* ENABLED%s", strbuf_cstr(&en));
 	strbuf_free(&en);
 	sess_tagged(s, "OK", "ENABLE completed");
-}
-
-void cmd_namespace(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
-{
-	struct imap_session *s = cmd->s;
-	if (nargs) {
-		sess_tagged(s, "BAD", "NAMESPACE takes no arguments");
-		return;
-	}
-	sess_printf(s, "* NAMESPACE ((\"\" \"/\")) NIL NIL");
-	sess_tagged(s, "OK", "NAMESPACE completed");
 }
 
 /* ---- IDLE (RFC 2177, RFC 9051 6.3.13) ---- */

@@ -10,6 +10,7 @@
  * sooner on the cores a server has): 16 clients APPENDing 60 MiB each
  * hold about 2 x 60 MiB of mapped page cache, not 16 x 60 MiB of heap. */
 #include "imap/session_internal.h"
+#include "imap/namespace.h"
 #include "imap/datetime.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -151,6 +152,8 @@ void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "BAD", "APPEND: invalid mailbox name");
 		return;
 	}
+	if (imap_mailbox_resolve(cmd, &name, STORE_ACL_INSERT) < 0) /* acl */
+		return;
 	size_t max = s->cfg->max_message_size;
 	struct store_append *msgs = NULL;
 	char **kwfree = NULL;

@@ -6,6 +6,7 @@
  * so both sets are compressed together: a range only grows while both
  * sides stay consecutive. */
 #include "imap/session_internal.h"
+#include "imap/namespace.h"
 #include "core/util.h"
 
 #include <stdlib.h>
@@ -124,6 +125,10 @@ static void do_copy(struct imap_cmd *c, const struct imap_arg *args, size_t narg
 	if (!name) {
 		free(uids);
 		sess_tagged(s, "BAD", "Invalid mailbox name");
+		return;
+	}
+	if (imap_cmd_acl_copy(c, &name, move) < 0) { /* acl */
+		free(uids);
 		return;
 	}
 	if (move && s->view.readonly) {

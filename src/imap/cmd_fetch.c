@@ -11,6 +11,7 @@
 #include "imap/condstore.h"
 #include "imap/datetime.h"
 #include "imap/session_internal.h"
+#include "imap/namespace.h"
 #include "auth/alert.h"
 #include "core/flags.h"
 #include "core/log.h"
@@ -692,12 +693,14 @@ void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		struct fetch_job *j = xcalloc(1, sizeof(*j));
 		j->st = st;
 		j->mailbox = s->view.id;
-		j->readonly = s->view.readonly;
+		j->readonly = s->view.readonly || !imap_view_may(s, STORE_ACL_SEEN); /* acl */
 		cmd_run_on_pool(cmd, &j->job, fetch_job_run, fetch_job_done, fetch_job_free);
 		return;
 	}
 	struct store_msg *changed = NULL;
 	size_t nchanged = 0;
-	r = fetch_setup(sess_store(s), s->view.id, s->view.readonly, st, &changed, &nchanged);
+	r = fetch_setup(sess_store(s), s->view.id,
+			s->view.readonly || !imap_view_may(s, STORE_ACL_SEEN) /* acl */, st, &changed,
+			&nchanged);
 	fetch_start(s, st, r, changed, nchanged);
 }

@@ -1,6 +1,7 @@
 /* LIST (RFC 9051 6.3.9 with LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819,
  * SPECIAL-USE RFC 6154) and LSUB for IMAP4rev1 clients. */
 #include "imap/session_internal.h"
+#include "imap/namespace.h"
 #include "imap/status_items.h"
 #include "core/util.h"
 
@@ -285,6 +286,7 @@ struct list_job {
 	size_t nsubs;
 	struct store_mailbox *status; /* per entry, with RET_STATUS */
 	bool *status_ok;
+	struct imap_shared_list *shared; /* acl: LIST adds what others shared */
 };
 
 /* The store phase, on a pool thread: the names, and with RET_STATUS a
@@ -292,6 +294,8 @@ struct list_job {
 static void list_load(struct list_job *j, struct store_user *u)
 {
 	j->err = u ? store_mailbox_list(u, false, &j->mbs, &j->nmb) : STORE_EIO;
+	if (j->err == STORE_OK && j->shared)
+		imap_mailbox_shared_add(j->shared, &j->mbs, &j->nmb); /* acl */
 	if (j->err == STORE_OK)
 		j->err = store_subscription_list(u, &j->subs, &j->nsubs);
 	if (j->err != STORE_OK)
@@ -383,6 +387,7 @@ static void list_job_free(struct cmd_job *job)
 		free(j->subs[k]);
 	free(j->subs);
 	store_mailbox_array_free(j->mbs, j->nmb);
+	imap_mailbox_shared_free(j->shared);
 	free(j);
 }
 
@@ -502,6 +507,7 @@ static void do_list(struct imap_cmd *cmd, const struct imap_arg *args, size_t na
 	j->opts = opts;
 	j->status_items = status_items;
 	j->lsub = lsub;
+	j->shared = imap_mailbox_shared_begin(cmd->s); /* acl: what others shared */
 	/* Every LIST/LSUB reads the store on the pool, not only those with
 	 * RETURN (STATUS ...): names alone, at 10,000 mailboxes, cost ~30 ms
 	 * (BENCHMARKS.md), more than the loop should stall for, and the trip

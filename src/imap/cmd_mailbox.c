@@ -1,6 +1,7 @@
 /* Mailbox management: CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE,
  * STATUS. */
 #include "imap/session_internal.h"
+#include "imap/namespace.h"
 #include "imap/status_items.h"
 #include "imap/condstore.h"
 #include "core/config.h"
@@ -35,11 +36,13 @@ static char *mailbox_arg_checked(struct imap_session *s, const struct imap_arg *
  * on the work pool: no store write runs on the worker's event loop.
  * DELETE of a mailbox with 100,000 messages removes their rows and
  * collects their blobs, which takes seconds. */
-enum mbox_op { MBOX_CREATE, MBOX_DELETE, MBOX_RENAME, MBOX_SUBSCRIBE, MBOX_UNSUBSCRIBE };
+enum mbox_op { MBOX_CREATE, MBOX_DELETE, MBOX_RENAME, MBOX_SUBSCRIBE, MBOX_UNSUBSCRIBE,
+	       MBOX_SUBSCRIBE_SHARED /* acl: checked by the resolver */ };
 
 static const char *const mbox_op_names[] = {
 	[MBOX_CREATE] = "CREATE", [MBOX_DELETE] = "DELETE", [MBOX_RENAME] = "RENAME",
 	[MBOX_SUBSCRIBE] = "SUBSCRIBE", [MBOX_UNSUBSCRIBE] = "UNSUBSCRIBE",
+	[MBOX_SUBSCRIBE_SHARED] = "SUBSCRIBE",
 };
 
 struct mbox_job {
@@ -86,6 +89,9 @@ static void mbox_job_run(struct cmd_job *job)
 	}
 	case MBOX_UNSUBSCRIBE:
 		j->err = store_subscribe(u, j->name, false);
+		break;
+	case MBOX_SUBSCRIBE_SHARED:
+		j->err = store_subscribe(u, j->name, true);
 		break;
 	}
 }
@@ -191,6 +197,8 @@ void cmd_create(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	size_t len = strlen(name);
 	if (len > 1 && name[len - 1] == '/')
 		name[len - 1] = '\0';
+	if (imap_mailbox_resolve(cmd, &name, STORE_ACL_CREATE | IMAP_NEED_PARENT) < 0) /* acl */
+		return;
 	mbox_start_use(cmd, MBOX_CREATE, name, NULL, use);
 }
 
@@ -205,6 +213,8 @@ void cmd_delete(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "NO", "[CANNOT] INBOX can't be deleted");
 		return;
 	}
+	if (imap_mailbox_resolve(cmd, &name, STORE_ACL_DELMBOX) < 0) /* acl */
+		return;
 	mbox_start(cmd, MBOX_DELETE, name, NULL);
 }
 
@@ -232,14 +242,31 @@ void cmd_rename(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_store_error(s, STORE_EEXIST, "RENAME");
 		return;
 	}
+	/* acl: x on the source, k on the target's parent, one owner's store */
+	if (imap_mailbox_resolve(cmd, &from, STORE_ACL_DELMBOX) < 0) {
+		free(to);
+		return;
+	}
+	const struct imap_mailbox_ref *src = cmd->mbref;
+	if (imap_mailbox_resolve(cmd, &to, STORE_ACL_CREATE | IMAP_NEED_PARENT) < 0) {
+		free(from);
+		return;
+	}
+	if (strcmp(src->owner, cmd->mbref->owner) != 0) {
+		free(from);
+		free(to);
+		sess_tagged(s, "NO", "[CANNOT] RENAME: not between two users' mailboxes");
+		return;
+	}
 	mbox_start(cmd, MBOX_RENAME, from, to);
 }
 
 void cmd_subscribe(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
 	char *name = mailbox_arg_checked(cmd->s, args, nargs, 1, "SUBSCRIBE");
-	if (name)
-		mbox_start(cmd, MBOX_SUBSCRIBE, name, NULL);
+	int shared = name ? imap_mailbox_is_shared(cmd, name) : -1; /* acl: -1 answered */
+	if (shared >= 0)
+		mbox_start(cmd, shared ? MBOX_SUBSCRIBE_SHARED : MBOX_SUBSCRIBE, name, NULL);
 }
 
 void cmd_unsubscribe(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
@@ -353,6 +380,7 @@ static void status_job_done(struct cmd_job *job)
 		sess_store_error(s, j->err, "STATUS");
 		return;
 	}
+	imap_mailbox_show(job->cmd, &j->mb); /* acl */
 	status_items_write(s, &j->mb, j->items);
 	sess_tagged(s, "OK", "STATUS completed");
 }
@@ -375,6 +403,8 @@ void cmd_status(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "BAD", "STATUS: invalid mailbox name");
 		return;
 	}
+	if (imap_mailbox_resolve(cmd, &name, STORE_ACL_READ) < 0) /* acl */
+		return;
 	struct status_job *j = xcalloc(1, sizeof(*j));
 	j->name = name;
 	j->items = items;

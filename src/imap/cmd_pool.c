@@ -17,6 +17,7 @@
  * finds its key's queue full is not queued at all: done() runs at once
  * with wp.skipped set, and the command answers it as a failure. */
 #include "imap/session_internal.h"
+#include "imap/namespace.h"
 #include "core/util.h"
 #include "core/workpool.h"
 
@@ -72,7 +73,7 @@ void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(stru
 	job->run = run;
 	job->done = done;
 	job->free = free_fn;
-	job->user = s->user ? xstrdup(s->user) : NULL;
+	job->user = s->user ? xstrdup(imap_cmd_store_user(cmd)) : NULL; /* acl: whose store */
 	job->wp.skipped = false;
 	atomic_store(&job->wp.cancelled, false);
 	/* The worker's handle is not used while the job has its own. */

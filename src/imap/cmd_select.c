@@ -2,6 +2,7 @@
  * RFC 7162 (CONDSTORE) and (QRESYNC ...) select parameters. */
 #include "imap/session_internal.h"
 #include "imap/condstore.h"
+#include "imap/namespace.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -209,6 +210,7 @@ static void select_job_done(struct cmd_job *job)
 	nv.count = (uint32_t)j->n;
 	j->uids = NULL;
 	nv.modseq = nv.flags_modseq = j->modseq;
+	imap_mailbox_view_adopt(job->cmd, &nv); /* acl */
 	sess_select(s, &nv);
 	const struct imap_view *v = &s->view;
 
@@ -281,10 +283,13 @@ static void do_select(struct imap_cmd *c, const struct imap_arg *args, size_t na
 		sess_unselect(s);
 		sess_printf(s, "* OK [CLOSED] Previous mailbox closed.");
 	}
+	if (imap_mailbox_resolve(c, &name, STORE_ACL_READ) < 0) /* acl */
+		return;
 	struct select_job *j = xcalloc(1, sizeof(*j));
 	j->name = name;
 	j->readonly = readonly;
-	j->rev2 = s->rev2;
+	/* acl: \Recent in another user's mailbox stays its owner's */
+	j->rev2 = s->rev2 || strcmp(c->mbref->owner, s->user) != 0;
 	j->params = params;
 	cmd_run_on_pool(c, &j->job, select_job_run, select_job_done, select_job_free);
 }
@@ -379,7 +384,7 @@ void cmd_close(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		return;
 	}
 	/* RFC 9051 6.4.1: silent expunge, no EXPUNGE responses. */
-	if (!s->view.readonly) {
+	if (!s->view.readonly && imap_view_may(s, STORE_ACL_EXPUNGE) /* acl: RFC 4314 4 */) {
 		expunge_start(cmd, NULL, 0, close_done);
 		return;
 	}
@@ -421,6 +426,10 @@ void cmd_expunge(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs
 	}
 	if (s->view.readonly) {
 		sess_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	if (!imap_view_may(s, STORE_ACL_EXPUNGE)) { /* acl */
+		sess_tagged(s, "NO", "[NOPERM] EXPUNGE: permission denied");
 		return;
 	}
 	uint32_t *uids = NULL;

@@ -6,6 +6,7 @@
  * buffer megabytes for a slow client. */
 #include "imap/session_internal.h"
 #include "imap/condstore.h"
+#include "imap/namespace.h"
 #include "core/flags.h"
 #include "core/util.h"
 
@@ -331,6 +332,12 @@ void cmd_store(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		free(keywords);
 		free(uids);
 		sess_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	if (!imap_view_may_flags(s, flags, keywords, mode == STORE_FLAGS_SET)) { /* acl */
+		free(keywords);
+		free(uids);
+		sess_tagged(s, "NO", "[NOPERM] STORE: permission denied");
 		return;
 	}
 	if (n == 0) {

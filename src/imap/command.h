@@ -67,6 +67,8 @@ struct imap_cmd {
 	void (*cancel)(struct imap_cmd *cmd);
 	void *state;                     /* the command's own */
 	struct cmd_job *job;             /* running on the work pool (cmd_pool.c) */
+	/* acl: the mailbox the command named, resolved (imap/namespace.c) */
+	struct imap_mailbox_ref *mbref;
 };
 
 /* The definition of `name` (case-insensitive), NULL when unknown. */
@@ -134,5 +136,7 @@ imap_cmd_fn cmd_getquota, cmd_getquotaroot, cmd_setquota;
 imap_cmd_fn cmd_sort, cmd_thread;
 /* ext (issue #12): folders and the smaller extensions */
 imap_cmd_fn cmd_compress;
+/* acl (issue #12): imap/cmd_acl.c */
+imap_cmd_fn cmd_setacl, cmd_deleteacl, cmd_getacl, cmd_listrights, cmd_myrights;
 
 #endif

@@ -61,6 +61,12 @@ static const struct imap_cmd_def commands[] = {
 	{ "THREAD", cmd_thread, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
 	/* ext (issue #12): folders and the smaller extensions */
 	{ "COMPRESS", cmd_compress, CMD_S_LOGGED_IN, 0 },
+	/* acl (issue #12): RFC 4314 3 (imap/cmd_acl.c) */
+	{ "SETACL", cmd_setacl, CMD_S_LOGGED_IN, 0 },
+	{ "DELETEACL", cmd_deleteacl, CMD_S_LOGGED_IN, 0 },
+	{ "GETACL", cmd_getacl, CMD_S_LOGGED_IN, 0 },
+	{ "LISTRIGHTS", cmd_listrights, CMD_S_LOGGED_IN, 0 },
+	{ "MYRIGHTS", cmd_myrights, CMD_S_LOGGED_IN, 0 },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

@@ -15,6 +15,7 @@
 #include "imap/session_internal.h"
 #include "imap/capability.h"
 #include "imap/mutf7.h"
+#include "imap/namespace.h"
 #include "auth/alert.h"
 #include "core/config.h"
 #include "core/flags.h"
@@ -579,7 +580,7 @@ void imap_session_shutdown(struct imap_session *s)
 struct store_user *sess_store(struct imap_session *s)
 {
 	if (!s->store && s->user)
-		s->store = store_user_open(s->user);
+		s->store = store_user_open(s->cmd ? imap_cmd_store_user(s->cmd) : s->user);
 	return s->store;
 }
 

@@ -49,6 +49,11 @@ struct imap_view {
 	 * already reported (or, for .SILENT, must not report): see view.c. */
 	uint64_t *own;
 	size_t nown, owncap;
+	/* acl (imap/namespace.c): another user's mailbox, NULL for one's own;
+	 * the rights held when it was selected; the owner's change feed. */
+	char *owner;
+	uint32_t rights;
+	struct imap_notify_entry *watch;
 };
 
 struct imap_session {

@@ -4,6 +4,7 @@
  * EXPUNGE and FETCH responses at the points RFC 9051 7.5.1 allows. */
 #include "imap/session_internal.h"
 #include "imap/condstore.h"
+#include "imap/namespace.h"
 #include "core/util.h"
 
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 void view_clear(struct imap_view *v)
 {
+	imap_mailbox_view_release(v);
 	free(v->name);
 	free(v->uids);
 	free(v->own);
@@ -226,7 +228,9 @@ uint32_t view_recent_claim(struct imap_session *s)
 		return 0;
 	struct store_user *u = sess_store(s);
 	uint32_t from, end;
-	if (!v->readonly && u && store_mailbox_take_recent(u, v->id, &from, &end) == STORE_OK &&
+	/* acl: \Recent in another user's mailbox stays its owner's. */
+	if (!v->readonly && !v->owner && u &&
+	    store_mailbox_take_recent(u, v->id, &from, &end) == STORE_OK &&
 	    end > from)
 		seqset_add(&v->recent, from, end - 1);
 	return view_recent_count(v);
@@ -293,6 +297,11 @@ void view_write_flags(struct imap_session *s)
 	strbuf_reset(&line);
 	if (v->readonly) {
 		strbuf_adds(&line, "* OK [PERMANENTFLAGS ()] Read-only mailbox.");
+	} else if (v->owner) {
+		/* acl: only the flags this user may change (RFC 4314 4) */
+		strbuf_free(&line);
+		imap_view_permanentflags(s);
+		return;
 	} else {
 		strbuf_adds(&line, "* OK [PERMANENTFLAGS (");
 		view_flag_names(v, &line);
@@ -308,14 +317,25 @@ void view_keywords_note(struct imap_session *s, const char *keywords)
 		view_write_flags(s);
 }
 
+static bool view_sync_in(struct imap_session *s, struct store_user *u, bool allow_expunge);
+
 bool view_sync(struct imap_session *s, bool allow_expunge)
 {
-	struct imap_view *v = &s->view;
 	if (s->state != ST_SELECTED)
 		return true;
-	struct store_user *u = sess_store(s);
+	/* The view's owner's store, whichever store the command works in
+	 * (acl: STATUS of another user's mailbox, then this sync). */
+	struct store_user *u = store_user_open(s->view.owner ? s->view.owner : s->user);
 	if (!u)
 		return true;
+	bool r = view_sync_in(s, u, allow_expunge);
+	store_user_close(u);
+	return r;
+}
+
+static bool view_sync_in(struct imap_session *s, struct store_user *u, bool allow_expunge)
+{
+	struct imap_view *v = &s->view;
 	struct store_msg *changed = NULL;
 	uint32_t *expunged = NULL;
 	size_t nchanged = 0, nexpunged = 0;

@@ -125,6 +125,19 @@ struct store_backend {
 			      size_t max, char (**blobs)[65], size_t *n);
 	int (*search_put)(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
 			  size_t n);
+	/* acl (issue #12, RFC 4314): a mailbox's ACL lives in its owner's
+	 * store. mailbox is normalised (NULL in acl_list: every mailbox's
+	 * entries, in name order); ident is valid; rights is the canonical
+	 * text of store_acl_rights_format(), "" removes the entry. */
+	int (*acl_list)(struct store_user *u, const char *mailbox, struct store_acl_entry **out,
+			size_t *n);
+	int (*acl_set)(struct store_user *u, const char *mailbox, const char *ident,
+		       const char *rights);
+	/* The server-wide registry of (owner, grantee) pairs: the front keeps
+	 * it a superset of the truth (store/acl.c). */
+	int (*acl_registry_add)(const char *owner, const char *grantee);
+	int (*acl_registry_remove)(const char *owner, const char *grantee);
+	int (*acl_registry_owners)(const char *user, char ***owners, size_t *n);
 };
 
 /* The registered backends (store.c lists them). */
@@ -137,6 +150,8 @@ extern const struct store_backend store_sqlite_backend;
 unsigned store_expunged_history_days(void);
 /* The mail_root given to store_init(); NULL before. */
 const char *store_mail_root(void);
+/* The backend store_init() chose (acl: calls without a handle). */
+const struct store_backend *store_backend_current(void);
 /* Closes the current backend's unused handles; returns how many. */
 unsigned store_cache_drop_count(void);
 /* After a failed open(): true when err says the process is out of

@@ -27,6 +27,12 @@ static const struct store_backend *const backends[] = {
 /* Set by store_init*() before any thread uses the store; the default lets
  * store_watch_stop() and store_cache_drop() run even after a failed init. */
 static const struct store_backend *g_be = &store_sqlite_backend;
+
+/* acl (issue #12): the registry calls of store/acl.c have no handle. */
+const struct store_backend *store_backend_current(void)
+{
+	return g_be;
+}
 static char *g_mail_root;
 
 /* ---- set-up ---- */

@@ -432,5 +432,75 @@ int store_quota_set(struct store_user *u, const struct store_quota_limits *own);
  * recount (either may be NULL). For `rampart check` and the tests. */
 int store_quota_recount(struct store_user *u, struct store_quota_usage *stored,
 			struct store_quota_usage *counted);
+/* ---- Access control lists (issue #12 acl; RFC 4314; store/acl.c) ----
+ * A mailbox's ACL lives in its owner's store; the owner has every right
+ * whatever the list says. A server-wide registry of (owner, grantee)
+ * pairs answers "who may have shared something with me" without opening
+ * every store; it may name too much, never too little (docs/architecture.md
+ * "Shared mailboxes"). */
+
+/* RFC 4314 2.1, in the RFC's order. */
+enum store_acl_right {
+	STORE_ACL_LOOKUP = 1u << 0,   /* l */
+	STORE_ACL_READ = 1u << 1,     /* r */
+	STORE_ACL_SEEN = 1u << 2,     /* s */
+	STORE_ACL_WRITE = 1u << 3,    /* w */
+	STORE_ACL_INSERT = 1u << 4,   /* i */
+	STORE_ACL_POST = 1u << 5,     /* p */
+	STORE_ACL_CREATE = 1u << 6,   /* k */
+	STORE_ACL_DELMBOX = 1u << 7,  /* x */
+	STORE_ACL_DELMSG = 1u << 8,   /* t */
+	STORE_ACL_EXPUNGE = 1u << 9,  /* e */
+	STORE_ACL_ADMIN = 1u << 10,   /* a */
+};
+#define STORE_ACL_ALL 0x7ffu
+/* "lrswipkxtea" plus "cd" plus NUL. */
+#define STORE_ACL_RIGHTS_TEXT_MAX 14
+
+struct store_acl_entry {
+	char *mailbox;          /* the owner's name for it */
+	char *ident;            /* user, "anyone", "authenticated", or "-" + one of those */
+	uint32_t rights;
+};
+void store_acl_entries_free(struct store_acl_entry *e, size_t n);
+
+/* Parses rights text (without a leading '+'/'-' modifier). RFC 4314
+ * 2.1.1: "c" means "k" and "d" means "xte". STORE_EINVAL for a character
+ * that names no right. */
+int store_acl_rights_parse(const char *text, uint32_t *out);
+/* SETACL's rights argument (RFC 4314 3.1): "+r" adds to cur, "-r"
+ * removes from it, "r" replaces it; *out is the result. STORE_EINVAL as
+ * store_acl_rights_parse(). */
+int store_acl_rights_apply(const char *arg, uint32_t cur, uint32_t *out);
+/* Canonical text in the RFC's order, with "c" when "k" is in and "d"
+ * when all of "xte" are (2.1.1: old clients look for them); parsing the
+ * text gives the same rights back. */
+void store_acl_rights_format(uint32_t rights, char out[STORE_ACL_RIGHTS_TEXT_MAX]);
+/* A user name (store_user_dir's characters), "anyone" or "authenticated",
+ * optionally after one '-' (negative rights, RFC 4314 2). */
+bool store_acl_ident_valid(const char *ident);
+/* What `user` may do in a mailbox of `owner` whose entries are e[0..n)
+ * (entries of other mailboxes are ignored when mailbox is not NULL):
+ * the union of the entries for user, "anyone" and "authenticated", minus
+ * the union of the matching negative entries; every right for the owner. */
+uint32_t store_acl_rights_of(const char *owner, const char *user, const char *mailbox,
+			     const struct store_acl_entry *e, size_t n);
+
+/* The ACL of one mailbox (NULL: of every mailbox, in name order; caller
+ * frees). STORE_ENOENT when the mailbox does not exist. */
+int store_acl_list(struct store_user *u, const char *mailbox, struct store_acl_entry **out,
+		   size_t *n);
+/* Sets (rights != 0) or removes (rights == 0) ident's entry on a mailbox
+ * of `owner` (whose store u is) and keeps the registry a superset:
+ * a grant is registered before it is committed, and a grantee's last
+ * entry is unregistered after. */
+int store_acl_set(struct store_user *u, const char *owner, const char *mailbox, const char *ident,
+		  uint32_t rights);
+/* True when `owner` may have shared something with `user` (directly, or
+ * with anyone/authenticated): opening owner's store is worth it. */
+bool store_acl_shared_with(const char *owner, const char *user);
+/* Owners other than `user` that may have shared with user, sorted,
+ * without duplicates (caller frees each and the array). */
+int store_acl_owners(const char *user, char ***owners, size_t *n);
 
 #endif

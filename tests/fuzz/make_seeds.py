@@ -282,6 +282,17 @@ def thread_seeds():
         "no_ids": b"\0".join((m(b"x"), m(b"Re: x"), b"", b"garbage\r\n")),
         "literal_envelope": m(b"caf\xc3\xa9 \"quoted\" \\ back", b"<\xc3\xa9@x>"),
         "many_refs": m(b"r", b"<r>", b" ".join(b"<%d@x>" % i for i in range(300))),
+# fuzz_acl (issue #12 acl): the text after "SETACL".
+def acl_seeds():
+    return {
+        "setacl": b'"Other Users/alice/Team" bob lrswipkxtea',
+        "modifiers": b'INBOX bob +lr -carol -w anyone ""',
+        "aliases": b'INBOX authenticated cd',
+        "negative": b'INBOX -bob r bob lr',
+        "bad_right": b'INBOX bob lrz',
+        "bad_ident": b'INBOX "bad id" lr --bob l',
+        "literal": b'INBOX {3+}\r\nbob {2+}\r\nlr',
+        "long_ident": b'INBOX ' + b"a" * 300 + b' lr',
     }
 
 
@@ -294,6 +305,7 @@ def main():
     write_corpus("fuzz_oauth", oauth_seeds())
     write_corpus("fuzz_quota", quota_seeds())
     write_corpus("fuzz_thread", thread_seeds())
+    write_corpus("fuzz_acl", acl_seeds())
 
 
 if __name__ == "__main__":

@@ -102,7 +102,8 @@ def test_list_extended_and_status(server):
 def test_namespace_status_select_examine(server):
     c = server.imap_tls()
     typ, data = c.namespace()
-    assert data[0] == b'(("" "/")) NIL NIL'
+    # acl (issue #12): other users' shared mailboxes; no public owner here.
+    assert data[0] == b'(("" "/")) (("Other Users/" "/")) NIL'
     c.append("INBOX", "(\\Seen)", None, b"Subject: a\r\n\r\n1\r\n")
     c.append("INBOX", "(\\Deleted)", None, b"Subject: b\r\n\r\n22\r\n")
     typ, data = c.status("INBOX", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT)")

@@ -6,6 +6,7 @@
 static void sqlite_shutdown(void)
 {
 	sqlite_cache_drop();
+	sqlite_acl_registry_close();
 }
 
 const struct store_backend store_sqlite_backend = {
@@ -46,4 +47,10 @@ const struct store_backend store_sqlite_backend = {
 	.search_text = sqlite_search_text,
 	.search_pending = sqlite_search_pending,
 	.search_put = sqlite_search_put,
+	/* acl (issue #12) */
+	.acl_list = sqlite_acl_list,
+	.acl_set = sqlite_acl_set,
+	.acl_registry_add = sqlite_acl_registry_add,
+	.acl_registry_remove = sqlite_acl_registry_remove,
+	.acl_registry_owners = sqlite_acl_registry_owners,
 };

@@ -230,6 +230,14 @@ static const struct db_migration db_migrations[] = {
 	  " f_message_id TEXT, f_in_reply_to TEXT, f_references TEXT);"
 	  "CREATE VIRTUAL TABLE search_text USING fts5(hdrs, body,"
 	  " tokenize='trigram case_sensitive 1', detail=column);" },
+	/* { 2, "quota", "..." }, */
+	/* acl (issue #12): RFC 4314 access control lists, keyed by mailbox id
+	 * so RENAME keeps them; the trigger drops them with the mailbox. */
+	{ 5, "acl",
+	  "CREATE TABLE acl(mailbox_id INTEGER NOT NULL, ident TEXT NOT NULL,"
+	  " rights TEXT NOT NULL, PRIMARY KEY(mailbox_id, ident)) WITHOUT ROWID;"
+	  "CREATE TRIGGER acl_mailbox_gone AFTER DELETE ON mailboxes"
+	  " BEGIN DELETE FROM acl WHERE mailbox_id=old.id; END;" },
 	/* condstore: the expunge history as coalesced ranges with the time of
 	 * the expunge (for pruning), and per mailbox the modseq up to which it
 	 * was pruned (store/sqlite/expunged.c). Existing rows become ranges

@@ -126,7 +126,15 @@
 	X(SEARCH_PENDING, "SELECT mailbox_id,uid,blob FROM messages m "                           \
 			  "WHERE (mailbox_id,uid)>(?1,?2) AND NOT EXISTS("                        \
 			  "SELECT 1 FROM search_doc d WHERE d.blob=m.blob) "                      \
-			  "ORDER BY mailbox_id,uid LIMIT ?3")
+			  "ORDER BY mailbox_id,uid LIMIT ?3")                                                          \
+	/* acl (issue #12, store/sqlite/acl.c) */                                                 \
+	X(ACL_OF_MB, "SELECT m.name,a.ident,a.rights FROM acl a JOIN mailboxes m "                \
+		     "ON m.id=a.mailbox_id WHERE a.mailbox_id=?1 ORDER BY a.ident")               \
+	X(ACL_ALL, "SELECT m.name,a.ident,a.rights FROM acl a JOIN mailboxes m "                  \
+		   "ON m.id=a.mailbox_id ORDER BY m.name,a.ident")                                \
+	X(ACL_SET, "INSERT INTO acl(mailbox_id,ident,rights) VALUES(?1,?2,?3) "                   \
+		   "ON CONFLICT(mailbox_id,ident) DO UPDATE SET rights=excluded.rights")          \
+	X(ACL_DEL, "DELETE FROM acl WHERE mailbox_id=?1 AND ident=?2")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -284,6 +292,15 @@ int sqlite_search_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *u
 			  char (**blobs)[65], size_t *n);
 int sqlite_search_put(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
 		      size_t n);
+
+/* ---- acl.c: access control lists and the shared registry (issue #12) ---- */
+int sqlite_acl_list(struct store_user *u, const char *mailbox, struct store_acl_entry **out,
+		    size_t *n);
+int sqlite_acl_set(struct store_user *u, const char *mailbox, const char *ident, const char *rights);
+int sqlite_acl_registry_add(const char *owner, const char *grantee);
+int sqlite_acl_registry_remove(const char *owner, const char *grantee);
+int sqlite_acl_registry_owners(const char *user, char ***owners, size_t *n);
+void sqlite_acl_registry_close(void);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);
