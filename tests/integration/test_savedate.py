@@ -128,6 +128,8 @@ def test_search_saved_keys(server):
     assert search(r, b"OR SAVEDON 9-Sep-2001 UID 2") == [1, 2]
     data = r.ok(b"UID SEARCH RETURN (COUNT) SAVEDSINCE 1-Jan-2000")
     assert b"COUNT 1" in data, data
+    assert b"* SORT 1\r\n" in r.ok(b"SORT (ARRIVAL) UTF-8 SAVEDSINCE 1-Jan-2000")
+    assert b"* THREAD (2)\r\n" in r.ok(b"THREAD ORDEREDSUBJECT UTF-8 NOT SAVEDATESUPPORTED")
     for bad in (b"SAVEDON", b"SAVEDSINCE 32-Jan-2001", b"SAVEDBEFORE x",
                 b"SAVEDATESUPPORTED 1-Jan-2001"):
         _, status = r.cmd(b"SEARCH " + bad)
