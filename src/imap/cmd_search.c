@@ -14,6 +14,7 @@
 #include "imap/search_parse.h"
 #include "imap/session_internal.h"
 #include "imap/condstore.h"
+#include "imap/capability.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/quote.h"
@@ -422,6 +423,12 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		size_t clen;
 		if (i + 1 >= nargs || !imap_arg_get_astring(&args[i + 1], &charset, &clen)) {
 			err = "CHARSET needs a charset name";
+			goto bad;
+		}
+		/* RFC 6855 3 (erratum 4029): after ENABLE UTF8=ACCEPT the
+		 * strings are UTF-8, so any CHARSET label conflicts. */
+		if (imap_cap_enabled(s, "UTF8=ACCEPT")) {
+			err = "SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT";
 			goto bad;
 		}
 		/* The parser's NULL stands for both of the charsets every server

@@ -8,6 +8,7 @@
  * pool: the response is computed there and only written on the worker.
  * CONTEXT=SEARCH/SORT (RFC 5267 4) is not implemented. */
 #include "imap/search_parse.h"
+#include "imap/capability.h"
 #include "imap/session_internal.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -358,6 +359,12 @@ static void sort_start(struct imap_cmd *cmd, struct sort_job *j, const struct im
 	/* RFC 5256 4: the charset is not optional here. */
 	if (nargs < 2 || !imap_arg_get_astring(&args[0], &charset, &clen)) {
 		err = "Missing charset or search criteria";
+		goto bad;
+	}
+	/* RFC 6855 3 (erratum 4029): after ENABLE UTF8=ACCEPT the mandatory
+	 * charset must be UTF-8; any other label conflicts. */
+	if (imap_cap_enabled(s, "UTF8=ACCEPT") && !ascii_ieq(charset, "UTF-8")) {
+		err = "Only charset UTF-8 is allowed after ENABLE UTF8=ACCEPT";
 		goto bad;
 	}
 	if (ascii_ieq(charset, "UTF-8") || ascii_ieq(charset, "US-ASCII"))

@@ -152,6 +152,8 @@ def search_seeds():
         "dates": (0, b"BEFORE 1-Jan-2024 ON 14-Nov-2023 SINCE 13-Nov-2023"),
         "sent_dates": (0, b"SENTBEFORE 1-Jan-2030 SENTON 14-Nov-2023 SENTSINCE 1-Feb-1999"),
         "save_dates": (0, b"SAVEDATESUPPORTED SAVEDBEFORE 1-Jan-2030 SAVEDON 14-Nov-2023 SAVEDSINCE 1-Jan-2000"),
+        "save_dates_nested": (2, b"OR NOT SAVEDON 29-Feb-2024 (SAVEDSINCE 1-Jan-1970 NOT SAVEDATESUPPORTED) UID $"),
+        "save_date_bad": (0, b"SAVEDBEFORE 29-Feb-2023 SAVEDON"),
         "sizes": (0, b"LARGER 100 SMALLER 4294967295"),
         "headers": (0, b'FROM alice TO "bob@" CC x BCC y SUBJECT gr\xc3\xbc\xc3\x9fe HEADER Content-Type alternative'),
         "body_text": (0, b"BODY stra\xc3\x9fe TEXT LUNCH"),
@@ -282,6 +284,9 @@ def thread_seeds():
         "no_ids": b"\0".join((m(b"x"), m(b"Re: x"), b"", b"garbage\r\n")),
         "literal_envelope": m(b"caf\xc3\xa9 \"quoted\" \\ back", b"<\xc3\xa9@x>"),
         "many_refs": m(b"r", b"<r>", b" ".join(b"<%d@x>" % i for i in range(300))),
+    }
+
+
 # fuzz_acl (issue #12 acl): the text after "SETACL".
 def acl_seeds():
     return {
