@@ -117,6 +117,8 @@ static const struct capability caps[] = {
 	/* ext: after login only */
 	{ "COMPRESS=DEFLATE", OFFER_LOGGED_IN, NULL, NULL },
 	{ "UTF8=ACCEPT", OFFER_LOGGED_IN | ENABLEABLE, enable_utf8_accept, NULL },
+	/* objectid: RFC 8474 (imap/objectid.c) */
+	{ "OBJECTID", OFFER_ANY, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */
