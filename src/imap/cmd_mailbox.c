@@ -336,7 +336,9 @@ int status_items_parse(struct imap_session *s, const struct imap_arg *list, unsi
 	return 0;
 }
 
-void status_items_write(struct imap_session *s, const struct store_mailbox *mb, unsigned items)
+/* owner: whose store mb is in (MAILBOXID is keyed by it). */
+static void status_items_write_as(struct imap_session *s, const char *owner,
+				  const struct store_mailbox *mb, unsigned items)
 {
 	struct strbuf line = STRBUF_INIT;
 	strbuf_adds(&line, "* STATUS ");
@@ -363,16 +365,21 @@ void status_items_write(struct imap_session *s, const struct store_mailbox *mb, 
 	ITEM(STATUS_DELETED_STORAGE, "DELETED-STORAGE %llu",
 	     (unsigned long long)store_quota_storage_kib(mb->deleted_size));
 	if (items & STATUS_MAILBOXID) {
-		/* objectid: keyed by the session's user (a shared mailbox's
-		 * SELECT uses its owner: see docs/imap.md). */
+		/* objectid: keyed by the owner, as in SELECT and CREATE. */
 		char id[OBJECTID_SIZE];
-		objectid_mailbox(s->user, mb->id, mb->uidvalidity, id);
+		objectid_mailbox(owner, mb->id, mb->uidvalidity, id);
 		ITEM(STATUS_MAILBOXID, "MAILBOXID (%s)", id);
 	}
 #undef ITEM
 	strbuf_addc(&line, ')');
 	sess_printf(s, "%s", line.s);
 	strbuf_free(&line);
+}
+
+/* LIST-STATUS reads the user's own store only. */
+void status_items_write(struct imap_session *s, const struct store_mailbox *mb, unsigned items)
+{
+	status_items_write_as(s, s->user, mb, items);
 }
 
 /* STATUS counts a mailbox's messages: on the work pool. */
@@ -408,7 +415,7 @@ static void status_job_done(struct cmd_job *job)
 		return;
 	}
 	imap_mailbox_show(job->cmd, &j->mb); /* acl */
-	status_items_write(s, &j->mb, j->items);
+	status_items_write_as(s, imap_cmd_store_user(job->cmd), &j->mb, j->items);
 	sess_tagged(s, "OK", "STATUS completed");
 }
 

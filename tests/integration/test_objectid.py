@@ -155,3 +155,39 @@ def test_same_content_same_emailid(c):
     assert ids[1] == ids[2]
     data = c.ok(b"UID SEARCH EMAILID " + ids[1])
     assert re.search(rb"^\* SEARCH 1 2\r?$", data, re.M), data
+
+
+def test_rename_inbox(c):
+    inbox = status_id(c, b"INBOX")
+    m = msg(9)
+    c.ok(b"APPEND INBOX {%d+}\r\n" % len(m) + m)
+    c.ok(b"RENAME INBOX Old")
+    # RFC 9051 6.3.6: the messages move to a new mailbox; INBOX stays.
+    old = status_id(c, b"Old")
+    assert old != inbox
+    assert status_id(c, b"INBOX") == inbox
+
+
+def test_shared_mailbox_same_id_for_owner_and_reader(server):
+    server.add_user("bob", "bob password 12345")
+    a = Raw(server)
+    try:
+        own = create(a, b"Team")
+        a.ok(b"SETACL Team bob lr")
+        assert status_id(a, b"Team") == own
+    finally:
+        a.close()
+    b = Raw.__new__(Raw)
+    b.s = server.raw(tls=True)
+    read_until(b.s, b"\r\n")
+    b.n = 0
+    b.tag = None
+    try:
+        b.ok(b'LOGIN bob "bob password 12345"')
+        name = b'"Other Users/%s/Team"' % server.user.encode()
+        assert selected_id(b, name, examine=True) == own
+        assert status_id(b, name) == own
+        # bob's own INBOX is not alice's.
+        assert status_id(b, b"INBOX") != own
+    finally:
+        b.close()
