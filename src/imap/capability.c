@@ -119,6 +119,8 @@ static const struct capability caps[] = {
 	{ "UTF8=ACCEPT", OFFER_LOGGED_IN | ENABLEABLE, enable_utf8_accept, NULL },
 	/* savedate: RFC 8514 (FETCH SAVEDATE, SEARCH SAVED*), every state like SORT */
 	{ "SAVEDATE", OFFER_ANY, NULL, NULL },
+	/* objectid: RFC 8474 (imap/objectid.c) */
+	{ "OBJECTID", OFFER_ANY, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

@@ -8,6 +8,7 @@
  * pauses after a message and resumes when the output has drained, so
  * `FETCH 1:* BODY[]` holds at most one message in memory. */
 #include "imap/fetch_items.h"
+#include "imap/objectid.h"
 #include "imap/condstore.h"
 #include "imap/datetime.h"
 #include "imap/session_internal.h"
@@ -316,6 +317,15 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 			break;
 		case FI_MODSEQ:
 			strbuf_addf(&line, "(%llu)", (unsigned long long)m->modseq);
+			break;
+		case FI_EMAILID: {
+			char id[OBJECTID_SIZE];
+			objectid_email(m->blob, id);
+			strbuf_addf(&line, "(%s)", id);
+			break;
+		}
+		case FI_THREADID:
+			strbuf_adds(&line, "NIL"); /* RFC 8474 5.2: threads not computed */
 			break;
 		}
 	}

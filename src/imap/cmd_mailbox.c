@@ -4,6 +4,7 @@
 #include "imap/namespace.h"
 #include "imap/status_items.h"
 #include "imap/condstore.h"
+#include "imap/objectid.h"
 #include "core/config.h"
 #include "core/util.h"
 
@@ -53,6 +54,8 @@ struct mbox_job {
 	unsigned max_mailboxes;      /* CREATE */
 	const char *use;             /* CREATE (USE (...)): a static "\\Sent" etc. */
 	int err;
+	int64_t created_id;          /* objectid: CREATE's new mailbox, 0 unknown */
+	uint32_t created_uidvalidity;
 };
 
 static void mbox_job_run(struct cmd_job *job)
@@ -68,6 +71,16 @@ static void mbox_job_run(struct cmd_job *job)
 		/* The count limit is checked in the store's transaction, and
 		 * the store answers EEXIST for INBOX in any spelling. */
 		j->err = store_mailbox_create_bounded(u, j->name, j->use, j->max_mailboxes);
+		if (j->err == STORE_OK) {
+			/* objectid: its MAILBOXID for the tagged OK (RFC 8474 4.1). */
+			struct store_mailbox mb;
+			memset(&mb, 0, sizeof(mb));
+			if (store_mailbox_get(u, j->name, &mb) == STORE_OK) {
+				j->created_id = mb.id;
+				j->created_uidvalidity = mb.uidvalidity;
+			}
+			store_mailbox_clear(&mb);
+		}
 		break;
 	case MBOX_DELETE:
 		j->err = store_mailbox_delete(u, j->name);
@@ -122,6 +135,12 @@ static void mbox_job_done(struct cmd_job *job)
 		   strcmp(j->name, "INBOX") != 0 && strcmp(s->view.name, j->name) == 0) {
 		sess_view_rename(s, j->to);
 		j->to = NULL;
+	}
+	if (j->op == MBOX_CREATE && j->created_id > 0) {
+		char id[OBJECTID_SIZE];
+		objectid_mailbox(imap_cmd_store_user(job->cmd), j->created_id, j->created_uidvalidity, id);
+		sess_tagged(s, "OK", "[MAILBOXID (%s)] %s completed", id, cmd);
+		return;
 	}
 	sess_tagged(s, "OK", "%s completed", cmd);
 }
@@ -288,6 +307,7 @@ int status_items_parse(struct imap_session *s, const struct imap_arg *list, unsi
 		{ "DELETED", STATUS_DELETED }, { "SIZE", STATUS_SIZE }, { "RECENT", STATUS_RECENT },
 		{ "HIGHESTMODSEQ", STATUS_HIGHESTMODSEQ }, /* condstore: RFC 7162 3.1.6 */
 		{ "DELETED-STORAGE", STATUS_DELETED_STORAGE },
+		{ "MAILBOXID", STATUS_MAILBOXID }, /* objectid: RFC 8474 4 */
 	};
 	*items = 0;
 	if (list->type != IMAP_ARG_LIST || list->count == 0) {
@@ -316,7 +336,9 @@ int status_items_parse(struct imap_session *s, const struct imap_arg *list, unsi
 	return 0;
 }
 
-void status_items_write(struct imap_session *s, const struct store_mailbox *mb, unsigned items)
+/* owner: whose store mb is in (MAILBOXID is keyed by it). */
+static void status_items_write_as(struct imap_session *s, const char *owner,
+				  const struct store_mailbox *mb, unsigned items)
 {
 	struct strbuf line = STRBUF_INIT;
 	strbuf_adds(&line, "* STATUS ");
@@ -342,10 +364,22 @@ void status_items_write(struct imap_session *s, const struct store_mailbox *mb, 
 	/* RFC 9208 4.2: what EXPUNGE would free, in KiB as STORAGE counts. */
 	ITEM(STATUS_DELETED_STORAGE, "DELETED-STORAGE %llu",
 	     (unsigned long long)store_quota_storage_kib(mb->deleted_size));
+	if (items & STATUS_MAILBOXID) {
+		/* objectid: keyed by the owner, as in SELECT and CREATE. */
+		char id[OBJECTID_SIZE];
+		objectid_mailbox(owner, mb->id, mb->uidvalidity, id);
+		ITEM(STATUS_MAILBOXID, "MAILBOXID (%s)", id);
+	}
 #undef ITEM
 	strbuf_addc(&line, ')');
 	sess_printf(s, "%s", line.s);
 	strbuf_free(&line);
+}
+
+/* LIST-STATUS reads the user's own store only. */
+void status_items_write(struct imap_session *s, const struct store_mailbox *mb, unsigned items)
+{
+	status_items_write_as(s, s->user, mb, items);
 }
 
 /* STATUS counts a mailbox's messages: on the work pool. */
@@ -381,7 +415,7 @@ static void status_job_done(struct cmd_job *job)
 		return;
 	}
 	imap_mailbox_show(job->cmd, &j->mb); /* acl */
-	status_items_write(s, &j->mb, j->items);
+	status_items_write_as(s, imap_cmd_store_user(job->cmd), &j->mb, j->items);
 	sess_tagged(s, "OK", "STATUS completed");
 }
 

@@ -258,6 +258,7 @@ static int search_run(struct store_user *u, struct search_job *j)
 			.savedate = m->savedate > 0 ? m->savedate : -1,
 			.size = m->size,
 			.modseq = m->modseq,
+			.blob = m->blob[0] ? m->blob : NULL, /* objectid */
 			.now = now,
 			.load = content ? search_load : NULL,
 			.load_ctx = content ? &loader : NULL,

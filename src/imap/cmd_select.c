@@ -2,6 +2,7 @@
  * RFC 7162 (CONDSTORE) and (QRESYNC ...) select parameters. */
 #include "imap/session_internal.h"
 #include "imap/condstore.h"
+#include "imap/objectid.h"
 #include "imap/namespace.h"
 #include "core/flags.h"
 #include "core/log.h"
@@ -224,6 +225,10 @@ static void select_job_done(struct cmd_job *job)
 	sess_printf(s, "* OK [UIDVALIDITY %u] UIDs valid", j->mb.uidvalidity);
 	sess_printf(s, "* OK [UIDNEXT %u] Predicted next UID", j->mb.uidnext);
 	select_write_condstore(s, j);
+	/* objectid: RFC 8474 4.2, keyed by the owner as CREATE's is. */
+	char mbid[OBJECTID_SIZE];
+	objectid_mailbox(v->owner ? v->owner : s->user, v->id, v->uidvalidity, mbid);
+	sess_printf(s, "* OK [MAILBOXID (%s)] Ok", mbid);
 	if (s->rev2) {
 		/* RFC 9051 6.3.2: an untagged LIST for the selected mailbox. */
 		struct strbuf line = STRBUF_INIT;

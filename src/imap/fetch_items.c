@@ -49,6 +49,8 @@ static const struct {
 	{ "BODY", FI_BODY },
 	{ "BODYSTRUCTURE", FI_BODYSTRUCTURE },
 	{ "MODSEQ", FI_MODSEQ },    /* RFC 7162 3.1.4.1 */
+	{ "EMAILID", FI_EMAILID },  /* objectid: RFC 8474 5 */
+	{ "THREADID", FI_THREADID },
 };
 
 /* RFC 5322 3.6.8: field-name = 1*ftext, printable ASCII except ':'. */
@@ -289,6 +291,7 @@ static int item_parse(struct fetch_request *r, const struct imap_arg *a, const c
 			break;
 		case FI_INTERNALDATE:
 		case FI_SAVEDATE:
+		case FI_EMAILID: /* the blob hash */
 			r->needs_meta = true;
 			break;
 		case FI_ENVELOPE:

@@ -1,5 +1,5 @@
 /* FETCH attributes (RFC 9051 6.4.5 and section 9 "fetch-att", RFC 3516
- * BINARY, RFC 8514 SAVEDATE) parsed into a request that cmd_fetch.c
+ * BINARY, RFC 8514 SAVEDATE, RFC 8474 EMAILID/THREADID) parsed into a request that cmd_fetch.c
  * executes per message. Parsing is separate from execution so that the
  * grammar can be unit-tested without a session or a store. */
 #ifndef RAMPART_IMAP_FETCH_ITEMS_H
@@ -25,6 +25,8 @@ enum fetch_item_type {
 	FI_BINARY,          /* BINARY[...], BINARY.PEEK[...] */
 	FI_BINARY_SIZE,     /* BINARY.SIZE[...] */
 	FI_MODSEQ,          /* RFC 7162 3.1.4.1 MODSEQ */
+	FI_EMAILID,         /* objectid: RFC 8474 5.1 */
+	FI_THREADID,        /* objectid: RFC 8474 5.2 */
 };
 
 struct fetch_item {

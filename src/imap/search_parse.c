@@ -10,6 +10,7 @@
  * children of every AND/OR ordered so that keys needing the message
  * content come last and are skipped when a cheap key already decided. */
 #include "imap/search_parse.h"
+#include "imap/objectid.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -303,6 +304,7 @@ enum argkind {
 	A_KEYWORD,
 	A_UIDSET,
 	A_MODSEQ,
+	A_OBJECTID, /* objectid: RFC 8474 6 */
 	A_NOT,
 	A_OR,
 };
@@ -325,6 +327,7 @@ static const struct keydef keydefs[] = {
 	{ "CC", SK_HEADER, A_HEADER, 0, "Cc", false },
 	{ "DELETED", SK_FLAG, A_NONE, MAIL_FLAG_DELETED, NULL, false },
 	{ "DRAFT", SK_FLAG, A_NONE, MAIL_FLAG_DRAFT, NULL, false },
+	{ "EMAILID", SK_EMAILID, A_OBJECTID, 0, NULL, false }, /* objectid */
 	{ "FLAGGED", SK_FLAG, A_NONE, MAIL_FLAG_FLAGGED, NULL, false },
 	{ "FROM", SK_HEADER, A_HEADER, 0, "From", false },
 	{ "HEADER", SK_HEADER, A_FIELD, 0, NULL, false },
@@ -350,6 +353,7 @@ static const struct keydef keydefs[] = {
 	{ "SMALLER", SK_SMALLER, A_NUM64, 0, NULL, false },
 	{ "SUBJECT", SK_HEADER, A_HEADER, 0, "Subject", false },
 	{ "TEXT", SK_TEXT, A_STRING, 0, NULL, false },
+	{ "THREADID", SK_THREADID, A_OBJECTID, 0, NULL, false }, /* objectid */
 	{ "TO", SK_HEADER, A_HEADER, 0, "To", false },
 	{ "UID", SK_UIDSET, A_UIDSET, 0, NULL, false },
 	{ "UNANSWERED", SK_NOFLAG, A_NONE, MAIL_FLAG_ANSWERED, NULL, false },
@@ -535,6 +539,20 @@ static int parse_key(struct pstate *ps, const struct imap_arg *args, size_t n, s
 		if (modseq_args(ps, args, n, pos, a, k) < 0)
 			goto err;
 		break;
+	case A_OBJECTID: {
+		/* RFC 8474 6: objectid is an atom of ALPHA / DIGIT / "_" / "-". */
+		const char *id;
+		if (!(v = next_arg(ps, args, n, pos, a)))
+			goto err;
+		if (!imap_arg_get_atom(v, &id) || !objectid_valid(id, strlen(id))) {
+			fail_key(ps, "Invalid object id for %s", a);
+			goto err;
+		}
+		char prefix[OBJECTID_SIZE];
+		k->str = xstrdup(k->type == SK_EMAILID && objectid_email_blob_prefix(id, prefix) ? prefix
+											     : "");
+		break;
+	}
 	case A_NOT:
 	case A_OR:
 		for (int i = 0; i < (def->arg == A_OR ? 2 : 1); i++) {

@@ -14,6 +14,7 @@ enum {
 	STATUS_RECENT = 1 << 6,
 	STATUS_HIGHESTMODSEQ = 1 << 12, /* condstore: RFC 7162 3.1.6 */
 	STATUS_DELETED_STORAGE = 1 << 7,  /* quota part: RFC 9208 4.2 */
+	STATUS_MAILBOXID = 1 << 20,       /* objectid: RFC 8474 4 */
 };
 
 /* Parses the parenthesised item list; 0 or -1 (BAD, *err set). */

@@ -486,6 +486,10 @@ static bool eval_key(const struct search_key *k, struct eval_state *st)
 		return m->size < k->num;
 	case SK_MODSEQ:
 		return m->modseq >= k->num;
+	case SK_EMAILID: /* RFC 8474 6 */
+		return m->blob && k->str && *k->str && strncmp(m->blob, k->str, strlen(k->str)) == 0;
+	case SK_THREADID:
+		return false;
 	case SK_OLDER:
 	case SK_YOUNGER: {
 		/* RFC 5032: YOUNGER n is "internal date within the last n

@@ -45,6 +45,8 @@ enum search_key_type {
 	SK_BODY,       /* str */
 	SK_TEXT,       /* str: headers + body */
 	SK_MODSEQ,     /* num: modseq >= num (CONDSTORE, later) */
+	SK_EMAILID,    /* objectid: str = blob hash prefix, "" matches nothing */
+	SK_THREADID,   /* objectid: no THREADIDs (NIL), matches nothing */
 	SK_OLDER,      /* num seconds (RFC 5032 WITHIN) */
 	SK_YOUNGER,    /* keep last, or move SK__COUNT */
 };
@@ -78,6 +80,7 @@ struct search_msg {
 	int64_t savedate;          /* seconds since epoch, -1 unknown */
 	uint64_t size;
 	uint64_t modseq;
+	const char *blob;          /* objectid: hex content hash, or NULL */
 	int64_t now;               /* for OLDER/YOUNGER */
 	const struct mail_msg *(*load)(void *ctx);
 	void *load_ctx;

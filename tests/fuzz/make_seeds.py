@@ -137,6 +137,9 @@ def fetch_seeds():
         "long_field": b"BODY[HEADER.FIELDS (" + b"X" * 201 + b")]",
         "mime_no_part": b"BODY[MIME]",
         "text_after_close": b"BODY[TEXT]x",
+        # objectid (RFC 8474 5)
+        "objectid": b"(UID EMAILID THREADID FLAGS)",
+        "objectid_bracket": b"EMAILID[]",
     }
     return items
 
@@ -165,6 +168,10 @@ def search_seeds():
         "saved": (2, b"$ UID $"),
         "saved_missing": (0, b"UID $"),
         "modseq": (0, b"MODSEQ 11"),
+        # objectid (RFC 8474 6)
+        "objectid": (0, b"OR EMAILID M0123456789abcdef01234567 THREADID T1"),
+        "objectid_bad": (0, b"EMAILID \"a b\" THREADID"),
+        "objectid_long": (0, b"EMAILID " + b"M" * 256),
         "older_younger": (0, b"OLDER 3600 YOUNGER 100000"),
         "charset_latin1": (8, b"TEXT caf\xe9"),
         "charset_unknown": (12, b"TEXT x"),

@@ -62,8 +62,8 @@ static const char *const COMMON =
 	" SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN CREATE-SPECIAL-USE";
 /* ext (issue #12): offered after login only */
 static const char *const AFTER_LOGIN = " COMPRESS=DEFLATE UTF8=ACCEPT";
-/* savedate (issue #12): RFC 8514, every state, last row of the table */
-static const char *const TAIL = " SAVEDATE";
+/* savedate, objectid (issue #12): every state, last rows of the table */
+static const char *const TAIL = " SAVEDATE OBJECTID";
 
 static void expect(struct imap_session *s, const char *head)
 {

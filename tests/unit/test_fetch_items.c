@@ -154,6 +154,9 @@ static void test_simple_attributes(void **state)
 		{ "ENVELOPE", FI_ENVELOPE, false, true },
 		{ "BODY", FI_BODY, false, true },
 		{ "BODYSTRUCTURE", FI_BODYSTRUCTURE, false, true },
+		/* objectid: RFC 8474 5; EMAILID reads the blob hash (meta). */
+		{ "EMAILID", FI_EMAILID, true, false },
+		{ "THREADID", FI_THREADID, false, false },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		/* Alone, in a list, and in lower case: the label is upper case. */
@@ -410,6 +413,9 @@ static void test_unknown_attributes(void **state)
 	parse_bad("BODY.PEEKX[]", unknown);
 	parse_bad("UID[]", unknown);
 	parse_bad("MODSEQ[]", unknown);
+	parse_bad("EMAILID[]", unknown);          /* objectid */
+	parse_bad("MAILBOXID", unknown);         /* a STATUS item, not FETCH */
+	parse_bad("EMAILID.PEEK", unknown);
 	atom_bad("[]", unknown);
 
 	parse_bad("()", "FETCH needs attributes");

@@ -156,6 +156,7 @@ static void dump(struct strbuf *b, const struct search_key *k)
 		[SK_LARGER] = "LARGER", [SK_SMALLER] = "SMALLER", [SK_HEADER] = "HEADER",
 		[SK_BODY] = "BODY", [SK_TEXT] = "TEXT", [SK_MODSEQ] = "MODSEQ", [SK_OLDER] = "OLDER",
 		[SK_YOUNGER] = "YOUNGER",
+		[SK_EMAILID] = "EMAILID", [SK_THREADID] = "THREADID", /* objectid */
 	};
 	strbuf_adds(b, names[k->type]);
 	switch (k->type) {
@@ -174,6 +175,8 @@ static void dump(struct strbuf *b, const struct search_key *k)
 	case SK_UNKEYWORD:
 	case SK_BODY:
 	case SK_TEXT:
+	case SK_EMAILID:
+	case SK_THREADID:
 		strbuf_addf(b, ":%s", k->str);
 		break;
 	case SK_HEADER:
@@ -496,6 +499,7 @@ static void test_missing_argument(void **state)
 		"SUBJECT", "FROM", "TO", "CC", "BCC", "BODY", "TEXT", "HEADER", "HEADER Subject",
 		"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "SAVEDBEFORE",
 		"SAVEDON", "SAVEDSINCE", "LARGER", "SMALLER", "OLDER", "YOUNGER", "MODSEQ",
+		"EMAILID", "THREADID", /* objectid */
 		"KEYWORD", "UNKEYWORD", "UID", "NOT", "OR", "OR SEEN", "(NOT)", "SEEN (OR SEEN)",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -695,6 +699,38 @@ static void test_larger_smaller(void **state)
 	parse_bad("LARGER 1k");
 	parse_bad("SMALLER \"10\"");
 	parse_bad("SMALLER (10)");
+}
+
+/* objectid: RFC 8474 6. An EMAILID is "M" and a prefix of the blob hash. */
+static void test_objectid(void **state)
+{
+	(void)state;
+	struct search_msg m = msg_default();
+	m.blob = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	assert_true(match("EMAILID M0123456789abcdef01234567", &m));
+	assert_false(match("EMAILID M0123456789abcdef01234568", &m));
+	assert_false(match("EMAILID M0123456789ABCDEF01234567", &m)); /* not one we issue */
+	assert_false(match("EMAILID M0123", &m));
+	assert_false(match("EMAILID F0123456789abcdef01234567", &m));
+	assert_false(match("THREADID T0123456789abcdef01234567", &m));
+	assert_true(match("NOT THREADID T1", &m));
+	assert_true(match("OR THREADID T1 emailid M0123456789abcdef01234567", &m));
+	m.blob = NULL;
+	assert_false(match("EMAILID M0123456789abcdef01234567", &m));
+	assert_tree("EMAILID M0123456789abcdef01234567", &ctx_rev1,
+		    "AND(EMAILID:0123456789abcdef01234567)");
+	assert_tree("THREADID T-_9", &ctx_rev1, "AND(THREADID:)");
+	parse_bad("EMAILID \"a b\"");
+	parse_bad("EMAILID \"M01\"");
+	parse_bad("EMAILID (M01)");
+	parse_bad("THREADID M.1");
+	char big[300];
+	memset(big, 0, sizeof(big));
+	memcpy(big, "EMAILID ", 8);
+	memset(big + 8, 'M', 256);
+	parse_bad(big);
+	big[8 + 255] = '\0';
+	assert_false(match(big, &m));
 }
 
 static void test_modseq(void **state)
@@ -1085,6 +1121,7 @@ int main(void)
 		cmocka_unit_test(test_older_younger),
 		cmocka_unit_test(test_larger_smaller),
 		cmocka_unit_test(test_modseq),
+		cmocka_unit_test(test_objectid),
 		cmocka_unit_test(test_header_keys_tree),
 		cmocka_unit_test(test_string_folded_at_parse),
 		cmocka_unit_test(test_nul_in_literal),

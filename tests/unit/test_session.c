@@ -48,7 +48,8 @@ static int case_setup(void **state)
 	" ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED" \
 	" LIST-STATUS SPECIAL-USE ESEARCH SEARCHRES BINARY MULTIAPPEND STATUS=SIZE"       \
 	" APPENDLIMIT=4096 CONDSTORE QRESYNC"                                                            \
-	" SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN CREATE-SPECIAL-USE"
+	" SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN CREATE-SPECIAL-USE" \
+	" OBJECTID"
 /* RFC 7888: LITERAL- before login (small pre-login literals), LITERAL+ after. */
 /* savedate (issue #12): RFC 8514, every state, last row of the table */
 #define CAPS_TAIL " SAVEDATE"
@@ -686,9 +687,13 @@ static void test_rename_delete_selected(void **state)
 	(void)state;
 	struct sh_conn *c = sh_open(g_env, true, false);
 	sh_login(c);
-	sh_expect(c, "d1", "CREATE Sel", "d1 OK CREATE completed\r\n");
+	/* objectid: RFC 8474 4.1, the new mailbox's MAILBOXID. */
+	char *got = sh_cmd(c, "d1", "CREATE Sel");
+	assert_non_null(strstr(got, "d1 OK [MAILBOXID (F"));
+	assert_non_null(strstr(got, ")] CREATE completed\r\n"));
+	free(got);
 	sh_append(c, "Sel", "", "one");
-	char *got = sh_cmd(c, "d2", "SELECT Sel");
+	got = sh_cmd(c, "d2", "SELECT Sel");
 	assert_non_null(strstr(got, "* 1 EXISTS\r\n"));
 	assert_non_null(strstr(got, "d2 OK [READ-WRITE] SELECT completed\r\n"));
 	free(got);
