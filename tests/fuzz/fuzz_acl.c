@@ -85,8 +85,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ne > 0) {
 		const char *who = e[0].ident[0] == '-' ? e[0].ident + 1 : e[0].ident;
 		CHECK(store_acl_rights_of(who, who, "box", e, ne) == STORE_ACL_ALL);
-		CHECK((store_acl_rights_of("owner@x", who, "box", e, ne) & ~positive) == 0);
-		CHECK(store_acl_rights_of("owner@x", who, "other", e, ne) == 0);
+		/* The owner has every right whatever the entries say, so the
+		 * model holds only for someone else. */
+		if (strcmp(who, "owner@x") != 0) {
+			CHECK((store_acl_rights_of("owner@x", who, "box", e, ne) & ~positive) == 0);
+			CHECK(store_acl_rights_of("owner@x", who, "other", e, ne) == 0);
+		}
 	}
 	imap_parser_free(p);
 	return 0;

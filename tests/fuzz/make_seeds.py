@@ -305,6 +305,8 @@ def acl_seeds():
         "bad_ident": b'INBOX "bad id" lr --bob l',
         "literal": b'INBOX {3+}\r\nbob {2+}\r\nlr',
         "long_ident": b'INBOX ' + b"a" * 300 + b' lr',
+        # The owner's own entry: the owner keeps every right (found by fuzzing).
+        "owner_entry": b'owner@x lr bob r',
     }
 
 
