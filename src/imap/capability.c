@@ -9,6 +9,7 @@
  * plus the code that honours imap_cap_enabled(). */
 #include "imap/capability.h"
 #include "imap/session_internal.h"
+#include "imap/cmd_quota.h"
 #include "auth/sasl.h"
 #include "core/config.h"
 #include "core/util.h"
@@ -31,6 +32,9 @@ enum {
 	 * and the connection allows (auth/sasl.h sasl_mech_usable: nothing
 	 * before TLS unless trusted, -PLUS only over TLS). */
 	AUTH_MECHS = 1u << 6,
+	/* RFC 9208 4.1.3: QUOTASET says SETQUOTA may succeed, which it does
+	 * only for the users in [quota] admins, so only they are told so. */
+	QUOTA_ADMINS = 1u << 7,
 };
 
 /* RFC 9051: IMAP4rev2 changes mailbox names to UTF-8 on the wire and
@@ -113,7 +117,7 @@ static const struct capability caps[] = {
 	{ "QUOTA=RES-STORAGE", OFFER_LOGGED_IN, NULL, NULL },
 	{ "QUOTA=RES-MESSAGE", OFFER_LOGGED_IN, NULL, NULL },
 	{ "QUOTA=RES-MAILBOX", OFFER_LOGGED_IN, NULL, NULL },
-	{ "QUOTASET", OFFER_LOGGED_IN, NULL, NULL },
+	{ "QUOTASET", OFFER_LOGGED_IN | QUOTA_ADMINS, NULL, NULL },
 	/* ext: after login only */
 	{ "COMPRESS=DEFLATE", OFFER_LOGGED_IN, NULL, NULL },
 	{ "UTF8=ACCEPT", OFFER_LOGGED_IN | ENABLEABLE, enable_utf8_accept, NULL },
@@ -137,6 +141,8 @@ static bool offered(const struct imap_session *s, const struct capability *c)
 	if ((c->when & NEEDS_CLEARTEXT_REFUSED) && cleartext_ok)
 		return false;
 	if ((c->when & NEEDS_STARTTLS) && (!s->info.starttls_offered || s->info.tls))
+		return false;
+	if ((c->when & QUOTA_ADMINS) && !quota_is_admin(s->cfg->quota_admins, s->user))
 		return false;
 	return true;
 }

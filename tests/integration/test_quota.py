@@ -90,10 +90,14 @@ def test_capabilities_after_login_only(srv):
     s.close()
     c = Conn(srv, "alice")
     data = c.ok(b"CAPABILITY")
-    for cap in (b"QUOTA", b"QUOTA=RES-STORAGE", b"QUOTA=RES-MESSAGE", b"QUOTA=RES-MAILBOX",
-                b"QUOTASET"):
+    for cap in (b"QUOTA", b"QUOTA=RES-STORAGE", b"QUOTA=RES-MESSAGE", b"QUOTA=RES-MAILBOX"):
         assert b" " + cap + b" " in data.replace(b"\r\n", b" "), (cap, data)
+    # RFC 9208 4.1.3: QUOTASET only for [quota] admins (alice is not one).
+    assert b"QUOTASET" not in data
     c.close()
+    b = Conn(srv, "boss")
+    assert b" QUOTASET " in b.ok(b"CAPABILITY").replace(b"\r\n", b" ")
+    b.close()
 
 
 def test_no_limits_no_root(srv):
@@ -169,6 +173,16 @@ def test_create_over_mailbox_limit(srv):
     assert b"Two" not in c.ok(b'LIST "" *')
     c.ok(b"DELETE One")
     c.ok(b"CREATE Two")
+    assert quota_of(c.ok(b'GETQUOTA "User quota"'))["MAILBOX"] == (7, 7)
+    # RENAME INBOX creates a mailbox too (RFC 9051 6.3.6); renaming
+    # another one does not change the count.
+    assert c.append(b"INBOX", message(1)).startswith(b"OK")
+    c.expect(b"RENAME INBOX Old-Inbox", b"NO [OVERQUOTA]")
+    assert b"Old-Inbox" not in c.ok(b'LIST "" *')
+    assert b"* 1 EXISTS" in c.ok(b"SELECT INBOX")
+    c.ok(b"RENAME Two Three")
+    c.ok(b"DELETE Three")
+    c.ok(b"RENAME INBOX Old-Inbox")
     assert quota_of(c.ok(b'GETQUOTA "User quota"'))["MAILBOX"] == (7, 7)
     c.close()
 

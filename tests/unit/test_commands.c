@@ -102,10 +102,22 @@ static void test_capabilities(void **state)
 	 * RFC 9208 QUOTA after login only (quota part). */
 	char want[1024];
 	snprintf(want, sizeof(want), "IMAP4rev1 IMAP4rev2 LITERAL+ %s %s%s%s", COMMON,
-		 "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX QUOTASET", AFTER_LOGIN, TAIL);
+		 "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX", AFTER_LOGIN, TAIL);
 	char *got = caps(&s);
 	assert_string_equal(got, want);
 	free(got);
+	/* RFC 9208 4.1.3: QUOTASET only to the users who may SETQUOTA. */
+	assert_false(imap_cap_offered(&s, "QUOTASET"));
+	s.user = "boss";
+	cfg.quota_admins = "chief, boss";
+	assert_true(imap_cap_offered(&s, "QUOTASET"));
+	got = caps(&s);
+	assert_non_null(strstr(got, "QUOTA=RES-MAILBOX QUOTASET "));
+	free(got);
+	s.user = "alice";
+	assert_false(imap_cap_offered(&s, "QUOTASET"));
+	cfg.quota_admins = NULL;
+	s.user = NULL;
 	assert_false(imap_cap_offered(&s, "AUTH=PLAIN"));
 }
 

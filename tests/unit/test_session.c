@@ -57,7 +57,7 @@ static int case_setup(void **state)
 #define CAPS_TLS "IMAP4rev1 IMAP4rev2 AUTH=SCRAM-SHA-256 AUTH=PLAIN AUTH=LOGIN SASL-IR LITERAL-" CAPS_COMMON CAPS_TAIL
 #define CAPS_AUTH "IMAP4rev1 IMAP4rev2 LITERAL+" CAPS_COMMON CAPS_QUOTA " COMPRESS=DEFLATE UTF8=ACCEPT" CAPS_TAIL
 /* RFC 9208, after login only (quota part). */
-#define CAPS_QUOTA " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX QUOTASET"
+#define CAPS_QUOTA " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX"
 
 /* Capability lists compare as sets of tokens: the order carries no meaning
  * (RFC 9051 7.2.2), every token does. */

@@ -443,7 +443,14 @@ int sqlite_mailbox_rename(struct store_user *base, const char *from, const char 
 	int r = sqlite_tx_write(u);
 	if (r != STORE_OK)
 		return r;
-	r = strcmp(from, "INBOX") == 0 ? rename_inbox(u, to) : rename_tree(u, from, to);
+	/* Renaming INBOX creates a mailbox (RFC 9051 6.3.6): the MAILBOX
+	 * resource of the quota applies as to CREATE (RFC 9208 5.3). */
+	struct store_quota_usage qbefore;
+	r = sqlite_quota_read(u, &qbefore, NULL);
+	if (r == STORE_OK)
+		r = strcmp(from, "INBOX") == 0 ? rename_inbox(u, to) : rename_tree(u, from, to);
+	if (r == STORE_OK)
+		r = sqlite_quota_check(u, &qbefore);
 	if (r != STORE_OK) {
 		sqlite_tx_rollback(u);
 		return r;
