@@ -116,7 +116,9 @@ struct search_job {
 	size_t unindexed;            /* messages the index did not hold */
 };
 
-/* What the index answered for the BODY/TEXT keys of one search. */
+/* What the index answered for the content keys of one search: BODY and
+ * TEXT from the full-text index, FROM/TO/CC/BCC/SUBJECT and HEADER of an
+ * indexed field from the stored fields. */
 #define SEARCH_TEXT_KEYS_MAX 16
 
 struct text_answer {
@@ -129,8 +131,11 @@ struct text_answer {
 struct text_answers {
 	struct text_answer a[SEARCH_TEXT_KEYS_MAX];
 	size_t n;
-	const struct store_search_row *row; /* the current message's, or NULL */
-	uint32_t uid;
+	/* The messages the index cannot answer for: not indexed yet, and
+	 * (BODY/TEXT only) indexed in part. Ascending, usually empty. */
+	uint32_t *unindexed, *partial;
+	size_t nunindexed, npartial;
+	uint32_t uid;                /* the current message */
 };
 
 /* The index fields a key tree reads (bit per SEARCH_DOC_* field). */
@@ -147,31 +152,58 @@ static unsigned key_fields(const struct search_key *k)
 	return m;
 }
 
-/* Asks the index for every BODY/TEXT key of the tree (up to
- * SEARCH_TEXT_KEYS_MAX; the others are evaluated from the messages). */
-static void text_answers_fill(struct store_user *u, int64_t mailbox, const struct search_key *k,
-			      struct text_answers *ta)
+/* Whether the tree needs the index entries themselves: only the Date:
+ * day of SENT* is not answered by a query of its own. */
+static bool key_needs_docs(const struct search_key *k)
 {
-	if ((k->type == SK_BODY || k->type == SK_TEXT) && ta->n < SEARCH_TEXT_KEYS_MAX) {
+	if (k->type == SK_SENTBEFORE || k->type == SK_SENTON || k->type == SK_SENTSINCE)
+		return true;
+	for (size_t i = 0; i < k->nchildren; i++)
+		if (key_needs_docs(k->children[i]))
+			return true;
+	return false;
+}
+
+static bool field_match(const char *value, size_t len, void *ctx)
+{
+	return search_value_contains(value, len, ctx);
+}
+
+/* Asks the index for every content key of the tree it can answer (up to
+ * SEARCH_TEXT_KEYS_MAX; the others are evaluated from the entries or the
+ * messages). */
+static void text_answers_fill(struct store_user *u, int64_t mailbox, uint32_t min_uid,
+			      const struct search_key *k, struct text_answers *ta)
+{
+	int f = k->type == SK_HEADER && k->field ? search_doc_field_find(k->field) : -1;
+	if ((k->type == SK_BODY || k->type == SK_TEXT || f >= 0) && ta->n < SEARCH_TEXT_KEYS_MAX) {
 		struct text_answer *a = &ta->a[ta->n];
 		memset(a, 0, sizeof(*a));
 		a->key = k;
+		int r = STORE_OK;
+		if (f >= 0)
+			r = store_search_field(u, mailbox, min_uid, f, field_match,
+					       k->folded ? k->folded : "", &a->uids, &a->n);
 		/* RFC 9051 6.4.4: the empty string is in every text. */
-		if (!k->folded || !*k->folded)
+		else if (!k->folded || !*k->folded)
 			a->all = true;
-		else if (store_search_text(u, mailbox, k->folded, k->type == SK_BODY, &a->uids,
-					   &a->n) != STORE_OK)
+		else
+			r = store_search_text(u, mailbox, k->folded, k->type == SK_BODY, &a->uids,
+					      &a->n);
+		if (r != STORE_OK)
 			return;
 		ta->n++;
 	}
 	for (size_t i = 0; i < k->nchildren; i++)
-		text_answers_fill(u, mailbox, k->children[i], ta);
+		text_answers_fill(u, mailbox, min_uid, k->children[i], ta);
 }
 
 static void text_answers_free(struct text_answers *ta)
 {
 	for (size_t i = 0; i < ta->n; i++)
 		free(ta->a[i].uids);
+	free(ta->unindexed);
+	free(ta->partial);
 }
 
 static bool uid_in(const uint32_t *a, size_t n, uint32_t uid)
@@ -189,17 +221,20 @@ static bool uid_in(const uint32_t *a, size_t n, uint32_t uid)
 	return false;
 }
 
-/* search_msg.text_hit: the index's exact answer for an indexed message
- * whose whole text it holds, -1 otherwise. */
+/* search_msg.text_hit: the index's exact answer for a message it holds
+ * (for BODY/TEXT: holds whole), -1 otherwise. */
 static int text_hit(void *ctx, const struct search_key *k)
 {
 	const struct text_answers *ta = ctx;
-	if (!ta->row || ta->row->doc.body_partial)
+	if (uid_in(ta->unindexed, ta->nunindexed, ta->uid))
 		return -1;
 	for (size_t i = 0; i < ta->n; i++) {
 		const struct text_answer *a = &ta->a[i];
-		if (a->key == k)
-			return a->all || uid_in(a->uids, a->n, ta->uid);
+		if (a->key != k)
+			continue;
+		if (k->type != SK_HEADER && uid_in(ta->partial, ta->npartial, ta->uid))
+			return -1;
+		return a->all || uid_in(a->uids, a->n, ta->uid);
 	}
 	return -1;
 }
@@ -223,10 +258,16 @@ static int search_run(struct store_user *u, struct search_job *j)
 	if (content) {
 		/* Without the index (an error is logged by the store) every
 		 * message is read, as before it existed. */
-		if (store_search_docs(u, j->mailbox, j->view[0], key_fields(j->key), &rows, &nrows) !=
-		    STORE_OK)
-			nrows = 0;
-		text_answers_fill(u, j->mailbox, j->key, &ta);
+		if (store_search_coverage(u, j->mailbox, j->view[0], &ta.unindexed, &ta.nunindexed,
+					  &ta.partial, &ta.npartial) == STORE_OK) {
+			if (key_needs_docs(j->key) &&
+			    store_search_docs(u, j->mailbox, j->view[0], key_fields(j->key), &rows,
+					      &nrows) != STORE_OK)
+				nrows = 0;
+			text_answers_fill(u, j->mailbox, j->view[0], j->key, &ta);
+			/* The background indexer is started for these (below). */
+			j->unindexed = ta.nunindexed;
+		}
 	}
 	int64_t now = (int64_t)time(NULL);
 	size_t cap = 0, mpos = 0;
@@ -243,9 +284,6 @@ static int search_run(struct store_user *u, struct search_job *j)
 			rpos++;
 		const struct store_search_row *row =
 			rpos < nrows && rows[rpos].uid == uid ? &rows[rpos] : NULL;
-		if (content && !row)
-			j->unindexed++;
-		ta.row = row;
 		ta.uid = uid;
 		struct search_loader loader = { .u = u, .blob = m->blob };
 		struct search_msg sm = {

@@ -313,6 +313,15 @@ static bool folded_contains(const char *hay, size_t hlen, const char *needle)
 	return memmem(hay, hlen, needle, nlen) != NULL;
 }
 
+bool search_value_contains(const char *value, size_t len, const char *folded)
+{
+	size_t fl = 0;
+	char *f = search_casefold(value, len, &fl);
+	bool r = folded_contains(f, fl, folded ? folded : "");
+	free(f);
+	return r;
+}
+
 /* The field's value as SEARCH compares it: from the index when it holds
  * the message and the field, else from the message (mail/searchdoc.c
  * computes both the same way). NULL folded: no such field. */
@@ -416,7 +425,7 @@ static bool eval_sent_day(struct eval_state *st, int64_t *day)
 	return st->sent_state == 1;
 }
 
-/* The index's answer for a BODY/TEXT key, -1 when it has none. */
+/* The index's answer for a content key, -1 when it has none. */
 static int eval_text_hit(const struct search_key *k, struct eval_state *st)
 {
 	return st->m->text_hit ? st->m->text_hit(st->m->text_ctx, k) : -1;
@@ -503,6 +512,9 @@ static bool eval_key(const struct search_key *k, struct eval_state *st)
 	case SK_HEADER: {
 		if (!k->field)
 			return false;
+		int hit = eval_text_hit(k, st);
+		if (hit >= 0)
+			return hit == 1;
 		const struct hdr_cache_ent *e = eval_header(st, k->field);
 		/* RFC 9051 6.4.4: an empty string matches every message
 		 * that has the field at all. */

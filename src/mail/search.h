@@ -89,8 +89,9 @@ struct search_msg {
 	 * SUBJECT and HEADER of an indexed field) and the Date: day; hdrs and
 	 * body are not used. */
 	const struct search_doc *doc;
-	/* The index's answer to a BODY/TEXT key for this message: 1 matches,
-	 * 0 does not, -1 unknown (the message's content decides). NULL: -1. */
+	/* The index's answer to a BODY/TEXT key, or a HEADER key of an
+	 * indexed field, for this message: 1 matches, 0 does not, -1 unknown
+	 * (the message's content decides). NULL: -1. */
 	int (*text_hit)(void *ctx, const struct search_key *k);
 	void *text_ctx;
 };
@@ -112,5 +113,9 @@ int64_t search_day_of(int64_t t, int offset_min);
 /* Casefolds UTF-8 s for i;unicode-casemap comparison; caller frees. Invalid
  * UTF-8 bytes are kept as-is (so ASCII search still works on bad input). */
 char *search_casefold(const char *s, size_t len, size_t *outlen);
+/* Whether a header field's value (UTF-8, as the index stores it) contains
+ * the casefolded needle, exactly as a HEADER/FROM/SUBJECT... key compares
+ * it (RFC 9051 6.4.4; "" matches any value). */
+bool search_value_contains(const char *value, size_t len, const char *folded);
 
 #endif

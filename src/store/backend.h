@@ -125,6 +125,10 @@ struct store_backend {
 			      size_t max, char (**blobs)[65], size_t *n);
 	int (*search_put)(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
 			  size_t n);
+	int (*search_field)(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, int field,
+			    store_search_match_fn match, void *ctx, uint32_t **uids, size_t *n);
+	int (*search_coverage)(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
+			       uint32_t **unindexed, size_t *nu, uint32_t **partial, size_t *np);
 	/* acl (issue #12, RFC 4314): a mailbox's ACL lives in its owner's
 	 * store. mailbox is normalised (NULL in acl_list: every mailbox's
 	 * entries, in name order); ident is valid; rights is the canonical

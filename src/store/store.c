@@ -606,6 +606,26 @@ int store_search_text(struct store_user *u, int64_t mailbox_id, const char *fold
 	return u->be->search_text(u, mailbox_id, folded, body_only, uids, n);
 }
 
+int store_search_field(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, int field,
+		       store_search_match_fn match, void *ctx, uint32_t **uids, size_t *n)
+{
+	*uids = NULL;
+	*n = 0;
+	if (!u || !match || field < 0 || field >= SEARCH_DOC_NFIELDS)
+		return STORE_EINVAL;
+	return u->be->search_field(u, mailbox_id, min_uid, field, match, ctx, uids, n);
+}
+
+int store_search_coverage(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
+			  uint32_t **unindexed, size_t *nu, uint32_t **partial, size_t *np)
+{
+	*unindexed = *partial = NULL;
+	*nu = *np = 0;
+	if (!u)
+		return STORE_EINVAL;
+	return u->be->search_coverage(u, mailbox_id, min_uid, unindexed, nu, partial, np);
+}
+
 int store_search_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
 			 char (**blobs)[65], size_t *n)
 {

@@ -370,6 +370,21 @@ int store_search_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *ui
  * already has one, or that no message references any more, is skipped. */
 int store_search_put(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
 		     size_t n);
+/* Decides whether a stored field value (UTF-8, as in search_doc.field)
+ * matches; the caller's rule, so the store needs no casefolding. */
+typedef bool (*store_search_match_fn)(const char *value, size_t len, void *ctx);
+/* The UIDs, ascending, of the mailbox's indexed messages with
+ * uid >= min_uid whose field `field` (SEARCH_DOC_*) exists and match()
+ * accepts: a header SEARCH answered without reading every entry into
+ * memory. Messages the index does not hold are absent (see coverage). */
+int store_search_field(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, int field,
+		       store_search_match_fn match, void *ctx, uint32_t **uids, size_t *n);
+/* The mailbox's messages with uid >= min_uid that have no index entry
+ * (*unindexed) and those whose entry holds only part of their text
+ * (*partial: BODY/TEXT must read the file), both ascending and usually
+ * empty. */
+int store_search_coverage(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
+			  uint32_t **unindexed, size_t *nu, uint32_t **partial, size_t *np);
 
 /* ---- Change notification ----
  * Every committed change to a user's store (from this process, another

@@ -224,3 +224,31 @@ def test_background_indexing():
         print("searched while partly indexed: %s" % seen_partial)
     finally:
         s.close()
+
+
+def test_doc_id_migration():
+    """A store from before migration 10 (messages without doc_id): on the
+    next start every message is linked to its existing entry, so header
+    and body SEARCH are answered without a message file."""
+    s = Server()
+    try:
+        c = s.imap_tls()
+        for i in range(40):
+            subj = b"invoice %d" % i if i % 4 == 0 else b"note %d" % i
+            body = b"see zanzibar\r\n" if i % 5 == 0 else b"plain %d\r\n" % i
+            assert c.append("INBOX", None, None, msg(subj, body=body))[0] == "OK"
+        c.logout()
+        s.stop()
+        db_exec(s, "DROP TRIGGER search_doc_link; DROP TRIGGER search_doc_unlink;"
+                   " DROP INDEX messages_unindexed; DROP INDEX search_doc_partial;"
+                   " ALTER TABLE messages DROP COLUMN doc_id;"
+                   " DELETE FROM store_meta WHERE key='migration.10'; PRAGMA user_version=1;")
+        s.start()
+        r = Raw(s, "INBOX")
+        with FilesAway(s):
+            assert search(r, b"SUBJECT invoice") == [i + 1 for i in range(40) if i % 4 == 0]
+            assert search(r, b"BODY zanzibar") == [i + 1 for i in range(40) if i % 5 == 0]
+        r.close()
+        assert db_query(s, "SELECT count(*) FROM messages WHERE doc_id IS NULL") == [(0,)]
+    finally:
+        s.close()

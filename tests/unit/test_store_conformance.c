@@ -1398,6 +1398,27 @@ static uint32_t append_doc(struct store_user *u, const char *mailbox, const char
 	return a.uid;
 }
 
+/* A field rule for the test: the raw value contains ctx. */
+static bool field_has(const char *value, size_t len, void *ctx)
+{
+	return memmem(value, len, ctx, strlen(ctx)) != NULL;
+}
+
+/* store_search_field() of field with field_has(needle) gives want[0..n). */
+static void expect_field(struct store_user *u, int64_t mb, uint32_t min_uid, int field,
+			 const char *needle, const uint32_t *want, size_t nwant)
+{
+	uint32_t *uids;
+	size_t n;
+	assert_int_equal(store_search_field(u, mb, min_uid, field, field_has, (void *)needle, &uids,
+					    &n),
+			 STORE_OK);
+	assert_int_equal(n, nwant);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(uids[i], want[i]);
+	free(uids);
+}
+
 static void doc_init(struct search_doc *d, char *subject, char *hdrs, char *body)
 {
 	memset(d, 0, sizeof(*d));
@@ -1461,6 +1482,22 @@ static void test_search_index(void **state)
 	assert_int_equal(n, 0);
 	free(uids);
 
+	/* Header fields answered by the caller's rule, in UID order, from
+	 * min_uid; coverage names what the index cannot answer for. */
+	expect_field(u, inbox, 1, SEARCH_DOC_SUBJECT, "e", (uint32_t[]){ u1, u2 }, 2);
+	expect_field(u, inbox, u2, SEARCH_DOC_SUBJECT, "", (uint32_t[]){ u2, u4 }, 2);
+	expect_field(u, inbox, 1, SEARCH_DOC_FROM, "", NULL, 0);
+	uint32_t *unidx, *part;
+	size_t nunidx, npart;
+	assert_int_equal(store_search_coverage(u, inbox, 1, &unidx, &nunidx, &part, &npart),
+			 STORE_OK);
+	assert_int_equal(nunidx, 1);
+	assert_int_equal(unidx[0], u3);
+	assert_int_equal(npart, 1);
+	assert_int_equal(part[0], u4);
+	free(unidx);
+	free(part);
+
 	/* What is missing: u3 only; once put, nothing. */
 	int64_t cmb = 0;
 	uint32_t cuid = 0;
@@ -1483,6 +1520,14 @@ static void test_search_index(void **state)
 	assert_int_equal(n, 2);
 	assert_int_equal(rows[0].uid, u3);
 	store_search_rows_free(rows, n);
+	/* An entry put after its message covers it. */
+	assert_int_equal(store_search_coverage(u, inbox, 1, &unidx, &nunidx, &part, &npart),
+			 STORE_OK);
+	assert_int_equal(nunidx, 0);
+	assert_int_equal(npart, 1);
+	free(unidx);
+	free(part);
+	expect_field(u, inbox, 1, SEARCH_DOC_SUBJECT, "None", &u3, 1);
 
 	/* COPY shares the entry. */
 	assert_int_equal(store_mailbox_create(u, "Copies", NULL), STORE_OK);
@@ -1497,6 +1542,7 @@ static void test_search_index(void **state)
 	assert_int_equal(store_search_text(u, copies, "ZANZIBAR", true, &uids, &n), STORE_OK);
 	assert_int_equal(n, 1);
 	free(uids);
+	expect_field(u, copies, 1, SEARCH_DOC_SUBJECT, "Hell", &c1, 1);
 
 	/* Gone with the last message of its blob: a late put is skipped. */
 	assert_int_equal(store_expunge(u, inbox, one, 1), STORE_OK);

@@ -47,6 +47,8 @@ const struct store_backend store_sqlite_backend = {
 	.search_text = sqlite_search_text,
 	.search_pending = sqlite_search_pending,
 	.search_put = sqlite_search_put,
+	.search_field = sqlite_search_field,
+	.search_coverage = sqlite_search_coverage,
 	/* acl (issue #12) */
 	.acl_list = sqlite_acl_list,
 	.acl_set = sqlite_acl_set,

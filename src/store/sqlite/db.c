@@ -263,6 +263,20 @@ static const struct db_migration db_migrations[] = {
 	{ 7, "keywords_index",
 	  "CREATE INDEX messages_keywords ON messages(mailbox_id, keywords)"
 	  " WHERE keywords IS NOT NULL;" },
+	/* searchidx: each message names its index entry by integer id, so a
+	 * SEARCH joins on the entry's rowid instead of seeking the 64-byte
+	 * blob key per message (100k messages: ~200 -> ~35 ms of CPU), and
+	 * "not indexed yet" is an indexed NULL. Kept by MSG_INSERT and the
+	 * triggers below, whichever of message and entry comes first. */
+	{ 10, "search_doc_id",
+	  "ALTER TABLE messages ADD COLUMN doc_id INTEGER;"
+	  "UPDATE messages SET doc_id=(SELECT id FROM search_doc d WHERE d.blob=messages.blob);"
+	  "CREATE INDEX messages_unindexed ON messages(mailbox_id, uid) WHERE doc_id IS NULL;"
+	  "CREATE INDEX search_doc_partial ON search_doc(id) WHERE partial=1;"
+	  "CREATE TRIGGER search_doc_link AFTER INSERT ON search_doc BEGIN"
+	  " UPDATE messages SET doc_id=NEW.id WHERE blob=NEW.blob; END;"
+	  "CREATE TRIGGER search_doc_unlink AFTER DELETE ON search_doc BEGIN"
+	  " UPDATE messages SET doc_id=NULL WHERE blob=OLD.blob; END;" },
 	{ 0, NULL, NULL },
 };
 

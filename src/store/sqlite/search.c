@@ -134,7 +134,7 @@ static int search_docs_read(struct sqlite_user *u, int64_t mailbox_id, uint32_t 
 	for (int f = 0; f < SEARCH_DOC_NFIELDS; f++)
 		strbuf_addf(&sql, ",%s%s", (fields & (1u << f)) ? "d." : "",
 			    (fields & (1u << f)) ? field_columns[f] : "NULL");
-	strbuf_adds(&sql, " FROM messages m JOIN search_doc d ON d.blob=m.blob"
+	strbuf_adds(&sql, " FROM messages m JOIN search_doc d ON d.id=m.doc_id"
 			  " WHERE m.mailbox_id=?1 AND m.uid>=?2 ORDER BY m.uid");
 	sqlite3_stmt *st = NULL;
 	int r = STORE_OK;
@@ -371,4 +371,83 @@ int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct s
 		return r;
 	}
 	return sqlite_tx_commit(u);
+}
+
+/* Steps st, collecting column 0 as UIDs of the rows whose column 1
+ * match() accepts (every row when match is NULL); SQLITE_DONE or the
+ * error. The caller binds before and resets or finalizes after. */
+static int uids_collect(sqlite3_stmt *st, store_search_match_fn match, void *ctx, uint32_t **out,
+			size_t *n)
+{
+	uint32_t *a = NULL;
+	size_t cap = 0, cnt = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (match) {
+			const char *v = (const char *)sqlite3_column_text(st, 1);
+			size_t len = (size_t)sqlite3_column_bytes(st, 1);
+			if (!v || !match(v, len, ctx))
+				continue;
+		}
+		xgrow((void **)&a, &cap, cnt + 1, sizeof(*a));
+		a[cnt++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	if (rc != SQLITE_DONE) {
+		free(a);
+		a = NULL;
+		cnt = 0;
+	}
+	*out = a;
+	*n = cnt;
+	return rc;
+}
+
+int sqlite_search_field(struct store_user *base, int64_t mailbox_id, uint32_t min_uid, int field,
+			store_search_match_fn match, void *ctx, uint32_t **uids, size_t *n)
+{
+	struct sqlite_user *u = sqlite_user_of(base);
+	/* One pass in UID order over the mailbox's rows, each joined to its
+	 * entry by rowid; only the one column is read. */
+	char sql[160];
+	snprintf(sql, sizeof(sql),
+		 "SELECT m.uid,d.%s FROM messages m JOIN search_doc d ON d.id=m.doc_id"
+		 " WHERE m.mailbox_id=?1 AND m.uid>=?2 AND d.%s IS NOT NULL ORDER BY m.uid",
+		 field_columns[field], field_columns[field]);
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(u->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return sqlite_db_error(u, "search_field");
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, min_uid);
+	int rc = uids_collect(st, match, ctx, uids, n);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? STORE_OK : sqlite_db_error(u, "search_field");
+}
+
+static int uid_column_list(struct sqlite_user *u, enum store_stmt id, int64_t mailbox_id,
+			   uint32_t min_uid, uint32_t **out, size_t *n)
+{
+	sqlite3_stmt *st = sqlite_stmt(u, id);
+	if (!st)
+		return STORE_EIO;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, min_uid);
+	int rc = uids_collect(st, NULL, NULL, out, n);
+	sqlite_stmt_done(st);
+	return rc == SQLITE_DONE ? STORE_OK : sqlite_db_error(u, "search_coverage");
+}
+
+int sqlite_search_coverage(struct store_user *base, int64_t mailbox_id, uint32_t min_uid,
+			   uint32_t **unindexed, size_t *nu, uint32_t **partial, size_t *np)
+{
+	struct sqlite_user *u = sqlite_user_of(base);
+	/* Both from partial indexes: no walk over the mailbox. */
+	int r = uid_column_list(u, STMT_SEARCH_UNINDEXED, mailbox_id, min_uid, unindexed, nu);
+	if (r == STORE_OK)
+		r = uid_column_list(u, STMT_SEARCH_PARTIAL, mailbox_id, min_uid, partial, np);
+	if (r != STORE_OK) {
+		free(*unindexed);
+		*unindexed = NULL;
+		*nu = 0;
+	}
+	return r;
 }

@@ -73,7 +73,8 @@
 		      "LEFT JOIN message_cache c ON c.blob=m.blob "                               \
 		      "WHERE m.mailbox_id=?1 AND m.uid=?2")                                       \
 	X(MSG_INSERT, "INSERT INTO messages(mailbox_id,uid,modseq,flags,keywords,internaldate,"   \
-		      "internaldate_tz,savedate,size,blob) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)") \
+		      "internaldate_tz,savedate,size,blob,doc_id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8," \
+		      "?9,?10,(SELECT id FROM search_doc WHERE blob=?10))")                     \
 	X(MSG_SET_FLAGS, "UPDATE messages SET flags=?3,keywords=?4,modseq=?5 "                    \
 			 "WHERE mailbox_id=?1 AND uid=?2")                                        \
 	X(MSG_DELETE, "DELETE FROM messages WHERE mailbox_id=?1 AND uid=?2 RETURNING blob")       \
@@ -124,9 +125,15 @@
 	X(SEARCH_DOC_DELETE, "DELETE FROM search_doc WHERE blob=?1 RETURNING id")                 \
 	X(SEARCH_TEXT_DELETE, "DELETE FROM search_text WHERE rowid=?1")                           \
 	X(SEARCH_PENDING, "SELECT mailbox_id,uid,blob FROM messages m "                           \
-			  "WHERE (mailbox_id,uid)>(?1,?2) AND NOT EXISTS("                        \
-			  "SELECT 1 FROM search_doc d WHERE d.blob=m.blob) "                      \
-			  "ORDER BY mailbox_id,uid LIMIT ?3")                                                          \
+			  "WHERE (mailbox_id,uid)>(?1,?2) AND doc_id IS NULL "                    \
+			  "ORDER BY mailbox_id,uid LIMIT ?3")                                     \
+	X(SEARCH_UNINDEXED, "SELECT uid FROM messages WHERE mailbox_id=?1 AND uid>=?2 "           \
+			    "AND doc_id IS NULL ORDER BY uid")                                    \
+	/* The EXISTS has no column of messages: tested once, before the    \
+	 * walk, which it skips when no entry is partial (the usual case). */ \
+	X(SEARCH_PARTIAL, "SELECT uid FROM messages WHERE mailbox_id=?1 AND uid>=?2 AND EXISTS("   \
+			  "SELECT 1 FROM search_doc WHERE partial=1) AND doc_id IN ("             \
+			  "SELECT id FROM search_doc WHERE partial=1) ORDER BY uid")              \
 	/* acl (issue #12, store/sqlite/acl.c) */                                                 \
 	X(ACL_OF_MB, "SELECT m.name,a.ident,a.rights FROM acl a JOIN mailboxes m "                \
 		     "ON m.id=a.mailbox_id WHERE a.mailbox_id=?1 ORDER BY a.ident")               \
@@ -292,6 +299,10 @@ int sqlite_search_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *u
 			  char (**blobs)[65], size_t *n);
 int sqlite_search_put(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
 		      size_t n);
+int sqlite_search_field(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, int field,
+			store_search_match_fn match, void *ctx, uint32_t **uids, size_t *n);
+int sqlite_search_coverage(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
+			   uint32_t **unindexed, size_t *nu, uint32_t **partial, size_t *np);
 
 /* ---- acl.c: access control lists and the shared registry (issue #12) ---- */
 int sqlite_acl_list(struct store_user *u, const char *mailbox, struct store_acl_entry **out,
