@@ -96,6 +96,9 @@ struct imap_session {
 	uint64_t written;            /* bytes through sess_write (FETCH counts its data) */
 	struct event *pace;          /* sess_wait_timer's timer, made on first use */
 	bool pacing;                 /* a command waits for it */
+	/* notify: NOTIFY's setting and what the client was told
+	 * (imap/notify_push.c); NULL while NOTIFY is off. */
+	struct notify_state *notify;
 };
 
 /* ---- output ---- */
