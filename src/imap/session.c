@@ -562,9 +562,10 @@ void imap_session_notify(struct imap_session *s)
 		return;
 	if (s->state == ST_SELECTED)
 		s->notify_pending = true;
-	if (s->cmd && s->cmd->notify)
+	/* NOTIFY (RFC 5465): noted, and sent now if between commands. */
+	notify_push_changed(s);
+	if (s->cmd && s->cmd->notify && !s->closing)
 		s->cmd->notify(s->cmd);
-	notify_push_changed(s); /* NOTIFY (RFC 5465): between commands */
 }
 
 void imap_session_timeout(struct imap_session *s)

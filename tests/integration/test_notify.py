@@ -124,6 +124,11 @@ def test_flag_change_in_unselected_mailbox(a, b):
     b.ok(b"STORE 1 +FLAGS (\\Seen)")
     m = wait_for(a, rb'^\* STATUS "Box" \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN (\d+)\)')
     assert m.group(1) == b"0"
+    # An expunge there: MESSAGES drops, UIDNEXT stays.
+    a.buf = b""
+    b.ok(b"STORE 1 +FLAGS (\\Deleted)")
+    b.ok(b"EXPUNGE")
+    wait_for(a, rb'^\* STATUS "Box" \(MESSAGES 0 UIDNEXT 2 UIDVALIDITY \d+ UNSEEN 0\)')
 
 
 def test_mailbox_name_events(a, b):
