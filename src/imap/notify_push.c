@@ -26,9 +26,7 @@
  * the client resynchronises instead of the server buffering without end. */
 #include "imap/notify_push.h"
 #include "imap/condstore.h"
-#include "imap/datetime.h"
 #include "imap/notify_set.h"
-#include "imap/objectid.h"
 #include "imap/session_internal.h"
 #include "imap/status_items.h"
 #include "core/config.h"
@@ -378,7 +376,6 @@ static void write_new_fetch(struct imap_session *s, const struct fetch_request *
 		size_t start = line.len;
 		for (size_t k = 0; k < req->n; k++) {
 			const struct fetch_item *it = &req->items[k];
-			char date[40];
 			const char *cached = it->type == FI_ENVELOPE ? envelope :
 					     it->type == FI_BODYSTRUCTURE ? structure : "";
 			if (!cached)
@@ -387,41 +384,9 @@ static void write_new_fetch(struct imap_session *s, const struct fetch_request *
 				strbuf_addc(&line, ' ');
 			strbuf_adds(&line, it->label);
 			strbuf_addc(&line, ' ');
-			switch (it->type) {
-			case FI_UID:
-				strbuf_addf(&line, "%u", m->uid);
-				break;
-			case FI_FLAGS:
-				sess_write_flags(s, &line, m->flags, m->keywords, view_recent(v, m->uid));
-				break;
-			case FI_INTERNALDATE:
-				imap_datetime_format(m->internaldate, m->internaldate_tz, date, sizeof(date));
-				strbuf_adds(&line, date);
-				break;
-			case FI_SAVEDATE:
-				if (m->savedate > 0) {
-					imap_datetime_format(m->savedate, 0, date, sizeof(date));
-					strbuf_adds(&line, date);
-				} else {
-					strbuf_adds(&line, "NIL");
-				}
-				break;
-			case FI_RFC822_SIZE:
-				strbuf_addf(&line, "%llu", (unsigned long long)m->size);
-				break;
-			case FI_MODSEQ:
-				strbuf_addf(&line, "(%llu)", (unsigned long long)m->modseq);
-				break;
-			case FI_EMAILID: {
-				char id[OBJECTID_SIZE];
-				objectid_email(m->blob, id);
-				strbuf_addf(&line, "(%s)", id);
-				break;
-			}
-			default: /* ENVELOPE, BODYSTRUCTURE (notify_set.c allows no more) */
+			/* ENVELOPE, BODYSTRUCTURE: as cached (notify_set.c allows no more). */
+			if (!cmd_fetch_write_meta(s, &line, it, m))
 				strbuf_adds(&line, cached);
-				break;
-			}
 		}
 		free(envelope);
 		free(structure);

@@ -236,6 +236,14 @@ int cmd_esearch_return_parse(const struct imap_arg *a, unsigned *ret);
 void cmd_esearch_write(struct imap_session *s, struct strbuf *line, unsigned ret, bool uid,
 		       const uint32_t *res, size_t n);
 
+/* FETCH (imap/cmd_fetch.c): writes the value of a data item that needs
+ * only the message's metadata (UID, FLAGS, INTERNALDATE, SAVEDATE,
+ * RFC822.SIZE, MODSEQ, EMAILID, THREADID) after its label; false for any
+ * other item. Shared with NOTIFY's MessageNew (imap/notify_push.c). */
+struct fetch_item;
+bool cmd_fetch_write_meta(struct imap_session *s, struct strbuf *line,
+			  const struct fetch_item *it, const struct store_msg *m);
+
 /* SORT/THREAD: the view's messages matching key, ascending, as SEARCH
  * finds them (imap/cmd_search.c); on a pool thread. recent: a copy of
  * the view's \Recent UIDs. *seqs and *uids are
