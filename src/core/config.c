@@ -137,6 +137,9 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_LIMITS, "max_mailboxes", T_UINT, max_mailboxes, 1, 10000000),
 	/* At most the store's STORE_MAILBOX_NAME_MAX (test_config checks). */
 	KEY(SEC_LIMITS, "max_mailbox_name", T_UINT, max_mailbox_name, 16, 1000),
+	/* notify (issue #12): RFC 5465 3.1 names, 5.8 NOTIFICATIONOVERFLOW */
+	KEY(SEC_LIMITS, "max_notify_mailboxes", T_UINT, max_notify_mailboxes, 1, 100000),
+	KEY(SEC_LIMITS, "max_notify_events", T_UINT, max_notify_events, 1, 10000000),
 	/* [auth] (the SASL part): names checked against auth/sasl.c's table
 	 * by admin_conf_load, which core/ may not include */
 	KEY(SEC_AUTH, "mechanisms", T_OPTSTR, auth_mechanisms, 0, 0),
@@ -1036,6 +1039,9 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->login_timeout = 60;
 	c->max_mailboxes = 10000;
 	c->max_mailbox_name = 1000;
+	/* notify (issue #12) */
+	c->max_notify_mailboxes = 1000;
+	c->max_notify_events = 10000;
 	/* [oauth] */
 	c->oauth_username_claim = xstrdup("email");
 	c->oauth_leeway = 60;

@@ -14,7 +14,8 @@
  *   [limits]      max_line, max_literal, max_message_size, max_connections,
  *                 max_connections_per_ip, max_output_buffer, idle_timeout,
  *                 preauth_timeout, login_timeout, max_preauth_literal,
- *                 max_mailboxes, max_mailbox_name
+ *                 max_mailboxes, max_mailbox_name,
+ *                 max_notify_mailboxes, max_notify_events (notify)
  *   [auth]        mechanisms
  *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
  *                 scope, openid_configuration (auth/oauth.h)
@@ -121,6 +122,9 @@ struct config {
 	unsigned login_timeout;      /* seconds from accept to login, however busy */
 	unsigned max_mailboxes;
 	unsigned max_mailbox_name;
+	/* notify (issue #12, RFC 5465; imap/notify_push.c) */
+	unsigned max_notify_mailboxes; /* mailbox names in one NOTIFY SET */
+	unsigned max_notify_events;    /* notifications at once before NOTIFICATIONOVERFLOW */
 	/* [auth] (SASL) */
 	char *auth_mechanisms;       /* SASL mechanisms offered; NULL: every one (auth/sasl.h) */
 	/* [oauth] (auth/oauth.c): OAUTHBEARER and XOAUTH2 are offered only when

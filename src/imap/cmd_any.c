@@ -3,6 +3,7 @@
  * IDLE. (NAMESPACE is in imap/namespace.c.) */
 #include "imap/session_internal.h"
 #include "imap/capability.h"
+#include "imap/notify_push.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/quote.h"
@@ -138,10 +139,8 @@ void cmd_enable(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 static void idle_notify(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->s;
-	if (s->state == ST_SELECTED) {
-		view_sync(s, true);
-		sess_store_release(s);
-	}
+	notify_push_deliver(s, true); /* view_sync, and NOTIFY's events */
+	sess_store_release(s);
 	sess_flush(s);
 }
 

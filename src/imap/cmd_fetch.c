@@ -231,6 +231,50 @@ static void write_structure(struct strbuf *line, const char *cached, const struc
 	}
 }
 
+bool cmd_fetch_write_meta(struct imap_session *s, struct strbuf *line,
+			  const struct fetch_item *it, const struct store_msg *m)
+{
+	char date[40];
+	switch (it->type) {
+	case FI_UID:
+		strbuf_addf(line, "%u", m->uid);
+		return true;
+	case FI_FLAGS:
+		sess_write_flags(s, line, m->flags, m->keywords, view_recent(&s->view, m->uid));
+		return true;
+	case FI_INTERNALDATE:
+		imap_datetime_format(m->internaldate, m->internaldate_tz, date, sizeof(date));
+		strbuf_adds(line, date);
+		return true;
+	case FI_SAVEDATE:
+		/* RFC 8514 3: NIL when the save date is not known. */
+		if (m->savedate > 0) {
+			imap_datetime_format(m->savedate, 0, date, sizeof(date));
+			strbuf_adds(line, date);
+		} else {
+			strbuf_adds(line, "NIL");
+		}
+		return true;
+	case FI_RFC822_SIZE:
+		strbuf_addf(line, "%llu", (unsigned long long)m->size);
+		return true;
+	case FI_MODSEQ:
+		strbuf_addf(line, "(%llu)", (unsigned long long)m->modseq);
+		return true;
+	case FI_EMAILID: {
+		char id[OBJECTID_SIZE];
+		objectid_email(m->blob, id);
+		strbuf_addf(line, "(%s)", id);
+		return true;
+	}
+	case FI_THREADID:
+		strbuf_adds(line, "NIL"); /* RFC 8474 5.2: threads not computed */
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Writes one "* n FETCH (...)" response, or nothing when the message
  * can't be answered. */
 static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *st, const struct store_msg *m,
@@ -255,30 +299,9 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 			strbuf_addc(&line, ' ');
 		strbuf_adds(&line, it->label);
 		strbuf_addc(&line, ' ');
-		char date[40];
+		if (cmd_fetch_write_meta(s, &line, it, m))
+			continue;
 		switch (it->type) {
-		case FI_UID:
-			strbuf_addf(&line, "%u", m->uid);
-			break;
-		case FI_FLAGS:
-			sess_write_flags(s, &line, m->flags, m->keywords, recent);
-			break;
-		case FI_INTERNALDATE:
-			imap_datetime_format(m->internaldate, m->internaldate_tz, date, sizeof(date));
-			strbuf_adds(&line, date);
-			break;
-		case FI_SAVEDATE:
-			/* RFC 8514 3: NIL when the save date is not known. */
-			if (m->savedate > 0) {
-				imap_datetime_format(m->savedate, 0, date, sizeof(date));
-				strbuf_adds(&line, date);
-			} else {
-				strbuf_adds(&line, "NIL");
-			}
-			break;
-		case FI_RFC822_SIZE:
-			strbuf_addf(&line, "%llu", (unsigned long long)m->size);
-			break;
 		case FI_ENVELOPE:
 			write_structure(&line, c.envelope, c.mail, it->type);
 			break;
@@ -315,17 +338,7 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 		case FI_BINARY_SIZE:
 			strbuf_addf(&line, "%zu", c.binary_nil[i] ? (size_t)0 : c.binary[i].len);
 			break;
-		case FI_MODSEQ:
-			strbuf_addf(&line, "(%llu)", (unsigned long long)m->modseq);
-			break;
-		case FI_EMAILID: {
-			char id[OBJECTID_SIZE];
-			objectid_email(m->blob, id);
-			strbuf_addf(&line, "(%s)", id);
-			break;
-		}
-		case FI_THREADID:
-			strbuf_adds(&line, "NIL"); /* RFC 8474 5.2: threads not computed */
+		default: /* cmd_fetch_write_meta's */
 			break;
 		}
 	}

@@ -16,6 +16,7 @@
 #include "imap/capability.h"
 #include "imap/mutf7.h"
 #include "imap/namespace.h"
+#include "imap/notify_push.h"
 #include "auth/alert.h"
 #include "core/config.h"
 #include "core/flags.h"
@@ -133,6 +134,7 @@ void imap_session_free(struct imap_session *s)
 		s->cmd = NULL;
 	}
 	sess_store_release(s);
+	notify_push_free(s);
 	if (s->login_deadline)
 		event_free(s->login_deadline);
 	if (s->pace)
@@ -206,8 +208,8 @@ void sess_tagged(struct imap_session *s, const char *status, const char *fmt, ..
 	 * handle_parse_error created it). */
 	assert(s->cmd);
 	/* Changes others made are reported before the command completes. */
-	if (s->state == ST_SELECTED && s->notify_pending && !s->closing)
-		view_sync(s, imap_cmd_allows_expunge(s->cmd));
+	if (!s->closing)
+		notify_push_deliver(s, imap_cmd_allows_expunge(s->cmd));
 	char text[1024];
 	va_list ap;
 	va_start(ap, fmt);
@@ -560,7 +562,9 @@ void imap_session_notify(struct imap_session *s)
 		return;
 	if (s->state == ST_SELECTED)
 		s->notify_pending = true;
-	if (s->cmd && s->cmd->notify)
+	/* NOTIFY (RFC 5465): noted, and sent now if between commands. */
+	notify_push_changed(s);
+	if (s->cmd && s->cmd->notify && !s->closing)
 		s->cmd->notify(s->cmd);
 }
 

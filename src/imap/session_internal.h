@@ -96,6 +96,9 @@ struct imap_session {
 	uint64_t written;            /* bytes through sess_write (FETCH counts its data) */
 	struct event *pace;          /* sess_wait_timer's timer, made on first use */
 	bool pacing;                 /* a command waits for it */
+	/* notify: NOTIFY's setting and what the client was told
+	 * (imap/notify_push.c); NULL while NOTIFY is off. */
+	struct notify_state *notify;
 };
 
 /* ---- output ---- */
@@ -232,6 +235,14 @@ int cmd_esearch_return_parse(const struct imap_arg *a, unsigned *ret);
  * MIN, MAX and ALL only when n > 0. No CRLF. */
 void cmd_esearch_write(struct imap_session *s, struct strbuf *line, unsigned ret, bool uid,
 		       const uint32_t *res, size_t n);
+
+/* FETCH (imap/cmd_fetch.c): writes the value of a data item that needs
+ * only the message's metadata (UID, FLAGS, INTERNALDATE, SAVEDATE,
+ * RFC822.SIZE, MODSEQ, EMAILID, THREADID) after its label; false for any
+ * other item. Shared with NOTIFY's MessageNew (imap/notify_push.c). */
+struct fetch_item;
+bool cmd_fetch_write_meta(struct imap_session *s, struct strbuf *line,
+			  const struct fetch_item *it, const struct store_msg *m);
 
 /* SORT/THREAD: the view's messages matching key, ascending, as SEARCH
  * finds them (imap/cmd_search.c); on a pool thread. recent: a copy of

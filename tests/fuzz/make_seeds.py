@@ -310,6 +310,32 @@ def acl_seeds():
     }
 
 
+# fuzz_notify (issue #12 notify): byte 0 bit 0 = modified UTF-7 names,
+# then the text after "NOTIFY".
+def notify_seeds():
+    def rev1(t):
+        return b"\x01" + t
+
+    def rev2(t):
+        return b"\x00" + t
+
+    return {
+        "none": rev1(b"NONE"),
+        "selected_fetch": rev1(b"SET (SELECTED (MessageNew (UID FLAGS ENVELOPE) MessageExpunge FlagChange))"),
+        "delayed": rev1(b"SET (selected-delayed (messagenew messageexpunge))"),
+        "status_groups": rev1(b"SET STATUS (INBOXES (MessageNew MessageExpunge)) (PERSONAL (MailboxName SubscriptionChange)) (SUBSCRIBED NONE)"),
+        "subtree_list": rev1(b'SET (SUBTREE (INBOX "F&AOQ-cher" {3+}\r\nabc) (MailboxName))'),
+        "mailboxes_one": rev2(b'SET (MAILBOXES "F\xc3\xa4cher" (MessageNew MessageExpunge FlagChange))'),
+        "badevent": rev1(b"SET (PERSONAL (AnnotationChange (x) MailboxMetadataChange MessageNew MessageExpunge))"),
+        "flag_alone": rev1(b"SET (PERSONAL (FlagChange))"),
+        "selected_mailbox_event": rev1(b"SET (SELECTED (MailboxName))"),
+        "two_selected": rev1(b"SET (SELECTED NONE) (SELECTED-DELAYED NONE)"),
+        "body_fetch": rev1(b"SET (SELECTED (MessageNew (BODY[]) MessageExpunge))"),
+        "bad_mutf7": rev1(b"SET (MAILBOXES &Jjo (MailboxName))"),
+        "empty": rev1(b"SET ()"),
+    }
+
+
 def main():
     write_corpus("fuzz_parser", parser_seeds())
     write_corpus("fuzz_mime", mime_seeds())
@@ -320,6 +346,7 @@ def main():
     write_corpus("fuzz_quota", quota_seeds())
     write_corpus("fuzz_thread", thread_seeds())
     write_corpus("fuzz_acl", acl_seeds())
+    write_corpus("fuzz_notify", notify_seeds())
 
 
 if __name__ == "__main__":
