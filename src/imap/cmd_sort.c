@@ -6,7 +6,8 @@
  * cached ENVELOPE (mail/sortkey.c) and, for THREAD=REFERENCES only, the
  * References field of the message header. All of it runs on the work
  * pool: the response is computed there and only written on the worker.
- * CONTEXT=SEARCH/SORT (RFC 5267 4) is not implemented. */
+ * PARTIAL (RFC 5267 4.4) pages the sort order; CONTEXT=SORT (updates,
+ * RFC 5267 4.3) is not implemented. */
 #include "imap/search_parse.h"
 #include "imap/capability.h"
 #include "imap/session_internal.h"
@@ -69,6 +70,7 @@ struct sort_job {
 	struct sort_crit crit[SORT_MAX_CRITERIA];
 	size_t ncrit;
 	unsigned ret;                 /* ESEARCH_*, 0: a plain SORT response */
+	struct search_partial partial; /* context: with ESEARCH_PARTIAL */
 	bool uid;
 	int err;
 	uint32_t *result;             /* SORT: numbers in sort order */
@@ -334,6 +336,9 @@ static void sort_job_done(struct cmd_job *job)
 		}
 	} else if (j->ret) {
 		write_esort(s, &line, j->ret, j->uid, j->result, j->n);
+		/* RFC 5267 4.4: positions in sort order */
+		if (j->ret & ESEARCH_PARTIAL)
+			search_partial_write(&line, &j->partial, j->result, j->n, write_ordered_set);
 	} else {
 		strbuf_adds(&line, "* SORT");
 		for (size_t i = 0; i < j->n; i++)
@@ -406,13 +411,19 @@ void cmd_sort(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	struct sort_job *j = xcalloc(1, sizeof(*j));
 	size_t i = 0;
 	if (i < nargs && imap_arg_atom_ieq(&args[i], "RETURN")) {
-		/* RFC 5267 3: MIN MAX COUNT ALL; SAVE is not offered. */
-		if (i + 1 >= nargs || cmd_esearch_return_parse(&args[i + 1], &j->ret) < 0 ||
-		    (j->ret & ESEARCH_SAVE)) {
+		/* RFC 5267 3: MIN MAX COUNT ALL, and PARTIAL (4.4); SAVE is not
+		 * offered, nor UPDATE: CONTEXT=SORT is not implemented. */
+		struct search_return sr;
+		const char *err;
+		if (i + 1 >= nargs || search_return_parse(&args[i + 1], &sr, &err) < 0 ||
+		    (sr.opts & (ESEARCH_SAVE | ESEARCH_UPDATE))) {
 			sort_job_free(&j->job);
-			sess_tagged(cmd->s, "BAD", "Invalid SORT RETURN options (MIN MAX COUNT ALL)");
+			sess_tagged(cmd->s, "BAD",
+				    "Invalid SORT RETURN options (MIN MAX COUNT ALL PARTIAL)");
 			return;
 		}
+		j->ret = sr.opts;
+		j->partial = sr.partial;
 		i += 2;
 	}
 	if (i >= nargs || sort_criteria_parse(&args[i], j) < 0) {

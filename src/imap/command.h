@@ -138,5 +138,7 @@ imap_cmd_fn cmd_sort, cmd_thread;
 imap_cmd_fn cmd_compress;
 /* acl (issue #12): imap/cmd_acl.c */
 imap_cmd_fn cmd_setacl, cmd_deleteacl, cmd_getacl, cmd_listrights, cmd_myrights;
+/* context (issue #12): imap/search_context.c */
+imap_cmd_fn cmd_cancelupdate;
 
 #endif

@@ -67,6 +67,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "GETACL", cmd_getacl, CMD_S_LOGGED_IN, 0 },
 	{ "LISTRIGHTS", cmd_listrights, CMD_S_LOGGED_IN, 0 },
 	{ "MYRIGHTS", cmd_myrights, CMD_S_LOGGED_IN, 0 },
+	/* context (issue #12): RFC 5267 4.3.5 (imap/search_context.c) */
+	{ "CANCELUPDATE", cmd_cancelupdate, CMD_S_SELECTED, 0 },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)
