@@ -121,8 +121,9 @@ static const struct capability caps[] = {
 	{ "SAVEDATE", OFFER_ANY, NULL, NULL },
 	/* objectid: RFC 8474 (imap/objectid.c) */
 	{ "OBJECTID", OFFER_ANY, NULL, NULL },
-	/* context (issue #12): RFC 5267 4 (SEARCH only) and RFC 9394 */
+	/* context (issue #12): RFC 5267 4 and RFC 9394 (imap/search_context.c) */
 	{ "CONTEXT=SEARCH", OFFER_ANY, NULL, NULL },
+	{ "CONTEXT=SORT", OFFER_ANY, NULL, NULL },
 	{ "PARTIAL", OFFER_ANY, NULL, NULL },
 };
 

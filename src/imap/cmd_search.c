@@ -402,15 +402,8 @@ static void search_job_done(struct cmd_job *job)
 	/* RFC 5267 4.3.1: a refused UPDATE is an untagged NO; the other
 	 * options are still answered. */
 	const char *noupdate = ret & ESEARCH_UPDATE ? search_context_refusal(s, j->key) : NULL;
-	if (noupdate) {
-		struct strbuf no = STRBUF_INIT;
-		strbuf_adds(&no, "* NO [NOUPDATE ");
-		const char *tag = job->cmd->tag ? job->cmd->tag : "";
-		quote_string(&no, tag, strlen(tag));
-		strbuf_addf(&no, "] %s", noupdate);
-		sess_printf(s, "%s", no.s);
-		strbuf_free(&no);
-	}
+	if (noupdate)
+		search_context_write_noupdate(s, noupdate);
 	struct strbuf line = STRBUF_INIT;
 	if (!j->esearch && !s->rev2) {
 		strbuf_adds(&line, "* SEARCH");
@@ -433,7 +426,7 @@ static void search_job_done(struct cmd_job *job)
 		sess_write(s, line.s, line.len);
 	strbuf_free(&line);
 	if ((ret & ESEARCH_UPDATE) && !noupdate) {
-		search_context_add(s, uid, j->key, j->uids, n);
+		search_context_add(s, uid, j->key, j->uids, n, NULL);
 		j->key = NULL; /* the context's now */
 	}
 	/* RFC 9051 7.5.1: no EXPUNGE while answering SEARCH. */

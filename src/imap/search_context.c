@@ -24,6 +24,7 @@
 #include "core/util.h"
 #include "mail/search.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,8 +161,9 @@ struct search_context {
 	char *tag;
 	bool uid;                    /* UID SEARCH: updates carry UIDs */
 	struct search_key *key;
-	uint32_t *uids;              /* the current matches, ascending */
+	uint32_t *uids;              /* the matches: ascending, or in sort order */
 	size_t n, cap;
+	struct sort_order *order;    /* SORT: the matches' keys; NULL: SEARCH */
 };
 
 static struct search_context *context_find(const struct imap_view *v, const char *tag)
@@ -201,13 +203,25 @@ const char *search_context_refusal(const struct imap_session *s, const struct se
 	return NULL;
 }
 
+void search_context_write_noupdate(struct imap_session *s, const char *why)
+{
+	struct strbuf no = STRBUF_INIT;
+	const char *tag = s->cmd && s->cmd->tag ? s->cmd->tag : "";
+	strbuf_adds(&no, "* NO [NOUPDATE ");
+	quote_string(&no, tag, strlen(tag));
+	strbuf_addf(&no, "] %s", why);
+	sess_printf(s, "%s", no.s);
+	strbuf_free(&no);
+}
+
 void search_context_add(struct imap_session *s, bool uid, struct search_key *key,
-			const uint32_t *uids, size_t n)
+			const uint32_t *uids, size_t n, struct sort_order *order)
 {
 	struct search_context *c = xcalloc(1, sizeof(*c));
 	c->tag = xstrdup(s->cmd->tag);
 	c->uid = uid;
 	c->key = key;
+	c->order = order;
 	if (n) {
 		c->uids = xmalloc(n * sizeof(*c->uids));
 		memcpy(c->uids, uids, n * sizeof(*c->uids));
@@ -220,6 +234,7 @@ void search_context_add(struct imap_session *s, bool uid, struct search_key *key
 static void context_free(struct search_context *c)
 {
 	search_key_free(c->key);
+	sort_order_free(c->order);
 	free(c->tag);
 	free(c->uids);
 	free(c);
@@ -234,24 +249,26 @@ void search_contexts_free(struct imap_view *v)
 	}
 }
 
-/* "* ESEARCH (TAG t) [UID] what (0 set)": UIDs, or for a SEARCH context
- * their sequence numbers in the view as it stands (RFC 5267 4.3.2). */
+/* "* ESEARCH (TAG t) [UID] what (0 set)", or with positions pos[]
+ * "what (pos1 v1 pos2 v2 ...)": UIDs, or without UID their sequence
+ * numbers in the view as it stands (RFC 5267 4.3.2). */
 static void context_write(struct imap_session *s, const struct search_context *c,
-			  const char *what, const uint32_t *uids, size_t n)
+			  const char *what, const uint32_t *pos, const uint32_t *uids, size_t n)
 {
 	struct strbuf line = STRBUF_INIT;
 	strbuf_adds(&line, "* ESEARCH (TAG ");
 	quote_string(&line, c->tag, strlen(c->tag));
-	strbuf_addf(&line, ")%s %s (0 ", c->uid ? " UID" : "", what);
-	if (c->uid) {
-		seqset_format_list(&line, uids, n);
-	} else {
-		uint32_t *seqs = xmalloc(n * sizeof(*seqs));
-		for (size_t i = 0; i < n; i++)
-			seqs[i] = view_seq_of(&s->view, uids[i]);
-		seqset_format_list(&line, seqs, n);
-		free(seqs);
+	strbuf_addf(&line, ")%s %s (", c->uid ? " UID" : "", what);
+	uint32_t *vals = xmalloc(n * sizeof(*vals));
+	for (size_t i = 0; i < n; i++)
+		vals[i] = c->uid ? uids[i] : view_seq_of(&s->view, uids[i]);
+	if (!pos) {
+		strbuf_adds(&line, "0 ");
+		seqset_format_list(&line, vals, n);
 	}
+	for (size_t i = 0; pos && i < n; i++)
+		strbuf_addf(&line, i ? " %u %u" : "%u %u", pos[i], vals[i]);
+	free(vals);
 	strbuf_addc(&line, ')');
 	sess_printf(s, "%s", line.s);
 	strbuf_free(&line);
@@ -287,6 +304,8 @@ static void context_insert(struct search_context *c, const uint32_t *add, size_t
 
 static bool context_has(const struct search_context *c, uint32_t uid)
 {
+	if (c->order)
+		return sort_order_has(c->order, uid);
 	size_t lo = 0, hi = c->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -298,6 +317,71 @@ static bool context_has(const struct search_context *c, uint32_t uid)
 			hi = mid;
 	}
 	return false;
+}
+
+/* REMOVEFROM the ascending drop[0..n), all members. RFC 5267 4.3.4: a
+ * SORT context names each by its position, counted as the client removes
+ * them one after the other. */
+static void context_drop(struct imap_session *s, struct search_context *c, const uint32_t *drop,
+			 size_t n)
+{
+	if (!c->order) {
+		context_write(s, c, "REMOVEFROM", NULL, drop, n);
+		context_remove(c, drop, n);
+		return;
+	}
+	uint32_t *pos = xmalloc(n * sizeof(*pos));
+	for (size_t k = 0; k < n; k++) {
+		size_t i = 0;
+		while (i < c->n && c->uids[i] != drop[k])
+			i++;
+		assert(i < c->n);
+		pos[k] = (uint32_t)i + 1;
+		memmove(&c->uids[i], &c->uids[i + 1], (c->n - i - 1) * sizeof(*c->uids));
+		c->n--;
+		sort_order_forget(c->order, drop[k]);
+	}
+	context_write(s, c, "REMOVEFROM", pos, drop, n);
+	free(pos);
+}
+
+/* ADDTO the ascending add[0..n), none a member. RFC 5267 4.3.3: a SORT
+ * context names the position each takes in sort order, counted as the
+ * client inserts them one after the other. */
+static void context_add(struct imap_session *s, struct store_user *u, struct search_context *c,
+			const uint32_t *add, size_t n)
+{
+	if (!c->order) {
+		context_write(s, c, "ADDTO", NULL, add, n);
+		context_insert(c, add, n);
+		return;
+	}
+	if (sort_order_load(c->order, u, s->view.id, add, n) != STORE_OK)
+		return; /* logged by the store; the next change tries again */
+	uint32_t *pos = xmalloc(n * sizeof(*pos)), *vals = xmalloc(n * sizeof(*vals));
+	size_t k = 0;
+	xgrow((void **)&c->uids, &c->cap, c->n + n, sizeof(*c->uids));
+	for (size_t j = 0; j < n; j++) {
+		if (!sort_order_has(c->order, add[j]))
+			continue; /* expunged meanwhile */
+		size_t lo = 0, hi = c->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (sort_order_cmp(c->order, c->uids[mid], add[j]) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		memmove(&c->uids[lo + 1], &c->uids[lo], (c->n - lo) * sizeof(*c->uids));
+		c->uids[lo] = add[j];
+		c->n++;
+		pos[k] = (uint32_t)lo + 1;
+		vals[k++] = add[j];
+	}
+	if (k)
+		context_write(s, c, "ADDTO", pos, vals, k);
+	free(pos);
+	free(vals);
 }
 
 void search_context_expunged(struct imap_session *s, const uint32_t *uids, size_t n)
@@ -312,10 +396,8 @@ void search_context_expunged(struct imap_session *s, const uint32_t *uids, size_
 				gone = xmalloc(n * sizeof(*gone));
 			gone[k++] = uids[i];
 		}
-		if (!k)
-			continue;
-		context_write(s, c, "REMOVEFROM", gone, k);
-		context_remove(c, gone, k);
+		if (k)
+			context_drop(s, c, gone, k);
 	}
 	free(gone);
 }
@@ -354,15 +436,11 @@ void search_context_changed(struct imap_session *s, struct store_user *u,
 			else if (!match[i] && had)
 				drop[nd++] = msgs[i].uid;
 		}
-		if (nd) {
-			context_write(s, c, "REMOVEFROM", drop, nd);
-			context_remove(c, drop, nd);
-		}
-		if (na) {
-			/* RFC 5267 4.3.3: after the EXISTS that numbered them. */
-			context_write(s, c, "ADDTO", add, na);
-			context_insert(c, add, na);
-		}
+		if (nd)
+			context_drop(s, c, drop, nd);
+		/* RFC 5267 4.3.3: after the EXISTS that numbered them. */
+		if (na)
+			context_add(s, u, c, add, na);
 	}
 	free(add);
 	free(drop);

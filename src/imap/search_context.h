@@ -63,6 +63,7 @@ struct imap_view;
 struct search_key;
 struct store_user;
 struct store_msg;
+struct sort_order;
 
 /* Live UPDATE contexts per session; RFC 5267 4.3.1 asks for at least one. */
 #define SEARCH_CONTEXTS_MAX 8
@@ -72,10 +73,13 @@ bool search_context_tag_busy(const struct imap_session *s, const char *tag);
 /* Why the server will not keep this context (answered with an untagged
  * NO [NOUPDATE "tag"]), or NULL when it will. */
 const char *search_context_refusal(const struct imap_session *s, const struct search_key *key);
-/* Keeps a context for the current command's tag: key (now owned by the
- * context) and the UIDs it matched, ascending. */
+/* "* NO [NOUPDATE "tag"] why" for the current command. */
+void search_context_write_noupdate(struct imap_session *s, const char *why);
+/* Keeps a context for the current command's tag: key and order (now owned
+ * by the context) and the UIDs it matched: ascending for a SEARCH (order
+ * NULL), in sort order for a SORT. */
 void search_context_add(struct imap_session *s, bool uid, struct search_key *key,
-			const uint32_t *uids, size_t n);
+			const uint32_t *uids, size_t n, struct sort_order *order);
 /* Every context of the view ends (UNSELECT, CLOSE, SELECT, LOGOUT). */
 void search_contexts_free(struct imap_view *v);
 /* Before the view drops the expunged UIDs (ascending): REMOVEFROM while
@@ -85,5 +89,15 @@ void search_context_expunged(struct imap_session *s, const uint32_t *uids, size_
  * ADDTO/REMOVEFROM report the difference (RFC 5267 4.3.3). */
 void search_context_changed(struct imap_session *s, struct store_user *u,
 			    const struct store_msg *changed, size_t nchanged);
+
+/* The sort keys of a SORT context's matches (imap/cmd_sort.c). */
+bool sort_order_has(const struct sort_order *o, uint32_t uid);
+/* <0, 0, >0 as a sorts before, with or after b (both held). */
+int sort_order_cmp(const struct sort_order *o, uint32_t a, uint32_t b);
+/* Reads the keys of the ascending uids[0..n); those gone are left out. */
+int sort_order_load(struct sort_order *o, struct store_user *u, int64_t mailbox,
+		    const uint32_t *uids, size_t n);
+void sort_order_forget(struct sort_order *o, uint32_t uid);
+void sort_order_free(struct sort_order *o);
 
 #endif

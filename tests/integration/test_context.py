@@ -1,7 +1,10 @@
-"""CONTEXT=SEARCH (RFC 5267 4: RETURN (UPDATE) with ADDTO/REMOVEFROM,
-CANCELUPDATE, NOUPDATE) and PARTIAL (RFC 9394: paged SEARCH, SORT and
-UID FETCH) against a real server over TLS. A second session appends,
-flags and expunges; the first hears of it during NOOP and IDLE."""
+"""CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267 4: RETURN (UPDATE) with
+ADDTO/REMOVEFROM, positions in sort order, CANCELUPDATE, NOUPDATE) and
+PARTIAL (RFC 9394: paged SEARCH, SORT and UID FETCH) against a real server
+over TLS. A second session appends, flags and expunges; the first hears of
+it during NOOP and IDLE, and a copy kept from the updates alone ends equal
+to a fresh search."""
+import random
 import re
 
 from rampart_harness import Raw, Server, read_until
@@ -37,8 +40,8 @@ def esearch(data):
 def test_capabilities(srv):
     raw = Raw(srv)
     caps = raw.ok(b"CAPABILITY").split(b"\r\n")[0].split()
-    assert b"CONTEXT=SEARCH" in caps and b"PARTIAL" in caps
-    assert b"CONTEXT=SORT" not in caps  # updates in sort order: not implemented
+    for c in (b"CONTEXT=SEARCH", b"CONTEXT=SORT", b"PARTIAL", b"ESEARCH", b"ESORT"):
+        assert c in caps
     raw.close()
 
 
@@ -110,8 +113,6 @@ def test_partial_sort_keeps_sort_order(ten):
     l = esearch(ten.ok(b"SORT RETURN (PARTIAL -1:-2 COUNT) (SUBJECT) UTF-8 ALL"))
     # the last two are m8, m9
     assert l == b'* ESEARCH (TAG "%s") COUNT 10 PARTIAL (-1:-2 8:9)' % ten.tag
-    data, status = ten.cmd(b"SORT RETURN (UPDATE) (ARRIVAL) UTF-8 ALL")
-    assert status.startswith(b"BAD"), data  # CONTEXT=SORT is not offered
 
 
 def test_partial_uid_fetch(ten):
@@ -243,4 +244,155 @@ def test_update_tag_reuse_noupdate_and_end(srv):
     a.ok(b"SELECT updlim")
     data, status = a.cmd(b'CANCELUPDATE "x1"')
     assert status.startswith(b"BAD"), got + data
+    a.close()
+
+
+# ---- a client keeping its copy by the updates ends with the server's ------
+
+def expand(text):
+    out = []
+    for part in text.split(b","):
+        if b":" in part:
+            lo, hi = (int(x) for x in part.split(b":"))
+            out += list(range(lo, hi + 1)) if lo <= hi else list(range(lo, hi - 1, -1))
+        else:
+            out.append(int(part))
+    return out
+
+
+def apply_updates(result, data, tag, seqs=False):
+    """RFC 5267 4.3.3/4.3.4 as a client applies them, item by item and
+    pair by pair in order: position 0 keeps mailbox order. With sequence
+    numbers, each EXPUNGE renumbers (a message it names must have left by
+    a REMOVEFROM before it)."""
+    for l in data.split(b"\r\n"):
+        e = re.match(rb"\* (\d+) EXPUNGE$", l)
+        if e and seqs:
+            n = int(e.group(1))
+            assert n not in result, (l, result)
+            result[:] = [v - 1 if v > n else v for v in result]
+            continue
+        m = re.match(rb'\* ESEARCH \(TAG "([^"]+)"\)(?: UID)? (.*)$', l)
+        if not m or m.group(1) != tag:
+            continue
+        for what, payload in re.findall(rb"(ADDTO|REMOVEFROM) \(([^)]*)\)", m.group(2)):
+            words = payload.split()
+            assert len(words) % 2 == 0, l
+            for pos, s in zip(words[0::2], words[1::2]):
+                pos, vals = int(pos), expand(s)
+                if what == b"REMOVEFROM":
+                    for v in vals:
+                        assert v in result, (l, result)
+                        if pos:
+                            assert result[pos - 1] == v, (l, result)
+                        result.remove(v)
+                elif pos == 0:
+                    result += vals
+                    result.sort()
+                else:
+                    result[pos - 1:pos - 1] = vals
+                    pos += len(vals)
+    return result
+
+
+def all_of(data):
+    m = re.search(rb" ALL ([\d:,]+)", esearch(data))
+    return expand(m.group(1)) if m else []
+
+
+def subj_msg(subject, body=b"x"):
+    return b"From: a@example.org\r\nSubject: " + subject + b"\r\n\r\n" + body + b"\r\n"
+
+
+def test_sort_context_positions(srv):
+    a = Raw(srv)
+    a.ok(b"CREATE sortctx")
+    for sub in (b"b", b"d", b"f"):
+        m = subj_msg(sub)
+        a.ok(b"APPEND sortctx {%d+}\r\n" % len(m) + m)
+    a.ok(b"SELECT sortctx")
+    d1 = a.ok(b"UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNDELETED")
+    t1 = a.tag
+    assert all_of(d1) == [1, 2, 3]
+    d2 = a.ok(b"UID SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 ALL")
+    t2 = a.tag
+    assert all_of(d2) == [3, 2, 1]
+    b = Raw(srv, select="sortctx")
+    for sub in (b"c", b"a"):
+        m = subj_msg(sub)
+        b.ok(b"APPEND sortctx {%d+}\r\n" % len(m) + m)     # uids 4, 5
+    data = a.ok(b"NOOP")
+    # c goes between b and d, a first; reversed: c before b, a last
+    assert updates_pos(data, t1) == [(b"ADDTO", b"2 4"), (b"ADDTO", b"1 5")], data
+    assert updates_pos(data, t2) == [(b"ADDTO", b"3 4"), (b"ADDTO", b"5 5")], data
+    b.ok(b"UID STORE 2 +FLAGS (\\Deleted)")                 # d leaves t1 (a b c d f)
+    data = a.ok(b"NOOP")
+    assert updates_pos(data, t1) == [(b"REMOVEFROM", b"4 2")], data
+    assert updates_pos(data, t2) == []
+    b.ok(b"EXPUNGE")                                        # d leaves t2 (f d c b a)
+    data = a.ok(b"NOOP")
+    assert updates_pos(data, t2) == [(b"REMOVEFROM", b"2 2")], data
+    assert data.index(b"REMOVEFROM") < data.index(b"EXPUNGE")
+    assert all_of(a.ok(b"UID SORT RETURN (ALL) (SUBJECT) UTF-8 UNDELETED")) == [5, 1, 4, 3]
+    b.close()
+    a.close()
+
+
+def updates_pos(data, tag):
+    """[(what, b"pos value")], one per pair."""
+    out = []
+    for l in data.split(b"\r\n"):
+        m = re.match(rb'\* ESEARCH \(TAG "([^"]+)"\)( UID)? (.*)$', l)
+        if m and m.group(1) == tag:
+            for what, payload in re.findall(rb"(ADDTO|REMOVEFROM) \(([^)]*)\)", m.group(3)):
+                w = payload.split()
+                out += [(what, p + b" " + v) for p, v in zip(w[0::2], w[1::2])]
+    return out
+
+
+@pytest.mark.parametrize("uid", [True, False])
+def test_updates_keep_client_copy_exact(srv, uid):
+    """Another session appends, flags, unflags and expunges in rounds;
+    after each round the copies kept from the updates of a SEARCH, a SORT
+    and a text search equal a fresh search."""
+    rnd = random.Random(5267 + uid)
+    box = b"mirror%d" % uid
+    a = Raw(srv)
+    a.ok(b"CREATE " + box)
+    b = Raw(srv)
+    subjects = [b"kiwi", b"apple", b"fig", b"date", b"lime", b"pear"]
+
+    def add(n):
+        for _ in range(n):
+            m = subj_msg(rnd.choice(subjects), b"needle" if rnd.random() < 0.5 else b"hay")
+            b.ok(b"APPEND " + box + b" {%d+}\r\n" % len(m) + m)
+
+    add(30)
+    a.ok(b"SELECT " + box)
+    b.ok(b"SELECT " + box)
+    u = b"UID " if uid else b""
+    queries = {
+        "search": (b"SEARCH RETURN (UPDATE ALL) UNSEEN UNDELETED", b"SEARCH RETURN (ALL) UNSEEN UNDELETED"),
+        "sort": (b"SORT RETURN (UPDATE ALL) (SUBJECT REVERSE ARRIVAL) UTF-8 UNFLAGGED",
+                 b"SORT RETURN (ALL) (SUBJECT REVERSE ARRIVAL) UTF-8 UNFLAGGED"),
+        "text": (b"SEARCH RETURN (UPDATE ALL) BODY needle", b"SEARCH RETURN (ALL) BODY needle"),
+    }
+    copies, tags = {}, {}
+    for k, (q, _) in queries.items():
+        copies[k] = all_of(a.ok(u + q))
+        tags[k] = a.tag
+    for rnd_i in range(6):
+        add(rnd.randint(0, 5))
+        uids = [int(x) for x in re.findall(rb"UID (\d+)", b.ok(b"UID FETCH 1:* (UID)"))]
+        for x in rnd.sample(uids, min(len(uids), 8)):
+            op = rnd.choice([b"+FLAGS (\\Seen)", b"-FLAGS (\\Seen)", b"+FLAGS (\\Flagged)",
+                             b"-FLAGS (\\Flagged)", b"+FLAGS (\\Deleted)"])
+            b.ok(b"UID STORE %d " % x + op)
+        if rnd_i % 2:
+            b.ok(b"EXPUNGE")
+        data = a.ok(b"NOOP")
+        for k, (_, fresh) in queries.items():
+            copies[k] = apply_updates(copies[k], data, tags[k], seqs=not uid)
+            assert copies[k] == all_of(a.ok(u + fresh)), (k, rnd_i, data)
+    b.close()
     a.close()

@@ -81,9 +81,7 @@ def test_capabilities(srv):
     for c in (b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES",
               b"ESORT", b"WITHIN"):
         assert c in caps
-    # CONTEXT=SORT is not offered (not implemented); CONTEXT=SEARCH is
-    # (tests/integration/test_context.py).
-    assert b"CONTEXT=SORT" not in caps
+    # CONTEXT=SEARCH/SORT: tests/integration/test_context.py
     raw.close()
 
 
