@@ -14,7 +14,7 @@
  *   [limits]      max_line, max_literal, max_message_size, max_connections,
  *                 max_connections_per_ip, max_output_buffer, idle_timeout,
  *                 preauth_timeout, login_timeout, max_preauth_literal,
- *                 max_mailboxes, max_mailbox_name
+ *                 max_mailboxes, max_mailbox_name, max_search_contexts
  *   [auth]        mechanisms
  *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
  *                 scope, openid_configuration (auth/oauth.h)
@@ -121,6 +121,8 @@ struct config {
 	unsigned login_timeout;      /* seconds from accept to login, however busy */
 	unsigned max_mailboxes;
 	unsigned max_mailbox_name;
+	/* context (issue #12): live RETURN (UPDATE) searches per session */
+	unsigned max_search_contexts;
 	/* [auth] (SASL) */
 	char *auth_mechanisms;       /* SASL mechanisms offered; NULL: every one (auth/sasl.h) */
 	/* [oauth] (auth/oauth.c): OAUTHBEARER and XOAUTH2 are offered only when

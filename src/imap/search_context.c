@@ -16,10 +16,11 @@
  *
  * Not kept alive: a key with message sequence numbers, whose meaning
  * moves with every expunge (answered NOUPDATE), and more than
- * SEARCH_CONTEXTS_MAX contexts per session. Keys relative to the clock
+ * [limits] max_search_contexts contexts per session. Keys relative to the clock
  * (OLDER, YOUNGER) are re-evaluated only when a message changes. */
 #include "imap/search_context.h"
 #include "imap/session_internal.h"
+#include "core/config.h"
 #include "core/quote.h"
 #include "core/util.h"
 #include "mail/search.h"
@@ -198,7 +199,8 @@ const char *search_context_refusal(const struct imap_session *s, const struct se
 	size_t n = 0;
 	for (const struct search_context *c = s->view.contexts; c; c = c->next)
 		n++;
-	if (n >= SEARCH_CONTEXTS_MAX)
+	/* [limits] max_search_contexts; RFC 5267 4.3.1 asks for at least one */
+	if (n >= s->cfg->max_search_contexts)
 		return "Too many contexts, will not notify";
 	return NULL;
 }

@@ -65,9 +65,6 @@ struct store_user;
 struct store_msg;
 struct sort_order;
 
-/* Live UPDATE contexts per session; RFC 5267 4.3.1 asks for at least one. */
-#define SEARCH_CONTEXTS_MAX 8
-
 /* True when tag names a live context (RFC 5267 4.3: reusing it is BAD). */
 bool search_context_tag_busy(const struct imap_session *s, const char *tag);
 /* Why the server will not keep this context (answered with an untagged

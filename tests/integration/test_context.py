@@ -238,7 +238,7 @@ def test_update_tag_reuse_noupdate_and_end(srv):
     for _ in range(12):
         data = a.ok(b"UID SEARCH RETURN (UPDATE) ALL")
         refused += b"NOUPDATE" in data
-    assert refused == 12 - 7, "SEARCH_CONTEXTS_MAX is 8"
+    assert refused == 12 - 7, "max_search_contexts is 8 by default"
     # contexts end with the selection
     a.ok(b"UNSELECT")
     a.ok(b"SELECT updlim")
@@ -396,3 +396,19 @@ def test_updates_keep_client_copy_exact(srv, uid):
             assert copies[k] == all_of(a.ok(u + fresh)), (k, rnd_i, data)
     b.close()
     a.close()
+
+
+def test_max_search_contexts_config():
+    s = Server(extra_config="[limits]\nmax_search_contexts = 1\n")
+    try:
+        a = Raw(s)
+        fill(a, b"one", 2)
+        assert b"NOUPDATE" not in a.ok(b"UID SEARCH RETURN (UPDATE) ALL")
+        first = a.tag
+        data = a.ok(b"UID SORT RETURN (UPDATE COUNT) (ARRIVAL) UTF-8 ALL")
+        assert b'* NO [NOUPDATE "%s"]' % a.tag in data and b"COUNT 2" in data
+        a.ok(b'CANCELUPDATE "%s"' % first)               # frees the one place
+        assert b"NOUPDATE" not in a.ok(b"UID SORT RETURN (UPDATE) (ARRIVAL) UTF-8 ALL")
+        a.close()
+    finally:
+        s.close()
