@@ -140,6 +140,8 @@ static const struct config_key config_keys[] = {
 	/* notify (issue #12): RFC 5465 3.1 names, 5.8 NOTIFICATIONOVERFLOW */
 	KEY(SEC_LIMITS, "max_notify_mailboxes", T_UINT, max_notify_mailboxes, 1, 100000),
 	KEY(SEC_LIMITS, "max_notify_events", T_UINT, max_notify_events, 1, 10000000),
+	/* context (issue #12): RFC 5267 4.3.1 asks for at least one */
+	KEY(SEC_LIMITS, "max_search_contexts", T_UINT, max_search_contexts, 1, 1000),
 	/* [auth] (the SASL part): names checked against auth/sasl.c's table
 	 * by admin_conf_load, which core/ may not include */
 	KEY(SEC_AUTH, "mechanisms", T_OPTSTR, auth_mechanisms, 0, 0),
@@ -1042,6 +1044,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	/* notify (issue #12) */
 	c->max_notify_mailboxes = 1000;
 	c->max_notify_events = 10000;
+	c->max_search_contexts = 8; /* context (issue #12) */
 	/* [oauth] */
 	c->oauth_username_claim = xstrdup("email");
 	c->oauth_leeway = 60;

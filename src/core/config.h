@@ -16,6 +16,7 @@
  *                 preauth_timeout, login_timeout, max_preauth_literal,
  *                 max_mailboxes, max_mailbox_name,
  *                 max_notify_mailboxes, max_notify_events (notify)
+ *                 max_mailboxes, max_mailbox_name, max_search_contexts
  *   [auth]        mechanisms
  *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
  *                 scope, openid_configuration (auth/oauth.h)
@@ -125,6 +126,8 @@ struct config {
 	/* notify (issue #12, RFC 5465; imap/notify_push.c) */
 	unsigned max_notify_mailboxes; /* mailbox names in one NOTIFY SET */
 	unsigned max_notify_events;    /* notifications at once before NOTIFICATIONOVERFLOW */
+	/* context (issue #12): live RETURN (UPDATE) searches per session */
+	unsigned max_search_contexts;
 	/* [auth] (SASL) */
 	char *auth_mechanisms;       /* SASL mechanisms offered; NULL: every one (auth/sasl.h) */
 	/* [oauth] (auth/oauth.c): OAUTHBEARER and XOAUTH2 are offered only when

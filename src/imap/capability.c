@@ -125,6 +125,12 @@ static const struct capability caps[] = {
 	{ "SAVEDATE", OFFER_ANY, NULL, NULL },
 	/* objectid: RFC 8474 (imap/objectid.c) */
 	{ "OBJECTID", OFFER_ANY, NULL, NULL },
+	/* context (issue #12): RFC 5267 4 and RFC 9394 (imap/search_context.c) */
+	{ "CONTEXT=SEARCH", OFFER_ANY, NULL, NULL },
+	{ "CONTEXT=SORT", OFFER_ANY, NULL, NULL },
+	{ "PARTIAL", OFFER_ANY, NULL, NULL },
+	/* Offered after login only, after every row offered in all states
+	 * (the capability tests rely on that order). */
 	/* notify: RFC 5465 (imap/cmd_notify.c, imap/notify_push.c) */
 	{ "NOTIFY", OFFER_LOGGED_IN, NULL, NULL },
 };

@@ -698,15 +698,34 @@ void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	}
 	if (uid)
 		fetch_request_ensure_uid(&st->req);
-	if (fetch_condstore_setup(s, st, uid, &args[0], nargs == 3 ? &args[2] : NULL) < 0) {
+	/* context: RFC 9394 3.3, (PARTIAL range) pages UID FETCH's messages */
+	struct search_partial partial;
+	bool paged = false;
+	struct imap_arg mods = { 0 };
+	err = NULL;
+	if (nargs == 3 && search_partial_modifier(&args[2], &partial, &paged, &mods, &err) == 0 &&
+	    paged && !uid)
+		err = "PARTIAL pages UID FETCH only";
+	if (err || fetch_condstore_setup(s, st, uid, &args[0],
+					 nargs == 3 && (!paged || mods.count) ? &mods : NULL) < 0) {
+		if (err)
+			sess_tagged(s, "BAD", "%s", err);
+		free(mods.list);
 		fetch_state_free(st);
 		return;
 	}
+	free(mods.list);
 	int r = view_resolve_set(s, &args[0], uid, &st->uids, &st->n);
 	if (r < 0) {
 		fetch_state_free(st);
 		sess_tagged(s, "BAD", r == -2 ? "Sequence number out of range" : "Invalid sequence set");
 		return;
+	}
+	if (paged) { /* positions among the set's messages, UID order */
+		size_t from;
+		st->n = search_partial_slice(&partial, st->n, &from);
+		if (st->n)
+			memmove(st->uids, st->uids + from, st->n * sizeof(*st->uids));
 	}
 	if (st->n == 0) {
 		fetch_finish(s, st, FETCH_MSG_SENT);

@@ -12,6 +12,7 @@
  * "* SEARCH ..." for IMAP4rev1 clients, "* ESEARCH ..." for IMAP4rev2
  * clients and whenever RETURN was given. */
 #include "imap/search_parse.h"
+#include "imap/search_context.h"
 #include "imap/session_internal.h"
 #include "imap/condstore.h"
 #include "imap/capability.h"
@@ -33,32 +34,18 @@ enum {
 	RET_COUNT = ESEARCH_COUNT,
 	RET_ALL = ESEARCH_ALL,
 	RET_SAVE = ESEARCH_SAVE,
+	RET_PARTIAL = ESEARCH_PARTIAL,
 };
 
-/* RETURN (...) options (RFC 4731 3.1, RFC 5182 2). */
+/* RETURN (...) options of RFC 4731 3.1 and RFC 5182 2 only. */
 int cmd_esearch_return_parse(const struct imap_arg *a, unsigned *ret)
 {
-	if (a->type != IMAP_ARG_LIST)
+	struct search_return r;
+	const char *err;
+	if (search_return_parse(a, &r, &err) < 0 ||
+	    (r.opts & (ESEARCH_PARTIAL | ESEARCH_CONTEXT | ESEARCH_UPDATE)))
 		return -1;
-	*ret = 0;
-	for (size_t i = 0; i < a->count; i++) {
-		const struct imap_arg *o = &a->list[i];
-		if (imap_arg_atom_ieq(o, "MIN"))
-			*ret |= RET_MIN;
-		else if (imap_arg_atom_ieq(o, "MAX"))
-			*ret |= RET_MAX;
-		else if (imap_arg_atom_ieq(o, "COUNT"))
-			*ret |= RET_COUNT;
-		else if (imap_arg_atom_ieq(o, "ALL"))
-			*ret |= RET_ALL;
-		else if (imap_arg_atom_ieq(o, "SAVE"))
-			*ret |= RET_SAVE;
-		else
-			return -1;
-	}
-	/* RFC 4731 3.1: "RETURN ()" means ALL. */
-	if (*ret == 0)
-		*ret = RET_ALL;
+	*ret = r.opts;
 	return 0;
 }
 
@@ -107,6 +94,7 @@ struct search_job {
 	uint32_t count;
 	struct seqset recent;        /* copy of the view's \Recent UIDs */
 	unsigned ret;
+	struct search_partial partial; /* context: with RET_PARTIAL */
 	bool esearch;
 	int err;
 	uint32_t *seqs, *uids;       /* the matches, ascending */
@@ -239,6 +227,43 @@ static int text_hit(void *ctx, const struct search_key *k)
 	return -1;
 }
 
+/* What the evaluator knows of m without the index; loader reads its
+ * content when a key needs it (NULL: none does). */
+static void search_msg_fill(struct search_msg *sm, const struct store_msg *m, uint32_t seq,
+			    const struct seqset *recent, int64_t now, struct search_loader *loader)
+{
+	*sm = (struct search_msg){
+		.seq = seq,
+		.uid = m->uid,
+		.flags = m->flags | (seqset_contains(recent, m->uid) ? MAIL_FLAG_RECENT : 0),
+		.keywords = m->keywords,
+		.internaldate = m->internaldate,
+		.internaldate_tz = m->internaldate_tz,
+		.savedate = m->savedate > 0 ? m->savedate : -1,
+		.size = m->size,
+		.modseq = m->modseq,
+		.blob = m->blob[0] ? m->blob : NULL, /* objectid */
+		.now = now,
+		.load = loader ? search_load : NULL,
+		.load_ctx = loader,
+	};
+}
+
+void cmd_search_match_msgs(struct store_user *u, const struct search_key *key,
+			   const struct store_msg *msgs, const uint32_t *seqs, size_t n,
+			   const struct seqset *recent, bool *match)
+{
+	bool content = search_needs_content(key);
+	int64_t now = (int64_t)time(NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct search_loader loader = { .u = u, .blob = msgs[i].blob };
+		struct search_msg sm;
+		search_msg_fill(&sm, &msgs[i], seqs[i], recent, now, content ? &loader : NULL);
+		match[i] = search_match(key, &sm);
+		search_unload(&loader);
+	}
+}
+
 /* Evaluates the tree over the view (on a pool thread). */
 static int search_run(struct store_user *u, struct search_job *j)
 {
@@ -286,24 +311,11 @@ static int search_run(struct store_user *u, struct search_job *j)
 			rpos < nrows && rows[rpos].uid == uid ? &rows[rpos] : NULL;
 		ta.uid = uid;
 		struct search_loader loader = { .u = u, .blob = m->blob };
-		struct search_msg sm = {
-			.seq = i + 1,
-			.uid = uid,
-			.flags = m->flags | (seqset_contains(&j->recent, uid) ? MAIL_FLAG_RECENT : 0),
-			.keywords = m->keywords,
-			.internaldate = m->internaldate,
-			.internaldate_tz = m->internaldate_tz,
-			.savedate = m->savedate > 0 ? m->savedate : -1,
-			.size = m->size,
-			.modseq = m->modseq,
-			.blob = m->blob[0] ? m->blob : NULL, /* objectid */
-			.now = now,
-			.load = content ? search_load : NULL,
-			.load_ctx = content ? &loader : NULL,
-			.doc = row ? &row->doc : NULL,
-			.text_hit = content ? text_hit : NULL,
-			.text_ctx = &ta,
-		};
+		struct search_msg sm;
+		search_msg_fill(&sm, m, i + 1, &j->recent, now, content ? &loader : NULL);
+		sm.doc = row ? &row->doc : NULL;
+		sm.text_hit = content ? text_hit : NULL;
+		sm.text_ctx = &ta;
 		bool match = search_match(j->key, &sm);
 		search_unload(&loader);
 		if (!match)
@@ -358,17 +370,26 @@ static void search_job_free(struct cmd_job *job)
 }
 
 /* RFC 5182 2.4: SAVE with only MIN and/or MAX saves just those; otherwise
- * the whole result. */
-static void searchres_save(struct imap_session *s, unsigned ret, const uint32_t *uids, size_t n)
+ * the whole result. RFC 9394 3.2: with PARTIAL (and no COUNT) the
+ * partial result, with MIN/MAX added. */
+static void searchres_save(struct imap_session *s, unsigned ret, const struct search_partial *p,
+			   const uint32_t *uids, size_t n)
 {
-	if (n && (ret & (RET_MIN | RET_MAX)) && !(ret & (RET_COUNT | RET_ALL))) {
-		uint32_t ends[2];
-		size_t k = 0;
+	if (n && (ret & (RET_MIN | RET_MAX | RET_PARTIAL)) && !(ret & (RET_COUNT | RET_ALL))) {
+		/* uids ascend: MIN, the slice and MAX stay in order */
+		size_t from = 0, np = 0, k = 0;
+		if (ret & RET_PARTIAL)
+			np = search_partial_slice(p, n, &from);
+		uint32_t *keep = xmalloc((np + 2) * sizeof(*keep));
 		if (ret & RET_MIN)
-			ends[k++] = uids[0];
+			keep[k++] = uids[0];
+		if (np)
+			memcpy(keep + k, uids + from, np * sizeof(*keep));
+		k += np;
 		if (ret & RET_MAX)
-			ends[k++] = uids[n - 1];
-		sess_searchres_save(s, ends, k);
+			keep[k++] = uids[n - 1];
+		sess_searchres_save(s, keep, k);
+		free(keep);
 		return;
 	}
 	sess_searchres_save(s, uids, n);
@@ -408,14 +429,19 @@ static void search_job_done(struct cmd_job *job)
 		search_index_kick(s->info.base, s->user);
 	if (j->err != STORE_OK) {
 		if (ret & RET_SAVE)
-			searchres_save(s, ret, NULL, 0);
+			searchres_save(s, ret, NULL, NULL, 0);
 		sess_store_error(s, j->err, "SEARCH");
 		return;
 	}
 	const uint32_t *res = uid ? j->uids : j->seqs;
 	size_t n = j->n;
 	if (ret & RET_SAVE)
-		searchres_save(s, ret, j->uids, n);
+		searchres_save(s, ret, &j->partial, j->uids, n);
+	/* RFC 5267 4.3.1: a refused UPDATE is an untagged NO; the other
+	 * options are still answered. */
+	const char *noupdate = ret & ESEARCH_UPDATE ? search_context_refusal(s, j->key) : NULL;
+	if (noupdate)
+		search_context_write_noupdate(s, noupdate);
 	struct strbuf line = STRBUF_INIT;
 	if (!j->esearch && !s->rev2) {
 		strbuf_adds(&line, "* SEARCH");
@@ -428,6 +454,8 @@ static void search_job_done(struct cmd_job *job)
 		/* RFC 9051 6.4.4: a rev2 SEARCH without RETURN is RETURN (ALL).
 		 * RFC 5182 2.1: SAVE alone produces no ESEARCH response. */
 		cmd_esearch_write(s, &line, j->esearch ? ret : RET_ALL, uid, res, n);
+		if (ret & RET_PARTIAL)
+			search_partial_write(&line, &j->partial, res, n, seqset_format_list);
 		if (j->modseq && n)
 			strbuf_addf(&line, " MODSEQ %llu", (unsigned long long)j->maxmodseq);
 		strbuf_adds(&line, "\r\n");
@@ -435,6 +463,10 @@ static void search_job_done(struct cmd_job *job)
 	if (line.len)
 		sess_write(s, line.s, line.len);
 	strbuf_free(&line);
+	if ((ret & ESEARCH_UPDATE) && !noupdate) {
+		search_context_add(s, uid, j->key, j->uids, n, NULL);
+		j->key = NULL; /* the context's now */
+	}
 	/* RFC 9051 7.5.1: no EXPUNGE while answering SEARCH. */
 	if (!view_sync(s, false))
 		return;
@@ -446,12 +478,19 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	struct imap_session *s = cmd->s;
 	size_t i = 0;
 	unsigned ret = 0;
+	struct search_return sr = { 0 };
 	bool esearch = false;
 	const char *err = NULL;
 	struct search_key *key = NULL;
 	if (i < nargs && imap_arg_atom_ieq(&args[i], "RETURN")) {
-		if (i + 1 >= nargs || cmd_esearch_return_parse(&args[i + 1], &ret) < 0) {
-			sess_tagged(s, "BAD", "Invalid SEARCH RETURN options (MIN MAX COUNT ALL SAVE)");
+		if (i + 1 >= nargs || search_return_parse(&args[i + 1], &sr, &err) < 0) {
+			sess_tagged(s, "BAD", "Invalid SEARCH RETURN options: %s", err);
+			return;
+		}
+		ret = sr.opts;
+		/* RFC 5267 4.3: a tag already naming a live context is BAD. */
+		if ((ret & ESEARCH_UPDATE) && search_context_tag_busy(s, cmd->tag)) {
+			sess_tagged(s, "BAD", "Tag reuse: a search context has this tag");
 			return;
 		}
 		esearch = true;
@@ -491,7 +530,7 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	enum search_parse_result pr = imap_search_parse(&args[i], nargs - i, &ctx, &key, &err);
 	if (pr == SEARCH_PARSE_BADCHARSET) {
 		if (ret & RET_SAVE)
-			searchres_save(s, ret, NULL, 0);
+			searchres_save(s, ret, NULL, NULL, 0);
 		sess_tagged(s, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
 		return;
 	}
@@ -509,6 +548,7 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		memcpy(j->view, v->uids, v->count * sizeof(*j->view));
 	}
 	j->ret = ret;
+	j->partial = sr.partial;
 	j->esearch = esearch;
 	j->modseq = condstore_search_uses_modseq(key);
 	if (j->modseq)
@@ -520,6 +560,6 @@ bad:
 		search_key_free(key);
 	/* RFC 5182 2.1: a failed SEARCH ... RETURN (SAVE) empties "$". */
 	if (ret & RET_SAVE)
-		searchres_save(s, ret, NULL, 0);
+		searchres_save(s, ret, NULL, NULL, 0);
 	sess_tagged(s, "BAD", "%s", err ? err : "Invalid search criteria");
 }

@@ -6,7 +6,9 @@
  * cached ENVELOPE (mail/sortkey.c) and, for THREAD=REFERENCES only, the
  * References field of the message header. All of it runs on the work
  * pool: the response is computed there and only written on the worker.
- * CONTEXT=SEARCH/SORT (RFC 5267 4) is not implemented. */
+ * PARTIAL (RFC 5267 4.4) pages the sort order; RETURN (UPDATE) keeps
+ * the keys of the matches (struct sort_order) for a live context
+ * (imap/search_context.c, CONTEXT=SORT). */
 #include "imap/search_parse.h"
 #include "imap/capability.h"
 #include "imap/session_internal.h"
@@ -15,6 +17,7 @@
 #include "mail/sortkey.h"
 #include "mail/thread.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,10 +72,13 @@ struct sort_job {
 	struct sort_crit crit[SORT_MAX_CRITERIA];
 	size_t ncrit;
 	unsigned ret;                 /* ESEARCH_*, 0: a plain SORT response */
+	struct search_partial partial; /* context: with ESEARCH_PARTIAL */
 	bool uid;
 	int err;
 	uint32_t *result;             /* SORT: numbers in sort order */
 	size_t n;
+	struct sort_order *order;     /* context: UPDATE, the keys of the matches */
+	uint32_t *order_uids;         /* ... and their UIDs in sort order */
 	struct strbuf threads;        /* THREAD: the thread lists */
 };
 
@@ -140,17 +146,22 @@ static int sort_key_cmp(enum sort_key key, const struct sort_item *x, const stru
 }
 
 /* The criteria in order; RFC 5256 3: messages equal under all of them
- * keep their mailbox order, REVERSE or not. */
+ * keep their mailbox order (UID order), REVERSE or not. */
+static int sort_items_cmp(const struct sort_crit *crit, size_t ncrit, const struct sort_item *x,
+			  const struct sort_item *y)
+{
+	for (size_t i = 0; i < ncrit; i++) {
+		int r = sort_key_cmp(crit[i].key, x, y);
+		if (r)
+			return crit[i].reverse ? -r : r;
+	}
+	return cmp_u64(x->uid, y->uid);
+}
+
 static int sort_item_cmp(const void *a, const void *b, void *ctx)
 {
 	const struct sort_job *j = ctx;
-	const struct sort_item *x = a, *y = b;
-	for (size_t i = 0; i < j->ncrit; i++) {
-		int r = sort_key_cmp(j->crit[i].key, x, y);
-		if (r)
-			return j->crit[i].reverse ? -r : r;
-	}
-	return cmp_u64(x->seq, y->seq);
+	return sort_items_cmp(j->crit, j->ncrit, a, b);
 }
 
 /* The References ids, or In-Reply-To's first when there are none
@@ -173,12 +184,12 @@ static void item_refs(struct store_user *u, const struct store_msg *m, struct so
 }
 
 /* The keys of the matches; expunged meanwhile ones are dropped. */
-static int sort_items_load(struct store_user *u, struct sort_job *j, const uint32_t *seqs,
+static int sort_items_load(struct store_user *u, int64_t mailbox, bool refs, const uint32_t *seqs,
 			   const uint32_t *uids, size_t n, struct sort_item **out, size_t *nout)
 {
 	struct store_msg *msgs = NULL;
 	size_t nmsgs = 0;
-	int r = store_msg_get(u, j->mailbox, uids, n, &msgs, &nmsgs);
+	int r = store_msg_get(u, mailbox, uids, n, &msgs, &nmsgs);
 	if (r != STORE_OK)
 		return r;
 	struct sort_item *items = xcalloc(n ? n : 1, sizeof(*items));
@@ -190,7 +201,7 @@ static int sort_items_load(struct store_user *u, struct sort_job *j, const uint3
 			continue;
 		const struct store_msg *m = &msgs[mpos];
 		char *env = NULL;
-		r = store_msg_cached(u, j->mailbox, m->uid, &env, NULL, NULL);
+		r = store_msg_cached(u, mailbox, m->uid, &env, NULL, NULL);
 		if (r == STORE_ENOENT) {
 			r = STORE_OK;
 			continue;
@@ -204,7 +215,7 @@ static int sort_items_load(struct store_user *u, struct sort_job *j, const uint3
 		it->arrival = m->internaldate;
 		sortkey_from_envelope(env, m->internaldate, &it->k);
 		free(env);
-		if (j->thread && j->algo == THREAD_REFERENCES)
+		if (refs)
 			item_refs(u, m, it);
 	}
 	store_msg_array_free(msgs, nmsgs);
@@ -213,12 +224,16 @@ static int sort_items_load(struct store_user *u, struct sort_job *j, const uint3
 	return r;
 }
 
+static void sort_items_free_keys(struct sort_item *it)
+{
+	sortkey_free(&it->k);
+	sortkey_ids_free(it->refs, it->nrefs);
+}
+
 static void sort_items_free(struct sort_item *items, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		sortkey_free(&items[i].k);
-		sortkey_ids_free(items[i].refs, items[i].nrefs);
-	}
+	for (size_t i = 0; i < n; i++)
+		sort_items_free_keys(&items[i]);
 	free(items);
 }
 
@@ -241,6 +256,94 @@ static void thread_items(struct sort_job *j, const struct sort_item *items, size
 	free(tm);
 }
 
+/* ---- context: the keys of a live SORT (RFC 5267 4.3, CONTEXT=SORT) ------ */
+
+struct sort_order {
+	struct sort_crit crit[SORT_MAX_CRITERIA];
+	size_t ncrit;
+	struct sort_item *items;      /* the members' keys, by UID */
+	size_t n, cap;
+};
+
+static int item_uid_cmp(const void *a, const void *b)
+{
+	const struct sort_item *x = a, *y = b;
+	return cmp_u64(x->uid, y->uid);
+}
+
+/* Takes items[0..n) (in sort order); *uids gets that order. */
+static struct sort_order *sort_order_new(const struct sort_job *j, struct sort_item *items,
+					 size_t n, uint32_t **uids)
+{
+	struct sort_order *o = xcalloc(1, sizeof(*o));
+	memcpy(o->crit, j->crit, sizeof(o->crit));
+	o->ncrit = j->ncrit;
+	*uids = xmalloc((n ? n : 1) * sizeof(**uids));
+	for (size_t i = 0; i < n; i++)
+		(*uids)[i] = items[i].uid;
+	if (n > 1)
+		qsort(items, n, sizeof(*items), item_uid_cmp);
+	o->items = items;
+	o->n = o->cap = n;
+	return o;
+}
+
+static struct sort_item *sort_order_find(const struct sort_order *o, uint32_t uid)
+{
+	struct sort_item key = { .uid = uid };
+	return o->n ? bsearch(&key, o->items, o->n, sizeof(*o->items), item_uid_cmp) : NULL;
+}
+
+bool sort_order_has(const struct sort_order *o, uint32_t uid)
+{
+	return sort_order_find(o, uid) != NULL;
+}
+
+int sort_order_cmp(const struct sort_order *o, uint32_t a, uint32_t b)
+{
+	const struct sort_item *x = sort_order_find(o, a), *y = sort_order_find(o, b);
+	assert(x && y);
+	return sort_items_cmp(o->crit, o->ncrit, x, y);
+}
+
+int sort_order_load(struct sort_order *o, struct store_user *u, int64_t mailbox,
+		    const uint32_t *uids, size_t n)
+{
+	struct sort_item *items = NULL;
+	size_t ni = 0;
+	/* the sequence numbers are not used: ties fall back to UIDs */
+	int r = sort_items_load(u, mailbox, false, uids, uids, n, &items, &ni);
+	if (r == STORE_OK && ni) {
+		xgrow((void **)&o->items, &o->cap, o->n + ni, sizeof(*o->items));
+		memcpy(o->items + o->n, items, ni * sizeof(*items));
+		o->n += ni;
+		qsort(o->items, o->n, sizeof(*o->items), item_uid_cmp);
+		free(items);
+	} else {
+		sort_items_free(items, ni);
+	}
+	return r;
+}
+
+void sort_order_forget(struct sort_order *o, uint32_t uid)
+{
+	struct sort_item *it = sort_order_find(o, uid);
+	if (!it)
+		return;
+	sort_items_free_keys(it);
+	size_t i = (size_t)(it - o->items);
+	memmove(it, it + 1, (o->n - i - 1) * sizeof(*it));
+	o->n--;
+}
+
+void sort_order_free(struct sort_order *o)
+{
+	if (!o)
+		return;
+	sort_items_free(o->items, o->n);
+	free(o);
+}
+
 static int sort_run(struct sort_job *j)
 {
 	struct store_user *u = cmd_job_store(&j->job);
@@ -253,7 +356,8 @@ static int sort_run(struct sort_job *j)
 	struct sort_item *items = NULL;
 	size_t ni = 0;
 	if (r == STORE_OK && n)
-		r = sort_items_load(u, j, seqs, uids, n, &items, &ni);
+		r = sort_items_load(u, j->mailbox, j->thread && j->algo == THREAD_REFERENCES, seqs,
+				    uids, n, &items, &ni);
 	free(seqs);
 	free(uids);
 	if (r == STORE_OK && j->thread) {
@@ -265,6 +369,11 @@ static int sort_run(struct sort_job *j)
 		for (size_t i = 0; i < ni; i++)
 			j->result[i] = j->uid ? items[i].uid : items[i].seq;
 		j->n = ni;
+		if (j->ret & ESEARCH_UPDATE) { /* context: the keys stay */
+			j->order = sort_order_new(j, items, ni, &j->order_uids);
+			items = NULL;
+			ni = 0;
+		}
 	}
 	sort_items_free(items, ni);
 	return r;
@@ -283,6 +392,8 @@ static void sort_job_free(struct cmd_job *job)
 	free(j->view);
 	seqset_free(&j->recent);
 	free(j->result);
+	sort_order_free(j->order);
+	free(j->order_uids);
 	strbuf_free(&j->threads);
 	free(j);
 }
@@ -333,7 +444,20 @@ static void sort_job_done(struct cmd_job *job)
 			strbuf_add(&line, j->threads.s, j->threads.len);
 		}
 	} else if (j->ret) {
+		/* context: RFC 5267 4.3.1, a refused UPDATE is an untagged NO */
+		const char *noupdate =
+			j->ret & ESEARCH_UPDATE ? search_context_refusal(s, j->key) : NULL;
+		if (noupdate)
+			search_context_write_noupdate(s, noupdate);
+		else if (j->ret & ESEARCH_UPDATE) {
+			search_context_add(s, j->uid, j->key, j->order_uids, j->n, j->order);
+			j->key = NULL;
+			j->order = NULL;
+		}
 		write_esort(s, &line, j->ret, j->uid, j->result, j->n);
+		/* RFC 5267 4.4: positions in sort order */
+		if (j->ret & ESEARCH_PARTIAL)
+			search_partial_write(&line, &j->partial, j->result, j->n, write_ordered_set);
 	} else {
 		strbuf_adds(&line, "* SORT");
 		for (size_t i = 0; i < j->n; i++)
@@ -406,13 +530,25 @@ void cmd_sort(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	struct sort_job *j = xcalloc(1, sizeof(*j));
 	size_t i = 0;
 	if (i < nargs && imap_arg_atom_ieq(&args[i], "RETURN")) {
-		/* RFC 5267 3: MIN MAX COUNT ALL; SAVE is not offered. */
-		if (i + 1 >= nargs || cmd_esearch_return_parse(&args[i + 1], &j->ret) < 0 ||
-		    (j->ret & ESEARCH_SAVE)) {
+		/* RFC 5267 3: MIN MAX COUNT ALL, and PARTIAL/UPDATE/CONTEXT
+		 * (4.4, 4.3); SAVE is not offered. */
+		struct search_return sr;
+		const char *err;
+		if (i + 1 >= nargs || search_return_parse(&args[i + 1], &sr, &err) < 0 ||
+		    (sr.opts & ESEARCH_SAVE)) {
 			sort_job_free(&j->job);
-			sess_tagged(cmd->s, "BAD", "Invalid SORT RETURN options (MIN MAX COUNT ALL)");
+			sess_tagged(cmd->s, "BAD",
+				    "Invalid SORT RETURN options (MIN MAX COUNT ALL PARTIAL UPDATE)");
 			return;
 		}
+		/* RFC 5267 4.3: a tag already naming a live context is BAD. */
+		if ((sr.opts & ESEARCH_UPDATE) && search_context_tag_busy(cmd->s, cmd->tag)) {
+			sort_job_free(&j->job);
+			sess_tagged(cmd->s, "BAD", "Tag reuse: a search context has this tag");
+			return;
+		}
+		j->ret = sr.opts;
+		j->partial = sr.partial;
 		i += 2;
 	}
 	if (i >= nargs || sort_criteria_parse(&args[i], j) < 0) {

@@ -140,5 +140,7 @@ imap_cmd_fn cmd_compress;
 imap_cmd_fn cmd_setacl, cmd_deleteacl, cmd_getacl, cmd_listrights, cmd_myrights;
 /* notify (issue #12): imap/cmd_notify.c */
 imap_cmd_fn cmd_notify;
+/* context (issue #12): imap/search_context.c */
+imap_cmd_fn cmd_cancelupdate;
 
 #endif

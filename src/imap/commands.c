@@ -69,6 +69,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "MYRIGHTS", cmd_myrights, CMD_S_LOGGED_IN, 0 },
 	/* notify (issue #12): RFC 5465 (imap/cmd_notify.c) */
 	{ "NOTIFY", cmd_notify, CMD_S_LOGGED_IN, 0 },
+	/* context (issue #12): RFC 5267 4.3.5 (imap/search_context.c) */
+	{ "CANCELUPDATE", cmd_cancelupdate, CMD_S_SELECTED, 0 },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

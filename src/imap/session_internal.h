@@ -12,6 +12,7 @@
 #include "imap/parser.h"
 #include "core/seqset.h"
 #include "imap/session.h"
+#include "imap/search_context.h"
 #include "core/proto.h"
 #include "store/store.h"
 
@@ -54,6 +55,7 @@ struct imap_view {
 	char *owner;
 	uint32_t rights;
 	struct imap_notify_entry *watch;
+	struct search_context *contexts; /* context: RFC 5267 UPDATE (search_context.c) */
 };
 
 struct imap_session {
@@ -218,15 +220,7 @@ void sess_store_release(struct imap_session *s);
 /* Maps a store error to a tagged NO with the right RFC 5530 code. */
 void sess_store_error(struct imap_session *s, int err, const char *what);
 
-/* ESEARCH result options (RFC 4731 3.1, RFC 5182 SAVE; RFC 5267 3 for
- * SORT), shared by SEARCH and SORT (imap/cmd_search.c). */
-enum esearch_ret {
-	ESEARCH_MIN = 1 << 0,
-	ESEARCH_MAX = 1 << 1,
-	ESEARCH_COUNT = 1 << 2,
-	ESEARCH_ALL = 1 << 3,
-	ESEARCH_SAVE = 1 << 4,
-};
+/* ESEARCH result options: enum esearch_ret (imap/search_context.h). */
 /* RETURN (...) into *ret (ESEARCH_* bits; "()" is ALL); -1 when a is not
  * a list of known options. */
 int cmd_esearch_return_parse(const struct imap_arg *a, unsigned *ret);
@@ -252,5 +246,11 @@ struct search_key;
 int cmd_search_matches(struct store_user *u, const struct search_key *key, int64_t mailbox,
 		       const uint32_t *view, uint32_t count, const struct seqset *recent,
 		       uint32_t **seqs, uint32_t **uids, size_t *n);
+/* context: which of msgs[0..n) (full metadata; seqs[i] the sequence
+ * number of msgs[i]) match key, into match[i]; without the index, for a
+ * few changed messages (imap/search_context.c). */
+void cmd_search_match_msgs(struct store_user *u, const struct search_key *key,
+			   const struct store_msg *msgs, const uint32_t *seqs, size_t n,
+			   const struct seqset *recent, bool *match);
 
 #endif

@@ -13,6 +13,7 @@
 void view_clear(struct imap_view *v)
 {
 	imap_mailbox_view_release(v);
+	search_contexts_free(v); /* context: RFC 5267 4.3, updates end with the selection */
 	free(v->name);
 	free(v->uids);
 	free(v->own);
@@ -166,6 +167,7 @@ static void view_expunge(struct imap_session *s, uint32_t *expunged, size_t nexp
 {
 	struct imap_view *v = &s->view;
 	qsort(expunged, nexpunged, sizeof(uint32_t), cmp_u32);
+	search_context_expunged(s, expunged, nexpunged); /* context: before the numbers move */
 	uint32_t *seqs = xmalloc(nexpunged * sizeof(uint32_t));
 	uint32_t *gone = xmalloc(nexpunged * sizeof(uint32_t));
 	size_t nseqs = 0, j = 0;
@@ -405,6 +407,7 @@ static bool view_sync_in(struct imap_session *s, struct store_user *u, bool allo
 		sess_printf(s, "%s", line.s);
 	}
 	strbuf_free(&line);
+	search_context_changed(s, u, changed, nchanged); /* context: after EXISTS */
 	if (maxmod > v->flags_modseq)
 		v->flags_modseq = maxmod;
 	own_prune(v);

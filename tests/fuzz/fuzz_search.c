@@ -5,7 +5,8 @@
  *
  * Input layout: byte 0 picks the context (bit 0: IMAP4rev2, bit 1: a saved
  * "$" result exists, bits 2-3: the charset: none, UTF-8, ISO-8859-1,
- * an unknown one), the rest is the criteria text.
+ * an unknown one; bit 4: context, the first argument is a RETURN option
+ * list), the rest is the criteria text.
  *
  * What is checked, beyond "no crash, no leak, no UB":
  *  - a failure gives a NULL tree and, for BAD, a static explanation;
@@ -15,7 +16,11 @@
  *  - the content is loaded at most once per message, and never for a
  *    tree that search_needs_content() says needs none;
  *  - NOT k matches exactly when k does not, unless content was needed
- *    and could not be loaded: then the message matches nothing. */
+ *    and could not be loaded: then the message matches nothing;
+ *  - context: a RETURN list that parses never has PARTIAL with ALL, is
+ *    never empty, and its PARTIAL range selects a slice inside the
+ *    results for every count; the same list as a UID FETCH modifier list
+ *    keeps every element but PARTIAL and its range. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +28,7 @@
 
 #include "core/flags.h"
 #include "fuzz_common.h"
+#include "imap/search_context.h"
 #include "imap/search_parse.h"
 #include "mail/search.h"
 
@@ -155,6 +161,37 @@ static void run_messages(struct search_key *root)
 	}
 }
 
+/* context: RETURN (...) options (RFC 4731, RFC 5267 4, RFC 9394). */
+static void check_return(const struct imap_arg *a)
+{
+	struct search_return r;
+	const char *err = NULL;
+	if (search_return_parse(a, &r, &err) < 0) {
+		CHECK(err != NULL && err[0] != '\0');
+	} else {
+		CHECK(r.opts != 0);
+		CHECK(!((r.opts & ESEARCH_PARTIAL) && (r.opts & ESEARCH_ALL)));
+		if (r.opts & ESEARCH_PARTIAL) {
+			CHECK(r.partial.first != 0 && r.partial.last != 0);
+			CHECK((r.partial.first > 0) == (r.partial.last > 0));
+			static const size_t counts[] = { 0, 1, 2, 7, 100, 4294967295u };
+			for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+				size_t from = 0, k = search_partial_slice(&r.partial, counts[i], &from);
+				CHECK(k <= counts[i] && from <= counts[i] - k);
+			}
+		}
+	}
+	struct search_partial p;
+	bool found = false;
+	struct imap_arg rest;
+	err = NULL;
+	int mr = search_partial_modifier(a, &p, &found, &rest, &err);
+	CHECK(mr == 0 || (err != NULL && err[0] != '\0'));
+	if (mr == 0 && a->type == IMAP_ARG_LIST)
+		CHECK(rest.count == a->count - (found ? 2 : 0));
+	free(rest.list);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -174,6 +211,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (p) {
 		size_t n;
 		const struct imap_arg *args = imap_parser_args(p, &n);
+		if ((data[0] & 16) && n > 0) {
+			check_return(&args[0]);
+			args++;
+			n--;
+		}
 		struct search_key *key = (struct search_key *)&ctx; /* must be reset */
 		const char *err = NULL;
 		enum search_parse_result r = imap_search_parse(args, n, &ctx, &key, &err);

@@ -144,7 +144,8 @@ def fetch_seeds():
     return items
 
 
-# fuzz_search: byte 0 = context bits (1 rev2, 2 saved "$", 4/8 charset), then criteria.
+# fuzz_search: byte 0 = context bits (1 rev2, 2 saved "$", 4/8 charset, 16
+# a RETURN list first), then criteria.
 def search_seeds():
     c = {
         "all": (0, b"ALL"),
@@ -184,6 +185,13 @@ def search_seeds():
         "empty_string": (0, b'SUBJECT ""'),
         "zero_seq": (0, b"0:3"),
         "header_empty_field": (0, b'HEADER "" x'),
+        # context (bit 16): the first argument is a RETURN list (RFC 5267 4, RFC 9394)
+        "return_partial": (16, b"(MIN COUNT PARTIAL -1:-100) UNSEEN"),
+        "return_partial_pos": (16, b"(PARTIAL 500:1 SAVE) ALL"),
+        "return_update": (16, b"(UPDATE CONTEXT COUNT) KEYWORD $Junk"),
+        "return_partial_all_bad": (16, b"(ALL PARTIAL 1:5) ALL"),
+        "return_partial_mixed_bad": (16, b"(PARTIAL -1:5) ALL"),
+        "return_fetch_mods": (16, b"(CHANGEDSINCE 5 PARTIAL 1:4294967295 VANISHED) ALL"),
     }
     seeds = {k: bytes([ctx]) + v for k, (ctx, v) in c.items()}
     # Found by the first libFuzzer run (a harness mistake, kept as a seed):

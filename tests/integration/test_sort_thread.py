@@ -81,8 +81,7 @@ def test_capabilities(srv):
     for c in (b"SORT", b"SORT=DISPLAY", b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES",
               b"ESORT", b"WITHIN"):
         assert c in caps
-    # CONTEXT=SEARCH/SORT is not offered (not implemented).
-    assert not [c for c in caps if c.startswith(b"CONTEXT")]
+    # CONTEXT=SEARCH/SORT: tests/integration/test_context.py
     raw.close()
 
 

@@ -63,8 +63,8 @@ static const char *const COMMON =
 /* ext (issue #12): offered after login only */
 static const char *const AFTER_LOGIN = " COMPRESS=DEFLATE UTF8=ACCEPT";
 /* savedate, objectid (issue #12): every state, last rows of the table */
-static const char *const TAIL = " SAVEDATE OBJECTID";
-/* notify (issue #12): RFC 5465, after login only, after the tail */
+static const char *const TAIL = " SAVEDATE OBJECTID CONTEXT=SEARCH CONTEXT=SORT PARTIAL";
+/* The last rows, offered after login only (notify ...) */
 static const char *const NOTIFY_TAIL = " NOTIFY";
 
 static void expect(struct imap_session *s, const char *head)

@@ -852,7 +852,7 @@ static void test_limits_never_zero(void **state)
 	static const char *const keys[] = {
 		"max_line", "max_literal", "max_message_size", "max_connections",
 		"max_connections_per_ip", "max_output_buffer", "idle_timeout", "preauth_timeout",
-		"max_mailboxes", "max_mailbox_name",
+		"max_mailboxes", "max_mailbox_name", "max_search_contexts",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		char *text = xasprintf(MIN_LISTENER "[limits]\n%s = 0\n", keys[i]);
