@@ -121,6 +121,9 @@ static const struct capability caps[] = {
 	{ "SAVEDATE", OFFER_ANY, NULL, NULL },
 	/* objectid: RFC 8474 (imap/objectid.c) */
 	{ "OBJECTID", OFFER_ANY, NULL, NULL },
+	/* metadata: RFC 5464 (imap/cmd_metadata.c), after login like QUOTA */
+	{ "METADATA", OFFER_LOGGED_IN, NULL, NULL },
+	{ "METADATA-SERVER", OFFER_LOGGED_IN, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

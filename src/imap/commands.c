@@ -67,6 +67,9 @@ static const struct imap_cmd_def commands[] = {
 	{ "GETACL", cmd_getacl, CMD_S_LOGGED_IN, 0 },
 	{ "LISTRIGHTS", cmd_listrights, CMD_S_LOGGED_IN, 0 },
 	{ "MYRIGHTS", cmd_myrights, CMD_S_LOGGED_IN, 0 },
+	/* metadata (issue #12): RFC 5464 4.2, 4.3 (imap/cmd_metadata.c) */
+	{ "GETMETADATA", cmd_getmetadata, CMD_S_LOGGED_IN, 0 },
+	{ "SETMETADATA", cmd_setmetadata, CMD_S_LOGGED_IN, 0 },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)
