@@ -42,6 +42,20 @@
 
 /* ---- arguments ---- */
 
+typedef int meta_parse_fn(const struct imap_arg *args, size_t nargs, struct metadata_req *req,
+			  const char **err);
+
+/* Runs a parser on an empty request; a failure leaves it empty. */
+static int meta_parse_run(meta_parse_fn *parse, const struct imap_arg *args, size_t nargs,
+			  struct metadata_req *req, const char **err)
+{
+	*req = (struct metadata_req){ .maxsize = SIZE_MAX };
+	int r = parse(args, nargs, req, err);
+	if (r != 0)
+		metadata_req_free(req);
+	return r;
+}
+
 void metadata_req_free(struct metadata_req *req)
 {
 	for (size_t i = 0; i < req->nnames; i++)
@@ -178,11 +192,7 @@ static int meta_get_parse(const struct imap_arg *args, size_t nargs, struct meta
 int metadata_get_parse(const struct imap_arg *args, size_t nargs, struct metadata_req *req,
 		       const char **err)
 {
-	*req = (struct metadata_req){ .maxsize = SIZE_MAX };
-	int r = meta_get_parse(args, nargs, req, err);
-	if (r != 0)
-		metadata_req_free(req);
-	return r;
+	return meta_parse_run(meta_get_parse, args, nargs, req, err);
 }
 
 static int meta_set_parse(const struct imap_arg *args, size_t nargs, struct metadata_req *req,
@@ -228,11 +238,7 @@ static int meta_set_parse(const struct imap_arg *args, size_t nargs, struct meta
 int metadata_set_parse(const struct imap_arg *args, size_t nargs, struct metadata_req *req,
 		       const char **err)
 {
-	*req = (struct metadata_req){ .maxsize = SIZE_MAX };
-	int r = meta_set_parse(args, nargs, req, err);
-	if (r != 0)
-		metadata_req_free(req);
-	return r;
+	return meta_parse_run(meta_set_parse, args, nargs, req, err);
 }
 
 /* ---- the commands ---- */
@@ -321,29 +327,6 @@ static void meta_add_computed(struct imap_cmd *cmd, const struct metadata_req *r
 	}
 }
 
-static int meta_entry_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct store_meta_entry *)a)->name,
-		      ((const struct store_meta_entry *)b)->name);
-}
-
-/* Sorted, each name once (the first of equal names stays). */
-static void meta_sort_unique(struct store_meta_entry *e, size_t *n)
-{
-	if (*n > 1)
-		qsort(e, *n, sizeof(*e), meta_entry_cmp);
-	size_t k = 0;
-	for (size_t i = 0; i < *n; i++) {
-		if (k > 0 && strcmp(e[k - 1].name, e[i].name) == 0) {
-			free(e[i].name);
-			free(e[i].value);
-			continue;
-		}
-		e[k++] = e[i];
-	}
-	*n = k;
-}
-
 /* RFC 5464 5: value = nstring / literal8; a NUL needs literal8. */
 static void meta_write_value(struct strbuf *line, const struct store_meta_entry *e)
 {
@@ -399,26 +382,38 @@ static void meta_get_reply(struct imap_cmd *cmd, const struct metadata_req *req,
 		sess_tagged(s, "OK", "GETMETADATA completed");
 }
 
+/* Both commands' start: the arguments into *req and the owner's name of
+ * the mailbox in *mailbox (NULL: the server). 0, or -1 answered (*req
+ * then empty). */
+static int meta_begin(struct imap_cmd *cmd, meta_parse_fn *parse, const struct imap_arg *args,
+		      size_t nargs, struct metadata_req *req, char **mailbox)
+{
+	const char *err = NULL;
+	*mailbox = NULL;
+	int r = parse(args, nargs, req, &err);
+	if (r != 0) {
+		sess_tagged(cmd->s, r == -2 ? "NO" : "BAD", "%s%s: %s", r == -2 ? "[LIMIT] " : "",
+			    cmd->def->name, err);
+		return -1;
+	}
+	if (!meta_is_server(req->mailbox) && !(*mailbox = meta_mailbox(cmd, req->mailbox))) {
+		metadata_req_free(req);
+		return -1;
+	}
+	return 0;
+}
+
 void cmd_getmetadata(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 {
 	struct imap_session *s = cmd->s;
 	struct metadata_req req;
-	const char *err = NULL;
-	int r = metadata_get_parse(args, nargs, &req, &err);
-	if (r != 0) {
-		sess_tagged(s, r == -2 ? "NO" : "BAD", "%sGETMETADATA: %s", r == -2 ? "[LIMIT] " : "",
-			    err);
+	char *mailbox;
+	if (meta_begin(cmd, metadata_get_parse, args, nargs, &req, &mailbox) < 0)
 		return;
-	}
-	char *mailbox = NULL;
-	if (!meta_is_server(req.mailbox) && !(mailbox = meta_mailbox(cmd, req.mailbox))) {
-		metadata_req_free(&req);
-		return;
-	}
 	struct store_meta_entry *e = NULL;
 	size_t n = 0;
 	struct store_user *u = sess_store(s);
-	r = u ? store_meta_get(u, mailbox, req.names, req.nnames, req.depth, &e, &n) : STORE_EIO;
+	int r = u ? store_meta_get(u, mailbox, req.names, req.nnames, req.depth, &e, &n) : STORE_EIO;
 	if (r != STORE_OK) {
 		sess_store_error(s, r, "GETMETADATA");
 		goto out;
@@ -447,7 +442,7 @@ void cmd_getmetadata(struct imap_cmd *cmd, const struct imap_arg *args, size_t n
 				meta_add(&e, &n, req.names[i], NULL);
 		}
 	}
-	meta_sort_unique(e, &n);
+	store_meta_entries_sort_unique(e, &n);
 	meta_get_reply(cmd, &req, mailbox, e, n);
 out:
 	store_meta_entries_free(e, n);
@@ -490,16 +485,9 @@ void cmd_setmetadata(struct imap_cmd *cmd, const struct imap_arg *args, size_t n
 {
 	struct imap_session *s = cmd->s;
 	struct metadata_req req;
-	const char *err = NULL;
-	int r = metadata_set_parse(args, nargs, &req, &err);
-	if (r != 0) {
-		sess_tagged(s, r == -2 ? "NO" : "BAD", "%sSETMETADATA: %s", r == -2 ? "[LIMIT] " : "",
-			    err);
+	char *mailbox;
+	if (meta_begin(cmd, metadata_set_parse, args, nargs, &req, &mailbox) < 0)
 		return;
-	}
-	char *mailbox = NULL;
-	if (!meta_is_server(req.mailbox) && !(mailbox = meta_mailbox(cmd, req.mailbox)))
-		goto out;
 	for (size_t i = 0; i < req.ne; i++)
 		if (!meta_set_allowed(cmd, mailbox, &req.e[i]))
 			goto out;
@@ -511,7 +499,7 @@ void cmd_setmetadata(struct imap_cmd *cmd, const struct imap_arg *args, size_t n
 	};
 	enum store_meta_limit hit;
 	struct store_user *u = sess_store(s);
-	r = u ? store_meta_set(u, mailbox, req.e, req.ne, &lim, &hit) : STORE_EIO;
+	int r = u ? store_meta_set(u, mailbox, req.e, req.ne, &lim, &hit) : STORE_EIO;
 	if (r == STORE_ELIMIT && hit == STORE_META_LIMIT_VALUE)
 		sess_tagged(s, "NO", "[METADATA MAXSIZE %zu] SETMETADATA: value too long",
 			    cfg->meta_value_max);

@@ -60,6 +60,28 @@ void store_meta_entries_free(struct store_meta_entry *e, size_t n)
 	free(e);
 }
 
+static int meta_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct store_meta_entry *)a)->name,
+		      ((const struct store_meta_entry *)b)->name);
+}
+
+void store_meta_entries_sort_unique(struct store_meta_entry *e, size_t *n)
+{
+	if (*n > 1)
+		qsort(e, *n, sizeof(*e), meta_name_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++) {
+		if (k > 0 && strcmp(e[k - 1].name, e[i].name) == 0) {
+			free(e[i].name);
+			free(e[i].value);
+			continue;
+		}
+		e[k++] = e[i];
+	}
+	*n = k;
+}
+
 /* The normalised mailbox name in *norm, NULL for the server. */
 static int meta_mailbox(const char *mailbox, char **norm)
 {
@@ -92,6 +114,9 @@ int store_meta_get(struct store_user *u, const char *mailbox, char *const *names
 	int r = meta_mailbox(mailbox, &norm);
 	if (r == STORE_OK)
 		r = u->be->meta_get(u, norm, names, n, depth, out, nout);
+	/* Overlapping trees ("/shared" and "/shared/x") name an entry twice. */
+	if (r == STORE_OK)
+		store_meta_entries_sort_unique(*out, nout);
 	free(norm);
 	return r;
 }

@@ -518,6 +518,8 @@ struct store_meta_entry {
 	size_t len;
 };
 void store_meta_entries_free(struct store_meta_entry *e, size_t n);
+/* Sorts e[0..*n) by name and drops later entries of an equal name. */
+void store_meta_entries_sort_unique(struct store_meta_entry *e, size_t *n);
 
 /* The limits store_meta_set() keeps (each at least 1). */
 struct store_meta_limits {

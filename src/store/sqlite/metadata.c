@@ -39,12 +39,6 @@ static bool meta_within(const char *root, const char *name, int depth)
 	return depth == 1 && !strchr(name + rlen + 1, '/');
 }
 
-static int meta_name_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct store_meta_entry *)a)->name,
-		      ((const struct store_meta_entry *)b)->name);
-}
-
 /* Appends the rows of st (name, value) that are within depth of root. */
 static int meta_rows(struct sqlite_user *u, sqlite3_stmt *st, const char *root, int depth,
 		     struct store_meta_entry **e, size_t *cap, size_t *n)
@@ -95,20 +89,8 @@ int sqlite_meta_get(struct store_user *base, const char *mailbox, char *const *n
 		store_meta_entries_free(e, cnt);
 		return r;
 	}
-	/* Overlapping trees ("/shared" and "/shared/x") name a row twice. */
-	if (cnt > 1)
-		qsort(e, cnt, sizeof(*e), meta_name_cmp);
-	size_t k = 0;
-	for (size_t i = 0; i < cnt; i++) {
-		if (k > 0 && strcmp(e[k - 1].name, e[i].name) == 0) {
-			free(e[i].name);
-			free(e[i].value);
-			continue;
-		}
-		e[k++] = e[i];
-	}
 	*out = e;
-	*nout = k;
+	*nout = cnt;
 	return STORE_OK;
 }
 
