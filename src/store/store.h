@@ -67,7 +67,10 @@
  *     crash; a call that would make a resource grow beyond its limit is
  *     refused with STORE_EOVERQUOTA inside that transaction (concurrent
  *     APPENDs cannot both pass), and one that does not grow it (MOVE) is
- *     never refused for quota. */
+ *     never refused for quota.
+ * 14. Metadata entries (store_meta_*) go with their mailbox's id: RENAME
+ *     keeps them, DELETE drops them; a set is all or nothing, and its
+ *     limits are counted inside its write transaction. */
 #ifndef RAMPART_STORE_STORE_H
 #define RAMPART_STORE_STORE_H
 
