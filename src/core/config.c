@@ -56,6 +56,7 @@ enum config_section {
 	SEC_QUOTA,       /* quota part (issue #12) */
 	SEC_MAILBOXES,   /* ext (issue #12) */
 	SEC_NAMESPACE,   /* acl (issue #12) */
+	SEC_METADATA,    /* metadata (issue #12) */
 };
 
 static const char *const config_section_names[] = {
@@ -71,6 +72,7 @@ static const char *const config_section_names[] = {
 	[SEC_QUOTA] = "quota",
 	[SEC_MAILBOXES] = "mailboxes",
 	[SEC_NAMESPACE] = "namespace",
+	[SEC_METADATA] = "metadata",
 };
 
 enum config_type {
@@ -209,6 +211,13 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_NAMESPACE, "other_users_prefix", T_OPTSTR, ns_other_users_prefix, 0, 0),
 	KEY(SEC_NAMESPACE, "shared_prefix", T_OPTSTR, ns_shared_prefix, 0, 0),
 	KEY(SEC_NAMESPACE, "public_owner", T_OPTSTR, ns_public_owner, 0, 0),
+	/* [metadata] (issue #12 metadata, imap/cmd_metadata.c): RFC 5464
+	 * limits; a value stays far below the largest literal. */
+	KEY(SEC_METADATA, "max_value_size", T_SIZE, meta_value_max, 1, 16u << 20),
+	KEY(SEC_METADATA, "max_entries", T_UINT, meta_entries_max, 1, 100000),
+	KEY(SEC_METADATA, "max_total_size", T_SIZE, meta_total_max, 1, (uint64_t)1 << 32),
+	KEY(SEC_METADATA, "admin", T_OPTSTR, meta_admin, 0, 0),
+	KEY(SEC_METADATA, "comment", T_OPTSTR, meta_comment, 0, 0),
 };
 
 #undef KEY
@@ -889,7 +898,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
 						     SEC_ALERTS, SEC_STORE,
 						     SEC_QUOTA, SEC_MAILBOXES,
-						     SEC_NAMESPACE /* acl */ };
+						     SEC_NAMESPACE /* acl */,
+						     SEC_METADATA /* metadata */ };
 	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
 		const char *n = config_section_names[plain[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
@@ -1090,6 +1100,10 @@ static void config_set_defaults(struct config *c, const char *dir)
 	/* [namespace] (acl) */
 	c->ns_other_users_prefix = xstrdup("Other Users");
 	c->ns_shared_prefix = xstrdup("Shared Folders");
+	/* [metadata] (issue #12 metadata) */
+	c->meta_value_max = 64u << 10;
+	c->meta_entries_max = 100;
+	c->meta_total_max = 1u << 20;
 }
 
 static char *config_dir_of(const char *path)
@@ -1464,6 +1478,8 @@ void config_free(struct config *c)
 	free(c->ns_other_users_prefix); /* acl */
 	free(c->ns_shared_prefix);
 	free(c->ns_public_owner);
+	free(c->meta_admin); /* metadata */
+	free(c->meta_comment);
 	free(c->alert_geoip_database);
 	free(c->quota_admins);
 	free(c->mbox_drafts);
@@ -1550,7 +1566,8 @@ void config_print(const struct config *c, FILE *f)
 						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
 						     SEC_ALERTS, SEC_STORE,
 						     SEC_QUOTA, SEC_MAILBOXES,
-						     SEC_NAMESPACE /* acl */ };
+						     SEC_NAMESPACE /* acl */,
+						     SEC_METADATA /* metadata */ };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);

@@ -30,6 +30,7 @@
  *   [store]       expunged_history_days
  *   [quota]       storage, messages, mailboxes, admins
  *   [namespace]   other_users_prefix, shared_prefix, public_owner (imap/namespace.c)
+ *   [metadata]    max_value_size, max_entries, max_total_size, admin, comment
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -189,6 +190,12 @@ struct config {
 	char *ns_other_users_prefix; /* "Other Users": other users' shared mailboxes */
 	char *ns_shared_prefix;      /* "Shared Folders": public_owner's mailboxes */
 	char *ns_public_owner;       /* the pseudo-user owning the public mailboxes */
+	/* [metadata] (issue #12 metadata; RFC 5464, imap/cmd_metadata.c) */
+	size_t meta_value_max;       /* bytes of one entry's value */
+	unsigned meta_entries_max;   /* entries of one mailbox, or of the server per user */
+	size_t meta_total_max;       /* bytes of names and values in one user's store */
+	char *meta_admin;            /* server /shared/admin (a URI), NULL: none */
+	char *meta_comment;          /* server /shared/comment, NULL: none */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

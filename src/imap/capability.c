@@ -133,6 +133,9 @@ static const struct capability caps[] = {
 	 * (the capability tests rely on that order). */
 	/* notify: RFC 5465 (imap/cmd_notify.c, imap/notify_push.c) */
 	{ "NOTIFY", OFFER_LOGGED_IN, NULL, NULL },
+	/* metadata: RFC 5464 (imap/cmd_metadata.c), after login like QUOTA */
+	{ "METADATA", OFFER_LOGGED_IN, NULL, NULL },
+	{ "METADATA-SERVER", OFFER_LOGGED_IN, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

@@ -142,5 +142,7 @@ imap_cmd_fn cmd_setacl, cmd_deleteacl, cmd_getacl, cmd_listrights, cmd_myrights;
 imap_cmd_fn cmd_notify;
 /* context (issue #12): imap/search_context.c */
 imap_cmd_fn cmd_cancelupdate;
+/* metadata (issue #12): imap/cmd_metadata.c */
+imap_cmd_fn cmd_getmetadata, cmd_setmetadata;
 
 #endif

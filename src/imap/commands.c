@@ -71,6 +71,9 @@ static const struct imap_cmd_def commands[] = {
 	{ "NOTIFY", cmd_notify, CMD_S_LOGGED_IN, 0 },
 	/* context (issue #12): RFC 5267 4.3.5 (imap/search_context.c) */
 	{ "CANCELUPDATE", cmd_cancelupdate, CMD_S_SELECTED, 0 },
+	/* metadata (issue #12): RFC 5464 4.2, 4.3 (imap/cmd_metadata.c) */
+	{ "GETMETADATA", cmd_getmetadata, CMD_S_LOGGED_IN, 0 },
+	{ "SETMETADATA", cmd_setmetadata, CMD_S_LOGGED_IN, 0 },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

@@ -142,6 +142,15 @@ struct store_backend {
 	int (*acl_registry_add)(const char *owner, const char *grantee);
 	int (*acl_registry_remove)(const char *owner, const char *grantee);
 	int (*acl_registry_owners)(const char *user, char ***owners, size_t *n);
+	/* metadata (issue #12, RFC 5464): as store_meta_get/store_meta_set,
+	 * names checked, mailbox normalised or NULL (the server), values
+	 * within lim->value_max; the backend keeps the other limits. meta_get
+	 * may give an entry once per name that covers it (the front sorts
+	 * and drops the repeats). */
+	int (*meta_get)(struct store_user *u, const char *mailbox, char *const *names, size_t n,
+			int depth, struct store_meta_entry **out, size_t *nout);
+	int (*meta_set)(struct store_user *u, const char *mailbox, const struct store_meta_entry *e,
+			size_t n, const struct store_meta_limits *lim, enum store_meta_limit *hit);
 };
 
 /* The registered backends (store.c lists them). */

@@ -67,7 +67,10 @@
  *     crash; a call that would make a resource grow beyond its limit is
  *     refused with STORE_EOVERQUOTA inside that transaction (concurrent
  *     APPENDs cannot both pass), and one that does not grow it (MOVE) is
- *     never refused for quota. */
+ *     never refused for quota.
+ * 14. Metadata entries (store_meta_*) go with their mailbox's id: RENAME
+ *     keeps them, DELETE drops them; a set is all or nothing, and its
+ *     limits are counted inside its write transaction. */
 #ifndef RAMPART_STORE_STORE_H
 #define RAMPART_STORE_STORE_H
 
@@ -517,5 +520,59 @@ bool store_acl_shared_with(const char *owner, const char *user);
 /* Owners other than `user` that may have shared with user, sorted,
  * without duplicates (caller frees each and the array). */
 int store_acl_owners(const char *user, char ***owners, size_t *n);
+
+/* ---- Metadata (issue #12 metadata; RFC 5464; store/metadata.c) ----
+ * Annotations ("entries") of a mailbox or of the server, in the store of
+ * the mailbox's owner (server entries: in each user's own store). A
+ * mailbox's entries are keyed by its id, so RENAME keeps them and DELETE
+ * drops them (a renamed INBOX keeps its entries: INBOX keeps its id).
+ * Names are valid entry names (store_meta_name_check), stored lowercased;
+ * values are bytes and may hold NUL. */
+#define STORE_META_NAME_MAX 1024
+
+struct store_meta_entry {
+	char *name;
+	char *value;             /* NULL: no value (absent; in a set: remove) */
+	size_t len;
+};
+void store_meta_entries_free(struct store_meta_entry *e, size_t n);
+/* Sorts e[0..*n) by name and drops later entries of an equal name. */
+void store_meta_entries_sort_unique(struct store_meta_entry *e, size_t *n);
+
+/* The limits store_meta_set() keeps (each at least 1). */
+struct store_meta_limits {
+	size_t value_max;        /* bytes of one value */
+	unsigned entries_max;    /* entries of one mailbox (or of the server) */
+	uint64_t total_max;      /* bytes of names and values in the user's store */
+};
+enum store_meta_limit {
+	STORE_META_LIMIT_NONE,
+	STORE_META_LIMIT_VALUE,
+	STORE_META_LIMIT_ENTRIES,
+	STORE_META_LIMIT_TOTAL,
+};
+
+/* RFC 5464 3.2: in[0..len) is an entry name: "/private" or "/shared"
+ * (case-insensitive) then "/"-separated components, no "//", no
+ * trailing "/", no "*", "%", NUL or control character. *out receives it
+ * with ASCII lowercased (caller frees). A bare "/private" or "/shared"
+ * names a tree, not an entry: valid only with allow_root (GETMETADATA
+ * with DEPTH). STORE_EINVAL for a malformed name, STORE_ELIMIT for one
+ * over STORE_META_NAME_MAX bytes. */
+int store_meta_name_check(const char *in, size_t len, bool allow_root, char **out);
+/* The entries of `mailbox` (NULL: the server's) named names[0..n)
+ * (checked names) and, with depth 1, their children, with depth -1 all
+ * their descendants; sorted by name, each once. STORE_ENOENT when the
+ * mailbox does not exist. */
+int store_meta_get(struct store_user *u, const char *mailbox, char *const *names, size_t n,
+		   int depth, struct store_meta_entry **out, size_t *nout);
+/* Sets (value != NULL) or removes the entries e[0..n) (checked names) of
+ * `mailbox` (NULL: the server) in one transaction: all or none. A value
+ * over lim->value_max, or a change that makes the mailbox's entries or
+ * the store's metadata bytes grow above their limit, is refused with
+ * STORE_ELIMIT and *hit says which (a change that does not grow them is
+ * never refused). STORE_ENOENT when the mailbox does not exist. */
+int store_meta_set(struct store_user *u, const char *mailbox, const struct store_meta_entry *e,
+		   size_t n, const struct store_meta_limits *lim, enum store_meta_limit *hit);
 
 #endif

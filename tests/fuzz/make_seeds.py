@@ -344,6 +344,24 @@ def notify_seeds():
     }
 
 
+# fuzz_metadata (issue #12 metadata): byte 0 even = the text after
+# "GETMETADATA", odd = after "SETMETADATA".
+def metadata_seeds():
+    g, st = b"\x00", b"\x01"
+    return {
+        "get_one": g + b'INBOX /private/comment',
+        "get_options": g + b'(MAXSIZE 1024 DEPTH infinity) "" (/shared /private/Vendor/x)',
+        "get_options_after": g + b'"INBOX" (DEPTH 1) (/shared/comment)',
+        "get_bad_depth": g + b'(DEPTH 2) INBOX /private/a',
+        "get_bad_names": g + b'INBOX (/private/* /private//a /foo/a /private/a/)',
+        "set_pairs": st + b'INBOX (/private/comment "x" /shared/Comment NIL)',
+        "set_literal8": st + b'INBOX (/private/blob ~{3+}\r\na\x00b /private/u {2+}\r\nhi)',
+        "set_root": st + b'INBOX (/shared "v")',
+        "set_odd": st + b'INBOX (/private/a)',
+        "long_name": st + b'INBOX (/private/' + b"x" * 1100 + b' "v")',
+    }
+
+
 def main():
     write_corpus("fuzz_parser", parser_seeds())
     write_corpus("fuzz_mime", mime_seeds())
@@ -355,6 +373,7 @@ def main():
     write_corpus("fuzz_thread", thread_seeds())
     write_corpus("fuzz_acl", acl_seeds())
     write_corpus("fuzz_notify", notify_seeds())
+    write_corpus("fuzz_metadata", metadata_seeds())
 
 
 if __name__ == "__main__":

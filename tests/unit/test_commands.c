@@ -62,17 +62,18 @@ static const char *const COMMON =
 	" SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT WITHIN CREATE-SPECIAL-USE";
 /* ext (issue #12): offered after login only */
 static const char *const AFTER_LOGIN = " COMPRESS=DEFLATE UTF8=ACCEPT";
-/* savedate, objectid (issue #12): every state, last rows of the table */
+/* savedate, objectid, context ... (issue #12): every state, last rows
+ * offered in all states */
 static const char *const TAIL = " SAVEDATE OBJECTID CONTEXT=SEARCH CONTEXT=SORT PARTIAL";
-/* The last rows, offered after login only (notify ...) */
-static const char *const NOTIFY_TAIL = " NOTIFY";
+/* The last rows of the table, offered after login only (notify, metadata ...) */
+static const char *const LOGGED_TAIL = " NOTIFY METADATA METADATA-SERVER";
 
 static void expect(struct imap_session *s, const char *head)
 {
 	char want[1024];
 	snprintf(want, sizeof(want), "%s %s%s%s%s", head, COMMON,
 		 s->state == ST_NOTAUTH ? "" : AFTER_LOGIN, TAIL,
-		 s->state == ST_NOTAUTH ? "" : NOTIFY_TAIL);
+		 s->state == ST_NOTAUTH ? "" : LOGGED_TAIL);
 	char *got = caps(s);
 	assert_string_equal(got, want);
 	free(got);
@@ -106,7 +107,7 @@ static void test_capabilities(void **state)
 	char want[1024];
 	snprintf(want, sizeof(want), "IMAP4rev1 IMAP4rev2 LITERAL+ %s %s%s%s%s", COMMON,
 		 "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX", AFTER_LOGIN, TAIL,
-		 NOTIFY_TAIL);
+		 LOGGED_TAIL);
 	char *got = caps(&s);
 	assert_string_equal(got, want);
 	free(got);

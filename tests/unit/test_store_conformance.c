@@ -1563,6 +1563,89 @@ static void test_search_index(void **state)
 	store_user_close(u);
 }
 
+/* metadata (issue #12, RFC 5464): entries per mailbox and for the server,
+ * trees by depth, binary values, all-or-nothing sets within the limits;
+ * RENAME keeps a mailbox's entries, DELETE drops them. */
+static struct store_meta_entry meta_e(const char *name, const char *value, size_t len)
+{
+	return (struct store_meta_entry){ (char *)name, (char *)value, len };
+}
+
+static size_t meta_count(struct store_user *u, const char *mailbox, const char *root, int depth)
+{
+	char *names[1] = { (char *)root };
+	struct store_meta_entry *e;
+	size_t n;
+	assert_int_equal(store_meta_get(u, mailbox, names, 1, depth, &e, &n), STORE_OK);
+	store_meta_entries_free(e, n);
+	return n;
+}
+
+static void test_metadata(void **state)
+{
+	(void)state;
+	struct store_user *u = open_user("meta");
+	const struct store_meta_limits lim = { 16, 4, 200 };
+	enum store_meta_limit hit;
+	assert_int_equal(store_mailbox_create(u, "M", NULL), STORE_OK);
+	struct store_meta_entry set[4] = {
+		meta_e("/private/a", "one", 3), meta_e("/private/a/b", "x\0y", 3),
+		meta_e("/private/a/b/c", "", 0), meta_e("/shared/a", "s", 1),
+	};
+	assert_int_equal(store_meta_set(u, "M", set, 4, &lim, &hit), STORE_OK);
+	assert_int_equal(meta_count(u, "M", "/private/a", 0), 1);
+	assert_int_equal(meta_count(u, "M", "/private/a", 1), 2);
+	assert_int_equal(meta_count(u, "M", "/private/a", -1), 3);
+	assert_int_equal(meta_count(u, "M", "/private", -1), 3);
+	assert_int_equal(meta_count(u, NULL, "/private", -1), 0);
+	char *names[2] = { "/private/a/b", "/private/a" };
+	struct store_meta_entry *e;
+	size_t n;
+	assert_int_equal(store_meta_get(u, "M", names, 2, -1, &e, &n), STORE_OK);
+	assert_int_equal(n, 3); /* each once, sorted */
+	assert_string_equal(e[0].name, "/private/a");
+	assert_int_equal(e[1].len, 3);
+	assert_memory_equal(e[1].value, "x\0y", 3);
+	assert_int_equal(e[2].len, 0);
+	assert_non_null(e[2].value);
+	store_meta_entries_free(e, n);
+	/* Names reach the store checked and lowercased, or not at all. */
+	struct store_meta_entry upper = meta_e("/Private/A", "v", 1);
+	assert_int_equal(store_meta_set(u, "M", &upper, 1, &lim, &hit), STORE_EINVAL);
+	/* Limits, all or nothing; a change that does not grow is never refused. */
+	struct store_meta_entry big = meta_e("/private/big", "0123456789abcdefX", 17);
+	assert_int_equal(store_meta_set(u, "M", &big, 1, &lim, &hit), STORE_ELIMIT);
+	assert_int_equal(hit, STORE_META_LIMIT_VALUE);
+	struct store_meta_entry two[2] = { meta_e("/private/a", NULL, 0), meta_e("/private/e", "e", 1) };
+	struct store_meta_entry more[2] = { meta_e("/private/f", "f", 1), meta_e("/private/g", "g", 1) };
+	assert_int_equal(store_meta_set(u, "M", more, 2, &lim, &hit), STORE_ELIMIT);
+	assert_int_equal(hit, STORE_META_LIMIT_ENTRIES);
+	assert_int_equal(meta_count(u, "M", "/private", -1), 3);
+	assert_int_equal(store_meta_set(u, "M", two, 2, &lim, &hit), STORE_OK);
+	assert_int_equal(meta_count(u, "M", "/private", -1), 3);
+	/* The bytes of the whole store, server entries included. */
+	struct store_meta_entry srv[4] = {
+		meta_e("/private/s1", "0123456789abcdef", 16), meta_e("/private/s2", "0123456789abcdef", 16),
+		meta_e("/private/s3", "0123456789abcdef", 16), meta_e("/private/s4", "0123456789abcdef", 16),
+	};
+	assert_int_equal(store_meta_set(u, NULL, srv, 4, &lim, &hit), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "N", NULL), STORE_OK);
+	assert_int_equal(store_meta_set(u, "N", srv, 2, &lim, &hit), STORE_ELIMIT);
+	assert_int_equal(hit, STORE_META_LIMIT_TOTAL);
+	assert_int_equal(meta_count(u, "N", "/private", -1), 0);
+	/* RENAME keeps, DELETE drops (a new mailbox of the name has none). */
+	assert_int_equal(store_mailbox_rename(u, "M", "M2"), STORE_OK);
+	assert_int_equal(meta_count(u, "M2", "/private", -1), 3);
+	assert_int_equal(store_mailbox_delete(u, "M2"), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "M2", NULL), STORE_OK);
+	assert_int_equal(meta_count(u, "M2", "/private", -1), 0);
+	assert_int_equal(meta_count(u, NULL, "/private", -1), 4);
+	char *missing[1] = { "/private/a" };
+	assert_int_equal(store_meta_get(u, "Nope", missing, 1, 0, &e, &n), STORE_ENOENT);
+	assert_int_equal(store_meta_set(u, "Nope", srv, 1, &lim, &hit), STORE_ENOENT);
+	store_user_close(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1588,6 +1671,7 @@ int main(void)
 		cmocka_unit_test(test_quota_limits),
 		cmocka_unit_test(test_quota_concurrent),
 		cmocka_unit_test(test_search_index),
+		cmocka_unit_test(test_metadata), /* metadata (issue #12) */
 	};
 	const char *only = getenv("RAMPART_STORE_BACKEND");
 	int failed = 0, ran = 0;

@@ -55,4 +55,7 @@ const struct store_backend store_sqlite_backend = {
 	.acl_registry_add = sqlite_acl_registry_add,
 	.acl_registry_remove = sqlite_acl_registry_remove,
 	.acl_registry_owners = sqlite_acl_registry_owners,
+	/* metadata (issue #12) */
+	.meta_get = sqlite_meta_get,
+	.meta_set = sqlite_meta_set,
 };

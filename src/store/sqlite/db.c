@@ -263,6 +263,14 @@ static const struct db_migration db_migrations[] = {
 	{ 7, "keywords_index",
 	  "CREATE INDEX messages_keywords ON messages(mailbox_id, keywords)"
 	  " WHERE keywords IS NOT NULL;" },
+	/* metadata (issue #12): RFC 5464 entries, keyed by mailbox id so
+	 * RENAME keeps them (0: the server's); the trigger drops them with the
+	 * mailbox (store/sqlite/metadata.c). */
+	{ 8, "metadata",
+	  "CREATE TABLE metadata(mailbox_id INTEGER NOT NULL, name TEXT NOT NULL,"
+	  " value BLOB NOT NULL, PRIMARY KEY(mailbox_id, name)) WITHOUT ROWID;"
+	  "CREATE TRIGGER metadata_mailbox_gone AFTER DELETE ON mailboxes"
+	  " BEGIN DELETE FROM metadata WHERE mailbox_id=old.id; END;" },
 	/* searchidx: each message names its index entry by integer id, so a
 	 * SEARCH joins on the entry's rowid instead of seeking the 64-byte
 	 * blob key per message (100k messages: ~200 -> ~35 ms of CPU), and

@@ -141,7 +141,18 @@
 		   "ON m.id=a.mailbox_id ORDER BY m.name,a.ident")                                \
 	X(ACL_SET, "INSERT INTO acl(mailbox_id,ident,rights) VALUES(?1,?2,?3) "                   \
 		   "ON CONFLICT(mailbox_id,ident) DO UPDATE SET rights=excluded.rights")          \
-	X(ACL_DEL, "DELETE FROM acl WHERE mailbox_id=?1 AND ident=?2")
+	X(ACL_DEL, "DELETE FROM acl WHERE mailbox_id=?1 AND ident=?2")                            \
+	/* metadata (issue #12, store/sqlite/metadata.c); ?2||'0' ends the    \
+	 * range of names under ?2||'/' ('0' follows '/') */                  \
+	X(MD_GET, "SELECT name,value FROM metadata WHERE mailbox_id=?1 AND name=?2")            \
+	X(MD_TREE, "SELECT name,value FROM metadata WHERE mailbox_id=?1 AND "                   \
+		     "(name=?2 OR (name>?2||'/' AND name<?2||'0')) ORDER BY name")                \
+	X(MD_PUT, "INSERT INTO metadata(mailbox_id,name,value) VALUES(?1,?2,?3) "                \
+		    "ON CONFLICT(mailbox_id,name) DO UPDATE SET value=excluded.value")            \
+	X(MD_DEL, "DELETE FROM metadata WHERE mailbox_id=?1 AND name=?2")                       \
+	X(MD_COUNT, "SELECT count(*) FROM metadata WHERE mailbox_id=?1")                        \
+	X(MD_BYTES, "SELECT coalesce(sum(length(CAST(name AS BLOB))+length(value)),0) "        \
+		      "FROM metadata")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -312,6 +323,12 @@ int sqlite_acl_registry_add(const char *owner, const char *grantee);
 int sqlite_acl_registry_remove(const char *owner, const char *grantee);
 int sqlite_acl_registry_owners(const char *user, char ***owners, size_t *n);
 void sqlite_acl_registry_close(void);
+
+/* ---- metadata.c: RFC 5464 entries (issue #12 metadata) ---- */
+int sqlite_meta_get(struct store_user *u, const char *mailbox, char *const *names, size_t n,
+		    int depth, struct store_meta_entry **out, size_t *nout);
+int sqlite_meta_set(struct store_user *u, const char *mailbox, const struct store_meta_entry *e,
+		    size_t n, const struct store_meta_limits *lim, enum store_meta_limit *hit);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);
