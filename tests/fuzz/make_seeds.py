@@ -310,6 +310,33 @@ def acl_seeds():
     }
 
 
+# fuzz_preview: the whole input is the message (mail/preview.c).
+def preview_seeds():
+    s = {}
+    for f in sorted(f for f in os.listdir(MIME_DATA) if f.endswith(".eml")):
+        with open(os.path.join(MIME_DATA, f), "rb") as fh:
+            s[f[:-4]] = fh.read()
+    s["html_only"] = (
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n<html><head><style>p{}</style>"
+        b"</head><body><!-- c --><p>Fish &amp; chips&#33; &#x263A; &bogus; <a href='x>y'>"
+        b"l</a><script>x</script></body></html>\r\n")
+    s["html_unterminated"] = (
+        b"Content-Type: text/html\r\n\r\n<style>never closed &#x110000; <!-- open")
+    s["qp_latin1"] = (
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 =00 soft=\r\n break\r\n")
+    s["base64_utf8_cut"] = (
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.b64encode("\u00e9".encode() * 300) + b"\r\n")
+    s["quoted_reply"] = b"\r\nYes.\r\n> On Mon you wrote:\r\n>> old\r\nBye\r\n"
+    s["alternative_attachment"] = (
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n"
+        b"Content-Disposition: attachment\r\n\r\natt\r\n--b\r\n"
+        b"Content-Type: text/html\r\n\r\n<p>x</p>\r\n--b--\r\n")
+    s["empty"] = b""
+    return s
+
+
 def main():
     write_corpus("fuzz_parser", parser_seeds())
     write_corpus("fuzz_mime", mime_seeds())
@@ -320,6 +347,7 @@ def main():
     write_corpus("fuzz_quota", quota_seeds())
     write_corpus("fuzz_thread", thread_seeds())
     write_corpus("fuzz_acl", acl_seeds())
+    write_corpus("fuzz_preview", preview_seeds())
 
 
 if __name__ == "__main__":
