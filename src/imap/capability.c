@@ -121,6 +121,8 @@ static const struct capability caps[] = {
 	{ "SAVEDATE", OFFER_ANY, NULL, NULL },
 	/* objectid: RFC 8474 (imap/objectid.c) */
 	{ "OBJECTID", OFFER_ANY, NULL, NULL },
+	/* preview: RFC 8970 FETCH PREVIEW (imap/cmd_fetch.c, mail/preview.c) */
+	{ "PREVIEW", OFFER_ANY, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

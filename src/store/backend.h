@@ -138,6 +138,13 @@ struct store_backend {
 	int (*acl_registry_add)(const char *owner, const char *grantee);
 	int (*acl_registry_remove)(const char *owner, const char *grantee);
 	int (*acl_registry_owners)(const char *user, char ***owners, size_t *n);
+	/* preview (RFC 8970): as store_msg_preview / store_preview_* in
+	 * store.h; arguments checked by the front. */
+	int (*msg_preview)(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **preview);
+	int (*preview_pending)(struct store_user *u, int64_t *mailbox_id, uint32_t *uid,
+			       size_t max, char (**blobs)[65], size_t *n);
+	int (*preview_put)(struct store_user *u, char (*blobs)[65], char *const *previews,
+			   size_t n);
 };
 
 /* The registered backends (store.c lists them). */

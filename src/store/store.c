@@ -629,6 +629,38 @@ int store_search_put(struct store_user *u, char (*blobs)[65], const struct searc
 	return u->be->search_put(u, blobs, docs, n);
 }
 
+/* ---- preview (RFC 8970) ---- */
+
+int store_msg_preview(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **preview)
+{
+	*preview = NULL;
+	if (!u)
+		return STORE_EINVAL;
+	return u->be->msg_preview(u, mailbox_id, uid, preview);
+}
+
+int store_preview_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			  char (**blobs)[65], size_t *n)
+{
+	*blobs = NULL;
+	*n = 0;
+	if (!u || max == 0)
+		return STORE_EINVAL;
+	return u->be->preview_pending(u, mailbox_id, uid, max, blobs, n);
+}
+
+int store_preview_put(struct store_user *u, char (*blobs)[65], char *const *previews, size_t n)
+{
+	if (!u || (n > 0 && (!blobs || !previews)))
+		return STORE_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!store_blob_name_valid(blobs[i]) || !previews[i])
+			return STORE_EINVAL;
+	if (n == 0)
+		return STORE_OK;
+	return u->be->preview_put(u, blobs, previews, n);
+}
+
 int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)
 {
 	*data = NULL;

@@ -294,6 +294,9 @@ struct store_append {
 	/* The message's search index entry (mail/searchdoc.h), stored in the
 	 * same transaction; NULL: indexed later in the background. */
 	const struct search_doc *search;
+	/* preview: the RFC 8970 preview text (mail/preview.h; "" for none),
+	 * kept with the blob like the search entry; NULL: made later. */
+	const char *preview;
 	uint32_t uid;            /* out */
 };
 
@@ -370,6 +373,22 @@ int store_search_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *ui
  * already has one, or that no message references any more, is skipped. */
 int store_search_put(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
 		     size_t n);
+
+/* ---- Preview text (preview, RFC 8970) ----
+ * One per blob (so COPY and MOVE keep it), made from the message bytes
+ * only (mail/preview.h): at delivery by store_append(), or later by
+ * store_preview_put() for messages stored before previews existed. */
+
+/* The stored preview of message uid: *preview malloc'd, or NULL when none
+ * was made yet ("" is a made, empty preview). STORE_ENOENT: no such
+ * message. */
+int store_msg_preview(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **preview);
+/* As store_search_pending(), for messages without a preview. */
+int store_preview_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			  char (**blobs)[65], size_t *n);
+/* Stores previews[i] for blobs[i] in one transaction; a blob that has one
+ * already, or that no message references any more, is skipped. */
+int store_preview_put(struct store_user *u, char (*blobs)[65], char *const *previews, size_t n);
 
 /* ---- Change notification ----
  * Every committed change to a user's store (from this process, another

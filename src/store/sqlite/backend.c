@@ -53,4 +53,8 @@ const struct store_backend store_sqlite_backend = {
 	.acl_registry_add = sqlite_acl_registry_add,
 	.acl_registry_remove = sqlite_acl_registry_remove,
 	.acl_registry_owners = sqlite_acl_registry_owners,
+	/* preview (RFC 8970) */
+	.msg_preview = sqlite_msg_preview,
+	.preview_pending = sqlite_preview_pending,
+	.preview_put = sqlite_preview_put,
 };

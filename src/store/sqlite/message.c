@@ -394,6 +394,9 @@ int sqlite_append(struct store_user *base, const char *name, struct store_append
 		if (msgs[i].search &&
 		    (r = sqlite_search_put_one(u, sha[i], msgs[i].search)) != STORE_OK)
 			goto out;
+		if (msgs[i].preview && /* preview */
+		    (r = sqlite_preview_put_one(u, sha[i], msgs[i].preview)) != STORE_OK)
+			goto out;
 	}
 	if ((r = sqlite_quota_check(u, &qbefore)) != STORE_OK ||
 	    (r = mbox_set_next(u, row.id, row.uidnext + (uint32_t)n, modseq)) != STORE_OK)

@@ -304,11 +304,10 @@ int sqlite_search_text(struct store_user *base, int64_t mailbox_id, const char *
 	return STORE_OK;
 }
 
-int sqlite_search_pending(struct store_user *base, int64_t *mailbox_id, uint32_t *uid, size_t max,
-			  char (**blobs)[65], size_t *n)
+int sqlite_pending_blobs(struct sqlite_user *u, enum store_stmt which, const char *what,
+			 int64_t *mailbox_id, uint32_t *uid, size_t max, char (**blobs)[65], size_t *n)
 {
-	struct sqlite_user *u = sqlite_user_of(base);
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_SEARCH_PENDING);
+	sqlite3_stmt *st = sqlite_stmt(u, which);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, *mailbox_id);
@@ -334,11 +333,18 @@ int sqlite_search_pending(struct store_user *base, int64_t *mailbox_id, uint32_t
 	sqlite_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		free(a);
-		return sqlite_db_error(u, "search_pending");
+		return sqlite_db_error(u, what);
 	}
 	*blobs = a;
 	*n = cnt;
 	return STORE_OK;
+}
+
+int sqlite_search_pending(struct store_user *base, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			  char (**blobs)[65], size_t *n)
+{
+	return sqlite_pending_blobs(sqlite_user_of(base), STMT_SEARCH_PENDING, "search_pending",
+				    mailbox_id, uid, max, blobs, n);
 }
 
 int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct search_doc *docs,

@@ -134,7 +134,16 @@
 		   "ON m.id=a.mailbox_id ORDER BY m.name,a.ident")                                \
 	X(ACL_SET, "INSERT INTO acl(mailbox_id,ident,rights) VALUES(?1,?2,?3) "                   \
 		   "ON CONFLICT(mailbox_id,ident) DO UPDATE SET rights=excluded.rights")          \
-	X(ACL_DEL, "DELETE FROM acl WHERE mailbox_id=?1 AND ident=?2")
+	X(ACL_DEL, "DELETE FROM acl WHERE mailbox_id=?1 AND ident=?2")                            \
+	/* preview (RFC 8970, preview.c, migration 4): message_cache.preview */                    \
+	X(PREVIEW_GET, "SELECT c.preview FROM messages m LEFT JOIN message_cache c "               \
+		       "ON c.blob=m.blob WHERE m.mailbox_id=?1 AND m.uid=?2")                      \
+	X(PREVIEW_PUT, "INSERT INTO message_cache(blob,preview) VALUES(?1,?2) "                    \
+		       "ON CONFLICT(blob) DO UPDATE SET preview=coalesce(preview,excluded.preview)") \
+	X(PREVIEW_PENDING, "SELECT m.mailbox_id,m.uid,m.blob FROM messages m "                     \
+			   "LEFT JOIN message_cache c ON c.blob=m.blob "                           \
+			   "WHERE (m.mailbox_id,m.uid)>(?1,?2) AND c.preview IS NULL "              \
+			   "ORDER BY m.mailbox_id,m.uid LIMIT ?3")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -292,6 +301,20 @@ int sqlite_search_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *u
 			  char (**blobs)[65], size_t *n);
 int sqlite_search_put(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
 		      size_t n);
+/* Up to max distinct blobs from statement `which` (bound to the cursor
+ * ?1 mailbox, ?2 uid and ?3 max; rows mailbox_id, uid, blob), the cursor
+ * advanced past the last row: search_pending and preview_pending. */
+int sqlite_pending_blobs(struct sqlite_user *u, enum store_stmt which, const char *what,
+			 int64_t *mailbox_id, uint32_t *uid, size_t max, char (**blobs)[65], size_t *n);
+
+/* ---- preview.c: preview text (RFC 8970) ---- */
+/* Stores blob's preview inside the caller's write transaction (kept when
+ * it has one). */
+int sqlite_preview_put_one(struct sqlite_user *u, const char *blob, const char *preview);
+int sqlite_msg_preview(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **preview);
+int sqlite_preview_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			   char (**blobs)[65], size_t *n);
+int sqlite_preview_put(struct store_user *u, char (*blobs)[65], char *const *previews, size_t n);
 
 /* ---- acl.c: access control lists and the shared registry (issue #12) ---- */
 int sqlite_acl_list(struct store_user *u, const char *mailbox, struct store_acl_entry **out,
