@@ -21,6 +21,9 @@ struct imap_session;
 int append_msg_parse(struct imap_session *s, const struct imap_arg *args, size_t nargs,
 		     size_t *pos, struct store_append *m, char **kw, int *spool_err,
 		     const char **err);
+/* The tagged NO for a literal that could not be spooled (errno
+ * spool_err): [OVERQUOTA] for a full disk, else [SERVERBUG]. */
+void append_spool_fail(struct imap_session *s, int spool_err, const char *what);
 /* Computes the cached structure, search entry and preview of m (on a
  * pool thread: it parses the message). */
 void append_msg_prepare(struct store_append *m);

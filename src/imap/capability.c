@@ -123,6 +123,8 @@ static const struct capability caps[] = {
 	{ "OBJECTID", OFFER_ANY, NULL, NULL },
 	/* preview: RFC 8970 FETCH PREVIEW (imap/cmd_fetch.c, mail/preview.c) */
 	{ "PREVIEW", OFFER_ANY, NULL, NULL },
+	/* preview: RFC 8508 REPLACE (imap/cmd_replace.c) */
+	{ "REPLACE", OFFER_ANY, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

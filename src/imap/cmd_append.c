@@ -117,6 +117,15 @@ int append_msg_parse(struct imap_session *s, const struct imap_arg *args, size_t
 	return 0;
 }
 
+void append_spool_fail(struct imap_session *s, int spool_err, const char *what)
+{
+	/* The literal could not be written (disk full, quota of the
+	 * filesystem): nothing was stored. */
+	log_warn("event=append_spool_error user=%s errno=%d", s->user, spool_err);
+	sess_store_error(s, spool_err == ENOSPC || spool_err == EDQUOT ? STORE_EOVERQUOTA : STORE_EIO,
+			 what);
+}
+
 void append_msg_prepare(struct store_append *m)
 {
 	if (m->in_file) {
@@ -254,13 +263,7 @@ void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		goto out;
 	}
 	if (spool_err) {
-		/* The literal could not be written (disk full, quota of the
-		 * filesystem): nothing was stored. */
-		log_warn("event=append_spool_error user=%s errno=%d", s->user, spool_err);
-		sess_store_error(s,
-				 spool_err == ENOSPC || spool_err == EDQUOT ? STORE_EOVERQUOTA
-									    : STORE_EIO,
-				 "APPEND");
+		append_spool_fail(s, spool_err, "APPEND");
 		goto out;
 	}
 	for (size_t j = 0; j < n; j++) {

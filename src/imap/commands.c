@@ -67,6 +67,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "GETACL", cmd_getacl, CMD_S_LOGGED_IN, 0 },
 	{ "LISTRIGHTS", cmd_listrights, CMD_S_LOGGED_IN, 0 },
 	{ "MYRIGHTS", cmd_myrights, CMD_S_LOGGED_IN, 0 },
+	/* preview: REPLACE and UID REPLACE (RFC 8508, imap/cmd_replace.c) */
+	{ "REPLACE", cmd_replace, CMD_S_SELECTED, CMD_UID | SEQ | EXP },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

@@ -145,6 +145,10 @@ struct store_backend {
 			       size_t max, char (**blobs)[65], size_t *n);
 	int (*preview_put)(struct store_user *u, char (*blobs)[65], char *const *previews,
 			   size_t n);
+	/* preview: REPLACE (RFC 8508) as store_replace(); `to` normalised,
+	 * msg checked as for append. */
+	int (*replace)(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
+		       struct store_append *msg, uint32_t *uidvalidity);
 };
 
 /* The registered backends (store.c lists them). */

@@ -449,8 +449,10 @@ static int keywords_canon(const char *in, char **out)
 	return r;
 }
 
-int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
-		 uint32_t *uidvalidity)
+/* store_append(), and with replace_mb > 0 store_replace(): every rule
+ * checked before the backend writes anything. */
+static int append_checked(struct store_user *u, const char *mailbox, struct store_append *msgs,
+			  size_t n, uint32_t *uidvalidity, int64_t replace_mb, uint32_t replace_uid)
 {
 	if (!u || !mailbox || !msgs || n == 0 || n > UINT32_MAX)
 		return STORE_EINVAL;
@@ -477,7 +479,9 @@ int store_append(struct store_user *u, const char *mailbox, struct store_append 
 		r = keywords_canon(msgs[i].keywords, &kws[i]);
 		c[i].keywords = kws[i];
 	}
-	if (r == STORE_OK)
+	if (r == STORE_OK && replace_mb > 0)
+		r = u->be->replace(u, replace_mb, replace_uid, name, c, uidvalidity);
+	else if (r == STORE_OK)
 		r = u->be->append(u, name, c, n, uidvalidity);
 	for (size_t i = 0; i < n; i++) {
 		msgs[i].uid = r == STORE_OK ? c[i].uid : 0;
@@ -487,6 +491,20 @@ int store_append(struct store_user *u, const char *mailbox, struct store_append 
 	free(c);
 	free(name);
 	return r;
+}
+
+int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
+		 uint32_t *uidvalidity)
+{
+	return append_checked(u, mailbox, msgs, n, uidvalidity, 0, 0);
+}
+
+int store_replace(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
+		  struct store_append *msg, uint32_t *uidvalidity)
+{
+	if (mailbox_id <= 0 || uid == 0)
+		return STORE_EINVAL;
+	return append_checked(u, to, msg, 1, uidvalidity, mailbox_id, uid);
 }
 
 int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,

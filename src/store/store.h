@@ -306,6 +306,13 @@ struct store_append {
 int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
 		 uint32_t *uidvalidity);
 
+/* preview (REPLACE, RFC 8508): appends msg to mailbox `to` and expunges
+ * message uid of mailbox_id in the same transaction (both or neither;
+ * `to` may be that mailbox). STORE_ENOENT: `to` does not exist;
+ * STORE_ECANNOT: the message to replace (or its mailbox) is gone. */
+int store_replace(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
+		  struct store_append *msg, uint32_t *uidvalidity);
+
 enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
 /* Changes flags/keywords of the given UIDs (keywords: space-separated,

@@ -57,4 +57,5 @@ const struct store_backend store_sqlite_backend = {
 	.msg_preview = sqlite_msg_preview,
 	.preview_pending = sqlite_preview_pending,
 	.preview_put = sqlite_preview_put,
+	.replace = sqlite_replace,
 };

@@ -315,6 +315,10 @@ int sqlite_msg_preview(struct store_user *u, int64_t mailbox_id, uint32_t uid, c
 int sqlite_preview_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
 			   char (**blobs)[65], size_t *n);
 int sqlite_preview_put(struct store_user *u, char (*blobs)[65], char *const *previews, size_t n);
+/* REPLACE (RFC 8508), message.c: the append and the expunge in one
+ * transaction. */
+int sqlite_replace(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
+		   struct store_append *msg, uint32_t *uidvalidity);
 
 /* ---- acl.c: access control lists and the shared registry (issue #12) ---- */
 int sqlite_acl_list(struct store_user *u, const char *mailbox, struct store_acl_entry **out,
