@@ -63,6 +63,12 @@ def parser_seeds():
     add("utf8_mailbox", 0, 29, b'e3 CREATE "Entw\xc3\xbcrfe/Pl\xc3\xa4ne"\r\n')
     add("high_bytes", 0, 30, b"e4 NOOP \xff\xfe\x80\r\n")
     add("command_over_limit", 2, 31, b"e5 APPEND INBOX {1000}\r\n" + b"z" * 1000 + b" {1000}\r\n")
+    # preview: REPLACE and UID REPLACE (RFC 8508) spool their message like APPEND.
+    add("replace_spooled", 5, 32,
+        b"f1 REPLACE 2 Drafts (\\Draft) {40+}\r\n" + b"r" * 40 + b"\r\nf2 NOOP\r\n")
+    add("uid_replace_spooled", 5, 33,
+        b"f3 UID REPLACE 7 Drafts \"1-Jan-2024 10:00:00 +0000\" {30}\r\n" + b"u" * 30 + b"\r\n")
+    add("replace_utf8_small", 5, 34, b"f4 REPLACE * Drafts UTF8 (~{5+}\r\nsmall)\r\n")
     return s
 
 
