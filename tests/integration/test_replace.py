@@ -170,3 +170,23 @@ def test_kill9_during_replace_keeps_exactly_one(server):
         if got == [b"draft v2"]:
             r.ok(b"REPLACE 1 Notes " + literal(OLD))
         r.close()
+
+
+def test_quota_counts_the_replaced_message_as_freed(server):
+    r = Raw(server)
+    r.ok(b"CREATE Notes")
+    append(r, b"Notes", OLD)
+    n = count(r, b"INBOX") + count(r, b"Notes")
+    quota = ["user", "quota", "-c", server.conf_path, server.user]
+    server.rampart(*quota, "--messages", str(n), "--storage", "4K")
+    r.ok(b"SELECT Notes")
+    # At the message limit: APPEND is refused, REPLACE (one in, one out) is not.
+    _, st = r.cmd(b"APPEND Notes " + literal(NEW))
+    assert st.startswith(b"NO [OVERQUOTA]"), st
+    r.ok(b"REPLACE 1 Notes " + literal(NEW))
+    # Over the storage limit: refused, and the old message stays.
+    big = b"Subject: big\r\n\r\n" + b"b" * 8192 + b"\r\n"
+    _, st = r.cmd(b"REPLACE 1 Notes " + literal(big))
+    assert st.startswith(b"NO [OVERQUOTA]"), st
+    assert subjects(r) == [b"draft v2"]
+    r.close()
