@@ -48,34 +48,14 @@ int sqlite_preview_pending(struct store_user *base, int64_t *mailbox_id, uint32_
 				    mailbox_id, uid, max, blobs, n);
 }
 
+static int preview_put_at(struct sqlite_user *u, const char *blob, size_t i, const void *arg)
+{
+	return sqlite_preview_put_one(u, blob, ((char *const *)arg)[i]);
+}
+
 int sqlite_preview_put(struct store_user *base, char (*blobs)[65], char *const *previews,
 		       size_t n)
 {
-	struct sqlite_user *u = sqlite_user_of(base);
-	int r = sqlite_tx_write(u);
-	if (r != STORE_OK)
-		return r;
-	for (size_t i = 0; i < n && r == STORE_OK; i++) {
-		/* Expunged (and collected) since it was read: its cache row
-		 * would outlive the blob. */
-		sqlite3_stmt *st = sqlite_stmt(u, STMT_BLOB_REFERENCED);
-		if (!st) {
-			r = STORE_EIO;
-			break;
-		}
-		sqlite3_bind_text(st, 1, blobs[i], -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
-		sqlite_stmt_done(st);
-		if (rc == SQLITE_DONE)
-			continue;
-		if (rc != SQLITE_ROW)
-			r = sqlite_db_error(u, "preview_put");
-		else
-			r = sqlite_preview_put_one(u, blobs[i], previews[i]);
-	}
-	if (r != STORE_OK) {
-		sqlite_tx_rollback(u);
-		return r;
-	}
-	return sqlite_tx_commit(u);
+	return sqlite_put_per_blob(sqlite_user_of(base), blobs, n, "preview_put", preview_put_at,
+				   previews);
 }

@@ -347,10 +347,11 @@ int sqlite_search_pending(struct store_user *base, int64_t *mailbox_id, uint32_t
 				    mailbox_id, uid, max, blobs, n);
 }
 
-int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct search_doc *docs,
-		      size_t n)
+int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, const char *what,
+			int (*put_one)(struct sqlite_user *u, const char *blob, size_t i,
+				       const void *arg),
+			const void *arg)
 {
-	struct sqlite_user *u = sqlite_user_of(base);
 	int r = sqlite_tx_write(u);
 	if (r != STORE_OK)
 		return r;
@@ -368,13 +369,25 @@ int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct s
 		if (rc == SQLITE_DONE)
 			continue;
 		if (rc != SQLITE_ROW)
-			r = sqlite_db_error(u, "search_put");
+			r = sqlite_db_error(u, what);
 		else
-			r = sqlite_search_put_one(u, blobs[i], &docs[i]);
+			r = put_one(u, blobs[i], i, arg);
 	}
 	if (r != STORE_OK) {
 		sqlite_tx_rollback(u);
 		return r;
 	}
 	return sqlite_tx_commit(u);
+}
+
+static int search_put_at(struct sqlite_user *u, const char *blob, size_t i, const void *arg)
+{
+	return sqlite_search_put_one(u, blob, &((const struct search_doc *)arg)[i]);
+}
+
+int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct search_doc *docs,
+		      size_t n)
+{
+	return sqlite_put_per_blob(sqlite_user_of(base), blobs, n, "search_put", search_put_at,
+				   docs);
 }

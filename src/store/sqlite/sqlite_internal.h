@@ -307,6 +307,14 @@ int sqlite_search_put(struct store_user *u, char (*blobs)[65], const struct sear
 int sqlite_pending_blobs(struct sqlite_user *u, enum store_stmt which, const char *what,
 			 int64_t *mailbox_id, uint32_t *uid, size_t max, char (**blobs)[65], size_t *n);
 
+/* One write transaction calling put_one(u, blobs[i], i, arg) for each blob
+ * that a message still references (a gone one is skipped): search_put
+ * and preview_put. */
+int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, const char *what,
+			int (*put_one)(struct sqlite_user *u, const char *blob, size_t i,
+				       const void *arg),
+			const void *arg);
+
 /* ---- preview.c: preview text (RFC 8970) ---- */
 /* Stores blob's preview inside the caller's write transaction (kept when
  * it has one). */
