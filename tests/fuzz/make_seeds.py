@@ -146,6 +146,9 @@ def fetch_seeds():
         # objectid (RFC 8474 5)
         "objectid": b"(UID EMAILID THREADID FLAGS)",
         "objectid_bracket": b"EMAILID[]",
+        # preview (RFC 8970 3.1)
+        "preview_lazy": b"(UID PREVIEW (LAZY) PREVIEW FLAGS)",
+        "preview_bad_mods": b"(PREVIEW () PREVIEW (FUZZY LAZY) PREVIEW ((LAZY)))",
     }
     return items
 
