@@ -6,6 +6,7 @@
 #include "core/strbuf.h"
 #include "core/util.h"
 #include "mail/mailcache.h"
+#include "mail/preview.h"
 #include "mail/searchdoc.h"
 #include "core/privs.h"
 #include "store/store.h"
@@ -111,6 +112,7 @@ int admin_deliver_main(int argc, char **argv)
 	mail_cache_compute(a.data, a.len, (char **)&a.envelope, (char **)&a.bodystructure,
 			   (char **)&a.body);
 	a.search = mail_search_doc_new(a.data, a.len);
+	a.preview = mail_preview_compute(a.data, a.len);
 	uint32_t uidvalidity;
 	int r = store_append(u, mailbox, &a, 1, &uidvalidity);
 	if (r == STORE_ENOENT && strcmp(mailbox, "INBOX") != 0) {
@@ -123,6 +125,7 @@ int admin_deliver_main(int argc, char **argv)
 	free((char *)a.bodystructure);
 	free((char *)a.body);
 	mail_search_doc_free((struct search_doc *)a.search);
+	free((char *)a.preview);
 	store_user_close(u);
 	if (r == STORE_OK) {
 		log_info("event=deliver user=%s mailbox=%s uid=%u size=%zu", user, mailbox, a.uid, msg.len);

@@ -129,6 +129,10 @@ static const struct capability caps[] = {
 	{ "CONTEXT=SEARCH", OFFER_ANY, NULL, NULL },
 	{ "CONTEXT=SORT", OFFER_ANY, NULL, NULL },
 	{ "PARTIAL", OFFER_ANY, NULL, NULL },
+	/* preview: RFC 8970 FETCH PREVIEW (imap/cmd_fetch.c, mail/preview.c) */
+	{ "PREVIEW", OFFER_ANY, NULL, NULL },
+	/* preview: RFC 8508 REPLACE (imap/cmd_replace.c) */
+	{ "REPLACE", OFFER_ANY, NULL, NULL },
 	/* Offered after login only, after every row offered in all states
 	 * (the capability tests rely on that order). */
 	/* notify: RFC 5465 (imap/cmd_notify.c, imap/notify_push.c) */

@@ -16,7 +16,9 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "mail/mailcache.h"
+#include "mail/preview.h"
 #include "mail/searchdoc.h"
+#include "imap/append.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -50,6 +52,7 @@ static void append_cache_file(struct store_append *m)
 		mail_cache_compute((const char *)map + delta, m->len, (char **)&m->envelope,
 				   (char **)&m->bodystructure, (char **)&m->body);
 		m->search = mail_search_doc_new((const char *)map + delta, m->len);
+		m->preview = mail_preview_compute((const char *)map + delta, m->len);
 		munmap(map, maplen);
 	} else {
 		/* Without the cache FETCH parses the stored message itself. */
@@ -59,6 +62,91 @@ static void append_cache_file(struct store_append *m)
 	map_busy--;
 	pthread_cond_signal(&map_cond);
 	pthread_mutex_unlock(&map_lock);
+}
+
+int append_msg_parse(struct imap_session *s, const struct imap_arg *args, size_t nargs,
+		     size_t *pos, struct store_append *m, char **kw, int *spool_err,
+		     const char **err)
+{
+	size_t i = *pos;
+	memset(m, 0, sizeof(*m));
+	m->internaldate = -1;
+	if (i < nargs && args[i].type == IMAP_ARG_LIST) {
+		int fr = sess_parse_flags(&args[i], 1, &m->flags, kw, err);
+		if (fr == -2) {
+			sess_flags_error(s, fr, *err);
+			return -2;
+		}
+		if (fr < 0)
+			return -1;
+		m->keywords = *kw;
+		i++;
+	}
+	if (i < nargs && args[i].type == IMAP_ARG_STRING) {
+		if (imap_datetime_parse(args[i].str, args[i].len, &m->internaldate,
+					&m->internaldate_tz) < 0) {
+			*err = "Invalid date-time";
+			return -1;
+		}
+		i++;
+	}
+	/* ext (issue #12), RFC 6855 4: UTF8 (literal8) carries a
+	 * message with UTF-8 headers; the store takes it as it is. */
+	const struct imap_arg *lit = i < nargs ? &args[i] : NULL;
+	if (lit && i + 1 < nargs && lit->type == IMAP_ARG_ATOM && ascii_ieq(lit->str, "UTF8") &&
+	    args[i + 1].type == IMAP_ARG_LIST && args[i + 1].count == 1 &&
+	    args[i + 1].list[0].type == IMAP_ARG_LITERAL)
+		lit = &args[++i].list[0];
+	if (!lit || lit->type != IMAP_ARG_LITERAL) {
+		*err = "Message must be a literal";
+		return -1;
+	}
+	if (lit->spooled) {
+		/* The parser's spool stays open: the job keeps the parser. */
+		m->in_file = true;
+		m->fd = lit->file_fd;
+		m->off = lit->file_off;
+		m->len = lit->file_len > SIZE_MAX ? SIZE_MAX : (size_t)lit->file_len;
+		if (lit->file_err && !*spool_err)
+			*spool_err = lit->file_err;
+	} else {
+		m->data = lit->str;
+		m->len = lit->len;
+	}
+	*pos = i + 1;
+	return 0;
+}
+
+void append_spool_fail(struct imap_session *s, int spool_err, const char *what)
+{
+	/* The literal could not be written (disk full, quota of the
+	 * filesystem): nothing was stored. */
+	log_warn("event=append_spool_error user=%s errno=%d", s->user, spool_err);
+	sess_store_error(s, spool_err == ENOSPC || spool_err == EDQUOT ? STORE_EOVERQUOTA : STORE_EIO,
+			 what);
+}
+
+void append_msg_prepare(struct store_append *m)
+{
+	if (m->in_file) {
+		append_cache_file(m);
+		return;
+	}
+	mail_cache_compute(m->data, m->len, (char **)&m->envelope, (char **)&m->bodystructure,
+			   (char **)&m->body);
+	m->search = mail_search_doc_new(m->data, m->len);
+	m->preview = mail_preview_compute(m->data, m->len);
+}
+
+void append_msg_clear(struct store_append *m)
+{
+	free((char *)m->envelope);
+	free((char *)m->bodystructure);
+	free((char *)m->body);
+	mail_search_doc_free((struct search_doc *)m->search);
+	free((char *)m->preview);
+	m->envelope = m->bodystructure = m->body = m->preview = NULL;
+	m->search = NULL;
 }
 
 /* The store phase of APPEND, on the work pool: the cached structure of
@@ -82,28 +170,16 @@ static void append_job_run(struct cmd_job *job)
 		j->err = STORE_EIO;
 		return;
 	}
-	for (size_t i = 0; i < j->n; i++) {
-		struct store_append *m = &j->msgs[i];
-		if (m->in_file)
-			append_cache_file(m);
-		else
-			mail_cache_compute(m->data, m->len, (char **)&m->envelope,
-					   (char **)&m->bodystructure, (char **)&m->body);
-		if (!m->in_file)
-			m->search = mail_search_doc_new(m->data, m->len);
-	}
+	for (size_t i = 0; i < j->n; i++)
+		append_msg_prepare(&j->msgs[i]);
 	j->err = store_append(u, j->name, j->msgs, j->n, &j->uidvalidity);
 }
 
 static void append_job_free(struct cmd_job *job)
 {
 	struct append_job *j = (struct append_job *)job;
-	for (size_t i = 0; i < j->n; i++) {
-		free((char *)j->msgs[i].envelope);
-		free((char *)j->msgs[i].bodystructure);
-		free((char *)j->msgs[i].body);
-		mail_search_doc_free((struct search_doc *)j->msgs[i].search);
-	}
+	for (size_t i = 0; i < j->n; i++)
+		append_msg_clear(&j->msgs[i]);
 	for (size_t i = 0; i < j->cap; i++)
 		free(j->kwfree[i]);
 	free(j->kwfree);
@@ -169,56 +245,14 @@ void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		for (size_t k = oldcap; k < cap; k++)
 			kwfree[k] = NULL;
 		struct store_append *m = &msgs[n];
-		memset(m, 0, sizeof(*m));
-		m->internaldate = -1;
-		if (args[i].type == IMAP_ARG_LIST) {
-			char *kw = NULL;
-			int fr = sess_parse_flags(&args[i], 1, &m->flags, &kw, &err);
-			if (fr == -2) {
-				sess_flags_error(s, fr, err);
-				goto out;
-			}
-			if (fr < 0)
-				goto bad;
-			kwfree[n] = kw;
-			m->keywords = kw;
-			i++;
-		}
-		if (i < nargs && args[i].type == IMAP_ARG_STRING) {
-			if (imap_datetime_parse(args[i].str, args[i].len, &m->internaldate,
-						&m->internaldate_tz) < 0) {
-				err = "Invalid date-time";
-				goto bad;
-			}
-			i++;
-		}
-		/* ext (issue #12), RFC 6855 4: UTF8 (literal8) carries a
-		 * message with UTF-8 headers; the store takes it as it is. */
-		const struct imap_arg *lit = i < nargs ? &args[i] : NULL;
-		if (lit && i + 1 < nargs && lit->type == IMAP_ARG_ATOM && ascii_ieq(lit->str, "UTF8") &&
-		    args[i + 1].type == IMAP_ARG_LIST && args[i + 1].count == 1 &&
-		    args[i + 1].list[0].type == IMAP_ARG_LITERAL)
-			lit = &args[++i].list[0];
-		if (!lit || lit->type != IMAP_ARG_LITERAL) {
-			err = "Message must be a literal";
+		int pr = append_msg_parse(s, args, nargs, &i, m, &kwfree[n], &spool_err, &err);
+		if (pr == -2)
+			goto out;
+		if (pr < 0)
 			goto bad;
-		}
-		if (lit->spooled) {
-			/* The parser's spool stays open: the job keeps the parser. */
-			m->in_file = true;
-			m->fd = lit->file_fd;
-			m->off = lit->file_off;
-			m->len = lit->file_len > SIZE_MAX ? SIZE_MAX : (size_t)lit->file_len;
-			if (lit->file_err && !spool_err)
-				spool_err = lit->file_err;
-		} else {
-			m->data = lit->str;
-			m->len = lit->len;
-		}
 		if (m->len > max)
 			toobig = true;
 		n++;
-		i++;
 		if (n > MAX_MULTIAPPEND) {
 			err = "Too many messages in one APPEND";
 			goto bad;
@@ -229,13 +263,7 @@ void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		goto out;
 	}
 	if (spool_err) {
-		/* The literal could not be written (disk full, quota of the
-		 * filesystem): nothing was stored. */
-		log_warn("event=append_spool_error user=%s errno=%d", s->user, spool_err);
-		sess_store_error(s,
-				 spool_err == ENOSPC || spool_err == EDQUOT ? STORE_EOVERQUOTA
-									    : STORE_EIO,
-				 "APPEND");
+		append_spool_fail(s, spool_err, "APPEND");
 		goto out;
 	}
 	for (size_t j = 0; j < n; j++) {

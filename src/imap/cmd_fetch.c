@@ -1,5 +1,5 @@
 /* FETCH and UID FETCH (RFC 9051 6.4.5, 6.4.9; RFC 3516 BINARY; RFC 8514
- * SAVEDATE).
+ * SAVEDATE; RFC 8970 PREVIEW).
  *
  * The metadata of the whole set comes from one store query (a listing
  * merged against the set when the set is large), \Seen is set for every
@@ -13,11 +13,14 @@
 #include "imap/datetime.h"
 #include "imap/session_internal.h"
 #include "imap/namespace.h"
+#include "imap/preview_fill.h"
 #include "auth/alert.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "mail/mail.h"
+#include "mail/preview.h"
+#include "core/quote.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,7 @@ struct fetch_state {
 	bool vanished_pruned;        /* ... history that old was pruned: */
 	uint32_t *present;           /* the mailbox's UIDs, ascending */
 	size_t npresent;
+	bool preview_missing;        /* preview: a message had none stored */
 };
 
 static void fetch_state_free(struct fetch_state *st)
@@ -132,6 +136,7 @@ struct fetch_content {
 	size_t len;
 	struct mail_msg *mail;
 	char *envelope, *body, *bodystructure;
+	char *preview;           /* preview: NULL when not made (LAZY: NIL) */
 	struct strbuf *binary;   /* per item, FI_BINARY / FI_BINARY_SIZE */
 	bool *binary_nil;        /* the part does not exist */
 };
@@ -144,6 +149,7 @@ static void content_free(struct fetch_content *c, size_t nitems)
 	free(c->envelope);
 	free(c->body);
 	free(c->bodystructure);
+	free(c->preview);
 	if (c->binary)
 		for (size_t i = 0; i < nitems; i++)
 			strbuf_free(&c->binary[i]);
@@ -184,6 +190,24 @@ static enum fetch_msg content_load(struct imap_session *s, struct fetch_state *s
 		if ((env && !c->envelope) || (body && !c->body) || (bs && !c->bodystructure))
 			need_content = need_parse = true;
 	}
+	/* preview: RFC 8970 4, LAZY answers NIL rather than make it now. */
+	bool preview_make = false;
+	if (req->needs_preview) {
+		int r = store_msg_preview(u, s->view.id, m->uid, &c->preview);
+		if (r == STORE_ENOENT)
+			return FETCH_MSG_GONE;
+		if (r != STORE_OK) {
+			st->err = r;
+			return FETCH_MSG_STORE_ERR;
+		}
+		if (!c->preview) {
+			st->preview_missing = true;
+			for (size_t i = 0; i < req->n; i++)
+				preview_make |= req->items[i].type == FI_PREVIEW && !req->items[i].lazy;
+			if (preview_make)
+				need_content = need_parse = true;
+		}
+	}
 	if (!need_content)
 		return FETCH_MSG_SENT;
 	int r = store_blob_map(u, m->blob, &c->data, &c->len);
@@ -200,6 +224,8 @@ static enum fetch_msg content_load(struct imap_session *s, struct fetch_state *s
 		st->err = STORE_EIO;
 		return FETCH_MSG_STORE_ERR;
 	}
+	if (preview_make)
+		c->preview = mail_preview_build(c->mail);
 	for (size_t i = 0; i < req->n; i++) {
 		const struct fetch_item *it = &req->items[i];
 		if (it->type != FI_BINARY && it->type != FI_BINARY_SIZE)
@@ -339,6 +365,12 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 			strbuf_addf(&line, "%zu", c.binary_nil[i] ? (size_t)0 : c.binary[i].len);
 			break;
 		default: /* cmd_fetch_write_meta's */
+			break;
+		case FI_PREVIEW: /* preview: RFC 8970 3.2, UTF-8 text or NIL (LAZY) */
+			if (c.preview)
+				quote_string_utf8(&line, c.preview, strlen(c.preview), s->utf8);
+			else
+				strbuf_adds(&line, "NIL");
 			break;
 		}
 	}
@@ -519,6 +551,9 @@ static void fetch_finish(struct imap_session *s, struct fetch_state *st, enum fe
 	bool uid = st->uid;
 	size_t gone = st->gone;
 	int err = st->err;
+	/* preview: messages stored before previews get theirs made. */
+	if (st->preview_missing)
+		preview_fill_kick(s->info.base, s->user);
 	fetch_state_free(st);
 	/* The command may have paused before: nothing is left to cancel. */
 	s->cmd->state = NULL;

@@ -144,5 +144,7 @@ imap_cmd_fn cmd_notify;
 imap_cmd_fn cmd_cancelupdate;
 /* metadata (issue #12): imap/cmd_metadata.c */
 imap_cmd_fn cmd_getmetadata, cmd_setmetadata;
+/* preview: REPLACE (RFC 8508), imap/cmd_replace.c */
+imap_cmd_fn cmd_replace;
 
 #endif

@@ -74,6 +74,8 @@ static const struct imap_cmd_def commands[] = {
 	/* metadata (issue #12): RFC 5464 4.2, 4.3 (imap/cmd_metadata.c) */
 	{ "GETMETADATA", cmd_getmetadata, CMD_S_LOGGED_IN, 0 },
 	{ "SETMETADATA", cmd_setmetadata, CMD_S_LOGGED_IN, 0 },
+	/* preview: REPLACE and UID REPLACE (RFC 8508, imap/cmd_replace.c) */
+	{ "REPLACE", cmd_replace, CMD_S_SELECTED, CMD_UID | SEQ | EXP },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

@@ -51,6 +51,7 @@ static const struct {
 	{ "MODSEQ", FI_MODSEQ },    /* RFC 7162 3.1.4.1 */
 	{ "EMAILID", FI_EMAILID },  /* objectid: RFC 8474 5 */
 	{ "THREADID", FI_THREADID },
+	{ "PREVIEW", FI_PREVIEW },  /* preview: RFC 8970 3.1 */
 };
 
 /* RFC 5322 3.6.8: field-name = 1*ftext, printable ASCII except ':'. */
@@ -299,6 +300,9 @@ static int item_parse(struct fetch_request *r, const struct imap_arg *a, const c
 		case FI_BODYSTRUCTURE:
 			r->needs_cache = true;
 			break;
+		case FI_PREVIEW:
+			r->needs_preview = true;
+			break;
 		default:
 			break;
 		}
@@ -371,9 +375,30 @@ int fetch_request_parse(const struct imap_arg *arg, struct fetch_request *out, c
 		*err = "FETCH needs attributes";
 		goto bad;
 	}
-	for (size_t i = 0; i < arg->count; i++)
+	for (size_t i = 0; i < arg->count; i++) {
 		if (item_parse(out, &arg->list[i], err) < 0)
 			goto bad;
+		/* preview: RFC 8970 3.1, "PREVIEW" [SP "(" preview-mod
+		 * *(SP preview-mod) ")"], preview-mod = "LAZY". */
+		struct fetch_item *it = &out->items[out->n - 1];
+		if (it->type == FI_PREVIEW && i + 1 < arg->count &&
+		    arg->list[i + 1].type == IMAP_ARG_LIST) {
+			const struct imap_arg *mods = &arg->list[++i];
+			const char *mod;
+			if (mods->count == 0) {
+				*err = "PREVIEW needs modifiers in its list";
+				goto bad;
+			}
+			for (size_t k = 0; k < mods->count; k++) {
+				if (!imap_arg_get_atom(&mods->list[k], &mod) ||
+				    !ascii_ieq(mod, "LAZY")) {
+					*err = "Unknown PREVIEW modifier";
+					goto bad;
+				}
+				it->lazy = true;
+			}
+		}
+	}
 	size_t body_items = 0;
 	for (size_t i = 0; i < out->n; i++)
 		if (out->items[i].type == FI_SECTION || out->items[i].type == FI_BINARY ||

@@ -1,5 +1,5 @@
 /* FETCH attributes (RFC 9051 6.4.5 and section 9 "fetch-att", RFC 3516
- * BINARY, RFC 8514 SAVEDATE, RFC 8474 EMAILID/THREADID) parsed into a request that cmd_fetch.c
+ * BINARY, RFC 8514 SAVEDATE, RFC 8474 EMAILID/THREADID, RFC 8970 PREVIEW) parsed into a request that cmd_fetch.c
  * executes per message. Parsing is separate from execution so that the
  * grammar can be unit-tested without a session or a store. */
 #ifndef RAMPART_IMAP_FETCH_ITEMS_H
@@ -27,11 +27,13 @@ enum fetch_item_type {
 	FI_MODSEQ,          /* RFC 7162 3.1.4.1 MODSEQ */
 	FI_EMAILID,         /* objectid: RFC 8474 5.1 */
 	FI_THREADID,        /* objectid: RFC 8474 5.2 */
+	FI_PREVIEW,         /* preview: RFC 8970 3.1, PREVIEW [(LAZY)] */
 };
 
 struct fetch_item {
 	enum fetch_item_type type;
 	bool peek;                  /* does not set \Seen */
+	bool lazy;                  /* FI_PREVIEW (LAZY): NIL when not made yet */
 	/* FI_SECTION: what to send. */
 	struct mail_section section;
 	/* FI_BINARY, FI_BINARY_SIZE: the part path (nparts 0: whole message). */
@@ -56,6 +58,7 @@ struct fetch_request {
 	bool needs_parse;    /* ... and their MIME structure */
 	bool needs_cache;    /* ENVELOPE / BODY / BODYSTRUCTURE */
 	bool needs_meta;     /* keywords, dates (beyond uid/flags/size) */
+	bool needs_preview;  /* preview: PREVIEW was asked for */
 };
 
 /* Parses the fetch attributes: either one atom (a macro ALL/FAST/FULL or one

@@ -571,12 +571,16 @@ static int spool_open(const char *dir)
 }
 
 /* Whether the literal being announced goes to the spool: only messages
- * (APPEND's literals; a client's other literals are small strings with
- * limits of their own), and only large ones. */
+ * (APPEND's and REPLACE's literals; a client's other literals are small
+ * strings with limits of their own), and only large ones. */
 static bool literal_spools(const struct imap_parser *p)
 {
-	return p->spool_path && p->lit_size > p->lim.spool_min && p->cmd &&
-	       ascii_ieq(p->cmd, "APPEND");
+	if (!p->spool_path || p->lit_size <= p->lim.spool_min || !p->cmd)
+		return false;
+	/* preview: REPLACE and UID REPLACE (RFC 8508) carry a message too. */
+	bool uid_replace = ascii_ieq(p->cmd, "UID") && p->nstack > 0 &&
+			   p->stack[0].type == IMAP_ARG_ATOM && ascii_ieq(p->stack[0].str, "REPLACE");
+	return ascii_ieq(p->cmd, "APPEND") || ascii_ieq(p->cmd, "REPLACE") || uid_replace;
 }
 
 /* Appends literal bytes to the spool; after a failure only counts them. */

@@ -55,22 +55,14 @@ static void text_header(struct text_ctx *t, const struct mail_part *p)
 	strbuf_free(&dec);
 }
 
-static void text_leaf(struct text_ctx *t, const struct mail_part *p)
+void mail_part_text_utf8(const struct mail_msg *m, const struct mail_part *p, size_t in_max,
+			 struct strbuf *out)
 {
-	if (strcasecmp(p->type, "text") != 0)
-		return;
-	const char *d = t->m->data;
+	const char *d = m->data;
 	const char *body = d + p->body_start;
-	/* Decoding never makes text shorter than a quarter of its input
-	 * (base64), so four times the room left is enough input. */
-	size_t room = t->out->len < t->limit ? t->limit - t->out->len : 0;
-	size_t blen = MIN(p->body_end - p->body_start, (size_t)MAIL_BODY_TEXT_MAX);
-	if (room <= SIZE_MAX / 4 && blen > room * 4) {
-		blen = room * 4;
-		t->cut = true;
-	}
+	size_t blen = MIN(p->body_end - p->body_start, in_max);
 	struct strbuf dec = STRBUF_INIT;
-	/* An unknown encoding is searched as it is stored. */
+	/* An unknown encoding is taken as it is stored. */
 	if (!mail_cte_decode(mail_part_cte(d, p), body, blen, &dec))
 		strbuf_add(&dec, body, blen);
 	char *charset = NULL;
@@ -86,11 +78,26 @@ static void text_leaf(struct text_ctx *t, const struct mail_part *p)
 		free(st);
 		mail_params_free(&ps);
 	}
-	struct strbuf utf8 = STRBUF_INIT;
-	mail_charset_to_utf8(charset ? charset : "us-ascii", dec.s ? dec.s : "", dec.len, &utf8);
-	text_add(t, &utf8);
+	mail_charset_to_utf8(charset ? charset : "us-ascii", dec.s ? dec.s : "", dec.len, out);
 	free(charset);
 	strbuf_free(&dec);
+}
+
+static void text_leaf(struct text_ctx *t, const struct mail_part *p)
+{
+	if (strcasecmp(p->type, "text") != 0)
+		return;
+	/* Decoding never makes text shorter than a quarter of its input
+	 * (base64), so four times the room left is enough input. */
+	size_t room = t->out->len < t->limit ? t->limit - t->out->len : 0;
+	size_t blen = MIN(p->body_end - p->body_start, (size_t)MAIL_BODY_TEXT_MAX);
+	if (room <= SIZE_MAX / 4 && blen > room * 4) {
+		blen = room * 4;
+		t->cut = true;
+	}
+	struct strbuf utf8 = STRBUF_INIT;
+	mail_part_text_utf8(t->m, p, blen, &utf8);
+	text_add(t, &utf8);
 	strbuf_free(&utf8);
 }
 

@@ -113,6 +113,11 @@ char *mail_hdr_token(const char *s, size_t len);
 
 /* The Content-Transfer-Encoding of a leaf part (enum in decode.h). */
 enum mail_cte mail_part_cte(const char *d, const struct mail_part *p);
+/* The body of leaf p, at most in_max bytes of it, transfer-decoded and
+ * converted from its charset to UTF-8, appended to out (bodytext.c; the
+ * one decoder of SEARCH text and PREVIEW). */
+void mail_part_text_utf8(const struct mail_msg *m, const struct mail_part *p, size_t in_max,
+			 struct strbuf *out);
 
 /* Writes the ENVELOPE of the header block of part p. */
 void mail_envelope_write_part(struct strbuf *out, const char *d, const struct mail_part *p);

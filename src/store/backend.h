@@ -151,6 +151,17 @@ struct store_backend {
 			int depth, struct store_meta_entry **out, size_t *nout);
 	int (*meta_set)(struct store_user *u, const char *mailbox, const struct store_meta_entry *e,
 			size_t n, const struct store_meta_limits *lim, enum store_meta_limit *hit);
+	/* preview (RFC 8970): as store_msg_preview / store_preview_* in
+	 * store.h; arguments checked by the front. */
+	int (*msg_preview)(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **preview);
+	int (*preview_pending)(struct store_user *u, int64_t *mailbox_id, uint32_t *uid,
+			       size_t max, char (**blobs)[65], size_t *n);
+	int (*preview_put)(struct store_user *u, char (*blobs)[65], char *const *previews,
+			   size_t n);
+	/* preview: REPLACE (RFC 8508) as store_replace(); `to` normalised,
+	 * msg checked as for append. */
+	int (*replace)(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
+		       struct store_append *msg, uint32_t *uidvalidity);
 };
 
 /* The registered backends (store.c lists them). */

@@ -449,8 +449,10 @@ static int keywords_canon(const char *in, char **out)
 	return r;
 }
 
-int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
-		 uint32_t *uidvalidity)
+/* store_append(), and with replace_mb > 0 store_replace(): every rule
+ * checked before the backend writes anything. */
+static int append_checked(struct store_user *u, const char *mailbox, struct store_append *msgs,
+			  size_t n, uint32_t *uidvalidity, int64_t replace_mb, uint32_t replace_uid)
 {
 	if (!u || !mailbox || !msgs || n == 0 || n > UINT32_MAX)
 		return STORE_EINVAL;
@@ -477,7 +479,9 @@ int store_append(struct store_user *u, const char *mailbox, struct store_append 
 		r = keywords_canon(msgs[i].keywords, &kws[i]);
 		c[i].keywords = kws[i];
 	}
-	if (r == STORE_OK)
+	if (r == STORE_OK && replace_mb > 0)
+		r = u->be->replace(u, replace_mb, replace_uid, name, c, uidvalidity);
+	else if (r == STORE_OK)
 		r = u->be->append(u, name, c, n, uidvalidity);
 	for (size_t i = 0; i < n; i++) {
 		msgs[i].uid = r == STORE_OK ? c[i].uid : 0;
@@ -487,6 +491,20 @@ int store_append(struct store_user *u, const char *mailbox, struct store_append 
 	free(c);
 	free(name);
 	return r;
+}
+
+int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
+		 uint32_t *uidvalidity)
+{
+	return append_checked(u, mailbox, msgs, n, uidvalidity, 0, 0);
+}
+
+int store_replace(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
+		  struct store_append *msg, uint32_t *uidvalidity)
+{
+	if (mailbox_id <= 0 || uid == 0)
+		return STORE_EINVAL;
+	return append_checked(u, to, msg, 1, uidvalidity, mailbox_id, uid);
 }
 
 int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
@@ -647,6 +665,38 @@ int store_search_put(struct store_user *u, char (*blobs)[65], const struct searc
 	if (n == 0)
 		return STORE_OK;
 	return u->be->search_put(u, blobs, docs, n);
+}
+
+/* ---- preview (RFC 8970) ---- */
+
+int store_msg_preview(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **preview)
+{
+	*preview = NULL;
+	if (!u)
+		return STORE_EINVAL;
+	return u->be->msg_preview(u, mailbox_id, uid, preview);
+}
+
+int store_preview_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			  char (**blobs)[65], size_t *n)
+{
+	*blobs = NULL;
+	*n = 0;
+	if (!u || max == 0)
+		return STORE_EINVAL;
+	return u->be->preview_pending(u, mailbox_id, uid, max, blobs, n);
+}
+
+int store_preview_put(struct store_user *u, char (*blobs)[65], char *const *previews, size_t n)
+{
+	if (!u || (n > 0 && (!blobs || !previews)))
+		return STORE_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!store_blob_name_valid(blobs[i]) || !previews[i])
+			return STORE_EINVAL;
+	if (n == 0)
+		return STORE_OK;
+	return u->be->preview_put(u, blobs, previews, n);
 }
 
 int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)

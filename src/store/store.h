@@ -297,6 +297,9 @@ struct store_append {
 	/* The message's search index entry (mail/searchdoc.h), stored in the
 	 * same transaction; NULL: indexed later in the background. */
 	const struct search_doc *search;
+	/* preview: the RFC 8970 preview text (mail/preview.h; "" for none),
+	 * kept with the blob like the search entry; NULL: made later. */
+	const char *preview;
 	uint32_t uid;            /* out */
 };
 
@@ -305,6 +308,13 @@ struct store_append {
  * *uidvalidity receives the mailbox's UIDVALIDITY (APPENDUID). */
 int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
 		 uint32_t *uidvalidity);
+
+/* preview (REPLACE, RFC 8508): appends msg to mailbox `to` and expunges
+ * message uid of mailbox_id in the same transaction (both or neither;
+ * `to` may be that mailbox). STORE_ENOENT: `to` does not exist;
+ * STORE_ECANNOT: the message to replace (or its mailbox) is gone. */
+int store_replace(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
+		  struct store_append *msg, uint32_t *uidvalidity);
 
 enum store_flag_mode { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
@@ -388,6 +398,22 @@ int store_search_field(struct store_user *u, int64_t mailbox_id, uint32_t min_ui
  * empty. */
 int store_search_coverage(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
 			  uint32_t **unindexed, size_t *nu, uint32_t **partial, size_t *np);
+
+/* ---- Preview text (preview, RFC 8970) ----
+ * One per blob (so COPY and MOVE keep it), made from the message bytes
+ * only (mail/preview.h): at delivery by store_append(), or later by
+ * store_preview_put() for messages stored before previews existed. */
+
+/* The stored preview of message uid: *preview malloc'd, or NULL when none
+ * was made yet ("" is a made, empty preview). STORE_ENOENT: no such
+ * message. */
+int store_msg_preview(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **preview);
+/* As store_search_pending(), for messages without a preview. */
+int store_preview_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			  char (**blobs)[65], size_t *n);
+/* Stores previews[i] for blobs[i] in one transaction; a blob that has one
+ * already, or that no message references any more, is skipped. */
+int store_preview_put(struct store_user *u, char (*blobs)[65], char *const *previews, size_t n);
 
 /* ---- Change notification ----
  * Every committed change to a user's store (from this process, another

@@ -14,7 +14,7 @@
  *    trees) fed all at once, one byte at a time, and in pseudo-random chunks;
  *  - consumed never exceeds the input, and NEED_MORE consumes everything;
  *  - a spooled literal's file range holds its bytes (the last set of limits
- *    spools APPEND literals over 16 bytes);
+ *    spools APPEND and REPLACE literals over 16 bytes);
  *  - every argument string is NUL-terminated at its length, list nesting and
  *    the argument count respect the limits;
  *  - memory buffered stays proportional to the command fed so far;
@@ -115,7 +115,7 @@ static const struct imap_parser_limits limit_sets[] = {
 	{ 200, 1000, 2000, 4096, 16, 100, NULL, 0 },
 	{ 16, 8, 64, 0, 0, 3, NULL, 0 },
 	{ 1024, 4096, 8192, 4096, 32, 1000, NULL, 0 },
-	/* APPEND literals over 16 bytes spooled to unlinked files. */
+	/* APPEND (and REPLACE) literals over 16 bytes spooled to unlinked files. */
 	{ 1024, 4096, 8192, 4096, 32, 1000, "/tmp", 16 },
 };
 

@@ -63,6 +63,12 @@ def parser_seeds():
     add("utf8_mailbox", 0, 29, b'e3 CREATE "Entw\xc3\xbcrfe/Pl\xc3\xa4ne"\r\n')
     add("high_bytes", 0, 30, b"e4 NOOP \xff\xfe\x80\r\n")
     add("command_over_limit", 2, 31, b"e5 APPEND INBOX {1000}\r\n" + b"z" * 1000 + b" {1000}\r\n")
+    # preview: REPLACE and UID REPLACE (RFC 8508) spool their message like APPEND.
+    add("replace_spooled", 5, 32,
+        b"f1 REPLACE 2 Drafts (\\Draft) {40+}\r\n" + b"r" * 40 + b"\r\nf2 NOOP\r\n")
+    add("uid_replace_spooled", 5, 33,
+        b"f3 UID REPLACE 7 Drafts \"1-Jan-2024 10:00:00 +0000\" {30}\r\n" + b"u" * 30 + b"\r\n")
+    add("replace_utf8_small", 5, 34, b"f4 REPLACE * Drafts UTF8 (~{5+}\r\nsmall)\r\n")
     return s
 
 
@@ -140,6 +146,9 @@ def fetch_seeds():
         # objectid (RFC 8474 5)
         "objectid": b"(UID EMAILID THREADID FLAGS)",
         "objectid_bracket": b"EMAILID[]",
+        # preview (RFC 8970 3.1)
+        "preview_lazy": b"(UID PREVIEW (LAZY) PREVIEW FLAGS)",
+        "preview_bad_mods": b"(PREVIEW () PREVIEW (FUZZY LAZY) PREVIEW ((LAZY)))",
     }
     return items
 
@@ -362,6 +371,33 @@ def metadata_seeds():
     }
 
 
+# fuzz_preview: the whole input is the message (mail/preview.c).
+def preview_seeds():
+    s = {}
+    for f in sorted(f for f in os.listdir(MIME_DATA) if f.endswith(".eml")):
+        with open(os.path.join(MIME_DATA, f), "rb") as fh:
+            s[f[:-4]] = fh.read()
+    s["html_only"] = (
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n<html><head><style>p{}</style>"
+        b"</head><body><!-- c --><p>Fish &amp; chips&#33; &#x263A; &bogus; <a href='x>y'>"
+        b"l</a><script>x</script></body></html>\r\n")
+    s["html_unterminated"] = (
+        b"Content-Type: text/html\r\n\r\n<style>never closed &#x110000; <!-- open")
+    s["qp_latin1"] = (
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 =00 soft=\r\n break\r\n")
+    s["base64_utf8_cut"] = (
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.b64encode("\u00e9".encode() * 300) + b"\r\n")
+    s["quoted_reply"] = b"\r\nYes.\r\n> On Mon you wrote:\r\n>> old\r\nBye\r\n"
+    s["alternative_attachment"] = (
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n"
+        b"Content-Disposition: attachment\r\n\r\natt\r\n--b\r\n"
+        b"Content-Type: text/html\r\n\r\n<p>x</p>\r\n--b--\r\n")
+    s["empty"] = b""
+    return s
+
+
 def main():
     write_corpus("fuzz_parser", parser_seeds())
     write_corpus("fuzz_mime", mime_seeds())
@@ -374,6 +410,7 @@ def main():
     write_corpus("fuzz_acl", acl_seeds())
     write_corpus("fuzz_notify", notify_seeds())
     write_corpus("fuzz_metadata", metadata_seeds())
+    write_corpus("fuzz_preview", preview_seeds())
 
 
 if __name__ == "__main__":

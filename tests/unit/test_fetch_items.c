@@ -188,6 +188,35 @@ static void test_simple_attributes(void **state)
 	}
 }
 
+/* preview: RFC 8970 3.1, PREVIEW and PREVIEW (LAZY); the response label
+ * carries no modifier. */
+static void test_preview(void **state)
+{
+	(void)state;
+	struct fetch_request r;
+	parse_ok("PREVIEW", &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.items[0].type, FI_PREVIEW);
+	assert_false(r.items[0].lazy);
+	assert_true(r.needs_preview);
+	assert_false(r.needs_content);
+	fetch_request_free(&r);
+	parse_ok("(UID preview (lazy) FLAGS)", &r);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.items[1].type, FI_PREVIEW);
+	assert_true(r.items[1].lazy);
+	assert_string_equal(r.items[1].label, "PREVIEW");
+	assert_int_equal(r.items[2].type, FI_FLAGS);
+	fetch_request_free(&r);
+	parse_ok("(PREVIEW (LAZY LAZY))", &r);
+	assert_true(r.items[0].lazy);
+	fetch_request_free(&r);
+	parse_bad("(PREVIEW (FUZZY))", "Unknown PREVIEW modifier");
+	parse_bad("(PREVIEW ())", "PREVIEW needs modifiers in its list");
+	parse_bad("(PREVIEW (\"LAZY\"))", "Unknown PREVIEW modifier");
+	parse_bad("(FLAGS (LAZY))", "FETCH attributes must be atoms");
+}
+
 /* RFC 9051 6.4.5: the macros, alone only. */
 static void test_macros(void **state)
 {
@@ -529,6 +558,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_simple_attributes),
 		cmocka_unit_test(test_macros),
+		cmocka_unit_test(test_preview),
 		cmocka_unit_test(test_rfc822_forms),
 		cmocka_unit_test(test_body_sections),
 		cmocka_unit_test(test_body_peek),

@@ -1646,6 +1646,128 @@ static void test_metadata(void **state)
 	store_user_close(u);
 }
 
+/* ---- preview: RFC 8970 preview text, RFC 8508 REPLACE ---- */
+
+static void test_preview_text(void **state)
+{
+	(void)state;
+	struct store_user *u = open_user("conf-preview");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	struct store_append a;
+	append_init(&a, "Subject: p\r\n\r\nhello\r\n", 0, NULL);
+	a.preview = "hello";
+	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_OK);
+	uint32_t u1 = a.uid;
+	append_init(&a, "Subject: e\r\n\r\n", 0, NULL);
+	a.preview = "";
+	assert_int_equal(store_append(u, "INBOX", &a, 1, NULL), STORE_OK);
+	uint32_t u2 = a.uid;
+	uint32_t u3 = append_msg(u, "INBOX", "Subject: later\r\n\r\nlater\r\n", 0, NULL);
+	char *p;
+	assert_int_equal(store_msg_preview(u, inbox, u1, &p), STORE_OK);
+	assert_string_equal(p, "hello");
+	free(p);
+	/* "" is a made, empty preview; NULL none made yet. */
+	assert_int_equal(store_msg_preview(u, inbox, u2, &p), STORE_OK);
+	assert_string_equal(p, "");
+	free(p);
+	assert_int_equal(store_msg_preview(u, inbox, u3, &p), STORE_OK);
+	assert_null(p);
+	assert_int_equal(store_msg_preview(u, inbox, 999, &p), STORE_ENOENT);
+
+	int64_t cmb = 0;
+	uint32_t cuid = 0;
+	char (*blobs)[65];
+	size_t n;
+	assert_int_equal(store_preview_pending(u, &cmb, &cuid, 10, &blobs, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(cuid, u3);
+	char *made[1] = { "later" };
+	assert_int_equal(store_preview_put(u, blobs, made, 1), STORE_OK);
+	free(blobs);
+	cmb = 0;
+	cuid = 0;
+	assert_int_equal(store_preview_pending(u, &cmb, &cuid, 10, &blobs, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	free(blobs);
+	assert_int_equal(store_msg_preview(u, inbox, u3, &p), STORE_OK);
+	assert_string_equal(p, "later");
+	free(p);
+
+	/* COPY shares it; a put for a blob no message has is skipped. */
+	assert_int_equal(store_mailbox_create(u, "Copies", NULL), STORE_OK);
+	uint32_t one[1] = { u1 }, *src, *dst;
+	assert_int_equal(store_copy(u, inbox, one, 1, "Copies", true, NULL, &src, &dst, &n),
+			 STORE_OK);
+	int64_t copies = mailbox_id(u, "Copies");
+	assert_int_equal(store_msg_preview(u, copies, dst[0], &p), STORE_OK);
+	assert_string_equal(p, "hello");
+	free(p);
+	free(src);
+	free(dst);
+	char gone[1][65];
+	memset(gone[0], 'a', 64);
+	gone[0][64] = '\0';
+	assert_int_equal(store_preview_put(u, gone, made, 1), STORE_OK);
+	cmb = 0;
+	cuid = 0;
+	assert_int_equal(store_preview_pending(u, &cmb, &cuid, 10, &blobs, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	free(blobs);
+	store_user_close(u);
+}
+
+static void test_replace(void **state)
+{
+	(void)state;
+	struct store_user *u = open_user("conf-replace");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	uint32_t u1 = append_msg(u, "INBOX", "Subject: v1\r\n\r\n1\r\n", 0, NULL);
+	uint32_t u2 = append_msg(u, "INBOX", "Subject: keep\r\n\r\n2\r\n", 0, NULL);
+	uint64_t before = modseq_of(u, "INBOX");
+
+	/* Same mailbox: one transaction, one modseq (invariant 1). */
+	struct store_append a;
+	append_init(&a, "Subject: v2\r\n\r\n3\r\n", MAIL_FLAG_DRAFT, NULL);
+	uint32_t uv = 0;
+	assert_int_equal(store_replace(u, inbox, u1, "INBOX", &a, &uv), STORE_OK);
+	assert_true(uv != 0);
+	uint32_t u3 = a.uid;
+	assert_true(u3 > u2);
+	assert_int_equal(modseq_of(u, "INBOX"), before + 1);
+	assert_int_equal(msg_count(u, inbox), 2);
+	struct store_msg *ch;
+	uint32_t *exp;
+	size_t nch, nexp;
+	assert_int_equal(store_changes(u, inbox, before, &ch, &nch, &exp, &nexp), STORE_OK);
+	assert_int_equal(nch, 1);
+	assert_int_equal(ch[0].uid, u3);
+	assert_int_equal(ch[0].modseq, before + 1);
+	assert_int_equal(nexp, 1);
+	assert_int_equal(exp[0], u1);
+	store_msg_array_free(ch, nch);
+	free(exp);
+
+	/* Another mailbox; the replaced message's mailbox gets its own modseq. */
+	assert_int_equal(store_mailbox_create(u, "Other", NULL), STORE_OK);
+	int64_t other = mailbox_id(u, "Other");
+	before = modseq_of(u, "INBOX");
+	append_init(&a, "Subject: v3\r\n\r\n4\r\n", 0, NULL);
+	assert_int_equal(store_replace(u, inbox, u3, "Other", &a, &uv), STORE_OK);
+	assert_int_equal(msg_count(u, inbox), 1);
+	assert_int_equal(msg_count(u, other), 1);
+	assert_int_equal(modseq_of(u, "INBOX"), before + 1);
+
+	/* Nothing happens when either side is missing. */
+	append_init(&a, "Subject: v4\r\n\r\n5\r\n", 0, NULL);
+	assert_int_equal(store_replace(u, inbox, u1, "INBOX", &a, &uv), STORE_ECANNOT);
+	assert_int_equal(store_replace(u, inbox, u2, "Nowhere", &a, &uv), STORE_ENOENT);
+	assert_int_equal(msg_count(u, inbox), 1);
+	assert_int_equal(msg_count(u, other), 1);
+	assert_int_equal(store_replace(u, inbox, 0, "INBOX", &a, &uv), STORE_EINVAL);
+	store_user_close(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1672,6 +1794,8 @@ int main(void)
 		cmocka_unit_test(test_quota_concurrent),
 		cmocka_unit_test(test_search_index),
 		cmocka_unit_test(test_metadata), /* metadata (issue #12) */
+		cmocka_unit_test(test_preview_text),
+		cmocka_unit_test(test_replace),
 	};
 	const char *only = getenv("RAMPART_STORE_BACKEND");
 	int failed = 0, ran = 0;

@@ -58,4 +58,9 @@ const struct store_backend store_sqlite_backend = {
 	/* metadata (issue #12) */
 	.meta_get = sqlite_meta_get,
 	.meta_set = sqlite_meta_set,
+	/* preview (RFC 8970) */
+	.msg_preview = sqlite_msg_preview,
+	.preview_pending = sqlite_preview_pending,
+	.preview_put = sqlite_preview_put,
+	.replace = sqlite_replace,
 };

@@ -231,6 +231,9 @@ static const struct db_migration db_migrations[] = {
 	  "CREATE VIRTUAL TABLE search_text USING fts5(hdrs, body,"
 	  " tokenize='trigram case_sensitive 1', detail=column);" },
 	/* { 2, "quota", "..." }, */
+	/* preview (RFC 8970): the preview text with the other cached strings
+	 * of a blob; NULL: not made yet (store/sqlite/preview.c). */
+	{ 4, "preview", "ALTER TABLE message_cache ADD COLUMN preview TEXT;" },
 	/* acl (issue #12): RFC 4314 access control lists, keyed by mailbox id
 	 * so RENAME keeps them; the trigger drops them with the mailbox. */
 	{ 5, "acl",

@@ -326,10 +326,35 @@ void sqlite_blobs_collect(struct sqlite_user *u, char (*blobs)[65], size_t n)
 
 /* ---- writing ---- */
 
-int sqlite_append(struct store_user *base, const char *name, struct store_append *msgs, size_t n,
-		  uint32_t *uidvalidity)
+/* REPLACE (RFC 8508): expunges message uid of mailbox_id inside the
+ * append's transaction, whose modseq is `modseq` when that is the append's
+ * mailbox; *blob receives its blob for collection after the commit. */
+static int replace_expunge(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid,
+			   int64_t append_mb, uint64_t modseq, char blob[65])
 {
-	struct sqlite_user *u = sqlite_user_of(base);
+	if (mailbox_id != append_mb) {
+		struct store_mbox_row src;
+		int r = sqlite_mbox_by_id(u, mailbox_id, &src);
+		if (r != STORE_OK)
+			return r == STORE_ENOENT ? STORE_ECANNOT : r;
+		modseq = src.highestmodseq + 1;
+	}
+	int r = msg_delete_one(u, mailbox_id, uid, blob);
+	if (r == STORE_ENOENT)
+		return STORE_ECANNOT;
+	if (r == STORE_OK)
+		r = sqlite_expunged_add(u, mailbox_id, &uid, 1, modseq);
+	/* The append's mailbox gets its modseq from mbox_set_next(). */
+	if (r == STORE_OK && mailbox_id != append_mb)
+		r = mbox_set_modseq(u, mailbox_id, modseq);
+	return r;
+}
+
+/* APPEND, and REPLACE when replace_mb > 0. */
+static int append_tx(struct sqlite_user *u, const char *name, struct store_append *msgs, size_t n,
+		     uint32_t *uidvalidity, int64_t replace_mb, uint32_t replace_uid)
+{
+	char replaced[65] = "";
 	char (*sha)[65] = xcalloc(n, sizeof(*sha));
 	bool in_tx = false;
 	struct store_mbox_row row;
@@ -394,7 +419,13 @@ int sqlite_append(struct store_user *base, const char *name, struct store_append
 		if (msgs[i].search &&
 		    (r = sqlite_search_put_one(u, sha[i], msgs[i].search)) != STORE_OK)
 			goto out;
+		if (msgs[i].preview && /* preview */
+		    (r = sqlite_preview_put_one(u, sha[i], msgs[i].preview)) != STORE_OK)
+			goto out;
 	}
+	if (replace_mb > 0 && (r = replace_expunge(u, replace_mb, replace_uid, row.id, modseq,
+						   replaced)) != STORE_OK)
+		goto out;
 	if ((r = sqlite_quota_check(u, &qbefore)) != STORE_OK ||
 	    (r = mbox_set_next(u, row.id, row.uidnext + (uint32_t)n, modseq)) != STORE_OK)
 		goto out;
@@ -406,11 +437,26 @@ int sqlite_append(struct store_user *base, const char *name, struct store_append
 	if (uidvalidity)
 		*uidvalidity = row.uidvalidity;
 	sqlite_notify(u);
+	/* After the commit: a crash before this only leaves garbage. */
+	if (store_blob_name_valid(replaced))
+		sqlite_blobs_collect(u, &replaced, 1);
 out:
 	if (in_tx)
 		sqlite_tx_rollback(u);
 	free(sha);
 	return r;
+}
+
+int sqlite_append(struct store_user *base, const char *name, struct store_append *msgs, size_t n,
+		  uint32_t *uidvalidity)
+{
+	return append_tx(sqlite_user_of(base), name, msgs, n, uidvalidity, 0, 0);
+}
+
+int sqlite_replace(struct store_user *base, int64_t mailbox_id, uint32_t uid, const char *to,
+		   struct store_append *msg, uint32_t *uidvalidity)
+{
+	return append_tx(sqlite_user_of(base), to, msg, 1, uidvalidity, mailbox_id, uid);
 }
 
 int sqlite_flags(struct store_user *base, int64_t mailbox_id, const uint32_t *uids, size_t nuids,

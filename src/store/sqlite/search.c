@@ -304,11 +304,10 @@ int sqlite_search_text(struct store_user *base, int64_t mailbox_id, const char *
 	return STORE_OK;
 }
 
-int sqlite_search_pending(struct store_user *base, int64_t *mailbox_id, uint32_t *uid, size_t max,
-			  char (**blobs)[65], size_t *n)
+int sqlite_pending_blobs(struct sqlite_user *u, enum store_stmt which, const char *what,
+			 int64_t *mailbox_id, uint32_t *uid, size_t max, char (**blobs)[65], size_t *n)
 {
-	struct sqlite_user *u = sqlite_user_of(base);
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_SEARCH_PENDING);
+	sqlite3_stmt *st = sqlite_stmt(u, which);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, *mailbox_id);
@@ -334,17 +333,25 @@ int sqlite_search_pending(struct store_user *base, int64_t *mailbox_id, uint32_t
 	sqlite_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		free(a);
-		return sqlite_db_error(u, "search_pending");
+		return sqlite_db_error(u, what);
 	}
 	*blobs = a;
 	*n = cnt;
 	return STORE_OK;
 }
 
-int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct search_doc *docs,
-		      size_t n)
+int sqlite_search_pending(struct store_user *base, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			  char (**blobs)[65], size_t *n)
 {
-	struct sqlite_user *u = sqlite_user_of(base);
+	return sqlite_pending_blobs(sqlite_user_of(base), STMT_SEARCH_PENDING, "search_pending",
+				    mailbox_id, uid, max, blobs, n);
+}
+
+int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, const char *what,
+			int (*put_one)(struct sqlite_user *u, const char *blob, size_t i,
+				       const void *arg),
+			const void *arg)
+{
 	int r = sqlite_tx_write(u);
 	if (r != STORE_OK)
 		return r;
@@ -362,9 +369,9 @@ int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct s
 		if (rc == SQLITE_DONE)
 			continue;
 		if (rc != SQLITE_ROW)
-			r = sqlite_db_error(u, "search_put");
+			r = sqlite_db_error(u, what);
 		else
-			r = sqlite_search_put_one(u, blobs[i], &docs[i]);
+			r = put_one(u, blobs[i], i, arg);
 	}
 	if (r != STORE_OK) {
 		sqlite_tx_rollback(u);
@@ -450,4 +457,16 @@ int sqlite_search_coverage(struct store_user *base, int64_t mailbox_id, uint32_t
 		*nu = 0;
 	}
 	return r;
+}
+
+static int search_put_at(struct sqlite_user *u, const char *blob, size_t i, const void *arg)
+{
+	return sqlite_search_put_one(u, blob, &((const struct search_doc *)arg)[i]);
+}
+
+int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct search_doc *docs,
+		      size_t n)
+{
+	return sqlite_put_per_blob(sqlite_user_of(base), blobs, n, "search_put", search_put_at,
+				   docs);
 }

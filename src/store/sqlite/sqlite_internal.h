@@ -152,7 +152,16 @@
 	X(MD_DEL, "DELETE FROM metadata WHERE mailbox_id=?1 AND name=?2")                       \
 	X(MD_COUNT, "SELECT count(*) FROM metadata WHERE mailbox_id=?1")                        \
 	X(MD_BYTES, "SELECT coalesce(sum(length(CAST(name AS BLOB))+length(value)),0) "        \
-		      "FROM metadata")
+		      "FROM metadata")                                                    \
+	/* preview (RFC 8970, preview.c, migration 4): message_cache.preview */                    \
+	X(PREVIEW_GET, "SELECT c.preview FROM messages m LEFT JOIN message_cache c "               \
+		       "ON c.blob=m.blob WHERE m.mailbox_id=?1 AND m.uid=?2")                      \
+	X(PREVIEW_PUT, "INSERT INTO message_cache(blob,preview) VALUES(?1,?2) "                    \
+		       "ON CONFLICT(blob) DO UPDATE SET preview=coalesce(preview,excluded.preview)") \
+	X(PREVIEW_PENDING, "SELECT m.mailbox_id,m.uid,m.blob FROM messages m "                     \
+			   "LEFT JOIN message_cache c ON c.blob=m.blob "                           \
+			   "WHERE (m.mailbox_id,m.uid)>(?1,?2) AND c.preview IS NULL "              \
+			   "ORDER BY m.mailbox_id,m.uid LIMIT ?3")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -314,6 +323,32 @@ int sqlite_search_field(struct store_user *u, int64_t mailbox_id, uint32_t min_u
 			store_search_match_fn match, void *ctx, uint32_t **uids, size_t *n);
 int sqlite_search_coverage(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
 			   uint32_t **unindexed, size_t *nu, uint32_t **partial, size_t *np);
+/* Up to max distinct blobs from statement `which` (bound to the cursor
+ * ?1 mailbox, ?2 uid and ?3 max; rows mailbox_id, uid, blob), the cursor
+ * advanced past the last row: search_pending and preview_pending. */
+int sqlite_pending_blobs(struct sqlite_user *u, enum store_stmt which, const char *what,
+			 int64_t *mailbox_id, uint32_t *uid, size_t max, char (**blobs)[65], size_t *n);
+
+/* One write transaction calling put_one(u, blobs[i], i, arg) for each blob
+ * that a message still references (a gone one is skipped): search_put
+ * and preview_put. */
+int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, const char *what,
+			int (*put_one)(struct sqlite_user *u, const char *blob, size_t i,
+				       const void *arg),
+			const void *arg);
+
+/* ---- preview.c: preview text (RFC 8970) ---- */
+/* Stores blob's preview inside the caller's write transaction (kept when
+ * it has one). */
+int sqlite_preview_put_one(struct sqlite_user *u, const char *blob, const char *preview);
+int sqlite_msg_preview(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **preview);
+int sqlite_preview_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
+			   char (**blobs)[65], size_t *n);
+int sqlite_preview_put(struct store_user *u, char (*blobs)[65], char *const *previews, size_t n);
+/* REPLACE (RFC 8508), message.c: the append and the expunge in one
+ * transaction. */
+int sqlite_replace(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
+		   struct store_append *msg, uint32_t *uidvalidity);
 
 /* ---- acl.c: access control lists and the shared registry (issue #12) ---- */
 int sqlite_acl_list(struct store_user *u, const char *mailbox, struct store_acl_entry **out,

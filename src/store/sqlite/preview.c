@@ -1,0 +1,61 @@
+/* The preview text of messages (RFC 8970) in the SQLite backend: a column
+ * of message_cache (migration 4), so it is one per blob like the other
+ * strings made from the message at delivery, shared by COPY and dropped
+ * with the blob. NULL means "not made yet"; "" is a made, empty preview. */
+#include "store/sqlite/sqlite_internal.h"
+
+#include <stdlib.h>
+
+#include "core/util.h"
+
+int sqlite_preview_put_one(struct sqlite_user *u, const char *blob, const char *preview)
+{
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_PREVIEW_PUT);
+	if (!st)
+		return STORE_EIO;
+	sqlite3_bind_text(st, 1, blob, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, preview, -1, SQLITE_STATIC);
+	return sqlite_stmt_run(u, st, "preview_put");
+}
+
+int sqlite_msg_preview(struct store_user *base, int64_t mailbox_id, uint32_t uid, char **preview)
+{
+	struct sqlite_user *u = sqlite_user_of(base);
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_PREVIEW_GET);
+	if (!st)
+		return STORE_EIO;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, uid);
+	int rc = sqlite3_step(st);
+	int r = STORE_OK;
+	if (rc == SQLITE_ROW) {
+		const unsigned char *p = sqlite3_column_text(st, 0);
+		if (p)
+			*preview = xstrdup((const char *)p);
+	} else if (rc == SQLITE_DONE) {
+		r = STORE_ENOENT;
+	} else {
+		r = sqlite_db_error(u, "msg_preview");
+	}
+	sqlite_stmt_done(st);
+	return r;
+}
+
+int sqlite_preview_pending(struct store_user *base, int64_t *mailbox_id, uint32_t *uid,
+			   size_t max, char (**blobs)[65], size_t *n)
+{
+	return sqlite_pending_blobs(sqlite_user_of(base), STMT_PREVIEW_PENDING, "preview_pending",
+				    mailbox_id, uid, max, blobs, n);
+}
+
+static int preview_put_at(struct sqlite_user *u, const char *blob, size_t i, const void *arg)
+{
+	return sqlite_preview_put_one(u, blob, ((char *const *)arg)[i]);
+}
+
+int sqlite_preview_put(struct store_user *base, char (*blobs)[65], char *const *previews,
+		       size_t n)
+{
+	return sqlite_put_per_blob(sqlite_user_of(base), blobs, n, "preview_put", preview_put_at,
+				   previews);
+}
