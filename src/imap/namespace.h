@@ -64,9 +64,8 @@ bool imap_view_may_flags(const struct imap_session *s, uint32_t flags, const cha
 /* SELECT of another user's mailbox: PERMANENTFLAGS lists only the flags
  * the rights allow changing. */
 void imap_view_permanentflags(struct imap_session *s);
-/* COPY/MOVE: resolves the target (i), checks MOVE's rights on the source
- * (t and e) and that both are in one owner's store. 0, or answered and
- * *name freed (-1). */
+/* COPY/MOVE: resolves the target (i) and checks MOVE's rights on the
+ * source (t and e). 0, or answered and *name freed (-1). */
 int imap_cmd_acl_copy(struct imap_cmd *cmd, char **name, bool move);
 
 /* LIST: the mailboxes other users shared with the session's user, as
