@@ -121,6 +121,8 @@ static const struct capability caps[] = {
 	{ "SAVEDATE", OFFER_ANY, NULL, NULL },
 	/* objectid: RFC 8474 (imap/objectid.c) */
 	{ "OBJECTID", OFFER_ANY, NULL, NULL },
+	/* aclcopy: RFC 8440 LIST RETURN (MYRIGHTS) (imap/cmd_list.c), after login */
+	{ "LIST-MYRIGHTS", OFFER_LOGGED_IN, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

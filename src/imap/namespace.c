@@ -380,6 +380,32 @@ void imap_mailbox_shared_add(struct imap_shared_list *l, struct store_mailbox **
 		qsort(*mbs, *n, sizeof(**mbs), mb_name_cmp);
 }
 
+/* aclcopy: LIST-MYRIGHTS (RFC 8440) of a listed name. */
+bool imap_mailbox_shared_rights(const struct imap_shared_list *l, const char *name,
+				uint32_t *rights)
+{
+	const char *p = l->other_prefix, *rest = NULL;
+	size_t n = p ? strlen(p) : 0;
+	char *owner = NULL;
+	if (p && strncmp(name, p, n) == 0 && name[n] == '/') {
+		const char *slash = strchr(name + n + 1, '/');
+		if (!slash)
+			return false;
+		owner = xstrndup(name + n + 1, (size_t)(slash - name - n - 1));
+		rest = slash + 1;
+	} else if ((p = l->shared_prefix) && strncmp(name, p, n = strlen(p)) == 0 &&
+		   name[n] == '/') {
+		owner = xstrdup(l->public_owner);
+		rest = name + n + 1;
+	} else {
+		*rights = STORE_ACL_ALL; /* the user's own */
+		return true;
+	}
+	int r = ns_rights(owner, l->user, rest, rights);
+	free(owner);
+	return r == STORE_OK;
+}
+
 /* ---- NAMESPACE (RFC 2342 5) ---- */
 
 static void ns_write_one(struct imap_session *s, struct strbuf *line, const char *prefix)

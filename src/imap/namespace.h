@@ -76,5 +76,9 @@ struct imap_shared_list;
 struct imap_shared_list *imap_mailbox_shared_begin(struct imap_session *s);
 void imap_mailbox_shared_add(struct imap_shared_list *l, struct store_mailbox **mbs, size_t *n);
 void imap_mailbox_shared_free(struct imap_shared_list *l);
+/* aclcopy: the user's rights on a listed name (every right on its own
+ * mailboxes); on the pool thread. false when they can't be read. */
+bool imap_mailbox_shared_rights(const struct imap_shared_list *l, const char *name,
+				uint32_t *rights);
 
 #endif

@@ -63,6 +63,9 @@ def parser_seeds():
     add("utf8_mailbox", 0, 29, b'e3 CREATE "Entw\xc3\xbcrfe/Pl\xc3\xa4ne"\r\n')
     add("high_bytes", 0, 30, b"e4 NOOP \xff\xfe\x80\r\n")
     add("command_over_limit", 2, 31, b"e5 APPEND INBOX {1000}\r\n" + b"z" * 1000 + b" {1000}\r\n")
+    # aclcopy: LIST-EXTENDED return options with RFC 8440 MYRIGHTS
+    add("list_return_myrights", 0, 32,
+        b'f1 LIST (SUBSCRIBED) "" ("*" "Other Users/%") RETURN (MYRIGHTS STATUS (MESSAGES) CHILDREN)\r\n')
     return s
 
 

@@ -322,3 +322,70 @@ def test_rename_across_owners_cannot(srv):
     assert "change owner" in out, out
     a.close()
     b.close()
+
+
+# ---- LIST-MYRIGHTS (RFC 8440) ----
+
+ALL = "lrswipkxteacd"
+
+
+def myrights(out):
+    """{mailbox: rights} of the * MYRIGHTS lines, and the order of lines."""
+    got = {}
+    for m in re.finditer(r'\* MYRIGHTS "?([^"\r\n]*?)"? "?([a-z]*)"?\r\n', out):
+        got[m.group(1)] = m.group(2)
+    return got
+
+
+def test_list_myrights_capability_after_login_only(srv):
+    s = srv.raw(tls=True)
+    greeting = read_until(s, b"\r\n")
+    s.sendall(b"c1 CAPABILITY\r\n")
+    before = read_tagged(s, b"c1")
+    assert b"LIST-MYRIGHTS" not in greeting + before
+    s.close()
+    b = Conn(srv, "bob")
+    assert re.search(r"\* CAPABILITY .* LIST-MYRIGHTS", b.ok("CAPABILITY"))
+    b.close()
+
+
+def test_list_return_myrights_own_and_shared(srv):
+    a, b = Conn(srv, "alice"), Conn(srv, "bob")
+    a.ok('CREATE "lm"')
+    a.ok('CREATE "lm/ro"')
+    a.ok('CREATE "lm/hidden"')
+    a.ok('SETACL "lm" bob lrs')
+    a.ok('SETACL "lm/ro" bob lr')
+    a.ok('SETACL "lm/hidden" bob r')          # no l: not listed, no MYRIGHTS
+    out = a.ok('LIST "" "lm*" RETURN (MYRIGHTS)')
+    assert myrights(out) == {"lm": ALL, "lm/ro": ALL, "lm/hidden": ALL}, out
+    # RFC 8440 3: the MYRIGHTS response follows its LIST response.
+    assert re.search(r'\* LIST \([^)]*\) "/" "?lm"?\r\n\* MYRIGHTS "?lm"? ', out), out
+    out = b.ok('LIST "" "Other Users/alice/lm*" RETURN (MYRIGHTS)')
+    assert myrights(out) == {"Other Users/alice/lm": "lrs", "Other Users/alice/lm/ro": "lr"}, out
+    # Levels of the namespace are \Noselect: no rights for them.
+    out = b.ok('LIST "" "Other Users/%" RETURN (MYRIGHTS)')
+    assert "* LIST" in out and "* MYRIGHTS" not in out, out
+    # Without the option, no MYRIGHTS.
+    assert "* MYRIGHTS" not in b.ok('LIST "" "Other Users/alice/lm*"')
+    a.close()
+    b.close()
+
+
+def test_list_myrights_with_status_and_selection(srv):
+    b = Conn(srv, "bob")
+    b.ok('CREATE "ms"')
+    b.ok('SUBSCRIBE "ms"')
+    b.ok('CREATE "ms-gone"')
+    b.ok('SUBSCRIBE "ms-gone"')
+    b.ok('DELETE "ms-gone"')                   # \NonExistent: no rights
+    out = b.ok('LIST (SUBSCRIBED) "" "ms*" RETURN (STATUS (MESSAGES) MYRIGHTS)')
+    assert re.search(r'\* LIST \([^)]*\\Subscribed\) "/" "?ms"?\r\n'
+                     r'\* STATUS "?ms"? \(MESSAGES 0\)\r\n\* MYRIGHTS "?ms"? "%s"' % ALL, out), out
+    assert myrights(out) == {"ms": ALL}, out
+    assert "ms-gone" in out
+    out, st = b.cmd('LIST "" "*" RETURN (MYRIGHTS')
+    assert st.startswith("BAD"), st
+    out, st = b.cmd('LIST "" "*" RETURN (MYRIGHTS BOGUS)')
+    assert st.startswith("BAD"), st
+    b.close()
