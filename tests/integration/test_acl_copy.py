@@ -324,6 +324,37 @@ def test_rename_across_owners_cannot(srv):
     b.close()
 
 
+def test_appendlimit_applies_across_owners():
+    """A message stored before the limit was lowered crosses as an APPEND
+    would: NO [TOOBIG], nothing copied."""
+    srv = Server()
+    try:
+        srv.add_user("bob", PW)
+        a = Conn(srv, "alice")
+        a.ok('CREATE "tb"')
+        a.append("tb", msg(20, b"x" * 3000))
+        a.append("tb", msg(21))
+        a.ok('SETACL "tb" bob lr')
+        a.close()
+        srv.stop()
+        with open(srv.conf_path) as f:
+            conf = f.read()
+        with open(srv.conf_path, "w") as f:
+            f.write(conf.replace("preauth_timeout = 60\n",
+                                 "preauth_timeout = 60\nmax_message_size = 2048\n"))
+        srv.start()
+        b = Conn(srv, "bob")
+        b.ok('SELECT "Other Users/alice/tb"')
+        out = b.no('COPY 1:2 INBOX', "TOOBIG")
+        assert "2048" in out, out
+        b.ok("COPY 2 INBOX")
+        b.ok("CLOSE")
+        assert "MESSAGES 1" in b.ok("STATUS INBOX (MESSAGES)")
+        b.close()
+    finally:
+        srv.close()
+
+
 # ---- LIST-MYRIGHTS (RFC 8440) ----
 
 ALL = "lrswipkxteacd"
