@@ -19,13 +19,13 @@
  * (store invariant 4) before the source is expunged, so a crash between
  * the two leaves the message in both mailboxes, never in neither. */
 #include "imap/copy_cross.h"
+#include "imap/parser.h"
 #include "store/store.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -67,7 +67,7 @@ static void batch_free(struct cross_batch *b)
 static int spool_open(const char *owner)
 {
 	char *dir = store_user_spool_dir(owner);
-	int fd = dir ? open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
+	int fd = dir ? imap_parser_spool_open(dir) : -1;
 	if (fd < 0)
 		log_err("event=copy_cross_spool_error user=%s errno=%d", owner, errno);
 	free(dir);
