@@ -293,23 +293,10 @@ struct list_job {
 	bool *rights_ok;
 };
 
-/* aclcopy: RFC 8440 3: the user's rights on every listed mailbox that
- * exists (none for \NonExistent or \Noselect levels). */
-static void list_load_rights(struct list_job *j)
-{
-	j->rights = xcalloc(j->c.n ? j->c.n : 1, sizeof(*j->rights));
-	j->rights_ok = xcalloc(j->c.n ? j->c.n : 1, sizeof(*j->rights_ok));
-	for (size_t k = 0; k < j->c.n; k++) {
-		const struct list_entry *e = &j->c.e[k];
-		bool childinfo, parent_only;
-		if (e->exists && entry_shown(e, j->opts, j->lsub, &childinfo, &parent_only))
-			j->rights_ok[k] = imap_mailbox_shared_rights(j->shared, e->name,
-								     &j->rights[k]);
-	}
-}
-
-/* The store phase, on a pool thread: the names, and with RET_STATUS a
- * count of every listed mailbox (seconds for many big mailboxes). */
+/* The store phase, on a pool thread: the names, and for every listed
+ * mailbox that exists, with RET_STATUS its counts (seconds for many big
+ * mailboxes) and with RET_MYRIGHTS the user's rights on it (RFC 8440 3:
+ * none for \NonExistent or \Noselect levels; aclcopy). */
 static void list_load(struct list_job *j, struct store_user *u)
 {
 	j->err = u ? store_mailbox_list(u, false, &j->mbs, &j->nmb) : STORE_EIO;
@@ -320,17 +307,27 @@ static void list_load(struct list_job *j, struct store_user *u)
 	if (j->err != STORE_OK)
 		return;
 	list_build(&j->c, j->mbs, j->nmb, j->subs, j->nsubs);
-	if (j->opts & RET_MYRIGHTS)
-		list_load_rights(j);
-	if (!(j->opts & RET_STATUS))
+	if (!(j->opts & (RET_STATUS | RET_MYRIGHTS)))
 		return;
-	j->status = xcalloc(j->c.n ? j->c.n : 1, sizeof(*j->status));
-	j->status_ok = xcalloc(j->c.n ? j->c.n : 1, sizeof(*j->status_ok));
+	size_t cap = j->c.n ? j->c.n : 1;
+	if (j->opts & RET_STATUS) {
+		j->status = xcalloc(cap, sizeof(*j->status));
+		j->status_ok = xcalloc(cap, sizeof(*j->status_ok));
+	}
+	if (j->opts & RET_MYRIGHTS) {
+		j->rights = xcalloc(cap, sizeof(*j->rights));
+		j->rights_ok = xcalloc(cap, sizeof(*j->rights_ok));
+	}
 	for (size_t k = 0; k < j->c.n; k++) {
 		const struct list_entry *e = &j->c.e[k];
 		bool childinfo, parent_only;
-		if (e->exists && entry_shown(e, j->opts, j->lsub, &childinfo, &parent_only))
+		if (!e->exists || !entry_shown(e, j->opts, j->lsub, &childinfo, &parent_only))
+			continue;
+		if (j->status)
 			j->status_ok[k] = store_mailbox_status(u, e->name, &j->status[k]) == STORE_OK;
+		if (j->rights)
+			j->rights_ok[k] = imap_mailbox_shared_rights(j->shared, e->name,
+								     &j->rights[k]);
 	}
 }
 
