@@ -42,22 +42,26 @@ uint32_t copy_cross_flags(uint32_t flags, uint32_t dst_rights)
 	return flags;
 }
 
-/* The messages, their cached parse results and the spool they are in. */
+/* The messages, their cached parse results and the spool they are in.
+ * apps[0..napps) are the messages still there when read (one expunged
+ * meanwhile is left out, as COPY leaves out what is gone). */
 struct cross_batch {
 	struct store_msg *msgs;
-	size_t n;
+	size_t n, napps;
 	struct store_append *apps;
-	char **cached;               /* 3 per message: envelope, bodystructure, body */
+	uint32_t *src_uids;          /* per app */
+	char **cached;               /* 3 per app: envelope, bodystructure, body */
 	int spool;
 };
 
 static void batch_free(struct cross_batch *b)
 {
 	if (b->cached)
-		for (size_t i = 0; i < 3 * b->n; i++)
+		for (size_t i = 0; i < 3 * b->napps; i++)
 			free(b->cached[i]);
 	free(b->cached);
 	free(b->apps);
+	free(b->src_uids);
 	store_msg_array_free(b->msgs, b->n);
 	if (b->spool >= 0)
 		close(b->spool);
@@ -74,27 +78,37 @@ static int spool_open(const char *owner)
 	return fd;
 }
 
-/* Spools message i and fills its append entry. */
-static int batch_add(struct cross_batch *b, const struct copy_cross_req *req, size_t i,
-		     uint64_t *off)
+static void cached_drop(char **c)
 {
-	const struct store_msg *m = &b->msgs[i];
-	const char *data;
-	size_t len;
-	int r = store_blob_map(req->src, m->blob, &data, &len);
-	if (r != STORE_OK)
-		return r;
+	for (int k = 0; k < 3; k++) {
+		free(c[k]);
+		c[k] = NULL;
+	}
+}
+
+/* Spools message m and adds its append entry; a message gone meanwhile
+ * is skipped. */
+static int batch_add(struct cross_batch *b, const struct copy_cross_req *req,
+		     const struct store_msg *m, uint64_t *off)
+{
+	char **c = &b->cached[3 * b->napps];
+	int r = store_msg_cached(req->src, req->mailbox, m->uid, &c[0], &c[1], &c[2]);
+	const char *data = NULL;
+	size_t len = 0;
+	if (r == STORE_OK)
+		r = store_blob_map(req->src, m->blob, &data, &len);
+	if (r != STORE_OK) {
+		cached_drop(c);
+		return r == STORE_ENOENT ? STORE_OK : r;
+	}
 	int w = len ? write_all(b->spool, data, len) : 0;
 	store_blob_unmap(data, len);
 	if (w < 0) {
 		log_err("event=copy_cross_spool_error user=%s errno=%d", req->dst_owner, errno);
+		cached_drop(c);
 		return STORE_EIO;
 	}
-	char **c = &b->cached[3 * i];
-	r = store_msg_cached(req->src, req->mailbox, m->uid, &c[0], &c[1], &c[2]);
-	if (r != STORE_OK)
-		return r;
-	struct store_append *a = &b->apps[i];
+	struct store_append *a = &b->apps[b->napps];
 	a->in_file = true;
 	a->fd = b->spool;
 	a->off = *off;
@@ -106,11 +120,12 @@ static int batch_add(struct cross_batch *b, const struct copy_cross_req *req, si
 	a->envelope = c[0];
 	a->bodystructure = c[1];
 	a->body = c[2];
+	b->src_uids[b->napps++] = m->uid;
 	*off += len;
 	return STORE_OK;
 }
 
-/* Gathers the messages that still exist into b (b->n may end up 0). */
+/* Gathers the messages that still exist into b (b->napps may end up 0). */
 static int batch_load(struct cross_batch *b, const struct copy_cross_req *req)
 {
 	int r = store_msg_get(req->src, req->mailbox, req->uids, req->n, &b->msgs, &b->n);
@@ -123,10 +138,11 @@ static int batch_load(struct cross_batch *b, const struct copy_cross_req *req)
 	if (b->spool < 0)
 		return STORE_EIO;
 	b->apps = xcalloc(b->n, sizeof(*b->apps));
+	b->src_uids = xcalloc(b->n, sizeof(*b->src_uids));
 	b->cached = xcalloc(3 * b->n, sizeof(*b->cached));
 	uint64_t off = 0;
 	for (size_t i = 0; i < b->n && r == STORE_OK; i++)
-		r = batch_add(b, req, i, &off);
+		r = batch_add(b, req, &b->msgs[i], &off);
 	return r;
 }
 
@@ -146,20 +162,19 @@ int copy_cross_run(const struct copy_cross_req *req, uint32_t *uidvalidity, uint
 	store_mailbox_clear(&mb);
 	if (r == STORE_OK)
 		r = batch_load(&b, req);
-	if (r == STORE_OK && b.n > 0)
-		r = store_append(dst, req->dst_name, b.apps, b.n, uidvalidity);
+	if (r == STORE_OK && b.napps > 0)
+		r = store_append(dst, req->dst_name, b.apps, b.napps, uidvalidity);
 	store_user_close(dst);
-	if (r != STORE_OK || b.n == 0) {
+	if (r != STORE_OK || b.napps == 0) {
 		batch_free(&b);
 		return r;
 	}
-	*su = xmalloc(b.n * sizeof(**su));
-	*du = xmalloc(b.n * sizeof(**du));
-	for (size_t i = 0; i < b.n; i++) {
-		(*su)[i] = b.msgs[i].uid;
+	*su = b.src_uids;
+	b.src_uids = NULL;
+	*du = xmalloc(b.napps * sizeof(**du));
+	for (size_t i = 0; i < b.napps; i++)
 		(*du)[i] = b.apps[i].uid;
-	}
-	*ncopied = b.n;
+	*ncopied = b.napps;
 	batch_free(&b);
 	if (!req->move)
 		return STORE_OK;
