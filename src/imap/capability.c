@@ -140,6 +140,8 @@ static const struct capability caps[] = {
 	/* metadata: RFC 5464 (imap/cmd_metadata.c), after login like QUOTA */
 	{ "METADATA", OFFER_LOGGED_IN, NULL, NULL },
 	{ "METADATA-SERVER", OFFER_LOGGED_IN, NULL, NULL },
+	/* aclcopy: RFC 8440 LIST RETURN (MYRIGHTS) (imap/cmd_list.c), after login */
+	{ "LIST-MYRIGHTS", OFFER_LOGGED_IN, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

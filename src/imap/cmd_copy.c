@@ -1,12 +1,17 @@
 /* COPY, MOVE and their UID forms (RFC 9051 6.4.7, 6.4.8, 6.4.9; RFC 4315
  * UIDPLUS COPYUID; RFC 6851 MOVE).
  *
- * The whole set goes to the store in one call (one transaction; blobs are
- * shared, not copied). COPYUID pairs source and destination UIDs in order,
- * so both sets are compressed together: a range only grows while both
- * sides stay consecutive. */
+ * Within one owner's store the whole set goes to the store in one call
+ * (one transaction; blobs are shared, not copied). Into another owner's
+ * store (shared mailboxes, RFC 4314), or where the user may not set every
+ * flag on the target, imap/copy_cross.c appends to the target in one
+ * transaction and then expunges the source for MOVE. COPYUID pairs source
+ * and destination UIDs in order, so both sets are compressed together: a
+ * range only grows while both sides stay consecutive. */
 #include "imap/session_internal.h"
+#include "imap/copy_cross.h"
 #include "imap/namespace.h"
+#include "core/config.h"
 #include "core/util.h"
 
 #include <stdlib.h>
@@ -37,6 +42,7 @@ struct copy_job {
 	size_t n;
 	char *name;
 	bool move;
+	struct copy_cross_req cross;  /* aclcopy: used when cross.dst_owner */
 	int err;
 	uint32_t uidvalidity, *su, *du;
 	size_t ncopied;
@@ -48,6 +54,9 @@ static void copy_job_run(struct cmd_job *job)
 	struct store_user *u = cmd_job_store(job);
 	if (!u) {
 		j->err = STORE_EIO;
+	} else if (j->cross.dst_owner) {
+		j->cross.src = u;
+		j->err = copy_cross_run(&j->cross, &j->uidvalidity, &j->su, &j->du, &j->ncopied);
 	} else if (j->n == 0) {
 		/* Nothing to copy, but a missing target is still reported. */
 		struct store_mailbox mb;
@@ -65,6 +74,7 @@ static void copy_job_free(struct cmd_job *job)
 	struct copy_job *j = (struct copy_job *)job;
 	free(j->uids);
 	free(j->name);
+	free((char *)j->cross.dst_owner);
 	free(j->su);
 	free(j->du);
 	free(j);
@@ -79,6 +89,11 @@ static void copy_job_done(struct cmd_job *job)
 	if (j->err == STORE_ENOENT) {
 		/* RFC 9051 6.4.7: the client may CREATE and retry. */
 		sess_tagged(s, "NO", "[TRYCREATE] Target mailbox does not exist");
+		return;
+	}
+	if (j->err == COPY_CROSS_ETOOBIG) {
+		sess_tagged(s, "NO", "[TOOBIG] %s: a message exceeds APPENDLIMIT %zu", cmd,
+			    j->cross.max_size);
 		return;
 	}
 	if (j->err != STORE_OK) {
@@ -103,6 +118,27 @@ static void copy_job_done(struct cmd_job *job)
 	else
 		sess_tagged(s, "OK", "%s completed", cmd);
 	strbuf_free(&code);
+}
+
+/* aclcopy: another owner's store, or a target where some flags may not
+ * be set (RFC 4314 4: \Seen needs s, \Deleted t, the others w), goes
+ * through copy_cross; the rest is one store_copy. */
+static void copy_route_cross(struct imap_cmd *c, struct copy_job *j)
+{
+	struct imap_session *s = c->s;
+	const struct imap_mailbox_ref *dst = c->mbref;
+	const char *src = s->view.owner ? s->view.owner : s->user;
+	uint32_t flag_rights = STORE_ACL_SEEN | STORE_ACL_WRITE | STORE_ACL_DELMSG;
+	if (!dst || (strcmp(src, dst->owner) == 0 && (dst->rights & flag_rights) == flag_rights))
+		return;
+	j->cross.dst_owner = xstrdup(dst->owner);
+	j->cross.mailbox = j->mailbox;
+	j->cross.uids = j->uids;
+	j->cross.n = j->n;
+	j->cross.dst_name = j->name;
+	j->cross.dst_rights = dst->rights;
+	j->cross.max_size = s->cfg->max_message_size;
+	j->cross.move = j->move;
 }
 
 static void do_copy(struct imap_cmd *c, const struct imap_arg *args, size_t nargs, bool move)
@@ -143,6 +179,7 @@ static void do_copy(struct imap_cmd *c, const struct imap_arg *args, size_t narg
 	j->n = n;
 	j->name = name;
 	j->move = move;
+	copy_route_cross(c, j);
 	cmd_run_on_pool(c, &j->job, copy_job_run, copy_job_done, copy_job_free);
 }
 

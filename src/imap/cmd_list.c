@@ -1,5 +1,6 @@
 /* LIST (RFC 9051 6.3.9 with LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819,
- * SPECIAL-USE RFC 6154) and LSUB for IMAP4rev1 clients. */
+ * SPECIAL-USE RFC 6154, LIST-MYRIGHTS RFC 8440) and LSUB for IMAP4rev1
+ * clients. */
 #include "imap/session_internal.h"
 #include "imap/namespace.h"
 #include "imap/status_items.h"
@@ -20,6 +21,7 @@ enum {
 	RET_CHILDREN = 1 << 5,
 	RET_SPECIALUSE = 1 << 6,
 	RET_STATUS = 1 << 7,
+	RET_MYRIGHTS = 1 << 8,   /* aclcopy */
 };
 
 /* '*' matches anything, '%' anything but the delimiter. Dynamic
@@ -287,10 +289,14 @@ struct list_job {
 	struct store_mailbox *status; /* per entry, with RET_STATUS */
 	bool *status_ok;
 	struct imap_shared_list *shared; /* acl: LIST adds what others shared */
+	uint32_t *rights;            /* aclcopy: per entry, with RET_MYRIGHTS */
+	bool *rights_ok;
 };
 
-/* The store phase, on a pool thread: the names, and with RET_STATUS a
- * count of every listed mailbox (seconds for many big mailboxes). */
+/* The store phase, on a pool thread: the names, and for every listed
+ * mailbox that exists, with RET_STATUS its counts (seconds for many big
+ * mailboxes) and with RET_MYRIGHTS the user's rights on it (RFC 8440 3:
+ * none for \NonExistent or \Noselect levels; aclcopy). */
 static void list_load(struct list_job *j, struct store_user *u)
 {
 	j->err = u ? store_mailbox_list(u, false, &j->mbs, &j->nmb) : STORE_EIO;
@@ -301,15 +307,27 @@ static void list_load(struct list_job *j, struct store_user *u)
 	if (j->err != STORE_OK)
 		return;
 	list_build(&j->c, j->mbs, j->nmb, j->subs, j->nsubs);
-	if (!(j->opts & RET_STATUS))
+	if (!(j->opts & (RET_STATUS | RET_MYRIGHTS)))
 		return;
-	j->status = xcalloc(j->c.n ? j->c.n : 1, sizeof(*j->status));
-	j->status_ok = xcalloc(j->c.n ? j->c.n : 1, sizeof(*j->status_ok));
+	size_t cap = j->c.n ? j->c.n : 1;
+	if (j->opts & RET_STATUS) {
+		j->status = xcalloc(cap, sizeof(*j->status));
+		j->status_ok = xcalloc(cap, sizeof(*j->status_ok));
+	}
+	if (j->opts & RET_MYRIGHTS) {
+		j->rights = xcalloc(cap, sizeof(*j->rights));
+		j->rights_ok = xcalloc(cap, sizeof(*j->rights_ok));
+	}
 	for (size_t k = 0; k < j->c.n; k++) {
 		const struct list_entry *e = &j->c.e[k];
 		bool childinfo, parent_only;
-		if (e->exists && entry_shown(e, j->opts, j->lsub, &childinfo, &parent_only))
+		if (!e->exists || !entry_shown(e, j->opts, j->lsub, &childinfo, &parent_only))
+			continue;
+		if (j->status)
 			j->status_ok[k] = store_mailbox_status(u, e->name, &j->status[k]) == STORE_OK;
+		if (j->rights)
+			j->rights_ok[k] = imap_mailbox_shared_rights(j->shared, e->name,
+								     &j->rights[k]);
 	}
 }
 
@@ -359,6 +377,15 @@ static void list_answer(struct imap_session *s, struct list_job *j)
 		sess_printf(s, "%s", line.s);
 		if (j->status_ok && j->status_ok[k])
 			status_items_write(s, &j->status[k], j->status_items);
+		if (j->rights_ok && j->rights_ok[k]) {
+			char text[STORE_ACL_RIGHTS_TEXT_MAX];
+			store_acl_rights_format(j->rights[k], text);
+			strbuf_reset(&line);
+			strbuf_adds(&line, "* MYRIGHTS ");
+			sess_write_mailbox(s, &line, e->name);
+			strbuf_addf(&line, " \"%s\"", text);
+			sess_printf(s, "%s", line.s);
+		}
 	}
 	strbuf_free(&line);
 	sess_tagged(s, "OK", "%s completed", cmd);
@@ -382,6 +409,8 @@ static void list_job_free(struct cmd_job *job)
 			store_mailbox_clear(&j->status[k]);
 	free(j->status);
 	free(j->status_ok);
+	free(j->rights);
+	free(j->rights_ok);
 	list_ctx_free(&j->c);
 	for (size_t k = 0; k < j->nsubs; k++)
 		free(j->subs[k]);
@@ -480,6 +509,8 @@ static void do_list(struct imap_cmd *cmd, const struct imap_arg *args, size_t na
 				opts |= RET_CHILDREN;
 			} else if (ascii_ieq(o, "SPECIAL-USE")) {
 				opts |= RET_SPECIALUSE;
+			} else if (ascii_ieq(o, "MYRIGHTS")) {
+				opts |= RET_MYRIGHTS;
 			} else if (ascii_ieq(o, "STATUS") && j + 1 < rl->count) {
 				if (status_items_parse(s, &rl->list[++j], &status_items, &err) < 0)
 					goto bad_free;

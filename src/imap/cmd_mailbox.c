@@ -274,7 +274,7 @@ void cmd_rename(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	if (strcmp(src->owner, cmd->mbref->owner) != 0) {
 		free(from);
 		free(to);
-		sess_tagged(s, "NO", "[CANNOT] RENAME: not between two users' mailboxes");
+		sess_tagged(s, "NO", "[CANNOT] RENAME: a mailbox can't change owner; copy or move its messages");
 		return;
 	}
 	mbox_start(cmd, MBOX_RENAME, from, to);

@@ -155,6 +155,14 @@ void cmd_replace(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs
 		replace_job_free(&j->job);
 		return;
 	}
+	/* The append and the expunge are one transaction of one store
+	 * (store_replace); COPY/MOVE may cross owners, REPLACE may not. */
+	const char *src = s->view.owner ? s->view.owner : s->user;
+	if (strcmp(src, cmd->mbref->owner) != 0) {
+		sess_tagged(s, "NO", "[CANNOT] %s: not between two users' mailboxes", what);
+		replace_job_free(&j->job);
+		return;
+	}
 	if (s->view.readonly) {
 		sess_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only: messages can't be replaced");
 		replace_job_free(&j->job);

@@ -64,9 +64,8 @@ bool imap_view_may_flags(const struct imap_session *s, uint32_t flags, const cha
 /* SELECT of another user's mailbox: PERMANENTFLAGS lists only the flags
  * the rights allow changing. */
 void imap_view_permanentflags(struct imap_session *s);
-/* COPY/MOVE: resolves the target (i), checks MOVE's rights on the source
- * (t and e) and that both are in one owner's store. 0, or answered and
- * *name freed (-1). */
+/* COPY/MOVE: resolves the target (i) and checks MOVE's rights on the
+ * source (t and e). 0, or answered and *name freed (-1). */
 int imap_cmd_acl_copy(struct imap_cmd *cmd, char **name, bool move);
 
 /* LIST: the mailboxes other users shared with the session's user, as
@@ -77,5 +76,9 @@ struct imap_shared_list;
 struct imap_shared_list *imap_mailbox_shared_begin(struct imap_session *s);
 void imap_mailbox_shared_add(struct imap_shared_list *l, struct store_mailbox **mbs, size_t *n);
 void imap_mailbox_shared_free(struct imap_shared_list *l);
+/* aclcopy: the user's rights on a listed name (every right on its own
+ * mailboxes); on the pool thread. false when they can't be read. */
+bool imap_mailbox_shared_rights(const struct imap_shared_list *l, const char *name,
+				uint32_t *rights);
 
 #endif

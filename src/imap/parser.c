@@ -553,7 +553,7 @@ static bool list_close(struct imap_parser *p)
  * is left behind by any way out; a filesystem without it gets a named file
  * unlinked at once (its "blob." prefix lets the store's start-up sweep
  * remove it should the process die in between). */
-static int spool_open(const char *dir)
+int imap_parser_spool_open(const char *dir)
 {
 	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
@@ -616,7 +616,7 @@ static enum imap_parse_result literal_begin(struct imap_parser *p)
 	p->lit_got = 0;
 	if (literal_spools(p)) {
 		if (p->spool_fd < 0 && !p->spool_err) {
-			p->spool_fd = spool_open(p->spool_path);
+			p->spool_fd = imap_parser_spool_open(p->spool_path);
 			if (p->spool_fd < 0)
 				p->spool_err = errno ? errno : EIO;
 		}

@@ -97,6 +97,9 @@ struct imap_parser;
 
 struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim);
 void imap_parser_free(struct imap_parser *p);
+/* An unlinked spool file in dir (O_TMPFILE, else a named file unlinked
+ * at once), as APPEND literals use; also imap/copy_cross.c. -1 + errno. */
+int imap_parser_spool_open(const char *dir);
 /* Forgets the current command and frees its memory (keeps the limits). */
 void imap_parser_reset(struct imap_parser *p);
 /* Replaces the limits (zero fields as in imap_parser_new). Call it only

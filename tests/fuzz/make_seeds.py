@@ -69,6 +69,9 @@ def parser_seeds():
     add("uid_replace_spooled", 5, 33,
         b"f3 UID REPLACE 7 Drafts \"1-Jan-2024 10:00:00 +0000\" {30}\r\n" + b"u" * 30 + b"\r\n")
     add("replace_utf8_small", 5, 34, b"f4 REPLACE * Drafts UTF8 (~{5+}\r\nsmall)\r\n")
+    # aclcopy: LIST-EXTENDED return options with RFC 8440 MYRIGHTS
+    add("list_return_myrights", 0, 32,
+        b'f1 LIST (SUBSCRIBED) "" ("*" "Other Users/%") RETURN (MYRIGHTS STATUS (MESSAGES) CHILDREN)\r\n')
     return s
 
 

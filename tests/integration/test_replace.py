@@ -190,3 +190,30 @@ def test_quota_counts_the_replaced_message_as_freed(server):
     assert st.startswith(b"NO [OVERQUOTA]"), st
     assert subjects(r) == [b"draft v2"]
     r.close()
+
+
+def test_replace_never_crosses_owners(server):
+    """COPY/MOVE may go to another user's mailbox (imap/copy_cross.c); the
+    append and expunge of REPLACE are one transaction of one store, so a
+    target of another owner is NO [CANNOT] and nothing changes."""
+    server.add_user("bob", "bob-password-for-tests")
+    a = Raw(server)
+    a.ok(b"CREATE Drop")
+    a.ok(b"SETACL Drop bob lirswtxe")
+    saved = server.user, server.password
+    server.user, server.password = "bob", "bob-password-for-tests"
+    try:
+        b = Raw(server)
+    finally:
+        server.user, server.password = saved
+    append(b, b"INBOX", OLD)
+    b.ok(b"SELECT INBOX")
+    data, status = b.cmd(b'REPLACE 1 "Other Users/alice/Drop" ' + literal(NEW))
+    assert status.startswith(b"NO [CANNOT]"), status
+    assert count(b, b"INBOX") == 1
+    assert count(a, b"Drop") == 0
+    # The same message may still be moved there.
+    b.ok(b'MOVE 1 "Other Users/alice/Drop"')
+    assert count(a, b"Drop") == 1
+    b.close()
+    a.close()
