@@ -204,6 +204,8 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_NAMESPACE, "other_users_prefix", T_OPTSTR, ns_other_users_prefix, 0, 0),
 	KEY(SEC_NAMESPACE, "shared_prefix", T_OPTSTR, ns_shared_prefix, 0, 0),
 	KEY(SEC_NAMESPACE, "public_owner", T_OPTSTR, ns_public_owner, 0, 0),
+	/* aclseen (issue #12): \Seen private to each reader of a shared mailbox */
+	KEY(SEC_NAMESPACE, "private_seen", T_BOOL, ns_private_seen, 0, 0),
 };
 
 #undef KEY
@@ -1081,6 +1083,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	/* [namespace] (acl) */
 	c->ns_other_users_prefix = xstrdup("Other Users");
 	c->ns_shared_prefix = xstrdup("Shared Folders");
+	c->ns_private_seen = true; /* aclseen */
 }
 
 static char *config_dir_of(const char *path)

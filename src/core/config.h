@@ -182,6 +182,8 @@ struct config {
 	char *ns_other_users_prefix; /* "Other Users": other users' shared mailboxes */
 	char *ns_shared_prefix;      /* "Shared Folders": public_owner's mailboxes */
 	char *ns_public_owner;       /* the pseudo-user owning the public mailboxes */
+	/* aclseen: \Seen in another user's mailbox is each reader's own */
+	bool ns_private_seen;
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

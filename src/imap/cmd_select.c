@@ -75,7 +75,8 @@ static int select_qresync_run(struct store_user *u, struct select_job *j)
 	struct store_msg *ch = NULL;
 	uint32_t *ex = NULL;
 	size_t nch = 0, nex = 0;
-	int r = store_changes(u, j->mb.id, j->params.modseq, &ch, &nch, &ex, &nex);
+	int r = store_changes_as(u, j->mb.id, j->job.reader, j->params.modseq, &ch, &nch, &ex,
+				 &nex);
 	if (r != STORE_OK)
 		return r;
 	const struct seqset *known = j->params.has_known ? &j->params.known : NULL;
@@ -125,8 +126,12 @@ static void select_job_run(struct cmd_job *job)
 	struct store_msg *msgs = NULL;
 	size_t n = 0;
 	j->err = store_msg_list(u, j->mb.id, 1, true, &msgs, &n);
-	if (j->err != STORE_OK)
+	if (j->err == STORE_OK) /* aclseen: UNSEEN is the reader's */
+		j->err = store_pvtseen_apply(u, j->mb.id, job->reader, msgs, n);
+	if (j->err != STORE_OK) {
+		store_msg_array_free(msgs, n);
 		return;
+	}
 	j->uids = xmalloc((n ? n : 16) * sizeof(uint32_t));
 	j->n = n;
 	uint64_t maxmod = 0;

@@ -235,11 +235,11 @@ void cmd_esearch_write(struct imap_session *s, struct strbuf *line, unsigned ret
 
 /* SORT/THREAD: the view's messages matching key, ascending, as SEARCH
  * finds them (imap/cmd_search.c); on a pool thread. recent: a copy of
- * the view's \Recent UIDs. *seqs and *uids are
- * malloc'd (NULL when none match). */
+ * the view's \Recent UIDs; reader: whose private \Seen (aclseen, the
+ * job's reader). *seqs and *uids are malloc'd (NULL when none match). */
 struct search_key;
-int cmd_search_matches(struct store_user *u, const struct search_key *key, int64_t mailbox,
-		       const uint32_t *view, uint32_t count, const struct seqset *recent,
-		       uint32_t **seqs, uint32_t **uids, size_t *n);
+int cmd_search_matches(struct store_user *u, const char *reader, const struct search_key *key,
+		       int64_t mailbox, const uint32_t *view, uint32_t count,
+		       const struct seqset *recent, uint32_t **seqs, uint32_t **uids, size_t *n);
 
 #endif

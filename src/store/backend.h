@@ -82,11 +82,12 @@ struct store_backend {
 	int (*append)(struct store_user *u, const char *mailbox, struct store_append *msgs,
 		      size_t n, uint32_t *uidvalidity);
 	/* mode is valid, flags masked, keywords checked and duplicate-free;
-	 * every out pointer is non-NULL and cleared. */
-	int (*flags)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
-		     enum store_flag_mode mode, uint32_t flags, const char *keywords,
-		     uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
-		     uint32_t **failed, size_t *nfailed);
+	 * every out pointer is non-NULL and cleared. aclseen: with a reader
+	 * (not NULL), \Seen is that reader's private one (store_flags_as). */
+	int (*flags)(struct store_user *u, const char *reader, int64_t mailbox_id,
+		     const uint32_t *uids, size_t nuids, enum store_flag_mode mode, uint32_t flags,
+		     const char *keywords, uint64_t unchangedsince, struct store_msg **changed,
+		     size_t *nchanged, uint32_t **failed, size_t *nfailed);
 	/* Every out pointer is non-NULL and cleared. */
 	int (*copy)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
 		    const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
@@ -138,6 +139,13 @@ struct store_backend {
 	int (*acl_registry_add)(const char *owner, const char *grantee);
 	int (*acl_registry_remove)(const char *owner, const char *grantee);
 	int (*acl_registry_owners)(const char *user, char ***owners, size_t *n);
+	/* aclseen (issue #12): a reader's private \Seen rows of a mailbox,
+	 * ascending UID (both out pointers non-NULL), and how many of them
+	 * say seen. Rows go with their message (expunge, MOVE, DELETE). */
+	int (*pvtseen_rows)(struct store_user *u, int64_t mailbox_id, const char *reader,
+			    struct store_pvtseen **out, size_t *n);
+	int (*pvtseen_count)(struct store_user *u, int64_t mailbox_id, const char *reader,
+			     uint32_t *seen);
 };
 
 /* The registered backends (store.c lists them). */

@@ -494,6 +494,15 @@ int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 		uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
 		uint32_t **failed, size_t *nfailed)
 {
+	return store_flags_as(u, NULL, mailbox_id, uids, nuids, mode, flags, keywords,
+			      unchangedsince, changed, nchanged, failed, nfailed);
+}
+
+int store_flags_as(struct store_user *u, const char *reader, int64_t mailbox_id,
+		   const uint32_t *uids, size_t nuids, enum store_flag_mode mode, uint32_t flags,
+		   const char *keywords, uint64_t unchangedsince, struct store_msg **changed,
+		   size_t *nchanged, uint32_t **failed, size_t *nfailed)
+{
 	struct store_msg *ch = NULL;
 	uint32_t *fl = NULL;
 	size_t nch = 0, nfl = 0;
@@ -513,7 +522,7 @@ int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 	int r = keywords_canon(keywords, &kw);
 	if (r != STORE_OK)
 		return r;
-	r = u->be->flags(u, mailbox_id, uids, nuids, mode, flags & MAIL_FLAGS_STORED, kw,
+	r = u->be->flags(u, reader, mailbox_id, uids, nuids, mode, flags & MAIL_FLAGS_STORED, kw,
 			 unchangedsince, &ch, &nch, &fl, &nfl);
 	free(kw);
 	if (r == STORE_OK && changed && nchanged) {

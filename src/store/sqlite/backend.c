@@ -53,4 +53,7 @@ const struct store_backend store_sqlite_backend = {
 	.acl_registry_add = sqlite_acl_registry_add,
 	.acl_registry_remove = sqlite_acl_registry_remove,
 	.acl_registry_owners = sqlite_acl_registry_owners,
+	/* aclseen (issue #12) */
+	.pvtseen_rows = sqlite_pvtseen_rows,
+	.pvtseen_count = sqlite_pvtseen_count,
 };

@@ -263,6 +263,9 @@ static const struct db_migration db_migrations[] = {
 	{ 7, "keywords_index",
 	  "CREATE INDEX messages_keywords ON messages(mailbox_id, keywords)"
 	  " WHERE keywords IS NOT NULL;" },
+	/* aclseen (issue #12): each reader's own \Seen in a shared mailbox
+	 * (store/sqlite/pvtseen.c). */
+	{ 9, "private_seen", sqlite_pvtseen_schema },
 	{ 0, NULL, NULL },
 };
 

@@ -134,7 +134,15 @@
 		   "ON m.id=a.mailbox_id ORDER BY m.name,a.ident")                                \
 	X(ACL_SET, "INSERT INTO acl(mailbox_id,ident,rights) VALUES(?1,?2,?3) "                   \
 		   "ON CONFLICT(mailbox_id,ident) DO UPDATE SET rights=excluded.rights")          \
-	X(ACL_DEL, "DELETE FROM acl WHERE mailbox_id=?1 AND ident=?2")
+	X(ACL_DEL, "DELETE FROM acl WHERE mailbox_id=?1 AND ident=?2")                            \
+	/* aclseen (issue #12): private \Seen of readers (pvtseen.c, migration 9) */              \
+	X(PVT_GET, "SELECT seen,modseq FROM pvt_seen WHERE mailbox_id=?1 AND reader=?2 AND uid=?3") \
+	X(PVT_PUT, "INSERT INTO pvt_seen(mailbox_id,reader,uid,seen,modseq) VALUES(?1,?2,?3,?4,?5) " \
+		   "ON CONFLICT(mailbox_id,reader,uid) DO UPDATE SET seen=excluded.seen,"         \
+		   "modseq=excluded.modseq")                                                      \
+	X(PVT_ROWS, "SELECT uid,seen,modseq FROM pvt_seen WHERE mailbox_id=?1 AND reader=?2 "     \
+		    "ORDER BY uid")                                                               \
+	X(PVT_COUNT, "SELECT count(*) FROM pvt_seen WHERE mailbox_id=?1 AND reader=?2 AND seen=1")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -242,10 +250,10 @@ int sqlite_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
 		   size_t *nexpunged);
 int sqlite_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
 		  uint32_t *uidvalidity);
-int sqlite_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
-		 enum store_flag_mode mode, uint32_t flags, const char *keywords,
-		 uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
-		 uint32_t **failed, size_t *nfailed);
+int sqlite_flags(struct store_user *u, const char *reader, int64_t mailbox_id,
+		 const uint32_t *uids, size_t nuids, enum store_flag_mode mode, uint32_t flags,
+		 const char *keywords, uint64_t unchangedsince, struct store_msg **changed,
+		 size_t *nchanged, uint32_t **failed, size_t *nfailed);
 int sqlite_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
 		const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
 		uint32_t **dst_uids, size_t *ncopied);
@@ -301,6 +309,21 @@ int sqlite_acl_registry_add(const char *owner, const char *grantee);
 int sqlite_acl_registry_remove(const char *owner, const char *grantee);
 int sqlite_acl_registry_owners(const char *user, char ***owners, size_t *n);
 void sqlite_acl_registry_close(void);
+
+/* ---- pvtseen.c: private \Seen of the readers of a shared mailbox (aclseen) ---- */
+/* The SQL of schema migration 9 (db.c). */
+extern const char sqlite_pvtseen_schema[];
+/* reader's row for a message inside the caller's transaction: no row is
+ * *seen false, *modseq 0. */
+int sqlite_pvtseen_get(struct sqlite_user *u, int64_t mailbox_id, const char *reader, uint32_t uid,
+		       bool *seen, uint64_t *modseq);
+/* Sets reader's row inside the caller's write transaction. */
+int sqlite_pvtseen_put(struct sqlite_user *u, int64_t mailbox_id, const char *reader, uint32_t uid,
+		       bool seen, uint64_t modseq);
+int sqlite_pvtseen_rows(struct store_user *u, int64_t mailbox_id, const char *reader,
+			struct store_pvtseen **out, size_t *n);
+int sqlite_pvtseen_count(struct store_user *u, int64_t mailbox_id, const char *reader,
+			 uint32_t *seen);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);
