@@ -228,9 +228,10 @@ def test_condstore_reader_gets_new_modseq(srv):
 
 
 def test_qresync_select_reports_reader_change(srv):
-    a, b1, b2 = Conn(srv, "alice"), Conn(srv, "bob"), Conn(srv, "bob")
+    a, b1, b2, c = Conn(srv, "alice"), Conn(srv, "bob"), Conn(srv, "bob"), Conn(srv, "carol")
     shared = fresh(a, "qr")
-    b1.ok("ENABLE QRESYNC")
+    for conn in (b1, c):
+        conn.ok("ENABLE QRESYNC")
     out = b1.ok('SELECT "%s"' % shared)
     uv, hm = code(out, "UIDVALIDITY"), code(out, "HIGHESTMODSEQ")
     b1.ok("UNSELECT")
@@ -239,13 +240,18 @@ def test_qresync_select_reports_reader_change(srv):
     out = b1.ok('SELECT "%s" (QRESYNC (%d %d))' % (shared, uv, hm))
     assert re.search(r"\* 3 FETCH \(UID 3 FLAGS \(\\Seen\) MODSEQ", out), out
     assert "* 1 FETCH" not in out and "* 2 FETCH" not in out, out
-    for x in (a, b1, b2):
+    # Another reader resyncing from the same point has nothing to learn.
+    out = c.ok('SELECT "%s" (QRESYNC (%d %d))' % (shared, uv, hm))
+    assert "FETCH (" not in out, out
+    for x in (a, b1, b2, c):
         x.close()
 
 
 def test_imaplib_reader(srv):
     a = Conn(srv, "alice")
     shared = fresh(a, "lib")
+    a.ok('SELECT "lib"')
+    a.ok("STORE 3 +FLAGS (\\Seen)")  # the owner's: not bob's
     a.close()
     cl = srv.imap_tls("bob", PW)
     typ, _ = cl.select('"%s"' % shared)
