@@ -121,6 +121,10 @@ static const struct capability caps[] = {
 	{ "SAVEDATE", OFFER_ANY, NULL, NULL },
 	/* objectid: RFC 8474 (imap/objectid.c) */
 	{ "OBJECTID", OFFER_ANY, NULL, NULL },
+	/* aclseen (issue #12): RFC 4314 ACL with the rights t, e, x and k
+	 * (RIGHTS=, 2.1); after login only, like the commands */
+	{ "ACL", OFFER_LOGGED_IN, NULL, NULL },
+	{ "RIGHTS=texk", OFFER_LOGGED_IN, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

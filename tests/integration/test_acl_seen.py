@@ -313,3 +313,17 @@ def test_private_seen_off_keeps_shared_seen():
         assert pvt_rows(srv) == []
     finally:
         srv.close()
+
+
+def test_acl_advertised_after_login(srv):
+    """RFC 4314 2.1, 3: ACL and RIGHTS=texk once logged in (the commands
+    are only allowed there), not before."""
+    s = srv.raw(tls=True)
+    greeting = read_until(s, b"\r\n")
+    assert b" ACL" not in greeting and b"RIGHTS=" not in greeting, greeting
+    s.close()
+    b = Conn(srv, "bob")
+    out = b.ok("CAPABILITY")
+    caps = [l for l in out.split("\r\n") if l.startswith("* CAPABILITY")][0].split()
+    assert "ACL" in caps and "RIGHTS=texk" in caps, caps
+    b.close()

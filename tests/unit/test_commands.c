@@ -64,12 +64,15 @@ static const char *const COMMON =
 static const char *const AFTER_LOGIN = " COMPRESS=DEFLATE UTF8=ACCEPT";
 /* savedate, objectid (issue #12): every state, last rows of the table */
 static const char *const TAIL = " SAVEDATE OBJECTID";
+/* aclseen (issue #12): RFC 4314, after login only, after TAIL */
+static const char *const ACL_TAIL = " ACL RIGHTS=texk";
 
 static void expect(struct imap_session *s, const char *head)
 {
 	char want[1024];
-	snprintf(want, sizeof(want), "%s %s%s%s", head, COMMON,
-		 s->state == ST_NOTAUTH ? "" : AFTER_LOGIN, TAIL);
+	snprintf(want, sizeof(want), "%s %s%s%s%s", head, COMMON,
+		 s->state == ST_NOTAUTH ? "" : AFTER_LOGIN, TAIL,
+		 s->state == ST_NOTAUTH ? "" : ACL_TAIL);
 	char *got = caps(s);
 	assert_string_equal(got, want);
 	free(got);
@@ -101,8 +104,9 @@ static void test_capabilities(void **state)
 	/* RFC 7888: small non-synchronizing literals before login only;
 	 * RFC 9208 QUOTA after login only (quota part). */
 	char want[1024];
-	snprintf(want, sizeof(want), "IMAP4rev1 IMAP4rev2 LITERAL+ %s %s%s%s", COMMON,
-		 "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX QUOTASET", AFTER_LOGIN, TAIL);
+	snprintf(want, sizeof(want), "IMAP4rev1 IMAP4rev2 LITERAL+ %s %s%s%s%s", COMMON,
+		 "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE QUOTA=RES-MAILBOX QUOTASET", AFTER_LOGIN, TAIL,
+		 ACL_TAIL);
 	char *got = caps(&s);
 	assert_string_equal(got, want);
 	free(got);
