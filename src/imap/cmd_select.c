@@ -126,21 +126,25 @@ static void select_job_run(struct cmd_job *job)
 	struct store_msg *msgs = NULL;
 	size_t n = 0;
 	j->err = store_msg_list(u, j->mb.id, 1, true, &msgs, &n);
-	if (j->err == STORE_OK) /* aclseen: UNSEEN is the reader's */
-		j->err = store_pvtseen_apply(u, j->mb.id, job->reader, msgs, n);
-	if (j->err != STORE_OK) {
-		store_msg_array_free(msgs, n);
+	if (j->err != STORE_OK)
 		return;
-	}
 	j->uids = xmalloc((n ? n : 16) * sizeof(uint32_t));
 	j->n = n;
 	uint64_t maxmod = 0;
 	for (size_t i = 0; i < n; i++) {
 		j->uids[i] = msgs[i].uid;
-		if (!j->first_unseen && !(msgs[i].flags & MAIL_FLAG_SEEN))
-			j->first_unseen = (uint32_t)i + 1;
 		if (msgs[i].modseq > maxmod)
 			maxmod = msgs[i].modseq;
+	}
+	/* aclseen: UNSEEN is the reader's; the modseq above stays the
+	 * listing's (store.h: store_pvtseen_apply). */
+	j->err = store_pvtseen_apply(u, j->mb.id, job->reader, msgs, n);
+	for (size_t i = 0; i < n && !j->first_unseen; i++)
+		if (!(msgs[i].flags & MAIL_FLAG_SEEN))
+			j->first_unseen = (uint32_t)i + 1;
+	if (j->err != STORE_OK) {
+		store_msg_array_free(msgs, n);
+		return;
 	}
 	/* Everything up to the mailbox's modseq is what the client now knows. */
 	j->modseq = j->mb.highestmodseq > maxmod ? j->mb.highestmodseq : maxmod;

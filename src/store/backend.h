@@ -73,10 +73,12 @@ struct store_backend {
 		       struct store_msg **out, size_t *n);
 	int (*msg_cached)(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **envelope,
 			  char **bodystructure, char **body);
-	/* since <= INT64_MAX. */
-	int (*changes)(struct store_user *u, int64_t mailbox_id, uint64_t since,
-		       struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
-		       size_t *nexpunged);
+	/* since <= INT64_MAX. aclseen: with a reader (not NULL), as
+	 * store_changes_as, the reader's rows read in the same transaction as
+	 * the messages (a sync must not skip a change committed between). */
+	int (*changes)(struct store_user *u, const char *reader, int64_t mailbox_id,
+		       uint64_t since, struct store_msg **changed, size_t *nchanged,
+		       uint32_t **expunged, size_t *nexpunged);
 	/* n >= 1; every msgs[i].keywords is a checked, duplicate-free list or
 	 * NULL, flags are masked, internaldate_tz is in range, uid is 0. */
 	int (*append)(struct store_user *u, const char *mailbox, struct store_append *msgs,
@@ -182,6 +184,11 @@ const char *store_special_use_default(const char *norm);
 /* The i-th mailbox a new store gets besides INBOX (0..): false past the
  * last. */
 bool store_special_default_at(size_t i, const char **name, const char **use);
+
+/* aclseen: lays a reader's rows (ascending UID) over msgs[0..n): \Seen
+ * from the row (no row: not seen), modseq the greater (store/pvtseen.c). */
+void store_pvtseen_overlay(struct store_msg *msgs, size_t n, const struct store_pvtseen *rows,
+			   size_t nrows);
 
 /* A keyword set (RFC 9051 2.3.2): the words point into buf. */
 struct store_kwset {

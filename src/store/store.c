@@ -406,14 +406,8 @@ int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
 		  struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
 		  size_t *nexpunged)
 {
-	*changed = NULL;
-	*nchanged = 0;
-	*expunged = NULL;
-	*nexpunged = 0;
-	/* Modseqs are 63-bit (RFC 7162 7: mod-sequence-value). */
-	if (!u || since > INT64_MAX)
-		return STORE_EINVAL;
-	return u->be->changes(u, mailbox_id, since, changed, nchanged, expunged, nexpunged);
+	return store_changes_as(u, mailbox_id, NULL, since, changed, nchanged, expunged,
+				nexpunged);
 }
 
 static unsigned g_expunged_history_days = 180;

@@ -522,12 +522,15 @@ struct store_pvtseen {
 
 /* Replaces \Seen (and raises modseq) of msgs[0..n) as reader sees them,
  * msgs as store_msg_list/store_msg_get return them. The rows are read
- * after the messages: a change committed in between shows its \Seen with
- * the older modseq, and the next store_changes_as reports it again. */
+ * after the messages, not in their snapshot: a modseq here may be newer
+ * than the listing, so a caller must not take it as "known up to" (SELECT
+ * takes HIGHESTMODSEQ from the plain listing); store_changes_as reads both
+ * in one snapshot. */
 int store_pvtseen_apply(struct store_user *u, int64_t mailbox_id, const char *reader,
 			struct store_msg *msgs, size_t n);
 /* store_changes for reader: also the messages whose \Seen the reader
- * changed after `since`, all in UID order, with the reader's flags. */
+ * changed after `since`, all in UID order, with the reader's flags, read
+ * in one snapshot (a sync may advance its modseq to the greatest). */
 int store_changes_as(struct store_user *u, int64_t mailbox_id, const char *reader,
 		     uint64_t since, struct store_msg **changed, size_t *nchanged,
 		     uint32_t **expunged, size_t *nexpunged);

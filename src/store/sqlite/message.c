@@ -235,9 +235,15 @@ int sqlite_msg_cached(struct store_user *base, int64_t mailbox_id, uint32_t uid,
 	return r;
 }
 
-int sqlite_changes(struct store_user *base, int64_t mailbox_id, uint64_t since,
-		   struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
-		   size_t *nexpunged)
+int sqlite_msg_get_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid,
+		       struct store_msg *m)
+{
+	return msg_get_one(u, mailbox_id, uid, m);
+}
+
+int sqlite_changes(struct store_user *base, const char *reader, int64_t mailbox_id,
+		   uint64_t since, struct store_msg **changed, size_t *nchanged,
+		   uint32_t **expunged, size_t *nexpunged)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
 	int r = sqlite_tx_read(u);
@@ -266,6 +272,9 @@ int sqlite_changes(struct store_user *base, int64_t mailbox_id, uint64_t since,
 		r = sqlite_db_error(u, "changes");
 		goto fail;
 	}
+	if (reader && (r = sqlite_pvtseen_changes(u, mailbox_id, reader, since, &msgs, &n)) !=
+			      STORE_OK)
+		goto fail;
 	if ((r = sqlite_expunged_since(u, mailbox_id, since, &exp, &en)) != STORE_OK)
 		goto fail;
 	r = sqlite_tx_commit(u);

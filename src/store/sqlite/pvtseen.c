@@ -19,6 +19,7 @@
 #include "core/util.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 const char sqlite_pvtseen_schema[] =
 	"CREATE TABLE pvt_seen("
@@ -116,4 +117,42 @@ int sqlite_pvtseen_count(struct store_user *base, int64_t mailbox_id, const char
 		*seen = (uint32_t)sqlite3_column_int64(st, 0);
 	sqlite_stmt_done(st);
 	return rc == SQLITE_ROW ? STORE_OK : sqlite_db_error(u, "pvtseen_count");
+}
+
+static int cmp_msg_uid(const void *x, const void *y)
+{
+	uint32_t a = ((const struct store_msg *)x)->uid, b = ((const struct store_msg *)y)->uid;
+	return a < b ? -1 : a > b;
+}
+
+int sqlite_pvtseen_changes(struct sqlite_user *u, int64_t mailbox_id, const char *reader,
+			   uint64_t since, struct store_msg **msgs, size_t *n)
+{
+	struct store_pvtseen *rows = NULL;
+	size_t nrows = 0;
+	int r = sqlite_pvtseen_rows(&u->base, mailbox_id, reader, &rows, &nrows);
+	if (r != STORE_OK)
+		return r;
+	/* Messages only the reader's \Seen changed are not in the list. */
+	qsort(*msgs, *n, sizeof(**msgs), cmp_msg_uid);
+	size_t nold = *n, cap = *n;
+	for (size_t i = 0; i < nrows && r == STORE_OK; i++) {
+		struct store_msg key = { .uid = rows[i].uid };
+		if (rows[i].modseq <= since ||
+		    bsearch(&key, *msgs, nold, sizeof(**msgs), cmp_msg_uid))
+			continue;
+		xgrow((void **)msgs, &cap, *n + 1, sizeof(**msgs));
+		r = sqlite_msg_get_one(u, mailbox_id, rows[i].uid, &(*msgs)[*n]);
+		if (r == STORE_OK)
+			(*n)++;
+		else if (r == STORE_ENOENT)
+			r = STORE_OK; /* a row's message is always there: defensive */
+	}
+	if (r == STORE_OK) {
+		if (*n > nold)
+			qsort(*msgs, *n, sizeof(**msgs), cmp_msg_uid);
+		store_pvtseen_overlay(*msgs, *n, rows, nrows);
+	}
+	free(rows);
+	return r;
 }

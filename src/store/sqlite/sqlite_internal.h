@@ -245,9 +245,13 @@ int sqlite_msg_get(struct store_user *u, int64_t mailbox_id, const uint32_t *uid
 		   struct store_msg **out, size_t *n);
 int sqlite_msg_cached(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **envelope,
 		      char **bodystructure, char **body);
-int sqlite_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
-		   struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
-		   size_t *nexpunged);
+int sqlite_changes(struct store_user *u, const char *reader, int64_t mailbox_id,
+		   uint64_t since, struct store_msg **changed, size_t *nchanged,
+		   uint32_t **expunged, size_t *nexpunged);
+/* One message by UID inside the caller's transaction (caller frees its
+ * keywords); STORE_ENOENT when absent. */
+int sqlite_msg_get_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid,
+		       struct store_msg *m);
 int sqlite_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
 		  uint32_t *uidvalidity);
 int sqlite_flags(struct store_user *u, const char *reader, int64_t mailbox_id,
@@ -320,6 +324,11 @@ int sqlite_pvtseen_get(struct sqlite_user *u, int64_t mailbox_id, const char *re
 /* Sets reader's row inside the caller's write transaction. */
 int sqlite_pvtseen_put(struct sqlite_user *u, int64_t mailbox_id, const char *reader, uint32_t uid,
 		       bool seen, uint64_t modseq);
+/* store_changes_as's part inside sqlite_changes' read transaction: adds
+ * to *msgs the messages whose row changed after since, then lays the rows
+ * over all of them, in UID order. */
+int sqlite_pvtseen_changes(struct sqlite_user *u, int64_t mailbox_id, const char *reader,
+			   uint64_t since, struct store_msg **msgs, size_t *n);
 int sqlite_pvtseen_rows(struct store_user *u, int64_t mailbox_id, const char *reader,
 			struct store_pvtseen **out, size_t *n);
 int sqlite_pvtseen_count(struct store_user *u, int64_t mailbox_id, const char *reader,
