@@ -40,17 +40,29 @@ const char sqlite_pvtseen_schema[] =
 	"CREATE TRIGGER pvt_seen_mailbox_gone AFTER DELETE ON mailboxes BEGIN"
 	" DELETE FROM pvt_seen WHERE mailbox_id=OLD.id; END;";
 
+/* The statement id with its first parameters (mailbox, reader[, uid])
+ * bound; NULL (logged) when it cannot be prepared. */
+static sqlite3_stmt *pvt_stmt(struct sqlite_user *u, enum store_stmt id, int64_t mailbox_id,
+			      const char *reader, uint32_t uid)
+{
+	sqlite3_stmt *st = sqlite_stmt(u, id);
+	if (st) {
+		sqlite3_bind_int64(st, 1, mailbox_id);
+		sqlite3_bind_text(st, 2, reader, -1, SQLITE_STATIC);
+		if (uid)
+			sqlite3_bind_int64(st, 3, uid);
+	}
+	return st;
+}
+
 int sqlite_pvtseen_get(struct sqlite_user *u, int64_t mailbox_id, const char *reader, uint32_t uid,
 		       bool *seen, uint64_t *modseq)
 {
 	*seen = false;
 	*modseq = 0;
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_PVT_GET);
+	sqlite3_stmt *st = pvt_stmt(u, STMT_PVT_GET, mailbox_id, reader, uid);
 	if (!st)
 		return STORE_EIO;
-	sqlite3_bind_int64(st, 1, mailbox_id);
-	sqlite3_bind_text(st, 2, reader, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, uid);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*seen = sqlite3_column_int(st, 0) != 0;
@@ -63,12 +75,9 @@ int sqlite_pvtseen_get(struct sqlite_user *u, int64_t mailbox_id, const char *re
 int sqlite_pvtseen_put(struct sqlite_user *u, int64_t mailbox_id, const char *reader, uint32_t uid,
 		       bool seen, uint64_t modseq)
 {
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_PVT_PUT);
+	sqlite3_stmt *st = pvt_stmt(u, STMT_PVT_PUT, mailbox_id, reader, uid);
 	if (!st)
 		return STORE_EIO;
-	sqlite3_bind_int64(st, 1, mailbox_id);
-	sqlite3_bind_text(st, 2, reader, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, uid);
 	sqlite3_bind_int(st, 4, seen);
 	sqlite3_bind_int64(st, 5, (int64_t)modseq);
 	return sqlite_stmt_run(u, st, "pvtseen_put");
@@ -78,11 +87,9 @@ int sqlite_pvtseen_rows(struct store_user *base, int64_t mailbox_id, const char 
 			struct store_pvtseen **out, size_t *n)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_PVT_ROWS);
+	sqlite3_stmt *st = pvt_stmt(u, STMT_PVT_ROWS, mailbox_id, reader, 0);
 	if (!st)
 		return STORE_EIO;
-	sqlite3_bind_int64(st, 1, mailbox_id);
-	sqlite3_bind_text(st, 2, reader, -1, SQLITE_STATIC);
 	struct store_pvtseen *a = NULL;
 	size_t cap = 0, cnt = 0;
 	int rc;
@@ -107,11 +114,9 @@ int sqlite_pvtseen_count(struct store_user *base, int64_t mailbox_id, const char
 			 uint32_t *seen)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_PVT_COUNT);
+	sqlite3_stmt *st = pvt_stmt(u, STMT_PVT_COUNT, mailbox_id, reader, 0);
 	if (!st)
 		return STORE_EIO;
-	sqlite3_bind_int64(st, 1, mailbox_id);
-	sqlite3_bind_text(st, 2, reader, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*seen = (uint32_t)sqlite3_column_int64(st, 0);
