@@ -139,12 +139,13 @@ int sqlite_pvtseen_changes(struct sqlite_user *u, int64_t mailbox_id, const char
 	if (r != STORE_OK)
 		return r;
 	/* Messages only the reader's \Seen changed are not in the list. */
-	qsort(*msgs, *n, sizeof(**msgs), cmp_msg_uid);
+	if (*n > 1)
+		qsort(*msgs, *n, sizeof(**msgs), cmp_msg_uid);
 	size_t nold = *n, cap = *n;
 	for (size_t i = 0; i < nrows && r == STORE_OK; i++) {
 		struct store_msg key = { .uid = rows[i].uid };
 		if (rows[i].modseq <= since ||
-		    bsearch(&key, *msgs, nold, sizeof(**msgs), cmp_msg_uid))
+		    (nold && bsearch(&key, *msgs, nold, sizeof(**msgs), cmp_msg_uid)))
 			continue;
 		xgrow((void **)msgs, &cap, *n + 1, sizeof(**msgs));
 		r = sqlite_msg_get_one(u, mailbox_id, rows[i].uid, &(*msgs)[*n]);
@@ -154,7 +155,7 @@ int sqlite_pvtseen_changes(struct sqlite_user *u, int64_t mailbox_id, const char
 			r = STORE_OK; /* a row's message is always there: defensive */
 	}
 	if (r == STORE_OK) {
-		if (*n > nold)
+		if (*n > nold && *n > 1)
 			qsort(*msgs, *n, sizeof(**msgs), cmp_msg_uid);
 		store_pvtseen_overlay(*msgs, *n, rows, nrows);
 	}
