@@ -218,6 +218,8 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_METADATA, "max_total_size", T_SIZE, meta_total_max, 1, (uint64_t)1 << 32),
 	KEY(SEC_METADATA, "admin", T_OPTSTR, meta_admin, 0, 0),
 	KEY(SEC_METADATA, "comment", T_OPTSTR, meta_comment, 0, 0),
+	/* aclseen (issue #12): \Seen private to each reader of a shared mailbox */
+	KEY(SEC_NAMESPACE, "private_seen", T_BOOL, ns_private_seen, 0, 0),
 };
 
 #undef KEY
@@ -1104,6 +1106,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->meta_value_max = 64u << 10;
 	c->meta_entries_max = 100;
 	c->meta_total_max = 1u << 20;
+	c->ns_private_seen = true; /* aclseen */
 }
 
 static char *config_dir_of(const char *path)

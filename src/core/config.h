@@ -196,6 +196,8 @@ struct config {
 	size_t meta_total_max;       /* bytes of names and values in one user's store */
 	char *meta_admin;            /* server /shared/admin (a URI), NULL: none */
 	char *meta_comment;          /* server /shared/comment, NULL: none */
+	/* aclseen: \Seen in another user's mailbox is each reader's own */
+	bool ns_private_seen;
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

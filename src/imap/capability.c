@@ -140,6 +140,10 @@ static const struct capability caps[] = {
 	/* metadata: RFC 5464 (imap/cmd_metadata.c), after login like QUOTA */
 	{ "METADATA", OFFER_LOGGED_IN, NULL, NULL },
 	{ "METADATA-SERVER", OFFER_LOGGED_IN, NULL, NULL },
+	/* aclseen (issue #12): RFC 4314 ACL with the rights t, e, x and k
+	 * (RIGHTS=, 2.1); after login only, like the commands */
+	{ "ACL", OFFER_LOGGED_IN, NULL, NULL },
+	{ "RIGHTS=texk", OFFER_LOGGED_IN, NULL, NULL },
 	/* aclcopy: RFC 8440 LIST RETURN (MYRIGHTS) (imap/cmd_list.c), after login */
 	{ "LIST-MYRIGHTS", OFFER_LOGGED_IN, NULL, NULL },
 };

@@ -399,8 +399,8 @@ static int cmp_msg_uid(const void *key, const void *elem)
 /* RFC 9051 6.4.5: fetching a body without .PEEK sets \Seen. All messages
  * of the set at once: one transaction, not one per message. Touches only
  * the store and st (may run on a pool thread); *changed is what changed. */
-static int fetch_set_seen(struct store_user *u, int64_t mailbox, struct fetch_state *st,
-			  struct store_msg **changed, size_t *nchanged)
+static int fetch_set_seen(struct store_user *u, int64_t mailbox, const char *reader,
+			  struct fetch_state *st, struct store_msg **changed, size_t *nchanged)
 {
 	uint32_t *todo = NULL;
 	size_t ntodo = 0, cap = 0, mpos = 0;
@@ -415,8 +415,8 @@ static int fetch_set_seen(struct store_user *u, int64_t mailbox, struct fetch_st
 	}
 	if (ntodo == 0)
 		return STORE_OK;
-	int r = store_flags(u, mailbox, todo, ntodo, STORE_FLAGS_ADD, MAIL_FLAG_SEEN, NULL, 0,
-			    changed, nchanged, NULL, NULL);
+	int r = store_flags_as(u, reader, mailbox, todo, ntodo, STORE_FLAGS_ADD, MAIL_FLAG_SEEN,
+			       NULL, 0, changed, nchanged, NULL, NULL);
 	free(todo);
 	if (r != STORE_OK)
 		return r;
@@ -496,8 +496,9 @@ static int fetch_vanished(struct store_user *u, int64_t mailbox, struct fetch_st
 }
 
 /* The store phase of FETCH: the set's metadata, and \Seen set. Touches
- * only the store and st (may run on a pool thread). */
-static int fetch_setup(struct store_user *u, int64_t mailbox, bool readonly,
+ * only the store and st (may run on a pool thread). reader: whose private
+ * \Seen (aclseen; NULL: the message's). */
+static int fetch_setup(struct store_user *u, int64_t mailbox, const char *reader, bool readonly,
 		       struct fetch_state *st, struct store_msg **changed, size_t *nchanged)
 {
 	if (!u)
@@ -509,12 +510,14 @@ static int fetch_setup(struct store_user *u, int64_t mailbox, bool readonly,
 		r = store_msg_get(u, mailbox, st->uids, st->n, &st->msgs, &st->nmsgs);
 	else
 		r = store_msg_list(u, mailbox, st->uids[0], meta_only, &st->msgs, &st->nmsgs);
+	if (r == STORE_OK)
+		r = store_pvtseen_apply(u, mailbox, reader, st->msgs, st->nmsgs);
 	if (r == STORE_OK && st->mods.changedsince_set)
 		fetch_filter_changed(st);
 	if (r == STORE_OK && st->mods.vanished)
 		r = fetch_vanished(u, mailbox, st);
 	if (r == STORE_OK && req->sets_seen && !readonly)
-		r = fetch_set_seen(u, mailbox, st, changed, nchanged);
+		r = fetch_set_seen(u, mailbox, reader, st, changed, nchanged);
 	return r;
 }
 
@@ -532,7 +535,7 @@ struct fetch_job {
 static void fetch_job_run(struct cmd_job *job)
 {
 	struct fetch_job *j = (struct fetch_job *)job;
-	j->err = fetch_setup(cmd_job_store(job), j->mailbox, j->readonly, j->st, &j->changed,
+	j->err = fetch_setup(cmd_job_store(job), j->mailbox, job->reader, j->readonly, j->st, &j->changed,
 			     &j->nchanged);
 }
 
@@ -776,7 +779,7 @@ void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	}
 	struct store_msg *changed = NULL;
 	size_t nchanged = 0;
-	r = fetch_setup(sess_store(s), s->view.id,
+	r = fetch_setup(sess_store(s), s->view.id, imap_view_seen_reader(s),
 			s->view.readonly || !imap_view_may(s, STORE_ACL_SEEN) /* acl */, st, &changed,
 			&nchanged);
 	fetch_start(s, st, r, changed, nchanged);

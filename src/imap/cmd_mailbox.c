@@ -396,6 +396,8 @@ static void status_job_run(struct cmd_job *job)
 	struct status_job *j = (struct status_job *)job;
 	struct store_user *u = cmd_job_store(job);
 	j->err = u ? store_mailbox_status(u, j->name, &j->mb) : STORE_EIO;
+	if (j->err == STORE_OK) /* aclseen: UNSEEN counts the reader's \Seen */
+		j->err = store_pvtseen_status(u, job->reader, &j->mb);
 }
 
 static void status_job_free(struct cmd_job *job)

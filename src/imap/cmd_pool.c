@@ -35,6 +35,7 @@ static void cmd_job_release(struct cmd_job *job)
 {
 	imap_parser_free(job->parser);
 	free(job->user);
+	free(job->reader);
 	job->free(job);
 }
 
@@ -74,6 +75,8 @@ void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(stru
 	job->done = done;
 	job->free = free_fn;
 	job->user = s->user ? xstrdup(imap_cmd_store_user(cmd)) : NULL; /* acl: whose store */
+	const char *reader = s->user ? imap_cmd_seen_reader(cmd) : NULL; /* aclseen */
+	job->reader = reader ? xstrdup(reader) : NULL;
 	job->wp.skipped = false;
 	atomic_store(&job->wp.cancelled, false);
 	/* The worker's handle is not used while the job has its own. */

@@ -274,8 +274,12 @@ static int search_run(struct store_user *u, struct search_job *j)
 	struct store_msg *msgs = NULL;
 	size_t nmsgs = 0;
 	int r = store_msg_list(u, j->mailbox, j->view[0], false, &msgs, &nmsgs);
-	if (r != STORE_OK)
+	if (r == STORE_OK) /* aclseen: SEEN/UNSEEN are the reader's */
+		r = store_pvtseen_apply(u, j->mailbox, j->job.reader, msgs, nmsgs);
+	if (r != STORE_OK) {
+		store_msg_array_free(msgs, nmsgs);
 		return r;
+	}
 	bool content = search_needs_content(j->key);
 	struct store_search_row *rows = NULL;
 	size_t nrows = 0, rpos = 0;
@@ -344,13 +348,15 @@ static void search_job_run(struct cmd_job *job)
 }
 
 /* SORT and THREAD (imap/cmd_sort.c) search the same way. */
-int cmd_search_matches(struct store_user *u, const struct search_key *key, int64_t mailbox,
-		       const uint32_t *view, uint32_t count, const struct seqset *recent,
-		       uint32_t **seqs, uint32_t **uids, size_t *n)
+int cmd_search_matches(struct store_user *u, const char *reader, const struct search_key *key,
+		       int64_t mailbox, const uint32_t *view, uint32_t count,
+		       const struct seqset *recent, uint32_t **seqs, uint32_t **uids, size_t *n)
 {
-	/* j.recent borrows the caller's set: search_run only reads it */
-	struct search_job j = { .key = (struct search_key *)key, .mailbox = mailbox,
-				.view = (uint32_t *)view, .count = count, .recent = *recent };
+	/* j.recent borrows the caller's set and j.job.reader the caller's
+	 * string: search_run only reads them */
+	struct search_job j = { .job.reader = (char *)reader, .key = (struct search_key *)key,
+				.mailbox = mailbox, .view = (uint32_t *)view, .count = count,
+				.recent = *recent };
 	int r = search_run(u, &j);
 	*seqs = j.seqs;
 	*uids = j.uids;

@@ -75,7 +75,8 @@ static int select_qresync_run(struct store_user *u, struct select_job *j)
 	struct store_msg *ch = NULL;
 	uint32_t *ex = NULL;
 	size_t nch = 0, nex = 0;
-	int r = store_changes(u, j->mb.id, j->params.modseq, &ch, &nch, &ex, &nex);
+	int r = store_changes_as(u, j->mb.id, j->job.reader, j->params.modseq, &ch, &nch, &ex,
+				 &nex);
 	if (r != STORE_OK)
 		return r;
 	const struct seqset *known = j->params.has_known ? &j->params.known : NULL;
@@ -132,10 +133,18 @@ static void select_job_run(struct cmd_job *job)
 	uint64_t maxmod = 0;
 	for (size_t i = 0; i < n; i++) {
 		j->uids[i] = msgs[i].uid;
-		if (!j->first_unseen && !(msgs[i].flags & MAIL_FLAG_SEEN))
-			j->first_unseen = (uint32_t)i + 1;
 		if (msgs[i].modseq > maxmod)
 			maxmod = msgs[i].modseq;
+	}
+	/* aclseen: UNSEEN is the reader's; the modseq above stays the
+	 * listing's (store.h: store_pvtseen_apply). */
+	j->err = store_pvtseen_apply(u, j->mb.id, job->reader, msgs, n);
+	for (size_t i = 0; i < n && !j->first_unseen; i++)
+		if (!(msgs[i].flags & MAIL_FLAG_SEEN))
+			j->first_unseen = (uint32_t)i + 1;
+	if (j->err != STORE_OK) {
+		store_msg_array_free(msgs, n);
+		return;
 	}
 	/* Everything up to the mailbox's modseq is what the client now knows. */
 	j->modseq = j->mb.highestmodseq > maxmod ? j->mb.highestmodseq : maxmod;

@@ -351,8 +351,8 @@ static int sort_run(struct sort_job *j)
 		return STORE_EIO;
 	uint32_t *seqs = NULL, *uids = NULL;
 	size_t n = 0;
-	int r = cmd_search_matches(u, j->key, j->mailbox, j->view, j->count, &j->recent,
-				   &seqs, &uids, &n);
+	int r = cmd_search_matches(u, j->job.reader, j->key, j->mailbox, j->view, j->count,
+				   &j->recent, &seqs, &uids, &n);
 	struct sort_item *items = NULL;
 	size_t ni = 0;
 	if (r == STORE_OK && n)

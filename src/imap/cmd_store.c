@@ -193,9 +193,9 @@ static void store_job_run(struct cmd_job *job)
 	}
 	/* The UNCHANGEDSINCE test is made per message inside store_flags'
 	 * write transaction: never check-then-write (RFC 7162 3.1.3). */
-	j->err = store_flags(u, j->mailbox, j->uids, j->n, j->mode, j->flags, j->keywords,
-			     j->mods.unchangedsince, &j->changed, &j->nchanged, &j->failed,
-			     &j->nfailed);
+	j->err = store_flags_as(u, job->reader, j->mailbox, j->uids, j->n, j->mode, j->flags,
+				j->keywords, j->mods.unchangedsince, &j->changed, &j->nchanged,
+				&j->failed, &j->nfailed);
 	if (j->err != STORE_OK || j->silent)
 		return;
 	/* Every message of the set is reported, changed or not: read the
@@ -204,6 +204,8 @@ static void store_job_run(struct cmd_job *job)
 		j->err = store_msg_get(u, j->mailbox, j->uids, j->n, &j->msgs, &j->nmsgs);
 	else
 		j->err = store_msg_list(u, j->mailbox, j->uids[0], false, &j->msgs, &j->nmsgs);
+	if (j->err == STORE_OK) /* aclseen: the reader's \Seen */
+		j->err = store_pvtseen_apply(u, j->mailbox, job->reader, j->msgs, j->nmsgs);
 }
 
 static void store_job_free(struct cmd_job *job)

@@ -111,6 +111,9 @@ struct cmd_job {
 	/* cmd_pool.c's own */
 	struct imap_parser *parser;
 	char *user;
+	/* aclseen: whose private \Seen run() sees in user's store (NULL:
+	 * the message's), imap_cmd_seen_reader() of the command */
+	char *reader;
 	struct store_user *store;
 	struct workpool_job wp;
 };

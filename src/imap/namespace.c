@@ -193,6 +193,23 @@ const char *imap_cmd_store_user(const struct imap_cmd *cmd)
 	return s->user;
 }
 
+const char *imap_seen_reader(const struct imap_session *s, const char *owner)
+{
+	if (!s->user || !owner || !s->cfg->ns_private_seen || strcmp(owner, s->user) == 0)
+		return NULL;
+	return s->user;
+}
+
+const char *imap_cmd_seen_reader(const struct imap_cmd *cmd)
+{
+	return imap_seen_reader(cmd->s, imap_cmd_store_user(cmd));
+}
+
+const char *imap_view_seen_reader(const struct imap_session *s)
+{
+	return imap_seen_reader(s, s->view.owner);
+}
+
 char *imap_mailbox_shown(const struct imap_cmd *cmd, const char *name)
 {
 	const char *prefix = cmd->mbref ? cmd->mbref->prefix : "";

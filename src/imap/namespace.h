@@ -44,6 +44,15 @@ int imap_mailbox_is_shared(struct imap_cmd *cmd, char *name);
  * selected state), else the owner imap_mailbox_resolve() found, else the
  * session's user. */
 const char *imap_cmd_store_user(const struct imap_cmd *cmd);
+/* aclseen: whose private \Seen the session sees in a mailbox of `owner`
+ * (NULL: the session's own): the session's user in another user's mailbox
+ * when [namespace] private_seen is on, else NULL (the message's \Seen).
+ * What the store's *_as / store_pvtseen_* functions take as reader. */
+const char *imap_seen_reader(const struct imap_session *s, const char *owner);
+/* The same for the store the command works in (imap_cmd_store_user). */
+const char *imap_cmd_seen_reader(const struct imap_cmd *cmd);
+/* The same for the selected mailbox. */
+const char *imap_view_seen_reader(const struct imap_session *s);
 /* The name the client knows for the owner's `name` (caller frees). */
 char *imap_mailbox_shown(const struct imap_cmd *cmd, const char *name);
 /* STATUS and the like: replaces mb->name by the client's name. */

@@ -25,6 +25,7 @@
  * read, turn NOTIFY off with "* OK [NOTIFICATIONOVERFLOW]" (RFC 5465 5.8):
  * the client resynchronises instead of the server buffering without end. */
 #include "imap/notify_push.h"
+#include "imap/namespace.h"
 #include "imap/condstore.h"
 #include "imap/notify_set.h"
 #include "imap/session_internal.h"
@@ -362,8 +363,12 @@ static void write_new_fetch(struct imap_session *s, const struct fetch_request *
 		return;
 	struct store_msg *msgs = NULL;
 	size_t n = 0;
-	if (store_msg_get(u, v->id, v->uids + first, v->count - first, &msgs, &n) != STORE_OK)
+	if (store_msg_get(u, v->id, v->uids + first, v->count - first, &msgs, &n) != STORE_OK ||
+	    store_pvtseen_apply(u, v->id, imap_view_seen_reader(s), msgs, n) != STORE_OK) {
+		store_msg_array_free(msgs, n);
+		msgs = NULL;
 		n = 0;
+	}
 	struct strbuf line = STRBUF_INIT;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_msg *m = &msgs[i];

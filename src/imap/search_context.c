@@ -19,6 +19,7 @@
  * [limits] max_search_contexts contexts per session. Keys relative to the clock
  * (OLDER, YOUNGER) are re-evaluated only when a message changes. */
 #include "imap/search_context.h"
+#include "imap/namespace.h"
 #include "imap/session_internal.h"
 #include "core/config.h"
 #include "core/quote.h"
@@ -418,7 +419,10 @@ void search_context_changed(struct imap_session *s, struct store_user *u,
 			uids[k++] = changed[i].uid;
 	struct store_msg *msgs = NULL;
 	size_t nmsgs = 0;
-	if (!k || store_msg_get(u, v->id, uids, k, &msgs, &nmsgs) != STORE_OK || !nmsgs) {
+	/* aclseen: the reader's own \Seen in another user's mailbox. */
+	if (!k || store_msg_get(u, v->id, uids, k, &msgs, &nmsgs) != STORE_OK || !nmsgs ||
+	    store_pvtseen_apply(u, v->id, imap_view_seen_reader(s), msgs, nmsgs) != STORE_OK) {
+		store_msg_array_free(msgs, nmsgs);
 		free(uids);
 		return;
 	}

@@ -240,12 +240,12 @@ bool cmd_fetch_write_meta(struct imap_session *s, struct strbuf *line,
 
 /* SORT/THREAD: the view's messages matching key, ascending, as SEARCH
  * finds them (imap/cmd_search.c); on a pool thread. recent: a copy of
- * the view's \Recent UIDs. *seqs and *uids are
- * malloc'd (NULL when none match). */
+ * the view's \Recent UIDs; reader: whose private \Seen (aclseen, the
+ * job's reader). *seqs and *uids are malloc'd (NULL when none match). */
 struct search_key;
-int cmd_search_matches(struct store_user *u, const struct search_key *key, int64_t mailbox,
-		       const uint32_t *view, uint32_t count, const struct seqset *recent,
-		       uint32_t **seqs, uint32_t **uids, size_t *n);
+int cmd_search_matches(struct store_user *u, const char *reader, const struct search_key *key,
+		       int64_t mailbox, const uint32_t *view, uint32_t count,
+		       const struct seqset *recent, uint32_t **seqs, uint32_t **uids, size_t *n);
 /* context: which of msgs[0..n) (full metadata; seqs[i] the sequence
  * number of msgs[i]) match key, into match[i]; without the index, for a
  * few changed messages (imap/search_context.c). */

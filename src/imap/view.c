@@ -342,7 +342,8 @@ static bool view_sync_in(struct imap_session *s, struct store_user *u, bool allo
 	uint32_t *expunged = NULL;
 	size_t nchanged = 0, nexpunged = 0;
 	uint64_t since = v->modseq;
-	int r = store_changes(u, v->id, since, &changed, &nchanged, &expunged, &nexpunged);
+	int r = store_changes_as(u, v->id, imap_view_seen_reader(s), since, &changed, &nchanged,
+				 &expunged, &nexpunged);
 	if (r == STORE_ENOENT) {
 		sess_bye(s, "Selected mailbox was deleted, have to disconnect.");
 		return false;

@@ -73,20 +73,23 @@ struct store_backend {
 		       struct store_msg **out, size_t *n);
 	int (*msg_cached)(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **envelope,
 			  char **bodystructure, char **body);
-	/* since <= INT64_MAX. */
-	int (*changes)(struct store_user *u, int64_t mailbox_id, uint64_t since,
-		       struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
-		       size_t *nexpunged);
+	/* since <= INT64_MAX. aclseen: with a reader (not NULL), as
+	 * store_changes_as, the reader's rows read in the same transaction as
+	 * the messages (a sync must not skip a change committed between). */
+	int (*changes)(struct store_user *u, const char *reader, int64_t mailbox_id,
+		       uint64_t since, struct store_msg **changed, size_t *nchanged,
+		       uint32_t **expunged, size_t *nexpunged);
 	/* n >= 1; every msgs[i].keywords is a checked, duplicate-free list or
 	 * NULL, flags are masked, internaldate_tz is in range, uid is 0. */
 	int (*append)(struct store_user *u, const char *mailbox, struct store_append *msgs,
 		      size_t n, uint32_t *uidvalidity);
 	/* mode is valid, flags masked, keywords checked and duplicate-free;
-	 * every out pointer is non-NULL and cleared. */
-	int (*flags)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
-		     enum store_flag_mode mode, uint32_t flags, const char *keywords,
-		     uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
-		     uint32_t **failed, size_t *nfailed);
+	 * every out pointer is non-NULL and cleared. aclseen: with a reader
+	 * (not NULL), \Seen is that reader's private one (store_flags_as). */
+	int (*flags)(struct store_user *u, const char *reader, int64_t mailbox_id,
+		     const uint32_t *uids, size_t nuids, enum store_flag_mode mode, uint32_t flags,
+		     const char *keywords, uint64_t unchangedsince, struct store_msg **changed,
+		     size_t *nchanged, uint32_t **failed, size_t *nfailed);
 	/* Every out pointer is non-NULL and cleared. */
 	int (*copy)(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
 		    const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
@@ -162,6 +165,13 @@ struct store_backend {
 	 * msg checked as for append. */
 	int (*replace)(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
 		       struct store_append *msg, uint32_t *uidvalidity);
+	/* aclseen (issue #12): a reader's private \Seen rows of a mailbox,
+	 * ascending UID (both out pointers non-NULL), and how many of them
+	 * say seen. Rows go with their message (expunge, MOVE, DELETE). */
+	int (*pvtseen_rows)(struct store_user *u, int64_t mailbox_id, const char *reader,
+			    struct store_pvtseen **out, size_t *n);
+	int (*pvtseen_count)(struct store_user *u, int64_t mailbox_id, const char *reader,
+			     uint32_t *seen);
 };
 
 /* The registered backends (store.c lists them). */
@@ -198,6 +208,11 @@ const char *store_special_use_default(const char *norm);
 /* The i-th mailbox a new store gets besides INBOX (0..): false past the
  * last. */
 bool store_special_default_at(size_t i, const char **name, const char **use);
+
+/* aclseen: lays a reader's rows (ascending UID) over msgs[0..n): \Seen
+ * from the row (no row: not seen), modseq the greater (store/pvtseen.c). */
+void store_pvtseen_overlay(struct store_msg *msgs, size_t n, const struct store_pvtseen *rows,
+			   size_t nrows);
 
 /* A keyword set (RFC 9051 2.3.2): the words point into buf. */
 struct store_kwset {

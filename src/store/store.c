@@ -406,14 +406,8 @@ int store_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
 		  struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
 		  size_t *nexpunged)
 {
-	*changed = NULL;
-	*nchanged = 0;
-	*expunged = NULL;
-	*nexpunged = 0;
-	/* Modseqs are 63-bit (RFC 7162 7: mod-sequence-value). */
-	if (!u || since > INT64_MAX)
-		return STORE_EINVAL;
-	return u->be->changes(u, mailbox_id, since, changed, nchanged, expunged, nexpunged);
+	return store_changes_as(u, mailbox_id, NULL, since, changed, nchanged, expunged,
+				nexpunged);
 }
 
 static unsigned g_expunged_history_days = 180;
@@ -512,6 +506,15 @@ int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 		uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
 		uint32_t **failed, size_t *nfailed)
 {
+	return store_flags_as(u, NULL, mailbox_id, uids, nuids, mode, flags, keywords,
+			      unchangedsince, changed, nchanged, failed, nfailed);
+}
+
+int store_flags_as(struct store_user *u, const char *reader, int64_t mailbox_id,
+		   const uint32_t *uids, size_t nuids, enum store_flag_mode mode, uint32_t flags,
+		   const char *keywords, uint64_t unchangedsince, struct store_msg **changed,
+		   size_t *nchanged, uint32_t **failed, size_t *nfailed)
+{
 	struct store_msg *ch = NULL;
 	uint32_t *fl = NULL;
 	size_t nch = 0, nfl = 0;
@@ -531,7 +534,7 @@ int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, 
 	int r = keywords_canon(keywords, &kw);
 	if (r != STORE_OK)
 		return r;
-	r = u->be->flags(u, mailbox_id, uids, nuids, mode, flags & MAIL_FLAGS_STORED, kw,
+	r = u->be->flags(u, reader, mailbox_id, uids, nuids, mode, flags & MAIL_FLAGS_STORED, kw,
 			 unchangedsince, &ch, &nch, &fl, &nfl);
 	free(kw);
 	if (r == STORE_OK && changed && nchanged) {

@@ -600,5 +600,46 @@ int store_meta_get(struct store_user *u, const char *mailbox, char *const *names
  * never refused). STORE_ENOENT when the mailbox does not exist. */
 int store_meta_set(struct store_user *u, const char *mailbox, const struct store_meta_entry *e,
 		   size_t n, const struct store_meta_limits *lim, enum store_meta_limit *hit);
+/* ---- Private \Seen in shared mailboxes (issue #12 aclseen; store/pvtseen.c) ----
+ * In a mailbox of another user, \Seen may be private to each reader
+ * (RFC 4314 leaves it to the server): the owner's \Seen is the message's
+ * flag, a reader's is a row of the owner's store. Every function below
+ * takes the reader (NULL: no private view, exactly the plain function) and
+ * gives the messages as that reader sees them: \Seen from the reader's
+ * row (no row: not seen), modseq the greater of the message's and the
+ * row's. A reader's change takes a new modseq of the mailbox like any
+ * change (HIGHESTMODSEQ goes up for everyone, RFC 7162 allows it) but
+ * changes neither the message's modseq nor its flags, so the owner and
+ * other readers see nothing changed. */
+struct store_pvtseen {
+	uint32_t uid;
+	bool seen;
+	uint64_t modseq;         /* of the reader's last \Seen change */
+};
+
+/* Replaces \Seen (and raises modseq) of msgs[0..n) as reader sees them,
+ * msgs as store_msg_list/store_msg_get return them. The rows are read
+ * after the messages, not in their snapshot: a modseq here may be newer
+ * than the listing, so a caller must not take it as "known up to" (SELECT
+ * takes HIGHESTMODSEQ from the plain listing); store_changes_as reads both
+ * in one snapshot. */
+int store_pvtseen_apply(struct store_user *u, int64_t mailbox_id, const char *reader,
+			struct store_msg *msgs, size_t n);
+/* store_changes for reader: also the messages whose \Seen the reader
+ * changed after `since`, all in UID order, with the reader's flags, read
+ * in one snapshot (a sync may advance its modseq to the greatest). */
+int store_changes_as(struct store_user *u, int64_t mailbox_id, const char *reader,
+		     uint64_t since, struct store_msg **changed, size_t *nchanged,
+		     uint32_t **expunged, size_t *nexpunged);
+/* store_flags for reader: \Seen set or cleared is the reader's own; the
+ * other flags and keywords are the message's. UNCHANGEDSINCE compares the
+ * reader's modseq; *changed gives the reader's view. */
+int store_flags_as(struct store_user *u, const char *reader, int64_t mailbox_id,
+		   const uint32_t *uids, size_t nuids, enum store_flag_mode mode, uint32_t flags,
+		   const char *keywords, uint64_t unchangedsince, struct store_msg **changed,
+		   size_t *nchanged, uint32_t **failed, size_t *nfailed);
+/* mb (filled with counts by store_mailbox_status) as reader sees it:
+ * unseen becomes the messages without the reader's \Seen. */
+int store_pvtseen_status(struct store_user *u, const char *reader, struct store_mailbox *mb);
 
 #endif

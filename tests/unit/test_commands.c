@@ -67,7 +67,7 @@ static const char *const AFTER_LOGIN = " COMPRESS=DEFLATE UTF8=ACCEPT";
 static const char *const TAIL =
 	" SAVEDATE OBJECTID CONTEXT=SEARCH CONTEXT=SORT PARTIAL PREVIEW REPLACE";
 /* The last rows of the table, offered after login only (notify, metadata ...) */
-static const char *const LOGGED_TAIL = " NOTIFY METADATA METADATA-SERVER LIST-MYRIGHTS";
+static const char *const LOGGED_TAIL = " NOTIFY METADATA METADATA-SERVER ACL RIGHTS=texk LIST-MYRIGHTS";
 
 static void expect(struct imap_session *s, const char *head)
 {

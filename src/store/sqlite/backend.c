@@ -63,4 +63,7 @@ const struct store_backend store_sqlite_backend = {
 	.preview_pending = sqlite_preview_pending,
 	.preview_put = sqlite_preview_put,
 	.replace = sqlite_replace,
+	/* aclseen (issue #12) */
+	.pvtseen_rows = sqlite_pvtseen_rows,
+	.pvtseen_count = sqlite_pvtseen_count,
 };

@@ -274,6 +274,9 @@ static const struct db_migration db_migrations[] = {
 	  " value BLOB NOT NULL, PRIMARY KEY(mailbox_id, name)) WITHOUT ROWID;"
 	  "CREATE TRIGGER metadata_mailbox_gone AFTER DELETE ON mailboxes"
 	  " BEGIN DELETE FROM metadata WHERE mailbox_id=old.id; END;" },
+	/* aclseen (issue #12): each reader's own \Seen in a shared mailbox
+	 * (store/sqlite/pvtseen.c). */
+	{ 9, "private_seen", sqlite_pvtseen_schema },
 	/* searchidx: each message names its index entry by integer id, so a
 	 * SEARCH joins on the entry's rowid instead of seeking the 64-byte
 	 * blob key per message (100k messages: ~200 -> ~35 ms of CPU), and

@@ -235,9 +235,15 @@ int sqlite_msg_cached(struct store_user *base, int64_t mailbox_id, uint32_t uid,
 	return r;
 }
 
-int sqlite_changes(struct store_user *base, int64_t mailbox_id, uint64_t since,
-		   struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
-		   size_t *nexpunged)
+int sqlite_msg_get_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid,
+		       struct store_msg *m)
+{
+	return msg_get_one(u, mailbox_id, uid, m);
+}
+
+int sqlite_changes(struct store_user *base, const char *reader, int64_t mailbox_id,
+		   uint64_t since, struct store_msg **changed, size_t *nchanged,
+		   uint32_t **expunged, size_t *nexpunged)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
 	int r = sqlite_tx_read(u);
@@ -266,6 +272,9 @@ int sqlite_changes(struct store_user *base, int64_t mailbox_id, uint64_t since,
 		r = sqlite_db_error(u, "changes");
 		goto fail;
 	}
+	if (reader && (r = sqlite_pvtseen_changes(u, mailbox_id, reader, since, &msgs, &n)) !=
+			      STORE_OK)
+		goto fail;
 	if ((r = sqlite_expunged_since(u, mailbox_id, since, &exp, &en)) != STORE_OK)
 		goto fail;
 	r = sqlite_tx_commit(u);
@@ -459,10 +468,10 @@ int sqlite_replace(struct store_user *base, int64_t mailbox_id, uint32_t uid, co
 	return append_tx(sqlite_user_of(base), to, msg, 1, uidvalidity, mailbox_id, uid);
 }
 
-int sqlite_flags(struct store_user *base, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
-		 enum store_flag_mode mode, uint32_t flags, const char *keywords,
-		 uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
-		 uint32_t **failed, size_t *nfailed)
+int sqlite_flags(struct store_user *base, const char *reader, int64_t mailbox_id,
+		 const uint32_t *uids, size_t nuids, enum store_flag_mode mode, uint32_t flags,
+		 const char *keywords, uint64_t unchangedsince, struct store_msg **changed,
+		 size_t *nchanged, uint32_t **failed, size_t *nfailed)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
 	struct store_kwset arg;
@@ -487,6 +496,19 @@ int sqlite_flags(struct store_user *base, int64_t mailbox_id, const uint32_t *ui
 		}
 		if (r != STORE_OK)
 			goto fail;
+		/* aclseen: the reader's view of the message (pvtseen.c). */
+		uint32_t stored = m.flags;
+		bool pvt_seen = false;
+		uint64_t pvt_modseq = 0;
+		if (reader) {
+			if ((r = sqlite_pvtseen_get(u, mailbox_id, reader, m.uid, &pvt_seen,
+						    &pvt_modseq)) != STORE_OK) {
+				free(m.keywords);
+				goto fail;
+			}
+			m.flags = (m.flags & ~(uint32_t)MAIL_FLAG_SEEN) | (pvt_seen ? MAIL_FLAG_SEEN : 0);
+			m.modseq = MAX(m.modseq, pvt_modseq);
+		}
 		/* RFC 7162 3.1.3: a message modified after UNCHANGEDSINCE is
 		 * left alone and reported. */
 		if (unchangedsince && m.modseq > unchangedsince) {
@@ -503,8 +525,9 @@ int sqlite_flags(struct store_user *base, int64_t mailbox_id, const uint32_t *ui
 		char *nkw = NULL;
 		r = store_kwset_apply(&cur, &arg, mode, &nkw);
 		store_kwset_free(&cur);
-		bool same = nf == m.flags && ((!nkw && !m.keywords) ||
-					      (nkw && m.keywords && strcmp(nkw, m.keywords) == 0));
+		bool kw_same = (!nkw && !m.keywords) ||
+			       (nkw && m.keywords && strcmp(nkw, m.keywords) == 0);
+		bool same = nf == m.flags && kw_same;
 		if (r != STORE_OK || same) {
 			/* Unchanged messages keep their modseq (RFC 7162 3.1.3). */
 			free(nkw);
@@ -513,20 +536,28 @@ int sqlite_flags(struct store_user *base, int64_t mailbox_id, const uint32_t *ui
 				goto fail;
 			continue;
 		}
-		sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_SET_FLAGS);
-		if (!st) {
-			free(nkw);
-			free(m.keywords);
-			r = STORE_EIO;
-			goto fail;
+		/* A reader's \Seen goes to its row, the rest to the message;
+		 * only what changed is written. */
+		uint32_t nstored = reader ? (nf & ~(uint32_t)MAIL_FLAG_SEEN) |
+						    (stored & MAIL_FLAG_SEEN)
+					  : nf;
+		if (reader && ((nf ^ m.flags) & MAIL_FLAG_SEEN))
+			r = sqlite_pvtseen_put(u, mailbox_id, reader, m.uid,
+					       (nf & MAIL_FLAG_SEEN) != 0, modseq);
+		if (r == STORE_OK && (nstored != stored || !kw_same)) {
+			sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_SET_FLAGS);
+			if (st) {
+				sqlite3_bind_int64(st, 1, mailbox_id);
+				sqlite3_bind_int64(st, 2, m.uid);
+				sqlite3_bind_int64(st, 3, nstored);
+				if (nkw)
+					sqlite3_bind_text(st, 4, nkw, -1, SQLITE_STATIC);
+				sqlite3_bind_int64(st, 5, (int64_t)modseq);
+				r = sqlite_stmt_run(u, st, "flags");
+			} else {
+				r = STORE_EIO;
+			}
 		}
-		sqlite3_bind_int64(st, 1, mailbox_id);
-		sqlite3_bind_int64(st, 2, m.uid);
-		sqlite3_bind_int64(st, 3, nf);
-		if (nkw)
-			sqlite3_bind_text(st, 4, nkw, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, (int64_t)modseq);
-		r = sqlite_stmt_run(u, st, "flags");
 		free(m.keywords);
 		m.keywords = nkw;
 		m.flags = nf;

@@ -161,7 +161,15 @@
 	X(PREVIEW_PENDING, "SELECT m.mailbox_id,m.uid,m.blob FROM messages m "                     \
 			   "LEFT JOIN message_cache c ON c.blob=m.blob "                           \
 			   "WHERE (m.mailbox_id,m.uid)>(?1,?2) AND c.preview IS NULL "              \
-			   "ORDER BY m.mailbox_id,m.uid LIMIT ?3")
+			   "ORDER BY m.mailbox_id,m.uid LIMIT ?3")                                \
+	/* aclseen (issue #12): private \Seen of readers (pvtseen.c, migration 9) */              \
+	X(PVT_GET, "SELECT seen,modseq FROM pvt_seen WHERE mailbox_id=?1 AND reader=?2 AND uid=?3") \
+	X(PVT_PUT, "INSERT INTO pvt_seen(mailbox_id,reader,uid,seen,modseq) VALUES(?1,?2,?3,?4,?5) " \
+		   "ON CONFLICT(mailbox_id,reader,uid) DO UPDATE SET seen=excluded.seen,"         \
+		   "modseq=excluded.modseq")                                                      \
+	X(PVT_ROWS, "SELECT uid,seen,modseq FROM pvt_seen WHERE mailbox_id=?1 AND reader=?2 "     \
+		    "ORDER BY uid")                                                               \
+	X(PVT_COUNT, "SELECT count(*) FROM pvt_seen WHERE mailbox_id=?1 AND reader=?2 AND seen=1")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -264,15 +272,19 @@ int sqlite_msg_get(struct store_user *u, int64_t mailbox_id, const uint32_t *uid
 		   struct store_msg **out, size_t *n);
 int sqlite_msg_cached(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **envelope,
 		      char **bodystructure, char **body);
-int sqlite_changes(struct store_user *u, int64_t mailbox_id, uint64_t since,
-		   struct store_msg **changed, size_t *nchanged, uint32_t **expunged,
-		   size_t *nexpunged);
+int sqlite_changes(struct store_user *u, const char *reader, int64_t mailbox_id,
+		   uint64_t since, struct store_msg **changed, size_t *nchanged,
+		   uint32_t **expunged, size_t *nexpunged);
+/* One message by UID inside the caller's transaction (caller frees its
+ * keywords); STORE_ENOENT when absent. */
+int sqlite_msg_get_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid,
+		       struct store_msg *m);
 int sqlite_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
 		  uint32_t *uidvalidity);
-int sqlite_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
-		 enum store_flag_mode mode, uint32_t flags, const char *keywords,
-		 uint64_t unchangedsince, struct store_msg **changed, size_t *nchanged,
-		 uint32_t **failed, size_t *nfailed);
+int sqlite_flags(struct store_user *u, const char *reader, int64_t mailbox_id,
+		 const uint32_t *uids, size_t nuids, enum store_flag_mode mode, uint32_t flags,
+		 const char *keywords, uint64_t unchangedsince, struct store_msg **changed,
+		 size_t *nchanged, uint32_t **failed, size_t *nfailed);
 int sqlite_copy(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
 		const char *to, bool move, uint32_t *uidvalidity, uint32_t **src_uids,
 		uint32_t **dst_uids, size_t *ncopied);
@@ -364,6 +376,25 @@ int sqlite_meta_get(struct store_user *u, const char *mailbox, char *const *name
 		    int depth, struct store_meta_entry **out, size_t *nout);
 int sqlite_meta_set(struct store_user *u, const char *mailbox, const struct store_meta_entry *e,
 		    size_t n, const struct store_meta_limits *lim, enum store_meta_limit *hit);
+/* ---- pvtseen.c: private \Seen of the readers of a shared mailbox (aclseen) ---- */
+/* The SQL of schema migration 9 (db.c). */
+extern const char sqlite_pvtseen_schema[];
+/* reader's row for a message inside the caller's transaction: no row is
+ * *seen false, *modseq 0. */
+int sqlite_pvtseen_get(struct sqlite_user *u, int64_t mailbox_id, const char *reader, uint32_t uid,
+		       bool *seen, uint64_t *modseq);
+/* Sets reader's row inside the caller's write transaction. */
+int sqlite_pvtseen_put(struct sqlite_user *u, int64_t mailbox_id, const char *reader, uint32_t uid,
+		       bool seen, uint64_t modseq);
+/* store_changes_as's part inside sqlite_changes' read transaction: adds
+ * to *msgs the messages whose row changed after since, then lays the rows
+ * over all of them, in UID order. */
+int sqlite_pvtseen_changes(struct sqlite_user *u, int64_t mailbox_id, const char *reader,
+			   uint64_t since, struct store_msg **msgs, size_t *n);
+int sqlite_pvtseen_rows(struct store_user *u, int64_t mailbox_id, const char *reader,
+			struct store_pvtseen **out, size_t *n);
+int sqlite_pvtseen_count(struct store_user *u, int64_t mailbox_id, const char *reader,
+			 uint32_t *seen);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);
