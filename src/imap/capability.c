@@ -121,6 +121,8 @@ static const struct capability caps[] = {
 	{ "SAVEDATE", OFFER_ANY, NULL, NULL },
 	/* objectid: RFC 8474 (imap/objectid.c) */
 	{ "OBJECTID", OFFER_ANY, NULL, NULL },
+	/* uidonly: RFC 9586 (imap/uidonly.c) */
+	{ "UIDONLY", OFFER_ANY | ENABLEABLE, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

@@ -13,6 +13,7 @@
 #include "imap/datetime.h"
 #include "imap/session_internal.h"
 #include "imap/namespace.h"
+#include "imap/uidonly.h"
 #include "auth/alert.h"
 #include "core/flags.h"
 #include "core/log.h"
@@ -248,7 +249,7 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 	struct strbuf tmp = STRBUF_INIT;
 	bool recent = view_recent(&s->view, m->uid);
 	view_keywords_note(s, m->keywords); /* RFC 9051 7.3.5: FLAGS first */
-	strbuf_addf(&line, "* %u FETCH (", view_seq_of(&s->view, m->uid));
+	uidonly_fetch_open(s, &line, m->uid);
 	for (size_t i = 0; i < req->n; i++) {
 		const struct fetch_item *it = &req->items[i];
 		if (i)
@@ -683,7 +684,8 @@ void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "BAD", "%s", err ? err : "Invalid FETCH attributes");
 		return;
 	}
-	if (uid)
+	/* uidonly: a UIDFETCH response is numbered by UID (RFC 9586 3.3) */
+	if (uid && !uidonly_on(s))
 		fetch_request_ensure_uid(&st->req);
 	if (fetch_condstore_setup(s, st, uid, &args[0], nargs == 3 ? &args[2] : NULL) < 0) {
 		fetch_state_free(st);

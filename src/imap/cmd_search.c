@@ -22,6 +22,7 @@
 #include "mail/mail.h"
 #include "mail/search.h"
 #include "imap/search_index.h"
+#include "imap/uidonly.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -449,6 +450,7 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		.saved = s->searchres_set ? &s->searchres : NULL,
 		.charset = charset,
 		.rev2 = s->rev2,
+		.uidonly = uidonly_on(s),
 	};
 	enum search_parse_result pr = imap_search_parse(&args[i], nargs - i, &ctx, &key, &err);
 	if (pr == SEARCH_PARSE_BADCHARSET) {

@@ -15,6 +15,7 @@ struct search_parse_ctx {
 	const struct seqset *saved;  /* "$": UIDs, or NULL when nothing saved */
 	const char *charset;         /* NULL: US-ASCII/UTF-8 */
 	bool rev2;                   /* IMAP4rev2: NEW/OLD/RECENT are BAD */
+	bool uidonly;                /* RFC 9586 3: a sequence set key is BAD [UIDREQUIRED] */
 };
 
 enum search_parse_result {
