@@ -123,6 +123,8 @@ static const struct capability caps[] = {
 	{ "OBJECTID", OFFER_ANY, NULL, NULL },
 	/* uidonly: RFC 9586 (imap/uidonly.c) */
 	{ "UIDONLY", OFFER_ANY | ENABLEABLE, NULL, NULL },
+	/* multisearch: RFC 7377 (imap/cmd_multisearch.c) */
+	{ "MULTISEARCH", OFFER_ANY, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

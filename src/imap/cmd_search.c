@@ -450,7 +450,7 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		.saved = s->searchres_set ? &s->searchres : NULL,
 		.charset = charset,
 		.rev2 = s->rev2,
-		.uidonly = uidonly_on(s),
+		.no_seqs = uidonly_on(s) ? UIDONLY_REFUSED : NULL,
 	};
 	enum search_parse_result pr = imap_search_parse(&args[i], nargs - i, &ctx, &key, &err);
 	if (pr == SEARCH_PARSE_BADCHARSET) {

@@ -377,7 +377,7 @@ static void sort_start(struct imap_cmd *cmd, struct sort_job *j, const struct im
 		.saved = s->searchres_set ? &s->searchres : NULL,
 		.charset = charset,
 		.rev2 = s->rev2,
-		.uidonly = uidonly_on(s),
+		.no_seqs = uidonly_on(s) ? UIDONLY_REFUSED : NULL,
 	};
 	enum search_parse_result pr = imap_search_parse(&args[1], nargs - 1, &ctx, &j->key, &err);
 	if (pr == SEARCH_PARSE_BADCHARSET) {

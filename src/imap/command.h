@@ -138,5 +138,7 @@ imap_cmd_fn cmd_sort, cmd_thread;
 imap_cmd_fn cmd_compress;
 /* acl (issue #12): imap/cmd_acl.c */
 imap_cmd_fn cmd_setacl, cmd_deleteacl, cmd_getacl, cmd_listrights, cmd_myrights;
+/* multisearch: RFC 7377 (imap/cmd_multisearch.c) */
+imap_cmd_fn cmd_esearch;
 
 #endif

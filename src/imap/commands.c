@@ -67,6 +67,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "GETACL", cmd_getacl, CMD_S_LOGGED_IN, 0 },
 	{ "LISTRIGHTS", cmd_listrights, CMD_S_LOGGED_IN, 0 },
 	{ "MYRIGHTS", cmd_myrights, CMD_S_LOGGED_IN, 0 },
+	/* multisearch: RFC 7377, always by UID (imap/cmd_multisearch.c) */
+	{ "ESEARCH", cmd_esearch, CMD_S_LOGGED_IN, 0 },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

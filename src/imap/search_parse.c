@@ -11,7 +11,6 @@
  * content come last and are skipped when a cheap key already decided. */
 #include "imap/search_parse.h"
 #include "imap/objectid.h"
-#include "imap/uidonly.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -282,8 +281,8 @@ static int seqset_arg(struct pstate *ps, const struct imap_arg *a, bool uid,
 		*out = k;
 		return 0;
 	}
-	if (!uid && ps->ctx->uidonly)
-		return fail(ps, UIDONLY_REFUSED);
+	if (!uid && ps->ctx->no_seqs)
+		return fail(ps, ps->ctx->no_seqs);
 	struct search_key *k = key_new(uid ? SK_UIDSET : SK_SEQSET);
 	uint32_t star = uid ? ps->ctx->max_uid : ps->ctx->max_seq;
 	if (seqset_parse(a->str, a->len, star, &k->set) < 0) {

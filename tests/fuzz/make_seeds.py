@@ -184,6 +184,9 @@ def search_seeds():
         "empty_string": (0, b'SUBJECT ""'),
         "zero_seq": (0, b"0:3"),
         "header_empty_field": (0, b'HEADER "" x'),
+        # uidonly (RFC 9586 3) / multisearch (RFC 7377): sequence sets refused
+        "no_seqs_refused": (16, b"OR 1:3 UID 4"),
+        "no_seqs_uid_ok": (18, b"UID 1:* $ NOT UID 5"),
     }
     seeds = {k: bytes([ctx]) + v for k, (ctx, v) in c.items()}
     # Found by the first libFuzzer run (a harness mistake, kept as a seed):
@@ -310,6 +313,21 @@ def acl_seeds():
     }
 
 
+# fuzz_multisearch (issue #12 uidonly): the text after "ESEARCH IN".
+def multisearch_seeds():
+    return {
+        "personal": b"(personal) ALL",
+        "several": b"(selected selected-delayed inboxes subscribed) ALL",
+        "named": b'(subtree Work subtree-one (A B) mailboxes "x y") ALL',
+        "literal": b"(mailboxes {3+}\r\nabc) ALL",
+        "scope": b"(personal (depth 1)) ALL",
+        "missing_name": b"(subtree) ALL",
+        "empty_list": b"(mailboxes ()) ALL",
+        "unknown": b"(bogus) ALL",
+        "too_many_names": b"(mailboxes (" + b" ".join(b"m%d" % i for i in range(300)) + b")) ALL",
+    }
+
+
 def main():
     write_corpus("fuzz_parser", parser_seeds())
     write_corpus("fuzz_mime", mime_seeds())
@@ -320,6 +338,7 @@ def main():
     write_corpus("fuzz_quota", quota_seeds())
     write_corpus("fuzz_thread", thread_seeds())
     write_corpus("fuzz_acl", acl_seeds())
+    write_corpus("fuzz_multisearch", multisearch_seeds())
 
 
 if __name__ == "__main__":
