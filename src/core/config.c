@@ -137,6 +137,8 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_LIMITS, "max_mailboxes", T_UINT, max_mailboxes, 1, 10000000),
 	/* At most the store's STORE_MAILBOX_NAME_MAX (test_config checks). */
 	KEY(SEC_LIMITS, "max_mailbox_name", T_UINT, max_mailbox_name, 16, 1000),
+	/* inprogress (RFC 9585): updates of a long command at most this often */
+	KEY(SEC_LIMITS, "inprogress_interval_ms", T_UINT, inprogress_interval_ms, 1, 3600000),
 	/* [auth] (the SASL part): names checked against auth/sasl.c's table
 	 * by admin_conf_load, which core/ may not include */
 	KEY(SEC_AUTH, "mechanisms", T_OPTSTR, auth_mechanisms, 0, 0),
@@ -1036,6 +1038,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->login_timeout = 60;
 	c->max_mailboxes = 10000;
 	c->max_mailbox_name = 1000;
+	c->inprogress_interval_ms = 1000; /* inprogress */
 	/* [oauth] */
 	c->oauth_username_claim = xstrdup("email");
 	c->oauth_leeway = 60;

@@ -121,6 +121,8 @@ struct config {
 	unsigned login_timeout;      /* seconds from accept to login, however busy */
 	unsigned max_mailboxes;
 	unsigned max_mailbox_name;
+	/* inprogress (RFC 9585): ms between progress updates of a long command */
+	unsigned inprogress_interval_ms;
 	/* [auth] (SASL) */
 	char *auth_mechanisms;       /* SASL mechanisms offered; NULL: every one (auth/sasl.h) */
 	/* [oauth] (auth/oauth.c): OAUTHBEARER and XOAUTH2 are offered only when

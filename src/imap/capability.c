@@ -125,6 +125,8 @@ static const struct capability caps[] = {
 	{ "UIDONLY", OFFER_ANY | ENABLEABLE, NULL, NULL },
 	/* multisearch: RFC 7377 (imap/cmd_multisearch.c) */
 	{ "MULTISEARCH", OFFER_ANY, NULL, NULL },
+	/* inprogress: RFC 9585 (imap/inprogress.c) */
+	{ "INPROGRESS", OFFER_ANY, NULL, NULL },
 };
 
 /* The session keeps what was enabled as one bit per row. */

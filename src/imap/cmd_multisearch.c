@@ -20,6 +20,7 @@
  * matches nothing here). "*" in a UID set stands for the highest UID of
  * any mailbox (UID n:* is every UID from n). */
 #include "imap/multisearch.h"
+#include "imap/inprogress.h"
 #include "imap/search_parse.h"
 #include "imap/session_internal.h"
 #include "imap/capability.h"
@@ -255,9 +256,14 @@ static int ms_run(struct store_user *u, struct ms_job *j)
 			nwanted++;
 	if (r == STORE_OK && nwanted > MULTISEARCH_MAX_MAILBOXES)
 		r = STORE_ELIMIT;
-	for (size_t i = 0; r == STORE_OK && i < nmbs; i++)
-		if (wanted[i])
-			r = ms_search_one(u, j, &mbs[i]);
+	size_t searched = 0;
+	for (size_t i = 0; r == STORE_OK && i < nmbs; i++) {
+		if (!wanted[i])
+			continue;
+		/* inprogress: RFC 9585, counted in mailboxes */
+		cmd_job_progress(&j->job, (uint32_t)searched++, (uint32_t)nwanted);
+		r = ms_search_one(u, j, &mbs[i]);
+	}
 	free(wanted);
 	for (size_t i = 0; i < nsubs; i++)
 		free(subs[i]);
@@ -398,6 +404,7 @@ void cmd_esearch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs
 	/* The selected mailbox, when it is one of the user's own. */
 	if (s->state == ST_SELECTED && !s->view.owner)
 		j->selected = s->view.id;
+	cmd_job_progress_counted(&j->job); /* inprogress: in mailboxes, once listed */
 	cmd_run_on_pool(cmd, &j->job, ms_job_run, ms_job_done, ms_job_free);
 	return;
 bad:

@@ -63,7 +63,7 @@ static const char *const COMMON =
 /* ext (issue #12): offered after login only */
 static const char *const AFTER_LOGIN = " COMPRESS=DEFLATE UTF8=ACCEPT";
 /* savedate, objectid (issue #12): every state, last rows of the table */
-static const char *const TAIL = " SAVEDATE OBJECTID UIDONLY MULTISEARCH";
+static const char *const TAIL = " SAVEDATE OBJECTID UIDONLY MULTISEARCH INPROGRESS";
 
 static void expect(struct imap_session *s, const char *head)
 {
