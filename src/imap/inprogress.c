@@ -57,7 +57,9 @@ static void inprogress_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	struct strbuf line = STRBUF_INIT;
 	strbuf_adds(&line, "* OK [INPROGRESS (");
-	if (cmd->tag)
+	/* A tag with ']' would end the response code early for a client that
+	 * scans for it: NIL says "this command" just as well (RFC 9585 4). */
+	if (cmd->tag && !strchr(cmd->tag, ']'))
 		quote_string(&line, cmd->tag, strlen(cmd->tag));
 	else
 		strbuf_adds(&line, "NIL");
