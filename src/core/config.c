@@ -144,6 +144,8 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_LIMITS, "max_notify_events", T_UINT, max_notify_events, 1, 10000000),
 	/* context (issue #12): RFC 5267 4.3.1 asks for at least one */
 	KEY(SEC_LIMITS, "max_search_contexts", T_UINT, max_search_contexts, 1, 1000),
+	/* inprogress (RFC 9585): updates of a long command at most this often */
+	KEY(SEC_LIMITS, "inprogress_interval_ms", T_UINT, inprogress_interval_ms, 1, 3600000),
 	/* [auth] (the SASL part): names checked against auth/sasl.c's table
 	 * by admin_conf_load, which core/ may not include */
 	KEY(SEC_AUTH, "mechanisms", T_OPTSTR, auth_mechanisms, 0, 0),
@@ -1057,6 +1059,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->max_notify_mailboxes = 1000;
 	c->max_notify_events = 10000;
 	c->max_search_contexts = 8; /* context (issue #12) */
+	c->inprogress_interval_ms = 1000; /* inprogress */
 	/* [oauth] */
 	c->oauth_username_claim = xstrdup("email");
 	c->oauth_leeway = 60;

@@ -129,6 +129,8 @@ struct config {
 	unsigned max_notify_events;    /* notifications at once before NOTIFICATIONOVERFLOW */
 	/* context (issue #12): live RETURN (UPDATE) searches per session */
 	unsigned max_search_contexts;
+	/* inprogress (RFC 9585): ms between progress updates of a long command */
+	unsigned inprogress_interval_ms;
 	/* [auth] (SASL) */
 	char *auth_mechanisms;       /* SASL mechanisms offered; NULL: every one (auth/sasl.h) */
 	/* [oauth] (auth/oauth.c): OAUTHBEARER and XOAUTH2 are offered only when

@@ -133,6 +133,12 @@ static const struct capability caps[] = {
 	{ "PREVIEW", OFFER_ANY, NULL, NULL },
 	/* preview: RFC 8508 REPLACE (imap/cmd_replace.c) */
 	{ "REPLACE", OFFER_ANY, NULL, NULL },
+	/* uidonly: RFC 9586 (imap/uidonly.c) */
+	{ "UIDONLY", OFFER_ANY | ENABLEABLE, NULL, NULL },
+	/* multisearch: RFC 7377 (imap/cmd_multisearch.c) */
+	{ "MULTISEARCH", OFFER_ANY, NULL, NULL },
+	/* inprogress: RFC 9585 (imap/inprogress.c) */
+	{ "INPROGRESS", OFFER_ANY, NULL, NULL },
 	/* Offered after login only, after every row offered in all states
 	 * (the capability tests rely on that order). */
 	/* notify: RFC 5465 (imap/cmd_notify.c, imap/notify_push.c) */

@@ -14,6 +14,7 @@
 #include "imap/session_internal.h"
 #include "imap/namespace.h"
 #include "imap/preview_fill.h"
+#include "imap/uidonly.h"
 #include "auth/alert.h"
 #include "core/flags.h"
 #include "core/log.h"
@@ -318,7 +319,7 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 	struct strbuf tmp = STRBUF_INIT;
 	bool recent = view_recent(&s->view, m->uid);
 	view_keywords_note(s, m->keywords); /* RFC 9051 7.3.5: FLAGS first */
-	strbuf_addf(&line, "* %u FETCH (", view_seq_of(&s->view, m->uid));
+	uidonly_fetch_open(s, &line, m->uid);
 	for (size_t i = 0; i < req->n; i++) {
 		const struct fetch_item *it = &req->items[i];
 		if (i)
@@ -734,7 +735,8 @@ void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		sess_tagged(s, "BAD", "%s", err ? err : "Invalid FETCH attributes");
 		return;
 	}
-	if (uid)
+	/* uidonly: a UIDFETCH response is numbered by UID (RFC 9586 3.3) */
+	if (uid && !uidonly_on(s))
 		fetch_request_ensure_uid(&st->req);
 	/* context: RFC 9394 3.3, (PARTIAL range) pages UID FETCH's messages */
 	struct search_partial partial;

@@ -18,6 +18,7 @@
  * with wp.skipped set, and the command answers it as a failure. */
 #include "imap/session_internal.h"
 #include "imap/namespace.h"
+#include "imap/inprogress.h"
 #include "core/util.h"
 #include "core/workpool.h"
 
@@ -33,6 +34,7 @@ struct store_user *cmd_job_store(struct cmd_job *job)
 
 static void cmd_job_release(struct cmd_job *job)
 {
+	inprogress_stop(job); /* a job whose session went away */
 	imap_parser_free(job->parser);
 	free(job->user);
 	free(job->reader);
@@ -56,6 +58,7 @@ static void cmd_job_done(struct workpool_job *wj)
 	struct cmd_job *job = (struct cmd_job *)((char *)wj - offsetof(struct cmd_job, wp));
 	struct imap_cmd *cmd = job->cmd;
 	assert(!job->store); /* the pool thread's handle never reaches the worker */
+	inprogress_stop(job); /* no update after the tagged reply */
 	if (cmd) {
 		assert(cmd->job == job);
 		cmd->job = NULL;
@@ -93,6 +96,7 @@ void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(stru
 	job->wp.done = cmd_job_done;
 	job->wp.base = s->info.base;
 	sess_suspend(cmd);
+	inprogress_start(job);
 	/* Too many checks queued for this source: answered from the loop,
 	 * like a completed job, but never run. */
 	if (!workpool_fair_room(job->wp.fair_key))

@@ -23,6 +23,8 @@
 #include "mail/mail.h"
 #include "mail/search.h"
 #include "imap/search_index.h"
+#include "imap/uidonly.h"
+#include "imap/inprogress.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +303,8 @@ static int search_run(struct store_user *u, struct search_job *j)
 	int64_t now = (int64_t)time(NULL);
 	size_t cap = 0, mpos = 0;
 	for (uint32_t i = 0; i < j->count; i++) {
+		if ((i & 255) == 0)
+			cmd_job_progress(&j->job, i, j->count); /* inprogress: RFC 9585 */
 		uint32_t uid = j->view[i];
 		while (mpos < nmsgs && msgs[mpos].uid < uid)
 			mpos++;
@@ -532,6 +536,7 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 		.saved = s->searchres_set ? &s->searchres : NULL,
 		.charset = charset,
 		.rev2 = s->rev2,
+		.no_seqs = uidonly_on(s) ? UIDONLY_REFUSED : NULL,
 	};
 	enum search_parse_result pr = imap_search_parse(&args[i], nargs - i, &ctx, &key, &err);
 	if (pr == SEARCH_PARSE_BADCHARSET) {
@@ -556,6 +561,7 @@ void cmd_search(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	j->ret = ret;
 	j->partial = sr.partial;
 	j->esearch = esearch;
+	cmd_job_progress(&j->job, 0, j->count); /* inprogress: counted in messages */
 	j->modseq = condstore_search_uses_modseq(key);
 	if (j->modseq)
 		condstore_enable(s);

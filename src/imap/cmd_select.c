@@ -4,6 +4,7 @@
 #include "imap/condstore.h"
 #include "imap/objectid.h"
 #include "imap/namespace.h"
+#include "imap/uidonly.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -188,7 +189,9 @@ static void select_write_condstore(struct imap_session *s, struct select_job *j)
 	for (size_t i = 0; i < j->nchanged; i++) {
 		const struct store_msg *m = &j->changed[i];
 		strbuf_reset(&line);
-		strbuf_addf(&line, "* %u FETCH (UID %u FLAGS ", view_seq_of(&s->view, m->uid), m->uid);
+		if (!uidonly_fetch_open(s, &line, m->uid)) /* uidonly */
+			strbuf_addf(&line, "UID %u ", m->uid);
+		strbuf_adds(&line, "FLAGS ");
 		sess_write_flags(s, &line, m->flags, m->keywords, view_recent(&s->view, m->uid));
 		strbuf_addf(&line, " MODSEQ (%llu))\r\n", (unsigned long long)m->modseq);
 		sess_write(s, line.s, line.len);
@@ -228,7 +231,7 @@ static void select_job_done(struct cmd_job *job)
 	sess_printf(s, "* %u EXISTS", v->count);
 	if (!s->rev2) {
 		sess_printf(s, "* %u RECENT", view_recent_count(v));
-		if (j->first_unseen)
+		if (j->first_unseen && !uidonly_on(s)) /* uidonly: a sequence number */
 			sess_printf(s, "* OK [UNSEEN %u] First unseen.", j->first_unseen);
 	}
 	sess_printf(s, "* OK [UIDVALIDITY %u] UIDs valid", j->mb.uidvalidity);
@@ -266,6 +269,12 @@ static int select_params(struct imap_session *s, const struct imap_arg *a,
 	if (p->qresync && !condstore_qresync(s)) {
 		condstore_select_free(p);
 		sess_tagged(s, "BAD", "QRESYNC must be enabled first");
+		return -1;
+	}
+	/* uidonly: the sequence match data names sequence numbers (RFC 9586 3) */
+	if (p->has_match && uidonly_on(s)) {
+		condstore_select_free(p);
+		sess_tagged(s, "BAD", "%s", UIDONLY_REFUSED);
 		return -1;
 	}
 	if (p->condstore)

@@ -12,6 +12,7 @@
 #include "imap/search_parse.h"
 #include "imap/capability.h"
 #include "imap/session_internal.h"
+#include "imap/uidonly.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "mail/sortkey.h"
@@ -500,6 +501,7 @@ static void sort_start(struct imap_cmd *cmd, struct sort_job *j, const struct im
 		.saved = s->searchres_set ? &s->searchres : NULL,
 		.charset = charset,
 		.rev2 = s->rev2,
+		.no_seqs = uidonly_on(s) ? UIDONLY_REFUSED : NULL,
 	};
 	enum search_parse_result pr = imap_search_parse(&args[1], nargs - 1, &ctx, &j->key, &err);
 	if (pr == SEARCH_PARSE_BADCHARSET) {

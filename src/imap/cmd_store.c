@@ -7,6 +7,7 @@
 #include "imap/session_internal.h"
 #include "imap/condstore.h"
 #include "imap/namespace.h"
+#include "imap/uidonly.h"
 #include "core/flags.h"
 #include "core/util.h"
 
@@ -110,10 +111,10 @@ static void store_run(struct imap_session *s, struct store_state *st)
 		const struct store_msg *m = &st->msgs[st->mpos];
 		view_keywords_note(s, m->keywords); /* RFC 9051 7.3.5: FLAGS first */
 		strbuf_reset(&line);
-		strbuf_addf(&line, "* %u FETCH (", view_seq_of(&s->view, uid));
+		bool by_uid = uidonly_fetch_open(s, &line, uid); /* uidonly */
 		/* RFC 9051 6.4.9: UID STORE responses carry the UID; rev2
 		 * clients get it always, as in unsolicited FETCH. */
-		if (st->uid || s->rev2)
+		if ((st->uid || s->rev2) && !by_uid)
 			strbuf_addf(&line, "UID %u ", uid);
 		if (!st->modseq_only) {
 			strbuf_adds(&line, "FLAGS ");

@@ -42,6 +42,8 @@ enum imap_cmd_flag {
 	/* RFC 9051 7.5.1: no EXPUNGE response while answering the non-UID
 	 * form (FETCH, STORE, SEARCH). */
 	CMD_NO_EXPUNGE_RESP = 1u << 4,
+	/* inprogress: RFC 9585 updates while it runs on the work pool */
+	CMD_PROGRESS = 1u << 5,
 };
 
 struct imap_cmd_def {
@@ -116,6 +118,9 @@ struct cmd_job {
 	char *reader;
 	struct store_user *store;
 	struct workpool_job wp;
+	/* inprogress (imap/inprogress.c): how far run() got, and the timer */
+	_Atomic uint32_t progress_done, progress_total;
+	struct inprogress *progress;
 };
 void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(struct cmd_job *),
 		     void (*done)(struct cmd_job *), void (*free_fn)(struct cmd_job *));
@@ -149,5 +154,7 @@ imap_cmd_fn cmd_cancelupdate;
 imap_cmd_fn cmd_getmetadata, cmd_setmetadata;
 /* preview: REPLACE (RFC 8508), imap/cmd_replace.c */
 imap_cmd_fn cmd_replace;
+/* multisearch: RFC 7377 (imap/cmd_multisearch.c) */
+imap_cmd_fn cmd_esearch;
 
 #endif

@@ -19,6 +19,7 @@
 #define SEQ CMD_USES_SEQS
 #define EXP CMD_MAY_EXPUNGE
 #define NOEXP CMD_NO_EXPUNGE_RESP
+#define PROG CMD_PROGRESS /* inprogress */
 
 static const struct imap_cmd_def commands[] = {
 	{ "CAPABILITY", cmd_capability, CMD_S_ANY, 0 },
@@ -47,18 +48,18 @@ static const struct imap_cmd_def commands[] = {
 	{ "CLOSE", cmd_close, CMD_S_SELECTED, EXP },
 	{ "UNSELECT", cmd_unselect, CMD_S_SELECTED, 0 },
 	{ "EXPUNGE", cmd_expunge, CMD_S_SELECTED, CMD_UID | EXP },
-	{ "SEARCH", cmd_search, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
-	{ "FETCH", cmd_fetch, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
-	{ "STORE", cmd_store, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
-	{ "COPY", cmd_copy, CMD_S_SELECTED, CMD_UID | SEQ },
-	{ "MOVE", cmd_move, CMD_S_SELECTED, CMD_UID | SEQ | EXP },
+	{ "SEARCH", cmd_search, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP | PROG },
+	{ "FETCH", cmd_fetch, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP | PROG },
+	{ "STORE", cmd_store, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP | PROG },
+	{ "COPY", cmd_copy, CMD_S_SELECTED, CMD_UID | SEQ | PROG },
+	{ "MOVE", cmd_move, CMD_S_SELECTED, CMD_UID | SEQ | EXP | PROG },
 	/* quota part (RFC 9208, imap/cmd_quota.c) */
 	{ "GETQUOTA", cmd_getquota, CMD_S_LOGGED_IN, 0 },
 	{ "GETQUOTAROOT", cmd_getquotaroot, CMD_S_LOGGED_IN, 0 },
 	{ "SETQUOTA", cmd_setquota, CMD_S_LOGGED_IN, 0 },
 	/* sort: SORT and THREAD (RFC 5256), imap/cmd_sort.c */
-	{ "SORT", cmd_sort, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
-	{ "THREAD", cmd_thread, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP },
+	{ "SORT", cmd_sort, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP | PROG },
+	{ "THREAD", cmd_thread, CMD_S_SELECTED, CMD_UID | SEQ | NOEXP | PROG },
 	/* ext (issue #12): folders and the smaller extensions */
 	{ "COMPRESS", cmd_compress, CMD_S_LOGGED_IN, 0 },
 	/* acl (issue #12): RFC 4314 3 (imap/cmd_acl.c) */
@@ -76,6 +77,8 @@ static const struct imap_cmd_def commands[] = {
 	{ "SETMETADATA", cmd_setmetadata, CMD_S_LOGGED_IN, 0 },
 	/* preview: REPLACE and UID REPLACE (RFC 8508, imap/cmd_replace.c) */
 	{ "REPLACE", cmd_replace, CMD_S_SELECTED, CMD_UID | SEQ | EXP },
+	/* multisearch: RFC 7377, always by UID (imap/cmd_multisearch.c) */
+	{ "ESEARCH", cmd_esearch, CMD_S_LOGGED_IN, PROG },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)

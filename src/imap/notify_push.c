@@ -29,6 +29,7 @@
 #include "imap/condstore.h"
 #include "imap/notify_set.h"
 #include "imap/session_internal.h"
+#include "imap/uidonly.h"
 #include "imap/status_items.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -377,7 +378,7 @@ static void write_new_fetch(struct imap_session *s, const struct fetch_request *
 			(void)store_msg_cached(u, v->id, m->uid, &envelope, &structure, NULL);
 		view_keywords_note(s, m->keywords);
 		strbuf_reset(&line);
-		strbuf_addf(&line, "* %u FETCH (", view_seq_of(v, m->uid));
+		uidonly_fetch_open(s, &line, m->uid); /* "* uid UIDFETCH (" after ENABLE UIDONLY */
 		size_t start = line.len;
 		for (size_t k = 0; k < req->n; k++) {
 			const struct fetch_item *it = &req->items[k];

@@ -281,6 +281,8 @@ static int seqset_arg(struct pstate *ps, const struct imap_arg *a, bool uid,
 		*out = k;
 		return 0;
 	}
+	if (!uid && ps->ctx->no_seqs)
+		return fail(ps, ps->ctx->no_seqs);
 	struct search_key *k = key_new(uid ? SK_UIDSET : SK_SEQSET);
 	uint32_t star = uid ? ps->ctx->max_uid : ps->ctx->max_seq;
 	if (seqset_parse(a->str, a->len, star, &k->set) < 0) {

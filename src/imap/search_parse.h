@@ -15,6 +15,9 @@ struct search_parse_ctx {
 	const struct seqset *saved;  /* "$": UIDs, or NULL when nothing saved */
 	const char *charset;         /* NULL: US-ASCII/UTF-8 */
 	bool rev2;                   /* IMAP4rev2: NEW/OLD/RECENT are BAD */
+	/* uidonly, multisearch: when set, a sequence-number set is refused
+	 * with this text (RFC 9586 3; RFC 7377 2) */
+	const char *no_seqs;
 };
 
 enum search_parse_result {

@@ -17,6 +17,7 @@
 #include "imap/mutf7.h"
 #include "imap/namespace.h"
 #include "imap/notify_push.h"
+#include "imap/uidonly.h"
 #include "auth/alert.h"
 #include "core/config.h"
 #include "core/flags.h"
@@ -420,6 +421,8 @@ static void session_execute(struct imap_session *s)
 			sess_tagged(s, "BAD", "Command not valid in this state");
 		return;
 	}
+	if (uidonly_refuse(s->cmd)) /* uidonly: RFC 9586 3 */
+		return;
 	def->fn(s->cmd, args, nargs);
 	/* A command either ended (sess_tagged), closed the session, or
 	 * installed a way to continue. */

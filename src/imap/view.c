@@ -5,6 +5,7 @@
 #include "imap/session_internal.h"
 #include "imap/condstore.h"
 #include "imap/namespace.h"
+#include "imap/uidonly.h"
 #include "core/util.h"
 
 #include <stdlib.h>
@@ -183,7 +184,7 @@ static void view_expunge(struct imap_session *s, uint32_t *expunged, size_t nexp
 			v->uids[kept++] = uid;
 	}
 	v->count = kept;
-	if (condstore_qresync(s)) {
+	if (condstore_qresync(s) || uidonly_on(s)) { /* uidonly: RFC 9586 3.4 */
 		/* RFC 7162 3.2.10: once QRESYNC is enabled, VANISHED replaces
 		 * EXPUNGE; only UIDs the client could see are reported. */
 		condstore_write_vanished(s, false, gone, nseqs);
@@ -395,9 +396,9 @@ static bool view_sync_in(struct imap_session *s, struct store_user *u, bool allo
 		if (!seq || (added && seq > v->count - added))
 			continue;
 		strbuf_reset(&line);
-		strbuf_addf(&line, "* %u FETCH (", seq);
+		bool by_uid = uidonly_fetch_open(s, &line, m->uid); /* uidonly */
 		/* RFC 7162 3.2.4: with QRESYNC every FETCH carries the UID. */
-		if (s->rev2 || qresync)
+		if ((s->rev2 || qresync) && !by_uid)
 			strbuf_addf(&line, "UID %u ", m->uid);
 		strbuf_adds(&line, "FLAGS ");
 		sess_write_flags(s, &line, m->flags, m->keywords, view_recent(v, m->uid));

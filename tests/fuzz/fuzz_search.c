@@ -6,10 +6,12 @@
  * Input layout: byte 0 picks the context (bit 0: IMAP4rev2, bit 1: a saved
  * "$" result exists, bits 2-3: the charset: none, UTF-8, ISO-8859-1,
  * an unknown one; bit 4: context, the first argument is a RETURN option
- * list), the rest is the criteria text.
+ * list; bit 5: sequence-number sets refused as after ENABLE UIDONLY or in
+ * ESEARCH), the rest is the criteria text.
  *
  * What is checked, beyond "no crash, no leak, no UB":
  *  - a failure gives a NULL tree and, for BAD, a static explanation;
+ *  - with sequence sets refused, no SK_SEQSET node is ever built;
  *  - a success gives an SK_AND root; OR nodes have two children and NOT
  *    one; every set is sorted, disjoint and free of 0; string keys carry
  *    their casefolded form;
@@ -192,6 +194,16 @@ static void check_return(const struct imap_arg *a)
 	free(rest.list);
 }
 
+static bool has_seqset(const struct search_key *k)
+{
+	if (k->type == SK_SEQSET)
+		return true;
+	for (size_t i = 0; i < k->nchildren; i++)
+		if (has_seqset(k->children[i]))
+			return true;
+	return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -206,6 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.saved = (data[0] & 2) ? &saved : NULL,
 		.charset = charsets[(data[0] >> 2) & 3],
 		.rev2 = (data[0] & 1) != 0,
+		.no_seqs = (data[0] & 32) ? "refused" : NULL,
 	};
 	struct imap_parser *p = fuzz_parse_command("SEARCH", data + 1, size - 1);
 	if (p) {
@@ -222,6 +235,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r == SEARCH_PARSE_OK) {
 			CHECK(key != NULL && key->type == SK_AND);
 			check_tree(key, 0);
+			if (ctx.no_seqs)
+				CHECK(!has_seqset(key));
 			run_messages(key);
 			search_key_free(key);
 		} else {

@@ -204,6 +204,9 @@ def search_seeds():
         "return_partial_all_bad": (16, b"(ALL PARTIAL 1:5) ALL"),
         "return_partial_mixed_bad": (16, b"(PARTIAL -1:5) ALL"),
         "return_fetch_mods": (16, b"(CHANGEDSINCE 5 PARTIAL 1:4294967295 VANISHED) ALL"),
+        # uidonly (RFC 9586 3) / multisearch (RFC 7377): sequence sets refused
+        "no_seqs_refused": (32, b"OR 1:3 UID 4"),
+        "no_seqs_uid_ok": (34, b"UID 1:* $ NOT UID 5"),
     }
     seeds = {k: bytes([ctx]) + v for k, (ctx, v) in c.items()}
     # Found by the first libFuzzer run (a harness mistake, kept as a seed):
@@ -401,6 +404,21 @@ def preview_seeds():
     return s
 
 
+# fuzz_multisearch (issue #12 uidonly): the text after "ESEARCH IN".
+def multisearch_seeds():
+    return {
+        "personal": b"(personal) ALL",
+        "several": b"(selected selected-delayed inboxes subscribed) ALL",
+        "named": b'(subtree Work subtree-one (A B) mailboxes "x y") ALL',
+        "literal": b"(mailboxes {3+}\r\nabc) ALL",
+        "scope": b"(personal (depth 1)) ALL",
+        "missing_name": b"(subtree) ALL",
+        "empty_list": b"(mailboxes ()) ALL",
+        "unknown": b"(bogus) ALL",
+        "too_many_names": b"(mailboxes (" + b" ".join(b"m%d" % i for i in range(300)) + b")) ALL",
+    }
+
+
 def main():
     write_corpus("fuzz_parser", parser_seeds())
     write_corpus("fuzz_mime", mime_seeds())
@@ -414,6 +432,7 @@ def main():
     write_corpus("fuzz_notify", notify_seeds())
     write_corpus("fuzz_metadata", metadata_seeds())
     write_corpus("fuzz_preview", preview_seeds())
+    write_corpus("fuzz_multisearch", multisearch_seeds())
 
 
 if __name__ == "__main__":

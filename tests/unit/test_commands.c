@@ -65,7 +65,8 @@ static const char *const AFTER_LOGIN = " COMPRESS=DEFLATE UTF8=ACCEPT";
 /* savedate, objectid, context ... (issue #12): every state, last rows
  * offered in all states */
 static const char *const TAIL =
-	" SAVEDATE OBJECTID CONTEXT=SEARCH CONTEXT=SORT PARTIAL PREVIEW REPLACE";
+	" SAVEDATE OBJECTID CONTEXT=SEARCH CONTEXT=SORT PARTIAL PREVIEW REPLACE UIDONLY"
+	" MULTISEARCH INPROGRESS";
 /* The last rows of the table, offered after login only (notify, metadata ...) */
 static const char *const LOGGED_TAIL = " NOTIFY METADATA METADATA-SERVER ACL RIGHTS=texk LIST-MYRIGHTS";
 
