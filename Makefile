@@ -2,9 +2,12 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CLANG_BUILD ?= build-clang
+FUZZ_BUILD ?= build-fuzz
+# fuzz-long: seconds each harness fuzzes (make test fuzzes each briefly)
+FUZZ_SECONDS ?= 600
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test test-fast test-asan test-fuzz build-clang clean
+.PHONY: all deps build run test test-fast test-asan test-fuzz fuzz-long build-clang clean
 
 all: build
 
@@ -43,5 +46,13 @@ build-clang: deps
 	@CC=clang cmake -S . -B $(CLANG_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(CLANG_BUILD) -j $(JOBS)
 
+# Long fuzzing, not part of make test: every harness for FUZZ_SECONDS, in
+# its own build directory (crashes under $(FUZZ_BUILD)/fuzz-work/NAME/crashes).
+fuzz-long: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DRAMPART_FUZZ_TIME=$(FUZZ_SECONDS) -DRAMPART_FUZZ_RUNS=-1 >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@cd $(FUZZ_BUILD) && ctest -R '^fuzz_run_' --output-on-failure -j $(JOBS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD) $(FUZZ_BUILD)

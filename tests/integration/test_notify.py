@@ -10,6 +10,7 @@ RFC 5465 5 answered BAD.
 Notifications arrive through the store's change feed: the tests wait for
 the expected line (bounded by a timeout), never for a time."""
 import re
+import zlib
 import time
 
 import pytest
@@ -252,13 +253,19 @@ def test_overflow_turns_notify_off():
     (b"ALL", b"BAD", b""),
     (b"SET (MAILBOXES (\"Other Users/bob/INBOX\") (MailboxName))", b"NO", b"[CANNOT]"),
 ])
-def test_refused(a, b, args, status, code):
+def test_refused(shared_server, args, status, code):
+    # One server for all the cases (a server start is most of each case).
+    a, b = Raw(shared_server), Raw(shared_server)
+    a.buf = b""
     a.ok(b"NOTIFY SET (PERSONAL (MailboxName))")
     data, st = a.cmd(b"NOTIFY " + args)
     assert st.startswith(status + b" " + code), (args, data)
     # A refused NOTIFY leaves the setting in force.
-    b.ok(b"CREATE Kept")
-    wait_for(a, rb'^\* LIST \(\) "/" "Kept"\r\n')
+    name = b"Kept-%d" % zlib.crc32(args)
+    b.ok(b"CREATE " + name)
+    wait_for(a, rb'^\* LIST \(\) "/" "' + name + rb'"\r\n')
+    a.close()
+    b.close()
 
 
 def test_name_limit():
