@@ -48,6 +48,10 @@ tls = implicit
 [security]
 # Empty: no network may log in without TLS, loopback included.
 trusted_networks =
+
+[http]
+# Prometheus /metrics and the status page (loopback only).
+address = 127.0.0.1:9143
 CONF
 fi
 
@@ -72,6 +76,7 @@ Rampart demo is starting.
   STARTTLS: 127.0.0.1:1143     implicit TLS: 127.0.0.1:1993
   user:password  $CRED          (also in $VAR/demo-credentials)
   certificate    $VAR/cert.pem (self-signed for localhost / 127.0.0.1)
+  status page    http://127.0.0.1:9143/   metrics: curl http://127.0.0.1:9143/metrics
 
 Try it:
   openssl s_client -connect 127.0.0.1:1993 -CAfile $VAR/cert.pem -quiet

@@ -6,6 +6,7 @@
  * wires the store's change feed to the IMAP layer's routing through the
  * network layer's protocol-neutral server_post_all. */
 #include "app/control.h"
+#include "app/http.h"
 #include "app/serve.h"
 #include "admin/admin.h"
 #include "auth/alert.h"
@@ -170,12 +171,17 @@ int app_serve(const struct config *cfg)
 	if (workpool_start(server_workers(srv)) < 0)
 		fatal("cannot start work pool");
 	pool = true;
+	/* [http]: /metrics and the status page, on a thread of their own;
+	 * handlers are registered above this line. */
+	if (http_start(cfg) < 0)
+		goto out;
 	server_start(srv);
 	serve_wait(&sigs, passdb, imap.oauth, srv);
 	log_info("event=stopping");
 	server_stop(srv);
 	rc = 0;
 out:
+	http_stop();
 	if (watching)
 		store_watch_stop();
 	if (pool)

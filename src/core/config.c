@@ -57,6 +57,7 @@ enum config_section {
 	SEC_MAILBOXES,   /* ext (issue #12) */
 	SEC_NAMESPACE,   /* acl (issue #12) */
 	SEC_METADATA,    /* metadata (issue #12) */
+	SEC_HTTP,        /* issue #13: metrics and status page */
 };
 
 static const char *const config_section_names[] = {
@@ -73,6 +74,7 @@ static const char *const config_section_names[] = {
 	[SEC_MAILBOXES] = "mailboxes",
 	[SEC_NAMESPACE] = "namespace",
 	[SEC_METADATA] = "metadata",
+	[SEC_HTTP] = "http",
 };
 
 enum config_type {
@@ -86,6 +88,16 @@ enum config_type {
 	T_CIDRS,     /* struct cidr_list */
 	T_BOOL,      /* bool: yes/no, on/off */
 	T_SPIKEACT,  /* int: enum alert_spike_action (log|throttle) */
+};
+
+/* The sections without a NAME, in the order `rampart config check`
+ * prints them. */
+static const enum config_section config_plain_sections[] = {
+	SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS, SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS,
+	SEC_POLICY, SEC_ALERTS, SEC_STORE, SEC_QUOTA, SEC_MAILBOXES,
+	SEC_NAMESPACE /* acl */,
+	SEC_METADATA /* metadata */,
+	SEC_HTTP /* issue #13 */,
 };
 
 struct config_key {
@@ -222,6 +234,11 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_METADATA, "comment", T_OPTSTR, meta_comment, 0, 0),
 	/* aclseen (issue #12): \Seen private to each reader of a shared mailbox */
 	KEY(SEC_NAMESPACE, "private_seen", T_BOOL, ns_private_seen, 0, 0),
+	/* [http] (issue #13): the loopback listener of /metrics and the status
+	 * page (app/http.c) */
+	KEY(SEC_HTTP, "address", T_OPTSTR, http_address, 0, 0),
+	KEY(SEC_HTTP, "allow_from", T_CIDRS, http_allow_from, 0, 0),
+	KEY(SEC_HTTP, "host_names", T_OPTSTR, http_host_names, 0, 0),
 };
 
 #undef KEY
@@ -552,6 +569,40 @@ static int config_parse_address(struct config_parse *p, const char *v, struct li
 	free(l->host);
 	l->host = xstrdup(host);
 	l->port = (uint16_t)n;
+	return 0;
+}
+
+/* "127.0.0.1:9143" or "[::1]:9143" into a numeric host and a port
+ * 1..65535; -1 when it is neither. For keys that name one address
+ * ([http] address); listeners have their own, more talkative parser. */
+int config_split_hostport(const char *v, char *host, size_t cap, uint16_t *port)
+{
+	const char *h = v, *colon;
+	size_t hlen;
+	if (*v == '[') {
+		const char *close = strchr(v, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		h = v + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(v, ':');
+		if (!colon || memchr(v, ':', (size_t)(colon - v)))
+			return -1;
+		hlen = (size_t)(colon - v);
+	}
+	if (hlen == 0 || hlen >= cap)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	unsigned char a[16];
+	if (inet_pton(*v == '[' ? AF_INET6 : AF_INET, host, a) != 1)
+		return -1;
+	uint32_t n;
+	if (parse_u32(colon + 1, strlen(colon + 1), &n) < 0 || n < 1 || n > 65535)
+		return -1;
+	*port = (uint16_t)n;
 	return 0;
 }
 
@@ -898,16 +949,10 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 		s++, len--;
 	while (len && config_is_space(s[len - 1]))
 		len--;
-	static const enum config_section plain[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
-						     SEC_ALERTS, SEC_STORE,
-						     SEC_QUOTA, SEC_MAILBOXES,
-						     SEC_NAMESPACE /* acl */,
-						     SEC_METADATA /* metadata */ };
-	for (size_t i = 0; i < ARRAY_SIZE(plain); i++) {
-		const char *n = config_section_names[plain[i]];
+	for (size_t i = 0; i < ARRAY_SIZE(config_plain_sections); i++) {
+		const char *n = config_section_names[config_plain_sections[i]];
 		if (len == strlen(n) && memcmp(s, n, len) == 0) {
-			p->sec = plain[i];
+			p->sec = config_plain_sections[i];
 			return;
 		}
 	}
@@ -951,7 +996,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
 		     "[certificate NAME], [security], [limits], [auth], [oauth], [passwords], "
-		     "[policy], [alerts] or [store])", (int)MIN(len, (size_t)64), s);
+		     "[policy], [alerts], [store], [quota], [mailboxes], [namespace], [metadata] "
+		     "or [http])", (int)MIN(len, (size_t)64), s);
 }
 
 /* Classifies a line the way libinih will (comment, continuation, section,
@@ -1110,6 +1156,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->meta_entries_max = 100;
 	c->meta_total_max = 1u << 20;
 	c->ns_private_seen = true; /* aclseen */
+	c->http_address = xstrdup("127.0.0.1:9143"); /* [http] */
 }
 
 static char *config_dir_of(const char *path)
@@ -1289,6 +1336,34 @@ static int config_validate_tls_policy(const struct config *c, const struct confi
 	return config_check_plaintext(c, err);
 }
 
+/* ---- [http] (issue #13) ---- */
+
+/* address: "" or "none" turns the listener off; otherwise a numeric
+ * HOST:PORT (brackets for IPv6). The status page names users and attacking
+ * addresses, so a non-loopback address needs an explicit allow_from. */
+static int config_check_http(struct config *c, char **err)
+{
+	if (!c->http_address || strcmp(c->http_address, "none") == 0) {
+		free(c->http_address);
+		c->http_address = NULL;
+		return 0;
+	}
+	char host[INET6_ADDRSTRLEN + 2];
+	uint16_t port;
+	if (config_split_hostport(c->http_address, host, sizeof(host), &port) < 0) {
+		*err = xasprintf("%s: [http] address '%s' is not a numeric HOST:PORT like "
+				 "127.0.0.1:9143 or [::1]:9143 (or none)", c->path, c->http_address);
+		return -1;
+	}
+	if (!config_host_loopback(host) && c->http_allow_from.n == 0) {
+		*err = xasprintf("%s: [http] address %s is not loopback: the status page shows users "
+				 "and attacking addresses; list who may read it in [http] allow_from",
+				 c->path, c->http_address);
+		return -1;
+	}
+	return 0;
+}
+
 static int config_validate(struct config *c, const struct config_parse *p, char **err)
 {
 	const char *cp = c->path;
@@ -1372,6 +1447,8 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 		*err = xasprintf("%s: [alerts] command must start with an absolute path", cp);
 		return -1;
 	}
+	if (config_check_http(c, err) < 0)
+		return -1;
 	/* [namespace] (acl): a prefix is one hierarchy level. */
 	if ((c->ns_other_users_prefix && strchr(c->ns_other_users_prefix, '/')) ||
 	    (c->ns_shared_prefix && strchr(c->ns_shared_prefix, '/'))) {
@@ -1486,6 +1563,9 @@ void config_free(struct config *c)
 	free(c->ns_public_owner);
 	free(c->meta_admin); /* metadata */
 	free(c->meta_comment);
+	free(c->http_address); /* [http] */
+	free(c->http_host_names);
+	cidr_list_free(&c->http_allow_from);
 	free(c->alert_geoip_database);
 	free(c->quota_admins);
 	free(c->mbox_drafts);
@@ -1568,14 +1648,9 @@ static void config_print_colon_list(FILE *f, const char *v)
 
 void config_print(const struct config *c, FILE *f)
 {
-	static const enum config_section order[] = { SEC_SERVER, SEC_TLS, SEC_SECURITY, SEC_LIMITS,
-						     SEC_AUTH, SEC_OAUTH, SEC_PASSWORDS, SEC_POLICY,
-						     SEC_ALERTS, SEC_STORE,
-						     SEC_QUOTA, SEC_MAILBOXES,
-						     SEC_NAMESPACE /* acl */,
-						     SEC_METADATA /* metadata */ };
+	const enum config_section *order = config_plain_sections;
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
-	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
+	for (size_t s = 0; s < ARRAY_SIZE(config_plain_sections); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);
 		for (size_t i = 0; i < ARRAY_SIZE(config_keys); i++) {
 			const struct config_key *k = &config_keys[i];

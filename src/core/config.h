@@ -31,6 +31,7 @@
  *   [quota]       storage, messages, mailboxes, admins
  *   [namespace]   other_users_prefix, shared_prefix, public_owner (imap/namespace.c)
  *   [metadata]    max_value_size, max_entries, max_total_size, admin, comment
+ *   [http]        address, allow_from, host_names (issue #13: /metrics, status page)
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -200,6 +201,10 @@ struct config {
 	char *meta_comment;          /* server /shared/comment, NULL: none */
 	/* aclseen: \Seen in another user's mailbox is each reader's own */
 	bool ns_private_seen;
+	/* [http] (issue #13, app/http.c): /metrics and the status page */
+	char *http_address;          /* "127.0.0.1:9143", NULL: no HTTP listener */
+	struct cidr_list http_allow_from; /* empty: loopback only */
+	char *http_host_names;       /* extra Host: names accepted besides IPs and localhost */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says
@@ -211,6 +216,9 @@ int config_load(const char *path, struct config **out, char **err);
  * that need a configuration without one. Free with config_free(). */
 struct config *config_new_defaults(const char *dir);
 void config_free(struct config *c);
+/* "127.0.0.1:9143" or "[::1]:9143": the numeric host (without brackets)
+ * into host[cap] and the port; -1 when v is not such an address. */
+int config_split_hostport(const char *v, char *host, size_t cap, uint16_t *port);
 /* Prints the effective configuration (every key, defaults included) in the
  * file's own format, for `rampart config check`. */
 void config_print(const struct config *c, FILE *f);

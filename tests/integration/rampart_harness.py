@@ -92,6 +92,9 @@ class Server:
         self.host = "127.0.0.1"
         self.port_starttls = free_port()
         self.port_tls = free_port()
+        # [http] (metrics, status page): its own free port per server, so
+        # parallel tests never meet on the default 127.0.0.1:9143.
+        self.port_http = free_port()
         self.user = user
         self.password = password
         self.conf_path = os.path.join(self.dir, "rampart.conf")
@@ -125,6 +128,8 @@ class Server:
             "auth_fail_delay_ms = %d" % fail_delay_ms,
             "[limits]",
             "preauth_timeout = 60",
+            "[http]",
+            "address = 127.0.0.1:%d" % self.port_http,
         ]
         pol = dict(self.POLICY_DEFAULTS)
         pol.update(policy or {})
