@@ -364,3 +364,54 @@ class Raw:
             self.s.close()
         except OSError:
             pass
+
+
+class UserConn:
+    """A raw TLS connection logged in as `user`, for tests with several
+    users: cmd() returns (the answer, the tagged status text after the
+    tag); the answer is text, or bytes when the subclass sets
+    decode = False. ok/no/bad assert the status."""
+
+    decode = True
+
+    def __init__(self, srv, user, password="correct horse battery staple"):
+        self.s = srv.raw(tls=True)
+        read_until(self.s, b"\r\n")
+        self.n = 0
+        self.ok('LOGIN %s "%s"' % (user, password))
+
+    def send(self, data):
+        self.n += 1
+        tag = b"t%d" % self.n
+        self.s.sendall(tag + b" " + data)
+        return tag
+
+    def cmd(self, text, timeout=60):
+        data = text.encode() if isinstance(text, str) else text
+        tag = self.send(data + b"\r\n")
+        out = read_tagged(self.s, tag, timeout=timeout)
+        last = [l for l in out.split(b"\r\n") if l.startswith(tag + b" ")][-1]
+        return (out.decode(errors="replace") if self.decode else out), last[len(tag) + 1:].decode()
+
+    def ok(self, text, **kw):
+        out, st = self.cmd(text, **kw)
+        assert st.startswith("OK"), (text, out[-800:])
+        return out
+
+    def no(self, text, code=None):
+        out, st = self.cmd(text)
+        assert st.startswith("NO"), (text, out[-800:])
+        if code:
+            assert "[%s]" % code in st, (text, st)
+        return st
+
+    def bad(self, text):
+        out, st = self.cmd(text)
+        assert st.startswith("BAD"), (text, out[-800:])
+        return st
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass

@@ -10,42 +10,15 @@ import time
 
 import pytest
 
-from rampart_harness import Server, read_tagged, read_until
+from rampart_harness import Server, UserConn, read_tagged, read_until
 
 PW = "correct horse battery staple"
 MSG = (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: shared %d\r\n"
        b"Message-ID: <m%d@example.org>\r\n\r\nbody %d\r\n")
 
 
-class Conn:
+class Conn(UserConn):
     """A raw TLS connection logged in as one user."""
-
-    def __init__(self, srv, user):
-        self.s = srv.raw(tls=True)
-        read_until(self.s, b"\r\n")
-        self.n = 0
-        self.ok('LOGIN %s "%s"' % (user, PW))
-
-    def cmd(self, text, timeout=20):
-        self.n += 1
-        tag = b"t%d" % self.n
-        data = text.encode() if isinstance(text, str) else text
-        self.s.sendall(tag + b" " + data + b"\r\n")
-        out = read_tagged(self.s, tag, timeout=timeout)
-        last = [l for l in out.split(b"\r\n") if l.startswith(tag + b" ")][-1]
-        return out.decode(errors="replace"), last[len(tag) + 1:].decode()
-
-    def ok(self, text, **kw):
-        out, st = self.cmd(text, **kw)
-        assert st.startswith("OK"), (text, out[-800:])
-        return out
-
-    def no(self, text, code=None):
-        out, st = self.cmd(text)
-        assert st.startswith("NO"), (text, out[-800:])
-        if code:
-            assert "[%s]" % code in st, (text, st)
-        return st
 
     def append(self, mailbox, i):
         msg = MSG % (i, i, i)
@@ -54,12 +27,6 @@ class Conn:
         self.s.sendall(tag + b' APPEND "%s" {%d+}\r\n' % (mailbox.encode(), len(msg)) + msg + b"\r\n")
         out = read_tagged(self.s, tag)
         return out.decode(errors="replace")
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
 
 
 @pytest.fixture(scope="module")

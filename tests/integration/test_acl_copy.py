@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from rampart_harness import Server, read_tagged, read_until
+from rampart_harness import Server, UserConn, read_tagged, read_until
 
 PW = "correct horse battery staple"
 
@@ -17,34 +17,8 @@ def msg(i, extra=b""):
             b"Message-ID: <x%d@example.org>\r\n\r\nbody %d\r\n" % (i, i, i)) + extra
 
 
-class Conn:
+class Conn(UserConn):
     """A raw TLS connection logged in as one user."""
-
-    def __init__(self, srv, user):
-        self.s = srv.raw(tls=True)
-        read_until(self.s, b"\r\n")
-        self.n = 0
-        self.ok('LOGIN %s "%s"' % (user, PW))
-
-    def cmd(self, text, timeout=60):
-        self.n += 1
-        tag = b"t%d" % self.n
-        data = text.encode() if isinstance(text, str) else text
-        self.s.sendall(tag + b" " + data + b"\r\n")
-        out = read_tagged(self.s, tag, timeout=timeout)
-        last = [l for l in out.split(b"\r\n") if l.startswith(tag + b" ")][-1]
-        return out.decode(errors="replace"), last[len(tag) + 1:].decode()
-
-    def ok(self, text, **kw):
-        out, st = self.cmd(text, **kw)
-        assert st.startswith("OK"), (text, out[-800:])
-        return out
-
-    def no(self, text, code):
-        out, st = self.cmd(text)
-        assert st.startswith("NO"), (text, out[-800:])
-        assert "[%s]" % code in st, (text, st)
-        return out
 
     def append(self, mailbox, data, flags="", date=None):
         self.n += 1
@@ -82,12 +56,6 @@ class Conn:
             pos = m.end() + n
         self.ok("CLOSE")
         return res
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
 
 
 @pytest.fixture(scope="module")

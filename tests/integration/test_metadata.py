@@ -8,64 +8,23 @@ import re
 
 import pytest
 
-from rampart_harness import Server, read_tagged, read_until
+from rampart_harness import Server, UserConn, read_tagged, read_until
 
 PW = "correct horse battery staple"
 LIMITS = ("[metadata]\nmax_value_size = 100\nmax_entries = 5\nmax_total_size = 1000\n"
           "admin = mailto:postmaster@example.org\ncomment = maintenance on sunday\n")
 
 
-class Conn:
-    """A raw TLS connection logged in as one user; commands are bytes or
-    str, answers are the raw bytes and the tagged status."""
+class Conn(UserConn):
+    """A raw TLS connection logged in as one user; answers are raw bytes."""
 
-    def __init__(self, srv, user):
-        self.s = srv.raw(tls=True)
-        read_until(self.s, b"\r\n")
-        self.n = 0
-        self.ok('LOGIN %s "%s"' % (user, PW))
-
-    def send(self, data):
-        self.n += 1
-        tag = b"t%d" % self.n
-        self.s.sendall(tag + b" " + data)
-        return tag
-
-    def cmd(self, text, timeout=20):
-        data = text.encode() if isinstance(text, str) else text
-        tag = self.send(data + b"\r\n")
-        out = read_tagged(self.s, tag, timeout=timeout)
-        last = [l for l in out.split(b"\r\n") if l.startswith(tag + b" ")][-1]
-        return out, last[len(tag) + 1:].decode()
-
-    def ok(self, text, **kw):
-        out, st = self.cmd(text, **kw)
-        assert st.startswith("OK"), (text, out[-800:])
-        return out
-
-    def no(self, text, code=None):
-        out, st = self.cmd(text)
-        assert st.startswith("NO"), (text, out[-800:])
-        if code:
-            assert "[%s]" % code in st, (text, st)
-        return st
-
-    def bad(self, text):
-        out, st = self.cmd(text)
-        assert st.startswith("BAD"), (text, out[-800:])
-        return st
+    decode = False
 
     def get(self, args):
         """GETMETADATA args -> {name: value bytes or None}, tagged status."""
         out, st = self.cmd("GETMETADATA " + args)
         assert st.startswith("OK"), (args, out[-800:])
         return parse_metadata(out), st
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
 
 
 def parse_metadata(data):
