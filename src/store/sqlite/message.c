@@ -208,12 +208,13 @@ int sqlite_msg_get(struct store_user *base, int64_t mailbox_id, const uint32_t *
 	return STORE_OK;
 }
 
-int sqlite_msg_cached(struct store_user *base, int64_t mailbox_id, uint32_t uid, char **envelope,
-		      char **bodystructure, char **body)
+/* One message's text columns (mailbox_id, uid bound as ?1, ?2): each
+ * non-NULL outs[i] receives column i, copied, or stays untouched for SQL
+ * NULL. STORE_ENOENT without such a message. */
+int sqlite_msg_texts(struct sqlite_user *u, enum store_stmt id, const char *what,
+		     int64_t mailbox_id, uint32_t uid, char **const *outs, int n)
 {
-	struct sqlite_user *u = sqlite_user_of(base);
-	char **outs[3] = { envelope, bodystructure, body };
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_CACHED);
+	sqlite3_stmt *st = sqlite_stmt(u, id);
 	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, mailbox_id);
@@ -221,7 +222,7 @@ int sqlite_msg_cached(struct store_user *base, int64_t mailbox_id, uint32_t uid,
 	int rc = sqlite3_step(st);
 	int r = STORE_OK;
 	if (rc == SQLITE_ROW) {
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < n; i++) {
 			const unsigned char *s = sqlite3_column_text(st, i);
 			if (outs[i] && s)
 				*outs[i] = xstrdup((const char *)s);
@@ -229,10 +230,18 @@ int sqlite_msg_cached(struct store_user *base, int64_t mailbox_id, uint32_t uid,
 	} else if (rc == SQLITE_DONE) {
 		r = STORE_ENOENT;
 	} else {
-		r = sqlite_db_error(u, "msg_cached");
+		r = sqlite_db_error(u, what);
 	}
 	sqlite_stmt_done(st);
 	return r;
+}
+
+int sqlite_msg_cached(struct store_user *base, int64_t mailbox_id, uint32_t uid, char **envelope,
+		      char **bodystructure, char **body)
+{
+	char **const outs[3] = { envelope, bodystructure, body };
+	return sqlite_msg_texts(sqlite_user_of(base), STMT_MSG_CACHED, "msg_cached", mailbox_id, uid,
+				outs, 3);
 }
 
 int sqlite_msg_get_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid,

@@ -20,25 +20,9 @@ int sqlite_preview_put_one(struct sqlite_user *u, const char *blob, const char *
 
 int sqlite_msg_preview(struct store_user *base, int64_t mailbox_id, uint32_t uid, char **preview)
 {
-	struct sqlite_user *u = sqlite_user_of(base);
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_PREVIEW_GET);
-	if (!st)
-		return STORE_EIO;
-	sqlite3_bind_int64(st, 1, mailbox_id);
-	sqlite3_bind_int64(st, 2, uid);
-	int rc = sqlite3_step(st);
-	int r = STORE_OK;
-	if (rc == SQLITE_ROW) {
-		const unsigned char *p = sqlite3_column_text(st, 0);
-		if (p)
-			*preview = xstrdup((const char *)p);
-	} else if (rc == SQLITE_DONE) {
-		r = STORE_ENOENT;
-	} else {
-		r = sqlite_db_error(u, "msg_preview");
-	}
-	sqlite_stmt_done(st);
-	return r;
+	char **const outs[1] = { preview };
+	return sqlite_msg_texts(sqlite_user_of(base), STMT_PREVIEW_GET, "msg_preview", mailbox_id,
+				uid, outs, 1);
 }
 
 int sqlite_preview_pending(struct store_user *base, int64_t *mailbox_id, uint32_t *uid,

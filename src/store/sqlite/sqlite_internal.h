@@ -277,6 +277,11 @@ int sqlite_changes(struct store_user *u, const char *reader, int64_t mailbox_id,
 		   uint32_t **expunged, size_t *nexpunged);
 /* One message by UID inside the caller's transaction (caller frees its
  * keywords); STORE_ENOENT when absent. */
+/* One message's text columns by statement (message.c): column i into
+ * *outs[i] (copied; untouched for NULL or a NULL outs[i]); STORE_ENOENT
+ * when (mailbox_id, uid) is no message. */
+int sqlite_msg_texts(struct sqlite_user *u, enum store_stmt id, const char *what,
+		     int64_t mailbox_id, uint32_t uid, char **const *outs, int n);
 int sqlite_msg_get_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid,
 		       struct store_msg *m);
 int sqlite_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
