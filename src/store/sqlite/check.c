@@ -1049,15 +1049,24 @@ static int ck_orphan(struct ck *c, const char *hex, const struct stat *fst)
 	bool recover = (cached || c->recover_all) && fst->st_size > 0;
 	if (!recover && time(NULL) - fst->st_mtime < (time_t)c->o->grace_seconds)
 		return STORE_OK;  /* an APPEND may be about to commit it */
-	ck_report(c, "orphan", NULL, 0, hex,
-		  recover ? "unindexed" : fst->st_size == 0 ? "empty" : "uncommitted",
-		  recover ? "moved_to_lost_found" : "removed", NULL);
-	if (!c->o->repair)
-		return STORE_OK;
+	const char *problem = recover ? "unindexed" : fst->st_size == 0 ? "empty" : "uncommitted";
 	if (!recover) {
-		ck_forget_blob(c, hex);
+		/* Removed first, so a file that would not go is reported as
+		 * not repaired. */
+		bool gone = false;
+		if (c->o->repair) {
+			char *path = ck_blob_path(c, hex);
+			ck_forget_blob(c, hex);
+			gone = access(path, F_OK) < 0 && errno == ENOENT;
+			free(path);
+		}
+		ck_report(c, "orphan", NULL, 0, hex, problem, gone ? "removed" : "none",
+			  c->o->repair && !gone ? "error=cannot_remove" : NULL);
 		return STORE_OK;
 	}
+	ck_report(c, "orphan", NULL, 0, hex, problem, "moved_to_lost_found", NULL);
+	if (!c->o->repair)
+		return STORE_OK;
 	struct stat st;
 	int fd = ck_blob_open(c, hex, &st);
 	if (fd < 0)
@@ -1147,11 +1156,11 @@ static void ck_tmp(struct ck *c)
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    now - st.st_mtime < (time_t)c->o->grace_seconds)
 			continue;
-		char *dt = xasprintf("file=tmp/%.80s", e->d_name);
-		ck_report(c, "tmp", NULL, 0, NULL, "stale_temp", "removed", dt);
+		bool gone = c->o->repair && unlinkat(dirfd(d), e->d_name, 0) == 0;
+		char *dt = xasprintf("file=tmp/%.80s%s", e->d_name,
+				     c->o->repair && !gone ? " error=cannot_remove" : "");
+		ck_report(c, "tmp", NULL, 0, NULL, "stale_temp", gone ? "removed" : "none", dt);
 		free(dt);
-		if (c->o->repair)
-			unlinkat(dirfd(d), e->d_name, 0);
 	}
 	closedir(d);
 }
