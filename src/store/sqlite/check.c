@@ -155,6 +155,31 @@ static int ck_exec(struct ck *c, const char *sql, int64_t a, int64_t b, int64_t 
 
 /* ---- 1. SQLite's own check, and the rebuild ---- */
 
+/* True when blobs/ holds at least one message file. */
+static bool ck_has_files(struct ck *c)
+{
+	char *top = xasprintf("%s/blobs", c->dir);
+	DIR *d = opendir(top);
+	bool any = false;
+	struct dirent *e;
+	while (d && !any && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *sub = xasprintf("%s/%s", top, e->d_name);
+		DIR *sd = opendir(sub);
+		struct dirent *f;
+		while (sd && !any && (f = readdir(sd)))
+			any = f->d_name[0] != '.';
+		if (sd)
+			closedir(sd);
+		free(sub);
+	}
+	if (d)
+		closedir(d);
+	free(top);
+	return any;
+}
+
 /* *damaged when the file cannot be opened as a database or its check
  * finds anything; each of the first lines SQLite gives is reported. */
 static int ck_integrity(struct ck *c, const char *index, bool *damaged)
@@ -200,8 +225,9 @@ static int ck_integrity(struct ck *c, const char *index, bool *damaged)
 	sqlite3_finalize(st);
 	st = NULL;
 	/* An empty or zeroed file passes SQLite's check as an empty
-	 * database; with message files beside it, the index was lost. */
-	if (!*damaged && (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE "
+	 * database; with message files beside it, the index was lost (a
+	 * store whose creation was cut short has none). */
+	if (!*damaged && ck_has_files(c) && (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE "
 					     "name IN ('messages','mailboxes','quota')",
 					     -1, &st, NULL) != SQLITE_OK ||
 			  sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 3)) {
@@ -1210,7 +1236,7 @@ static int ck_blob_cmp(const void *a, const void *b)
 
 static bool ck_str_eq(const char *a, const char *b)
 {
-	return a && b && strcmp(a, b) == 0;
+	return a && b ? strcmp(a, b) == 0 : a == b;
 }
 
 static int ck_cache_one(struct ck *c, const char *hex, const char *cached[3], const char *mbname,
@@ -1381,10 +1407,7 @@ int sqlite_check(const char *username, const struct store_check_opts *o,
 			goto out;
 	} else {
 		/* No index: a store only when message files are there. */
-		char *blobs = xasprintf("%s/blobs", c.dir);
-		bool files = stat(blobs, &st) == 0;
-		free(blobs);
-		if (!files)
+		if (!ck_has_files(&c))
 			goto out;
 		ck_report(&c, "integrity", NULL, 0, NULL, "missing_index", "rebuilt", NULL);
 		damaged = true;
