@@ -234,6 +234,33 @@ static void test_quota_and_counters(void **state)
 	store_user_close(u);
 }
 
+/* Repairs in one run do not undo each other: Lost+Found created after
+ * INBOX's UIDNEXT was raised keeps that raise. */
+static void test_several_at_once(void **state)
+{
+	(void)state;
+	char b[3][65];
+	seed("several", b);
+	sql("several", "UPDATE mailboxes SET uidnext=2 WHERE name='INBOX';"
+		       "UPDATE quota SET storage=storage+1");
+	char *p = blob_path("several", b[0]);
+	FILE *f = fopen(p, "r+");
+	fputc('Y', f);
+	fclose(f);
+	free(p);
+	struct found fd;
+	struct store_check_summary s;
+	assert_int_equal(check("several", true, 3600, &fd, &s), STORE_OK);
+	assert_true(has(&fd, "uid/uid_not_below_uidnext/raised"));
+	assert_true(has(&fd, "blob/hash/moved_to_lost_found"));
+	assert_true(has(&fd, "quota/storage/recounted"));
+	assert_int_equal(check("several", false, 3600, &fd, &s), STORE_OK);
+	assert_int_equal(fd.n, 0);
+	struct store_user *u = store_user_open("several");
+	assert_int_equal(append_msg(u, "INBOX", "Subject: e\r\n\r\nfive\r\n", 0, NULL), 4);
+	store_user_close(u);
+}
+
 static void test_row_deleted_lost_found(void **state)
 {
 	(void)state;
@@ -359,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_missing_blob_expunged),
 		cmocka_unit_test(test_changed_bytes_lost_found),
 		cmocka_unit_test(test_quota_and_counters),
+		cmocka_unit_test(test_several_at_once),
 		cmocka_unit_test(test_row_deleted_lost_found),
 		cmocka_unit_test(test_garbage_collected),
 		cmocka_unit_test(test_index_damaged_rebuilt),

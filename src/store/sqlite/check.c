@@ -499,11 +499,22 @@ static int ck_mailboxes_store(struct ck *c)
 static int ck_lost_found(struct ck *c, struct ck_mbox **out)
 {
 	if (!c->lf_id) {
+		/* Added to the list, not reloaded: the others' raised counters
+		 * and this run's modseqs are still to be written. */
+		struct store_mbox_row row;
 		int r = sqlite_mbox_insert_subscribed(c->u, STORE_CHECK_LOST_FOUND, &c->lf_id);
 		if (r == STORE_OK)
-			r = ck_mailboxes_load(c);
+			r = sqlite_mbox_by_id(c->u, c->lf_id, &row);
 		if (r != STORE_OK)
 			return r;
+		c->mb = xrealloc(c->mb, (c->nmb + 1) * sizeof(*c->mb));
+		struct ck_mbox *m = &c->mb[c->nmb++];
+		memset(m, 0, sizeof(*m));
+		m->id = row.id;
+		m->name = xstrdup(STORE_CHECK_LOST_FOUND);
+		m->uidvalidity = row.uidvalidity;
+		m->uidnext = row.uidnext;
+		m->highestmodseq = row.highestmodseq;
 	}
 	*out = ck_mbox_of(c, c->lf_id);
 	return *out ? STORE_OK : STORE_EIO;
