@@ -186,7 +186,7 @@ static int ck_integrity(struct ck *c, const char *index, bool *damaged)
 {
 	*damaged = false;
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(index, &db, SQLITE_OPEN_READWRITE, NULL);
+	int rc = sqlite3_open_v2(index, &db, SQLITE_OPEN_READONLY, NULL);
 	sqlite3_stmt *st = NULL;
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
