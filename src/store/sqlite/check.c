@@ -1309,7 +1309,7 @@ static int ck_cache(struct ck *c)
 		const char *b = (const char *)sqlite3_column_text(st, 0);
 		/* A damaged file's strings are not worth comparing. */
 		if (!store_blob_name_valid(b) ||
-		    bsearch(b, c->bad, c->nbad, sizeof(*c->bad), ck_blob_cmp))
+		    (c->nbad && bsearch(b, c->bad, c->nbad, sizeof(*c->bad), ck_blob_cmp)))
 			continue;
 		xgrow((void **)&blobs, &cap, n + 1, sizeof(*blobs));
 		xgrow((void **)&ids, &icap, n + 1, sizeof(*ids));
