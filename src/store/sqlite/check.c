@@ -155,29 +155,15 @@ static int ck_exec(struct ck *c, const char *sql, int64_t a, int64_t b, int64_t 
 
 /* ---- 1. SQLite's own check, and the rebuild ---- */
 
+static size_t ck_blob_names(struct ck *c, size_t max, bool report, char (**out)[65]);
+
 /* True when blobs/ holds at least one message file. */
 static bool ck_has_files(struct ck *c)
 {
-	char *top = xasprintf("%s/blobs", c->dir);
-	DIR *d = opendir(top);
-	bool any = false;
-	struct dirent *e;
-	while (d && !any && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char *sub = xasprintf("%s/%s", top, e->d_name);
-		DIR *sd = opendir(sub);
-		struct dirent *f;
-		while (sd && !any && (f = readdir(sd)))
-			any = f->d_name[0] != '.';
-		if (sd)
-			closedir(sd);
-		free(sub);
-	}
-	if (d)
-		closedir(d);
-	free(top);
-	return any;
+	char (*names)[65] = NULL;
+	size_t n = ck_blob_names(c, 1, false, &names);
+	free(names);
+	return n > 0;
 }
 
 /* *damaged when the file cannot be opened as a database or its check
@@ -1127,35 +1113,34 @@ static int ck_orphan(struct ck *c, const char *hex, const struct stat *fst)
 	return r;
 }
 
-/* Walks blobs/xx/ (the names are collected first: repairs add files). */
-static int ck_orphans(struct ck *c)
+/* The names of the message files in blobs/xx/, at most max of them;
+ * with report, other files there are reported. Caller frees *out. */
+static size_t ck_blob_names(struct ck *c, size_t max, bool report, char (**out)[65])
 {
 	char *top = xasprintf("%s/blobs", c->dir);
 	DIR *d = opendir(top);
-	char (*names)[65] = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
-	while (d && (e = readdir(d))) {
+	*out = NULL;
+	while (d && n < max && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
 		char *sub = xasprintf("%s/%s", top, e->d_name);
 		DIR *sd = opendir(sub);
 		struct dirent *f;
-		while (sd && (f = readdir(sd))) {
+		while (sd && n < max && (f = readdir(sd))) {
 			if (f->d_name[0] == '.')
 				continue;
 			char hex[66];
 			int len = snprintf(hex, sizeof(hex), "%s%s", e->d_name, f->d_name);
-			if (len != 64 || !store_blob_name_valid(hex)) {
-				char *p = xasprintf("%s/%s", e->d_name, f->d_name);
-				char *dt = xasprintf("file=blobs/%.80s", p);
+			if (len == 64 && store_blob_name_valid(hex)) {
+				xgrow((void **)out, &cap, n + 1, sizeof(**out));
+				memcpy((*out)[n++], hex, 65);
+			} else if (report) {
+				char *dt = xasprintf("file=blobs/%.20s/%.80s", e->d_name, f->d_name);
 				ck_report(c, "orphan", NULL, 0, NULL, "stray_file", "none", dt);
 				free(dt);
-				free(p);
-				continue;
 			}
-			xgrow((void **)&names, &cap, n + 1, sizeof(*names));
-			memcpy(names[n++], hex, 65);
 		}
 		if (sd)
 			closedir(sd);
@@ -1164,6 +1149,15 @@ static int ck_orphans(struct ck *c)
 	if (d)
 		closedir(d);
 	free(top);
+	return n;
+}
+
+/* Every file of blobs/ (the names are collected first: repairs add
+ * files). */
+static int ck_orphans(struct ck *c)
+{
+	char (*names)[65] = NULL;
+	size_t n = ck_blob_names(c, SIZE_MAX, true, &names);
 	int r = STORE_OK;
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
 		struct stat st;
