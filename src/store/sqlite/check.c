@@ -250,8 +250,64 @@ static void salvage_free(struct ck_salvage *s)
 	free(s->subs);
 }
 
-/* Reads what rows it can: each SELECT stops at the first page SQLite
- * cannot read, keeping the rows before it. */
+/* Appends the current row of a SALVAGE_COLUMNS statement. */
+#define SALVAGE_COLUMNS "mailbox_id,uid,flags,keywords,internaldate,internaldate_tz,size,blob"
+static void salvage_row(sqlite3_stmt *st, struct ck_salvage *s, size_t *cap, size_t *bcap)
+{
+	const char *blob = (const char *)sqlite3_column_text(st, 7);
+	const char *kw = (const char *)sqlite3_column_text(st, 3);
+	if (!store_blob_name_valid(blob))
+		return;
+	xgrow((void **)&s->rows, cap, s->nrows + 1, sizeof(*s->rows));
+	xgrow((void **)&s->blobs, bcap, s->nrows + 1, sizeof(*s->blobs));
+	struct ck_row *r = &s->rows[s->nrows];
+	memset(r, 0, sizeof(*r));
+	r->mailbox_id = sqlite3_column_int64(st, 0);
+	r->uid = (uint32_t)sqlite3_column_int64(st, 1);
+	r->msg.flags = (uint32_t)sqlite3_column_int64(st, 2);
+	r->msg.keywords = kw && *kw ? xstrdup(kw) : NULL;
+	r->msg.internaldate = sqlite3_column_int64(st, 4);
+	r->msg.internaldate_tz = sqlite3_column_int(st, 5);
+	r->size = (uint64_t)sqlite3_column_int64(st, 6);
+	memcpy(s->blobs[s->nrows++], blob, 65);
+}
+
+/* Probes a budget of lookups this large at most (a few seconds). */
+#define SALVAGE_PROBES_MAX 5000000u
+
+/* When a scan of messages stops at a damaged page, the rows behind it
+ * may still be reachable by key: per mailbox, seek the next UID from the
+ * last one found; a seek that fails skips one UID, up to the mailbox's
+ * UIDNEXT (bounded by SALVAGE_PROBES_MAX in all). */
+static void salvage_probe(sqlite3 *db, struct ck_salvage *s, const uint32_t *uidnext)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT " SALVAGE_COLUMNS " FROM messages WHERE mailbox_id=?1 "
+			       "AND uid>=?2 ORDER BY uid LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return;
+	size_t cap = 0, bcap = 0;
+	unsigned probes = 0;
+	for (size_t m = 0; m < s->nmb; m++) {
+		for (uint64_t uid = 1; uid < uidnext[m] && probes < SALVAGE_PROBES_MAX; probes++) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, s->mb[m].id);
+			sqlite3_bind_int64(st, 2, (int64_t)uid);
+			int rc = sqlite3_step(st);
+			if (rc == SQLITE_DONE)
+				break;
+			if (rc != SQLITE_ROW) {
+				uid++;
+				continue;
+			}
+			uid = (uint64_t)sqlite3_column_int64(st, 1) + 1;
+			salvage_row(st, s, &cap, &bcap);
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+/* Reads what rows it can: a scan stops at the first page SQLite cannot
+ * read; then the messages are looked up by key (salvage_probe). */
 static void salvage_read(const char *path, struct ck_salvage *s)
 {
 	sqlite3 *db = NULL;
@@ -260,13 +316,17 @@ static void salvage_read(const char *path, struct ck_salvage *s)
 		return;
 	}
 	sqlite3_stmt *st;
-	size_t cap = 0;
-	if (sqlite3_prepare_v2(db, "SELECT id,name FROM mailboxes", -1, &st, NULL) == SQLITE_OK) {
+	size_t cap = 0, ucap = 0;
+	uint32_t *uidnext = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT id,name,uidnext FROM mailboxes", -1, &st, NULL) ==
+	    SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			const char *name = (const char *)sqlite3_column_text(st, 1);
 			if (!name)
 				continue;
 			xgrow((void **)&s->mb, &cap, s->nmb + 1, sizeof(*s->mb));
+			xgrow((void **)&uidnext, &ucap, s->nmb + 1, sizeof(*uidnext));
+			uidnext[s->nmb] = (uint32_t)sqlite3_column_int64(st, 2);
 			s->mb[s->nmb].id = sqlite3_column_int64(st, 0);
 			s->mb[s->nmb++].name = xstrdup(name);
 		}
@@ -274,28 +334,24 @@ static void salvage_read(const char *path, struct ck_salvage *s)
 	sqlite3_finalize(st);
 	cap = 0;
 	size_t bcap = 0;
-	if (sqlite3_prepare_v2(db, "SELECT mailbox_id,uid,flags,keywords,internaldate,"
-			       "internaldate_tz,size,blob FROM messages", -1, &st, NULL) == SQLITE_OK) {
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			const char *blob = (const char *)sqlite3_column_text(st, 7);
-			const char *kw = (const char *)sqlite3_column_text(st, 3);
-			if (!store_blob_name_valid(blob))
-				continue;
-			xgrow((void **)&s->rows, &cap, s->nrows + 1, sizeof(*s->rows));
-			xgrow((void **)&s->blobs, &bcap, s->nrows + 1, sizeof(*s->blobs));
-			struct ck_row *r = &s->rows[s->nrows];
-			memset(r, 0, sizeof(*r));
-			r->mailbox_id = sqlite3_column_int64(st, 0);
-			r->uid = (uint32_t)sqlite3_column_int64(st, 1);
-			r->msg.flags = (uint32_t)sqlite3_column_int64(st, 2);
-			r->msg.keywords = kw && *kw ? xstrdup(kw) : NULL;
-			r->msg.internaldate = sqlite3_column_int64(st, 4);
-			r->msg.internaldate_tz = sqlite3_column_int(st, 5);
-			r->size = (uint64_t)sqlite3_column_int64(st, 6);
-			memcpy(s->blobs[s->nrows++], blob, 65);
-		}
+	int rc = SQLITE_ERROR;
+	if (sqlite3_prepare_v2(db, "SELECT " SALVAGE_COLUMNS " FROM messages", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			salvage_row(st, s, &cap, &bcap);
 	}
 	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < s->nrows; i++)
+			free(s->rows[i].msg.keywords);
+		s->nrows = 0;
+		free(s->rows);
+		free(s->blobs);
+		s->rows = NULL;
+		s->blobs = NULL;
+		salvage_probe(db, s, uidnext);
+	}
+	free(uidnext);
 	cap = 0;
 	if (sqlite3_prepare_v2(db, "SELECT name FROM subscriptions", -1, &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -1259,7 +1315,9 @@ static int ck_cache_one(struct ck *c, const char *hex, const char *cached[3], co
 	for (int i = 0; i < 3; i++)
 		if (!ck_str_eq(cached[i], fresh[i]))
 			snprintf(problem + strlen(problem), sizeof(problem) - strlen(problem), "%s%s",
-				 problem[0] ? "," : "", cached[i] ? what[i] : "missing");
+				 problem[0] ? "," : "", what[i]);
+	if (problem[0] && !cached[0] && !cached[1] && !cached[2])
+		snprintf(problem, sizeof(problem), "missing");
 	int r = STORE_OK;
 	if (problem[0]) {
 		ck_report(c, "cache", mbname, uid, hex, problem, "recomputed", NULL);
