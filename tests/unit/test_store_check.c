@@ -345,6 +345,63 @@ static void test_index_damaged_rebuilt(void **state)
 	free(dir);
 }
 
+/* One damaged page of the messages table: the rows behind it are found
+ * by key and go back to their mailboxes; only the damaged page's
+ * messages end in Lost+Found; none is lost. */
+static void test_bad_page_salvaged_by_key(void **state)
+{
+	(void)state;
+	enum { N = 150 };
+	struct store_user *u = store_user_open("badpage");
+	assert_int_equal(store_mailbox_create(u, "Work", NULL), STORE_OK);
+	static struct store_append a[N];
+	static char text[N][64];
+	for (int i = 0; i < N; i++) {
+		snprintf(text[i], sizeof(text[i]), "Subject: %d\r\n\r\nbody %d\r\n", i, i);
+		append_init(&a[i], text[i], 0, NULL);
+	}
+	uint32_t uv;
+	assert_int_equal(store_append(u, "INBOX", a, N / 2, &uv), STORE_OK);
+	assert_int_equal(store_append(u, "Work", a + N / 2, N - N / 2, &uv), STORE_OK);
+	store_user_close(u);
+	store_cache_drop();
+	sql("badpage", "PRAGMA wal_checkpoint(TRUNCATE)");
+	char *dir = store_user_dir("badpage");
+	char *index = NULL;
+	assert_true(asprintf(&index, "%s/index.sqlite", dir) > 0);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t pages[64];
+	int np = 0;
+	assert_int_equal(sqlite3_open(index, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT pageno FROM dbstat WHERE name='messages' "
+					    "AND pagetype='leaf' ORDER BY pageno", -1, &st, NULL),
+			 SQLITE_OK);
+	while (np < 64 && sqlite3_step(st) == SQLITE_ROW)
+		pages[np++] = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_true(np >= 3);
+	FILE *f = fopen(index, "r+");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, (long)(pages[np / 2] - 1) * 4096, SEEK_SET), 0);
+	for (int i = 0; i < 4096; i++)
+		fputc(0xff, f);
+	fclose(f);
+	struct found fd;
+	struct store_check_summary s;
+	assert_int_equal(check("badpage", true, 3600, &fd, &s), STORE_OK);
+	assert_true(s.rebuilt);
+	assert_true(s.lost_found > 0 && s.lost_found < N / 2);
+	size_t inbox = count_in("badpage", "INBOX"), work = count_in("badpage", "Work");
+	assert_true(inbox > 0 && work > 0);
+	assert_int_equal(inbox + work + s.lost_found, N);
+	assert_int_equal(check("badpage", false, 3600, &fd, &s), STORE_OK);
+	assert_int_equal(fd.n, 0);
+	free(index);
+	free(dir);
+}
+
 /* A child appends until killed, telling the parent of each APPEND
  * acknowledged; killed after a few, in the middle of the next: what the
  * crash leaves (bytes written, no commit) is in flight for a check, which
@@ -407,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_row_deleted_lost_found),
 		cmocka_unit_test(test_garbage_collected),
 		cmocka_unit_test(test_index_damaged_rebuilt),
+		cmocka_unit_test(test_bad_page_salvaged_by_key),
 		cmocka_unit_test(test_crash_leaves_nothing_to_report),
 	};
 	return store_test_run("store_check", tests, sizeof(tests) / sizeof(tests[0]), g_mail);
