@@ -22,6 +22,8 @@ static int usage(FILE *f)
 		"  deliver [-c FILE] USER [MAILBOX] < msg   deliver one message durably\n"
 		"  config check [-c FILE]           validate and print the configuration\n"
 		"  security status|unlock IP|USER [-c FILE]  lockouts of the running server\n"
+		/* check (issue #13) */
+		"  check [--repair] [--quick] USER...|--all [-c FILE]  verify/repair the index\n"
 		"  version\n"
 		"FILE defaults to " ADMIN_DEFAULT_CONFIG "\n");
 	return f == stderr ? EX_USAGE : 0;
@@ -71,6 +73,9 @@ int main(int argc, char **argv)
 		return admin_security_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "deliver") == 0)
 		return admin_deliver_main(argc - 1, argv + 1);
+	/* check (issue #13) */
+	if (strcmp(cmd, "check") == 0)
+		return admin_check_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("rampart %s\n", RAMPART_VERSION);
 		return 0;

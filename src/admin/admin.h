@@ -38,5 +38,7 @@ int admin_security_main(int argc, char **argv);
 /* The [quota] defaults handed to the store (cli_quota.c): after
  * store_init() in every process that writes mail. */
 void admin_quota_defaults(const struct config *cfg);
+/* check (issue #13): `rampart check`; argv[0] is "check" (cli_check.c). */
+int admin_check_main(int argc, char **argv);
 
 #endif

@@ -172,6 +172,10 @@ struct store_backend {
 			    struct store_pvtseen **out, size_t *n);
 	int (*pvtseen_count)(struct store_user *u, int64_t mailbox_id, const char *reader,
 			     uint32_t *seen);
+	/* check (issue #13): as store_check_user(); o->report is set, the
+	 * username valid. */
+	int (*check)(const char *username, const struct store_check_opts *o,
+		     struct store_check_summary *sum);
 };
 
 /* The registered backends (store.c lists them). */

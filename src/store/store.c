@@ -836,3 +836,18 @@ int store_quota_recount(struct store_user *u, struct store_quota_usage *stored,
 		*counted = c;
 	return r;
 }
+
+/* check (issue #13): the front's part is the arguments; the backend
+ * knows its files. */
+int store_check_user(const char *username, const struct store_check_opts *o,
+		     struct store_check_summary *sum)
+{
+	if (!o || !o->report || !sum)
+		return STORE_EINVAL;
+	char *dir = store_user_dir(username);
+	if (!dir)
+		return STORE_EINVAL;
+	free(dir);
+	memset(sum, 0, sizeof(*sum));
+	return g_be->check(username, o, sum);
+}

@@ -642,4 +642,58 @@ int store_flags_as(struct store_user *u, const char *reader, int64_t mailbox_id,
  * unseen becomes the messages without the reader's \Seen. */
 int store_pvtseen_status(struct store_user *u, const char *reader, struct store_mailbox *mb);
 
+/* ---- Index check and repair (issue #13 check; store/sqlite/check.c) ----
+ * `rampart check`: the index against the message files and against its
+ * own invariants (numbers above). Each finding goes to the report
+ * callback as it is found; with repair, each is fixed in the same run
+ * without losing mail (docs/operations.md "Checking and repairing the
+ * index" states every rule). The store cannot parse MIME: the caller
+ * gives the function that computes the cached strings (mail/mailcache.h),
+ * and without it cached data is not compared. */
+#define STORE_CHECK_LOST_FOUND "Lost+Found"
+
+struct store_check_finding {
+	const char *check;       /* blob, orphan, tmp, quota, uid, modseq, uidvalidity, cache,
+				  * integrity, subscription, mailbox */
+	const char *mailbox;     /* NULL: none */
+	uint32_t uid;            /* 0: none */
+	const char *blob;        /* NULL: none */
+	const char *problem;     /* missing, size, hash, ... */
+	const char *action;      /* "none" without repair, else what was done */
+	const char *detail;      /* NULL, or a short key=value text */
+};
+typedef void (*store_check_report_fn)(const struct store_check_finding *f, void *ctx);
+/* What the cached strings of a message with these bytes are (malloc'd,
+ * as mail_cache_compute). */
+typedef void (*store_check_cache_fn)(const char *data, size_t len, char **envelope,
+				     char **bodystructure, char **body);
+
+struct store_check_opts {
+	bool repair;
+	bool quick;              /* existence and size only: no hashing, no re-parse */
+	/* Blob and temp files younger than this may belong to an append in
+	 * flight (bytes are written before the index commit): left alone. */
+	unsigned grace_seconds;
+	store_check_report_fn report;   /* required */
+	store_check_cache_fn cache;     /* NULL: cached data not compared */
+	void *ctx;
+};
+
+struct store_check_summary {
+	uint64_t mailboxes;
+	uint64_t messages;       /* index rows looked at */
+	uint64_t blobs;          /* message files looked at */
+	uint64_t findings;
+	uint64_t repaired;
+	uint64_t lost_found;     /* messages put into Lost+Found */
+	bool rebuilt;            /* the index file was set aside and rebuilt */
+};
+
+/* Checks (and with o->repair repairs) the store of username, which need
+ * not be open. STORE_ENOENT: the user has no store; STORE_EIO: the check
+ * itself could not run (a finding is not an error). Safe against a
+ * running server: see docs/operations.md. */
+int store_check_user(const char *username, const struct store_check_opts *o,
+		     struct store_check_summary *sum);
+
 #endif

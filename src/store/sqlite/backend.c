@@ -66,4 +66,6 @@ const struct store_backend store_sqlite_backend = {
 	/* aclseen (issue #12) */
 	.pvtseen_rows = sqlite_pvtseen_rows,
 	.pvtseen_count = sqlite_pvtseen_count,
+	/* check (issue #13) */
+	.check = sqlite_check,
 };

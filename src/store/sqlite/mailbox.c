@@ -564,3 +564,11 @@ int sqlite_mailbox_keywords(struct store_user *base, int64_t mailbox_id, char **
 	strbuf_free(&b);
 	return STORE_OK;
 }
+
+/* check (issue #13): a mailbox created by a repair (Lost+Found, INBOX),
+ * inside the caller's write transaction, subscribed. */
+int sqlite_mbox_insert_subscribed(struct sqlite_user *u, const char *name, int64_t *id)
+{
+	int r = mbox_insert(u, name, NULL, 1, 1, 1, id);
+	return r == STORE_OK ? subscription_set(u, name, true) : r;
+}

@@ -732,3 +732,16 @@ out:
 	free(gone);
 	return r;
 }
+
+/* check (issue #13): row primitives for store/sqlite/check.c, inside the
+ * caller's write transaction. */
+int sqlite_msg_insert(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, uint64_t modseq,
+		      const struct store_msg *m)
+{
+	return msg_insert(u, mailbox_id, uid, modseq, m);
+}
+
+int sqlite_msg_delete_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, char blob[65])
+{
+	return msg_delete_one(u, mailbox_id, uid, blob);
+}

@@ -401,6 +401,16 @@ int sqlite_pvtseen_rows(struct store_user *u, int64_t mailbox_id, const char *re
 int sqlite_pvtseen_count(struct store_user *u, int64_t mailbox_id, const char *reader,
 			 uint32_t *seen);
 
+/* ---- check.c: `rampart check` (issue #13 check) ---- */
+/* Row primitives of message.c and mailbox.c it uses, inside the caller's
+ * write transaction (message.c: msg_insert, msg_delete_one). */
+int sqlite_msg_insert(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, uint64_t modseq,
+		      const struct store_msg *m);
+int sqlite_msg_delete_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, char blob[65]);
+int sqlite_mbox_insert_subscribed(struct sqlite_user *u, const char *name, int64_t *id);
+int sqlite_check(const char *username, const struct store_check_opts *o,
+		 struct store_check_summary *sum);
+
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);
 void sqlite_watch_stop(void);
