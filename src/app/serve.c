@@ -21,6 +21,7 @@
 #include "core/workpool.h"
 #include "imap/notify.h"
 #include "imap/proto.h"
+#include "lmtp/lmtp.h"
 #include "net/server.h"
 #include "store/store.h"
 
@@ -99,8 +100,10 @@ int app_serve(const struct config *cfg)
 	 * process is still single-threaded and root (auth/rehash.h). */
 	struct rehash *rehash = rehash_start(cfg, passdb);
 	struct imap_proto imap = { .cfg = cfg, .passdb = passdb };
+	struct lmtp_proto lmtp = { .cfg = cfg, .passdb = passdb };
 	struct server_proto protos[LISTENER_PROTO__COUNT] = {
 		[LISTENER_PROTO_IMAP] = { &imap_proto_ops, &imap },
+		[LISTENER_PROTO_LMTP] = { &lmtp_proto_ops, &lmtp },
 	};
 	/* Cached store handles are per thread and are what a descriptor
 	 * shortage can give back. */
@@ -112,7 +115,15 @@ int app_serve(const struct config *cfg)
 	int rc = 1;
 	bool store_up = false, watching = false, pool = false, policy = false,
 	     alerts = false;
-	struct server *srv = server_new(cfg, protos, &hooks);
+	struct server *srv = NULL;
+	/* lmtp: the default LMTP socket lives in state_dir, which must exist
+	 * (owned by the run user) before the listeners bind. */
+	if (privs_state_dir(cfg, cfg->state_dir) < 0 ||
+	    (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)) {
+		log_err("event=startup_error msg=\"cannot create state_dir\" path=%s", cfg->state_dir);
+		goto out;
+	}
+	srv = server_new(cfg, protos, &hooks);
 	if (!srv)
 		goto out;
 	if (privs_state_dir(cfg, cfg->state_dir) < 0 || privs_drop(cfg) < 0)
