@@ -1662,7 +1662,8 @@ void config_print(const struct config *c, FILE *f)
 						     SEC_ALERTS, SEC_STORE,
 						     SEC_QUOTA, SEC_MAILBOXES,
 						     SEC_NAMESPACE /* acl */,
-						     SEC_METADATA /* metadata */ };
+						     SEC_METADATA /* metadata */,
+						     SEC_LMTP /* lmtp */ };
 	fprintf(f, "# effective configuration of %s\n", c->path ? c->path : "(none)");
 	for (size_t s = 0; s < ARRAY_SIZE(order); s++) {
 		fprintf(f, "%s[%s]\n", s ? "\n" : "", config_section_names[order[s]]);
