@@ -235,6 +235,7 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_LMTP, "max_text_line", T_SIZE, lmtp_max_text_line, 1000, 16u << 20),
 	KEY(SEC_LMTP, "idle_timeout", T_UINT, lmtp_idle_timeout, 10, 3600),
 	KEY(SEC_LMTP, "default_socket", T_BOOL, lmtp_default_socket, 0, 0),
+	KEY(SEC_LMTP, "group_commit", T_BOOL, lmtp_group_commit, 0, 0),
 };
 
 #undef KEY
@@ -1132,6 +1133,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->lmtp_max_text_line = 65536;
 	c->lmtp_idle_timeout = 300;
 	c->lmtp_default_socket = true;
+	c->lmtp_group_commit = true;
 }
 
 static char *config_dir_of(const char *path)

@@ -32,7 +32,7 @@
  *   [namespace]   other_users_prefix, shared_prefix, public_owner (imap/namespace.c)
  *   [metadata]    max_value_size, max_entries, max_total_size, admin, comment
  *   [lmtp]        recipient_delimiter, detail_to_folder, max_recipients, max_text_line,
- *                 idle_timeout, default_socket (src/lmtp/)
+ *                 idle_timeout, default_socket, group_commit (src/lmtp/)
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -213,6 +213,7 @@ struct config {
 	size_t lmtp_max_text_line;      /* bytes of one DATA line incl. CRLF (RFC 5321 4.5.3.1.6: >= 1000) */
 	unsigned lmtp_idle_timeout;     /* seconds of client silence (RFC 5321 4.5.3.2.7: 5 min) */
 	bool lmtp_default_socket;       /* no LMTP listener configured: unix:<state_dir>/lmtp.sock */
+	bool lmtp_group_commit;         /* concurrent deliveries to one user share a commit */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

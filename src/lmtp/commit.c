@@ -2,16 +2,18 @@
  * grouped into one commit"): 32 MTA connections delivering to one user
  * at once should not pay 32 SQLite commit syncs in a row.
  *
- * Each user with deliveries in flight has a queue here. The first
- * delivery to find no queue creates it and submits a leader job to the
- * work pool; later deliveries only append to the queue and return at
- * once (no pool thread waits). The leader takes everything queued (at
- * most LMTP_BATCH_MAX), commits it with one store_append() per target
- * mailbox, which fsyncs every blob and then commits one transaction
- * (one WAL sync), and loops while more arrived during that commit: the
- * longer a commit takes, the larger the next batch grows, which is what
- * makes this pay under load and cost nothing when idle (a lone delivery
- * is a batch of one).
+ * Each recipient's delivery is a work-pool job. It first makes the
+ * message's blob durable on its own (store_msg_prepare: write or link,
+ * fsync, rename, directory fsync), in parallel with every other job,
+ * then joins its user's queue. The job that finds no queue for its user
+ * creates it and becomes the leader: it takes everything queued (at most
+ * LMTP_BATCH_MAX), commits it with one store_append() per target
+ * mailbox, which now only inserts rows in one transaction (one WAL
+ * sync), and loops while more arrived during that commit. Followers
+ * return at once: no pool thread waits on another. The longer a commit
+ * takes, the larger the next batch grows, which is what makes this pay
+ * under load and cost nothing when idle (a lone delivery is a batch of
+ * one).
  *
  * store_append() is all-or-nothing (RFC 3502 semantics), so one message
  * over quota would fail its batch: a failed batch is retried message by
@@ -46,11 +48,7 @@ struct lmtp_queue {
 	struct lmtp_queue *next;
 };
 
-struct lmtp_leader {
-	struct workpool_job wp;
-	struct lmtp_queue *q;
-};
-
+static atomic_bool g_grouping = true; /* [lmtp] group_commit, set by every session */
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lmtp_queue *q_list; /* users with a leader at work */
 static atomic_ulong counters[LMTP_C__COUNT];
@@ -106,6 +104,7 @@ static void lmtp_commit_group(struct store_user *u, const char *mailbox, struct 
 			.in_file = true, .fd = t->fd, .len = (size_t)t->len, .internaldate = -1,
 			.envelope = t->envelope, .bodystructure = t->bodystructure, .body = t->body,
 			.search = t->search, .preview = t->preview,
+			.blob_hex = v[i]->blob[0] ? v[i]->blob : NULL,
 		};
 	}
 	uint32_t uidvalidity;
@@ -208,57 +207,101 @@ static void lmtp_leader_loop(struct lmtp_queue *q)
 	}
 }
 
-static void lmtp_leader_run(struct workpool_job *wj)
+/* The blob of d written and fsync'd by the delivery's own job, in
+ * parallel with every other delivery's; the leader then only inserts
+ * rows. On failure the append writes the blob itself (and reports). */
+static void lmtp_prepare(struct lmtp_delivery *d)
 {
-	lmtp_leader_loop(((struct lmtp_leader *)wj)->q);
-	/* The pool thread's cached handles stay for the next job. */
+	struct lmtp_txn *t = d->txn;
+	lmtp_txn_cache(t);
+	d->blob[0] = '\0';
+	struct store_user *u = store_user_open(d->user);
+	if (!u)
+		return;
+	struct store_append a = { .in_file = true, .fd = t->fd, .len = (size_t)t->len };
+	if (store_msg_prepare(u, &a, d->blob) != STORE_OK)
+		d->blob[0] = '\0';
+	store_user_close(u);
 }
 
-static void lmtp_leader_done(struct workpool_job *wj)
+/* Queues d for its user's leader; with no leader at work, this thread
+ * becomes it and commits until the queue is empty. */
+static void lmtp_enqueue(struct lmtp_delivery *d)
+{
+	d->next = NULL;
+	pthread_mutex_lock(&q_lock);
+	struct lmtp_queue *q = q_list;
+	while (q && strcmp(q->user, d->user) != 0)
+		q = q->next;
+	bool lead = !q;
+	if (lead) {
+		q = xcalloc(1, sizeof(*q));
+		q->user = xstrdup(d->user);
+		q->next = q_list;
+		q_list = q;
+	}
+	if (q->tail)
+		q->tail->next = d;
+	else
+		q->head = d;
+	q->tail = d;
+	pthread_mutex_unlock(&q_lock);
+	if (lead)
+		lmtp_leader_loop(q);
+}
+
+static void lmtp_deliver_one(struct lmtp_delivery *d)
+{
+	lmtp_prepare(d);
+	if (atomic_load(&g_grouping)) {
+		lmtp_enqueue(d);
+		return;
+	}
+	lmtp_commit_batch(d->user, &d, 1);
+	lmtp_delivery_finish(d);
+}
+
+struct lmtp_job {
+	struct workpool_job wp;
+	struct lmtp_delivery *d;
+};
+
+static void lmtp_job_run(struct workpool_job *wj)
+{
+	lmtp_deliver_one(((struct lmtp_job *)wj)->d);
+}
+
+static void lmtp_job_free(struct workpool_job *wj)
 {
 	free(wj);
 }
 
+void lmtp_commit_set_grouping(bool on)
+{
+	atomic_store(&g_grouping, on);
+}
+
 void lmtp_commit_submit(struct lmtp_txn *t)
 {
-	/* Once its last delivery is queued, t may complete and be freed on
-	 * another thread (or inline below): read nothing of it after that. */
+	/* Once its last delivery is handed on, t may complete and be freed
+	 * on another thread (or inline below): read nothing of it after. */
 	size_t nd = t->nd;
 	struct event_base *base = t->wp.base;
 	atomic_store(&t->left, nd);
+	for (size_t i = 0; i < nd; i++)
+		t->d[i].txn = t;
+	struct lmtp_delivery *d = t->d;
 	for (size_t i = 0; i < nd; i++) {
-		struct lmtp_delivery *d = &t->d[i];
-		d->txn = t;
-		d->next = NULL;
-		pthread_mutex_lock(&q_lock);
-		struct lmtp_queue *q = q_list;
-		while (q && strcmp(q->user, d->user) != 0)
-			q = q->next;
-		bool lead = !q;
-		if (lead) {
-			q = xcalloc(1, sizeof(*q));
-			q->user = xstrdup(d->user);
-			q->next = q_list;
-			q_list = q;
-		}
-		if (q->tail)
-			q->tail->next = d;
-		else
-			q->head = d;
-		q->tail = d;
-		pthread_mutex_unlock(&q_lock);
-		if (!lead)
-			continue;
 		if (!workpool_running()) {
-			lmtp_leader_loop(q);  /* tools and unit tests: inline */
+			lmtp_deliver_one(&d[i]); /* tools and unit tests: inline */
 			continue;
 		}
-		struct lmtp_leader *l = xcalloc(1, sizeof(*l));
-		l->q = q;
-		l->wp.run = lmtp_leader_run;
-		l->wp.done = lmtp_leader_done;
-		l->wp.base = base;
-		workpool_submit(&l->wp);
+		struct lmtp_job *j = xcalloc(1, sizeof(*j));
+		j->d = &d[i];
+		j->wp.run = lmtp_job_run;
+		j->wp.done = lmtp_job_free;
+		j->wp.base = base;
+		workpool_submit(&j->wp);
 	}
 }
 

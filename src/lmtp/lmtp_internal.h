@@ -25,6 +25,7 @@ struct lmtp_delivery {
 	char *user;                 /* the passdb/store user */
 	char *mailbox;              /* "INBOX" or the +detail folder (falls back to INBOX) */
 	int result;                 /* STORE_OK or a STORE_E* code */
+	char blob[65];              /* made durable ahead (store_msg_prepare), "" if not */
 	struct lmtp_txn *txn;
 	struct lmtp_delivery *next; /* in its user's commit queue */
 };
@@ -54,6 +55,9 @@ void lmtp_txn_free(struct lmtp_txn *t);
 /* Hands each delivery to its user's commit queue; t->wp.done runs on
  * t->wp.base once all are committed (inline when no work pool runs). */
 void lmtp_commit_submit(struct lmtp_txn *t);
+/* [lmtp] group_commit: false commits every delivery in a job of its own.
+ * Set before serving. */
+void lmtp_commit_set_grouping(bool on);
 
 /* Counters (lmtp.h), incremented by the session and the committer. */
 enum lmtp_counter {

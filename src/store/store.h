@@ -301,6 +301,9 @@ struct store_append {
 	 * kept with the blob like the search entry; NULL: made later. */
 	const char *preview;
 	uint32_t uid;            /* out */
+	/* lmtp (issue #13): the blob's name when store_msg_prepare() already
+	 * made these bytes durable; NULL: the append hashes and writes them. */
+	const char *blob_hex;
 };
 
 /* Appends all messages atomically (MULTIAPPEND, RFC 3502): every blob is
@@ -641,5 +644,13 @@ int store_flags_as(struct store_user *u, const char *reader, int64_t mailbox_id,
 /* mb (filled with counts by store_mailbox_status) as reader sees it:
  * unseen becomes the messages without the reader's \Seen. */
 int store_pvtseen_status(struct store_user *u, const char *reader, struct store_mailbox *mb);
+
+/* lmtp (issue #13): makes the blob of a message to append durable ahead
+ * of store_append() (hash; write or link, fsync, rename, directory fsync)
+ * without taking any lock, so concurrent deliveries write their files in
+ * parallel and a group commit only inserts rows. hex receives the name
+ * to pass as store_append.blob_hex, by the same thread's handle or
+ * another's of the same user. */
+int store_msg_prepare(struct store_user *u, const struct store_append *m, char hex[65]);
 
 #endif
