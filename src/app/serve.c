@@ -2,7 +2,7 @@
  * that knows every layer. It starts them in the order privileges demand:
  * the users file and the listeners while still root, then the privilege
  * drop, then the store, its change watcher and the work pool, then the
- * workers. It gives each listener its protocol (IMAP now, LMTP next) and
+ * workers. It gives each listener its protocol (IMAP or LMTP) and
  * wires the store's change feed to the IMAP layer's routing through the
  * network layer's protocol-neutral server_post_all. */
 #include "app/control.h"
