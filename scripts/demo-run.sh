@@ -52,8 +52,16 @@ trusted_networks =
 [http]
 # Prometheus /metrics and the status page (loopback only).
 address = 127.0.0.1:9143
+
+# lmtp: local delivery (RFC 2033) for an MTA on this machine
+[listener lmtp]
+address = 127.0.0.1:1024
+protocol = lmtp
 CONF
 fi
+# lmtp: a demo config written before LMTP existed gets the listener too.
+grep -q '^protocol = lmtp' "$CONF" ||
+  printf '\n[listener lmtp]\naddress = 127.0.0.1:1024\nprotocol = lmtp\n' >> "$CONF"
 
 touch "$VAR/users"
 if [ ! -f "$VAR/demo-credentials" ]; then
@@ -83,6 +91,10 @@ Try it:
      then type:  a LOGIN demo <password>   and   b LIST "" "*"
   curl --cacert $VAR/cert.pem "imaps://127.0.0.1:1993/INBOX" -u '$CRED'
   openssl s_client -starttls imap -connect 127.0.0.1:1143 -CAfile $VAR/cert.pem
+
+Deliver over LMTP (127.0.0.1:1024, no TLS, loopback only):
+  python3 -c 'import smtplib; smtplib.LMTP("127.0.0.1", 1024).sendmail("me@example.org", ["demo@example.org"], b"Subject: hi\r\n\r\nhello\r\n")'
+  swaks --protocol LMTP --server 127.0.0.1:1024 --from me@example.org --to demo@example.org
 
 Ctrl-C stops the server.
 MSG

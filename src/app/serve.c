@@ -2,7 +2,7 @@
  * that knows every layer. It starts them in the order privileges demand:
  * the users file and the listeners while still root, then the privilege
  * drop, then the store, its change watcher and the work pool, then the
- * workers. It gives each listener its protocol (IMAP now, LMTP next) and
+ * workers. It gives each listener its protocol (IMAP or LMTP) and
  * wires the store's change feed to the IMAP layer's routing through the
  * network layer's protocol-neutral server_post_all. */
 #include "app/control.h"
@@ -22,6 +22,7 @@
 #include "core/workpool.h"
 #include "imap/notify.h"
 #include "imap/proto.h"
+#include "lmtp/lmtp.h"
 #include "net/server.h"
 #include "store/store.h"
 
@@ -100,8 +101,10 @@ int app_serve(const struct config *cfg)
 	 * process is still single-threaded and root (auth/rehash.h). */
 	struct rehash *rehash = rehash_start(cfg, passdb);
 	struct imap_proto imap = { .cfg = cfg, .passdb = passdb };
+	struct lmtp_proto lmtp = { .cfg = cfg, .passdb = passdb };
 	struct server_proto protos[LISTENER_PROTO__COUNT] = {
 		[LISTENER_PROTO_IMAP] = { &imap_proto_ops, &imap },
+		[LISTENER_PROTO_LMTP] = { &lmtp_proto_ops, &lmtp },
 	};
 	/* Cached store handles are per thread and are what a descriptor
 	 * shortage can give back. */
@@ -113,7 +116,15 @@ int app_serve(const struct config *cfg)
 	int rc = 1;
 	bool store_up = false, watching = false, pool = false, policy = false,
 	     alerts = false;
-	struct server *srv = server_new(cfg, protos, &hooks);
+	struct server *srv = NULL;
+	/* lmtp: the default LMTP socket lives in state_dir, which must exist
+	 * (owned by the run user) before the listeners bind. */
+	if (privs_state_dir(cfg, cfg->state_dir) < 0 ||
+	    (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)) {
+		log_err("event=startup_error msg=\"cannot create state_dir\" path=%s", cfg->state_dir);
+		goto out;
+	}
+	srv = server_new(cfg, protos, &hooks);
 	if (!srv)
 		goto out;
 	if (privs_state_dir(cfg, cfg->state_dir) < 0 || privs_drop(cfg) < 0)

@@ -58,6 +58,7 @@ enum config_section {
 	SEC_NAMESPACE,   /* acl (issue #12) */
 	SEC_METADATA,    /* metadata (issue #12) */
 	SEC_HTTP,        /* issue #13: metrics and status page */
+	SEC_LMTP,        /* lmtp (issue #13) */
 };
 
 static const char *const config_section_names[] = {
@@ -75,6 +76,7 @@ static const char *const config_section_names[] = {
 	[SEC_NAMESPACE] = "namespace",
 	[SEC_METADATA] = "metadata",
 	[SEC_HTTP] = "http",
+	[SEC_LMTP] = "lmtp",
 };
 
 enum config_type {
@@ -98,6 +100,7 @@ static const enum config_section config_plain_sections[] = {
 	SEC_NAMESPACE /* acl */,
 	SEC_METADATA /* metadata */,
 	SEC_HTTP /* issue #13 */,
+	SEC_LMTP /* lmtp */,
 };
 
 struct config_key {
@@ -239,6 +242,18 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_HTTP, "address", T_OPTSTR, http_address, 0, 0),
 	KEY(SEC_HTTP, "allow_from", T_CIDRS, http_allow_from, 0, 0),
 	KEY(SEC_HTTP, "host_names", T_OPTSTR, http_host_names, 0, 0),
+	/* [lmtp] (lmtp part, issue #13): RFC 5321 4.5.3.1.8 asks for at least
+	 * 100 recipients per message from an SMTP server; an LMTP server
+	 * answers 452 4.5.3 and the MTA sends the rest in a second
+	 * transaction (RFC 2033 4.2 keeps per-recipient replies). */
+	KEY(SEC_LMTP, "recipient_delimiter", T_OPTSTR, lmtp_recipient_delimiter, 0, 0),
+	KEY(SEC_LMTP, "detail_to_folder", T_BOOL, lmtp_detail_to_folder, 0, 0),
+	KEY(SEC_LMTP, "max_recipients", T_UINT, lmtp_max_recipients, 1, 10000),
+	/* RFC 5321 4.5.3.1.6: a text line is at least 1000 octets with CRLF. */
+	KEY(SEC_LMTP, "max_text_line", T_SIZE, lmtp_max_text_line, 1000, 16u << 20),
+	KEY(SEC_LMTP, "idle_timeout", T_UINT, lmtp_idle_timeout, 10, 3600),
+	KEY(SEC_LMTP, "default_socket", T_BOOL, lmtp_default_socket, 0, 0),
+	KEY(SEC_LMTP, "group_commit", T_BOOL, lmtp_group_commit, 0, 0),
 };
 
 #undef KEY
@@ -251,6 +266,7 @@ static const char *const listener_key_names[LKEY__COUNT] = {
 };
 static const char *const listener_proto_names[LISTENER_PROTO__COUNT] = {
 	[LISTENER_PROTO_IMAP] = "imap",
+	[LISTENER_PROTO_LMTP] = "lmtp",
 };
 /* A unix socket is reachable by whoever the file mode lets in: by default
  * the server's own user and group (a local proxy or MTA in that group). */
@@ -666,7 +682,7 @@ static int config_listener_key(struct config_parse *p, const char *name, const c
 				return 0;
 			}
 		}
-		config_error(p, "protocol: unknown protocol '%s' in [listener %s] (this build serves: imap)",
+		config_error(p, "protocol: unknown protocol '%s' in [listener %s] (this build serves: imap, lmtp)",
 			     value, l->name);
 		return -1;
 	case LKEY_UNIX_MODE: {
@@ -996,8 +1012,8 @@ static void config_section_begin(struct config_parse *p, const char *s, size_t l
 	}
 	config_error(p, "unknown section [%.*s] (expected [server], [tls], [listener NAME], "
 		     "[certificate NAME], [security], [limits], [auth], [oauth], [passwords], "
-		     "[policy], [alerts], [store], [quota], [mailboxes], [namespace], [metadata] "
-		     "or [http])", (int)MIN(len, (size_t)64), s);
+		     "[policy], [alerts], [store], [quota], [mailboxes], [namespace], [metadata], "
+		     "[http] or [lmtp])", (int)MIN(len, (size_t)64), s);
 }
 
 /* Classifies a line the way libinih will (comment, continuation, section,
@@ -1157,6 +1173,14 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->meta_total_max = 1u << 20;
 	c->ns_private_seen = true; /* aclseen */
 	c->http_address = xstrdup("127.0.0.1:9143"); /* [http] */
+	/* [lmtp] (lmtp part) */
+	c->lmtp_recipient_delimiter = xstrdup("+");
+	c->lmtp_detail_to_folder = true;
+	c->lmtp_max_recipients = 50;
+	c->lmtp_max_text_line = 65536;
+	c->lmtp_idle_timeout = 300;
+	c->lmtp_default_socket = true;
+	c->lmtp_group_commit = true;
 }
 
 static char *config_dir_of(const char *path)
@@ -1280,7 +1304,8 @@ static int config_check_plaintext(const struct config *c, char **err)
 		const struct listener_config *l = &c->listeners[i];
 		/* Behind a PROXY-protocol balancer the clients are remote, whatever
 		 * address the listener is bound to. */
-		if (!l->host || (config_host_loopback(l->host) && !l->proxy_from.n))
+		if (!l->host || (config_host_loopback(l->host) && !l->proxy_from.n) ||
+		    l->protocol == LISTENER_PROTO_LMTP) /* no passwords in LMTP */
 			continue;
 		if (l->tls == LISTENER_TLS_NONE) {
 			*err = xasprintf("%s: [listener %s] has tls = none on the non-loopback address %s%s: "
@@ -1364,6 +1389,67 @@ static int config_check_http(struct config *c, char **err)
 	return 0;
 }
 
+/* lmtp (issue #13): LMTP listeners speak no TLS and take no passwords,
+ * so what guards them is who can connect. A TCP one beyond loopback
+ * needs an explicit allow_from: anyone else reaching it could inject
+ * mail for every user (RFC 2033 1: LMTP is not for wide-area use). */
+static int config_validate_lmtp(struct config *c, const struct config_parse *p, char **err)
+{
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		struct listener_config *l = &c->listeners[i];
+		const struct listener_meta *m = &p->lmeta[i];
+		if (l->protocol != LISTENER_PROTO_LMTP)
+			continue;
+		if (m->seen_line[LKEY_TLS] && l->tls != LISTENER_TLS_NONE) {
+			*err = xasprintf("%s:%zu: [listener %s] speaks LMTP, which Rampart serves without "
+					 "TLS: use a unix socket or loopback, tls = none", c->path,
+					 m->seen_line[LKEY_TLS], l->name);
+			return -1;
+		}
+		l->tls = LISTENER_TLS_NONE;
+		if (m->seen_line[LKEY_PROXY_FROM]) {
+			*err = xasprintf("%s:%zu: [listener %s] proxy_from does not apply to LMTP", c->path,
+					 m->seen_line[LKEY_PROXY_FROM], l->name);
+			return -1;
+		}
+		if (l->host && !config_host_loopback(l->host) && !l->allow_from.n) {
+			*err = xasprintf("%s:%zu: [listener %s] serves LMTP on %s, beyond loopback: name the "
+					 "MTA's addresses in allow_from", c->path, m->line, l->name, l->host);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* lmtp: with no LMTP listener in the file, one on a unix socket in
+ * state_dir (mode 0660, owned by the run user), as Dovecot's lmtp socket
+ * in its base_dir. A state_dir too long for sun_path gets none; serve
+ * logs it. */
+static void config_lmtp_default(struct config *c)
+{
+	if (!c->lmtp_default_socket)
+		return;
+	for (size_t i = 0; i < c->nlisteners; i++)
+		if (c->listeners[i].protocol == LISTENER_PROTO_LMTP)
+			return;
+	char *path = xasprintf("%s/lmtp.sock", c->state_dir);
+	if (strlen(path) >= 108 || c->nlisteners >= CONFIG_LISTENERS_MAX) {
+		free(path);
+		return;
+	}
+	c->listeners = xrealloc(c->listeners, (c->nlisteners + 1) * sizeof(*c->listeners));
+	c->listeners[c->nlisteners++] = (struct listener_config){
+		.name = xstrdup("lmtp"),
+		.unix_path = path,
+		.unix_mode = CONFIG_UNIX_MODE_DEFAULT,
+		.unix_owner = c->run_user ? xstrdup(c->run_user) : NULL,
+		.unix_group = c->run_group ? xstrdup(c->run_group) : NULL,
+		.tls = LISTENER_TLS_NONE,
+		.protocol = LISTENER_PROTO_LMTP,
+		.implicit = true,
+	};
+}
+
 static int config_validate(struct config *c, const struct config_parse *p, char **err)
 {
 	const char *cp = c->path;
@@ -1372,6 +1458,8 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 				 "(for example [listener imaps] address = 0.0.0.0:993, tls = implicit)", cp);
 		return -1;
 	}
+	if (config_validate_lmtp(c, p, err) < 0) /* lmtp */
+		return -1;
 	bool need_tls = false;
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_config *l = &c->listeners[i];
@@ -1519,6 +1607,8 @@ static int config_load_file(const char *path, struct config **out, char **err)
 	}
 	if (!p.err)
 		config_validate(c, &p, &p.err);
+	if (!p.err)
+		config_lmtp_default(c); /* lmtp */
 	free(p.dir);
 	free(p.lmeta);
 	free(p.sni_line);
@@ -1566,6 +1656,7 @@ void config_free(struct config *c)
 	free(c->http_address); /* [http] */
 	free(c->http_host_names);
 	cidr_list_free(&c->http_allow_from);
+	free(c->lmtp_recipient_delimiter); /* lmtp */
 	free(c->alert_geoip_database);
 	free(c->quota_admins);
 	free(c->mbox_drafts);
@@ -1706,6 +1797,8 @@ void config_print(const struct config *c, FILE *f)
 	}
 	for (size_t i = 0; i < c->nlisteners; i++) {
 		const struct listener_config *l = &c->listeners[i];
+		if (l->implicit) /* lmtp: [lmtp] default_socket */
+			continue;
 		fprintf(f, "\n[listener %s]\n", l->name);
 		if (l->unix_path)
 			fprintf(f, "address = unix:%s\n", l->unix_path);

@@ -32,6 +32,8 @@
  *   [namespace]   other_users_prefix, shared_prefix, public_owner (imap/namespace.c)
  *   [metadata]    max_value_size, max_entries, max_total_size, admin, comment
  *   [http]        address, allow_from, host_names (issue #13: /metrics, status page)
+ *   [lmtp]        recipient_delimiter, detail_to_folder, max_recipients, max_text_line,
+ *                 idle_timeout, default_socket, group_commit (src/lmtp/)
  */
 #ifndef RAMPART_CORE_CONFIG_H
 #define RAMPART_CORE_CONFIG_H
@@ -46,8 +48,9 @@
 enum listener_tls { LISTENER_TLS_STARTTLS, LISTENER_TLS_IMPLICIT, LISTENER_TLS_NONE };
 
 /* The protocol a listener speaks; the composition root maps each to its
- * struct proto_ops (core/proto.h). LMTP joins next. */
-enum listener_proto { LISTENER_PROTO_IMAP, LISTENER_PROTO__COUNT };
+ * struct proto_ops (core/proto.h): IMAP, and LMTP (src/lmtp/, RFC 2033)
+ * for the local MTA's deliveries. */
+enum listener_proto { LISTENER_PROTO_IMAP, LISTENER_PROTO_LMTP, LISTENER_PROTO__COUNT };
 
 /* [alerts] download_spike_action */
 enum alert_spike_action { ALERT_SPIKE_LOG, ALERT_SPIKE_THROTTLE };
@@ -68,6 +71,9 @@ struct listener_config {
 	/* TLS policy part (issue #11): load balancers whose connections
 	 * start with a PROXY protocol header (net/proxy.c); empty: none. */
 	struct cidr_list proxy_from;
+	/* lmtp: the [lmtp] default_socket listener the loader added (not
+	 * printed by config_print: default_socket = yes says it). */
+	bool implicit;
 };
 
 /* One [certificate NAME] section: a certificate chosen by SNI. */
@@ -205,6 +211,14 @@ struct config {
 	char *http_address;          /* "127.0.0.1:9143", NULL: no HTTP listener */
 	struct cidr_list http_allow_from; /* empty: loopback only */
 	char *http_host_names;       /* extra Host: names accepted besides IPs and localhost */
+	/* [lmtp] (lmtp part, issue #13; src/lmtp/, RFC 2033) */
+	char *lmtp_recipient_delimiter; /* "+": user+detail@domain; NULL: no details */
+	bool lmtp_detail_to_folder;     /* deliver user+detail into folder "detail" if it exists */
+	unsigned lmtp_max_recipients;   /* RCPTs per transaction (452 4.5.3 beyond) */
+	size_t lmtp_max_text_line;      /* bytes of one DATA line incl. CRLF (RFC 5321 4.5.3.1.6: >= 1000) */
+	unsigned lmtp_idle_timeout;     /* seconds of client silence (RFC 5321 4.5.3.2.7: 5 min) */
+	bool lmtp_default_socket;       /* no LMTP listener configured: unix:<state_dir>/lmtp.sock */
+	bool lmtp_group_commit;         /* concurrent deliveries to one user share a commit */
 };
 
 /* Loads and validates. On error returns -1 and *err (caller frees) says

@@ -1,7 +1,7 @@
 /* The seam between the network layer and the protocols it carries.
  *
  * net/ owns sockets, TLS, workers and limits and knows no protocol; a
- * protocol (imap/ now, lmtp/ next) owns what the bytes mean and never
+ * protocol (imap/, lmtp/) owns what the bytes mean and never
  * touches a socket. They meet through the two tables below, declared here
  * because both layers may include core/ and neither may include the other
  * (scripts/check-layers.py). The composition root (src/app/) hands each

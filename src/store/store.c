@@ -851,3 +851,14 @@ int store_check_user(const char *username, const struct store_check_opts *o,
 	memset(sum, 0, sizeof(*sum));
 	return g_be->check(username, o, sum);
 }
+
+/* lmtp (issue #13): the blob half of an append, done early. */
+int store_msg_prepare(struct store_user *u, const struct store_append *m, char hex[65])
+{
+	if (!u || !m || !u->blobs || (m->in_file && m->fd < 0))
+		return STORE_EINVAL;
+	int r = store_blob_hash_msg(m, hex);
+	if (r == STORE_OK)
+		r = store_blobs_put_msg(u->blobs, hex, m);
+	return r;
+}

@@ -301,6 +301,9 @@ struct store_append {
 	 * kept with the blob like the search entry; NULL: made later. */
 	const char *preview;
 	uint32_t uid;            /* out */
+	/* lmtp (issue #13): the blob's name when store_msg_prepare() already
+	 * made these bytes durable; NULL: the append hashes and writes them. */
+	const char *blob_hex;
 };
 
 /* Appends all messages atomically (MULTIAPPEND, RFC 3502): every blob is
@@ -695,5 +698,12 @@ struct store_check_summary {
  * running server: see docs/operations.md. */
 int store_check_user(const char *username, const struct store_check_opts *o,
 		     struct store_check_summary *sum);
+/* lmtp (issue #13): makes the blob of a message to append durable ahead
+ * of store_append() (hash; write or link, fsync, rename, directory fsync)
+ * without taking any lock, so concurrent deliveries write their files in
+ * parallel and a group commit only inserts rows. hex receives the name
+ * to pass as store_append.blob_hex, by the same thread's handle or
+ * another's of the same user. */
+int store_msg_prepare(struct store_user *u, const struct store_append *m, char hex[65]);
 
 #endif

@@ -382,6 +382,13 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 	/* Blobs first, each durable before the index can point at it; no
 	 * lock is held during these fsyncs. */
 	for (size_t i = 0; i < n; i++) {
+		/* lmtp: made durable by store_msg_prepare() (in this process:
+		 * its rename and directory fsync are done). */
+		if (msgs[i].blob_hex && strlen(msgs[i].blob_hex) == 64) {
+			memcpy(sha[i], msgs[i].blob_hex, 65);
+			if (store_blobs_present(u->base.blobs, sha[i], msgs[i].len))
+				continue;
+		}
 		if ((r = store_blob_hash_msg(&msgs[i], sha[i])) != STORE_OK ||
 		    (r = store_blobs_put_msg(u->base.blobs, sha[i], &msgs[i])) != STORE_OK)
 			goto out;
