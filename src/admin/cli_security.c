@@ -82,7 +82,7 @@ int admin_security_main(int argc, char **argv)
 {
 	if (argc < 2)
 		return security_usage(stderr);
-	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+	if (strcmp(argv[1], "help") == 0 || admin_wants_help(argc, argv))
 		return security_usage(stdout);
 	const char *conf = ADMIN_DEFAULT_CONFIG, *what = NULL;
 	bool unlock = strcmp(argv[1], "unlock") == 0;

@@ -216,7 +216,7 @@ def test_admin_commands_help_and_exit_codes(srv):
     bad = os.path.join(srv.dir, "bad.conf")
     open(bad, "w").write("[server]\nworkers = many\n")
     commands = [["user", "add"], ["user", "passwd"], ["user", "del"], ["user", "list"],
-                ["user", "quota"], ["user", "app-password"],
+                ["user", "quota"], ["user", "app-password", "list"],
                 ["config", "check"], ["security", "status"], ["security", "unlock"],
                 ["deliver"], ["serve"], ["version"]]
     for cmd in commands:
@@ -228,8 +228,8 @@ def test_admin_commands_help_and_exit_codes(srv):
         r = subprocess.run([BIN, *cmd, "--no-such-option"], capture_output=True, timeout=30)
         assert r.returncode == 64, (cmd, r.returncode, r.stderr)
     args = {"user add": ["bob", "--password-stdin"], "user passwd": ["bob", "--password-stdin"],
-            "user del": ["bob"], "user quota": ["get", "bob"], "security unlock": ["1.2.3.4"],
-            "user app-password": ["list", "bob"], "deliver": ["bob"]}
+            "user del": ["bob"], "user quota": ["bob"], "security unlock": ["1.2.3.4"],
+            "user app-password list": ["bob"], "deliver": ["bob"]}
     for cmd in commands[:-1]:
         extra = args.get(" ".join(cmd), [])
         r = subprocess.run([BIN, *cmd, "-c", bad, *extra], capture_output=True, input=b"x\n",
