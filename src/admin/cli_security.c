@@ -63,7 +63,7 @@ static int security_request(const char *sock_path, const char *request)
 		size_t off = 0;
 		if (first) {
 			/* The status line: "ok" or "error". */
-			rc = strncmp(buf, "ok\n", (size_t)MIN(r, 3)) == 0 ? 0 : 1;
+			rc = strncmp(buf, "ok\n", (size_t)MIN(r, 3)) == 0 ? 0 : EX_UNAVAILABLE;
 			char *nl = memchr(buf, '\n', (size_t)r);
 			off = nl ? (size_t)(nl - buf) + 1 : (size_t)r;
 			first = false;
