@@ -112,8 +112,11 @@ int lifecycle_pidfile_write(const char *path)
 	}
 	if (old > 0)
 		log_info("event=pid_file_stale path=%s pid=%ld", path, (long)old);
+	/* O_EXCL: nothing planted at the temporary name (a link) is followed
+	 * or truncated by root. */
 	char *tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	int rc = -1;
