@@ -31,6 +31,8 @@ static int usage(FILE *f)
 
 static int serve_main(int argc, char **argv)
 {
+	if (admin_wants_help(argc, argv))
+		return usage(stdout);
 	const char *conf = ADMIN_DEFAULT_CONFIG;
 	for (int i = 1; i < argc; i++)
 		if (admin_conf_arg(argc, argv, &i, &conf) != 1)
@@ -76,6 +78,10 @@ int main(int argc, char **argv)
 	/* check (issue #13) */
 	if (strcmp(cmd, "check") == 0)
 		return admin_check_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 && admin_wants_help(argc - 1, argv + 1)) {
+		printf("usage: rampart version\nPrints the version.\n");
+		return 0;
+	}
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("rampart %s\n", RAMPART_VERSION);
 		return 0;

@@ -15,6 +15,8 @@
 #ifndef RAMPART_ADMIN_ADMIN_H
 #define RAMPART_ADMIN_ADMIN_H
 
+#include <stdbool.h>
+
 struct config;
 
 /* The configuration file read when no -c FILE is given. */
@@ -28,6 +30,9 @@ int admin_conf_arg(int argc, char **argv, int *i, const char **path);
 /* config_load() for a command: 0, or on failure "PROG: message" on stderr
  * and EX_CONFIG, the exit status every command gives a bad file. */
 int admin_conf_load(const char *prog, const char *path, struct config **out);
+/* lifecycle: --help or -h among argv[1..] (admin_subcmd.c): every command
+ * then prints its usage on stdout and exits 0. */
+bool admin_wants_help(int argc, char **argv);
 
 /* argv[0] is "user"; argv[1] the subcommand. Returns the exit status. */
 int admin_user_main(int argc, char **argv);

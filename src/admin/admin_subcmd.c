@@ -18,3 +18,13 @@ bool admin_subcmd_is_help(const char *arg)
 	return arg && (strcmp(arg, "help") == 0 || strcmp(arg, "-h") == 0 ||
 		       strcmp(arg, "--help") == 0);
 }
+
+/* lifecycle (issue #13): `--help` or `-h` anywhere after the command asks
+ * for its usage on stdout with exit 0, whatever else is there. */
+bool admin_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}

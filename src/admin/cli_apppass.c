@@ -223,7 +223,7 @@ static int ap_parse_args(int argc, char **argv, struct ap_args *a)
 
 int admin_apppass_main(int argc, char **argv)
 {
-	if (argc >= 2 && admin_subcmd_is_help(argv[1]))
+	if ((argc >= 2 && admin_subcmd_is_help(argv[1])) || admin_wants_help(argc, argv))
 		return ap_usage(stdout);
 	struct ap_args a = { .conf = ADMIN_DEFAULT_CONFIG, .from = STRBUF_INIT };
 	int pr = ap_parse_args(argc, argv, &a);

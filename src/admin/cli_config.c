@@ -24,7 +24,7 @@ int admin_config_main(int argc, char **argv)
 {
 	if (argc < 2)
 		return config_cli_usage(stderr);
-	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+	if (strcmp(argv[1], "help") == 0 || admin_wants_help(argc, argv))
 		return config_cli_usage(stdout);
 	if (strcmp(argv[1], "check") != 0)
 		return config_cli_usage(stderr);

@@ -220,8 +220,7 @@ out:
 
 int admin_quota_main(int argc, char **argv)
 {
-	if (argc >= 2 && (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
-			  strcmp(argv[1], "-h") == 0))
+	if ((argc >= 2 && strcmp(argv[1], "help") == 0) || admin_wants_help(argc, argv))
 		return quota_usage(stdout);
 	struct quota_args a = { .conf = ADMIN_DEFAULT_CONFIG };
 	int pr = quota_parse(argc, argv, &a);

@@ -63,7 +63,7 @@ static int security_request(const char *sock_path, const char *request)
 		size_t off = 0;
 		if (first) {
 			/* The status line: "ok" or "error". */
-			rc = strncmp(buf, "ok\n", (size_t)MIN(r, 3)) == 0 ? 0 : 1;
+			rc = strncmp(buf, "ok\n", (size_t)MIN(r, 3)) == 0 ? 0 : EX_UNAVAILABLE;
 			char *nl = memchr(buf, '\n', (size_t)r);
 			off = nl ? (size_t)(nl - buf) + 1 : (size_t)r;
 			first = false;
@@ -82,7 +82,7 @@ int admin_security_main(int argc, char **argv)
 {
 	if (argc < 2)
 		return security_usage(stderr);
-	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+	if (strcmp(argv[1], "help") == 0 || admin_wants_help(argc, argv))
 		return security_usage(stdout);
 	const char *conf = ADMIN_DEFAULT_CONFIG, *what = NULL;
 	bool unlock = strcmp(argv[1], "unlock") == 0;

@@ -653,6 +653,8 @@ int admin_user_main(int argc, char **argv)
 		return admin_apppass_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "quota") == 0)
 		return admin_quota_main(argc - 1, argv + 1);
+	if (admin_wants_help(argc, argv))
+		return user_usage(stdout);
 	struct user_args a;
 	int pr = user_parse_args(argc, argv, &a);
 	int rc = pr == -1 ? user_usage(stderr) : pr == -2 ? EX_USAGE : user_run(&a);

@@ -18,22 +18,27 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-static int usage(void)
+static int usage(FILE *f)
 {
-	fprintf(stderr, "usage: rampart deliver [-c FILE] USER [MAILBOX] < message\n");
-	return EX_USAGE;
+	fprintf(f, "usage: rampart deliver [-c FILE] USER [MAILBOX] < message\n"
+		   "Delivers one message from stdin durably into USER's MAILBOX (default INBOX).\n"
+		   "Exit status (sysexits): 0 delivered, 64 usage, 67 unknown user, 73 over quota or\n"
+		   "cannot create, 75 temporary failure (try again), 78 configuration error.\n");
+	return f == stdout ? 0 : EX_USAGE;
 }
 
 int admin_deliver_main(int argc, char **argv)
 {
+	if (admin_wants_help(argc, argv))
+		return usage(stdout);
 	const char *conf = ADMIN_DEFAULT_CONFIG;
 	int i = 1;
 	int c = admin_conf_arg(argc, argv, &i, &conf);
 	if (c < 0)
-		return usage();
+		return usage(stderr);
 	i += c; /* past FILE */
-	if (argc - i < 1 || argc - i > 2)
-		return usage();
+	if (argc - i < 1 || argc - i > 2 || argv[i][0] == '-')
+		return usage(stderr);
 	const char *user = argv[i];
 	const char *mailbox = argc - i == 2 ? argv[i + 1] : "INBOX";
 

@@ -7,6 +7,7 @@
  * network layer's protocol-neutral server_post_all. */
 #include "app/control.h"
 #include "app/http.h"
+#include "app/lifecycle.h"
 #include "app/serve.h"
 #include "admin/admin.h"
 #include "auth/alert.h"
@@ -42,26 +43,6 @@ static void serve_on_store_change(const char *user, void *arg)
 	server_post_all(arg, imap_notify_user, user);
 }
 
-/* Blocks until SIGTERM/SIGINT; SIGHUP re-reads the users file, the
- * OAuth JWKS file (which logs its own line) and the TLS certificates. */
-static void serve_wait(const sigset_t *sigs, struct passdb *passdb, struct oauth *oauth,
-		       struct server *srv)
-{
-	for (;;) {
-		int sig = 0;
-		if (sigwait(sigs, &sig) != 0)
-			continue;
-		if (sig != SIGHUP)
-			return;
-		passdb_refresh(passdb);
-		log_info("event=reload what=users_file");
-		if (oauth)
-			oauth_reload(oauth);
-		server_tls_reload(srv);
-		alert_reload();
-	}
-}
-
 /* The policy engine's lockouts and spraying sources become alerts. Runs
  * on the thread that recorded the failure; alert_policy_event only
  * queues. */
@@ -79,14 +60,9 @@ static void serve_policy_alert(const struct policy_event *ev, void *arg)
 int app_serve(const struct config *cfg)
 {
 	signal(SIGPIPE, SIG_IGN);
-	/* Only this thread takes SIGTERM/SIGINT/SIGHUP (sigwait): block
-	 * them before any thread starts so every thread inherits it. */
+	/* Only this thread takes the signals (sigwait, app/lifecycle.c). */
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	lifecycle_init(&sigs);
 
 	char *perr = NULL;
 	struct passdb *passdb = passdb_load(cfg->users_file, &perr);
@@ -115,7 +91,7 @@ int app_serve(const struct config *cfg)
 	};
 	int rc = 1;
 	bool store_up = false, watching = false, pool = false, policy = false,
-	     alerts = false;
+	     alerts = false, pidfile = false;
 	struct server *srv = NULL;
 	/* lmtp: the default LMTP socket lives in state_dir, which must exist
 	 * (owned by the run user) before the listeners bind. */
@@ -127,6 +103,10 @@ int app_serve(const struct config *cfg)
 	srv = server_new(cfg, protos, &hooks);
 	if (!srv)
 		goto out;
+	/* lifecycle: as root, once the ports are ours (docs/configuration.md) */
+	if (lifecycle_pidfile_write(cfg->pid_file) < 0)
+		goto out;
+	pidfile = true;
 	if (privs_state_dir(cfg, cfg->state_dir) < 0 || privs_drop(cfg) < 0)
 		goto out;
 	/* [oauth]: read as the run user, as every reload will be; a bad JWKS
@@ -187,9 +167,10 @@ int app_serve(const struct config *cfg)
 	if (http_start(cfg) < 0)
 		goto out;
 	server_start(srv);
-	serve_wait(&sigs, passdb, imap.oauth, srv);
-	log_info("event=stopping");
-	server_stop(srv);
+	struct lifecycle life = { .cfg = cfg, .passdb = passdb, .oauth = imap.oauth, .srv = srv,
+				  .imap = &imap };
+	lifecycle_run(&life, &sigs);
+	server_drain(srv, life.cfg->shutdown_timeout);
 	rc = 0;
 out:
 	http_stop();
@@ -210,6 +191,9 @@ out:
 	rehash_stop(rehash);
 	passdb_free(passdb);
 	oauth_free(imap.oauth);
+	if (pidfile)
+		lifecycle_pidfile_remove(cfg->pid_file);
+	lifecycle_reload_free();
 	if (rc == 0)
 		log_info("event=stopped");
 	return rc;

@@ -729,3 +729,18 @@ void policy_shutdown(void)
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
+
+/* lifecycle (issue #13): SIGHUP's snapshot. The counters stay; thresholds,
+ * durations and delays apply from the next decision. table_size is fixed
+ * at start (the table is not resized). The old snapshot stays valid until
+ * exit (app/reload.c), so a reader that took p->cfg before the switch may
+ * finish with it. */
+void policy_reconfigure(const struct config *cfg)
+{
+	struct policy *p = policy_g;
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	__atomic_store_n(&p->cfg, cfg, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&p->lock);
+}

@@ -32,6 +32,9 @@ struct strbuf;
 int policy_init(const struct config *cfg);
 /* Saves the state and stops the engine. */
 void policy_shutdown(void);
+/* lifecycle (issue #13), SIGHUP: settings from a new snapshot, which must
+ * stay valid until exit; the counters are kept. */
+void policy_reconfigure(const struct config *cfg);
 /* Writes the state file now (atomic rewrite); 0 or -1. */
 int policy_save(void);
 

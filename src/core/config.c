@@ -124,6 +124,8 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_SERVER, "log_level", T_LOGLEVEL, log_level, 0, 0),
 	KEY(SEC_SERVER, "pid_file", T_OPTPATH, pid_file, 0, 0),
 	KEY(SEC_SERVER, "state_dir", T_PATH, state_dir, 0, 0),
+	/* lifecycle (issue #13): the drain's bound on SIGTERM */
+	KEY(SEC_SERVER, "shutdown_timeout", T_UINT, shutdown_timeout, 1, 3600),
 	KEY(SEC_TLS, "cert", T_OPTPATH, tls_cert, 0, 0),
 	KEY(SEC_TLS, "key", T_OPTPATH, tls_key, 0, 0),
 	KEY(SEC_TLS, "min_version", T_TLSVER, tls_min_version, 0, 0),
@@ -280,6 +282,7 @@ struct listener_meta {
 struct config_parse {
 	struct config *c;
 	const char *path;
+	bool no_tls_files;               /* lifecycle: config_load_running() */
 	char *dir;                       /* absolute directory of the file */
 	FILE *f;
 	size_t lineno;
@@ -1099,6 +1102,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->mail_root = xasprintf("%s/mail", dir);
 	c->users_file = xasprintf("%s/users", dir);
 	c->state_dir = xasprintf("%s/state", dir);
+	c->shutdown_timeout = 10;    /* lifecycle */
 	c->log_level = LOG_LVL_INFO;
 	c->tls_min_version = TLS1_2_VERSION;
 	c->tls_session_tickets = true;
@@ -1346,8 +1350,9 @@ static int config_validate_tls_policy(const struct config *c, const struct confi
 					 cp, p->sni_line[i], sc->name);
 			return -1;
 		}
-		if (config_check_readable("[certificate] cert", sc->cert, err, cp) < 0 ||
-		    config_check_readable("[certificate] key", sc->key, err, cp) < 0)
+		if (!p->no_tls_files &&
+		    (config_check_readable("[certificate] cert", sc->cert, err, cp) < 0 ||
+		     config_check_readable("[certificate] key", sc->key, err, cp) < 0))
 			return -1;
 	}
 	for (size_t i = 0; i < c->nlisteners; i++) {
@@ -1505,9 +1510,10 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 				 "or implicit", cp);
 		return -1;
 	}
-	if (c->tls_cert && config_check_readable("[tls] cert", c->tls_cert, err, cp) < 0)
+	if (!p->no_tls_files && c->tls_cert &&
+	    config_check_readable("[tls] cert", c->tls_cert, err, cp) < 0)
 		return -1;
-	if (c->tls_key && config_check_readable("[tls] key", c->tls_key, err, cp) < 0)
+	if (!p->no_tls_files && c->tls_key && config_check_readable("[tls] key", c->tls_key, err, cp) < 0)
 		return -1;
 	if (config_check_ciphers(c, err) < 0)
 		return -1;
@@ -1546,13 +1552,13 @@ static int config_validate(struct config *c, const struct config_parse *p, char 
 	return 0;
 }
 
-static int config_load_file(const char *path, struct config **out, char **err);
+static int config_load_file(const char *path, struct config **out, char **err, bool no_tls_files);
 
 int config_load(const char *path, struct config **out, char **err)
 {
 	struct config *c = NULL;
 	char *e = NULL;
-	int rc = config_load_file(path, &c, &e);
+	int rc = config_load_file(path, &c, &e, false);
 	if (out)
 		*out = c;
 	else
@@ -1564,7 +1570,15 @@ int config_load(const char *path, struct config **out, char **err)
 	return rc;
 }
 
-static int config_load_file(const char *path, struct config **out, char **err)
+/* lifecycle (issue #13): SIGHUP's load, as the run user. */
+int config_load_running(const char *path, struct config **out, char **err)
+{
+	*out = NULL;
+	*err = NULL;
+	return config_load_file(path, out, err, true);
+}
+
+static int config_load_file(const char *path, struct config **out, char **err, bool no_tls_files)
 {
 	if (!path || !*path) {
 		*err = xstrdup("no configuration file given");
@@ -1589,7 +1603,8 @@ static int config_load_file(const char *path, struct config **out, char **err)
 
 	struct config *c = xcalloc(1, sizeof(*c));
 	c->path = xstrdup(path);
-	struct config_parse p = { .c = c, .path = path, .dir = config_dir_of(path), .f = f };
+	struct config_parse p = { .c = c, .path = path, .dir = config_dir_of(path), .f = f,
+				  .no_tls_files = no_tls_files };
 	config_set_defaults(c, p.dir);
 
 	int rc = ini_parse_stream(config_reader, &p, config_handler, &p);

@@ -2,7 +2,7 @@
  * snapshot the server runs on. See docs/configuration.md for every key.
  *
  *   [server]      workers, mail_root, users_file, user, group, log_file, log_level, pid_file,
- *                 state_dir
+ *                 state_dir, shutdown_timeout
  *   [tls]         cert, key, min_version (TLSv1.2|TLSv1.3), ciphers, ciphersuites,
  *                 session_tickets, ticket_key_lifetime
  *   [certificate NAME]  names, cert, key (SNI: more certificates than [tls]'s)
@@ -98,6 +98,7 @@ struct config {
 	char *pid_file;
 	char *state_dir;             /* the server's own writable state: auth counters,
 				      * app-password use, login history */
+	unsigned shutdown_timeout;   /* lifecycle: seconds the SIGTERM drain waits */
 	/* [tls] */
 	char *tls_cert;
 	char *tls_key;
@@ -229,6 +230,11 @@ int config_load(const char *path, struct config **out, char **err);
  * config_load() starts from before it reads the file, for tools and tests
  * that need a configuration without one. Free with config_free(). */
 struct config *config_new_defaults(const char *dir);
+/* lifecycle (issue #13): config_load as the running server re-reads the
+ * file on SIGHUP, as its run user: the TLS certificate and key files are
+ * not opened (the key may stay root-only; net/tls.c re-reads them and
+ * keeps the old ones when it cannot). */
+int config_load_running(const char *path, struct config **out, char **err);
 void config_free(struct config *c);
 /* "127.0.0.1:9143" or "[::1]:9143": the numeric host (without brackets)
  * into host[cap] and the port; -1 when v is not such an address. */

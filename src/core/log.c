@@ -1,3 +1,6 @@
+/* The log: one write(2) per line to stderr or log_file. The level and the
+ * descriptor are read by every thread and changed only by the signal
+ * thread (SIGHUP: log_level; SIGUSR1: log_reopen), hence the atomics. */
 #include "core/log.h"
 
 #include <fcntl.h>
@@ -13,12 +16,12 @@ static int g_fd = 2;
 
 void log_set_level(enum log_level lvl)
 {
-	g_level = lvl;
+	__atomic_store_n(&g_level, lvl, __ATOMIC_RELAXED);
 }
 
 enum log_level log_get_level(void)
 {
-	return g_level;
+	return __atomic_load_n(&g_level, __ATOMIC_RELAXED);
 }
 
 int log_set_file(const char *path)
@@ -34,10 +37,34 @@ int log_set_file(const char *path)
 	return 0;
 }
 
+/* logrotate renamed the file (or SIGHUP named another one): the new file
+ * takes the old one's descriptor number through dup2(2), which swaps it
+ * atomically, so a thread writing a line meanwhile writes it whole to
+ * one file or the other and never to a closed or reused descriptor. */
+int log_reopen(const char *path)
+{
+	int cur = __atomic_load_n(&g_fd, __ATOMIC_ACQUIRE);
+	if (!path) {
+		/* the old file stays open: a thread may be writing to it */
+		__atomic_store_n(&g_fd, 2, __ATOMIC_RELEASE);
+		return 0;
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	if (cur == 2) {
+		__atomic_store_n(&g_fd, fd, __ATOMIC_RELEASE);
+		return 0;
+	}
+	int r = dup3(fd, cur, O_CLOEXEC);
+	close(fd);
+	return r < 0 ? -1 : 0;
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
-	if (lvl > g_level)
+	if (lvl > log_get_level())
 		return;
 	char line[2048];
 	struct timeval tv;
@@ -58,6 +85,6 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 		if ((unsigned char)line[i] < 0x20)
 			line[i] = '?';
 	line[len++] = '\n';
-	ssize_t w = write(g_fd, line, len);
+	ssize_t w = write(__atomic_load_n(&g_fd, __ATOMIC_ACQUIRE), line, len);
 	(void)w;
 }

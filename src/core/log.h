@@ -9,6 +9,10 @@ void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
 /* Sends log lines to path (appending) instead of stderr; NULL restores stderr. */
 int log_set_file(const char *path);
+/* SIGUSR1 (logrotate) or a new log_file on SIGHUP: opens path afresh and
+ * puts it in place of the current file for every thread; NULL: stderr.
+ * 0, or -1 with errno (the current file stays). */
+int log_reopen(const char *path);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...) log_msg(LOG_LVL_ERR, __VA_ARGS__)

@@ -75,7 +75,9 @@ struct proto_ops {
 	void (*tls_started)(void *sess);
 	/* The inactivity timeout fired. */
 	void (*timeout)(void *sess);
-	/* The server is stopping: say goodbye, then close(). */
+	/* The server is stopping: say goodbye, then close(). A command that
+	 * is running may finish first (goodbye and close() follow it); a
+	 * second call means the drain's time is up: go now. */
 	void (*shutdown)(void *sess);
 	/* The connection is gone: release the session. */
 	void (*free)(void *sess);

@@ -10,7 +10,7 @@ struct proto_ops;
 
 /* What every IMAP session of the server shares; the `arg` of the ops. */
 struct imap_proto {
-	const struct config *cfg;
+	const struct config *cfg;   /* for new sessions; swapped atomically on SIGHUP */
 	struct passdb *passdb;      /* thread-safe, shared */
 	struct oauth *oauth;        /* thread-safe; NULL: no OAUTHBEARER/XOAUTH2 (auth/oauth.h) */
 };

@@ -36,6 +36,8 @@
 /* A client sending this many bad commands in a row is not speaking IMAP
  * (or is probing): stop listening. */
 #define MAX_BAD_COMMANDS 10
+/* lifecycle: what every session hears when the server stops */
+#define SESS_BYE_SHUTDOWN "[UNAVAILABLE] shutting down"
 
 static void session_process(struct imap_session *s, struct evbuffer *in);
 
@@ -112,6 +114,10 @@ static void session_cmd_end(struct imap_session *s)
 {
 	imap_cmd_free(s->cmd);
 	s->cmd = NULL;
+	if (s->draining) {       /* the server is stopping: it was the last one */
+		sess_bye(s, SESS_BYE_SHUTDOWN);
+		return;
+	}
 	if (s->mode == IN_LINE)
 		s->mode = IN_COMMAND;
 	if (s->mode == IN_BUSY) {
@@ -284,6 +290,8 @@ void sess_wait_line(struct imap_cmd *cmd, void (*line)(struct imap_cmd *cmd, con
 	cmd->line = line;
 	s->mode = IN_LINE;
 	sess_flush(s);
+	if (s->draining)         /* lifecycle: no waiting for the client now */
+		sess_bye(s, SESS_BYE_SHUTDOWN);
 }
 
 void sess_suspend(struct imap_cmd *cmd)
@@ -577,9 +585,18 @@ void imap_session_timeout(struct imap_session *s)
 	sess_bye(s, "Autologout; idle for too long");
 }
 
+/* RFC 9051 7.1.5 BYE, with RFC 5530's UNAVAILABLE. A command the server
+ * is working on (IN_BUSY: the pool, output, a timer) finishes and its
+ * tagged reply goes out first (session_cmd_end says BYE); one waiting for
+ * the client (IDLE, a SASL exchange) or the second call, when the drain's
+ * time is up, ends at once. */
 void imap_session_shutdown(struct imap_session *s)
 {
-	sess_bye(s, "[UNAVAILABLE] Server shutting down");
+	if (s->cmd && s->mode == IN_BUSY && !s->draining && !s->closing) {
+		s->draining = true;
+		return;
+	}
+	sess_bye(s, SESS_BYE_SHUTDOWN);
 }
 
 /* ---- store handle ---- */

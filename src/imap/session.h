@@ -47,7 +47,8 @@ void imap_session_tls_started(struct imap_session *s);
 void imap_session_notify(struct imap_session *s);
 /* The inactivity timeout fired: say BYE. */
 void imap_session_timeout(struct imap_session *s);
-/* The server is shutting down: say BYE. */
+/* The server is shutting down: say BYE, after the running command's
+ * tagged reply if it is working; at once when called again. */
 void imap_session_shutdown(struct imap_session *s);
 void imap_session_free(struct imap_session *s);
 

@@ -79,6 +79,7 @@ struct imap_session {
 	bool utf8;                   /* rev2: mailbox names are UTF-8 on the wire */
 	bool notify_pending;         /* changes were announced since the last sync */
 	bool closing;
+	bool draining;               /* lifecycle: server stopping, BYE after this command */
 	bool compressed;             /* COMPRESS=DEFLATE on (imap/cmd_compress.c) */
 
 	char *user;

@@ -1,16 +1,19 @@
 /* Listening sockets: TCP (IPv4/IPv6, one per worker with SO_REUSEPORT so
  * the kernel spreads connections) and unix sockets (one, shared by the
- * workers). Bound while the process is still privileged. */
+ * workers). Bound while the process is still privileged, unless systemd
+ * passed them (socket activation, at the end of this file). */
 #include "net/net_internal.h"
 #include "core/config.h"
 #include "core/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -144,4 +147,108 @@ void listener_describe(const struct listener_config *lc, char *buf, size_t len)
 		snprintf(buf, len, "[%s]:%u", lc->host, lc->port);
 	else
 		snprintf(buf, len, "%s:%u", lc->host, lc->port);
+}
+
+/* ---- socket activation ----
+ * sd_listen_fds(3)'s protocol, read by hand (no libsystemd): when
+ * LISTEN_PID is this process, descriptors 3 .. 3+LISTEN_FDS-1 are
+ * listening sockets and LISTEN_FDNAMES names them, ':'-separated (a
+ * .socket unit's FileDescriptorName=, by default the unit's name). A
+ * listener takes the socket named like it, else one bound to its address.
+ * The variables are removed so that no child takes the sockets for its
+ * own. Runs once, at start, single-threaded. */
+
+#define LISTEN_FDS_START 3
+#define LISTEN_FDS_MAX 64
+
+struct passed_fd {
+	int fd;
+	char name[64];
+	bool taken;
+};
+
+static struct passed_fd passed[LISTEN_FDS_MAX];
+static size_t npassed;
+static bool passed_read;
+
+static void activation_read(void)
+{
+	passed_read = true;
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
+	if (pid && fds && strtol(pid, NULL, 10) == (long)getpid()) {
+		long n = strtol(fds, NULL, 10);
+		if (n > LISTEN_FDS_MAX) {
+			log_warn("event=startup_warning msg=\"LISTEN_FDS too large, ignored\" listen_fds=%ld", n);
+			n = 0;
+		}
+		for (long i = 0; i < n; i++) {
+			struct passed_fd *p = &passed[npassed++];
+			p->fd = LISTEN_FDS_START + (int)i;
+			size_t len = names ? strcspn(names, ":") : 0;
+			snprintf(p->name, sizeof(p->name), "%.*s", (int)len, names ? names : "");
+			if (names)
+				names = names[len] ? names + len + 1 : NULL;
+			fcntl(p->fd, F_SETFD, FD_CLOEXEC);
+		}
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+}
+
+/* Is fd a socket bound to lc's address? */
+static bool activation_same_address(int fd, const struct listener_config *lc)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return false;
+	if (lc->unix_path)
+		return ss.ss_family == AF_UNIX &&
+		       strcmp(((struct sockaddr_un *)&ss)->sun_path, lc->unix_path) == 0;
+	unsigned char want[16];
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+		return ntohs(s4->sin_port) == lc->port && inet_pton(AF_INET, lc->host, want) == 1 &&
+		       memcmp(&s4->sin_addr, want, 4) == 0;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+		return ntohs(s6->sin6_port) == lc->port && inet_pton(AF_INET6, lc->host, want) == 1 &&
+		       memcmp(&s6->sin6_addr, want, 16) == 0;
+	}
+	return false;
+}
+
+int listener_activated(const struct listener_config *lc)
+{
+	if (!passed_read)
+		activation_read();
+	struct passed_fd *found = NULL;
+	for (size_t i = 0; i < npassed && !found; i++)
+		if (!passed[i].taken && strcmp(passed[i].name, lc->name) == 0)
+			found = &passed[i];
+	for (size_t i = 0; i < npassed && !found; i++)
+		if (!passed[i].taken && activation_same_address(passed[i].fd, lc))
+			found = &passed[i];
+	if (!found)
+		return -1;
+	int fl = fcntl(found->fd, F_GETFL);
+	if (fl < 0 || fcntl(found->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	found->taken = true;
+	return found->fd;
+}
+
+void listener_activation_done(void)
+{
+	for (size_t i = 0; i < npassed; i++) {
+		if (passed[i].taken)
+			continue;
+		log_warn("event=startup_warning msg=\"socket passed by systemd matches no listener; "
+			 "closed\" fd=%d name=%s", passed[i].fd, passed[i].name[0] ? passed[i].name : "-");
+		close(passed[i].fd);
+	}
+	npassed = 0;
 }

@@ -22,11 +22,13 @@ struct event_base;
 
 /* One [listener NAME] as bound. TCP listeners bind one socket per worker
  * (SO_REUSEPORT spreads connections); a unix socket path can be bound only
- * once, so every worker accepts on a duplicate of the one socket. */
+ * once, and a socket systemd passed exists once, so for those every worker
+ * accepts on a duplicate of the one socket. */
 struct net_listener {
 	const struct listener_config *lc;
 	const struct server_proto *proto;
-	int unix_fd;                /* unix listener: the bound socket; else -1 */
+	int shared_fd;              /* unix or passed by systemd: the socket; else -1 */
+	bool activated;             /* passed by systemd: its path is not ours to remove */
 };
 
 /* A call posted to every worker (server_post_all). */
@@ -52,6 +54,10 @@ struct worker {
 	struct conn *conns;         /* every connection of this worker */
 	struct proxy_wait *proxy_waits; /* connections whose PROXY header is being read */
 	unsigned nproxy_waits;
+	/* lifecycle: the drain (server_stop) checks on its sessions here */
+	struct event *drain_ev;
+	uint64_t drain_deadline_ms;
+	bool drain_forced;          /* shutdown_timeout passed: the rest were told */
 };
 
 #define NET_IP_BUCKETS 4096
@@ -72,6 +78,7 @@ struct server {
 	struct worker *workers;
 	unsigned nworkers;
 	bool started;
+	unsigned drain_timeout_s;   /* lifecycle: server_drain's bound */
 	atomic_uint nconns;
 	/* max_connections, lowered at startup when the descriptor limit
 	 * cannot hold that many connections and leave the rest room. */
@@ -89,7 +96,8 @@ void conn_open(struct worker *w, const struct net_listener *nl, evutil_socket_t 
 	       const struct sockaddr *sa, socklen_t salen, const char *peer);
 /* The next connection in its worker's list. */
 struct conn *conn_next(const struct conn *c);
-/* The server is stopping: the protocol says goodbye. */
+/* The server is stopping: the protocol says goodbye, when its running
+ * command has finished; called again when the drain's time is up. */
 void conn_shutdown(struct conn *c);
 void conn_free(struct conn *c);
 
@@ -115,6 +123,14 @@ int proxy_header_sniff(const unsigned char *b, size_t len);
 
 /* listener.c: a socket for `lc`, listening, non-blocking; -1 with errno. */
 int listener_bind(const struct listener_config *lc);
+/* Socket activation (sd_listen_fds(3)): the sockets systemd passed, read
+ * from LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES once (the variables are then
+ * removed from the environment). The one for `lc` (its name is the
+ * socket's FileDescriptorName=, or the socket's address is the listener's),
+ * non-blocking and taken, or -1. */
+int listener_activated(const struct listener_config *lc);
+/* Closes the passed sockets no listener took (logged). */
+void listener_activation_done(void);
 /* A unix listener's socket file is removed at shutdown. */
 void listener_unlink(const struct listener_config *lc);
 /* "127.0.0.1:143" or "unix:/run/rampart/imap.sock", for logs. */

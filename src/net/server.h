@@ -50,8 +50,13 @@ void server_post_all(struct server *srv, void (*fn)(const char *key), const char
  * new connections; existing ones keep theirs. On error (logged) the old
  * context stays and -1 is returned. Thread-safe (net/tls.c). */
 int server_tls_reload(struct server *srv);
-/* Every session says goodbye; the workers stop and are joined. */
+/* The drain: the listeners close (no new connections), every session
+ * says goodbye once its running command has finished (proto_ops.shutdown),
+ * bounded by shutdown_timeout; the workers stop and are joined. Blocks. */
 void server_stop(struct server *srv);
+/* lifecycle: server_stop bounded by timeout_s instead of the start-up
+ * snapshot's shutdown_timeout (a reload may have changed it). */
+void server_drain(struct server *srv, unsigned timeout_s);
 /* Closes the listeners (removes unix socket files) and frees. */
 void server_free(struct server *srv);
 

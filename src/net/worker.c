@@ -216,21 +216,61 @@ static void worker_post_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- worker threads ---- */
 
+/* The drain (SIGTERM), checked every DRAIN_TICK_MS: the loop ends as soon
+ * as the last connection is gone. At shutdown_timeout the sessions still
+ * running a command are told to go now; DRAIN_GRACE_MS later the loop ends
+ * anyway and worker_main frees whatever is left. */
+#define DRAIN_TICK_MS 20
+#define DRAIN_GRACE_MS 1000
+
+static void worker_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct worker *w = arg;
+	if (!w->conns) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	uint64_t now = now_ms();
+	if (now < w->drain_deadline_ms)
+		return;
+	if (w->drain_forced) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	unsigned n = 0;
+	for (struct conn *c = w->conns, *next; c; c = next, n++) {
+		next = conn_next(c);
+		conn_shutdown(c);
+	}
+	log_warn("event=drain_timeout worker=%u sessions=%u", w->id, n);
+	w->drain_forced = true;
+	w->drain_deadline_ms = now + DRAIN_GRACE_MS;
+}
+
+/* Stop accepting (this worker's listening sockets close, so new clients
+ * are refused by the kernel rather than queued), then every session says
+ * goodbye once its running command has finished (core/proto.h). */
 static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
 	event_del(w->resume_ev);
-	for (size_t i = 0; i < w->srv->nlisteners; i++)
-		evconnlistener_disable(w->evl[i]);
+	for (size_t i = 0; i < w->srv->nlisteners; i++) {
+		evconnlistener_free(w->evl[i]);
+		w->evl[i] = NULL;
+	}
+	proxy_wait_free_all(w);
 	for (struct conn *c = w->conns, *next; c; c = next) {
 		next = conn_next(c);
 		conn_shutdown(c);
 	}
-	/* Give goodbyes a moment to go out, then stop. */
-	struct timeval tv = { 0, 300000 };
-	event_base_loopexit(w->base, &tv);
+	w->drain_deadline_ms = now_ms() + (uint64_t)w->srv->drain_timeout_s * 1000;
+	w->drain_ev = event_new(w->base, -1, EV_PERSIST, worker_drain_cb, w);
+	struct timeval tv = { 0, DRAIN_TICK_MS * 1000 };
+	event_add(w->drain_ev, &tv);
 }
 
 static void *worker_main(void *arg)
@@ -283,7 +323,7 @@ static int worker_listen(struct server *srv, struct worker *w)
 	w->evl = xcalloc(srv->nlisteners ? srv->nlisteners : 1, sizeof(*w->evl));
 	for (size_t j = 0; j < srv->nlisteners; j++) {
 		const struct net_listener *nl = &srv->listeners[j];
-		int fd = nl->unix_fd >= 0 ? fcntl(nl->unix_fd, F_DUPFD_CLOEXEC, 0) : listener_bind(nl->lc);
+		int fd = nl->shared_fd >= 0 ? fcntl(nl->shared_fd, F_DUPFD_CLOEXEC, 0) : listener_bind(nl->lc);
 		if (fd < 0) {
 			char addr[160];
 			listener_describe(nl->lc, addr, sizeof(addr));
@@ -322,8 +362,11 @@ struct server *server_new(const struct config *cfg,
 	srv->listeners = xcalloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*srv->listeners));
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		srv->listeners[i].lc = &cfg->listeners[i];
-		srv->listeners[i].unix_fd = -1;
+		/* lifecycle: a socket systemd passed replaces binding (listener.c) */
+		srv->listeners[i].shared_fd = listener_activated(&cfg->listeners[i]);
+		srv->listeners[i].activated = srv->listeners[i].shared_fd >= 0;
 	}
+	listener_activation_done();
 	bool need_tls = false;
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
 		const struct listener_config *lc = &cfg->listeners[i];
@@ -345,10 +388,10 @@ struct server *server_new(const struct config *cfg,
 		goto fail;
 	for (size_t i = 0; i < srv->nlisteners; i++) {
 		struct net_listener *nl = &srv->listeners[i];
-		if (!nl->lc->unix_path)
+		if (!nl->lc->unix_path || nl->activated)
 			continue;
-		nl->unix_fd = listener_bind(nl->lc);
-		if (nl->unix_fd < 0) {
+		nl->shared_fd = listener_bind(nl->lc);
+		if (nl->shared_fd < 0) {
 			log_err("event=startup_error msg=\"cannot listen\" listener=%s address=unix:%s "
 				"error=\"%s\"", nl->lc->name, nl->lc->unix_path, strerror(errno));
 			goto fail;
@@ -389,18 +432,37 @@ void server_start(struct server *srv)
 		const struct listener_config *lc = srv->listeners[j].lc;
 		char addr[160];
 		listener_describe(lc, addr, sizeof(addr));
-		log_info("event=listening listener=%s protocol=%s address=%s tls=%s", lc->name,
+		log_info("event=listening listener=%s protocol=%s address=%s tls=%s socket=%s", lc->name,
 			 config_protocol_name(lc->protocol), addr,
 			 lc->tls == LISTENER_TLS_IMPLICIT ? "implicit"
-			 : lc->tls == LISTENER_TLS_STARTTLS ? "starttls" : "none");
+			 : lc->tls == LISTENER_TLS_STARTTLS ? "starttls" : "none",
+			 srv->listeners[j].activated ? "systemd" : "bound");
 	}
 	log_info("event=started workers=%u pid=%d", srv->nworkers, (int)getpid());
+}
+
+void server_drain(struct server *srv, unsigned timeout_s)
+{
+	srv->drain_timeout_s = timeout_s;
+	server_stop(srv);
 }
 
 void server_stop(struct server *srv)
 {
 	if (!srv->started)
 		return;
+	if (!srv->drain_timeout_s)
+		srv->drain_timeout_s = srv->cfg->shutdown_timeout;
+	/* A unix listener's own socket closes here, the workers' copies in
+	 * worker_stop_cb: then the path is gone and connecting fails. */
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		if (srv->listeners[i].shared_fd >= 0) {
+			close(srv->listeners[i].shared_fd);
+			srv->listeners[i].shared_fd = -1;
+			if (!srv->listeners[i].activated)
+				listener_unlink(srv->listeners[i].lc);
+		}
+	}
 	for (unsigned i = 0; i < srv->nworkers; i++)
 		event_active(srv->workers[i].stop_ev, EV_READ, 0);
 	for (unsigned i = 0; i < srv->nworkers; i++)
@@ -432,6 +494,8 @@ void server_free(struct server *srv)
 				evconnlistener_free(w->evl[j]);
 		free(w->evl);
 		event_free(w->stop_ev);
+		if (w->drain_ev)
+			event_free(w->drain_ev);
 		event_free(w->post_ev);
 		event_free(w->resume_ev);
 		for (size_t k = 0; k < w->nposts; k++)
@@ -442,9 +506,10 @@ void server_free(struct server *srv)
 	}
 	free(srv->workers);
 	for (size_t i = 0; i < srv->nlisteners; i++) {
-		if (srv->listeners[i].unix_fd >= 0) {
-			close(srv->listeners[i].unix_fd);
-			listener_unlink(srv->listeners[i].lc);
+		if (srv->listeners[i].shared_fd >= 0) {
+			close(srv->listeners[i].shared_fd);
+			if (!srv->listeners[i].activated)
+				listener_unlink(srv->listeners[i].lc);
 		}
 	}
 	free(srv->listeners);

@@ -401,7 +401,7 @@ static void test_timeout_and_shutdown_bye(void **state)
 	imap_session_shutdown(c->s);
 	sh_settle(c);
 	got = sh_take(c);
-	assert_string_equal(got, "* BYE [UNAVAILABLE] Server shutting down\r\n");
+	assert_string_equal(got, "* BYE [UNAVAILABLE] shutting down\r\n");
 	free(got);
 	assert_true(c->closed);
 	assert_int_equal(c->closed_at, c->out.len);
