@@ -172,6 +172,15 @@ struct store_backend {
 			    struct store_pvtseen **out, size_t *n);
 	int (*pvtseen_count)(struct store_user *u, int64_t mailbox_id, const char *reader,
 			     uint32_t *seen);
+	/* migrate (issue #13): as store_import_* in store.h; names
+	 * normalised, uidvalidity and uidnext non-zero, msgs checked as for
+	 * append and their want_uid strictly ascending where non-zero (the
+	 * backend compares them with UIDNEXT inside its transaction). */
+	int (*import_mailbox)(struct store_user *u, const char *name, const char *special_use,
+			      uint32_t uidvalidity);
+	int (*import_append)(struct store_user *u, const char *mailbox, struct store_append *msgs,
+			     size_t n, uint32_t *uidvalidity);
+	int (*import_uidnext)(struct store_user *u, const char *mailbox, uint32_t uidnext);
 };
 
 /* The registered backends (store.c lists them). */

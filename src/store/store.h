@@ -301,6 +301,9 @@ struct store_append {
 	 * kept with the blob like the search entry; NULL: made later. */
 	const char *preview;
 	uint32_t uid;            /* out */
+	/* migrate (issue #13): the UID store_import_append() must give this
+	 * message (0: the next); ignored by store_append(). */
+	uint32_t want_uid;
 };
 
 /* Appends all messages atomically (MULTIAPPEND, RFC 3502): every blob is
@@ -641,5 +644,34 @@ int store_flags_as(struct store_user *u, const char *reader, int64_t mailbox_id,
 /* mb (filled with counts by store_mailbox_status) as reader sees it:
  * unseen becomes the messages without the reader's \Seen. */
 int store_pvtseen_status(struct store_user *u, const char *reader, struct store_mailbox *mb);
+
+/* ---- Import (issue #13 migrate; `rampart import`, admin/cli_import.c) ----
+ * A migration keeps what clients cached from the old server: each
+ * mailbox's UIDVALIDITY, each message's UID, UIDNEXT. These calls are
+ * the one deliberate way round the allocation rules of invariants 2 and
+ * 3; the invariants still hold, as each call says. */
+
+/* Makes `name` a mailbox with UIDVALIDITY uidvalidity: creates it, or
+ * adopts an existing one that never held a message (UIDNEXT 1: no client
+ * can have cached a UID of it, such as the INBOX a new store starts
+ * with); STORE_OK also when it already has that UIDVALIDITY (a second
+ * run). Invariant 3 holds because the value is refused (STORE_ECANNOT)
+ * unless it lies outside every value this store gave on its own (below
+ * the first, recorded when the store first imports, or above the last,
+ * which then becomes the last) and was never imported here before (each
+ * imported value is recorded) and no mailbox has it. STORE_EEXIST: the
+ * mailbox exists with another UIDVALIDITY and has held messages. */
+int store_import_mailbox(struct store_user *u, const char *name, const char *special_use,
+			 uint32_t uidvalidity);
+/* store_append() with each message's UID chosen by the caller:
+ * msgs[i].want_uid strictly ascending and the first >= UIDNEXT (0 means
+ * "the next", as store_append), so invariant 2 holds: UIDNEXT becomes the
+ * last UID + 1 and no UID is given twice. STORE_EINVAL for UIDs out of
+ * order or below UIDNEXT (nothing is written). */
+int store_import_append(struct store_user *u, const char *mailbox, struct store_append *msgs,
+			size_t n, uint32_t *uidvalidity);
+/* Raises the mailbox's UIDNEXT to uidnext (the old server's); a lower
+ * value changes nothing (invariant 2: UIDNEXT never goes down). */
+int store_import_uidnext(struct store_user *u, const char *mailbox, uint32_t uidnext);
 
 #endif

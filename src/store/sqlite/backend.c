@@ -66,4 +66,8 @@ const struct store_backend store_sqlite_backend = {
 	/* aclseen (issue #12) */
 	.pvtseen_rows = sqlite_pvtseen_rows,
 	.pvtseen_count = sqlite_pvtseen_count,
+	/* migrate (issue #13) */
+	.import_mailbox = sqlite_import_mailbox,
+	.import_append = sqlite_import_append,
+	.import_uidnext = sqlite_import_uidnext,
 };
