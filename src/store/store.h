@@ -655,12 +655,12 @@ int store_pvtseen_status(struct store_user *u, const char *reader, struct store_
  * adopts an existing one that never held a message (UIDNEXT 1: no client
  * can have cached a UID of it, such as the INBOX a new store starts
  * with); STORE_OK also when it already has that UIDVALIDITY (a second
- * run). Invariant 3 holds because the value is refused (STORE_ECANNOT)
- * unless it lies outside every value this store gave on its own (below
- * the first, recorded when the store first imports, or above the last,
- * which then becomes the last) and was never imported here before (each
- * imported value is recorded) and no mailbox has it. STORE_EEXIST: the
- * mailbox exists with another UIDVALIDITY and has held messages. */
+ * run). Invariant 3 holds because a value is refused (STORE_ECANNOT)
+ * when a mailbox has it, when it was imported or given up by an adopted
+ * mailbox before (both recorded), or when the store may have given it
+ * to a mailbox since deleted (store/sqlite/import.c says how a backend
+ * knows). STORE_EEXIST: the mailbox exists with another UIDVALIDITY and
+ * has held messages. */
 int store_import_mailbox(struct store_user *u, const char *name, const char *special_use,
 			 uint32_t uidvalidity);
 /* store_append() with each message's UID chosen by the caller:

@@ -1786,12 +1786,18 @@ static void test_import(void **state)
 	assert_int_equal(mb.uidvalidity, 1001);
 	assert_int_equal(mb.uidnext, 1);
 	store_mailbox_clear(&mb);
-	/* Invariant 3: a value in use, imported before, or inside the range
-	 * this store gives on its own is refused. */
+	/* Invariant 3: a value in use, imported before, given up by an
+	 * adopted mailbox, or one the store may have given to a deleted
+	 * mailbox is refused. */
+	struct store_mailbox sent = status_of(u, "Sent");
+	assert_int_equal(store_import_mailbox(u, "A", NULL, sent.uidvalidity), STORE_ECANNOT);
 	assert_int_equal(store_import_mailbox(u, "A", NULL, 1001), STORE_ECANNOT);
 	assert_int_equal(store_import_mailbox(u, "A", NULL, native), STORE_ECANNOT);
 	assert_int_equal(store_mailbox_delete(u, "Old/Sub"), STORE_OK);
 	assert_int_equal(store_import_mailbox(u, "A", NULL, 1001), STORE_ECANNOT);
+	assert_int_equal(store_mailbox_delete(u, "Sent"), STORE_OK);
+	assert_int_equal(store_import_mailbox(u, "A", NULL, sent.uidvalidity), STORE_ECANNOT);
+	store_mailbox_clear(&sent);
 	assert_false(exists(u, "A"));
 	/* A value above the counter moves the counter: the next native
 	 * mailbox gets a greater one. */

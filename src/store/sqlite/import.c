@@ -9,10 +9,13 @@
  * value it ever gave lies in [first, last]. The first is recorded the
  * first time the store imports (meta "import.first_uidvalidity": the
  * smallest UIDVALIDITY then, INBOX's, which was created first and is
- * never deleted). An imported value must lie outside [first, last]; one
- * above last becomes the new last, so the counter stays above it. Each
- * imported value is recorded (meta "import.uidvalidity.V"), so a second
- * import of the same value into another mailbox is refused. */
+ * never deleted). A value above last becomes the new last, so the
+ * counter stays above it. A value inside [first, last] is taken only
+ * while no mailbox was ever deleted (mailbox ids are never reused, so
+ * the AUTOINCREMENT sequence equals the row count): then every value
+ * given is either some mailbox's now or recorded. Recorded (meta
+ * "import.uidvalidity.V") are each imported value and the value an
+ * adopted empty mailbox gives up, so neither is taken again. */
 #include "store/sqlite/sqlite_internal.h"
 
 #include <stdio.h>
@@ -77,9 +80,11 @@ static int uidvalidity_claim(struct sqlite_user *u, uint32_t v)
 	int64_t dummy;
 	if ((r = meta_get(u, key, &dummy, &found)) != STORE_OK)
 		return r;
-	if ((r = scalar(u, STMT_IMP_MB_WITH_UIDVALIDITY, v, &used)) != STORE_OK)
+	int64_t deleted = 0;
+	if ((r = scalar(u, STMT_IMP_MB_WITH_UIDVALIDITY, v, &used)) != STORE_OK ||
+	    (r = scalar(u, STMT_IMP_MB_EVER_DELETED, 0, &deleted)) != STORE_OK)
 		return r;
-	if (found || used > 0 || ((int64_t)v >= first && (int64_t)v <= last))
+	if (found || used > 0 || (deleted && (int64_t)v >= first && (int64_t)v <= last))
 		return STORE_ECANNOT;
 	if ((int64_t)v > last && (r = meta_set(u, "last_uidvalidity", v)) != STORE_OK)
 		return r;
@@ -120,8 +125,13 @@ int sqlite_import_mailbox(struct store_user *base, const char *name, const char 
 	} else if (r == STORE_OK && row.uidnext != 1) {
 		r = STORE_EEXIST;
 	} else if (r == STORE_OK) {
-		/* Never held a message: no client cached a UID of it. */
-		r = uidvalidity_claim(u, uidvalidity);
+		/* Never held a message: no client cached a UID of it. Its
+		 * old value is retired (recorded) before the new is claimed. */
+		char key[64];
+		snprintf(key, sizeof(key), "import.uidvalidity.%u", row.uidvalidity);
+		r = meta_set(u, key, 1);
+		if (r == STORE_OK)
+			r = uidvalidity_claim(u, uidvalidity);
 		sqlite3_stmt *st = r == STORE_OK ? sqlite_stmt(u, STMT_IMP_MB_SET_UIDVALIDITY) : NULL;
 		if (r == STORE_OK && !st)
 			r = STORE_EIO;

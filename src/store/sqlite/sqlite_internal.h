@@ -174,6 +174,8 @@
 	X(IMP_MB_SET_UIDVALIDITY, "UPDATE mailboxes SET uidvalidity=?2 WHERE id=?1")              \
 	X(IMP_MB_WITH_UIDVALIDITY, "SELECT count(*) FROM mailboxes WHERE uidvalidity=?1")         \
 	X(IMP_MB_MIN_UIDVALIDITY, "SELECT min(uidvalidity) FROM mailboxes")                       \
+	X(IMP_MB_EVER_DELETED, "SELECT coalesce((SELECT seq FROM sqlite_sequence "                \
+			       "WHERE name='mailboxes'),0) > (SELECT count(*) FROM mailboxes)")   \
 	X(IMP_MB_SET_UIDNEXT, "UPDATE mailboxes SET uidnext=?2 WHERE id=?1 AND uidnext<?2")
 
 /* Column list read by store_row_to_msg(). */
