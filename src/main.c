@@ -22,6 +22,9 @@ static int usage(FILE *f)
 		"  deliver [-c FILE] USER [MAILBOX] < msg   deliver one message durably\n"
 		"  config check [-c FILE]           validate and print the configuration\n"
 		"  security status|unlock IP|USER [-c FILE]  lockouts of the running server\n"
+		/* migrate (issue #13) */
+		"  import maildir|mbox|passwd-file [-c FILE] ...  import mail or users\n"
+		"  export [-c FILE] USER DIR        write a user's mail as a Maildir++ tree\n"
 		"  version\n"
 		"FILE defaults to " ADMIN_DEFAULT_CONFIG "\n");
 	return f == stderr ? EX_USAGE : 0;
@@ -71,6 +74,11 @@ int main(int argc, char **argv)
 		return admin_security_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "deliver") == 0)
 		return admin_deliver_main(argc - 1, argv + 1);
+	/* migrate (issue #13) */
+	if (strcmp(cmd, "import") == 0)
+		return admin_import_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "export") == 0)
+		return admin_export_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("rampart %s\n", RAMPART_VERSION);
 		return 0;

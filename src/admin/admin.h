@@ -38,5 +38,9 @@ int admin_security_main(int argc, char **argv);
 /* The [quota] defaults handed to the store (cli_quota.c): after
  * store_init() in every process that writes mail. */
 void admin_quota_defaults(const struct config *cfg);
+/* migrate (issue #13): `rampart import ...` (cli_import.c) and `rampart
+ * export USER DIR` (cli_export.c); argv[0] is the command's name. */
+int admin_import_main(int argc, char **argv);
+int admin_export_main(int argc, char **argv);
 
 #endif
