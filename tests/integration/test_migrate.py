@@ -399,31 +399,41 @@ def test_import_passwd_file(world, tmp_path):
     assert b"0 users added, 4 skipped" in r.stdout, r.stdout
 
 
+# mbsync adds its own tracking header to what it uploads, and carries the
+# system flags only (keywords are not part of its model).
+TUID = re.compile(rb"X-TUID: [^\r]*\r\n")
+SYSTEM = {rb"\Seen", rb"\Answered", rb"\Flagged", rb"\Draft", rb"\Deleted"}
+
+
 def test_mbsync_recipe(world, tmp_path):
     """docs/operations.md: IMAP -> IMAP with mbsync from a live server (here
     the alice store of this server) to a Rampart user, flags kept."""
     if shutil.which("mbsync") is None:
         pytest.skip("mbsync not installed")
     srv = world["srv"]
+    if "ours" not in world:
+        pytest.skip("import failed")
     srv.add_user("mb", PW)
     rc = tmp_path / "mbsyncrc"
     state = tmp_path / "state"
     state.mkdir()
     rc.write_text("""IMAPAccount old
-Host 127.0.0.1
+Host localhost
 Port {port}
 User alice
-Pass {pw}
+Pass "{pw}"
 SSLType IMAPS
 CertificateFile {cert}
+AuthMechs LOGIN
 
 IMAPAccount new
-Host 127.0.0.1
+Host localhost
 Port {port}
 User mb
-Pass {pw}
+Pass "{pw}"
 SSLType IMAPS
 CertificateFile {cert}
+AuthMechs LOGIN
 
 IMAPStore old
 Account old
@@ -448,10 +458,10 @@ SyncState {state}/
     for f in FOLDERS:
         got = []
         for c in (old, new):
-            c.select(imap_name(f, "/"), readonly=True)
+            assert c.select(imap_name(f, "/"), readonly=True)[0] == "OK", f
             _, data = c.fetch("1:*", "(FLAGS BODY.PEEK[])")
-            got.append(sorted((x[1], frozenset(re.search(rb"FLAGS \(([^)]*)\)", x[0])
-                                                .group(1).split()) - {rb"\Recent"})
+            got.append(sorted((TUID.sub(b"", x[1]), frozenset(re.search(rb"FLAGS \(([^)]*)\)", x[0])
+                                                .group(1).split()) & SYSTEM)
                               for x in data if isinstance(x, tuple)))
             c.close()
         assert got[0] == got[1], f
