@@ -467,3 +467,20 @@ SyncState {state}/
         assert got[0] == got[1], f
     old.logout()
     new.logout()
+
+
+def test_cli_exit_codes(world, tmp_path):
+    srv = world["srv"]
+    for args in (["import", "--help"], ["import", "maildir", "--help"], ["export", "--help"]):
+        assert srv.rampart(*args, check=False).returncode == 0, args
+    for args in (["import"], ["import", "nosuch"], ["import", "maildir", "alice"],
+                 ["export", "alice"], ["import", "mbox", "a", "b", "--bogus"]):
+        assert srv.rampart(*args, check=False).returncode == 64, args
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[server]\nno_such_key = 1\n")
+    assert run_import(srv, "maildir", "-c", str(bad), "alice", "/x").returncode == 78
+    assert srv.rampart("export", "-c", str(bad), "alice", "/x", check=False).returncode == 78
+    assert run_import(srv, "maildir", "nobody", world["maildir"]).returncode == 67
+    assert srv.rampart("export", "-c", srv.conf_path, "nobody", str(tmp_path / "e"),
+                       check=False).returncode == 67
+    assert run_import(srv, "maildir", "alice", str(tmp_path / "missing")).returncode == 66
