@@ -126,7 +126,8 @@ static int folder_import(struct import_ctx *c, const char *folder, const char *n
 	size_t n = 0, cap = 0;
 	files_add(folder, "cur", &l, &v, &n, &cap);
 	files_add(folder, "new", &l, &v, &n, &cap);
-	qsort(v, n, sizeof(*v), file_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), file_cmp);
 	struct import_box b;
 	int rc = import_box_open(c, name, l.uidvalidity, &b);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -186,7 +187,8 @@ int import_maildir(struct import_ctx *c, const char *dir)
 	}
 	closedir(d);
 	/* Parents before children, so a level's mailbox exists first. */
-	qsort(dirents, n, sizeof(*dirents), name_cmp);
+	if (n)
+		qsort(dirents, n, sizeof(*dirents), name_cmp);
 	struct strbuf name = STRBUF_INIT;
 	for (size_t i = 0; i < n; i++) {
 		char path[4096];

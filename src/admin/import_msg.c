@@ -69,7 +69,8 @@ int import_box_open(struct import_ctx *c, const char *name, uint32_t uidvalidity
 	for (size_t i = 0; i < n; i++)
 		memcpy(b->hashes[i], m[i].blob, 65);
 	b->nhashes = n;
-	qsort(b->hashes, n, sizeof(*b->hashes), hash_cmp);
+	if (n)
+		qsort(b->hashes, n, sizeof(*b->hashes), hash_cmp);
 	store_msg_array_free(m, n);
 	return 0;
 }

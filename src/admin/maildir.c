@@ -133,7 +133,8 @@ int maildir_uidlist_read(const char *dir, struct maildir_uidlist *l, const char 
 			l->uidnext = l->e[l->n].uid + 1; /* a list is never wrong the other way */
 		l->n++;
 	}
-	qsort(l->e, l->n, sizeof(*l->e), uid_cmp);
+	if (l->n)
+		qsort(l->e, l->n, sizeof(*l->e), uid_cmp);
 	rc = 0;
 out:
 	free(line);
