@@ -15,16 +15,15 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from rampart_harness import RUN_USER, Server, free_port
+from rampart_harness import RUN_USER, Server
+from test_sort_dovecot import DOVECOT, Dovecot
 
-DOVECOT = "/usr/sbin/dovecot"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists(DOVECOT),
                                 reason="needs root and dovecot-imapd")
 
@@ -51,76 +50,16 @@ def mutf7(name):
     return "".join(out)
 
 
-class Dovecot:
-    """Dovecot on loopback serving `maildir` (owned by the run user)."""
+def dovecot(maildir):
+    """test_sort_dovecot's Dovecot (password "pw") serving `maildir`."""
+    d = Dovecot(maildir)
 
-    def __init__(self, maildir):
-        self.dir = tempfile.mkdtemp(prefix="dovecot-migrate-")
-        os.chmod(self.dir, 0o755)
-        self.port = free_port()
-        user = pwd.getpwnam(RUN_USER)
-        passwd = os.path.join(self.dir, "passwd")
-        with open(passwd, "w") as f:
-            f.write("alice:{PLAIN}%s:%d:%d::%s::\n" % (PW, user.pw_uid, user.pw_gid,
-                                                      os.path.dirname(maildir)))
-        conf = os.path.join(self.dir, "dovecot.conf")
-        with open(conf, "w") as f:
-            f.write("""
-base_dir = {d}/run
-state_dir = {d}/state
-log_path = {d}/dovecot.log
-instance_name = migrate-dovecot-{port}
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-first_valid_uid = 1
-mail_location = maildir:{maildir}
-passdb {{
-  driver = passwd-file
-  args = {passwd}
-}}
-userdb {{
-  driver = passwd-file
-  args = {passwd}
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-""".format(d=self.dir, passwd=passwd, port=self.port, maildir=maildir))
-        env = dict(os.environ, TZ="UTC")
-        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=env)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                assert self.proc.poll() is None, "dovecot exited"
-                time.sleep(0.1)
-        raise AssertionError("dovecot did not start")
-
-    def imap(self):
-        c = imaplib.IMAP4("127.0.0.1", self.port)
-        c.login("alice", PW)
+    def imap():
+        c = imaplib.IMAP4("127.0.0.1", d.port)
+        c.login("alice", "pw")
         return c
-
-    def close(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+    d.imap = imap
+    return d
 
 
 # (folder as a client names it, UTF-8, '/' between levels)
@@ -238,7 +177,7 @@ def world():
     home = os.path.join(base, "home")
     os.makedirs(home)
     chown_tree(base)
-    d = Dovecot(os.path.join(home, "Maildir"))
+    d = dovecot(os.path.join(home, "Maildir"))
     try:
         c = d.imap()
         n = populate(c)
@@ -305,7 +244,7 @@ def test_export_served_by_dovecot_and_round_trip(world):
     # Exporting into an existing Maildir is refused.
     r2 = srv.rampart("export", "-c", srv.conf_path, "alice", out, check=False)
     assert r2.returncode == 73
-    d = Dovecot(out)
+    d = dovecot(out)
     try:
         c = d.imap()
         theirs = snapshot(c, ".")
