@@ -95,7 +95,7 @@ static void file_import(struct import_ctx *c, struct import_box *b,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			t->too_big = true;
+			t->failed = true;
 			break;
 		}
 		import_tmp_write(t, buf, (size_t)r);

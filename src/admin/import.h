@@ -28,7 +28,8 @@ struct import_ctx {
 struct import_box {
 	char *name;
 	bool keep_uids;           /* UIDVALIDITY is the source's */
-	uint32_t uidnext;         /* before the run */
+	uint32_t uidnext_before;  /* UIDNEXT before the run */
+	uint32_t uidnext;         /* now */
 	char (*hashes)[65];       /* blobs it held before the run, sorted */
 	size_t nhashes;
 	unsigned added, skipped, failed;
@@ -39,7 +40,7 @@ struct import_tmp {
 	int fd;
 	uint64_t len;
 	bool cr;                  /* the last byte written was '\r' */
-	bool too_big;
+	bool failed;              /* a write failed */
 	crypto_hash_sha256_state sha;
 	char buf[65536];
 	size_t nbuf;

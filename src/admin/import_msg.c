@@ -9,6 +9,7 @@
  * (RFC 5322 2.3; Dovecot's Maildir and mbox keep LF and convert on
  * FETCH), so BODY[] and RFC822.SIZE stay what clients cached. */
 #include "admin/import.h"
+#include "core/strbuf.h"
 #include "core/util.h"
 #include "mail/mailcache.h"
 #include "store/store.h"
@@ -55,7 +56,7 @@ int import_box_open(struct import_ctx *c, const char *name, uint32_t uidvalidity
 		free(b->name);
 		return -1;
 	}
-	b->uidnext = mb.uidnext;
+	b->uidnext = b->uidnext_before = mb.uidnext;
 	struct store_msg *m = NULL;
 	size_t n = 0;
 	r = store_msg_list(c->u, mb.id, 1, false, &m, &n);
@@ -89,7 +90,7 @@ void import_box_close(struct import_ctx *c, struct import_box *b, uint32_t uidne
 
 bool import_box_has_uid(const struct import_box *b, uint32_t uid)
 {
-	return b->keep_uids && uid != 0 && uid < b->uidnext;
+	return b->keep_uids && uid != 0 && uid < b->uidnext_before;
 }
 
 int import_tmp_open(struct import_ctx *c, struct import_tmp *t)
@@ -97,14 +98,13 @@ int import_tmp_open(struct import_ctx *c, struct import_tmp *t)
 	t->len = 0;
 	t->nbuf = 0;
 	t->cr = false;
-	t->too_big = false;
+	t->failed = false;
 	crypto_hash_sha256_init(&t->sha);
 	t->fd = open(c->spool, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (t->fd < 0) {
 		fprintf(stderr, "rampart import: %s: %s\n", c->spool, strerror(errno));
 		return -1;
 	}
-	t->too_big = false;
 	return 0;
 }
 
@@ -116,7 +116,7 @@ static void tmp_flush(struct import_tmp *t)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			t->too_big = true; /* reported as a failed message */
+			t->failed = true; /* reported as a failed message */
 			break;
 		}
 		off += (size_t)w;
@@ -150,6 +150,27 @@ void import_tmp_abort(struct import_tmp *t)
 	t->fd = -1;
 }
 
+/* The keywords of `in` that are IMAP keywords (RFC 9051 9: atoms, not
+ * starting with '\\'), into out; the others are reported and dropped,
+ * so one odd keyword of another server does not cost the message. */
+static void keywords_valid(const struct import_box *b, const char *in, struct strbuf *out)
+{
+	if (!in)
+		return;
+	char *copy = xstrdup(in), *save;
+	for (char *k = strtok_r(copy, " ", &save); k; k = strtok_r(NULL, " ", &save)) {
+		if (!store_keyword_valid(k, strlen(k))) {
+			fprintf(stderr, "rampart import: %s: keyword \"%s\" is not an IMAP "
+				"keyword, dropped\n", b->name, k);
+			continue;
+		}
+		if (out->len)
+			strbuf_addc(out, ' ');
+		strbuf_adds(out, k);
+	}
+	free(copy);
+}
+
 static bool had_hash(const struct import_box *b, const char hex[65])
 {
 	return b->nhashes && bsearch(hex, b->hashes, b->nhashes, sizeof(*b->hashes), hash_cmp);
@@ -164,7 +185,7 @@ int import_tmp_commit(struct import_ctx *c, struct import_box *b, struct import_
 	crypto_hash_sha256_final(&t->sha, sum);
 	sodium_bin2hex(hex, sizeof(hex), sum, sizeof(sum));
 	int rc = 0;
-	if (t->too_big || t->len == 0 || (c->max_size && t->len > c->max_size)) {
+	if (t->failed || t->len == 0 || (c->max_size && t->len > c->max_size)) {
 		fprintf(stderr, "rampart import: %s: a message of %llu bytes is empty, too large or "
 			"unwritable; not imported\n", b->name, (unsigned long long)t->len);
 		b->failed++;
@@ -180,13 +201,15 @@ int import_tmp_commit(struct import_ctx *c, struct import_box *b, struct import_
 		b->failed++;
 		goto out;
 	}
+	struct strbuf kw = STRBUF_INIT;
+	keywords_valid(b, keywords, &kw);
 	struct store_append a;
 	memset(&a, 0, sizeof(a));
 	a.in_file = true;
 	a.fd = t->fd;
 	a.len = t->len;
 	a.flags = flags;
-	a.keywords = keywords && *keywords ? keywords : NULL;
+	a.keywords = kw.len ? kw.s : NULL;
 	a.internaldate = internaldate;
 	a.want_uid = want_uid >= b->uidnext ? want_uid : 0;
 	mail_cache_compute(map, t->len, (char **)&a.envelope, (char **)&a.bodystructure,
@@ -200,6 +223,7 @@ int import_tmp_commit(struct import_ctx *c, struct import_box *b, struct import_
 		r = store_import_append(c->u, b->name, &a, 1, NULL);
 	}
 	munmap(map, t->len);
+	strbuf_free(&kw);
 	free((char *)a.envelope);
 	free((char *)a.bodystructure);
 	free((char *)a.body);
