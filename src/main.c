@@ -24,6 +24,9 @@ static int usage(FILE *f)
 		"  security status|unlock IP|USER [-c FILE]  lockouts of the running server\n"
 		/* check (issue #13) */
 		"  check [--repair] [--quick] USER...|--all [-c FILE]  verify/repair the index\n"
+		/* migrate (issue #13) */
+		"  import maildir|mbox|passwd-file [-c FILE] ...  import mail or users\n"
+		"  export [-c FILE] USER DIR        write a user's mail as a Maildir++ tree\n"
 		"  version\n"
 		"FILE defaults to " ADMIN_DEFAULT_CONFIG "\n");
 	return f == stderr ? EX_USAGE : 0;
@@ -82,6 +85,11 @@ int main(int argc, char **argv)
 		printf("usage: rampart version\nPrints the version.\n");
 		return 0;
 	}
+	/* migrate (issue #13) */
+	if (strcmp(cmd, "import") == 0)
+		return admin_import_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "export") == 0)
+		return admin_export_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("rampart %s\n", RAMPART_VERSION);
 		return 0;

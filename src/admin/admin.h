@@ -45,5 +45,9 @@ int admin_security_main(int argc, char **argv);
 void admin_quota_defaults(const struct config *cfg);
 /* check (issue #13): `rampart check`; argv[0] is "check" (cli_check.c). */
 int admin_check_main(int argc, char **argv);
+/* migrate (issue #13): `rampart import ...` (cli_import.c) and `rampart
+ * export USER DIR` (cli_export.c); argv[0] is the command's name. */
+int admin_import_main(int argc, char **argv);
+int admin_export_main(int argc, char **argv);
 
 #endif

@@ -176,6 +176,15 @@ struct store_backend {
 	 * username valid. */
 	int (*check)(const char *username, const struct store_check_opts *o,
 		     struct store_check_summary *sum);
+	/* migrate (issue #13): as store_import_* in store.h; names
+	 * normalised, uidvalidity and uidnext non-zero, msgs checked as for
+	 * append and their want_uid strictly ascending where non-zero (the
+	 * backend compares them with UIDNEXT inside its transaction). */
+	int (*import_mailbox)(struct store_user *u, const char *name, const char *special_use,
+			      uint32_t uidvalidity);
+	int (*import_append)(struct store_user *u, const char *mailbox, struct store_append *msgs,
+			     size_t n, uint32_t *uidvalidity);
+	int (*import_uidnext)(struct store_user *u, const char *mailbox, uint32_t uidnext);
 };
 
 /* The registered backends (store.c lists them). */

@@ -446,7 +446,8 @@ static int keywords_canon(const char *in, char **out)
 /* store_append(), and with replace_mb > 0 store_replace(): every rule
  * checked before the backend writes anything. */
 static int append_checked(struct store_user *u, const char *mailbox, struct store_append *msgs,
-			  size_t n, uint32_t *uidvalidity, int64_t replace_mb, uint32_t replace_uid)
+			  size_t n, uint32_t *uidvalidity, int64_t replace_mb, uint32_t replace_uid,
+			  bool import)
 {
 	if (!u || !mailbox || !msgs || n == 0 || n > UINT32_MAX)
 		return STORE_EINVAL;
@@ -470,10 +471,18 @@ static int append_checked(struct store_user *u, const char *mailbox, struct stor
 		}
 		c[i] = msgs[i];
 		c[i].flags &= MAIL_FLAGS_STORED;
+		if (!import) /* migrate: only the import path picks UIDs */
+			c[i].want_uid = 0;
+		else if (i > 0 && c[i].want_uid && c[i].want_uid <= c[i - 1].want_uid)
+			r = STORE_EINVAL;
+		if (r != STORE_OK)
+			break;
 		r = keywords_canon(msgs[i].keywords, &kws[i]);
 		c[i].keywords = kws[i];
 	}
-	if (r == STORE_OK && replace_mb > 0)
+	if (r == STORE_OK && import)
+		r = u->be->import_append(u, name, c, n, uidvalidity);
+	else if (r == STORE_OK && replace_mb > 0)
 		r = u->be->replace(u, replace_mb, replace_uid, name, c, uidvalidity);
 	else if (r == STORE_OK)
 		r = u->be->append(u, name, c, n, uidvalidity);
@@ -490,7 +499,7 @@ static int append_checked(struct store_user *u, const char *mailbox, struct stor
 int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
 		 uint32_t *uidvalidity)
 {
-	return append_checked(u, mailbox, msgs, n, uidvalidity, 0, 0);
+	return append_checked(u, mailbox, msgs, n, uidvalidity, 0, 0, false);
 }
 
 int store_replace(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
@@ -498,7 +507,7 @@ int store_replace(struct store_user *u, int64_t mailbox_id, uint32_t uid, const 
 {
 	if (mailbox_id <= 0 || uid == 0)
 		return STORE_EINVAL;
-	return append_checked(u, to, msg, 1, uidvalidity, mailbox_id, uid);
+	return append_checked(u, to, msg, 1, uidvalidity, mailbox_id, uid, false);
 }
 
 int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
@@ -860,5 +869,42 @@ int store_msg_prepare(struct store_user *u, const struct store_append *m, char h
 	int r = store_blob_hash_msg(m, hex);
 	if (r == STORE_OK)
 		r = store_blobs_put_msg(u->blobs, hex, m);
+	return r;
+}
+
+/* ---- Import (issue #13 migrate) ---- */
+
+int store_import_mailbox(struct store_user *u, const char *name, const char *special_use,
+			 uint32_t uidvalidity)
+{
+	const char *su;
+	if (!u || uidvalidity == 0 || store_special_use_canon(special_use, &su) != STORE_OK)
+		return STORE_EINVAL;
+	char *norm;
+	int r = store_mailbox_name_normalize(name, &norm);
+	if (r != STORE_OK)
+		return r;
+	if (!su)
+		su = store_special_use_default(norm);
+	r = u->be->import_mailbox(u, norm, su, uidvalidity);
+	free(norm);
+	return r;
+}
+
+int store_import_append(struct store_user *u, const char *mailbox, struct store_append *msgs,
+			size_t n, uint32_t *uidvalidity)
+{
+	return append_checked(u, mailbox, msgs, n, uidvalidity, 0, 0, true);
+}
+
+int store_import_uidnext(struct store_user *u, const char *mailbox, uint32_t uidnext)
+{
+	if (!u || !mailbox || uidnext == 0)
+		return STORE_EINVAL;
+	char *norm;
+	if (store_mailbox_name_normalize(mailbox, &norm) != STORE_OK)
+		return STORE_ENOENT;
+	int r = u->be->import_uidnext(u, norm, uidnext);
+	free(norm);
 	return r;
 }

@@ -304,6 +304,9 @@ struct store_append {
 	/* lmtp (issue #13): the blob's name when store_msg_prepare() already
 	 * made these bytes durable; NULL: the append hashes and writes them. */
 	const char *blob_hex;
+	/* migrate (issue #13): the UID store_import_append() must give this
+	 * message (0: the next); ignored by store_append(). */
+	uint32_t want_uid;
 };
 
 /* Appends all messages atomically (MULTIAPPEND, RFC 3502): every blob is
@@ -705,5 +708,33 @@ int store_check_user(const char *username, const struct store_check_opts *o,
  * to pass as store_append.blob_hex, by the same thread's handle or
  * another's of the same user. */
 int store_msg_prepare(struct store_user *u, const struct store_append *m, char hex[65]);
+/* ---- Import (issue #13 migrate; `rampart import`, admin/cli_import.c) ----
+ * A migration keeps what clients cached from the old server: each
+ * mailbox's UIDVALIDITY, each message's UID, UIDNEXT. These calls are
+ * the one deliberate way round the allocation rules of invariants 2 and
+ * 3; the invariants still hold, as each call says. */
+
+/* Makes `name` a mailbox with UIDVALIDITY uidvalidity: creates it, or
+ * adopts an existing one that never held a message (UIDNEXT 1: no client
+ * can have cached a UID of it, such as the INBOX a new store starts
+ * with); STORE_OK also when it already has that UIDVALIDITY (a second
+ * run). Invariant 3 holds because a value is refused (STORE_ECANNOT)
+ * when a mailbox has it, when it was imported or given up by an adopted
+ * mailbox before (both recorded), or when the store may have given it
+ * to a mailbox since deleted (store/sqlite/import.c says how a backend
+ * knows). STORE_EEXIST: the mailbox exists with another UIDVALIDITY and
+ * has held messages. */
+int store_import_mailbox(struct store_user *u, const char *name, const char *special_use,
+			 uint32_t uidvalidity);
+/* store_append() with each message's UID chosen by the caller:
+ * msgs[i].want_uid strictly ascending and the first >= UIDNEXT (0 means
+ * "the next", as store_append), so invariant 2 holds: UIDNEXT becomes the
+ * last UID + 1 and no UID is given twice. STORE_EINVAL for UIDs out of
+ * order or below UIDNEXT (nothing is written). */
+int store_import_append(struct store_user *u, const char *mailbox, struct store_append *msgs,
+			size_t n, uint32_t *uidvalidity);
+/* Raises the mailbox's UIDNEXT to uidnext (the old server's); a lower
+ * value changes nothing (invariant 2: UIDNEXT never goes down). */
+int store_import_uidnext(struct store_user *u, const char *mailbox, uint32_t uidnext);
 
 #endif

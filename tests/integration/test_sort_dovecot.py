@@ -76,7 +76,9 @@ KNOWN_DIFFERENCES = {
 
 
 class Dovecot:
-    def __init__(self):
+    def __init__(self, maildir=None):
+        """maildir (migrate, issue #13): serve that Maildir (owned by the
+        rampart user) instead of a new one."""
         self.dir = tempfile.mkdtemp(prefix="dovecot-sort-")
         os.chmod(self.dir, 0o755)
         self.port = free_port()
@@ -84,6 +86,7 @@ class Dovecot:
         home = os.path.join(self.dir, "home")
         os.makedirs(home)
         os.chown(home, user.pw_uid, user.pw_gid)
+        location = "maildir:" + (maildir or "~/Maildir")
         passwd = os.path.join(self.dir, "passwd")
         with open(passwd, "w") as f:
             f.write("alice:{PLAIN}pw:%d:%d::%s::\n" % (user.pw_uid, user.pw_gid, home))
@@ -100,7 +103,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
 first_valid_uid = 1
-mail_location = maildir:~/Maildir
+mail_location = {location}
 passdb {{
   driver = passwd-file
   args = {passwd}
@@ -118,7 +121,7 @@ service imap-login {{
     port = 0
   }}
 }}
-""".format(d=self.dir, passwd=passwd, port=self.port))
+""".format(d=self.dir, passwd=passwd, port=self.port, location=location))
         self.proc = subprocess.Popen([DOVECOT, "-F", "-c", conf], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.time() + 30

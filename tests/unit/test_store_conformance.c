@@ -1768,6 +1768,83 @@ static void test_replace(void **state)
 	store_user_close(u);
 }
 
+/* ---- migrate (issue #13): the import path keeps invariants 2 and 3 ---- */
+
+static void test_import(void **state)
+{
+	(void)state;
+	struct store_user *u = open_user("c-import");
+	struct store_mailbox inbox = status_of(u, "INBOX");
+	uint32_t native = inbox.uidvalidity;
+	store_mailbox_clear(&inbox);
+	/* An empty INBOX is adopted with the old server's UIDVALIDITY; a new
+	 * mailbox is created with one; a second run changes nothing. */
+	assert_int_equal(store_import_mailbox(u, "INBOX", NULL, 1000), STORE_OK);
+	assert_int_equal(store_import_mailbox(u, "INBOX", NULL, 1000), STORE_OK);
+	assert_int_equal(store_import_mailbox(u, "Old/Sub", NULL, 1001), STORE_OK);
+	struct store_mailbox mb = status_of(u, "Old/Sub");
+	assert_int_equal(mb.uidvalidity, 1001);
+	assert_int_equal(mb.uidnext, 1);
+	store_mailbox_clear(&mb);
+	/* Invariant 3: a value in use, imported before, given up by an
+	 * adopted mailbox, or one the store may have given to a deleted
+	 * mailbox is refused. */
+	struct store_mailbox sent = status_of(u, "Sent");
+	assert_int_equal(store_import_mailbox(u, "A", NULL, sent.uidvalidity), STORE_ECANNOT);
+	assert_int_equal(store_import_mailbox(u, "A", NULL, 1001), STORE_ECANNOT);
+	assert_int_equal(store_import_mailbox(u, "A", NULL, native), STORE_ECANNOT);
+	assert_int_equal(store_mailbox_delete(u, "Old/Sub"), STORE_OK);
+	assert_int_equal(store_import_mailbox(u, "A", NULL, 1001), STORE_ECANNOT);
+	assert_int_equal(store_mailbox_delete(u, "Sent"), STORE_OK);
+	assert_int_equal(store_import_mailbox(u, "A", NULL, sent.uidvalidity), STORE_ECANNOT);
+	store_mailbox_clear(&sent);
+	assert_false(exists(u, "A"));
+	/* A value above the counter moves the counter: the next native
+	 * mailbox gets a greater one. */
+	assert_int_equal(store_import_mailbox(u, "Future", NULL, 4000000000u), STORE_OK);
+	assert_int_equal(store_mailbox_create(u, "Later", NULL), STORE_OK);
+	mb = status_of(u, "Later");
+	assert_true(mb.uidvalidity > 4000000000u);
+	store_mailbox_clear(&mb);
+
+	/* Invariant 2: chosen UIDs ascending from UIDNEXT, with gaps. */
+	struct store_append a[3];
+	append_init(&a[0], "Subject: 1\r\n\r\n1\r\n", MAIL_FLAG_SEEN, "$Label1");
+	append_init(&a[1], "Subject: 2\r\n\r\n2\r\n", 0, NULL);
+	append_init(&a[2], "Subject: 3\r\n\r\n3\r\n", 0, NULL);
+	a[0].want_uid = 5;
+	a[1].want_uid = 9;
+	a[2].want_uid = 0; /* the next: 10 */
+	uint32_t uv = 0;
+	assert_int_equal(store_import_append(u, "INBOX", a, 3, &uv), STORE_OK);
+	assert_int_equal(uv, 1000);
+	assert_int_equal(a[0].uid, 5);
+	assert_int_equal(a[1].uid, 9);
+	assert_int_equal(a[2].uid, 10);
+	/* Below UIDNEXT or out of order: refused, nothing written. */
+	a[0].want_uid = 7;
+	assert_int_equal(store_import_append(u, "INBOX", a, 1, &uv), STORE_EINVAL);
+	a[0].want_uid = 20;
+	a[1].want_uid = 15;
+	assert_int_equal(store_import_append(u, "INBOX", a, 2, &uv), STORE_EINVAL);
+	/* store_append ignores want_uid. */
+	a[0].want_uid = 100;
+	assert_int_equal(store_append(u, "INBOX", a, 1, &uv), STORE_OK);
+	assert_int_equal(a[0].uid, 11);
+	int64_t id = mailbox_id(u, "INBOX");
+	assert_int_equal(msg_count(u, id), 4);
+	/* UIDNEXT is raised, never lowered. */
+	assert_int_equal(store_import_uidnext(u, "INBOX", 50), STORE_OK);
+	assert_int_equal(store_import_uidnext(u, "INBOX", 20), STORE_OK);
+	mb = status_of(u, "INBOX");
+	assert_int_equal(mb.uidnext, 50);
+	store_mailbox_clear(&mb);
+	/* A mailbox that held messages keeps its UIDVALIDITY. */
+	assert_int_equal(store_import_mailbox(u, "INBOX", NULL, 999), STORE_EEXIST);
+	assert_int_equal(store_import_uidnext(u, "Nowhere", 5), STORE_ENOENT);
+	store_user_close(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1796,6 +1873,8 @@ int main(void)
 		cmocka_unit_test(test_metadata), /* metadata (issue #12) */
 		cmocka_unit_test(test_preview_text),
 		cmocka_unit_test(test_replace),
+		/* migrate (issue #13) */
+		cmocka_unit_test(test_import),
 	};
 	const char *only = getenv("RAMPART_STORE_BACKEND");
 	int failed = 0, ran = 0;

@@ -68,4 +68,8 @@ const struct store_backend store_sqlite_backend = {
 	.pvtseen_count = sqlite_pvtseen_count,
 	/* check (issue #13) */
 	.check = sqlite_check,
+	/* migrate (issue #13) */
+	.import_mailbox = sqlite_import_mailbox,
+	.import_append = sqlite_import_append,
+	.import_uidnext = sqlite_import_uidnext,
 };

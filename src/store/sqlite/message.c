@@ -368,10 +368,33 @@ static int replace_expunge(struct sqlite_user *u, int64_t mailbox_id, uint32_t u
 	return r;
 }
 
-/* APPEND, and REPLACE when replace_mb > 0. */
-static int append_tx(struct sqlite_user *u, const char *name, struct store_append *msgs, size_t n,
-		     uint32_t *uidvalidity, int64_t replace_mb, uint32_t replace_uid)
+/* migrate: the UID of each message, from UIDNEXT on, or with import the
+ * want_uid each asks for (ascending, none below UIDNEXT: invariant 2).
+ * *next receives the new UIDNEXT. */
+static int append_uids(const struct store_mbox_row *row, const struct store_append *msgs,
+		       size_t n, bool import, uint32_t *uids, uint32_t *next)
 {
+	uint64_t nx = row->uidnext;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t want = import && msgs[i].want_uid ? msgs[i].want_uid : nx;
+		if (want < nx)
+			return STORE_EINVAL;
+		if (want >= UINT32_MAX)
+			/* RFC 9051 2.3.1.1: UIDs are 32-bit; a mailbox that ran
+			 * out needs a new UIDVALIDITY, an administrator's job. */
+			return STORE_ELIMIT;
+		uids[i] = (uint32_t)want;
+		nx = want + 1;
+	}
+	*next = (uint32_t)nx;
+	return STORE_OK;
+}
+
+/* APPEND, REPLACE when replace_mb > 0, the import path with import. */
+static int append_tx(struct sqlite_user *u, const char *name, struct store_append *msgs, size_t n,
+		     uint32_t *uidvalidity, int64_t replace_mb, uint32_t replace_uid, bool import)
+{
+	uint32_t *uids = xcalloc(n, sizeof(*uids)), next = 0;
 	char replaced[65] = "";
 	char (*sha)[65] = xcalloc(n, sizeof(*sha));
 	bool in_tx = false;
@@ -400,12 +423,8 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 	if ((r = sqlite_mbox_by_name(u, name, &row)) != STORE_OK ||
 	    (r = sqlite_quota_read(u, &qbefore, NULL)) != STORE_OK)
 		goto out;
-	if ((uint64_t)row.uidnext + n > UINT32_MAX) {
-		/* RFC 9051 2.3.1.1: UIDs are 32-bit; a mailbox that ran out
-		 * needs a new UIDVALIDITY, which is an administrator's job. */
-		r = STORE_ELIMIT;
+	if ((r = append_uids(&row, msgs, n, import, uids, &next)) != STORE_OK)
 		goto out;
-	}
 	uint64_t modseq = row.highestmodseq + 1;
 	int64_t now = (int64_t)time(NULL);
 	for (size_t i = 0; i < n; i++) {
@@ -423,7 +442,7 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 		m.savedate = now;
 		m.size = msgs[i].len;
 		memcpy(m.blob, sha[i], sizeof(m.blob));
-		if ((r = msg_insert(u, row.id, row.uidnext + (uint32_t)i, modseq, &m)) != STORE_OK)
+		if ((r = msg_insert(u, row.id, uids[i], modseq, &m)) != STORE_OK)
 			goto out;
 		if (msgs[i].envelope || msgs[i].bodystructure || msgs[i].body) {
 			sqlite3_stmt *st = sqlite_stmt(u, STMT_CACHE_UPSERT);
@@ -452,13 +471,13 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 						   replaced)) != STORE_OK)
 		goto out;
 	if ((r = sqlite_quota_check(u, &qbefore)) != STORE_OK ||
-	    (r = mbox_set_next(u, row.id, row.uidnext + (uint32_t)n, modseq)) != STORE_OK)
+	    (r = mbox_set_next(u, row.id, next, modseq)) != STORE_OK)
 		goto out;
 	in_tx = false;
 	if ((r = sqlite_tx_commit(u)) != STORE_OK)
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		msgs[i].uid = row.uidnext + (uint32_t)i;
+		msgs[i].uid = uids[i];
 	if (uidvalidity)
 		*uidvalidity = row.uidvalidity;
 	sqlite_notify(u);
@@ -469,19 +488,20 @@ out:
 	if (in_tx)
 		sqlite_tx_rollback(u);
 	free(sha);
+	free(uids);
 	return r;
 }
 
 int sqlite_append(struct store_user *base, const char *name, struct store_append *msgs, size_t n,
 		  uint32_t *uidvalidity)
 {
-	return append_tx(sqlite_user_of(base), name, msgs, n, uidvalidity, 0, 0);
+	return append_tx(sqlite_user_of(base), name, msgs, n, uidvalidity, 0, 0, false);
 }
 
 int sqlite_replace(struct store_user *base, int64_t mailbox_id, uint32_t uid, const char *to,
 		   struct store_append *msg, uint32_t *uidvalidity)
 {
-	return append_tx(sqlite_user_of(base), to, msg, 1, uidvalidity, mailbox_id, uid);
+	return append_tx(sqlite_user_of(base), to, msg, 1, uidvalidity, mailbox_id, uid, false);
 }
 
 int sqlite_flags(struct store_user *base, const char *reader, int64_t mailbox_id,
@@ -751,4 +771,11 @@ int sqlite_msg_insert(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, u
 int sqlite_msg_delete_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, char blob[65])
 {
 	return msg_delete_one(u, mailbox_id, uid, blob);
+}
+
+/* migrate (issue #13): store_import_append(). */
+int sqlite_import_append(struct store_user *base, const char *name, struct store_append *msgs,
+			 size_t n, uint32_t *uidvalidity)
+{
+	return append_tx(sqlite_user_of(base), name, msgs, n, uidvalidity, 0, 0, true);
 }

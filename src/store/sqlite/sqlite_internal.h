@@ -169,7 +169,14 @@
 		   "modseq=excluded.modseq")                                                      \
 	X(PVT_ROWS, "SELECT uid,seen,modseq FROM pvt_seen WHERE mailbox_id=?1 AND reader=?2 "     \
 		    "ORDER BY uid")                                                               \
-	X(PVT_COUNT, "SELECT count(*) FROM pvt_seen WHERE mailbox_id=?1 AND reader=?2 AND seen=1")
+	X(PVT_COUNT, "SELECT count(*) FROM pvt_seen WHERE mailbox_id=?1 AND reader=?2 AND seen=1") \
+	/* migrate (issue #13): the import path (import.c) */                                     \
+	X(IMP_MB_SET_UIDVALIDITY, "UPDATE mailboxes SET uidvalidity=?2 WHERE id=?1")              \
+	X(IMP_MB_WITH_UIDVALIDITY, "SELECT count(*) FROM mailboxes WHERE uidvalidity=?1")         \
+	X(IMP_MB_MIN_UIDVALIDITY, "SELECT min(uidvalidity) FROM mailboxes")                       \
+	X(IMP_MB_EVER_DELETED, "SELECT coalesce((SELECT seq FROM sqlite_sequence "                \
+			       "WHERE name='mailboxes'),0) > (SELECT count(*) FROM mailboxes)")   \
+	X(IMP_MB_SET_UIDNEXT, "UPDATE mailboxes SET uidnext=?2 WHERE id=?1 AND uidnext<?2")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -416,5 +423,13 @@ int sqlite_watch_start(store_change_cb cb, void *arg);
 void sqlite_watch_stop(void);
 int sqlite_watch_user(const char *username);
 void sqlite_unwatch_user(const char *username);
+
+/* ---- import.c (migrate, issue #13): store_import_* ---- */
+int sqlite_import_mailbox(struct store_user *u, const char *name, const char *special_use,
+			  uint32_t uidvalidity);
+/* message.c: append with the UIDs the caller asks for. */
+int sqlite_import_append(struct store_user *u, const char *mailbox, struct store_append *msgs,
+			 size_t n, uint32_t *uidvalidity);
+int sqlite_import_uidnext(struct store_user *u, const char *mailbox, uint32_t uidnext);
 
 #endif

@@ -1,6 +1,6 @@
 /* Modified UTF-7 mailbox names (RFC 3501 5.1.3) for IMAP4rev1 sessions,
  * and what such a session's raw UTF-8 name means. */
-#include "imap/mutf7.h"
+#include "core/mutf7.h"
 
 #include <stdbool.h>
 #include <stdint.h>
