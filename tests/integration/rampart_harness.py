@@ -110,6 +110,10 @@ class Server:
         if run_user:
             lines.append("user = %s" % run_user)
         lines += [
+            # [http] (metrics, status page) early: extra_config may go on
+            # with keys of the last section ([limits]) without a header.
+            "[http]",
+            "address = 127.0.0.1:%d" % self.port_http,
             "[tls]",
             "cert = cert.pem",
             "key = key.pem",
@@ -128,8 +132,6 @@ class Server:
             "auth_fail_delay_ms = %d" % fail_delay_ms,
             "[limits]",
             "preauth_timeout = 60",
-            "[http]",
-            "address = 127.0.0.1:%d" % self.port_http,
         ]
         pol = dict(self.POLICY_DEFAULTS)
         pol.update(policy or {})

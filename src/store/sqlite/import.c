@@ -84,6 +84,26 @@ static int uidvalidity_claim(struct sqlite_user *u, uint32_t v)
 	if ((r = scalar(u, STMT_IMP_MB_WITH_UIDVALIDITY, v, &used)) != STORE_OK ||
 	    (r = scalar(u, STMT_IMP_MB_EVER_DELETED, 0, &deleted)) != STORE_OK)
 		return r;
+	/* A mailbox of this store that never held a message (the special-use
+	 * ones made with the store, moments before the import) gives its
+	 * value up for a fresh one: no client can have cached a UID under
+	 * it, and the source's mailbox keeps its clients' caches valid. */
+	if (!found && used > 0) {
+		uint32_t fresh;
+		sqlite3_stmt *st;
+		if ((r = sqlite_uidvalidity_next(u, &fresh)) != STORE_OK)
+			return r;
+		if (!(st = sqlite_stmt(u, STMT_IMP_MB_RENUMBER_EMPTY)))
+			return STORE_EIO;
+		sqlite3_bind_int64(st, 1, v);
+		sqlite3_bind_int64(st, 2, fresh);
+		if ((r = sqlite_stmt_run(u, st, "import_renumber")) != STORE_OK ||
+		    (r = scalar(u, STMT_IMP_MB_WITH_UIDVALIDITY, v, &used)) != STORE_OK)
+			return r;
+		if ((r = meta_get(u, "last_uidvalidity", &last, &found)) != STORE_OK)
+			return r;
+		found = false;
+	}
 	if (found || used > 0 || (deleted && (int64_t)v >= first && (int64_t)v <= last))
 		return STORE_ECANNOT;
 	if ((int64_t)v > last && (r = meta_set(u, "last_uidvalidity", v)) != STORE_OK)

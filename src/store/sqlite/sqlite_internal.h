@@ -176,7 +176,9 @@
 	X(IMP_MB_MIN_UIDVALIDITY, "SELECT min(uidvalidity) FROM mailboxes")                       \
 	X(IMP_MB_EVER_DELETED, "SELECT coalesce((SELECT seq FROM sqlite_sequence "                \
 			       "WHERE name='mailboxes'),0) > (SELECT count(*) FROM mailboxes)")   \
-	X(IMP_MB_SET_UIDNEXT, "UPDATE mailboxes SET uidnext=?2 WHERE id=?1 AND uidnext<?2")
+	X(IMP_MB_SET_UIDNEXT, "UPDATE mailboxes SET uidnext=?2 WHERE id=?1 AND uidnext<?2")    \
+	X(IMP_MB_RENUMBER_EMPTY, "UPDATE mailboxes SET uidvalidity=?2 WHERE uidvalidity=?1 "      \
+				 "AND uidnext=1")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
