@@ -11,7 +11,8 @@
  *      are salvaged into their mailboxes, every other message file goes
  *      to Lost+Found. The sqlite3_recover API is not in Debian 12's
  *      libsqlite3 (3.40.1 ships it only inside the sqlite3 shell), so the
- *      salvage is plain SELECTs that stop at the first damaged page.
+ *      salvage is a scan and, past a damaged page, lookups by key; a file
+ *      whose schema pages are gone gives nothing (all to Lost+Found).
  *   2. One transaction over the index: BEGIN IMMEDIATE with repair (the
  *      write lock every writer of the store takes, in any process, so
  *      nothing changes under the check; the server's writers wait up to
