@@ -4,6 +4,7 @@
 #include "app/serve.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/privs.h"
 
 #include <stdio.h>
@@ -22,6 +23,7 @@ static int usage(FILE *f)
 		"  deliver [-c FILE] USER [MAILBOX] < msg   deliver one message durably\n"
 		"  config check [-c FILE]           validate and print the configuration\n"
 		"  security status|unlock IP|USER [-c FILE]  lockouts of the running server\n"
+		"  stats [--json] [-c FILE]         counters of the running server\n"
 		"  version\n"
 		"FILE defaults to " ADMIN_DEFAULT_CONFIG "\n");
 	return f == stderr ? EX_USAGE : 0;
@@ -51,6 +53,7 @@ static int serve_main(int argc, char **argv)
 		log_warn("event=startup_warning msg=\"plaintext authentication allowed beyond loopback "
 			 "([security] allow_plaintext_auth = yes): passwords from trusted_networks and "
 			 "on tls = none listeners cross the network unencrypted\"");
+	metrics_set_version(RAMPART_VERSION);
 	int rc = app_serve(cfg);
 	config_free(cfg);
 	return rc;
@@ -71,6 +74,8 @@ int main(int argc, char **argv)
 		return admin_security_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "deliver") == 0)
 		return admin_deliver_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "stats") == 0) /* metrics */
+		return admin_stats_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("rampart %s\n", RAMPART_VERSION);
 		return 0;

@@ -39,4 +39,7 @@ int admin_security_main(int argc, char **argv);
  * store_init() in every process that writes mail. */
 void admin_quota_defaults(const struct config *cfg);
 
+/* metrics: argv[0] is "stats" (cli_stats.c). */
+int admin_stats_main(int argc, char **argv);
+
 #endif
