@@ -186,13 +186,24 @@ static void add_escaped(struct strbuf *out, const char *s, bool quote)
 	}
 }
 
-/* A float as Go's strconv would read it: integers without a fraction. */
+/* The shortest of %.15g and %.17g that reads back as v: 0.1, not
+ * 0.10000000000000001. */
+static void format_float(char *buf, size_t len, double v)
+{
+	if (isinf(v)) {
+		snprintf(buf, len, "%s", v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	snprintf(buf, len, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, len, "%.17g", v);
+}
+
 static void add_float(struct strbuf *out, double v)
 {
-	if (isinf(v))
-		strbuf_adds(out, v > 0 ? "+Inf" : "-Inf");
-	else
-		strbuf_addf(out, "%.17g", v);
+	char buf[40];
+	format_float(buf, sizeof(buf), v);
+	strbuf_adds(out, buf);
 }
 
 /* "{a=\"x\",b=\"y\"" plus an extra `le` pair, and the closing brace;
@@ -226,10 +237,7 @@ static void render_histogram(struct strbuf *out, const struct prom_family *f, si
 	char le[40];
 	for (size_t b = 0; b <= f->nbounds; b++) {
 		cum += cell_sum(c + b);
-		if (b < f->nbounds)
-			snprintf(le, sizeof(le), "%.17g", f->bounds[b]);
-		else
-			snprintf(le, sizeof(le), "+Inf");
+		format_float(le, sizeof(le), b < f->nbounds ? f->bounds[b] : INFINITY);
 		strbuf_addf(out, "%s_bucket", f->name);
 		add_labels(out, f, i1, i2, le);
 		strbuf_addf(out, " %llu\n", (unsigned long long)cum);
