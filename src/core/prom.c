@@ -230,10 +230,14 @@ static void add_labels(struct strbuf *out, const struct prom_family *f, size_t i
 		strbuf_addc(out, '}');
 }
 
+/* A series never observed is left out: twenty lines for each of fifty
+ * commands no client uses would be most of a scrape. */
 static void render_histogram(struct strbuf *out, const struct prom_family *f, size_t i1, size_t i2)
 {
 	size_t c = series_cell(f, i1, i2);
 	uint64_t cum = 0;
+	if (prom_value(f, i1, i2) == 0)
+		return;
 	char le[40];
 	for (size_t b = 0; b <= f->nbounds; b++) {
 		cum += cell_sum(c + b);

@@ -50,7 +50,8 @@ void prom_observe(struct prom_family *f, size_t i1, size_t i2, uint64_t v);
  * bits), or a histogram series' count of observations. */
 uint64_t prom_value(const struct prom_family *f, size_t i1, size_t i2);
 
-/* Appends every family in registration order. */
+/* Appends every family in registration order; a histogram series with
+ * no observation yet is left out (counters and gauges always appear). */
 void prom_render(struct strbuf *out);
 /* Forgets every family and zeroes every cell: for unit tests only, with
  * no other thread recording. */
