@@ -469,6 +469,10 @@ static void summary_json(struct strbuf *out, const struct summary *s)
 
 void metrics_summary(struct strbuf *out, int json)
 {
+	if (!m.up) { /* the control socket opens before the workers start */
+		strbuf_adds(out, json ? "{\"starting\":true}\n" : "starting\n");
+		return;
+	}
 	struct summary s;
 	summary_collect(&s);
 	if (json)
