@@ -4,6 +4,7 @@
 #include "app/serve.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/privs.h"
 
 #include <stdio.h>
@@ -27,6 +28,7 @@ static int usage(FILE *f)
 		/* migrate (issue #13) */
 		"  import maildir|mbox|passwd-file [-c FILE] ...  import mail or users\n"
 		"  export [-c FILE] USER DIR        write a user's mail as a Maildir++ tree\n"
+		"  stats [--json] [-c FILE]         counters of the running server\n"
 		"  version\n"
 		"FILE defaults to " ADMIN_DEFAULT_CONFIG "\n");
 	return f == stderr ? EX_USAGE : 0;
@@ -58,6 +60,7 @@ static int serve_main(int argc, char **argv)
 		log_warn("event=startup_warning msg=\"plaintext authentication allowed beyond loopback "
 			 "([security] allow_plaintext_auth = yes): passwords from trusted_networks and "
 			 "on tls = none listeners cross the network unencrypted\"");
+	metrics_set_version(RAMPART_VERSION);
 	int rc = app_serve(cfg);
 	config_free(cfg);
 	return rc;
@@ -90,6 +93,8 @@ int main(int argc, char **argv)
 		return admin_import_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "export") == 0)
 		return admin_export_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "stats") == 0) /* metrics */
+		return admin_stats_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("rampart %s\n", RAMPART_VERSION);
 		return 0;

@@ -50,4 +50,7 @@ int admin_check_main(int argc, char **argv);
 int admin_import_main(int argc, char **argv);
 int admin_export_main(int argc, char **argv);
 
+/* metrics: argv[0] is "stats" (cli_stats.c). */
+int admin_stats_main(int argc, char **argv);
+
 #endif

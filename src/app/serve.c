@@ -15,9 +15,12 @@
 #include "auth/passdb.h"
 #include "auth/policy.h"
 #include "auth/rehash.h"
+#include "auth/sasl.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/privs.h"
+#include "core/strbuf.h"
 #include "core/util.h"
 #include "core/proto.h"
 #include "core/workpool.h"
@@ -52,9 +55,51 @@ static void serve_policy_alert(const struct policy_event *ev, void *arg)
 	char detail[96];
 	snprintf(detail, sizeof(detail), "scope=%s duration=%us level=%u", ev->scope,
 		 ev->duration_s, ev->level);
+	metrics_policy_event(ev->type == POLICY_EV_LOCKOUT ? "lockout" : "spraying", ev->scope);
 	alert_policy_event(ev->type == POLICY_EV_LOCKOUT ? ALERT_LOCKOUT : ALERT_SPRAYING,
 			   ev->ip && *ev->ip ? ev->ip : NULL, ev->user && *ev->user ? ev->user : NULL,
 			   detail);
+}
+
+/* metrics: GET /metrics, the Prometheus text format 0.0.4. */
+static int serve_metrics_page(void *arg, const char *query, struct strbuf *body,
+			      const char **content_type)
+{
+	(void)arg;
+	(void)query;
+	metrics_render(body);
+	*content_type = "text/plain; version=0.0.4; charset=utf-8";
+	return 200;
+}
+
+/* metrics: the control verb behind `rampart stats [--json]`. */
+static int serve_stats_control(const char *args, struct strbuf *out)
+{
+	metrics_summary(out, strcmp(args, "json") == 0);
+	return 0;
+}
+
+/* metrics: the label values only the composition root can gather (the
+ * listeners of the config, the IMAP command table, the SASL table). */
+static void serve_metrics_init(const struct config *cfg)
+{
+	const char **listeners = xcalloc(cfg->nlisteners + 1, sizeof(*listeners));
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		listeners[i] = cfg->listeners[i].name;
+	size_t ncmds = 0;
+	while (imap_cmd_name_at(ncmds))
+		ncmds++;
+	const char **cmds = xcalloc(ncmds + 1, sizeof(*cmds));
+	for (size_t i = 0; i < ncmds; i++)
+		cmds[i] = imap_cmd_name_at(i);
+	size_t nmechs = sasl_mech_count();
+	const char **mechs = xcalloc(nmechs + 1, sizeof(*mechs));
+	for (size_t i = 0; i < nmechs; i++)
+		mechs[i] = sasl_mech_at(i)->name;
+	metrics_init(&(struct metrics_names){ listeners, cfg->nlisteners, cmds, ncmds, mechs, nmechs });
+	free(listeners);
+	free(cmds);
+	free(mechs);
 }
 
 int app_serve(const struct config *cfg)
@@ -131,6 +176,8 @@ int app_serve(const struct config *cfg)
 	policy = true;
 	/* `rampart security status|unlock` reach the engine through here. */
 	control_register("security", policy_control);
+	/* metrics: `rampart stats` */
+	control_register("stats", serve_stats_control);
 	char *ctl = xasprintf("%s/control.sock", cfg->state_dir);
 	int ctl_rc = control_start(ctl);
 	free(ctl);
@@ -162,6 +209,9 @@ int app_serve(const struct config *cfg)
 	if (workpool_start(server_workers(srv)) < 0)
 		fatal("cannot start work pool");
 	pool = true;
+	/* metrics: before any worker records */
+	serve_metrics_init(cfg);
+	http_route("/metrics", serve_metrics_page, NULL);
 	/* [http]: /metrics and the status page, on a thread of their own;
 	 * handlers are registered above this line. */
 	if (http_start(cfg) < 0)

@@ -6,6 +6,7 @@
  * attempt is decided (not at disconnect): fail2ban sees every guess. */
 #include "auth/audit.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 #include <pthread.h>
 #include <sodium.h>
@@ -49,6 +50,7 @@ void audit_session_id(const void *session, char buf[16])
 void audit_auth(const struct audit_auth *a)
 {
 	char user[128], sid[16];
+	metrics_login(a->result, a->mech);
 	audit_token(user, sizeof(user), a->user);
 	audit_session_id(a->session, sid);
 	bool bad = a->result && (strcmp(a->result, "fail") == 0 || strcmp(a->result, "locked") == 0);

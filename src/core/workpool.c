@@ -47,6 +47,7 @@ static bool g_stopping;
 static pthread_t *g_threads;
 static unsigned g_nthreads;
 static atomic_ulong g_skipped;
+static atomic_uint g_queued;        /* metrics: jobs waiting for a thread */
 
 static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -159,6 +160,8 @@ static void *pool_thread(void *arg)
 		struct workpool_job *job;
 		while (!(job = next_job()) && !g_stopping)
 			pthread_cond_wait(&g_cond, &g_lock);
+		if (job)
+			atomic_fetch_sub_explicit(&g_queued, 1, memory_order_relaxed);
 		pthread_mutex_unlock(&g_lock);
 		if (!job)
 			return NULL;
@@ -241,6 +244,7 @@ void workpool_submit(struct workpool_job *job)
 		q->tail = job;
 		q->n++;
 	}
+	atomic_fetch_add_explicit(&g_queued, 1, memory_order_relaxed);
 	pthread_cond_signal(&g_cond);
 	pthread_mutex_unlock(&g_lock);
 }
@@ -279,4 +283,9 @@ void workpool_job_cancel(struct workpool_job *job)
 unsigned long workpool_skipped_count(void)
 {
 	return atomic_load(&g_skipped);
+}
+
+unsigned workpool_queued(void)
+{
+	return atomic_load_explicit(&g_queued, memory_order_relaxed);
 }

@@ -50,5 +50,7 @@ void workpool_set_fair_bound(unsigned n);
 void workpool_job_cancel(struct workpool_job *job);
 /* Jobs skipped because they were cancelled, since the start. */
 unsigned long workpool_skipped_count(void);
+/* metrics: jobs queued and not yet taken by a thread (all queues). */
+unsigned workpool_queued(void);
 
 #endif

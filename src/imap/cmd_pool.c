@@ -19,6 +19,7 @@
 #include "imap/session_internal.h"
 #include "imap/namespace.h"
 #include "imap/inprogress.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "core/workpool.h"
 
@@ -44,12 +45,14 @@ static void cmd_job_release(struct cmd_job *job)
 static void cmd_job_run(struct workpool_job *wj)
 {
 	struct cmd_job *job = (struct cmd_job *)((char *)wj - offsetof(struct cmd_job, wp));
+	uint64_t t0 = metrics_now_ns();
 	job->run(job);
 	/* The handle belongs to this thread: closed before the job goes back. */
 	if (job->store) {
 		store_user_close(job->store);
 		job->store = NULL;
 	}
+	metrics_pool_job(job->metrics_cmd, metrics_now_ns() - t0);
 }
 
 /* Back on the worker's thread. */
@@ -77,6 +80,7 @@ void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(stru
 	job->run = run;
 	job->done = done;
 	job->free = free_fn;
+	job->metrics_cmd = imap_cmd_index(cmd->def);
 	job->user = s->user ? xstrdup(imap_cmd_store_user(cmd)) : NULL; /* acl: whose store */
 	const char *reader = s->user ? imap_cmd_seen_reader(cmd) : NULL; /* aclseen */
 	job->reader = reader ? xstrdup(reader) : NULL;

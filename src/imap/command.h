@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/workpool.h"
 
@@ -71,10 +72,14 @@ struct imap_cmd {
 	struct cmd_job *job;             /* running on the work pool (cmd_pool.c) */
 	/* acl: the mailbox the command named, resolved (imap/namespace.c) */
 	struct imap_mailbox_ref *mbref;
+	/* metrics: when the command's line was read (metrics_now_ns) */
+	uint64_t start_ns;
 };
 
 /* The definition of `name` (case-insensitive), NULL when unknown. */
 const struct imap_cmd_def *imap_cmd_find(const char *name);
+/* metrics: def's row in the table; METRICS_CMD_OTHER for NULL. */
+size_t imap_cmd_index(const struct imap_cmd_def *def);
 
 /* A running command; tag may be NULL. */
 struct imap_cmd *imap_cmd_new(struct imap_session *s, const struct imap_cmd_def *def,
@@ -121,6 +126,8 @@ struct cmd_job {
 	/* inprogress (imap/inprogress.c): how far run() got, and the timer */
 	_Atomic uint32_t progress_done, progress_total;
 	struct inprogress *progress;
+	/* metrics: the command's table index, read on the pool thread */
+	size_t metrics_cmd;
 };
 void cmd_run_on_pool(struct imap_cmd *cmd, struct cmd_job *job, void (*run)(struct cmd_job *),
 		     void (*done)(struct cmd_job *), void (*free_fn)(struct cmd_job *));

@@ -11,6 +11,7 @@
  * the facts a concurrent scheduler would need; CMD_NO_EXPUNGE_RESP is
  * enforced today (imap_cmd_allows_expunge). */
 #include "imap/command.h"
+#include "core/metrics.h"
 #include "core/util.h"
 
 #include <stdlib.h>
@@ -89,6 +90,16 @@ const struct imap_cmd_def *imap_cmd_find(const char *name)
 	return NULL;
 }
 
+size_t imap_cmd_index(const struct imap_cmd_def *def)
+{
+	return def ? (size_t)(def - commands) : METRICS_CMD_OTHER;
+}
+
+const char *imap_cmd_name_at(size_t i)
+{
+	return i < ARRAY_SIZE(commands) ? commands[i].name : NULL;
+}
+
 bool imap_cmd_allows_expunge(const struct imap_cmd *cmd)
 {
 	/* The UID forms name messages by UID: an EXPUNGE response can't
@@ -119,6 +130,7 @@ struct imap_cmd *imap_cmd_new(struct imap_session *s, const struct imap_cmd_def 
 	cmd->s = s;
 	cmd->def = def;
 	cmd->uid = uid;
+	cmd->start_ns = metrics_now_ns();
 	if (tag) {
 		size_t len = strlen(tag);
 		cmd->tag = imap_cmd_alloc(cmd, len + 1);

@@ -3,6 +3,8 @@
 #ifndef RAMPART_IMAP_PROTO_H
 #define RAMPART_IMAP_PROTO_H
 
+#include <stddef.h>
+
 struct config;
 struct oauth;
 struct passdb;
@@ -16,5 +18,9 @@ struct imap_proto {
 };
 
 extern const struct proto_ops imap_proto_ops;
+
+/* metrics: the name of the command table's row i, NULL past the end
+ * (imap/commands.c): the label values of the command metrics. */
+const char *imap_cmd_name_at(size_t i);
 
 #endif

@@ -23,6 +23,7 @@
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/quote.h"
+#include "core/metrics.h"
 #include "core/util.h"
 
 #include <assert.h>
@@ -224,6 +225,7 @@ void sess_tagged(struct imap_session *s, const char *status, const char *fmt, ..
 	va_end(ap);
 	const char *tag = s->cmd && s->cmd->tag ? s->cmd->tag : "*";
 	sess_printf(s, "%s %s %s", tag, status, text);
+	metrics_command(imap_cmd_index(s->cmd->def), status, s->cmd->start_ns);
 	sess_store_release(s);
 	if (strcmp(status, "BAD") == 0)
 		s->bad_commands++;
@@ -629,6 +631,7 @@ void sess_store_error(struct imap_session *s, int err, const char *what)
 		sess_tagged(s, "NO", "[CANNOT] %s: invalid name", what);
 		break;
 	case STORE_EOVERQUOTA:
+		metrics_quota_refused();
 		sess_tagged(s, "NO", "[OVERQUOTA] %s: quota exceeded", what);
 		break;
 	case STORE_ELIMIT:

@@ -8,6 +8,7 @@
 #include "net/tls.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/proto.h"
 #include "core/util.h"
 
@@ -47,6 +48,8 @@ struct conn {
 	struct event *hup_ev;        /* while paused: the client hung up (EV_CLOSED) */
 	struct conn *prev, *next;    /* worker's list of connections */
 	struct compress *z;          /* COMPRESS=DEFLATE active (net/compress.c) */
+	size_t m_listener;           /* metrics: the listener's index */
+	unsigned m_tls;              /* metrics: its TLS label (0: none yet) */
 };
 
 /* Inflated input handed to the protocol per pass, and passes per read
@@ -76,6 +79,7 @@ void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	worker_conn_release(w, (struct sockaddr *)&c->peer);
+	metrics_conn_close(c->m_listener, c->m_tls);
 	free(c);
 }
 
@@ -246,8 +250,11 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		/* TLS handshake finished. */
 		c->handshaking = false;
-		if (c->tls)
+		if (c->tls) {
+			SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+			c->m_tls = metrics_conn_tls(c->m_listener, ssl ? SSL_get_version(ssl) : NULL);
 			c->ops->tls_started(c->sess);
+		}
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && !c->closing) {
@@ -256,6 +263,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		if (c->handshaking && !c->closing) {
+			metrics_tls_failed(c->m_listener);
 			unsigned long e = (what & BEV_EVENT_ERROR) ? bufferevent_get_openssl_error(c->bev) : 0;
 			tls_log_handshake_failed(c->peer_str, &c->hello, e,
 						 (what & BEV_EVENT_EOF) ? "closed by client" : "error");
@@ -272,8 +280,27 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* metrics: what the socket (or TLS) layer added to the input and took
+ * from the output, counted as it happens so a connection that lives for
+ * days is counted while it lives. */
+static void conn_in_counted(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)b;
+	if (info->n_added)
+		metrics_bytes_in(((struct conn *)arg)->m_listener, info->n_added);
+}
+
+static void conn_out_counted(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)b;
+	if (info->n_deleted)
+		metrics_bytes_out(((struct conn *)arg)->m_listener, info->n_deleted);
+}
+
 static void conn_setup_bev(struct conn *c)
 {
+	evbuffer_add_cb(bufferevent_get_input(c->bev), conn_in_counted, c);
+	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_counted, c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 256 * 1024);
 	bufferevent_enable(c->bev, c->paused ? EV_WRITE : EV_READ | EV_WRITE);
@@ -343,6 +370,7 @@ static void io_close(void *conn)
 		return;
 	c->closing = true;
 	if (c->handshaking) {
+		metrics_tls_failed(c->m_listener);
 		tls_log_handshake_failed(c->peer_str, &c->hello, 0, "closed by server (timeout)");
 		/* Nothing written can reach a client that never finished the
 		 * TLS handshake (one stalling it on purpose included): drop the
@@ -506,6 +534,8 @@ void conn_open(struct worker *w, const struct net_listener *nl, evutil_socket_t 
 	c->fd = fd;
 	c->nl = nl;
 	c->ops = nl->proto->ops;
+	c->m_listener = (size_t)(nl - w->srv->listeners);
+	metrics_conn_open(c->m_listener);
 	c->tcp = sa->sa_family == AF_INET || sa->sa_family == AF_INET6;
 	memcpy(&c->peer, sa, MIN((size_t)salen, sizeof(c->peer)));
 	snprintf(c->peer_str, sizeof(c->peer_str), "%s", peer);
