@@ -22,6 +22,8 @@ static int usage(FILE *f)
 		"  deliver [-c FILE] USER [MAILBOX] < msg   deliver one message durably\n"
 		"  config check [-c FILE]           validate and print the configuration\n"
 		"  security status|unlock IP|USER [-c FILE]  lockouts of the running server\n"
+		"  who [-c FILE] [--json]           sessions of the running server\n"
+		"  kick [-c FILE] USER|IP           end sessions of a user or an address\n"
 		"  version\n"
 		"FILE defaults to " ADMIN_DEFAULT_CONFIG "\n");
 	return f == stderr ? EX_USAGE : 0;
@@ -71,6 +73,10 @@ int main(int argc, char **argv)
 		return admin_security_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "deliver") == 0)
 		return admin_deliver_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "who") == 0)     /* status */
+		return admin_who_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "kick") == 0)    /* status */
+		return admin_kick_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("rampart %s\n", RAMPART_VERSION);
 		return 0;

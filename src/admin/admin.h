@@ -39,4 +39,8 @@ int admin_security_main(int argc, char **argv);
  * store_init() in every process that writes mail. */
 void admin_quota_defaults(const struct config *cfg);
 
+/* status: `rampart who` and `rampart kick` (cli_who.c); argv[0] is the command. */
+int admin_who_main(int argc, char **argv);
+int admin_kick_main(int argc, char **argv);
+
 #endif
