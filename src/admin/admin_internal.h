@@ -48,10 +48,12 @@ int admin_quota_main(int argc, char **argv);
 int admin_control_call(const char *prog, const struct config *cfg, const char *request,
 		       struct strbuf *reply);
 
-/* status: ends the sessions of `user` in the running server with
+/* status: ends the sessions of `user` (only those logged in with the app
+ * password app_name, when non-NULL) in the running server with
  * "* BYE [EXPIRED]" (the credential was withdrawn); prints how many when
  * some ended. The number ended, 0 when no server runs, -1 when the
  * server could not be asked (cli_who.c). */
-int admin_kick_user(const struct config *cfg, const char *prog, const char *user);
+int admin_kick_user(const struct config *cfg, const char *prog, const char *user,
+		    const char *app_name);
 
 #endif

@@ -94,9 +94,11 @@ int admin_kick_main(int argc, char **argv)
 	return rc;
 }
 
-int admin_kick_user(const struct config *cfg, const char *prog, const char *user)
+int admin_kick_user(const struct config *cfg, const char *prog, const char *user,
+		    const char *app_name)
 {
-	char *req = xasprintf("kick user %s expired", user);
+	char *req = app_name ? xasprintf("kick app %s %s", user, app_name)
+			     : xasprintf("kick user %s expired", user);
 	struct strbuf reply = STRBUF_INIT;
 	int rc = admin_control_call(prog, cfg, req, &reply);
 	free(req);

@@ -25,7 +25,7 @@
 struct who_req {
 	unsigned id;
 	bool kick;
-	const char *user, *ip, *text;   /* kick: the caller's, valid while it waits */
+	const char *user, *ip, *cred, *text; /* kick: the caller's, valid while it waits */
 	unsigned answered;
 	unsigned kicked;
 	struct imap_who_row *rows;
@@ -71,7 +71,7 @@ static void who_worker(const char *key)
 			r = g_reqs[i];
 	if (r) {
 		if (r->kick)
-			r->kicked += imap_who_kick(r->user, r->ip, r->text);
+			r->kicked += imap_who_kick(r->user, r->ip, r->cred, r->text);
 		else
 			imap_who_rows(who_add_row, r);
 		r->answered++;
@@ -130,9 +130,11 @@ bool app_who_snapshot(struct imap_who_row **rows, size_t *n)
 	return complete;
 }
 
-unsigned app_who_kick(const char *user, const char *ip, const char *text)
+unsigned app_who_kick(const char *user, const char *ip, const char *credential,
+		      const char *text)
 {
-	struct who_req r = { .kick = true, .user = user, .ip = ip, .text = text };
+	struct who_req r = { .kick = true, .user = user, .ip = ip, .cred = credential,
+			     .text = text };
 	who_run(&r);
 	return r.kicked;
 }
@@ -220,24 +222,30 @@ int app_who_control(const char *args, struct strbuf *out)
 	return 0;
 }
 
-/* "user NAME [expired]" or "ip ADDR [expired]". RFC 9051 7.1.5: BYE
- * before the close. The code is UNAVAILABLE (RFC 5530: the service is
- * not available to this session now; a client may come back later, and if
- * the administrator wants the user out for good the password or the user
- * goes too), or EXPIRED when the credential itself was withdrawn (RFC
- * 5530: "access is no longer permitted using that passphrase"), which the
- * app-password revoke and user deletion send. */
+/* "user NAME [expired]", "ip ADDR [expired]" or "app USER NAME". RFC
+ * 9051 7.1.5: BYE before the close. The code is UNAVAILABLE (RFC 5530:
+ * the service is not available to this session now; a client may come
+ * back later, and if the administrator wants the user out for good the
+ * password or the user goes too), or EXPIRED when the credential itself
+ * was withdrawn (RFC 5530: "access is no longer permitted using that
+ * passphrase. The client or user should get a new passphrase"), which an
+ * app-password revoke and a user deletion send. */
 int app_kick_control(const char *args, struct strbuf *out)
 {
-	char what[8] = "", value[256] = "", reason[16] = "";
-	int k = sscanf(args, "%7s %255s %15s", what, value, reason);
-	bool is_user = strcmp(what, "user") == 0, is_ip = strcmp(what, "ip") == 0;
-	if (k < 2 || (!is_user && !is_ip) || (k == 3 && strcmp(reason, "expired") != 0)) {
-		strbuf_adds(out, "usage: kick user NAME|ip ADDR [expired]\n");
+	char what[8] = "", value[256] = "", extra[256] = "";
+	int k = sscanf(args, "%7s %255s %255s", what, value, extra);
+	bool is_user = strcmp(what, "user") == 0, is_ip = strcmp(what, "ip") == 0,
+	     is_app = strcmp(what, "app") == 0;
+	bool expired = k == 3 && strcmp(extra, "expired") == 0;
+	if (k < 2 || !(is_user || is_ip || is_app) || (is_app && k != 3) ||
+	    (!is_app && k == 3 && !expired)) {
+		strbuf_adds(out, "usage: kick user NAME|ip ADDR [expired] | kick app USER NAME\n");
 		return -1;
 	}
-	unsigned n = app_who_kick(is_user ? value : NULL, is_ip ? value : NULL,
-				  k == 3 ? WHO_TEXT_EXPIRED : WHO_TEXT_DEFAULT);
+	char cred[300];
+	snprintf(cred, sizeof(cred), "app:%s", extra);
+	unsigned n = app_who_kick(is_ip ? NULL : value, is_ip ? value : NULL, is_app ? cred : NULL,
+				  is_app || expired ? WHO_TEXT_EXPIRED : WHO_TEXT_DEFAULT);
 	strbuf_addf(out, "kicked=%u\n", n);
 	return 0;
 }

@@ -24,16 +24,19 @@ void app_who_attach(struct server *srv);
  * Waits for the workers at most 2 s; false when one did not answer in
  * time (the rows are those that did). */
 bool app_who_snapshot(struct imap_who_row **rows, size_t *n);
-/* Ends the connections of `user` or from `ip` (one of them non-NULL) on
- * every worker with "* BYE text"; the number ended. */
-unsigned app_who_kick(const char *user, const char *ip, const char *text);
+/* Ends the connections of `user` or from `ip` (one of them non-NULL),
+ * only those logged in with `credential` when non-NULL, on every worker
+ * with "* BYE text"; the number ended. */
+unsigned app_who_kick(const char *user, const char *ip, const char *credential,
+		      const char *text);
 
 /* One row as a JSON object (new reference). */
 json_t *app_who_row_json(const struct imap_who_row *r);
 /* A string as JSON: invalid UTF-8 bytes become '?' (new reference). */
 json_t *app_json_str(const char *s);
 
-/* Control verbs: "who [json]" and "kick user NAME|ip ADDR [expired]". */
+/* Control verbs: "who [json]" and "kick user NAME|ip ADDR [expired]",
+ * "kick app USER NAME" (the sessions of one app password). */
 int app_who_control(const char *args, struct strbuf *out);
 int app_kick_control(const char *args, struct strbuf *out);
 

@@ -68,7 +68,8 @@ void imap_who_rows(void (*fn)(void *arg, const struct imap_who_row *row), void *
 	}
 }
 
-unsigned imap_who_kick(const char *user, const char *ip, const char *text)
+unsigned imap_who_kick(const char *user, const char *ip, const char *credential,
+		       const char *text)
 {
 	unsigned n = 0;
 	/* sess_bye never frees the session (the connection's free() follows
@@ -80,6 +81,8 @@ unsigned imap_who_kick(const char *user, const char *ip, const char *text)
 		if (user && !(s->user && strcmp(s->user, user) == 0))
 			continue;
 		if (ip && strcmp(s->peer, ip) != 0)
+			continue;
+		if (credential && strcmp(s->credential, credential) != 0)
 			continue;
 		sess_bye(s, text);
 		n++;

@@ -45,8 +45,10 @@ void imap_who_leave(struct imap_who_entry *e);
 /* Calls fn for every connection of the calling worker thread. */
 void imap_who_rows(void (*fn)(void *arg, const struct imap_who_row *row), void *arg);
 /* Ends every connection of the calling thread logged in as `user` (when
- * non-NULL) or coming from `ip` (when non-NULL) with "* BYE text"; the
- * number ended. */
-unsigned imap_who_kick(const char *user, const char *ip, const char *text);
+ * non-NULL), coming from `ip` (when non-NULL) and, when `credential` is
+ * non-NULL, logged in with it ("app:NAME": one app password), with
+ * "* BYE text"; the number ended. */
+unsigned imap_who_kick(const char *user, const char *ip, const char *credential,
+		       const char *text);
 
 #endif

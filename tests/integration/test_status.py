@@ -263,3 +263,30 @@ def test_kick_user_and_ip(world):
     assert r.returncode == 0 and r.stdout.strip() == b"kicked=0"
     d = wait_status(srv, lambda d: d["connections"]["total"] == 1, "one session left")
     assert d["connections"]["sessions"][0]["source"] == "127.0.0.1"
+
+
+def test_revoke_and_delete_end_sessions(world):
+    """An app-password revoke ends the sessions logged in with that app
+    password only; deleting a user ends all of theirs (BYE [EXPIRED])."""
+    srv, sess = world
+    srv.add_user("carol", "Quartz violin marmalade 93")
+    r = srv.rampart("user", "app-password", "add", "-c", srv.conf_path, "carol", "phone")
+    phone = r.stdout.decode().strip()
+    r = srv.rampart("user", "app-password", "add", "-c", srv.conf_path, "carol", "laptop")
+    laptop = r.stdout.decode().strip()
+    c_phone = Sess(srv, "127.0.0.7", "carol", phone)
+    c_laptop = Sess(srv, "127.0.0.7", "carol", laptop)
+    c_main = Sess(srv, "127.0.0.8", "carol", "Quartz violin marmalade 93")
+    try:
+        r = srv.rampart("user", "app-password", "revoke", "-c", srv.conf_path, "carol", "phone")
+        assert b"ended 1 session of carol" in r.stdout, r.stdout
+        assert b"* BYE [EXPIRED]" in c_phone.read_bye()
+        assert c_laptop.alive() and c_main.alive() and sess["a1"].alive()
+        r = srv.rampart("user", "del", "-c", srv.conf_path, "carol")
+        assert b"ended 2 sessions of carol" in r.stdout, r.stdout
+        assert b"* BYE [EXPIRED]" in c_laptop.read_bye()
+        assert b"* BYE [EXPIRED]" in c_main.read_bye()
+        assert sess["a1"].alive()
+    finally:
+        for s in (c_phone, c_laptop, c_main):
+            s.close()
