@@ -80,6 +80,14 @@ static void storage_top_add(struct status_storage *top, size_t *n, const struct 
 	top[k] = *e;
 }
 
+static bool status_stopping(void)
+{
+	pthread_mutex_lock(&S.lock);
+	bool stop = S.stopping;
+	pthread_mutex_unlock(&S.lock);
+	return stop;
+}
+
 static void storage_measure(const struct config *cfg)
 {
 	char **users = NULL;
@@ -93,6 +101,12 @@ static void storage_measure(const struct config *cfg)
 	size_t ntop = 0, with_store = 0;
 	uint64_t total = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (status_stopping()) {   /* shutdown does not wait for 10,000 stores */
+			for (; i < n; i++)
+				free(users[i]);
+			free(users);
+			return;
+		}
 		char *dir = store_user_dir(users[i]);
 		struct stat st;
 		bool exists = dir && stat(dir, &st) == 0;
