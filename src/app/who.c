@@ -7,6 +7,7 @@
  * touches nothing. Sessions never take this lock: only requests do. */
 #include "app/who.h"
 #include "app/control.h"
+#include "auth/alert.h"
 #include "core/strbuf.h"
 #include "core/util.h"
 #include "net/server.h"
@@ -143,16 +144,7 @@ unsigned app_who_kick(const char *user, const char *ip, const char *credential,
 
 json_t *app_json_str(const char *s)
 {
-	json_t *j = json_string(s ? s : "");
-	if (j)
-		return j;
-	char *copy = xstrdup(s);
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	j = json_string(copy);
-	free(copy);
-	return j ? j : json_string("");
+	return alert_json_str(s ? s : "");
 }
 
 json_t *app_who_row_json(const struct imap_who_row *r)

@@ -66,7 +66,7 @@ static void alert_log_safe(char *dst, size_t size, const char *v, bool spaces)
 /* A JSON string for v (null for NULL). jansson takes only valid UTF-8,
  * and a username from a spraying source may be anything: such a value
  * goes out with its non-ASCII bytes as '?'. */
-static json_t *alert_json_str(const char *v)
+json_t *alert_json_str(const char *v)
 {
 	if (!v)
 		return json_null();

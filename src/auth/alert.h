@@ -131,5 +131,9 @@ void alert_recent_add(enum alert_kind kind, const char *user, const char *ip,
 /* Copies up to max of the last ALERT_RECENT_MAX alerts, newest first;
  * their number. Thread-safe. */
 size_t alert_recent_get(struct alert_recent *out, size_t max);
+/* A JSON string for v that jansson accepts whatever the bytes (non-ASCII
+ * bytes become '?' when v is not valid UTF-8); JSON null for NULL. New
+ * reference. Also for the status page's strings. */
+struct json_t *alert_json_str(const char *v);
 
 #endif
