@@ -11,6 +11,7 @@ pkgs=(
   libjwt-dev libjansson-dev libpwquality-dev cracklib-runtime libmaxminddb-dev
   libcurl4-openssl-dev libmaxmind-db-writer-perl fail2ban python3-jwt python3-cryptography python3-openssl
   postfix  # lmtp: tests/integration/test_postfix_lmtp.py runs a private instance
+  chromium  # status: the status page rendered headless (tests/integration/test_status.py)
 )
 missing=()
 for p in "${pkgs[@]}"; do

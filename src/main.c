@@ -29,6 +29,8 @@ static int usage(FILE *f)
 		"  import maildir|mbox|passwd-file [-c FILE] ...  import mail or users\n"
 		"  export [-c FILE] USER DIR        write a user's mail as a Maildir++ tree\n"
 		"  stats [--json] [-c FILE]         counters of the running server\n"
+		"  who [-c FILE] [--json]           sessions of the running server\n"
+		"  kick [-c FILE] USER|IP           end sessions of a user or an address\n"
 		"  version\n"
 		"FILE defaults to " ADMIN_DEFAULT_CONFIG "\n");
 	return f == stderr ? EX_USAGE : 0;
@@ -95,6 +97,10 @@ int main(int argc, char **argv)
 		return admin_export_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "stats") == 0) /* metrics */
 		return admin_stats_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "who") == 0)     /* status */
+		return admin_who_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "kick") == 0)    /* status */
+		return admin_kick_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("rampart %s\n", RAMPART_VERSION);
 		return 0;

@@ -53,4 +53,8 @@ int admin_export_main(int argc, char **argv);
 /* metrics: argv[0] is "stats" (cli_stats.c). */
 int admin_stats_main(int argc, char **argv);
 
+/* status: `rampart who` and `rampart kick` (cli_who.c); argv[0] is the command. */
+int admin_who_main(int argc, char **argv);
+int admin_kick_main(int argc, char **argv);
+
 #endif

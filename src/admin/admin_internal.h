@@ -39,4 +39,21 @@ int admin_apppass_main(int argc, char **argv);
 /* `rampart user quota USER ...` (cli_quota.c): argv[0] is "quota". */
 int admin_quota_main(int argc, char **argv);
 
+/* status: one request to the running server's control socket
+ * (control_client.c). reply NULL: the answer's text goes to stdout (ok)
+ * or stderr (error), with a message when the server cannot be reached;
+ * otherwise it is appended to reply and nothing is printed. 0 (ok), 1
+ * (the server answered "error"), EX_UNAVAILABLE (no server running),
+ * EX_PROTOCOL (no or a cut answer), EX_CONFIG (socket path too long). */
+int admin_control_call(const char *prog, const struct config *cfg, const char *request,
+		       struct strbuf *reply);
+
+/* status: ends the sessions of `user` (only those logged in with the app
+ * password app_name, when non-NULL) in the running server with
+ * "* BYE [EXPIRED]" (the credential was withdrawn); prints how many when
+ * some ended. The number ended, 0 when no server runs, -1 when the
+ * server could not be asked (cli_who.c). */
+int admin_kick_user(const struct config *cfg, const char *prog, const char *user,
+		    const char *app_name);
+
 #endif

@@ -259,6 +259,8 @@ int admin_apppass_main(int argc, char **argv)
 		rc = ap_list(cfg, path, &a);
 	} else {
 		rc = ap_revoke(path, &a);
+		if (rc == 0)   /* status: the revoked password's sessions end */
+			admin_kick_user(cfg, PROG, a.user, a.name);
 	}
 	passdb_free(db);
 	free(path);

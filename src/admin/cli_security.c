@@ -4,20 +4,14 @@
  * in the server's memory, so the CLI never edits policy.state itself: a
  * running server would overwrite the edit at its next save. */
 #include "admin/admin.h"
+#include "admin/admin_internal.h"
 #include "core/config.h"
 #include "core/util.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sysexits.h>
-#include <unistd.h>
-
-#define SECURITY_TIMEOUT_MS 10000
 
 static int security_usage(FILE *f)
 {
@@ -26,56 +20,6 @@ static int security_usage(FILE *f)
 		   "Shows locked sources and users and the top failing sources, or lifts\n"
 		   "the locks on an address or a user, in the running server.\n");
 	return f == stdout ? 0 : EX_USAGE;
-}
-
-/* Sends one request line; copies the answer to stdout. Exit status. */
-static int security_request(const char *sock_path, const char *request)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "rampart security: socket path too long: %s\n", sock_path);
-		return EX_CONFIG;
-	}
-	strcpy(sa.sun_path, sock_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		fprintf(stderr, "rampart security: cannot reach the server at %s: %s (is it running?)\n",
-			sock_path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return EX_UNAVAILABLE;
-	}
-	int rc = EX_PROTOCOL;
-	char buf[4096];
-	size_t got = 0;
-	bool first = true;
-	if (write_all(fd, request, strlen(request)) < 0 || write_all(fd, "\n", 1) < 0)
-		goto out;
-	for (;;) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		if (poll(&p, 1, SECURITY_TIMEOUT_MS) <= 0)
-			goto out;
-		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r < 0)
-			goto out;
-		if (r == 0)
-			break;
-		size_t off = 0;
-		if (first) {
-			/* The status line: "ok" or "error". */
-			rc = strncmp(buf, "ok\n", (size_t)MIN(r, 3)) == 0 ? 0 : EX_UNAVAILABLE;
-			char *nl = memchr(buf, '\n', (size_t)r);
-			off = nl ? (size_t)(nl - buf) + 1 : (size_t)r;
-			first = false;
-		}
-		fwrite(buf + off, 1, (size_t)r - off, rc == 0 ? stdout : stderr);
-		got += (size_t)r;
-	}
-	if (!got)
-		rc = EX_PROTOCOL;
-out:
-	close(fd);
-	return rc;
 }
 
 int admin_security_main(int argc, char **argv)
@@ -107,11 +51,9 @@ int admin_security_main(int argc, char **argv)
 	int rc = admin_conf_load("rampart security", conf, &cfg);
 	if (rc)
 		return rc;
-	char *sock = xasprintf("%s/control.sock", cfg->state_dir);
 	char *req = unlock ? xasprintf("security unlock %s", what) : xstrdup("security status");
-	rc = security_request(sock, req);
+	rc = admin_control_call("rampart security", cfg, req, NULL);
 	free(req);
-	free(sock);
 	config_free(cfg);
 	return rc;
 }

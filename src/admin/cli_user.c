@@ -414,6 +414,7 @@ static int user_del(const struct config *cfg, const struct user_args *a)
 	free(apath);
 	/* The mailboxes stay: deleting mail is a separate, deliberate act. */
 	printf("deleted user %s (the mail under %s is kept)\n", a->name, cfg->mail_root);
+	admin_kick_user(cfg, "rampart user", a->name, NULL);   /* status: their sessions end */
 	return 0;
 }
 

@@ -9,6 +9,8 @@
 #include "app/http.h"
 #include "app/lifecycle.h"
 #include "app/serve.h"
+#include "app/status.h"
+#include "app/who.h"
 #include "admin/admin.h"
 #include "auth/alert.h"
 #include "auth/oauth.h"
@@ -178,6 +180,8 @@ int app_serve(const struct config *cfg)
 	control_register("security", policy_control);
 	/* metrics: `rampart stats` */
 	control_register("stats", serve_stats_control);
+	/* status: `rampart who|kick` (verbs "who", "kick") ask the workers. */
+	app_who_attach(srv);
 	char *ctl = xasprintf("%s/control.sock", cfg->state_dir);
 	int ctl_rc = control_start(ctl);
 	free(ctl);
@@ -214,6 +218,8 @@ int app_serve(const struct config *cfg)
 	http_route("/metrics", serve_metrics_page, NULL);
 	/* [http]: /metrics and the status page, on a thread of their own;
 	 * handlers are registered above this line. */
+	if (app_status_start(cfg) < 0)   /* status: "/" and "/status.json" */
+		goto out;
 	if (http_start(cfg) < 0)
 		goto out;
 	server_start(srv);
@@ -224,6 +230,8 @@ int app_serve(const struct config *cfg)
 	rc = 0;
 out:
 	http_stop();
+	app_status_stop();
+	app_who_attach(NULL);   /* before server_free: no more posts */
 	if (watching)
 		store_watch_stop();
 	if (pool)

@@ -66,7 +66,7 @@ static void alert_log_safe(char *dst, size_t size, const char *v, bool spaces)
 /* A JSON string for v (null for NULL). jansson takes only valid UTF-8,
  * and a username from a spraying source may be anything: such a value
  * goes out with its non-ASCII bytes as '?'. */
-static json_t *alert_json_str(const char *v)
+json_t *alert_json_str(const char *v)
 {
 	if (!v)
 		return json_null();
@@ -121,6 +121,7 @@ static void alert_emit(enum alert_kind kind, const char *user, const char *ip,
 	alert_log_safe(d, sizeof(d), detail, true);
 	log_warn("event=alert kind=%s user=%s ip=%s country=%s detail=\"%s\"", alert_kind_name(kind),
 		 u, i, country && *country ? country : "-", d);
+	alert_recent_add(kind, user, ip, country, detail, now);   /* status page */
 	if (A.cfg->alert_webhook_url || A.cfg->alert_command) {
 		char *json = alert_json(kind, user, ip, country && *country ? country : NULL, detail, now);
 		if (json) {

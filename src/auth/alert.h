@@ -114,4 +114,26 @@ struct alert_rate {
 };
 bool alert_rule_rate_allow(struct alert_rate *r, const char *key, time_t now, unsigned interval);
 
+/* ---- status: the last alerts, in memory, for the status page
+ * (alert_recent.c) ---- */
+#define ALERT_RECENT_MAX 20
+struct alert_recent {
+	char kind[24];
+	char user[64];           /* "" when none; truncated */
+	char ip[64];
+	char country[8];
+	char detail[128];
+	time_t time;
+};
+/* Remembers an alert that went out (alert.c, after its rate limit). */
+void alert_recent_add(enum alert_kind kind, const char *user, const char *ip,
+		      const char *country, const char *detail, time_t now);
+/* Copies up to max of the last ALERT_RECENT_MAX alerts, newest first;
+ * their number. Thread-safe. */
+size_t alert_recent_get(struct alert_recent *out, size_t max);
+/* A JSON string for v that jansson accepts whatever the bytes (non-ASCII
+ * bytes become '?' when v is not valid UTF-8); JSON null for NULL. New
+ * reference. Also for the status page's strings. */
+struct json_t *alert_json_str(const char *v);
+
 #endif

@@ -5,6 +5,7 @@
  * it may be added, never reordered. One line per attempt, written when the
  * attempt is decided (not at disconnect): fail2ban sees every guess. */
 #include "auth/audit.h"
+#include "auth/login_rate.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void audit_token(char *dst, size_t size, const char *s)
 {
@@ -61,4 +63,5 @@ void audit_auth(const struct audit_auth *a)
 		a->reason ? a->reason : "-", a->tls_version ? a->tls_version : "no",
 		a->tls_cipher ? a->tls_cipher : "-", sid, a->decision ? a->decision : "-",
 		a->delay_ms, a->listener ? a->listener : "-");
+	login_rate_record(a->result, time(NULL));   /* status: the page's charts */
 }

@@ -744,3 +744,24 @@ void policy_reconfigure(const struct config *cfg)
 	__atomic_store_n(&p->cfg, cfg, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&p->lock);
 }
+
+/* ---- status (auth/policy_snapshot.c) ---- */
+
+float policy_entry_failures(const struct policy *p, const struct pol_entry *e, uint64_t now)
+{
+	const struct config *c = p->cfg;
+	unsigned threshold = e->kind == POL_NET    ? c->policy_prefix_failures
+			     : e->kind == POL_USER ? c->policy_user_failures
+						   : c->policy_lockout_failures;
+	return bucket_level(e, now, threshold, c->policy_lockout_window);
+}
+
+bool policy_entry_locked(const struct pol_entry *e, uint64_t now)
+{
+	return entry_locked(e, now);
+}
+
+const char *policy_entry_scope(const struct pol_entry *e)
+{
+	return kind_name(e->kind);
+}

@@ -127,4 +127,29 @@ bool policy_addr_parse(const char *ip, uint8_t out[16]);
 void policy_addr_prefix(const uint8_t addr[16], uint8_t out[16]);
 void policy_addr_format(const uint8_t addr[16], char *buf, size_t size);
 
+/* ---- status: a read-only snapshot for the status page (policy_snapshot.c) ---- */
+#define POLICY_SNAPSHOT_TOP 10
+#define POLICY_SNAPSHOT_LOCKS 100
+struct policy_snapshot_top {
+	char name[64];             /* address, or user name (truncated to 47 bytes) */
+	double failures;           /* the leaky bucket's level now */
+};
+struct policy_snapshot_lock {
+	char scope[16];            /* "source", "prefix", "user", "user_source" */
+	char ip[64];               /* "" for a user lock */
+	char user[64];             /* "" for a source or prefix lock */
+	unsigned remaining_s, level;
+};
+struct policy_snapshot {
+	bool enabled;              /* false before policy_init(): the rest is empty */
+	bool breaker;
+	size_t entries, capacity;
+	struct policy_snapshot_top sources[POLICY_SNAPSHOT_TOP], users[POLICY_SNAPSHOT_TOP];
+	size_t nsources, nusers;   /* most failures first */
+	struct policy_snapshot_lock locks[POLICY_SNAPSHOT_LOCKS];
+	size_t nlocks;             /* the first POLICY_SNAPSHOT_LOCKS found */
+};
+/* Fills *out under the engine's lock (one pass over the table). */
+void policy_snapshot(struct policy_snapshot *out);
+
 #endif

@@ -87,4 +87,10 @@ void policy_state_load(struct policy *p);
 int policy_state_start(struct policy *p);
 void policy_state_stop(struct policy *p);
 
+/* status (policy_snapshot.c): e's failure level now, on the scale its
+ * kind is locked at; whether it is locked now. */
+float policy_entry_failures(const struct policy *p, const struct pol_entry *e, uint64_t now);
+bool policy_entry_locked(const struct pol_entry *e, uint64_t now);
+const char *policy_entry_scope(const struct pol_entry *e);
+
 #endif

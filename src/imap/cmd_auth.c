@@ -65,6 +65,7 @@ struct auth_job {
 	enum passdb_result result;
 	bool store_ok;            /* the user's mail store opens */
 	struct policy_auth pol;   /* auth/policy.c's decision for this attempt */
+	char credential[80];      /* status: "password", "app:NAME" (passdb_auth) */
 };
 
 static void auth_job_free(struct cmd_job *job)
@@ -93,6 +94,7 @@ static void auth_job_run(struct cmd_job *job)
 		auth_check_time(t0);
 		if (j->result != PASSDB_OK)
 			j->reason = pa.reason;
+		memcpy(j->credential, pa.credential, sizeof(j->credential));
 		break;
 	}
 	case AUTH_CHECK_PASSED:
@@ -165,6 +167,7 @@ static void auth_job_done(struct cmd_job *job)
 		}
 		policy_auth_end(&j->pol, POLICY_OK);
 		sess_login(s, j->user);
+		memcpy(s->credential, j->credential, sizeof(s->credential));   /* status */
 		au.result = "ok";
 		au.reason = "ok";
 		au.decision = policy_auth_decision(&j->pol, 0);

@@ -7,10 +7,12 @@
 #include "imap/proto.h"
 #include "imap/notify.h"
 #include "imap/session.h"
+#include "imap/who.h"
 #include "auth/policy.h"
 #include "core/proto.h"
 #include "core/util.h"
 
+#include <event2/buffer.h>
 #include <stdlib.h>
 
 /* One IMAP connection: the session and what the adapter adds to it. */
@@ -18,6 +20,7 @@ struct imap_proto_conn {
 	struct imap_session *sess;
 	struct imap_notify_entry notify;
 	char *user;                 /* logged in: counted in policy_session_open() */
+	struct imap_who_entry who;  /* status: rampart who/kick (imap/who.c) */
 };
 
 /* The session logged in: route that user's changes to it. */
@@ -28,6 +31,7 @@ static void pc_logged_in(void *arg, struct imap_session *sess, const char *user)
 	if (!p->user) {
 		p->user = xstrdup(user);
 		policy_session_open(user);
+		imap_who_login(&p->who);
 	}
 }
 
@@ -52,13 +56,18 @@ static void *imap_proto_open(void *arg, const struct conn_io *io, void *conn,
 	};
 	/* The session talks to the connection directly. */
 	p->sess = imap_session_new(io, conn, &info);
+	imap_who_join(&p->who, p->sess);
 	imap_session_start(p->sess);
 	return p;
 }
 
 static void imap_proto_input(void *pc, struct evbuffer *in)
 {
-	imap_session_input(((struct imap_proto_conn *)pc)->sess, in);
+	struct imap_proto_conn *p = pc;
+	size_t before = evbuffer_get_length(in);
+	imap_session_input(p->sess, in);
+	size_t after = evbuffer_get_length(in);
+	p->who.bytes_in += before > after ? before - after : 0;
 }
 
 static void imap_proto_drained(void *pc)
@@ -84,6 +93,7 @@ static void imap_proto_shutdown(void *pc)
 static void imap_proto_free(void *pc)
 {
 	struct imap_proto_conn *p = pc;
+	imap_who_leave(&p->who);
 	imap_session_free(p->sess);
 	imap_notify_unregister(&p->notify);
 	if (p->user) {

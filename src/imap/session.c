@@ -187,6 +187,7 @@ void sess_write(struct imap_session *s, const void *data, size_t len)
 	if (len >= 64 * 1024) {
 		sess_flush(s);
 		s->io->write(s->conn, data, len);
+		s->sent += len;
 		return;
 	}
 	strbuf_add(&s->out, data, len);
@@ -198,6 +199,7 @@ void sess_flush(struct imap_session *s)
 {
 	if (s->out.len) {
 		s->io->write(s->conn, s->out.s, s->out.len);
+		s->sent += s->out.len;
 		strbuf_reset(&s->out);
 	}
 	/* Don't keep a large buffer around on an idle connection. */

@@ -97,6 +97,9 @@ struct imap_session {
 
 	struct strbuf out;           /* response bytes not yet handed to the connection */
 	uint64_t written;            /* bytes through sess_write (FETCH counts its data) */
+	uint64_t sent;               /* status: every byte handed to the connection */
+	char credential[80];         /* status: "password" or "app:NAME" after a password
+				      * login (for the kick after a revoke), else "" */
 	struct event *pace;          /* sess_wait_timer's timer, made on first use */
 	bool pacing;                 /* a command waits for it */
 	/* notify: NOTIFY's setting and what the client was told
