@@ -110,6 +110,7 @@ static void lmtp_commit_group(struct store_user *u, const char *mailbox, struct 
 	uint32_t uidvalidity;
 	int r = store_append(u, mailbox, a, n, &uidvalidity);
 	lmtp_count(LMTP_C_COMMITS, 1);
+	log_debug("event=lmtp_commit mailbox=%s messages=%zu result=%d", mailbox, n, r);
 	free(a);
 	if ((r == STORE_ENOENT || r == STORE_EINVAL) && strcmp(mailbox, "INBOX") != 0) {
 		for (size_t i = 0; i < n; i++) {

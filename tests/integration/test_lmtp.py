@@ -7,6 +7,7 @@ import os
 import re
 import smtplib
 import socket
+import threading
 import time
 
 import pytest
@@ -24,10 +25,11 @@ def srv():
         "[listener lmtp]\naddress = 127.0.0.1:%d\nprotocol = lmtp\n"
         "[lmtp]\nmax_recipients = 5\nmax_text_line = 2000\n" % (MAX_SIZE, port)))
     s.lmtp_port = port
-    for u in ("bob", "carol@example.org", "full"):
+    for u in ("bob", "carol@example.org", "full", "tight"):
         s.add_user(u, "correct horse battery staple")
     # "full" can store almost nothing.
     s.rampart("user", "quota", "-c", s.conf_path, "full", "--storage", "1K")
+    s.rampart("user", "quota", "-c", s.conf_path, "tight", "--storage", "12K")
     # bob has a folder "lists" for bob+lists.
     c = s.imap_tls(user="bob")
     c.create("lists")
@@ -42,8 +44,7 @@ def lmtp(srv):
 
 
 def fetch_all(srv, user, mailbox="INBOX"):
-    c = srv.imap_tls(user=user, password="correct horse battery staple" if user != srv.user
-                     else None)
+    c = srv.imap_tls(user=user, password="correct horse battery staple")
     typ, _ = c.select('"%s"' % mailbox)
     assert typ == "OK"
     typ, data = c.uid("FETCH", "1:*", "(BODY.PEEK[])")
@@ -248,3 +249,46 @@ def test_counters_in_log(srv):
     # Every delivery is logged with its result, never the contents.
     srv.wait_log(r"event=lmtp_deliver user=full mailbox=INBOX size=\d+ result=over_quota")
     assert "hello" not in "".join(l for l in srv.log().splitlines() if "lmtp_deliver" in l)
+
+
+def test_concurrent_over_quota_fails_alone(srv):
+    """Rounds of 8 connections delivering at once to a user with a 12K
+    quota: 4 messages of 16K (over quota on their own) and 4 of 1K. Every
+    small one is stored and every big one answered 452 4.2.2, however the
+    group commit batched them: a batch that fails is retried message by
+    message, so a message over quota never takes the others down."""
+    small = msg("tight small", "s" * 500 + "\r\n")
+    big = msg("tight big", ("b" * 98 + "\r\n") * 160)
+    batches = []
+    for rnd in range(2):
+        results = []
+
+        def send(body):
+            c = lmtp(srv)
+            c.ehlo("mx")
+            c.mail("a@example.net")
+            c.rcpt("tight@example.org")
+            c.putcmd("data")
+            c.getreply()
+            c.send(body + b".\r\n")
+            results.append((body is small, c.getreply()))
+            c.quit()
+
+        threads = [threading.Thread(target=send, args=(small if i % 2 else big,))
+                   for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(results) == 8
+        for is_small, (code, text) in results:
+            if is_small:
+                assert code == 250, results
+            else:
+                assert code == 452 and text.startswith(b"4.2.2"), results
+    got = fetch_all(srv, "tight")
+    assert len([m for m in got if b"Subject: tight small" in m]) == 8
+    assert not [m for m in got if b"Subject: tight big" in m]
+    batches = [int(n) for n in re.findall(r"event=lmtp_commit mailbox=INBOX messages=(\d+)",
+                                           srv.log())]
+    print("commit batch sizes seen:", sorted(set(batches)))
