@@ -24,6 +24,7 @@
  * Completion: when a message's last recipient is committed, its
  * transaction's done() is posted to the worker that owns the session
  * (workpool_complete_unrun), which then writes the RFC 2033 4.2 replies. */
+#include "core/metrics.h"
 #include "lmtp/lmtp_internal.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -56,6 +57,20 @@ static atomic_ulong counters[LMTP_C__COUNT];
 void lmtp_count(enum lmtp_counter c, unsigned long n)
 {
 	atomic_fetch_add(&counters[c], n);
+	/* rampart_deliveries_total{result} (core/metrics.h): one per
+	 * recipient's final reply. */
+	static const int as_metric[LMTP_C__COUNT] = {
+		[LMTP_C_DELIVERED] = METRICS_DELIVERY_OK,
+		[LMTP_C_OVER_QUOTA] = METRICS_DELIVERY_OVERQUOTA,
+		[LMTP_C_STORE_ERROR] = METRICS_DELIVERY_ERROR,
+		[LMTP_C_UNKNOWN_USER] = METRICS_DELIVERY_NOUSER,
+		[LMTP_C_TOO_BIG] = METRICS_DELIVERY_REJECTED,
+		[LMTP_C_REFUSED] = METRICS_DELIVERY_REJECTED,
+		[LMTP_C_COMMITS] = -1,
+		[LMTP_C_COMMITTED] = -1,
+	};
+	for (unsigned long i = 0; as_metric[c] >= 0 && i < n; i++)
+		metrics_delivery((enum metrics_delivery)as_metric[c]);
 }
 
 void lmtp_counters_get(struct lmtp_counters *out)

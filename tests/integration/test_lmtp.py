@@ -292,3 +292,34 @@ def test_concurrent_over_quota_fails_alone(srv):
     batches = [int(n) for n in re.findall(r"event=lmtp_commit mailbox=INBOX messages=(\d+)",
                                            srv.log())]
     print("commit batch sizes seen:", sorted(set(batches)))
+
+
+def test_deliveries_in_metrics(srv):
+    """rampart_deliveries_total{result} counts one per recipient's final
+    reply: a delivered and an unknown recipient move their own series."""
+    import urllib.request
+
+    def scrape():
+        url = "http://127.0.0.1:%d/metrics" % srv.port_http
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        got = {}
+        for line in text.splitlines():
+            m = re.match(r'rampart_deliveries_total\{result="(\w+)"\} (\d+)$', line)
+            if m:
+                got[m.group(1)] = int(m.group(2))
+        return got
+
+    before = scrape()
+    c = lmtp(srv)
+    c.ehlo("mx.example.net")
+    c.mail("sender@example.net")
+    assert c.rcpt("bob@example.org")[0] == 250
+    assert c.rcpt("nobody2@example.org")[0] == 550
+    c.putcmd("data")
+    assert c.getreply()[0] == 354
+    c.send(msg("metrics") + b".\r\n")
+    assert c.getreply()[0] == 250
+    c.quit()
+    after = scrape()
+    assert after.get("ok", 0) - before.get("ok", 0) == 1, (before, after)
+    assert after.get("nouser", 0) - before.get("nouser", 0) == 1, (before, after)
