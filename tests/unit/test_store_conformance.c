@@ -1786,9 +1786,26 @@ static void test_import(void **state)
 	assert_int_equal(mb.uidvalidity, 1001);
 	assert_int_equal(mb.uidnext, 1);
 	store_mailbox_clear(&mb);
-	/* Invariant 3: a value in use, imported before, given up by an
-	 * adopted mailbox, or one the store may have given to a deleted
-	 * mailbox is refused. */
+	/* A mailbox that never held a message (made with the store, like
+	 * Drafts here) gives its value up for a fresh, greater one: no
+	 * client can have cached a UID under it. */
+	struct store_mailbox drafts = status_of(u, "Drafts");
+	assert_int_equal(drafts.uidnext, 1);
+	assert_int_equal(store_import_mailbox(u, "B", NULL, drafts.uidvalidity), STORE_OK);
+	mb = status_of(u, "B");
+	assert_int_equal(mb.uidvalidity, drafts.uidvalidity);
+	store_mailbox_clear(&mb);
+	mb = status_of(u, "Drafts");
+	assert_true(mb.uidvalidity > drafts.uidvalidity);
+	store_mailbox_clear(&mb);
+	store_mailbox_clear(&drafts);
+	/* Invariant 3: a value in use (by a mailbox that holds or held
+	 * mail), imported before, given up by an adopted mailbox, or one
+	 * the store may have given to a deleted mailbox is refused. */
+	struct store_append held;
+	append_init(&held, "Subject: held\r\n\r\nx\r\n", 0, NULL);
+	uint32_t held_uv;
+	assert_int_equal(store_append(u, "Sent", &held, 1, &held_uv), STORE_OK);
 	struct store_mailbox sent = status_of(u, "Sent");
 	assert_int_equal(store_import_mailbox(u, "A", NULL, sent.uidvalidity), STORE_ECANNOT);
 	assert_int_equal(store_import_mailbox(u, "A", NULL, 1001), STORE_ECANNOT);
