@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build run test test-fast test-asan test-fuzz fuzz-long build-clang clean
+.PHONY: all deps build run test test-fast test-normal test-asan test-fuzz fuzz-long build-clang clean
 
 all: build
 
@@ -22,12 +22,21 @@ run: build
 	@scripts/demo-run.sh $(BUILD)/rampart
 
 # The whole suite: gcc build, clang build (warnings are errors in both),
-# a brief libFuzzer run of every fuzz harness (clang build), then every test
-# under ASan+UBSan, then every test on the normal build (both replay the
-# fuzz corpora). ctest's summary line closes the output.
-test: build build-clang test-fuzz test-asan test-fast
+# a brief libFuzzer run of every fuzz harness (clang build), the unit tests,
+# fuzz replays and real-speed integration tests on the optimised build, then
+# every test under ASan+UBSan (both replay the fuzz corpora). ctest's
+# summary line of the whole ASan suite closes the output.
+test: build build-clang test-fuzz test-fast test-asan
 
+# Optimised build: everything but the integration tests, plus those whose
+# subject is real speed (CMakeLists.txt, RAMPART_REALSPEED_TESTS).
 test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j 2 -LE integration
+	@cd $(BUILD) && ctest --output-on-failure -j 2 -L realspeed
+
+# Every test on the optimised build (not part of make test: the ASan run
+# covers the integration tests).
+test-normal: build
 	@cd $(BUILD) && ctest --output-on-failure -j 2
 
 test-asan: deps
