@@ -255,21 +255,32 @@ int store_mailbox_get(struct store_user *u, const char *name, struct store_mailb
 	return mailbox_lookup(u, name, false, out);
 }
 
+/* The name (normalised, caller frees) and special-use attribute of a
+ * mailbox about to be made: a default mailbox deleted and created again
+ * gets its use back. */
+static int mailbox_new_args(const char *name, const char *special_use, char **norm,
+			    const char **su)
+{
+	if (store_special_use_canon(special_use, su) != STORE_OK)
+		return STORE_EINVAL;
+	int r = store_mailbox_name_normalize(name, norm);
+	if (r != STORE_OK)
+		return r;
+	if (!*su)
+		*su = store_special_use_default(*norm);
+	return STORE_OK;
+}
+
 int store_mailbox_create_bounded(struct store_user *u, const char *name, const char *special_use,
 				 unsigned max_mailboxes)
 {
 	if (!u)
 		return STORE_EINVAL;
 	const char *su;
-	if (store_special_use_canon(special_use, &su) != STORE_OK)
-		return STORE_EINVAL;
 	char *norm;
-	int r = store_mailbox_name_normalize(name, &norm);
+	int r = mailbox_new_args(name, special_use, &norm, &su);
 	if (r != STORE_OK)
 		return r;
-	/* A default mailbox deleted and created again gets its use back. */
-	if (!su)
-		su = store_special_use_default(norm);
 	r = u->be->mailbox_create(u, norm, su, max_mailboxes);
 	free(norm);
 	return r;
@@ -878,14 +889,12 @@ int store_import_mailbox(struct store_user *u, const char *name, const char *spe
 			 uint32_t uidvalidity)
 {
 	const char *su;
-	if (!u || uidvalidity == 0 || store_special_use_canon(special_use, &su) != STORE_OK)
-		return STORE_EINVAL;
 	char *norm;
-	int r = store_mailbox_name_normalize(name, &norm);
+	if (!u || uidvalidity == 0)
+		return STORE_EINVAL;
+	int r = mailbox_new_args(name, special_use, &norm, &su);
 	if (r != STORE_OK)
 		return r;
-	if (!su)
-		su = store_special_use_default(norm);
 	r = u->be->import_mailbox(u, norm, su, uidvalidity);
 	free(norm);
 	return r;
