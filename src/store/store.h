@@ -718,11 +718,13 @@ int store_msg_prepare(struct store_user *u, const struct store_append *m, char h
  * adopts an existing one that never held a message (UIDNEXT 1: no client
  * can have cached a UID of it, such as the INBOX a new store starts
  * with); STORE_OK also when it already has that UIDVALIDITY (a second
- * run). Invariant 3 holds because a value is refused (STORE_ECANNOT)
- * when a mailbox has it, when it was imported or given up by an adopted
- * mailbox before (both recorded), or when the store may have given it
- * to a mailbox since deleted (store/sqlite/import.c says how a backend
- * knows). STORE_EEXIST: the mailbox exists with another UIDVALIDITY and
+ * run). Invariant 3 holds for every value that named a message: a value
+ * is refused (STORE_ECANNOT) when a mailbox that holds or held mail has
+ * it, when it was imported before (recorded), or when the store may have
+ * given it to a mailbox since deleted (store/sqlite/import.c says how a
+ * backend knows). A mailbox that never held a message gives its value up
+ * (adopted, or given a fresh one): it names no UID a client can have
+ * cached. STORE_EEXIST: the mailbox exists with another UIDVALIDITY and
  * has held messages. */
 int store_import_mailbox(struct store_user *u, const char *name, const char *special_use,
 			 uint32_t uidvalidity);

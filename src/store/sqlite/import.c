@@ -14,8 +14,10 @@
  * while no mailbox was ever deleted (mailbox ids are never reused, so
  * the AUTOINCREMENT sequence equals the row count): then every value
  * given is either some mailbox's now or recorded. Recorded (meta
- * "import.uidvalidity.V") are each imported value and the value an
- * adopted empty mailbox gives up, so neither is taken again. */
+ * "import.uidvalidity.V") is each imported value, so it is not taken
+ * again. A mailbox that never held a message names no UID a client can
+ * have cached: its value may go to an imported mailbox (it is adopted,
+ * or given a fresh value). */
 #include "store/sqlite/sqlite_internal.h"
 
 #include <stdio.h>
@@ -145,13 +147,11 @@ int sqlite_import_mailbox(struct store_user *base, const char *name, const char 
 	} else if (r == STORE_OK && row.uidnext != 1) {
 		r = STORE_EEXIST;
 	} else if (r == STORE_OK) {
-		/* Never held a message: no client cached a UID of it. Its
-		 * old value is retired (recorded) before the new is claimed. */
-		char key[64];
-		snprintf(key, sizeof(key), "import.uidvalidity.%u", row.uidvalidity);
-		r = meta_set(u, key, 1);
-		if (r == STORE_OK)
-			r = uidvalidity_claim(u, uidvalidity);
+		/* Never held a message: no client cached a UID of it, so its
+		 * old value names nothing and another imported mailbox may take
+		 * it (the special-use mailboxes made with the store, moments
+		 * before, often hold the source's own time-based values). */
+		r = uidvalidity_claim(u, uidvalidity);
 		sqlite3_stmt *st = r == STORE_OK ? sqlite_stmt(u, STMT_IMP_MB_SET_UIDVALIDITY) : NULL;
 		if (r == STORE_OK && !st)
 			r = STORE_EIO;
