@@ -113,22 +113,6 @@ static int uidvalidity_claim(struct sqlite_user *u, uint32_t v)
 	return meta_set(u, key, 1);
 }
 
-static int mbox_insert_with(struct sqlite_user *u, const char *name, const char *special_use,
-			    uint32_t uidvalidity)
-{
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_INSERT);
-	if (!st)
-		return STORE_EIO;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, uidvalidity);
-	sqlite3_bind_int64(st, 3, 1);
-	sqlite3_bind_int64(st, 4, 1);
-	if (special_use)
-		sqlite3_bind_text(st, 5, special_use, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, 1);
-	return sqlite_stmt_run(u, st, "import_mailbox");
-}
-
 int sqlite_import_mailbox(struct store_user *base, const char *name, const char *special_use,
 			  uint32_t uidvalidity)
 {
@@ -164,7 +148,7 @@ int sqlite_import_mailbox(struct store_user *base, const char *name, const char 
 	} else if (r == STORE_ENOENT) {
 		r = uidvalidity_claim(u, uidvalidity);
 		if (r == STORE_OK)
-			r = mbox_insert_with(u, name, special_use, uidvalidity);
+			r = sqlite_mbox_insert_imported(u, name, special_use, uidvalidity);
 		if (r == STORE_OK)
 			r = sqlite_quota_check(u, &qbefore);
 		changed = true;

@@ -80,13 +80,13 @@ int sqlite_uidvalidity_next(struct sqlite_user *u, uint32_t *out)
 	return r;
 }
 
-/* Inserts a mailbox inside the caller's write transaction. */
-static int mbox_insert(struct sqlite_user *u, const char *name, const char *special_use,
-		       uint32_t uidnext, uint64_t highestmodseq, uint32_t first_recent,
-		       int64_t *id)
+/* Inserts a mailbox inside the caller's write transaction, with the
+ * given UIDVALIDITY (the import path) or, for 0, the store's next. */
+static int mbox_insert_uv(struct sqlite_user *u, const char *name, const char *special_use,
+			  uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq,
+			  uint32_t first_recent, int64_t *id)
 {
-	uint32_t uidvalidity;
-	int r = sqlite_uidvalidity_next(u, &uidvalidity);
+	int r = uidvalidity ? STORE_OK : sqlite_uidvalidity_next(u, &uidvalidity);
 	if (r != STORE_OK)
 		return r;
 	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_INSERT);
@@ -103,6 +103,13 @@ static int mbox_insert(struct sqlite_user *u, const char *name, const char *spec
 	if (r == STORE_OK && id)
 		*id = sqlite3_last_insert_rowid(u->db);
 	return r;
+}
+
+static int mbox_insert(struct sqlite_user *u, const char *name, const char *special_use,
+		       uint32_t uidnext, uint64_t highestmodseq, uint32_t first_recent,
+		       int64_t *id)
+{
+	return mbox_insert_uv(u, name, special_use, 0, uidnext, highestmodseq, first_recent, id);
 }
 
 static int subscription_set(struct sqlite_user *u, const char *name, bool on)
@@ -567,6 +574,13 @@ int sqlite_mailbox_keywords(struct store_user *base, int64_t mailbox_id, char **
 
 /* check (issue #13): a mailbox created by a repair (Lost+Found, INBOX),
  * inside the caller's write transaction, subscribed. */
+/* import (issue #13): a new, empty mailbox with the source's UIDVALIDITY. */
+int sqlite_mbox_insert_imported(struct sqlite_user *u, const char *name, const char *special_use,
+				uint32_t uidvalidity)
+{
+	return mbox_insert_uv(u, name, special_use, uidvalidity, 1, 1, 1, NULL);
+}
+
 int sqlite_mbox_insert_subscribed(struct sqlite_user *u, const char *name, int64_t *id)
 {
 	int r = mbox_insert(u, name, NULL, 1, 1, 1, id);

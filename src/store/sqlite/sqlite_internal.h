@@ -417,6 +417,10 @@ int sqlite_msg_insert(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, u
 		      const struct store_msg *m);
 int sqlite_msg_delete_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid, char blob[65]);
 int sqlite_mbox_insert_subscribed(struct sqlite_user *u, const char *name, int64_t *id);
+/* A new mailbox with a given UIDVALIDITY (import.c; the rule of claiming it
+ * is the caller's), inside the caller's write transaction. */
+int sqlite_mbox_insert_imported(struct sqlite_user *u, const char *name, const char *special_use,
+				uint32_t uidvalidity);
 int sqlite_check(const char *username, const struct store_check_opts *o,
 		 struct store_check_summary *sum);
 
