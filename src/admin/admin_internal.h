@@ -47,6 +47,9 @@ int admin_quota_main(int argc, char **argv);
  * EX_PROTOCOL (no or a cut answer), EX_CONFIG (socket path too long). */
 int admin_control_call(const char *prog, const struct config *cfg, const char *request,
 		       struct strbuf *reply);
+/* The same, giving up (EX_PROTOCOL) on an answer of max bytes or more. */
+int admin_control_call_max(const char *prog, const struct config *cfg, const char *request,
+			   struct strbuf *reply, size_t max);
 
 /* status: ends the sessions of `user` (only those logged in with the app
  * password app_name, when non-NULL) in the running server with

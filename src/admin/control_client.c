@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,12 @@
 
 int admin_control_call(const char *prog, const struct config *cfg, const char *request,
 		       struct strbuf *reply)
+{
+	return admin_control_call_max(prog, cfg, request, reply, SIZE_MAX);
+}
+
+int admin_control_call_max(const char *prog, const struct config *cfg, const char *request,
+			   struct strbuf *reply, size_t max)
 {
 	char *path = xasprintf("%s/control.sock", cfg->state_dir);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -40,7 +47,7 @@ int admin_control_call(const char *prog, const struct config *cfg, const char *r
 	}
 	struct strbuf all = STRBUF_INIT;
 	if (write_all(fd, request, strlen(request)) == 0 && write_all(fd, "\n", 1) == 0) {
-		for (;;) {
+		while (all.len < max) {
 			char buf[4096];
 			struct pollfd p = { fd, POLLIN, 0 };
 			if (poll(&p, 1, CONTROL_CLIENT_TIMEOUT_MS) <= 0)
