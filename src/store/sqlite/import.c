@@ -113,6 +113,19 @@ static int uidvalidity_claim(struct sqlite_user *u, uint32_t v)
 	return meta_set(u, key, 1);
 }
 
+/* One of the import's single-column updates of mailbox `id` (?1) to
+ * `value` (?2). */
+static int mbox_set(struct sqlite_user *u, enum store_stmt id_stmt, int64_t id, int64_t value,
+		    const char *what)
+{
+	sqlite3_stmt *st = sqlite_stmt(u, id_stmt);
+	if (!st)
+		return STORE_EIO;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, value);
+	return sqlite_stmt_run(u, st, what);
+}
+
 int sqlite_import_mailbox(struct store_user *base, const char *name, const char *special_use,
 			  uint32_t uidvalidity)
 {
@@ -136,14 +149,8 @@ int sqlite_import_mailbox(struct store_user *base, const char *name, const char 
 		 * it (the special-use mailboxes made with the store, moments
 		 * before, often hold the source's own time-based values). */
 		r = uidvalidity_claim(u, uidvalidity);
-		sqlite3_stmt *st = r == STORE_OK ? sqlite_stmt(u, STMT_IMP_MB_SET_UIDVALIDITY) : NULL;
-		if (r == STORE_OK && !st)
-			r = STORE_EIO;
-		if (st) {
-			sqlite3_bind_int64(st, 1, row.id);
-			sqlite3_bind_int64(st, 2, uidvalidity);
-			r = sqlite_stmt_run(u, st, "import_mailbox");
-		}
+		if (r == STORE_OK)
+			r = mbox_set(u, STMT_IMP_MB_SET_UIDVALIDITY, row.id, uidvalidity, "import_mailbox");
 		changed = true;
 	} else if (r == STORE_ENOENT) {
 		r = uidvalidity_claim(u, uidvalidity);
@@ -171,14 +178,8 @@ int sqlite_import_uidnext(struct store_user *base, const char *name, uint32_t ui
 		return r;
 	struct store_mbox_row row;
 	r = sqlite_mbox_by_name(u, name, &row);
-	sqlite3_stmt *st = r == STORE_OK ? sqlite_stmt(u, STMT_IMP_MB_SET_UIDNEXT) : NULL;
-	if (r == STORE_OK && !st)
-		r = STORE_EIO;
-	if (st) {
-		sqlite3_bind_int64(st, 1, row.id);
-		sqlite3_bind_int64(st, 2, uidnext);
-		r = sqlite_stmt_run(u, st, "import_uidnext");
-	}
+	if (r == STORE_OK)
+		r = mbox_set(u, STMT_IMP_MB_SET_UIDNEXT, row.id, uidnext, "import_uidnext");
 	if (r != STORE_OK || uidnext <= row.uidnext) {
 		sqlite_tx_rollback(u);
 		return r;
