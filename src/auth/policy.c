@@ -420,6 +420,13 @@ unsigned policy_auth_end(struct policy_auth *a, enum policy_outcome o)
 		struct pol_entry *e = entry_get(p, POL_USRC, a->addr, a->user, false, now);
 		if (e && !entry_locked(e, now))
 			e->fail = 0;
+	} else if (o == POLICY_BUSY) {
+		/* Not checked, so not a failure: counting it locked a NAT
+		 * address out as a sprayer when its clients reconnected at once
+		 * (more logins than max_queued_checks). A guesser gains nothing:
+		 * its checked attempts are counted, the rest never ran. */
+		pthread_mutex_unlock(&p->lock);
+		return 0;
 	} else {
 		delay = record_failure(p, a, o, now, &evs);
 	}

@@ -263,3 +263,41 @@ def test_lockout_survives_restart(srv):
     assert "result=locked ip=127.0.0.40" in srv.log().split("event=policy_state_loaded")[-1]
     line, _ = try_login(srv, "127.0.0.41", "alice", PASSWORD)
     assert line.startswith(b"a OK")
+
+
+def test_reconnect_storm_is_not_spraying():
+    """Clients behind one address that all log in at once (a NAT office
+    after a server restart) exceed max_queued_checks: the excess is
+    answered busy, unchecked. Those answers must not count as failures:
+    before, six users' busy answers locked the address as a sprayer."""
+    srv = Server(policy=dict(POLICY, max_queued_checks=1))
+    try:
+        users = ["storm%d" % i for i in range(6)]
+        for u in users:
+            srv.add_user(u, PASSWORD)
+        ctx = srv.ssl_context()
+        source = "127.0.3.7"
+        socks = [connect(srv, source, ctx) for _ in range(24)]
+        try:
+            for i, s in enumerate(socks):
+                s.sendall(b'a LOGIN "%s" "%s"\r\n' % (users[i % 6].encode(), PASSWORD.encode()))
+            lines = []
+            for s in socks:
+                data = read_tagged(s, b"a", timeout=180)
+                lines.append([l for l in data.split(b"\r\n") if l.startswith(b"a ")][-1])
+        finally:
+            for s in socks:
+                s.close()
+        ok = sum(1 for l in lines if l.startswith(b"a OK"))
+        log = srv.log()
+        busy = len(re.findall(r"ip=127\.0\.3\.7 .*reason=busy", log))
+        print("24 simultaneous logins: %d OK, %d busy" % (ok, busy))
+        assert busy >= 6, "the storm did not exceed the queue; the test proves nothing"
+        assert "policy_lockout scope=source ip=127.0.3.7" not in log
+        assert "policy_spraying ip=127.0.3.7" not in log
+        # The address still logs in (one at a time, as clients retry).
+        for u in users:
+            line, _ = try_login(srv, source, u, PASSWORD, ctx)
+            assert line.startswith(b"a OK"), (u, line)
+    finally:
+        srv.close()
