@@ -591,15 +591,24 @@ static void conn_literal_send(struct conn *c)
  * on random messages 50%, STORE +FLAGS \Deleted on a few 100%, EXPUNGE
  * 100%, APPEND 100% while the mailbox is below its size, NOOP 10% and
  * LOGOUT 1% (then connect and LOGIN again). DELETE and APPEND keep the
- * mailbox near the size it had at the first SELECT (--imaptest-size). */
+ * mailbox at --imaptest-size, or the size of the first SELECT: at that
+ * size an iteration deletes one or two messages and appends one. */
 
 /* Percent per script step of the imaptest workload (see the table). */
 static const uint8_t imt_step_pct[] = { 100, 100, 100, 50, 50, 100, 100, 30, 50, 100, 100,
 					100, 10, 1 };
 
+/* A number below n from the generator's high half: its low bits follow
+ * each other too closely for several draws in a row (a 50% roll and the
+ * "% 2" after it agreed every time). */
+static uint32_t imt_rand(struct conn *c, uint32_t n)
+{
+	return (uint32_t)((rng_next(&c->rng) >> 32) % n);
+}
+
 static bool imt_roll(struct conn *c, unsigned pct)
 {
-	return rng_next(&c->rng) % 100 < pct;
+	return imt_rand(c, 100) < pct;
 }
 
 /* Writes a message set of up to `n` random message numbers as sorted,
@@ -610,7 +619,7 @@ static void imt_put_set(struct conn *c, uint32_t n)
 	if (n > ARRAY_SIZE(seq))
 		n = ARRAY_SIZE(seq);
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t v = 1 + (uint32_t)(rng_next(&c->rng) % c->exists);
+		uint32_t v = 1 + imt_rand(c, c->exists);
 		uint32_t j = i;
 		for (; j > 0 && seq[j - 1] > v; j--)
 			seq[j] = seq[j - 1];
@@ -638,7 +647,7 @@ static void imt_put_fetch_items(struct conn *c)
 					      "In-Reply-To", "Message-ID", "Delivered-To" };
 	unsigned used = 0;
 	bool header_done = false;
-	int n = 1 + (int)(rng_next(&c->rng) % 4);
+	int n = 1 + (int)imt_rand(c, 4);
 	conn_put(c, "(", 1);
 	for (int i = 0; i < n; i++) {
 		if (i > 0)
@@ -646,10 +655,10 @@ static void imt_put_fetch_items(struct conn *c)
 		if (!header_done && imt_roll(c, 25)) {
 			header_done = true;
 			unsigned fused = 0;
-			int nf = 1 + (int)(rng_next(&c->rng) % 4);
+			int nf = 1 + (int)imt_rand(c, 4);
 			conn_put(c, "BODY.PEEK[HEADER.FIELDS (", 25);
 			for (int k = 0; k < nf; k++) {
-				unsigned f = (unsigned)(rng_next(&c->rng) % ARRAY_SIZE(fields));
+				unsigned f = imt_rand(c, ARRAY_SIZE(fields));
 				while (fused & (1u << f))
 					f = (f + 1) % ARRAY_SIZE(fields);
 				fused |= 1u << f;
@@ -658,7 +667,7 @@ static void imt_put_fetch_items(struct conn *c)
 			conn_put(c, ")]", 2);
 			continue;
 		}
-		unsigned it = (unsigned)(rng_next(&c->rng) % ARRAY_SIZE(items));
+		unsigned it = imt_rand(c, ARRAY_SIZE(items));
 		while (used & (1u << it))
 			it = (it + 1) % ARRAY_SIZE(items);
 		used |= 1u << it;
@@ -672,10 +681,10 @@ static void imt_put_flags(struct conn *c)
 	static const char *const flags[] = { "\\Seen", "\\Flagged", "\\Answered", "\\Draft",
 					     "$Forwarded", "$Label1", "$Label2" };
 	unsigned used = 0;
-	int n = 1 + (int)(rng_next(&c->rng) % 3);
+	int n = 1 + (int)imt_rand(c, 3);
 	conn_put(c, "(", 1);
 	for (int i = 0; i < n; i++) {
-		unsigned f = (unsigned)(rng_next(&c->rng) % ARRAY_SIZE(flags));
+		unsigned f = imt_rand(c, ARRAY_SIZE(flags));
 		while (used & (1u << f))
 			f = (f + 1) % ARRAY_SIZE(flags);
 		used |= 1u << f;
@@ -725,30 +734,33 @@ static int imt_command(struct conn *c, enum op op)
 						     "BODY.PEEK[]", "BODY.PEEK[1]", "BODY.PEEK[TEXT]" };
 		conn_tag(c, op);
 		conn_printf(c, "FETCH %" PRIu32 " (UID %s)\r\n",
-			    1 + (uint32_t)(rng_next(&c->rng) % c->exists),
-			    parts[rng_next(&c->rng) % ARRAY_SIZE(parts)]);
+			    1 + imt_rand(c, c->exists),
+			    parts[imt_rand(c, ARRAY_SIZE(parts))]);
 		return 1;
 	}
 	case OP_STORE: {
 		n = c->exists < 10 ? c->exists : MIN(c->exists / 5, 50);
-		n = (uint32_t)(rng_next(&c->rng) % n);
+		n = imt_rand(c, n);
 		if (n == 0)
 			return 0;
 		static const char *const how[] = { "+FLAGS", "-FLAGS", "FLAGS" };
 		conn_tag(c, op);
 		conn_put(c, "STORE ", 6);
 		imt_put_set(c, n);
-		conn_printf(c, " %s%s ", how[rng_next(&c->rng) % 3],
+		conn_printf(c, " %s%s ", how[imt_rand(c, 3)],
 			    imt_roll(c, 50) ? ".SILENT" : "");
 		imt_put_flags(c);
 		conn_put(c, "\r\n", 2);
 		return 1;
 	}
 	case OP_STORE_DELETED:
-		/* Down to the target size, a few at a time once there. */
-		n = c->exists > c->imt_target + 5 ? c->exists - c->imt_target : 5;
-		n = (uint32_t)(rng_next(&c->rng) % n);
-		if (n == 0)
+		/* Down to the target size at once when far above it (as
+		 * imaptest), one or two at the size (APPEND adds one back). */
+		if (c->exists > c->imt_target + 5)
+			n = c->exists - c->imt_target;
+		else if (c->exists >= c->imt_target)
+			n = 1 + imt_rand(c, 2);
+		else
 			return 0;
 		conn_tag(c, op);
 		conn_put(c, "STORE ", 6);
