@@ -598,9 +598,8 @@ static void conn_literal_send(struct conn *c)
 static const uint8_t imt_step_pct[] = { 100, 100, 100, 50, 50, 100, 100, 30, 50, 100, 100,
 					100, 10, 1 };
 
-/* A number below n from the generator's high half: its low bits follow
- * each other too closely for several draws in a row (a 50% roll and the
- * "% 2" after it agreed every time). */
+/* A number below n from the generator's high half (xorshift64*'s low
+ * bits are its weakest, and several draws follow each other here). */
 static uint32_t imt_rand(struct conn *c, uint32_t n)
 {
 	return (uint32_t)((rng_next(&c->rng) >> 32) % n);
