@@ -176,18 +176,30 @@ def tls_handshakes(cert, key, seconds):
                 time.sleep(0.05)
         for mode in ("new", "reuse"):
             c0 = cpu_of(srv.pid)
+            t0 = time.monotonic()
             r = subprocess.run(["openssl", "s_time", "-connect", "127.0.0.1:%d" % port,
                                 "-tls1_3", "-www", "/", "-" + mode, "-time", str(seconds)],
                                capture_output=True, timeout=seconds + 60)
+            secs = time.monotonic() - t0
             cpu = cpu_of(srv.pid) - c0
             text = r.stdout.decode("utf-8", "replace")
-            # "N connections in T.TTs; X connections/user sec, bytes read B"
-            m = re.search(r"(\d+) connections in ([\d.]+)s", text)
+            # "N connections in T.TTs; X connections/user sec, ..." (T is the
+            # client's user time; the wall clock is taken here). Each
+            # connection prints "*" (full handshake) or "r" (resumed).
+            m = re.search(r"(\d+) connections in [\d.]+s", text)
             if not m:
                 out["tls_%s_error" % mode] = text[-300:] or r.stderr.decode()[-300:]
                 continue
-            n, secs = int(m.group(1)), float(m.group(2))
+            n = int(m.group(1))
             key_ = "tls13_full" if mode == "new" else "tls13_resumed"
+            if mode == "reuse":
+                mm = re.search(r"starting\s*([r*\s]*)", text)
+                marks = mm.group(1) if mm else ""
+                resumed, full = marks.count("r"), marks.count("*")
+                if resumed < n // 2:
+                    out["tls_reuse_error"] = "only %d of %d connections resumed" % (resumed, n)
+                    continue
+                out["tls13_resumed_fraction"] = resumed / max(resumed + full, 1)
             out[key_ + "_per_s"] = n / secs if secs else 0.0
             out[key_ + "_per_server_cpu_s"] = n / cpu if cpu > 0 else 0.0
     finally:
@@ -323,6 +335,8 @@ def table(res):
         if k + "_per_s" in res:
             v = "%s/s per server core (%s/s wall)" % (fmt(res[k + "_per_server_cpu_s"]),
                                                        fmt(res[k + "_per_s"]))
+            if k == "tls13_resumed":
+                v += ", %.0f%% resumed" % (100 * res.get("tls13_resumed_fraction", 0))
         else:
             v = "failed"
         lines.append(row(label, v, "openssl s_time against s_server, P-256 certificate; "
