@@ -87,7 +87,8 @@ def test_compare_smoke_literal_modes_and_limits(tmp_path):
     assert os.access(LOADGEN, os.X_OK), "loadgen missing: %s" % LOADGEN
     cmd = ["/usr/bin/python3", os.path.join(SRC, "bench", "compare"), "--smoke",
            "--workloads", "imaptest,imaptest_split,sessions_split", "--servers", "rampart",
-           "--rampart-bin", BIN, "--loadgen", LOADGEN, "--rampart-workers", "1"]
+           "--rampart-bin", BIN, "--loadgen", LOADGEN, "--rampart-workers", "1",
+           "--duration", "1"]
     r = subprocess.run(cmd, capture_output=True, timeout=120)
     stdout = r.stdout.decode("utf-8", "replace")
     stderr = r.stderr.decode("utf-8", "replace")
