@@ -41,7 +41,9 @@ enum op {
 	OP_CONNECT, OP_STARTTLS, OP_LOGIN, OP_SELECT, OP_EXAMINE, OP_FETCH_FLAGS,
 	OP_FETCH_HEADER, OP_FETCH_BODY, OP_STORE, OP_APPEND, OP_STORE_DELETED,
 	OP_EXPUNGE, OP_LOGOUT, OP_IDLE, OP_SEARCH_SUBJECT, OP_SEARCH_FROM,
-	OP_SEARCH_BODY, OP_DOWNLOAD, OP_FILL, OP_WAKE, OP_NOTIFY_WAIT, OP_COUNT
+	OP_SEARCH_BODY, OP_DOWNLOAD, OP_FILL, OP_WAKE, OP_NOTIFY_WAIT,
+	/* imaptest workload */
+	OP_LIST, OP_STATUS, OP_NOOP, OP_FETCH_MIX, OP_FETCH_PART, OP_COUNT
 };
 
 static const char *const op_names[OP_COUNT] = {
@@ -49,6 +51,7 @@ static const char *const op_names[OP_COUNT] = {
 	"FETCH_HEADER", "FETCH_BODY", "STORE", "APPEND", "STORE_DELETED",
 	"EXPUNGE", "LOGOUT", "IDLE", "SEARCH_SUBJECT", "SEARCH_FROM",
 	"SEARCH_BODY", "DOWNLOAD", "FILL", "WAKE", "NOTIFY_WAIT",
+	"LIST", "STATUS", "NOOP", "FETCH_MIX", "FETCH_PART",
 };
 
 /* A workload is a script of ops; steps from loop_at on repeat, and a
@@ -74,6 +77,11 @@ static const struct workload workloads[] = {
 	{ "deliver", { OP_CONNECT, OP_LOGIN, OP_APPEND }, 3, 2 },
 	{ "download", { OP_CONNECT, OP_LOGIN, OP_EXAMINE, OP_DOWNLOAD }, 4, 3 },
 	{ "fill", { OP_CONNECT, OP_LOGIN, OP_FILL, OP_LOGOUT }, 4, 0 },
+	/* Long-lived sessions in the manner of imaptest's default profile:
+	 * each step runs with the probability of imt_step_pct (imt_*). */
+	{ "imaptest", { OP_CONNECT, OP_LOGIN, OP_SELECT, OP_LIST, OP_STATUS, OP_FETCH_MIX,
+			OP_FETCH_PART, OP_FETCH_PART, OP_STORE, OP_STORE_DELETED, OP_EXPUNGE,
+			OP_APPEND, OP_NOOP, OP_LOGOUT }, 14, 3 },
 };
 
 enum tls_mode { TLS_PLAIN, TLS_STARTTLS, TLS_IMPLICIT };
@@ -105,6 +113,8 @@ struct options {
 	int append_size;
 	double setup_timeout;
 	bool split_literal;   /* APPEND: synchronizing literal, CRLF in its own write */
+	bool imaptest;        /* -w imaptest */
+	int imaptest_size;    /* imaptest: mailbox size to keep (0: as first SELECTed) */
 };
 
 static struct options opt;
@@ -251,6 +261,8 @@ struct conn {
 	bool ever_connected;
 	bool ramping;
 	bool literal_wait;    /* --split-literal: APPEND waits for its "+" */
+	uint32_t imt_target;  /* imaptest: mailbox size DELETE and APPEND keep */
+	bool imt_logout;      /* imaptest: LOGOUT sent, log in again after it */
 };
 
 struct worker {
@@ -569,6 +581,210 @@ static void conn_literal_send(struct conn *c)
 		conn_fail(c, "write failed");
 }
 
+/* ---- imaptest: a command mix in the manner of imaptest's default profile.
+ * imaptest (github.com/dovecot/imaptest, src/client-state.c) walks a list
+ * of states and runs each with a probability; this keeps its shape for
+ * long-lived sessions, one command at a time (no pipelining): after LOGIN
+ * and SELECT, each iteration runs LIST 50%, STATUS 50%, a FETCH of up to
+ * 100 random messages with 1-4 random items 100%, a FETCH of one message's
+ * header, text or body 100% (again 30%), STORE of random flags and keywords
+ * on random messages 50%, STORE +FLAGS \Deleted on a few 100%, EXPUNGE
+ * 100%, APPEND 100% while the mailbox is below its size, NOOP 10% and
+ * LOGOUT 1% (then connect and LOGIN again). DELETE and APPEND keep the
+ * mailbox at --imaptest-size, or the size of the first SELECT: at that
+ * size an iteration deletes one or two messages and appends one. */
+
+/* Percent per script step of the imaptest workload (see the table). */
+static const uint8_t imt_step_pct[] = { 100, 100, 100, 50, 50, 100, 100, 30, 50, 100, 100,
+					100, 10, 1 };
+
+/* A number below n from the generator's high half (xorshift64*'s low
+ * bits are its weakest, and several draws follow each other here). */
+static uint32_t imt_rand(struct conn *c, uint32_t n)
+{
+	return (uint32_t)((rng_next(&c->rng) >> 32) % n);
+}
+
+static bool imt_roll(struct conn *c, unsigned pct)
+{
+	return imt_rand(c, 100) < pct;
+}
+
+/* Writes a message set of up to `n` random message numbers as sorted,
+ * merged ranges ("1:3,7,9:12"). */
+static void imt_put_set(struct conn *c, uint32_t n)
+{
+	uint32_t seq[100];
+	if (n > ARRAY_SIZE(seq))
+		n = ARRAY_SIZE(seq);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t v = 1 + imt_rand(c, c->exists);
+		uint32_t j = i;
+		for (; j > 0 && seq[j - 1] > v; j--)
+			seq[j] = seq[j - 1];
+		seq[j] = v;
+	}
+	for (uint32_t i = 0; i < n;) {
+		const char *sep = i == 0 ? "" : ",";
+		uint32_t lo = seq[i], hi = lo;
+		while (++i < n && seq[i] <= hi + 1)
+			hi = seq[i];
+		if (lo == hi)
+			conn_printf(c, "%s%" PRIu32, sep, lo);
+		else
+			conn_printf(c, "%s%" PRIu32 ":%" PRIu32, sep, lo, hi);
+	}
+}
+
+/* 1-4 distinct FETCH items; one time in four a HEADER.FIELDS section of
+ * 1-4 distinct fields instead of a plain item, as imaptest's FETCH. */
+static void imt_put_fetch_items(struct conn *c)
+{
+	static const char *const items[] = { "UID", "FLAGS", "ENVELOPE", "INTERNALDATE",
+					     "BODY", "BODYSTRUCTURE", "RFC822.SIZE" };
+	static const char *const fields[] = { "From", "To", "Cc", "Subject", "References",
+					      "In-Reply-To", "Message-ID", "Delivered-To" };
+	unsigned used = 0;
+	bool header_done = false;
+	int n = 1 + (int)imt_rand(c, 4);
+	conn_put(c, "(", 1);
+	for (int i = 0; i < n; i++) {
+		if (i > 0)
+			conn_put(c, " ", 1);
+		if (!header_done && imt_roll(c, 25)) {
+			header_done = true;
+			unsigned fused = 0;
+			int nf = 1 + (int)imt_rand(c, 4);
+			conn_put(c, "BODY.PEEK[HEADER.FIELDS (", 25);
+			for (int k = 0; k < nf; k++) {
+				unsigned f = imt_rand(c, ARRAY_SIZE(fields));
+				while (fused & (1u << f))
+					f = (f + 1) % ARRAY_SIZE(fields);
+				fused |= 1u << f;
+				conn_printf(c, "%s%s", k ? " " : "", fields[f]);
+			}
+			conn_put(c, ")]", 2);
+			continue;
+		}
+		unsigned it = imt_rand(c, ARRAY_SIZE(items));
+		while (used & (1u << it))
+			it = (it + 1) % ARRAY_SIZE(items);
+		used |= 1u << it;
+		conn_printf(c, "%s", items[it]);
+	}
+	conn_put(c, ")", 1);
+}
+
+static void imt_put_flags(struct conn *c)
+{
+	static const char *const flags[] = { "\\Seen", "\\Flagged", "\\Answered", "\\Draft",
+					     "$Forwarded", "$Label1", "$Label2" };
+	unsigned used = 0;
+	int n = 1 + (int)imt_rand(c, 3);
+	conn_put(c, "(", 1);
+	for (int i = 0; i < n; i++) {
+		unsigned f = imt_rand(c, ARRAY_SIZE(flags));
+		while (used & (1u << f))
+			f = (f + 1) % ARRAY_SIZE(flags);
+		used |= 1u << f;
+		conn_printf(c, "%s%s", i ? " " : "", flags[f]);
+	}
+	conn_put(c, ")", 1);
+}
+
+/* The imaptest workload's part of conn_next: 0 skips the step, 1 means
+ * the command is written, -1 leaves it to the common code (SELECT, APPEND,
+ * EXPUNGE, LOGOUT, which other workloads send the same way). */
+static int imt_command(struct conn *c, enum op op)
+{
+	unsigned pct = (size_t)c->step < ARRAY_SIZE(imt_step_pct) ? imt_step_pct[c->step] : 100;
+	if (pct < 100 && !imt_roll(c, pct))
+		return 0;
+	bool selected = op != OP_CONNECT && op != OP_LOGIN && op != OP_SELECT && op != OP_LIST &&
+			op != OP_STATUS && op != OP_NOOP && op != OP_LOGOUT && op != OP_APPEND;
+	if (selected && c->exists == 0)
+		return 0;
+	uint32_t n;
+	switch (op) {
+	case OP_LIST:
+		conn_tag(c, op);
+		conn_put(c, "LIST \"\" *\r\n", 11);
+		return 1;
+	case OP_STATUS:
+		conn_tag(c, op);
+		conn_put(c, "STATUS ", 7);
+		conn_quote(c, opt.mailbox);
+		conn_put(c, " (MESSAGES UNSEEN RECENT)\r\n", 27);
+		return 1;
+	case OP_NOOP:
+		conn_tag(c, op);
+		conn_put(c, "NOOP\r\n", 6);
+		return 1;
+	case OP_FETCH_MIX:
+		conn_tag(c, op);
+		conn_put(c, "FETCH ", 6);
+		imt_put_set(c, c->exists < 100 ? c->exists : 100);
+		conn_put(c, " ", 1);
+		imt_put_fetch_items(c);
+		conn_put(c, "\r\n", 2);
+		return 1;
+	case OP_FETCH_PART: {
+		static const char *const parts[] = { "BODY.PEEK[HEADER]", "RFC822.HEADER",
+						     "BODY.PEEK[]", "BODY.PEEK[1]", "BODY.PEEK[TEXT]" };
+		conn_tag(c, op);
+		conn_printf(c, "FETCH %" PRIu32 " (UID %s)\r\n",
+			    1 + imt_rand(c, c->exists),
+			    parts[imt_rand(c, ARRAY_SIZE(parts))]);
+		return 1;
+	}
+	case OP_STORE: {
+		n = c->exists < 10 ? c->exists : MIN(c->exists / 5, 50);
+		n = imt_rand(c, n);
+		if (n == 0)
+			return 0;
+		static const char *const how[] = { "+FLAGS", "-FLAGS", "FLAGS" };
+		conn_tag(c, op);
+		conn_put(c, "STORE ", 6);
+		imt_put_set(c, n);
+		conn_printf(c, " %s%s ", how[imt_rand(c, 3)],
+			    imt_roll(c, 50) ? ".SILENT" : "");
+		imt_put_flags(c);
+		conn_put(c, "\r\n", 2);
+		return 1;
+	}
+	case OP_STORE_DELETED:
+		/* Down to the target size at once when far above it (as
+		 * imaptest), one or two at the size (APPEND adds one back). */
+		if (c->exists > c->imt_target + 5)
+			n = c->exists - c->imt_target;
+		else if (c->exists >= c->imt_target)
+			n = 1 + imt_rand(c, 2);
+		else
+			return 0;
+		conn_tag(c, op);
+		conn_put(c, "STORE ", 6);
+		imt_put_set(c, n);
+		conn_printf(c, " +FLAGS%s (\\Deleted)\r\n", imt_roll(c, 50) ? ".SILENT" : "");
+		return 1;
+	case OP_APPEND:
+		return c->exists < c->imt_target ? -1 : 0;
+	case OP_LOGOUT:
+		c->imt_logout = true;
+		return -1;
+	default:
+		return -1;
+	}
+}
+
+/* SELECT done: the first one fixes the size DELETE and APPEND keep
+ * (imaptest's default of 30 for an empty mailbox). */
+static void imt_selected(struct conn *c)
+{
+	if (c->imt_target == 0)
+		c->imt_target = opt.imaptest_size ? (uint32_t)opt.imaptest_size
+			      : c->exists ? c->exists : 30;
+}
+
 /* Issues the command of the current step, or finishes the iteration. */
 static void conn_next(struct conn *c)
 {
@@ -594,6 +810,11 @@ static void conn_next(struct conn *c)
 				}
 			}
 			c->step = opt.wl->loop_at;
+			if (c->imt_logout) {
+				/* imaptest: logged out, so connect and log in again. */
+				c->imt_logout = false;
+				c->step = 0;
+			}
 			if (c->step == 0) {
 				conn_close(c);
 				if (strcmp(opt.wl->name, "fill") == 0) {
@@ -612,6 +833,18 @@ static void conn_next(struct conn *c)
 		enum op op = opt.wl->steps[c->step];
 		if (c->notifier && op == OP_SELECT)
 			op = OP_NOTIFY_WAIT;
+		if (opt.imaptest) {
+			int r = imt_command(c, op);
+			if (r == 0) {
+				c->step++;
+				continue;
+			}
+			if (r > 0) {
+				if (conn_flush(c) < 0)
+					conn_fail(c, "write failed");
+				return;
+			}
+		}
 		char name[128];
 		uint32_t lo, hi;
 		switch (op) {
@@ -784,6 +1017,17 @@ static bool parse_exists(const char *line, size_t len, uint32_t *n)
 	return true;
 }
 
+/* "* N EXPUNGE": one message fewer (RFC 9051 7.5.1). */
+static bool parse_expunge(const char *line, size_t len)
+{
+	size_t i = 2;
+	if (len < 11 || line[0] != '*' || line[1] != ' ')
+		return false;
+	while (i < len && line[i] >= '0' && line[i] <= '9')
+		i++;
+	return i > 2 && line_has_prefix(line + i, len - i, " EXPUNGE");
+}
+
 static void conn_wake_seen(struct conn *c)
 {
 	uint64_t t0 = atomic_load(&wake_t0);
@@ -820,6 +1064,8 @@ static void conn_line(struct conn *c, const char *line, size_t len)
 			if (c->state == CS_IDLING && n > c->exists)
 				conn_wake_seen(c);
 			c->exists = n;
+		} else if (c->exists > 0 && parse_expunge(line, len)) {
+			c->exists--;
 		}
 		return;
 	}
@@ -882,6 +1128,8 @@ static void conn_line(struct conn *c, const char *line, size_t len)
 			c->append_uid = (uint32_t)v;
 		}
 	}
+	if (op == OP_SELECT && ok && opt.imaptest)
+		imt_selected(c);
 	if (op == OP_LOGIN && ok && (opt.wl->steps[opt.wl->nsteps - 1] != OP_IDLE || c->notifier))
 		conn_ramp_done(c);
 	if (op == OP_LOGIN && ok && warmup && c->iter == 0 &&
@@ -1265,7 +1513,8 @@ static void usage(FILE *f)
 		"  --tls implicit|starttls|plain   (default implicit)\n"
 		"  -u FMT  --users A-B       login names FMT%%d for d in A..B (default user%%d, 1-1)\n"
 		"  -P PASSWORD               password of every user\n"
-		"  -w WORKLOAD               mixed|sessions|connect|idle|bigbox|deliver|download|fill\n"
+		"  -w WORKLOAD               mixed|sessions|connect|idle|bigbox|deliver|download|fill|\n"
+		"                            imaptest\n"
 		"  -c CLIENTS -t THREADS     connections in total, threads (default 1, 1)\n"
 		"  -d SECONDS -n COUNT       stop after a time and/or a number of iterations\n"
 		"  --mailbox NAME            (default INBOX)\n"
@@ -1281,7 +1530,9 @@ static void usage(FILE *f)
 		"  --ramp N                  connections being set up at once per thread (64)\n"
 		"  --setup-timeout S         sessions/deliver/download: measure from when every\n"
 		"                            client is logged in, or after S seconds (120)\n"
-		"  --json                    one JSON object on stdout instead of a table\n");
+		"  --json                    one JSON object on stdout instead of a table\n"
+		"  --imaptest-size N         imaptest: mailbox size DELETE/APPEND keep (default:\n"
+		"                            as found by the first SELECT, 30 if empty)\n");
 }
 
 static void options_parse(int argc, char **argv)
@@ -1311,7 +1562,7 @@ static void options_parse(int argc, char **argv)
 	opt.setup_timeout = 120;
 	enum { O_TLS = 256, O_USERS, O_MAILBOX, O_MAILFILE, O_FILLN, O_FILLB, O_DLCHUNK, O_WAKE,
 	       O_WAKER, O_WGAP, O_WTMO, O_SS, O_SF, O_SB, O_SRC, O_RAMP, O_JSON, O_ASIZE, O_SETUP,
-	       O_SPLIT };
+	       O_SPLIT, O_IMT_SIZE };
 	static const struct option lo[] = {
 		{ "tls", 1, 0, O_TLS }, { "users", 1, 0, O_USERS }, { "mailbox", 1, 0, O_MAILBOX },
 		{ "mail-file", 1, 0, O_MAILFILE }, { "fill-per-user", 1, 0, O_FILLN },
@@ -1322,7 +1573,9 @@ static void options_parse(int argc, char **argv)
 		{ "search-body", 1, 0, O_SB }, { "src", 1, 0, O_SRC }, { "ramp", 1, 0, O_RAMP },
 		{ "json", 0, 0, O_JSON }, { "append-size", 1, 0, O_ASIZE },
 		{ "setup-timeout", 1, 0, O_SETUP }, { "split-literal", 0, 0, O_SPLIT },
-		{ "help", 0, 0, 'H' }, { 0, 0, 0, 0 }
+		{ "help", 0, 0, 'H' },
+		{ "imaptest-size", 1, 0, O_IMT_SIZE },
+		{ 0, 0, 0, 0 }
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h:p:u:P:w:c:t:d:n:", lo, NULL)) != -1) {
@@ -1386,6 +1639,7 @@ static void options_parse(int argc, char **argv)
 		case O_ASIZE: opt.append_size = atoi(optarg); break;
 		case O_SETUP: opt.setup_timeout = atof(optarg); break;
 		case O_SPLIT: opt.split_literal = true; break;
+		case O_IMT_SIZE: opt.imaptest_size = atoi(optarg); break;
 		case 'H': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1397,7 +1651,8 @@ static void options_parse(int argc, char **argv)
 	    opt.append_size < 0 || opt.append_size > (64 << 20) || opt.fill_per_user < 0 ||
 	    !(opt.setup_timeout > 0 && opt.setup_timeout <= 3600) ||
 	    !(opt.wake_gap >= 0 && opt.wake_gap <= 600) ||
-	    !(opt.wake_timeout > 0 && opt.wake_timeout <= 600)) {
+	    !(opt.wake_timeout > 0 && opt.wake_timeout <= 600) ||
+	    opt.imaptest_size < 0 || opt.imaptest_size > 1000000) {
 		usage(stderr);
 		exit(2);
 	}
@@ -1411,6 +1666,7 @@ static void options_parse(int argc, char **argv)
 		fprintf(stderr, "loadgen: -u needs exactly one %%d\n");
 		exit(2);
 	}
+	opt.imaptest = strcmp(opt.wl->name, "imaptest") == 0;
 	if (opt.wake && strcmp(opt.wl->name, "idle") != 0) {
 		fprintf(stderr, "loadgen: --wake is for -w idle\n");
 		exit(2);

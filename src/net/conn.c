@@ -137,7 +137,11 @@ static void conn_start_tls(struct conn *c)
  * and Linux would delay that ACK ~40 ms waiting for a reply to ride on,
  * once per APPEND. When output is queued the ACK rides on it anyway, so the
  * extra system call is paid only when it matters. TCP_QUICKACK is not
- * sticky: setting it sends the pending ACK now, which is all we need. */
+ * sticky: setting it sends the pending ACK now, which is all we need.
+ * Measured (bench/loadgen -w imaptest --split-literal, one client, TLS):
+ * without it APPEND p50 is 50-56 ms; with it 1.7-3.9 ms and no command
+ * above 36 ms; setting it after every read instead gains nothing more
+ * and costs 1.31 setsockopt per command against 0.78 (bench/README.md). */
 static void conn_ack_now(struct conn *c)
 {
 	if (!c->tcp || !c->bev || c->closing || c->starttls_pending ||
