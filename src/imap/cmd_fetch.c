@@ -230,9 +230,13 @@ static enum fetch_msg content_load(struct imap_session *s, struct fetch_state *s
 	}
 	if (!need_content)
 		return FETCH_MSG_SENT;
-	if (!need_parse) {
-		/* alloc: BODY[] and its partials: the connection reads the
-		 * file itself (no copy of the message in memory here). */
+	/* alloc: BODY[] and its partials alone: the connection reads the
+	 * file itself (no copy of the message in memory here). */
+	bool whole_only = !need_parse;
+	for (size_t i = 0; i < req->n && whole_only; i++)
+		whole_only = req->items[i].type != FI_SECTION ||
+			     req->items[i].section.kind == MAIL_SECTION_ALL;
+	if (whole_only) {
 		uint64_t size = 0;
 		int r = store_blob_open(u, m->blob, &c->fd, &size);
 		if (r == STORE_ENOENT)
@@ -388,7 +392,12 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 			}
 			const char *data = c.data;
 			size_t len = c.len;
-			if (it->section.kind != MAIL_SECTION_ALL || it->section.nparts) {
+			size_t off;
+			if (mail_section_range(&it->section, c.data, c.len, &off, &len)) {
+				data += off; /* alloc: HEADER, TEXT: no parse, no copy */
+			} else {
+				if (!c.mail)
+					c.mail = mail_parse(c.data, c.len);
 				strbuf_reset(tmp);
 				mail_section_fetch(c.mail, &it->section, tmp);
 				data = tmp->s ? tmp->s : "";
