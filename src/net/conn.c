@@ -386,8 +386,10 @@ static bool conn_sendfile(struct conn *c, struct evbuffer *out, int fd, uint64_t
  * when it was read whole. */
 static int conn_read_into(struct evbuffer *out, int fd, uint64_t off, size_t n)
 {
-	struct evbuffer_iovec v[2];
-	int nv = evbuffer_reserve_space(out, (ev_ssize_t)MAX(n, (size_t)CONN_FILE_RESERVE), v, 2);
+	/* One contiguous vector: the tail of a small last chain plus a new
+	 * one would split records there. */
+	struct evbuffer_iovec v[1];
+	int nv = evbuffer_reserve_space(out, (ev_ssize_t)MAX(n, (size_t)CONN_FILE_RESERVE), v, 1);
 	if (nv <= 0)
 		return -1;
 	int used = 0;

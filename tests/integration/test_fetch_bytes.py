@@ -25,9 +25,9 @@ def body(seed, size):
     return out[:size - 2] + b"\r\n" if size > len(head) + 2 else head
 
 
-SIZES = [60, 3000, 65535, 65536, 65537, 70000, 262143, 262144, 300000, 1200000]
+SIZES = [60, 3000, 65536, 65537, 262143, 262144, 300000, 600000]
 BIG = [body(i, n) for i, n in enumerate(SIZES)]
-MANY = [body(1000 + i, 500 + 37 * i) for i in range(300)]
+MANY = [body(1000 + i, 300 + 3 * i) for i in range(260)]
 
 ITEM = re.compile(rb"\* (\d+) FETCH \(|((?:BODY|BINARY)\[[^\]]*\](?:<\d+>)?|RFC822(?:\.\w+)?) ~?\{(\d+)\}\r\n")
 
@@ -71,7 +71,8 @@ def multiappend(sock, box, msgs, tag=b"ap"):
     for m in msgs:
         parts.append(b" {%d+}\r\n" % len(m) + m)
     sock.sendall(b"".join(parts) + b"\r\n")
-    data = read_tagged(sock, tag, timeout=60)
+    sock.settimeout(120)  # storing megabytes takes a while under ASan
+    data = read_tagged(sock, tag, timeout=120)
     assert (tag + b" OK") in data, data[-300:]
 
 
@@ -105,7 +106,7 @@ def fetch(sock, box, items, seqs="1:*", tag=b"f"):
     return literals(data)
 
 
-PARTIALS = [(0, 10), (65530, 20), (262140, 100), (1199990, 100), (5000000, 10), (1, 1)]
+PARTIALS = [(0, 10), (65530, 20), (262140, 100), (599990, 100), (5000000, 10), (1, 1)]
 
 
 def check_big(sock):
@@ -155,8 +156,8 @@ def test_many_messages_one_fetch(srv):
     assert len(got) == len(MANY)
     for i, m in enumerate(MANY, 1):
         assert got[(i, "BODY[]")] == m, i
-    got = fetch(sock, "Many", b"BODY.PEEK[]<7.11>", seqs="2,5:9,300")
-    assert sorted(k[0] for k in got) == [2, 5, 6, 7, 8, 9, 300]
+    got = fetch(sock, "Many", b"BODY.PEEK[]<7.11>", seqs="2,5:9,260")
+    assert sorted(k[0] for k in got) == [2, 5, 6, 7, 8, 9, 260]
     for (seq, _), v in got.items():
         assert v == MANY[seq - 1][7:18]
     sock.close()
