@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct evbuffer;
 struct event_base;
@@ -47,6 +48,13 @@ struct conn_io {
 	 * compressed. Call after queueing the last clear response. False when
 	 * already on or out of memory. May be NULL. */
 	bool (*compress)(void *conn);
+	/* alloc: queues len bytes of file fd from offset off, after what is
+	 * queued, without the caller holding them in memory: read straight
+	 * into the output buffer (TLS, COMPRESS) or sent by sendfile (plain).
+	 * fd stays the caller's. 0, or -1 when the file could not be read:
+	 * part of the bytes may be queued, so the caller must close. May be
+	 * NULL (write() the bytes then). */
+	int (*write_file)(void *conn, int fd, uint64_t off, size_t len);
 };
 
 /* What the network layer knows about a new connection. */

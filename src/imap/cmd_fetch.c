@@ -25,13 +25,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Up to this many messages are looked up one by one; larger sets take one
  * listing from the set's lowest UID and merge. */
 #define FETCH_GET_MAX 256
-/* Literal data up to this size is copied into the line buffer; larger data
- * is handed to the connection directly. */
-#define FETCH_INLINE_MAX (16 * 1024)
 
 /* What became of one message of the set. Only SENT wrote anything. */
 enum fetch_msg {
@@ -62,6 +60,9 @@ struct fetch_state {
 	uint32_t *present;           /* the mailbox's UIDs, ascending */
 	size_t npresent;
 	bool preview_missing;        /* preview: a message had none stored */
+	/* alloc: one response line and one section, reused from message to
+	 * message rather than allocated for each. */
+	struct strbuf line, tmp;
 };
 
 static void fetch_state_free(struct fetch_state *st)
@@ -75,6 +76,8 @@ static void fetch_state_free(struct fetch_state *st)
 	seqset_free(&st->uidset);
 	free(st->vanished);
 	free(st->present);
+	strbuf_free(&st->line);
+	strbuf_free(&st->tmp);
 	free(st);
 }
 
@@ -85,26 +88,29 @@ static void fetch_cancel(struct imap_cmd *cmd)
 	cmd->state = NULL;
 }
 
+/* Ends the line so far with a literal's length ({n}, or ~{n} literal8
+ * when l8: RFC 3516 4.2) and hands it to the session; the data follows. */
+static void write_literal_head(struct imap_session *s, struct strbuf *line, size_t len, bool l8)
+{
+	strbuf_addf(line, "%s{%zu}\r\n", l8 ? "~" : "", len);
+	sess_write(s, line->s, line->len);
+	strbuf_reset(line);
+}
+
 /* Writes a string value as a literal ({n}, or ~{n} literal8 when binary
  * says the data may hold NULs: RFC 3516 4.2), an empty one too: {0}, as
  * Dovecot and Cyrus send it, so a client reads every section the same way
- * (RFC 9051 allows "" as well; docs/imap.md). */
+ * (RFC 9051 allows "" as well; docs/imap.md). The data goes to the
+ * session directly, not through the line. */
 static void write_literal(struct imap_session *s, struct strbuf *line, const char *data,
 			  size_t len, bool binary)
 {
-	bool l8 = binary && memchr(data, '\0', len) != NULL;
-	strbuf_addf(line, "%s{%zu}\r\n", l8 ? "~" : "", len);
-	if (len <= FETCH_INLINE_MAX) {
-		strbuf_add(line, data, len);
-		return;
-	}
-	sess_write(s, line->s, line->len);
-	strbuf_reset(line);
+	write_literal_head(s, line, len, binary && memchr(data, '\0', len) != NULL);
 	sess_write(s, data, len);
 }
 
-/* The <origin.count> slice of data[0..len). */
-static void partial_slice(const struct fetch_item *it, const char **data, size_t *len)
+/* The <origin.count> slice of [*off, *off + *len). */
+static void partial_range(const struct fetch_item *it, uint64_t *off, size_t *len)
 {
 	if (!it->partial)
 		return;
@@ -112,10 +118,18 @@ static void partial_slice(const struct fetch_item *it, const char **data, size_t
 		*len = 0;
 		return;
 	}
-	*data += it->origin;
+	*off += it->origin;
 	*len -= (size_t)it->origin;
 	if (it->count < *len)
 		*len = (size_t)it->count;
+}
+
+/* The <origin.count> slice of data[0..len). */
+static void partial_slice(const struct fetch_item *it, const char **data, size_t *len)
+{
+	uint64_t off = 0;
+	partial_range(it, &off, len);
+	*data += off;
 }
 
 static bool sorted_contains(const uint32_t *a, size_t n, uint32_t v)
@@ -135,6 +149,8 @@ static bool sorted_contains(const uint32_t *a, size_t n, uint32_t v)
 struct fetch_content {
 	const char *data;        /* mapped message bytes */
 	size_t len;
+	int fd;                  /* alloc: or the message file (-1: none), when
+				  * only its bytes as they are are needed */
 	struct mail_msg *mail;
 	char *envelope, *body, *bodystructure;
 	char *preview;           /* preview: NULL when not made (LAZY: NIL) */
@@ -147,6 +163,8 @@ static void content_free(struct fetch_content *c, size_t nitems)
 	mail_msg_free(c->mail);
 	if (c->data)
 		store_blob_unmap(c->data, c->len);
+	if (c->fd >= 0)
+		close(c->fd);
 	free(c->envelope);
 	free(c->body);
 	free(c->bodystructure);
@@ -157,6 +175,7 @@ static void content_free(struct fetch_content *c, size_t nitems)
 	free(c->binary);
 	free(c->binary_nil);
 	memset(c, 0, sizeof(*c));
+	c->fd = -1;
 }
 
 /* Loads what the request needs for message m. Nothing has been written
@@ -211,6 +230,24 @@ static enum fetch_msg content_load(struct imap_session *s, struct fetch_state *s
 	}
 	if (!need_content)
 		return FETCH_MSG_SENT;
+	/* alloc: BODY[] and its partials alone: the connection reads the
+	 * file itself (no copy of the message in memory here). */
+	bool whole_only = !need_parse;
+	for (size_t i = 0; i < req->n && whole_only; i++)
+		whole_only = req->items[i].type != FI_SECTION ||
+			     req->items[i].section.kind == MAIL_SECTION_ALL;
+	if (whole_only) {
+		uint64_t size = 0;
+		int r = store_blob_open(u, m->blob, &c->fd, &size);
+		if (r == STORE_ENOENT)
+			return FETCH_MSG_GONE;
+		if (r != STORE_OK) {
+			st->err = r;
+			return FETCH_MSG_STORE_ERR;
+		}
+		c->len = (size_t)size;
+		return FETCH_MSG_SENT;
+	}
 	int r = store_blob_map(u, m->blob, &c->data, &c->len);
 	if (r != STORE_OK) {
 		c->data = NULL;
@@ -310,83 +347,100 @@ static enum fetch_msg fetch_message(struct imap_session *s, struct fetch_state *
 	const struct fetch_request *req = &st->req;
 	struct fetch_content c;
 	memset(&c, 0, sizeof(c));
+	c.fd = -1;
 	enum fetch_msg r = content_load(s, st, m, &c);
 	if (r != FETCH_MSG_SENT) {
 		content_free(&c, req->n);
 		return r;
 	}
-	struct strbuf line = STRBUF_INIT;
-	struct strbuf tmp = STRBUF_INIT;
+	struct strbuf *line = &st->line;
+	struct strbuf *tmp = &st->tmp;
+	strbuf_reset(line);
 	bool recent = view_recent(&s->view, m->uid);
 	view_keywords_note(s, m->keywords); /* RFC 9051 7.3.5: FLAGS first */
-	uidonly_fetch_open(s, &line, m->uid);
+	uidonly_fetch_open(s, line, m->uid);
 	for (size_t i = 0; i < req->n; i++) {
 		const struct fetch_item *it = &req->items[i];
 		if (i)
-			strbuf_addc(&line, ' ');
-		strbuf_adds(&line, it->label);
-		strbuf_addc(&line, ' ');
-		if (cmd_fetch_write_meta(s, &line, it, m))
+			strbuf_addc(line, ' ');
+		strbuf_adds(line, it->label);
+		strbuf_addc(line, ' ');
+		if (cmd_fetch_write_meta(s, line, it, m))
 			continue;
 		switch (it->type) {
 		case FI_ENVELOPE:
-			write_structure(&line, c.envelope, c.mail, it->type);
+			write_structure(line, c.envelope, c.mail, it->type);
 			break;
 		case FI_BODY:
-			write_structure(&line, c.body, c.mail, it->type);
+			write_structure(line, c.body, c.mail, it->type);
 			break;
 		case FI_BODYSTRUCTURE:
-			write_structure(&line, c.bodystructure, c.mail, it->type);
+			write_structure(line, c.bodystructure, c.mail, it->type);
 			break;
 		case FI_SECTION: {
+			if (c.fd >= 0) {
+				uint64_t off = 0;
+				size_t len = c.len;
+				partial_range(it, &off, &len);
+				write_literal_head(s, line, len, false);
+				if (len && !sess_write_file(s, c.fd, off, len)) {
+					content_free(&c, req->n);
+					st->err = STORE_EIO;
+					return FETCH_MSG_STORE_ERR;
+				}
+				break;
+			}
 			const char *data = c.data;
 			size_t len = c.len;
-			if (it->section.kind != MAIL_SECTION_ALL || it->section.nparts) {
-				strbuf_reset(&tmp);
-				mail_section_fetch(c.mail, &it->section, &tmp);
-				data = tmp.s ? tmp.s : "";
-				len = tmp.len;
+			size_t off;
+			if (mail_section_range(&it->section, c.data, c.len, &off, &len)) {
+				data += off; /* alloc: HEADER, TEXT: no parse, no copy */
+			} else {
+				if (!c.mail)
+					c.mail = mail_parse(c.data, c.len);
+				strbuf_reset(tmp);
+				mail_section_fetch(c.mail, &it->section, tmp);
+				data = tmp->s ? tmp->s : "";
+				len = tmp->len;
 			}
 			partial_slice(it, &data, &len);
-			write_literal(s, &line, data, len, false);
+			write_literal(s, line, data, len, false);
 			break;
 		}
 		case FI_BINARY: {
 			if (c.binary_nil[i]) {
-				strbuf_adds(&line, "NIL");
+				strbuf_adds(line, "NIL");
 				break;
 			}
 			const char *data = c.binary[i].s ? c.binary[i].s : "";
 			size_t len = c.binary[i].len;
 			partial_slice(it, &data, &len);
-			write_literal(s, &line, data, len, true);
+			write_literal(s, line, data, len, true);
 			break;
 		}
 		case FI_BINARY_SIZE:
-			strbuf_addf(&line, "%zu", c.binary_nil[i] ? (size_t)0 : c.binary[i].len);
+			strbuf_addf(line, "%zu", c.binary_nil[i] ? (size_t)0 : c.binary[i].len);
 			break;
 		default: /* cmd_fetch_write_meta's */
 			break;
 		case FI_PREVIEW: /* preview: RFC 8970 3.2, UTF-8 text or NIL (LAZY) */
 			if (c.preview)
-				quote_string_utf8(&line, c.preview, strlen(c.preview), s->utf8);
+				quote_string_utf8(line, c.preview, strlen(c.preview), s->utf8);
 			else
-				strbuf_adds(&line, "NIL");
+				strbuf_adds(line, "NIL");
 			break;
 		}
 	}
 	/* RFC 9051 6.4.5: a \Seen set by this FETCH is reported with it. */
 	if (seen_set && !req->has_flags) {
-		strbuf_adds(&line, " FLAGS ");
-		sess_write_flags(s, &line, m->flags, m->keywords, recent);
+		strbuf_adds(line, " FLAGS ");
+		sess_write_flags(s, line, m->flags, m->keywords, recent);
 	}
 	/* RFC 7162 3.1.4.1: ... and with its new MODSEQ once CONDSTORE is on. */
 	if (seen_set && st->condstore && !req->has_modseq)
-		strbuf_addf(&line, " MODSEQ (%llu)", (unsigned long long)m->modseq);
-	strbuf_adds(&line, ")\r\n");
-	sess_write(s, line.s, line.len);
-	strbuf_free(&line);
-	strbuf_free(&tmp);
+		strbuf_addf(line, " MODSEQ (%llu)", (unsigned long long)m->modseq);
+	strbuf_adds(line, ")\r\n");
+	sess_write(s, line->s, line->len);
 	content_free(&c, req->n);
 	return FETCH_MSG_SENT;
 }

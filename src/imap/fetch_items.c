@@ -227,7 +227,9 @@ static int bracket_item_parse(struct fetch_request *r, const char *s, size_t len
 		strbuf_adds(&label, "BODY[");
 		section_write(&label, &sec);
 		strbuf_addc(&label, ']');
-		if (sec.kind != MAIL_SECTION_ALL || sec.nparts)
+		/* alloc: HEADER and TEXT of the message are found without
+		 * parsing its MIME structure (mail_section_range). */
+		if (!mail_section_is_range(&sec))
 			r->needs_parse = true;
 	} else {
 		uint32_t part[MAIL_MAX_SECTION_PARTS];
@@ -332,8 +334,6 @@ static int item_parse(struct fetch_request *r, const struct imap_arg *a, const c
 			    : kind == MAIL_SECTION_HEADER ? "RFC822.HEADER"
 							  : "RFC822.TEXT");
 	r->needs_content = true;
-	if (kind != MAIL_SECTION_ALL)
-		r->needs_parse = true;
 	if (!peek)
 		r->sets_seen = true;
 	return 0;

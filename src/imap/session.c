@@ -27,12 +27,14 @@
 #include "core/util.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A client sending this many bad commands in a row is not speaking IMAP
  * (or is probing): stop listening. */
@@ -205,6 +207,50 @@ void sess_flush(struct imap_session *s)
 	/* Don't keep a large buffer around on an idle connection. */
 	if (s->out.cap > 128 * 1024)
 		strbuf_free(&s->out);
+}
+
+/* alloc: without the connection's write_file (a test harness), the
+ * bytes go through a bounded buffer. */
+static int sess_copy_file(struct imap_session *s, int fd, uint64_t off, size_t len)
+{
+	size_t cap = MIN(len, (size_t)64 * 1024);
+	char *buf = xmalloc(cap ? cap : 1);
+	int r = 0;
+	while (len > 0 && r == 0) {
+		ssize_t n = pread(fd, buf, MIN(len, cap), (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = -1;
+			break;
+		}
+		s->io->write(s->conn, buf, (size_t)n);
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	free(buf);
+	return r;
+}
+
+bool sess_write_file(struct imap_session *s, int fd, uint64_t off, size_t len)
+{
+	s->written += len;
+	sess_flush(s);
+	if (s->closing)
+		return true;
+	int r = s->io->write_file ? s->io->write_file(s->conn, fd, off, len)
+				  : sess_copy_file(s, fd, off, len);
+	s->sent += len;
+	if (r == 0)
+		return true;
+	/* The literal's length is sent and its bytes can't follow: nothing
+	 * but closing keeps the client from misreading the stream. */
+	log_err("event=disconnect reason=message_read_error user=%s ip=%s errno=%d",
+		s->user ? s->user : "-", s->peer, errno);
+	s->closing = true;
+	s->state = ST_LOGOUT;
+	s->io->close(s->conn);
+	return false;
 }
 
 bool sess_output_full(struct imap_session *s)

@@ -112,6 +112,12 @@ struct imap_session {
 void sess_printf(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Raw bytes (for literals and partial lines). */
 void sess_write(struct imap_session *s, const void *data, size_t len);
+/* alloc: len bytes of file fd from off, as they are, after what is
+ * buffered: the connection reads (TLS) or sends (plain, sendfile) them
+ * itself, so no copy of them passes through the session. fd stays the
+ * caller's. false when the file could not be read: the connection is
+ * being closed (the literal is cut) and the command must stop. */
+bool sess_write_file(struct imap_session *s, int fd, uint64_t off, size_t len);
 /* Hands buffered response bytes to the connection. */
 void sess_flush(struct imap_session *s);
 /* Tagged completion: status is "OK", "NO" or "BAD"; text may start with a

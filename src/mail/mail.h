@@ -67,6 +67,14 @@ void mail_section_free(struct mail_section *s);
  * nonexistent part yields an empty string. HEADER.FIELDS output ends with
  * the blank line. Returns 0. */
 int mail_section_fetch(const struct mail_msg *m, const struct mail_section *s, struct strbuf *out);
+/* alloc: where the section lies in the message data[0..len), found
+ * without mail_parse() (no allocation): the whole message, HEADER or
+ * TEXT without a part number; the same bytes mail_section_fetch()
+ * returns. false for any other section (parse, then fetch). */
+bool mail_section_range(const struct mail_section *s, const char *data, size_t len, size_t *off,
+			size_t *n);
+/* alloc: true when mail_section_range() answers the section. */
+bool mail_section_is_range(const struct mail_section *s);
 
 /* BINARY[part] (RFC 3516/9051): the part's body with its
  * Content-Transfer-Encoding removed. Returns 0, -1 for an encoding the

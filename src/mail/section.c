@@ -270,6 +270,40 @@ int mail_section_fetch(const struct mail_msg *m, const struct mail_section *s, s
 	return 0;
 }
 
+bool mail_section_is_range(const struct mail_section *s)
+{
+	return s->nparts == 0 && (s->kind == MAIL_SECTION_ALL || s->kind == MAIL_SECTION_HEADER ||
+				  s->kind == MAIL_SECTION_TEXT);
+}
+
+/* The end of the top-level header block as mime.c's parse_header finds
+ * it with no enclosing boundary: after the first empty line (CRLF, or a
+ * bare LF), else the end of data. The top-level body always runs to the
+ * end of data. */
+static size_t top_header_end(const char *d, size_t len)
+{
+	size_t p = 0;
+	while (p < len) {
+		const char *nl = memchr(d + p, '\n', len - p);
+		size_t e = nl ? (size_t)(nl - d) + 1 : len;
+		if ((e - p == 1 && d[p] == '\n') || (e - p == 2 && d[p] == '\r' && d[p + 1] == '\n'))
+			return e;
+		p = e;
+	}
+	return len;
+}
+
+bool mail_section_range(const struct mail_section *s, const char *data, size_t len, size_t *off,
+			size_t *n)
+{
+	if (!mail_section_is_range(s))
+		return false;
+	size_t hend = s->kind == MAIL_SECTION_ALL || !data ? 0 : top_header_end(data, len);
+	*off = s->kind == MAIL_SECTION_TEXT ? hend : 0;
+	*n = s->kind == MAIL_SECTION_ALL ? len : s->kind == MAIL_SECTION_HEADER ? hend : len - hend;
+	return true;
+}
+
 /* ---- transfer decoding ---- */
 
 enum mail_cte mail_part_cte(const char *d, const struct mail_part *p)

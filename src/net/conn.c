@@ -12,10 +12,12 @@
 #include "core/proto.h"
 #include "core/util.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -26,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct conn {
 	struct worker *w;
@@ -329,6 +332,109 @@ static void io_write(void *conn, const void *data, size_t len)
 	}
 }
 
+/* alloc: file bytes for the client (FETCH BODY[]). TLS must encrypt them
+ * in user space, so they are read straight into the output buffer's free
+ * space: one copy, from the page cache, and none through a buffer of the
+ * session's. At least CONN_FILE_RESERVE is reserved at a time so the
+ * buffer's chains stay large: the TLS bufferevent writes a record per
+ * chain piece, and small pieces would mean small records. A plain socket
+ * sends a large file with sendfile(): no copy in user space at all, but
+ * each queued file holds a descriptor until sent, so only files of
+ * CONN_SENDFILE_MIN and up go that way (a full output buffer then holds
+ * a handful). COMPRESS deflates the bytes chunk by chunk. */
+#define CONN_FILE_CHUNK (256 * 1024)
+#define CONN_FILE_RESERVE (64 * 1024)
+#define CONN_SENDFILE_MIN (256 * 1024)
+
+static SSL *conn_ssl(struct conn *c);
+
+/* Reads exactly n bytes at off: 0, or -1 (a short file is EIO). */
+static int conn_pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+	char *p = buf;
+	while (n > 0) {
+		ssize_t got = pread(fd, p, n, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			if (got == 0)
+				errno = EIO;
+			return -1;
+		}
+		p += got;
+		off += (uint64_t)got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+static bool conn_sendfile(struct conn *c, struct evbuffer *out, int fd, uint64_t off, size_t len)
+{
+	if (c->z || conn_ssl(c) || len < CONN_SENDFILE_MIN)
+		return false;
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0)
+		return false;  /* no descriptor to spare: read it instead */
+	struct evbuffer_file_segment *seg =
+		evbuffer_file_segment_new(dfd, (ev_off_t)off, (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
+	if (!seg) {
+		close(dfd);
+		return false;
+	}
+	int r = evbuffer_add_file_segment(out, seg, 0, (ev_off_t)len);
+	evbuffer_file_segment_free(seg);  /* the buffer holds its own reference */
+	return r == 0;
+}
+
+/* One chunk read into the output buffer's free space, committed only
+ * when it was read whole. */
+static int conn_read_into(struct evbuffer *out, int fd, uint64_t off, size_t n)
+{
+	/* One contiguous vector: the tail of a small last chain plus a new
+	 * one would split records there. */
+	struct evbuffer_iovec v[1];
+	int nv = evbuffer_reserve_space(out, (ev_ssize_t)MAX(n, (size_t)CONN_FILE_RESERVE), v, 1);
+	if (nv <= 0)
+		return -1;
+	int used = 0;
+	for (int i = 0; i < nv && n > 0; i++, used++) {
+		size_t k = MIN(v[i].iov_len, n);
+		if (conn_pread_all(fd, v[i].iov_base, k, off) < 0)
+			return -1;
+		v[i].iov_len = k;
+		off += k;
+		n -= k;
+	}
+	return n == 0 && evbuffer_commit_space(out, v, used) == 0 ? 0 : -1;
+}
+
+static int io_write_file(void *conn, int fd, uint64_t off, size_t len)
+{
+	struct conn *c = conn;
+	if (!c->bev || c->closing || len == 0)
+		return 0;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (conn_sendfile(c, out, fd, off, len))
+		return 0;
+	char *zbuf = c->z ? xmalloc(MIN(len, (size_t)CONN_FILE_CHUNK)) : NULL;
+	int r = 0;
+	for (size_t done = 0; done < len && r == 0;) {
+		size_t n = MIN(len - done, (size_t)CONN_FILE_CHUNK);
+		if (!c->z) {
+			r = conn_read_into(out, fd, off + done, n);
+		} else if ((r = conn_pread_all(fd, zbuf, n, off + done)) == 0 &&
+			   compress_deflate(c->z, zbuf, n, out) < 0) {
+			log_warn("event=compress_error ip=%s", c->peer_str);
+			io_close(c);
+			r = 0;  /* closed already: nothing more to do */
+			break;
+		}
+		done += n;
+	}
+	free(zbuf);
+	return r;
+}
+
 static size_t io_pending(void *conn)
 {
 	struct conn *c = conn;
@@ -526,6 +632,7 @@ static const struct conn_io conn_io_ops = {
 	.tls_channel_binding = io_tls_channel_binding,
 	.tls_describe = io_tls_describe,
 	.compress = io_compress,
+	.write_file = io_write_file, /* alloc */
 };
 
 void conn_open(struct worker *w, const struct net_listener *nl, evutil_socket_t fd,

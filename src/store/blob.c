@@ -359,26 +359,49 @@ static int blob_open_read(struct store_blobs *b, const char *blob)
 	return fd;
 }
 
-int store_blobs_map(struct store_blobs *b, const char *blob, const char **data, size_t *len)
+/* Opens a message file for reading: STORE_OK with *fd and its stat in
+ * *st, STORE_ENOENT, or STORE_EIO (logged). */
+static int blob_open_stat(struct store_blobs *b, const char *blob, int *fd, struct stat *st)
 {
-	*data = NULL;
-	*len = 0;
+	*fd = -1;
 	if (!b || !store_blob_name_valid(blob))
 		return STORE_EINVAL;
-	int fd = blob_open_read(b, blob);
-	if (fd < 0 && store_fds_relieve(errno))
-		fd = blob_open_read(b, blob);
-	if (fd < 0) {
+	int f = blob_open_read(b, blob);
+	if (f < 0 && store_fds_relieve(errno))
+		f = blob_open_read(b, blob);
+	if (f < 0) {
 		if (errno == ENOENT)
 			return STORE_ENOENT;
 		log_err("event=store_blob_error user=%s op=open errno=%d", b->username, errno);
 		return STORE_EIO;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	if (fstat(f, st) < 0 || !S_ISREG(st->st_mode)) {
+		close(f);
 		return STORE_EIO;
 	}
+	*fd = f;
+	return STORE_OK;
+}
+
+int store_blobs_open_fd(struct store_blobs *b, const char *blob, int *fd, uint64_t *size)
+{
+	struct stat st;
+	*size = 0;
+	int r = blob_open_stat(b, blob, fd, &st);
+	if (r == STORE_OK)
+		*size = (uint64_t)st.st_size;
+	return r;
+}
+
+int store_blobs_map(struct store_blobs *b, const char *blob, const char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	int fd;
+	struct stat st;
+	int r = blob_open_stat(b, blob, &fd, &st);
+	if (r != STORE_OK)
+		return r;
 	if (st.st_size == 0) {
 		/* mmap of length 0 fails: an empty message is a valid empty
 		 * mapping that store_blob_unmap() knows not to unmap. */
@@ -393,12 +416,12 @@ int store_blobs_map(struct store_blobs *b, const char *blob, const char **data, 
 		char *buf = xmalloc((size_t)st.st_size);
 		size_t got = 0;
 		while (got < (size_t)st.st_size) {
-			ssize_t r = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
-			if (r < 0 && errno == EINTR)
+			ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+			if (n < 0 && errno == EINTR)
 				continue;
-			if (r <= 0)
+			if (n <= 0)
 				break;
-			got += (size_t)r;
+			got += (size_t)n;
 		}
 		close(fd);
 		if (got != (size_t)st.st_size) {

@@ -40,6 +40,8 @@ bool store_blobs_present(struct store_blobs *b, const char *hex, size_t len);
 void store_blobs_unlink(struct store_blobs *b, const char *hex);
 /* store_blob_map() of store.h, on the handle. */
 int store_blobs_map(struct store_blobs *b, const char *hex, const char **data, size_t *len);
+/* store_blob_open() of store.h, on the handle. */
+int store_blobs_open_fd(struct store_blobs *b, const char *hex, int *fd, uint64_t *size);
 
 bool store_blob_name_valid(const char *hex);
 void store_blob_hash(const void *data, size_t len, char hex[65]);

@@ -731,6 +731,15 @@ int store_blob_map(struct store_user *u, const char *blob, const char **data, si
 	return store_blobs_map(u->blobs, blob, data, len);
 }
 
+int store_blob_open(struct store_user *u, const char *blob, int *fd, uint64_t *size)
+{
+	*fd = -1;
+	*size = 0;
+	if (!u || !u->blobs)
+		return STORE_EINVAL;
+	return store_blobs_open_fd(u->blobs, blob, fd, size);
+}
+
 /* ---- change notification ---- */
 
 int store_watch_start(store_change_cb cb, void *arg)

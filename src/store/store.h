@@ -351,6 +351,12 @@ int store_expunge(struct store_user *u, int64_t mailbox_id, const uint32_t *uids
 #define STORE_BLOB_READ_MAX (64 * 1024)
 int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len);
 void store_blob_unmap(const char *data, size_t len);
+/* alloc: a message's file, opened read-only, for output that needs its
+ * bytes as they are (FETCH BODY[]): the connection reads them straight
+ * into its output (or sends them with sendfile) without a copy in
+ * between. *fd is the caller's to close; *size is the message size.
+ * STORE_ENOENT when the blob is gone. */
+int store_blob_open(struct store_user *u, const char *blob, int *fd, uint64_t *size);
 
 /* ---- Search index (searchidx) ----
  * One entry per blob (so COPY shares it): the decoded header fields, the

@@ -245,8 +245,9 @@ static void test_rfc822_forms(void **state)
 		bool peek, parse;
 	} cases[] = {
 		{ "RFC822", MAIL_SECTION_ALL, false, false },
-		{ "RFC822.HEADER", MAIL_SECTION_HEADER, true, true },
-		{ "RFC822.TEXT", MAIL_SECTION_TEXT, false, true },
+		/* alloc: found without a MIME parse (mail_section_range) */
+		{ "RFC822.HEADER", MAIL_SECTION_HEADER, true, false },
+		{ "RFC822.TEXT", MAIL_SECTION_TEXT, false, false },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct fetch_request r;
@@ -311,6 +312,10 @@ static void test_body_peek(void **state)
 	assert_string_equal(r.items[0].label, "BODY[HEADER]");
 	assert_false(r.sets_seen);
 	assert_true(r.needs_content);
+	assert_false(r.needs_parse); /* alloc: the header is found without a MIME parse */
+	fetch_request_free(&r);
+	parse_ok("BODY.PEEK[1.HEADER]", &r);
+	assert_true(r.needs_parse); /* ... that of a part is not */
 	fetch_request_free(&r);
 	/* One non-PEEK body item is enough for \Seen. */
 	parse_ok("(BODY.PEEK[1] BODY[2] RFC822.HEADER)", &r);

@@ -83,7 +83,7 @@ static void test_sections_grid(void **state)
 	(void)state;
 	size_t len;
 	char *txt = data_file("sections.txt", &len);
-	int checked = 0;
+	int checked = 0, ranged = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(txt, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (line[0] == '#')
@@ -108,6 +108,14 @@ static void test_sections_grid(void **state)
 			struct mail_section s;
 			assert_int_equal(mail_section_parse(f[2], strlen(f[2]), &s), 0);
 			rc = mail_section_fetch(m, &s, &got);
+			/* alloc: the sections found without a parse are the
+			 * same bytes. */
+			size_t off, n;
+			if (mail_section_range(&s, msg, mlen, &off, &n)) {
+				assert_int_equal(n, got.len);
+				assert_memory_equal(msg + off, got.s, n);
+				ranged++;
+			}
 			mail_section_free(&s);
 		} else {
 			uint32_t part[MAIL_MAX_SECTION_PARTS];
@@ -139,6 +147,47 @@ static void test_sections_grid(void **state)
 	}
 	free(txt);
 	assert_true(checked > 300);
+	assert_true(ranged > 20);
+}
+
+/* alloc: edge cases of the header end mail_section_range() finds, each
+ * checked against mail_parse() + mail_section_fetch(). */
+static void test_section_range_edges(void **state)
+{
+	(void)state;
+	static const char *msgs[] = {
+		"", "\r\n", "\n", "\r\nbody", "A: b\r\n", "A: b", "A: b\r\n\r\n",
+		"A: b\n\nbody\n", "A: b\r\n \r\n\r\nx", "A: b\r\n\r\r\n\r\ny",
+		"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\np\r\n--x--\r\n",
+		"Content-Type: message/rfc822\r\n\r\nB: c\r\n\r\ninner\r\n",
+	};
+	static const char *specs[] = { "", "HEADER", "TEXT" };
+	for (size_t i = 0; i < ARRAY_SIZE(msgs); i++) {
+		size_t len = strlen(msgs[i]);
+		struct mail_msg *m = mail_parse(msgs[i], len);
+		for (size_t k = 0; k < ARRAY_SIZE(specs); k++) {
+			struct mail_section s;
+			struct strbuf got = STRBUF_INIT;
+			size_t off = 0, n = 0;
+			assert_int_equal(mail_section_parse(specs[k], strlen(specs[k]), &s), 0);
+			mail_section_fetch(m, &s, &got);
+			assert_true(mail_section_range(&s, msgs[i], len, &off, &n));
+			if (n != got.len || (n && memcmp(msgs[i] + off, got.s, n) != 0))
+				fail_msg("message %zu [%s]: range %zu+%zu, fetch %zu bytes", i, specs[k],
+					 off, n, got.len);
+			strbuf_free(&got);
+			mail_section_free(&s);
+		}
+		mail_msg_free(m);
+	}
+	struct mail_section s;
+	size_t off, n;
+	assert_int_equal(mail_section_parse("1.HEADER", 8, &s), 0);
+	assert_false(mail_section_range(&s, "A: b\r\n\r\n", 8, &off, &n));
+	mail_section_free(&s);
+	assert_int_equal(mail_section_parse("HEADER.FIELDS (A)", 17, &s), 0);
+	assert_false(mail_section_range(&s, "A: b\r\n\r\n", 8, &off, &n));
+	mail_section_free(&s);
 }
 
 static void test_section_parse(void **state)
@@ -341,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_header_fields),
 		cmocka_unit_test(test_binary),
 		cmocka_unit_test(test_nested_numbering),
+		cmocka_unit_test(test_section_range_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
