@@ -45,6 +45,7 @@ struct fetch_flags {
 	bool *noted;                     /* keyword list i announced (view_keywords_note) */
 	size_t gone;                     /* of the set, expunged before the listing */
 	size_t hint;                     /* view index after the last message written */
+	bool uidonly;                    /* UIDONLY enabled (asked once, not per line) */
 	struct strbuf line;
 };
 
@@ -102,7 +103,7 @@ static void ff_write_one(struct imap_session *s, struct fetch_flags *ff, size_t 
 	struct strbuf *line = &ff->line;
 	strbuf_reset(line);
 	strbuf_adds(line, "* ");
-	if (uidonly_on(s)) { /* uidonly: RFC 9586 3.3, as uidonly_fetch_open */
+	if (ff->uidonly) { /* uidonly: RFC 9586 3.3, as uidonly_fetch_open */
 		put_u64(line, uid);
 		strbuf_adds(line, " UIDFETCH (");
 	} else {
@@ -211,6 +212,7 @@ static void ff_job_done(struct cmd_job *job)
 		return;
 	}
 	ff->noted = xcalloc(ff->list.nkws, sizeof(*ff->noted));
+	ff->uidonly = uidonly_on(s);
 	ff_run(s, ff);
 }
 
