@@ -8,6 +8,7 @@
  * pauses after a message and resumes when the output has drained, so
  * `FETCH 1:* BODY[]` holds at most one message in memory. */
 #include "imap/fetch_items.h"
+#include "imap/fetch_flags.h"
 #include "imap/objectid.h"
 #include "imap/condstore.h"
 #include "imap/datetime.h"
@@ -625,6 +626,11 @@ static void fetch_finish(struct imap_session *s, struct fetch_state *st, enum fe
 		sess_store_error(s, err, "FETCH");
 		return;
 	}
+	cmd_fetch_reply(s, uid, gone);
+}
+
+void cmd_fetch_reply(struct imap_session *s, bool uid, size_t gone)
+{
 	/* RFC 9051 7.5.1: no EXPUNGE while answering FETCH. */
 	if (!view_sync(s, false))
 		return;
@@ -823,6 +829,10 @@ void cmd_fetch(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	}
 	if (st->n == 0) {
 		fetch_finish(s, st, FETCH_MSG_SENT);
+		return;
+	}
+	if (fetch_flags_take(cmd, &st->req, &st->mods, &st->uids, st->n)) { /* bigsel */
+		fetch_state_free(st);
 		return;
 	}
 	if (st->n > FETCH_GET_MAX) {

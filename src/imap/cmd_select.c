@@ -124,32 +124,22 @@ static void select_job_run(struct cmd_job *job)
 	j->err = store_mailbox_get(u, j->name, &j->mb);
 	if (j->err != STORE_OK)
 		return;
-	struct store_msg *msgs = NULL;
-	size_t n = 0;
-	j->err = store_msg_list(u, j->mb.id, 1, true, &msgs, &n);
+	/* bigsel: uid, flags and modseq as arrays, the UIDs kept as the
+	 * view's; aclseen: UNSEEN is the reader's, the modseq stays the
+	 * listing's (store.h: store_msg_flags_as). */
+	struct store_flag_list l;
+	j->err = store_msg_flags_as(u, j->mb.id, job->reader, 1, UINT32_MAX, false, &l);
 	if (j->err != STORE_OK)
 		return;
-	j->uids = xmalloc((n ? n : 16) * sizeof(uint32_t));
-	j->n = n;
-	uint64_t maxmod = 0;
-	for (size_t i = 0; i < n; i++) {
-		j->uids[i] = msgs[i].uid;
-		if (msgs[i].modseq > maxmod)
-			maxmod = msgs[i].modseq;
-	}
-	/* aclseen: UNSEEN is the reader's; the modseq above stays the
-	 * listing's (store.h: store_pvtseen_apply). */
-	j->err = store_pvtseen_apply(u, j->mb.id, job->reader, msgs, n);
-	for (size_t i = 0; i < n && !j->first_unseen; i++)
-		if (!(msgs[i].flags & MAIL_FLAG_SEEN))
+	for (size_t i = 0; i < l.n && !j->first_unseen; i++)
+		if (!(l.flags[i] & MAIL_FLAG_SEEN))
 			j->first_unseen = (uint32_t)i + 1;
-	if (j->err != STORE_OK) {
-		store_msg_array_free(msgs, n);
-		return;
-	}
 	/* Everything up to the mailbox's modseq is what the client now knows. */
-	j->modseq = j->mb.highestmodseq > maxmod ? j->mb.highestmodseq : maxmod;
-	store_msg_array_free(msgs, n);
+	j->modseq = MAX(j->mb.highestmodseq, l.max_modseq);
+	j->n = l.n;
+	j->uids = xrealloc(l.uids, MAX(l.n, (size_t)16) * sizeof(uint32_t)); /* exact, as kept */
+	l.uids = NULL;
+	store_flag_list_free(&l);
 	select_job_flags(j, u);
 	if (j->err == STORE_OK && j->params.qresync &&
 	    j->params.uidvalidity == j->mb.uidvalidity)
@@ -334,24 +324,35 @@ static int expunge_deleted(struct store_user *u, int64_t mailbox, const uint32_t
 {
 	if (!u)
 		return STORE_EIO;
-	struct store_msg *msgs = NULL;
-	size_t n = 0;
-	int r;
-	if (only)
-		r = store_msg_get(u, mailbox, only, nonly, &msgs, &n);
-	else
-		r = store_msg_list(u, mailbox, 1, true, &msgs, &n);
-	if (r != STORE_OK)
-		return r;
 	uint32_t *del = NULL;
 	size_t ndel = 0, cap = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (msgs[i].flags & MAIL_FLAG_DELETED) {
-			xgrow((void **)&del, &cap, ndel + 1, sizeof(uint32_t));
-			del[ndel++] = msgs[i].uid;
+	int r;
+	if (only) {
+		struct store_msg *msgs = NULL;
+		size_t n = 0;
+		if ((r = store_msg_get(u, mailbox, only, nonly, &msgs, &n)) != STORE_OK)
+			return r;
+		for (size_t i = 0; i < n; i++) {
+			if (msgs[i].flags & MAIL_FLAG_DELETED) {
+				xgrow((void **)&del, &cap, ndel + 1, sizeof(uint32_t));
+				del[ndel++] = msgs[i].uid;
+			}
 		}
+		store_msg_array_free(msgs, n);
+	} else {
+		/* bigsel: the whole mailbox as compact arrays. \Deleted is
+		 * never private, so no reader. */
+		struct store_flag_list l;
+		if ((r = store_msg_flags_as(u, mailbox, NULL, 1, UINT32_MAX, false, &l)) != STORE_OK)
+			return r;
+		for (size_t i = 0; i < l.n; i++) {
+			if (l.flags[i] & MAIL_FLAG_DELETED) {
+				xgrow((void **)&del, &cap, ndel + 1, sizeof(uint32_t));
+				del[ndel++] = l.uids[i];
+			}
+		}
+		store_flag_list_free(&l);
 	}
-	store_msg_array_free(msgs, n);
 	r = ndel ? store_expunge(u, mailbox, del, ndel) : STORE_OK;
 	free(del);
 	return r;

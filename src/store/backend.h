@@ -185,6 +185,10 @@ struct store_backend {
 	int (*import_append)(struct store_user *u, const char *mailbox, struct store_append *msgs,
 			     size_t n, uint32_t *uidvalidity);
 	int (*import_uidnext)(struct store_user *u, const char *mailbox, uint32_t uidnext);
+	/* bigsel (issue #14): store_msg_flags_as without the reader; every
+	 * out array allocated (also when empty), kws[0] NULL. */
+	int (*msg_flags)(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
+			 uint32_t max_uid, bool keywords, struct store_flag_list *out);
 };
 
 /* The registered backends (store.c lists them). */

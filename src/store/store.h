@@ -745,4 +745,26 @@ int store_import_append(struct store_user *u, const char *mailbox, struct store_
  * value changes nothing (invariant 2: UIDNEXT never goes down). */
 int store_import_uidnext(struct store_user *u, const char *mailbox, uint32_t uidnext);
 
+/* ---- bigsel (issue #14): a mailbox's flags as compact arrays ---- */
+/* The uid, flags and modseq of messages min_uid..max_uid as parallel
+ * arrays, for SELECT and FETCH (UID FLAGS MODSEQ) of big mailboxes: one
+ * pass, no allocation per message. Keyword lists are interned: kw[i] is
+ * an index into kws (0: none, kws[0] is NULL); kw is NULL unless asked.
+ * max_modseq is the highest stored modseq of the listed messages, before
+ * a reader's rows are laid over them (as SELECT's HIGHESTMODSEQ needs).
+ * reader: as store_changes_as (aclseen; NULL: the message's \Seen). */
+struct store_flag_list {
+	uint32_t *uids;          /* ascending */
+	uint8_t *flags;          /* MAIL_FLAG_ bits (stored ones) */
+	uint64_t *modseqs;
+	uint32_t *kw;
+	char **kws;
+	size_t n, nkws;
+	uint64_t max_modseq;
+};
+int store_msg_flags_as(struct store_user *u, int64_t mailbox_id, const char *reader,
+		       uint32_t min_uid, uint32_t max_uid, bool keywords,
+		       struct store_flag_list *out);
+void store_flag_list_free(struct store_flag_list *l);
+
 #endif

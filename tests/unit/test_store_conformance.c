@@ -1863,6 +1863,74 @@ static void test_import(void **state)
 	store_user_close(u);
 }
 
+/* ---- bigsel (issue #14): store_msg_flags_as answers as store_msg_list ---- */
+
+static void test_msg_flags_list(void **state)
+{
+	struct store_user *u = open_user("c-flaglist");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	const char *kws[] = { NULL, "$Junk", "work urgent", NULL, "$Junk" };
+	struct store_append a[12];
+	for (size_t i = 0; i < 12; i++)
+		append_init(&a[i], "Subject: f\r\n\r\nf\r\n", (uint32_t)(i * 5) & MAIL_FLAGS_STORED,
+			    kws[i % 5]);
+	assert_int_equal(store_append(u, "INBOX", a, 12, NULL), STORE_OK);
+	/* A UID gap and a later change of one message's flags. */
+	assert_int_equal(store_expunge(u, inbox, &a[4].uid, 1), STORE_OK);
+	struct store_msg *ch;
+	size_t nch;
+	uint32_t *failed;
+	size_t nfailed;
+	assert_int_equal(store_flags(u, inbox, &a[7].uid, 1, STORE_FLAGS_ADD, MAIL_FLAG_FLAGGED,
+				     "later", 0, &ch, &nch, &failed, &nfailed),
+			 STORE_OK);
+	store_msg_array_free(ch, nch);
+	free(failed);
+	struct store_msg *m;
+	size_t n;
+	assert_int_equal(store_msg_list(u, inbox, 1, false, &m, &n), STORE_OK);
+	assert_int_equal(n, 11);
+	struct store_flag_list l;
+	assert_int_equal(store_msg_flags_as(u, inbox, NULL, 1, UINT32_MAX, true, &l), STORE_OK);
+	assert_int_equal(l.n, n);
+	uint64_t maxmod = 0;
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(l.uids[i], m[i].uid);
+		assert_int_equal(l.flags[i], m[i].flags);
+		assert_int_equal(l.modseqs[i], m[i].modseq);
+		const char *kw = l.kws[l.kw[i]];
+		assert_true((kw == NULL) == (m[i].keywords == NULL));
+		if (kw)
+			assert_string_equal(kw, m[i].keywords);
+		if (m[i].modseq > maxmod)
+			maxmod = m[i].modseq;
+	}
+	assert_int_equal(l.max_modseq, maxmod);
+	/* Interned: "$Junk" is stored once. */
+	size_t junk = 0;
+	for (size_t i = 1; i < l.nkws; i++)
+		junk += strcmp(l.kws[i], "$Junk") == 0;
+	assert_int_equal(junk, 1);
+	store_flag_list_free(&l);
+	/* A range: only its messages, no keywords asked. */
+	assert_int_equal(store_msg_flags_as(u, inbox, NULL, a[2].uid, a[6].uid, false, &l),
+			 STORE_OK);
+	assert_int_equal(l.n, 4); /* a[4] is gone */
+	assert_int_equal(l.uids[0], a[2].uid);
+	assert_null(l.kw);
+	store_flag_list_free(&l);
+	store_msg_array_free(m, n);
+	/* Empty mailbox: OK and nothing; no such mailbox: ENOENT. */
+	assert_int_equal(store_mailbox_create(u, "Empty", NULL), STORE_OK);
+	assert_int_equal(store_msg_flags_as(u, mailbox_id(u, "Empty"), NULL, 1, UINT32_MAX, true, &l),
+			 STORE_OK);
+	assert_int_equal(l.n, 0);
+	store_flag_list_free(&l);
+	assert_int_equal(store_msg_flags_as(u, 987654, NULL, 1, UINT32_MAX, false, &l),
+			 STORE_ENOENT);
+	store_user_close(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1893,6 +1961,8 @@ int main(void)
 		cmocka_unit_test(test_replace),
 		/* migrate (issue #13) */
 		cmocka_unit_test(test_import),
+		/* bigsel (issue #14) */
+		cmocka_unit_test(test_msg_flags_list),
 	};
 	const char *only = getenv("RAMPART_STORE_BACKEND");
 	int failed = 0, ran = 0;

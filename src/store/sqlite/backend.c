@@ -72,4 +72,6 @@ const struct store_backend store_sqlite_backend = {
 	.import_mailbox = sqlite_import_mailbox,
 	.import_append = sqlite_import_append,
 	.import_uidnext = sqlite_import_uidnext,
+	/* bigsel (issue #14) */
+	.msg_flags = sqlite_msg_flags,
 };

@@ -178,7 +178,12 @@
 			       "WHERE name='mailboxes'),0) > (SELECT count(*) FROM mailboxes)")   \
 	X(IMP_MB_SET_UIDNEXT, "UPDATE mailboxes SET uidnext=?2 WHERE id=?1 AND uidnext<?2")    \
 	X(IMP_MB_RENUMBER_EMPTY, "UPDATE mailboxes SET uidvalidity=?2 WHERE uidvalidity=?1 "      \
-				 "AND uidnext=1")
+				 "AND uidnext=1")                                                 \
+	/* bigsel (issue #14): SELECT and FETCH (UID FLAGS) of a range (msgflags.c) */            \
+	X(MSG_FLAGS, "SELECT uid,flags,modseq FROM messages "                                     \
+		     "WHERE mailbox_id=?1 AND uid>=?2 AND uid<=?3 ORDER BY uid")                   \
+	X(MSG_FLAGS_KW, "SELECT uid,flags,modseq,keywords FROM messages "                         \
+			"WHERE mailbox_id=?1 AND uid>=?2 AND uid<=?3 ORDER BY uid")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -437,5 +442,9 @@ int sqlite_import_mailbox(struct store_user *u, const char *name, const char *sp
 int sqlite_import_append(struct store_user *u, const char *mailbox, struct store_append *msgs,
 			 size_t n, uint32_t *uidvalidity);
 int sqlite_import_uidnext(struct store_user *u, const char *mailbox, uint32_t uidnext);
+
+/* ---- msgflags.c (bigsel, issue #14): store_msg_flags_as ---- */
+int sqlite_msg_flags(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, uint32_t max_uid,
+		     bool keywords, struct store_flag_list *out);
 
 #endif
