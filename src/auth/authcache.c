@@ -83,7 +83,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define AUTHCACHE_WAYS 8
 
@@ -108,18 +107,12 @@ struct authcache {
 	size_t used;                   /* entries not empty (expired ones included) */
 };
 
-static uint64_t authcache_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t (*authcache_clock)(void) = authcache_mono_ms;
+/* Monotonic: a wall-clock step must not revive or extend an entry. */
+static uint64_t (*authcache_clock)(void) = now_ms;
 
 void authcache_set_clock(uint64_t (*clock_ms)(void))
 {
-	authcache_clock = clock_ms ? clock_ms : authcache_mono_ms;
+	authcache_clock = clock_ms ? clock_ms : now_ms;
 }
 
 /* Frees the table and keys (wiped by sodium_free). Under the lock. */

@@ -90,6 +90,12 @@ def metric(srv, result):
     return int(m.group(1))
 
 
+def warm(srv, user, password=PASSWORD):
+    """Two LOGINs from home: the second is answered from the cache."""
+    assert ok(login(srv, user, password))
+    assert ok(login(srv, user, password))
+
+
 def ok(line):
     return line.startswith(b"a OK")
 
@@ -118,8 +124,7 @@ def reload(srv, ttl=None):
 def test_second_login_is_a_hit(srv):
     """The harness's user: argon2id, as `rampart user add` makes it."""
     hits, misses = metric(srv, "hit"), metric(srv, "miss")
-    assert ok(login(srv, srv.user, PASSWORD))
-    assert ok(login(srv, srv.user, PASSWORD))
+    warm(srv, srv.user)
     assert cache_fields(srv, srv.user, 2) == [("ok", "miss"), ("ok", "hit")]
     assert metric(srv, "hit") == hits + 1
     assert metric(srv, "miss") == misses + 1
@@ -128,8 +133,7 @@ def test_second_login_is_a_hit(srv):
 
 def test_wrong_password_not_cached_and_forgets(srv):
     add_user(srv, "wrong1")
-    assert ok(login(srv, "wrong1", PASSWORD))
-    assert ok(login(srv, "wrong1", PASSWORD))
+    warm(srv, "wrong1")
     assert no(login(srv, "wrong1", "not the password", source="127.0.0.31"))
     assert no(login(srv, "wrong1", "not the password", source="127.0.0.31"))
     # the failure made the next right password pay the full check
@@ -140,8 +144,7 @@ def test_wrong_password_not_cached_and_forgets(srv):
 
 def test_password_change_counts_at_once(srv):
     add_user(srv, "pwchg")
-    assert ok(login(srv, "pwchg", PASSWORD))
-    assert ok(login(srv, "pwchg", PASSWORD))
+    warm(srv, "pwchg")
     srv.rampart("user", "passwd", "-c", srv.conf_path, "pwchg", "--password-stdin",
                 input=(NEW_PASSWORD + "\n").encode())
     srv._chown()
@@ -154,8 +157,7 @@ def test_password_change_counts_at_once(srv):
 
 def test_deleted_user_refused(srv):
     add_user(srv, "gone1")
-    assert ok(login(srv, "gone1", PASSWORD))
-    assert ok(login(srv, "gone1", PASSWORD))
+    warm(srv, "gone1")
     srv.rampart("user", "del", "-c", srv.conf_path, "gone1")
     assert no(login(srv, "gone1", PASSWORD, source="127.0.0.33"))
     assert cache_fields(srv, "gone1", 3)[2] == ("fail", "-")
@@ -166,8 +168,7 @@ def test_checks_around_the_hash_still_run(srv):
     add_user(srv, "apo1")
     add_user(srv, "nets1")
     for u in ("apo1", "nets1"):
-        assert ok(login(srv, u, PASSWORD))
-        assert ok(login(srv, u, PASSWORD))
+        warm(srv, u)
     srv.rampart("user", "modify", "-c", srv.conf_path, "apo1", "--app-passwords-only", "yes")
     srv.rampart("user", "modify", "-c", srv.conf_path, "nets1", "--from", "10.0.0.0/8")
     srv._chown()
@@ -183,8 +184,7 @@ def test_checks_around_the_hash_still_run(srv):
 
 def test_lockout_forgets_the_user(srv):
     add_user(srv, "lock1")
-    assert ok(login(srv, "lock1", PASSWORD))
-    assert ok(login(srv, "lock1", PASSWORD))
+    warm(srv, "lock1")
     # lock the source 127.0.0.40 with failures on another name (the
     # bucket drains a little between them: one more than the threshold)
     for _ in range(4):
@@ -198,8 +198,7 @@ def test_lockout_forgets_the_user(srv):
 
 def test_sighup_forgets(srv):
     add_user(srv, "hup1")
-    assert ok(login(srv, "hup1", PASSWORD))
-    assert ok(login(srv, "hup1", PASSWORD))
+    warm(srv, "hup1")
     reload(srv)
     assert ok(login(srv, "hup1", PASSWORD))
     assert cache_fields(srv, "hup1", 3) == [("ok", "miss"), ("ok", "hit"), ("ok", "miss")]
