@@ -69,6 +69,8 @@ static const char *const live_keys[] = {
 	"namespace.private_seen",
 	"metadata.max_value_size", "metadata.max_entries", "metadata.max_total_size",
 	"metadata.admin", "metadata.comment",
+	/* authcache (issue #14): applied by passdb_set_cache */
+	"auth.cache_ttl", "auth.cache_size",
 };
 
 static bool reload_key_live(const char *key)
@@ -188,6 +190,7 @@ static void reload_apply(struct lifecycle *lc, const struct config *old, struct 
 		log_err("event=reload_error what=log_file path=%s error=\"%s\"", c->log_file,
 			strerror(errno));
 	policy_reconfigure(c);
+	passdb_set_cache(lc->passdb, c->auth_cache_ttl, c->auth_cache_size);   /* authcache */
 	__atomic_store_n(&lc->imap->cfg, c, __ATOMIC_RELEASE);
 	lc->cfg = c;
 }
@@ -196,6 +199,8 @@ void lifecycle_reload(struct lifecycle *lc)
 {
 	/* What lives in files of its own is re-read whatever the config says. */
 	passdb_refresh(lc->passdb);
+	/* authcache: every SIGHUP forgets the verified passwords */
+	passdb_set_cache(lc->passdb, lc->cfg->auth_cache_ttl, lc->cfg->auth_cache_size);
 	log_info("event=reload what=users_file");
 	if (lc->oauth)
 		oauth_reload(lc->oauth);

@@ -120,6 +120,7 @@ int app_serve(const struct config *cfg)
 		return 1;
 	}
 	passdb_set_state_dir(passdb, cfg->state_dir);   /* app-password last use */
+	passdb_set_cache(passdb, cfg->auth_cache_ttl, cfg->auth_cache_size);   /* authcache */
 	/* Forks the root helper that upgrades legacy hashes, while the
 	 * process is still single-threaded and root (auth/rehash.h). */
 	struct rehash *rehash = rehash_start(cfg, passdb);

@@ -58,10 +58,10 @@ void audit_auth(const struct audit_auth *a)
 	bool bad = a->result && (strcmp(a->result, "fail") == 0 || strcmp(a->result, "locked") == 0);
 	log_msg(bad ? LOG_LVL_WARN : LOG_LVL_INFO,
 		"event=login result=%s ip=%s user=%s mech=%s reason=%s tls=%s cipher=%s session=%s "
-		"policy=%s delay_ms=%u listener=%s",
+		"policy=%s delay_ms=%u listener=%s cache=%s",
 		a->result ? a->result : "-", a->ip ? a->ip : "-", user, a->mech ? a->mech : "-",
 		a->reason ? a->reason : "-", a->tls_version ? a->tls_version : "no",
 		a->tls_cipher ? a->tls_cipher : "-", sid, a->decision ? a->decision : "-",
-		a->delay_ms, a->listener ? a->listener : "-");
+		a->delay_ms, a->listener ? a->listener : "-", a->cache ? a->cache : "-");
 	login_rate_record(a->result, time(NULL));   /* status: the page's charts */
 }

@@ -19,6 +19,7 @@ struct audit_auth {
 	const char *decision;     /* the policy's: allow | delay | locked */
 	unsigned delay_ms;        /* until the answer is sent */
 	const char *listener;
+	const char *cache;        /* authcache: hit | miss | off | - (auth/passdb.h) */
 };
 
 /* Writes the line: warning level for fail/locked (what fail2ban reads),

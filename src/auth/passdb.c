@@ -9,6 +9,7 @@
 #include "auth/passdb.h"
 #include "auth/passdb_internal.h"
 #include "auth/apppass.h"
+#include "auth/authcache.h"
 #include "auth/scram_cred.h"
 #include "core/cidr.h"
 #include "core/log.h"
@@ -59,6 +60,7 @@ struct passdb {
 	char *state_dir;                /* where app-password use is recorded */
 	passdb_upgrade_fn *upgrade;     /* hash upgrade on login (auth/rehash.h) */
 	void *upgrade_arg;
+	struct authcache *cache;        /* authcache: NULL until passdb_set_cache */
 };
 
 /* ---- usernames ---- */
@@ -391,6 +393,7 @@ void passdb_free(struct passdb *db)
 		return;
 	passdb_table_free(db->tab);
 	apppass_store_free(db->apps);
+	authcache_free(db->cache);
 	free(db->state_dir);
 	pthread_rwlock_destroy(&db->lock);
 	pthread_mutex_destroy(&db->refresh_lock);
@@ -609,11 +612,48 @@ static bool passdb_field_yes(const char *fields, const char *key)
 	return yes;
 }
 
+/* authcache: the primary password against the user's hash, through the
+ * authentication cache where its answer can only be a success: not when
+ * an app password matched (its failure reasons follow) and not under
+ * app_passwords_only (the right password fails). Every other path runs
+ * the slow hash, so failures keep their cost (auth/authcache.c). */
+static bool passdb_primary_verify(struct passdb *db, const char *user, const struct passdb_user *u,
+				  bool app_matched, const char *password, struct passdb_auth *out)
+{
+	bool cacheable = authcache_enabled(db->cache) && !app_matched &&
+			 !passdb_field_yes(u->fields, "app_passwords_only");
+	out->cache = !authcache_enabled(db->cache) ? "off" : cacheable ? "miss" : "-";
+	if (cacheable && authcache_lookup(db->cache, user, u->hash, password)) {
+		out->cache = "hit";
+		return true;
+	}
+	__atomic_fetch_add(&passdb_work_slow, 1, __ATOMIC_RELAXED);
+	bool ok = password_verify(u->hash, password);
+	if (ok && cacheable)
+		authcache_insert(db->cache, user, u->hash, password);
+	return ok;
+}
+
+void passdb_set_cache(struct passdb *db, unsigned ttl_s, unsigned size)
+{
+	if (!db->cache)
+		db->cache = authcache_new(ttl_s, size);
+	else
+		authcache_configure(db->cache, ttl_s, size);
+}
+
+void passdb_cache_forget(struct passdb *db, const char *user)
+{
+	if (db)
+		authcache_forget(db->cache, user);
+}
+
 enum passdb_result passdb_authenticate(struct passdb *db, const char *user, const char *password,
 				       const char *ip, struct passdb_auth *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->reason = "passdb_error";
+	out->cache = "-";
 	if (!db || !user || !password)
 		return PASSDB_ERROR;
 	passdb_refresh(db);
@@ -653,8 +693,7 @@ enum passdb_result passdb_authenticate(struct passdb *db, const char *user, cons
 	 * app passwords. */
 	enum passdb_result r = PASSDB_FAIL;
 	if (allowed && password_scheme_known(u.hash)) {
-		__atomic_fetch_add(&passdb_work_slow, 1, __ATOMIC_RELAXED);
-		bool primary = password_verify(u.hash, password);
+		bool primary = passdb_primary_verify(db, user, &u, app >= 0, password, out);
 		if (app >= 0) {
 			/* the reason is set above */
 		} else if (primary && passdb_field_yes(u.fields, "app_passwords_only")) {
@@ -676,6 +715,10 @@ enum passdb_result passdb_authenticate(struct passdb *db, const char *user, cons
 							     : "source_not_allowed";
 	}
 	passdb_user_clear(&u);
+	/* authcache: after any failure the user's next login pays the full
+	 * check (auth/authcache.c). */
+	if (r != PASSDB_OK)
+		authcache_forget(db->cache, user);
 	return r;
 }
 

@@ -42,6 +42,10 @@ struct passdb_auth {
 	 * outside its --from list), passdb_error. */
 	const char *reason;
 	bool legacy_scheme;    /* OK through a migrated (non-argon2id) hash */
+	/* authcache: how the authentication cache took part (static): "hit"
+	 * (no slow hash ran), "miss" (asked, the hash ran), "off" (no
+	 * cache), "-" (not asked: app password, unknown user...). */
+	const char *cache;
 };
 
 /* The whole password check of a login, off the event loop (one argon2id
@@ -138,5 +142,13 @@ int passdb_file_update(const char *path, const char *user, const char *hash,
 int passdb_file_list(const char *path, char ***users, size_t *n);
 /* Usernames: 1..255 bytes of [A-Za-z0-9._+@-], not starting with '.'. */
 bool passdb_username_valid(const char *user);
+
+/* authcache (issue #14): the authentication cache of passdb_authenticate
+ * (auth/authcache.h). Creates it or applies new settings (forgetting every
+ * entry); ttl_s or size 0: off. Without a call there is no cache (tools,
+ * tests). Thread-safe. */
+void passdb_set_cache(struct passdb *db, unsigned ttl_s, unsigned size);
+/* Forgets the user's cache entries (a lockout). */
+void passdb_cache_forget(struct passdb *db, const char *user);
 
 #endif

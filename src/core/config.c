@@ -166,6 +166,11 @@ static const struct config_key config_keys[] = {
 	/* [auth] (the SASL part): names checked against auth/sasl.c's table
 	 * by admin_conf_load, which core/ may not include */
 	KEY(SEC_AUTH, "mechanisms", T_OPTSTR, auth_mechanisms, 0, 0),
+	/* authcache (issue #14): auth/authcache.c; an hour at most, since the
+	 * ttl bounds how long a fast verifier of a password stays in memory;
+	 * a million entries of 48 bytes at most. */
+	KEY(SEC_AUTH, "cache_ttl", T_UINT, auth_cache_ttl, 0, 3600),
+	KEY(SEC_AUTH, "cache_size", T_UINT, auth_cache_size, 0, 1000000),
 	/* [oauth] bearer tokens (auth/oauth.c); the JWKS itself is parsed by
 	 * oauth_new() at startup and `rampart config check`. */
 	KEY(SEC_OAUTH, "jwks_file", T_OPTPATH, oauth_jwks_file, 0, 0),
@@ -1126,6 +1131,9 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->max_notify_events = 10000;
 	c->max_search_contexts = 8; /* context (issue #12) */
 	c->inprogress_interval_ms = 1000; /* inprogress */
+	/* [auth] authcache (issue #14) */
+	c->auth_cache_ttl = 300;
+	c->auth_cache_size = 10000;
 	/* [oauth] */
 	c->oauth_username_claim = xstrdup("email");
 	c->oauth_leeway = 60;

@@ -17,7 +17,7 @@
  *                 max_mailboxes, max_mailbox_name,
  *                 max_notify_mailboxes, max_notify_events (notify)
  *                 max_mailboxes, max_mailbox_name, max_search_contexts
- *   [auth]        mechanisms
+ *   [auth]        mechanisms, cache_ttl, cache_size
  *   [oauth]       jwks_file, issuer, audience, username_claim, leeway, algorithms,
  *                 scope, openid_configuration (auth/oauth.h)
  *   [passwords]   min_length, pwquality, breached_file, upgrade_on_login
@@ -141,6 +141,9 @@ struct config {
 	unsigned inprogress_interval_ms;
 	/* [auth] (SASL) */
 	char *auth_mechanisms;       /* SASL mechanisms offered; NULL: every one (auth/sasl.h) */
+	/* authcache (issue #14): the authentication cache (auth/authcache.c) */
+	unsigned auth_cache_ttl;     /* seconds a verified password is remembered, 0: off */
+	unsigned auth_cache_size;    /* entries (rounded up to a multiple of 8), 0: off */
 	/* [oauth] (auth/oauth.c): OAUTHBEARER and XOAUTH2 are offered only when
 	 * jwks_file is set; issuer and audience are then required. */
 	char *oauth_jwks_file;

@@ -195,6 +195,8 @@ static void register_imap(void)
 					   "Commands refused with [OVERQUOTA].", NULL, NULL, NULL, 0, 0);
 }
 
+static void register_auth_cache(void); /* authcache (issue #14), at the end */
+
 static const char *g_version = "unknown";
 
 void metrics_set_version(const char *version)
@@ -235,6 +237,7 @@ void metrics_init(const struct metrics_names *n)
 	prom_gauge_fn("rampart_process_resident_memory_bytes", "Resident memory (/proc/self/statm).",
 		      rss_bytes, NULL);
 	prom_gauge_fn("rampart_process_open_fds", "Open file descriptors.", open_fds, NULL);
+	register_auth_cache(); /* authcache (issue #14) */
 	m.up = true;
 }
 
@@ -479,4 +482,32 @@ void metrics_summary(struct strbuf *out, int json)
 		summary_json(out, &s);
 	else
 		summary_text(out, &s);
+}
+
+/* ---- authcache (issue #14): the authentication cache (auth/authcache.c) ---- */
+
+static const char *const auth_cache_results[] = { "hit", "miss" };
+static struct prom_family *auth_cache_lookups, *auth_cache_entries;
+
+static void register_auth_cache(void)
+{
+	auth_cache_lookups = prom_family_new(PROM_COUNTER, "rampart_auth_cache_total",
+					     "Password checks that asked the authentication cache: "
+					     "hit (answered without the password hash), miss (the "
+					     "hash ran).",
+					     FIXED("result", auth_cache_results), NULL, NULL, 0, 0);
+	auth_cache_entries = prom_family_new(PROM_GAUGE, "rampart_auth_cache_entries",
+					     "Entries held by the authentication cache (expired "
+					     "ones until their slot is reused).",
+					     NULL, NULL, NULL, 0, 0);
+}
+
+void metrics_auth_cache(int hit)
+{
+	prom_add(auth_cache_lookups, hit ? 0 : 1, 0, 1);
+}
+
+void metrics_auth_cache_entries(int64_t delta)
+{
+	prom_add(auth_cache_entries, 0, 0, (uint64_t)delta);
 }

@@ -85,4 +85,10 @@ void metrics_render(struct strbuf *out);
 /* The summary `rampart stats` prints: human text, or one JSON object. */
 void metrics_summary(struct strbuf *out, int json);
 
+/* ---- authcache (issue #14): the authentication cache (auth/authcache.c) ---- */
+/* One password check that asked the cache: hit (nonzero) or miss. */
+void metrics_auth_cache(int hit);
+/* The cache's entry count changed by delta. */
+void metrics_auth_cache_entries(int64_t delta);
+
 #endif

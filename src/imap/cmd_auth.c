@@ -66,6 +66,7 @@ struct auth_job {
 	bool store_ok;            /* the user's mail store opens */
 	struct policy_auth pol;   /* auth/policy.c's decision for this attempt */
 	char credential[80];      /* status: "password", "app:NAME" (passdb_auth) */
+	const char *cache;        /* authcache: passdb_auth.cache, for the audit line */
 };
 
 static void auth_job_free(struct cmd_job *job)
@@ -82,8 +83,12 @@ static void auth_job_free(struct cmd_job *job)
 static void auth_job_run(struct cmd_job *job)
 {
 	struct auth_job *j = (struct auth_job *)job;
-	if (j->pol.verdict == POLICY_REFUSE)
-		return; /* locked: answered as a failure, nothing verified */
+	if (j->pol.verdict == POLICY_REFUSE) {
+		/* locked: answered as a failure, nothing verified; the next
+		 * login after the lock pays the full check (authcache) */
+		passdb_cache_forget(j->db, j->user);
+		return;
+	}
 	switch (j->check) {
 	case AUTH_CHECK_PASSWORD: {
 		/* the user's source list, app passwords, app_passwords_only,
@@ -91,7 +96,11 @@ static void auth_job_run(struct cmd_job *job)
 		struct passdb_auth pa = { .reason = NULL };
 		uint64_t t0 = now_us();
 		j->result = passdb_authenticate(j->db, j->user, j->password, j->ip, &pa);
-		auth_check_time(t0);
+		/* authcache: a cache hit ran no hash and would make the padding
+		 * of refused attempts shorter than a wrong password's check. */
+		j->cache = pa.cache;
+		if (strcmp(pa.cache, "hit") != 0)
+			auth_check_time(t0);
 		if (j->result != PASSDB_OK)
 			j->reason = pa.reason;
 		memcpy(j->credential, pa.credential, sizeof(j->credential));
@@ -146,7 +155,7 @@ static void auth_job_done(struct cmd_job *job)
 				 : j->result == PASSDB_OK	 ? POLICY_OK
 								 : POLICY_FAIL;
 	struct audit_auth au = { .ip = s->peer, .user = j->user, .mech = j->mech,
-				 .session = s, .listener = s->listener };
+				 .session = s, .listener = s->listener, .cache = j->cache };
 	if (s->io->tls_describe)
 		s->io->tls_describe(s->conn, &au.tls_version, &au.tls_cipher);
 	if (po == POLICY_OK) {
