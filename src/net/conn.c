@@ -5,7 +5,6 @@
  * worker thread. */
 #include "net/net_internal.h"
 #include "net/compress.h"
-#include "net/memtrim.h"
 #include "net/tls.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -82,7 +81,6 @@ void conn_free(struct conn *c)
 	worker_conn_release(w, (struct sockaddr *)&c->peer);
 	metrics_conn_close(c->m_listener, c->m_tls);
 	free(c);
-	memtrim_note(w->base);
 }
 
 struct conn *conn_next(const struct conn *c)
@@ -252,8 +250,6 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		/* TLS handshake finished. */
 		c->handshaking = false;
-		/* The handshake's scratch memory is free now (net/memtrim.c). */
-		memtrim_note(c->w->base);
 		if (c->tls) {
 			SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 			c->m_tls = metrics_conn_tls(c->m_listener, ssl ? SSL_get_version(ssl) : NULL);

@@ -6,7 +6,6 @@
  * way another thread reaches the workers (change notifications). Which
  * protocol a connection speaks is the listener's business (conn.c). */
 #include "net/net_internal.h"
-#include "net/memtrim.h"
 #include "net/tls.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -281,7 +280,6 @@ static void *worker_main(void *arg)
 	while (w->conns)
 		conn_free(w->conns);
 	proxy_wait_free_all(w);
-	memtrim_stop(); /* tls: net/memtrim.c's timer */
 	if (w->srv->hooks.worker_exit)
 		w->srv->hooks.worker_exit();
 	return NULL;

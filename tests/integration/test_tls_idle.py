@@ -1,7 +1,7 @@
-"""Idle TLS connections after the memory savings of issue #14 (the output
-buffer dropped while a session waits for the client, the heap trimmed after
-a burst of connections), and TLS session resumption, with real clients:
-python ssl over implicit TLS and STARTTLS, and bench/loadgen --resume.
+"""Idle TLS connections after the memory saving of issue #14 (no output
+buffer while a session waits for the client), and TLS session resumption,
+with real clients: python ssl over implicit TLS and STARTTLS, and
+bench/loadgen --resume.
 
 Nothing here is timed: each test checks answers on the wire."""
 import json
