@@ -115,6 +115,8 @@ struct options {
 	bool split_literal;   /* APPEND: synchronizing literal, CRLF in its own write */
 	bool imaptest;        /* -w imaptest */
 	int imaptest_size;    /* imaptest: mailbox size to keep (0: as first SELECTed) */
+	/* tls (--resume): offer the previous connection's session (ticket) */
+	bool resume;
 };
 
 static struct options opt;
@@ -276,6 +278,8 @@ struct worker {
 	atomic_int gave_up;  /* idle workload: clients that ended without idling */
 	struct stats st;
 	SSL_CTX *ctx;
+	/* tls (--resume): the session the next connection of this thread offers */
+	SSL_SESSION *resume_sess;
 };
 
 static SSL_CTX *ssl_ctx;
@@ -320,10 +324,82 @@ static void conn_ramp_done(struct conn *c)
 	}
 }
 
+/* ---- --resume: TLS session resumption (RFC 8446 2.2, RFC 5077) ----
+ * Each thread keeps the session of its last connection that got a
+ * ticket and offers it on its next handshake, as a mail client that
+ * reconnects does; the server decides whether to resume, and the counts
+ * say how often it did. Without --resume every connect is a full
+ * handshake (no ticket asked for, none kept). */
+static atomic_uint_fast64_t tls_resumed, tls_full;
+
+static void resume_ctx_setup(SSL_CTX *ctx)
+{
+	if (!opt.resume)
+		return;
+	SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+	/* The client side only: sessions are kept by hand, per thread. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+}
+
+/* A copy each time, for the same reason as in resume_keep(). */
+static void resume_offer(struct conn *c)
+{
+	if (!opt.resume || !c->w->resume_sess)
+		return;
+	SSL_SESSION *s = SSL_SESSION_dup(c->w->resume_sess);
+	if (!s || !SSL_set_session(c->ssl, s))
+		fatal("SSL_set_session failed");
+	SSL_SESSION_free(s);
+}
+
+/* The handshake finished: was it resumed? */
+static void resume_count(struct conn *c)
+{
+	if (opt.resume)
+		atomic_fetch_add(SSL_session_reused(c->ssl) ? &tls_resumed : &tls_full, 1);
+}
+
+/* Before SSL_free: after a full handshake, keep its session if the
+ * server gave it a ticket (TLS 1.3 tickets come after the handshake and
+ * are read with the data); after a resumed one, keep offering the same
+ * ticket, as OpenSSL's server accepts it until it expires. A copy:
+ * SSL_free() of a connection that sent no close_notify marks its own
+ * session object not resumable. */
+static void resume_keep(struct conn *c)
+{
+	if (!opt.resume || !c->ssl || !SSL_is_init_finished(c->ssl) || !SSL_get_session(c->ssl) ||
+	    SSL_session_reused(c->ssl))
+		return;
+	SSL_SESSION *s = SSL_SESSION_dup(SSL_get_session(c->ssl));
+	if (!s)
+		return;
+	if (!SSL_SESSION_is_resumable(s)) {
+		SSL_SESSION_free(s);
+		return;
+	}
+	SSL_SESSION_free(c->w->resume_sess);
+	c->w->resume_sess = s;
+}
+
+static void resume_json(void)
+{
+	if (opt.resume)
+		printf(",\"tls_full\":%" PRIu64 ",\"tls_resumed\":%" PRIu64, (uint64_t)atomic_load(&tls_full),
+		       (uint64_t)atomic_load(&tls_resumed));
+}
+
+static void resume_report(void)
+{
+	if (opt.resume)
+		printf("TLS handshakes: %" PRIu64 " full, %" PRIu64 " resumed\n",
+		       (uint64_t)atomic_load(&tls_full), (uint64_t)atomic_load(&tls_resumed));
+}
+
 static void conn_close(struct conn *c)
 {
 	conn_ramp_done(c);
 	if (c->ssl) {
+		resume_keep(c);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
@@ -452,6 +528,7 @@ static void conn_tls_begin(struct conn *c)
 		fatal("SSL_new failed");
 	SSL_set_fd(c->ssl, c->fd);
 	SSL_set_connect_state(c->ssl);
+	resume_offer(c);
 	c->state = CS_TLS_HANDSHAKE;
 }
 
@@ -460,6 +537,7 @@ static void conn_tls_step(struct conn *c)
 	ERR_clear_error();
 	int r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
+		resume_count(c);
 		if (opt.tls == TLS_IMPLICIT) {
 			c->state = CS_GREETING;
 		} else {
@@ -1532,7 +1610,9 @@ static void usage(FILE *f)
 		"                            client is logged in, or after S seconds (120)\n"
 		"  --json                    one JSON object on stdout instead of a table\n"
 		"  --imaptest-size N         imaptest: mailbox size DELETE/APPEND keep (default:\n"
-		"                            as found by the first SELECT, 30 if empty)\n");
+		"                            as found by the first SELECT, 30 if empty)\n"
+		"  --resume                  offer the thread's previous TLS session (ticket) on each\n"
+		"                            connect; reports full and resumed handshakes\n");
 }
 
 static void options_parse(int argc, char **argv)
@@ -1562,7 +1642,8 @@ static void options_parse(int argc, char **argv)
 	opt.setup_timeout = 120;
 	enum { O_TLS = 256, O_USERS, O_MAILBOX, O_MAILFILE, O_FILLN, O_FILLB, O_DLCHUNK, O_WAKE,
 	       O_WAKER, O_WGAP, O_WTMO, O_SS, O_SF, O_SB, O_SRC, O_RAMP, O_JSON, O_ASIZE, O_SETUP,
-	       O_SPLIT, O_IMT_SIZE };
+	       O_SPLIT, O_IMT_SIZE,
+	       O_RESUME /* tls */ };
 	static const struct option lo[] = {
 		{ "tls", 1, 0, O_TLS }, { "users", 1, 0, O_USERS }, { "mailbox", 1, 0, O_MAILBOX },
 		{ "mail-file", 1, 0, O_MAILFILE }, { "fill-per-user", 1, 0, O_FILLN },
@@ -1575,6 +1656,7 @@ static void options_parse(int argc, char **argv)
 		{ "setup-timeout", 1, 0, O_SETUP }, { "split-literal", 0, 0, O_SPLIT },
 		{ "help", 0, 0, 'H' },
 		{ "imaptest-size", 1, 0, O_IMT_SIZE },
+		{ "resume", 0, 0, O_RESUME }, /* tls */
 		{ 0, 0, 0, 0 }
 	};
 	int ch;
@@ -1640,6 +1722,7 @@ static void options_parse(int argc, char **argv)
 		case O_SETUP: opt.setup_timeout = atof(optarg); break;
 		case O_SPLIT: opt.split_literal = true; break;
 		case O_IMT_SIZE: opt.imaptest_size = atoi(optarg); break;
+		case O_RESUME: opt.resume = true; break; /* tls */
 		case 'H': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1711,6 +1794,7 @@ static void report(const struct stats *total, double secs, double setup_s, int p
 	if (opt.json) {
 		printf("{\"workload\":");
 		json_str(opt.wl->name);
+		resume_json();
 		printf(",\"clients\":%d,\"threads\":%d,\"elapsed_s\":%.3f,\"iterations\":%" PRIu64
 		       ",\"iter_per_s\":%.2f,\"commands\":%" PRIu64 ",\"cmd_per_s\":%.2f,\"errors\":%" PRIu64
 		       ",\"bytes_in\":%" PRIu64 ",\"mb_per_s\":%.3f,\"peak_idling\":%d,\"setup_s\":%.3f,\"bytes_all\":%" PRIu64 ",\"ops\":{",
@@ -1754,6 +1838,7 @@ static void report(const struct stats *total, double secs, double setup_s, int p
 		       hist_pct(s, 50), hist_pct(s, 99), (double)s->max_us / 1000.0);
 	}
 	printf("all commands: p50 %.3f ms, p99 %.3f ms\n", hist_pct(&agg, 50), hist_pct(&agg, 99));
+	resume_report();
 	printf("total commands %" PRIu64 " (%.1f/s), errors %" PRIu64 ", received %.1f MB (%.2f MB/s)",
 	       all, secs > 0 ? (double)(all - errs) / secs : 0, errs, mb, secs > 0 ? mb / secs : 0);
 	if (strcmp(opt.wl->name, "idle") == 0)
@@ -1799,6 +1884,7 @@ int main(int argc, char **argv)
 	SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(ssl_ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	resume_ctx_setup(ssl_ctx);
 
 	warmup = opt.wl->loop_at > 0 && strcmp(opt.wl->name, "idle") != 0;
 	int nclients = opt.clients;
@@ -1925,6 +2011,8 @@ int main(int argc, char **argv)
 		free(w->conns);
 		close(w->epfd);
 	}
+	for (int i = 0; i < opt.threads; i++)
+		SSL_SESSION_free(workers[i].resume_sess); /* tls */
 	free(workers);
 	free(total);
 	free(append_msg);

@@ -204,8 +204,10 @@ void sess_flush(struct imap_session *s)
 		s->sent += s->out.len;
 		strbuf_reset(&s->out);
 	}
-	/* Don't keep a large buffer around on an idle connection. */
-	if (s->out.cap > 128 * 1024)
+	/* Don't keep a large buffer around on an idle connection; while the
+	 * session waits for the client's line (IDLE, a SASL step) it keeps
+	 * none: the buffer would be ~1 KiB of every idling connection. */
+	if (s->out.cap > 128 * 1024 || s->mode == IN_LINE)
 		strbuf_free(&s->out);
 }
 
