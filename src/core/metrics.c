@@ -195,6 +195,20 @@ static void register_imap(void)
 					   "Commands refused with [OVERQUOTA].", NULL, NULL, NULL, 0, 0);
 }
 
+/* durable (issue #14): rampart_store_fsyncs_total{kind} */
+static const char *const fsync_kinds[] = { "commit", "metadata", "metadata_dir" };
+static struct prom_family *g_store_fsyncs;
+
+static void register_durable(void)
+{
+	g_store_fsyncs = prom_family_new(
+		PROM_COUNTER, "rampart_store_fsyncs_total",
+		"Index syncs of the store by kind: commit (a write transaction synced before "
+		"its answer), metadata (the syncer's one sync for deferred commits of a user), "
+		"metadata_dir.",
+		FIXED("kind", fsync_kinds), NULL, NULL, 0, 0);
+}
+
 static const char *g_version = "unknown";
 
 void metrics_set_version(const char *version)
@@ -235,6 +249,7 @@ void metrics_init(const struct metrics_names *n)
 	prom_gauge_fn("rampart_process_resident_memory_bytes", "Resident memory (/proc/self/statm).",
 		      rss_bytes, NULL);
 	prom_gauge_fn("rampart_process_open_fds", "Open file descriptors.", open_fds, NULL);
+	register_durable();  /* durable (issue #14) */
 	m.up = true;
 }
 
@@ -344,6 +359,11 @@ void metrics_quota_refused(void)
 void metrics_delivery(enum metrics_delivery result)
 {
 	prom_add(m.deliveries, result, 0, 1);
+}
+
+void metrics_store_fsync(enum metrics_fsync kind)
+{
+	prom_add(g_store_fsyncs, kind, 0, 1);
 }
 
 /* ---- reading ---- */

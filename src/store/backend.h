@@ -185,6 +185,12 @@ struct store_backend {
 	int (*import_append)(struct store_user *u, const char *mailbox, struct store_append *msgs,
 			     size_t n, uint32_t *uidvalidity);
 	int (*import_uidnext)(struct store_user *u, const char *mailbox, uint32_t uidnext);
+	/* durable (issue #14): the metadata syncer, store_sync_*() in store.h;
+	 * shutdown() flushes and stops it. All three may be NULL: a backend
+	 * whose every commit is durable before it returns. */
+	int (*sync_start)(unsigned delay_ms);
+	void (*sync_flush)(void);
+	void (*sync_stats)(struct store_sync_stats *out);
 };
 
 /* The registered backends (store.c lists them). */

@@ -739,4 +739,28 @@ int store_import_append(struct store_user *u, const char *mailbox, struct store_
  * value changes nothing (invariant 2: UIDNEXT never goes down). */
 int store_import_uidnext(struct store_user *u, const char *mailbox, uint32_t uidnext);
 
+/* ---- durable (issue #14): when metadata commits reach the disk ----
+ * docs/durability.md. Invariant 4 holds for messages always. A change of
+ * flags, keywords or \Recent and an expunge are acknowledged, once the
+ * syncer runs, when committed to the backend's log in the kernel (they
+ * survive a crash of the process) and are made durable (power loss) at
+ * most delay_ms later, all commits of a user since the last sync by one
+ * sync; the files of expunged messages are removed only after that. */
+struct store_sync_stats {
+	uint64_t deferred;   /* metadata commits handed to the syncer */
+	uint64_t syncs;      /* syncs of a user's log that covered them */
+	uint64_t dir_syncs;  /* directory syncs (a log new to this process) */
+	uint64_t failed;     /* syncs that failed (logged) */
+	uint64_t unlinks;    /* files of expunged messages passed on after a sync */
+};
+
+/* Starts the syncer of this process (0: none, every commit durable before
+ * it is acknowledged). Call once at start-up; store_shutdown() flushes and
+ * stops it. Other processes (tools, `rampart deliver`) never defer. */
+int store_sync_start(unsigned delay_ms);
+/* Makes every deferred commit durable now and removes the files waiting
+ * for it. */
+void store_sync_flush(void);
+void store_sync_stats(struct store_sync_stats *out);
+
 #endif

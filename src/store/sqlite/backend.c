@@ -5,6 +5,7 @@
 
 static void sqlite_shutdown(void)
 {
+	sqlite_sync_stop();  /* durable: its unlinks open handles */
 	sqlite_cache_drop();
 	sqlite_acl_registry_close();
 }
@@ -72,4 +73,8 @@ const struct store_backend store_sqlite_backend = {
 	.import_mailbox = sqlite_import_mailbox,
 	.import_append = sqlite_import_append,
 	.import_uidnext = sqlite_import_uidnext,
+	/* durable (issue #14) */
+	.sync_start = sqlite_sync_start,
+	.sync_flush = sqlite_sync_flush,
+	.sync_stats = sqlite_sync_stats,
 };
