@@ -752,6 +752,7 @@ struct store_sync_stats {
 	uint64_t dir_syncs;  /* directory syncs (a log new to this process) */
 	uint64_t failed;     /* syncs that failed (logged) */
 	uint64_t unlinks;    /* files of expunged messages passed on after a sync */
+	uint64_t covered;    /* syncs saved: a message commit's own sync covered them */
 };
 
 /* Starts the syncer of this process (0: none, every commit durable before

@@ -141,6 +141,27 @@ static void test_reappended_blob_survives_the_sync(void **state)
 	store_user_close(u);
 }
 
+/* An APPEND's own sync covers the flag change committed before it: the
+ * syncer then has nothing left to sync for that user. */
+static void test_message_commit_covers(void **state)
+{
+	(void)state;
+	restart(60000);
+	struct store_user *u = store_user_open("covered");
+	assert_non_null(u);
+	int64_t mb = mailbox_id(u, "INBOX");
+	uint32_t uid = append_msg(u, "INBOX", "Subject: a\r\n\r\ncovered\r\n", 0, NULL);
+	struct store_sync_stats s0 = stats_now();
+	add_flag(u, mb, uid, MAIL_FLAG_ANSWERED, NULL);
+	append_msg(u, "INBOX", "Subject: b\r\n\r\nthe cover\r\n", 0, NULL);
+	store_user_close(u);
+	store_sync_flush();
+	struct store_sync_stats s1 = stats_now();
+	assert_int_equal(s1.deferred, s0.deferred + 1);
+	assert_int_equal(s1.covered, s0.covered + 1);
+	assert_int_equal(s1.syncs, s0.syncs);
+}
+
 /* Nobody flushes: the thread syncs within its delay (bounded wait). */
 static void test_syncer_syncs_on_its_own(void **state)
 {
@@ -196,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_without_syncer_nothing_waits),
 		cmocka_unit_test(test_deferred_until_flush),
 		cmocka_unit_test(test_reappended_blob_survives_the_sync),
+		cmocka_unit_test(test_message_commit_covers),
 		cmocka_unit_test(test_syncer_syncs_on_its_own),
 		cmocka_unit_test(test_shutdown_flushes),
 	};

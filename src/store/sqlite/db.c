@@ -138,6 +138,8 @@ int sqlite_tx_commit_gc(struct sqlite_user *u, char (*blobs)[65], size_t n)
 	bool meta = u->tx_meta;
 	bool changed = u->tx_write && sqlite3_total_changes64(u->db) != u->tx_changes0;
 	u->tx_write = u->tx_meta = false;
+	/* Read before the commit's sync: what it covers (sync.c). */
+	uint64_t seq = sqlite_sync_seq();
 	int r = tx_simple(u, STMT_COMMIT, "commit");
 	if (r != STORE_OK) {
 		sqlite_tx_rollback(u);
@@ -145,8 +147,10 @@ int sqlite_tx_commit_gc(struct sqlite_user *u, char (*blobs)[65], size_t n)
 	}
 	if (meta && (changed || n > 0) && sqlite_sync_defer(u, blobs, n))
 		return STORE_OK;
-	if (changed && !meta)
+	if (changed && !meta) {
 		metrics_store_fsync(METRICS_FSYNC_COMMIT);
+		sqlite_sync_covered(u, seq);
+	}
 	/* Durable now: the files can go. */
 	if (n > 0)
 		sqlite_blobs_collect(u, blobs, n);

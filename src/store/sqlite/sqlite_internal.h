@@ -460,6 +460,11 @@ bool sqlite_sync_active(void);
  * the WAL was synced here and the blobs are the caller's to collect. */
 bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n);
 void sqlite_sync_stats(struct store_sync_stats *out);
+/* How many commits were handed over so far; read just before a FULL
+ * commit and passed to sqlite_sync_covered() after it succeeded: the
+ * user's pending commits up to there need no sync of their own. */
+uint64_t sqlite_sync_seq(void);
+void sqlite_sync_covered(struct sqlite_user *u, uint64_t seq);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);

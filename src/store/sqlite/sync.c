@@ -9,7 +9,9 @@
  * metadata_sync_delay_ms` after the first such commit: one fdatasync covers
  * every commit that reached the file before it, of any session, thread or
  * process (group commit). Message commits (APPEND, COPY, MOVE, LMTP) stay
- * synchronous=FULL, and their sync covers earlier metadata commits too.
+ * synchronous=FULL, and their sync covers earlier metadata commits too:
+ * a user whose pending commits were all handed over before such a sync
+ * is not synced again (sqlite_sync_covered).
  * Dovecot's mail_fsync=optimized never fsyncs these changes at all.
  *
  * Files of expunged messages are unlinked only after the fdatasync that
@@ -44,6 +46,8 @@ struct sync_dirty {
 	uint64_t due_ms;          /* CLOCK_MONOTONIC: first commit + delay */
 	char (*blobs)[65];        /* files to unlink once synced */
 	size_t nblobs, cap;
+	uint64_t last_seq;        /* of the latest commit handed over */
+	bool covered;             /* a FULL commit synced them all meanwhile */
 	struct sync_dirty *hnext; /* bucket chain */
 	struct sync_dirty *next;  /* due order (the delay is constant: FIFO) */
 };
@@ -65,17 +69,18 @@ static struct {
 	pid_t pid;             /* the process the thread runs in */
 	unsigned delay_ms;
 	unsigned busy;         /* batches being synced outside the lock */
+	atomic_uint_fast64_t seq;  /* commits handed over so far */
 	struct sync_dirty *by_name[SYNC_BUCKETS];
 	struct sync_dirty *head, *tail;
 	struct sync_wal_id *known;
 	size_t nknown, known_cap;
-	atomic_uint_fast64_t stats[5];  /* enum sync_stat */
+	atomic_uint_fast64_t stats[6];  /* enum sync_stat */
 } g_sync = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.idle = PTHREAD_COND_INITIALIZER,
 };
 
-enum sync_stat { ST_DEFERRED, ST_SYNCS, ST_DIR_SYNCS, ST_FAILED, ST_UNLINKS };
+enum sync_stat { ST_DEFERRED, ST_SYNCS, ST_DIR_SYNCS, ST_FAILED, ST_UNLINKS, ST_COVERED };
 
 static void stat_add(enum sync_stat s, uint64_t n)
 {
@@ -133,6 +138,8 @@ bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n)
 		if (g_sync.head == d)
 			pthread_cond_signal(&g_sync.wake);
 	}
+	d->last_seq = atomic_fetch_add(&g_sync.seq, 1) + 1;
+	d->covered = false;
 	if (n > 0) {
 		xgrow((void **)&d->blobs, &d->cap, d->nblobs + n, sizeof(*d->blobs));
 		memcpy(d->blobs + d->nblobs, blobs, n * sizeof(*blobs));
@@ -141,6 +148,26 @@ bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n)
 	pthread_mutex_unlock(&g_sync.lock);
 	stat_add(ST_DEFERRED, 1);
 	return true;
+}
+
+uint64_t sqlite_sync_seq(void)
+{
+	return atomic_load(&g_sync.seq);
+}
+
+void sqlite_sync_covered(struct sqlite_user *u, uint64_t seq)
+{
+	if (!sqlite_sync_active())
+		return;
+	pthread_mutex_lock(&g_sync.lock);
+	struct sync_dirty *d = *bucket(u->username);
+	while (d && strcmp(d->username, u->username) != 0)
+		d = d->hnext;
+	/* Every commit it stands for was handed over, so written to the WAL,
+	 * before the FULL commit's sync. */
+	if (d && d->last_seq <= seq)
+		d->covered = true;
+	pthread_mutex_unlock(&g_sync.lock);
 }
 
 /* Takes the entries due by `now` (all with now == UINT64_MAX) off the
@@ -240,7 +267,11 @@ static void batch_run(struct sync_dirty *batch)
 	while (batch) {
 		struct sync_dirty *d = batch;
 		batch = d->next;
-		if (sync_wal(d)) {
+		if (d->covered) {
+			stat_add(ST_COVERED, 1);
+			if (d->nblobs > 0)
+				unlink_blobs(d);
+		} else if (sync_wal(d)) {
 			if (d->nblobs > 0)
 				unlink_blobs(d);
 		} else {
@@ -351,4 +382,5 @@ void sqlite_sync_stats(struct store_sync_stats *out)
 	out->dir_syncs = atomic_load(&g_sync.stats[ST_DIR_SYNCS]);
 	out->failed = atomic_load(&g_sync.stats[ST_FAILED]);
 	out->unlinks = atomic_load(&g_sync.stats[ST_UNLINKS]);
+	out->covered = atomic_load(&g_sync.stats[ST_COVERED]);
 }
