@@ -33,6 +33,10 @@
  *     before (strictly increasing); a rename keeps it.
  *  4. A change is acknowledged (STORE_OK) only when durable: message bytes
  *     and their directory fsync'd, then the index committed and synced.
+ *     durable (issue #14): with the syncer running, a metadata change
+ *     (flags, keywords, expunge, \Recent) only when committed to the
+ *     index's log in the kernel, synced within the delay (store_sync_*
+ *     below, docs/durability.md).
  *     A failed call leaves nothing visible.
  *  5. One call is one transaction: MULTIAPPEND gives UIDs to all messages
  *     or to none (RFC 3502); MOVE copies and expunges together (RFC 6851);
