@@ -313,6 +313,8 @@ static int blob_cmp(const void *a, const void *b)
  * strings and search entries; returns how many are left. */
 static size_t blobs_release(struct sqlite_user *u, char (*blobs)[65], size_t n)
 {
+	if (n == 0)
+		return 0;
 	qsort(blobs, n, sizeof(*blobs), blob_cmp);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {

@@ -320,8 +320,19 @@ static void *sync_thread(void *arg)
 
 int sqlite_sync_start(unsigned delay_ms)
 {
-	if (delay_ms == 0 || atomic_load(&g_sync.running))
+	if (delay_ms == 0 || sqlite_sync_active())
 		return STORE_OK;
+	if (atomic_load(&g_sync.running)) {
+		/* A forked child: the parent's table and thread are not its own
+		 * (their memory is left alone). */
+		memset(g_sync.by_name, 0, sizeof(g_sync.by_name));
+		g_sync.head = g_sync.tail = NULL;
+		g_sync.known = NULL;
+		g_sync.nknown = g_sync.known_cap = 0;
+		g_sync.busy = 0;
+		pthread_mutex_init(&g_sync.lock, NULL);
+		pthread_cond_init(&g_sync.idle, NULL);
+	}
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
