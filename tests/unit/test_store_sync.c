@@ -56,13 +56,21 @@ static void restart(unsigned delay_ms)
 	assert_int_equal(store_sync_start(delay_ms), STORE_OK);
 }
 
+/* restart(delay_ms), then the user's store open and *mb its INBOX. */
+static struct store_user *begin(unsigned delay_ms, const char *user, int64_t *mb)
+{
+	restart(delay_ms);
+	struct store_user *u = store_user_open(user);
+	assert_non_null(u);
+	*mb = mailbox_id(u, "INBOX");
+	return u;
+}
+
 static void test_without_syncer_nothing_waits(void **state)
 {
 	(void)state;
-	restart(0);
-	struct store_user *u = store_user_open("nosync");
-	assert_non_null(u);
-	int64_t mb = mailbox_id(u, "INBOX");
+	int64_t mb;
+	struct store_user *u = begin(0, "nosync", &mb);
 	uint32_t uid = append_msg(u, "INBOX", "Subject: a\r\n\r\nnosync\r\n", 0, NULL);
 	struct store_msg m = get_one(u, mb, uid);
 	struct store_sync_stats before = stats_now();
@@ -79,10 +87,8 @@ static void test_without_syncer_nothing_waits(void **state)
 static void test_deferred_until_flush(void **state)
 {
 	(void)state;
-	restart(60000);  /* the thread would wait a minute */
-	struct store_user *u = store_user_open("late");
-	assert_non_null(u);
-	int64_t mb = mailbox_id(u, "INBOX");
+	int64_t mb;
+	struct store_user *u = begin(60000, "late", &mb);  /* the thread would wait a minute */
 	uint32_t keep = append_msg(u, "INBOX", "Subject: keep\r\n\r\nkeep\r\n", 0, NULL);
 	uint32_t gone = append_msg(u, "INBOX", "Subject: gone\r\n\r\ngone\r\n", 0, NULL);
 	struct store_msg g = get_one(u, mb, gone);
@@ -122,10 +128,8 @@ static void test_deferred_until_flush(void **state)
 static void test_reappended_blob_survives_the_sync(void **state)
 {
 	(void)state;
-	restart(60000);
-	struct store_user *u = store_user_open("again");
-	assert_non_null(u);
-	int64_t mb = mailbox_id(u, "INBOX");
+	int64_t mb;
+	struct store_user *u = begin(60000, "again", &mb);
 	const char *text = "Subject: twice\r\n\r\nthe same bytes\r\n";
 	uint32_t first = append_msg(u, "INBOX", text, 0, NULL);
 	struct store_msg m = get_one(u, mb, first);
@@ -146,10 +150,8 @@ static void test_reappended_blob_survives_the_sync(void **state)
 static void test_message_commit_covers(void **state)
 {
 	(void)state;
-	restart(60000);
-	struct store_user *u = store_user_open("covered");
-	assert_non_null(u);
-	int64_t mb = mailbox_id(u, "INBOX");
+	int64_t mb;
+	struct store_user *u = begin(60000, "covered", &mb);
 	uint32_t uid = append_msg(u, "INBOX", "Subject: a\r\n\r\ncovered\r\n", 0, NULL);
 	struct store_sync_stats s0 = stats_now();
 	add_flag(u, mb, uid, MAIL_FLAG_ANSWERED, NULL);
@@ -166,10 +168,8 @@ static void test_message_commit_covers(void **state)
 static void test_syncer_syncs_on_its_own(void **state)
 {
 	(void)state;
-	restart(20);
-	struct store_user *u = store_user_open("alone");
-	assert_non_null(u);
-	int64_t mb = mailbox_id(u, "INBOX");
+	int64_t mb;
+	struct store_user *u = begin(20, "alone", &mb);
 	uint32_t uid = append_msg(u, "INBOX", "Subject: a\r\n\r\nalone\r\n", 0, NULL);
 	struct store_msg m = get_one(u, mb, uid);
 	struct store_sync_stats s0 = stats_now();
@@ -193,10 +193,8 @@ static void test_syncer_syncs_on_its_own(void **state)
 static void test_shutdown_flushes(void **state)
 {
 	(void)state;
-	restart(60000);
-	struct store_user *u = store_user_open("bye");
-	assert_non_null(u);
-	int64_t mb = mailbox_id(u, "INBOX");
+	int64_t mb;
+	struct store_user *u = begin(60000, "bye", &mb);
 	uint32_t uid = append_msg(u, "INBOX", "Subject: a\r\n\r\nbye\r\n", 0, NULL);
 	struct store_sync_stats s0 = stats_now();
 	add_flag(u, mb, uid, MAIL_FLAG_SEEN, NULL);
