@@ -217,8 +217,8 @@ def wal_sync_times(path):
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
 def test_metadata_commits_wait_for_the_syncer_not_for_fsync():
-    """With a long delay, STOREs and an EXPUNGE sync nothing before their
-    answer; the clean shutdown syncs them; they survived it. Fails when a
+    """With a long delay, STOREs and an EXPUNGE (of a message whose file a
+    copy keeps) sync nothing before their answer; the clean shutdown syncs them; they survived it. Fails when a
     metadata commit fsyncs its WAL itself (synchronous=FULL)."""
     # LeakSanitizer cannot stop the threads of a traced process at exit:
     # off for the traced run only (ASan builds).
@@ -236,6 +236,9 @@ def test_metadata_commits_wait_for_the_syncer_not_for_fsync():
         seed(c, 3)
         c.select("INBOX")
         uids = sorted(uid_flags(c))
+        # A copy keeps the expunged message's file: an expunge that frees
+        # a file syncs before its answer (docs/durability.md).
+        assert c.uid("COPY", str(uids[2]), "Archive")[0] == "OK"
         out = os.path.join(server.dir, "strace.log")
         st = strace_attach(server.proc.pid, out)
         try:

@@ -464,6 +464,9 @@ void sqlite_sync_stats(struct store_sync_stats *out);
  * commit and passed to sqlite_sync_covered() after it succeeded: the
  * user's pending commits up to there need no sync of their own. */
 uint64_t sqlite_sync_seq(void);
+/* fdatasync of u's WAL now (an expunge that frees files); false: failed,
+ * logged. */
+bool sqlite_sync_now(struct sqlite_user *u);
 void sqlite_sync_covered(struct sqlite_user *u, uint64_t seq);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */

@@ -16,9 +16,10 @@
  *
  * Files of expunged messages are unlinked only after the fdatasync that
  * made their expunge durable (invariant 12 after a power loss: a row
- * cannot come back pointing at a file that is gone). The syncer does
- * those unlinks itself, with the check under the write lock that
- * sqlite_blobs_collect() always makes.
+ * cannot come back pointing at a file that is gone). An expunge that
+ * frees files does that sync itself before its answer (sqlite_sync_now,
+ * db.c), so a FETCH running meanwhile sees the files vanish together;
+ * sqlite_sync_defer() can also carry files to unlink after its sync.
  *
  * Without a running syncer (delay 0, the command-line tools, `rampart
  * deliver`, a forked child) every commit is FULL, as before. */
@@ -241,6 +242,16 @@ static bool sync_wal(const struct sync_dirty *d)
 		metrics_store_fsync(METRICS_FSYNC_METADATA);
 	}
 	return ok;
+}
+
+bool sqlite_sync_now(struct sqlite_user *u)
+{
+	struct sync_dirty now = { .username = u->username, .dir = u->dir };
+	if (sync_wal(&now))
+		return true;
+	stat_add(ST_FAILED, 1);
+	log_err("event=store_sync_error user=%s errno=%d", u->username, errno);
+	return false;
 }
 
 /* The files of the entry's expunged messages, now that the expunges are
