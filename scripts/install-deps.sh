@@ -12,6 +12,7 @@ pkgs=(
   libcurl4-openssl-dev libmaxmind-db-writer-perl fail2ban python3-jwt python3-cryptography python3-openssl
   postfix  # lmtp: tests/integration/test_postfix_lmtp.py runs a private instance
   chromium  # status: the status page rendered headless (tests/integration/test_status.py)
+  strace  # durable: tests/integration/test_durability.py watches the server's fsyncs
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -200,6 +200,8 @@ int app_serve(const struct config *cfg)
 	}
 	store_up = true;
 	store_set_expunged_history_days(cfg->store_expunged_history_days);
+	if (store_sync_start(cfg->store_metadata_sync_delay_ms) != STORE_OK) /* durable */
+		goto out;
 	admin_quota_defaults(cfg);
 	if (store_special_defaults_set(cfg) != STORE_OK) { /* ext (issue #12) */
 		log_err("event=startup_error msg=\"[mailboxes]: a name is not a valid mailbox name\"");

@@ -218,6 +218,9 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_ALERTS, "alert_interval", T_UINT, alert_interval, 0, 7 * 86400),
 	/* [store] (condstore): days of expunge history kept for QRESYNC */
 	KEY(SEC_STORE, "expunged_history_days", T_UINT, store_expunged_history_days, 0, 36500),
+	/* durable (issue #14, store/sqlite/sync.c): at most a minute of flag
+	 * changes and expunges exposed to a power loss */
+	KEY(SEC_STORE, "metadata_sync_delay_ms", T_UINT, store_metadata_sync_delay_ms, 0, 60000),
 	/* [quota] (quota part, issue #12): RFC 9208 defaults, 0 = unlimited;
 	 * storage up to 1 PiB keeps KiB * 1024 far from overflow. */
 	KEY(SEC_QUOTA, "storage", T_SIZE, quota_storage, 0, (uint64_t)1 << 50),
@@ -1169,6 +1172,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->alert_interval = 600;
 	/* [store] (condstore) */
 	c->store_expunged_history_days = 180;
+	c->store_metadata_sync_delay_ms = 100; /* durable (issue #14) */
 	/* [mailboxes] (ext, issue #12) */
 	c->mbox_drafts = xstrdup("Drafts");
 	c->mbox_sent = xstrdup("Sent");

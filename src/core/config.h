@@ -27,7 +27,7 @@
  *   [alerts]      webhook_url, command, geoip_database, travel_speed_kmh,
  *                 download_window, download_factor, download_floor,
  *                 download_spike_action, download_throttle_rate, alert_interval
- *   [store]       expunged_history_days
+ *   [store]       expunged_history_days, metadata_sync_delay_ms
  *   [quota]       storage, messages, mailboxes, admins
  *   [namespace]   other_users_prefix, shared_prefix, public_owner (imap/namespace.c)
  *   [metadata]    max_value_size, max_entries, max_total_size, admin, comment
@@ -189,6 +189,9 @@ struct config {
 	unsigned alert_interval;     /* seconds between alerts of one kind for one user */
 	/* [store] (condstore; store/sqlite/expunged.c) */
 	unsigned store_expunged_history_days; /* 0: keep forever */
+	/* durable (issue #14): flag/expunge commits fsync'd within this many
+	 * ms by the syncer; 0: before their answer */
+	unsigned store_metadata_sync_delay_ms;
 	/* [quota] (quota part, issue #12; RFC 9208): defaults for every user,
 	 * 0 = unlimited; `rampart user quota` overrides them per user. */
 	size_t quota_storage;        /* bytes, enforced in KiB rounded up */

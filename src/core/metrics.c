@@ -196,6 +196,19 @@ static void register_imap(void)
 }
 
 static void register_auth_cache(void); /* authcache (issue #14), at the end */
+/* durable (issue #14): rampart_store_fsyncs_total{kind} */
+static const char *const fsync_kinds[] = { "commit", "metadata", "metadata_dir" };
+static struct prom_family *g_store_fsyncs;
+
+static void register_durable(void)
+{
+	g_store_fsyncs = prom_family_new(
+		PROM_COUNTER, "rampart_store_fsyncs_total",
+		"Index syncs of the store by kind: commit (a write transaction synced before "
+		"its answer), metadata (the syncer's one sync for deferred commits of a user), "
+		"metadata_dir.",
+		FIXED("kind", fsync_kinds), NULL, NULL, 0, 0);
+}
 
 static const char *g_version = "unknown";
 
@@ -238,6 +251,7 @@ void metrics_init(const struct metrics_names *n)
 		      rss_bytes, NULL);
 	prom_gauge_fn("rampart_process_open_fds", "Open file descriptors.", open_fds, NULL);
 	register_auth_cache(); /* authcache (issue #14) */
+	register_durable();  /* durable (issue #14) */
 	m.up = true;
 }
 
@@ -347,6 +361,11 @@ void metrics_quota_refused(void)
 void metrics_delivery(enum metrics_delivery result)
 {
 	prom_add(m.deliveries, result, 0, 1);
+}
+
+void metrics_store_fsync(enum metrics_fsync kind)
+{
+	prom_add(g_store_fsyncs, kind, 0, 1);
 }
 
 /* ---- reading ---- */

@@ -79,6 +79,15 @@ enum metrics_delivery {
 /* One recipient's outcome. */
 void metrics_delivery(enum metrics_delivery result);
 
+/* ---- store/ (durable, issue #14) ---- */
+enum metrics_fsync {
+	METRICS_FSYNC_COMMIT,        /* a write transaction synced before its answer */
+	METRICS_FSYNC_METADATA,      /* the syncer: one WAL sync for deferred commits */
+	METRICS_FSYNC_METADATA_DIR,  /* the syncer: a WAL's directory entry */
+	METRICS_FSYNC__COUNT
+};
+void metrics_store_fsync(enum metrics_fsync kind);
+
 /* ---- reading ---- */
 /* Everything, in the Prometheus text format 0.0.4. */
 void metrics_render(struct strbuf *out);

@@ -189,6 +189,12 @@ struct store_backend {
 	 * out array allocated (also when empty), kws[0] NULL. */
 	int (*msg_flags)(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
 			 uint32_t max_uid, bool keywords, struct store_flag_list *out);
+	/* durable (issue #14): the metadata syncer, store_sync_*() in store.h;
+	 * shutdown() flushes and stops it. All three may be NULL: a backend
+	 * whose every commit is durable before it returns. */
+	int (*sync_start)(unsigned delay_ms);
+	void (*sync_flush)(void);
+	void (*sync_stats)(struct store_sync_stats *out);
 };
 
 /* The registered backends (store.c lists them). */

@@ -926,3 +926,23 @@ int store_import_uidnext(struct store_user *u, const char *mailbox, uint32_t uid
 	free(norm);
 	return r;
 }
+
+/* ---- durable (issue #14) ---- */
+
+int store_sync_start(unsigned delay_ms)
+{
+	return g_be->sync_start ? g_be->sync_start(delay_ms) : STORE_OK;
+}
+
+void store_sync_flush(void)
+{
+	if (g_be->sync_flush)
+		g_be->sync_flush();
+}
+
+void store_sync_stats(struct store_sync_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (g_be->sync_stats)
+		g_be->sync_stats(out);
+}

@@ -33,6 +33,10 @@
  *     before (strictly increasing); a rename keeps it.
  *  4. A change is acknowledged (STORE_OK) only when durable: message bytes
  *     and their directory fsync'd, then the index committed and synced.
+ *     durable (issue #14): with the syncer running, a metadata change
+ *     (flags, keywords, expunge, \Recent) only when committed to the
+ *     index's log in the kernel, synced within the delay (store_sync_*
+ *     below, docs/durability.md).
  *     A failed call leaves nothing visible.
  *  5. One call is one transaction: MULTIAPPEND gives UIDs to all messages
  *     or to none (RFC 3502); MOVE copies and expunges together (RFC 6851);
@@ -766,5 +770,30 @@ int store_msg_flags_as(struct store_user *u, int64_t mailbox_id, const char *rea
 		       uint32_t min_uid, uint32_t max_uid, bool keywords,
 		       struct store_flag_list *out);
 void store_flag_list_free(struct store_flag_list *l);
+/* ---- durable (issue #14): when metadata commits reach the disk ----
+ * docs/durability.md. Invariant 4 holds for messages always. A change of
+ * flags, keywords or \Recent and an expunge that frees no message file
+ * are acknowledged, once the syncer runs, when committed to the backend's
+ * log in the kernel (they survive a crash of the process) and are made
+ * durable (power loss) at most delay_ms later, all commits of a user since
+ * the last sync by one sync. An expunge that frees files is synced before
+ * its answer, and its files are removed after that sync. */
+struct store_sync_stats {
+	uint64_t deferred;   /* metadata commits handed to the syncer */
+	uint64_t syncs;      /* syncs of a user's log that covered them */
+	uint64_t dir_syncs;  /* directory syncs (a log new to this process) */
+	uint64_t failed;     /* syncs that failed (logged) */
+	uint64_t unlinks;    /* files of expunged messages passed on after a sync */
+	uint64_t covered;    /* syncs saved: a message commit's own sync covered them */
+};
+
+/* Starts the syncer of this process (0: none, every commit durable before
+ * it is acknowledged). Call once at start-up; store_shutdown() flushes and
+ * stops it. Other processes (tools, `rampart deliver`) never defer. */
+int store_sync_start(unsigned delay_ms);
+/* Makes every deferred commit durable now and removes the files waiting
+ * for it. */
+void store_sync_flush(void);
+void store_sync_stats(struct store_sync_stats *out);
 
 #endif

@@ -4,7 +4,14 @@
  * pipe; the parent SIGKILLs it at a random moment, reopens the store and
  * checks that every acknowledged message is present exactly once with
  * intact bytes, that no index row points at a missing blob, and that the
- * index passes PRAGMA integrity_check. Set RAMPART_CRASH_SEED to replay. */
+ * index passes PRAGMA integrity_check. Set RAMPART_CRASH_SEED to replay.
+ *
+ * durable (issue #14): the child also flags and expunges messages it
+ * appended and reports each acknowledged change; every other round it
+ * runs the metadata syncer (store_sync_start), so those changes commit
+ * without their own fsync. An acknowledged flag change must be there
+ * after the kill and an acknowledged expunge must stay done, in both
+ * modes (docs/durability.md: a kill -9 loses nothing acknowledged). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,7 +49,13 @@ static unsigned g_seed;
 struct ack {
 	uint32_t uid;
 	char sha[65];
+	bool flagged;         /* durable: +FLAGS (\Flagged $Kept) acknowledged */
+	bool expunging;       /* an expunge was asked (may or may not have run) */
+	bool expunged;        /* ... and acknowledged */
 };
+
+/* durable: every other round the child runs the syncer with this delay. */
+#define SYNC_DELAY_MS 50
 
 static struct ack *g_acks;
 static size_t g_nacks, g_acks_cap;
@@ -68,10 +81,24 @@ static int expunge_in(struct store_user *u, const char *name, const uint32_t *ui
 	return r;
 }
 
+/* One line of < PIPE_BUF bytes: it arrives whole or not at all. */
+static void report(int fd, const char *fmt, ...)
+{
+	char line[128];
+	va_list ap;
+	va_start(ap, fmt);
+	int len = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (write(fd, line, (size_t)len) != len)
+		_exit(4);
+}
+
 /* The child: appends until killed. Never returns. */
 static void child_loop(int fd, unsigned round)
 {
 	unsigned seed = g_seed ^ (round * 2654435761u);
+	if (round % 2 == 1 && store_sync_start(SYNC_DELAY_MS) != STORE_OK)
+		_exit(2);
 	struct store_user *u = store_user_open(USER);
 	if (!u)
 		_exit(2);
@@ -97,13 +124,9 @@ static void child_loop(int fd, unsigned round)
 		if (store_append(u, "INBOX", a, nmsg, NULL) != STORE_OK)
 			_exit(3);
 		for (size_t k = 0; k < nmsg; k++) {
-			char line[128], sha[65];
+			char sha[65];
 			sha256_hex(bufs[k], a[k].len, sha);
-			int len = snprintf(line, sizeof(line), "%u %s\n", a[k].uid, sha);
-			/* One write of < PIPE_BUF bytes: a line arrives whole or
-			 * not at all. */
-			if (write(fd, line, (size_t)len) != len)
-				_exit(4);
+			report(fd, "%u %s\n", a[k].uid, sha);
 			free(bufs[k]);
 		}
 		struct store_mailbox mb;
@@ -131,10 +154,34 @@ static void child_loop(int fd, unsigned round)
 					0, NULL, NULL, NULL, NULL) != STORE_OK)
 				_exit(8);
 		}
+		/* durable: acknowledged metadata changes of its own messages. */
+		if (i % 3 == 2) {
+			if (store_flags(u, inbox, &last, 1, STORE_FLAGS_ADD, MAIL_FLAG_FLAGGED, "$Kept",
+					0, NULL, NULL, NULL, NULL) != STORE_OK)
+				_exit(9);
+			report(fd, "F %u\n", last);
+		}
+		if (i % 5 == 4) {
+			uint32_t first = a[0].uid;
+			report(fd, "x %u\n", first);
+			if (expunge_in(u, "INBOX", &first, 1) != STORE_OK)
+				_exit(10);
+			report(fd, "X %u\n", first);
+		}
 	}
 }
 
-/* Reads complete "uid sha" lines from buf into the acknowledgement list;
+/* The acknowledgement of a UID (the latest: UIDs of INBOX never repeat). */
+static struct ack *find_ack(uint32_t uid)
+{
+	for (size_t i = g_nacks; i-- > 0;)
+		if (g_acks[i].uid == uid)
+			return &g_acks[i];
+	return NULL;
+}
+
+/* Reads complete "uid sha" lines (and durable's "F uid", "x uid", "X uid")
+ * from buf into the acknowledgement list;
  * returns how many bytes were consumed. */
 static size_t parse_acks(const char *buf, size_t len)
 {
@@ -144,17 +191,27 @@ static size_t parse_acks(const char *buf, size_t len)
 		if (!nl)
 			break;
 		struct ack a;
+		memset(&a, 0, sizeof(a));
 		unsigned uid;
-		char line[128];
+		char line[128], kind;
 		size_t ll = (size_t)(nl - (buf + used));
 		assert_true(ll < sizeof(line));
 		memcpy(line, buf + used, ll);
 		line[ll] = '\0';
+		used = (size_t)(nl - buf) + 1;
+		if (sscanf(line, "%c %u", &kind, &uid) == 2 && strchr("FxX", kind)) {
+			struct ack *t = find_ack(uid);
+			if (!t)
+				fail_msg("change of unknown uid %u", uid);
+			t->flagged |= kind == 'F';
+			t->expunging |= kind == 'x';
+			t->expunged |= kind == 'X';
+			continue;
+		}
 		assert_int_equal(sscanf(line, "%u %64s", &uid, a.sha), 2);
 		a.uid = uid;
 		xgrow((void **)&g_acks, &g_acks_cap, g_nacks + 1, sizeof(*g_acks));
 		g_acks[g_nacks++] = a;
-		used = (size_t)(nl - buf) + 1;
 	}
 	return used;
 }
@@ -257,8 +314,15 @@ static void verify_store(unsigned round)
 		const struct ack *a = &g_acks[i];
 		uint32_t key = a->uid;
 		struct store_msg *m = bsearch(&key, msgs, n, sizeof(*msgs), cmp_u32);
+		if (a->expunged && m)
+			fail_msg("round %u: acknowledged expunge of uid %u undone", round, a->uid);
+		if (a->expunging)
+			continue;  /* gone or not, as the kill fell */
 		if (!m)
 			fail_msg("round %u: acknowledged uid %u is missing", round, a->uid);
+		if (a->flagged && (!(m->flags & MAIL_FLAG_FLAGGED) || !m->keywords ||
+				   !strstr(m->keywords, "$Kept")))
+			fail_msg("round %u: acknowledged flags of uid %u lost", round, a->uid);
 		assert_string_equal(m->blob, a->sha);
 		/* Archive may hold a copy the child had no time to expunge. */
 		sqlite3_bind_text(count, 1, a->sha, -1, SQLITE_STATIC);
@@ -320,8 +384,14 @@ static void test_crash_rounds(void **state)
 		run_round(round, &seed);
 		verify_store(round);
 	}
-	printf("crash test: seed=%u, %zu acknowledged messages verified in %.1f s\n", g_seed,
-	       g_nacks, (double)(now_ms() - t0) / 1000);
+	size_t flagged = 0, expunged = 0;
+	for (size_t i = 0; i < g_nacks; i++) {
+		flagged += g_acks[i].flagged;
+		expunged += g_acks[i].expunged;
+	}
+	printf("crash test: seed=%u, %zu acknowledged messages (%zu flag changes, %zu expunges) "
+	       "verified in %.1f s\n",
+	       g_seed, g_nacks, flagged, expunged, (double)(now_ms() - t0) / 1000);
 	/* Not vacuous: the children got work acknowledged. */
 	assert_true(g_nacks >= MIN_ACKED);
 }

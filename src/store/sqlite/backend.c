@@ -5,6 +5,7 @@
 
 static void sqlite_shutdown(void)
 {
+	sqlite_sync_stop();  /* durable: its unlinks open handles */
 	sqlite_cache_drop();
 	sqlite_acl_registry_close();
 }
@@ -74,4 +75,8 @@ const struct store_backend store_sqlite_backend = {
 	.import_uidnext = sqlite_import_uidnext,
 	/* bigsel (issue #14) */
 	.msg_flags = sqlite_msg_flags,
+	/* durable (issue #14) */
+	.sync_start = sqlite_sync_start,
+	.sync_flush = sqlite_sync_flush,
+	.sync_stats = sqlite_sync_stats,
 };

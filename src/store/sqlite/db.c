@@ -10,6 +10,7 @@
 #include "store/sqlite/sqlite_internal.h"
 #include "store/blob.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -91,12 +92,40 @@ static int tx_simple(struct sqlite_user *u, enum store_stmt id, const char *what
 	return sqlite_stmt_run(u, sqlite_stmt(u, id), what);
 }
 
-int sqlite_tx_write(struct sqlite_user *u)
+/* durable (issue #14): PRAGMA synchronous of the connection, switched only
+ * between transactions and only when it differs. */
+static int tx_sync_mode(struct sqlite_user *u, bool normal)
 {
+	if (u->sync_normal == normal || !sqlite3_get_autocommit(u->db))
+		return STORE_OK;
+	int r = tx_simple(u, normal ? STMT_SYNC_NORMAL : STMT_SYNC_FULL, "synchronous");
+	if (r == STORE_OK)
+		u->sync_normal = normal;
+	return r;
+}
+
+static int tx_begin_write(struct sqlite_user *u, bool meta)
+{
+	int r = tx_sync_mode(u, meta);
 	/* BEGIN IMMEDIATE takes the write lock up front (waiting up to the
 	 * busy timeout), so UID allocation never races and a read snapshot is
 	 * never upgraded into SQLITE_BUSY_SNAPSHOT. */
-	return tx_simple(u, STMT_BEGIN_WRITE, "begin_write");
+	if (r == STORE_OK)
+		r = tx_simple(u, STMT_BEGIN_WRITE, "begin_write");
+	u->tx_write = r == STORE_OK;
+	u->tx_meta = r == STORE_OK && meta;
+	u->tx_changes0 = sqlite3_total_changes64(u->db);
+	return r;
+}
+
+int sqlite_tx_write(struct sqlite_user *u)
+{
+	return tx_begin_write(u, false);
+}
+
+int sqlite_tx_write_meta(struct sqlite_user *u)
+{
+	return tx_begin_write(u, sqlite_sync_active());
 }
 
 int sqlite_tx_read(struct sqlite_user *u)
@@ -104,16 +133,50 @@ int sqlite_tx_read(struct sqlite_user *u)
 	return tx_simple(u, STMT_BEGIN_READ, "begin_read");
 }
 
+int sqlite_tx_commit_gc(struct sqlite_user *u, char (*blobs)[65], size_t n)
+{
+	bool meta = u->tx_meta;
+	bool changed = u->tx_write && sqlite3_total_changes64(u->db) != u->tx_changes0;
+	u->tx_write = u->tx_meta = false;
+	/* Read before the commit's sync: what it covers (sync.c). */
+	uint64_t seq = sqlite_sync_seq();
+	int r = tx_simple(u, STMT_COMMIT, "commit");
+	if (r != STORE_OK) {
+		sqlite_tx_rollback(u);
+		return r;
+	}
+	if (meta && n > 0) {
+		/* An expunge that frees message files is synced before its
+		 * answer and the files go at once, as before the syncer: a
+		 * FETCH running meanwhile sees them vanish together. The sync
+		 * covers the user's pending metadata commits too. */
+		seq = sqlite_sync_seq();
+		if (!sqlite_sync_now(u))
+			return STORE_OK;  /* logged; the files stay (garbage) */
+		sqlite_sync_covered(u, seq);
+		sqlite_blobs_collect(u, blobs, n);
+		return STORE_OK;
+	}
+	if (meta && changed && sqlite_sync_defer(u, NULL, 0))
+		return STORE_OK;
+	if (changed && !meta) {
+		metrics_store_fsync(METRICS_FSYNC_COMMIT);
+		sqlite_sync_covered(u, seq);
+	}
+	/* Durable now: the files can go. */
+	if (n > 0)
+		sqlite_blobs_collect(u, blobs, n);
+	return STORE_OK;
+}
+
 int sqlite_tx_commit(struct sqlite_user *u)
 {
-	int r = tx_simple(u, STMT_COMMIT, "commit");
-	if (r != STORE_OK)
-		sqlite_tx_rollback(u);
-	return r;
+	return sqlite_tx_commit_gc(u, NULL, 0);
 }
 
 void sqlite_tx_rollback(struct sqlite_user *u)
 {
+	u->tx_write = u->tx_meta = false;
 	if (!sqlite3_get_autocommit(u->db)) {
 		sqlite3_stmt *st = sqlite_stmt(u, STMT_ROLLBACK);
 		if (!st || sqlite3_step(st) != SQLITE_DONE)
@@ -453,7 +516,8 @@ static struct sqlite_user *user_open_new(const char *username, const char *dir_i
 	 * close must not checkpoint, truncate and unlink the WAL and -shm
 	 * only for the next open to create them again. Checkpoints happen
 	 * as the WAL grows (wal_autocheckpoint); every commit is already
-	 * durable in the WAL (synchronous=FULL). */
+	 * durable in the WAL (synchronous=FULL), or will be by the syncer
+	 * (sync.c), which finds the WAL by its name. */
 	int persist = 1;
 	sqlite3_file_control(u->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	sqlite3_db_config(u->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);

@@ -472,7 +472,8 @@ int sqlite_mailbox_take_recent(struct store_user *base, int64_t mailbox_id,
 			       uint32_t *first_recent, uint32_t *claimed_end)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
-	int r = sqlite_tx_write(u);
+	/* durable: \Recent is metadata (docs/durability.md) */
+	int r = sqlite_tx_write_meta(u);
 	if (r != STORE_OK)
 		return r;
 	struct store_mbox_row row = { 0 };

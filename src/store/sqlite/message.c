@@ -308,17 +308,17 @@ static int blob_cmp(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-void sqlite_blobs_collect(struct sqlite_user *u, char (*blobs)[65], size_t n)
+/* Inside the caller's write transaction: keeps in blobs[0..n) only the
+ * distinct blobs no message references any more, deleting their cached
+ * strings and search entries; returns how many are left. */
+static size_t blobs_release(struct sqlite_user *u, char (*blobs)[65], size_t n)
 {
 	if (n == 0)
-		return;
+		return 0;
 	qsort(blobs, n, sizeof(*blobs), blob_cmp);
-	if (sqlite_tx_write(u) != STORE_OK) {
-		log_warn("event=store_gc_skipped user=%s blobs=%zu", u->username, n);
-		return;
-	}
+	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (i > 0 && strcmp(blobs[i], blobs[i - 1]) == 0)
+		if (k > 0 && strcmp(blobs[i], blobs[k - 1]) == 0)
 			continue;
 		sqlite3_stmt *st = sqlite_stmt(u, STMT_BLOB_REFERENCED);
 		if (!st)
@@ -328,17 +328,33 @@ void sqlite_blobs_collect(struct sqlite_user *u, char (*blobs)[65], size_t n)
 		sqlite_stmt_done(st);
 		if (rc != SQLITE_DONE)
 			continue;  /* still referenced (ROW), or an error: keep it */
-		/* Unlinked while we hold the write lock: an append of the same
-		 * bytes either committed before (and we saw its row) or checks
-		 * for the file after we release the lock and rewrites it. */
 		st = sqlite_stmt(u, STMT_CACHE_DELETE);
 		if (st) {
 			sqlite3_bind_text(st, 1, blobs[i], -1, SQLITE_STATIC);
 			sqlite_stmt_run(u, st, "cache_delete");
 		}
 		sqlite_search_forget(u, blobs[i]);
-		store_blobs_unlink(u->base.blobs, blobs[i]);
+		if (k != i)
+			memcpy(blobs[k], blobs[i], sizeof(*blobs));
+		k++;
 	}
+	return k;
+}
+
+void sqlite_blobs_collect(struct sqlite_user *u, char (*blobs)[65], size_t n)
+{
+	if (n == 0)
+		return;
+	if (sqlite_tx_write(u) != STORE_OK) {
+		log_warn("event=store_gc_skipped user=%s blobs=%zu", u->username, n);
+		return;
+	}
+	/* Unlinked while we hold the write lock: an append of the same
+	 * bytes either committed before (and we saw its row) or checks for
+	 * the file after we release the lock and rewrites it. */
+	n = blobs_release(u, blobs, n);
+	for (size_t i = 0; i < n; i++)
+		store_blobs_unlink(u->base.blobs, blobs[i]);
 	sqlite_tx_commit(u);
 }
 
@@ -517,7 +533,8 @@ int sqlite_flags(struct store_user *base, const char *reader, int64_t mailbox_id
 	struct store_msg *ch = NULL;
 	uint32_t *fl = NULL;
 	size_t chcap = 0, nch = 0, flcap = 0, nfl = 0;
-	if ((r = sqlite_tx_write(u)) != STORE_OK)
+	/* durable: flags are metadata (docs/durability.md) */
+	if ((r = sqlite_tx_write_meta(u)) != STORE_OK)
 		goto out;
 	struct store_mbox_row row;
 	if ((r = sqlite_mbox_by_id(u, mailbox_id, &row)) != STORE_OK)
@@ -715,7 +732,8 @@ int sqlite_expunge(struct store_user *base, int64_t mailbox_id, const uint32_t *
 		   size_t nuids)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
-	int r = sqlite_tx_write(u);
+	/* durable: an expunge is metadata; its files go once it is durable */
+	int r = sqlite_tx_write_meta(u);
 	if (r != STORE_OK)
 		return r;
 	char (*blobs)[65] = NULL;
@@ -744,13 +762,15 @@ int sqlite_expunge(struct store_user *base, int64_t mailbox_id, const uint32_t *
 	if (nexp > 0 && ((r = sqlite_expunged_add(u, mailbox_id, gone, nexp, modseq)) != STORE_OK ||
 			 (r = mbox_set_modseq(u, mailbox_id, modseq)) != STORE_OK))
 		goto fail;
-	if ((r = sqlite_tx_commit(u)) != STORE_OK)
+	/* The cached strings of blobs left without a message go with the
+	 * rows, so a file a crash leaves behind is plain garbage to `rampart
+	 * check`, not mail to recover; the files go after the commit is
+	 * durable (a crash before that only leaves garbage). */
+	n = blobs_release(u, blobs, n);
+	if ((r = sqlite_tx_commit_gc(u, blobs, n)) != STORE_OK)
 		goto out;
-	if (nexp > 0) {
+	if (nexp > 0)
 		sqlite_notify(u);
-		/* After the commit: a crash before this only leaves garbage. */
-		sqlite_blobs_collect(u, blobs, n);
-	}
 	goto out;
 fail:
 	sqlite_tx_rollback(u);

@@ -183,7 +183,10 @@
 	X(MSG_FLAGS, "SELECT uid,flags,modseq FROM messages "                                     \
 		     "WHERE mailbox_id=?1 AND uid>=?2 AND uid<=?3 ORDER BY uid")                   \
 	X(MSG_FLAGS_KW, "SELECT uid,flags,modseq,keywords FROM messages "                         \
-			"WHERE mailbox_id=?1 AND uid>=?2 AND uid<=?3 ORDER BY uid")
+			"WHERE mailbox_id=?1 AND uid>=?2 AND uid<=?3 ORDER BY uid")               \
+	/* durable (issue #14): the commit kind of a transaction (db.c, sync.c) */                \
+	X(SYNC_NORMAL, "PRAGMA synchronous=NORMAL")                                               \
+	X(SYNC_FULL, "PRAGMA synchronous=FULL")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -215,6 +218,13 @@ struct sqlite_user {
 	bool opening;       /* first open attempt: descriptor shortage not logged */
 	struct sqlite_user *hnext;        /* pool bucket chain */
 	struct sqlite_user *prev, *next;  /* pool LRU list of unused handles */
+	/* durable (issue #14): the connection's PRAGMA synchronous is NORMAL
+	 * (else FULL); the open write transaction is a metadata one that
+	 * commits NORMAL (sync.c), and the total of changes at its BEGIN. */
+	bool sync_normal;
+	bool tx_write;
+	bool tx_meta;
+	int64_t tx_changes0;
 };
 
 static inline struct sqlite_user *sqlite_user_of(struct store_user *base)
@@ -242,8 +252,19 @@ int sqlite_db_error(struct sqlite_user *u, const char *what);
 /* Steps a statement that returns no rows, then resets it. */
 int sqlite_stmt_run(struct sqlite_user *u, sqlite3_stmt *st, const char *what);
 int sqlite_tx_write(struct sqlite_user *u);
+/* durable (issue #14): a write transaction that changes only metadata
+ * (flags, keywords, expunges, \Recent). With the syncer running it
+ * commits with synchronous=NORMAL (in the WAL, not yet fsync'd) and
+ * sqlite_tx_commit() hands the user to the syncer; else it is
+ * sqlite_tx_write(). */
+int sqlite_tx_write_meta(struct sqlite_user *u);
 int sqlite_tx_read(struct sqlite_user *u);
 int sqlite_tx_commit(struct sqlite_user *u);
+/* durable (issue #14): commits, then has the blob files among blobs[0..n)
+ * that no message references any more unlinked once the commit is
+ * durable: at once (sqlite_blobs_collect) after a FULL commit, by the
+ * syncer after a NORMAL one. */
+int sqlite_tx_commit_gc(struct sqlite_user *u, char (*blobs)[65], size_t n);
 void sqlite_tx_rollback(struct sqlite_user *u);
 /* Tells watchers (this and other processes) that u changed: after commit. */
 void sqlite_notify(struct sqlite_user *u);
@@ -428,6 +449,30 @@ int sqlite_mbox_insert_imported(struct sqlite_user *u, const char *name, const c
 				uint32_t uidvalidity);
 int sqlite_check(const char *username, const struct store_check_opts *o,
 		 struct store_check_summary *sum);
+
+/* ---- sync.c: the metadata syncer (durable, issue #14) ---- */
+/* Starts the thread (delay_ms > 0); until then, and in any other process,
+ * metadata commits are FULL. */
+int sqlite_sync_start(unsigned delay_ms);
+/* Flushes everything and stops the thread (store shutdown). */
+void sqlite_sync_stop(void);
+/* Every metadata commit acknowledged before the call durable, and the
+ * files waiting for it unlinked, on return. */
+void sqlite_sync_flush(void);
+bool sqlite_sync_active(void);
+/* After a NORMAL commit of u: its WAL is fdatasync'd within the delay,
+ * then the blobs are collected. False when the syncer stopped meanwhile:
+ * the WAL was synced here and the blobs are the caller's to collect. */
+bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n);
+void sqlite_sync_stats(struct store_sync_stats *out);
+/* How many commits were handed over so far; read just before a FULL
+ * commit and passed to sqlite_sync_covered() after it succeeded: the
+ * user's pending commits up to there need no sync of their own. */
+uint64_t sqlite_sync_seq(void);
+/* fdatasync of u's WAL now (an expunge that frees files); false: failed,
+ * logged. */
+bool sqlite_sync_now(struct sqlite_user *u);
+void sqlite_sync_covered(struct sqlite_user *u, uint64_t seq);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);

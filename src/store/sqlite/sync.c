@@ -1,0 +1,408 @@
+/* The metadata syncer of the SQLite backend (issue #14, docs/durability.md):
+ * group commit for flag changes, expunges and the \Recent claim.
+ *
+ * Such a transaction touches no message bytes. It commits with PRAGMA
+ * synchronous=NORMAL (db.c sqlite_tx_write_meta), so the command is
+ * answered once its frames are written to the user's WAL file: in the
+ * kernel's page cache, where a kill -9 of the server cannot lose them.
+ * This thread then fdatasyncs that WAL at most `[store]
+ * metadata_sync_delay_ms` after the first such commit: one fdatasync covers
+ * every commit that reached the file before it, of any session, thread or
+ * process (group commit). Message commits (APPEND, COPY, MOVE, LMTP) stay
+ * synchronous=FULL, and their sync covers earlier metadata commits too:
+ * a user whose pending commits were all handed over before such a sync
+ * is not synced again (sqlite_sync_covered).
+ * Dovecot's mail_fsync=optimized never fsyncs these changes at all.
+ *
+ * Files of expunged messages are unlinked only after the fdatasync that
+ * made their expunge durable (invariant 12 after a power loss: a row
+ * cannot come back pointing at a file that is gone). An expunge that
+ * frees files does that sync itself before its answer (sqlite_sync_now,
+ * db.c), so a FETCH running meanwhile sees the files vanish together;
+ * sqlite_sync_defer() can also carry files to unlink after its sync.
+ *
+ * Without a running syncer (delay 0, the command-line tools, `rampart
+ * deliver`, a forked child) every commit is FULL, as before. */
+#include "store/sqlite/sqlite_internal.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SYNC_BUCKETS 1024
+
+/* A user with metadata commits not yet fsync'd. */
+struct sync_dirty {
+	char *username;
+	char *dir;                /* the user directory */
+	uint64_t due_ms;          /* CLOCK_MONOTONIC: first commit + delay */
+	char (*blobs)[65];        /* files to unlink once synced */
+	size_t nblobs, cap;
+	uint64_t last_seq;        /* of the latest commit handed over */
+	bool covered;             /* a FULL commit synced them all meanwhile */
+	struct sync_dirty *hnext; /* bucket chain */
+	struct sync_dirty *next;  /* due order (the delay is constant: FIFO) */
+};
+
+/* WAL files whose directory entry this process made durable (SQLite does
+ * it on a connection's first sync, which a NORMAL commit never makes). */
+struct sync_wal_id {
+	dev_t dev;
+	ino_t ino;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;   /* new work, or stop */
+	pthread_cond_t idle;   /* busy dropped to 0 */
+	pthread_t thread;
+	atomic_bool running;
+	bool stopping;
+	pid_t pid;             /* the process the thread runs in */
+	unsigned delay_ms;
+	unsigned busy;         /* batches being synced outside the lock */
+	atomic_uint_fast64_t seq;  /* commits handed over so far */
+	struct sync_dirty *by_name[SYNC_BUCKETS];
+	struct sync_dirty *head, *tail;
+	struct sync_wal_id *known;
+	size_t nknown, known_cap;
+	atomic_uint_fast64_t stats[6];  /* enum sync_stat */
+} g_sync = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.idle = PTHREAD_COND_INITIALIZER,
+};
+
+enum sync_stat { ST_DEFERRED, ST_SYNCS, ST_DIR_SYNCS, ST_FAILED, ST_UNLINKS, ST_COVERED };
+
+static void stat_add(enum sync_stat s, uint64_t n)
+{
+	atomic_fetch_add(&g_sync.stats[s], n);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+bool sqlite_sync_active(void)
+{
+	return atomic_load(&g_sync.running) && g_sync.pid == getpid();
+}
+
+static struct sync_dirty **bucket(const char *username)
+{
+	return &g_sync.by_name[hash_bytes(username, strlen(username)) % SYNC_BUCKETS];
+}
+
+static bool sync_wal(const struct sync_dirty *d);
+
+bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n)
+{
+	pthread_mutex_lock(&g_sync.lock);
+	if (!sqlite_sync_active() || g_sync.stopping) {
+		/* Stopped since the transaction began: made durable here, the
+		 * blobs are the caller's to collect. */
+		pthread_mutex_unlock(&g_sync.lock);
+		struct sync_dirty now = { .username = u->username, .dir = u->dir };
+		if (!sync_wal(&now))
+			log_err("event=store_sync_error user=%s errno=%d", u->username, errno);
+		return false;
+	}
+	struct sync_dirty *d = *bucket(u->username);
+	while (d && strcmp(d->username, u->username) != 0)
+		d = d->hnext;
+	if (!d) {
+		d = xcalloc(1, sizeof(*d));
+		d->username = xstrdup(u->username);
+		d->dir = xstrdup(u->dir);
+		d->due_ms = mono_ms() + g_sync.delay_ms;
+		struct sync_dirty **b = bucket(u->username);
+		d->hnext = *b;
+		*b = d;
+		if (g_sync.tail)
+			g_sync.tail->next = d;
+		else
+			g_sync.head = d;
+		g_sync.tail = d;
+		/* Only a new head changes when the thread must wake. */
+		if (g_sync.head == d)
+			pthread_cond_signal(&g_sync.wake);
+	}
+	d->last_seq = atomic_fetch_add(&g_sync.seq, 1) + 1;
+	d->covered = false;
+	if (n > 0) {
+		xgrow((void **)&d->blobs, &d->cap, d->nblobs + n, sizeof(*d->blobs));
+		memcpy(d->blobs + d->nblobs, blobs, n * sizeof(*blobs));
+		d->nblobs += n;
+	}
+	pthread_mutex_unlock(&g_sync.lock);
+	stat_add(ST_DEFERRED, 1);
+	return true;
+}
+
+uint64_t sqlite_sync_seq(void)
+{
+	return atomic_load(&g_sync.seq);
+}
+
+void sqlite_sync_covered(struct sqlite_user *u, uint64_t seq)
+{
+	if (!sqlite_sync_active())
+		return;
+	pthread_mutex_lock(&g_sync.lock);
+	struct sync_dirty *d = *bucket(u->username);
+	while (d && strcmp(d->username, u->username) != 0)
+		d = d->hnext;
+	/* Every commit it stands for was handed over, so written to the WAL,
+	 * before the FULL commit's sync. */
+	if (d && d->last_seq <= seq)
+		d->covered = true;
+	pthread_mutex_unlock(&g_sync.lock);
+}
+
+/* Takes the entries due by `now` (all with now == UINT64_MAX) off the
+ * table; the caller syncs them and then calls batch_done(). */
+static struct sync_dirty *take_due_locked(uint64_t now)
+{
+	struct sync_dirty *batch = NULL, **tailp = &batch;
+	while (g_sync.head && g_sync.head->due_ms <= now) {
+		struct sync_dirty *d = g_sync.head;
+		g_sync.head = d->next;
+		struct sync_dirty **pp = bucket(d->username);
+		while (*pp != d)
+			pp = &(*pp)->hnext;
+		*pp = d->hnext;
+		d->next = NULL;
+		*tailp = d;
+		tailp = &d->next;
+	}
+	if (!g_sync.head)
+		g_sync.tail = NULL;
+	if (batch)
+		g_sync.busy++;
+	return batch;
+}
+
+/* Whether this process already made the WAL's directory entry durable;
+ * records it as done when `add`. */
+static bool wal_known(dev_t dev, ino_t ino, bool add)
+{
+	pthread_mutex_lock(&g_sync.lock);
+	bool found = false;
+	for (size_t i = 0; i < g_sync.nknown && !found; i++)
+		found = g_sync.known[i].dev == dev && g_sync.known[i].ino == ino;
+	if (!found && add) {
+		xgrow((void **)&g_sync.known, &g_sync.known_cap, g_sync.nknown + 1,
+		      sizeof(*g_sync.known));
+		g_sync.known[g_sync.nknown++] = (struct sync_wal_id){ dev, ino };
+	}
+	pthread_mutex_unlock(&g_sync.lock);
+	return found;
+}
+
+/* fdatasync of the user's WAL: true when every commit written to it
+ * before the call is durable. */
+static bool sync_wal(const struct sync_dirty *d)
+{
+	char *wal = xasprintf("%s/index.sqlite-wal", d->dir);
+	int fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && store_fds_relieve(errno))
+		fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(wal);
+	if (fd < 0)
+		/* No WAL: the last checkpoint copied it into the database and
+		 * synced that (SQLite does, whatever the synchronous mode). */
+		return errno == ENOENT;
+	bool ok = fdatasync(fd) == 0;
+	struct stat st;
+	if (ok && fstat(fd, &st) == 0 && !wal_known(st.st_dev, st.st_ino, false)) {
+		ok = store_fsync_dir(d->dir) == 0;
+		if (ok) {
+			wal_known(st.st_dev, st.st_ino, true);
+			stat_add(ST_DIR_SYNCS, 1);
+			metrics_store_fsync(METRICS_FSYNC_METADATA_DIR);
+		}
+	}
+	int e = errno;
+	close(fd);
+	errno = e;
+	if (ok) {
+		stat_add(ST_SYNCS, 1);
+		metrics_store_fsync(METRICS_FSYNC_METADATA);
+	}
+	return ok;
+}
+
+bool sqlite_sync_now(struct sqlite_user *u)
+{
+	struct sync_dirty now = { .username = u->username, .dir = u->dir };
+	if (sync_wal(&now))
+		return true;
+	stat_add(ST_FAILED, 1);
+	log_err("event=store_sync_error user=%s errno=%d", u->username, errno);
+	return false;
+}
+
+/* The files of the entry's expunged messages, now that the expunges are
+ * durable. A user removed meanwhile is not created again to do it. */
+static void unlink_blobs(const struct sync_dirty *d)
+{
+	char *index = xasprintf("%s/index.sqlite", d->dir);
+	bool exists = access(index, F_OK) == 0;
+	free(index);
+	if (!exists)
+		return;
+	struct store_user *base = sqlite_user_open(d->username);
+	if (!base) {
+		log_warn("event=store_sync_gc_skipped user=%s blobs=%zu", d->username, d->nblobs);
+		return;
+	}
+	sqlite_blobs_collect(sqlite_user_of(base), d->blobs, d->nblobs);
+	sqlite_user_close(base);
+	stat_add(ST_UNLINKS, d->nblobs);
+}
+
+static void batch_run(struct sync_dirty *batch)
+{
+	while (batch) {
+		struct sync_dirty *d = batch;
+		batch = d->next;
+		if (d->covered) {
+			stat_add(ST_COVERED, 1);
+			if (d->nblobs > 0)
+				unlink_blobs(d);
+		} else if (sync_wal(d)) {
+			if (d->nblobs > 0)
+				unlink_blobs(d);
+		} else {
+			/* The commits were acknowledged and stay in the page
+			 * cache; the files stay too (garbage for `rampart check`
+			 * rather than rows without their bytes). */
+			stat_add(ST_FAILED, 1);
+			log_err("event=store_sync_error user=%s errno=%d", d->username, errno);
+		}
+		free(d->blobs);
+		free(d->username);
+		free(d->dir);
+		free(d);
+	}
+	pthread_mutex_lock(&g_sync.lock);
+	if (--g_sync.busy == 0)
+		pthread_cond_broadcast(&g_sync.idle);
+	pthread_mutex_unlock(&g_sync.lock);
+}
+
+static void *sync_thread(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&g_sync.lock);
+	while (!g_sync.stopping) {
+		if (!g_sync.head) {
+			pthread_cond_wait(&g_sync.wake, &g_sync.lock);
+			continue;
+		}
+		uint64_t now = mono_ms();
+		if (g_sync.head->due_ms > now) {
+			uint64_t due = g_sync.head->due_ms;
+			struct timespec ts = { .tv_sec = (time_t)(due / 1000),
+					       .tv_nsec = (long)(due % 1000) * 1000000L };
+			pthread_cond_timedwait(&g_sync.wake, &g_sync.lock, &ts);
+			continue;
+		}
+		struct sync_dirty *batch = take_due_locked(now);
+		pthread_mutex_unlock(&g_sync.lock);
+		batch_run(batch);
+		pthread_mutex_lock(&g_sync.lock);
+	}
+	pthread_mutex_unlock(&g_sync.lock);
+	return NULL;
+}
+
+int sqlite_sync_start(unsigned delay_ms)
+{
+	if (delay_ms == 0 || sqlite_sync_active())
+		return STORE_OK;
+	if (atomic_load(&g_sync.running)) {
+		/* A forked child: the parent's table and thread are not its own
+		 * (their memory is left alone). */
+		memset(g_sync.by_name, 0, sizeof(g_sync.by_name));
+		g_sync.head = g_sync.tail = NULL;
+		g_sync.known = NULL;
+		g_sync.nknown = g_sync.known_cap = 0;
+		g_sync.busy = 0;
+		pthread_mutex_init(&g_sync.lock, NULL);
+		pthread_cond_init(&g_sync.idle, NULL);
+	}
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g_sync.wake, &ca);
+	pthread_condattr_destroy(&ca);
+	g_sync.delay_ms = delay_ms;
+	g_sync.stopping = false;
+	g_sync.pid = getpid();
+	if (pthread_create(&g_sync.thread, NULL, sync_thread, NULL) != 0) {
+		log_err("event=store_sync_error msg=\"cannot start the syncer thread\"");
+		pthread_cond_destroy(&g_sync.wake);
+		return STORE_EIO;
+	}
+	atomic_store(&g_sync.running, true);
+	return STORE_OK;
+}
+
+void sqlite_sync_flush(void)
+{
+	if (g_sync.pid != getpid())
+		return;  /* a forked child: the parent's table is not its own */
+	pthread_mutex_lock(&g_sync.lock);
+	struct sync_dirty *batch = take_due_locked(UINT64_MAX);
+	pthread_mutex_unlock(&g_sync.lock);
+	if (batch)
+		batch_run(batch);
+	/* And the batches the thread is syncing now. */
+	pthread_mutex_lock(&g_sync.lock);
+	while (g_sync.busy > 0)
+		pthread_cond_wait(&g_sync.idle, &g_sync.lock);
+	pthread_mutex_unlock(&g_sync.lock);
+}
+
+void sqlite_sync_stop(void)
+{
+	if (!atomic_load(&g_sync.running) || g_sync.pid != getpid())
+		return;
+	/* New metadata commits are FULL from here on. */
+	atomic_store(&g_sync.running, false);
+	pthread_mutex_lock(&g_sync.lock);
+	g_sync.stopping = true;
+	pthread_cond_signal(&g_sync.wake);
+	pthread_mutex_unlock(&g_sync.lock);
+	pthread_join(g_sync.thread, NULL);
+	sqlite_sync_flush();
+	pthread_cond_destroy(&g_sync.wake);
+	pthread_mutex_lock(&g_sync.lock);
+	free(g_sync.known);
+	g_sync.known = NULL;
+	g_sync.nknown = g_sync.known_cap = 0;
+	pthread_mutex_unlock(&g_sync.lock);
+}
+
+void sqlite_sync_stats(struct store_sync_stats *out)
+{
+	out->deferred = atomic_load(&g_sync.stats[ST_DEFERRED]);
+	out->syncs = atomic_load(&g_sync.stats[ST_SYNCS]);
+	out->dir_syncs = atomic_load(&g_sync.stats[ST_DIR_SYNCS]);
+	out->failed = atomic_load(&g_sync.stats[ST_FAILED]);
+	out->unlinks = atomic_load(&g_sync.stats[ST_UNLINKS]);
+	out->covered = atomic_load(&g_sync.stats[ST_COVERED]);
+}
