@@ -783,7 +783,6 @@ struct store_sync_stats {
 	uint64_t syncs;      /* syncs of a user's log that covered them */
 	uint64_t dir_syncs;  /* directory syncs (a log new to this process) */
 	uint64_t failed;     /* syncs that failed (logged) */
-	uint64_t unlinks;    /* files of expunged messages passed on after a sync */
 	uint64_t covered;    /* syncs saved: a message commit's own sync covered them */
 };
 
@@ -791,8 +790,7 @@ struct store_sync_stats {
  * it is acknowledged). Call once at start-up; store_shutdown() flushes and
  * stops it. Other processes (tools, `rampart deliver`) never defer. */
 int store_sync_start(unsigned delay_ms);
-/* Makes every deferred commit durable now and removes the files waiting
- * for it. */
+/* Makes every deferred commit durable now. */
 void store_sync_flush(void);
 void store_sync_stats(struct store_sync_stats *out);
 

@@ -157,7 +157,7 @@ int sqlite_tx_commit_gc(struct sqlite_user *u, char (*blobs)[65], size_t n)
 		sqlite_blobs_collect(u, blobs, n);
 		return STORE_OK;
 	}
-	if (meta && changed && sqlite_sync_defer(u, NULL, 0))
+	if (meta && changed && sqlite_sync_defer(u))
 		return STORE_OK;
 	if (changed && !meta) {
 		metrics_store_fsync(METRICS_FSYNC_COMMIT);

@@ -456,14 +456,13 @@ int sqlite_check(const char *username, const struct store_check_opts *o,
 int sqlite_sync_start(unsigned delay_ms);
 /* Flushes everything and stops the thread (store shutdown). */
 void sqlite_sync_stop(void);
-/* Every metadata commit acknowledged before the call durable, and the
- * files waiting for it unlinked, on return. */
+/* Every metadata commit acknowledged before the call durable on return. */
 void sqlite_sync_flush(void);
 bool sqlite_sync_active(void);
-/* After a NORMAL commit of u: its WAL is fdatasync'd within the delay,
- * then the blobs are collected. False when the syncer stopped meanwhile:
- * the WAL was synced here and the blobs are the caller's to collect. */
-bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n);
+/* After a NORMAL commit of u that freed no file: its WAL is fdatasync'd
+ * within the delay. False when the syncer stopped meanwhile: the WAL was
+ * synced here. */
+bool sqlite_sync_defer(struct sqlite_user *u);
 void sqlite_sync_stats(struct store_sync_stats *out);
 /* How many commits were handed over so far; read just before a FULL
  * commit and passed to sqlite_sync_covered() after it succeeded: the

@@ -17,9 +17,9 @@
  * Files of expunged messages are unlinked only after the fdatasync that
  * made their expunge durable (invariant 12 after a power loss: a row
  * cannot come back pointing at a file that is gone). An expunge that
- * frees files does that sync itself before its answer (sqlite_sync_now,
- * db.c), so a FETCH running meanwhile sees the files vanish together;
- * sqlite_sync_defer() can also carry files to unlink after its sync.
+ * frees files therefore does that sync itself before its answer
+ * (sqlite_sync_now, db.c), so a FETCH running meanwhile sees the files
+ * vanish together; only commits that free no file are deferred here.
  *
  * Without a running syncer (delay 0, the command-line tools, `rampart
  * deliver`, a forked child) every commit is FULL, as before. */
@@ -45,8 +45,6 @@ struct sync_dirty {
 	char *username;
 	char *dir;                /* the user directory */
 	uint64_t due_ms;          /* CLOCK_MONOTONIC: first commit + delay */
-	char (*blobs)[65];        /* files to unlink once synced */
-	size_t nblobs, cap;
 	uint64_t last_seq;        /* of the latest commit handed over */
 	bool covered;             /* a FULL commit synced them all meanwhile */
 	struct sync_dirty *hnext; /* bucket chain */
@@ -81,7 +79,7 @@ static struct {
 	.idle = PTHREAD_COND_INITIALIZER,
 };
 
-enum sync_stat { ST_DEFERRED, ST_SYNCS, ST_DIR_SYNCS, ST_FAILED, ST_UNLINKS, ST_COVERED };
+enum sync_stat { ST_DEFERRED, ST_SYNCS, ST_DIR_SYNCS, ST_FAILED, ST_COVERED };
 
 static void stat_add(enum sync_stat s, uint64_t n)
 {
@@ -107,12 +105,11 @@ static struct sync_dirty **bucket(const char *username)
 
 static bool sync_wal(const struct sync_dirty *d);
 
-bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n)
+bool sqlite_sync_defer(struct sqlite_user *u)
 {
 	pthread_mutex_lock(&g_sync.lock);
 	if (!sqlite_sync_active() || g_sync.stopping) {
-		/* Stopped since the transaction began: made durable here, the
-		 * blobs are the caller's to collect. */
+		/* Stopped since the transaction began: made durable here. */
 		pthread_mutex_unlock(&g_sync.lock);
 		struct sync_dirty now = { .username = u->username, .dir = u->dir };
 		if (!sync_wal(&now))
@@ -141,11 +138,6 @@ bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n)
 	}
 	d->last_seq = atomic_fetch_add(&g_sync.seq, 1) + 1;
 	d->covered = false;
-	if (n > 0) {
-		xgrow((void **)&d->blobs, &d->cap, d->nblobs + n, sizeof(*d->blobs));
-		memcpy(d->blobs + d->nblobs, blobs, n * sizeof(*blobs));
-		d->nblobs += n;
-	}
 	pthread_mutex_unlock(&g_sync.lock);
 	stat_add(ST_DEFERRED, 1);
 	return true;
@@ -254,25 +246,6 @@ bool sqlite_sync_now(struct sqlite_user *u)
 	return false;
 }
 
-/* The files of the entry's expunged messages, now that the expunges are
- * durable. A user removed meanwhile is not created again to do it. */
-static void unlink_blobs(const struct sync_dirty *d)
-{
-	char *index = xasprintf("%s/index.sqlite", d->dir);
-	bool exists = access(index, F_OK) == 0;
-	free(index);
-	if (!exists)
-		return;
-	struct store_user *base = sqlite_user_open(d->username);
-	if (!base) {
-		log_warn("event=store_sync_gc_skipped user=%s blobs=%zu", d->username, d->nblobs);
-		return;
-	}
-	sqlite_blobs_collect(sqlite_user_of(base), d->blobs, d->nblobs);
-	sqlite_user_close(base);
-	stat_add(ST_UNLINKS, d->nblobs);
-}
-
 static void batch_run(struct sync_dirty *batch)
 {
 	while (batch) {
@@ -280,19 +253,12 @@ static void batch_run(struct sync_dirty *batch)
 		batch = d->next;
 		if (d->covered) {
 			stat_add(ST_COVERED, 1);
-			if (d->nblobs > 0)
-				unlink_blobs(d);
-		} else if (sync_wal(d)) {
-			if (d->nblobs > 0)
-				unlink_blobs(d);
-		} else {
+		} else if (!sync_wal(d)) {
 			/* The commits were acknowledged and stay in the page
-			 * cache; the files stay too (garbage for `rampart check`
-			 * rather than rows without their bytes). */
+			 * cache. */
 			stat_add(ST_FAILED, 1);
 			log_err("event=store_sync_error user=%s errno=%d", d->username, errno);
 		}
-		free(d->blobs);
 		free(d->username);
 		free(d->dir);
 		free(d);
@@ -403,6 +369,5 @@ void sqlite_sync_stats(struct store_sync_stats *out)
 	out->syncs = atomic_load(&g_sync.stats[ST_SYNCS]);
 	out->dir_syncs = atomic_load(&g_sync.stats[ST_DIR_SYNCS]);
 	out->failed = atomic_load(&g_sync.stats[ST_FAILED]);
-	out->unlinks = atomic_load(&g_sync.stats[ST_UNLINKS]);
 	out->covered = atomic_load(&g_sync.stats[ST_COVERED]);
 }
