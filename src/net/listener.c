@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,41 +20,84 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int listener_bind_tcp(const struct listener_config *lc)
+/* lc's TCP address as a sockaddr; -1 for an address inet_pton refuses. */
+static int listener_sockaddr(const struct listener_config *lc, struct sockaddr_storage *ss,
+			     socklen_t *sl)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	memset(&ss, 0, sizeof(ss));
+	memset(ss, 0, sizeof(*ss));
 	if (strchr(lc->host, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(lc->port);
 		if (inet_pton(AF_INET6, lc->host, &s6->sin6_addr) != 1)
 			return -1;
-		sl = sizeof(*s6);
+		*sl = sizeof(*s6);
 	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(lc->port);
 		if (inet_pton(AF_INET, lc->host, &s4->sin_addr) != 1)
 			return -1;
-		sl = sizeof(*s4);
+		*sl = sizeof(*s4);
+	}
+	return 0;
+}
+
+/* A TCP socket bound to lc's address; with reuseport it joins the other
+ * workers' sockets (SO_REUSEPORT), without it the bind fails while anyone
+ * listens there. */
+static int listener_socket_tcp(const struct listener_config *lc, bool reuseport)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (listener_sockaddr(lc, &ss, &sl) < 0) {
+		errno = EINVAL;
+		return -1;
 	}
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
 		return -1;
 	}
 	return fd;
+}
+
+static int listener_bind_tcp(const struct listener_config *lc)
+{
+	int fd = listener_socket_tcp(lc, true);
+	if (fd >= 0 && listen(fd, 1024) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* SO_REUSEPORT lets any process of the same user bind a port already in
+ * use and silently take part of its connections (a second server started
+ * by mistake, or a stale one). Before the workers bind with it, a bind
+ * without it proves nobody listens there; fails with EADDRINUSE if
+ * someone does. */
+int listener_check_free(const struct listener_config *lc)
+{
+	if (lc->unix_path || lc->port == 0)
+		return 0;
+	int fd = listener_socket_tcp(lc, false);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
 }
 
 /* unix_owner / unix_group as ids; -1 leaves that part as it is. Logs and

@@ -123,6 +123,8 @@ int proxy_header_sniff(const unsigned char *b, size_t len);
 
 /* listener.c: a socket for `lc`, listening, non-blocking; -1 with errno. */
 int listener_bind(const struct listener_config *lc);
+/* 0 if nobody listens on lc's TCP address yet, else -1 (errno). */
+int listener_check_free(const struct listener_config *lc);
 /* Socket activation (sd_listen_fds(3)): the sockets systemd passed, read
  * from LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES once (the variables are then
  * removed from the environment). The one for `lc` (its name is the

@@ -397,6 +397,16 @@ struct server *server_new(const struct config *cfg,
 			goto fail;
 		}
 	}
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		const struct net_listener *nl = &srv->listeners[i];
+		if (nl->activated || nl->lc->unix_path || listener_check_free(nl->lc) == 0)
+			continue;
+		char addr[160];
+		listener_describe(nl->lc, addr, sizeof(addr));
+		log_err("event=startup_error msg=\"cannot listen\" listener=%s address=%s error=\"%s\"",
+			nl->lc->name, addr, strerror(errno));
+		goto fail;
+	}
 	for (unsigned i = 0; i < nw; i++) {
 		struct worker *w = &srv->workers[i];
 		w->srv = srv;

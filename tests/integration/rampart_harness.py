@@ -145,7 +145,27 @@ class Server:
         open(os.path.join(self.dir, "users"), "a").close()
         self.add_user(user, password)
         self.proc = None
-        self.start()
+        self._start_on_free_ports()
+
+    def _start_on_free_ports(self):
+        """free_port() only names a port free a moment ago: a test running
+        in parallel may take it first. The server refuses an address someone
+        listens on (it does not share it through SO_REUSEPORT), so on
+        "Address already in use" pick new ports and start again."""
+        for attempt in range(5):
+            try:
+                return self.start()
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == 4:
+                    raise
+            with open(self.conf_path) as f:
+                cfg = f.read()
+            for attr in ("port_starttls", "port_tls", "port_http"):
+                old, new = getattr(self, attr), free_port()
+                cfg = cfg.replace("127.0.0.1:%d\n" % old, "127.0.0.1:%d\n" % new)
+                setattr(self, attr, new)
+            with open(self.conf_path, "w") as f:
+                f.write(cfg)
 
     def _chown(self):
         if os.geteuid() == 0:

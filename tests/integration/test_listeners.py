@@ -8,7 +8,7 @@ import socket
 import stat
 import subprocess
 
-from rampart_harness import BIN, Server, free_port, read_tagged, read_until
+from rampart_harness import BIN, Server, ensure_run_user, free_port, read_tagged, read_until
 
 
 def unix_connect(path):
@@ -133,3 +133,40 @@ def test_listener_key_mismatches_are_refused(tmp_path):
     r = subprocess.run([BIN, "serve", "-c", str(conf)], capture_output=True, timeout=30)
     assert r.returncode != 0 and b"unknown unix_owner" in r.stderr, r.stderr
     assert not (tmp_path / "x.sock").exists()
+
+
+def test_a_second_server_cannot_share_a_port():
+    """Listeners use SO_REUSEPORT between their own workers, which would let
+    a second server (started by mistake, or a stale one) bind the same port
+    and silently take part of the connections. The second one must refuse
+    to start, naming the address, and every connection keep reaching the
+    first (a plaintext listener on the implicit-TLS port would break every
+    TLS handshake it took)."""
+    srv = Server()
+    run_user = ensure_run_user()
+    try:
+        conf = os.path.join(srv.dir, "second.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\nmail_root = mail\nusers_file = users\n%s"
+                    "[listener imap]\naddress = 127.0.0.1:%d\ntls = none\n"
+                    "[http]\naddress = 127.0.0.1:%d\n"
+                    % ("user = %s\n" % run_user if run_user else "", srv.port_tls, free_port()))
+        second = subprocess.Popen([BIN, "serve", "-c", conf], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        try:
+            out, err = second.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            second.communicate()
+            raise AssertionError("the second server started on a port in use")
+        err = err.decode()
+        assert second.returncode != 0, err
+        assert "cannot listen" in err and "127.0.0.1:%d" % srv.port_tls in err, err
+        assert "Address already in use" in err, err
+        for _ in range(20):
+            s = srv.raw(tls=True)
+            s.settimeout(10)
+            assert read_until(s, b"\r\n").startswith(b"* OK"), "greeting"
+            s.close()
+    finally:
+        srv.close()
