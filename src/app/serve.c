@@ -200,6 +200,8 @@ int app_serve(const struct config *cfg)
 	}
 	store_up = true;
 	store_set_expunged_history_days(cfg->store_expunged_history_days);
+	store_snap_setup((size_t)cfg->store_snapshot_max_mb << 20, cfg->store_snapshot_min_messages,
+			 (uint64_t)cfg->store_snapshot_idle_s * 1000); /* snap */
 	if (store_sync_start(cfg->store_metadata_sync_delay_ms) != STORE_OK) /* durable */
 		goto out;
 	admin_quota_defaults(cfg);

@@ -41,6 +41,7 @@ struct fetch_flags {
 	uint32_t *uids;                  /* the set, ascending */
 	size_t n, pos;
 	struct store_flag_list list;     /* the set's UID range, from the store */
+	bool whole;                      /* the set is every message of the view (snap) */
 	size_t lpos;
 	bool *noted;                     /* keyword list i announced (view_keywords_note) */
 	size_t gone;                     /* of the set, expunged before the listing */
@@ -195,8 +196,11 @@ static void ff_job_run(struct cmd_job *job)
 	struct ff_job *j = (struct ff_job *)job;
 	struct fetch_flags *ff = j->ff;
 	struct store_user *u = cmd_job_store(job);
-	j->err = u ? store_msg_flags_as(u, j->mailbox, job->reader, ff->uids[0],
-					ff->uids[ff->n - 1], true, &ff->list)
+	/* snap: the whole mailbox is what the snapshot answers; rows the
+	 * set does not name are passed over by the merge in ff_run. */
+	uint32_t lo = ff->whole ? 1 : ff->uids[0];
+	uint32_t hi = ff->whole ? UINT32_MAX : ff->uids[ff->n - 1];
+	j->err = u ? store_msg_flags_snap(u, j->mailbox, job->reader, lo, hi, true, &ff->list)
 		   : STORE_EIO;
 }
 
@@ -243,6 +247,7 @@ bool fetch_flags_take(struct imap_cmd *cmd, const struct fetch_request *req,
 	ff->uids = *uids;
 	*uids = NULL;
 	ff->n = n;
+	ff->whole = n == cmd->s->view.count;
 	struct ff_job *j = xcalloc(1, sizeof(*j));
 	j->ff = ff;
 	j->mailbox = cmd->s->view.id;
