@@ -15,6 +15,7 @@ takes the snapshot path. One server for the file; nothing is timed.
 import os
 import re
 import sqlite3
+import urllib.request
 
 import pytest
 
@@ -120,9 +121,20 @@ def check_kept(a, srv, name):
     assert_listing(parse_fetch(a.ok("FETCH 1:* (UID FLAGS MODSEQ)")), ref)
 
 
+def snap_metric(srv, name):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.port_http, timeout=10) as r:
+        text = r.read().decode()
+    m = re.search(r"^rampart_store_snapshot_%s (\d+)$" % name, text, re.M)
+    assert m, text
+    return int(m.group(1))
+
+
 def test_snapshot_never_used_stale(srv, box):
     check_fresh(srv, box)      # builds the snapshot
-    check_fresh(srv, box)      # answered from it
+    hits = snap_metric(srv, "hits")
+    check_fresh(srv, box)      # answered from it: EXAMINE and FETCH
+    assert snap_metric(srv, "hits") == hits + 2
+    assert snap_metric(srv, "bytes") > N * 13
     a = Conn(srv, srv.user)
     a.ok("SELECT %s" % box)
     b = Conn(srv, srv.user)
