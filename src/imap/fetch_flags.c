@@ -22,6 +22,7 @@
 #include "imap/session_internal.h"
 #include "imap/uidonly.h"
 #include "auth/alert.h"
+#include "core/flags.h"
 #include "core/util.h"
 
 #include <stdlib.h>
@@ -61,7 +62,7 @@ struct ff_text {
 };
 /* Tables for more keyword lists than this would outweigh their use. */
 #define FF_TEXT_MAX_KWS 256
-#define FF_TEXT_SLOTS 64                 /* 5 stored flag bits and \Recent */
+#define FF_TEXT_SLOTS 64                 /* MAIL_FLAGS_STORED bits and MAIL_FLAG_RECENT */
 
 static void ff_free(struct fetch_flags *ff)
 {
@@ -113,12 +114,13 @@ static struct ff_text ff_flags_text(struct imap_session *s, struct fetch_flags *
 {
 	const struct store_flag_list *l = &ff->list;
 	const char *kw = l->kws[l->kw[i]];
-	unsigned slot = (l->flags[i] & 31u) | (recent ? 32u : 0u);
+	unsigned stored = l->flags[i] & MAIL_FLAGS_STORED;
+	unsigned slot = stored | (recent ? MAIL_FLAG_RECENT : 0u);
 	struct ff_text *t = ff->text ? &ff->text[(size_t)l->kw[i] * FF_TEXT_SLOTS + slot] : NULL;
 	if (t && t->s)
 		return *t;
 	strbuf_reset(tmp);
-	sess_write_flags(s, tmp, l->flags[i], kw, recent);
+	sess_write_flags(s, tmp, stored, kw, recent);
 	if (!t)
 		return (struct ff_text){ tmp->s, tmp->len };
 	t->s = xstrndup(tmp->s, tmp->len);

@@ -232,7 +232,7 @@ static void snap_keep(const char *owner, int64_t mailbox, const struct store_mbo
 	struct snap *old = snap_find(owner, mailbox, &at);
 	if (old) /* another thread's listing of the same or an older version */
 		snap_drop_at(at);
-	while (g.n && g.bytes + sn->bytes > g.max_bytes) {
+	while (g.n && sn->bytes <= g.max_bytes && g.bytes + sn->bytes > g.max_bytes) {
 		size_t lru = 0;
 		for (size_t i = 1; i < g.n; i++)
 			if (g.v[i]->used_ms < g.v[lru]->used_ms)
