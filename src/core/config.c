@@ -221,6 +221,10 @@ static const struct config_key config_keys[] = {
 	/* durable (issue #14, store/sqlite/sync.c): at most a minute of flag
 	 * changes and expunges exposed to a power loss */
 	KEY(SEC_STORE, "metadata_sync_delay_ms", T_UINT, store_metadata_sync_delay_ms, 0, 60000),
+	/* snap (issue #14, store/snap.c): shared listings of big mailboxes */
+	KEY(SEC_STORE, "snapshot_max_mb", T_UINT, store_snapshot_max_mb, 0, 65536),
+	KEY(SEC_STORE, "snapshot_min_messages", T_UINT, store_snapshot_min_messages, 1, 100000000),
+	KEY(SEC_STORE, "snapshot_idle_s", T_UINT, store_snapshot_idle_s, 1, 86400),
 	/* [quota] (quota part, issue #12): RFC 9208 defaults, 0 = unlimited;
 	 * storage up to 1 PiB keeps KiB * 1024 far from overflow. */
 	KEY(SEC_QUOTA, "storage", T_SIZE, quota_storage, 0, (uint64_t)1 << 50),
@@ -1173,6 +1177,9 @@ static void config_set_defaults(struct config *c, const char *dir)
 	/* [store] (condstore) */
 	c->store_expunged_history_days = 180;
 	c->store_metadata_sync_delay_ms = 100; /* durable (issue #14) */
+	c->store_snapshot_max_mb = 64;          /* snap (issue #14) */
+	c->store_snapshot_min_messages = 10000;
+	c->store_snapshot_idle_s = 300;
 	/* [mailboxes] (ext, issue #12) */
 	c->mbox_drafts = xstrdup("Drafts");
 	c->mbox_sent = xstrdup("Sent");

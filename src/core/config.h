@@ -192,6 +192,10 @@ struct config {
 	/* durable (issue #14): flag/expunge commits fsync'd within this many
 	 * ms by the syncer; 0: before their answer */
 	unsigned store_metadata_sync_delay_ms;
+	/* snap (issue #14; store/snap.c): snapshots of big mailboxes' listings */
+	unsigned store_snapshot_max_mb;       /* 0: none */
+	unsigned store_snapshot_min_messages;
+	unsigned store_snapshot_idle_s;
 	/* [quota] (quota part, issue #12; RFC 9208): defaults for every user,
 	 * 0 = unlimited; `rampart user quota` overrides them per user. */
 	size_t quota_storage;        /* bytes, enforced in KiB rounded up */

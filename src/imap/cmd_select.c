@@ -128,7 +128,8 @@ static void select_job_run(struct cmd_job *job)
 	 * view's; aclseen: UNSEEN is the reader's, the modseq stays the
 	 * listing's (store.h: store_msg_flags_as). */
 	struct store_flag_list l;
-	j->err = store_msg_flags_as(u, j->mb.id, job->reader, 1, UINT32_MAX, false, &l);
+	/* snap: the process's snapshot of the mailbox when current */
+	j->err = store_msg_flags_snap(u, j->mb.id, job->reader, 1, UINT32_MAX, false, &l);
 	if (j->err != STORE_OK)
 		return;
 	for (size_t i = 0; i < l.n && !j->first_unseen; i++)

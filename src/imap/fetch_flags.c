@@ -22,6 +22,7 @@
 #include "imap/session_internal.h"
 #include "imap/uidonly.h"
 #include "auth/alert.h"
+#include "core/flags.h"
 #include "core/util.h"
 
 #include <stdlib.h>
@@ -41,19 +42,37 @@ struct fetch_flags {
 	uint32_t *uids;                  /* the set, ascending */
 	size_t n, pos;
 	struct store_flag_list list;     /* the set's UID range, from the store */
+	bool whole;                      /* the set is every message of the view (snap) */
 	size_t lpos;
 	bool *noted;                     /* keyword list i announced (view_keywords_note) */
 	size_t gone;                     /* of the set, expunged before the listing */
 	size_t hint;                     /* view index after the last message written */
 	bool uidonly;                    /* UIDONLY enabled (asked once, not per line) */
 	struct strbuf line;
+	struct ff_text *text;            /* "(...)" of FLAGS by ff_text_at(), or NULL */
 };
+
+/* snap: the FLAGS text of a (keyword list, system flags, \Recent)
+ * combination, made once by sess_write_flags and copied into every line
+ * that has it; a mailbox has few combinations. Without it a line cost
+ * ~1,250 instructions, most of them strlen and growth checks. */
+struct ff_text {
+	char *s;
+	size_t len;
+};
+/* Tables for more keyword lists than this would outweigh their use. */
+#define FF_TEXT_MAX_KWS 256
+#define FF_TEXT_SLOTS 64                 /* MAIL_FLAGS_STORED bits and MAIL_FLAG_RECENT */
 
 static void ff_free(struct fetch_flags *ff)
 {
 	if (!ff)
 		return;
 	free(ff->uids);
+	if (ff->text)
+		for (size_t i = 0; i < ff->list.nkws * FF_TEXT_SLOTS; i++)
+			free(ff->text[i].s);
+	free(ff->text);
 	store_flag_list_free(&ff->list);
 	free(ff->noted);
 	strbuf_free(&ff->line);
@@ -66,8 +85,9 @@ static void ff_cancel(struct imap_cmd *cmd)
 	cmd->state = NULL;
 }
 
-/* Decimal digits of v, without printf's cost (100,000 lines, 2-3 numbers each). */
-static void put_u64(struct strbuf *b, uint64_t v)
+/* Decimal digits of v at p, without printf's cost (100,000 lines, 2-3
+ * numbers each); returns the end. */
+static char *put_u64(char *p, uint64_t v)
 {
 	char tmp[24];
 	size_t i = sizeof(tmp);
@@ -75,7 +95,37 @@ static void put_u64(struct strbuf *b, uint64_t v)
 		tmp[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	strbuf_add(b, tmp + i, sizeof(tmp) - i);
+	memcpy(p, tmp + i, sizeof(tmp) - i);
+	return p + (sizeof(tmp) - i);
+}
+
+static char *put_str(char *p, const char *s, size_t len)
+{
+	memcpy(p, s, len);
+	return p + len;
+}
+
+#define PUT_LIT(p, lit) put_str((p), (lit), sizeof(lit) - 1)
+
+/* The FLAGS text of listing row i with \Recent as given: from the table
+ * when there is one, else written into tmp. */
+static struct ff_text ff_flags_text(struct imap_session *s, struct fetch_flags *ff, size_t i,
+				    bool recent, struct strbuf *tmp)
+{
+	const struct store_flag_list *l = &ff->list;
+	const char *kw = l->kws[l->kw[i]];
+	unsigned stored = l->flags[i] & MAIL_FLAGS_STORED;
+	unsigned slot = stored | (recent ? MAIL_FLAG_RECENT : 0u);
+	struct ff_text *t = ff->text ? &ff->text[(size_t)l->kw[i] * FF_TEXT_SLOTS + slot] : NULL;
+	if (t && t->s)
+		return *t;
+	strbuf_reset(tmp);
+	sess_write_flags(s, tmp, stored, kw, recent);
+	if (!t)
+		return (struct ff_text){ tmp->s, tmp->len };
+	t->s = xstrndup(tmp->s, tmp->len);
+	t->len = tmp->len;
+	return *t;
 }
 
 /* The sequence number of uid: the view index after the previous message
@@ -90,7 +140,8 @@ static uint32_t ff_seq(struct imap_session *s, struct fetch_flags *ff, uint32_t 
 	return seq;
 }
 
-/* One "* n FETCH (...)" line for listing row i. */
+/* One "* n FETCH (...)" line for listing row i, written straight into
+ * the reused line buffer after one size check. */
 static void ff_write_one(struct imap_session *s, struct fetch_flags *ff, size_t i)
 {
 	const struct store_flag_list *l = &ff->list;
@@ -100,37 +151,54 @@ static void ff_write_one(struct imap_session *s, struct fetch_flags *ff, size_t 
 		view_keywords_note(s, kw); /* RFC 9051 7.3.5: FLAGS first */
 		ff->noted[l->kw[i]] = true;
 	}
+	struct strbuf tmp = STRBUF_INIT;
+	struct ff_text flags = { "", 0 };
+	size_t need = 48;
+	for (size_t k = 0; k < ff->nitems; k++) {
+		if (ff->items[k] == FI_FLAGS) {
+			if (!flags.len)
+				flags = ff_flags_text(s, ff, i, view_recent(&s->view, uid), &tmp);
+			need += flags.len + 8;
+		} else {
+			need += 32;
+		}
+	}
 	struct strbuf *line = &ff->line;
 	strbuf_reset(line);
-	strbuf_adds(line, "* ");
+	strbuf_grow(line, need);
+	char *p = line->s;
+	p = PUT_LIT(p, "* ");
 	if (ff->uidonly) { /* uidonly: RFC 9586 3.3, as uidonly_fetch_open */
-		put_u64(line, uid);
-		strbuf_adds(line, " UIDFETCH (");
+		p = put_u64(p, uid);
+		p = PUT_LIT(p, " UIDFETCH (");
 	} else {
-		put_u64(line, ff_seq(s, ff, uid));
-		strbuf_adds(line, " FETCH (");
+		p = put_u64(p, ff_seq(s, ff, uid));
+		p = PUT_LIT(p, " FETCH (");
 	}
 	for (size_t k = 0; k < ff->nitems; k++) {
 		if (k)
-			strbuf_addc(line, ' ');
+			*p++ = ' ';
 		switch (ff->items[k]) {
 		case FI_UID:
-			strbuf_adds(line, "UID ");
-			put_u64(line, uid);
+			p = PUT_LIT(p, "UID ");
+			p = put_u64(p, uid);
 			break;
 		case FI_FLAGS:
-			strbuf_adds(line, "FLAGS ");
-			sess_write_flags(s, line, l->flags[i], kw, view_recent(&s->view, uid));
+			p = PUT_LIT(p, "FLAGS ");
+			p = put_str(p, flags.s, flags.len);
 			break;
 		default: /* FI_MODSEQ */
-			strbuf_adds(line, "MODSEQ (");
-			put_u64(line, l->modseqs[i]);
-			strbuf_addc(line, ')');
+			p = PUT_LIT(p, "MODSEQ (");
+			p = put_u64(p, l->modseqs[i]);
+			*p++ = ')';
 			break;
 		}
 	}
-	strbuf_adds(line, ")\r\n");
+	p = PUT_LIT(p, ")\r\n");
+	line->len = (size_t)(p - line->s);
+	line->s[line->len] = '\0';
 	sess_write(s, line->s, line->len);
+	strbuf_free(&tmp);
 }
 
 static void ff_resume(struct imap_cmd *cmd);
@@ -195,8 +263,11 @@ static void ff_job_run(struct cmd_job *job)
 	struct ff_job *j = (struct ff_job *)job;
 	struct fetch_flags *ff = j->ff;
 	struct store_user *u = cmd_job_store(job);
-	j->err = u ? store_msg_flags_as(u, j->mailbox, job->reader, ff->uids[0],
-					ff->uids[ff->n - 1], true, &ff->list)
+	/* snap: the whole mailbox is what the snapshot answers; rows the
+	 * set does not name are passed over by the merge in ff_run. */
+	uint32_t lo = ff->whole ? 1 : ff->uids[0];
+	uint32_t hi = ff->whole ? UINT32_MAX : ff->uids[ff->n - 1];
+	j->err = u ? store_msg_flags_snap(u, j->mailbox, job->reader, lo, hi, true, &ff->list)
 		   : STORE_EIO;
 }
 
@@ -212,6 +283,8 @@ static void ff_job_done(struct cmd_job *job)
 		return;
 	}
 	ff->noted = xcalloc(ff->list.nkws, sizeof(*ff->noted));
+	if (ff->list.kw && ff->list.nkws <= FF_TEXT_MAX_KWS)
+		ff->text = xcalloc(ff->list.nkws * FF_TEXT_SLOTS, sizeof(*ff->text));
 	ff->uidonly = uidonly_on(s);
 	ff_run(s, ff);
 }
@@ -243,6 +316,7 @@ bool fetch_flags_take(struct imap_cmd *cmd, const struct fetch_request *req,
 	ff->uids = *uids;
 	*uids = NULL;
 	ff->n = n;
+	ff->whole = n == cmd->s->view.count;
 	struct ff_job *j = xcalloc(1, sizeof(*j));
 	j->ff = ff;
 	j->mailbox = cmd->s->view.id;

@@ -195,7 +195,19 @@ struct store_backend {
 	int (*sync_start)(unsigned delay_ms);
 	void (*sync_flush)(void);
 	void (*sync_stats)(struct store_sync_stats *out);
+	/* snap (issue #14): what a mailbox's listing is valid for, read in
+	 * one statement: uidvalidity, uidnext and highestmodseq. Every write
+	 * to a mailbox's messages raises uidnext or highestmodseq in its
+	 * transaction (invariant 1), so equal versions mean equal listings. */
+	int (*mailbox_version)(struct store_user *u, int64_t mailbox_id,
+			       struct store_mbox_version *out);
 };
+
+/* snap (issue #14): a reader's private \Seen laid over a listing
+ * (flaglist.c), the rule of store_pvtseen_overlay; nothing when reader
+ * is NULL or the list empty. */
+int store_flag_list_reader(struct store_user *u, int64_t mailbox_id, const char *reader,
+			   struct store_flag_list *l);
 
 /* The registered backends (store.c lists them). */
 extern const struct store_backend store_sqlite_backend;

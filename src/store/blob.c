@@ -486,3 +486,9 @@ void store_blobs_close(struct store_blobs *b)
 	free(b->username);
 	free(b);
 }
+
+/* snap (issue #14) */
+const char *store_blobs_dir(const struct store_blobs *b)
+{
+	return b->dir;
+}

@@ -22,6 +22,8 @@ struct store_append;
  * retry). username is for log lines only. */
 struct store_blobs *store_blobs_open(const char *dir, const char *username);
 void store_blobs_close(struct store_blobs *b);
+/* snap (issue #14): the user directory, which names the user's store in this process. */
+const char *store_blobs_dir(const struct store_blobs *b);
 
 /* Makes sure blob `hex` with these bytes exists durably: writes it (temp
  * file, fsync, rename, fsync dir) or, when present with the right size,

@@ -42,6 +42,20 @@ static void flag_list_overlay(struct store_flag_list *l, const struct store_pvts
 	}
 }
 
+int store_flag_list_reader(struct store_user *u, int64_t mailbox_id, const char *reader,
+			   struct store_flag_list *l)
+{
+	if (!reader || !l->n)
+		return STORE_OK;
+	struct store_pvtseen *rows = NULL;
+	size_t nrows = 0;
+	int r = u->be->pvtseen_rows(u, mailbox_id, reader, &rows, &nrows);
+	if (r == STORE_OK)
+		flag_list_overlay(l, rows, nrows);
+	free(rows);
+	return r;
+}
+
 int store_msg_flags_as(struct store_user *u, int64_t mailbox_id, const char *reader,
 		       uint32_t min_uid, uint32_t max_uid, bool keywords,
 		       struct store_flag_list *out)
@@ -50,14 +64,8 @@ int store_msg_flags_as(struct store_user *u, int64_t mailbox_id, const char *rea
 	if (!u || min_uid > max_uid)
 		return STORE_EINVAL;
 	int r = u->be->msg_flags(u, mailbox_id, min_uid, max_uid, keywords, out);
-	if (r == STORE_OK && reader && out->n) {
-		struct store_pvtseen *rows = NULL;
-		size_t nrows = 0;
-		r = u->be->pvtseen_rows(u, mailbox_id, reader, &rows, &nrows);
-		if (r == STORE_OK)
-			flag_list_overlay(out, rows, nrows);
-		free(rows);
-	}
+	if (r == STORE_OK)
+		r = store_flag_list_reader(u, mailbox_id, reader, out);
 	if (r != STORE_OK)
 		store_flag_list_free(out);
 	return r;

@@ -73,6 +73,7 @@ int store_init(const char *mail_root)
 void store_shutdown(void)
 {
 	g_be->shutdown();
+	store_snap_sweep(0); /* snap: every snapshot */
 	free(g_mail_root);
 	g_mail_root = NULL;
 }

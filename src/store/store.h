@@ -794,4 +794,36 @@ int store_sync_start(unsigned delay_ms);
 void store_sync_flush(void);
 void store_sync_stats(struct store_sync_stats *out);
 
+/* ---- snap (issue #14): shared snapshots of big mailboxes' listings ----
+ * store/snap.c. A process keeps the whole compact listing (struct
+ * store_flag_list, keywords interned) of a mailbox that a SELECT read,
+ * keyed by the user's store and the mailbox id, and stamped with the
+ * mailbox's version: uidvalidity, uidnext, highestmodseq. Invariants 1,
+ * 2 and 8 make a listing a function of that version, so a snapshot whose
+ * stamp equals the mailbox's current one is the listing, and any other
+ * is never used. Bounded in bytes; unused ones are dropped. */
+struct store_mbox_version {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+};
+/* store_msg_flags_as, answered from the mailbox's snapshot when it is
+ * current. When it is not, a request for the whole mailbox (min_uid 1,
+ * max_uid UINT32_MAX) reads the listing once and keeps it, any other
+ * reads the range. */
+int store_msg_flags_snap(struct store_user *u, int64_t mailbox_id, const char *reader,
+			 uint32_t min_uid, uint32_t max_uid, bool keywords,
+			 struct store_flag_list *out);
+/* Process settings (0 bytes: no snapshots, the default, as for tools):
+ * at most max_bytes in all, only mailboxes of min_messages or more, a
+ * snapshot unused for idle_ms dropped. Call once at start-up. */
+void store_snap_setup(size_t max_bytes, uint32_t min_messages, uint64_t idle_ms);
+/* Drops the snapshots unused for idle_ms (all with idle_ms 0). */
+void store_snap_sweep(uint64_t idle_ms);
+struct store_snap_stats {
+	uint64_t hits, misses, built, dropped;
+	size_t count, bytes;
+};
+void store_snap_stats(struct store_snap_stats *out);
+
 #endif

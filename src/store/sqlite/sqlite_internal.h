@@ -65,7 +65,8 @@
 	X(MSG_LIST_FULL, "SELECT " STORE_MSG_COLUMNS " FROM messages "                            \
 			 "WHERE mailbox_id=?1 AND uid>=?2 ORDER BY uid")                          \
 	X(MSG_GET, "SELECT " STORE_MSG_COLUMNS " FROM messages WHERE mailbox_id=?1 AND uid=?2")   \
-	X(MSG_CHANGED, "SELECT " STORE_MSG_COLUMNS " FROM messages "                              \
+	/* snap: the modseq index, or SQLite walks the whole mailbox in uid order */               \
+	X(MSG_CHANGED, "SELECT " STORE_MSG_COLUMNS " FROM messages INDEXED BY messages_modseq "  \
 		       "WHERE mailbox_id=?1 AND modseq>?2 ORDER BY uid")                          \
 	X(EXP_CHANGED, "SELECT uid_lo,uid_hi FROM expunged_ranges WHERE mailbox_id=?1 "           \
 		       "AND modseq>?2 ORDER BY uid_lo")                                           \
@@ -490,5 +491,9 @@ int sqlite_import_uidnext(struct store_user *u, const char *mailbox, uint32_t ui
 /* ---- msgflags.c (bigsel, issue #14): store_msg_flags_as ---- */
 int sqlite_msg_flags(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, uint32_t max_uid,
 		     bool keywords, struct store_flag_list *out);
+
+/* ---- mboxver.c (snap, issue #14): a mailbox's listing version ---- */
+int sqlite_mailbox_version(struct store_user *u, int64_t mailbox_id,
+			   struct store_mbox_version *out);
 
 #endif
