@@ -66,18 +66,6 @@ static void ff_cancel(struct imap_cmd *cmd)
 	cmd->state = NULL;
 }
 
-/* Decimal digits of v, without printf's cost (100,000 lines, 2-3 numbers each). */
-static void put_u64(struct strbuf *b, uint64_t v)
-{
-	char tmp[24];
-	size_t i = sizeof(tmp);
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	strbuf_add(b, tmp + i, sizeof(tmp) - i);
-}
-
 /* The sequence number of uid: the view index after the previous message
  * first (a set is ascending), else the view's search. */
 static uint32_t ff_seq(struct imap_session *s, struct fetch_flags *ff, uint32_t uid)
@@ -104,10 +92,10 @@ static void ff_write_one(struct imap_session *s, struct fetch_flags *ff, size_t 
 	strbuf_reset(line);
 	strbuf_adds(line, "* ");
 	if (ff->uidonly) { /* uidonly: RFC 9586 3.3, as uidonly_fetch_open */
-		put_u64(line, uid);
+		strbuf_add_u64(line, uid);
 		strbuf_adds(line, " UIDFETCH (");
 	} else {
-		put_u64(line, ff_seq(s, ff, uid));
+		strbuf_add_u64(line, ff_seq(s, ff, uid));
 		strbuf_adds(line, " FETCH (");
 	}
 	for (size_t k = 0; k < ff->nitems; k++) {
@@ -116,7 +104,7 @@ static void ff_write_one(struct imap_session *s, struct fetch_flags *ff, size_t 
 		switch (ff->items[k]) {
 		case FI_UID:
 			strbuf_adds(line, "UID ");
-			put_u64(line, uid);
+			strbuf_add_u64(line, uid);
 			break;
 		case FI_FLAGS:
 			strbuf_adds(line, "FLAGS ");
@@ -124,7 +112,7 @@ static void ff_write_one(struct imap_session *s, struct fetch_flags *ff, size_t 
 			break;
 		default: /* FI_MODSEQ */
 			strbuf_adds(line, "MODSEQ (");
-			put_u64(line, l->modseqs[i]);
+			strbuf_add_u64(line, l->modseqs[i]);
 			strbuf_addc(line, ')');
 			break;
 		}
