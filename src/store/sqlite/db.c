@@ -552,10 +552,18 @@ fail:
  * (store_user_remove() from another thread would leave it stale). */
 static bool user_still_valid(struct sqlite_user *u)
 {
-	char *index = xasprintf("%s/index.sqlite", u->dir);
+	/* Runs at every reuse of a pooled handle (most commands): the path on
+	 * the stack, not the heap. */
+	static const char name[] = "/index.sqlite";
+	char buf[512];
+	size_t dlen = strlen(u->dir);
+	char *index = dlen + sizeof(name) <= sizeof(buf) ? buf : xmalloc(dlen + sizeof(name));
+	memcpy(index, u->dir, dlen);
+	memcpy(index + dlen, name, sizeof(name));
 	struct stat st;
 	bool ok = stat(index, &st) == 0 && st.st_dev == u->dev && st.st_ino == u->ino;
-	free(index);
+	if (index != buf)
+		free(index);
 	return ok;
 }
 
@@ -657,9 +665,9 @@ static void free_chain(struct sqlite_user *u)
 
 struct store_user *sqlite_user_open(const char *username)
 {
-	char *dir = store_user_dir(username);
-	if (!dir)
-		return NULL;
+	/* A name found in the pool was checked when its handle was made: only
+	 * a miss builds (and so checks) the directory. */
+	char *dir;
 	pthread_t self = pthread_self();
 	for (;;) {
 		pthread_mutex_lock(&g_pool.lock);
@@ -676,21 +684,21 @@ struct store_user *sqlite_user_open(const char *username)
 		if (u) {
 			u->refs++;
 			pthread_mutex_unlock(&g_pool.lock);
-			free(dir);
 			return &u->base;
 		}
 		if (!idle) {
 			pthread_mutex_unlock(&g_pool.lock);
+			dir = store_user_dir(username);
+			if (!dir)
+				return NULL;
 			break;
 		}
 		lru_unlink_locked(idle);
 		idle->refs = 1;
 		idle->owner = self;
 		pthread_mutex_unlock(&g_pool.lock);
-		if (user_still_valid(idle)) {
-			free(dir);
+		if (user_still_valid(idle))
 			return &idle->base;
-		}
 		pthread_mutex_lock(&g_pool.lock);
 		pool_remove_locked(idle);
 		pthread_mutex_unlock(&g_pool.lock);
