@@ -32,6 +32,19 @@
  * never closed, so the pool exceeds this only while more are in use. */
 #define STORE_CACHE_MAX 256
 
+/* Unused handles that keep their page cache: the most recently closed
+ * ones. A session's next command (the view sync after each command, the
+ * pool job of a STORE or APPEND) reopens its user's handle within
+ * milliseconds, and with one connection per user nothing made those pages
+ * stale: releasing them at every close made each command read its pages
+ * again from the WAL and the database (pread and a malloc per page;
+ * sessions: ~12 preads per command). SQLite still checks at each read
+ * transaction whether another connection wrote and drops the cache then,
+ * so a kept cache is never served stale. Older unused handles give their
+ * pages back: at most STORE_WARM_MAX caches of cache_size (1 MiB) are
+ * kept, in practice the few hundred KiB a mailbox's pages take. */
+#define STORE_WARM_MAX 64
+
 /* ---- statements and transactions ---- */
 
 #define STORE_STMT_SQL(id, sql) sql,
@@ -628,6 +641,20 @@ static void lru_push_locked(struct sqlite_user *u)
 	g_pool.unused++;
 }
 
+/* The unused handle that lru_push_locked() just moved to position
+ * STORE_WARM_MAX gives back its page cache. Each push moves every unused
+ * handle one place down (a reuse only takes one out), so every handle at
+ * or past that place has passed through it. Under the pool lock: an
+ * unused handle belongs to no thread until it is taken. */
+static void lru_cool_locked(void)
+{
+	struct sqlite_user *u = g_pool.lru_head;
+	for (unsigned i = 0; u && i < STORE_WARM_MAX; i++)
+		u = u->next;
+	if (u)
+		sqlite3_db_release_memory(u->db);
+}
+
 static void pool_remove_locked(struct sqlite_user *u)
 {
 	struct sqlite_user **pp = pool_bucket(u->username);
@@ -744,16 +771,14 @@ void sqlite_user_close(struct store_user *base)
 	pthread_mutex_unlock(&g_pool.lock);
 	if (nested)
 		return;
-	/* An unused handle keeps its schema and prepared statements but not
-	 * its page cache: in WAL mode another connection's commit makes those
-	 * pages stale anyway, and a full pool would otherwise hold up to
-	 * cache_size per handle. */
-	sqlite3_db_release_memory(u->db);
+	/* An unused handle keeps its schema and prepared statements; its page
+	 * cache only while it is among the STORE_WARM_MAX most recent. */
 	pthread_mutex_lock(&g_pool.lock);
 	u->refs = 0;
 	struct sqlite_user *victims = NULL;
 	if (g_pool.pid == getpid()) {
 		lru_push_locked(u);
+		lru_cool_locked();
 		victims = pool_evict_locked(STORE_CACHE_MAX);
 	} else {
 		victims = u;  /* opened before a fork: not ours to keep */
