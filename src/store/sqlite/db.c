@@ -593,6 +593,9 @@ static struct {
 	struct sqlite_user *by_name[POOL_BUCKETS]; /* every handle, chained by hnext */
 	struct sqlite_user *lru_head, *lru_tail;   /* unused handles, most recent first */
 	unsigned total, unused;
+	/* sess: the unused handles that kept their page cache, same order */
+	struct sqlite_user *warm_head, *warm_tail;
+	unsigned warm;
 	pid_t pid;
 } g_pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -612,11 +615,51 @@ static void pool_check_fork_locked(void)
 	memset(g_pool.by_name, 0, sizeof(g_pool.by_name));
 	g_pool.lru_head = g_pool.lru_tail = NULL;
 	g_pool.total = g_pool.unused = 0;
+	g_pool.warm_head = g_pool.warm_tail = NULL;
+	g_pool.warm = 0;
 	g_pool.pid = me;
+}
+
+static void warm_unlink_locked(struct sqlite_user *u)
+{
+	if (!u->warm)
+		return;
+	if (u->wprev)
+		u->wprev->wnext = u->wnext;
+	else
+		g_pool.warm_head = u->wnext;
+	if (u->wnext)
+		u->wnext->wprev = u->wprev;
+	else
+		g_pool.warm_tail = u->wprev;
+	u->wprev = u->wnext = NULL;
+	u->warm = false;
+	g_pool.warm--;
+}
+
+/* u, just closed, keeps its page cache; the oldest unused handle that
+ * kept one beyond STORE_WARM_MAX gives it back. Under the pool lock: an
+ * unused handle belongs to no thread until it is taken. */
+static void warm_push_locked(struct sqlite_user *u)
+{
+	u->warm = true;
+	u->wprev = NULL;
+	u->wnext = g_pool.warm_head;
+	if (g_pool.warm_head)
+		g_pool.warm_head->wprev = u;
+	else
+		g_pool.warm_tail = u;
+	g_pool.warm_head = u;
+	if (++g_pool.warm > STORE_WARM_MAX) {
+		struct sqlite_user *cold = g_pool.warm_tail;
+		warm_unlink_locked(cold);
+		sqlite3_db_release_memory(cold->db);
+	}
 }
 
 static void lru_unlink_locked(struct sqlite_user *u)
 {
+	warm_unlink_locked(u);
 	if (u->prev)
 		u->prev->next = u->next;
 	else
@@ -639,20 +682,6 @@ static void lru_push_locked(struct sqlite_user *u)
 		g_pool.lru_tail = u;
 	g_pool.lru_head = u;
 	g_pool.unused++;
-}
-
-/* The unused handle that lru_push_locked() just moved to position
- * STORE_WARM_MAX gives back its page cache. Each push moves every unused
- * handle one place down (a reuse only takes one out), so every handle at
- * or past that place has passed through it. Under the pool lock: an
- * unused handle belongs to no thread until it is taken. */
-static void lru_cool_locked(void)
-{
-	struct sqlite_user *u = g_pool.lru_head;
-	for (unsigned i = 0; u && i < STORE_WARM_MAX; i++)
-		u = u->next;
-	if (u)
-		sqlite3_db_release_memory(u->db);
 }
 
 static void pool_remove_locked(struct sqlite_user *u)
@@ -778,7 +807,7 @@ void sqlite_user_close(struct store_user *base)
 	struct sqlite_user *victims = NULL;
 	if (g_pool.pid == getpid()) {
 		lru_push_locked(u);
-		lru_cool_locked();
+		warm_push_locked(u);
 		victims = pool_evict_locked(STORE_CACHE_MAX);
 	} else {
 		victims = u;  /* opened before a fork: not ours to keep */
