@@ -220,19 +220,6 @@ size_t seqset_format_len(const struct seqset *set)
 	return len;
 }
 
-static size_t seqset_put_u32(char *p, uint32_t v)
-{
-	char tmp[10];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return n;
-}
-
 /* One element of a formatted set, "lo" or "lo:hi", with the separating
  * comma unless it is the first: the element syntax every set we send
  * (ESEARCH ALL, COPYUID, APPENDUID) uses. el holds SEQSET_ELEMENT_MAX. */
@@ -242,10 +229,10 @@ static size_t seqset_put_element(char *el, bool first, uint32_t lo, uint32_t hi)
 	size_t n = 0;
 	if (!first)
 		el[n++] = ',';
-	n += seqset_put_u32(el + n, lo);
+	n += strbuf_fmt_u64(el + n, lo);
 	if (hi != lo) {
 		el[n++] = ':';
-		n += seqset_put_u32(el + n, hi);
+		n += strbuf_fmt_u64(el + n, hi);
 	}
 	return n;
 }

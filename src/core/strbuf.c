@@ -61,6 +61,25 @@ void strbuf_addf(struct strbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+size_t strbuf_fmt_u64(char *out, uint64_t v)
+{
+	char tmp[STRBUF_U64_MAX];
+	size_t i = sizeof(tmp);
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(out, tmp + i, sizeof(tmp) - i);
+	return sizeof(tmp) - i;
+}
+
+void strbuf_add_u64(struct strbuf *b, uint64_t v)
+{
+	strbuf_grow(b, STRBUF_U64_MAX);
+	b->len += strbuf_fmt_u64(b->s + b->len, v);
+	b->s[b->len] = '\0';
+}
+
 void strbuf_truncate(struct strbuf *b, size_t len)
 {
 	if (len < b->len) {

@@ -4,6 +4,7 @@
 #define RAMPART_CORE_STRBUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct strbuf {
 	char *s;
@@ -18,6 +19,14 @@ void strbuf_add(struct strbuf *b, const void *p, size_t n);
 void strbuf_adds(struct strbuf *b, const char *s);
 void strbuf_addc(struct strbuf *b, char c);
 void strbuf_addf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The decimal digits of v, without printf's parsing and locale work: the
+ * one formatter of the hot paths (FETCH lines, sequence sets, counts).
+ * strbuf_fmt_u64 writes them, unterminated, into out and returns how
+ * many: never more than STRBUF_U64_MAX, never more than 10 for a value
+ * that fits in 32 bits. */
+#define STRBUF_U64_MAX 20
+size_t strbuf_fmt_u64(char *out, uint64_t v);
+void strbuf_add_u64(struct strbuf *b, uint64_t v);
 void strbuf_truncate(struct strbuf *b, size_t len);
 void strbuf_reset(struct strbuf *b);
 void strbuf_free(struct strbuf *b);

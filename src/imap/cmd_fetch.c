@@ -93,7 +93,9 @@ static void fetch_cancel(struct imap_cmd *cmd)
  * when l8: RFC 3516 4.2) and hands it to the session; the data follows. */
 static void write_literal_head(struct imap_session *s, struct strbuf *line, size_t len, bool l8)
 {
-	strbuf_addf(line, "%s{%zu}\r\n", l8 ? "~" : "", len);
+	strbuf_adds(line, l8 ? "~{" : "{");
+	strbuf_add_u64(line, len);
+	strbuf_adds(line, "}\r\n");
 	sess_write(s, line->s, line->len);
 	strbuf_reset(line);
 }
@@ -302,7 +304,7 @@ bool cmd_fetch_write_meta(struct imap_session *s, struct strbuf *line,
 	char date[40];
 	switch (it->type) {
 	case FI_UID:
-		strbuf_addf(line, "%u", m->uid);
+		strbuf_add_u64(line, m->uid);
 		return true;
 	case FI_FLAGS:
 		sess_write_flags(s, line, m->flags, m->keywords, view_recent(&s->view, m->uid));
@@ -321,10 +323,12 @@ bool cmd_fetch_write_meta(struct imap_session *s, struct strbuf *line,
 		}
 		return true;
 	case FI_RFC822_SIZE:
-		strbuf_addf(line, "%llu", (unsigned long long)m->size);
+		strbuf_add_u64(line, m->size);
 		return true;
 	case FI_MODSEQ:
-		strbuf_addf(line, "(%llu)", (unsigned long long)m->modseq);
+		strbuf_addc(line, '(');
+		strbuf_add_u64(line, m->modseq);
+		strbuf_addc(line, ')');
 		return true;
 	case FI_EMAILID: {
 		char id[OBJECTID_SIZE];

@@ -85,18 +85,10 @@ static void ff_cancel(struct imap_cmd *cmd)
 	cmd->state = NULL;
 }
 
-/* Decimal digits of v at p, without printf's cost (100,000 lines, 2-3
- * numbers each); returns the end. */
+/* Decimal digits of v at p (core/strbuf.c's formatter); returns the end. */
 static char *put_u64(char *p, uint64_t v)
 {
-	char tmp[24];
-	size_t i = sizeof(tmp);
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	memcpy(p, tmp + i, sizeof(tmp) - i);
-	return p + (sizeof(tmp) - i);
+	return p + strbuf_fmt_u64(p, v);
 }
 
 static char *put_str(char *p, const char *s, size_t len)

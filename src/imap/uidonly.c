@@ -38,9 +38,13 @@ bool uidonly_refuse(struct imap_cmd *cmd)
 bool uidonly_fetch_open(const struct imap_session *s, struct strbuf *line, uint32_t uid)
 {
 	if (uidonly_on(s)) {
-		strbuf_addf(line, "* %u UIDFETCH (", uid);
+		strbuf_adds(line, "* ");
+		strbuf_add_u64(line, uid);
+		strbuf_adds(line, " UIDFETCH (");
 		return true;
 	}
-	strbuf_addf(line, "* %u FETCH (", view_seq_of(&s->view, uid));
+	strbuf_adds(line, "* ");
+	strbuf_add_u64(line, view_seq_of(&s->view, uid));
+	strbuf_adds(line, " FETCH (");
 	return false;
 }

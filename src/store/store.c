@@ -90,37 +90,48 @@ static bool user_component_ok(const char *s, size_t len)
 	return len > 0 && s[0] != '.';
 }
 
-char *store_user_dir(const char *username)
+/* The two components of username's directory, mail_root/domain/local;
+ * false for a name that may not be a user. No allocation: every command's
+ * store_user_open() checks its name here. */
+static bool user_dir_parts(const char *username, const char **local, size_t *local_len,
+			   const char **domain, size_t *domain_len)
 {
 	if (!g_mail_root || !username)
-		return NULL;
+		return false;
 	size_t len = strnlen(username, STORE_USERNAME_MAX + 1);
 	if (len == 0 || len > STORE_USERNAME_MAX)
-		return NULL;
+		return false;
 	const char *at = NULL;
 	for (size_t i = 0; i < len; i++) {
 		char c = username[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 			  c == '.' || c == '_' || c == '+' || c == '-' || c == '@';
 		if (!ok)
-			return NULL;
+			return false;
 		if (c == '@') {
 			if (at)
-				return NULL;
+				return false;
 			at = username + i;
 		}
 	}
 	if (strstr(username, ".."))
-		return NULL;
-	const char *local = username;
-	size_t local_len = at ? (size_t)(at - username) : len;
-	const char *domain = at ? at + 1 : "local";
-	size_t domain_len = strlen(domain);
-	if (!user_component_ok(local, local_len) || !user_component_ok(domain, domain_len))
-		return NULL;
+		return false;
+	*local = username;
+	*local_len = at ? (size_t)(at - username) : len;
+	*domain = at ? at + 1 : "local";
+	*domain_len = strlen(*domain);
+	if (!user_component_ok(*local, *local_len) || !user_component_ok(*domain, *domain_len))
+		return false;
 	/* "bob@local" would share the directory of "bob": keep the mapping
 	 * one-to-one. */
-	if (at && strcmp(domain, "local") == 0)
+	return !(at && strcmp(*domain, "local") == 0);
+}
+
+char *store_user_dir(const char *username)
+{
+	const char *local, *domain;
+	size_t local_len, domain_len;
+	if (!user_dir_parts(username, &local, &local_len, &domain, &domain_len))
 		return NULL;
 	return xasprintf("%s/%.*s/%.*s", g_mail_root, (int)domain_len, domain, (int)local_len,
 			 local);
@@ -142,10 +153,9 @@ char *store_user_spool_dir(const char *username)
  * least the blobs) in that directory. */
 static bool username_ok(const char *username)
 {
-	char *dir = store_user_dir(username);
-	bool ok = dir != NULL;
-	free(dir);
-	return ok;
+	const char *local, *domain;
+	size_t local_len, domain_len;
+	return user_dir_parts(username, &local, &local_len, &domain, &domain_len);
 }
 
 struct store_user *store_user_open(const char *username)

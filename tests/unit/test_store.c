@@ -1188,6 +1188,34 @@ static void test_handle_cache(void **state)
 	store_cache_drop();
 }
 
+/* sess (issue #14): a closed handle keeps its page cache for the next
+ * open; a change another connection (another process: rampart deliver,
+ * the CLI) made meanwhile is still seen, not the cached pages. */
+static void test_warm_handle_sees_other_writers(void **state)
+{
+	(void)state;
+	store_cache_drop();
+	struct store_user *u = store_user_open("warm1");
+	assert_non_null(u);
+	struct store_mailbox mb;
+	assert_int_equal(store_mailbox_get(u, "INBOX", &mb), STORE_OK);
+	uint32_t uidnext = mb.uidnext;
+	store_mailbox_clear(&mb);
+	store_user_close(u);
+	for (int round = 1; round <= 3; round++) {
+		sqlite3 *db = open_index("warm1");
+		exec_sql(db, "UPDATE mailboxes SET uidnext=uidnext+7 WHERE name='INBOX';");
+		sqlite3_close(db);
+		struct store_user *again = store_user_open("warm1");
+		assert_ptr_equal(again, u); /* the kept handle, not a new one */
+		assert_int_equal(store_mailbox_get(again, "INBOX", &mb), STORE_OK);
+		assert_int_equal(mb.uidnext, uidnext + 7u * (uint32_t)round);
+		store_mailbox_clear(&mb);
+		store_user_close(again);
+	}
+	store_cache_drop();
+}
+
 /* ---- scale ---- */
 
 static void test_list_100k(void **state)
@@ -1322,6 +1350,7 @@ int main(void)
 		cmocka_unit_test(test_watch),
 		cmocka_unit_test(test_concurrent_appends),
 		cmocka_unit_test(test_handle_cache),
+		cmocka_unit_test(test_warm_handle_sees_other_writers), /* sess */
 		cmocka_unit_test(test_list_100k),
 		cmocka_unit_test(test_migration_counts_existing_mail),
 		cmocka_unit_test(test_recount_repairs),

@@ -32,6 +32,19 @@
  * never closed, so the pool exceeds this only while more are in use. */
 #define STORE_CACHE_MAX 256
 
+/* Unused handles that keep their page cache: the most recently closed
+ * ones. A session's next command (the view sync after each command, the
+ * pool job of a STORE or APPEND) reopens its user's handle within
+ * milliseconds, and with one connection per user nothing made those pages
+ * stale: releasing them at every close made each command read its pages
+ * again from the WAL and the database (pread and a malloc per page;
+ * sessions: ~12 preads per command). SQLite still checks at each read
+ * transaction whether another connection wrote and drops the cache then,
+ * so a kept cache is never served stale. Older unused handles give their
+ * pages back: at most STORE_WARM_MAX caches of cache_size (1 MiB) are
+ * kept, in practice the few hundred KiB a mailbox's pages take. */
+#define STORE_WARM_MAX 64
+
 /* ---- statements and transactions ---- */
 
 #define STORE_STMT_SQL(id, sql) sql,
@@ -552,10 +565,18 @@ fail:
  * (store_user_remove() from another thread would leave it stale). */
 static bool user_still_valid(struct sqlite_user *u)
 {
-	char *index = xasprintf("%s/index.sqlite", u->dir);
+	/* Runs at every reuse of a pooled handle (most commands): the path on
+	 * the stack, not the heap. */
+	static const char name[] = "/index.sqlite";
+	char buf[512];
+	size_t dlen = strlen(u->dir);
+	char *index = dlen + sizeof(name) <= sizeof(buf) ? buf : xmalloc(dlen + sizeof(name));
+	memcpy(index, u->dir, dlen);
+	memcpy(index + dlen, name, sizeof(name));
 	struct stat st;
 	bool ok = stat(index, &st) == 0 && st.st_dev == u->dev && st.st_ino == u->ino;
-	free(index);
+	if (index != buf)
+		free(index);
 	return ok;
 }
 
@@ -572,6 +593,9 @@ static struct {
 	struct sqlite_user *by_name[POOL_BUCKETS]; /* every handle, chained by hnext */
 	struct sqlite_user *lru_head, *lru_tail;   /* unused handles, most recent first */
 	unsigned total, unused;
+	/* sess: the unused handles that kept their page cache, same order */
+	struct sqlite_user *warm_head, *warm_tail;
+	unsigned warm;
 	pid_t pid;
 } g_pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -591,11 +615,51 @@ static void pool_check_fork_locked(void)
 	memset(g_pool.by_name, 0, sizeof(g_pool.by_name));
 	g_pool.lru_head = g_pool.lru_tail = NULL;
 	g_pool.total = g_pool.unused = 0;
+	g_pool.warm_head = g_pool.warm_tail = NULL;
+	g_pool.warm = 0;
 	g_pool.pid = me;
+}
+
+static void warm_unlink_locked(struct sqlite_user *u)
+{
+	if (!u->warm)
+		return;
+	if (u->wprev)
+		u->wprev->wnext = u->wnext;
+	else
+		g_pool.warm_head = u->wnext;
+	if (u->wnext)
+		u->wnext->wprev = u->wprev;
+	else
+		g_pool.warm_tail = u->wprev;
+	u->wprev = u->wnext = NULL;
+	u->warm = false;
+	g_pool.warm--;
+}
+
+/* u, just closed, keeps its page cache; the oldest unused handle that
+ * kept one beyond STORE_WARM_MAX gives it back. Under the pool lock: an
+ * unused handle belongs to no thread until it is taken. */
+static void warm_push_locked(struct sqlite_user *u)
+{
+	u->warm = true;
+	u->wprev = NULL;
+	u->wnext = g_pool.warm_head;
+	if (g_pool.warm_head)
+		g_pool.warm_head->wprev = u;
+	else
+		g_pool.warm_tail = u;
+	g_pool.warm_head = u;
+	if (++g_pool.warm > STORE_WARM_MAX) {
+		struct sqlite_user *cold = g_pool.warm_tail;
+		warm_unlink_locked(cold);
+		sqlite3_db_release_memory(cold->db);
+	}
 }
 
 static void lru_unlink_locked(struct sqlite_user *u)
 {
+	warm_unlink_locked(u);
 	if (u->prev)
 		u->prev->next = u->next;
 	else
@@ -657,9 +721,9 @@ static void free_chain(struct sqlite_user *u)
 
 struct store_user *sqlite_user_open(const char *username)
 {
-	char *dir = store_user_dir(username);
-	if (!dir)
-		return NULL;
+	/* A name found in the pool was checked when its handle was made: only
+	 * a miss builds (and so checks) the directory. */
+	char *dir;
 	pthread_t self = pthread_self();
 	for (;;) {
 		pthread_mutex_lock(&g_pool.lock);
@@ -676,21 +740,21 @@ struct store_user *sqlite_user_open(const char *username)
 		if (u) {
 			u->refs++;
 			pthread_mutex_unlock(&g_pool.lock);
-			free(dir);
 			return &u->base;
 		}
 		if (!idle) {
 			pthread_mutex_unlock(&g_pool.lock);
+			dir = store_user_dir(username);
+			if (!dir)
+				return NULL;
 			break;
 		}
 		lru_unlink_locked(idle);
 		idle->refs = 1;
 		idle->owner = self;
 		pthread_mutex_unlock(&g_pool.lock);
-		if (user_still_valid(idle)) {
-			free(dir);
+		if (user_still_valid(idle))
 			return &idle->base;
-		}
 		pthread_mutex_lock(&g_pool.lock);
 		pool_remove_locked(idle);
 		pthread_mutex_unlock(&g_pool.lock);
@@ -736,16 +800,14 @@ void sqlite_user_close(struct store_user *base)
 	pthread_mutex_unlock(&g_pool.lock);
 	if (nested)
 		return;
-	/* An unused handle keeps its schema and prepared statements but not
-	 * its page cache: in WAL mode another connection's commit makes those
-	 * pages stale anyway, and a full pool would otherwise hold up to
-	 * cache_size per handle. */
-	sqlite3_db_release_memory(u->db);
+	/* An unused handle keeps its schema and prepared statements; its page
+	 * cache only while it is among the STORE_WARM_MAX most recent. */
 	pthread_mutex_lock(&g_pool.lock);
 	u->refs = 0;
 	struct sqlite_user *victims = NULL;
 	if (g_pool.pid == getpid()) {
 		lru_push_locked(u);
+		warm_push_locked(u);
 		victims = pool_evict_locked(STORE_CACHE_MAX);
 	} else {
 		victims = u;  /* opened before a fork: not ours to keep */

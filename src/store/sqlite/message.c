@@ -262,9 +262,24 @@ int sqlite_changes(struct store_user *base, const char *reader, int64_t mailbox_
 	uint32_t *exp = NULL;
 	size_t cap = 0, n = 0, en = 0;
 	int rc = SQLITE_DONE;
-	r = mbox_exists(u, mailbox_id);
+	struct store_mbox_row row;
+	r = sqlite_mbox_by_id(u, mailbox_id, &row);
 	if (r != STORE_OK)
 		goto fail;
+	/* Invariant 1 (store.h): every change, a reader's private \Seen
+	 * included, raises HIGHESTMODSEQ to the modseq it records; a caller
+	 * already there has nothing to learn. Most commands' sync ends here,
+	 * without the two range queries. */
+	if (row.highestmodseq <= since) {
+		r = sqlite_tx_commit(u);
+		if (r != STORE_OK)
+			goto fail;
+		*changed = NULL;
+		*nchanged = 0;
+		*expunged = NULL;
+		*nexpunged = 0;
+		return STORE_OK;
+	}
 	sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_CHANGED);
 	if (!st) {
 		r = STORE_EIO;

@@ -226,6 +226,10 @@ struct sqlite_user {
 	bool tx_write;
 	bool tx_meta;
 	int64_t tx_changes0;
+	/* sess (issue #14): an unused handle that still has its page cache,
+	 * on the pool's list of those, most recently closed first (db.c). */
+	bool warm;
+	struct sqlite_user *wprev, *wnext;
 };
 
 static inline struct sqlite_user *sqlite_user_of(struct store_user *base)
