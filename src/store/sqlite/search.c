@@ -425,8 +425,11 @@ int sqlite_search_field(struct store_user *base, int64_t mailbox_id, uint32_t mi
 		return sqlite_db_error(u, "search_field");
 	sqlite3_bind_int64(st, 1, mailbox_id);
 	sqlite3_bind_int64(st, 2, min_uid);
+	/* The same pages as search_docs: the same cache. */
+	search_pragmas(u, SEARCH_CACHE_PRAGMAS);
 	int rc = uids_collect(st, match, ctx, uids, n);
 	sqlite3_finalize(st);
+	search_pragmas(u, NORMAL_CACHE_PRAGMAS);
 	return rc == SQLITE_DONE ? STORE_OK : sqlite_db_error(u, "search_field");
 }
 
