@@ -337,20 +337,34 @@ static inline uint8_t upper_byte(uint8_t c)
 
 /* memmem(search_casefold(hay), needle) for an all-ASCII hay, whose fold
  * is its bytes uppercased (search_casefold's ASCII path), compared in
- * place: header values are short, a plain loop is cheaper than a copy. */
+ * place. The candidates are the places of the needle's first byte in
+ * either case, found by memchr (each of the two searches is redone only
+ * once passed): linear in the hay. */
 static bool ascii_upper_contains(const uint8_t *hay, size_t hlen, const uint8_t *needle,
 				 size_t nlen)
 {
 	if (hlen < nlen)
 		return false;
-	for (size_t i = 0; i + nlen <= hlen; i++) {
-		if (upper_byte(hay[i]) != needle[0])
-			continue;
+	uint8_t c = needle[0];
+	/* The needle is folded: a letter in it is uppercase. */
+	if (c >= 'a' && c <= 'z')
+		return false; /* not folded: in no folded text */
+	uint8_t lc = (c >= 'A' && c <= 'Z') ? (uint8_t)(c - 'A' + 'a') : c;
+	const uint8_t *end = hay + (hlen - nlen) + 1; /* one past the last start */
+	const uint8_t *up = memchr(hay, c, (size_t)(end - hay));
+	const uint8_t *low = lc != c ? memchr(hay, lc, (size_t)(end - hay)) : NULL;
+	while (up || low) {
+		const uint8_t *at = !low ? up : !up ? low : MIN(up, low);
 		size_t k = 1;
-		while (k < nlen && upper_byte(hay[i + k]) == needle[k])
+		while (k < nlen && upper_byte(at[k]) == needle[k])
 			k++;
 		if (k == nlen)
 			return true;
+		const uint8_t *p = at + 1;
+		if (at == up)
+			up = p < end ? memchr(p, c, (size_t)(end - p)) : NULL;
+		if (at == low)
+			low = p < end ? memchr(p, lc, (size_t)(end - p)) : NULL;
 	}
 	return false;
 }

@@ -415,9 +415,10 @@ int sqlite_search_field(struct store_user *base, int64_t mailbox_id, uint32_t mi
 	struct sqlite_user *u = sqlite_user_of(base);
 	/* One pass in UID order over the mailbox's rows, each joined to its
 	 * entry by rowid; only the one column is read. */
-	char sql[160];
+	char sql[256];
 	snprintf(sql, sizeof(sql),
-		 "SELECT m.uid,d.%s FROM messages m JOIN search_doc d ON d.id=m.doc_id"
+		 "SELECT m.uid,d.%s FROM messages m INDEXED BY messages_doc"
+		 " JOIN search_doc d ON d.id=m.doc_id"
 		 " WHERE m.mailbox_id=?1 AND m.uid>=?2 AND d.%s IS NOT NULL ORDER BY m.uid",
 		 field_columns[field], field_columns[field]);
 	sqlite3_stmt *st = NULL;
