@@ -141,16 +141,17 @@ def box():
     s.close()
 
 
-def check_all(r, suffix=b""):
-    """Every case, also under NOT and combined with a key that matches
-    every message; returns how many cases had a non-empty answer."""
+def check_all(r, suffix=b"", negate=False):
+    """Every case (with negate also under NOT); returns how many cases had
+    a non-empty answer."""
     everything = list(range(1, len(MSGS) + 1))
     nonempty = 0
     for crit, want in cases():
         full = b"CHARSET UTF-8 " + crit + suffix
         assert search(r, full) == want, full
-        assert search(r, b"CHARSET UTF-8 NOT " + crit + suffix) == \
-            [u for u in everything if u not in want], crit
+        if negate:
+            assert search(r, b"CHARSET UTF-8 NOT " + crit + suffix) == \
+                [u for u in everything if u not in want], crit
         nonempty += bool(want)
     return nonempty
 
@@ -158,7 +159,7 @@ def check_all(r, suffix=b""):
 def test_header_keys_match_pythons_answers(box):
     s, r = box
     # the compact flag listing (every key answered by the index)
-    assert check_all(r) > 40
+    assert check_all(r, negate=True) > 40
     # whole rows: LARGER needs the size
     assert check_all(r, b" LARGER 1") > 40
     # flags and keywords from the compact listing, with a header key
