@@ -251,6 +251,114 @@ static void search_msg_fill(struct search_msg *sm, const struct store_msg *m, ui
 	};
 }
 
+/* The same from the compact flag listing: no dates, size or blob. */
+static void search_msg_fill_flags(struct search_msg *sm, const struct store_flag_list *l,
+				  size_t i, uint32_t seq, const struct seqset *recent, int64_t now)
+{
+	*sm = (struct search_msg){
+		.seq = seq,
+		.uid = l->uids[i],
+		.flags = l->flags[i] | (seqset_contains(recent, l->uids[i]) ? MAIL_FLAG_RECENT : 0),
+		.keywords = l->kw ? l->kws[l->kw[i]] : NULL,
+		.savedate = -1,
+		.modseq = l->modseqs[i],
+		.now = now,
+	};
+}
+
+/* Whether every key of the tree is answered by what the compact flag
+ * listing holds (uid, flags, modseq, keywords) or by the index's answers
+ * in ta (no message content loaded, so no blob needed): then the search
+ * reads that listing (a covering index, no allocation per message)
+ * instead of every message row. A list of the keys known to qualify, so
+ * a key type added later reads the rows until it is listed here. */
+static bool key_fits_flag_list(const struct search_key *k, const struct text_answers *ta)
+{
+	switch (k->type) {
+	case SK_ALL:
+	case SK_AND:
+	case SK_OR:
+	case SK_NOT:
+	case SK_SEQSET:
+	case SK_UIDSET:
+	case SK_FLAG:
+	case SK_NOFLAG:
+	case SK_NEW:
+	case SK_OLD:
+	case SK_KEYWORD:
+	case SK_UNKEYWORD:
+	case SK_MODSEQ:
+	case SK_THREADID:
+		break;
+	case SK_HEADER:
+	case SK_BODY:
+	case SK_TEXT: {
+		/* Answered for every message: nothing unindexed, no BODY/TEXT
+		 * over a partial entry, and an answer for this key. */
+		if (!ta || ta->nunindexed || (k->type != SK_HEADER && ta->npartial))
+			return false;
+		bool answered = false;
+		for (size_t i = 0; i < ta->n && !answered; i++)
+			answered = ta->a[i].key == k;
+		if (!answered)
+			return false;
+		break;
+	}
+	default:
+		return false;
+	}
+	for (size_t i = 0; i < k->nchildren; i++)
+		if (!key_fits_flag_list(k->children[i], ta))
+			return false;
+	return true;
+}
+
+static bool key_uses_keywords(const struct search_key *k)
+{
+	if (k->type == SK_KEYWORD || k->type == SK_UNKEYWORD)
+		return true;
+	for (size_t i = 0; i < k->nchildren; i++)
+		if (key_uses_keywords(k->children[i]))
+			return true;
+	return false;
+}
+
+/* The mailbox's messages as search_run walks them: full rows, or the
+ * compact flag listing when the tree fits it (key_fits_flag_list). */
+struct search_listing {
+	struct store_msg *msgs;      /* rows, or NULL */
+	struct store_flag_list fl;   /* the compact listing when msgs is NULL */
+	size_t n;
+};
+
+static uint32_t listing_uid(const struct search_listing *l, size_t i)
+{
+	return l->msgs ? l->msgs[i].uid : l->fl.uids[i];
+}
+
+static int listing_read(struct store_user *u, const struct search_job *j, bool compact,
+			struct search_listing *l)
+{
+	memset(l, 0, sizeof(*l));
+	int r;
+	if (compact) {
+		r = store_msg_flags_as(u, j->mailbox, j->job.reader, j->view[0], UINT32_MAX,
+				       key_uses_keywords(j->key), &l->fl);
+		l->n = l->fl.n;
+		return r;
+	}
+	r = store_msg_list(u, j->mailbox, j->view[0], false, &l->msgs, &l->n);
+	if (r == STORE_OK) /* aclseen: SEEN/UNSEEN are the reader's */
+		r = store_pvtseen_apply(u, j->mailbox, j->job.reader, l->msgs, l->n);
+	return r;
+}
+
+static void listing_free(struct search_listing *l)
+{
+	store_msg_array_free(l->msgs, l->n);
+	store_flag_list_free(&l->fl);
+}
+
 void cmd_search_match_msgs(struct store_user *u, const struct search_key *key,
 			   const struct store_msg *msgs, const uint32_t *seqs, size_t n,
 			   const struct seqset *recent, bool *match)
@@ -273,24 +381,17 @@ static int search_run(struct store_user *u, struct search_job *j)
 		return STORE_OK;
 	if (!u)
 		return STORE_EIO;
-	struct store_msg *msgs = NULL;
-	size_t nmsgs = 0;
-	int r = store_msg_list(u, j->mailbox, j->view[0], false, &msgs, &nmsgs);
-	if (r == STORE_OK) /* aclseen: SEEN/UNSEEN are the reader's */
-		r = store_pvtseen_apply(u, j->mailbox, j->job.reader, msgs, nmsgs);
-	if (r != STORE_OK) {
-		store_msg_array_free(msgs, nmsgs);
-		return r;
-	}
 	bool content = search_needs_content(j->key);
 	struct store_search_row *rows = NULL;
 	size_t nrows = 0, rpos = 0;
 	struct text_answers ta = { .n = 0 };
+	bool indexed = false;
 	if (content) {
 		/* Without the index (an error is logged by the store) every
 		 * message is read, as before it existed. */
 		if (store_search_coverage(u, j->mailbox, j->view[0], &ta.unindexed, &ta.nunindexed,
 					  &ta.partial, &ta.npartial) == STORE_OK) {
+			indexed = true;
 			if (key_needs_docs(j->key) &&
 			    store_search_docs(u, j->mailbox, j->view[0], key_fields(j->key), &rows,
 					      &nrows) != STORE_OK)
@@ -300,27 +401,40 @@ static int search_run(struct store_user *u, struct search_job *j)
 			j->unindexed = ta.nunindexed;
 		}
 	}
+	struct search_listing l;
+	int r = listing_read(u, j, key_fits_flag_list(j->key, indexed ? &ta : NULL), &l);
+	if (r != STORE_OK) {
+		listing_free(&l);
+		text_answers_free(&ta);
+		store_search_rows_free(rows, nrows);
+		return r;
+	}
 	int64_t now = (int64_t)time(NULL);
 	size_t cap = 0, mpos = 0;
 	for (uint32_t i = 0; i < j->count; i++) {
 		if ((i & 255) == 0)
 			cmd_job_progress(&j->job, i, j->count); /* inprogress: RFC 9585 */
 		uint32_t uid = j->view[i];
-		while (mpos < nmsgs && msgs[mpos].uid < uid)
+		while (mpos < l.n && listing_uid(&l, mpos) < uid)
 			mpos++;
 		/* Expunged by someone else but still in our view: it matches
 		 * nothing (its data is gone). */
-		if (mpos >= nmsgs || msgs[mpos].uid != uid)
+		if (mpos >= l.n || listing_uid(&l, mpos) != uid)
 			continue;
-		const struct store_msg *m = &msgs[mpos];
 		while (rpos < nrows && rows[rpos].uid < uid)
 			rpos++;
 		const struct store_search_row *row =
 			rpos < nrows && rows[rpos].uid == uid ? &rows[rpos] : NULL;
 		ta.uid = uid;
-		struct search_loader loader = { .u = u, .blob = m->blob };
+		struct search_loader loader = { .u = u };
 		struct search_msg sm;
-		search_msg_fill(&sm, m, i + 1, &j->recent, now, content ? &loader : NULL);
+		if (l.msgs) {
+			loader.blob = l.msgs[mpos].blob;
+			search_msg_fill(&sm, &l.msgs[mpos], i + 1, &j->recent, now,
+					content ? &loader : NULL);
+		} else {
+			search_msg_fill_flags(&sm, &l.fl, mpos, i + 1, &j->recent, now);
+		}
 		sm.doc = row ? &row->doc : NULL;
 		sm.text_hit = content ? text_hit : NULL;
 		sm.text_ctx = &ta;
@@ -336,12 +450,12 @@ static int search_run(struct store_user *u, struct search_job *j)
 		j->seqs[j->n] = i + 1;
 		j->uids[j->n] = uid;
 		j->n++;
-		if (m->modseq > j->maxmodseq)
-			j->maxmodseq = m->modseq;
+		if (sm.modseq > j->maxmodseq)
+			j->maxmodseq = sm.modseq;
 	}
 	text_answers_free(&ta);
 	store_search_rows_free(rows, nrows);
-	store_msg_array_free(msgs, nmsgs);
+	listing_free(&l);
 	return STORE_OK;
 }
 

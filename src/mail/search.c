@@ -313,8 +313,79 @@ static bool folded_contains(const char *hay, size_t hlen, const char *needle)
 	return memmem(hay, hlen, needle, nlen) != NULL;
 }
 
+/* Whether s[0..n) is all ASCII, eight bytes at a time. */
+static bool ascii_only(const uint8_t *s, size_t n)
+{
+	const uint64_t high = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if (w & high)
+			return false;
+	}
+	for (; i < n; i++)
+		if (s[i] & 0x80)
+			return false;
+	return true;
+}
+
+static inline uint8_t upper_byte(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') ? (uint8_t)(c - 'a' + 'A') : c;
+}
+
+/* memmem(search_casefold(hay), needle) for an all-ASCII hay, whose fold
+ * is its bytes uppercased (search_casefold's ASCII path), compared in
+ * place. The candidates are the places of the needle's first byte in
+ * either case, found by memchr (each of the two searches is redone only
+ * once passed): linear in the hay. */
+static bool ascii_upper_contains(const uint8_t *hay, size_t hlen, const uint8_t *needle,
+				 size_t nlen)
+{
+	if (hlen < nlen)
+		return false;
+	uint8_t c = needle[0];
+	/* The needle is folded: a letter in it is uppercase. */
+	if (c >= 'a' && c <= 'z')
+		return false; /* not folded: in no folded text */
+	uint8_t lc = (c >= 'A' && c <= 'Z') ? (uint8_t)(c - 'A' + 'a') : c;
+	const uint8_t *end = hay + (hlen - nlen) + 1; /* one past the last start */
+	const uint8_t *up = memchr(hay, c, (size_t)(end - hay));
+	const uint8_t *low = lc != c ? memchr(hay, lc, (size_t)(end - hay)) : NULL;
+	while (up || low) {
+		const uint8_t *at = !low ? up : !up ? low : MIN(up, low);
+		size_t k = 1;
+		while (k < nlen && upper_byte(at[k]) == needle[k])
+			k++;
+		if (k == nlen)
+			return true;
+		const uint8_t *p = at + 1;
+		if (at == up)
+			up = p < end ? memchr(p, c, (size_t)(end - p)) : NULL;
+		if (at == low)
+			low = p < end ? memchr(p, lc, (size_t)(end - p)) : NULL;
+	}
+	return false;
+}
+
 bool search_value_contains(const char *value, size_t len, const char *folded)
 {
+	const char *needle = folded ? folded : "";
+	size_t nlen = strlen(needle);
+	if (nlen == 0)
+		return true;
+	/* A header value is nearly always ASCII (RFC 2047 words are decoded
+	 * at index time, but most fields carry none): compared in place, as
+	 * its fold would be, without folding a copy of each value. */
+	if (value && ascii_only((const uint8_t *)value, len)) {
+		/* A folded ASCII hay is ASCII: a needle with other bytes
+		 * cannot be in it. */
+		if (!ascii_only((const uint8_t *)needle, nlen))
+			return false;
+		return ascii_upper_contains((const uint8_t *)value, len, (const uint8_t *)needle,
+					    nlen);
+	}
 	size_t fl = 0;
 	char *f = search_casefold(value, len, &fl);
 	bool r = folded_contains(f, fl, folded ? folded : "");

@@ -241,8 +241,10 @@ def test_doc_id_migration():
         s.stop()
         db_exec(s, "DROP TRIGGER search_doc_link; DROP TRIGGER search_doc_unlink;"
                    " DROP INDEX messages_unindexed; DROP INDEX search_doc_partial;"
+                   " DROP INDEX messages_doc;"  # migration 20 (search, issue #14)
                    " ALTER TABLE messages DROP COLUMN doc_id;"
-                   " DELETE FROM store_meta WHERE key='migration.10'; PRAGMA user_version=1;")
+                   " DELETE FROM store_meta WHERE key IN ('migration.10', 'migration.20');"
+                   " PRAGMA user_version=1;")
         s.start()
         r = Raw(s, "INBOX")
         with FilesAway(s):

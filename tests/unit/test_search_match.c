@@ -417,6 +417,60 @@ static void test_invalid_utf8_content(void **state)
 	assert_true(match("BODY \"with\"", m));
 }
 
+/* search: search_value_contains compares an ASCII value in place, without
+ * folding a copy; its answer must be the fold-and-memmem one for every
+ * value and needle (bounded pseudo-random ASCII over a small alphabet so
+ * matches are frequent, plus values with non-ASCII and folded needles
+ * that are not ASCII). */
+static bool value_contains_ref(const char *v, const char *folded)
+{
+	size_t fl = 0;
+	char *f = search_casefold(v, strlen(v), &fl);
+	bool r = !*folded || memmem(f, fl, folded, strlen(folded)) != NULL;
+	free(f);
+	return r;
+}
+
+static void test_value_contains_in_place(void **state)
+{
+	(void)state;
+	static const char alphabet[] = "aAbBzZ <@>.-\n09";
+	uint32_t seed = 12345;
+	char value[40], needle[6];
+	size_t hits = 0;
+	for (int round = 0; round < 20000; round++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t vl = (seed >> 8) % sizeof(value), nl = 1 + (seed >> 20) % (sizeof(needle) - 1);
+		for (size_t i = 0; i < vl; i++) {
+			seed = seed * 1103515245u + 12345u;
+			value[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		value[vl] = '\0';
+		for (size_t i = 0; i < nl; i++) {
+			seed = seed * 1103515245u + 12345u;
+			needle[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+		}
+		needle[nl] = '\0';
+		char *folded = search_casefold(needle, nl, NULL);
+		bool want = value_contains_ref(value, folded);
+		assert_int_equal(search_value_contains(value, vl, folded), want);
+		hits += want;
+		free(folded);
+	}
+	assert_true(hits > 1000); /* the generator does make matches */
+	static const char *const cases[][2] = {
+		{ "Re: invoice", "INVOICE" },    { "Re: invoice", "invoice" }, /* unfolded: never */
+		{ "", "" },                      { "abc", "" },
+		{ "caf\xc3\xa9 x", "CAF\xc3\x89" }, { "office", "\xef\xac\x81" },
+		{ "\xef\xac\x81le", "FI" },        { "fi", "\xef\xac\x81" },
+		{ "zzzZz", "ZZZZZ" },            { "zzzZ", "ZZZZZ" },
+		{ "aaab", "AAB" },               { "x@Example.ORG", "@EXAMPLE.ORG" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(search_value_contains(cases[i][0], strlen(cases[i][0]), cases[i][1]),
+				 value_contains_ref(cases[i][0], cases[i][1]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +489,8 @@ int main(void)
 		cmocka_unit_test(test_charset_search_content),
 		cmocka_unit_test(test_casemap_content),
 		cmocka_unit_test(test_invalid_utf8_content),
+		/* search: the in-place ASCII comparison */
+		cmocka_unit_test(test_value_contains_in_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

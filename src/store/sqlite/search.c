@@ -415,9 +415,10 @@ int sqlite_search_field(struct store_user *base, int64_t mailbox_id, uint32_t mi
 	struct sqlite_user *u = sqlite_user_of(base);
 	/* One pass in UID order over the mailbox's rows, each joined to its
 	 * entry by rowid; only the one column is read. */
-	char sql[160];
+	char sql[256];
 	snprintf(sql, sizeof(sql),
-		 "SELECT m.uid,d.%s FROM messages m JOIN search_doc d ON d.id=m.doc_id"
+		 "SELECT m.uid,d.%s FROM messages m INDEXED BY messages_doc"
+		 " JOIN search_doc d ON d.id=m.doc_id"
 		 " WHERE m.mailbox_id=?1 AND m.uid>=?2 AND d.%s IS NOT NULL ORDER BY m.uid",
 		 field_columns[field], field_columns[field]);
 	sqlite3_stmt *st = NULL;
@@ -425,8 +426,11 @@ int sqlite_search_field(struct store_user *base, int64_t mailbox_id, uint32_t mi
 		return sqlite_db_error(u, "search_field");
 	sqlite3_bind_int64(st, 1, mailbox_id);
 	sqlite3_bind_int64(st, 2, min_uid);
+	/* The same pages as search_docs: the same cache. */
+	search_pragmas(u, SEARCH_CACHE_PRAGMAS);
 	int rc = uids_collect(st, match, ctx, uids, n);
 	sqlite3_finalize(st);
+	search_pragmas(u, NORMAL_CACHE_PRAGMAS);
 	return rc == SQLITE_DONE ? STORE_OK : sqlite_db_error(u, "search_field");
 }
 
