@@ -195,6 +195,9 @@ struct store_backend {
 	int (*sync_start)(unsigned delay_ms);
 	void (*sync_flush)(void);
 	void (*sync_stats)(struct store_sync_stats *out);
+	/* idle (issue #14): closes unused cached handles idle for idle_ms or
+	 * more; returns how many. May be NULL (nothing cached). */
+	unsigned (*cache_trim)(unsigned idle_ms);
 };
 
 /* The registered backends (store.c lists them). */

@@ -794,4 +794,10 @@ int store_sync_start(unsigned delay_ms);
 void store_sync_flush(void);
 void store_sync_stats(struct store_sync_stats *out);
 
+/* ---- idle (issue #14) ---- */
+/* Closes the cached handles that no one has used for idle_ms or more (the
+ * memory housekeeping of a server whose clients sit in IDLE); returns how
+ * many. */
+unsigned store_cache_trim(unsigned idle_ms);
+
 #endif

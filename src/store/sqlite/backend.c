@@ -79,4 +79,6 @@ const struct store_backend store_sqlite_backend = {
 	.sync_start = sqlite_sync_start,
 	.sync_flush = sqlite_sync_flush,
 	.sync_stats = sqlite_sync_stats,
+	/* idle (issue #14) */
+	.cache_trim = sqlite_cache_trim,
 };
