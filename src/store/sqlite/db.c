@@ -773,8 +773,8 @@ unsigned sqlite_cache_drop(void)
  * whose clients all sit in IDLE uses none of them, yet a full pool is
  * 1.5 KiB per connection at 19,000. Handles nobody took for idle_ms are
  * closed; a busy server reuses its handles within milliseconds, so only
- * the first command after a quiet minute pays the ~1 ms open. The LRU list
- * is most recent first, so the scan stops at the first young handle. */
+ * a command after idle_ms without any pays the ~1 ms open again. The LRU
+ * list is most recent first, so the scan stops at the first young one. */
 unsigned sqlite_cache_trim(unsigned idle_ms)
 {
 	uint64_t now = now_ms();
