@@ -8,6 +8,7 @@
 #include "app/control.h"
 #include "app/http.h"
 #include "app/lifecycle.h"
+#include "app/memtrim.h"
 #include "app/serve.h"
 #include "app/status.h"
 #include "app/who.h"
@@ -246,6 +247,8 @@ int app_serve(const struct config *cfg)
 	if (workpool_start(server_workers(srv)) < 0)
 		fatal("cannot start work pool");
 	pool = true;
+	if (memtrim_start() < 0)   /* idle (issue #14): app/memtrim.c */
+		goto out;
 	/* metrics: before any worker records */
 	serve_metrics_init(cfg);
 	http_route("/metrics", serve_metrics_page, NULL);
@@ -267,6 +270,7 @@ out:
 	app_who_attach(NULL);   /* before server_free: no more posts */
 	if (watching)
 		store_watch_stop();
+	memtrim_stop();   /* idle: before the store shuts down */
 	if (pool)
 		workpool_stop();
 	server_free(srv);

@@ -201,6 +201,9 @@ struct store_backend {
 	 * transaction (invariant 1), so equal versions mean equal listings. */
 	int (*mailbox_version)(struct store_user *u, int64_t mailbox_id,
 			       struct store_mbox_version *out);
+	/* idle (issue #14): closes unused cached handles idle for idle_ms or
+	 * more; returns how many. May be NULL (nothing cached). */
+	unsigned (*cache_trim)(unsigned idle_ms);
 };
 
 /* snap (issue #14): a reader's private \Seen laid over a listing

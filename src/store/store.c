@@ -957,3 +957,9 @@ void store_sync_stats(struct store_sync_stats *out)
 	if (g_be->sync_stats)
 		g_be->sync_stats(out);
 }
+
+/* idle (issue #14) */
+unsigned store_cache_trim(unsigned idle_ms)
+{
+	return g_be->cache_trim ? g_be->cache_trim(idle_ms) : 0;
+}

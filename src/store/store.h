@@ -825,5 +825,10 @@ struct store_snap_stats {
 	size_t count, bytes;
 };
 void store_snap_stats(struct store_snap_stats *out);
+/* ---- idle (issue #14) ---- */
+/* Closes the cached handles that no one has used for idle_ms or more (the
+ * memory housekeeping of a server whose clients sit in IDLE); returns how
+ * many. */
+unsigned store_cache_trim(unsigned idle_ms);
 
 #endif

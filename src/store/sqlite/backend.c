@@ -81,4 +81,6 @@ const struct store_backend store_sqlite_backend = {
 	.sync_stats = sqlite_sync_stats,
 	/* snap (issue #14) */
 	.mailbox_version = sqlite_mailbox_version,
+	/* idle (issue #14) */
+	.cache_trim = sqlite_cache_trim,
 };

@@ -231,6 +231,9 @@ struct sqlite_user {
 	 * on the pool's list of those, most recently closed first (db.c). */
 	bool warm;
 	struct sqlite_user *wprev, *wnext;
+	/* idle (issue #14): when it last went unused (now_ms), for
+	 * sqlite_cache_trim(). */
+	uint64_t unused_since_ms;
 };
 
 static inline struct sqlite_user *sqlite_user_of(struct store_user *base)
@@ -278,6 +281,8 @@ struct store_user *sqlite_user_open(const char *username);
 void sqlite_user_close(struct store_user *u);
 unsigned sqlite_cache_drop(void);
 int sqlite_user_remove(const char *username);
+/* idle (issue #14): closes the unused handles idle for idle_ms or more. */
+unsigned sqlite_cache_trim(unsigned idle_ms);
 
 /* ---- mailbox.c ---- */
 /* Looks a mailbox up inside the caller's transaction. STORE_ENOENT if absent. */

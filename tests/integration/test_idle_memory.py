@@ -1,0 +1,92 @@
+"""Memory of a server whose clients sit in IDLE (issue #14, idle task).
+
+The store keeps up to 256 unused SQLite handles (~110 KiB each with the
+-shm mapping) after the commands that used them; with every client in
+IDLE nothing uses them, and app/memtrim.c closes those nobody took for ten
+seconds. Real server, real TLS clients (python ssl): the server's open
+index.sqlite descriptors are counted in /proc, then an IDLE client is woken
+by a delivery and goes on working, which must open its store again.
+
+Nothing here is timed: the waits are bounded polls for a state."""
+import os
+import time
+
+import pytest
+
+from rampart_harness import Server, read_tagged, read_until
+
+PASSWORD = "idle memory 14"
+USERS = ["mem%d" % i for i in range(1, 4)]
+
+
+@pytest.fixture(scope="module")
+def srv():
+    s = Server(user=USERS[0], password=PASSWORD)
+    for u in USERS[1:]:
+        s.add_user(u, PASSWORD)
+    yield s
+    s.close()
+
+
+def store_fds(pid):
+    """The server's open descriptors on users' index.sqlite files."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).endswith("/index.sqlite"):
+                n += 1
+        except OSError:
+            continue
+    return n
+
+
+def cmd(s, tag, text):
+    s.sendall(tag + b" " + text + b"\r\n")
+    out = read_tagged(s, tag)
+    last = [l for l in out.split(b"\r\n") if l.startswith(tag + b" ")][-1]
+    assert last.startswith(tag + b" OK"), out
+    return out
+
+
+def message(n):
+    return ("From: a@example.org\r\nTo: mem1@example.org\r\nSubject: wake %d\r\n\r\n"
+            "body %d\r\n" % (n, n)).encode()
+
+
+def test_idle_server_closes_unused_store_handles_and_wakes(srv):
+    socks = []
+    try:
+        for u in USERS:
+            s = srv.raw()
+            read_until(s, b"\r\n")
+            cmd(s, b"a", b'LOGIN %s "%s"' % (u.encode(), PASSWORD.encode()))
+            socks.append(s)
+            out = cmd(s, b"s", b"SELECT INBOX")
+            assert b" EXISTS" in out, out
+            s.sendall(b"i IDLE\r\n")
+            read_until(s, b"+ ")
+        pid = srv.proc.pid
+        # The SELECTs left handles in the pool (IDLE itself holds none).
+        assert store_fds(pid) >= 1
+        # Bounded poll: handles unused for 10 s go within a 2 s tick.
+        deadline = time.time() + 60
+        while store_fds(pid) and time.time() < deadline:
+            time.sleep(0.5)
+        assert store_fds(pid) == 0, "unused store handles still open"
+        assert "event=memtrim handles_closed=" in srv.log()
+        # A wake after the handles are gone: the session opens its store
+        # again, reports the new message and keeps working.
+        r = srv.deliver(USERS[0], message(1))
+        assert r.returncode == 0, r.stderr
+        read_until(socks[0], b"* 1 EXISTS", timeout=30)
+        socks[0].sendall(b"DONE\r\n")
+        read_tagged(socks[0], b"i")
+        out = cmd(socks[0], b"f", b"FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert b"Subject: wake 1" in out, out
+        for s in socks[1:]:
+            s.sendall(b"DONE\r\n")
+            read_tagged(s, b"i")
+            cmd(s, b"n", b"NOOP")
+    finally:
+        for s in socks:
+            s.close()
