@@ -322,6 +322,15 @@ def read_tagged(sock, tag, timeout=10):
         data += chunk
 
 
+def cmd_ok(sock, tag, text):
+    """Sends `tag text`, reads through its tagged line and asserts OK."""
+    sock.sendall(tag + b" " + text + b"\r\n")
+    out = read_tagged(sock, tag)
+    last = [l for l in out.split(b"\r\n") if l.startswith(tag + b" ")][-1]
+    assert last.startswith(tag + b" OK"), out
+    return out
+
+
 def has_tagged(sock, tag):
     """Whatever has arrived on sock without waiting: does it hold tag?"""
     data = b""

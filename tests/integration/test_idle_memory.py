@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rampart_harness import Server, read_tagged, read_until
+from rampart_harness import Server, cmd_ok as cmd, read_tagged, read_until
 
 PASSWORD = "idle memory 14"
 USERS = ["mem%d" % i for i in range(1, 4)]
@@ -38,14 +38,6 @@ def store_fds(pid):
         except OSError:
             continue
     return n
-
-
-def cmd(s, tag, text):
-    s.sendall(tag + b" " + text + b"\r\n")
-    out = read_tagged(s, tag)
-    last = [l for l in out.split(b"\r\n") if l.startswith(tag + b" ")][-1]
-    assert last.startswith(tag + b" OK"), out
-    return out
 
 
 def message(n):

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from rampart_harness import Server, read_tagged, read_until
+from rampart_harness import Server, cmd_ok as cmd, read_tagged, read_until
 
 BUILD = os.environ.get("RAMPART_BUILD", os.path.join(os.path.dirname(__file__), "..", "..",
                                                      "build"))
@@ -52,14 +52,6 @@ def connect(srv, starttls, session=None, ctx=None):
     s = ctx.wrap_socket(raw, session=session)
     s.settimeout(10)
     return s
-
-
-def cmd(s, tag, text):
-    s.sendall(tag + b" " + text + b"\r\n")
-    out = read_tagged(s, tag)
-    last = [l for l in out.split(b"\r\n") if l.startswith(tag + b" ")][-1]
-    assert last.startswith(tag + b" OK"), out
-    return out
 
 
 def message(n):
