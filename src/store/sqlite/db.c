@@ -596,11 +596,10 @@ static bool user_still_valid(struct sqlite_user *u)
 static struct {
 	pthread_mutex_t lock;
 	struct sqlite_user *by_name[POOL_BUCKETS]; /* every handle, chained by hnext */
-	struct sqlite_user *lru_head, *lru_tail;   /* unused handles, most recent first */
-	unsigned total, unused;
+	struct dlist lru;  /* unused handles, most recent first; n: how many */
+	unsigned total;
 	/* sess: the unused handles that kept their page cache, same order */
-	struct sqlite_user *warm_head, *warm_tail;
-	unsigned warm;
+	struct dlist warm;
 	pid_t pid;
 } g_pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -618,10 +617,9 @@ static void pool_check_fork_locked(void)
 	if (g_pool.pid == me)
 		return;
 	memset(g_pool.by_name, 0, sizeof(g_pool.by_name));
-	g_pool.lru_head = g_pool.lru_tail = NULL;
-	g_pool.total = g_pool.unused = 0;
-	g_pool.warm_head = g_pool.warm_tail = NULL;
-	g_pool.warm = 0;
+	memset(&g_pool.lru, 0, sizeof(g_pool.lru));
+	memset(&g_pool.warm, 0, sizeof(g_pool.warm));
+	g_pool.total = 0;
 	g_pool.pid = me;
 }
 
@@ -629,17 +627,8 @@ static void warm_unlink_locked(struct sqlite_user *u)
 {
 	if (!u->warm)
 		return;
-	if (u->wprev)
-		u->wprev->wnext = u->wnext;
-	else
-		g_pool.warm_head = u->wnext;
-	if (u->wnext)
-		u->wnext->wprev = u->wprev;
-	else
-		g_pool.warm_tail = u->wprev;
-	u->wprev = u->wnext = NULL;
+	dlist_unlink(&g_pool.warm, &u->warm_node);
 	u->warm = false;
-	g_pool.warm--;
 }
 
 /* u, just closed, keeps its page cache; the oldest unused handle that
@@ -648,15 +637,10 @@ static void warm_unlink_locked(struct sqlite_user *u)
 static void warm_push_locked(struct sqlite_user *u)
 {
 	u->warm = true;
-	u->wprev = NULL;
-	u->wnext = g_pool.warm_head;
-	if (g_pool.warm_head)
-		g_pool.warm_head->wprev = u;
-	else
-		g_pool.warm_tail = u;
-	g_pool.warm_head = u;
-	if (++g_pool.warm > STORE_WARM_MAX) {
-		struct sqlite_user *cold = g_pool.warm_tail;
+	dlist_push_head(&g_pool.warm, &u->warm_node);
+	if (g_pool.warm.n > STORE_WARM_MAX) {
+		struct sqlite_user *cold =
+			DLIST_ENTRY(g_pool.warm.tail, struct sqlite_user, warm_node);
 		warm_unlink_locked(cold);
 		sqlite3_db_release_memory(cold->db);
 	}
@@ -665,29 +649,19 @@ static void warm_push_locked(struct sqlite_user *u)
 static void lru_unlink_locked(struct sqlite_user *u)
 {
 	warm_unlink_locked(u);
-	if (u->prev)
-		u->prev->next = u->next;
-	else
-		g_pool.lru_head = u->next;
-	if (u->next)
-		u->next->prev = u->prev;
-	else
-		g_pool.lru_tail = u->prev;
-	u->prev = u->next = NULL;
-	g_pool.unused--;
+	dlist_unlink(&g_pool.lru, &u->lru);
 }
 
 static void lru_push_locked(struct sqlite_user *u)
 {
 	u->unused_since_ms = now_ms();
-	u->prev = NULL;
-	u->next = g_pool.lru_head;
-	if (g_pool.lru_head)
-		g_pool.lru_head->prev = u;
-	else
-		g_pool.lru_tail = u;
-	g_pool.lru_head = u;
-	g_pool.unused++;
+	dlist_push_head(&g_pool.lru, &u->lru);
+}
+
+/* The handle unused the longest, or NULL. */
+static struct sqlite_user *pool_oldest_unused_locked(void)
+{
+	return g_pool.lru.tail ? DLIST_ENTRY(g_pool.lru.tail, struct sqlite_user, lru) : NULL;
 }
 
 static void pool_remove_locked(struct sqlite_user *u)
@@ -706,8 +680,8 @@ static void pool_remove_locked(struct sqlite_user *u)
 static struct sqlite_user *pool_evict_locked(unsigned keep)
 {
 	struct sqlite_user *victims = NULL;
-	while (g_pool.total > keep && g_pool.lru_tail) {
-		struct sqlite_user *u = g_pool.lru_tail;
+	while (g_pool.total > keep && g_pool.lru.tail) {
+		struct sqlite_user *u = pool_oldest_unused_locked();
 		lru_unlink_locked(u);
 		pool_remove_locked(u);
 		u->next = victims;
@@ -827,7 +801,7 @@ unsigned sqlite_cache_drop(void)
 {
 	pthread_mutex_lock(&g_pool.lock);
 	pool_check_fork_locked();
-	unsigned unused = g_pool.unused;
+	unsigned unused = g_pool.lru.n;
 	struct sqlite_user *victims = pool_evict_locked(0);
 	pthread_mutex_unlock(&g_pool.lock);
 	free_chain(victims);
@@ -849,8 +823,8 @@ unsigned sqlite_cache_trim(unsigned idle_ms)
 	unsigned n = 0;
 	pthread_mutex_lock(&g_pool.lock);
 	pool_check_fork_locked();
-	while (g_pool.lru_tail && now - g_pool.lru_tail->unused_since_ms >= idle_ms) {
-		struct sqlite_user *u = g_pool.lru_tail;
+	struct sqlite_user *u;
+	while ((u = pool_oldest_unused_locked()) && now - u->unused_since_ms >= idle_ms) {
 		lru_unlink_locked(u);
 		pool_remove_locked(u);
 		u->next = victims;

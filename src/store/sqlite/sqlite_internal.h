@@ -5,6 +5,7 @@
 #define RAMPART_STORE_SQLITE_INTERNAL_H
 
 #include "store/backend.h"
+#include "core/dlist.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -219,7 +220,8 @@ struct sqlite_user {
 	pthread_t owner;    /* the thread using it while refs > 0 */
 	bool opening;       /* first open attempt: descriptor shortage not logged */
 	struct sqlite_user *hnext;        /* pool bucket chain */
-	struct sqlite_user *prev, *next;  /* pool LRU list of unused handles */
+	struct dlist_node lru;            /* pool list of unused handles */
+	struct sqlite_user *next;         /* a chain of handles being freed */
 	/* durable (issue #14): the connection's PRAGMA synchronous is NORMAL
 	 * (else FULL); the open write transaction is a metadata one that
 	 * commits NORMAL (sync.c), and the total of changes at its BEGIN. */
@@ -230,7 +232,7 @@ struct sqlite_user {
 	/* sess (issue #14): an unused handle that still has its page cache,
 	 * on the pool's list of those, most recently closed first (db.c). */
 	bool warm;
-	struct sqlite_user *wprev, *wnext;
+	struct dlist_node warm_node;
 	/* idle (issue #14): when it last went unused (now_ms), for
 	 * sqlite_cache_trim(). */
 	uint64_t unused_since_ms;
