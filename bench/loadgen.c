@@ -117,6 +117,9 @@ struct options {
 	int imaptest_size;    /* imaptest: mailbox size to keep (0: as first SELECTed) */
 	/* tls (--resume): offer the previous connection's session (ticket) */
 	bool resume;
+	/* --same-message: every APPEND sends the very same bytes (a store that
+	 * keeps one copy of identical messages writes only the first) */
+	bool same_message;
 };
 
 static struct options opt;
@@ -226,6 +229,12 @@ static size_t mail_nmsgs;
 static size_t *mail_off, *mail_len;
 static char *append_msg;
 static size_t append_len;
+/* Where the Message-ID's 16 hex digits sit in append_msg: each APPEND gets
+ * its own (append_seq), so no two messages are byte-identical, as in real
+ * mail, and a server that stores identical messages once gains nothing. */
+static size_t append_id_off;
+static atomic_uint_fast64_t append_seq;
+#define APPEND_ID_DIGITS 16
 
 enum cstate { CS_IDLE_SLOT, CS_CONNECTING, CS_TLS_HANDSHAKE, CS_GREETING, CS_READY,
 	      CS_WAITING, CS_IDLING, CS_DONE };
@@ -643,13 +652,36 @@ static void conn_append_literal(struct conn *c, const char *msg, size_t len)
 	conn_put(c, msg, len);
 }
 
+/* The APPEND message, with this APPEND's own Message-ID unless
+ * --same-message. */
+static void conn_put_append_msg(struct conn *c)
+{
+	if (opt.same_message) {
+		conn_put(c, append_msg, append_len);
+		return;
+	}
+	char id[APPEND_ID_DIGITS + 1];
+	snprintf(id, sizeof(id), "%0*" PRIxFAST64, APPEND_ID_DIGITS,
+		 (uint_fast64_t)atomic_fetch_add(&append_seq, 1));
+	conn_put(c, append_msg, append_id_off);
+	conn_put(c, id, APPEND_ID_DIGITS);
+	conn_put(c, append_msg + append_id_off + APPEND_ID_DIGITS,
+		 append_len - append_id_off - APPEND_ID_DIGITS);
+}
+
+static void conn_append_msg_literal(struct conn *c)
+{
+	conn_printf(c, "{%zu+}\r\n", append_len);
+	conn_put_append_msg(c);
+}
+
 /* --split-literal: the server said "+" to an APPEND's synchronizing
  * literal. Like imaplib, write the literal and then its closing CRLF as
  * two writes (RFC 9051 7.5: the continuation invites the literal). */
 static void conn_literal_send(struct conn *c)
 {
 	c->literal_wait = false;
-	conn_put(c, append_msg, append_len);
+	conn_put_append_msg(c);
 	if (conn_flush(c) < 0) {
 		conn_fail(c, "write failed");
 		return;
@@ -988,7 +1020,7 @@ static void conn_next(struct conn *c)
 				c->literal_wait = true;
 				break;
 			}
-			conn_append_literal(c, append_msg, append_len);
+			conn_append_msg_literal(c);
 			conn_put(c, "\r\n", 2);
 			break;
 		case OP_STORE_DELETED:
@@ -1407,7 +1439,7 @@ static void notifier_tick(struct conn *c)
 		conn_put(c, "APPEND ", 7);
 		conn_quote(c, opt.mailbox);
 		conn_put(c, " ", 1);
-		conn_append_literal(c, append_msg, append_len);
+		conn_append_msg_literal(c);
 		conn_put(c, "\r\n", 2);
 		c->cur = OP_APPEND;
 		atomic_store(&wake_t0, now_us());
@@ -1563,9 +1595,11 @@ static void build_append_msg(void)
 			  "To: user <user@bench.example>\r\n"
 			  "Subject: loadgen append\r\n"
 			  "Date: Mon, 02 Jan 2023 10:00:00 +0000\r\n"
-			  "Message-ID: <loadgen@bench.example>\r\n"
+			  "Message-ID: <loadgen-%0*d@bench.example>\r\n"
 			  "MIME-Version: 1.0\r\n"
-			  "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
+			  "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+			  APPEND_ID_DIGITS, 0);
+	append_id_off = (size_t)(strstr(head, "<loadgen-") - head) + strlen("<loadgen-");
 	if (want < (size_t)hn + 4)
 		want = (size_t)hn + 4;
 	append_msg = xmalloc(want);
@@ -1599,6 +1633,8 @@ static void usage(FILE *f)
 		"  --mail-file F --fill-per-user N --fill-batch N   seeding (fill)\n"
 		"  --download-chunk N        messages per FETCH BODY[] (default 100)\n"
 		"  --append-size BYTES       size of APPENDed messages (default 4096)\n"
+		"  --same-message            every APPEND sends identical bytes (default: each\n"
+		"                            message gets its own Message-ID)\n"
 		"  --split-literal           APPEND with a synchronizing literal, its CRLF in a\n"
 		"                            separate write, Nagle on (as imaplib; default LITERAL+)\n"
 		"  --wake --wake-rounds N    idle: one extra client APPENDs, measure EXISTS latency\n"
@@ -1643,7 +1679,7 @@ static void options_parse(int argc, char **argv)
 	enum { O_TLS = 256, O_USERS, O_MAILBOX, O_MAILFILE, O_FILLN, O_FILLB, O_DLCHUNK, O_WAKE,
 	       O_WAKER, O_WGAP, O_WTMO, O_SS, O_SF, O_SB, O_SRC, O_RAMP, O_JSON, O_ASIZE, O_SETUP,
 	       O_SPLIT, O_IMT_SIZE,
-	       O_RESUME /* tls */ };
+	       O_RESUME /* tls */, O_SAME_MSG };
 	static const struct option lo[] = {
 		{ "tls", 1, 0, O_TLS }, { "users", 1, 0, O_USERS }, { "mailbox", 1, 0, O_MAILBOX },
 		{ "mail-file", 1, 0, O_MAILFILE }, { "fill-per-user", 1, 0, O_FILLN },
@@ -1657,6 +1693,7 @@ static void options_parse(int argc, char **argv)
 		{ "help", 0, 0, 'H' },
 		{ "imaptest-size", 1, 0, O_IMT_SIZE },
 		{ "resume", 0, 0, O_RESUME }, /* tls */
+		{ "same-message", 0, 0, O_SAME_MSG },
 		{ 0, 0, 0, 0 }
 	};
 	int ch;
@@ -1723,6 +1760,7 @@ static void options_parse(int argc, char **argv)
 		case O_SPLIT: opt.split_literal = true; break;
 		case O_IMT_SIZE: opt.imaptest_size = atoi(optarg); break;
 		case O_RESUME: opt.resume = true; break; /* tls */
+		case O_SAME_MSG: opt.same_message = true; break;
 		case 'H': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1871,6 +1909,8 @@ int main(int argc, char **argv)
 	if (opt.mail_file)
 		load_mail_file(opt.mail_file);
 	build_append_msg();
+	/* Unique across runs against the same store too. */
+	atomic_store(&append_seq, (uint_fast64_t)now_us() << 8);
 
 	ssl_ctx = SSL_CTX_new(TLS_client_method());
 	if (!ssl_ctx)
