@@ -823,6 +823,7 @@ void store_snap_sweep(uint64_t idle_ms);
 struct store_snap_stats {
 	uint64_t hits, misses, built, dropped;
 	size_t count, bytes;
+	uint64_t updates;        /* snapd: snapshots brought up to date from a delta */
 };
 void store_snap_stats(struct store_snap_stats *out);
 /* ---- idle (issue #14) ---- */
