@@ -86,6 +86,7 @@ static void kws_tidy(struct store_flag_list *l)
 		free(to);
 		return;
 	}
+	to[0] = 0; /* none stays none */
 	size_t k = 1;
 	for (size_t i = 1; i < l->nkws; i++) {
 		if (to[i]) {
