@@ -271,12 +271,14 @@ static enum snap_found snap_lookup(const char *owner, int64_t mailbox,
 		found = SNAP_HIT;
 		g.st.hits++;
 	} else {
-		if (sn && sn->ver.uidvalidity == ver->uidvalidity && !ver_newer(&sn->ver, ver)) {
+		/* Even one newer than ver (another thread's update since ver
+		 * was read) is a base: snap_read starts from its modseq. */
+		if (sn && sn->ver.uidvalidity == ver->uidvalidity) {
 			sn->users++;
 			sn->used_ms = now;
 			*base = sn;
 			found = SNAP_BASE;
-		} else if (sn) { /* another UIDVALIDITY: never used again */
+		} else if (sn && ver_newer(ver, &sn->ver)) { /* an older UIDVALIDITY */
 			snap_drop_at(at);
 		}
 		g.st.misses++;

@@ -15,6 +15,7 @@ takes the snapshot path. One server for the file; nothing is timed.
 import os
 import re
 import sqlite3
+import threading
 import urllib.request
 
 import pytest
@@ -279,6 +280,41 @@ def test_delta_pruned_history_reads_all(srv, box):
     ref = check_fresh(srv, box)
     assert gone not in {m[0] for m in ref["msgs"]}
     assert snap_metric(srv, "updates") == ups
+
+
+def test_concurrent_updates(srv, box):
+    """Sessions EXAMINE while another changes the mailbox: snapshots are
+    updated from one another's versions on several pool threads; once
+    quiet, the one kept is the index's listing. Bounded: 3 readers x 15
+    EXAMINEs, 15 rounds of changes."""
+    check_fresh(srv, box)
+    errors = []
+
+    def reader():
+        try:
+            c = Conn(srv, srv.user)
+            for _ in range(15):
+                c.ok("EXAMINE %s" % box)
+            c.close()
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    w = Conn(srv, srv.user)
+    w.ok("SELECT %s" % box)
+    for i in range(15):
+        msgs = reference(srv, box)["msgs"]
+        w.ok("UID STORE %d +FLAGS.SILENT (Conc%d)" % (msgs[(i * 13) % len(msgs)][0], i % 4))
+        if i % 5 == 4:
+            w.ok("UID STORE %d +FLAGS.SILENT (\\Deleted)" % msgs[i][0])
+            w.ok("UID EXPUNGE %d" % msgs[i][0])
+    w.close()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    check_fresh(srv, box)
 
 
 def test_recreated_mailbox(srv):
