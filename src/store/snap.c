@@ -180,23 +180,8 @@ static bool ver_newer(const struct store_mbox_version *a, const struct store_mbo
 static void list_copy_range(const struct store_flag_list *from, uint32_t min_uid,
 			    uint32_t max_uid, bool keywords, struct store_flag_list *out)
 {
-	size_t lo = 0, hi = from->n;
-	while (lo < hi) { /* first uid >= min_uid */
-		size_t mid = lo + (hi - lo) / 2;
-		if (from->uids[mid] < min_uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	size_t end = lo;
-	hi = from->n;
-	while (end < hi) { /* first uid > max_uid */
-		size_t mid = end + (hi - end) / 2;
-		if (from->uids[mid] <= max_uid)
-			end = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = snap_uid_bound(from->uids, 0, from->n, min_uid);
+	size_t end = snap_uid_bound(from->uids, lo, from->n, (uint64_t)max_uid + 1);
 	size_t n = end - lo, alloc = n ? n : 1;
 	out->n = n;
 	out->uids = xmalloc(alloc * sizeof(*out->uids));

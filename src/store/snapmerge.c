@@ -102,8 +102,7 @@ static void kws_tidy(struct store_flag_list *l)
 	free(to);
 }
 
-/* First index in v[lo..hi) whose value is >= x. */
-static size_t uid_lower_bound(const uint32_t *v, size_t lo, size_t hi, uint32_t x)
+size_t snap_uid_bound(const uint32_t *v, size_t lo, size_t hi, uint64_t x)
 {
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -145,7 +144,7 @@ void snap_merge(const struct store_flag_list *old, const struct store_flag_list 
 		if (b < nexp && exp[b] < next)
 			next = exp[b];
 		size_t j = next == UINT64_MAX ? old->n
-					      : uid_lower_bound(old->uids, i, old->n, (uint32_t)next);
+					      : snap_uid_bound(old->uids, i, old->n, next);
 		rows_copy(out, old, i, j - i);
 		i = j;
 		if (next == UINT64_MAX)
