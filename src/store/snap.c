@@ -397,11 +397,13 @@ int store_msg_flags_snap(struct store_user *u, int64_t mailbox_id, const char *r
 		if ((r = snap_current(u, mailbox_id, base, keywords ? 0 : min_messages, &rd)) !=
 		    STORE_OK)
 			return r;
-		if (rd.list.n >= min_messages && rd.list.kw) {
+		bool keep = rd.list.n >= min_messages && rd.list.kw;
+		if (!keep && base)
+			snap_forget(owner, mailbox_id, &rd.ver);
+		if (keep) {
 			list_copy_range(&rd.list, min_uid, max_uid, keywords, out);
 			snap_keep(owner, mailbox_id, &rd.ver, &rd.list);
 		} else if (whole) { /* not kept: the listing read is the answer */
-			snap_forget(owner, mailbox_id, &rd.ver);
 			*out = rd.list;
 			memset(&rd.list, 0, sizeof(rd.list));
 			if (!keywords)
