@@ -92,6 +92,7 @@ static double snap_metric(void *arg)
 	switch ((uintptr_t)arg) {
 	case 0: return (double)st.bytes;
 	case 1: return (double)st.hits;
+	case 3: return (double)st.updates; /* snapd */
 	default: return (double)st.misses;
 	}
 }
@@ -107,6 +108,10 @@ static void serve_snap_metrics(void)
 	prom_gauge_fn("rampart_store_snapshot_misses",
 		      "Snapshot lookups that read the index (none, or stale) since start.",
 		      snap_metric, (void *)2);
+	/* snapd (issue #14) */
+	prom_gauge_fn("rampart_store_snapshot_updates",
+		      "Stale snapshots brought up to date from what changed since start.",
+		      snap_metric, (void *)3);
 }
 
 /* metrics: the label values only the composition root can gather (the

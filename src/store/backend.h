@@ -34,6 +34,23 @@ struct store_user {
 /* One backend. Every member is required. Names arrive normalised; a
  * mailbox that does not exist is STORE_ENOENT. The semantics of each
  * member are those of the public function of the same name in store.h. */
+/* snapd (issue #14): the answer of snap_read, all read in one
+ * transaction. With since > 0, the same uidvalidity as the mailbox's,
+ * since at most its highestmodseq and the expunge history complete after
+ * since (floor <= since): a delta, the rows whose modseq is above since
+ * (with keywords) and the UIDs expunged after since (which may name UIDs
+ * expunged earlier, never one that exists). Otherwise the whole listing
+ * (full), with keywords unless kw_min > 0 and the mailbox's UIDNEXT says
+ * it holds fewer than kw_min messages. Free with store_snap_read_free. */
+struct store_snap_read {
+	struct store_mbox_version ver;  /* the mailbox's, in the same transaction */
+	bool full;
+	struct store_flag_list list;
+	uint32_t *expunged;             /* ascending; delta only */
+	size_t nexpunged;
+};
+void store_snap_read_free(struct store_snap_read *rd);
+
 struct store_backend {
 	const char *name;
 	/* Process set-up after the front created mail_root; may be NULL. */
@@ -204,6 +221,11 @@ struct store_backend {
 	/* idle (issue #14): closes unused cached handles idle for idle_ms or
 	 * more; returns how many. May be NULL (nothing cached). */
 	unsigned (*cache_trim)(unsigned idle_ms);
+	/* snapd (issue #14): what brings a snapshot up to date (struct
+	 * store_snap_read), read in one transaction. May be NULL (the front
+	 * reads whole listings with msg_flags). */
+	int (*snap_read)(struct store_user *u, int64_t mailbox_id, uint32_t uidvalidity,
+			 uint64_t since, uint32_t kw_min, struct store_snap_read *out);
 };
 
 /* snap (issue #14): a reader's private \Seen laid over a listing

@@ -25,9 +25,21 @@
  * unused for [store] snapshot_idle_s is dropped at the next access or
  * sweep, so an idle user holds none for long. The table is small (one
  * entry per big mailbox in use) and guarded by one mutex, held for the
- * lookup and the copy only, never while SQLite reads. */
+ * lookup and the copy only, never while SQLite reads.
+ *
+ * snapd: a snapshot that is no longer current is not thrown away but
+ * brought up to date. The backend reads, in one transaction, the version
+ * and what changed since the snapshot's highestmodseq (snap_read: rows
+ * with a higher modseq and the UIDs expunged since, the QRESYNC history),
+ * and snapmerge.c lays that over a copy of the old listing. Anything
+ * doubtful (another UIDVALIDITY, pruned history) reads the whole listing.
+ * So the first SELECT after another session's STORE costs the copy plus
+ * the changed rows instead of a read of every row. A snapshot being
+ * merged from is counted (users) and freed by its last user if dropped
+ * meanwhile; of two listings of one mailbox the newer version is kept. */
 #include "store/backend.h"
 #include "store/blob.h"
+#include "store/snapmerge.h"
 #include "core/util.h"
 
 #include <pthread.h>
@@ -41,6 +53,8 @@ struct snap {
 	struct store_flag_list l;        /* the whole mailbox, with keywords */
 	size_t bytes;
 	uint64_t used_ms;
+	unsigned users;                  /* threads merging from it, unlocked */
+	bool gone;                       /* dropped while in use: its last user frees it */
 };
 
 static struct {
@@ -78,13 +92,26 @@ static void snap_free(struct snap *sn)
 	free(sn);
 }
 
-/* Removes entry i (lock held). */
+/* Removes entry i (lock held); freed now unless a merge still reads it. */
 static void snap_drop_at(size_t i)
 {
 	g.bytes -= g.v[i]->bytes;
-	snap_free(g.v[i]);
+	if (g.v[i]->users)
+		g.v[i]->gone = true;
+	else
+		snap_free(g.v[i]);
 	g.v[i] = g.v[--g.n];
 	g.st.dropped++;
+}
+
+/* A merge is done with sn (taken by snap_lookup). */
+static void snap_release(struct snap *sn)
+{
+	pthread_mutex_lock(&g.lock);
+	bool last = --sn->users == 0 && sn->gone;
+	pthread_mutex_unlock(&g.lock);
+	if (last)
+		snap_free(sn);
 }
 
 /* Drops the entries unused since `before` (lock held). */
@@ -137,28 +164,24 @@ static bool ver_eq(const struct store_mbox_version *a, const struct store_mbox_v
 	       a->highestmodseq == b->highestmodseq;
 }
 
+/* Is a a later version of the mailbox than b? UIDVALIDITY only grows
+ * (invariant 3), and within one HIGHESTMODSEQ and UIDNEXT only grow. */
+static bool ver_newer(const struct store_mbox_version *a, const struct store_mbox_version *b)
+{
+	if (a->uidvalidity != b->uidvalidity)
+		return a->uidvalidity > b->uidvalidity;
+	if (a->highestmodseq != b->highestmodseq)
+		return a->highestmodseq > b->highestmodseq;
+	return a->uidnext > b->uidnext;
+}
+
 /* The rows of `from` with min_uid <= uid <= max_uid, copied into out
  * (empty arrays allocated, as the backend's msg_flags answers). */
 static void list_copy_range(const struct store_flag_list *from, uint32_t min_uid,
 			    uint32_t max_uid, bool keywords, struct store_flag_list *out)
 {
-	size_t lo = 0, hi = from->n;
-	while (lo < hi) { /* first uid >= min_uid */
-		size_t mid = lo + (hi - lo) / 2;
-		if (from->uids[mid] < min_uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	size_t end = lo;
-	hi = from->n;
-	while (end < hi) { /* first uid > max_uid */
-		size_t mid = end + (hi - end) / 2;
-		if (from->uids[mid] <= max_uid)
-			end = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = snap_uid_bound(from->uids, 0, from->n, min_uid);
+	size_t end = snap_uid_bound(from->uids, lo, from->n, (uint64_t)max_uid + 1);
 	size_t n = end - lo, alloc = n ? n : 1;
 	out->n = n;
 	out->uids = xmalloc(alloc * sizeof(*out->uids));
@@ -183,13 +206,45 @@ static void list_copy_range(const struct store_flag_list *from, uint32_t min_uid
 	memcpy(out->kw, from->kw + lo, n * sizeof(*out->kw));
 }
 
-/* Copies the range from a current snapshot: true on a hit. */
-static bool snap_lookup(const char *owner, int64_t mailbox, const struct store_mbox_version *ver,
-			uint32_t min_uid, uint32_t max_uid, bool keywords,
-			struct store_flag_list *out)
+/* Drops the keywords of a listing read with them (a caller that did not
+ * ask gets kw NULL and nkws 1, as the backend answers). */
+static void list_drop_keywords(struct store_flag_list *l)
+{
+	for (size_t i = 1; i < l->nkws; i++)
+		free(l->kws[i]);
+	l->nkws = 1;
+	free(l->kw);
+	l->kw = NULL;
+}
+
+enum snap_found {
+	SNAP_NONE,               /* nothing usable: read the listing */
+	SNAP_HIT,                /* out holds the range */
+	SNAP_BASE,               /* *base (taken) can be brought up to date */
+};
+
+/* Is there a snapshot of the mailbox at all? (Then its version is worth
+ * reading; a small mailbox never has one and skips that statement.) */
+static bool snap_present(const char *owner, int64_t mailbox)
+{
+	size_t at;
+	pthread_mutex_lock(&g.lock);
+	bool there = snap_find(owner, mailbox, &at) != NULL;
+	if (!there)
+		g.st.misses++;
+	pthread_mutex_unlock(&g.lock);
+	return there;
+}
+
+/* Copies the range from a current snapshot (a hit), or takes a stale one
+ * of the same UIDVALIDITY as the base of an update. */
+static enum snap_found snap_lookup(const char *owner, int64_t mailbox,
+				   const struct store_mbox_version *ver, uint32_t min_uid,
+				   uint32_t max_uid, bool keywords, struct store_flag_list *out,
+				   struct snap **base)
 {
 	uint64_t now = now_ms();
-	bool hit = false;
+	enum snap_found found = SNAP_NONE;
 	size_t at;
 	pthread_mutex_lock(&g.lock);
 	if (g.idle_ms && now > g.idle_ms)
@@ -198,28 +253,32 @@ static bool snap_lookup(const char *owner, int64_t mailbox, const struct store_m
 	if (sn && ver_eq(&sn->ver, ver)) {
 		list_copy_range(&sn->l, min_uid, max_uid, keywords, out);
 		sn->used_ms = now;
-		hit = true;
+		found = SNAP_HIT;
 		g.st.hits++;
 	} else {
-		if (sn) /* stale: never used again */
+		/* Even one newer than ver (another thread's update since ver
+		 * was read) is a base: snap_read starts from its modseq. */
+		if (sn && sn->ver.uidvalidity == ver->uidvalidity) {
+			sn->users++;
+			sn->used_ms = now;
+			*base = sn;
+			found = SNAP_BASE;
+		} else if (sn && ver_newer(ver, &sn->ver)) { /* an older UIDVALIDITY */
 			snap_drop_at(at);
+		}
 		g.st.misses++;
 	}
 	pthread_mutex_unlock(&g.lock);
-	return hit;
+	return found;
 }
 
-/* Keeps the whole listing l (taken, unless too small) stamped ver, within the budget:
+/* Keeps the whole listing l (taken) stamped ver, within the budget:
  * least recently used snapshots go first; one too big for the budget
- * is not kept. */
+ * is not kept, nor one older than the mailbox's snapshot already kept
+ * (another thread's read of a later version). */
 static void snap_keep(const char *owner, int64_t mailbox, const struct store_mbox_version *ver,
 		      struct store_flag_list *l)
 {
-	pthread_mutex_lock(&g.lock);
-	bool small = l->n < g.min_messages;
-	pthread_mutex_unlock(&g.lock);
-	if (small)
-		return;
 	struct snap *sn = xcalloc(1, sizeof(*sn));
 	sn->l = *l;
 	memset(l, 0, sizeof(*l));
@@ -230,7 +289,13 @@ static void snap_keep(const char *owner, int64_t mailbox, const struct store_mbo
 	pthread_mutex_lock(&g.lock);
 	size_t at;
 	struct snap *old = snap_find(owner, mailbox, &at);
-	if (old) /* another thread's listing of the same or an older version */
+	if (old && !ver_newer(ver, &old->ver)) { /* the same or a later version is there */
+		old->used_ms = sn->used_ms;
+		pthread_mutex_unlock(&g.lock);
+		snap_free(sn);
+		return;
+	}
+	if (old)
 		snap_drop_at(at);
 	while (g.n && sn->bytes <= g.max_bytes && g.bytes + sn->bytes > g.max_bytes) {
 		size_t lru = 0;
@@ -252,12 +317,56 @@ static void snap_keep(const char *owner, int64_t mailbox, const struct store_mbo
 	pthread_mutex_unlock(&g.lock);
 }
 
-static bool snap_enabled(void)
+/* Drops the mailbox's snapshot older than ver (it shrank below
+ * snapshot_min_messages: not kept, nor worth updating again). */
+static void snap_forget(const char *owner, int64_t mailbox, const struct store_mbox_version *ver)
+{
+	size_t at;
+	pthread_mutex_lock(&g.lock);
+	struct snap *sn = snap_find(owner, mailbox, &at);
+	if (sn && ver_newer(ver, &sn->ver))
+		snap_drop_at(at);
+	pthread_mutex_unlock(&g.lock);
+}
+
+/* [store] snapshot_max_mb > 0, and snapshot_min_messages. */
+static bool snap_enabled(uint32_t *min_messages)
 {
 	pthread_mutex_lock(&g.lock);
 	bool on = g.max_bytes > 0;
+	*min_messages = g.min_messages;
 	pthread_mutex_unlock(&g.lock);
 	return on;
+}
+
+/* The whole listing now, with rd->ver its version: base (taken, released
+ * here; NULL: none) brought up to date, or read. kw_min as snap_read. */
+static int snap_current(struct store_user *u, int64_t mailbox_id, struct snap *base,
+			uint32_t kw_min, struct store_snap_read *rd)
+{
+	int r = u->be->snap_read(u, mailbox_id, base ? base->ver.uidvalidity : 0,
+				 base ? base->ver.highestmodseq : 0, kw_min, rd);
+	if (r == STORE_OK && !rd->full) {
+		struct store_flag_list merged;
+		snap_merge(&base->l, &rd->list, rd->expunged, rd->nexpunged, &merged);
+		store_flag_list_free(&rd->list);
+		rd->list = merged;
+		rd->full = true;
+		pthread_mutex_lock(&g.lock);
+		g.st.updates++;
+		pthread_mutex_unlock(&g.lock);
+	}
+	if (base)
+		snap_release(base);
+	return r;
+}
+
+void store_snap_read_free(struct store_snap_read *rd)
+{
+	store_flag_list_free(&rd->list);
+	free(rd->expunged);
+	rd->expunged = NULL;
+	rd->nexpunged = 0;
 }
 
 int store_msg_flags_snap(struct store_user *u, int64_t mailbox_id, const char *reader,
@@ -267,27 +376,42 @@ int store_msg_flags_snap(struct store_user *u, int64_t mailbox_id, const char *r
 	memset(out, 0, sizeof(*out));
 	if (!u || min_uid > max_uid)
 		return STORE_EINVAL;
-	if (!u->blobs || !snap_enabled())
+	uint32_t min_messages;
+	if (!u->blobs || !u->be->snap_read || !snap_enabled(&min_messages))
 		return store_msg_flags_as(u, mailbox_id, reader, min_uid, max_uid, keywords, out);
 	const char *owner = store_blobs_dir(u->blobs);
-	struct store_mbox_version ver;
-	int r = u->be->mailbox_version(u, mailbox_id, &ver);
-	if (r != STORE_OK)
-		return r;
-	if (!snap_lookup(owner, mailbox_id, &ver, min_uid, max_uid, keywords, out)) {
-		if (min_uid != 1 || max_uid != UINT32_MAX)
-			return store_msg_flags_as(u, mailbox_id, reader, min_uid, max_uid, keywords,
-						  out);
-		struct store_flag_list whole;
-		memset(&whole, 0, sizeof(whole));
-		r = u->be->msg_flags(u, mailbox_id, 1, UINT32_MAX, true, &whole);
-		if (r != STORE_OK) {
-			store_flag_list_free(&whole);
+	bool whole = min_uid == 1 && max_uid == UINT32_MAX;
+	struct snap *base = NULL;
+	enum snap_found found = SNAP_NONE;
+	int r;
+	if (snap_present(owner, mailbox_id)) {
+		struct store_mbox_version ver;
+		if ((r = u->be->mailbox_version(u, mailbox_id, &ver)) != STORE_OK)
 			return r;
+		found = snap_lookup(owner, mailbox_id, &ver, min_uid, max_uid, keywords, out, &base);
+	}
+	if (found == SNAP_NONE && !whole)
+		return store_msg_flags_as(u, mailbox_id, reader, min_uid, max_uid, keywords, out);
+	if (found != SNAP_HIT) {
+		struct store_snap_read rd;
+		if ((r = snap_current(u, mailbox_id, base, keywords ? 0 : min_messages, &rd)) !=
+		    STORE_OK)
+			return r;
+		bool keep = rd.list.n >= min_messages && rd.list.kw;
+		if (!keep && base)
+			snap_forget(owner, mailbox_id, &rd.ver);
+		if (keep) {
+			list_copy_range(&rd.list, min_uid, max_uid, keywords, out);
+			snap_keep(owner, mailbox_id, &rd.ver, &rd.list);
+		} else if (whole) { /* not kept: the listing read is the answer */
+			*out = rd.list;
+			memset(&rd.list, 0, sizeof(rd.list));
+			if (!keywords)
+				list_drop_keywords(out);
+		} else {
+			list_copy_range(&rd.list, min_uid, max_uid, keywords, out);
 		}
-		list_copy_range(&whole, 1, UINT32_MAX, keywords, out);
-		snap_keep(owner, mailbox_id, &ver, &whole);
-		store_flag_list_free(&whole);
+		store_snap_read_free(&rd);
 	}
 	r = store_flag_list_reader(u, mailbox_id, reader, out);
 	if (r != STORE_OK)

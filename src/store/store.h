@@ -810,7 +810,9 @@ struct store_mbox_version {
 /* store_msg_flags_as, answered from the mailbox's snapshot when it is
  * current. When it is not, a request for the whole mailbox (min_uid 1,
  * max_uid UINT32_MAX) reads the listing once and keeps it, any other
- * reads the range. */
+ * reads the range. snapd: a stale snapshot of the same UIDVALIDITY is
+ * brought up to date from what changed since (backend snap_read) and
+ * kept, for any range. */
 int store_msg_flags_snap(struct store_user *u, int64_t mailbox_id, const char *reader,
 			 uint32_t min_uid, uint32_t max_uid, bool keywords,
 			 struct store_flag_list *out);
@@ -823,6 +825,7 @@ void store_snap_sweep(uint64_t idle_ms);
 struct store_snap_stats {
 	uint64_t hits, misses, built, dropped;
 	size_t count, bytes;
+	uint64_t updates;        /* snapd: snapshots brought up to date from a delta */
 };
 void store_snap_stats(struct store_snap_stats *out);
 /* ---- idle (issue #14) ---- */

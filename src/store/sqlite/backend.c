@@ -83,4 +83,6 @@ const struct store_backend store_sqlite_backend = {
 	.mailbox_version = sqlite_mailbox_version,
 	/* idle (issue #14) */
 	.cache_trim = sqlite_cache_trim,
+	/* snapd (issue #14) */
+	.snap_read = sqlite_snap_read,
 };

@@ -77,16 +77,9 @@ static void rows_grow(struct store_flag_list *out, size_t *cap, bool keywords)
 	*cap = c;
 }
 
-int sqlite_msg_flags(struct store_user *base, int64_t mailbox_id, uint32_t min_uid, uint32_t max_uid,
-		     bool keywords, struct store_flag_list *out)
+int sqlite_flag_rows(struct sqlite_user *u, sqlite3_stmt *st, bool keywords,
+		     struct store_flag_list *out)
 {
-	struct sqlite_user *u = sqlite_user_of(base);
-	sqlite3_stmt *st = sqlite_stmt(u, keywords ? STMT_MSG_FLAGS_KW : STMT_MSG_FLAGS);
-	if (!st)
-		return STORE_EIO;
-	sqlite3_bind_int64(st, 1, mailbox_id);
-	sqlite3_bind_int64(st, 2, min_uid);
-	sqlite3_bind_int64(st, 3, max_uid);
 	struct kw_table t = { 0 };
 	size_t cap = 0;
 	rows_grow(out, &cap, keywords);
@@ -111,8 +104,22 @@ int sqlite_msg_flags(struct store_user *base, int64_t mailbox_id, uint32_t min_u
 	}
 	sqlite_stmt_done(st);
 	free(t.slot);
-	if (rc != SQLITE_DONE)
-		return sqlite_db_error(u, "msg_flags");
+	return rc == SQLITE_DONE ? STORE_OK : sqlite_db_error(u, "msg_flags");
+}
+
+int sqlite_msg_flags(struct store_user *base, int64_t mailbox_id, uint32_t min_uid, uint32_t max_uid,
+		     bool keywords, struct store_flag_list *out)
+{
+	struct sqlite_user *u = sqlite_user_of(base);
+	sqlite3_stmt *st = sqlite_stmt(u, keywords ? STMT_MSG_FLAGS_KW : STMT_MSG_FLAGS);
+	if (!st)
+		return STORE_EIO;
+	sqlite3_bind_int64(st, 1, mailbox_id);
+	sqlite3_bind_int64(st, 2, min_uid);
+	sqlite3_bind_int64(st, 3, max_uid);
+	int r = sqlite_flag_rows(u, st, keywords, out);
+	if (r != STORE_OK)
+		return r;
 	if (out->n == 0) {
 		/* Only an empty answer asks whether the mailbox exists. */
 		struct store_mbox_row row;

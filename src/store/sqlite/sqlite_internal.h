@@ -189,7 +189,11 @@
 			"WHERE mailbox_id=?1 AND uid>=?2 AND uid<=?3 ORDER BY uid")               \
 	/* durable (issue #14): the commit kind of a transaction (db.c, sync.c) */                \
 	X(SYNC_NORMAL, "PRAGMA synchronous=NORMAL")                                               \
-	X(SYNC_FULL, "PRAGMA synchronous=FULL")
+	X(SYNC_FULL, "PRAGMA synchronous=FULL")                                                   \
+	/* snapd (issue #14): a snapshot's delta, the rows changed since (snapread.c) */          \
+	X(SNAP_CHANGED, "SELECT uid,flags,modseq,keywords FROM messages "                         \
+			"INDEXED BY messages_modseq WHERE mailbox_id=?1 AND modseq>?2 "           \
+			"ORDER BY uid")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -507,5 +511,13 @@ int sqlite_msg_flags(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
 /* ---- mboxver.c (snap, issue #14): a mailbox's listing version ---- */
 int sqlite_mailbox_version(struct store_user *u, int64_t mailbox_id,
 			   struct store_mbox_version *out);
+
+/* ---- snapd (issue #14): snapshot reads (snapread.c) ---- */
+/* Steps st (bound, columns uid, flags, modseq[, keywords]) into out: rows
+ * appended, keyword lists interned (msgflags.c). */
+int sqlite_flag_rows(struct sqlite_user *u, sqlite3_stmt *st, bool keywords,
+		     struct store_flag_list *out);
+int sqlite_snap_read(struct store_user *u, int64_t mailbox_id, uint32_t uidvalidity,
+		     uint64_t since, uint32_t kw_min, struct store_snap_read *out);
 
 #endif
