@@ -203,10 +203,10 @@ def blob_path(server, uid, mailbox="INBOX"):
     return os.path.join(d, "blobs", b[:2], b[2:])
 
 
-def strace_attach(pid, out):
+def strace_attach(pid, out, trace="fsync,fdatasync"):
     """strace -f on every thread of pid, timestamps and paths; returns once
-    attached (bounded wait)."""
-    p = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-y", "-e", "trace=fsync,fdatasync",
+    attached (bounded wait). Also used by test_session_syscalls.py."""
+    p = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-y", "-e", "trace=" + trace,
                           "-p", str(pid), "-o", out], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     deadline = time.time() + 10

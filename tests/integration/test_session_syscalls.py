@@ -13,12 +13,12 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 
 import pytest
 
 from rampart_harness import Raw, Server
+from test_durability import strace_attach
 
 N = 40
 
@@ -30,27 +30,6 @@ def srv():
     s.close()
 
 
-def strace_attach(pid, out):
-    """strace -f on every thread of pid (bounded wait until attached)."""
-    p = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=epoll_ctl", "-p", str(pid),
-                          "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        tids = os.listdir("/proc/%d/task" % pid)
-        traced = 0
-        for t in tids:
-            try:
-                with open("/proc/%d/task/%s/status" % (pid, t)) as f:
-                    traced += "TracerPid:\t0\n" not in f.read()
-            except OSError:
-                pass
-        if tids and traced == len(tids):
-            return p
-        time.sleep(0.02)
-    p.kill()
-    raise AssertionError("strace did not attach")
-
-
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
 def test_pool_commands_cost_no_epoll_ctl_pair(srv):
     c = srv.imap_tls()
@@ -58,7 +37,7 @@ def test_pool_commands_cost_no_epoll_ctl_pair(srv):
     c.select("INBOX")
     c.uid("STORE", "1", "+FLAGS", r"(\Seen)")  # the handles and events warm
     out = os.path.join(srv.dir, "epoll.strace")
-    st = strace_attach(srv.proc.pid, out)
+    st = strace_attach(srv.proc.pid, out, "epoll_ctl")
     try:
         for i in range(N):
             typ, _ = c.uid("STORE", "1", "+FLAGS" if i % 2 else "-FLAGS", r"(\Flagged)")
