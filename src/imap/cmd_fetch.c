@@ -64,7 +64,22 @@ struct fetch_state {
 	/* alloc: one response line and one section, reused from message to
 	 * message rather than allocated for each. */
 	struct strbuf line, tmp;
+	/* sessx: the files of expunged messages go a little after their
+	 * EXPUNGE's answer (store/sqlite/sync.c). Once a file was gone, or
+	 * the mailbox changed while this FETCH waited for output room, it
+	 * re-reads which UIDs of the set remain, a window at a time, so
+	 * everything one EXPUNGE removed is left out together rather than
+	 * one file at a time as they are unlinked. */
+	bool recheck;                /* alive[] decides for UIDs <= alive_hi */
+	uint32_t *alive;             /* ascending */
+	size_t nalive, apos;
+	uint32_t alive_hi;
+	bool ver_set;                /* ver: the mailbox when the FETCH paused */
+	struct store_mbox_version ver;
 };
+
+/* UIDs re-read at a time by fetch_recheck(). */
+#define FETCH_RECHECK_MAX 4096
 
 static void fetch_state_free(struct fetch_state *st)
 {
@@ -77,6 +92,7 @@ static void fetch_state_free(struct fetch_state *st)
 	seqset_free(&st->uidset);
 	free(st->vanished);
 	free(st->present);
+	free(st->alive);
 	strbuf_free(&st->line);
 	strbuf_free(&st->tmp);
 	free(st);
@@ -654,6 +670,67 @@ static void fetch_fail(struct imap_session *s, struct fetch_state *st, int err)
 	fetch_finish(s, st, FETCH_MSG_STORE_ERR);
 }
 
+/* Which UIDs of the set from st->uids[from] on (a window of them) the
+ * mailbox still holds. On a store error the FETCH goes on as before:
+ * files that are gone are still left out one by one. */
+static void fetch_recheck(struct imap_session *s, struct fetch_state *st, size_t from)
+{
+	st->recheck = false;
+	st->nalive = st->apos = 0;
+	struct store_user *u = sess_store(s);
+	if (!u || from >= st->n)
+		return;
+	size_t end = st->n - from > FETCH_RECHECK_MAX ? from + FETCH_RECHECK_MAX : st->n;
+	struct store_flag_list l;
+	if (store_msg_flags_as(u, s->view.id, NULL, st->uids[from], st->uids[end - 1], false,
+			       &l) != STORE_OK)
+		return;
+	free(st->alive);
+	st->alive = l.uids;
+	st->nalive = l.n;
+	l.uids = NULL;
+	store_flag_list_free(&l);
+	st->alive_hi = st->uids[end - 1];
+	st->recheck = true;
+}
+
+/* False when uid is known to be expunged (fetch_recheck). */
+static bool fetch_alive(struct imap_session *s, struct fetch_state *st, uint32_t uid)
+{
+	if (!st->recheck)
+		return true;
+	if (uid > st->alive_hi) {
+		/* The next window (uid is st->uids[st->pos - 1]): one
+		 * expunge may span more of the set. */
+		fetch_recheck(s, st, st->pos - 1);
+		if (!st->recheck)
+			return true;
+	}
+	while (st->apos < st->nalive && st->alive[st->apos] < uid)
+		st->apos++;
+	return st->apos < st->nalive && st->alive[st->apos] == uid;
+}
+
+/* Pausing for output room: remembers the mailbox's version, so that the
+ * resume can tell whether someone changed it meanwhile. */
+static void fetch_note_version(struct imap_session *s, struct fetch_state *st)
+{
+	struct store_user *u = sess_store(s);
+	st->ver_set = u && store_mailbox_version(u, s->view.id, &st->ver) == STORE_OK;
+}
+
+static void fetch_check_version(struct imap_session *s, struct fetch_state *st)
+{
+	struct store_user *u = sess_store(s);
+	struct store_mbox_version v;
+	if (!st->ver_set || !u || store_mailbox_version(u, s->view.id, &v) != STORE_OK)
+		return;
+	if (v.uidvalidity != st->ver.uidvalidity || v.uidnext != st->ver.uidnext ||
+	    v.highestmodseq != st->ver.highestmodseq)
+		fetch_recheck(s, st, st->pos);
+	st->ver_set = false;
+}
+
 static void fetch_resume(struct imap_cmd *cmd);
 
 /* Writes messages from st->pos on; pauses when the output is full. */
@@ -673,7 +750,8 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 			st->mpos++;
 		/* Expunged by another session before the listing: RFC 9051
 		 * allows leaving it out. */
-		if (st->mpos >= st->nmsgs || st->msgs[st->mpos].uid != uid) {
+		if (st->mpos >= st->nmsgs || st->msgs[st->mpos].uid != uid ||
+		    !fetch_alive(s, st, uid)) {
 			st->gone++;
 			continue;
 		}
@@ -682,8 +760,10 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 		enum fetch_msg r = fetch_message(s, st, &st->msgs[st->mpos], seen_set);
 		alert_download_add(s->user, s->peer, s->written - written, now_ms());
 		if (r == FETCH_MSG_GONE) {
-			/* ... or after it, while we were sending others. */
+			/* ... or after it, while we were sending others: the
+			 * others its EXPUNGE removed go with it. */
 			st->gone++;
+			fetch_recheck(s, st, st->pos);
 		} else if (r != FETCH_MSG_SENT) {
 			fetch_finish(s, st, r);
 			return;
@@ -691,6 +771,7 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 		if (st->pos < st->n && sess_output_full(s)) {
 			s->cmd->state = st;
 			s->cmd->cancel = fetch_cancel;
+			fetch_note_version(s, st);
 			sess_wait_output(s->cmd, fetch_resume);
 			return;
 		}
@@ -700,6 +781,7 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 
 static void fetch_resume(struct imap_cmd *cmd)
 {
+	fetch_check_version(cmd->s, cmd->state);
 	fetch_run(cmd->s, cmd->state);
 }
 

@@ -48,7 +48,6 @@ struct conn {
 	bool proxy_sniff;            /* proxy_from listener: first bytes not looked at yet */
 	struct event *resume_ev;     /* processes input that arrived while paused */
 	struct tls_hello hello;      /* what the client offered, for a failed handshake's log */
-	struct event *hup_ev;        /* while paused: the client hung up (EV_CLOSED) */
 	struct conn *prev, *next;    /* worker's list of connections */
 	struct compress *z;          /* COMPRESS=DEFLATE active (net/compress.c) */
 	size_t m_listener;           /* metrics: the listener's index */
@@ -61,6 +60,11 @@ struct conn {
 #define CONN_INFLATE_CAP (256 * 1024)
 #define CONN_INFLATE_PASSES 4
 
+/* Input read ahead of the protocol at most (the read high watermark):
+ * what a client that pipelines, or sends while its command runs, can make
+ * the server hold. */
+#define CONN_READ_MAX (256 * 1024)
+
 void conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -68,8 +72,6 @@ void conn_free(struct conn *c)
 		c->ops->free(c->sess);
 	if (c->resume_ev)
 		event_free(c->resume_ev);
-	if (c->hup_ev)
-		event_free(c->hup_ev);
 	compress_free(c->z);
 	if (c->bev)
 		bufferevent_free(c->bev);
@@ -225,7 +227,8 @@ static bool conn_input(struct conn *c)
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	if (c->closing || c->starttls_pending)
+	/* Paused: the input waits for io_pause_read(false). */
+	if (c->closing || c->starttls_pending || c->paused)
 		return;
 	if (c->proxy_sniff && !conn_proxy_sniff(c, bufferevent_get_input(bev)))
 		return;
@@ -262,6 +265,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			c->m_tls = metrics_conn_tls(c->m_listener, ssl ? SSL_get_version(ssl) : NULL);
 			c->ops->tls_started(c->sess);
 		}
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->paused && !c->closing) {
+		/* A command is running: the client waits for it, not idle.
+		 * libevent disabled reading on the timeout. */
+		bufferevent_enable(c->bev, EV_READ);
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && !c->closing) {
@@ -309,8 +318,8 @@ static void conn_setup_bev(struct conn *c)
 	evbuffer_add_cb(bufferevent_get_input(c->bev), conn_in_counted, c);
 	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_counted, c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, 256 * 1024);
-	bufferevent_enable(c->bev, c->paused ? EV_WRITE : EV_READ | EV_WRITE);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_MAX);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
 /* ---- struct conn_io ---- */
@@ -510,51 +519,24 @@ static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 		conn_ack_now(c);
 }
 
-static void conn_hup_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	conn_free(arg);
-}
-
-/* While reading is paused (a command waits for the work pool) a hang-up
- * would go unnoticed until the command ends; watching for it lets the
- * session go at once, and its queued job (a password check) is dropped
- * unrun (imap/cmd_pool.c). EV_CLOSED needs epoll's EPOLLRDHUP; without
- * it the hang-up is found when reading resumes, as before. */
-static void conn_watch_hangup(struct conn *c, bool on)
-{
-	if (!c->tcp)
-		return;
-	if (!on) {
-		if (c->hup_ev)
-			event_del(c->hup_ev);
-		return;
-	}
-	if (!c->hup_ev) {
-		struct event_base *base = bufferevent_get_base(c->bev);
-		if (!(event_base_get_features(base) & EV_FEATURE_EARLY_CLOSE))
-			return;
-		c->hup_ev = event_new(base, bufferevent_getfd(c->bev), EV_CLOSED, conn_hup_cb, c);
-		if (!c->hup_ev)
-			return;
-	}
-	event_add(c->hup_ev, NULL);
-}
-
+/* Pausing reads costs no system call (sessx, issue #14). Disabling
+ * EV_READ around every work-pool job and enabling it after (with an
+ * EV_CLOSED watch in between to see a hang-up) cost ~4.7 epoll_ctl a
+ * command of the `sessions` mix. Now EV_READ stays on and what arrives
+ * while paused waits in the input buffer, unparsed (conn_read_cb): the
+ * buffer's read high watermark (CONN_READ_MAX) stops reading from the
+ * socket when reached, so a client that pipelines still cannot make the
+ * server buffer more than that; a hang-up is the EOF of such a read and
+ * frees the session at once, as the EV_CLOSED watch did (a password
+ * check queued for it is dropped unrun, imap/cmd_pool.c). */
 static void io_pause_read(void *conn, bool pause)
 {
 	struct conn *c = conn;
 	c->paused = pause;
-	if (!c->bev || c->closing || c->starttls_pending)
+	if (pause || !c->bev || c->closing || c->starttls_pending)
 		return;
-	if (pause) {
-		bufferevent_disable(c->bev, EV_READ);
-		conn_watch_hangup(c, true);
-		return;
-	}
-	conn_watch_hangup(c, false);
-	bufferevent_enable(c->bev, EV_READ);
+	if (!(bufferevent_get_enabled(c->bev) & EV_READ))
+		bufferevent_enable(c->bev, EV_READ);
 	/* Input that arrived while paused raises no new read event: process
 	 * it from the loop, not from inside the caller. */
 	if (conn_input_waiting(c))

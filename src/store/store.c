@@ -963,3 +963,11 @@ unsigned store_cache_trim(unsigned idle_ms)
 {
 	return g_be->cache_trim ? g_be->cache_trim(idle_ms) : 0;
 }
+
+/* sessx (issue #14): the mailbox's version for a FETCH that waited */
+int store_mailbox_version(struct store_user *u, int64_t mailbox_id, struct store_mbox_version *out)
+{
+	if (!u->be->mailbox_version)
+		return STORE_EIO;  /* a backend without versions: never equal */
+	return u->be->mailbox_version(u, mailbox_id, out);
+}

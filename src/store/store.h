@@ -772,25 +772,27 @@ int store_msg_flags_as(struct store_user *u, int64_t mailbox_id, const char *rea
 void store_flag_list_free(struct store_flag_list *l);
 /* ---- durable (issue #14): when metadata commits reach the disk ----
  * docs/durability.md. Invariant 4 holds for messages always. A change of
- * flags, keywords or \Recent and an expunge that frees no message file
- * are acknowledged, once the syncer runs, when committed to the backend's
- * log in the kernel (they survive a crash of the process) and are made
- * durable (power loss) at most delay_ms later, all commits of a user since
- * the last sync by one sync. An expunge that frees files is synced before
- * its answer, and its files are removed after that sync. */
+ * flags, keywords or \Recent and an expunge are acknowledged, once the
+ * syncer runs, when committed to the backend's log in the kernel (they
+ * survive a crash of the process) and are made durable (power loss) at
+ * most delay_ms later, all commits of a user since the last sync by one
+ * sync; the files of expunged messages are removed only after that. */
 struct store_sync_stats {
 	uint64_t deferred;   /* metadata commits handed to the syncer */
 	uint64_t syncs;      /* syncs of a user's log that covered them */
 	uint64_t dir_syncs;  /* directory syncs (a log new to this process) */
 	uint64_t failed;     /* syncs that failed (logged) */
 	uint64_t covered;    /* syncs saved: a message commit's own sync covered them */
+	/* sessx (issue #14) */
+	uint64_t unlinks;    /* files of expunged messages passed on after a sync */
 };
 
 /* Starts the syncer of this process (0: none, every commit durable before
  * it is acknowledged). Call once at start-up; store_shutdown() flushes and
  * stops it. Other processes (tools, `rampart deliver`) never defer. */
 int store_sync_start(unsigned delay_ms);
-/* Makes every deferred commit durable now. */
+/* Makes every deferred commit durable now and removes the files waiting
+ * for it. */
 void store_sync_flush(void);
 void store_sync_stats(struct store_sync_stats *out);
 
@@ -833,5 +835,9 @@ void store_snap_stats(struct store_snap_stats *out);
  * memory housekeeping of a server whose clients sit in IDLE); returns how
  * many. */
 unsigned store_cache_trim(unsigned idle_ms);
+/* ---- sessx (issue #14) ---- */
+/* The mailbox's version (struct store_mbox_version above): a FETCH that
+ * waited for output room learns whether the mailbox changed meanwhile. */
+int store_mailbox_version(struct store_user *u, int64_t mailbox_id, struct store_mbox_version *out);
 
 #endif

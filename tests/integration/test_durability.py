@@ -146,6 +146,14 @@ def change_then_kill(server):
         assert {"\\Flagged", "$Durable"} <= after.get(u, set()), "flag change lost"
     for u in gone:
         assert u not in after, "expunge undone"
+    # Every message left has its bytes (invariant 12): the files of the
+    # expunged ones go only after the sync, never before the commit.
+    c = server.imap_tls()
+    c.select("INBOX")
+    typ, data = c.uid("FETCH", "1:*", "(BODY.PEEK[])")
+    c.logout()
+    assert typ == "OK"
+    assert sum(1 for item in data if isinstance(item, tuple)) == len(after)
 
 
 def test_kill9_keeps_flag_changes_and_expunges_default_delay(srv_default):
@@ -181,10 +189,24 @@ def test_syncer_syncs_flag_changes_on_its_own(srv_default):
     c.logout()
 
 
-def strace_attach(pid, out):
+def blob_path(server, uid, mailbox="INBOX"):
+    """The file of message uid (the user's index read directly)."""
+    import sqlite3
+    d = os.path.join(server.dir, "mail", "local", server.user)
+    con = sqlite3.connect(os.path.join(d, "index.sqlite"), timeout=30)
+    try:
+        (b,) = con.execute("SELECT m.blob FROM messages m JOIN mailboxes x ON "
+                           "x.id=m.mailbox_id WHERE x.name=? AND m.uid=?",
+                           (mailbox, uid)).fetchone()
+    finally:
+        con.close()
+    return os.path.join(d, "blobs", b[:2], b[2:])
+
+
+def strace_attach(pid, out, trace="fsync,fdatasync"):
     """strace -f on every thread of pid, timestamps and paths; returns once
-    attached (bounded wait)."""
-    p = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-y", "-e", "trace=fsync,fdatasync",
+    attached (bounded wait). Also used by test_session_syscalls.py."""
+    p = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-y", "-e", "trace=" + trace,
                           "-p", str(pid), "-o", out], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     deadline = time.time() + 10
@@ -217,9 +239,13 @@ def wal_sync_times(path):
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
 def test_metadata_commits_wait_for_the_syncer_not_for_fsync():
-    """With a long delay, STOREs and an EXPUNGE (of a message whose file a
-    copy keeps) sync nothing before their answer; the clean shutdown syncs them; they survived it. Fails when a
-    metadata commit fsyncs its WAL itself (synchronous=FULL)."""
+    """With a long delay, STOREs and an EXPUNGE that frees the message's
+    file sync nothing before their answer, and the file stays until the
+    sync; the clean shutdown syncs them and removes the file; they survived
+    it. Fails when a metadata commit fsyncs its WAL itself
+    (synchronous=FULL, or the sync before an EXPUNGE's answer that freed
+    files until issue #14's third session), or when the file goes before
+    the sync that made its expunge durable."""
     # LeakSanitizer cannot stop the threads of a traced process at exit:
     # off for the traced run only (ASan builds).
     saved = os.environ.get("ASAN_OPTIONS")
@@ -236,9 +262,8 @@ def test_metadata_commits_wait_for_the_syncer_not_for_fsync():
         seed(c, 3)
         c.select("INBOX")
         uids = sorted(uid_flags(c))
-        # A copy keeps the expunged message's file: an expunge that frees
-        # a file syncs before its answer (docs/durability.md).
-        assert c.uid("COPY", str(uids[2]), "Archive")[0] == "OK"
+        blob = blob_path(server, uids[2])
+        assert os.path.exists(blob)
         out = os.path.join(server.dir, "strace.log")
         st = strace_attach(server.proc.pid, out)
         try:
@@ -246,6 +271,8 @@ def test_metadata_commits_wait_for_the_syncer_not_for_fsync():
                 assert c.uid("STORE", str(u), "+FLAGS", r"(\Seen $Later)")[0] == "OK"
             assert c.uid("STORE", str(uids[2]), "+FLAGS", r"(\Deleted)")[0] == "OK"
             assert c.expunge()[0] == "OK"
+            # Answered, not yet durable: the file waits for the sync.
+            assert os.path.exists(blob), "file unlinked before its expunge was synced"
             c.logout()
             stopping = time.time()
             server.stop()
@@ -254,6 +281,7 @@ def test_metadata_commits_wait_for_the_syncer_not_for_fsync():
         syncs = wal_sync_times(out)
         assert [t for t in syncs if t < stopping] == [], "a metadata commit synced its WAL"
         assert [t for t in syncs if t >= stopping], "the shutdown did not sync the WAL"
+        assert not os.path.exists(blob), "the shutdown's sync left the expunged file"
         server.start()
         c = server.imap_tls()
         c.select("INBOX")

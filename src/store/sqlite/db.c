@@ -158,19 +158,10 @@ int sqlite_tx_commit_gc(struct sqlite_user *u, char (*blobs)[65], size_t n)
 		sqlite_tx_rollback(u);
 		return r;
 	}
-	if (meta && n > 0) {
-		/* An expunge that frees message files is synced before its
-		 * answer and the files go at once, as before the syncer: a
-		 * FETCH running meanwhile sees them vanish together. The sync
-		 * covers the user's pending metadata commits too. */
-		seq = sqlite_sync_seq();
-		if (!sqlite_sync_now(u))
-			return STORE_OK;  /* logged; the files stay (garbage) */
-		sqlite_sync_covered(u, seq);
-		sqlite_blobs_collect(u, blobs, n);
-		return STORE_OK;
-	}
-	if (meta && changed && sqlite_sync_defer(u))
+	/* sessx (issue #14): an expunge that frees message files is deferred
+	 * like any metadata commit; the syncer unlinks the files after its
+	 * sync (sync.c), so a power loss never leaves a row without its file. */
+	if (meta && (changed || n > 0) && sqlite_sync_defer(u, blobs, n))
 		return STORE_OK;
 	if (changed && !meta) {
 		metrics_store_fsync(METRICS_FSYNC_COMMIT);

@@ -476,18 +476,16 @@ void sqlite_sync_stop(void);
 /* Every metadata commit acknowledged before the call durable on return. */
 void sqlite_sync_flush(void);
 bool sqlite_sync_active(void);
-/* After a NORMAL commit of u that freed no file: its WAL is fdatasync'd
- * within the delay. False when the syncer stopped meanwhile: the WAL was
- * synced here. */
-bool sqlite_sync_defer(struct sqlite_user *u);
+/* After a NORMAL commit of u: its WAL is fdatasync'd within the delay,
+ * then the blobs (files its expunges freed) are collected. False when the
+ * syncer stopped meanwhile: the WAL was synced here and the blobs are the
+ * caller's to collect. */
+bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n);
 void sqlite_sync_stats(struct store_sync_stats *out);
 /* How many commits were handed over so far; read just before a FULL
  * commit and passed to sqlite_sync_covered() after it succeeded: the
  * user's pending commits up to there need no sync of their own. */
 uint64_t sqlite_sync_seq(void);
-/* fdatasync of u's WAL now (an expunge that frees files); false: failed,
- * logged. */
-bool sqlite_sync_now(struct sqlite_user *u);
 void sqlite_sync_covered(struct sqlite_user *u, uint64_t seq);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */

@@ -17,9 +17,16 @@
  * Files of expunged messages are unlinked only after the fdatasync that
  * made their expunge durable (invariant 12 after a power loss: a row
  * cannot come back pointing at a file that is gone). An expunge that
- * frees files therefore does that sync itself before its answer
- * (sqlite_sync_now, db.c), so a FETCH running meanwhile sees the files
- * vanish together; only commits that free no file are deferred here.
+ * frees files is deferred like any other metadata commit (sessx, issue
+ * #14: it used to fdatasync before its answer, one sync per EXPUNGE of
+ * the `sessions` mix): its files ride with the user's entry and this
+ * thread unlinks them after the sync, under the write lock with each
+ * reference checked again (sqlite_blobs_collect: an APPEND of the same
+ * bytes meanwhile keeps the file). Until then another session's FETCH
+ * may still serve such a message (RFC 9051 allows it); once a file is
+ * gone, or the mailbox changed while the FETCH waited for output room, it
+ * re-reads which UIDs remain, so everything one EXPUNGE removed vanishes
+ * from its output together (imap/cmd_fetch.c).
  *
  * Without a running syncer (delay 0, the command-line tools, `rampart
  * deliver`, a forked child) every commit is FULL, as before. */
@@ -45,6 +52,8 @@ struct sync_dirty {
 	char *username;
 	char *dir;                /* the user directory */
 	uint64_t due_ms;          /* CLOCK_MONOTONIC: first commit + delay */
+	char (*blobs)[65];        /* files to unlink once synced */
+	size_t nblobs, cap;
 	uint64_t last_seq;        /* of the latest commit handed over */
 	bool covered;             /* a FULL commit synced them all meanwhile */
 	struct sync_dirty *hnext; /* bucket chain */
@@ -73,13 +82,13 @@ static struct {
 	struct sync_dirty *head, *tail;
 	struct sync_wal_id *known;
 	size_t nknown, known_cap;
-	atomic_uint_fast64_t stats[6];  /* enum sync_stat */
+	atomic_uint_fast64_t stats[7];  /* enum sync_stat */
 } g_sync = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.idle = PTHREAD_COND_INITIALIZER,
 };
 
-enum sync_stat { ST_DEFERRED, ST_SYNCS, ST_DIR_SYNCS, ST_FAILED, ST_COVERED };
+enum sync_stat { ST_DEFERRED, ST_SYNCS, ST_DIR_SYNCS, ST_FAILED, ST_COVERED, ST_UNLINKS };
 
 static void stat_add(enum sync_stat s, uint64_t n)
 {
@@ -105,11 +114,12 @@ static struct sync_dirty **bucket(const char *username)
 
 static bool sync_wal(const struct sync_dirty *d);
 
-bool sqlite_sync_defer(struct sqlite_user *u)
+bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n)
 {
 	pthread_mutex_lock(&g_sync.lock);
 	if (!sqlite_sync_active() || g_sync.stopping) {
-		/* Stopped since the transaction began: made durable here. */
+		/* Stopped since the transaction began: made durable here, the
+		 * blobs are the caller's to collect. */
 		pthread_mutex_unlock(&g_sync.lock);
 		struct sync_dirty now = { .username = u->username, .dir = u->dir };
 		if (!sync_wal(&now))
@@ -138,6 +148,11 @@ bool sqlite_sync_defer(struct sqlite_user *u)
 	}
 	d->last_seq = atomic_fetch_add(&g_sync.seq, 1) + 1;
 	d->covered = false;
+	if (n > 0) {
+		xgrow((void **)&d->blobs, &d->cap, d->nblobs + n, sizeof(*d->blobs));
+		memcpy(d->blobs + d->nblobs, blobs, n * sizeof(*blobs));
+		d->nblobs += n;
+	}
 	pthread_mutex_unlock(&g_sync.lock);
 	stat_add(ST_DEFERRED, 1);
 	return true;
@@ -236,14 +251,23 @@ static bool sync_wal(const struct sync_dirty *d)
 	return ok;
 }
 
-bool sqlite_sync_now(struct sqlite_user *u)
+/* The files of the entry's expunged messages, now that the expunges are
+ * durable. A user removed meanwhile is not created again to do it. */
+static void unlink_blobs(const struct sync_dirty *d)
 {
-	struct sync_dirty now = { .username = u->username, .dir = u->dir };
-	if (sync_wal(&now))
-		return true;
-	stat_add(ST_FAILED, 1);
-	log_err("event=store_sync_error user=%s errno=%d", u->username, errno);
-	return false;
+	char *index = xasprintf("%s/index.sqlite", d->dir);
+	bool exists = access(index, F_OK) == 0;
+	free(index);
+	if (!exists)
+		return;
+	struct store_user *base = sqlite_user_open(d->username);
+	if (!base) {
+		log_warn("event=store_sync_gc_skipped user=%s blobs=%zu", d->username, d->nblobs);
+		return;
+	}
+	sqlite_blobs_collect(sqlite_user_of(base), d->blobs, d->nblobs);
+	sqlite_user_close(base);
+	stat_add(ST_UNLINKS, d->nblobs);
 }
 
 static void batch_run(struct sync_dirty *batch)
@@ -251,14 +275,21 @@ static void batch_run(struct sync_dirty *batch)
 	while (batch) {
 		struct sync_dirty *d = batch;
 		batch = d->next;
-		if (d->covered) {
+		bool synced = d->covered;
+		if (synced)
 			stat_add(ST_COVERED, 1);
-		} else if (!sync_wal(d)) {
+		else
+			synced = sync_wal(d);
+		if (synced && d->nblobs > 0) {
+			unlink_blobs(d);
+		} else if (!synced) {
 			/* The commits were acknowledged and stay in the page
-			 * cache. */
+			 * cache; the files stay too (garbage for `rampart check`
+			 * rather than rows without their bytes). */
 			stat_add(ST_FAILED, 1);
 			log_err("event=store_sync_error user=%s errno=%d", d->username, errno);
 		}
+		free(d->blobs);
 		free(d->username);
 		free(d->dir);
 		free(d);
@@ -370,4 +401,5 @@ void sqlite_sync_stats(struct store_sync_stats *out)
 	out->dir_syncs = atomic_load(&g_sync.stats[ST_DIR_SYNCS]);
 	out->failed = atomic_load(&g_sync.stats[ST_FAILED]);
 	out->covered = atomic_load(&g_sync.stats[ST_COVERED]);
+	out->unlinks = atomic_load(&g_sync.stats[ST_UNLINKS]);
 }
