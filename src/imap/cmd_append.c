@@ -278,6 +278,8 @@ void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	aj->kwfree = kwfree;
 	aj->n = n;
 	aj->cap = cap;
+	/* Mostly fsync waits: a disk thread of its own (core/workpool.h). */
+	aj->job.wp.disk = true;
 	cmd_run_on_pool(cmd, &aj->job, append_job_run, append_job_done, append_job_free);
 	return;
 bad:
