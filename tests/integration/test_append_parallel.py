@@ -135,11 +135,10 @@ def test_strace_sync_order_of_one_append(srv):
     """The syscalls of one APPEND of a new message, in the order the
     kernel saw them: the file's data fsync'd before its rename, the rename
     before its directory's fsync, that before the WAL's sync (the commit),
-    that before the tagged OK is written."""
+    that before the tagged OK reaches the client."""
     if srv.proc is None:
         srv.start()
     c = srv.imap_tls()
-    c.select("INBOX")
     log = os.path.join(srv.dir, "strace-append.txt")
     st = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-e",
                            "trace=fsync,fdatasync,rename,renameat,renameat2",
@@ -178,3 +177,36 @@ def test_strace_sync_order_of_one_append(srv):
     # The answer is sent by an event loop once run() returned, that is
     # after the commit's sync: the client cannot have it before.
     assert float(mine[idx["wal"]].split()[1]) <= answered
+
+
+def strace_syncs(srv, action):
+    """The fsync/fdatasync lines of every thread of the server while
+    action() runs, of files of the mail store (not the policy's state)."""
+    log = os.path.join(srv.dir, "strace-syncs.txt")
+    st = subprocess.Popen(["strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-e",
+                           "signal=none", "-o", log, "-p", str(srv.proc.pid)])
+    try:
+        time.sleep(1.0)
+        action()
+        time.sleep(0.3)
+    finally:
+        st.terminate()
+        st.wait(10)
+    return [l for l in open(log, errors="replace").read().splitlines()
+            if re.search(r"\b(fsync|fdatasync)\(\d+<[^>]*/mail/", l)]
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
+def test_same_message_again_skips_the_directory_fsync(srv):
+    """store/blob_durable.c: the second APPEND of the same bytes finds the
+    file whose directory this process fsync'd after seeing this inode
+    under its name: only the commit's sync remains."""
+    if srv.proc is None:
+        srv.start()
+    c = srv.imap_tls()
+    msg = b"Subject: twice\r\n\r\n" + os.urandom(16).hex().encode() + b"\r\n"
+    assert c.append("INBOX", None, None, msg)[0] == "OK"
+    syncs = strace_syncs(srv, lambda: c.append("INBOX", None, None, msg))
+    c.logout()
+    assert [l for l in syncs if re.search(r"\bfdatasync\(", l)], syncs
+    assert not [l for l in syncs if re.search(r"\bfsync\(", l)], syncs
