@@ -131,21 +131,29 @@ static void blockers_release(void)
 	pthread_mutex_unlock(&lock);
 }
 
+/* A new pool with `disk` disk threads, and `n` of its CPU threads held
+ * by blocker jobs (in cpu[]) until blockers_release(). */
+static struct event_base *pool_with_blockers(unsigned disk, struct tjob *cpu, unsigned n)
+{
+	struct event_base *base = event_base_new();
+	reset();
+	workpool_set_disk_threads(disk);
+	assert_int_equal(workpool_start(1), 0);  /* WORKPOOL_MIN_THREADS */
+	for (unsigned i = 0; i < n; i++) {
+		job_init(&cpu[i], base, cpu_run);
+		workpool_submit(&cpu[i].wp);
+	}
+	blockers_wait(n);
+	return base;
+}
+
 /* Every CPU thread busy: NDISK disk jobs still all run at once, and a
  * password check and a plain job wait for a CPU thread. */
 static void test_disk_class_apart(void **state)
 {
 	(void)state;
-	struct event_base *base = event_base_new();
-	reset();
-	workpool_set_disk_threads(NDISK);
-	assert_int_equal(workpool_start(1), 0);  /* WORKPOOL_MIN_THREADS */
 	struct tjob cpu[WORKPOOL_MIN_THREADS], disk[NDISK], fair, plain;
-	for (unsigned i = 0; i < WORKPOOL_MIN_THREADS; i++) {
-		job_init(&cpu[i], base, cpu_run);
-		workpool_submit(&cpu[i].wp);
-	}
-	blockers_wait(WORKPOOL_MIN_THREADS);
+	struct event_base *base = pool_with_blockers(NDISK, cpu, WORKPOOL_MIN_THREADS);
 	job_init(&fair, base, plain_run);
 	fair.wp.fair_key = 42;
 	workpool_submit(&fair.wp);
@@ -180,16 +188,8 @@ static void test_disk_class_apart(void **state)
 static void test_no_disk_threads(void **state)
 {
 	(void)state;
-	struct event_base *base = event_base_new();
-	reset();
-	workpool_set_disk_threads(0);
-	assert_int_equal(workpool_start(1), 0);
 	struct tjob cpu[WORKPOOL_MIN_THREADS - 1], d;
-	for (unsigned i = 0; i < WORKPOOL_MIN_THREADS - 1; i++) {
-		job_init(&cpu[i], base, cpu_run);
-		workpool_submit(&cpu[i].wp);
-	}
-	blockers_wait(WORKPOOL_MIN_THREADS - 1);
+	struct event_base *base = pool_with_blockers(0, cpu, WORKPOOL_MIN_THREADS - 1);
 	job_init(&d, base, plain_run);
 	d.wp.disk = true;
 	workpool_submit(&d.wp);
@@ -206,10 +206,7 @@ static void test_no_disk_threads(void **state)
 static void test_disk_cancel_and_stop(void **state)
 {
 	(void)state;
-	struct event_base *base = event_base_new();
-	reset();
-	workpool_set_disk_threads(2);
-	assert_int_equal(workpool_start(1), 0);
+	struct event_base *base = pool_with_blockers(2, NULL, 0);
 	unsigned long skipped0 = workpool_skipped_count();
 	struct tjob d;
 	job_init(&d, base, plain_run);
