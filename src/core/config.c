@@ -225,6 +225,8 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_STORE, "snapshot_max_mb", T_UINT, store_snapshot_max_mb, 0, 65536),
 	KEY(SEC_STORE, "snapshot_min_messages", T_UINT, store_snapshot_min_messages, 1, 100000000),
 	KEY(SEC_STORE, "snapshot_idle_s", T_UINT, store_snapshot_idle_s, 1, 86400),
+	/* dlv (issue #14, core/workpool.c): threads for message writes */
+	KEY(SEC_STORE, "write_threads", T_UINT, store_write_threads, 0, 1024),
 	/* [quota] (quota part, issue #12): RFC 9208 defaults, 0 = unlimited;
 	 * storage up to 1 PiB keeps KiB * 1024 far from overflow. */
 	KEY(SEC_QUOTA, "storage", T_SIZE, quota_storage, 0, (uint64_t)1 << 50),
@@ -1180,6 +1182,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->store_snapshot_max_mb = 64;          /* snap (issue #14) */
 	c->store_snapshot_min_messages = 10000;
 	c->store_snapshot_idle_s = 300;
+	c->store_write_threads = 32;            /* dlv (issue #14) */
 	/* [mailboxes] (ext, issue #12) */
 	c->mbox_drafts = xstrdup("Drafts");
 	c->mbox_sent = xstrdup("Sent");

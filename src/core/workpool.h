@@ -24,6 +24,11 @@ struct workpool_job {
 	/* run() was not called (cancelled); read in done(). */
 	bool skipped;
 	struct workpool_job *next;
+	/* dlv (issue #14): the job mostly waits for fsync (a message write:
+	 * APPEND, an LMTP delivery). With disk threads
+	 * (workpool_set_disk_threads) it runs on one of them, never on the
+	 * threads that hash passwords; without, in the common FIFO. */
+	bool disk;
 };
 
 /* Starts max(nthreads, WORKPOOL_MIN_THREADS) threads: jobs wait on the
@@ -52,5 +57,12 @@ void workpool_job_cancel(struct workpool_job *job);
 unsigned long workpool_skipped_count(void);
 /* metrics: jobs queued and not yet taken by a thread (all queues). */
 unsigned workpool_queued(void);
+
+/* dlv (issue #14): before workpool_start(), the number of extra threads
+ * that run only jobs marked `disk` ([store] write_threads). Those jobs
+ * wait on the disk, not the CPU: 32 clients APPENDing at once keep 32
+ * fsyncs in flight, which the filesystem's journal commits together,
+ * while password hashing stays on the max(nthreads, 4) threads. */
+void workpool_set_disk_threads(unsigned n);
 
 #endif

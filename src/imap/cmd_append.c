@@ -278,6 +278,14 @@ void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	aj->kwfree = kwfree;
 	aj->n = n;
 	aj->cap = cap;
+	/* Messages held in memory (small ones): mostly fsync waits, a disk
+	 * thread of their own (core/workpool.h). A spooled (large) one is
+	 * bound by memory and CPU (its search text, the MIME parse): it stays
+	 * on the common threads, as many at once as before. */
+	aj->job.wp.disk = true;
+	for (size_t j = 0; j < n; j++)
+		if (msgs[j].in_file)
+			aj->job.wp.disk = false;
 	cmd_run_on_pool(cmd, &aj->job, append_job_run, append_job_done, append_job_free);
 	return;
 bad:

@@ -317,6 +317,7 @@ void lmtp_commit_submit(struct lmtp_txn *t)
 		j->wp.run = lmtp_job_run;
 		j->wp.done = lmtp_job_free;
 		j->wp.base = base;
+		j->wp.disk = true; /* dlv: fsync waits, core/workpool.h */
 		workpool_submit(&j->wp);
 	}
 }

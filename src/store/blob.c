@@ -13,6 +13,7 @@
  * the spool itself when it holds exactly the message, else by a kernel
  * copy of its range: a 60 MiB message never costs 60 MiB of memory. */
 #include "store/blob.h"
+#include "store/blob_durable.h"
 #include "store/backend.h"
 #include "store/store.h"
 #include "core/log.h"
@@ -271,9 +272,16 @@ static int blobs_put_src(struct store_blobs *b, const char *hex, const struct bl
 	struct stat st;
 	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == src->len) {
 		/* Same name, same size: same bytes. Another writer may have just
-		 * renamed it into place without its directory fsync yet. */
+		 * renamed it into place without its directory fsync yet, unless
+		 * this process saw this very inode's name durable
+		 * (store/blob_durable.c). */
+		if (blob_durable_known(&st)) {
+			r = STORE_OK;
+			goto out;
+		}
 		if (store_fsync_dir(dir) < 0)
 			goto out;
+		blob_durable_note(&st);
 		r = STORE_OK;
 		goto out;
 	}
@@ -288,8 +296,12 @@ static int blobs_put_src(struct store_blobs *b, const char *hex, const struct bl
 		unlink(tmp);
 		goto out;
 	}
+	/* Read before the fsync, which then covers whatever holds the name. */
+	bool seen = stat(path, &st) == 0 && S_ISREG(st.st_mode);
 	if (store_fsync_dir(dir) < 0)
 		goto out;
+	if (seen)
+		blob_durable_note(&st);
 	r = STORE_OK;
 out:
 	if (r != STORE_OK)
