@@ -50,6 +50,11 @@ void search_index_kick(struct event_base *base, const char *user)
 	user_job_kick(&index_kind, base, user);
 }
 
+void search_index_kick_soon(struct event_base *base, const char *user)
+{
+	user_job_kick_soon(&index_kind, base, user, SEARCH_INDEX_DELAY_MS);
+}
+
 size_t search_index_running(void)
 {
 	return user_job_running(&index_kind);

@@ -16,6 +16,11 @@ struct event_base;
  * under way; steps are chained through base (a worker's loop). Without a
  * work pool (tools, unit tests) it does nothing. Thread: base's. */
 void search_index_kick(struct event_base *base, const char *user);
+/* newmsg: messages just stored (APPEND, LMTP) are indexed here, not in
+ * their storing transaction: this waits SEARCH_INDEX_DELAY_MS so that a
+ * burst is one step, then indexes what is new. Any thread. */
+#define SEARCH_INDEX_DELAY_MS 200
+void search_index_kick_soon(struct event_base *base, const char *user);
 /* How many users are being indexed now (for tests and logs). */
 size_t search_index_running(void);
 
