@@ -1,6 +1,8 @@
 /* The background indexer: brings the search index (store.h "Search
- * index") up to date for messages stored before it existed, or by a path
- * that did not index them, a bounded step at a time on the work pool. */
+ * index") up to date, a bounded step at a time on the work pool, for
+ * messages stored before it existed and, since issue #14, for every new
+ * message: APPEND and LMTP no longer write the entry in their durable
+ * transaction (it is derived from the file) but kick this. */
 #ifndef RAMPART_IMAP_SEARCH_INDEX_H
 #define RAMPART_IMAP_SEARCH_INDEX_H
 

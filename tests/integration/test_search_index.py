@@ -12,12 +12,13 @@ search_blob_missing)."""
 import os
 import re
 import shutil
+import smtplib
 import sqlite3
 import time
 
 import pytest
 
-from rampart_harness import Raw, Server
+from rampart_harness import Raw, Server, free_port
 
 
 def msg(subject, body=b"hello\r\n", frm=b"alice@example.org", date=True):
@@ -28,7 +29,9 @@ def msg(subject, body=b"hello\r\n", frm=b"alice@example.org", date=True):
 
 @pytest.fixture(scope="module")
 def srv():
-    s = Server()
+    port = free_port()
+    s = Server(extra_config="[listener lmtp]\naddress = 127.0.0.1:%d\nprotocol = lmtp\n" % port)
+    s.lmtp_port = port
     yield s
     s.close()
 
@@ -288,6 +291,9 @@ def test_search_right_after_append(srv):
                              msg(b"quokka-%d arrival" % i, body=b"wombat-%d inside\r\n" % i))
         assert typ == "OK"
     c.logout()
+    # `rampart check` finds nothing wrong with messages not indexed yet.
+    chk = srv.rampart("check", "-c", srv.conf_path, srv.user, check=False)
+    assert chk.returncode == 0, chk.stdout + chk.stderr
     r = Raw(srv, box)
     # No wait: the indexer waits a moment before it starts.
     assert search(r, b"SUBJECT quokka-1") == [122]
@@ -301,3 +307,21 @@ def test_search_right_after_append(srv):
         assert search(r, b"OR SUBJECT quokka-0 BODY wombat") == [121, 122, 123]
     r.close()
     assert "search_blob_missing" not in srv.log()
+
+
+def test_lmtp_delivery_indexed_without_search(srv):
+    """newmsg: an LMTP delivery tells the indexer, which adds the entry
+    without any SEARCH asking (no SEARCH runs before the wait)."""
+    c = smtplib.LMTP("127.0.0.1", srv.lmtp_port, timeout=30)
+    try:
+        c.sendmail("s@example.net", [srv.user],
+                   msg(b"lmtp platypus", body=b"echidna by lmtp\r\n"))
+    finally:
+        c.quit()
+    wait_indexed(srv)
+    r = Raw(srv, "INBOX")
+    with FilesAway(srv):
+        uids = search(r, b"SUBJECT platypus")
+        assert len(uids) == 1
+        assert search(r, b"BODY echidna") == uids
+    r.close()
