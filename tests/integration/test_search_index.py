@@ -173,16 +173,22 @@ def test_copy_shares_the_entry(srv):
     r.close()
 
 
+def inbox_finds_one_from_index(srv, subject_key, body_key):
+    """With the message files away, both keys find the same one message
+    of INBOX: its entry is in the index."""
+    r = Raw(srv, "INBOX")
+    with FilesAway(srv):
+        uids = search(r, subject_key)
+        assert len(uids) == 1
+        assert search(r, body_key) == uids
+    r.close()
+
+
 def test_deliver_indexes(srv):
     p = srv.deliver(srv.user, msg(b"=?UTF-8?Q?deliver=C3=A9d?= parcel",
                                   body=b"tracking number QX-77\r\n"))
     assert p.returncode == 0, p.stderr
-    r = Raw(srv, "INBOX")
-    with FilesAway(srv):
-        uids = search(r, b'CHARSET UTF-8 SUBJECT "DELIVER\xc3\x89D"')
-        assert len(uids) == 1
-        assert search(r, b"BODY qx-77") == uids
-    r.close()
+    inbox_finds_one_from_index(srv, b'CHARSET UTF-8 SUBJECT "DELIVER\xc3\x89D"', b"BODY qx-77")
     assert "search_blob_missing" not in srv.log()
 
 
@@ -319,9 +325,4 @@ def test_lmtp_delivery_indexed_without_search(srv):
     finally:
         c.quit()
     wait_indexed(srv)
-    r = Raw(srv, "INBOX")
-    with FilesAway(srv):
-        uids = search(r, b"SUBJECT platypus")
-        assert len(uids) == 1
-        assert search(r, b"BODY echidna") == uids
-    r.close()
+    inbox_finds_one_from_index(srv, b"SUBJECT platypus", b"BODY echidna")
