@@ -30,6 +30,7 @@
 #include "core/workpool.h"
 #include "imap/notify.h"
 #include "imap/proto.h"
+#include "imap/search_index.h"
 #include "lmtp/lmtp.h"
 #include "net/server.h"
 #include "store/store.h"
@@ -159,7 +160,8 @@ int app_serve(const struct config *cfg)
 	 * process is still single-threaded and root (auth/rehash.h). */
 	struct rehash *rehash = rehash_start(cfg, passdb);
 	struct imap_proto imap = { .cfg = cfg, .passdb = passdb };
-	struct lmtp_proto lmtp = { .cfg = cfg, .passdb = passdb };
+	struct lmtp_proto lmtp = { .cfg = cfg, .passdb = passdb,
+				   .new_mail = search_index_kick_soon /* newmsg */ };
 	struct server_proto protos[LISTENER_PROTO__COUNT] = {
 		[LISTENER_PROTO_IMAP] = { &imap_proto_ops, &imap },
 		[LISTENER_PROTO_LMTP] = { &lmtp_proto_ops, &lmtp },

@@ -17,7 +17,7 @@
 #include "core/util.h"
 #include "mail/mailcache.h"
 #include "mail/preview.h"
-#include "mail/searchdoc.h"
+#include "imap/search_index.h"
 #include "imap/append.h"
 
 #include <errno.h>
@@ -51,7 +51,6 @@ static void append_cache_file(struct store_append *m)
 		madvise(map, maplen, MADV_SEQUENTIAL);
 		mail_cache_compute((const char *)map + delta, m->len, (char **)&m->envelope,
 				   (char **)&m->bodystructure, (char **)&m->body);
-		m->search = mail_search_doc_new((const char *)map + delta, m->len);
 		m->preview = mail_preview_compute((const char *)map + delta, m->len);
 		munmap(map, maplen);
 	} else {
@@ -134,7 +133,6 @@ void append_msg_prepare(struct store_append *m)
 	}
 	mail_cache_compute(m->data, m->len, (char **)&m->envelope, (char **)&m->bodystructure,
 			   (char **)&m->body);
-	m->search = mail_search_doc_new(m->data, m->len);
 	m->preview = mail_preview_compute(m->data, m->len);
 }
 
@@ -143,10 +141,8 @@ void append_msg_clear(struct store_append *m)
 	free((char *)m->envelope);
 	free((char *)m->bodystructure);
 	free((char *)m->body);
-	mail_search_doc_free((struct search_doc *)m->search);
 	free((char *)m->preview);
 	m->envelope = m->bodystructure = m->body = m->preview = NULL;
-	m->search = NULL;
 }
 
 /* The store phase of APPEND, on the work pool: the cached structure of
@@ -205,6 +201,9 @@ static void append_job_done(struct cmd_job *job)
 	}
 	if (s->state == ST_SELECTED && strcmp(s->view.name, j->name) == 0)
 		view_sync(s, imap_cmd_allows_expunge(cmd));
+	/* newmsg: the search entry is not part of the durable write (it is
+	 * derived from the file; SEARCH reads the file until it exists). */
+	search_index_kick_soon(s->info.base, job->user); /* acl: whose store */
 	/* RFC 4315: the UIDs in order; a range when consecutive. */
 	struct strbuf set = STRBUF_INIT;
 	uint32_t *uids = xmalloc(n * sizeof(*uids));

@@ -18,6 +18,7 @@
  * OK. */
 #include "imap/append.h"
 #include "imap/namespace.h"
+#include "imap/search_index.h"
 #include "imap/session_internal.h"
 #include "core/config.h"
 #include "core/util.h"
@@ -77,6 +78,7 @@ static void replace_job_done(struct cmd_job *job)
 		sess_store_error(s, j->err, what);
 		return;
 	}
+	search_index_kick_soon(s->info.base, job->user); /* newmsg: as APPEND */
 	/* RFC 8508 3.1: APPENDUID before the expunge it causes. */
 	sess_printf(s, "* OK [APPENDUID %u %u] Replacement message added", j->uidvalidity,
 		    j->msg.uid);

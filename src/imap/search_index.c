@@ -4,7 +4,11 @@
  * (imap/user_job.h) walks the user's messages in (mailbox, UID) order,
  * SEARCH_INDEX_STEP of them per step, computing each entry from the
  * message bytes (mail/searchdoc.c) and storing the step's entries in one
- * transaction. A SEARCH during it sees the index grow. */
+ * transaction. A SEARCH during it sees the index grow. APPEND and LMTP
+ * kick it too (search_index_kick_soon): their messages are stored
+ * without an entry, and a burst of them becomes one step here, one FTS5
+ * segment and one metadata commit (store/sqlite/search.c) instead of one
+ * each inside every message's fsync'd transaction. */
 #include "imap/search_index.h"
 #include "imap/user_job.h"
 #include "core/util.h"
@@ -48,6 +52,11 @@ static const struct user_job_kind index_kind = { "search_index", "indexed", inde
 void search_index_kick(struct event_base *base, const char *user)
 {
 	user_job_kick(&index_kind, base, user);
+}
+
+void search_index_kick_soon(struct event_base *base, const char *user)
+{
+	user_job_kick_soon(&index_kind, base, user, SEARCH_INDEX_DELAY_MS);
 }
 
 size_t search_index_running(void)

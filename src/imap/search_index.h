@@ -1,6 +1,8 @@
 /* The background indexer: brings the search index (store.h "Search
- * index") up to date for messages stored before it existed, or by a path
- * that did not index them, a bounded step at a time on the work pool. */
+ * index") up to date, a bounded step at a time on the work pool, for
+ * messages stored before it existed and, since issue #14, for every new
+ * message: APPEND and LMTP no longer write the entry in their durable
+ * transaction (it is derived from the file) but kick this. */
 #ifndef RAMPART_IMAP_SEARCH_INDEX_H
 #define RAMPART_IMAP_SEARCH_INDEX_H
 
@@ -16,6 +18,11 @@ struct event_base;
  * under way; steps are chained through base (a worker's loop). Without a
  * work pool (tools, unit tests) it does nothing. Thread: base's. */
 void search_index_kick(struct event_base *base, const char *user);
+/* newmsg: messages just stored (APPEND, LMTP) are indexed here, not in
+ * their storing transaction: this waits SEARCH_INDEX_DELAY_MS so that a
+ * burst is one step, then indexes what is new. Any thread. */
+#define SEARCH_INDEX_DELAY_MS 200
+void search_index_kick_soon(struct event_base *base, const char *user);
 /* How many users are being indexed now (for tests and logs). */
 size_t search_index_running(void);
 

@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "store/store.h"
 
+#include <event2/event.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@ static void job_step(struct workpool_job *wj)
 {
 	struct user_job *j = (struct user_job *)wj;
 	j->more = false;
+	pthread_mutex_lock(&g_lock);
+	j->waiting = false; /* a kick from now on may come after the pass looked */
+	pthread_mutex_unlock(&g_lock);
 	struct store_user *u = store_user_open(j->user);
 	if (!u)
 		return;
@@ -29,41 +33,81 @@ static void job_step(struct workpool_job *wj)
 	store_user_close(u);
 }
 
-static void job_forget(struct user_job *j)
+/* Submits j's next step now, or after delay_ms on its base's loop. */
+static void job_start_cb(evutil_socket_t fd, short what, void *arg)
 {
-	pthread_mutex_lock(&g_lock);
-	for (struct user_job **pp = &g_jobs; *pp; pp = &(*pp)->next) {
-		if (*pp == j) {
-			*pp = j->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&g_lock);
-	free(j->user);
-	free(j);
+	(void)fd;
+	(void)what;
+	workpool_submit(arg);
 }
 
-/* After a step, on the worker's loop: the next step, or the end. */
+static void job_submit_after(struct user_job *j, unsigned delay_ms)
+{
+	atomic_store(&j->wp.cancelled, false);
+	if (delay_ms > 0) {
+		pthread_mutex_lock(&g_lock);
+		j->waiting = true;
+		pthread_mutex_unlock(&g_lock);
+	}
+	struct timeval tv = { (time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000) * 1000 };
+	/* event_base_once is thread-safe (evthread_use_pthreads, net/worker.c). */
+	if (delay_ms == 0 ||
+	    event_base_once(j->wp.base, -1, EV_TIMEOUT, job_start_cb, &j->wp, &tv) < 0)
+		workpool_submit(&j->wp);
+}
+
+/* After a step, on the worker's loop: the next step, one more pass when
+ * kicked meanwhile, or the end. The choice between the last two is made
+ * under the lock, so a kick is never lost between them. */
 static void job_step_done(struct workpool_job *wj)
 {
 	struct user_job *j = (struct user_job *)wj;
 	if (j->more && !wj->skipped) {
-		atomic_store(&wj->cancelled, false);
-		workpool_submit(wj);
+		job_submit_after(j, 0);
 		return;
 	}
-	log_info("event=%s_done user=%s %s=%zu", j->kind->name, j->user, j->kind->count_key,
-		 j->count);
-	job_forget(j);
+	bool again = false;
+	pthread_mutex_lock(&g_lock);
+	bool quiet = j->quiet;
+	if (j->again && !wj->skipped) {
+		again = true;
+		j->again = false;
+	} else {
+		for (struct user_job **pp = &g_jobs; *pp; pp = &(*pp)->next) {
+			if (*pp == j) {
+				*pp = j->next;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (again) {
+		j->mailbox = 0;
+		j->uid = 0;
+		job_submit_after(j, j->delay_ms);
+		return;
+	}
+	if (quiet)
+		log_debug("event=%s_done user=%s %s=%zu", j->kind->name, j->user,
+			  j->kind->count_key, j->count);
+	else
+		log_info("event=%s_done user=%s %s=%zu", j->kind->name, j->user,
+			 j->kind->count_key, j->count);
+	free(j->user);
+	free(j);
 }
 
-void user_job_kick(const struct user_job_kind *kind, struct event_base *base, const char *user)
+static void job_kick(const struct user_job_kind *kind, struct event_base *base, const char *user,
+		     bool soon, unsigned delay_ms)
 {
 	if (!workpool_running() || !base || !user)
 		return;
 	pthread_mutex_lock(&g_lock);
 	for (struct user_job *j = g_jobs; j; j = j->next) {
 		if (j->kind == kind && strcmp(j->user, user) == 0) {
+			/* A pass already under way may be past what is new. */
+			j->again |= !j->waiting;
+			j->quiet &= soon;
 			pthread_mutex_unlock(&g_lock);
 			return;
 		}
@@ -71,15 +115,31 @@ void user_job_kick(const struct user_job_kind *kind, struct event_base *base, co
 	struct user_job *j = xcalloc(1, sizeof(*j));
 	j->kind = kind;
 	j->user = xstrdup(user);
+	j->quiet = soon;
+	j->delay_ms = soon ? delay_ms : 0;
+	j->waiting = j->delay_ms > 0;
 	j->wp.run = job_step;
 	j->wp.done = job_step_done;
 	j->wp.base = base;
-	atomic_store(&j->wp.cancelled, false);
 	j->next = g_jobs;
 	g_jobs = j;
 	pthread_mutex_unlock(&g_lock);
-	log_info("event=%s_start user=%s", kind->name, user);
-	workpool_submit(&j->wp);
+	if (soon)
+		log_debug("event=%s_start user=%s", kind->name, user);
+	else
+		log_info("event=%s_start user=%s", kind->name, user);
+	job_submit_after(j, j->delay_ms);
+}
+
+void user_job_kick(const struct user_job_kind *kind, struct event_base *base, const char *user)
+{
+	job_kick(kind, base, user, false, 0);
+}
+
+void user_job_kick_soon(const struct user_job_kind *kind, struct event_base *base,
+			const char *user, unsigned delay_ms)
+{
+	job_kick(kind, base, user, true, delay_ms);
 }
 
 bool user_job_blobs_step(struct user_job *j, struct store_user *u, const struct user_job_blobs *b)

@@ -33,6 +33,13 @@ struct user_job {
 	uint32_t uid;
 	size_t count;
 	bool more;
+	/* newmsg: kicked again while under way (something new may lie
+	 * behind the cursor): one more pass from the start when this ends.
+	 * quiet: started by new messages (kick_soon), logged at debug. */
+	bool again;
+	bool waiting;                      /* for its delay: a kick adds nothing */
+	bool quiet;
+	unsigned delay_ms;                 /* before each pass (kick_soon) */
 	struct user_job *next;
 };
 
@@ -53,6 +60,14 @@ bool user_job_blobs_step(struct user_job *j, struct store_user *u, const struct 
 /* Starts the kind's job for user unless one is under way. Without a work
  * pool (tools, unit tests) it does nothing. Thread: base's. */
 void user_job_kick(const struct user_job_kind *kind, struct event_base *base, const char *user);
+/* newmsg: as user_job_kick, for messages just stored: the first step
+ * waits delay_ms so that a burst of messages is one step (one FTS5
+ * segment, one commit) instead of one per message; a kick while the job
+ * is under way makes it pass over the messages once more at its end,
+ * after the same delay. Logged at debug level unless a user_job_kick
+ * joins. Any thread (base's loop runs the steps). */
+void user_job_kick_soon(const struct user_job_kind *kind, struct event_base *base,
+			const char *user, unsigned delay_ms);
 /* How many users have a job of this kind now. */
 size_t user_job_running(const struct user_job_kind *kind);
 

@@ -30,7 +30,6 @@
 #include "core/util.h"
 #include "mail/mailcache.h"
 #include "mail/preview.h"
-#include "mail/searchdoc.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -50,6 +49,9 @@ struct lmtp_queue {
 };
 
 static atomic_bool g_grouping = true; /* [lmtp] group_commit, set by every session */
+/* newmsg: lmtp_proto.new_mail, set by every session */
+typedef void lmtp_new_mail_fn(struct event_base *base, const char *user);
+static _Atomic(lmtp_new_mail_fn *) g_new_mail;
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lmtp_queue *q_list; /* users with a leader at work */
 static atomic_ulong counters[LMTP_C__COUNT];
@@ -85,8 +87,8 @@ void lmtp_counters_get(struct lmtp_counters *out)
 	out->committed_messages = atomic_load(&counters[LMTP_C_COMMITTED]);
 }
 
-/* The cached structure (envelope, body structure, search entry,
- * preview) of the message, parsed once from a mapping of the spool by
+/* The cached structure (envelope, body structure, preview; the search
+ * entry is the indexer's, lmtp_commit_set_new_mail) of the message, parsed once from a mapping of the spool by
  * whichever committer needs it first. Without it FETCH parses later. */
 static void lmtp_txn_cache(struct lmtp_txn *t)
 {
@@ -96,7 +98,6 @@ static void lmtp_txn_cache(struct lmtp_txn *t)
 		if (map != MAP_FAILED) {
 			madvise(map, t->len, MADV_SEQUENTIAL);
 			mail_cache_compute(map, t->len, &t->envelope, &t->bodystructure, &t->body);
-			t->search = mail_search_doc_new(map, t->len);
 			t->preview = mail_preview_compute(map, t->len);
 			munmap(map, t->len);
 		} else {
@@ -118,7 +119,7 @@ static void lmtp_commit_group(struct store_user *u, const char *mailbox, struct 
 		a[i] = (struct store_append){
 			.in_file = true, .fd = t->fd, .len = (size_t)t->len, .internaldate = -1,
 			.envelope = t->envelope, .bodystructure = t->bodystructure, .body = t->body,
-			.search = t->search, .preview = t->preview,
+			.preview = t->preview,
 			.blob_hex = v[i]->blob[0] ? v[i]->blob : NULL,
 		};
 	}
@@ -177,6 +178,13 @@ static void lmtp_commit_batch(const char *user, struct lmtp_delivery **v, size_t
 	free(taken);
 	free(grp);
 	store_user_close(u);
+	lmtp_new_mail_fn *new_mail = atomic_load(&g_new_mail);
+	for (size_t i = 0; i < n && new_mail; i++) {
+		if (v[i]->result == STORE_OK) {
+			new_mail(v[i]->txn->wp.base, user);
+			break;
+		}
+	}
 }
 
 /* A delivery is final: the last one of its message completes the
@@ -297,6 +305,11 @@ void lmtp_commit_set_grouping(bool on)
 	atomic_store(&g_grouping, on);
 }
 
+void lmtp_commit_set_new_mail(void (*fn)(struct event_base *base, const char *user))
+{
+	atomic_store(&g_new_mail, fn);
+}
+
 void lmtp_commit_submit(struct lmtp_txn *t)
 {
 	/* Once its last delivery is handed on, t may complete and be freed
@@ -337,7 +350,6 @@ void lmtp_txn_free(struct lmtp_txn *t)
 	free(t->bodystructure);
 	free(t->body);
 	free(t->preview);
-	mail_search_doc_free(t->search);
 	pthread_mutex_destroy(&t->cache_lock);
 	free(t);
 }

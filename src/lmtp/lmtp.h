@@ -5,6 +5,7 @@
 #define RAMPART_LMTP_LMTP_H
 
 struct config;
+struct event_base;
 struct passdb;
 struct proto_ops;
 
@@ -12,6 +13,10 @@ struct proto_ops;
 struct lmtp_proto {
 	const struct config *cfg;
 	struct passdb *passdb;      /* thread-safe, shared */
+	/* newmsg: told (on a pool thread) that user has new messages, whose
+	 * search entries are left to it (the composition root passes the
+	 * background indexer); NULL: left to the next SEARCH. */
+	void (*new_mail)(struct event_base *base, const char *user);
 };
 
 extern const struct proto_ops lmtp_proto_ops;

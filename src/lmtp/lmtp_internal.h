@@ -46,7 +46,6 @@ struct lmtp_txn {
 	pthread_mutex_t cache_lock;
 	bool cached;
 	char *envelope, *bodystructure, *body, *preview;
-	void *search;               /* struct search_doc */
 };
 
 /* Frees the spool, the cache and the deliveries. */
@@ -58,6 +57,8 @@ void lmtp_commit_submit(struct lmtp_txn *t);
 /* [lmtp] group_commit: false commits every delivery in a job of its own.
  * Set before serving. */
 void lmtp_commit_set_grouping(bool on);
+/* newmsg: lmtp_proto.new_mail, called after each user's commits. */
+void lmtp_commit_set_new_mail(void (*fn)(struct event_base *base, const char *user));
 
 /* Counters (lmtp.h), incremented by the session and the committer. */
 enum lmtp_counter {

@@ -671,6 +671,7 @@ struct lmtp_session *lmtp_session_new(const struct lmtp_proto *lp, const struct 
 		 atomic_fetch_add(&next_id, 1) & 0xffff);
 	s->st = ST_GREETED;
 	lmtp_commit_set_grouping(s->cfg->lmtp_group_commit);
+	lmtp_commit_set_new_mail(lp->new_mail); /* newmsg */
 	io->set_timeout(conn, s->cfg->lmtp_idle_timeout);
 	/* RFC 2033 4: the greeting names the service as LMTP. */
 	lmtp_reply(s, "220 %s Rampart LMTP ready", s->host);

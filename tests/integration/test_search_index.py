@@ -12,12 +12,13 @@ search_blob_missing)."""
 import os
 import re
 import shutil
+import smtplib
 import sqlite3
 import time
 
 import pytest
 
-from rampart_harness import Raw, Server
+from rampart_harness import Raw, Server, free_port
 
 
 def msg(subject, body=b"hello\r\n", frm=b"alice@example.org", date=True):
@@ -28,7 +29,9 @@ def msg(subject, body=b"hello\r\n", frm=b"alice@example.org", date=True):
 
 @pytest.fixture(scope="module")
 def srv():
-    s = Server()
+    port = free_port()
+    s = Server(extra_config="[listener lmtp]\naddress = 127.0.0.1:%d\nprotocol = lmtp\n" % port)
+    s.lmtp_port = port
     yield s
     s.close()
 
@@ -80,6 +83,18 @@ class FilesAway:
         shutil.rmtree(self.saved)
 
 
+def wait_indexed(server, timeout=30):
+    """The background indexer has an entry for every message (APPEND
+    leaves it to the indexer, a moment later: newmsg, issue #14)."""
+    deadline = time.time() + timeout
+    for _ in range(3000):
+        left = db_query(server, "SELECT count(*) FROM messages WHERE doc_id IS NULL")[0][0]
+        if left == 0 or time.time() > deadline:
+            break
+        time.sleep(0.02)
+    assert left == 0
+
+
 _box = [0]
 
 
@@ -92,6 +107,7 @@ def fresh_box(server, msgs, dates=None):
         d = dates[i] if dates else None
         assert c.append(name, None, d, m)[0] == "OK"
     c.logout()
+    wait_indexed(server)
     return name
 
 
@@ -138,7 +154,8 @@ def test_header_and_body_from_the_index(srv):
         check_encoded(r)
     r.close()
     assert "search_blob_missing" not in srv.log()
-    assert "search_index_start" not in srv.log()
+    # No SEARCH had to start the indexer (the APPENDs' quiet kicks log at debug).
+    assert "info: event=search_index_start" not in srv.log()
 
 
 def test_copy_shares_the_entry(srv):
@@ -156,16 +173,22 @@ def test_copy_shares_the_entry(srv):
     r.close()
 
 
+def inbox_finds_one_from_index(srv, subject_key, body_key):
+    """With the message files away, both keys find the same one message
+    of INBOX: its entry is in the index."""
+    r = Raw(srv, "INBOX")
+    with FilesAway(srv):
+        uids = search(r, subject_key)
+        assert len(uids) == 1
+        assert search(r, body_key) == uids
+    r.close()
+
+
 def test_deliver_indexes(srv):
     p = srv.deliver(srv.user, msg(b"=?UTF-8?Q?deliver=C3=A9d?= parcel",
                                   body=b"tracking number QX-77\r\n"))
     assert p.returncode == 0, p.stderr
-    r = Raw(srv, "INBOX")
-    with FilesAway(srv):
-        uids = search(r, b'CHARSET UTF-8 SUBJECT "DELIVER\xc3\x89D"')
-        assert len(uids) == 1
-        assert search(r, b"BODY qx-77") == uids
-    r.close()
+    inbox_finds_one_from_index(srv, b'CHARSET UTF-8 SUBJECT "DELIVER\xc3\x89D"', b"BODY qx-77")
     assert "search_blob_missing" not in srv.log()
 
 
@@ -198,6 +221,8 @@ def test_background_indexing():
             frm = b"<user-from (c)@ (c) domain.org>" if i % 13 == 0 else b"alice@example.org"
             assert c.append("INBOX", None, None, msg(subj, body=body, frm=frm))[0] == "OK"
         c.logout()
+        wait_indexed(s)
+        time.sleep(0.5)  # the APPENDs' indexer pass ends (it logs at debug)
         want_subj = [i + 1 for i in range(n) if i % 7 == 0]
         want_body = [i + 1 for i in range(n) if i % 11 == 0]
         want_from = [i + 1 for i in range(n) if i % 13 == 0]
@@ -238,6 +263,7 @@ def test_doc_id_migration():
             body = b"see zanzibar\r\n" if i % 5 == 0 else b"plain %d\r\n" % i
             assert c.append("INBOX", None, None, msg(subj, body=body))[0] == "OK"
         c.logout()
+        wait_indexed(s)
         s.stop()
         db_exec(s, "DROP TRIGGER search_doc_link; DROP TRIGGER search_doc_unlink;"
                    " DROP INDEX messages_unindexed; DROP INDEX search_doc_partial;"
@@ -254,3 +280,49 @@ def test_doc_id_migration():
         assert db_query(s, "SELECT count(*) FROM messages WHERE doc_id IS NULL") == [(0,)]
     finally:
         s.close()
+
+
+def test_search_right_after_append(srv):
+    """newmsg (issue #14): APPEND leaves the search entry to the background
+    indexer. A SEARCH sent right after the APPEND's OK, before the entry
+    exists, finds the message from its file (the mailbox is big enough
+    that the other messages come from the index), and the entry exists a
+    moment later, made by the indexer without any SEARCH asking."""
+    box = fresh_box(srv, [msg(b"filler %d" % i, body=b"filler body %d\r\n" % i)
+                          for i in range(120)])
+    c = srv.imap_tls()
+    uids = []
+    for i in range(3):
+        typ, data = c.append(box, None, None,
+                             msg(b"quokka-%d arrival" % i, body=b"wombat-%d inside\r\n" % i))
+        assert typ == "OK"
+    c.logout()
+    # `rampart check` finds nothing wrong with messages not indexed yet.
+    chk = srv.rampart("check", "-c", srv.conf_path, srv.user, check=False)
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+    r = Raw(srv, box)
+    # No wait: the indexer waits a moment before it starts.
+    assert search(r, b"SUBJECT quokka-1") == [122]
+    assert search(r, b"BODY wombat-2") == [123]
+    assert search(r, b"OR SUBJECT quokka-0 BODY wombat") == [121, 122, 123]
+    assert search(r, b"SUBJECT filler BODY \"filler body 119\"") == [120]
+    wait_indexed(srv)
+    with FilesAway(srv):
+        assert search(r, b"SUBJECT quokka-1") == [122]
+        assert search(r, b"BODY wombat-2") == [123]
+        assert search(r, b"OR SUBJECT quokka-0 BODY wombat") == [121, 122, 123]
+    r.close()
+    assert "search_blob_missing" not in srv.log()
+
+
+def test_lmtp_delivery_indexed_without_search(srv):
+    """newmsg: an LMTP delivery tells the indexer, which adds the entry
+    without any SEARCH asking (no SEARCH runs before the wait)."""
+    c = smtplib.LMTP("127.0.0.1", srv.lmtp_port, timeout=30)
+    try:
+        c.sendmail("s@example.net", [srv.user],
+                   msg(b"lmtp platypus", body=b"echidna by lmtp\r\n"))
+    finally:
+        c.quit()
+    wait_indexed(srv)
+    inbox_finds_one_from_index(srv, b"SUBJECT platypus", b"BODY echidna")

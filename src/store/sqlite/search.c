@@ -352,7 +352,11 @@ int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, cons
 				       const void *arg),
 			const void *arg)
 {
-	int r = sqlite_tx_write(u);
+	/* newmsg: derived data (search entries, previews), so the commit
+	 * joins the metadata group commit (sync.c) instead of its own fsync:
+	 * lost by a power cut, the rows are made again (their messages are
+	 * pending again). */
+	int r = sqlite_tx_write_meta(u);
 	if (r != STORE_OK)
 		return r;
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
