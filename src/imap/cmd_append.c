@@ -5,8 +5,8 @@
  * (imap/parser.h), and stays there: the store hashes it in chunks and
  * links or copies it in the kernel, and the MIME parse for the cached
  * ENVELOPE/BODYSTRUCTURE reads a read-only mapping of it. Mapped pages
- * count in the process's RSS while mapped, so at most APPEND_MAP_SLOTS
- * such parses run at once (the parse is CPU-bound: more would not finish
+ * count in the process's RSS while mapped, so at most two such parses
+ * (imap/map_slots.h, shared with the background indexer) run at once (the parse is CPU-bound: more would not finish
  * sooner on the cores a server has): 16 clients APPENDing 60 MiB each
  * hold about 2 x 60 MiB of mapped page cache, not 16 x 60 MiB of heap. */
 #include "imap/session_internal.h"
@@ -18,6 +18,7 @@
 #include "mail/mailcache.h"
 #include "mail/preview.h"
 #include "imap/search_index.h"
+#include "imap/map_slots.h"
 #include "imap/append.h"
 
 #include <errno.h>
@@ -28,11 +29,6 @@
 #include <unistd.h>
 
 #define MAX_MULTIAPPEND 1000
-#define APPEND_MAP_SLOTS 2
-
-static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t map_cond = PTHREAD_COND_INITIALIZER;
-static unsigned map_busy;
 
 /* The cached structure of a spooled message, parsed from a mapping of
  * its file range. */
@@ -40,11 +36,7 @@ static void append_cache_file(struct store_append *m)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	uint64_t delta = m->off % (uint64_t)(page > 0 ? page : 4096);
-	pthread_mutex_lock(&map_lock);
-	while (map_busy >= APPEND_MAP_SLOTS)
-		pthread_cond_wait(&map_cond, &map_lock);
-	map_busy++;
-	pthread_mutex_unlock(&map_lock);
+	map_slot_take();
 	size_t maplen = m->len + (size_t)delta;
 	void *map = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE, m->fd, (off_t)(m->off - delta));
 	if (map != MAP_FAILED) {
@@ -57,10 +49,7 @@ static void append_cache_file(struct store_append *m)
 		/* Without the cache FETCH parses the stored message itself. */
 		log_warn("event=append_map_error errno=%d", errno);
 	}
-	pthread_mutex_lock(&map_lock);
-	map_busy--;
-	pthread_cond_signal(&map_cond);
-	pthread_mutex_unlock(&map_lock);
+	map_slot_give();
 }
 
 int append_msg_parse(struct imap_session *s, const struct imap_arg *args, size_t nargs,

@@ -6,6 +6,7 @@
  * per kind and user at most); a job still queued when the server stops
  * stays on it. */
 #include "imap/user_job.h"
+#include "imap/map_slots.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "store/store.h"
@@ -17,6 +18,9 @@
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct user_job *g_jobs;
+
+/* Message bytes whose items a step stores together at most (plus one). */
+#define USER_JOB_STEP_BYTES (8u << 20)
 
 /* One step (pool thread). */
 static void job_step(struct workpool_job *wj)
@@ -142,6 +146,20 @@ void user_job_kick_soon(const struct user_job_kind *kind, struct event_base *bas
 	job_kick(kind, base, user, true, delay_ms);
 }
 
+/* Stores k items of a step and frees them; false on a store error. */
+static bool blobs_put_items(struct user_job *j, struct store_user *u, const struct user_job_blobs *b,
+			    char (*blobs)[65], void **items, size_t k)
+{
+	bool ok = b->put(u, blobs, items, k) == STORE_OK;
+	if (ok)
+		j->count += k;
+	else
+		log_warn("event=%s_error user=%s", j->kind->name, j->user);
+	for (size_t i = 0; i < k; i++)
+		b->free_item(items[i]);
+	return ok;
+}
+
 bool user_job_blobs_step(struct user_job *j, struct store_user *u, const struct user_job_blobs *b)
 {
 	char (*blobs)[65] = NULL;
@@ -149,26 +167,35 @@ bool user_job_blobs_step(struct user_job *j, struct store_user *u, const struct 
 	bool more = false;
 	if (b->pending(u, &j->mailbox, &j->uid, b->max, &blobs, &n) == STORE_OK && n > 0) {
 		void **items = xcalloc(n, sizeof(*items));
-		size_t k = 0;
+		size_t k = 0, bytes = 0;
+		more = true; /* a step of missing files only still goes on */
 		for (size_t i = 0; i < n; i++) {
 			const char *data;
 			size_t len;
 			/* The cursor has moved past a missing file anyway. */
 			if (store_blob_map(u, blobs[i], &data, &len) != STORE_OK)
 				continue;
+			/* A big message takes one of APPEND's parse slots:
+			 * its mapped pages count in the RSS while parsed. */
+			bool slot = len >= MAP_SLOT_MIN_BYTES;
+			if (slot)
+				map_slot_take();
 			items[k] = b->make(data, len);
 			store_blob_unmap(data, len);
+			if (slot)
+				map_slot_give();
 			memmove(blobs[k++], blobs[i], sizeof(blobs[0]));
+			bytes += len;
+			/* Items of big messages are stored a few at a time: what
+			 * a step holds in memory stays bounded by bytes, not only
+			 * by its count (64 entries of 1 MiB body text each). */
+			if (bytes >= USER_JOB_STEP_BYTES) {
+				more = blobs_put_items(j, u, b, blobs, items, k) && more;
+				k = bytes = 0;
+			}
 		}
-		if (b->put(u, blobs, items, k) == STORE_OK) {
-			j->count += k;
-			/* A step of missing files only still goes on. */
-			more = true;
-		} else {
-			log_warn("event=%s_error user=%s", j->kind->name, j->user);
-		}
-		for (size_t i = 0; i < k; i++)
-			b->free_item(items[i]);
+		if (k > 0)
+			more = blobs_put_items(j, u, b, blobs, items, k) && more;
 		free(items);
 	}
 	free(blobs);
