@@ -4,6 +4,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,4 +247,29 @@ uint32_t hash_bytes(const void *p, size_t n)
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ b[i]) * 16777619u;
 	return h;
+}
+
+/* proc_pid: system calls cost ~1 us on the benchmark machine's virtual
+ * CPU, and the store asked getpid() 4-9 times per APPEND (issue #14). */
+static atomic_long g_pid;
+
+static void pid_renew(void)
+{
+	atomic_store(&g_pid, (long)getpid());
+}
+
+static void pid_init_once(void)
+{
+	pthread_atfork(NULL, NULL, pid_renew);
+	pid_renew();
+}
+
+long proc_pid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	long p = atomic_load_explicit(&g_pid, memory_order_relaxed);
+	if (p)
+		return p;
+	pthread_once(&once, pid_init_once);
+	return atomic_load(&g_pid);
 }

@@ -36,6 +36,11 @@ void ascii_upper(char *s);
 int parse_u32(const char *s, size_t len, uint32_t *out);
 int parse_u64(const char *s, size_t len, uint64_t *out);
 
+/* getpid() without the system call after the first: the value is kept and
+ * renewed in a fork()ed child (pthread_atfork). For the checks that
+ * notice a fork on hot paths (the store's handle pool, its syncer). */
+long proc_pid(void);
+
 /* Writes all of buf to fd, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
 

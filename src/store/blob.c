@@ -41,6 +41,11 @@ struct store_blobs {
 	char *dir;       /* the user directory */
 	char *username;  /* for log lines */
 	int fd;          /* <dir>/blobs, for openat of message files; -1 if not open */
+	/* Subdirectories (first two hex digits) this handle saw exist: a new
+	 * message skips the mkdir (EEXIST) and stat of its directory. A bit
+	 * is cleared again when a rename into that directory fails. The
+	 * handle belongs to one thread at a time (store.h). */
+	uint64_t dir_known[4];
 };
 
 bool store_blob_name_valid(const char *hex)
@@ -154,7 +159,7 @@ static char *blob_tmp_path(const struct store_blobs *b)
 	unsigned n = atomic_fetch_add(&counter, 1);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return xasprintf("%s/tmp/blob.%ld.%u.%ld%09ld", b->dir, (long)getpid(), n, (long)ts.tv_sec,
+	return xasprintf("%s/tmp/blob.%ld.%u.%ld%09ld", b->dir, proc_pid(), n, (long)ts.tv_sec,
 			 ts.tv_nsec);
 }
 
@@ -263,6 +268,31 @@ static int blob_write_tmp(struct store_blobs *b, const struct blob_src *src, cha
 	return r;
 }
 
+/* The subdirectory of a blob name as 0-255 (its first two hex digits). */
+static unsigned blob_subdir_index(const char *hex)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 2; i++) {
+		char c = hex[i];
+		v = v * 16 + (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
+	}
+	return v & 255;
+}
+
+static bool blob_dir_known(const struct store_blobs *b, unsigned sub)
+{
+	return (b->dir_known[sub / 64] >> (sub % 64)) & 1;
+}
+
+static void blob_dir_note(struct store_blobs *b, unsigned sub, bool known)
+{
+	uint64_t bit = (uint64_t)1 << (sub % 64);
+	if (known)
+		b->dir_known[sub / 64] |= bit;
+	else
+		b->dir_known[sub / 64] &= ~bit;
+}
+
 static int blobs_put_src(struct store_blobs *b, const char *hex, const struct blob_src *src)
 {
 	char *path = blob_path(b, hex);
@@ -285,14 +315,27 @@ static int blobs_put_src(struct store_blobs *b, const char *hex, const struct bl
 		r = STORE_OK;
 		goto out;
 	}
-	if (store_mkdir_durable(dir) < 0)
-		goto out;
+	unsigned sub = blob_subdir_index(hex);
+	if (!blob_dir_known(b, sub)) {
+		if (store_mkdir_durable(dir) < 0)
+			goto out;
+		blob_dir_note(b, sub, true);
+	}
 	int linked = src->data ? 0 : blob_link_spool(b, src, &tmp);
 	if (linked < 0 || (linked == 0 && blob_write_tmp(b, src, &tmp) < 0))
 		goto out;
 	/* rename() replaces a same-named file of the wrong size (damaged by
 	 * something outside the store) atomically. */
-	if (rename(tmp, path) < 0) {
+	int rn = rename(tmp, path);
+	if (rn < 0 && errno == ENOENT) {
+		/* The directory went away under a remembered bit. */
+		blob_dir_note(b, sub, false);
+		if (store_mkdir_durable(dir) == 0) {
+			blob_dir_note(b, sub, true);
+			rn = rename(tmp, path);
+		}
+	}
+	if (rn < 0) {
 		unlink(tmp);
 		goto out;
 	}

@@ -127,6 +127,7 @@ static int reg_open(void)
 	char path[4096];
 	if ((size_t)snprintf(path, sizeof(path), "%s/shared.sqlite", root) >= sizeof(path))
 		return STORE_EIO;
+	sqlite_lib_init();
 	if (sqlite3_open_v2(path, &g_reg, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
 		int r = reg_error("open");

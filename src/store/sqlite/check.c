@@ -173,6 +173,7 @@ static int ck_integrity(struct ck *c, const char *index, bool *damaged)
 {
 	*damaged = false;
 	sqlite3 *db = NULL;
+	sqlite_lib_init();
 	int rc = sqlite3_open_v2(index, &db, SQLITE_OPEN_READONLY, NULL);
 	sqlite3_stmt *st = NULL;
 	if (rc == SQLITE_OK) {
@@ -312,6 +313,7 @@ static void salvage_probe(sqlite3 *db, struct ck_salvage *s, const uint32_t *uid
 static void salvage_read(const char *path, struct ck_salvage *s)
 {
 	sqlite3 *db = NULL;
+	sqlite_lib_init();
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		sqlite3_close(db);
 		return;

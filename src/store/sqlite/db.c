@@ -492,6 +492,23 @@ static void open_failed(struct sqlite_user *u, int err, const char *msg, bool *s
 		log_err("event=store_open_error user=%s errno=%d", u->username, err);
 }
 
+/* Library settings, before SQLite's first use in the process. Its memory
+ * statistics (on by default) put one global mutex around every
+ * sqlite3_malloc and sqlite3_free: with 32 disk threads committing
+ * APPENDs it was most of the server's futex calls (issue #14). Nothing
+ * here reads them (no soft heap limit, no sqlite3_memory_used). */
+static void sqlite_lib_init_once(void)
+{
+	if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+		log_warn("event=store_sqlite_config_error what=memstatus");
+}
+
+void sqlite_lib_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, sqlite_lib_init_once);
+}
+
 /* Opens a new handle. On failure *short_fds tells whether the process was
  * out of descriptors; with quiet, that case is not logged (the caller
  * retries once). */
@@ -511,6 +528,7 @@ static struct sqlite_user *user_open_new(const char *username, const char *dir_i
 		open_failed(u, errno, NULL, short_fds);
 		goto fail;
 	}
+	sqlite_lib_init();
 	/* NOMUTEX: a handle is only ever used by one thread at a time. */
 	if (sqlite3_open_v2(index, &u->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -604,7 +622,7 @@ static struct sqlite_user **pool_bucket(const char *username)
  * they are abandoned. */
 static void pool_check_fork_locked(void)
 {
-	pid_t me = getpid();
+	pid_t me = (pid_t)proc_pid();
 	if (g_pool.pid == me)
 		return;
 	memset(g_pool.by_name, 0, sizeof(g_pool.by_name));
@@ -776,7 +794,7 @@ void sqlite_user_close(struct store_user *base)
 	pthread_mutex_lock(&g_pool.lock);
 	u->refs = 0;
 	struct sqlite_user *victims = NULL;
-	if (g_pool.pid == getpid()) {
+	if (g_pool.pid == (pid_t)proc_pid()) {
 		lru_push_locked(u);
 		warm_push_locked(u);
 		victims = pool_evict_locked(STORE_CACHE_MAX);

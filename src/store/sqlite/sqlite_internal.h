@@ -266,6 +266,8 @@ void sqlite_stmt_done(sqlite3_stmt *st);
 int sqlite_db_error(struct sqlite_user *u, const char *what);
 /* Steps a statement that returns no rows, then resets it. */
 int sqlite_stmt_run(struct sqlite_user *u, sqlite3_stmt *st, const char *what);
+/* SQLite's process-wide settings; call before any sqlite3_open. */
+void sqlite_lib_init(void);
 int sqlite_tx_write(struct sqlite_user *u);
 /* durable (issue #14): a write transaction that changes only metadata
  * (flags, keywords, expunges, \Recent). With the syncer running it

@@ -104,7 +104,7 @@ static uint64_t mono_ms(void)
 
 bool sqlite_sync_active(void)
 {
-	return atomic_load(&g_sync.running) && g_sync.pid == getpid();
+	return atomic_load(&g_sync.running) && g_sync.pid == (pid_t)proc_pid();
 }
 
 static struct sync_dirty **bucket(const char *username)
@@ -348,7 +348,7 @@ int sqlite_sync_start(unsigned delay_ms)
 	pthread_condattr_destroy(&ca);
 	g_sync.delay_ms = delay_ms;
 	g_sync.stopping = false;
-	g_sync.pid = getpid();
+	g_sync.pid = (pid_t)proc_pid();
 	if (pthread_create(&g_sync.thread, NULL, sync_thread, NULL) != 0) {
 		log_err("event=store_sync_error msg=\"cannot start the syncer thread\"");
 		pthread_cond_destroy(&g_sync.wake);
@@ -360,7 +360,7 @@ int sqlite_sync_start(unsigned delay_ms)
 
 void sqlite_sync_flush(void)
 {
-	if (g_sync.pid != getpid())
+	if (g_sync.pid != (pid_t)proc_pid())
 		return;  /* a forked child: the parent's table is not its own */
 	pthread_mutex_lock(&g_sync.lock);
 	struct sync_dirty *batch = take_due_locked(UINT64_MAX);
@@ -376,7 +376,7 @@ void sqlite_sync_flush(void)
 
 void sqlite_sync_stop(void)
 {
-	if (!atomic_load(&g_sync.running) || g_sync.pid != getpid())
+	if (!atomic_load(&g_sync.running) || g_sync.pid != (pid_t)proc_pid())
 		return;
 	/* New metadata commits are FULL from here on. */
 	atomic_store(&g_sync.running, false);
