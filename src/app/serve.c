@@ -252,6 +252,8 @@ int app_serve(const struct config *cfg)
 	watching = true;
 	workpool_set_fair_bound(cfg->policy_max_queued_checks);
 	workpool_set_disk_threads(cfg->store_write_threads); /* dlv (issue #14) */
+	workpool_set_background_threads(cfg->store_background_threads,
+					(int)cfg->store_background_nice); /* issue #14 */
 	if (workpool_start(server_workers(srv)) < 0)
 		fatal("cannot start work pool");
 	pool = true;

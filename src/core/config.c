@@ -227,6 +227,9 @@ static const struct config_key config_keys[] = {
 	KEY(SEC_STORE, "snapshot_idle_s", T_UINT, store_snapshot_idle_s, 1, 86400),
 	/* dlv (issue #14, core/workpool.c): threads for message writes */
 	KEY(SEC_STORE, "write_threads", T_UINT, store_write_threads, 0, 1024),
+	/* issue #14: threads for the search index and previews, and their nice */
+	KEY(SEC_STORE, "background_threads", T_UINT, store_background_threads, 0, 64),
+	KEY(SEC_STORE, "background_nice", T_UINT, store_background_nice, 0, 19),
 	/* [quota] (quota part, issue #12): RFC 9208 defaults, 0 = unlimited;
 	 * storage up to 1 PiB keeps KiB * 1024 far from overflow. */
 	KEY(SEC_QUOTA, "storage", T_SIZE, quota_storage, 0, (uint64_t)1 << 50),
@@ -1183,6 +1186,8 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->store_snapshot_min_messages = 10000;
 	c->store_snapshot_idle_s = 300;
 	c->store_write_threads = 32;            /* dlv (issue #14) */
+	c->store_background_threads = 1;        /* issue #14 */
+	c->store_background_nice = 10;
 	/* [mailboxes] (ext, issue #12) */
 	c->mbox_drafts = xstrdup("Drafts");
 	c->mbox_sent = xstrdup("Sent");

@@ -27,7 +27,8 @@
  *   [alerts]      webhook_url, command, geoip_database, travel_speed_kmh,
  *                 download_window, download_factor, download_floor,
  *                 download_spike_action, download_throttle_rate, alert_interval
- *   [store]       expunged_history_days, metadata_sync_delay_ms, write_threads
+ *   [store]       expunged_history_days, metadata_sync_delay_ms, write_threads,
+ *                 background_threads, background_nice
  *   [quota]       storage, messages, mailboxes, admins
  *   [namespace]   other_users_prefix, shared_prefix, public_owner (imap/namespace.c)
  *   [metadata]    max_value_size, max_entries, max_total_size, admin, comment
@@ -199,6 +200,11 @@ struct config {
 	/* dlv (issue #14; core/workpool.c): pool threads for message writes
 	 * (APPEND, LMTP deliveries), which wait on fsync; 0: none */
 	unsigned store_write_threads;
+	/* issue #14 (core/workpool.c): pool threads for derived data (the
+	 * search index, previews) at nice background_nice; 0: none, those jobs
+	 * share the common threads at their priority */
+	unsigned store_background_threads;
+	unsigned store_background_nice;
 	/* [quota] (quota part, issue #12; RFC 9208): defaults for every user,
 	 * 0 = unlimited; `rampart user quota` overrides them per user. */
 	size_t quota_storage;        /* bytes, enforced in KiB rounded up */

@@ -21,15 +21,29 @@
  * 28 clients wait for a thread; with a thread each, their fsyncs are in
  * flight together and ext4's journal (jbd2) commits them in one
  * transaction. Password checks never run on these threads, so hashing
- * stays bounded by the CPU threads. */
+ * stays bounded by the CPU threads.
+ *
+ * Background threads (issue #14): jobs marked `background` (the search
+ * index and previews of new messages, derived data that SEARCH and FETCH
+ * do without) run on `[store] background_threads` threads of their own at
+ * nice `background_nice`. On a busy machine the kernel gives commands the
+ * CPU first and the index catches up in bigger steps; on 32 parallel
+ * delivery streams that was +35% APPENDs/s and 1.69 -> 1.33 ms of server
+ * CPU per message with the index complete (BENCHMARKS.md). The nice is a
+ * weight, not a starvation: a background step holding a user's write
+ * lock still runs. */
 #include "core/workpool.h"
 #include "core/log.h"
 #include "core/util.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define FAIR_BUCKETS 1024
 
@@ -62,6 +76,14 @@ static pthread_cond_t g_disk_cond = PTHREAD_COND_INITIALIZER;
 static unsigned g_disk_want;        /* workpool_set_disk_threads */
 static pthread_t *g_disk_threads;
 static unsigned g_ndisk;            /* started */
+
+/* The background class (jobs marked `background`, when g_nbg > 0). */
+static struct workpool_job *g_bg_head, *g_bg_tail;
+static pthread_cond_t g_bg_cond = PTHREAD_COND_INITIALIZER;
+static unsigned g_bg_want;
+static int g_bg_nice;
+static pthread_t *g_bg_threads;
+static unsigned g_nbg;
 
 static void job_done_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -228,6 +250,39 @@ static void *disk_thread(void *arg)
 	}
 }
 
+/* A background thread lowers its own priority (any thread may) and takes
+ * only the background FIFO. */
+static void *bg_thread(void *arg)
+{
+	(void)arg;
+	/* Relative to the server's own nice value (a thread starts with its
+	 * creator's), capped at 19. */
+	id_t tid = (id_t)syscall(SYS_gettid);
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, tid);
+	if (errno == 0) {
+		nice = nice + g_bg_nice > 19 ? 19 : nice + g_bg_nice;
+		if (setpriority(PRIO_PROCESS, tid, nice) < 0)
+			log_warn("event=workpool_nice_error errno=%d", errno);
+	}
+	for (;;) {
+		pthread_mutex_lock(&g_lock);
+		struct workpool_job *job;
+		while (!(job = g_bg_head) && !g_stopping)
+			pthread_cond_wait(&g_bg_cond, &g_lock);
+		if (job) {
+			g_bg_head = job->next;
+			if (!g_bg_head)
+				g_bg_tail = NULL;
+			atomic_fetch_sub_explicit(&g_queued, 1, memory_order_relaxed);
+		}
+		pthread_mutex_unlock(&g_lock);
+		if (!job)
+			return NULL;
+		job_run_post(job);
+	}
+}
+
 int workpool_start(unsigned nthreads)
 {
 	if (nthreads < WORKPOOL_MIN_THREADS)
@@ -248,7 +303,21 @@ int workpool_start(unsigned nthreads)
 			g_ndisk++;
 		}
 	}
+	if (g_bg_want > 0) {
+		g_bg_threads = xcalloc(g_bg_want, sizeof(*g_bg_threads));
+		for (unsigned i = 0; i < g_bg_want; i++) {
+			if (pthread_create(&g_bg_threads[i], NULL, bg_thread, NULL) != 0)
+				return -1;
+			g_nbg++;
+		}
+	}
 	return 0;
+}
+
+void workpool_set_background_threads(unsigned n, int nice)
+{
+	g_bg_want = n;
+	g_bg_nice = nice;
 }
 
 void workpool_set_disk_threads(unsigned n)
@@ -268,6 +337,7 @@ void workpool_stop(void)
 	g_stopping = true;
 	pthread_cond_broadcast(&g_cond);
 	pthread_cond_broadcast(&g_disk_cond);
+	pthread_cond_broadcast(&g_bg_cond);
 	pthread_mutex_unlock(&g_lock);
 	for (unsigned i = 0; i < g_nthreads; i++)
 		pthread_join(g_threads[i], NULL);
@@ -279,6 +349,11 @@ void workpool_stop(void)
 	free(g_disk_threads);
 	g_disk_threads = NULL;
 	g_ndisk = 0;
+	for (unsigned i = 0; i < g_nbg; i++)
+		pthread_join(g_bg_threads[i], NULL);
+	free(g_bg_threads);
+	g_bg_threads = NULL;
+	g_nbg = 0;
 	g_stopping = false;
 }
 
@@ -286,6 +361,17 @@ void workpool_submit(struct workpool_job *job)
 {
 	job->next = NULL;
 	pthread_mutex_lock(&g_lock);
+	if (job->background && g_nbg > 0) {
+		if (g_bg_tail)
+			g_bg_tail->next = job;
+		else
+			g_bg_head = job;
+		g_bg_tail = job;
+		atomic_fetch_add_explicit(&g_queued, 1, memory_order_relaxed);
+		pthread_cond_signal(&g_bg_cond);
+		pthread_mutex_unlock(&g_lock);
+		return;
+	}
 	if (job->disk && g_ndisk > 0) {
 		/* dlv: the disk class */
 		if (g_disk_tail)

@@ -29,6 +29,10 @@ struct workpool_job {
 	 * (workpool_set_disk_threads) it runs on one of them, never on the
 	 * threads that hash passwords; without, in the common FIFO. */
 	bool disk;
+	/* Derived data made in the background (the search index, previews):
+	 * with background threads (workpool_set_background_threads) it runs
+	 * on one of them, at a lower CPU priority. */
+	bool background;
 };
 
 /* Starts max(nthreads, WORKPOOL_MIN_THREADS) threads: jobs wait on the
@@ -64,5 +68,9 @@ unsigned workpool_queued(void);
  * fsyncs in flight, which the filesystem's journal commits together,
  * while password hashing stays on the max(nthreads, 4) threads. */
 void workpool_set_disk_threads(unsigned n);
+/* Before workpool_start(): n threads that run only jobs marked
+ * `background`, their nice value raised by `nice` (to at most 19); 0
+ * threads: those jobs share the common threads at their priority. */
+void workpool_set_background_threads(unsigned n, int nice);
 
 #endif

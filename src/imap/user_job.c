@@ -124,6 +124,7 @@ static void job_kick(const struct user_job_kind *kind, struct event_base *base, 
 	j->waiting = j->delay_ms > 0;
 	j->wp.run = job_step;
 	j->wp.done = job_step_done;
+	j->wp.background = true;
 	j->wp.base = base;
 	j->next = g_jobs;
 	g_jobs = j;

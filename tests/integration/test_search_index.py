@@ -326,3 +326,49 @@ def test_lmtp_delivery_indexed_without_search(srv):
         c.quit()
     wait_indexed(srv)
     inbox_finds_one_from_index(srv, b"SUBJECT platypus", b"BODY echidna")
+
+
+def thread_nices(server):
+    """The nice value of every thread of the server process (proc(5) stat
+    field 19), by thread id."""
+    out = {}
+    task = "/proc/%d/task" % server.proc.pid
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "stat")) as f:
+                stat = f.read()
+        except FileNotFoundError:
+            continue  # a thread that just ended
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[int(tid)] = int(fields[16])  # field 19 of stat; 3 is fields[0]
+    return out
+
+
+def test_background_threads_run_at_lower_priority():
+    """issue #14: the search index of new mail runs on `[store]
+    background_threads` threads at `background_nice`, so a busy server
+    gives commands the CPU first; the index still completes."""
+    s = Server(extra_config="[store]\nbackground_threads = 2\nbackground_nice = 7\n")
+    try:
+        base = min(thread_nices(s).values())
+        deadline = time.time() + 10
+        for _ in range(500):
+            nices = thread_nices(s)
+            if sum(1 for n in nices.values() if n == base + 7) == 2 or time.time() > deadline:
+                break
+            time.sleep(0.02)
+        assert sum(1 for n in nices.values() if n == base + 7) == 2, nices
+        assert sum(1 for n in nices.values() if n == base) >= 4  # loops, pool, ...
+        r = Raw(s)
+        m = msg(b"niced wombat")
+        r.ok(b"APPEND INBOX {%d+}\r\n" % len(m) + m)
+        r.close()
+        wait_indexed(s)
+    finally:
+        s.close()
+    s = Server(extra_config="[store]\nbackground_threads = 0\n")
+    try:
+        nices = thread_nices(s)
+        assert len(set(nices.values())) == 1, nices
+    finally:
+        s.close()

@@ -1,9 +1,10 @@
-/* The work pool's disk class (core/workpool.h, issue #14 dlv): jobs
- * marked `disk` run on threads of their own, all at once, even while
- * every CPU thread is busy; password checks (fair_key) and other jobs
- * never run on those threads; without disk threads a disk job runs on
- * the common threads as before. Fair-key round robin is covered by
- * tests/integration/test_policy_pool.py. */
+/* The work pool's disk and background classes (core/workpool.h, issue
+ * #14): jobs marked `disk` run on threads of their own, all at once, even
+ * while every CPU thread is busy; password checks (fair_key) and other
+ * jobs never run on those threads; without disk threads a disk job runs
+ * on the common threads as before. Background jobs (the search index,
+ * previews) run on their own threads at a lower priority. Fair-key round
+ * robin is covered by tests/integration/test_policy_pool.py. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,11 +13,14 @@
 
 #include "core/workpool.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +38,7 @@ struct tjob {
 	struct workpool_job wp;
 	atomic_bool ran;
 	bool met;      /* disk: saw NDISK disk jobs running at once */
+	int nice;      /* nice_run: the running thread's nice value */
 };
 
 static void deadline(struct timespec *ts)
@@ -76,6 +81,15 @@ static void cpu_run(struct workpool_job *wp)
 static void plain_run(struct workpool_job *wp)
 {
 	atomic_store(&((struct tjob *)wp)->ran, true);
+}
+
+/* Notes the nice value of the thread it runs on. */
+static void nice_run(struct workpool_job *wp)
+{
+	struct tjob *j = (struct tjob *)wp;
+	errno = 0;
+	j->nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	atomic_store(&j->ran, true);
 }
 
 static void job_done(struct workpool_job *wp)
@@ -223,6 +237,52 @@ static void test_disk_cancel_and_stop(void **state)
 	event_base_free(base);
 }
 
+/* issue #14: background jobs (the search index, previews) run on their
+ * own threads at the configured nice value, even while every common
+ * thread is busy; a plain job never runs there. */
+static void test_background_class(void **state)
+{
+	(void)state;
+	int nice0 = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	workpool_set_background_threads(1, 10);
+	struct tjob cpu[WORKPOOL_MIN_THREADS], bg, plain;
+	struct event_base *base = pool_with_blockers(0, cpu, WORKPOOL_MIN_THREADS);
+	job_init(&plain, base, plain_run);
+	workpool_submit(&plain.wp);
+	job_init(&bg, base, nice_run);
+	bg.wp.background = true;
+	workpool_submit(&bg.wp);
+	wait_done(base, 1);
+	assert_true(atomic_load(&bg.ran));
+	assert_int_equal(bg.nice, nice0 + 10 > 19 ? 19 : nice0 + 10);
+	usleep(50 * 1000);
+	assert_false(atomic_load(&plain.ran));
+	blockers_release();
+	wait_done(base, WORKPOOL_MIN_THREADS + 2);
+	assert_true(atomic_load(&plain.ran));
+	workpool_stop();
+	workpool_set_background_threads(0, 0);
+	event_base_free(base);
+}
+
+/* Without background threads a background job is an ordinary job, on a
+ * common thread at the process's priority. */
+static void test_no_background_threads(void **state)
+{
+	(void)state;
+	int nice0 = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	struct tjob bg;
+	struct event_base *base = pool_with_blockers(0, NULL, 0);
+	job_init(&bg, base, nice_run);
+	bg.wp.background = true;
+	workpool_submit(&bg.wp);
+	wait_done(base, 1);
+	assert_true(atomic_load(&bg.ran));
+	assert_int_equal(bg.nice, nice0);
+	workpool_stop();
+	event_base_free(base);
+}
+
 int main(void)
 {
 	evthread_use_pthreads();
@@ -230,6 +290,8 @@ int main(void)
 		cmocka_unit_test(test_disk_class_apart),
 		cmocka_unit_test(test_no_disk_threads),
 		cmocka_unit_test(test_disk_cancel_and_stop),
+		cmocka_unit_test(test_background_class),
+		cmocka_unit_test(test_no_background_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
