@@ -70,16 +70,20 @@ static pthread_t *g_threads;
 static unsigned g_nthreads;
 static atomic_ulong g_skipped;
 static atomic_uint g_queued;        /* metrics: jobs waiting for a thread */
+/* A class of jobs with threads of its own: its FIFO and their wake-up. */
+struct job_fifo {
+	struct workpool_job *head, *tail;
+	pthread_cond_t cond;
+};
+
 /* dlv: the disk class (jobs marked `disk`, when g_ndisk > 0) */
-static struct workpool_job *g_disk_head, *g_disk_tail;
-static pthread_cond_t g_disk_cond = PTHREAD_COND_INITIALIZER;
+static struct job_fifo g_disk = { .cond = PTHREAD_COND_INITIALIZER };
 static unsigned g_disk_want;        /* workpool_set_disk_threads */
 static pthread_t *g_disk_threads;
 static unsigned g_ndisk;            /* started */
 
 /* The background class (jobs marked `background`, when g_nbg > 0). */
-static struct workpool_job *g_bg_head, *g_bg_tail;
-static pthread_cond_t g_bg_cond = PTHREAD_COND_INITIALIZER;
+static struct job_fifo g_bg = { .cond = PTHREAD_COND_INITIALIZER };
 static unsigned g_bg_want;
 static int g_bg_nice;
 static pthread_t *g_bg_threads;
@@ -228,30 +232,48 @@ static void *pool_thread(void *arg)
 	}
 }
 
-/* dlv: a disk thread takes only the disk FIFO. */
-static void *disk_thread(void *arg)
+/* A thread of a class takes only that class's FIFO. */
+static void fifo_serve(struct job_fifo *f)
 {
-	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&g_lock);
 		struct workpool_job *job;
-		while (!(job = g_disk_head) && !g_stopping)
-			pthread_cond_wait(&g_disk_cond, &g_lock);
+		while (!(job = f->head) && !g_stopping)
+			pthread_cond_wait(&f->cond, &g_lock);
 		if (job) {
-			g_disk_head = job->next;
-			if (!g_disk_head)
-				g_disk_tail = NULL;
+			f->head = job->next;
+			if (!f->head)
+				f->tail = NULL;
 			atomic_fetch_sub_explicit(&g_queued, 1, memory_order_relaxed);
 		}
 		pthread_mutex_unlock(&g_lock);
 		if (!job)
-			return NULL;
+			return;
 		job_run_post(job);
 	}
 }
 
-/* A background thread lowers its own priority (any thread may) and takes
- * only the background FIFO. */
+/* Under g_lock. */
+static void fifo_push_locked(struct job_fifo *f, struct workpool_job *job)
+{
+	if (f->tail)
+		f->tail->next = job;
+	else
+		f->head = job;
+	f->tail = job;
+	atomic_fetch_add_explicit(&g_queued, 1, memory_order_relaxed);
+	pthread_cond_signal(&f->cond);
+}
+
+/* dlv: a disk thread. */
+static void *disk_thread(void *arg)
+{
+	(void)arg;
+	fifo_serve(&g_disk);
+	return NULL;
+}
+
+/* A background thread lowers its own priority (any thread may). */
 static void *bg_thread(void *arg)
 {
 	(void)arg;
@@ -265,52 +287,45 @@ static void *bg_thread(void *arg)
 		if (setpriority(PRIO_PROCESS, tid, nice) < 0)
 			log_warn("event=workpool_nice_error errno=%d", errno);
 	}
-	for (;;) {
-		pthread_mutex_lock(&g_lock);
-		struct workpool_job *job;
-		while (!(job = g_bg_head) && !g_stopping)
-			pthread_cond_wait(&g_bg_cond, &g_lock);
-		if (job) {
-			g_bg_head = job->next;
-			if (!g_bg_head)
-				g_bg_tail = NULL;
-			atomic_fetch_sub_explicit(&g_queued, 1, memory_order_relaxed);
-		}
-		pthread_mutex_unlock(&g_lock);
-		if (!job)
-			return NULL;
-		job_run_post(job);
+	fifo_serve(&g_bg);
+	return NULL;
+}
+
+/* Starts want threads running fn into *threads; *started counts them. */
+static int threads_start(pthread_t **threads, unsigned want, unsigned *started,
+			 void *(*fn)(void *))
+{
+	if (want == 0)
+		return 0;
+	*threads = xcalloc(want, sizeof(**threads));
+	for (unsigned i = 0; i < want; i++) {
+		if (pthread_create(&(*threads)[i], NULL, fn, NULL) != 0)
+			return -1;
+		(*started)++;
 	}
+	return 0;
+}
+
+/* Joins and forgets what threads_start() started. */
+static void threads_join(pthread_t **threads, unsigned *started)
+{
+	for (unsigned i = 0; i < *started; i++)
+		pthread_join((*threads)[i], NULL);
+	free(*threads);
+	*threads = NULL;
+	*started = 0;
 }
 
 int workpool_start(unsigned nthreads)
 {
 	if (nthreads < WORKPOOL_MIN_THREADS)
 		nthreads = WORKPOOL_MIN_THREADS;
-	g_threads = xcalloc(nthreads, sizeof(*g_threads));
-	for (unsigned i = 0; i < nthreads; i++) {
-		if (pthread_create(&g_threads[i], NULL, pool_thread, NULL) != 0)
-			return -1;
-		g_nthreads++;
-	}
-	/* dlv: g_ndisk is read by submitters under g_lock; these threads
-	 * start before any job is submitted. */
-	if (g_disk_want > 0) {
-		g_disk_threads = xcalloc(g_disk_want, sizeof(*g_disk_threads));
-		for (unsigned i = 0; i < g_disk_want; i++) {
-			if (pthread_create(&g_disk_threads[i], NULL, disk_thread, NULL) != 0)
-				return -1;
-			g_ndisk++;
-		}
-	}
-	if (g_bg_want > 0) {
-		g_bg_threads = xcalloc(g_bg_want, sizeof(*g_bg_threads));
-		for (unsigned i = 0; i < g_bg_want; i++) {
-			if (pthread_create(&g_bg_threads[i], NULL, bg_thread, NULL) != 0)
-				return -1;
-			g_nbg++;
-		}
-	}
+	/* dlv: g_ndisk and g_nbg are read by submitters under g_lock; all
+	 * threads start before any job is submitted. */
+	if (threads_start(&g_threads, nthreads, &g_nthreads, pool_thread) < 0 ||
+	    threads_start(&g_disk_threads, g_disk_want, &g_ndisk, disk_thread) < 0 ||
+	    threads_start(&g_bg_threads, g_bg_want, &g_nbg, bg_thread) < 0)
+		return -1;
 	return 0;
 }
 
@@ -336,24 +351,12 @@ void workpool_stop(void)
 	pthread_mutex_lock(&g_lock);
 	g_stopping = true;
 	pthread_cond_broadcast(&g_cond);
-	pthread_cond_broadcast(&g_disk_cond);
-	pthread_cond_broadcast(&g_bg_cond);
+	pthread_cond_broadcast(&g_disk.cond);
+	pthread_cond_broadcast(&g_bg.cond);
 	pthread_mutex_unlock(&g_lock);
-	for (unsigned i = 0; i < g_nthreads; i++)
-		pthread_join(g_threads[i], NULL);
-	for (unsigned i = 0; i < g_ndisk; i++)
-		pthread_join(g_disk_threads[i], NULL);
-	free(g_threads);
-	g_threads = NULL;
-	g_nthreads = 0;
-	free(g_disk_threads);
-	g_disk_threads = NULL;
-	g_ndisk = 0;
-	for (unsigned i = 0; i < g_nbg; i++)
-		pthread_join(g_bg_threads[i], NULL);
-	free(g_bg_threads);
-	g_bg_threads = NULL;
-	g_nbg = 0;
+	threads_join(&g_threads, &g_nthreads);
+	threads_join(&g_disk_threads, &g_ndisk);
+	threads_join(&g_bg_threads, &g_nbg);
 	g_stopping = false;
 }
 
@@ -362,25 +365,13 @@ void workpool_submit(struct workpool_job *job)
 	job->next = NULL;
 	pthread_mutex_lock(&g_lock);
 	if (job->background && g_nbg > 0) {
-		if (g_bg_tail)
-			g_bg_tail->next = job;
-		else
-			g_bg_head = job;
-		g_bg_tail = job;
-		atomic_fetch_add_explicit(&g_queued, 1, memory_order_relaxed);
-		pthread_cond_signal(&g_bg_cond);
+		fifo_push_locked(&g_bg, job);
 		pthread_mutex_unlock(&g_lock);
 		return;
 	}
 	if (job->disk && g_ndisk > 0) {
 		/* dlv: the disk class */
-		if (g_disk_tail)
-			g_disk_tail->next = job;
-		else
-			g_disk_head = job;
-		g_disk_tail = job;
-		atomic_fetch_add_explicit(&g_queued, 1, memory_order_relaxed);
-		pthread_cond_signal(&g_disk_cond);
+		fifo_push_locked(&g_disk, job);
 		pthread_mutex_unlock(&g_lock);
 		return;
 	}
