@@ -25,13 +25,13 @@
  *
  * Background threads (issue #14): jobs marked `background` (the search
  * index and previews of new messages, derived data that SEARCH and FETCH
- * do without) run on `[store] background_threads` threads of their own at
- * nice `background_nice`. On a busy machine the kernel gives commands the
- * CPU first and the index catches up in bigger steps; on 32 parallel
- * delivery streams that was +35% APPENDs/s and 1.69 -> 1.33 ms of server
- * CPU per message with the index complete (BENCHMARKS.md). The nice is a
- * weight, not a starvation: a background step holding a user's write
- * lock still runs. */
+ * do without) run on `[store] background_threads` threads of their own,
+ * their nice raised by `background_nice`. On a busy machine the kernel
+ * gives commands the CPU first and the index catches up in bigger steps;
+ * on 32 parallel delivery streams that was +35% APPENDs/s and 1.69 ->
+ * 1.33 ms of server CPU per message with the index complete
+ * (BENCHMARKS.md). The nice is a weight, not a starvation: a background
+ * step holding a user's write lock still runs. */
 #include "core/workpool.h"
 #include "core/log.h"
 #include "core/util.h"
