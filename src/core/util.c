@@ -249,6 +249,24 @@ uint32_t hash_bytes(const void *p, size_t n)
 	return h;
 }
 
+size_t u32_lower_bound(const uint32_t *v, size_t lo, size_t hi, uint64_t x)
+{
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool u32_sorted_has(const uint32_t *v, size_t n, uint32_t x)
+{
+	size_t i = u32_lower_bound(v, 0, n, x);
+	return i < n && v[i] == x;
+}
+
 /* proc_pid: system calls cost ~1 us on the benchmark machine's virtual
  * CPU, and the store asked getpid() 4-9 times per APPEND (issue #14). */
 static atomic_long g_pid;

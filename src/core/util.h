@@ -41,6 +41,12 @@ int parse_u64(const char *s, size_t len, uint64_t *out);
  * notice a fork on hot paths (the store's handle pool, its syncer). */
 long proc_pid(void);
 
+/* Sorted (ascending) uint32 arrays, such as UID lists: the first index in
+ * v[lo..hi) whose value is >= x (hi: none; x is 64-bit so that a bound one
+ * past UINT32_MAX can be asked), and whether v[0..n) holds x. */
+size_t u32_lower_bound(const uint32_t *v, size_t lo, size_t hi, uint64_t x);
+bool u32_sorted_has(const uint32_t *v, size_t n, uint32_t x);
+
 /* Writes all of buf to fd, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
 

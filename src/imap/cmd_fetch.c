@@ -151,19 +151,6 @@ static void partial_slice(const struct fetch_item *it, const char **data, size_t
 	*data += off;
 }
 
-static bool sorted_contains(const uint32_t *a, size_t n, uint32_t v)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (a[mid] < v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && a[lo] == v;
-}
-
 /* Everything one message's response needs beyond its metadata. */
 struct fetch_content {
 	const char *data;        /* mapped message bytes */
@@ -755,7 +742,7 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 			st->gone++;
 			continue;
 		}
-		bool seen_set = st->nseen && sorted_contains(st->seen, st->nseen, uid);
+		bool seen_set = st->nseen && u32_sorted_has(st->seen, st->nseen, uid);
 		uint64_t written = s->written;
 		enum fetch_msg r = fetch_message(s, st, &st->msgs[st->mpos], seen_set);
 		alert_download_add(s->user, s->peer, s->written - written, now_ms());

@@ -196,35 +196,20 @@ static void text_answers_free(struct text_answers *ta)
 	free(ta->partial);
 }
 
-static bool uid_in(const uint32_t *a, size_t n, uint32_t uid)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (a[mid] == uid)
-			return true;
-		if (a[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
 /* search_msg.text_hit: the index's exact answer for a message it holds
  * (for BODY/TEXT: holds whole), -1 otherwise. */
 static int text_hit(void *ctx, const struct search_key *k)
 {
 	const struct text_answers *ta = ctx;
-	if (uid_in(ta->unindexed, ta->nunindexed, ta->uid))
+	if (u32_sorted_has(ta->unindexed, ta->nunindexed, ta->uid))
 		return -1;
 	for (size_t i = 0; i < ta->n; i++) {
 		const struct text_answer *a = &ta->a[i];
 		if (a->key != k)
 			continue;
-		if (k->type != SK_HEADER && uid_in(ta->partial, ta->npartial, ta->uid))
+		if (k->type != SK_HEADER && u32_sorted_has(ta->partial, ta->npartial, ta->uid))
 			return -1;
-		return a->all || uid_in(a->uids, a->n, ta->uid);
+		return a->all || u32_sorted_has(a->uids, a->n, ta->uid);
 	}
 	return -1;
 }

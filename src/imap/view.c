@@ -29,15 +29,7 @@ void view_clear(struct imap_view *v)
 /* Index of the first UID in the view that is >= uid (v->count if none). */
 static size_t view_lower_bound(const struct imap_view *v, uint32_t uid)
 {
-	size_t lo = 0, hi = v->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return u32_lower_bound(v->uids, 0, v->count, uid);
 }
 
 uint32_t view_seq_of(const struct imap_view *v, uint32_t uid)

@@ -180,8 +180,8 @@ static bool ver_newer(const struct store_mbox_version *a, const struct store_mbo
 static void list_copy_range(const struct store_flag_list *from, uint32_t min_uid,
 			    uint32_t max_uid, bool keywords, struct store_flag_list *out)
 {
-	size_t lo = snap_uid_bound(from->uids, 0, from->n, min_uid);
-	size_t end = snap_uid_bound(from->uids, lo, from->n, (uint64_t)max_uid + 1);
+	size_t lo = u32_lower_bound(from->uids, 0, from->n, min_uid);
+	size_t end = u32_lower_bound(from->uids, lo, from->n, (uint64_t)max_uid + 1);
 	size_t n = end - lo, alloc = n ? n : 1;
 	out->n = n;
 	out->uids = xmalloc(alloc * sizeof(*out->uids));

@@ -102,18 +102,6 @@ static void kws_tidy(struct store_flag_list *l)
 	free(to);
 }
 
-size_t snap_uid_bound(const uint32_t *v, size_t lo, size_t hi, uint64_t x)
-{
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (v[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* Rows from[at..at+n) appended to out (room made by the caller). */
 static void rows_copy(struct store_flag_list *out, const struct store_flag_list *from, size_t at,
 		      size_t n)
@@ -144,7 +132,7 @@ void snap_merge(const struct store_flag_list *old, const struct store_flag_list 
 		if (b < nexp && exp[b] < next)
 			next = exp[b];
 		size_t j = next == UINT64_MAX ? old->n
-					      : snap_uid_bound(old->uids, i, old->n, next);
+					      : u32_lower_bound(old->uids, i, old->n, next);
 		rows_copy(out, old, i, j - i);
 		i = j;
 		if (next == UINT64_MAX)

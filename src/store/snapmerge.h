@@ -16,7 +16,4 @@
 void snap_merge(const struct store_flag_list *old, const struct store_flag_list *delta,
 		const uint32_t *exp, size_t nexp, struct store_flag_list *out);
 
-/* The first index in v[lo..hi) (ascending) whose UID is >= x (hi: none). */
-size_t snap_uid_bound(const uint32_t *v, size_t lo, size_t hi, uint64_t x);
-
 #endif
