@@ -712,8 +712,7 @@ static void fetch_check_version(struct imap_session *s, struct fetch_state *st)
 	struct store_mbox_version v;
 	if (!st->ver_set || !u || store_mailbox_version(u, s->view.id, &v) != STORE_OK)
 		return;
-	if (v.uidvalidity != st->ver.uidvalidity || v.uidnext != st->ver.uidnext ||
-	    v.highestmodseq != st->ver.highestmodseq)
+	if (!store_mbox_version_eq(&v, &st->ver))
 		fetch_recheck(s, st, st->pos);
 	st->ver_set = false;
 }

@@ -158,7 +158,7 @@ static struct snap *snap_find(const char *owner, int64_t mailbox, size_t *at)
 	return NULL;
 }
 
-static bool ver_eq(const struct store_mbox_version *a, const struct store_mbox_version *b)
+bool store_mbox_version_eq(const struct store_mbox_version *a, const struct store_mbox_version *b)
 {
 	return a->uidvalidity == b->uidvalidity && a->uidnext == b->uidnext &&
 	       a->highestmodseq == b->highestmodseq;
@@ -250,7 +250,7 @@ static enum snap_found snap_lookup(const char *owner, int64_t mailbox,
 	if (g.idle_ms && now > g.idle_ms)
 		snap_drop_older(now - g.idle_ms);
 	struct snap *sn = snap_find(owner, mailbox, &at);
-	if (sn && ver_eq(&sn->ver, ver)) {
+	if (sn && store_mbox_version_eq(&sn->ver, ver)) {
 		list_copy_range(&sn->l, min_uid, max_uid, keywords, out);
 		sn->used_ms = now;
 		found = SNAP_HIT;

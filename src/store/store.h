@@ -809,6 +809,8 @@ struct store_mbox_version {
 	uint32_t uidnext;
 	uint64_t highestmodseq;
 };
+/* The same version: the mailbox's listing has not changed between them. */
+bool store_mbox_version_eq(const struct store_mbox_version *a, const struct store_mbox_version *b);
 /* store_msg_flags_as, answered from the mailbox's snapshot when it is
  * current. When it is not, a request for the whole mailbox (min_uid 1,
  * max_uid UINT32_MAX) reads the listing once and keeps it, any other
