@@ -291,3 +291,10 @@ long proc_pid(void)
 	pthread_once(&once, pid_init_once);
 	return atomic_load(&g_pid);
 }
+
+void thread_name(const char *name)
+{
+	char buf[16];
+	snprintf(buf, sizeof(buf), "%s", name);
+	pthread_setname_np(pthread_self(), buf);
+}

@@ -41,6 +41,10 @@ int parse_u64(const char *s, size_t len, uint64_t *out);
  * notice a fork on hot paths (the store's handle pool, its syncer). */
 long proc_pid(void);
 
+/* Names the calling thread (at most 15 bytes; more are cut), as `top -H`,
+ * `ps -L` and perf show it. */
+void thread_name(const char *name);
+
 /* Sorted (ascending) uint32 arrays, such as UID lists: the first index in
  * v[lo..hi) whose value is >= x (hi: none; x is 64-bit so that a bound one
  * past UINT32_MAX can be asked), and whether v[0..n) holds x. */

@@ -218,6 +218,7 @@ static void job_run_post(struct workpool_job *job)
 static void *pool_thread(void *arg)
 {
 	(void)arg;
+	thread_name("rampart-cpu");
 	for (;;) {
 		pthread_mutex_lock(&g_lock);
 		struct workpool_job *job;
@@ -269,6 +270,7 @@ static void fifo_push_locked(struct job_fifo *f, struct workpool_job *job)
 static void *disk_thread(void *arg)
 {
 	(void)arg;
+	thread_name("rampart-disk");
 	fifo_serve(&g_disk);
 	return NULL;
 }
@@ -277,6 +279,7 @@ static void *disk_thread(void *arg)
 static void *bg_thread(void *arg)
 {
 	(void)arg;
+	thread_name("rampart-bg");
 	/* Relative to the server's own nice value (a thread starts with its
 	 * creator's), capped at 19. */
 	id_t tid = (id_t)syscall(SYS_gettid);

@@ -276,6 +276,7 @@ static void worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	thread_name("rampart-net");
 	event_base_dispatch(w->base);
 	while (w->conns)
 		conn_free(w->conns);

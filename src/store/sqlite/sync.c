@@ -303,6 +303,7 @@ static void batch_run(struct sync_dirty *batch)
 static void *sync_thread(void *arg)
 {
 	(void)arg;
+	thread_name("rampart-sync");
 	pthread_mutex_lock(&g_sync.lock);
 	while (!g_sync.stopping) {
 		if (!g_sync.head) {

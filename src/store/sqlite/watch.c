@@ -245,6 +245,7 @@ static bool watch_retry(void)
 static void *watch_thread(void *arg)
 {
 	(void)arg;
+	thread_name("rampart-watch");
 	bool pending = watch_retry();
 	for (;;) {
 		struct pollfd pfd[2] = {
