@@ -269,7 +269,9 @@ def test_doc_id_migration():
                    " DROP INDEX messages_unindexed; DROP INDEX search_doc_partial;"
                    " DROP INDEX messages_doc;"  # migration 20 (search, issue #14)
                    " ALTER TABLE messages DROP COLUMN doc_id;"
-                   " DELETE FROM store_meta WHERE key IN ('migration.10', 'migration.20');"
+                   " DELETE FROM store_meta WHERE key IN ('migration.10', 'migration.20',"
+                   " 'migration.21');"
+                   " DELETE FROM search_text_config WHERE k='automerge';"  # migration 21
                    " PRAGMA user_version=1;")
         s.start()
         r = Raw(s, "INBOX")
@@ -278,8 +280,17 @@ def test_doc_id_migration():
             assert search(r, b"BODY zanzibar") == [i + 1 for i in range(40) if i % 5 == 0]
         r.close()
         assert db_query(s, "SELECT count(*) FROM messages WHERE doc_id IS NULL") == [(0,)]
+        assert db_query(s, "SELECT v FROM search_text_config WHERE k='automerge'") == [(8,)]
     finally:
         s.close()
+
+
+def test_index_merges_segments_by_eight(srv):
+    """Migration 21 (issue #14): a store's full-text index merges its
+    segments once eight of a level exist, not FTS5's default four (about
+    half the rewriting of each entry)."""
+    fresh_box(srv, [msg(b"merge %d" % i) for i in range(3)])
+    assert db_query(srv, "SELECT v FROM search_text_config WHERE k='automerge'") == [(8,)]
 
 
 def test_search_right_after_append(srv):
@@ -344,6 +355,19 @@ def thread_nices(server):
     return out
 
 
+def thread_names(server):
+    """Each thread's name (comm), by thread id."""
+    out = {}
+    task = "/proc/%d/task" % server.proc.pid
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "comm")) as f:
+                out[int(tid)] = f.read().strip()
+        except FileNotFoundError:
+            continue
+    return out
+
+
 def test_background_threads_run_at_lower_priority():
     """issue #14: the search index of new mail runs on `[store]
     background_threads` threads at `background_nice`, so a busy server
@@ -359,6 +383,12 @@ def test_background_threads_run_at_lower_priority():
             time.sleep(0.02)
         assert sum(1 for n in nices.values() if n == base + 7) == 2, nices
         assert sum(1 for n in nices.values() if n == base) >= 4  # loops, pool, ...
+        # The niced threads are the ones named so (top -H, ps -L show it).
+        names = thread_names(s)
+        assert sorted(names[t] for t, n in nices.items() if n == base + 7) == \
+            ["rampart-bg", "rampart-bg"], names
+        for name in ("rampart-net", "rampart-cpu", "rampart-disk", "rampart-sync"):
+            assert name in names.values(), names
         r = Raw(s)
         m = msg(b"niced wombat")
         r.ok(b"APPEND INBOX {%d+}\r\n" % len(m) + m)
