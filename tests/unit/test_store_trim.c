@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -108,11 +109,51 @@ static void test_trim_keeps_young_and_used_handles(void **state)
 	assert_int_equal(store_cache_trim(0), 0);
 }
 
+static void *open_pick(void *arg)
+{
+	*(struct store_user **)arg = store_user_open("pick");
+	return NULL;
+}
+
+/* Issue #14, fifth session: of a user's unused handles, the one released
+ * last is handed out (its page cache is the one most likely still valid:
+ * SQLite drops a handle's cache when another handle wrote), not the one
+ * made last. */
+static void test_last_released_handle_first(void **state)
+{
+	(void)state;
+	store_cache_drop();
+	struct store_user *a = store_user_open("pick"), *b = NULL;
+	assert_non_null(a);
+	/* Another thread, while a is held, gets a second handle. */
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, open_pick, &b), 0);
+	pthread_join(t, NULL);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	store_user_close(b);
+	store_user_close(a);
+	struct store_user *c = store_user_open("pick");
+	assert_ptr_equal(c, a);
+	store_user_close(c);
+	/* And the other way round. */
+	a = store_user_open("pick");
+	assert_int_equal(pthread_create(&t, NULL, open_pick, &b), 0);
+	pthread_join(t, NULL);
+	store_user_close(a);
+	store_user_close(b);
+	c = store_user_open("pick");
+	assert_ptr_equal(c, b);
+	store_user_close(c);
+	store_cache_drop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trim_keeps_young_and_used_handles),
 		cmocka_unit_test(test_warm_caches),
+		cmocka_unit_test(test_last_released_handle_first),
 	};
 	return store_test_run("store_trim", tests, sizeof(tests) / sizeof(tests[0]), NULL);
 }

@@ -240,6 +240,7 @@ struct sqlite_user {
 	/* idle (issue #14): when it last went unused (now_ms), for
 	 * sqlite_cache_trim(). */
 	uint64_t unused_since_ms;
+	uint64_t released_seq;    /* pool order of its last release (db.c) */
 };
 
 static inline struct sqlite_user *sqlite_user_of(struct store_user *base)
