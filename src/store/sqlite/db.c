@@ -40,10 +40,11 @@
  * again from the WAL and the database (pread and a malloc per page;
  * sessions: ~12 preads per command). SQLite still checks at each read
  * transaction whether another connection wrote and drops the cache then,
- * so a kept cache is never served stale. Older unused handles give their
- * pages back: at most STORE_WARM_MAX caches of cache_size (1 MiB) are
- * kept, in practice the few hundred KiB a mailbox's pages take.
- * Issue #14, fifth session: as many as the pool's handles. At 64, the
+ * so a kept cache is never served stale. A cache is at most cache_size
+ * (1 MiB), in practice the few hundred KiB a mailbox's pages take.
+ * Issue #14, fifth session: every unused handle of the pool (at most
+ * STORE_CACHE_MAX) keeps its cache; until then only the 64 most recently
+ * closed did. At 64, the
  * imaptest-like mix with 200 clients (200 users, each with a handle or
  * two in use and more unused) read every page again at most commands:
  * 30 preads per command on the pool threads and 16 on the event loops,
@@ -52,7 +53,6 @@
  * pages back at the next trim (sqlite_cache_trim, every 2 s), so a wave
  * of logins (1,000 users entering IDLE) leaves no more memory behind
  * than before. */
-#define STORE_WARM_MAX STORE_CACHE_MAX
 #define STORE_WARM_KEEP 64
 #define STORE_WARM_EXCESS_MS 1000
 
@@ -659,19 +659,14 @@ static void warm_unlink_locked(struct sqlite_user *u)
 	u->warm = false;
 }
 
-/* u, just closed, keeps its page cache; the oldest unused handle that
- * kept one beyond STORE_WARM_MAX gives it back. Under the pool lock: an
- * unused handle belongs to no thread until it is taken. */
+/* u, just closed, keeps its page cache (warm handles are unused ones, so
+ * no more than the pool keeps; sqlite_cache_trim gives back those beyond
+ * STORE_WARM_KEEP). Under the pool lock: an unused handle belongs to no
+ * thread until it is taken. */
 static void warm_push_locked(struct sqlite_user *u)
 {
 	u->warm = true;
 	dlist_push_head(&g_pool.warm, &u->warm_node);
-	if (g_pool.warm.n > STORE_WARM_MAX) {
-		struct sqlite_user *cold =
-			DLIST_ENTRY(g_pool.warm.tail, struct sqlite_user, warm_node);
-		warm_unlink_locked(cold);
-		sqlite3_db_release_memory(cold->db);
-	}
 }
 
 static void lru_unlink_locked(struct sqlite_user *u)
@@ -815,8 +810,8 @@ void sqlite_user_close(struct store_user *base)
 	pthread_mutex_unlock(&g_pool.lock);
 	if (nested)
 		return;
-	/* An unused handle keeps its schema and prepared statements; its page
-	 * cache only while it is among the STORE_WARM_MAX most recent. */
+	/* An unused handle keeps its schema, prepared statements and page
+	 * cache (warm_push_locked). */
 	pthread_mutex_lock(&g_pool.lock);
 	u->refs = 0;
 	struct sqlite_user *victims = NULL;
