@@ -58,9 +58,16 @@ struct fair_queue {
 	bool in_ring;
 };
 
+/* A FIFO of jobs and the wake-up of the threads that take it. */
+struct job_fifo {
+	struct workpool_job *head, *tail;
+	pthread_cond_t cond;
+};
+
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
-static struct workpool_job *g_head, *g_tail;
+/* The common threads' FIFO of store work; its cond also wakes them for
+ * the fair keys' jobs. */
+static struct job_fifo g_common = { .cond = PTHREAD_COND_INITIALIZER };
 static struct fair_queue *g_fair[FAIR_BUCKETS];
 static struct fair_queue *g_ring_head, *g_ring_tail;
 static unsigned g_fair_bound;
@@ -70,11 +77,6 @@ static pthread_t *g_threads;
 static unsigned g_nthreads;
 static atomic_ulong g_skipped;
 static atomic_uint g_queued;        /* metrics: jobs waiting for a thread */
-/* A class of jobs with threads of its own: its FIFO and their wake-up. */
-struct job_fifo {
-	struct workpool_job *head, *tail;
-	pthread_cond_t cond;
-};
 
 /* dlv: the disk class (jobs marked `disk`, when g_ndisk > 0) */
 static struct job_fifo g_disk = { .cond = PTHREAD_COND_INITIALIZER };
@@ -167,16 +169,17 @@ static void fair_finished(uint64_t key)
 		*pp = q->hnext;
 		free(q);
 	}
-	pthread_cond_signal(&g_cond);
+	pthread_cond_signal(&g_common.cond);
 }
 
-static struct workpool_job *fifo_pop(void)
+/* Under g_lock. */
+static struct workpool_job *fifo_pop(struct job_fifo *f)
 {
-	struct workpool_job *job = g_head;
+	struct workpool_job *job = f->head;
 	if (job) {
-		g_head = job->next;
-		if (!g_head)
-			g_tail = NULL;
+		f->head = job->next;
+		if (!f->head)
+			f->tail = NULL;
 	}
 	return job;
 }
@@ -186,9 +189,9 @@ static struct workpool_job *fifo_pop(void)
 static struct workpool_job *next_job(void)
 {
 	g_fair_turn = !g_fair_turn;
-	struct workpool_job *job = g_fair_turn ? fair_pop() : fifo_pop();
+	struct workpool_job *job = g_fair_turn ? fair_pop() : fifo_pop(&g_common);
 	if (!job)
-		job = g_fair_turn ? fifo_pop() : fair_pop();
+		job = g_fair_turn ? fifo_pop(&g_common) : fair_pop();
 	return job;
 }
 
@@ -223,7 +226,7 @@ static void *pool_thread(void *arg)
 		pthread_mutex_lock(&g_lock);
 		struct workpool_job *job;
 		while (!(job = next_job()) && !g_stopping)
-			pthread_cond_wait(&g_cond, &g_lock);
+			pthread_cond_wait(&g_common.cond, &g_lock);
 		if (job)
 			atomic_fetch_sub_explicit(&g_queued, 1, memory_order_relaxed);
 		pthread_mutex_unlock(&g_lock);
@@ -239,14 +242,10 @@ static void fifo_serve(struct job_fifo *f)
 	for (;;) {
 		pthread_mutex_lock(&g_lock);
 		struct workpool_job *job;
-		while (!(job = f->head) && !g_stopping)
+		while (!(job = fifo_pop(f)) && !g_stopping)
 			pthread_cond_wait(&f->cond, &g_lock);
-		if (job) {
-			f->head = job->next;
-			if (!f->head)
-				f->tail = NULL;
+		if (job)
 			atomic_fetch_sub_explicit(&g_queued, 1, memory_order_relaxed);
-		}
 		pthread_mutex_unlock(&g_lock);
 		if (!job)
 			return;
@@ -353,7 +352,7 @@ void workpool_stop(void)
 {
 	pthread_mutex_lock(&g_lock);
 	g_stopping = true;
-	pthread_cond_broadcast(&g_cond);
+	pthread_cond_broadcast(&g_common.cond);
 	pthread_cond_broadcast(&g_disk.cond);
 	pthread_cond_broadcast(&g_bg.cond);
 	pthread_mutex_unlock(&g_lock);
@@ -379,28 +378,25 @@ void workpool_submit(struct workpool_job *job)
 		return;
 	}
 	if (!job->fair_key) {
-		if (g_tail)
-			g_tail->next = job;
-		else
-			g_head = job;
-		g_tail = job;
-	} else {
-		struct fair_queue **pp = fair_slot(job->fair_key), *q = *pp;
-		if (!q) {
-			q = *pp = xcalloc(1, sizeof(*q));
-			q->key = job->fair_key;
-		}
-		if (!q->in_ring)
-			ring_append(q);
-		if (q->tail)
-			q->tail->next = job;
-		else
-			q->head = job;
-		q->tail = job;
-		q->n++;
+		fifo_push_locked(&g_common, job);
+		pthread_mutex_unlock(&g_lock);
+		return;
 	}
+	struct fair_queue **pp = fair_slot(job->fair_key), *q = *pp;
+	if (!q) {
+		q = *pp = xcalloc(1, sizeof(*q));
+		q->key = job->fair_key;
+	}
+	if (!q->in_ring)
+		ring_append(q);
+	if (q->tail)
+		q->tail->next = job;
+	else
+		q->head = job;
+	q->tail = job;
+	q->n++;
 	atomic_fetch_add_explicit(&g_queued, 1, memory_order_relaxed);
-	pthread_cond_signal(&g_cond);
+	pthread_cond_signal(&g_common.cond);
 	pthread_mutex_unlock(&g_lock);
 }
 
