@@ -64,6 +64,9 @@ def test_compare_smoke_produces_numbers(tmp_path):
     raw = out_json.read_text()
     for name in names:
         assert '"server": "%s"' % name in raw
+    # Each run is followed by a wait for the server to go quiet (settle),
+    # whose length and CPU are reported apart from the run's own.
+    assert '"settle_s"' in raw and '"settle_cpu_s"' in raw, raw[:2000]
 
 
 def table_rows(stdout, prefix, nservers):
