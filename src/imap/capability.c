@@ -274,6 +274,10 @@ const char *imap_cap_enable(struct imap_session *s, const char *name)
 
 bool imap_cap_enabled(const struct imap_session *s, const char *name)
 {
+	/* Asked per message of a FETCH (CONDSTORE, QRESYNC, UIDONLY), and
+	 * most sessions never ENABLE anything: no table walk for them. */
+	if (!s->enabled)
+		return false;
 	size_t i;
 	return cap_find(name, &i) && (s->enabled & ((uint64_t)1 << i));
 }
