@@ -6,6 +6,7 @@ pkgs=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libevent-dev libssl-dev libsqlite3-dev libsodium-dev libinih-dev
   zlib1g-dev libunistring-dev libcrypt-dev libcmocka-dev
+  libjemalloc-dev  # the server's allocator (CMakeLists.txt RAMPART_JEMALLOC)
   python3 python3-pytest openssl curl isync nmap procps
   dovecot-imapd
   libjwt-dev libjansson-dev libpwquality-dev cracklib-runtime libmaxminddb-dev

@@ -2,7 +2,8 @@
  * "idle": memory per authenticated IDLE TLS connection). Every
  * MEMTRIM_TICK_MS a thread of its own closes the store handles nobody used
  * for MEMTRIM_HANDLE_IDLE_MS (store_cache_trim) and hands the C library's
- * free heap back to the kernel (glibc malloc_trim).
+ * free heap back to the kernel (jemalloc's purge when the server is linked
+ * with it, as it is by default; glibc's malloc_trim otherwise).
  *
  * Why a clock and not a reaction to work: with 19,000 clients in IDLE
  * nothing runs for minutes, so nothing else would ever give back what
@@ -58,6 +59,36 @@ static uint64_t memtrim_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* jemalloc's control interface when the server is linked with it
+ * (CMakeLists.txt RAMPART_JEMALLOC); a weak reference, so NULL in the
+ * programs that are not (unit tests, sanitizer builds: glibc's malloc or
+ * the sanitizer's). */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+	__attribute__((weak));
+
+/* jemalloc: its dirty pages are exactly the freed memory still resident,
+ * and "arena.<all>.purge" hands them back (its own decay does so only
+ * while the server allocates: an idle server would keep them). */
+#define MEMTRIM_JE_ALL "4096" /* MALLCTL_ARENAS_ALL */
+#define MEMTRIM_JE_MIN_DIRTY ((size_t)1 << 20)
+
+static bool memtrim_heap_jemalloc(size_t *free_b)
+{
+	uint64_t epoch = 1;
+	size_t len = sizeof(epoch);
+	size_t pdirty = 0, pmuzzy = 0, page = 4096, zlen = sizeof(size_t);
+	bool known = mallctl("epoch", &epoch, &len, &epoch, len) == 0 &&
+		     mallctl("stats.arenas." MEMTRIM_JE_ALL ".pdirty", &pdirty, &zlen, NULL, 0) == 0 &&
+		     mallctl("stats.arenas." MEMTRIM_JE_ALL ".pmuzzy", &pmuzzy, &zlen, NULL, 0) == 0 &&
+		     mallctl("arenas.page", &page, &zlen, NULL, 0) == 0;
+	*free_b = (pdirty + pmuzzy) * page;
+	/* Without statistics (a jemalloc built without them): purge anyway,
+	 * it costs little when there is nothing to purge. */
+	if (known && *free_b < MEMTRIM_JE_MIN_DIRTY)
+		return false;
+	return mallctl("arena." MEMTRIM_JE_ALL ".purge", NULL, NULL, NULL, 0) == 0;
+}
+
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
 /* Gives the arenas' free pages back once at least MEMTRIM_MIN_FREE more
  * bytes are free than at the quietest point since the last trim (free
@@ -65,6 +96,8 @@ static uint64_t memtrim_cpu_ns(void)
  * would trim on every tick). Returns whether it trimmed. */
 static bool memtrim_heap(size_t *free_b)
 {
+	if (mallctl)
+		return memtrim_heap_jemalloc(free_b);
 	*free_b = mallinfo2().fordblks;
 	if (*free_b < g_trim.free_low + MEMTRIM_MIN_FREE) {
 		if (*free_b < g_trim.free_low)
@@ -78,6 +111,8 @@ static bool memtrim_heap(size_t *free_b)
 #else
 static bool memtrim_heap(size_t *free_b)
 {
+	if (mallctl)
+		return memtrim_heap_jemalloc(free_b);
 	*free_b = 0;
 	return false;
 }
@@ -134,6 +169,8 @@ static void *memtrim_main(void *arg)
 static void memtrim_malloc_setup(void)
 {
 #ifdef __GLIBC__
+	if (mallctl)
+		return;  /* jemalloc: glibc's malloc is not the one in use */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 #endif
