@@ -47,12 +47,37 @@
 
 #define FAIR_BUCKETS 1024
 
+/* A FIFO of jobs, linked through job->next. Under g_lock. */
+struct job_list {
+	struct workpool_job *head, *tail;
+};
+
+static void job_list_push(struct job_list *l, struct workpool_job *job)
+{
+	if (l->tail)
+		l->tail->next = job;
+	else
+		l->head = job;
+	l->tail = job;
+}
+
+static struct workpool_job *job_list_pop(struct job_list *l)
+{
+	struct workpool_job *job = l->head;
+	if (job) {
+		l->head = job->next;
+		if (!l->head)
+			l->tail = NULL;
+	}
+	return job;
+}
+
 /* One key's FIFO; exists while it has jobs. */
 struct fair_queue {
 	uint64_t key;
 	struct fair_queue *hnext;       /* hash chain */
 	struct fair_queue *rnext;       /* the round-robin ring (a list: head is next) */
-	struct workpool_job *head, *tail;
+	struct job_list jobs;
 	unsigned n;                     /* queued */
 	unsigned running;               /* taken by a pool thread, not finished */
 	bool in_ring;
@@ -60,7 +85,7 @@ struct fair_queue {
 
 /* A FIFO of jobs and the wake-up of the threads that take it. */
 struct job_fifo {
-	struct workpool_job *head, *tail;
+	struct job_list jobs;
 	pthread_cond_t cond;
 };
 
@@ -147,10 +172,7 @@ static struct workpool_job *fair_pop(void)
 	if (g_ring_tail == q)
 		g_ring_tail = prev;
 	q->in_ring = false;
-	struct workpool_job *job = q->head;
-	q->head = job->next;
-	if (!q->head)
-		q->tail = NULL;
+	struct workpool_job *job = job_list_pop(&q->jobs);
 	q->n--;
 	q->running++;
 	if (q->n)
@@ -175,13 +197,7 @@ static void fair_finished(uint64_t key)
 /* Under g_lock. */
 static struct workpool_job *fifo_pop(struct job_fifo *f)
 {
-	struct workpool_job *job = f->head;
-	if (job) {
-		f->head = job->next;
-		if (!f->head)
-			f->tail = NULL;
-	}
-	return job;
+	return job_list_pop(&f->jobs);
 }
 
 /* Alternates between the common queue and the fair keys when both have
@@ -256,11 +272,7 @@ static void fifo_serve(struct job_fifo *f)
 /* Under g_lock. */
 static void fifo_push_locked(struct job_fifo *f, struct workpool_job *job)
 {
-	if (f->tail)
-		f->tail->next = job;
-	else
-		f->head = job;
-	f->tail = job;
+	job_list_push(&f->jobs, job);
 	atomic_fetch_add_explicit(&g_queued, 1, memory_order_relaxed);
 	pthread_cond_signal(&f->cond);
 }
@@ -389,11 +401,7 @@ void workpool_submit(struct workpool_job *job)
 	}
 	if (!q->in_ring)
 		ring_append(q);
-	if (q->tail)
-		q->tail->next = job;
-	else
-		q->head = job;
-	q->tail = job;
+	job_list_push(&q->jobs, job);
 	q->n++;
 	atomic_fetch_add_explicit(&g_queued, 1, memory_order_relaxed);
 	pthread_cond_signal(&g_common.cond);
