@@ -90,14 +90,12 @@ static bool memtrim_heap_jemalloc(size_t *free_b)
 }
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
-/* Gives the arenas' free pages back once at least MEMTRIM_MIN_FREE more
- * bytes are free than at the quietest point since the last trim (free
- * chunks stay counted as free after malloc_trim, so the level alone
+/* glibc: gives the arenas' free pages back once at least MEMTRIM_MIN_FREE
+ * more bytes are free than at the quietest point since the last trim
+ * (free chunks stay counted as free after malloc_trim, so the level alone
  * would trim on every tick). Returns whether it trimmed. */
-static bool memtrim_heap(size_t *free_b)
+static bool memtrim_heap_glibc(size_t *free_b)
 {
-	if (mallctl)
-		return memtrim_heap_jemalloc(free_b);
 	*free_b = mallinfo2().fordblks;
 	if (*free_b < g_trim.free_low + MEMTRIM_MIN_FREE) {
 		if (*free_b < g_trim.free_low)
@@ -109,14 +107,18 @@ static bool memtrim_heap(size_t *free_b)
 	return true;
 }
 #else
-static bool memtrim_heap(size_t *free_b)
+static bool memtrim_heap_glibc(size_t *free_b)
 {
-	if (mallctl)
-		return memtrim_heap_jemalloc(free_b);
 	*free_b = 0;
 	return false;
 }
 #endif
+
+/* Whichever allocator the process runs on. */
+static bool memtrim_heap(size_t *free_b)
+{
+	return mallctl ? memtrim_heap_jemalloc(free_b) : memtrim_heap_glibc(free_b);
+}
 
 void memtrim_run_once(unsigned handle_idle_ms, bool quiet)
 {
