@@ -21,6 +21,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -244,8 +245,9 @@ int http_start(const struct config *cfg)
 	evhttp_set_gencb(g_http, http_request, NULL);
 	struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(g_http, host, port);
 	if (!bs) {
-		log_err("event=startup_error msg=\"cannot bind [http] address\" address=%s",
-			cfg->http_address);
+		int err = errno;
+		log_err("event=startup_error msg=\"cannot bind [http] address\" address=%s error=\"%s\"",
+			cfg->http_address, strerror(err));
 		goto fail;
 	}
 	g_port = port;

@@ -170,3 +170,27 @@ def test_a_second_server_cannot_share_a_port():
             s.close()
     finally:
         srv.close()
+
+
+def test_a_taken_http_port_is_refused_with_its_cause():
+    """The metrics address in use by someone else stops the start with the
+    reason, as the IMAP listeners do: an admin (and the test harness, which
+    retries on it) needs "Address already in use", not only "cannot bind"."""
+    srv = Server()
+    run_user = ensure_run_user()
+    try:
+        conf = os.path.join(srv.dir, "second.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\nmail_root = mail\nusers_file = users\n%s"
+                    "[listener imap]\naddress = 127.0.0.1:%d\ntls = none\n"
+                    "[http]\naddress = 127.0.0.1:%d\n"
+                    % ("user = %s\n" % run_user if run_user else "", free_port(),
+                       srv.port_http))
+        second = subprocess.run([BIN, "serve", "-c", conf], capture_output=True,
+                                timeout=30)
+        err = second.stderr.decode()
+        assert second.returncode != 0, err
+        assert "cannot bind [http] address" in err and "127.0.0.1:%d" % srv.port_http in err, err
+        assert 'error="Address already in use"' in err, err
+    finally:
+        srv.close()
