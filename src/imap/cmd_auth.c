@@ -46,6 +46,7 @@ struct auth_cmd {
 	struct sasl_exchange *ex;  /* AUTHENTICATE: the SASL exchange (auth/sasl.h) */
 	bool authz_failed;         /* answer [AUTHORIZATIONFAILED] */
 	struct event *delay_ev;    /* the delayed answer to a failure */
+	uint64_t delay_due_us;     /* now_us() at which that answer is due */
 };
 
 /* How an attempt reaches the pool job: a password still to verify, or
@@ -128,6 +129,15 @@ static void auth_fail_finish(evutil_socket_t fd, short what, void *arg)
 	struct imap_cmd *cmd = arg;
 	struct imap_session *s = cmd->s;
 	struct auth_cmd *ac = cmd->state;
+	/* libevent measures timers on a coarse clock that may lag by a
+	 * tick: a failure is never answered before its full delay. */
+	uint64_t now = now_us();
+	if (now < ac->delay_due_us) {
+		uint64_t left = ac->delay_due_us - now;
+		struct timeval tv = { (time_t)(left / 1000000u), (long)(left % 1000000u) };
+		evtimer_add(ac->delay_ev, &tv);
+		return;
+	}
 	event_free(ac->delay_ev);
 	ac->delay_ev = NULL;
 	if (ac->authz_failed)
@@ -207,6 +217,7 @@ static void auth_job_done(struct cmd_job *job)
 		/* Stable format: contrib/fail2ban matches this line. */
 		audit_auth(&au);
 		struct timeval tv = { delay / 1000, (long)(delay % 1000) * 1000 };
+		ac->delay_due_us = now_us() + (uint64_t)delay * 1000u;
 		ac->delay_ev = evtimer_new(s->info.base, auth_fail_finish, cmd);
 		evtimer_add(ac->delay_ev, &tv);
 	}
