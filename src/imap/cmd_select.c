@@ -3,6 +3,7 @@
 #include "imap/session_internal.h"
 #include "imap/condstore.h"
 #include "imap/objectid.h"
+#include "imap/search_index.h"
 #include "imap/namespace.h"
 #include "imap/uidonly.h"
 #include "core/flags.h"
@@ -321,7 +322,7 @@ void cmd_examine(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs
 /* Expunges the \Deleted messages of a mailbox (limited to `only` when
  * given). On a pool thread. */
 static int expunge_deleted(struct store_user *u, int64_t mailbox, const uint32_t *only,
-			   size_t nonly)
+			   size_t nonly, size_t *nexp)
 {
 	if (!u)
 		return STORE_EIO;
@@ -356,6 +357,7 @@ static int expunge_deleted(struct store_user *u, int64_t mailbox, const uint32_t
 	}
 	r = ndel ? store_expunge(u, mailbox, del, ndel) : STORE_OK;
 	free(del);
+	*nexp = ndel;
 	return r;
 }
 
@@ -365,13 +367,23 @@ struct expunge_job {
 	int64_t mailbox;
 	uint32_t *only;              /* UID EXPUNGE: the set */
 	size_t nonly;
+	size_t nexp;                 /* messages it expunged */
 	int err;
 };
 
 static void expunge_job_run(struct cmd_job *job)
 {
 	struct expunge_job *j = (struct expunge_job *)job;
-	j->err = expunge_deleted(cmd_job_store(job), j->mailbox, j->only, j->nonly);
+	j->err = expunge_deleted(cmd_job_store(job), j->mailbox, j->only, j->nonly, &j->nexp);
+}
+
+/* search_gc: the index entries of what went are removed by the indexer,
+ * in a batch of its own. */
+static void expunge_kick_index(struct cmd_job *job)
+{
+	struct expunge_job *j = (struct expunge_job *)job;
+	if (j->err == STORE_OK && j->nexp > 0)
+		search_index_kick_soon(job->cmd->s->info.base, job->user); /* acl: whose store */
 }
 
 static void expunge_job_free(struct cmd_job *job)
@@ -397,6 +409,7 @@ static void close_done(struct cmd_job *job)
 	struct imap_session *s = job->cmd->s;
 	if (j->err != STORE_OK)
 		log_warn("event=close_expunge_failed user=%s code=%d", s->user, j->err);
+	expunge_kick_index(job);
 	sess_unselect(s);
 	sess_tagged(s, "OK", "CLOSE completed");
 }
@@ -436,6 +449,7 @@ static void expunge_done(struct cmd_job *job)
 		sess_store_error(s, j->err, "EXPUNGE");
 		return;
 	}
+	expunge_kick_index(job);
 	if (!view_sync(s, true))
 		return;
 	sess_tagged(s, "OK", "EXPUNGE completed");

@@ -41,10 +41,15 @@ static void index_free(void *item)
 static const struct user_job_blobs index_blobs = { store_search_pending, SEARCH_INDEX_STEP,
 						   index_make, index_put, index_free };
 
-/* One step: the next unindexed messages after the cursor (pool thread). */
+/* One step: the next unindexed messages after the cursor (pool thread);
+ * when none are left, a batch of the entries expunges left behind
+ * (store_search_gc; store_search_put removes them alongside new ones). */
 static bool index_step(struct user_job *j, struct store_user *u)
 {
-	return user_job_blobs_step(j, u, &index_blobs);
+	if (user_job_blobs_step(j, u, &index_blobs))
+		return true;
+	bool more = false;
+	return store_search_gc(u, &more) == STORE_OK && more;
 }
 
 static const struct user_job_kind index_kind = { "search_index", "indexed", index_step };

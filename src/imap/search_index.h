@@ -20,8 +20,13 @@ struct event_base;
 void search_index_kick(struct event_base *base, const char *user);
 /* newmsg: messages just stored (APPEND, LMTP) are indexed here, not in
  * their storing transaction: this waits SEARCH_INDEX_DELAY_MS so that a
- * burst is one step, then indexes what is new. Any thread. */
-#define SEARCH_INDEX_DELAY_MS 200
+ * burst is one step, then indexes what is new; EXPUNGE and CLOSE kick it
+ * too, for the entries they left (store_search_gc). An FTS5 transaction
+ * of one entry costs about three times what an entry costs in a batch of
+ * eight (its segment and merges), so the wait is a second, not the 200 ms
+ * it was: imaptest-like 200 users, ~2 new messages per user a second
+ * (BENCHMARKS.md, seventh session). Any thread. */
+#define SEARCH_INDEX_DELAY_MS 1000
 void search_index_kick_soon(struct event_base *base, const char *user);
 /* How many users are being indexed now (for tests and logs). */
 size_t search_index_running(void);

@@ -145,6 +145,7 @@ struct store_backend {
 			      size_t max, char (**blobs)[65], size_t *n);
 	int (*search_put)(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
 			  size_t n);
+	int (*search_gc)(struct store_user *u, bool *more);
 	int (*search_field)(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, int field,
 			    store_search_match_fn match, void *ctx, uint32_t **uids, size_t *n);
 	int (*search_coverage)(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,

@@ -701,6 +701,14 @@ int store_search_put(struct store_user *u, char (*blobs)[65], const struct searc
 	return u->be->search_put(u, blobs, docs, n);
 }
 
+int store_search_gc(struct store_user *u, bool *more)
+{
+	*more = false;
+	if (!u)
+		return STORE_EINVAL;
+	return u->be->search_gc(u, more);
+}
+
 /* ---- preview (RFC 8970) ---- */
 
 int store_msg_preview(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **preview)

@@ -399,6 +399,12 @@ int store_search_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *ui
  * already has one, or that no message references any more, is skipped. */
 int store_search_put(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
 		     size_t n);
+/* The index entries of messages expunged (their last copy) are not
+ * removed by the expunge: they are unreachable at once and removed later,
+ * in batches, by store_search_put (in its transaction) and by this, which
+ * removes a batch of them; *more: some are left. Nothing to do is cheap
+ * (one read). */
+int store_search_gc(struct store_user *u, bool *more);
 /* Decides whether a stored field value (UTF-8, as in search_doc.field)
  * matches; the caller's rule, so the store needs no casefolding. */
 typedef bool (*store_search_match_fn)(const char *value, size_t len, void *ctx);

@@ -41,6 +41,22 @@ static inline uint32_t append_msg(struct store_user *u, const char *mailbox, con
 	return a.uid;
 }
 
+/* How many messages have no search index entry, from the start (at most
+ * 10); their blobs in *out when asked (the caller frees). */
+static inline size_t unindexed(struct store_user *u, char (**out)[65])
+{
+	int64_t mb = 0;
+	uint32_t uid = 0;
+	char(*blobs)[65];
+	size_t n;
+	assert_int_equal(store_search_pending(u, &mb, &uid, 10, &blobs, &n), STORE_OK);
+	if (out)
+		*out = blobs;
+	else
+		free(blobs);
+	return n;
+}
+
 /* The status of a mailbox that must exist; caller clears it. */
 static inline struct store_mailbox status_of(struct store_user *u, const char *name)
 {

@@ -453,6 +453,54 @@ static void test_crash_leaves_nothing_to_report(void **state)
 	assert_true(count_in("crash", "INBOX") >= 6);
 }
 
+/* search_gc (issue #14): an expunge queues its message's search entry
+ * for the indexer. If the server dies after the expunge's commit and
+ * before the file's unlink, check finds the file with an entry but no
+ * message: the queued entry says "expunged", so the file is garbage, not
+ * mail to recover into Lost+Found, and the entry is no stale cache. */
+static void test_expunged_entry_is_not_mail(void **state)
+{
+	(void)state;
+	char b[3][65];
+	seed("gcq", b);
+	struct store_user *u = store_user_open("gcq");
+	assert_non_null(u);
+	int64_t inbox = mailbox_id(u, "INBOX");
+	char(*blobs)[65];
+	assert_int_equal(unindexed(u, &blobs), 3);
+	struct search_doc docs[3];
+	memset(docs, 0, sizeof(docs));
+	for (int i = 0; i < 3; i++) {
+		docs[i].sent_day = SEARCH_DOC_NO_DATE;
+		docs[i].hdrs = "SUBJECT: X\n";
+		docs[i].body = "BODY";
+	}
+	assert_int_equal(store_search_put(u, blobs, docs, 3), STORE_OK);
+	free(blobs);
+	uint32_t three = 3;
+	assert_int_equal(store_expunge(u, inbox, &three, 1), STORE_OK);
+	store_user_close(u);
+	/* The file as the crash left it. */
+	char *p = blob_path("gcq", b[2]);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("Subject: c\r\n\r\nthree\r\n", f);
+	fclose(f);
+	struct found fd;
+	struct store_check_summary s;
+	assert_int_equal(check("gcq", false, 0, &fd, &s), STORE_OK);
+	for (size_t i = 0; i < fd.n; i++)
+		fprintf(stderr, "found: %s\n", fd.lines[i]);
+	assert_true(has(&fd, "orphan/uncommitted/none"));
+	assert_int_equal(fd.n, 1);
+	assert_int_equal(check("gcq", true, 0, &fd, &s), STORE_OK);
+	assert_true(has(&fd, "orphan/uncommitted/removed"));
+	assert_int_equal(access(p, F_OK), -1);
+	assert_int_equal(count_in("gcq", STORE_CHECK_LOST_FOUND), 0);
+	assert_int_equal(count_in("gcq", "INBOX"), 2);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_index_damaged_rebuilt),
 		cmocka_unit_test(test_bad_page_salvaged_by_key),
 		cmocka_unit_test(test_crash_leaves_nothing_to_report),
+		cmocka_unit_test(test_expunged_entry_is_not_mail),
 	};
 	return store_test_run("store_check", tests, sizeof(tests) / sizeof(tests[0]), g_mail);
 }

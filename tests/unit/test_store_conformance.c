@@ -1563,6 +1563,70 @@ static void test_search_index(void **state)
 	store_user_close(u);
 }
 
+static size_t text_hits(struct store_user *u, int64_t mb, const char *folded)
+{
+	uint32_t *uids;
+	size_t n;
+	assert_int_equal(store_search_text(u, mb, folded, true, &uids, &n), STORE_OK);
+	free(uids);
+	return n;
+}
+
+/* search_gc (issue #14): expunging a blob's last message makes its entry
+ * unreachable at once; the entry itself is removed later, in a batch, by
+ * store_search_gc or inside the next store_search_put, unless the same
+ * bytes came back meanwhile (their message then has it at once). */
+static void test_search_gc(void **state)
+{
+	(void)state;
+	struct store_user *u = open_user("conf-searchgc");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	const char *quokka = "Subject: Quokka\r\n\r\nquokka\r\n";
+	struct search_doc dq, dw;
+	doc_init(&dq, "Quokka", "SUBJECT: QUOKKA\n", "A QUOKKA ON ROTTNEST");
+	uint32_t a = append_doc(u, "INBOX", quokka, &dq);
+	assert_int_equal(text_hits(u, inbox, "QUOKKA"), 1);
+	assert_int_equal(store_expunge(u, inbox, &a, 1), STORE_OK);
+	assert_int_equal(text_hits(u, inbox, "QUOKKA"), 0);
+
+	/* The same bytes again before the removal: the entry is theirs. */
+	uint32_t b = append_doc(u, "INBOX", quokka, NULL);
+	assert_int_equal(unindexed(u, NULL), 0);
+	assert_int_equal(text_hits(u, inbox, "QUOKKA"), 1);
+	bool more = true;
+	assert_int_equal(store_search_gc(u, &more), STORE_OK);
+	assert_false(more);
+	assert_int_equal(text_hits(u, inbox, "QUOKKA"), 1);
+
+	/* Removed by store_search_gc: the bytes come back without one. */
+	assert_int_equal(store_expunge(u, inbox, &b, 1), STORE_OK);
+	assert_int_equal(store_search_gc(u, &more), STORE_OK);
+	uint32_t c = append_doc(u, "INBOX", quokka, NULL);
+	assert_int_equal(unindexed(u, NULL), 1);
+	assert_int_equal(text_hits(u, inbox, "QUOKKA"), 0);
+	assert_int_equal(store_expunge(u, inbox, &c, 1), STORE_OK);
+
+	/* Removed inside the put of another entry. */
+	const char *wombat = "Subject: Wombat\r\n\r\nwombat\r\n";
+	doc_init(&dw, "Wombat", "SUBJECT: WOMBAT\n", "A WOMBAT IN TASMANIA");
+	uint32_t w = append_doc(u, "INBOX", wombat, &dw);
+	assert_int_equal(store_expunge(u, inbox, &w, 1), STORE_OK);
+	append_doc(u, "INBOX", "Subject: Emu\r\n\r\nemu\r\n", NULL);
+	char(*blobs)[65];
+	assert_int_equal(unindexed(u, &blobs), 1);
+	struct search_doc de;
+	doc_init(&de, "Emu", "SUBJECT: EMU\n", "AN EMU");
+	assert_int_equal(store_search_put(u, blobs, &de, 1), STORE_OK);
+	free(blobs);
+	assert_int_equal(text_hits(u, inbox, "EMU"), 1);
+	append_doc(u, "INBOX", wombat, NULL);
+	assert_int_equal(unindexed(u, NULL), 1);
+	assert_int_equal(text_hits(u, inbox, "WOMBAT"), 0);
+	assert_int_equal(store_search_gc(u, &more), STORE_OK);
+	assert_false(more);
+	store_user_close(u);
+}
+
 /* metadata (issue #12, RFC 5464): entries per mailbox and for the server,
  * trees by depth, binary values, all-or-nothing sets within the limits;
  * RENAME keeps a mailbox's entries, DELETE drops them. */
@@ -1956,6 +2020,7 @@ int main(void)
 		cmocka_unit_test(test_quota_limits),
 		cmocka_unit_test(test_quota_concurrent),
 		cmocka_unit_test(test_search_index),
+		cmocka_unit_test(test_search_gc),
 		cmocka_unit_test(test_metadata), /* metadata (issue #12) */
 		cmocka_unit_test(test_preview_text),
 		cmocka_unit_test(test_replace),

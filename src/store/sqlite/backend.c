@@ -48,6 +48,7 @@ const struct store_backend store_sqlite_backend = {
 	.search_text = sqlite_search_text,
 	.search_pending = sqlite_search_pending,
 	.search_put = sqlite_search_put,
+	.search_gc = sqlite_search_gc,
 	.search_field = sqlite_search_field,
 	.search_coverage = sqlite_search_coverage,
 	/* acl (issue #12) */

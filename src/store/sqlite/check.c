@@ -1123,8 +1123,11 @@ static int ck_orphan(struct ck *c, const char *hex, const struct stat *fst)
 	if (ref != 0)
 		return ref < 0 ? sqlite_db_error(c->u, "check_orphan") : STORE_OK;
 	c->sum->blobs++;
+	/* An entry queued for removal (search_gc) is of an expunged message:
+	 * no sign of mail to recover. */
 	int cached = ck_has_row(c, "SELECT 1 FROM message_cache WHERE blob=?1 UNION ALL "
-				   "SELECT 1 FROM search_doc WHERE blob=?1", hex);
+				   "SELECT 1 FROM search_doc WHERE blob=?1 AND NOT EXISTS("
+				   "SELECT 1 FROM search_gc WHERE blob=?1)", hex);
 	if (cached < 0)
 		return sqlite_db_error(c->u, "check_orphan");
 	/* An empty file holds no mail, whatever the index says of it. */
@@ -1263,7 +1266,8 @@ static int ck_stale_cache(struct ck *c)
 	if (sqlite3_prepare_v2(c->u->db, "SELECT blob FROM message_cache c WHERE NOT EXISTS("
 				      "SELECT 1 FROM messages m WHERE m.blob=c.blob) UNION "
 				      "SELECT blob FROM search_doc d WHERE NOT EXISTS("
-				      "SELECT 1 FROM messages m WHERE m.blob=d.blob)",
+				      "SELECT 1 FROM messages m WHERE m.blob=d.blob) AND NOT EXISTS("
+				      "SELECT 1 FROM search_gc g WHERE g.blob=d.blob)",
 			       -1, &st, NULL) != SQLITE_OK)
 		return sqlite_db_error(c->u, "check_stale");
 	char (*blobs)[65] = NULL;

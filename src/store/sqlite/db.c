@@ -388,6 +388,11 @@ static const struct db_migration db_migrations[] = {
 	 * search_text_config and applies to every later write. */
 	{ 21, "search_automerge",
 	  "INSERT INTO search_text(search_text, rank) VALUES('automerge', 8);" },
+	/* search_gc (issue #14): the entries of blobs no message references
+	 * any more, removed by the indexer in its own batches rather than one
+	 * by one inside each EXPUNGE (store/sqlite/search.c). A queued entry
+	 * is unreachable: SEARCH reaches entries through messages. */
+	{ 22, "search_gc", "CREATE TABLE search_gc(blob TEXT PRIMARY KEY) WITHOUT ROWID;" },
 	{ 0, NULL, NULL },
 };
 

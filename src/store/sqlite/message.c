@@ -325,7 +325,8 @@ static int blob_cmp(const void *a, const void *b)
 
 /* Inside the caller's write transaction: keeps in blobs[0..n) only the
  * distinct blobs no message references any more, deleting their cached
- * strings and search entries; returns how many are left. */
+ * strings and queueing their search entries for the indexer (search_gc in
+ * search.c); returns how many are left. */
 static size_t blobs_release(struct sqlite_user *u, char (*blobs)[65], size_t n)
 {
 	if (n == 0)
@@ -348,7 +349,7 @@ static size_t blobs_release(struct sqlite_user *u, char (*blobs)[65], size_t n)
 			sqlite3_bind_text(st, 1, blobs[i], -1, SQLITE_STATIC);
 			sqlite_stmt_run(u, st, "cache_delete");
 		}
-		sqlite_search_forget(u, blobs[i]);
+		sqlite_search_forget_later(u, blobs[i]);
 		if (k != i)
 			memcpy(blobs[k], blobs[i], sizeof(*blobs));
 		k++;

@@ -40,6 +40,6 @@ static int preview_put_at(struct sqlite_user *u, const char *blob, size_t i, con
 int sqlite_preview_put(struct store_user *base, char (*blobs)[65], char *const *previews,
 		       size_t n)
 {
-	return sqlite_put_per_blob(sqlite_user_of(base), blobs, n, "preview_put", preview_put_at,
+	return sqlite_put_per_blob(sqlite_user_of(base), blobs, n, "preview_put", NULL, preview_put_at,
 				   previews);
 }

@@ -126,6 +126,12 @@
 	X(SEARCH_TEXT_INSERT, "INSERT INTO search_text(rowid,hdrs,body) VALUES(?1,?2,?3)")        \
 	X(SEARCH_DOC_DELETE, "DELETE FROM search_doc WHERE blob=?1 RETURNING id")                 \
 	X(SEARCH_TEXT_DELETE, "DELETE FROM search_text WHERE rowid=?1")                           \
+	/* search_gc (issue #14): entries of released blobs, forgotten later */                   \
+	X(SEARCH_GC_ADD, "INSERT OR IGNORE INTO search_gc(blob) SELECT ?1 "                       \
+			 "WHERE EXISTS(SELECT 1 FROM search_doc WHERE blob=?1)")                  \
+	X(SEARCH_GC_ANY, "SELECT 1 FROM search_gc LIMIT 1")                                       \
+	X(SEARCH_GC_LIST, "SELECT blob FROM search_gc LIMIT ?1")                                  \
+	X(SEARCH_GC_DONE, "DELETE FROM search_gc WHERE blob=?1")                                  \
 	X(SEARCH_PENDING, "SELECT mailbox_id,uid,blob FROM messages m "                           \
 			  "WHERE (mailbox_id,uid)>(?1,?2) AND doc_id IS NULL "                    \
 			  "ORDER BY mailbox_id,uid LIMIT ?3")                                     \
@@ -383,6 +389,10 @@ int sqlite_quota_recount(struct store_user *u, struct store_quota_usage *stored,
 int sqlite_search_put_one(struct sqlite_user *u, const char *blob, const struct search_doc *d);
 /* Removes blob's entry inside the caller's write transaction. */
 void sqlite_search_forget(struct sqlite_user *u, const char *blob);
+/* Queues blob's entry, if it has one, for the indexer to remove
+ * (search_gc), inside the caller's write transaction. */
+void sqlite_search_forget_later(struct sqlite_user *u, const char *blob);
+int sqlite_search_gc(struct store_user *u, bool *more);
 int sqlite_search_docs(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,
 		       unsigned fields, struct store_search_row **out, size_t *n);
 int sqlite_search_text(struct store_user *u, int64_t mailbox_id, const char *folded,
@@ -405,6 +415,7 @@ int sqlite_pending_blobs(struct sqlite_user *u, enum store_stmt which, const cha
  * that a message still references (a gone one is skipped): search_put
  * and preview_put. */
 int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, const char *what,
+			int (*first)(struct sqlite_user *u),
 			int (*put_one)(struct sqlite_user *u, const char *blob, size_t i,
 				       const void *arg),
 			const void *arg);
