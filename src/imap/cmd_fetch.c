@@ -719,8 +719,10 @@ static void fetch_check_version(struct imap_session *s, struct fetch_state *st)
 
 static void fetch_resume(struct imap_cmd *cmd);
 
-/* Writes messages from st->pos on; pauses when the output is full. */
-static void fetch_run(struct imap_session *s, struct fetch_state *st)
+/* Writes the messages from st->pos until the output is full (then a resume is
+ * arranged and this returns -1), until the end (FETCH_MSG_SENT) or until
+ * a failure (its fetch_msg); fetch_run finishes the command. */
+static int fetch_batch(struct imap_session *s, struct fetch_state *st)
 {
 	while (st->pos < st->n) {
 		/* A download spike with download_spike_action = throttle paces
@@ -729,7 +731,7 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 		if (wait && sess_wait_timer(s->cmd, wait, fetch_resume)) {
 			s->cmd->state = st;
 			s->cmd->cancel = fetch_cancel;
-			return;
+			return -1;
 		}
 		uint32_t uid = st->uids[st->pos++];
 		while (st->mpos < st->nmsgs && st->msgs[st->mpos].uid < uid)
@@ -751,18 +753,31 @@ static void fetch_run(struct imap_session *s, struct fetch_state *st)
 			st->gone++;
 			fetch_recheck(s, st, st->pos);
 		} else if (r != FETCH_MSG_SENT) {
-			fetch_finish(s, st, r);
-			return;
+			return (int)r;
 		}
 		if (st->pos < st->n && sess_output_full(s)) {
 			s->cmd->state = st;
 			s->cmd->cancel = fetch_cancel;
 			fetch_note_version(s, st);
 			sess_wait_output(s->cmd, fetch_resume);
-			return;
+			return -1;
 		}
 	}
-	fetch_finish(s, st, FETCH_MSG_SENT);
+	return FETCH_MSG_SENT;
+}
+
+/* Writes messages from st->pos on; pauses when the output is full. */
+static void fetch_run(struct imap_session *s, struct fetch_state *st)
+{
+	/* fetchtx (issue #14): the batch's reads (each message's cached
+	 * strings, the rechecks) share one read transaction; released before
+	 * any wait, and before the finish, whose view sync may write. */
+	struct store_user *u = sess_store(s);
+	store_read_hold(u);
+	int r = fetch_batch(s, st);
+	store_read_release(u);
+	if (r >= 0)
+		fetch_finish(s, st, (enum fetch_msg)r);
 }
 
 static void fetch_resume(struct imap_cmd *cmd)

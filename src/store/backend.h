@@ -146,6 +146,8 @@ struct store_backend {
 	int (*search_put)(struct store_user *u, char (*blobs)[65], const struct search_doc *docs,
 			  size_t n);
 	int (*search_gc)(struct store_user *u, bool *more);
+	void (*read_hold)(struct store_user *u);
+	void (*read_release)(struct store_user *u);
 	int (*search_field)(struct store_user *u, int64_t mailbox_id, uint32_t min_uid, int field,
 			    store_search_match_fn match, void *ctx, uint32_t **uids, size_t *n);
 	int (*search_coverage)(struct store_user *u, int64_t mailbox_id, uint32_t min_uid,

@@ -972,6 +972,19 @@ unsigned store_cache_trim(unsigned idle_ms)
 	return g_be->cache_trim ? g_be->cache_trim(idle_ms) : 0;
 }
 
+/* fetchtx (issue #14): store.h */
+void store_read_hold(struct store_user *u)
+{
+	if (u && u->be->read_hold)
+		u->be->read_hold(u);
+}
+
+void store_read_release(struct store_user *u)
+{
+	if (u && u->be->read_release)
+		u->be->read_release(u);
+}
+
 /* sessx (issue #14): the mailbox's version for a FETCH that waited */
 int store_mailbox_version(struct store_user *u, int64_t mailbox_id, struct store_mbox_version *out)
 {

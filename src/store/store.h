@@ -847,5 +847,14 @@ unsigned store_cache_trim(unsigned idle_ms);
 /* The mailbox's version (struct store_mbox_version above): a FETCH that
  * waited for output room learns whether the mailbox changed meanwhile. */
 int store_mailbox_version(struct store_user *u, int64_t mailbox_id, struct store_mbox_version *out);
+/* ---- fetchtx (issue #14) ---- */
+/* The reads on this handle between store_read_hold() and
+ * store_read_release() share one read transaction, so one snapshot,
+ * instead of one each: for a short run of reads that does not wait (a
+ * FETCH batch on the event loop); never held across a wait, which would
+ * keep SQLite from checkpointing behind it. A write in between ends the
+ * shared transaction first. Nestable; a backend may ignore it. */
+void store_read_hold(struct store_user *u);
+void store_read_release(struct store_user *u);
 
 #endif

@@ -1627,6 +1627,51 @@ static void test_search_gc(void **state)
 	store_user_close(u);
 }
 
+/* Another handle of the user (another thread's) appends one message. */
+static void *hold_writer(void *arg)
+{
+	struct store_user *w = store_user_open(arg);
+	assert_non_null(w);
+	append_msg(w, "INBOX", "Subject: other\r\n\r\nother\r\n", 0, NULL);
+	store_user_close(w);
+	return NULL;
+}
+
+/* fetchtx (issue #14): reads between store_read_hold and
+ * store_read_release share one snapshot; a write of this handle in
+ * between ends it (and succeeds); holds nest. */
+static void test_read_hold(void **state)
+{
+	(void)state;
+	struct store_user *u = open_user("conf-hold");
+	int64_t inbox = mailbox_id(u, "INBOX");
+	append_msg(u, "INBOX", "Subject: one\r\n\r\none\r\n", 0, NULL);
+	store_read_hold(u);
+	store_read_hold(u);
+	assert_int_equal(msg_count(u, inbox), 1);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, hold_writer, "conf-hold"), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(msg_count(u, inbox), 1); /* the snapshot */
+	store_read_release(u);
+	assert_int_equal(msg_count(u, inbox), 1); /* still held once */
+	store_read_release(u);
+	assert_int_equal(msg_count(u, inbox), 2);
+
+	store_read_hold(u);
+	assert_int_equal(msg_count(u, inbox), 2);
+	append_msg(u, "INBOX", "Subject: three\r\n\r\nthree\r\n", 0, NULL);
+	assert_int_equal(msg_count(u, inbox), 3);
+	assert_int_equal(pthread_create(&th, NULL, hold_writer, "conf-hold"), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(msg_count(u, inbox), 4); /* no snapshot after the write */
+	store_read_release(u);
+	store_read_release(u); /* unbalanced: ignored */
+	append_msg(u, "INBOX", "Subject: five\r\n\r\nfive\r\n", 0, NULL);
+	assert_int_equal(msg_count(u, inbox), 5);
+	store_user_close(u);
+}
+
 /* metadata (issue #12, RFC 5464): entries per mailbox and for the server,
  * trees by depth, binary values, all-or-nothing sets within the limits;
  * RENAME keeps a mailbox's entries, DELETE drops them. */
@@ -2021,6 +2066,7 @@ int main(void)
 		cmocka_unit_test(test_quota_concurrent),
 		cmocka_unit_test(test_search_index),
 		cmocka_unit_test(test_search_gc),
+		cmocka_unit_test(test_read_hold),
 		cmocka_unit_test(test_metadata), /* metadata (issue #12) */
 		cmocka_unit_test(test_preview_text),
 		cmocka_unit_test(test_replace),

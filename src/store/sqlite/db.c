@@ -128,8 +128,19 @@ static int tx_sync_mode(struct sqlite_user *u, bool normal)
 	return r;
 }
 
+/* fetchtx: a write ends a held read transaction first (a write
+ * transaction cannot start inside it); the hold's later reads go
+ * one transaction each. */
+static void read_hold_end(struct sqlite_user *u)
+{
+	if (u->read_hold_began && !sqlite3_get_autocommit(u->db))
+		tx_simple(u, STMT_COMMIT, "commit");
+	u->read_hold_began = false;
+}
+
 static int tx_begin_write(struct sqlite_user *u, bool meta)
 {
+	read_hold_end(u);
 	int r = tx_sync_mode(u, meta);
 	/* BEGIN IMMEDIATE takes the write lock up front (waiting up to the
 	 * busy timeout), so UID allocation never races and a read snapshot is
@@ -154,11 +165,40 @@ int sqlite_tx_write_meta(struct sqlite_user *u)
 
 int sqlite_tx_read(struct sqlite_user *u)
 {
+	/* fetchtx: inside a hold, the held transaction. */
+	if (u->read_hold_began && !sqlite3_get_autocommit(u->db))
+		return STORE_OK;
 	return tx_simple(u, STMT_BEGIN_READ, "begin_read");
+}
+
+/* fetchtx (issue #14): a FETCH read a message's cached strings (one
+ * autocommit statement) and the mailbox's rows in a read transaction of
+ * their own per message: a BEGIN, a shared lock of the WAL index (an
+ * fcntl), the WAL header check, then the unlock. The reads of a run now
+ * share one, begun lazily by their first statement (BEGIN is deferred). */
+void sqlite_read_hold(struct store_user *base)
+{
+	struct sqlite_user *u = sqlite_user_of(base);
+	if (u->read_hold++ > 0 || !sqlite3_get_autocommit(u->db))
+		return;
+	u->read_hold_began = tx_simple(u, STMT_BEGIN_READ, "begin_read") == STORE_OK;
+}
+
+void sqlite_read_release(struct store_user *base)
+{
+	struct sqlite_user *u = sqlite_user_of(base);
+	if (u->read_hold == 0 || --u->read_hold > 0)
+		return;
+	if (!u->tx_write)
+		read_hold_end(u);
+	u->read_hold_began = false;
 }
 
 int sqlite_tx_commit_gc(struct sqlite_user *u, char (*blobs)[65], size_t n)
 {
+	/* fetchtx: a read inside a hold ends with the hold. */
+	if (!u->tx_write && u->read_hold_began && !sqlite3_get_autocommit(u->db))
+		return STORE_OK;
 	bool meta = u->tx_meta;
 	bool changed = u->tx_write && sqlite3_total_changes64(u->db) != u->tx_changes0;
 	u->tx_write = u->tx_meta = false;
@@ -808,6 +848,9 @@ void sqlite_user_close(struct store_user *base)
 	}
 	/* A forgotten transaction would hold the write lock for everyone. */
 	sqlite_tx_rollback(u);
+	/* ... and a forgotten read hold a snapshot for the next user. */
+	u->read_hold = 0;
+	u->read_hold_began = false;
 	pthread_mutex_lock(&g_pool.lock);
 	bool nested = u->refs > 1;
 	if (nested)

@@ -239,6 +239,10 @@ struct sqlite_user {
 	bool tx_write;
 	bool tx_meta;
 	int64_t tx_changes0;
+	/* fetchtx (issue #14): sqlite_read_hold depth, and whether the hold
+	 * began the read transaction that the reads inside it share. */
+	unsigned read_hold;
+	bool read_hold_began;
 	/* sess (issue #14): an unused handle that still has its page cache,
 	 * on the pool's list of those, most recently closed first (db.c). */
 	bool warm;
@@ -283,6 +287,9 @@ int sqlite_tx_write(struct sqlite_user *u);
  * sqlite_tx_write(). */
 int sqlite_tx_write_meta(struct sqlite_user *u);
 int sqlite_tx_read(struct sqlite_user *u);
+/* store_read_hold / store_read_release (store.h). */
+void sqlite_read_hold(struct store_user *u);
+void sqlite_read_release(struct store_user *u);
 int sqlite_tx_commit(struct sqlite_user *u);
 /* durable (issue #14): commits, then has the blob files among blobs[0..n)
  * that no message references any more unlinked once the commit is
