@@ -791,11 +791,18 @@ struct store_sync_stats {
 	uint64_t covered;    /* syncs saved: a message commit's own sync covered them */
 	/* sessx (issue #14) */
 	uint64_t unlinks;    /* files of expunged messages passed on after a sync */
+	/* ckpt (issue #14): WAL checkpoints run by the background thread, and
+	 * by a committing connection (the WAL past 8,000 pages, or no thread) */
+	uint64_t checkpoints;
+	uint64_t checkpoints_inline;
 };
 
 /* Starts the syncer of this process (0: none, every commit durable before
- * it is acknowledged). Call once at start-up; store_shutdown() flushes and
- * stops it. Other processes (tools, `rampart deliver`) never defer. */
+ * it is acknowledged) and, whatever the delay, the backend's background
+ * checkpointer (ckpt, issue #14: a growing log is copied back into the
+ * database off the committing command). Call once at start-up;
+ * store_shutdown() flushes and stops them. Other processes (tools,
+ * `rampart deliver`) never defer. */
 int store_sync_start(unsigned delay_ms);
 /* Makes every deferred commit durable now and removes the files waiting
  * for it. */

@@ -5,6 +5,7 @@
 
 static void sqlite_shutdown(void)
 {
+	sqlite_ckpt_stop();  /* it opens handles */
 	sqlite_sync_stop();  /* durable: syncs what is pending; its unlinks open handles */
 	sqlite_cache_drop();
 	sqlite_acl_registry_close();

@@ -605,9 +605,10 @@ static struct sqlite_user *user_open_new(const char *username, const char *dir_i
 	/* Handles come and go (a per-thread cache, many users): the last
 	 * close must not checkpoint, truncate and unlink the WAL and -shm
 	 * only for the next open to create them again. Checkpoints happen
-	 * as the WAL grows (wal_autocheckpoint); every commit is already
-	 * durable in the WAL (synchronous=FULL), or will be by the syncer
-	 * (sync.c), which finds the WAL by its name. */
+	 * as the WAL grows, on the checkpointer's thread when it runs
+	 * (ckpt.c), else inside the commit (wal_autocheckpoint); every
+	 * commit is already durable in the WAL (synchronous=FULL), or will
+	 * be by the syncer (sync.c), which finds the WAL by its name. */
 	int persist = 1;
 	sqlite3_file_control(u->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	sqlite3_db_config(u->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
@@ -617,6 +618,7 @@ static struct sqlite_user *user_open_new(const char *username, const char *dir_i
 		*short_fds = fd_shortage(sqlite3_system_errno(u->db));
 		goto fail;
 	}
+	sqlite_ckpt_attach(u);
 	/* Created only when missing: the watchers listen for IN_ATTRIB, but
 	 * there is no reason to touch the file on every open. */
 	if (access(u->notify_path, F_OK) < 0 && errno == ENOENT) {
@@ -837,6 +839,14 @@ struct store_user *sqlite_user_open(const char *username)
 	pthread_mutex_unlock(&g_pool.lock);
 	free_chain(victims);
 	return &u->base;
+}
+
+struct store_user *sqlite_user_open_existing(const char *username, const char *dir)
+{
+	char *index = xasprintf("%s/index.sqlite", dir);
+	bool exists = access(index, F_OK) == 0;
+	free(index);
+	return exists ? sqlite_user_open(username) : NULL;
 }
 
 void sqlite_user_close(struct store_user *base)

@@ -300,6 +300,9 @@ void sqlite_tx_rollback(struct sqlite_user *u);
 /* Tells watchers (this and other processes) that u changed: after commit. */
 void sqlite_notify(struct sqlite_user *u);
 struct store_user *sqlite_user_open(const char *username);
+/* sqlite_user_open() for the background threads (sync.c, ckpt.c): NULL,
+ * without creating it again, when the store in dir was removed. */
+struct store_user *sqlite_user_open_existing(const char *username, const char *dir);
 void sqlite_user_close(struct store_user *u);
 unsigned sqlite_cache_drop(void);
 int sqlite_user_remove(const char *username);
@@ -508,6 +511,19 @@ void sqlite_sync_stats(struct store_sync_stats *out);
  * user's pending commits up to there need no sync of their own. */
 uint64_t sqlite_sync_seq(void);
 void sqlite_sync_covered(struct sqlite_user *u, uint64_t seq);
+
+/* ---- ckpt.c: the background checkpointer (issue #14, ckpt) ---- */
+/* Starts the thread of this process (store_sync_start); stopped at the
+ * store's shutdown. */
+int sqlite_ckpt_start(void);
+void sqlite_ckpt_stop(void);
+bool sqlite_ckpt_active(void);
+/* On a new connection while the thread runs: its WAL grown past 1,000
+ * pages is checkpointed by the thread, not inside the commit. */
+void sqlite_ckpt_attach(struct sqlite_user *u);
+/* Returns once every requested checkpoint ran (tests). */
+void sqlite_ckpt_wait(void);
+void sqlite_ckpt_stats(uint64_t *background, uint64_t *inline_done);
 
 /* ---- watch.c: the change feed (inotify on each user's notify file) ---- */
 int sqlite_watch_start(store_change_cb cb, void *arg);

@@ -252,15 +252,11 @@ static bool sync_wal(const struct sync_dirty *d)
 }
 
 /* The files of the entry's expunged messages, now that the expunges are
- * durable. A user removed meanwhile is not created again to do it. */
+ * durable. A user removed meanwhile is not created again to do it (and
+ * the files went with the store). */
 static void unlink_blobs(const struct sync_dirty *d)
 {
-	char *index = xasprintf("%s/index.sqlite", d->dir);
-	bool exists = access(index, F_OK) == 0;
-	free(index);
-	if (!exists)
-		return;
-	struct store_user *base = sqlite_user_open(d->username);
+	struct store_user *base = sqlite_user_open_existing(d->username, d->dir);
 	if (!base) {
 		log_warn("event=store_sync_gc_skipped user=%s blobs=%zu", d->username, d->nblobs);
 		return;
@@ -329,6 +325,9 @@ static void *sync_thread(void *arg)
 
 int sqlite_sync_start(unsigned delay_ms)
 {
+	/* The checkpointer too (ckpt.c): whatever the delay. */
+	if (sqlite_ckpt_start() != STORE_OK)
+		return STORE_EIO;
 	if (delay_ms == 0 || sqlite_sync_active())
 		return STORE_OK;
 	if (atomic_load(&g_sync.running)) {
@@ -403,4 +402,5 @@ void sqlite_sync_stats(struct store_sync_stats *out)
 	out->failed = atomic_load(&g_sync.stats[ST_FAILED]);
 	out->covered = atomic_load(&g_sync.stats[ST_COVERED]);
 	out->unlinks = atomic_load(&g_sync.stats[ST_UNLINKS]);
+	sqlite_ckpt_stats(&out->checkpoints, &out->checkpoints_inline);
 }
