@@ -795,6 +795,9 @@ struct store_sync_stats {
 	 * by a committing connection (the WAL past 8,000 pages, or no thread) */
 	uint64_t checkpoints;
 	uint64_t checkpoints_inline;
+	/* background writers (search index, previews) that committed early
+	 * for a command waiting for the user's write lock */
+	uint64_t yields;
 };
 
 /* Starts the syncer of this process (0: none, every commit durable before

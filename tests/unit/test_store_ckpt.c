@@ -1,19 +1,25 @@
-/* The background checkpointer (ckpt, issue #14; store/sqlite/ckpt.c):
- * while it runs, a user's WAL that grew past 1,000 pages is copied back
- * into the database by its thread, never inside the commit that grew it;
- * every message is still there afterwards, across a restart; and a
- * connection whose checkpointer went away checkpoints itself again, so
- * the WAL never grows without bound. The counts come from
- * store_sync_stats(). */
+/* Background work that used to sit in commands' way (ckpt, issue #14).
+ * The checkpointer (store/sqlite/ckpt.c): while it runs, a user's WAL
+ * that grew past 1,000 pages is copied back into the database by its
+ * thread, never inside the commit that grew it; every message is still
+ * there afterwards, across a restart; and a connection whose checkpointer
+ * went away checkpoints itself again, so the WAL never grows without
+ * bound. Background writers (db.c sqlite_tx_yield): a command waiting for
+ * the write lock of a user whose search entries are being written gets
+ * it between two entries, not after the whole batch. The counts come
+ * from store_sync_stats(). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <sys/stat.h>
 
+#include "core/flags.h"
 #include "core/util.h"
 #include "store/sqlite/sqlite_internal.h"
 #include "store/store.h"
@@ -117,11 +123,69 @@ static void test_without_the_thread_the_commit_checkpoints(void **state)
 	assert_true(sqlite_ckpt_active());
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct flagger {
+	int64_t mb;
+	uint32_t uid;
+	double took;
+	int r;
+};
+
+/* A command on another thread (so another handle): one flag change. */
+static void *flag_thread(void *arg)
+{
+	struct flagger *f = arg;
+	struct store_user *u = store_user_open("shared");
+	double t0 = now_s();
+	f->r = store_flags(u, f->mb, &f->uid, 1, STORE_FLAGS_ADD, MAIL_FLAG_FLAGGED, NULL, 0, NULL,
+			   NULL, NULL, NULL);
+	f->took = now_s() - t0;
+	store_user_close(u);
+	return NULL;
+}
+
+static void test_background_writer_yields_to_a_command(void **state)
+{
+	(void)state;
+	restart();
+	struct store_user *u = store_user_open("shared");
+	assert_non_null(u);
+	struct flagger f = { .mb = mailbox_id(u, "INBOX") };
+	f.uid = append_msg(u, "INBOX", "Subject: y\r\n\r\nyield\r\n", 0, NULL);
+	struct sqlite_user *su = sqlite_user_of(u);
+	uint64_t y0 = stats_now().yields;
+	/* A background transaction that would hold the lock for 2 s. */
+	assert_int_equal(sqlite_tx_write_background(su), STORE_OK);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, flag_thread, &f), 0);
+	double t0 = now_s();
+	while (now_s() - t0 < 2.0) {
+		assert_int_equal(sqlite_tx_yield(su), STORE_OK);
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000L }, NULL);
+	}
+	assert_int_equal(sqlite_tx_commit(su), STORE_OK);
+	pthread_join(t, NULL);
+	assert_int_equal(f.r, STORE_OK);
+	assert_true(f.took < 1.0);
+	assert_true(stats_now().yields > y0);
+	struct store_msg m = get_one(u, f.mb, f.uid);
+	assert_true(m.flags & MAIL_FLAG_FLAGGED);
+	free(m.keywords);
+	store_user_close(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checkpoints_leave_the_commit),
 		cmocka_unit_test(test_without_the_thread_the_commit_checkpoints),
+		cmocka_unit_test(test_background_writer_yields_to_a_command),
 	};
 	return store_test_run("store_ckpt", tests, ARRAY_SIZE(tests), g_mail);
 }

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,15 +139,38 @@ static void read_hold_end(struct sqlite_user *u)
 	u->read_hold_began = false;
 }
 
-static int tx_begin_write(struct sqlite_user *u, bool meta)
+/* Writers of this process waiting for (or taking) a user's write lock,
+ * by a hash of the user name: background writers (search index, previews)
+ * give the lock up between two rows while a command waits for it
+ * (sqlite_tx_yield). A collision only makes one yield for nothing. */
+#define WAITER_SLOTS 256
+static atomic_uint g_waiters[WAITER_SLOTS];
+static atomic_uint_fast64_t g_yields;
+
+uint64_t sqlite_tx_yields(void)
+{
+	return atomic_load(&g_yields);
+}
+
+static atomic_uint *waiters_of(const struct sqlite_user *u)
+{
+	return &g_waiters[hash_bytes(u->username, strlen(u->username)) % WAITER_SLOTS];
+}
+
+static int tx_begin_write(struct sqlite_user *u, bool meta, bool background)
 {
 	read_hold_end(u);
 	int r = tx_sync_mode(u, meta);
+	atomic_uint *waiting = background ? NULL : waiters_of(u);
+	if (waiting)
+		atomic_fetch_add(waiting, 1);
 	/* BEGIN IMMEDIATE takes the write lock up front (waiting up to the
 	 * busy timeout), so UID allocation never races and a read snapshot is
 	 * never upgraded into SQLITE_BUSY_SNAPSHOT. */
 	if (r == STORE_OK)
 		r = tx_simple(u, STMT_BEGIN_WRITE, "begin_write");
+	if (waiting)
+		atomic_fetch_sub(waiting, 1);
 	u->tx_write = r == STORE_OK;
 	u->tx_meta = r == STORE_OK && meta;
 	u->tx_changes0 = sqlite3_total_changes64(u->db);
@@ -155,12 +179,39 @@ static int tx_begin_write(struct sqlite_user *u, bool meta)
 
 int sqlite_tx_write(struct sqlite_user *u)
 {
-	return tx_begin_write(u, false);
+	return tx_begin_write(u, false, false);
 }
 
 int sqlite_tx_write_meta(struct sqlite_user *u)
 {
-	return tx_begin_write(u, sqlite_sync_active());
+	return tx_begin_write(u, sqlite_sync_active(), false);
+}
+
+/* Lets the commands of this process waiting for u's write lock go first,
+ * for at most 50 ms. */
+static void writers_first(struct sqlite_user *u)
+{
+	atomic_uint *waiting = waiters_of(u);
+	for (int i = 0; i < 500 && atomic_load(waiting) > 0; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000L }, NULL);
+}
+
+int sqlite_tx_write_background(struct sqlite_user *u)
+{
+	writers_first(u);
+	return tx_begin_write(u, sqlite_sync_active(), true);
+}
+
+int sqlite_tx_yield(struct sqlite_user *u)
+{
+	if (!u->tx_write || atomic_load(waiters_of(u)) == 0)
+		return STORE_OK;
+	int r = sqlite_tx_commit(u);
+	if (r == STORE_OK)
+		r = sqlite_tx_write_background(u);
+	if (r == STORE_OK)
+		atomic_fetch_add(&g_yields, 1);
+	return r;
 }
 
 int sqlite_tx_read(struct sqlite_user *u)
@@ -575,6 +626,35 @@ void sqlite_lib_init(void)
 /* Opens a new handle. On failure *short_fds tells whether the process was
  * out of descriptors; with quiet, that case is not logged (the caller
  * retries once). */
+/* The busy handler of a user's connections: a writer waiting for another
+ * one's write lock (in WAL mode, a BEGIN IMMEDIATE) retries every 0.25 ms
+ * for the first 5 ms, every 1 ms up to 100 ms, then every 5 ms, and gives
+ * up after STORE_BUSY_TIMEOUT_MS. SQLite's own (sqlite3_busy_timeout)
+ * sleeps 1, 2, 5, 10, 15, 20, 25... ms, so a lock given up by a yielding
+ * background writer (sqlite_tx_yield) sat unused for milliseconds, and a
+ * writer that kept waking late lost it again and again (APPEND max
+ * latency 186-240 ms behind the search indexer, issue #14). */
+static int store_busy_wait(void *arg, int count)
+{
+	(void)arg;
+	long us;
+	uint64_t waited_us;
+	if (count < 20) {
+		us = 250;
+		waited_us = (uint64_t)count * 250;
+	} else if (count < 115) {
+		us = 1000;
+		waited_us = 5000 + (uint64_t)(count - 20) * 1000;
+	} else {
+		us = 5000;
+		waited_us = 100000 + (uint64_t)(count - 115) * 5000;
+	}
+	if (waited_us >= (uint64_t)STORE_BUSY_TIMEOUT_MS * 1000)
+		return 0;
+	nanosleep(&(struct timespec){ .tv_nsec = us * 1000 }, NULL);
+	return 1;
+}
+
 static struct sqlite_user *user_open_new(const char *username, const char *dir_in, bool quiet,
 					 bool *short_fds)
 {
@@ -601,7 +681,7 @@ static struct sqlite_user *user_open_new(const char *username, const char *dir_i
 		goto fail;
 	}
 	sqlite3_extended_result_codes(u->db, 1);
-	sqlite3_busy_timeout(u->db, STORE_BUSY_TIMEOUT_MS);
+	sqlite3_busy_handler(u->db, store_busy_wait, NULL);
 	/* Handles come and go (a per-thread cache, many users): the last
 	 * close must not checkpoint, truncate and unlink the WAL and -shm
 	 * only for the next open to create them again. Checkpoints happen

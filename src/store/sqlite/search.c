@@ -135,6 +135,10 @@ static int search_gc_batch(struct sqlite_user *u, bool *more)
 	sqlite_stmt_done(st);
 	int r = rc == SQLITE_DONE ? STORE_OK : sqlite_db_error(u, "search_gc_list");
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
+		/* Each removal stands alone (the reference is checked in
+		 * the transaction that removes). */
+		if (i > 0 && (r = sqlite_tx_yield(u)) != STORE_OK)
+			break;
 		if (!(st = sqlite_stmt(u, STMT_BLOB_REFERENCED))) {
 			r = STORE_EIO;
 			break;
@@ -178,7 +182,7 @@ int sqlite_search_gc(struct store_user *base, bool *more)
 		return sqlite_db_error(u, "search_gc_any");
 	/* newmsg: derived data, as the entries it removes: the metadata
 	 * group commit. Lost by a power cut, the queue is still there. */
-	int r = sqlite_tx_write_meta(u);
+	int r = sqlite_tx_write_background(u);
 	if (r != STORE_OK)
 		return r;
 	if ((r = search_gc_batch(u, more)) != STORE_OK) {
@@ -448,12 +452,14 @@ int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, cons
 	 * joins the metadata group commit (sync.c) instead of its own fsync:
 	 * lost by a power cut, the rows are made again (their messages are
 	 * pending again). */
-	int r = sqlite_tx_write_meta(u);
+	int r = sqlite_tx_write_background(u);
 	if (r != STORE_OK)
 		return r;
 	if (first)
 		r = first(u);
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
+		if (i > 0 && (r = sqlite_tx_yield(u)) != STORE_OK)
+			return r;
 		/* Expunged (and collected) since it was read: no entry, or it
 		 * would outlive its blob. */
 		sqlite3_stmt *st = sqlite_stmt(u, STMT_BLOB_REFERENCED);

@@ -403,4 +403,5 @@ void sqlite_sync_stats(struct store_sync_stats *out)
 	out->covered = atomic_load(&g_sync.stats[ST_COVERED]);
 	out->unlinks = atomic_load(&g_sync.stats[ST_UNLINKS]);
 	sqlite_ckpt_stats(&out->checkpoints, &out->checkpoints_inline);
+	out->yields = sqlite_tx_yields();
 }
