@@ -623,9 +623,6 @@ void sqlite_lib_init(void)
 	pthread_once(&once, sqlite_lib_init_once);
 }
 
-/* Opens a new handle. On failure *short_fds tells whether the process was
- * out of descriptors; with quiet, that case is not logged (the caller
- * retries once). */
 /* The busy handler of a user's connections: a writer waiting for another
  * one's write lock (in WAL mode, a BEGIN IMMEDIATE) retries every 0.25 ms
  * for the first 5 ms, every 1 ms up to 100 ms, then every 5 ms, and gives
@@ -655,6 +652,9 @@ static int store_busy_wait(void *arg, int count)
 	return 1;
 }
 
+/* Opens a new handle. On failure *short_fds tells whether the process was
+ * out of descriptors; with quiet, that case is not logged (the caller
+ * retries once). */
 static struct sqlite_user *user_open_new(const char *username, const char *dir_in, bool quiet,
 					 bool *short_fds)
 {
