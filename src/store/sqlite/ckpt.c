@@ -23,6 +23,7 @@
  * WAL at the next open. Other processes (`rampart deliver`, the tools, a
  * forked child) keep SQLite's own automatic checkpoints. */
 #include "store/sqlite/sqlite_internal.h"
+#include "store/sqlite/userq.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -30,19 +31,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* Pages (frames) in the WAL. SOFT is SQLite's default autocheckpoint. */
 #define CKPT_SOFT 1000
 #define CKPT_HARD 8000
-#define CKPT_BUCKETS 256
-
-struct ckpt_req {
-	char *username;
-	char *dir;
-	struct ckpt_req *hnext;  /* bucket chain: one request per user */
-	struct ckpt_req *next;   /* FIFO */
-};
 
 static struct {
 	pthread_mutex_t lock;
@@ -53,8 +45,7 @@ static struct {
 	bool stopping;
 	bool busy;               /* a checkpoint runs outside the lock */
 	pid_t pid;
-	struct ckpt_req *by_name[CKPT_BUCKETS];
-	struct ckpt_req *head, *tail;
+	struct userq queue;      /* users whose WAL wants a checkpoint */
 	atomic_uint_fast64_t done, inline_done;
 } g_ckpt = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -67,11 +58,6 @@ bool sqlite_ckpt_active(void)
 	return atomic_load(&g_ckpt.running) && g_ckpt.pid == (pid_t)proc_pid();
 }
 
-static struct ckpt_req **ckpt_bucket(const char *username)
-{
-	return &g_ckpt.by_name[hash_bytes(username, strlen(username)) % CKPT_BUCKETS];
-}
-
 /* Queues u for the thread (once however often asked); false when the
  * thread does not run in this process or is stopping. */
 static bool ckpt_request(const struct sqlite_user *u)
@@ -81,21 +67,10 @@ static bool ckpt_request(const struct sqlite_user *u)
 		pthread_mutex_unlock(&g_ckpt.lock);
 		return false;
 	}
-	struct ckpt_req **b = ckpt_bucket(u->username);
-	struct ckpt_req *r = *b;
-	while (r && strcmp(r->username, u->username) != 0)
-		r = r->hnext;
-	if (!r) {
-		r = xcalloc(1, sizeof(*r));
-		r->username = xstrdup(u->username);
-		r->dir = xstrdup(u->dir);
-		r->hnext = *b;
-		*b = r;
-		if (g_ckpt.tail)
-			g_ckpt.tail->next = r;
-		else
-			g_ckpt.head = r;
-		g_ckpt.tail = r;
+	if (!userq_find(&g_ckpt.queue, u->username)) {
+		struct userq_entry *r = xcalloc(1, sizeof(*r));
+		userq_entry_init(r, u->username, u->dir);
+		userq_push(&g_ckpt.queue, r);
 		pthread_cond_signal(&g_ckpt.wake);
 	}
 	pthread_mutex_unlock(&g_ckpt.lock);
@@ -122,7 +97,7 @@ void sqlite_ckpt_attach(struct sqlite_user *u)
 		sqlite3_wal_hook(u->db, ckpt_hook, u);
 }
 
-static void ckpt_run(const struct ckpt_req *r)
+static void ckpt_run(const struct userq_entry *r)
 {
 	struct store_user *base = sqlite_user_open_existing(r->username, r->dir);
 	if (!base)
@@ -136,27 +111,10 @@ static void ckpt_run(const struct ckpt_req *r)
 	atomic_fetch_add(&g_ckpt.done, 1);
 }
 
-static void ckpt_free(struct ckpt_req *r)
+static void ckpt_free(struct userq_entry *r)
 {
-	free(r->username);
-	free(r->dir);
+	userq_entry_clear(r);
 	free(r);
-}
-
-/* Takes the oldest request off the table (lock held). */
-static struct ckpt_req *ckpt_take_locked(void)
-{
-	struct ckpt_req *r = g_ckpt.head;
-	if (!r)
-		return NULL;
-	g_ckpt.head = r->next;
-	if (!g_ckpt.head)
-		g_ckpt.tail = NULL;
-	struct ckpt_req **pp = ckpt_bucket(r->username);
-	while (*pp != r)
-		pp = &(*pp)->hnext;
-	*pp = r->hnext;
-	return r;
 }
 
 static void *ckpt_thread(void *arg)
@@ -165,7 +123,7 @@ static void *ckpt_thread(void *arg)
 	thread_name("rampart-ckpt");
 	pthread_mutex_lock(&g_ckpt.lock);
 	while (!g_ckpt.stopping) {
-		struct ckpt_req *r = ckpt_take_locked();
+		struct userq_entry *r = userq_pop(&g_ckpt.queue);
 		if (!r) {
 			pthread_cond_broadcast(&g_ckpt.idle);
 			pthread_cond_wait(&g_ckpt.wake, &g_ckpt.lock);
@@ -189,8 +147,7 @@ int sqlite_ckpt_start(void)
 		return STORE_OK;
 	if (atomic_load(&g_ckpt.running)) {
 		/* A forked child: the parent's queue and thread are not its own. */
-		memset(g_ckpt.by_name, 0, sizeof(g_ckpt.by_name));
-		g_ckpt.head = g_ckpt.tail = NULL;
+		userq_reset(&g_ckpt.queue);
 		g_ckpt.busy = false;
 		pthread_mutex_init(&g_ckpt.lock, NULL);
 		pthread_cond_init(&g_ckpt.wake, NULL);
@@ -211,7 +168,7 @@ void sqlite_ckpt_wait(void)
 	if (!sqlite_ckpt_active())
 		return;
 	pthread_mutex_lock(&g_ckpt.lock);
-	while (g_ckpt.head || g_ckpt.busy)
+	while (g_ckpt.queue.head || g_ckpt.busy)
 		pthread_cond_wait(&g_ckpt.idle, &g_ckpt.lock);
 	pthread_mutex_unlock(&g_ckpt.lock);
 }
@@ -231,8 +188,8 @@ void sqlite_ckpt_stop(void)
 	/* What is left is checkpointed by whoever writes next (or at the
 	 * next start): nothing in the WAL needs this thread to be durable. */
 	pthread_mutex_lock(&g_ckpt.lock);
-	struct ckpt_req *r;
-	while ((r = ckpt_take_locked()))
+	struct userq_entry *r;
+	while ((r = userq_pop(&g_ckpt.queue)))
 		ckpt_free(r);
 	pthread_mutex_unlock(&g_ckpt.lock);
 }

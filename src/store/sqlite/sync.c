@@ -31,6 +31,7 @@
  * Without a running syncer (delay 0, the command-line tools, `rampart
  * deliver`, a forked child) every commit is FULL, as before. */
 #include "store/sqlite/sqlite_internal.h"
+#include "store/sqlite/userq.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -45,19 +46,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SYNC_BUCKETS 1024
-
-/* A user with metadata commits not yet fsync'd. */
+/* A user with metadata commits not yet fsync'd; queued in due order (the
+ * delay is constant: FIFO), and taken off as a batch chained by q.next. */
 struct sync_dirty {
-	char *username;
-	char *dir;                /* the user directory */
+	struct userq_entry q;     /* first: a queue entry is its sync_dirty */
 	uint64_t due_ms;          /* CLOCK_MONOTONIC: first commit + delay */
 	char (*blobs)[65];        /* files to unlink once synced */
 	size_t nblobs, cap;
 	uint64_t last_seq;        /* of the latest commit handed over */
 	bool covered;             /* a FULL commit synced them all meanwhile */
-	struct sync_dirty *hnext; /* bucket chain */
-	struct sync_dirty *next;  /* due order (the delay is constant: FIFO) */
 };
 
 /* WAL files whose directory entry this process made durable (SQLite does
@@ -78,8 +75,7 @@ static struct {
 	unsigned delay_ms;
 	unsigned busy;         /* batches being synced outside the lock */
 	atomic_uint_fast64_t seq;  /* commits handed over so far */
-	struct sync_dirty *by_name[SYNC_BUCKETS];
-	struct sync_dirty *head, *tail;
+	struct userq queue;
 	struct sync_wal_id *known;
 	size_t nknown, known_cap;
 	atomic_uint_fast64_t stats[7];  /* enum sync_stat */
@@ -107,9 +103,14 @@ bool sqlite_sync_active(void)
 	return atomic_load(&g_sync.running) && g_sync.pid == (pid_t)proc_pid();
 }
 
-static struct sync_dirty **bucket(const char *username)
+static struct sync_dirty *dirty_of(struct userq_entry *e)
 {
-	return &g_sync.by_name[hash_bytes(username, strlen(username)) % SYNC_BUCKETS];
+	return (struct sync_dirty *)e;
+}
+
+static struct sync_dirty *queue_head(void)
+{
+	return dirty_of(g_sync.queue.head);
 }
 
 static bool sync_wal(const struct sync_dirty *d);
@@ -121,29 +122,19 @@ bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n)
 		/* Stopped since the transaction began: made durable here, the
 		 * blobs are the caller's to collect. */
 		pthread_mutex_unlock(&g_sync.lock);
-		struct sync_dirty now = { .username = u->username, .dir = u->dir };
+		struct sync_dirty now = { .q = { .username = u->username, .dir = u->dir } };
 		if (!sync_wal(&now))
 			log_err("event=store_sync_error user=%s errno=%d", u->username, errno);
 		return false;
 	}
-	struct sync_dirty *d = *bucket(u->username);
-	while (d && strcmp(d->username, u->username) != 0)
-		d = d->hnext;
+	struct sync_dirty *d = dirty_of(userq_find(&g_sync.queue, u->username));
 	if (!d) {
 		d = xcalloc(1, sizeof(*d));
-		d->username = xstrdup(u->username);
-		d->dir = xstrdup(u->dir);
+		userq_entry_init(&d->q, u->username, u->dir);
 		d->due_ms = mono_ms() + g_sync.delay_ms;
-		struct sync_dirty **b = bucket(u->username);
-		d->hnext = *b;
-		*b = d;
-		if (g_sync.tail)
-			g_sync.tail->next = d;
-		else
-			g_sync.head = d;
-		g_sync.tail = d;
+		userq_push(&g_sync.queue, &d->q);
 		/* Only a new head changes when the thread must wake. */
-		if (g_sync.head == d)
+		if (queue_head() == d)
 			pthread_cond_signal(&g_sync.wake);
 	}
 	d->last_seq = atomic_fetch_add(&g_sync.seq, 1) + 1;
@@ -168,9 +159,7 @@ void sqlite_sync_covered(struct sqlite_user *u, uint64_t seq)
 	if (!sqlite_sync_active())
 		return;
 	pthread_mutex_lock(&g_sync.lock);
-	struct sync_dirty *d = *bucket(u->username);
-	while (d && strcmp(d->username, u->username) != 0)
-		d = d->hnext;
+	struct sync_dirty *d = dirty_of(userq_find(&g_sync.queue, u->username));
 	/* Every commit it stands for was handed over, so written to the WAL,
 	 * before the FULL commit's sync. */
 	if (d && d->last_seq <= seq)
@@ -182,23 +171,15 @@ void sqlite_sync_covered(struct sqlite_user *u, uint64_t seq)
  * table; the caller syncs them and then calls batch_done(). */
 static struct sync_dirty *take_due_locked(uint64_t now)
 {
-	struct sync_dirty *batch = NULL, **tailp = &batch;
-	while (g_sync.head && g_sync.head->due_ms <= now) {
-		struct sync_dirty *d = g_sync.head;
-		g_sync.head = d->next;
-		struct sync_dirty **pp = bucket(d->username);
-		while (*pp != d)
-			pp = &(*pp)->hnext;
-		*pp = d->hnext;
-		d->next = NULL;
-		*tailp = d;
-		tailp = &d->next;
+	struct userq_entry *batch = NULL, **tailp = &batch;
+	while (queue_head() && queue_head()->due_ms <= now) {
+		struct userq_entry *e = userq_pop(&g_sync.queue);
+		*tailp = e;
+		tailp = &e->next;
 	}
-	if (!g_sync.head)
-		g_sync.tail = NULL;
 	if (batch)
 		g_sync.busy++;
-	return batch;
+	return dirty_of(batch);
 }
 
 /* Whether this process already made the WAL's directory entry durable;
@@ -222,7 +203,7 @@ static bool wal_known(dev_t dev, ino_t ino, bool add)
  * before the call is durable. */
 static bool sync_wal(const struct sync_dirty *d)
 {
-	char *wal = xasprintf("%s/index.sqlite-wal", d->dir);
+	char *wal = xasprintf("%s/index.sqlite-wal", d->q.dir);
 	int fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && store_fds_relieve(errno))
 		fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -234,7 +215,7 @@ static bool sync_wal(const struct sync_dirty *d)
 	bool ok = fdatasync(fd) == 0;
 	struct stat st;
 	if (ok && fstat(fd, &st) == 0 && !wal_known(st.st_dev, st.st_ino, false)) {
-		ok = store_fsync_dir(d->dir) == 0;
+		ok = store_fsync_dir(d->q.dir) == 0;
 		if (ok) {
 			wal_known(st.st_dev, st.st_ino, true);
 			stat_add(ST_DIR_SYNCS, 1);
@@ -256,9 +237,9 @@ static bool sync_wal(const struct sync_dirty *d)
  * the files went with the store). */
 static void unlink_blobs(const struct sync_dirty *d)
 {
-	struct store_user *base = sqlite_user_open_existing(d->username, d->dir);
+	struct store_user *base = sqlite_user_open_existing(d->q.username, d->q.dir);
 	if (!base) {
-		log_warn("event=store_sync_gc_skipped user=%s blobs=%zu", d->username, d->nblobs);
+		log_warn("event=store_sync_gc_skipped user=%s blobs=%zu", d->q.username, d->nblobs);
 		return;
 	}
 	sqlite_blobs_collect(sqlite_user_of(base), d->blobs, d->nblobs);
@@ -270,7 +251,7 @@ static void batch_run(struct sync_dirty *batch)
 {
 	while (batch) {
 		struct sync_dirty *d = batch;
-		batch = d->next;
+		batch = dirty_of(d->q.next);
 		bool synced = d->covered;
 		if (synced)
 			stat_add(ST_COVERED, 1);
@@ -283,11 +264,10 @@ static void batch_run(struct sync_dirty *batch)
 			 * cache; the files stay too (garbage for `rampart check`
 			 * rather than rows without their bytes). */
 			stat_add(ST_FAILED, 1);
-			log_err("event=store_sync_error user=%s errno=%d", d->username, errno);
+			log_err("event=store_sync_error user=%s errno=%d", d->q.username, errno);
 		}
 		free(d->blobs);
-		free(d->username);
-		free(d->dir);
+		userq_entry_clear(&d->q);
 		free(d);
 	}
 	pthread_mutex_lock(&g_sync.lock);
@@ -302,13 +282,13 @@ static void *sync_thread(void *arg)
 	thread_name("rampart-sync");
 	pthread_mutex_lock(&g_sync.lock);
 	while (!g_sync.stopping) {
-		if (!g_sync.head) {
+		if (!queue_head()) {
 			pthread_cond_wait(&g_sync.wake, &g_sync.lock);
 			continue;
 		}
 		uint64_t now = mono_ms();
-		if (g_sync.head->due_ms > now) {
-			uint64_t due = g_sync.head->due_ms;
+		if (queue_head()->due_ms > now) {
+			uint64_t due = queue_head()->due_ms;
 			struct timespec ts = { .tv_sec = (time_t)(due / 1000),
 					       .tv_nsec = (long)(due % 1000) * 1000000L };
 			pthread_cond_timedwait(&g_sync.wake, &g_sync.lock, &ts);
@@ -333,8 +313,7 @@ int sqlite_sync_start(unsigned delay_ms)
 	if (atomic_load(&g_sync.running)) {
 		/* A forked child: the parent's table and thread are not its own
 		 * (their memory is left alone). */
-		memset(g_sync.by_name, 0, sizeof(g_sync.by_name));
-		g_sync.head = g_sync.tail = NULL;
+		userq_reset(&g_sync.queue);
 		g_sync.known = NULL;
 		g_sync.nknown = g_sync.known_cap = 0;
 		g_sync.busy = 0;
