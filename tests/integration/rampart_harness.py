@@ -248,12 +248,13 @@ class Server:
         except OSError:
             return ""
 
-    def wait_log(self, pattern, timeout=10):
-        """The first match of the regular expression in the server's log,
+    def wait_log(self, pattern, timeout=10, since=0):
+        """The first match of the regular expression in the server's log
+        (from character `since` of it: a len(self.log()) taken earlier),
         waiting for it up to timeout seconds (AssertionError if none)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            m = re.search(pattern, self.log())
+            m = re.search(pattern, self.log()[since:])
             if m:
                 return m
             time.sleep(0.05)

@@ -252,7 +252,11 @@ def test_background_indexing():
             assert c.append("INBOX", None, None, msg(subj, body=body, frm=frm))[0] == "OK"
         c.logout()
         wait_indexed(s)
-        time.sleep(0.5)  # the APPENDs' indexer pass ends (it logs at debug)
+        # The APPENDs' indexer job ends (at debug; kicked during a pass, it
+        # makes one more 1 s later): the one SEARCH starts must be a new
+        # job, not that one going on over the deleted entries.
+        s.wait_log(r"event=search_index_done user=alice ", timeout=30)
+        mark = len(s.log())
         want_subj = [i + 1 for i in range(n) if i % 7 == 0]
         want_body = [i + 1 for i in range(n) if i % 11 == 0]
         want_from = [i + 1 for i in range(n) if i % 13 == 0]
@@ -270,7 +274,8 @@ def test_background_indexing():
             if done == n or time.time() > deadline:
                 break
         assert done == n
-        s.wait_log(r"event=search_index_done user=alice indexed=%d" % n, timeout=30)
+        s.wait_log(r"event=search_index_done user=alice indexed=%d\b" % n, timeout=30,
+                   since=mark)
         # Complete now: no file is read any more.
         with FilesAway(s):
             assert search(r, b"SUBJECT invoice") == want_subj
