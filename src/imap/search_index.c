@@ -59,9 +59,18 @@ void search_index_kick(struct event_base *base, const char *user)
 	user_job_kick(&index_kind, base, user);
 }
 
+/* lazyidx: [store] index_delay_ms and index_batch (config.c defaults). */
+static unsigned g_delay_ms = 30000, g_batch = 256;
+
+void search_index_configure(unsigned delay_ms, unsigned batch)
+{
+	g_delay_ms = delay_ms;
+	g_batch = batch;
+}
+
 void search_index_kick_soon(struct event_base *base, const char *user)
 {
-	user_job_kick_soon(&index_kind, base, user, SEARCH_INDEX_DELAY_MS);
+	user_job_kick_soon(&index_kind, base, user, g_delay_ms, g_batch);
 }
 
 size_t search_index_running(void)

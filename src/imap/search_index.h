@@ -19,15 +19,19 @@ struct event_base;
  * work pool (tools, unit tests) it does nothing. Thread: base's. */
 void search_index_kick(struct event_base *base, const char *user);
 /* newmsg: messages just stored (APPEND, LMTP) are indexed here, not in
- * their storing transaction: this waits SEARCH_INDEX_DELAY_MS so that a
- * burst is one step, then indexes what is new; EXPUNGE and CLOSE kick it
- * too, for the entries they left (store_search_gc). An FTS5 transaction
- * of one entry costs about three times what an entry costs in a batch of
- * eight (its segment and merges), so the wait is a second, not the 200 ms
- * it was: imaptest-like 200 users, ~2 new messages per user a second
- * (BENCHMARKS.md, seventh session). Any thread. */
-#define SEARCH_INDEX_DELAY_MS 1000
+ * their storing transaction: this waits `[store] index_delay_ms` (30 s),
+ * or until `index_batch` (256) stores kicked it, or a SEARCH found the
+ * index behind, then indexes what is new; EXPUNGE and CLOSE kick it too,
+ * for the entries they left (store_search_gc). An FTS5 transaction of
+ * one entry costs about three times what an entry costs in a batch of
+ * eight (its segment and merges), and a message expunged before the wait
+ * ends (a draft saved again, mail a client rule deleted, imaptest's
+ * churn) is never indexed at all (lazyidx, BENCHMARKS.md ninth session).
+ * SEARCH is right meanwhile: it reads what the index lacks from the
+ * files. Any thread. */
 void search_index_kick_soon(struct event_base *base, const char *user);
+/* The wait and batch above (`[store]`); before the workers start. */
+void search_index_configure(unsigned delay_ms, unsigned batch);
 /* How many users are being indexed now (for tests and logs). */
 size_t search_index_running(void);
 

@@ -29,6 +29,7 @@ static void job_step(struct workpool_job *wj)
 	j->more = false;
 	pthread_mutex_lock(&g_lock);
 	j->waiting = false; /* a kick from now on may come after the pass looked */
+	j->kicks = 0;
 	pthread_mutex_unlock(&g_lock);
 	struct store_user *u = store_user_open(j->user);
 	if (!u)
@@ -37,27 +38,50 @@ static void job_step(struct workpool_job *wj)
 	store_user_close(u);
 }
 
-/* Submits j's next step now, or after delay_ms on its base's loop. */
-static void job_start_cb(evutil_socket_t fd, short what, void *arg)
+static void job_tick_arm(struct user_job *j, uint64_t wait_ms);
+
+/* A tick of a waiting job (its base's loop): the pass starts once due,
+ * or once enough kicks asked for it; otherwise the next tick. The job
+ * stays on g_jobs while waiting, so j is alive here. */
+static void job_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	workpool_submit(arg);
+	struct user_job *j = arg;
+	uint64_t now = now_ms();
+	pthread_mutex_lock(&g_lock);
+	bool go = now >= j->due_ms || j->kicks >= j->batch;
+	uint64_t left = go ? 0 : j->due_ms - now;
+	pthread_mutex_unlock(&g_lock);
+	if (go)
+		workpool_submit(&j->wp);
+	else
+		job_tick_arm(j, left);
 }
 
+static void job_tick_arm(struct user_job *j, uint64_t wait_ms)
+{
+	if (wait_ms > USER_JOB_TICK_MS)
+		wait_ms = USER_JOB_TICK_MS;
+	struct timeval tv = { (time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000 };
+	/* event_base_once is thread-safe (evthread_use_pthreads, net/worker.c). */
+	if (event_base_once(j->wp.base, -1, EV_TIMEOUT, job_tick_cb, j, &tv) < 0)
+		workpool_submit(&j->wp);
+}
+
+/* Submits j's next step now, or after delay_ms on its base's loop. */
 static void job_submit_after(struct user_job *j, unsigned delay_ms)
 {
 	atomic_store(&j->wp.cancelled, false);
-	if (delay_ms > 0) {
-		pthread_mutex_lock(&g_lock);
-		j->waiting = true;
-		pthread_mutex_unlock(&g_lock);
-	}
-	struct timeval tv = { (time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000) * 1000 };
-	/* event_base_once is thread-safe (evthread_use_pthreads, net/worker.c). */
-	if (delay_ms == 0 ||
-	    event_base_once(j->wp.base, -1, EV_TIMEOUT, job_start_cb, &j->wp, &tv) < 0)
+	if (delay_ms == 0) {
 		workpool_submit(&j->wp);
+		return;
+	}
+	pthread_mutex_lock(&g_lock);
+	j->waiting = true;
+	j->due_ms = now_ms() + delay_ms;
+	pthread_mutex_unlock(&g_lock);
+	job_tick_arm(j, delay_ms);
 }
 
 /* After a step, on the worker's loop: the next step, one more pass when
@@ -102,7 +126,7 @@ static void job_step_done(struct workpool_job *wj)
 }
 
 static void job_kick(const struct user_job_kind *kind, struct event_base *base, const char *user,
-		     bool soon, unsigned delay_ms)
+		     bool soon, unsigned delay_ms, unsigned batch)
 {
 	if (!workpool_running() || !base || !user)
 		return;
@@ -112,6 +136,10 @@ static void job_kick(const struct user_job_kind *kind, struct event_base *base, 
 			/* A pass already under way may be past what is new. */
 			j->again |= !j->waiting;
 			j->quiet &= soon;
+			if (soon)
+				j->kicks++;
+			else
+				j->due_ms = 0; /* asked for now: starts at the next tick */
 			pthread_mutex_unlock(&g_lock);
 			return;
 		}
@@ -122,6 +150,8 @@ static void job_kick(const struct user_job_kind *kind, struct event_base *base, 
 	j->quiet = soon;
 	j->delay_ms = soon ? delay_ms : 0;
 	j->waiting = j->delay_ms > 0;
+	j->kicks = soon ? 1 : 0;
+	j->batch = batch > 0 ? batch : 1;
 	j->wp.run = job_step;
 	j->wp.done = job_step_done;
 	j->wp.background = true;
@@ -138,13 +168,13 @@ static void job_kick(const struct user_job_kind *kind, struct event_base *base, 
 
 void user_job_kick(const struct user_job_kind *kind, struct event_base *base, const char *user)
 {
-	job_kick(kind, base, user, false, 0);
+	job_kick(kind, base, user, false, 0, 1);
 }
 
 void user_job_kick_soon(const struct user_job_kind *kind, struct event_base *base,
-			const char *user, unsigned delay_ms)
+			const char *user, unsigned delay_ms, unsigned batch)
 {
-	job_kick(kind, base, user, true, delay_ms);
+	job_kick(kind, base, user, true, delay_ms, batch);
 }
 
 /* Stores k items of a step and frees them; false on a store error. */

@@ -40,6 +40,11 @@ struct user_job {
 	bool waiting;                      /* for its delay: a kick adds nothing */
 	bool quiet;
 	unsigned delay_ms;                 /* before each pass (kick_soon) */
+	/* While waiting: the pass starts at due_ms (now_ms), or at the next
+	 * tick once `batch` kick_soon calls came since the last pass began or
+	 * a user_job_kick asked for it. Under the lock. */
+	uint64_t due_ms;
+	unsigned kicks, batch;
 	struct user_job *next;
 };
 
@@ -62,12 +67,16 @@ bool user_job_blobs_step(struct user_job *j, struct store_user *u, const struct 
 void user_job_kick(const struct user_job_kind *kind, struct event_base *base, const char *user);
 /* newmsg: as user_job_kick, for messages just stored: the first step
  * waits delay_ms so that a burst of messages is one step (one FTS5
- * segment, one commit) instead of one per message; a kick while the job
- * is under way makes it pass over the messages once more at its end,
- * after the same delay. Logged at debug level unless a user_job_kick
- * joins. Any thread (base's loop runs the steps). */
+ * segment, one commit) instead of one per message, and what is gone
+ * before then costs nothing; a kick while the job is under way makes it
+ * pass over the messages once more at its end, after the same delay.
+ * The wait ends early, at its next tick (USER_JOB_TICK_MS), after
+ * `batch` such kicks or a user_job_kick (a SEARCH that found the index
+ * behind). Logged at debug level unless a user_job_kick joins. Any
+ * thread (base's loop runs the steps). */
+#define USER_JOB_TICK_MS 1000
 void user_job_kick_soon(const struct user_job_kind *kind, struct event_base *base,
-			const char *user, unsigned delay_ms);
+			const char *user, unsigned delay_ms, unsigned batch);
 /* How many users have a job of this kind now. */
 size_t user_job_running(const struct user_job_kind *kind);
 

@@ -30,7 +30,10 @@ def msg(subject, body=b"hello\r\n", frm=b"alice@example.org", date=True):
 @pytest.fixture(scope="module")
 def srv():
     port = free_port()
-    s = Server(extra_config="[listener lmtp]\naddress = 127.0.0.1:%d\nprotocol = lmtp\n" % port)
+    # lazyidx: new mail indexed a second after it arrives (30 s by
+    # default), so that these tests see the indexer's work quickly.
+    s = Server(extra_config="[listener lmtp]\naddress = 127.0.0.1:%d\nprotocol = lmtp\n"
+               "[store]\nindex_delay_ms = 1000\n" % port)
     s.lmtp_port = port
     yield s
     s.close()
@@ -241,7 +244,7 @@ def test_background_indexing():
     """A mailbox filled before the index existed (entries deleted): SEARCH
     is right at once (from the files), kicks the indexer, stays right
     while it runs, and the index ends complete."""
-    s = Server()
+    s = Server(extra_config="[store]\nindex_delay_ms = 1000\n")
     try:
         n = 300  # several indexer steps
         c = s.imap_tls()
@@ -435,5 +438,54 @@ def test_background_threads_run_at_lower_priority():
     try:
         nices = thread_nices(s)
         assert len(set(nices.values())) == 1, nices
+    finally:
+        s.close()
+
+
+def unindexed(server):
+    return db_query(server, "SELECT count(*) FROM messages WHERE doc_id IS NULL")[0][0]
+
+
+def test_new_mail_waits_for_the_delay_or_a_search():
+    """lazyidx (issue #14): by default new mail gets its entries 30 s
+    after it arrives, so a message expunged sooner is never indexed; a
+    SEARCH meanwhile is answered from the files and starts the indexer at
+    its next tick."""
+    s = Server()
+    try:
+        c = s.imap_tls()
+        for i in range(3):
+            assert c.append("INBOX", None, None,
+                            msg(b"lazy %d" % i, body=b"kookaburra %d\r\n" % i))[0] == "OK"
+        c.logout()
+        time.sleep(2.5)  # the 1 s of before, and a tick more
+        assert unindexed(s) == 3
+        r = Raw(s, "INBOX")
+        t0 = time.time()
+        assert search(r, b"BODY kookaburra") == [1, 2, 3]
+        wait_indexed(s, timeout=10)
+        took = time.time() - t0
+        with FilesAway(s):
+            assert search(r, b"BODY \"kookaburra 2\"") == [3]
+        r.close()
+        print("indexed %.2f s after the SEARCH" % took)
+        assert took < 10
+    finally:
+        s.close()
+
+
+def test_a_batch_of_new_mail_starts_the_indexer():
+    """lazyidx: `index_batch` stores of new mail start the indexer before
+    the delay is over (so a busy mailbox's index stays close behind)."""
+    s = Server(extra_config="[store]\nindex_batch = 5\n")
+    try:
+        c = s.imap_tls()
+        for i in range(4):
+            assert c.append("INBOX", None, None, msg(b"batch %d" % i))[0] == "OK"
+        time.sleep(2.5)
+        assert unindexed(s) == 4
+        assert c.append("INBOX", None, None, msg(b"batch 4"))[0] == "OK"
+        c.logout()
+        wait_indexed(s, timeout=10)
     finally:
         s.close()
