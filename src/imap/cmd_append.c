@@ -191,7 +191,7 @@ static void append_job_done(struct cmd_job *job)
 		view_sync(s, imap_cmd_allows_expunge(cmd));
 	/* newmsg: the search entry is not part of the durable write (it is
 	 * derived from the file; SEARCH reads the file until it exists). */
-	search_index_kick_soon(s->info.base, job->user); /* acl: whose store */
+	search_index_kick_new(s->info.base, job->user, n); /* acl: whose store */
 	/* RFC 4315: the UIDs in order; a range when consecutive. */
 	struct strbuf set = STRBUF_INIT;
 	uint32_t *uids = xmalloc(n * sizeof(*uids));

@@ -383,7 +383,7 @@ static void expunge_kick_index(struct cmd_job *job)
 {
 	struct expunge_job *j = (struct expunge_job *)job;
 	if (j->err == STORE_OK && j->nexp > 0)
-		search_index_kick_soon(job->cmd->s->info.base, job->user); /* acl: whose store */
+		search_index_kick_gc(job->cmd->s->info.base, job->user); /* acl: whose store */
 }
 
 static void expunge_job_free(struct cmd_job *job)

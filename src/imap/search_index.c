@@ -68,9 +68,19 @@ void search_index_configure(unsigned delay_ms, unsigned batch)
 	g_batch = batch;
 }
 
+void search_index_kick_new(struct event_base *base, const char *user, size_t n)
+{
+	user_job_kick_soon(&index_kind, base, user, g_delay_ms, g_batch, n);
+}
+
 void search_index_kick_soon(struct event_base *base, const char *user)
 {
-	user_job_kick_soon(&index_kind, base, user, g_delay_ms, g_batch);
+	search_index_kick_new(base, user, 1);
+}
+
+void search_index_kick_gc(struct event_base *base, const char *user)
+{
+	search_index_kick_new(base, user, 0);
 }
 
 size_t search_index_running(void)

@@ -20,7 +20,7 @@ struct event_base;
 void search_index_kick(struct event_base *base, const char *user);
 /* newmsg: messages just stored (APPEND, LMTP) are indexed here, not in
  * their storing transaction: this waits `[store] index_delay_ms` (30 s),
- * or until `index_batch` (256) stores kicked it, or a SEARCH found the
+ * or until `index_batch` (256) new messages kicked it, or a SEARCH found the
  * index behind, then indexes what is new; EXPUNGE and CLOSE kick it too,
  * for the entries they left (store_search_gc). An FTS5 transaction of
  * one entry costs about three times what an entry costs in a batch of
@@ -29,7 +29,12 @@ void search_index_kick(struct event_base *base, const char *user);
  * churn) is never indexed at all (lazyidx, BENCHMARKS.md ninth session).
  * SEARCH is right meanwhile: it reads what the index lacks from the
  * files. Any thread. */
+void search_index_kick_new(struct event_base *base, const char *user, size_t n);
+/* One new message (LMTP's new_mail callback). */
 void search_index_kick_soon(struct event_base *base, const char *user);
+/* EXPUNGE/CLOSE: entries to remove, no new mail (not counted in the
+ * batch; the removal waits for the next pass). */
+void search_index_kick_gc(struct event_base *base, const char *user);
 /* The wait and batch above (`[store]`); before the workers start. */
 void search_index_configure(unsigned delay_ms, unsigned batch);
 /* How many users are being indexed now (for tests and logs). */

@@ -126,7 +126,7 @@ static void job_step_done(struct workpool_job *wj)
 }
 
 static void job_kick(const struct user_job_kind *kind, struct event_base *base, const char *user,
-		     bool soon, unsigned delay_ms, unsigned batch)
+		     bool soon, unsigned delay_ms, unsigned batch, size_t news)
 {
 	if (!workpool_running() || !base || !user)
 		return;
@@ -137,7 +137,7 @@ static void job_kick(const struct user_job_kind *kind, struct event_base *base, 
 			j->again |= !j->waiting;
 			j->quiet &= soon;
 			if (soon)
-				j->kicks++;
+				j->kicks += news;
 			else
 				j->due_ms = 0; /* asked for now: starts at the next tick */
 			pthread_mutex_unlock(&g_lock);
@@ -150,7 +150,7 @@ static void job_kick(const struct user_job_kind *kind, struct event_base *base, 
 	j->quiet = soon;
 	j->delay_ms = soon ? delay_ms : 0;
 	j->waiting = j->delay_ms > 0;
-	j->kicks = soon ? 1 : 0;
+	j->kicks = soon ? news : 0;
 	j->batch = batch > 0 ? batch : 1;
 	j->wp.run = job_step;
 	j->wp.done = job_step_done;
@@ -168,13 +168,13 @@ static void job_kick(const struct user_job_kind *kind, struct event_base *base, 
 
 void user_job_kick(const struct user_job_kind *kind, struct event_base *base, const char *user)
 {
-	job_kick(kind, base, user, false, 0, 1);
+	job_kick(kind, base, user, false, 0, 1, 0);
 }
 
 void user_job_kick_soon(const struct user_job_kind *kind, struct event_base *base,
-			const char *user, unsigned delay_ms, unsigned batch)
+			const char *user, unsigned delay_ms, unsigned batch, size_t news)
 {
-	job_kick(kind, base, user, true, delay_ms, batch);
+	job_kick(kind, base, user, true, delay_ms, batch, news);
 }
 
 /* Stores k items of a step and frees them; false on a store error. */

@@ -410,7 +410,8 @@ def test_background_threads_run_at_lower_priority():
     """issue #14: the search index of new mail runs on `[store]
     background_threads` threads at `background_nice`, so a busy server
     gives commands the CPU first; the index still completes."""
-    s = Server(extra_config="[store]\nbackground_threads = 2\nbackground_nice = 7\n")
+    s = Server(extra_config="[store]\nbackground_threads = 2\nbackground_nice = 7\n"
+               "index_delay_ms = 1000\n")
     try:
         base = min(thread_nices(s).values())
         deadline = time.time() + 10
