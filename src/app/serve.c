@@ -115,6 +115,40 @@ static void serve_snap_metrics(void)
 		      snap_metric, (void *)3);
 }
 
+/* issue #14: the background work on users' stores, read when rendered:
+ * indexer jobs (users whose new or older mail is being indexed or waits
+ * for `[store] index_delay_ms`), WAL checkpoints and the early commits of
+ * background writers (store_sync_stats). */
+static double store_bg_metric(void *arg)
+{
+	struct store_sync_stats st;
+	switch ((uintptr_t)arg) {
+	case 0: return (double)search_index_running();
+	case 1: store_sync_stats(&st); return (double)st.checkpoints;
+	case 2: store_sync_stats(&st); return (double)st.checkpoints_inline;
+	default: store_sync_stats(&st); return (double)st.yields;
+	}
+}
+
+static void serve_store_bg_metrics(void)
+{
+	prom_gauge_fn("rampart_search_index_jobs",
+		      "Users whose mail is being indexed for SEARCH now or waits for it "
+		      "([store] index_delay_ms, index_batch).",
+		      store_bg_metric, (void *)0);
+	prom_gauge_fn("rampart_store_checkpoints",
+		      "WAL checkpoints run by the checkpoint thread since start.",
+		      store_bg_metric, (void *)1);
+	prom_gauge_fn("rampart_store_checkpoints_inline",
+		      "WAL checkpoints a committing command ran itself since start (a log past "
+		      "8,000 pages).",
+		      store_bg_metric, (void *)2);
+	prom_gauge_fn("rampart_store_background_yields",
+		      "Times the search indexer or preview maker committed early for a command "
+		      "waiting for a user's write lock, since start.",
+		      store_bg_metric, (void *)3);
+}
+
 /* metrics: the label values only the composition root can gather (the
  * listeners of the config, the IMAP command table, the SASL table). */
 static void serve_metrics_init(const struct config *cfg)
@@ -137,6 +171,7 @@ static void serve_metrics_init(const struct config *cfg)
 	free(cmds);
 	free(mechs);
 	serve_snap_metrics(); /* snap (issue #14) */
+	serve_store_bg_metrics();
 }
 
 int app_serve(const struct config *cfg)

@@ -15,6 +15,7 @@ import shutil
 import smtplib
 import sqlite3
 import time
+import urllib.request
 
 import pytest
 
@@ -447,6 +448,14 @@ def unindexed(server):
     return db_query(server, "SELECT count(*) FROM messages WHERE doc_id IS NULL")[0][0]
 
 
+def index_jobs(server):
+    """rampart_search_index_jobs from /metrics."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % server.port_http,
+                                timeout=10) as r:
+        text = r.read().decode()
+    return int(float(re.search(r"^rampart_search_index_jobs (\S+)$", text, re.M).group(1)))
+
+
 def test_new_mail_waits_for_the_delay_or_a_search():
     """lazyidx (issue #14): by default new mail gets its entries 30 s
     after it arrives, so a message expunged sooner is never indexed; a
@@ -461,6 +470,7 @@ def test_new_mail_waits_for_the_delay_or_a_search():
         c.logout()
         time.sleep(2.5)  # the 1 s of before, and a tick more
         assert unindexed(s) == 3
+        assert index_jobs(s) == 1  # waiting
         r = Raw(s, "INBOX")
         t0 = time.time()
         assert search(r, b"BODY kookaburra") == [1, 2, 3]
@@ -471,6 +481,11 @@ def test_new_mail_waits_for_the_delay_or_a_search():
         r.close()
         print("indexed %.2f s after the SEARCH" % took)
         assert took < 10
+        for _ in range(100):  # the job ends after its pass
+            if index_jobs(s) == 0:
+                break
+            time.sleep(0.1)
+        assert index_jobs(s) == 0
     finally:
         s.close()
 
