@@ -95,11 +95,15 @@ static void job_step_done(struct workpool_job *wj)
 		return;
 	}
 	bool again = false;
+	unsigned delay_ms = j->delay_ms;
 	pthread_mutex_lock(&g_lock);
 	bool quiet = j->quiet;
 	if (j->again && !wj->skipped) {
 		again = true;
 		j->again = false;
+		if (j->asked)
+			delay_ms = 0;
+		j->asked = false;
 	} else {
 		for (struct user_job **pp = &g_jobs; *pp; pp = &(*pp)->next) {
 			if (*pp == j) {
@@ -112,7 +116,7 @@ static void job_step_done(struct workpool_job *wj)
 	if (again) {
 		j->mailbox = 0;
 		j->uid = 0;
-		job_submit_after(j, j->delay_ms);
+		job_submit_after(j, delay_ms);
 		return;
 	}
 	if (quiet)
@@ -138,8 +142,10 @@ static void job_kick(const struct user_job_kind *kind, struct event_base *base, 
 			j->quiet &= soon;
 			if (soon)
 				j->kicks += news;
-			else
+			else if (j->waiting)
 				j->due_ms = 0; /* asked for now: starts at the next tick */
+			else
+				j->asked = true; /* the next pass without the delay */
 			pthread_mutex_unlock(&g_lock);
 			return;
 		}

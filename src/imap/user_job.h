@@ -37,6 +37,7 @@ struct user_job {
 	 * behind the cursor): one more pass from the start when this ends.
 	 * quiet: started by new messages (kick_soon), logged at debug. */
 	bool again;
+	bool asked;                        /* ...by a user_job_kick: no delay then */
 	bool waiting;                      /* for its delay: a kick adds nothing */
 	bool quiet;
 	unsigned delay_ms;                 /* before each pass (kick_soon) */
