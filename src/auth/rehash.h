@@ -72,7 +72,8 @@ struct rehash_counts {
 	unsigned long queued;    /* taken into the queue */
 	unsigned long full;      /* dropped: the queue was full */
 	unsigned long again;     /* dropped: that user was already queued or in progress */
-	unsigned long done;      /* answered (by the helper or in-process), any outcome */
+	unsigned long done;      /* answered (by the helper or in-process), any outcome, and its
+				  * reload of the users file done */
 };
 void rehash_counts_get(struct rehash *rh, struct rehash_counts *out);
 

@@ -211,11 +211,14 @@ static void *rehash_thread(void *arg)
 		else
 			rehash_user(rh->users_file, req.user, req.password, &r);
 		sodium_memzero(req.password, sizeof(req.password));
-		pthread_mutex_lock(&rh->lock);
-		rh->counts.done += rc == 0;
-		pthread_mutex_unlock(&rh->lock);
 		if (rc == 0) {
+			/* Counted once reported: the reload of the users file is
+			 * part of the answer (a login right after sees the new
+			 * hash). */
 			rehash_report(rh, req.user, &r);
+			pthread_mutex_lock(&rh->lock);
+			rh->counts.done++;
+			pthread_mutex_unlock(&rh->lock);
 			continue;
 		}
 		pthread_mutex_lock(&rh->lock);
