@@ -121,12 +121,14 @@ static void serve_snap_metrics(void)
  * background writers (store_sync_stats). */
 static double store_bg_metric(void *arg)
 {
+	if ((uintptr_t)arg == 0)
+		return (double)search_index_running();
 	struct store_sync_stats st;
+	store_sync_stats(&st);
 	switch ((uintptr_t)arg) {
-	case 0: return (double)search_index_running();
-	case 1: store_sync_stats(&st); return (double)st.checkpoints;
-	case 2: store_sync_stats(&st); return (double)st.checkpoints_inline;
-	default: store_sync_stats(&st); return (double)st.yields;
+	case 1: return (double)st.checkpoints;
+	case 2: return (double)st.checkpoints_inline;
+	default: return (double)st.yields;
 	}
 }
 

@@ -29,7 +29,8 @@ static void job_step(struct workpool_job *wj)
 	j->more = false;
 	pthread_mutex_lock(&g_lock);
 	j->waiting = false; /* a kick from now on may come after the pass looked */
-	j->kicks = 0;
+	if (j->mailbox == 0 && j->uid == 0)
+		j->kicks = 0; /* a pass begins: what came before it, it covers */
 	pthread_mutex_unlock(&g_lock);
 	struct store_user *u = store_user_open(j->user);
 	if (!u)

@@ -42,9 +42,9 @@ struct user_job {
 	bool quiet;
 	unsigned delay_ms;                 /* before each pass (kick_soon) */
 	/* While waiting: the pass starts at due_ms (now_ms), or at the next
-	 * tick once `batch` kick_soon calls came since the last pass began or
-	 * a user_job_kick asked for it. kicks counts new messages (`news`).
-	 * Under the lock. */
+	 * tick once the kicks since the last pass began brought `batch` new
+	 * messages (kicks: their sum of `news`) or a user_job_kick asked for
+	 * it. Under the lock. */
 	uint64_t due_ms;
 	size_t kicks;
 	unsigned batch;
@@ -76,8 +76,9 @@ void user_job_kick(const struct user_job_kind *kind, struct event_base *base, co
  * The wait ends early, at its next tick (USER_JOB_TICK_MS), once the
  * kicks since the last pass began brought `batch` new messages (`news`
  * each; 0 for a kick that only has old entries to remove), or after a
- * user_job_kick (a SEARCH that found the index behind). Logged at debug level unless a user_job_kick joins. Any
- * thread (base's loop runs the steps). */
+ * user_job_kick (a SEARCH that found the index behind). Logged at debug
+ * level unless a user_job_kick joins. Any thread (base's loop runs the
+ * steps). */
 #define USER_JOB_TICK_MS 1000
 void user_job_kick_soon(const struct user_job_kind *kind, struct event_base *base,
 			const char *user, unsigned delay_ms, unsigned batch, size_t news);
