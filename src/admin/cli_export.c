@@ -124,7 +124,7 @@ static int msg_write(struct export *x, const char *folder, const struct store_ma
 {
 	const char *data;
 	size_t len;
-	if (store_blob_map(x->u, m->blob, &data, &len) != STORE_OK) {
+	if (store_blob_map_once(x->u, m->blob, &data, &len) != STORE_OK) {
 		fprintf(stderr, "rampart export: %s: message UID %u unreadable\n", mb->name, m->uid);
 		return -1;
 	}

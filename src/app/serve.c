@@ -115,6 +115,31 @@ static void serve_snap_metrics(void)
 		      snap_metric, (void *)3);
 }
 
+/* msgcache (issue #14): the message cache of store/blob_cache.c. */
+static double msgcache_metric(void *arg)
+{
+	struct store_message_cache_stats st;
+	store_message_cache_stats(&st);
+	switch ((uintptr_t)arg) {
+	case 0: return (double)st.bytes;
+	case 1: return (double)st.hits;
+	default: return (double)st.misses;
+	}
+}
+
+static void serve_msgcache_metrics(void)
+{
+	prom_gauge_fn("rampart_store_message_cache_bytes",
+		      "Memory held by the message cache ([store] message_cache_mb).",
+		      msgcache_metric, (void *)0);
+	prom_gauge_fn("rampart_store_message_cache_hits",
+		      "Message reads answered from the message cache since start.",
+		      msgcache_metric, (void *)1);
+	prom_gauge_fn("rampart_store_message_cache_misses",
+		      "Message reads of small messages that opened the file since start.",
+		      msgcache_metric, (void *)2);
+}
+
 /* issue #14: the background work on users' stores, read when rendered:
  * indexer jobs (users whose new or older mail is being indexed or waits
  * for `[store] index_delay_ms`), WAL checkpoints and the early commits of
@@ -174,6 +199,7 @@ static void serve_metrics_init(const struct config *cfg)
 	free(mechs);
 	serve_snap_metrics(); /* snap (issue #14) */
 	serve_store_bg_metrics();
+	serve_msgcache_metrics();
 }
 
 int app_serve(const struct config *cfg)
@@ -275,6 +301,7 @@ int app_serve(const struct config *cfg)
 	store_set_expunged_history_days(cfg->store_expunged_history_days);
 	store_snap_setup((size_t)cfg->store_snapshot_max_mb << 20, cfg->store_snapshot_min_messages,
 			 (uint64_t)cfg->store_snapshot_idle_s * 1000); /* snap */
+	store_message_cache_set((size_t)cfg->store_message_cache_mb << 20); /* msgcache */
 	if (store_sync_start(cfg->store_metadata_sync_delay_ms) != STORE_OK) /* durable */
 		goto out;
 	admin_quota_defaults(cfg);

@@ -242,6 +242,9 @@ static enum fetch_msg content_load(struct imap_session *s, struct fetch_state *s
 	for (size_t i = 0; i < req->n && whole_only; i++)
 		whole_only = req->items[i].type != FI_SECTION ||
 			     req->items[i].section.kind == MAIL_SECTION_ALL;
+	/* msgcache: a small message in memory is copied from there instead. */
+	if (whole_only && store_blob_cached(u, m->blob, &c->data, &c->len) == STORE_OK)
+		return FETCH_MSG_SENT;
 	if (whole_only) {
 		uint64_t size = 0;
 		int r = store_blob_open(u, m->blob, &c->fd, &size);

@@ -96,7 +96,7 @@ static int batch_add(struct cross_batch *b, const struct copy_cross_req *req,
 	const char *data = NULL;
 	size_t len = 0;
 	if (r == STORE_OK)
-		r = store_blob_map(req->src, m->blob, &data, &len);
+		r = store_blob_map_once(req->src, m->blob, &data, &len);
 	if (r != STORE_OK) {
 		cached_drop(c);
 		return r == STORE_ENOENT ? STORE_OK : r;

@@ -211,7 +211,7 @@ bool user_job_blobs_step(struct user_job *j, struct store_user *u, const struct 
 			const char *data;
 			size_t len;
 			/* The cursor has moved past a missing file anyway. */
-			if (store_blob_map(u, blobs[i], &data, &len) != STORE_OK)
+			if (store_blob_map_once(u, blobs[i], &data, &len) != STORE_OK)
 				continue;
 			/* A big message takes one of APPEND's parse slots:
 			 * its mapped pages count in the RSS while parsed. */

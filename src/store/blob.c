@@ -14,6 +14,7 @@
  * copy of its range: a 60 MiB message never costs 60 MiB of memory. */
 #include "store/blob.h"
 #include "store/blob_durable.h"
+#include "store/blob_cache.h"
 #include "store/backend.h"
 #include "store/store.h"
 #include "core/log.h"
@@ -46,6 +47,7 @@ struct store_blobs {
 	 * is cleared again when a rename into that directory fails. The
 	 * handle belongs to one thread at a time (store.h). */
 	uint64_t dir_known[4];
+	uint64_t owner;  /* msgcache: this store's key in the message cache */
 };
 
 bool store_blob_name_valid(const char *hex)
@@ -358,7 +360,11 @@ out:
 int store_blobs_put(struct store_blobs *b, const char *hex, const void *data, size_t len)
 {
 	struct blob_src src = { .data = data ? data : "", .fd = -1, .len = len };
-	return blobs_put_src(b, hex, &src);
+	int r = blobs_put_src(b, hex, &src);
+	/* msgcache: new mail is what clients fetch next. */
+	if (r == STORE_OK)
+		blob_cache_put(b->owner, hex, src.data, len);
+	return r;
 }
 
 int store_blobs_put_msg(struct store_blobs *b, const char *hex, const struct store_append *m)
@@ -372,6 +378,7 @@ int store_blobs_put_msg(struct store_blobs *b, const char *hex, const struct sto
 void store_blobs_unlink(struct store_blobs *b, const char *hex)
 {
 	char *path = blob_path(b, hex);
+	blob_cache_forget(b->owner, hex);
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("event=store_blob_unlink_error user=%s errno=%d", b->username, errno);
 	free(path);
@@ -448,10 +455,16 @@ int store_blobs_open_fd(struct store_blobs *b, const char *blob, int *fd, uint64
 	return r;
 }
 
-int store_blobs_map(struct store_blobs *b, const char *blob, const char **data, size_t *len)
+/* How a read uses the message cache (msgcache). */
+enum blob_read_cache { BLOB_READ_FILE, BLOB_READ_ONCE, BLOB_READ_KEEP };
+
+static int blobs_map(struct store_blobs *b, const char *blob, const char **data, size_t *len,
+		     enum blob_read_cache how)
 {
 	*data = NULL;
 	*len = 0;
+	if (how != BLOB_READ_FILE && b && blob_cache_get(b->owner, blob, (char **)data, len))
+		return STORE_OK;
 	int fd;
 	struct stat st;
 	int r = blob_open_stat(b, blob, &fd, &st);
@@ -484,6 +497,8 @@ int store_blobs_map(struct store_blobs *b, const char *blob, const char **data, 
 			log_err("event=store_blob_error user=%s op=read errno=%d", b->username, errno);
 			return STORE_EIO;
 		}
+		if (how == BLOB_READ_KEEP)
+			blob_cache_put(b->owner, blob, buf, got);
 		*data = buf;
 		*len = got;
 		return STORE_OK;
@@ -497,6 +512,30 @@ int store_blobs_map(struct store_blobs *b, const char *blob, const char **data, 
 	*data = p;
 	*len = (size_t)st.st_size;
 	return STORE_OK;
+}
+
+int store_blobs_map(struct store_blobs *b, const char *blob, const char **data, size_t *len)
+{
+	return blobs_map(b, blob, data, len, BLOB_READ_KEEP);
+}
+
+int store_blobs_map_once(struct store_blobs *b, const char *blob, const char **data, size_t *len)
+{
+	return blobs_map(b, blob, data, len, BLOB_READ_ONCE);
+}
+
+int store_blobs_map_file(struct store_blobs *b, const char *blob, const char **data, size_t *len)
+{
+	return blobs_map(b, blob, data, len, BLOB_READ_FILE);
+}
+
+int store_blobs_cached(struct store_blobs *b, const char *blob, const char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	if (!b || !store_blob_name_valid(blob))
+		return STORE_EINVAL;
+	return blob_cache_get(b->owner, blob, (char **)data, len) ? STORE_OK : STORE_ENOENT;
 }
 
 void store_blob_unmap(const char *data, size_t len)
@@ -524,6 +563,7 @@ struct store_blobs *store_blobs_open(const char *dir, const char *username)
 	b->dir = xstrdup(dir);
 	b->username = xstrdup(username);
 	b->fd = fd;
+	b->owner = blob_cache_owner(dir);
 	blobs_tmp_clean(dir);
 out:
 	free(blobs);

@@ -42,6 +42,12 @@ bool store_blobs_present(struct store_blobs *b, const char *hex, size_t len);
 void store_blobs_unlink(struct store_blobs *b, const char *hex);
 /* store_blob_map() of store.h, on the handle. */
 int store_blobs_map(struct store_blobs *b, const char *hex, const char **data, size_t *len);
+/* msgcache: store_blobs_map() never answered from the message cache
+ * (`rampart check` proves the files), store_blob_map_once() and
+ * store_blob_cached() of store.h, on the handle. */
+int store_blobs_map_file(struct store_blobs *b, const char *hex, const char **data, size_t *len);
+int store_blobs_map_once(struct store_blobs *b, const char *hex, const char **data, size_t *len);
+int store_blobs_cached(struct store_blobs *b, const char *hex, const char **data, size_t *len);
 /* store_blob_open() of store.h, on the handle. */
 int store_blobs_open_fd(struct store_blobs *b, const char *hex, int *fd, uint64_t *size);
 

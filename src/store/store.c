@@ -11,6 +11,7 @@
  * count, the keywords a message ends up with. */
 #include "store/backend.h"
 #include "store/blob.h"
+#include "store/blob_cache.h"
 #include "core/flags.h"
 #include "core/log.h"
 #include "core/strbuf.h"
@@ -748,6 +749,35 @@ int store_blob_map(struct store_user *u, const char *blob, const char **data, si
 	if (!u || !u->blobs)
 		return STORE_EINVAL;
 	return store_blobs_map(u->blobs, blob, data, len);
+}
+
+/* msgcache (issue #14) */
+int store_blob_cached(struct store_user *u, const char *blob, const char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	if (!u || !u->blobs)
+		return STORE_EINVAL;
+	return store_blobs_cached(u->blobs, blob, data, len);
+}
+
+int store_blob_map_once(struct store_user *u, const char *blob, const char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	if (!u || !u->blobs)
+		return STORE_EINVAL;
+	return store_blobs_map_once(u->blobs, blob, data, len);
+}
+
+void store_message_cache_set(size_t max_bytes)
+{
+	blob_cache_setup(max_bytes, STORE_BLOB_READ_MAX);
+}
+
+void store_message_cache_stats(struct store_message_cache_stats *out)
+{
+	blob_cache_stats(out);
 }
 
 int store_blob_open(struct store_user *u, const char *blob, int *fd, uint64_t *size)

@@ -361,6 +361,25 @@ void store_blob_unmap(const char *data, size_t len);
  * between. *fd is the caller's to close; *size is the message size.
  * STORE_ENOENT when the blob is gone. */
 int store_blob_open(struct store_user *u, const char *blob, int *fd, uint64_t *size);
+/* ---- msgcache (issue #14): the message cache ----
+ * Small messages stored or read recently are kept in memory by the
+ * process (store/blob_cache.c; content-addressed, so never stale), and
+ * store_blob_map() answers from there without opening the file. */
+/* The bytes of a message from the cache only, as store_blob_map() gives
+ * them: STORE_ENOENT when not cached (the caller reads the file). */
+int store_blob_cached(struct store_user *u, const char *blob, const char **data, size_t *len);
+/* store_blob_map() for a reader that goes through many messages once
+ * (indexing, export): answered from the cache when there, never added to
+ * it, so a pass over old mail does not push out what sessions read. */
+int store_blob_map_once(struct store_user *u, const char *blob, const char **data, size_t *len);
+/* Process setting: at most max_bytes (0: no cache, the default, as for
+ * tools); messages up to STORE_BLOB_READ_MAX bytes. Call at start-up. */
+void store_message_cache_set(size_t max_bytes);
+struct store_message_cache_stats {
+	uint64_t hits, misses;   /* reads answered from memory / from the file */
+	size_t count, bytes;
+};
+void store_message_cache_stats(struct store_message_cache_stats *out);
 
 /* ---- Search index (searchidx) ----
  * One entry per blob (so COPY shares it): the decoded header fields, the

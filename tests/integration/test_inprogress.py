@@ -21,7 +21,10 @@ UPDATE = re.compile(rb'^\* OK \[INPROGRESS \("([^"]*)" (\d+|NIL) (\d+|NIL)\)\] .
 
 @pytest.fixture(scope="module")
 def srv():
-    s = Server(extra_config="[limits]\ninprogress_interval_ms = 1\n")
+    # No message cache: the searches below must read every file (from
+    # memory, 7.8 MB of mail could end within one event-loop tick).
+    s = Server(extra_config="[limits]\ninprogress_interval_ms = 1\n"
+               "[store]\nmessage_cache_mb = 0\n")
     c = Raw(s)
     c.ok(b"CREATE Big")
     msg = b"From: a@example.org\r\nSubject: s\r\nX-Tag: plain\r\n\r\n" + BODY

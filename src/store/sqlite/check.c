@@ -878,7 +878,7 @@ static int ck_restore_bytes(struct ck *c, const char *hex, const char *real, uin
 		return r;
 	const char *data;
 	size_t len;
-	if (store_blobs_map(c->u->base.blobs, real, &data, &len) != STORE_OK)
+	if (store_blobs_map_file(c->u->base.blobs, real, &data, &len) != STORE_OK)
 		return STORE_OK;  /* the cache check will say */
 	char *env = NULL, *bs = NULL, *body = NULL;
 	c->o->cache(data, len, &env, &bs, &body);
@@ -1312,7 +1312,7 @@ static int ck_cache_one(struct ck *c, const char *hex, const char *cached[3], co
 {
 	const char *data;
 	size_t len;
-	if (store_blobs_map(c->u->base.blobs, hex, &data, &len) != STORE_OK)
+	if (store_blobs_map_file(c->u->base.blobs, hex, &data, &len) != STORE_OK)
 		return STORE_OK;  /* reported by the file pass */
 	char *fresh[3] = { NULL, NULL, NULL };
 	c->o->cache(data, len, &fresh[0], &fresh[1], &fresh[2]);
