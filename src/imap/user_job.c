@@ -2,9 +2,16 @@
  * work-pool job queued behind whatever is waiting, so a job over 100,000
  * messages never holds a thread or a session for long. It lives in imap/
  * because its kinds need both the MIME code and the store, and run on the
- * same pool as the commands. The running jobs are kept in one list (one
- * per kind and user at most); a job still queued when the server stops
- * stays on it. */
+ * same pool as the commands. The running jobs are kept in one table (one
+ * per kind and user at most, found by a hash of both); a job still
+ * queued when the server stops stays in it.
+ *
+ * A job waiting for its delay has one timer, on its base, armed for the
+ * end of the wait; a kick that completes a batch (or a SEARCH asking)
+ * makes that timer fire at once (event_active, thread-safe). Until the
+ * tenth session of issue #14 a waiting job ticked every second instead:
+ * with thousands of users receiving mail that was thousands of wakeups a
+ * second, each taking the table's lock. */
 #include "imap/user_job.h"
 #include "imap/map_slots.h"
 #include "core/log.h"
@@ -17,7 +24,63 @@
 #include <string.h>
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct user_job *g_jobs;
+/* The jobs: chains (through next) in g_nb buckets, a power of two or 0;
+ * under g_lock. */
+static struct user_job **g_tab;
+static size_t g_nb, g_n;
+
+static size_t job_hash(const struct user_job_kind *kind, const char *user)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)(uintptr_t)kind;
+	for (const unsigned char *p = (const unsigned char *)user; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return (size_t)(h ^ (h >> 32));
+}
+
+/* The link that holds the job of (kind, user), or the NULL link at the
+ * end of its chain; NULL when the table is empty. Under the lock. */
+static struct user_job **job_find(const struct user_job_kind *kind, const char *user)
+{
+	if (g_nb == 0)
+		return NULL;
+	struct user_job **pp = &g_tab[job_hash(kind, user) & (g_nb - 1)];
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->kind == kind && strcmp((*pp)->user, user) == 0)
+			break;
+	return pp;
+}
+
+static void job_table_add(struct user_job *j)
+{
+	if (g_n >= g_nb) {
+		size_t nb = g_nb ? g_nb * 2 : 64;
+		struct user_job **tab = xcalloc(nb, sizeof(*tab));
+		for (size_t i = 0; i < g_nb; i++) {
+			for (struct user_job *e = g_tab[i], *next; e; e = next) {
+				next = e->next;
+				size_t b = job_hash(e->kind, e->user) & (nb - 1);
+				e->next = tab[b];
+				tab[b] = e;
+			}
+		}
+		free(g_tab);
+		g_tab = tab;
+		g_nb = nb;
+	}
+	size_t b = job_hash(j->kind, j->user) & (g_nb - 1);
+	j->next = g_tab[b];
+	g_tab[b] = j;
+	g_n++;
+}
+
+static void job_table_remove(struct user_job *j)
+{
+	struct user_job **pp = job_find(j->kind, j->user);
+	if (pp && *pp == j) {
+		*pp = j->next;
+		g_n--;
+	}
+}
 
 /* Message bytes whose items a step stores together at most (plus one). */
 #define USER_JOB_STEP_BYTES (8u << 20)
@@ -39,38 +102,59 @@ static void job_step(struct workpool_job *wj)
 	store_user_close(u);
 }
 
-static void job_tick_arm(struct user_job *j, uint64_t wait_ms);
+/* Sets the job waiting for delay_ms (its timer is armed by the caller
+ * after the lock). Under the lock. */
+static void job_wait_begin(struct user_job *j, unsigned delay_ms)
+{
+	j->waiting = true;
+	j->fired = false;
+	j->due_ms = now_ms() + delay_ms;
+}
 
-/* A tick of a waiting job (its base's loop): the pass starts once due,
- * or once enough kicks asked for it; otherwise the next tick. The job
- * stays on g_jobs while waiting, so j is alive here. */
-static void job_tick_cb(evutil_socket_t fd, short what, void *arg)
+/* Arms the wait's timer; the job's base's thread only. */
+static void job_timer_arm(struct user_job *j, uint64_t wait_ms)
+{
+	struct timeval tv = { (time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000 };
+	/* Thread-safe: evthread_use_pthreads (net/worker.c). */
+	if (evtimer_add(j->timer, &tv) == 0)
+		return;
+	pthread_mutex_lock(&g_lock);
+	bool go = !j->fired;
+	j->fired = true;
+	pthread_mutex_unlock(&g_lock);
+	if (go)
+		workpool_submit(&j->wp);
+}
+
+/* The job's timer (its base's loop): the wait is over when due, or when
+ * a kick found the batch complete or was asked (event_active). fired
+ * makes the submit happen once per wait, however many activations and
+ * expiries meet. The job is in the table while it waits, so alive. */
+static void job_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct user_job *j = arg;
 	uint64_t now = now_ms();
+	bool go = false;
+	uint64_t left = 0;
 	pthread_mutex_lock(&g_lock);
-	bool go = now >= j->due_ms || j->kicks >= j->batch;
-	uint64_t left = go ? 0 : j->due_ms - now;
+	if (j->waiting && !j->fired) {
+		if (now >= j->due_ms || j->kicks >= j->batch) {
+			go = true;
+			j->fired = true;
+		} else {
+			left = j->due_ms - now;
+		}
+	}
 	pthread_mutex_unlock(&g_lock);
 	if (go)
 		workpool_submit(&j->wp);
-	else
-		job_tick_arm(j, left);
+	else if (left > 0)
+		job_timer_arm(j, left);
 }
 
-static void job_tick_arm(struct user_job *j, uint64_t wait_ms)
-{
-	if (wait_ms > USER_JOB_TICK_MS)
-		wait_ms = USER_JOB_TICK_MS;
-	struct timeval tv = { (time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000 };
-	/* event_base_once is thread-safe (evthread_use_pthreads, net/worker.c). */
-	if (event_base_once(j->wp.base, -1, EV_TIMEOUT, job_tick_cb, j, &tv) < 0)
-		workpool_submit(&j->wp);
-}
-
-/* Submits j's next step now, or after delay_ms on its base's loop. */
+/* Submits j's next step now, or after delay_ms (its timer). */
 static void job_submit_after(struct user_job *j, unsigned delay_ms)
 {
 	atomic_store(&j->wp.cancelled, false);
@@ -79,10 +163,9 @@ static void job_submit_after(struct user_job *j, unsigned delay_ms)
 		return;
 	}
 	pthread_mutex_lock(&g_lock);
-	j->waiting = true;
-	j->due_ms = now_ms() + delay_ms;
+	job_wait_begin(j, delay_ms);
 	pthread_mutex_unlock(&g_lock);
-	job_tick_arm(j, delay_ms);
+	job_timer_arm(j, delay_ms);
 }
 
 /* After a step, on the worker's loop: the next step, one more pass when
@@ -106,12 +189,7 @@ static void job_step_done(struct workpool_job *wj)
 			delay_ms = 0;
 		j->asked = false;
 	} else {
-		for (struct user_job **pp = &g_jobs; *pp; pp = &(*pp)->next) {
-			if (*pp == j) {
-				*pp = j->next;
-				break;
-			}
-		}
+		job_table_remove(j);
 	}
 	pthread_mutex_unlock(&g_lock);
 	if (again) {
@@ -126,6 +204,7 @@ static void job_step_done(struct workpool_job *wj)
 	else
 		log_info("event=%s_done user=%s %s=%zu", j->kind->name, j->user,
 			 j->kind->count_key, j->count);
+	event_free(j->timer); /* not pending: the job no longer waits */
 	free(j->user);
 	free(j);
 }
@@ -136,41 +215,63 @@ static void job_kick(const struct user_job_kind *kind, struct event_base *base, 
 	if (!workpool_running() || !base || !user)
 		return;
 	pthread_mutex_lock(&g_lock);
-	for (struct user_job *j = g_jobs; j; j = j->next) {
-		if (j->kind == kind && strcmp(j->user, user) == 0) {
-			/* A pass already under way may be past what is new. */
-			j->again |= !j->waiting;
-			j->quiet &= soon;
-			if (soon)
-				j->kicks += news;
-			else if (j->waiting)
-				j->due_ms = 0; /* asked for now: starts at the next tick */
-			else
-				j->asked = true; /* the next pass without the delay */
-			pthread_mutex_unlock(&g_lock);
-			return;
+	struct user_job **found = job_find(kind, user);
+	if (found && *found) {
+		struct user_job *j = *found;
+		/* A pass already under way may be past what is new. */
+		j->again |= !j->waiting;
+		j->quiet &= soon;
+		bool now = false;
+		if (soon) {
+			j->kicks += news;
+			now = j->waiting && j->kicks >= j->batch;
+		} else if (j->waiting) {
+			j->due_ms = 0; /* asked for now */
+			now = true;
+		} else {
+			j->asked = true; /* the next pass without the delay */
 		}
+		/* Under the lock: the job cannot end (and free its timer)
+		 * before the activation is queued. */
+		if (now && !j->fired)
+			event_active(j->timer, EV_TIMEOUT, 1);
+		pthread_mutex_unlock(&g_lock);
+		return;
 	}
 	struct user_job *j = xcalloc(1, sizeof(*j));
 	j->kind = kind;
 	j->user = xstrdup(user);
 	j->quiet = soon;
 	j->delay_ms = soon ? delay_ms : 0;
-	j->waiting = j->delay_ms > 0;
 	j->kicks = soon ? news : 0;
 	j->batch = batch > 0 ? batch : 1;
 	j->wp.run = job_step;
 	j->wp.done = job_step_done;
 	j->wp.background = true;
 	j->wp.base = base;
-	j->next = g_jobs;
-	g_jobs = j;
+	j->timer = evtimer_new(base, job_timer_cb, j);
+	if (!j->timer)
+		fatal("out of memory");
+	/* Waiting (or not) before it can be found: a kick that finds it
+	 * from now on sees its real state. */
+	bool submit = true;
+	if (j->delay_ms > 0) {
+		job_wait_begin(j, j->delay_ms);
+		/* Armed under the lock: this may be any thread, and once the
+		 * lock is released the job may end (and free its timer). */
+		struct timeval tv = { (time_t)(j->delay_ms / 1000),
+				      (suseconds_t)(j->delay_ms % 1000) * 1000 };
+		submit = evtimer_add(j->timer, &tv) < 0;
+		j->fired = submit;
+	}
+	job_table_add(j);
 	pthread_mutex_unlock(&g_lock);
 	if (soon)
 		log_debug("event=%s_start user=%s", kind->name, user);
 	else
 		log_info("event=%s_start user=%s", kind->name, user);
-	job_submit_after(j, j->delay_ms);
+	if (submit)
+		workpool_submit(&j->wp);
 }
 
 void user_job_kick(const struct user_job_kind *kind, struct event_base *base, const char *user)
@@ -244,8 +345,9 @@ size_t user_job_running(const struct user_job_kind *kind)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&g_lock);
-	for (struct user_job *j = g_jobs; j; j = j->next)
-		n += j->kind == kind;
+	for (size_t i = 0; i < g_nb; i++)
+		for (struct user_job *j = g_tab[i]; j; j = j->next)
+			n += j->kind == kind;
 	pthread_mutex_unlock(&g_lock);
 	return n;
 }

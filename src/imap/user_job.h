@@ -39,16 +39,18 @@ struct user_job {
 	bool again;
 	bool asked;                        /* ...by a user_job_kick: no delay then */
 	bool waiting;                      /* for its delay: a kick adds nothing */
+	bool fired;                        /* the wait is over (submitted once) */
 	bool quiet;
 	unsigned delay_ms;                 /* before each pass (kick_soon) */
-	/* While waiting: the pass starts at due_ms (now_ms), or at the next
-	 * tick once the kicks since the last pass began brought `batch` new
-	 * messages (kicks: their sum of `news`) or a user_job_kick asked for
-	 * it. Under the lock. */
+	/* While waiting: the pass starts at due_ms (now_ms), or as soon as
+	 * the kicks since the last pass began brought `batch` new messages
+	 * (kicks: their sum of `news`) or a user_job_kick asked for it (the
+	 * timer made active). Under the lock. */
 	uint64_t due_ms;
 	size_t kicks;
 	unsigned batch;
-	struct user_job *next;
+	struct event *timer;               /* the wait's, on base */
+	struct user_job *next;             /* in the table's chain */
 };
 
 /* The usual step: up to `max` blobs lacking something (pending, as
@@ -73,13 +75,11 @@ void user_job_kick(const struct user_job_kind *kind, struct event_base *base, co
  * segment, one commit) instead of one per message, and what is gone
  * before then costs nothing; a kick while the job is under way makes it
  * pass over the messages once more at its end, after the same delay.
- * The wait ends early, at its next tick (USER_JOB_TICK_MS), once the
- * kicks since the last pass began brought `batch` new messages (`news`
- * each; 0 for a kick that only has old entries to remove), or after a
- * user_job_kick (a SEARCH that found the index behind). Logged at debug
- * level unless a user_job_kick joins. Any thread (base's loop runs the
- * steps). */
-#define USER_JOB_TICK_MS 1000
+ * The wait ends early, at once, when the kicks since the last pass
+ * began brought `batch` new messages (`news` each; 0 for a kick that only
+ * has old entries to remove), or after a user_job_kick (a SEARCH that
+ * found the index behind). Logged at debug level unless a user_job_kick
+ * joins. Any thread (base's loop runs the steps). */
 void user_job_kick_soon(const struct user_job_kind *kind, struct event_base *base,
 			const char *user, unsigned delay_ms, unsigned batch, size_t news);
 /* How many users have a job of this kind now. */

@@ -460,7 +460,7 @@ def test_new_mail_waits_for_the_delay_or_a_search():
     """lazyidx (issue #14): by default new mail gets its entries 30 s
     after it arrives, so a message expunged sooner is never indexed; a
     SEARCH meanwhile is answered from the files and starts the indexer at
-    its next tick."""
+    once."""
     s = Server()
     try:
         c = s.imap_tls()
