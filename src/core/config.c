@@ -1187,7 +1187,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->store_expunged_history_days = 180;
 	c->store_metadata_sync_delay_ms = 100; /* durable (issue #14) */
 	c->store_snapshot_max_mb = 64;          /* snap (issue #14) */
-	c->store_message_cache_mb = 16;         /* msgcache (issue #14) */
+	c->store_message_cache_mb = 64;         /* msgcache (issue #14) */
 	c->store_snapshot_min_messages = 10000;
 	c->store_snapshot_idle_s = 300;
 	c->store_write_threads = 32;            /* dlv (issue #14) */
