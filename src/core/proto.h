@@ -89,6 +89,10 @@ struct proto_ops {
 	void (*shutdown)(void *sess);
 	/* The connection is gone: release the session. */
 	void (*free)(void *sess);
+	/* True while the session works on a complete command (a pool job)
+	 * and wants no input until it answers: the answer will carry the TCP
+	 * ACK of what was read, so none is sent on its own. May be NULL. */
+	bool (*busy)(void *sess);
 };
 
 #endif

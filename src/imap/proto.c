@@ -103,6 +103,11 @@ static void imap_proto_free(void *pc)
 	free(p);
 }
 
+static bool imap_proto_busy(void *pc)
+{
+	return imap_session_busy(((struct imap_proto_conn *)pc)->sess);
+}
+
 const struct proto_ops imap_proto_ops = {
 	.name = "imap",
 	.open = imap_proto_open,
@@ -112,4 +117,5 @@ const struct proto_ops imap_proto_ops = {
 	.timeout = imap_proto_timeout,
 	.shutdown = imap_proto_shutdown,
 	.free = imap_proto_free,
+	.busy = imap_proto_busy,
 };

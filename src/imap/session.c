@@ -589,6 +589,11 @@ void imap_session_input(struct imap_session *s, struct evbuffer *in)
 	session_process(s, in);
 }
 
+bool imap_session_busy(const struct imap_session *s)
+{
+	return s->mode == IN_BUSY;
+}
+
 void imap_session_drained(struct imap_session *s)
 {
 	/* A paced command resumes from its timer, not from the drain. */

@@ -41,6 +41,8 @@ void imap_session_start(struct imap_session *s);
 void imap_session_input(struct imap_session *s, struct evbuffer *in);
 /* All queued output has been sent: resume any command waiting on it. */
 void imap_session_drained(struct imap_session *s);
+/* A command is running (struct proto_ops busy). */
+bool imap_session_busy(const struct imap_session *s);
 /* The TLS handshake after STARTTLS completed. */
 void imap_session_tls_started(struct imap_session *s);
 /* The user's mail changed somewhere: report what the client may see. */

@@ -152,6 +152,12 @@ static void conn_ack_now(struct conn *c)
 	if (!c->tcp || !c->bev || c->closing || c->starttls_pending ||
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 		return;
+	/* A complete command handed to a pool thread: its answer follows
+	 * within milliseconds and carries the ACK; the client waits for it
+	 * and holds nothing back meanwhile. Issue #14, tenth session: this
+	 * was 0.7 of the 0.9 setsockopt per imaptest-like command. */
+	if (c->ops->busy && c->ops->busy(c->sess))
+		return;
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
 	int one = 1;
 	if (fd >= 0)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from rampart_harness import Raw, Server
+from rampart_harness import Raw, Server, read_until
 from test_durability import strace_attach
 
 N = 40
@@ -70,3 +70,37 @@ def test_pipelined_commands_behind_a_pool_job_all_answered(srv):
     want = [t for i in range(50) for t in (b"p%d" % i, b"n%d" % i)]
     assert tags == want
     r.close()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+def test_quickack_only_while_the_session_waits_for_input(srv):
+    """Issue #14, tenth session: a complete command handed to the pool
+    sends no TCP_QUICKACK of its own (its answer carries the ACK; it was
+    ~0.7 setsockopt a command of the imaptest-like mix), while input that
+    leaves the session waiting for more (a synchronizing literal without
+    its CRLF yet) still gets one, which test_split_append.py times."""
+    r = Raw(srv, "INBOX")
+    msg = b"From: a@example.org\r\nSubject: q\r\n\r\nbody\r\n"
+    r.ok(b"APPEND INBOX {%d+}\r\n%s" % (len(msg), msg))  # warm
+    out = os.path.join(srv.dir, "quickack.strace")
+    st = strace_attach(srv.proc.pid, out, "setsockopt")
+    try:
+        # LITERAL+ APPENDs: complete commands, each a job of a disk thread.
+        for i in range(N):
+            r.ok(b"APPEND INBOX {%d+}\r\n%s" % (len(msg), msg))
+        for i in range(3):
+            tag = b"q%d" % i
+            r.s.sendall(tag + b" APPEND INBOX {%d}\r\n" % len(msg))
+            read_until(r.s, b"+ ", timeout=20)
+            r.s.sendall(msg)
+            time.sleep(0.2)  # the literal alone: the server waits for its CRLF
+            r.s.sendall(b"\r\n")
+            read_until(r.s, tag + b" OK", timeout=20)
+    finally:
+        st.send_signal(signal.SIGINT)
+        st.wait(20)
+    r.close()
+    with open(out) as f:
+        acks = [l for l in f if "TCP_QUICKACK" in l]
+    assert len(acks) >= 3, "no TCP_QUICKACK for a literal waiting for its CRLF"
+    assert len(acks) <= 3 + N // 4, "%d TCP_QUICKACK for %d APPENDs" % (len(acks), N)
