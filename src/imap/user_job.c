@@ -111,12 +111,18 @@ static void job_wait_begin(struct user_job *j, unsigned delay_ms)
 	j->due_ms = now_ms() + delay_ms;
 }
 
+/* Adds the wait's timer for wait_ms: 0, or -1 when libevent could not.
+ * Thread-safe: evthread_use_pthreads (net/worker.c). */
+static int job_timer_add(struct user_job *j, uint64_t wait_ms)
+{
+	struct timeval tv = { (time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000 };
+	return evtimer_add(j->timer, &tv);
+}
+
 /* Arms the wait's timer; the job's base's thread only. */
 static void job_timer_arm(struct user_job *j, uint64_t wait_ms)
 {
-	struct timeval tv = { (time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000 };
-	/* Thread-safe: evthread_use_pthreads (net/worker.c). */
-	if (evtimer_add(j->timer, &tv) == 0)
+	if (job_timer_add(j, wait_ms) == 0)
 		return;
 	pthread_mutex_lock(&g_lock);
 	bool go = !j->fired;
@@ -259,9 +265,7 @@ static void job_kick(const struct user_job_kind *kind, struct event_base *base, 
 		job_wait_begin(j, j->delay_ms);
 		/* Armed under the lock: this may be any thread, and once the
 		 * lock is released the job may end (and free its timer). */
-		struct timeval tv = { (time_t)(j->delay_ms / 1000),
-				      (suseconds_t)(j->delay_ms % 1000) * 1000 };
-		submit = evtimer_add(j->timer, &tv) < 0;
+		submit = job_timer_add(j, j->delay_ms) < 0;
 		j->fired = submit;
 	}
 	job_table_add(j);

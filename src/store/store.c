@@ -742,32 +742,33 @@ int store_preview_put(struct store_user *u, char (*blobs)[65], char *const *prev
 	return u->be->preview_put(u, blobs, previews, n);
 }
 
-int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)
+/* The front of the ways to read a message's bytes (store/blob.c's
+ * store_blobs_map, _map_once, _cached): nothing out, and the user's blob
+ * handle checked, before the handle's own reader runs. */
+static int blob_read(struct store_user *u, const char *blob, const char **data, size_t *len,
+		     int (*read)(struct store_blobs *, const char *, const char **, size_t *))
 {
 	*data = NULL;
 	*len = 0;
 	if (!u || !u->blobs)
 		return STORE_EINVAL;
-	return store_blobs_map(u->blobs, blob, data, len);
+	return read(u->blobs, blob, data, len);
+}
+
+int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)
+{
+	return blob_read(u, blob, data, len, store_blobs_map);
 }
 
 /* msgcache (issue #14) */
 int store_blob_cached(struct store_user *u, const char *blob, const char **data, size_t *len)
 {
-	*data = NULL;
-	*len = 0;
-	if (!u || !u->blobs)
-		return STORE_EINVAL;
-	return store_blobs_cached(u->blobs, blob, data, len);
+	return blob_read(u, blob, data, len, store_blobs_cached);
 }
 
 int store_blob_map_once(struct store_user *u, const char *blob, const char **data, size_t *len)
 {
-	*data = NULL;
-	*len = 0;
-	if (!u || !u->blobs)
-		return STORE_EINVAL;
-	return store_blobs_map_once(u->blobs, blob, data, len);
+	return blob_read(u, blob, data, len, store_blobs_map_once);
 }
 
 void store_message_cache_set(size_t max_bytes)
