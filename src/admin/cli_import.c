@@ -64,6 +64,7 @@ static int mail_import(const struct config *cfg, enum import_kind kind, const ch
 		return EX_CANTCREAT;
 	}
 	admin_quota_defaults(cfg);
+	store_inline_set((size_t)cfg->store_inline_max_kb << 10); /* inline (issue #14) */
 	int rc = EX_CANTCREAT;
 	struct import_ctx c;
 	memset(&c, 0, sizeof(c));

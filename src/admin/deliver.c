@@ -99,6 +99,7 @@ int admin_deliver_main(int argc, char **argv)
 		goto out;
 	}
 	admin_quota_defaults(cfg);
+	store_inline_set((size_t)cfg->store_inline_max_kb << 10); /* inline (issue #14) */
 	if (store_special_defaults_set(cfg) != STORE_OK) { /* ext (issue #12) */
 		fprintf(stderr, "rampart deliver: [mailboxes]: a name is not a valid mailbox name\n");
 		rc = EX_CONFIG;

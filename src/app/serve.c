@@ -302,6 +302,7 @@ int app_serve(const struct config *cfg)
 	store_snap_setup((size_t)cfg->store_snapshot_max_mb << 20, cfg->store_snapshot_min_messages,
 			 (uint64_t)cfg->store_snapshot_idle_s * 1000); /* snap */
 	store_message_cache_set((size_t)cfg->store_message_cache_mb << 20); /* msgcache */
+	store_inline_set((size_t)cfg->store_inline_max_kb << 10);           /* inline */
 	if (store_sync_start(cfg->store_metadata_sync_delay_ms) != STORE_OK) /* durable */
 		goto out;
 	admin_quota_defaults(cfg);

@@ -224,6 +224,7 @@ static const struct config_key config_keys[] = {
 	/* snap (issue #14, store/snap.c): shared listings of big mailboxes */
 	KEY(SEC_STORE, "snapshot_max_mb", T_UINT, store_snapshot_max_mb, 0, 65536),
 	KEY(SEC_STORE, "message_cache_mb", T_UINT, store_message_cache_mb, 0, 65536),
+	KEY(SEC_STORE, "inline_max_kb", T_UINT, store_inline_max_kb, 0, 64),
 	KEY(SEC_STORE, "snapshot_min_messages", T_UINT, store_snapshot_min_messages, 1, 100000000),
 	KEY(SEC_STORE, "snapshot_idle_s", T_UINT, store_snapshot_idle_s, 1, 86400),
 	/* dlv (issue #14, core/workpool.c): threads for message writes */
@@ -1188,6 +1189,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->store_metadata_sync_delay_ms = 100; /* durable (issue #14) */
 	c->store_snapshot_max_mb = 64;          /* snap (issue #14) */
 	c->store_message_cache_mb = 64;         /* msgcache (issue #14) */
+	c->store_inline_max_kb = 64;            /* inline (issue #14) */
 	c->store_snapshot_min_messages = 10000;
 	c->store_snapshot_idle_s = 300;
 	c->store_write_threads = 32;            /* dlv (issue #14) */

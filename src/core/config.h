@@ -197,6 +197,7 @@ struct config {
 	/* snap (issue #14; store/snap.c): snapshots of big mailboxes' listings */
 	unsigned store_snapshot_max_mb;       /* 0: none */
 	unsigned store_message_cache_mb;      /* msgcache (issue #14); 0: none */
+	unsigned store_inline_max_kb;         /* inline (issue #14); 0: every message a file */
 	unsigned store_snapshot_min_messages;
 	unsigned store_snapshot_idle_s;
 	/* dlv (issue #14; core/workpool.c): pool threads for message writes

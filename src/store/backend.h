@@ -229,6 +229,12 @@ struct store_backend {
 	 * reads whole listings with msg_flags). */
 	int (*snap_read)(struct store_user *u, int64_t mailbox_id, uint32_t uidvalidity,
 			 uint64_t since, uint32_t kw_min, struct store_snap_read *out);
+	/* inline (issue #14): the bytes of blob hex when the backend keeps
+	 * them itself (a small message written inside its APPEND transaction,
+	 * store_inline_fits()) rather than as a file of u->blobs: a copy for
+	 * store_blob_unmap(), or STORE_ENOENT (then the front reads the file).
+	 * May be NULL (every message is a file). */
+	int (*blob_get)(struct store_user *u, const char *hex, const char **data, size_t *len);
 };
 
 /* snap (issue #14): a reader's private \Seen laid over a listing
@@ -245,6 +251,10 @@ extern const struct store_backend store_sqlite_backend;
 /* How many days of expunge history a backend keeps (0: forever); set
  * by store_set_expunged_history_days(). */
 unsigned store_expunged_history_days(void);
+/* inline (issue #14): true when a backend with blob_get should keep a
+ * message of len bytes itself, inside the transaction that adds it
+ * (store_inline_set()); such a message gets no file. */
+bool store_inline_fits(size_t len);
 /* The mail_root given to store_init(); NULL before. */
 const char *store_mail_root(void);
 /* The backend store_init() chose (acl: calls without a handle). */

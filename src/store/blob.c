@@ -538,6 +538,12 @@ int store_blobs_cached(struct store_blobs *b, const char *blob, const char **dat
 	return blob_cache_get(b->owner, blob, (char **)data, len) ? STORE_OK : STORE_ENOENT;
 }
 
+void store_blobs_remember(struct store_blobs *b, const char *hex, const void *data, size_t len)
+{
+	if (b && data)
+		blob_cache_put(b->owner, hex, data, len);
+}
+
 void store_blob_unmap(const char *data, size_t len)
 {
 	if (data && len > STORE_BLOB_READ_MAX)

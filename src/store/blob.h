@@ -48,6 +48,9 @@ int store_blobs_map(struct store_blobs *b, const char *hex, const char **data, s
 int store_blobs_map_file(struct store_blobs *b, const char *hex, const char **data, size_t *len);
 int store_blobs_map_once(struct store_blobs *b, const char *hex, const char **data, size_t *len);
 int store_blobs_cached(struct store_blobs *b, const char *hex, const char **data, size_t *len);
+/* inline (issue #14): puts bytes the caller read elsewhere (a message the
+ * backend keeps itself) into the message cache. */
+void store_blobs_remember(struct store_blobs *b, const char *hex, const void *data, size_t len);
 /* store_blob_open() of store.h, on the handle. */
 int store_blobs_open_fd(struct store_blobs *b, const char *hex, int *fd, uint64_t *size);
 

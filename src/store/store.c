@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static const struct store_backend *const backends[] = {
 	&store_sqlite_backend,
@@ -742,33 +744,60 @@ int store_preview_put(struct store_user *u, char (*blobs)[65], char *const *prev
 	return u->be->preview_put(u, blobs, previews, n);
 }
 
-/* The front of the ways to read a message's bytes (store/blob.c's
- * store_blobs_map, _map_once, _cached): nothing out, and the user's blob
- * handle checked, before the handle's own reader runs. */
+/* How a front reader uses the message cache (msgcache). */
+enum blob_read_how { BLOB_KEEP, BLOB_ONCE, BLOB_CACHED };
+
+/* The front of the ways to read a message's bytes: nothing out and the
+ * user's blob handle checked; then the message cache, the backend's own
+ * copy of a small message (inline), the file (store/blob.c). */
 static int blob_read(struct store_user *u, const char *blob, const char **data, size_t *len,
-		     int (*read)(struct store_blobs *, const char *, const char **, size_t *))
+		     enum blob_read_how how)
 {
 	*data = NULL;
 	*len = 0;
 	if (!u || !u->blobs)
 		return STORE_EINVAL;
-	return read(u->blobs, blob, data, len);
+	int r = store_blobs_cached(u->blobs, blob, data, len);
+	if (r != STORE_ENOENT || how == BLOB_CACHED)
+		return r;
+	if (u->be->blob_get) {
+		r = u->be->blob_get(u, blob, data, len);
+		if (r == STORE_OK && how == BLOB_KEEP)
+			store_blobs_remember(u->blobs, blob, *data, *len);
+		if (r != STORE_ENOENT)
+			return r;
+	}
+	return how == BLOB_KEEP ? store_blobs_map(u->blobs, blob, data, len)
+				: store_blobs_map_once(u->blobs, blob, data, len);
 }
 
 int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)
 {
-	return blob_read(u, blob, data, len, store_blobs_map);
+	return blob_read(u, blob, data, len, BLOB_KEEP);
 }
 
 /* msgcache (issue #14) */
 int store_blob_cached(struct store_user *u, const char *blob, const char **data, size_t *len)
 {
-	return blob_read(u, blob, data, len, store_blobs_cached);
+	return blob_read(u, blob, data, len, BLOB_CACHED);
 }
 
 int store_blob_map_once(struct store_user *u, const char *blob, const char **data, size_t *len)
 {
-	return blob_read(u, blob, data, len, store_blobs_map_once);
+	return blob_read(u, blob, data, len, BLOB_ONCE);
+}
+
+/* inline (issue #14) */
+static size_t g_inline_max;
+
+void store_inline_set(size_t max_bytes)
+{
+	g_inline_max = MIN(max_bytes, (size_t)STORE_BLOB_READ_MAX);
+}
+
+bool store_inline_fits(size_t len)
+{
+	return g_inline_max > 0 && len <= g_inline_max;
 }
 
 void store_message_cache_set(size_t max_bytes)
@@ -787,7 +816,27 @@ int store_blob_open(struct store_user *u, const char *blob, int *fd, uint64_t *s
 	*size = 0;
 	if (!u || !u->blobs)
 		return STORE_EINVAL;
-	return store_blobs_open_fd(u->blobs, blob, fd, size);
+	int r = store_blobs_open_fd(u->blobs, blob, fd, size);
+	if (r != STORE_ENOENT || !u->be->blob_get)
+		return r;
+	/* inline: a small message kept by the backend, as an anonymous file
+	 * (callers take this path for big messages, which are files). */
+	const char *data;
+	size_t len;
+	if ((r = u->be->blob_get(u, blob, &data, &len)) != STORE_OK)
+		return r;
+	int f = memfd_create("rampart-msg", MFD_CLOEXEC);
+	if (f < 0 || (len > 0 && write_all(f, data, len) < 0)) {
+		log_err("event=store_blob_error op=memfd errno=%d", errno);
+		if (f >= 0)
+			close(f);
+		store_blob_unmap(data, len);
+		return STORE_EIO;
+	}
+	store_blob_unmap(data, len);
+	*fd = f;
+	*size = len;
+	return STORE_OK;
 }
 
 /* ---- change notification ---- */
@@ -937,7 +986,8 @@ int store_msg_prepare(struct store_user *u, const struct store_append *m, char h
 	if (!u || !m || !u->blobs || (m->in_file && m->fd < 0))
 		return STORE_EINVAL;
 	int r = store_blob_hash_msg(m, hex);
-	if (r == STORE_OK)
+	/* inline: a small message is written by the append itself. */
+	if (r == STORE_OK && !(u->be->blob_get && store_inline_fits(m->len)))
 		r = store_blobs_put_msg(u->blobs, hex, m);
 	return r;
 }

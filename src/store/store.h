@@ -375,6 +375,12 @@ int store_blob_map_once(struct store_user *u, const char *blob, const char **dat
 /* Process setting: at most max_bytes (0: no cache, the default, as for
  * tools); messages up to STORE_BLOB_READ_MAX bytes. Call at start-up. */
 void store_message_cache_set(size_t max_bytes);
+/* inline (issue #14): messages of at most max_bytes (capped at
+ * STORE_BLOB_READ_MAX; 0, the default: none) are written inside the
+ * transaction that adds them, by a backend that can (SQLite: a row of the
+ * index), instead of as a file: one sync per APPEND instead of three.
+ * Reads find them either way. Call at start-up. */
+void store_inline_set(size_t max_bytes);
 struct store_message_cache_stats {
 	uint64_t hits, misses;   /* reads answered from memory / from the file */
 	size_t count, bytes;
@@ -741,7 +747,8 @@ int store_check_user(const char *username, const struct store_check_opts *o,
  * without taking any lock, so concurrent deliveries write their files in
  * parallel and a group commit only inserts rows. hex receives the name
  * to pass as store_append.blob_hex, by the same thread's handle or
- * another's of the same user. */
+ * another's of the same user. A message that store_inline_set() lets the
+ * backend keep is only hashed: the append writes it. */
 int store_msg_prepare(struct store_user *u, const struct store_append *m, char hex[65]);
 /* ---- Import (issue #13 migrate; `rampart import`, admin/cli_import.c) ----
  * A migration keeps what clients cached from the old server: each

@@ -25,7 +25,10 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="module")
 def srv():
-    s = Server(extra_config="[store]\nwrite_threads = 32\n")
+    # Message files: this file is about their writes (fsync, rename,
+    # directory fsync); test_inline.py and test_durability.py cover the
+    # messages kept as index rows.
+    s = Server(extra_config="[store]\nwrite_threads = 32\ninline_max_kb = 0\n")
     # The other users get alice's password hash (same password): no
     # argon2id per `rampart user add`, which is slow under ASan.
     users = os.path.join(s.dir, "users")

@@ -30,7 +30,9 @@ USERS = ["rows", "removed", "truncated", "changed", "quota", "cache", "uidnext",
 
 @pytest.fixture(scope="module")
 def srv():
-    s = Server(extra_config="[passwords]\nupgrade_on_login = no\n")
+    # Message files, which the cases damage by hand (index rows of small
+    # messages: tests/unit/test_store_check.c test_inline_*, test_inline.py).
+    s = Server(extra_config="[passwords]\nupgrade_on_login = no\n[store]\ninline_max_kb = 0\n")
     # Every case's user with a cheap legacy hash: an argon2id check costs
     # ~1 s on a loaded machine, and this file is about the store.
     salt = b"checksalt"

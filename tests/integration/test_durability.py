@@ -83,8 +83,8 @@ from rampart_harness import Server
 STORE = "[store]\nmetadata_sync_delay_ms = %d\n"
 
 
-def server_with(delay):
-    return Server(extra_config=STORE % delay)
+def server_with(delay, extra=""):
+    return Server(extra_config=STORE % delay + extra)
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +203,21 @@ def blob_path(server, uid, mailbox="INBOX"):
     return os.path.join(d, "blobs", b[:2], b[2:])
 
 
+def traced_server(extra_config):
+    """A Server that strace will attach to. LeakSanitizer cannot stop the
+    threads of a traced process at exit: off for this server only (ASan
+    builds). Also used by test_inline.py."""
+    saved = os.environ.get("ASAN_OPTIONS")
+    os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "detect_leaks=0"
+    try:
+        return Server(extra_config=extra_config)
+    finally:
+        if saved is None:
+            del os.environ["ASAN_OPTIONS"]
+        else:
+            os.environ["ASAN_OPTIONS"] = saved
+
+
 def strace_attach(pid, out, trace="fsync,fdatasync"):
     """strace -f on every thread of pid, timestamps and paths; returns once
     attached (bounded wait). Also used by test_session_syscalls.py."""
@@ -246,17 +261,8 @@ def test_metadata_commits_wait_for_the_syncer_not_for_fsync():
     (synchronous=FULL, or the sync before an EXPUNGE's answer that freed
     files until issue #14's third session), or when the file goes before
     the sync that made its expunge durable."""
-    # LeakSanitizer cannot stop the threads of a traced process at exit:
-    # off for the traced run only (ASan builds).
-    saved = os.environ.get("ASAN_OPTIONS")
-    os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "detect_leaks=0"
-    try:
-        server = server_with(60000)
-    finally:
-        if saved is None:
-            del os.environ["ASAN_OPTIONS"]
-        else:
-            os.environ["ASAN_OPTIONS"] = saved
+    # Message files (test_inline.py has the same for index rows).
+    server = traced_server(STORE % 60000 + "inline_max_kb = 0\n")
     try:
         c = server.imap_tls()
         seed(c, 3)

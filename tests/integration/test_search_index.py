@@ -62,9 +62,11 @@ def db_exec(server, sql):
 
 
 class FilesAway:
-    """Moves every message file away for the duration of a with-block."""
+    """Moves every message's bytes away for the duration of a with-block:
+    the files, and the rows of small messages in the index (inline)."""
 
     def __init__(self, server):
+        self.server = server
         self.blobs = os.path.join(user_dir(server), "blobs")
         self.saved = self.blobs + ".away"
 
@@ -73,9 +75,13 @@ class FilesAway:
         for root, _, files in os.walk(self.blobs):
             for f in files:
                 os.unlink(os.path.join(root, f))
+        db_exec(self.server, "CREATE TABLE inline_away AS SELECT * FROM blob_inline;"
+                             "DELETE FROM blob_inline;")
         return self
 
     def __exit__(self, *exc):
+        db_exec(self.server, "INSERT OR IGNORE INTO blob_inline SELECT * FROM inline_away;"
+                             "DROP TABLE inline_away;")
         for root, _, files in os.walk(self.saved):
             for f in files:
                 src = os.path.join(root, f)

@@ -100,6 +100,18 @@ static inline struct store_msg get_one(struct store_user *u, int64_t mbid, uint3
 	return r;
 }
 
+/* store_blob_map() of blob gives exactly want[0..len). */
+static inline void assert_blob_bytes(struct store_user *u, const char *blob, const char *want,
+				     size_t len)
+{
+	const char *data;
+	size_t got;
+	assert_int_equal(store_blob_map(u, blob, &data, &got), STORE_OK);
+	assert_int_equal(got, len);
+	assert_memory_equal(data, want, len);
+	store_blob_unmap(data, got);
+}
+
 static inline int store_test_rm_entry(const char *path, const struct stat *st, int flag,
 				      struct FTW *ftw)
 {

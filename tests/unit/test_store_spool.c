@@ -70,17 +70,6 @@ static void blob_stat(struct store_user *u, const char *user, uint32_t uid, stru
 	store_mailbox_clear(&mb);
 }
 
-static void assert_blob_bytes(struct store_user *u, const char *blob, const char *want,
-			      size_t len)
-{
-	const char *data;
-	size_t got;
-	assert_int_equal(store_blob_map(u, blob, &data, &got), STORE_OK);
-	assert_int_equal(got, len);
-	assert_memory_equal(data, want, len);
-	store_blob_unmap(data, got);
-}
-
 static void test_spool_becomes_the_blob(void **state)
 {
 	(void)state;

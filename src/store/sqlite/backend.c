@@ -89,4 +89,6 @@ const struct store_backend store_sqlite_backend = {
 	.cache_trim = sqlite_cache_trim,
 	/* snapd (issue #14) */
 	.snap_read = sqlite_snap_read,
+	/* inline (issue #14) */
+	.blob_get = sqlite_blob_get,
 };

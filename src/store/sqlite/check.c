@@ -369,6 +369,34 @@ static void salvage_read(const char *path, struct ck_salvage *s)
 	sqlite3_close(db);
 }
 
+/* inline (issue #14): the rows of small messages the damaged file still
+ * gives become files under the hash of their bytes, so the rebuild finds
+ * them like every other message file (damaged bytes go to Lost+Found). */
+static void salvage_inline(struct ck *c, const char *path)
+{
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return;
+	}
+	struct store_blobs *b = store_blobs_open(c->dir, c->username);
+	sqlite3_stmt *st = NULL;
+	if (b && sqlite3_prepare_v2(db, "SELECT data FROM blob_inline", -1, &st, NULL) ==
+		 SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const void *data = sqlite3_column_blob(st, 0);
+			size_t len = (size_t)sqlite3_column_bytes(st, 0);
+			char real[65];
+			store_blob_hash(data, len, real);
+			if (store_blobs_put(b, real, data, len) != STORE_OK)
+				break;  /* logged; what is not saved is reported missing */
+		}
+	}
+	sqlite3_finalize(st);
+	store_blobs_close(b);
+	sqlite3_close(db);
+}
+
 /* Renames index.sqlite (and its -wal and -shm, which SQLite then finds
  * beside the new name) to <aside>; *aside malloc'd. */
 static int ck_set_aside(struct ck *c, const char *index, char **aside)
@@ -451,6 +479,7 @@ static int ck_rebuild(struct ck *c, const char *index)
 	struct ck_salvage s;
 	memset(&s, 0, sizeof(s));
 	salvage_read(aside, &s);
+	salvage_inline(c, aside);
 	free(aside);
 	c->sum->rebuilt = true;
 	c->recover_all = true;
@@ -807,6 +836,52 @@ static int ck_hash_fd(int fd, uint64_t size, char hex[65])
 	return store_blob_hash_msg(&a, hex);
 }
 
+/* inline (issue #14): the bytes of a small message kept as a row of the
+ * index (store/sqlite/inline.c), read like a file: true with *state when
+ * there is such a row. */
+static bool ck_inline_state(struct ck *c, const char *hex, uint64_t size, char real[65],
+			    const char **problem, enum ck_blob_state *state)
+{
+	char *data;
+	size_t len;
+	int r = sqlite_inline_get(c->u, hex, &data, &len);
+	if (r == STORE_ENOENT)
+		return false;
+	c->sum->blobs++;
+	*state = CK_BLOB_OK;
+	if (r != STORE_OK) {
+		*problem = "unreadable";
+		*state = CK_BLOB_UNREADABLE;
+		return true;
+	}
+	if (len == 0 && size > 0) {
+		*problem = "empty";
+		*state = CK_BLOB_GONE;
+	} else if (!c->o->quick || (uint64_t)len != size) {
+		store_blob_hash(data, len, real);
+		if (strcmp(real, hex) != 0) {
+			*problem = (uint64_t)len != size ? "size" : "hash";
+			*state = CK_BLOB_BAD;
+		} else if ((uint64_t)len != size) {
+			*problem = "size_recorded";
+			*state = CK_BLOB_BAD;
+		}
+	}
+	store_blob_unmap(data, len);
+	return true;
+}
+
+/* The bytes of blob hex, from its row or its file (store_blob_unmap). */
+static int ck_bytes(struct ck *c, const char *hex, const char **data, size_t *len)
+{
+	char *d;
+	int r = sqlite_inline_get(c->u, hex, &d, len);
+	*data = d;
+	if (r != STORE_ENOENT)
+		return r;
+	return store_blobs_map_file(c->u->base.blobs, hex, data, len);
+}
+
 /* The state of blob hex for rows whose recorded sizes are sizes[0..n);
  * *real receives the file's hash when it was computed ("" otherwise). */
 static enum ck_blob_state ck_blob_state(struct ck *c, const char *hex, uint64_t size,
@@ -817,6 +892,9 @@ static enum ck_blob_state ck_blob_state(struct ck *c, const char *hex, uint64_t 
 		*problem = "missing";
 		return CK_BLOB_GONE;
 	}
+	enum ck_blob_state is;
+	if (ck_inline_state(c, hex, size, real, problem, &is))
+		return is;
 	struct stat st;
 	int fd = ck_blob_open(c, hex, &st);
 	if (fd < 0) {
@@ -862,23 +940,40 @@ static int ck_row_expunge(struct ck *c, const struct ck_row *r)
  * hash real and copies their cached strings; the caller adds the row. */
 static int ck_restore_bytes(struct ck *c, const char *hex, const char *real, uint64_t *size)
 {
-	struct stat st;
-	int fd = ck_blob_open(c, hex, &st);
-	if (fd < 0)
-		return STORE_EIO;
-	*size = (uint64_t)st.st_size;
-	struct store_append a;
-	memset(&a, 0, sizeof(a));
-	a.in_file = true;
-	a.fd = fd;
-	a.len = (size_t)st.st_size;
-	int r = strcmp(hex, real) == 0 ? STORE_OK : store_blobs_put_msg(c->u->base.blobs, real, &a);
-	close(fd);
-	if (r != STORE_OK || !c->o->cache)
-		return r;
 	const char *data;
 	size_t len;
-	if (store_blobs_map_file(c->u->base.blobs, real, &data, &len) != STORE_OK)
+	char *row;
+	int r = sqlite_inline_get(c->u, hex, &row, &len);
+	if (r == STORE_OK) {
+		/* inline: the bytes stay a row, under their real name. */
+		*size = len;
+		if (strcmp(hex, real) != 0)
+			r = sqlite_inline_put(c->u, real, row, len);
+		store_blob_unmap(row, len);
+		if (r != STORE_OK)
+			return r;
+	} else if (r != STORE_ENOENT) {
+		return r;
+	} else {
+		struct stat st;
+		int fd = ck_blob_open(c, hex, &st);
+		if (fd < 0)
+			return STORE_EIO;
+		*size = (uint64_t)st.st_size;
+		struct store_append a;
+		memset(&a, 0, sizeof(a));
+		a.in_file = true;
+		a.fd = fd;
+		a.len = (size_t)st.st_size;
+		r = strcmp(hex, real) == 0 ? STORE_OK
+					   : store_blobs_put_msg(c->u->base.blobs, real, &a);
+		close(fd);
+		if (r != STORE_OK)
+			return r;
+	}
+	if (!c->o->cache)
+		return STORE_OK;
+	if (ck_bytes(c, real, &data, &len) != STORE_OK)
 		return STORE_OK;  /* the cache check will say */
 	char *env = NULL, *bs = NULL, *body = NULL;
 	c->o->cache(data, len, &env, &bs, &body);
@@ -925,6 +1020,7 @@ static void ck_forget_blob(struct ck *c, const char *hex)
 		sqlite_stmt_run(c->u, st, "check_cache_delete");
 	}
 	sqlite_search_forget(c->u, hex);
+	sqlite_inline_delete(c->u, hex);
 	store_blobs_unlink(c->u->base.blobs, hex);
 }
 
@@ -945,14 +1041,16 @@ static int ck_blob_repair(struct ck *c, const char *hex, const char *real, enum 
 	int r = STORE_OK;
 	uint64_t size = 0;
 	bool move = s == CK_BLOB_BAD && strcmp(problem, "size_recorded") != 0;
-	struct stat st;
+	uint64_t have = 0;  /* the size of the bytes there */
 	if (move) {
 		r = ck_restore_bytes(c, hex, real, &size);
 	} else if (s == CK_BLOB_BAD) {
-		int fd = ck_blob_open(c, hex, &st);
-		if (fd < 0)
+		const char *data;
+		size_t len;
+		if (ck_bytes(c, hex, &data, &len) != STORE_OK)
 			return STORE_EIO;
-		close(fd);
+		store_blob_unmap(data, len);
+		have = len;
 	}
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
 		struct ck_row *row = &rows[i];
@@ -963,11 +1061,11 @@ static int ck_blob_repair(struct ck *c, const char *hex, const char *real, enum 
 			m.size = size;
 			memcpy(m.blob, real, 65);
 			r = ck_row_move(c, row, &m);
-		} else if (row->size != (uint64_t)st.st_size) {
+		} else if (row->size != have) {
 			/* The bytes are right, the row is not: the quota trigger
 			 * follows the size. */
 			r = ck_exec(c, "UPDATE messages SET size=?3 WHERE mailbox_id=?1 AND uid=?2",
-				    row->mailbox_id, row->uid, (int64_t)st.st_size, NULL);
+				    row->mailbox_id, row->uid, (int64_t)have, NULL);
 		}
 	}
 	/* A moved file lives on under its real name; a file without its
@@ -1117,7 +1215,15 @@ static int ck_has_row(struct ck *c, const char *sql, const char *hex)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int ck_orphan(struct ck *c, const char *hex, const struct stat *fst)
+/* True when blob hex has a row (or the question fails). */
+static bool ck_inline_has(struct ck *c, const char *hex)
+{
+	return ck_has_row(c, "SELECT 1 FROM blob_inline WHERE blob=?1", hex) != 0;
+}
+
+/* Bytes nobody refers to: a file (fst) or, inline, a row of the index
+ * (fst NULL, size its length). */
+static int ck_orphan(struct ck *c, const char *hex, const struct stat *fst, uint64_t size)
 {
 	int ref = ck_has_row(c, "SELECT 1 FROM messages WHERE blob=?1 LIMIT 1", hex);
 	if (ref != 0)
@@ -1131,10 +1237,13 @@ static int ck_orphan(struct ck *c, const char *hex, const struct stat *fst)
 	if (cached < 0)
 		return sqlite_db_error(c->u, "check_orphan");
 	/* An empty file holds no mail, whatever the index says of it. */
-	bool recover = (cached || c->recover_all) && fst->st_size > 0;
-	if (!recover && time(NULL) - fst->st_mtime < (time_t)c->o->grace_seconds)
+	bool recover = (cached || c->recover_all) && size > 0;
+	/* A row is written with the messages that use it, never ahead: no
+	 * APPEND in flight owns one. */
+	if (!recover && fst && time(NULL) - fst->st_mtime < (time_t)c->o->grace_seconds)
 		return STORE_OK;  /* an APPEND may be about to commit it */
-	const char *problem = recover ? "unindexed" : fst->st_size == 0 ? "empty" : "uncommitted";
+	const char *problem = recover ? "unindexed" : size == 0 ? "empty"
+				    : fst ? "uncommitted" : "unreferenced";
 	if (!recover) {
 		/* Removed first, so a file that would not go is reported as
 		 * not repaired. */
@@ -1142,7 +1251,8 @@ static int ck_orphan(struct ck *c, const char *hex, const struct stat *fst)
 		if (c->o->repair) {
 			char *path = ck_blob_path(c, hex);
 			ck_forget_blob(c, hex);
-			gone = access(path, F_OK) < 0 && errno == ENOENT;
+			gone = (access(path, F_OK) < 0 && errno == ENOENT) &&
+			       !ck_inline_has(c, hex);
 			free(path);
 		}
 		ck_report(c, "orphan", NULL, 0, hex, problem, gone ? "removed" : "none",
@@ -1152,22 +1262,22 @@ static int ck_orphan(struct ck *c, const char *hex, const struct stat *fst)
 	ck_report(c, "orphan", NULL, 0, hex, problem, "moved_to_lost_found", NULL);
 	if (!c->o->repair)
 		return STORE_OK;
-	struct stat st;
-	int fd = ck_blob_open(c, hex, &st);
-	if (fd < 0)
+	const char *data;
+	size_t len;
+	if (ck_bytes(c, hex, &data, &len) != STORE_OK)
 		return STORE_OK;
 	char real[65];
-	int r = ck_hash_fd(fd, (uint64_t)st.st_size, real);
-	close(fd);
-	uint64_t size = 0;
-	if (r == STORE_OK)
-		r = ck_restore_bytes(c, hex, real, &size);
+	store_blob_hash(data, len, real);
+	store_blob_unmap(data, len);
+	uint64_t got = 0;
+	int r = ck_restore_bytes(c, hex, real, &got);
 	if (r != STORE_OK)
 		return r;
 	struct store_msg m;
 	memset(&m, 0, sizeof(m));
-	m.internaldate = (int64_t)st.st_mtime;  /* when the bytes were stored */
-	m.size = size;
+	/* when the bytes were stored; a row has no time of its own */
+	m.internaldate = fst ? (int64_t)fst->st_mtime : (int64_t)time(NULL);
+	m.size = got;
 	memcpy(m.blob, real, 65);
 	r = ck_lost_found_add(c, &m);
 	if (r == STORE_OK && strcmp(real, hex) != 0)
@@ -1225,10 +1335,48 @@ static int ck_orphans(struct ck *c)
 		struct stat st;
 		char *path = ck_blob_path(c, names[i]);
 		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
-			r = ck_orphan(c, names[i], &st);
+			r = ck_orphan(c, names[i], &st, (uint64_t)st.st_size);
 		free(path);
 	}
 	free(names);
+	if (r != STORE_OK)
+		return r;
+	/* inline: rows of the index (store/sqlite/inline.c) nobody refers
+	 * to; left by a crash between a commit and its collection (REPLACE,
+	 * a MOVE between users) or by hand. */
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(c->u->db, "SELECT blob,length(data) FROM blob_inline b WHERE "
+				      "NOT EXISTS(SELECT 1 FROM messages m WHERE m.blob=b.blob)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return sqlite_db_error(c->u, "check_orphan");
+	size_t cap = 0;
+	uint64_t *sizes = NULL;
+	n = 0;
+	names = NULL;
+	size_t scap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *b = (const char *)sqlite3_column_text(st, 0);
+		xgrow((void **)&names, &cap, n + 1, sizeof(*names));
+		xgrow((void **)&sizes, &scap, n + 1, sizeof(*sizes));
+		snprintf(names[n], 65, "%s", b ? b : "");
+		sizes[n++] = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		r = sqlite_db_error(c->u, "check_orphan");
+	for (size_t i = 0; i < n && r == STORE_OK; i++) {
+		if (!store_blob_name_valid(names[i])) {
+			/* not a name the store writes: the row is dropped */
+			ck_report(c, "orphan", NULL, 0, NULL, "bad_row", "removed", NULL);
+			if (c->o->repair)
+				r = ck_exec(c, "DELETE FROM blob_inline WHERE blob=?4", 0, 0, 0, names[i]);
+			continue;
+		}
+		r = ck_orphan(c, names[i], NULL, sizes[i]);
+	}
+	free(names);
+	free(sizes);
 	return r;
 }
 
@@ -1283,7 +1431,9 @@ static int ck_stale_cache(struct ck *c)
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
 		struct stat fst;
 		char *path = ck_blob_path(c, blobs[i]);
-		bool present = store_blob_name_valid(blobs[i]) && stat(path, &fst) == 0;
+		bool present = store_blob_name_valid(blobs[i]) &&
+			       (stat(path, &fst) == 0 ||
+				ck_inline_has(c, blobs[i]));
 		free(path);
 		if (present)
 			continue;  /* an unindexed file the orphan pass left alone */
@@ -1312,7 +1462,7 @@ static int ck_cache_one(struct ck *c, const char *hex, const char *cached[3], co
 {
 	const char *data;
 	size_t len;
-	if (store_blobs_map_file(c->u->base.blobs, hex, &data, &len) != STORE_OK)
+	if (ck_bytes(c, hex, &data, &len) != STORE_OK)
 		return STORE_OK;  /* reported by the file pass */
 	char *fresh[3] = { NULL, NULL, NULL };
 	c->o->cache(data, len, &fresh[0], &fresh[1], &fresh[2]);

@@ -484,6 +484,12 @@ static const struct db_migration db_migrations[] = {
 	 * by one inside each EXPUNGE (store/sqlite/search.c). A queued entry
 	 * is unreachable: SEARCH reaches entries through messages. */
 	{ 22, "search_gc", "CREATE TABLE search_gc(blob TEXT PRIMARY KEY) WITHOUT ROWID;" },
+	/* inline (issue #14): the bytes of small messages, written in the
+	 * APPEND's transaction instead of a file (store/sqlite/inline.c):
+	 * rows added at the table's end, found by name through the index. */
+	{ 23, "blob_inline",
+	  "CREATE TABLE blob_inline(id INTEGER PRIMARY KEY, blob TEXT NOT NULL UNIQUE,"
+	  " data BLOB NOT NULL);" },
 	{ 0, NULL, NULL },
 };
 

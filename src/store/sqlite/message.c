@@ -350,6 +350,7 @@ static size_t blobs_release(struct sqlite_user *u, char (*blobs)[65], size_t n)
 			sqlite_stmt_run(u, st, "cache_delete");
 		}
 		sqlite_search_forget_later(u, blobs[i]);
+		sqlite_inline_delete(u, blobs[i]);  /* inline */
 		if (k != i)
 			memcpy(blobs[k], blobs[i], sizeof(*blobs));
 		k++;
@@ -367,7 +368,10 @@ void sqlite_blobs_collect(struct sqlite_user *u, char (*blobs)[65], size_t n)
 	}
 	/* Unlinked while we hold the write lock: an append of the same
 	 * bytes either committed before (and we saw its row) or checks for
-	 * the file after we release the lock and rewrites it. */
+	 * the file after we release the lock and rewrites it. The row of a
+	 * small message goes in this transaction (blobs_release); the unlink
+	 * still runs, for a file of the same bytes stored before inline_max
+	 * allowed rows, and to empty the message cache. */
 	n = blobs_release(u, blobs, n);
 	for (size_t i = 0; i < n; i++)
 		store_blobs_unlink(u->base.blobs, blobs[i]);
@@ -429,23 +433,34 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 	uint32_t *uids = xcalloc(n, sizeof(*uids)), next = 0;
 	char replaced[65] = "";
 	char (*sha)[65] = xcalloc(n, sizeof(*sha));
+	/* inline: the bytes of each small message (NULL: a file), and the
+	 * copies read from spool files. */
+	const void **inl = xcalloc(n, sizeof(*inl));
+	char **own = xcalloc(n, sizeof(*own));
 	bool in_tx = false;
 	struct store_mbox_row row;
 	int r = sqlite_mbox_by_name(u, name, &row);
 	if (r != STORE_OK)
 		goto out;
 	/* Blobs first, each durable before the index can point at it; no
-	 * lock is held during these fsyncs. */
+	 * lock is held during these fsyncs. A small message is a row of the
+	 * transaction below instead (inline.c). */
 	for (size_t i = 0; i < n; i++) {
+		bool named = msgs[i].blob_hex && strlen(msgs[i].blob_hex) == 64;
+		if (named)
+			memcpy(sha[i], msgs[i].blob_hex, 65);
+		else if ((r = store_blob_hash_msg(&msgs[i], sha[i])) != STORE_OK)
+			goto out;
+		if (store_inline_fits(msgs[i].len)) {
+			if ((r = sqlite_inline_bytes(&msgs[i], &own[i], &inl[i])) != STORE_OK)
+				goto out;
+			continue;
+		}
 		/* lmtp: made durable by store_msg_prepare() (in this process:
 		 * its rename and directory fsync are done). */
-		if (msgs[i].blob_hex && strlen(msgs[i].blob_hex) == 64) {
-			memcpy(sha[i], msgs[i].blob_hex, 65);
-			if (store_blobs_present(u->base.blobs, sha[i], msgs[i].len))
-				continue;
-		}
-		if ((r = store_blob_hash_msg(&msgs[i], sha[i])) != STORE_OK ||
-		    (r = store_blobs_put_msg(u->base.blobs, sha[i], &msgs[i])) != STORE_OK)
+		if (named && store_blobs_present(u->base.blobs, sha[i], msgs[i].len))
+			continue;
+		if ((r = store_blobs_put_msg(u->base.blobs, sha[i], &msgs[i])) != STORE_OK)
 			goto out;
 	}
 	if ((r = sqlite_tx_write(u)) != STORE_OK)
@@ -460,9 +475,11 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 	uint64_t modseq = row.highestmodseq + 1;
 	int64_t now = (int64_t)time(NULL);
 	for (size_t i = 0; i < n; i++) {
+		if (inl[i] && (r = sqlite_inline_put(u, sha[i], inl[i], msgs[i].len)) != STORE_OK)
+			goto out;
 		/* A concurrent expunge may have collected an existing blob we
 		 * decided to reuse; under the write lock the answer is final. */
-		if (!store_blobs_present(u->base.blobs, sha[i], msgs[i].len) &&
+		if (!inl[i] && !store_blobs_present(u->base.blobs, sha[i], msgs[i].len) &&
 		    (r = store_blobs_put_msg(u->base.blobs, sha[i], &msgs[i])) != STORE_OK)
 			goto out;
 		struct store_msg m;
@@ -508,8 +525,13 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 	in_tx = false;
 	if ((r = sqlite_tx_commit(u)) != STORE_OK)
 		goto out;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		msgs[i].uid = uids[i];
+		/* msgcache: new mail is what clients fetch next (a file's
+		 * bytes were remembered by store_blobs_put). */
+		if (inl[i])
+			store_blobs_remember(u->base.blobs, sha[i], inl[i], msgs[i].len);
+	}
 	if (uidvalidity)
 		*uidvalidity = row.uidvalidity;
 	sqlite_notify(u);
@@ -519,6 +541,10 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 out:
 	if (in_tx)
 		sqlite_tx_rollback(u);
+	for (size_t i = 0; i < n; i++)
+		free(own[i]);
+	free(own);
+	free(inl);
 	free(sha);
 	free(uids);
 	return r;

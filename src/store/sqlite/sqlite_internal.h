@@ -199,7 +199,12 @@
 	/* snapd (issue #14): a snapshot's delta, the rows changed since (snapread.c) */          \
 	X(SNAP_CHANGED, "SELECT uid,flags,modseq,keywords FROM messages "                         \
 			"INDEXED BY messages_modseq WHERE mailbox_id=?1 AND modseq>?2 "           \
-			"ORDER BY uid")
+			"ORDER BY uid")                                                             \
+	/* inline (issue #14): small messages' bytes in the index (inline.c, migration 23) */     \
+	X(INLINE_PUT, "INSERT INTO blob_inline(blob,data) VALUES(?1,?2) "                         \
+		      "ON CONFLICT(blob) DO NOTHING")                                             \
+	X(INLINE_GET, "SELECT data FROM blob_inline WHERE blob=?1")                               \
+	X(INLINE_DELETE, "DELETE FROM blob_inline WHERE blob=?1")
 
 /* Column list read by store_row_to_msg(). */
 #define STORE_MSG_COLUMNS                                                                         \
@@ -340,6 +345,22 @@ int sqlite_mailbox_take_recent(struct store_user *u, int64_t mailbox_id, uint32_
 int sqlite_mailbox_keywords(struct store_user *u, int64_t mailbox_id, char **out);
 int sqlite_subscription_list(struct store_user *u, char ***names, size_t *n);
 int sqlite_subscribe(struct store_user *u, const char *name, bool subscribe);
+
+/* ---- inline.c (issue #14 inline) ---- */
+/* Stores the bytes of blob hex in the caller's write transaction (a row
+ * of that name already there, from a copy, is kept): STORE_OK or
+ * STORE_EIO. */
+int sqlite_inline_put(struct sqlite_user *u, const char *hex, const void *data, size_t len);
+/* The bytes of blob hex from its row: a copy for store_blob_unmap() ("" when
+ * empty), STORE_ENOENT when there is no row of that name, or STORE_EIO. */
+int sqlite_inline_get(struct sqlite_user *u, const char *hex, char **data, size_t *len);
+/* Deletes the row of blob hex; true when there was one. */
+bool sqlite_inline_delete(struct sqlite_user *u, const char *hex);
+/* The bytes of a message to append: m->data, or a spooled message read
+ * into *own (the caller frees it). */
+int sqlite_inline_bytes(const struct store_append *m, char **own, const void **bytes);
+/* The backend's blob_get (store/backend.h). */
+int sqlite_blob_get(struct store_user *u, const char *hex, const char **data, size_t *len);
 
 /* ---- message.c ---- */
 /* Deletes the blob files among blobs[0..n) that no message references any
