@@ -64,6 +64,19 @@ static int rows_of(const char *user, const char *blob)
 	return n;
 }
 
+static void sql(const char *user, const char *text)
+{
+	char *dir = store_user_dir(user);
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/index.sqlite", dir);
+	free(dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, text, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
 static void assert_bytes(struct store_user *u, const char *blob, const char *want, size_t len)
 {
 	assert_blob_bytes(u, blob, want, len);
@@ -210,12 +223,40 @@ static void test_spooled_and_prepared_messages(void **state)
 	store_user_close(u);
 }
 
+/* A row made bigger than any the store writes (by hand): an error for
+ * its readers, never a crash. */
+static void test_oversized_row_is_an_error(void **state)
+{
+	(void)state;
+	struct store_user *u = open_inline("oversized");
+	char *text = make_message("oversized", 1000);
+	uint32_t uid = append_msg(u, "INBOX", text, 0, NULL);
+	char *b = blob_of(u, "INBOX", uid);
+	store_user_close(u);
+	store_cache_drop();
+	char stmt[256];
+	snprintf(stmt, sizeof(stmt), "UPDATE blob_inline SET data=zeroblob(%d) WHERE blob='%s'",
+		 STORE_BLOB_READ_MAX + 1, b);
+	sql("oversized", stmt);
+	u = store_user_open("oversized");
+	const char *data;
+	size_t len;
+	assert_int_equal(store_blob_map(u, b, &data, &len), STORE_EIO);
+	int fd;
+	uint64_t size;
+	assert_int_equal(store_blob_open(u, b, &fd, &size), STORE_EIO);
+	free(b);
+	free(text);
+	store_user_close(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_in_the_index_big_in_files),
 		cmocka_unit_test(test_copies_share_the_row_until_the_last_expunge),
 		cmocka_unit_test(test_spooled_and_prepared_messages),
+		cmocka_unit_test(test_oversized_row_is_an_error),
 	};
 	return store_test_run("store_inline", tests, sizeof(tests) / sizeof(tests[0]), NULL);
 }

@@ -50,6 +50,12 @@ int sqlite_inline_get(struct sqlite_user *u, const char *hex, char **data, size_
 		int n = sqlite3_column_bytes(st, 0);
 		if (n > 0 && !b) {
 			r = sqlite_db_error(u, "inline_get");  /* out of memory */
+		} else if (n > STORE_BLOB_READ_MAX) {
+			/* Never written so (store_inline_set caps the size): a
+			 * row changed by hand, which store_blob_unmap() could not
+			 * free as a copy. */
+			log_err("event=store_blob_error user=%s op=inline_size size=%d", u->username, n);
+			r = STORE_EIO;
 		} else if (n > 0) {
 			/* store_blob_unmap() frees what is at most
 			 * STORE_BLOB_READ_MAX: inline rows never exceed it. */
