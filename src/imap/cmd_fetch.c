@@ -242,8 +242,10 @@ static enum fetch_msg content_load(struct imap_session *s, struct fetch_state *s
 	for (size_t i = 0; i < req->n && whole_only; i++)
 		whole_only = req->items[i].type != FI_SECTION ||
 			     req->items[i].section.kind == MAIL_SECTION_ALL;
-	/* msgcache: a small message in memory is copied from there instead. */
-	if (whole_only && store_blob_cached(u, m->blob, &c->data, &c->len) == STORE_OK)
+	/* msgcache: a small message in memory is copied from there instead;
+	 * inline: one kept in the index is copied from its row. */
+	if (whole_only && (store_blob_cached(u, m->blob, &c->data, &c->len) == STORE_OK ||
+			   store_blob_inline(u, m->blob, &c->data, &c->len) == STORE_OK))
 		return FETCH_MSG_SENT;
 	if (whole_only) {
 		uint64_t size = 0;

@@ -788,6 +788,15 @@ int store_blob_map_once(struct store_user *u, const char *blob, const char **dat
 }
 
 /* inline (issue #14) */
+int store_blob_inline(struct store_user *u, const char *blob, const char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	if (!u || !u->blobs || !store_blob_name_valid(blob))
+		return STORE_EINVAL;
+	return u->be->blob_get ? u->be->blob_get(u, blob, data, len) : STORE_ENOENT;
+}
+
 static size_t g_inline_max;
 
 void store_inline_set(size_t max_bytes)

@@ -368,6 +368,11 @@ int store_blob_open(struct store_user *u, const char *blob, int *fd, uint64_t *s
 /* The bytes of a message from the cache only, as store_blob_map() gives
  * them: STORE_ENOENT when not cached (the caller reads the file). */
 int store_blob_cached(struct store_user *u, const char *blob, const char **data, size_t *len);
+/* inline (issue #14): the bytes of a small message that the backend keeps
+ * itself (store_inline_set()), as store_blob_map() gives them, without
+ * touching the message cache; STORE_ENOENT when it is a file (then
+ * store_blob_open() reads it) or gone. */
+int store_blob_inline(struct store_user *u, const char *blob, const char **data, size_t *len);
 /* store_blob_map() for a reader that goes through many messages once
  * (indexing, export): answered from the cache when there, never added to
  * it, so a pass over old mail does not push out what sessions read. */

@@ -233,3 +233,29 @@ def test_new_rows_are_read_from_the_message_cache():
         c.logout()
     finally:
         s.close()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+def test_fetch_body_of_a_row_is_a_copy_not_a_file():
+    """FETCH BODY[] of a message kept as a row, not in the message cache,
+    copies the row's bytes: no anonymous file is made for it (the memfd of
+    store_blob_open, two extra copies and a tmpfs inode per message)."""
+    s = traced_server("[store]\nmessage_cache_mb = 0\n")
+    try:
+        c = s.imap_tls()
+        sent = [msg(500 + i) for i in range(5)]
+        uids = [appended_uid(c, m) for m in sent]
+        c.select("INBOX")
+        out = os.path.join(s.dir, "strace-memfd.log")
+        st = strace_attach(s.proc.pid, out, trace="memfd_create")
+        try:
+            for uid, m in zip(uids, sent):
+                assert fetch(c, uid, "BODY.PEEK[]") == m
+        finally:
+            st.terminate()
+            st.wait(20)
+        c.logout()
+        with open(out) as f:
+            assert "memfd_create(" not in f.read()
+    finally:
+        s.close()
