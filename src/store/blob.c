@@ -455,16 +455,10 @@ int store_blobs_open_fd(struct store_blobs *b, const char *blob, int *fd, uint64
 	return r;
 }
 
-/* How a read uses the message cache (msgcache). */
-enum blob_read_cache { BLOB_READ_FILE, BLOB_READ_ONCE, BLOB_READ_KEEP };
-
-static int blobs_map(struct store_blobs *b, const char *blob, const char **data, size_t *len,
-		     enum blob_read_cache how)
+int store_blobs_map_file(struct store_blobs *b, const char *blob, const char **data, size_t *len)
 {
 	*data = NULL;
 	*len = 0;
-	if (how != BLOB_READ_FILE && b && blob_cache_get(b->owner, blob, (char **)data, len))
-		return STORE_OK;
 	int fd;
 	struct stat st;
 	int r = blob_open_stat(b, blob, &fd, &st);
@@ -497,8 +491,6 @@ static int blobs_map(struct store_blobs *b, const char *blob, const char **data,
 			log_err("event=store_blob_error user=%s op=read errno=%d", b->username, errno);
 			return STORE_EIO;
 		}
-		if (how == BLOB_READ_KEEP)
-			blob_cache_put(b->owner, blob, buf, got);
 		*data = buf;
 		*len = got;
 		return STORE_OK;
@@ -512,21 +504,6 @@ static int blobs_map(struct store_blobs *b, const char *blob, const char **data,
 	*data = p;
 	*len = (size_t)st.st_size;
 	return STORE_OK;
-}
-
-int store_blobs_map(struct store_blobs *b, const char *blob, const char **data, size_t *len)
-{
-	return blobs_map(b, blob, data, len, BLOB_READ_KEEP);
-}
-
-int store_blobs_map_once(struct store_blobs *b, const char *blob, const char **data, size_t *len)
-{
-	return blobs_map(b, blob, data, len, BLOB_READ_ONCE);
-}
-
-int store_blobs_map_file(struct store_blobs *b, const char *blob, const char **data, size_t *len)
-{
-	return blobs_map(b, blob, data, len, BLOB_READ_FILE);
 }
 
 int store_blobs_cached(struct store_blobs *b, const char *blob, const char **data, size_t *len)

@@ -40,16 +40,15 @@ int store_blob_hash_msg(const struct store_append *m, char hex[65]);
 /* True when the blob file exists with size len. */
 bool store_blobs_present(struct store_blobs *b, const char *hex, size_t len);
 void store_blobs_unlink(struct store_blobs *b, const char *hex);
-/* store_blob_map() of store.h, on the handle. */
-int store_blobs_map(struct store_blobs *b, const char *hex, const char **data, size_t *len);
-/* msgcache: store_blobs_map() never answered from the message cache
- * (`rampart check` proves the files), store_blob_map_once() and
- * store_blob_cached() of store.h, on the handle. */
+/* The bytes of message file hex as store_blob_map() of store.h gives
+ * them (for store_blob_unmap), read from the file only: the front
+ * (store.c) asks the message cache and the backend first and decides
+ * what to remember; `rampart check` proves the files with it. */
 int store_blobs_map_file(struct store_blobs *b, const char *hex, const char **data, size_t *len);
-int store_blobs_map_once(struct store_blobs *b, const char *hex, const char **data, size_t *len);
+/* msgcache: store_blob_cached() of store.h, on the handle. */
 int store_blobs_cached(struct store_blobs *b, const char *hex, const char **data, size_t *len);
-/* inline (issue #14): puts bytes the caller read elsewhere (a message the
- * backend keeps itself) into the message cache. */
+/* msgcache: puts bytes the front read (from the file or the backend's
+ * own row, inline) into the message cache; too big ones are not kept. */
 void store_blobs_remember(struct store_blobs *b, const char *hex, const void *data, size_t len);
 /* store_blob_open() of store.h, on the handle. */
 int store_blobs_open_fd(struct store_blobs *b, const char *hex, int *fd, uint64_t *size);

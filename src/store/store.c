@@ -748,8 +748,9 @@ int store_preview_put(struct store_user *u, char (*blobs)[65], char *const *prev
 enum blob_read_how { BLOB_KEEP, BLOB_ONCE, BLOB_CACHED };
 
 /* The front of the ways to read a message's bytes: nothing out and the
- * user's blob handle checked; then the message cache, the backend's own
- * copy of a small message (inline), the file (store/blob.c). */
+ * user's blob handle checked; then the message cache (asked once: a read
+ * is one hit or one miss), the backend's own copy of a small message
+ * (inline), the file (store/blob.c). BLOB_KEEP remembers what it read. */
 static int blob_read(struct store_user *u, const char *blob, const char **data, size_t *len,
 		     enum blob_read_how how)
 {
@@ -760,15 +761,12 @@ static int blob_read(struct store_user *u, const char *blob, const char **data, 
 	int r = store_blobs_cached(u->blobs, blob, data, len);
 	if (r != STORE_ENOENT || how == BLOB_CACHED)
 		return r;
-	if (u->be->blob_get) {
-		r = u->be->blob_get(u, blob, data, len);
-		if (r == STORE_OK && how == BLOB_KEEP)
-			store_blobs_remember(u->blobs, blob, *data, *len);
-		if (r != STORE_ENOENT)
-			return r;
-	}
-	return how == BLOB_KEEP ? store_blobs_map(u->blobs, blob, data, len)
-				: store_blobs_map_once(u->blobs, blob, data, len);
+	r = u->be->blob_get ? u->be->blob_get(u, blob, data, len) : STORE_ENOENT;
+	if (r == STORE_ENOENT)
+		r = store_blobs_map_file(u->blobs, blob, data, len);
+	if (r == STORE_OK && how == BLOB_KEEP)
+		store_blobs_remember(u->blobs, blob, *data, *len);
+	return r;
 }
 
 int store_blob_map(struct store_user *u, const char *blob, const char **data, size_t *len)

@@ -31,7 +31,7 @@ static void read_back(struct store_blobs *b, const char *hex, const char *want)
 {
 	const char *data;
 	size_t len;
-	assert_int_equal(store_blobs_map(b, hex, &data, &len), 0);
+	assert_int_equal(store_blobs_map_file(b, hex, &data, &len), 0);
 	assert_int_equal(len, strlen(want));
 	assert_memory_equal(data, want, len);
 	store_blob_unmap(data, len);

@@ -250,6 +250,54 @@ static void test_oversized_row_is_an_error(void **state)
 	store_user_close(u);
 }
 
+/* The front's reads and the message cache, for a file and for a row: a
+ * read-once pass (indexer, export) does not fill it, a normal read does
+ * and is then answered from memory (also with the file gone behind the
+ * store's back); each read that misses counts one miss. */
+static void test_front_reads_fill_once(void **state)
+{
+	(void)state;
+	for (int row = 0; row <= 1; row++) {
+		store_inline_set(row ? 64 * 1024 : 0);
+		struct store_user *u = store_user_open("frontread");
+		assert_non_null(u);
+		char *text = make_message(row ? "front row" : "front file", 3000);
+		store_message_cache_set(0);  /* stored without filling it */
+		uint32_t uid = append_msg(u, "INBOX", text, 0, NULL);
+		store_message_cache_set(1 << 20);
+		char *b = blob_of(u, "INBOX", uid);
+		assert_int_equal(file_exists("frontread", b), !row);
+		const char *data;
+		size_t len;
+		struct store_message_cache_stats st0, st1;
+		store_message_cache_stats(&st0);
+		assert_int_equal(store_blob_map_once(u, b, &data, &len), STORE_OK);
+		store_blob_unmap(data, len);
+		store_message_cache_stats(&st1);
+		assert_int_equal(st1.misses - st0.misses, 1);
+		assert_int_equal(store_blob_cached(u, b, &data, &len), STORE_ENOENT);
+		assert_blob_bytes(u, b, text, 3000);
+		assert_int_equal(store_blob_cached(u, b, &data, &len), STORE_OK);
+		store_blob_unmap(data, len);
+		if (!row) {
+			char *dir = store_user_dir("frontread");
+			char path[1024];
+			snprintf(path, sizeof(path), "%s/blobs/%.2s/%s", dir, b, b + 2);
+			free(dir);
+			assert_int_equal(unlink(path), 0);
+		}
+		store_message_cache_stats(&st0);
+		assert_blob_bytes(u, b, text, 3000);
+		store_message_cache_stats(&st1);
+		assert_int_equal(st1.hits - st0.hits, 1);
+		assert_int_equal(st1.misses, st0.misses);
+		store_message_cache_set(0);
+		free(b);
+		free(text);
+		store_user_close(u);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_copies_share_the_row_until_the_last_expunge),
 		cmocka_unit_test(test_spooled_and_prepared_messages),
 		cmocka_unit_test(test_oversized_row_is_an_error),
+		cmocka_unit_test(test_front_reads_fill_once),
 	};
 	return store_test_run("store_inline", tests, sizeof(tests) / sizeof(tests[0]), NULL);
 }
