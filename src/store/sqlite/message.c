@@ -449,13 +449,17 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 		bool named = msgs[i].blob_hex && strlen(msgs[i].blob_hex) == 64;
 		if (named)
 			memcpy(sha[i], msgs[i].blob_hex, 65);
-		else if ((r = store_blob_hash_msg(&msgs[i], sha[i])) != STORE_OK)
-			goto out;
 		if (store_inline_fits(msgs[i].len)) {
+			/* The bytes in memory (a spool file read once), then
+			 * hashed there. */
 			if ((r = sqlite_inline_bytes(&msgs[i], &own[i], &inl[i])) != STORE_OK)
 				goto out;
+			if (!named)
+				store_blob_hash(inl[i], msgs[i].len, sha[i]);
 			continue;
 		}
+		if (!named && (r = store_blob_hash_msg(&msgs[i], sha[i])) != STORE_OK)
+			goto out;
 		/* lmtp: made durable by store_msg_prepare() (in this process:
 		 * its rename and directory fsync are done). */
 		if (named && store_blobs_present(u->base.blobs, sha[i], msgs[i].len))
