@@ -300,7 +300,9 @@ def test_doc_id_migration():
     """A store from before migration 10 (messages without doc_id): on the
     next start every message is linked to its existing entry, so header
     and body SEARCH are answered without a message file."""
-    s = Server()
+    # The indexer after 200 ms, not the default 30 s: wait_indexed's own
+    # 30 s would otherwise race the delay (it lost, once, on a loaded CI).
+    s = Server(extra_config="[store]\nindex_delay_ms = 200\n")
     try:
         c = s.imap_tls()
         for i in range(40):
