@@ -44,11 +44,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The watcher thread saw a change in the user's mail: every worker looks
- * for that user's sessions (imap/notify.c). */
+/* The watcher thread saw a change in the user's mail: the workers that
+ * have sessions of that user look for them (imap/notify.c). */
 static void serve_on_store_change(const char *user, void *arg)
 {
-	server_post_all(arg, imap_notify_user, user);
+	uint64_t mask;
+	if (!imap_notify_slots(user, &mask)) {
+		server_post_all(arg, imap_notify_user, user);
+		return;
+	}
+	for (unsigned i = 0; mask; i++, mask >>= 1)
+		if (mask & 1)
+			server_post(arg, i, imap_notify_user, user);
 }
 
 /* The policy engine's lockouts and spraying sources become alerts. Runs
@@ -233,6 +240,7 @@ int app_serve(const struct config *cfg)
 	 * shortage can give back. */
 	const struct server_hooks hooks = {
 		.fds_short = store_cache_drop,
+		.worker_start = imap_notify_thread_slot,
 		.worker_exit = store_cache_drop,
 		.source_known = policy_addr_known,
 	};

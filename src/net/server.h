@@ -22,6 +22,9 @@ struct server_hooks {
 	/* accept() ran out of descriptors: give cached ones back (the store's
 	 * unused database handles). Runs on a worker thread. */
 	void (*fds_short)(void);
+	/* A worker thread starts: index is its number, 0 .. workers-1, the
+	 * one server_post takes. Runs on that thread before any connection. */
+	void (*worker_start)(unsigned index);
 	/* A worker thread is about to exit: release its per-thread state. */
 	void (*worker_exit)(void);
 	/* Has this source logged in successfully before? When the connection
@@ -46,6 +49,10 @@ void server_start(struct server *srv);
  * key; a post still pending with the same fn and key is not repeated.
  * Thread-safe: for the change watcher's thread. */
 void server_post_all(struct server *srv, void (*fn)(const char *key), const char *key);
+/* The same for worker number `worker` only (hooks.worker_start told each
+ * thread its number); an out-of-range number is ignored. */
+void server_post(struct server *srv, unsigned worker, void (*fn)(const char *key),
+		 const char *key);
 /* SIGHUP: re-reads the TLS certificates and keys into a new context for
  * new connections; existing ones keep theirs. On error (logged) the old
  * context stays and -1 is returned. Thread-safe (net/tls.c). */

@@ -179,21 +179,28 @@ void worker_accept(struct worker *w, const struct net_listener *nl, evutil_socke
 
 /* ---- posts from other threads ---- */
 
+void server_post(struct server *srv, unsigned worker, void (*fn)(const char *key),
+		 const char *key)
+{
+	if (worker >= srv->nworkers)
+		return;
+	struct worker *w = &srv->workers[worker];
+	pthread_mutex_lock(&w->plock);
+	bool dup = false;
+	for (size_t j = 0; j < w->nposts && !dup; j++)
+		dup = w->posts[j].fn == fn && strcmp(w->posts[j].key, key) == 0;
+	if (!dup) {
+		xgrow((void **)&w->posts, &w->pcap, w->nposts + 1, sizeof(*w->posts));
+		w->posts[w->nposts++] = (struct worker_post){ fn, xstrdup(key) };
+	}
+	pthread_mutex_unlock(&w->plock);
+	event_active(w->post_ev, EV_READ, 0);
+}
+
 void server_post_all(struct server *srv, void (*fn)(const char *key), const char *key)
 {
-	for (unsigned i = 0; i < srv->nworkers; i++) {
-		struct worker *w = &srv->workers[i];
-		pthread_mutex_lock(&w->plock);
-		bool dup = false;
-		for (size_t j = 0; j < w->nposts && !dup; j++)
-			dup = w->posts[j].fn == fn && strcmp(w->posts[j].key, key) == 0;
-		if (!dup) {
-			xgrow((void **)&w->posts, &w->pcap, w->nposts + 1, sizeof(*w->posts));
-			w->posts[w->nposts++] = (struct worker_post){ fn, xstrdup(key) };
-		}
-		pthread_mutex_unlock(&w->plock);
-		event_active(w->post_ev, EV_READ, 0);
-	}
+	for (unsigned i = 0; i < srv->nworkers; i++)
+		server_post(srv, i, fn, key);
 }
 
 static void worker_post_cb(evutil_socket_t fd, short what, void *arg)
@@ -277,6 +284,8 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	thread_name("rampart-net");
+	if (w->srv->hooks.worker_start)
+		w->srv->hooks.worker_start((unsigned)(w - w->srv->workers));
 	event_base_dispatch(w->base);
 	while (w->conns)
 		conn_free(w->conns);

@@ -2,7 +2,7 @@
 flag changes and expunges; IDLE wakes promptly for APPEND and deliver."""
 import time
 
-from rampart_harness import read_until
+from rampart_harness import Server, read_until
 
 MSG = b"From: a@example.org\r\nSubject: sync\r\n\r\nhello\r\n"
 
@@ -128,3 +128,35 @@ def test_logout_and_timeout_bye(server):
     c = server.imap_tls()
     typ, data = c.logout()
     assert typ == "BYE"
+
+
+def test_idle_on_every_worker_wakes():
+    """A change is posted only to the workers that have sessions of the
+    user (issue #14, imap/notify.c): IDLE sessions spread over four
+    workers by SO_REUSEPORT all wake for one APPEND, and still do after
+    some of them logged out (their workers' share forgotten)."""
+    s = Server(workers=4)
+    try:
+        idlers = []
+        for i in range(12):
+            b = login_raw(s)
+            b.sendall(b"i IDLE\r\n")
+            assert read_until(b, b"\r\n").startswith(b"+")
+            idlers.append(b)
+        a = s.imap_tls()
+        a.append("INBOX", None, None, MSG)
+        for b in idlers:
+            assert b"* 1 EXISTS" in read_until(b, b"EXISTS", timeout=5)
+        for b in idlers[:9]:
+            b.sendall(b"DONE\r\n")
+            read_until(b, b"i OK")
+            b.sendall(b"z LOGOUT\r\n")
+            read_until(b, b"z OK")
+            b.close()
+        a.append("INBOX", None, None, MSG)
+        for b in idlers[9:]:
+            assert b"* 2 EXISTS" in read_until(b, b"EXISTS", timeout=5)
+            b.close()
+        a.logout()
+    finally:
+        s.close()
