@@ -327,6 +327,7 @@ int app_serve(const struct config *cfg)
 	workpool_set_disk_threads(cfg->store_write_threads); /* dlv (issue #14) */
 	workpool_set_background_threads(cfg->store_background_threads,
 					(int)cfg->store_background_nice); /* issue #14 */
+	workpool_set_sched_batch(cfg->store_pool_sched_batch);            /* issue #14 */
 	search_index_configure(cfg->store_index_delay_ms, cfg->store_index_batch); /* lazyidx */
 	if (workpool_start(server_workers(srv)) < 0)
 		fatal("cannot start work pool");

@@ -232,6 +232,7 @@ static const struct config_key config_keys[] = {
 	/* issue #14: threads for the search index and previews, and their nice */
 	KEY(SEC_STORE, "background_threads", T_UINT, store_background_threads, 0, 64),
 	KEY(SEC_STORE, "background_nice", T_UINT, store_background_nice, 0, 19),
+	KEY(SEC_STORE, "pool_sched_batch", T_BOOL, store_pool_sched_batch, 0, 0),
 	/* lazyidx (issue #14): when new mail gets its search entries */
 	KEY(SEC_STORE, "index_delay_ms", T_UINT, store_index_delay_ms, 0, 3600000),
 	KEY(SEC_STORE, "index_batch", T_UINT, store_index_batch, 1, 1000000),
@@ -1195,6 +1196,7 @@ static void config_set_defaults(struct config *c, const char *dir)
 	c->store_write_threads = 32;            /* dlv (issue #14) */
 	c->store_background_threads = 1;        /* issue #14 */
 	c->store_background_nice = 10;
+	c->store_pool_sched_batch = true;
 	c->store_index_delay_ms = 30000;        /* lazyidx (issue #14) */
 	c->store_index_batch = 256;
 	/* [mailboxes] (ext, issue #12) */

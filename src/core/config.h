@@ -28,8 +28,8 @@
  *                 download_window, download_factor, download_floor,
  *                 download_spike_action, download_throttle_rate, alert_interval
  *   [store]       expunged_history_days, metadata_sync_delay_ms, write_threads,
- *                 background_threads, background_nice, index_delay_ms,
- *                 index_batch
+ *                 background_threads, background_nice, pool_sched_batch,
+ *                 index_delay_ms, index_batch
  *   [quota]       storage, messages, mailboxes, admins
  *   [namespace]   other_users_prefix, shared_prefix, public_owner (imap/namespace.c)
  *   [metadata]    max_value_size, max_entries, max_total_size, admin, comment
@@ -208,6 +208,10 @@ struct config {
 	 * share the common threads at their priority */
 	unsigned store_background_threads;
 	unsigned store_background_nice;
+	/* issue #14 (core/workpool.c): command and write threads as
+	 * SCHED_BATCH, so a queued job does not preempt the event loop that
+	 * queued it */
+	bool store_pool_sched_batch;
 	/* lazyidx (issue #14; imap/search_index.c): new mail is indexed
 	 * index_delay_ms after it arrives, or once index_batch arrived */
 	unsigned store_index_delay_ms;

@@ -72,5 +72,8 @@ void workpool_set_disk_threads(unsigned n);
  * `background`, their nice value raised by `nice` (to at most 19); 0
  * threads: those jobs share the common threads at their priority. */
 void workpool_set_background_threads(unsigned n, int nice);
+/* Before workpool_start(): the common and disk threads run as
+ * SCHED_BATCH (on) or SCHED_OTHER (off, the default). */
+void workpool_set_sched_batch(bool on);
 
 #endif
