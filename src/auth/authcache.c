@@ -226,9 +226,11 @@ static void authcache_clear_entry(struct authcache *c, struct authcache_entry *e
 	metrics_auth_cache_entries(-1);
 }
 
-bool authcache_lookup(struct authcache *c, const char *user, const char *hash,
-		      const char *password)
+/* *asked: the cache is on and was searched (a hit or a miss to count). */
+static bool authcache_find(struct authcache *c, const char *user, const char *hash,
+			   const char *password, bool *asked)
 {
+	*asked = false;
 	if (!c || !user || !hash || !password)
 		return false;
 	bool hit = false;
@@ -237,6 +239,7 @@ bool authcache_lookup(struct authcache *c, const char *user, const char *hash,
 		pthread_mutex_unlock(&c->lock);
 		return false;
 	}
+	*asked = true;
 	unsigned char mac[crypto_generichash_BYTES];
 	uint64_t tag;
 	authcache_key(c, user, hash, password, mac, &tag);
@@ -256,8 +259,24 @@ bool authcache_lookup(struct authcache *c, const char *user, const char *hash,
 	}
 	pthread_mutex_unlock(&c->lock);
 	sodium_memzero(mac, sizeof(mac));
-	metrics_auth_cache(hit);
 	return hit;
+}
+
+bool authcache_lookup(struct authcache *c, const char *user, const char *hash,
+		      const char *password)
+{
+	bool asked;
+	bool hit = authcache_find(c, user, hash, password, &asked);
+	if (asked)
+		metrics_auth_cache(hit);
+	return hit;
+}
+
+bool authcache_probe(struct authcache *c, const char *user, const char *hash,
+		     const char *password)
+{
+	bool asked;
+	return authcache_find(c, user, hash, password, &asked);
 }
 
 void authcache_insert(struct authcache *c, const char *user, const char *hash,

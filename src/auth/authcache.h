@@ -31,6 +31,10 @@ bool authcache_enabled(struct authcache *c);
  * password, an upgraded scheme) never matches an old entry. */
 bool authcache_lookup(struct authcache *c, const char *user, const char *hash,
 		      const char *password);
+/* authcache_lookup without counting a hit or a miss (metrics): whether a
+ * check would hit, asked before it runs (passdb_cache_would_hit). */
+bool authcache_probe(struct authcache *c, const char *user, const char *hash,
+		     const char *password);
 /* Records a successful verification of password against hash. Call it
  * only after password_verify said yes: failures are never cached. */
 void authcache_insert(struct authcache *c, const char *user, const char *hash,

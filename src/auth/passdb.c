@@ -648,6 +648,23 @@ void passdb_cache_forget(struct passdb *db, const char *user)
 		authcache_forget(db->cache, user);
 }
 
+bool passdb_cache_would_hit(struct passdb *db, const char *user, const char *password,
+			    const char *ip)
+{
+	if (!db || !user || !password || !authcache_enabled(db->cache))
+		return false;
+	/* The conditions of passdb_authenticate's cached path, on the
+	 * snapshot at hand (no refresh: the check itself refreshes). */
+	struct passdb_user u;
+	if (!passdb_user_get(db, user, &u))
+		return false;
+	bool hit = passdb_user_source_allowed(&u, ip) && password_scheme_known(u.hash) &&
+		   !passdb_field_yes(u.fields, "app_passwords_only") &&
+		   authcache_probe(db->cache, user, u.hash, password);
+	passdb_user_clear(&u);
+	return hit;
+}
+
 enum passdb_result passdb_authenticate(struct passdb *db, const char *user, const char *password,
 				       const char *ip, struct passdb_auth *out)
 {

@@ -150,5 +150,13 @@ bool passdb_username_valid(const char *user);
 void passdb_set_cache(struct passdb *db, unsigned ttl_s, unsigned size);
 /* Forgets the user's cache entries (a lockout). */
 void passdb_cache_forget(struct passdb *db, const char *user);
+/* Whether passdb_authenticate would verify this password from the cache,
+ * running no slow hash: the user exists, may log in from ip, is not under
+ * app_passwords_only, and the cache holds this password for the user's
+ * current hash. A hint for where the check queues (imap/cmd_auth.c), never
+ * an answer: the check itself runs every rule again. Thread-safe, a few
+ * keyed hashes. */
+bool passdb_cache_would_hit(struct passdb *db, const char *user, const char *password,
+			    const char *ip);
 
 #endif

@@ -265,8 +265,16 @@ static void auth_start(struct imap_cmd *cmd, char *user, char *password, const c
 	j->reason = reason;
 	j->result = PASSDB_FAIL;
 	policy_auth_begin(&j->pol, user, s->peer, s->info.trusted);
-	/* Password checks share the pool fairly between source prefixes. */
+	/* Password checks share the pool fairly between source prefixes,
+	 * and their number queued per prefix is bounded (max_queued_checks).
+	 * A check the authentication cache will answer runs no hash: it
+	 * queues with the store work instead, so thirty phones behind one
+	 * NAT reconnecting at once are not refused as busy, nor wait behind
+	 * that prefix's slow checks. */
 	j->job.wp.fair_key = j->pol.fair_key;
+	if (check == AUTH_CHECK_PASSWORD && j->pol.verdict != POLICY_REFUSE &&
+	    passdb_cache_would_hit(j->db, user, password, s->peer))
+		j->job.wp.fair_key = 0;
 	auth_cmd_state(cmd);
 	/* Even an empty or over-long name takes the slow path, so timing
 	 * says nothing about it. */

@@ -141,3 +141,59 @@ def test_check_of_a_gone_client_is_not_computed():
         assert dropped > 0, (ran, dropped)
     finally:
         srv.close()
+
+
+def _connect(srv, ctx, source):
+    s = socket.create_connection((srv.host, srv.port_tls), 60, source_address=(source, 0))
+    s = ctx.wrap_socket(s, server_hostname="localhost")
+    s.settimeout(120)
+    read_until(s, b"\r\n")
+    return s
+
+
+def test_logins_the_cache_answers_are_not_refused_as_busy():
+    """A prefix's queue of password checks is full (max_queued_checks = 1:
+    one wrong password hashing, one waiting) when eight clients of that
+    prefix log in with a password the authentication cache holds, as
+    phones behind one NAT reconnecting at once: each is answered OK (no
+    hash to run, so nothing to bound), none `busy`. Before the fix the
+    cache was consulted only once the check ran, so all eight counted
+    against the bound and were refused. The same burst with a wrong
+    password is still refused as busy."""
+    srv = Server(policy=dict(POLICY, max_queued_checks=1), fail_delay_ms=10,
+                 extra_config="[auth]\ncache_ttl = 300\n")
+    try:
+        ctx = srv.ssl_context()
+        line, _ = login(srv.host, srv.port_tls, ctx, "127.0.0.40", "alice", PASSWORD)
+        assert line.startswith(b"a OK"), line   # the cache holds it now
+
+        def burst(password):
+            slow = [_connect(srv, ctx, "127.0.0.41") for _ in range(3)]
+            fast = [_connect(srv, ctx, "127.0.0.42") for _ in range(8)]
+            try:
+                # argon2id of unknown users (the dummy hash): the
+                # prefix's one running check and its one queued check.
+                for i, s in enumerate(slow):
+                    s.sendall(b'm LOGIN nobody%d "wrong"\r\n' % i)
+                time.sleep(0.02)
+                for s in fast:
+                    s.sendall(b'a LOGIN alice "%s"\r\n' % password.encode())
+                return [read_tagged(s, b"a", timeout=120).split(b"\r\n")[-2] for s in fast]
+            finally:
+                for s in slow + fast:
+                    s.close()
+
+        def alice_busy():
+            return len(re.findall(r"event=login result=fail ip=127\.0\.0\.42 user=alice "
+                                  r".*reason=busy", srv.log()))
+
+        answers = burst(PASSWORD)
+        assert all(a.startswith(b"a OK") for a in answers), answers
+        assert alice_busy() == 0
+        wrong = burst("not the password")
+        assert all(a.startswith(b"a NO") for a in wrong), wrong
+        print("cached logins during a full queue: 8/8 OK; the same with a wrong password: "
+              "%d/8 answered busy" % alice_busy())
+        assert alice_busy() > 0
+    finally:
+        srv.close()

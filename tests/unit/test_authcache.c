@@ -215,6 +215,12 @@ static void test_passdb_uses_cache(void **state)
 	passdb_set_cache(db, 60, 64);
 	assert_int_equal(slow_of(db, "alice", "first password 1", PASSDB_OK, "miss"), 1);
 	assert_int_equal(slow_of(db, "alice", "first password 1", PASSDB_OK, "hit"), 0);
+	/* The probe asked before queueing a check (imap/cmd_auth.c) agrees,
+	 * and answers no for anything the check would hash. */
+	assert_true(passdb_cache_would_hit(db, "alice", "first password 1", "127.0.0.1"));
+	assert_false(passdb_cache_would_hit(db, "alice", "first password", "127.0.0.1"));
+	assert_false(passdb_cache_would_hit(db, "nobody", "first password 1", "127.0.0.1"));
+	assert_false(passdb_cache_would_hit(db, "alice", NULL, "127.0.0.1"));
 	/* A wrong password still costs one slow hash, and forgets alice. */
 	assert_int_equal(slow_of(db, "alice", "wrong", PASSDB_FAIL, "miss"), 1);
 	assert_int_equal(slow_of(db, "alice", "first password 1", PASSDB_OK, "miss"), 1);
@@ -229,12 +235,21 @@ static void test_passdb_uses_cache(void **state)
 	assert_int_equal(slow_of(db, "alice", "first password 1", PASSDB_FAIL, "miss"), 1);
 	assert_int_equal(slow_of(db, "alice", "second password 2", PASSDB_OK, "miss"), 1);
 	assert_int_equal(slow_of(db, "alice", "second password 2", PASSDB_OK, "hit"), 0);
+	/* Only from other networks (the file read again through another
+	 * user's check, so alice's entry stays): the check would refuse
+	 * 127.0.0.1 after the dummy hash, so the probe says no there. */
+	snprintf(buf, sizeof(buf), "alice:%s::::::allow_nets=192.0.2.0/24\n", h2);
+	pfix_write(&f, buf);
+	assert_int_equal(slow_of(db, "nobody", "x", PASSDB_FAIL, "-"), 1);
+	assert_true(passdb_cache_would_hit(db, "alice", "second password 2", "192.0.2.7"));
+	assert_false(passdb_cache_would_hit(db, "alice", "second password 2", "127.0.0.1"));
 
 	/* app_passwords_only set after the entry was made: refused, and at
 	 * the cost of a slow hash (the cache is not asked). */
 	snprintf(buf, sizeof(buf), "alice:%s::::::app_passwords_only=yes\n", h2);
 	pfix_write(&f, buf);
 	assert_int_equal(slow_of(db, "alice", "second password 2", PASSDB_FAIL, "-"), 1);
+	assert_false(passdb_cache_would_hit(db, "alice", "second password 2", "127.0.0.1"));
 
 	/* Deleted: refused. */
 	pfix_write(&f, "bob:{ARGON2ID}x\n");
@@ -245,6 +260,7 @@ static void test_passdb_uses_cache(void **state)
 	pfix_write(&f, buf);
 	passdb_set_cache(db, 0, 64);
 	assert_int_equal(slow_of(db, "alice", "second password 2", PASSDB_OK, "off"), 1);
+	assert_false(passdb_cache_would_hit(db, "alice", "second password 2", "127.0.0.1"));
 	assert_int_equal(slow_of(db, "alice", "second password 2", PASSDB_OK, "off"), 1);
 
 	passdb_free(db);
