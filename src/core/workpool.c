@@ -40,6 +40,7 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -84,16 +85,27 @@ struct fair_queue {
 	bool in_ring;
 };
 
-/* A FIFO of jobs and the wake-up of the threads that take it. */
+/* A FIFO of jobs and the wake-up of the threads that take it.
+ *
+ * The wake-up is a semaphore, not a condition variable: glibc's
+ * pthread_cond_signal can block the caller in
+ * __condvar_quiesce_and_switch_g1 until threads woken earlier have run,
+ * and the caller is an event loop. Under SCHED_BATCH those threads wait
+ * for a CPU, so the loop slept on a futex in one command of every few
+ * dozen (perf --call-graph dwarf of imaptest-like, BENCHMARKS.md issue
+ * #14 thirteenth session). sem_post never waits. A thread counts itself
+ * in `idle` (under g_lock) before it sleeps; whoever makes work for the
+ * class takes one off and posts once, after unlocking (wake_owed). */
 struct job_fifo {
 	struct job_list jobs;
-	pthread_cond_t cond;
+	sem_t wake;
+	unsigned idle;          /* threads asleep or going to sleep on wake */
 };
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The common threads' FIFO of store work; its cond also wakes them for
  * the fair keys' jobs. */
-static struct job_fifo g_common = { .cond = PTHREAD_COND_INITIALIZER };
+static struct job_fifo g_common;
 static struct fair_queue *g_fair[FAIR_BUCKETS];
 static struct fair_queue *g_ring_head, *g_ring_tail;
 static unsigned g_fair_bound;
@@ -105,13 +117,13 @@ static atomic_ulong g_skipped;
 static atomic_uint g_queued;        /* metrics: jobs waiting for a thread */
 
 /* dlv: the disk class (jobs marked `disk`, when g_ndisk > 0) */
-static struct job_fifo g_disk = { .cond = PTHREAD_COND_INITIALIZER };
+static struct job_fifo g_disk;
 static unsigned g_disk_want;        /* workpool_set_disk_threads */
 static pthread_t *g_disk_threads;
 static unsigned g_ndisk;            /* started */
 
 /* The background class (jobs marked `background`, when g_nbg > 0). */
-static struct job_fifo g_bg = { .cond = PTHREAD_COND_INITIALIZER };
+static struct job_fifo g_bg;
 static unsigned g_bg_want;
 static int g_bg_nice;
 static pthread_t *g_bg_threads;
@@ -183,18 +195,48 @@ static struct workpool_job *fair_pop(void)
 	return job;
 }
 
-/* A fair job finished running: its key may run another. Under g_lock. */
-static void fair_finished(uint64_t key)
+/* Whether a sleeping thread of f is to be woken (one is taken off its
+ * idle count): post f->wake after unlocking when true. Under g_lock. */
+static bool wake_owed(struct job_fifo *f)
+{
+	if (!f->idle)
+		return false;
+	f->idle--;
+	return true;
+}
+
+/* Wakes one thread of f when owed; never under g_lock. */
+static void wake_post(struct job_fifo *f, bool owed)
+{
+	if (owed && sem_post(&f->wake) != 0)
+		fatal("workpool: sem_post");
+}
+
+/* Sleeps until a wake of f is posted, g_lock released meanwhile. Under
+ * g_lock on entry and on return. */
+static void idle_wait(struct job_fifo *f)
+{
+	f->idle++;
+	pthread_mutex_unlock(&g_lock);
+	while (sem_wait(&f->wake) != 0)
+		if (errno != EINTR)
+			fatal("workpool: sem_wait");
+	pthread_mutex_lock(&g_lock);
+}
+
+/* A fair job finished running: its key may run another, so a thread
+ * asleep is owed a wake. Under g_lock. */
+static bool fair_finished(uint64_t key)
 {
 	struct fair_queue **pp = fair_slot(key), *q = *pp;
 	if (!q)
-		return;
+		return false;
 	q->running--;
 	if (!q->n && !q->running) {
 		*pp = q->hnext;
 		free(q);
 	}
-	pthread_cond_signal(&g_common.cond);
+	return wake_owed(&g_common);
 }
 
 /* Under g_lock. */
@@ -228,8 +270,9 @@ static void job_run_post(struct workpool_job *job)
 	}
 	if (key) {
 		pthread_mutex_lock(&g_lock);
-		fair_finished(key);
+		bool owed = fair_finished(key);
 		pthread_mutex_unlock(&g_lock);
+		wake_post(&g_common, owed);
 	}
 	/* event_base_once is thread-safe once evthread_use_pthreads() ran. */
 	struct timeval zero = { 0, 0 };
@@ -263,7 +306,7 @@ static void *pool_thread(void *arg)
 		pthread_mutex_lock(&g_lock);
 		struct workpool_job *job;
 		while (!(job = next_job()) && !g_stopping)
-			pthread_cond_wait(&g_common.cond, &g_lock);
+			idle_wait(&g_common);
 		if (job)
 			atomic_fetch_sub_explicit(&g_queued, 1, memory_order_relaxed);
 		pthread_mutex_unlock(&g_lock);
@@ -280,7 +323,7 @@ static void fifo_serve(struct job_fifo *f)
 		pthread_mutex_lock(&g_lock);
 		struct workpool_job *job;
 		while (!(job = fifo_pop(f)) && !g_stopping)
-			pthread_cond_wait(&f->cond, &g_lock);
+			idle_wait(f);
 		if (job)
 			atomic_fetch_sub_explicit(&g_queued, 1, memory_order_relaxed);
 		pthread_mutex_unlock(&g_lock);
@@ -290,12 +333,12 @@ static void fifo_serve(struct job_fifo *f)
 	}
 }
 
-/* Under g_lock. */
-static void fifo_push_locked(struct job_fifo *f, struct workpool_job *job)
+/* Under g_lock; post the wake after unlocking (wake_post). */
+static bool fifo_push_locked(struct job_fifo *f, struct workpool_job *job)
 {
 	job_list_push(&f->jobs, job);
 	atomic_fetch_add_explicit(&g_queued, 1, memory_order_relaxed);
-	pthread_cond_signal(&f->cond);
+	return wake_owed(f);
 }
 
 /* dlv: a disk thread. */
@@ -354,6 +397,15 @@ static void threads_join(pthread_t **threads, unsigned *started)
 
 int workpool_start(unsigned nthreads)
 {
+	/* Once per process: a stopped pool leaves its semaphores at zero
+	 * with no thread asleep on them (workpool_stop). */
+	static bool sems;
+	if (!sems) {
+		if (sem_init(&g_common.wake, 0, 0) != 0 || sem_init(&g_disk.wake, 0, 0) != 0 ||
+		    sem_init(&g_bg.wake, 0, 0) != 0)
+			return -1;
+		sems = true;
+	}
 	if (nthreads < WORKPOOL_MIN_THREADS)
 		nthreads = WORKPOOL_MIN_THREADS;
 	/* dlv: g_ndisk and g_nbg are read by submitters under g_lock; all
@@ -389,12 +441,19 @@ bool workpool_running(void)
 
 void workpool_stop(void)
 {
+	struct job_fifo *fifos[] = { &g_common, &g_disk, &g_bg };
+	unsigned asleep[3];
 	pthread_mutex_lock(&g_lock);
 	g_stopping = true;
-	pthread_cond_broadcast(&g_common.cond);
-	pthread_cond_broadcast(&g_disk.cond);
-	pthread_cond_broadcast(&g_bg.cond);
+	for (size_t i = 0; i < 3; i++) {
+		asleep[i] = fifos[i]->idle;
+		fifos[i]->idle = 0;
+	}
 	pthread_mutex_unlock(&g_lock);
+	/* Every thread asleep gets one wake; the others see g_stopping. */
+	for (size_t i = 0; i < 3; i++)
+		for (unsigned k = 0; k < asleep[i]; k++)
+			wake_post(fifos[i], true);
 	threads_join(&g_threads, &g_nthreads);
 	threads_join(&g_disk_threads, &g_ndisk);
 	threads_join(&g_bg_threads, &g_nbg);
@@ -405,20 +464,14 @@ void workpool_submit(struct workpool_job *job)
 {
 	job->next = NULL;
 	pthread_mutex_lock(&g_lock);
-	if (job->background && g_nbg > 0) {
-		fifo_push_locked(&g_bg, job);
+	struct job_fifo *f = job->background && g_nbg > 0 ? &g_bg
+			     : job->disk && g_ndisk > 0	 ? &g_disk	/* dlv: the disk class */
+			     : !job->fair_key		 ? &g_common
+							 : NULL;
+	if (f) {
+		bool owed = fifo_push_locked(f, job);
 		pthread_mutex_unlock(&g_lock);
-		return;
-	}
-	if (job->disk && g_ndisk > 0) {
-		/* dlv: the disk class */
-		fifo_push_locked(&g_disk, job);
-		pthread_mutex_unlock(&g_lock);
-		return;
-	}
-	if (!job->fair_key) {
-		fifo_push_locked(&g_common, job);
-		pthread_mutex_unlock(&g_lock);
+		wake_post(f, owed);
 		return;
 	}
 	struct fair_queue **pp = fair_slot(job->fair_key), *q = *pp;
@@ -431,8 +484,9 @@ void workpool_submit(struct workpool_job *job)
 	job_list_push(&q->jobs, job);
 	q->n++;
 	atomic_fetch_add_explicit(&g_queued, 1, memory_order_relaxed);
-	pthread_cond_signal(&g_common.cond);
+	bool owed = wake_owed(&g_common);
 	pthread_mutex_unlock(&g_lock);
+	wake_post(&g_common, owed);
 }
 
 void workpool_complete_unrun(struct workpool_job *job)

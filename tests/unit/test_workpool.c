@@ -283,6 +283,71 @@ static void test_no_background_threads(void **state)
 	event_base_free(base);
 }
 
+/* Wake-ups (semaphores, core/workpool.c): four threads submit jobs of
+ * every class at once (common, three fair keys at their running cap of
+ * one, disk, background) while the pool's threads keep going to sleep
+ * and waking; every job completes (a lost wake-up leaves one queued and
+ * the bounded wait fails), and the pool stops and starts again with
+ * threads asleep, three times. */
+#define SUBMITTERS 4
+#define PER_SUBMITTER 1500
+
+struct submitter {
+	struct tjob *jobs;
+	unsigned n;
+};
+
+static void *submit_all(void *arg)
+{
+	struct submitter *sub = arg;
+	for (unsigned i = 0; i < sub->n; i++) {
+		workpool_submit(&sub->jobs[i].wp);
+		if (i % 64 == 0)
+			usleep(100);   /* let threads fall asleep in between */
+	}
+	return NULL;
+}
+
+static void test_wakeups_under_concurrent_submitters(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		struct event_base *base = event_base_new();
+		reset();
+		workpool_set_disk_threads(2);
+		workpool_set_background_threads(1, 5);
+		assert_int_equal(workpool_start(4), 0);
+		struct tjob *jobs = calloc(SUBMITTERS * PER_SUBMITTER, sizeof(*jobs));
+		assert_non_null(jobs);
+		for (unsigned i = 0; i < SUBMITTERS * PER_SUBMITTER; i++) {
+			job_init(&jobs[i], base, plain_run);
+			switch (i % 5) {
+			case 0: jobs[i].wp.disk = true; break;
+			case 1: jobs[i].wp.background = true; break;
+			case 2: jobs[i].wp.fair_key = 1 + i % 3; break;
+			default: break;
+			}
+		}
+		pthread_t th[SUBMITTERS];
+		struct submitter subs[SUBMITTERS];
+		for (unsigned t = 0; t < SUBMITTERS; t++) {
+			subs[t] = (struct submitter){ jobs + t * PER_SUBMITTER, PER_SUBMITTER };
+			assert_int_equal(pthread_create(&th[t], NULL, submit_all, &subs[t]), 0);
+		}
+		for (unsigned t = 0; t < SUBMITTERS; t++)
+			pthread_join(th[t], NULL);
+		wait_done(base, SUBMITTERS * PER_SUBMITTER);
+		for (unsigned i = 0; i < SUBMITTERS * PER_SUBMITTER; i++)
+			assert_true(atomic_load(&jobs[i].ran));
+		assert_int_equal(workpool_queued(), 0);
+		usleep(20000);   /* every thread asleep before the stop */
+		workpool_stop();
+		workpool_set_background_threads(0, 0);
+		free(jobs);
+		event_base_free(base);
+	}
+}
+
 int main(void)
 {
 	evthread_use_pthreads();
@@ -292,6 +357,7 @@ int main(void)
 		cmocka_unit_test(test_disk_cancel_and_stop),
 		cmocka_unit_test(test_background_class),
 		cmocka_unit_test(test_no_background_threads),
+		cmocka_unit_test(test_wakeups_under_concurrent_submitters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
