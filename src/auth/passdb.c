@@ -612,16 +612,23 @@ static bool passdb_field_yes(const char *fields, const char *key)
 	return yes;
 }
 
+/* authcache: whether the cache may answer for u's primary password: it
+ * is on and u is not under app_passwords_only (where the right password
+ * fails). One rule for the check and for passdb_cache_would_hit. */
+static bool passdb_cache_may_answer(struct passdb *db, const struct passdb_user *u)
+{
+	return authcache_enabled(db->cache) && !passdb_field_yes(u->fields, "app_passwords_only");
+}
+
 /* authcache: the primary password against the user's hash, through the
  * authentication cache where its answer can only be a success: not when
- * an app password matched (its failure reasons follow) and not under
- * app_passwords_only (the right password fails). Every other path runs
- * the slow hash, so failures keep their cost (auth/authcache.c). */
+ * an app password matched (its failure reasons follow) and not where
+ * passdb_cache_may_answer says no. Every other path runs the slow hash,
+ * so failures keep their cost (auth/authcache.c). */
 static bool passdb_primary_verify(struct passdb *db, const char *user, const struct passdb_user *u,
 				  bool app_matched, const char *password, struct passdb_auth *out)
 {
-	bool cacheable = authcache_enabled(db->cache) && !app_matched &&
-			 !passdb_field_yes(u->fields, "app_passwords_only");
+	bool cacheable = !app_matched && passdb_cache_may_answer(db, u);
 	out->cache = !authcache_enabled(db->cache) ? "off" : cacheable ? "miss" : "-";
 	if (cacheable && authcache_lookup(db->cache, user, u->hash, password)) {
 		out->cache = "hit";
@@ -659,7 +666,7 @@ bool passdb_cache_would_hit(struct passdb *db, const char *user, const char *pas
 	if (!passdb_user_get(db, user, &u))
 		return false;
 	bool hit = passdb_user_source_allowed(&u, ip) && password_scheme_known(u.hash) &&
-		   !passdb_field_yes(u.fields, "app_passwords_only") &&
+		   passdb_cache_may_answer(db, &u) &&
 		   authcache_probe(db->cache, user, u.hash, password);
 	passdb_user_clear(&u);
 	return hit;

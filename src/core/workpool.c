@@ -103,7 +103,7 @@ struct job_fifo {
 };
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-/* The common threads' FIFO of store work; its cond also wakes them for
+/* The common threads' FIFO of store work; its wake also wakes them for
  * the fair keys' jobs. */
 static struct job_fifo g_common;
 static struct fair_queue *g_fair[FAIR_BUCKETS];

@@ -29,12 +29,22 @@ POLICY = {
 FAIL_DELAY_MS = 1000
 
 
-def login(host, port, ctx, source, user, password, tag=b"a"):
+def connect(host, port, ctx, source, timeout=120):
+    """A TLS connection from `source`, its greeting read."""
     s = socket.create_connection((host, port), 60, source_address=(source, 0))
     s = ctx.wrap_socket(s, server_hostname="localhost")
-    s.settimeout(120)
     try:
+        s.settimeout(timeout)
         read_until(s, b"\r\n")
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def login(host, port, ctx, source, user, password, tag=b"a"):
+    s = connect(host, port, ctx, source)
+    try:
         t = time.monotonic()
         s.sendall(b'%s LOGIN "%s" "%s"\r\n' % (tag, user.encode(), password.encode()))
         data = read_tagged(s, tag, timeout=120)
@@ -54,10 +64,7 @@ def _guessers(host, port, cafile, source, nthreads, seconds):
     def one():
         while time.monotonic() < stop:
             try:
-                s = socket.create_connection((host, port), 60, source_address=(source, 0))
-                s = ctx.wrap_socket(s, server_hostname="localhost")
-                s.settimeout(120)
-                read_until(s, b"\r\n")
+                s = connect(host, port, ctx, source)
                 for i in range(3):
                     s.sendall(b'g%d LOGIN alice "wrong-%d"\r\n' % (i, i))
                     read_tagged(s, b"g%d" % i, timeout=120)
@@ -113,12 +120,7 @@ def test_check_of_a_gone_client_is_not_computed():
         ctx = srv.ssl_context()
         socks = []
         for i in range(40):
-            s = socket.create_connection((srv.host, srv.port_tls), 60,
-                                         source_address=("127.0.0.31", 0))
-            s = ctx.wrap_socket(s, server_hostname="localhost")
-            s.settimeout(60)
-            read_until(s, b"\r\n")
-            socks.append(s)
+            socks.append(connect(srv.host, srv.port_tls, ctx, "127.0.0.31", timeout=60))
         for i, s in enumerate(socks):
             s.sendall(b'a LOGIN alice "wrong-%d"\r\n' % i)
         for s in socks:
@@ -143,14 +145,6 @@ def test_check_of_a_gone_client_is_not_computed():
         srv.close()
 
 
-def _connect(srv, ctx, source):
-    s = socket.create_connection((srv.host, srv.port_tls), 60, source_address=(source, 0))
-    s = ctx.wrap_socket(s, server_hostname="localhost")
-    s.settimeout(120)
-    read_until(s, b"\r\n")
-    return s
-
-
 def test_logins_the_cache_answers_are_not_refused_as_busy():
     """A prefix's queue of password checks is full (max_queued_checks = 1:
     one wrong password hashing, one waiting) when eight clients of that
@@ -168,8 +162,8 @@ def test_logins_the_cache_answers_are_not_refused_as_busy():
         assert line.startswith(b"a OK"), line   # the cache holds it now
 
         def burst(password):
-            slow = [_connect(srv, ctx, "127.0.0.41") for _ in range(3)]
-            fast = [_connect(srv, ctx, "127.0.0.42") for _ in range(8)]
+            slow = [connect(srv.host, srv.port_tls, ctx, "127.0.0.41") for _ in range(3)]
+            fast = [connect(srv.host, srv.port_tls, ctx, "127.0.0.42") for _ in range(8)]
             try:
                 # argon2id of unknown users (the dummy hash): the
                 # prefix's one running check and its one queued check.
