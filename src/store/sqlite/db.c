@@ -617,16 +617,24 @@ static void open_failed(struct sqlite_user *u, int err, const char *msg, bool *s
  * sqlite3_malloc and sqlite3_free: with 32 disk threads committing
  * APPENDs it was most of the server's futex calls (issue #14). Nothing
  * here reads them (no soft heap limit, no sqlite3_memory_used). */
+static const char *g_index_vfs; /* walvfs.c, or NULL: SQLite's default */
+
 static void sqlite_lib_init_once(void)
 {
 	if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
 		log_warn("event=store_sqlite_config_error what=memstatus");
+	g_index_vfs = sqlite_walvfs_register();
 }
 
 void sqlite_lib_init(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, sqlite_lib_init_once);
+}
+
+const char *sqlite_index_vfs(void)
+{
+	return g_index_vfs;
 }
 
 /* The busy handler of a user's connections: a writer waiting for another
@@ -680,7 +688,8 @@ static struct sqlite_user *user_open_new(const char *username, const char *dir_i
 	sqlite_lib_init();
 	/* NOMUTEX: a handle is only ever used by one thread at a time. */
 	if (sqlite3_open_v2(index, &u->db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    g_index_vfs) !=
 	    SQLITE_OK) {
 		open_failed(u, u->db ? sqlite3_system_errno(u->db) : ENOMEM,
 			    u->db ? sqlite3_errmsg(u->db) : "out of memory", short_fds);

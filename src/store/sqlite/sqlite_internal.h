@@ -284,6 +284,14 @@ int sqlite_db_error(struct sqlite_user *u, const char *what);
 int sqlite_stmt_run(struct sqlite_user *u, sqlite3_stmt *st, const char *what);
 /* SQLite's process-wide settings; call before any sqlite3_open. */
 void sqlite_lib_init(void);
+/* The VFS users' indexes are opened with (after sqlite_lib_init): walvfs.c,
+ * or NULL (SQLite's default) if it could not be registered. */
+const char *sqlite_index_vfs(void);
+/* ---- walvfs.c ---- */
+/* Registers the VFS users' indexes are opened with (one write per WAL
+ * transaction) over SQLite's default one; its name, or NULL (logged) if
+ * it could not be. Called once, by sqlite_lib_init(). */
+const char *sqlite_walvfs_register(void);
 int sqlite_tx_write(struct sqlite_user *u);
 /* durable (issue #14): a write transaction that changes only metadata
  * (flags, keywords, expunges, \Recent). With the syncer running it
