@@ -22,10 +22,21 @@ BIN = os.environ.get("RAMPART_BIN") or os.path.join(
 RUN_USER = "rampart"
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free a moment ago and not given before by this process: the
+    kernel may hand the same ephemeral port to two binds in a row, and a
+    server given one port for two listeners refuses its configuration."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
+    raise RuntimeError("no fresh free port in 100 tries")
 
 
 def proc_status_kib(pid, key):
