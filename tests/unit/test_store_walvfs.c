@@ -1,5 +1,8 @@
 /* The VFS of users' indexes (store/sqlite/walvfs.c, issue #14): a WAL
  * transaction reaches the kernel as one write instead of two per page;
+ * a command's "what changed since" in a mailbox where nothing committed
+ * is answered from the wal-index header without a read transaction (no
+ * lock), and a commit by another connection is seen at once;
  * another connection (with SQLite's own VFS, reading the WAL through its
  * own descriptor) sees every commit whole the moment it returns, across
  * transactions larger than one run, pages spilled before COMMIT and
@@ -24,12 +27,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/flags.h"
 #include "store/sqlite/sqlite_internal.h"
+#include "store/store.h"
+#include "store_test_util.h"
+
+#include <fcntl.h>
+#include <pthread.h>
 
 static char g_dir[64];
 static char g_path[128];
 static unsigned long g_writes;
-static sqlite3_syscall_ptr g_real_pwrite, g_real_pwrite64;
+static sqlite3_syscall_ptr g_real_pwrite, g_real_pwrite64, g_real_fcntl;
+static unsigned long g_fcntls;
 
 static ssize_t counting_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
@@ -41,6 +51,16 @@ static ssize_t counting_pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
 	g_writes++;
 	return ((ssize_t(*)(int, const void *, size_t, off_t))g_real_pwrite64)(fd, buf, n, off);
+}
+
+static int counting_fcntl(int fd, int op, ...)
+{
+	va_list ap;
+	va_start(ap, op);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	g_fcntls++;
+	return ((int (*)(int, int, ...))g_real_fcntl)(fd, op, arg);
 }
 
 static int setup(void **state)
@@ -61,6 +81,9 @@ static int setup(void **state)
 	if (g_real_pwrite64)
 		unix_vfs->xSetSystemCall(unix_vfs, "pwrite64",
 					 (sqlite3_syscall_ptr)counting_pwrite64);
+	g_real_fcntl = unix_vfs->xGetSystemCall(unix_vfs, "fcntl");
+	assert_non_null(g_real_fcntl);
+	unix_vfs->xSetSystemCall(unix_vfs, "fcntl", (sqlite3_syscall_ptr)counting_fcntl);
 	return 0;
 }
 
@@ -272,12 +295,91 @@ static void test_a_failed_write_fails_the_commit(void **state)
 	sqlite3_close(db);
 }
 
+/* Another handle of the same user, on a thread of its own (the pool gives
+ * it a connection of its own while the test's is in use), flags UID 1. */
+static void *flag_from_another_connection(void *arg)
+{
+	int64_t mb = *(int64_t *)arg;
+	struct store_user *u = store_user_open("quiet");
+	assert_non_null(u);
+	uint32_t uid = 1;
+	struct store_msg *changed = NULL;
+	size_t nchanged = 0, nfailed = 0;
+	uint32_t *failed = NULL;
+	assert_int_equal(store_flags(u, mb, &uid, 1, STORE_FLAGS_ADD, MAIL_FLAG_FLAGGED, NULL, 0,
+				     &changed, &nchanged, &failed, &nfailed),
+			 STORE_OK);
+	assert_int_equal(nchanged, 1);
+	store_msg_array_free(changed, nchanged);
+	free(failed);
+	store_user_close(u);
+	return NULL;
+}
+
+/* How many changes since `since`, and how many fcntl calls (locks) it
+ * took. */
+static size_t changes_since(struct store_user *u, int64_t mb, uint64_t since,
+			    unsigned long *fcntls, uint64_t *modseq)
+{
+	struct store_msg *changed = NULL;
+	uint32_t *expunged = NULL;
+	size_t n = 0, ne = 0;
+	unsigned long f0 = g_fcntls;
+	assert_int_equal(store_changes(u, mb, since, &changed, &n, &expunged, &ne), STORE_OK);
+	*fcntls = g_fcntls - f0;
+	for (size_t i = 0; i < n; i++)
+		*modseq = changed[i].modseq > *modseq ? changed[i].modseq : *modseq;
+	store_msg_array_free(changed, n);
+	free(expunged);
+	return n + ne;
+}
+
+static void test_quiet_mailbox_needs_no_transaction(void **state)
+{
+	(void)state;
+	char mail[128];
+	snprintf(mail, sizeof(mail), "%s/mail", g_dir);
+	assert_int_equal(store_init(mail), STORE_OK);
+	struct store_user *u = store_user_open("quiet");
+	assert_non_null(u);
+	append_msg(u, "INBOX", "Subject: q\r\n\r\nbody\r\n", 0, NULL);
+	struct store_mailbox st = status_of(u, "INBOX");
+	int64_t mb = st.id;
+	uint64_t since = st.highestmodseq;
+	store_mailbox_clear(&st);
+
+	/* The first look reads the mailbox; the next ones take no lock. */
+	unsigned long fcntls;
+	uint64_t modseq = 0;
+	assert_int_equal(changes_since(u, mb, since, &fcntls, &modseq), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(changes_since(u, mb, since, &fcntls, &modseq), 0);
+		assert_int_equal(fcntls, 0);
+	}
+	/* Another connection commits: seen at the very next look. */
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, flag_from_another_connection, &mb), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(changes_since(u, mb, since, &fcntls, &modseq), 1);
+	assert_true(fcntls > 0);
+	assert_true(modseq > since);
+	/* And quiet again from the new modseq. */
+	assert_int_equal(changes_since(u, mb, modseq, &fcntls, &modseq), 0);
+	assert_int_equal(changes_since(u, mb, modseq, &fcntls, &modseq), 0);
+	assert_int_equal(fcntls, 0);
+	/* Still a change to report for a caller behind it. */
+	assert_int_equal(changes_since(u, mb, since, &fcntls, &modseq), 1);
+	store_user_close(u);
+	store_shutdown();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_a_transaction_is_one_write),
 		cmocka_unit_test(test_each_commit_is_whole_for_another_connection),
 		cmocka_unit_test(test_a_failed_write_fails_the_commit),
+		cmocka_unit_test(test_quiet_mailbox_needs_no_transaction),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -250,11 +250,66 @@ int sqlite_msg_get_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid,
 	return msg_get_one(u, mailbox_id, uid, m);
 }
 
+/* quiet: the HIGHESTMODSEQ of mailbox_id as read at wal-index header hdr,
+ * if known. */
+static bool quiet_lookup(const struct sqlite_user *u, const unsigned char *hdr, int64_t mailbox_id,
+			 uint64_t *highestmodseq)
+{
+	if (u->nquiet == 0 || memcmp(hdr, u->quiet_hdr, SQLITE_WAL_HEADER_BYTES) != 0)
+		return false;
+	for (unsigned i = 0; i < u->nquiet; i++) {
+		if (u->quiet[i].id == mailbox_id) {
+			*highestmodseq = u->quiet[i].highestmodseq;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* quiet: notes what a read transaction begun after header hdr was read
+ * found; a new header forgets what was noted at the old one. */
+static void quiet_note(struct sqlite_user *u, const unsigned char *hdr, int64_t mailbox_id,
+		       uint64_t highestmodseq)
+{
+	if (memcmp(hdr, u->quiet_hdr, SQLITE_WAL_HEADER_BYTES) != 0) {
+		memcpy(u->quiet_hdr, hdr, SQLITE_WAL_HEADER_BYTES);
+		u->nquiet = 0;
+		u->quiet_next = 0;
+	}
+	unsigned i = 0;
+	while (i < u->nquiet && u->quiet[i].id != mailbox_id)
+		i++;
+	if (i == u->nquiet) {
+		if (u->nquiet < SQLITE_QUIET_MAILBOXES) {
+			u->nquiet++;
+		} else {
+			i = u->quiet_next;
+			u->quiet_next = (u->quiet_next + 1) % SQLITE_QUIET_MAILBOXES;
+		}
+	}
+	u->quiet[i].id = mailbox_id;
+	u->quiet[i].highestmodseq = highestmodseq;
+}
+
 int sqlite_changes(struct store_user *base, const char *reader, int64_t mailbox_id,
 		   uint64_t since, struct store_msg **changed, size_t *nchanged,
 		   uint32_t **expunged, size_t *nexpunged)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
+	/* quiet: read before the transaction begins, so what it finds is at
+	 * least as new as this header (a commit in between only makes the
+	 * next call look again). Not inside a read hold: its snapshot may
+	 * be older than the header. */
+	unsigned char hdr[SQLITE_WAL_HEADER_BYTES];
+	bool have_hdr = sqlite3_get_autocommit(u->db) && sqlite_walvfs_header(u->db, hdr);
+	uint64_t known;
+	if (have_hdr && quiet_lookup(u, hdr, mailbox_id, &known) && known <= since) {
+		*changed = NULL;
+		*nchanged = 0;
+		*expunged = NULL;
+		*nexpunged = 0;
+		return STORE_OK;
+	}
 	int r = sqlite_tx_read(u);
 	if (r != STORE_OK)
 		return r;
@@ -266,6 +321,8 @@ int sqlite_changes(struct store_user *base, const char *reader, int64_t mailbox_
 	r = sqlite_mbox_by_id(u, mailbox_id, &row);
 	if (r != STORE_OK)
 		goto fail;
+	if (have_hdr)
+		quiet_note(u, hdr, mailbox_id, row.highestmodseq);
 	/* Invariant 1 (store.h): every change, a reader's private \Seen
 	 * included, raises HIGHESTMODSEQ to the modseq it records; a caller
 	 * already there has nothing to learn. Most commands' sync ends here,

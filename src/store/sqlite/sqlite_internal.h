@@ -219,6 +219,10 @@
 enum store_stmt { STORE_STMTS(STORE_STMT_ENUM) STMT__COUNT };
 #undef STORE_STMT_ENUM
 
+/* The size of SQLite's wal-index header (WalIndexHdr), walvfs.c. */
+#define SQLITE_WAL_HEADER_BYTES 48
+#define SQLITE_QUIET_MAILBOXES 4
+
 /* An open user store. Owned by the process-wide pool in db.c; refs counts
  * the store_user_open() calls not yet closed. base is what the front sees
  * (base.blobs is this user's struct store_blobs). */
@@ -256,6 +260,17 @@ struct sqlite_user {
 	 * sqlite_cache_trim(). */
 	uint64_t unused_since_ms;
 	uint64_t released_seq;    /* pool order of its last release (db.c) */
+	/* quiet (issue #14): the HIGHESTMODSEQ of a few mailboxes as a read
+	 * transaction found them, and the wal-index header read just before
+	 * it began. While the header is unchanged nothing has committed, so
+	 * sqlite_changes() answers "nothing since" without a transaction
+	 * (message.c): most commands' sync, on the event loop. */
+	unsigned char quiet_hdr[SQLITE_WAL_HEADER_BYTES];
+	struct {
+		int64_t id;
+		uint64_t highestmodseq;
+	} quiet[SQLITE_QUIET_MAILBOXES];
+	unsigned nquiet, quiet_next;
 };
 
 static inline struct sqlite_user *sqlite_user_of(struct store_user *base)
@@ -292,6 +307,12 @@ const char *sqlite_index_vfs(void);
  * transaction) over SQLite's default one; its name, or NULL (logged) if
  * it could not be. Called once, by sqlite_lib_init(). */
 const char *sqlite_walvfs_register(void);
+/* The wal-index header (SQLite's WalIndexHdr, the first copy) of a
+ * connection opened with that VFS, read without a transaction: equal
+ * bytes at two moments mean no transaction committed between them, in any
+ * process. False when it cannot be read (another VFS, no -shm mapped
+ * yet). */
+bool sqlite_walvfs_header(sqlite3 *db, unsigned char out[SQLITE_WAL_HEADER_BYTES]);
 int sqlite_tx_write(struct sqlite_user *u);
 /* durable (issue #14): a write transaction that changes only metadata
  * (flags, keywords, expunges, \Recent). With the syncer running it

@@ -312,30 +312,185 @@ static int wal_unfetch(sqlite3_file *p, sqlite3_int64 off, void *ptr)
 	return f->real->pMethods->xUnfetch(f->real, off, ptr);
 }
 
+/* ---- the database file: its methods, and where its -shm is mapped ---- */
+
+/* A database file: SQLite's own, plus the address of the first region of
+ * its wal-index (-shm), which SQLite maps in xShmMap, so that
+ * sqlite_walvfs_header() can read the wal-index header without a
+ * transaction. */
+struct walvfs_db {
+	sqlite3_file base; /* pMethods = &g_db_io */
+	sqlite3_file *real;
+	const volatile unsigned char *region0;
+};
+
+static sqlite3_io_methods g_db_io;
+
+#define DB_REAL(p) (((struct walvfs_db *)(p))->real)
+
+static int db_close(sqlite3_file *p)
+{
+	struct walvfs_db *d = (struct walvfs_db *)p;
+	int rc = d->real->pMethods ? d->real->pMethods->xClose(d->real) : SQLITE_OK;
+	sqlite3_free(d->real);
+	d->real = NULL;
+	d->region0 = NULL;
+	return rc;
+}
+
+static int db_read(sqlite3_file *p, void *buf, int amt, sqlite3_int64 off)
+{
+	return DB_REAL(p)->pMethods->xRead(DB_REAL(p), buf, amt, off);
+}
+
+static int db_write(sqlite3_file *p, const void *buf, int amt, sqlite3_int64 off)
+{
+	return DB_REAL(p)->pMethods->xWrite(DB_REAL(p), buf, amt, off);
+}
+
+static int db_truncate(sqlite3_file *p, sqlite3_int64 size)
+{
+	return DB_REAL(p)->pMethods->xTruncate(DB_REAL(p), size);
+}
+
+static int db_sync(sqlite3_file *p, int flags)
+{
+	return DB_REAL(p)->pMethods->xSync(DB_REAL(p), flags);
+}
+
+static int db_file_size(sqlite3_file *p, sqlite3_int64 *size)
+{
+	return DB_REAL(p)->pMethods->xFileSize(DB_REAL(p), size);
+}
+
+static int db_lock(sqlite3_file *p, int level)
+{
+	return DB_REAL(p)->pMethods->xLock(DB_REAL(p), level);
+}
+
+static int db_unlock(sqlite3_file *p, int level)
+{
+	return DB_REAL(p)->pMethods->xUnlock(DB_REAL(p), level);
+}
+
+static int db_check_reserved(sqlite3_file *p, int *out)
+{
+	return DB_REAL(p)->pMethods->xCheckReservedLock(DB_REAL(p), out);
+}
+
+static int db_file_control(sqlite3_file *p, int op, void *arg)
+{
+	return DB_REAL(p)->pMethods->xFileControl(DB_REAL(p), op, arg);
+}
+
+static int db_sector_size(sqlite3_file *p)
+{
+	return DB_REAL(p)->pMethods->xSectorSize(DB_REAL(p));
+}
+
+static int db_device_characteristics(sqlite3_file *p)
+{
+	return DB_REAL(p)->pMethods->xDeviceCharacteristics(DB_REAL(p));
+}
+
+static int db_shm_map(sqlite3_file *p, int pg, int sz, int extend, void volatile **out)
+{
+	struct walvfs_db *d = (struct walvfs_db *)p;
+	int rc = d->real->pMethods->xShmMap(d->real, pg, sz, extend, out);
+	/* Region 0 stays where it is until xShmUnmap (SQLite's unix VFS maps
+	 * each region once and keeps it for the connection's life). */
+	if (rc == SQLITE_OK && pg == 0 && *out)
+		d->region0 = *out;
+	return rc;
+}
+
+static int db_shm_lock(sqlite3_file *p, int offset, int n, int flags)
+{
+	return DB_REAL(p)->pMethods->xShmLock(DB_REAL(p), offset, n, flags);
+}
+
+static void db_shm_barrier(sqlite3_file *p)
+{
+	DB_REAL(p)->pMethods->xShmBarrier(DB_REAL(p));
+}
+
+static int db_shm_unmap(sqlite3_file *p, int del)
+{
+	struct walvfs_db *d = (struct walvfs_db *)p;
+	d->region0 = NULL;
+	return d->real->pMethods->xShmUnmap(d->real, del);
+}
+
+static int db_fetch(sqlite3_file *p, sqlite3_int64 off, int amt, void **out)
+{
+	return DB_REAL(p)->pMethods->xFetch(DB_REAL(p), off, amt, out);
+}
+
+static int db_unfetch(sqlite3_file *p, sqlite3_int64 off, void *ptr)
+{
+	return DB_REAL(p)->pMethods->xUnfetch(DB_REAL(p), off, ptr);
+}
+
+bool sqlite_walvfs_header(sqlite3 *db, unsigned char out[SQLITE_WAL_HEADER_BYTES])
+{
+	sqlite3_file *fp = NULL;
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &fp) != SQLITE_OK || !fp ||
+	    fp->pMethods != &g_db_io)
+		return false;
+	const volatile unsigned char *h = ((struct walvfs_db *)fp)->region0;
+	if (!h)
+		return false;
+	/* The first of the header's two copies, which a writer updates last
+	 * (wal.c walIndexWriteHdr); read without a lock, a copy torn by a
+	 * writer only differs from every earlier one. */
+	for (size_t i = 0; i < SQLITE_WAL_HEADER_BYTES; i++)
+		out[i] = h[i];
+	return true;
+}
+
+/* ---- the VFS ---- */
+
+/* Opens the platform's file in a separate allocation behind a wrapper:
+ * its pointer in *real. */
+static int open_real(sqlite3_filename name, sqlite3_file **real, int flags, int *out_flags)
+{
+	*real = sqlite3_malloc(g_real->szOsFile);
+	if (!*real)
+		return SQLITE_NOMEM;
+	memset(*real, 0, (size_t)g_real->szOsFile);
+	int rc = g_real->xOpen(g_real, name, *real, flags, out_flags);
+	if (rc != SQLITE_OK) {
+		/* SQLite calls xClose only when pMethods is set: the real
+		 * file's own failure path has closed it. */
+		sqlite3_free(*real);
+		*real = NULL;
+	}
+	return rc;
+}
+
 static int vfs_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *p, int flags,
 		    int *out_flags)
 {
 	(void)vfs;
-	if (!(flags & SQLITE_OPEN_WAL))
-		/* The platform's own object in the space SQLite gave us
-		 * (szOsFile covers it): its methods, not ours. */
-		return g_real->xOpen(g_real, name, p, flags, out_flags);
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	memset(f, 0, sizeof(*f));
-	f->real = sqlite3_malloc(g_real->szOsFile);
-	if (!f->real)
-		return SQLITE_NOMEM;
-	memset(f->real, 0, (size_t)g_real->szOsFile);
-	int rc = g_real->xOpen(g_real, name, f->real, flags, out_flags);
-	if (rc != SQLITE_OK) {
-		/* SQLite calls xClose only when pMethods is set: the real
-		 * file's own failure path has closed it. */
-		sqlite3_free(f->real);
-		f->real = NULL;
+	if (flags & SQLITE_OPEN_WAL) {
+		struct walvfs_file *f = (struct walvfs_file *)p;
+		memset(f, 0, sizeof(*f));
+		int rc = open_real(name, &f->real, flags, out_flags);
+		if (rc == SQLITE_OK)
+			f->base.pMethods = &g_io;
 		return rc;
 	}
-	f->base.pMethods = &g_io;
-	return SQLITE_OK;
+	if (flags & SQLITE_OPEN_MAIN_DB) {
+		struct walvfs_db *d = (struct walvfs_db *)p;
+		memset(d, 0, sizeof(*d));
+		int rc = open_real(name, &d->real, flags, out_flags);
+		if (rc == SQLITE_OK)
+			d->base.pMethods = &g_db_io;
+		return rc;
+	}
+	/* Anything else (temporary files): the platform's own object in the
+	 * space SQLite gave us (szOsFile covers it), its methods, not ours. */
+	return g_real->xOpen(g_real, name, p, flags, out_flags);
 }
 
 static int vfs_delete(sqlite3_vfs *vfs, const char *name, int sync_dir)
@@ -463,7 +618,30 @@ const char *sqlite_walvfs_register(void)
 		.xFetch = wal_fetch,
 		.xUnfetch = wal_unfetch,
 	};
-	int sz = (int)sizeof(struct walvfs_file);
+	g_db_io = (sqlite3_io_methods){
+		.iVersion = 3,
+		.xClose = db_close,
+		.xRead = db_read,
+		.xWrite = db_write,
+		.xTruncate = db_truncate,
+		.xSync = db_sync,
+		.xFileSize = db_file_size,
+		.xLock = db_lock,
+		.xUnlock = db_unlock,
+		.xCheckReservedLock = db_check_reserved,
+		.xFileControl = db_file_control,
+		.xSectorSize = db_sector_size,
+		.xDeviceCharacteristics = db_device_characteristics,
+		.xShmMap = db_shm_map,
+		.xShmLock = db_shm_lock,
+		.xShmBarrier = db_shm_barrier,
+		.xShmUnmap = db_shm_unmap,
+		.xFetch = db_fetch,
+		.xUnfetch = db_unfetch,
+	};
+	int sz = (int)(sizeof(struct walvfs_file) > sizeof(struct walvfs_db)
+			       ? sizeof(struct walvfs_file)
+			       : sizeof(struct walvfs_db));
 	g_vfs = (sqlite3_vfs){
 		.iVersion = 3,
 		.szOsFile = real->szOsFile > sz ? real->szOsFile : sz,
