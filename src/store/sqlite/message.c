@@ -296,6 +296,11 @@ int sqlite_changes(struct store_user *base, const char *reader, int64_t mailbox_
 		   uint32_t **expunged, size_t *nexpunged)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
+	/* Nothing to report unless the queries below find it. */
+	*changed = NULL;
+	*nchanged = 0;
+	*expunged = NULL;
+	*nexpunged = 0;
 	/* quiet: read before the transaction begins, so what it finds is at
 	 * least as new as this header (a commit in between only makes the
 	 * next call look again). Not inside a read hold: its snapshot may
@@ -303,13 +308,8 @@ int sqlite_changes(struct store_user *base, const char *reader, int64_t mailbox_
 	unsigned char hdr[SQLITE_WAL_HEADER_BYTES];
 	bool have_hdr = sqlite3_get_autocommit(u->db) && sqlite_walvfs_header(u->db, hdr);
 	uint64_t known;
-	if (have_hdr && quiet_lookup(u, hdr, mailbox_id, &known) && known <= since) {
-		*changed = NULL;
-		*nchanged = 0;
-		*expunged = NULL;
-		*nexpunged = 0;
+	if (have_hdr && quiet_lookup(u, hdr, mailbox_id, &known) && known <= since)
 		return STORE_OK;
-	}
 	int r = sqlite_tx_read(u);
 	if (r != STORE_OK)
 		return r;
@@ -331,10 +331,6 @@ int sqlite_changes(struct store_user *base, const char *reader, int64_t mailbox_
 		r = sqlite_tx_commit(u);
 		if (r != STORE_OK)
 			goto fail;
-		*changed = NULL;
-		*nchanged = 0;
-		*expunged = NULL;
-		*nexpunged = 0;
 		return STORE_OK;
 	}
 	sqlite3_stmt *st = sqlite_stmt(u, STMT_MSG_CHANGED);

@@ -31,7 +31,10 @@
  * before COMMIT, or one rolled back) may stay in memory until the next
  * call; nothing reads them before that call, and a crash loses only
  * frames no commit covers, as SQLite's own recovery would discard.
- * Every other file (the database, its -shm, temporary files) is the
+ *
+ * The database file is wrapped only to learn where SQLite maps the first
+ * region of its wal-index (-shm), for sqlite_walvfs_header(); its other
+ * methods pass through. Every other file (temporary files) is the
  * platform VFS's own object: no wrapper, no cost. */
 #include "store/sqlite/sqlite_internal.h"
 #include "core/log.h"
@@ -55,9 +58,17 @@ enum run_expect {
 	EXPECT_PAGE,   /* the run ends on a frame header: its page is next */
 };
 
-struct walvfs_file {
-	sqlite3_file base; /* pMethods = &g_io */
+/* What both wrappers start with: SQLite's view of the file and the
+ * platform's file behind it, so one set of forwarders serves both. */
+struct walvfs_head {
+	sqlite3_file base;
 	sqlite3_file *real;
+};
+
+#define REAL(p) (((struct walvfs_head *)(p))->real)
+
+struct walvfs_file {
+	struct walvfs_head h; /* h.base.pMethods = &g_io */
 	unsigned char *run; /* RUN_CAP bytes while a run is held, else NULL */
 	size_t run_len;     /* bytes held, for [run_off, run_off + run_len) */
 	sqlite3_int64 run_off;
@@ -97,7 +108,7 @@ static int run_emit(struct walvfs_file *f, size_t n)
 {
 	if (n == 0)
 		return SQLITE_OK;
-	int rc = f->real->pMethods->xWrite(f->real, f->run, (int)n, f->run_off);
+	int rc = f->h.real->pMethods->xWrite(f->h.real, f->run, (int)n, f->run_off);
 	memmove(f->run, f->run + n, f->run_len - n);
 	f->run_len -= n;
 	f->run_off += (sqlite3_int64)n;
@@ -136,7 +147,7 @@ static int write_through(struct walvfs_file *f, const void *buf, int amt, sqlite
 	int rc = run_write(f);
 	if (rc != SQLITE_OK)
 		return rc;
-	return f->real->pMethods->xWrite(f->real, buf, amt, off);
+	return f->h.real->pMethods->xWrite(f->h.real, buf, amt, off);
 }
 
 static int wal_write(sqlite3_file *p, const void *buf, int amt, sqlite3_int64 off)
@@ -180,11 +191,108 @@ static int wal_write(sqlite3_file *p, const void *buf, int amt, sqlite3_int64 of
 	return SQLITE_OK;
 }
 
-/* Every method but xWrite writes the run first: SQLite never sees the
- * file without it. */
-#define FLUSH_OR_RETURN(f)                                                                         \
+/* ---- forwarders to the platform's file, for both wrappers ---- */
+
+static int fwd_read(sqlite3_file *p, void *buf, int amt, sqlite3_int64 off)
+{
+	return REAL(p)->pMethods->xRead(REAL(p), buf, amt, off);
+}
+
+static int fwd_write(sqlite3_file *p, const void *buf, int amt, sqlite3_int64 off)
+{
+	return REAL(p)->pMethods->xWrite(REAL(p), buf, amt, off);
+}
+
+static int fwd_truncate(sqlite3_file *p, sqlite3_int64 size)
+{
+	return REAL(p)->pMethods->xTruncate(REAL(p), size);
+}
+
+static int fwd_sync(sqlite3_file *p, int flags)
+{
+	return REAL(p)->pMethods->xSync(REAL(p), flags);
+}
+
+static int fwd_file_size(sqlite3_file *p, sqlite3_int64 *size)
+{
+	return REAL(p)->pMethods->xFileSize(REAL(p), size);
+}
+
+static int fwd_lock(sqlite3_file *p, int level)
+{
+	return REAL(p)->pMethods->xLock(REAL(p), level);
+}
+
+static int fwd_unlock(sqlite3_file *p, int level)
+{
+	return REAL(p)->pMethods->xUnlock(REAL(p), level);
+}
+
+static int fwd_check_reserved(sqlite3_file *p, int *out)
+{
+	return REAL(p)->pMethods->xCheckReservedLock(REAL(p), out);
+}
+
+static int fwd_file_control(sqlite3_file *p, int op, void *arg)
+{
+	return REAL(p)->pMethods->xFileControl(REAL(p), op, arg);
+}
+
+static int fwd_sector_size(sqlite3_file *p)
+{
+	return REAL(p)->pMethods->xSectorSize(REAL(p));
+}
+
+static int fwd_device_characteristics(sqlite3_file *p)
+{
+	return REAL(p)->pMethods->xDeviceCharacteristics(REAL(p));
+}
+
+static int fwd_shm_map(sqlite3_file *p, int pg, int sz, int extend, void volatile **out)
+{
+	return REAL(p)->pMethods->xShmMap(REAL(p), pg, sz, extend, out);
+}
+
+static int fwd_shm_lock(sqlite3_file *p, int offset, int n, int flags)
+{
+	return REAL(p)->pMethods->xShmLock(REAL(p), offset, n, flags);
+}
+
+static void fwd_shm_barrier(sqlite3_file *p)
+{
+	REAL(p)->pMethods->xShmBarrier(REAL(p));
+}
+
+static int fwd_shm_unmap(sqlite3_file *p, int del)
+{
+	return REAL(p)->pMethods->xShmUnmap(REAL(p), del);
+}
+
+static int fwd_fetch(sqlite3_file *p, sqlite3_int64 off, int amt, void **out)
+{
+	return REAL(p)->pMethods->xFetch(REAL(p), off, amt, out);
+}
+
+static int fwd_unfetch(sqlite3_file *p, sqlite3_int64 off, void *ptr)
+{
+	return REAL(p)->pMethods->xUnfetch(REAL(p), off, ptr);
+}
+
+/* Closes the platform's file and frees it. */
+static int head_close(struct walvfs_head *h)
+{
+	int rc = h->real->pMethods ? h->real->pMethods->xClose(h->real) : SQLITE_OK;
+	sqlite3_free(h->real);
+	h->real = NULL;
+	return rc;
+}
+
+/* ---- the WAL file: every method but xWrite writes the run first, so
+ * SQLite never sees the file without it ---- */
+
+#define FLUSH_OR_RETURN(p)                                                                         \
 	do {                                                                                       \
-		int frc_ = run_write(f);                                                           \
+		int frc_ = run_write((struct walvfs_file *)(p));                                   \
 		if (frc_ != SQLITE_OK)                                                             \
 			return frc_;                                                               \
 	} while (0)
@@ -193,78 +301,56 @@ static int wal_close(sqlite3_file *p)
 {
 	struct walvfs_file *f = (struct walvfs_file *)p;
 	int rc = run_write(f);
-	int crc = f->real->pMethods ? f->real->pMethods->xClose(f->real) : SQLITE_OK;
-	sqlite3_free(f->real);
-	f->real = NULL;
+	int crc = head_close(&f->h);
 	return rc != SQLITE_OK ? rc : crc;
 }
 
 static int wal_read(sqlite3_file *p, void *buf, int amt, sqlite3_int64 off)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xRead(f->real, buf, amt, off);
+	FLUSH_OR_RETURN(p);
+	return fwd_read(p, buf, amt, off);
 }
 
 static int wal_truncate(sqlite3_file *p, sqlite3_int64 size)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xTruncate(f->real, size);
+	FLUSH_OR_RETURN(p);
+	return fwd_truncate(p, size);
 }
 
 static int wal_sync(sqlite3_file *p, int flags)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xSync(f->real, flags);
+	FLUSH_OR_RETURN(p);
+	return fwd_sync(p, flags);
 }
 
 static int wal_file_size(sqlite3_file *p, sqlite3_int64 *size)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xFileSize(f->real, size);
+	FLUSH_OR_RETURN(p);
+	return fwd_file_size(p, size);
 }
 
 static int wal_lock(sqlite3_file *p, int level)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xLock(f->real, level);
+	FLUSH_OR_RETURN(p);
+	return fwd_lock(p, level);
 }
 
 static int wal_unlock(sqlite3_file *p, int level)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xUnlock(f->real, level);
+	FLUSH_OR_RETURN(p);
+	return fwd_unlock(p, level);
 }
 
 static int wal_check_reserved(sqlite3_file *p, int *out)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xCheckReservedLock(f->real, out);
+	FLUSH_OR_RETURN(p);
+	return fwd_check_reserved(p, out);
 }
 
 static int wal_file_control(sqlite3_file *p, int op, void *arg)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xFileControl(f->real, op, arg);
-}
-
-static int wal_sector_size(sqlite3_file *p)
-{
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	return f->real->pMethods->xSectorSize(f->real);
-}
-
-static int wal_device_characteristics(sqlite3_file *p)
-{
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	return f->real->pMethods->xDeviceCharacteristics(f->real);
+	FLUSH_OR_RETURN(p);
+	return fwd_file_control(p, op, arg);
 }
 
 /* A WAL file is never shared-memory mapped nor memory-mapped by SQLite
@@ -272,131 +358,59 @@ static int wal_device_characteristics(sqlite3_file *p)
  * methods' version says so, and pass through. */
 static int wal_shm_map(sqlite3_file *p, int pg, int sz, int extend, void volatile **out)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xShmMap(f->real, pg, sz, extend, out);
+	FLUSH_OR_RETURN(p);
+	return fwd_shm_map(p, pg, sz, extend, out);
 }
 
 static int wal_shm_lock(sqlite3_file *p, int offset, int n, int flags)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+	FLUSH_OR_RETURN(p);
+	return fwd_shm_lock(p, offset, n, flags);
 }
 
 static void wal_shm_barrier(sqlite3_file *p)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	(void)run_write(f);
-	f->real->pMethods->xShmBarrier(f->real);
+	(void)run_write((struct walvfs_file *)p);
+	fwd_shm_barrier(p);
 }
 
 static int wal_shm_unmap(sqlite3_file *p, int del)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xShmUnmap(f->real, del);
+	FLUSH_OR_RETURN(p);
+	return fwd_shm_unmap(p, del);
 }
 
 static int wal_fetch(sqlite3_file *p, sqlite3_int64 off, int amt, void **out)
 {
-	struct walvfs_file *f = (struct walvfs_file *)p;
 	*out = NULL;
-	FLUSH_OR_RETURN(f);
-	return f->real->pMethods->xFetch(f->real, off, amt, out);
+	FLUSH_OR_RETURN(p);
+	return fwd_fetch(p, off, amt, out);
 }
 
-static int wal_unfetch(sqlite3_file *p, sqlite3_int64 off, void *ptr)
-{
-	struct walvfs_file *f = (struct walvfs_file *)p;
-	return f->real->pMethods->xUnfetch(f->real, off, ptr);
-}
-
-/* ---- the database file: its methods, and where its -shm is mapped ---- */
+/* ---- the database file: where its -shm is mapped ---- */
 
 /* A database file: SQLite's own, plus the address of the first region of
  * its wal-index (-shm), which SQLite maps in xShmMap, so that
  * sqlite_walvfs_header() can read the wal-index header without a
  * transaction. */
 struct walvfs_db {
-	sqlite3_file base; /* pMethods = &g_db_io */
-	sqlite3_file *real;
+	struct walvfs_head h; /* h.base.pMethods = &g_db_io */
 	const volatile unsigned char *region0;
 };
 
 static sqlite3_io_methods g_db_io;
 
-#define DB_REAL(p) (((struct walvfs_db *)(p))->real)
-
 static int db_close(sqlite3_file *p)
 {
 	struct walvfs_db *d = (struct walvfs_db *)p;
-	int rc = d->real->pMethods ? d->real->pMethods->xClose(d->real) : SQLITE_OK;
-	sqlite3_free(d->real);
-	d->real = NULL;
 	d->region0 = NULL;
-	return rc;
-}
-
-static int db_read(sqlite3_file *p, void *buf, int amt, sqlite3_int64 off)
-{
-	return DB_REAL(p)->pMethods->xRead(DB_REAL(p), buf, amt, off);
-}
-
-static int db_write(sqlite3_file *p, const void *buf, int amt, sqlite3_int64 off)
-{
-	return DB_REAL(p)->pMethods->xWrite(DB_REAL(p), buf, amt, off);
-}
-
-static int db_truncate(sqlite3_file *p, sqlite3_int64 size)
-{
-	return DB_REAL(p)->pMethods->xTruncate(DB_REAL(p), size);
-}
-
-static int db_sync(sqlite3_file *p, int flags)
-{
-	return DB_REAL(p)->pMethods->xSync(DB_REAL(p), flags);
-}
-
-static int db_file_size(sqlite3_file *p, sqlite3_int64 *size)
-{
-	return DB_REAL(p)->pMethods->xFileSize(DB_REAL(p), size);
-}
-
-static int db_lock(sqlite3_file *p, int level)
-{
-	return DB_REAL(p)->pMethods->xLock(DB_REAL(p), level);
-}
-
-static int db_unlock(sqlite3_file *p, int level)
-{
-	return DB_REAL(p)->pMethods->xUnlock(DB_REAL(p), level);
-}
-
-static int db_check_reserved(sqlite3_file *p, int *out)
-{
-	return DB_REAL(p)->pMethods->xCheckReservedLock(DB_REAL(p), out);
-}
-
-static int db_file_control(sqlite3_file *p, int op, void *arg)
-{
-	return DB_REAL(p)->pMethods->xFileControl(DB_REAL(p), op, arg);
-}
-
-static int db_sector_size(sqlite3_file *p)
-{
-	return DB_REAL(p)->pMethods->xSectorSize(DB_REAL(p));
-}
-
-static int db_device_characteristics(sqlite3_file *p)
-{
-	return DB_REAL(p)->pMethods->xDeviceCharacteristics(DB_REAL(p));
+	return head_close(&d->h);
 }
 
 static int db_shm_map(sqlite3_file *p, int pg, int sz, int extend, void volatile **out)
 {
 	struct walvfs_db *d = (struct walvfs_db *)p;
-	int rc = d->real->pMethods->xShmMap(d->real, pg, sz, extend, out);
+	int rc = fwd_shm_map(p, pg, sz, extend, out);
 	/* Region 0 stays where it is until xShmUnmap (SQLite's unix VFS maps
 	 * each region once and keeps it for the connection's life). */
 	if (rc == SQLITE_OK && pg == 0 && *out)
@@ -404,31 +418,10 @@ static int db_shm_map(sqlite3_file *p, int pg, int sz, int extend, void volatile
 	return rc;
 }
 
-static int db_shm_lock(sqlite3_file *p, int offset, int n, int flags)
-{
-	return DB_REAL(p)->pMethods->xShmLock(DB_REAL(p), offset, n, flags);
-}
-
-static void db_shm_barrier(sqlite3_file *p)
-{
-	DB_REAL(p)->pMethods->xShmBarrier(DB_REAL(p));
-}
-
 static int db_shm_unmap(sqlite3_file *p, int del)
 {
-	struct walvfs_db *d = (struct walvfs_db *)p;
-	d->region0 = NULL;
-	return d->real->pMethods->xShmUnmap(d->real, del);
-}
-
-static int db_fetch(sqlite3_file *p, sqlite3_int64 off, int amt, void **out)
-{
-	return DB_REAL(p)->pMethods->xFetch(DB_REAL(p), off, amt, out);
-}
-
-static int db_unfetch(sqlite3_file *p, sqlite3_int64 off, void *ptr)
-{
-	return DB_REAL(p)->pMethods->xUnfetch(DB_REAL(p), off, ptr);
+	((struct walvfs_db *)p)->region0 = NULL;
+	return fwd_shm_unmap(p, del);
 }
 
 bool sqlite_walvfs_header(sqlite3 *db, unsigned char out[SQLITE_WAL_HEADER_BYTES])
@@ -450,44 +443,37 @@ bool sqlite_walvfs_header(sqlite3 *db, unsigned char out[SQLITE_WAL_HEADER_BYTES
 
 /* ---- the VFS ---- */
 
-/* Opens the platform's file in a separate allocation behind a wrapper:
- * its pointer in *real. */
-static int open_real(sqlite3_filename name, sqlite3_file **real, int flags, int *out_flags)
+/* Opens the platform's file in a separate allocation behind the wrapper
+ * at p (size bytes, which SQLite's szOsFile covers) with methods. */
+static int open_wrapped(sqlite3_file *p, size_t size, const sqlite3_io_methods *methods,
+			sqlite3_filename name, int flags, int *out_flags)
 {
-	*real = sqlite3_malloc(g_real->szOsFile);
-	if (!*real)
+	struct walvfs_head *h = (struct walvfs_head *)p;
+	memset(p, 0, size);
+	h->real = sqlite3_malloc(g_real->szOsFile);
+	if (!h->real)
 		return SQLITE_NOMEM;
-	memset(*real, 0, (size_t)g_real->szOsFile);
-	int rc = g_real->xOpen(g_real, name, *real, flags, out_flags);
+	memset(h->real, 0, (size_t)g_real->szOsFile);
+	int rc = g_real->xOpen(g_real, name, h->real, flags, out_flags);
 	if (rc != SQLITE_OK) {
 		/* SQLite calls xClose only when pMethods is set: the real
 		 * file's own failure path has closed it. */
-		sqlite3_free(*real);
-		*real = NULL;
+		sqlite3_free(h->real);
+		h->real = NULL;
+		return rc;
 	}
-	return rc;
+	h->base.pMethods = methods;
+	return SQLITE_OK;
 }
 
 static int vfs_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *p, int flags,
 		    int *out_flags)
 {
 	(void)vfs;
-	if (flags & SQLITE_OPEN_WAL) {
-		struct walvfs_file *f = (struct walvfs_file *)p;
-		memset(f, 0, sizeof(*f));
-		int rc = open_real(name, &f->real, flags, out_flags);
-		if (rc == SQLITE_OK)
-			f->base.pMethods = &g_io;
-		return rc;
-	}
-	if (flags & SQLITE_OPEN_MAIN_DB) {
-		struct walvfs_db *d = (struct walvfs_db *)p;
-		memset(d, 0, sizeof(*d));
-		int rc = open_real(name, &d->real, flags, out_flags);
-		if (rc == SQLITE_OK)
-			d->base.pMethods = &g_db_io;
-		return rc;
-	}
+	if (flags & SQLITE_OPEN_WAL)
+		return open_wrapped(p, sizeof(struct walvfs_file), &g_io, name, flags, out_flags);
+	if (flags & SQLITE_OPEN_MAIN_DB)
+		return open_wrapped(p, sizeof(struct walvfs_db), &g_db_io, name, flags, out_flags);
 	/* Anything else (temporary files): the platform's own object in the
 	 * space SQLite gave us (szOsFile covers it), its methods, not ours. */
 	return g_real->xOpen(g_real, name, p, flags, out_flags);
@@ -609,35 +595,35 @@ const char *sqlite_walvfs_register(void)
 		.xUnlock = wal_unlock,
 		.xCheckReservedLock = wal_check_reserved,
 		.xFileControl = wal_file_control,
-		.xSectorSize = wal_sector_size,
-		.xDeviceCharacteristics = wal_device_characteristics,
+		.xSectorSize = fwd_sector_size,
+		.xDeviceCharacteristics = fwd_device_characteristics,
 		.xShmMap = wal_shm_map,
 		.xShmLock = wal_shm_lock,
 		.xShmBarrier = wal_shm_barrier,
 		.xShmUnmap = wal_shm_unmap,
 		.xFetch = wal_fetch,
-		.xUnfetch = wal_unfetch,
+		.xUnfetch = fwd_unfetch,
 	};
 	g_db_io = (sqlite3_io_methods){
 		.iVersion = 3,
 		.xClose = db_close,
-		.xRead = db_read,
-		.xWrite = db_write,
-		.xTruncate = db_truncate,
-		.xSync = db_sync,
-		.xFileSize = db_file_size,
-		.xLock = db_lock,
-		.xUnlock = db_unlock,
-		.xCheckReservedLock = db_check_reserved,
-		.xFileControl = db_file_control,
-		.xSectorSize = db_sector_size,
-		.xDeviceCharacteristics = db_device_characteristics,
+		.xRead = fwd_read,
+		.xWrite = fwd_write,
+		.xTruncate = fwd_truncate,
+		.xSync = fwd_sync,
+		.xFileSize = fwd_file_size,
+		.xLock = fwd_lock,
+		.xUnlock = fwd_unlock,
+		.xCheckReservedLock = fwd_check_reserved,
+		.xFileControl = fwd_file_control,
+		.xSectorSize = fwd_sector_size,
+		.xDeviceCharacteristics = fwd_device_characteristics,
 		.xShmMap = db_shm_map,
-		.xShmLock = db_shm_lock,
-		.xShmBarrier = db_shm_barrier,
+		.xShmLock = fwd_shm_lock,
+		.xShmBarrier = fwd_shm_barrier,
 		.xShmUnmap = db_shm_unmap,
-		.xFetch = db_fetch,
-		.xUnfetch = db_unfetch,
+		.xFetch = fwd_fetch,
+		.xUnfetch = fwd_unfetch,
 	};
 	int sz = (int)(sizeof(struct walvfs_file) > sizeof(struct walvfs_db)
 			       ? sizeof(struct walvfs_file)
