@@ -144,6 +144,10 @@ struct append_job {
 	size_t n, cap;
 	int err;
 	uint32_t uidvalidity;
+	/* rev1 into the selected mailbox: \Recent claimed in the append's
+	 * own transaction (claim.mailbox_id > 0), not by a second one when the
+	 * view syncs (RFC 3501 2.3.2: the first session notified). */
+	struct store_recent_claim claim;
 };
 
 static void append_job_run(struct cmd_job *job)
@@ -156,7 +160,10 @@ static void append_job_run(struct cmd_job *job)
 	}
 	for (size_t i = 0; i < j->n; i++)
 		append_msg_prepare(&j->msgs[i]);
-	j->err = store_append(u, j->name, j->msgs, j->n, &j->uidvalidity);
+	if (j->claim.mailbox_id > 0)
+		j->err = store_append_claim(u, j->name, j->msgs, j->n, &j->uidvalidity, &j->claim);
+	else
+		j->err = store_append(u, j->name, j->msgs, j->n, &j->uidvalidity);
 }
 
 static void append_job_free(struct cmd_job *job)
@@ -187,8 +194,10 @@ static void append_job_done(struct cmd_job *job)
 		sess_store_error(s, j->err, "APPEND");
 		return;
 	}
-	if (s->state == ST_SELECTED && strcmp(s->view.name, j->name) == 0)
+	if (s->state == ST_SELECTED && strcmp(s->view.name, j->name) == 0) {
+		view_recent_claimed(&s->view, &j->claim);
 		view_sync(s, imap_cmd_allows_expunge(cmd));
+	}
 	/* newmsg: the search entry is not part of the durable write (it is
 	 * derived from the file; SEARCH reads the file until it exists). */
 	search_index_kick_new(s->info.base, job->user, n); /* acl: whose store */
@@ -265,6 +274,11 @@ void cmd_append(struct imap_cmd *cmd, const struct imap_arg *args, size_t nargs)
 	aj->kwfree = kwfree;
 	aj->n = n;
 	aj->cap = cap;
+	/* acl: only into one's own mailbox (another's \Recent is its owner's) */
+	const struct imap_view *v = &s->view;
+	if (s->state == ST_SELECTED && !s->rev2 && !v->readonly && !v->owner &&
+	    strcmp(imap_cmd_store_user(cmd), s->user) == 0 && strcmp(v->name, name) == 0)
+		aj->claim.mailbox_id = v->id;
 	/* Messages held in memory (small ones): mostly fsync waits, a disk
 	 * thread of their own (core/workpool.h). A spooled (large) one is
 	 * bound by memory and CPU (its search text, the MIME parse): it stays

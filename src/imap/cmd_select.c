@@ -22,6 +22,7 @@ struct select_job {
 	int err;
 	struct store_mailbox mb;
 	uint32_t recent_lo, recent_hi; /* \Recent here: [lo, hi], none when lo > hi */
+	uint32_t recent_end;           /* imap_view.recent_end */
 	char *keywords;                /* in use in the mailbox (FLAGS) */
 	uint32_t *uids;
 	size_t n;
@@ -55,6 +56,8 @@ static void select_job_flags(struct select_job *j, struct store_user *u)
 	}
 	uint32_t from = 0, end = 0;
 	j->err = store_mailbox_take_recent(u, j->mb.id, &from, &end);
+	if (j->err == STORE_OK)
+		j->recent_end = end;
 	if (j->err == STORE_OK && end > from) {
 		j->recent_lo = from;
 		j->recent_hi = end - 1;
@@ -209,6 +212,7 @@ static void select_job_done(struct cmd_job *job)
 	nv.uidvalidity = j->mb.uidvalidity;
 	if (j->recent_lo <= j->recent_hi)
 		seqset_add(&nv.recent, j->recent_lo, j->recent_hi);
+	nv.recent_end = j->recent_end;
 	view_keywords_add(&nv, j->keywords);
 	nv.uids = j->uids;
 	nv.cap = (uint32_t)(j->n ? j->n : 16);

@@ -39,6 +39,10 @@ struct imap_view {
 	 * ranges it claimed from the store (view_recent_claim), or for a
 	 * read-only view every UID from the mailbox's first_recent_uid. */
 	struct seqset recent;
+	/* rev1, a writable view of one's own mailbox: every UID below this was
+	 * claimed, by this session (in recent) or before it, so a sync that
+	 * finds only such new UIDs need not ask the store (0: unknown). */
+	uint32_t recent_end;
 	/* Keywords announced in FLAGS (view_keywords_*), case-insensitively
 	 * distinct; kw_seen is the last keyword list found all announced. */
 	char **kw;
@@ -199,6 +203,9 @@ void view_clear(struct imap_view *v);
 bool view_recent(const struct imap_view *v, uint32_t uid);
 uint32_t view_recent_count(const struct imap_view *v);
 uint32_t view_recent_claim(struct imap_session *s);
+struct store_recent_claim;
+/* Adds a claim the store made for this view (store_append_claim). */
+void view_recent_claimed(struct imap_view *v, const struct store_recent_claim *c);
 /* correct: keywords in FLAGS (RFC 9051 7.3.5). view_keywords_add() records
  * a keyword list as announced without writing anything (SELECT's initial
  * set); view_write_flags() writes the FLAGS and PERMANENTFLAGS responses;

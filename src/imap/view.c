@@ -197,6 +197,16 @@ bool view_recent(const struct imap_view *v, uint32_t uid)
 
 /* How many of the view's messages are \Recent here: a binary search per
  * claimed range, not a pass over the view. */
+void view_recent_claimed(struct imap_view *v, const struct store_recent_claim *c)
+{
+	if (!c->made || c->mailbox_id != v->id || v->readonly || v->owner)
+		return;
+	if (c->end > c->from)
+		seqset_add(&v->recent, c->from, c->end - 1);
+	if (c->end > v->recent_end)
+		v->recent_end = c->end;
+}
+
 uint32_t view_recent_count(const struct imap_view *v)
 {
 	uint32_t n = 0;
@@ -221,13 +231,19 @@ uint32_t view_recent_claim(struct imap_session *s)
 	struct imap_view *v = &s->view;
 	if (s->rev2)
 		return 0;
+	/* Nothing new beyond what was claimed (by the APPEND's own
+	 * transaction, say): no write transaction to find that out. */
+	if (v->count && v->uids[v->count - 1] < v->recent_end)
+		return view_recent_count(v);
 	struct store_user *u = sess_store(s);
 	uint32_t from, end;
 	/* acl: \Recent in another user's mailbox stays its owner's. */
 	if (!v->readonly && !v->owner && u &&
-	    store_mailbox_take_recent(u, v->id, &from, &end) == STORE_OK &&
-	    end > from)
-		seqset_add(&v->recent, from, end - 1);
+	    store_mailbox_take_recent(u, v->id, &from, &end) == STORE_OK) {
+		if (end > from)
+			seqset_add(&v->recent, from, end - 1);
+		v->recent_end = end;
+	}
 	return view_recent_count(v);
 }
 

@@ -97,9 +97,10 @@ struct store_backend {
 		       uint64_t since, struct store_msg **changed, size_t *nchanged,
 		       uint32_t **expunged, size_t *nexpunged);
 	/* n >= 1; every msgs[i].keywords is a checked, duplicate-free list or
-	 * NULL, flags are masked, internaldate_tz is in range, uid is 0. */
+	 * NULL, flags are masked, internaldate_tz is in range, uid is 0.
+	 * claim: NULL, or as store_append_claim() with made false. */
 	int (*append)(struct store_user *u, const char *mailbox, struct store_append *msgs,
-		      size_t n, uint32_t *uidvalidity);
+		      size_t n, uint32_t *uidvalidity, struct store_recent_claim *claim);
 	/* mode is valid, flags masked, keywords checked and duplicate-free;
 	 * every out pointer is non-NULL and cleared. aclseen: with a reader
 	 * (not NULL), \Seen is that reader's private one (store_flags_as). */

@@ -472,7 +472,7 @@ static int keywords_canon(const char *in, char **out)
  * checked before the backend writes anything. */
 static int append_checked(struct store_user *u, const char *mailbox, struct store_append *msgs,
 			  size_t n, uint32_t *uidvalidity, int64_t replace_mb, uint32_t replace_uid,
-			  bool import)
+			  bool import, struct store_recent_claim *claim)
 {
 	if (!u || !mailbox || !msgs || n == 0 || n > UINT32_MAX)
 		return STORE_EINVAL;
@@ -510,7 +510,7 @@ static int append_checked(struct store_user *u, const char *mailbox, struct stor
 	else if (r == STORE_OK && replace_mb > 0)
 		r = u->be->replace(u, replace_mb, replace_uid, name, c, uidvalidity);
 	else if (r == STORE_OK)
-		r = u->be->append(u, name, c, n, uidvalidity);
+		r = u->be->append(u, name, c, n, uidvalidity, claim);
 	for (size_t i = 0; i < n; i++) {
 		msgs[i].uid = r == STORE_OK ? c[i].uid : 0;
 		free(kws[i]);
@@ -524,7 +524,17 @@ static int append_checked(struct store_user *u, const char *mailbox, struct stor
 int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
 		 uint32_t *uidvalidity)
 {
-	return append_checked(u, mailbox, msgs, n, uidvalidity, 0, 0, false);
+	return append_checked(u, mailbox, msgs, n, uidvalidity, 0, 0, false, NULL);
+}
+
+int store_append_claim(struct store_user *u, const char *mailbox, struct store_append *msgs,
+		       size_t n, uint32_t *uidvalidity, struct store_recent_claim *claim)
+{
+	if (!claim || claim->mailbox_id <= 0)
+		return STORE_EINVAL;
+	claim->made = false;
+	claim->from = claim->end = 0;
+	return append_checked(u, mailbox, msgs, n, uidvalidity, 0, 0, false, claim);
 }
 
 int store_replace(struct store_user *u, int64_t mailbox_id, uint32_t uid, const char *to,
@@ -532,7 +542,7 @@ int store_replace(struct store_user *u, int64_t mailbox_id, uint32_t uid, const 
 {
 	if (mailbox_id <= 0 || uid == 0)
 		return STORE_EINVAL;
-	return append_checked(u, to, msg, 1, uidvalidity, mailbox_id, uid, false);
+	return append_checked(u, to, msg, 1, uidvalidity, mailbox_id, uid, false, NULL);
 }
 
 int store_flags(struct store_user *u, int64_t mailbox_id, const uint32_t *uids, size_t nuids,
@@ -1019,7 +1029,7 @@ int store_import_mailbox(struct store_user *u, const char *name, const char *spe
 int store_import_append(struct store_user *u, const char *mailbox, struct store_append *msgs,
 			size_t n, uint32_t *uidvalidity)
 {
-	return append_checked(u, mailbox, msgs, n, uidvalidity, 0, 0, true);
+	return append_checked(u, mailbox, msgs, n, uidvalidity, 0, 0, true, NULL);
 }
 
 int store_import_uidnext(struct store_user *u, const char *mailbox, uint32_t uidnext)

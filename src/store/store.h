@@ -319,6 +319,22 @@ struct store_append {
 int store_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
 		 uint32_t *uidvalidity);
 
+/* RFC 3501 2.3.2: a rev1 session's \Recent claim made in its APPEND's own
+ * transaction rather than in one of its own when the session next syncs
+ * (view_recent_claim). In: mailbox_id, the session's selected mailbox; the
+ * claim is made only when the messages go there. Out, once the append
+ * committed: made, and the UIDs claimed, [from, end), none when equal;
+ * every UID below end is then claimed by this session or an earlier one. */
+struct store_recent_claim {
+	int64_t mailbox_id;
+	bool made;
+	uint32_t from, end;
+};
+
+/* store_append(), claiming \Recent as above (claim not NULL). */
+int store_append_claim(struct store_user *u, const char *mailbox, struct store_append *msgs,
+		       size_t n, uint32_t *uidvalidity, struct store_recent_claim *claim);
+
 /* preview (REPLACE, RFC 8508): appends msg to mailbox `to` and expunges
  * message uid of mailbox_id in the same transaction (both or neither;
  * `to` may be that mailbox). STORE_ENOENT: `to` does not exist;

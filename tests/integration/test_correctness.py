@@ -136,6 +136,66 @@ def test_recent_in_exactly_one_session(server):
         c.close()
 
 
+def recent_uids(c):
+    data = c.ok(b"UID FETCH 1:* FLAGS")
+    return {int(x) for x in re.findall(rb"UID (\d+) FLAGS \([^)]*\\Recent", data) +
+            re.findall(rb"FLAGS \([^)]*\\Recent[^)]*\) UID (\d+)", data)}
+
+
+def test_recent_claimed_by_own_append(server):
+    """RFC 3501 2.3.2 with the claim made inside APPEND's own transaction:
+    the appending session gets its message and every unclaimed one before
+    it as \\Recent, later mail still reaches whoever syncs first, an APPEND
+    elsewhere claims nothing, and under concurrent appends and deliveries
+    every message is \\Recent in exactly one session."""
+    box = b"ClaimBox"
+    w = Raw(server)
+    w.ok(b"CREATE " + box)
+    w.ok(b"CREATE ClaimOther")
+    a = Raw(server)
+    b = Raw(server)
+    a.ok(b"SELECT " + box)
+    b.ok(b"SELECT " + box)
+    w.ok(b"APPEND " + box + b" {%d+}\r\n" % len(MSG) + MSG)  # unclaimed, uid 1
+    da = a.ok(b"APPEND " + box + b" {%d+}\r\n" % len(MSG) + MSG)  # uid 2
+    assert b"* 2 EXISTS" in da and recent_of(da) == 2, da
+    db = b.ok(b"NOOP")
+    assert b"* 2 EXISTS" in db and recent_of(db) == 0, db
+    assert recent_uids(a) == {1, 2} and recent_uids(b) == set()
+    # Mail after a's claim goes to the first to sync: b this time.
+    w.ok(b"APPEND " + box + b" {%d+}\r\n" % len(MSG) + MSG)  # uid 3
+    time.sleep(0.2)
+    db = b.ok(b"NOOP")
+    assert b"* 3 EXISTS" in db and recent_of(db) == 1, db
+    da = a.ok(b"NOOP")
+    assert b"* 3 EXISTS" in da and recent_of(da) == 2, da
+    # ... and after a's own next APPEND, a's again (uid 4 and 5).
+    w.ok(b"APPEND " + box + b" {%d+}\r\n" % len(MSG) + MSG)
+    da = a.ok(b"APPEND " + box + b" {%d+}\r\n" % len(MSG) + MSG)
+    assert b"* 5 EXISTS" in da and recent_of(da) == 4, da
+    assert recent_uids(a) == {1, 2, 4, 5} and recent_uids(b) == {3}
+    # An APPEND to a mailbox a has not selected leaves \Recent there.
+    a.ok(b"APPEND ClaimOther {%d+}\r\n" % len(MSG) + MSG)
+    assert recent_of(w.ok(b"SELECT ClaimOther")) == 1
+    w.ok(b"UNSELECT")
+    # Concurrent: a and b append, w delivers, everyone syncs; each UID once.
+    for rnd in range(10):
+        w.ok(b"APPEND " + box + b" {%d+}\r\n" % len(MSG) + MSG)
+        lit = b" {%d+}\r\n" % len(MSG) + MSG + b"\r\n"
+        a.s.sendall(b"a%d APPEND " % rnd + box + lit)
+        b.s.sendall(b"b%d APPEND " % rnd + box + lit)
+        read_tagged(a.s, b"a%d" % rnd)
+        read_tagged(b.s, b"b%d" % rnd)
+    a.ok(b"NOOP")
+    b.ok(b"NOOP")
+    ua, ub = recent_uids(a), recent_uids(b)
+    assert not (ua & ub), sorted(ua & ub)
+    assert ua | ub == set(range(1, 5 + 30 + 1)), (sorted(ua), sorted(ub))
+    assert recent_of(w.ok(b"SELECT " + box)) == 0
+    for c in (a, b, w):
+        c.close()
+
+
 def test_store_flag_lists(server):
     """RFC 9051 9: store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP
     (flag-list / (flag *(SP flag))); flag-list may be empty, and NIL is an

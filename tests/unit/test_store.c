@@ -764,6 +764,57 @@ static void test_expunge_changes(void **state)
 	store_user_close(u);
 }
 
+/* RFC 3501 2.3.2: an APPEND into the session's selected mailbox claims
+ * \Recent in its own transaction: every unclaimed UID up to the new ones,
+ * so a take_recent afterwards finds nothing; into another mailbox, none. */
+static void test_append_claims_recent(void **state)
+{
+	(void)state;
+	struct store_user *u = store_user_open("claimrecent");
+	assert_non_null(u);
+	append_msg(u, "INBOX", "Subject: a\r\n\r\na\r\n", 0, NULL);
+	assert_int_equal(store_mailbox_create(u, "Other", NULL), STORE_OK);
+	int64_t inbox = mailbox_id(u, "INBOX"), other = mailbox_id(u, "Other");
+	struct store_append a;
+	uint32_t uv = 0, fr = 0, end = 0;
+	struct store_recent_claim c = { .mailbox_id = inbox };
+	append_init(&a, "Subject: b\r\n\r\nb\r\n", 0, NULL);
+	assert_int_equal(store_append_claim(u, "INBOX", &a, 1, &uv, &c), STORE_OK);
+	assert_int_equal(a.uid, 2);
+	assert_true(c.made);
+	assert_int_equal(c.from, 1);
+	assert_int_equal(c.end, 3);
+	assert_int_equal(store_mailbox_take_recent(u, inbox, &fr, &end), STORE_OK);
+	assert_int_equal(fr, 3);
+	assert_int_equal(end, 3);
+	/* Nothing left to claim: made, with an empty range. */
+	append_init(&a, "Subject: c\r\n\r\nc\r\n", 0, NULL);
+	assert_int_equal(store_append_claim(u, "INBOX", &a, 1, &uv, &c), STORE_OK);
+	assert_true(c.made);
+	assert_int_equal(c.from, 3);
+	assert_int_equal(c.end, 4);
+	/* Into a mailbox other than the claim's: no claim, \Recent left. */
+	c = (struct store_recent_claim){ .mailbox_id = other };
+	append_init(&a, "Subject: d\r\n\r\nd\r\n", 0, NULL);
+	assert_int_equal(store_append_claim(u, "INBOX", &a, 1, &uv, &c), STORE_OK);
+	assert_false(c.made);
+	assert_int_equal(store_mailbox_take_recent(u, inbox, &fr, &end), STORE_OK);
+	assert_int_equal(fr, 4);
+	assert_int_equal(end, 5);
+	/* A failed append claims nothing. */
+	c = (struct store_recent_claim){ .mailbox_id = inbox };
+	append_init(&a, "Subject: e\r\n\r\ne\r\n", 0, NULL);
+	assert_int_equal(store_append_claim(u, "Nowhere", &a, 1, &uv, &c), STORE_ENOENT);
+	assert_false(c.made);
+	c.mailbox_id = 0;
+	assert_int_equal(store_append_claim(u, "INBOX", &a, 1, &uv, &c), STORE_EINVAL);
+	struct store_mailbox mb = status_of(u, "INBOX");
+	assert_int_equal(mb.uidnext, 5);
+	assert_int_equal(mb.first_recent_uid, 5);
+	store_mailbox_clear(&mb);
+	store_user_close(u);
+}
+
 static void test_status_counts(void **state)
 {
 	struct store_user *u = store_user_open("status");
@@ -1346,6 +1397,7 @@ int main(void)
 		cmocka_unit_test(test_copy_move),
 		cmocka_unit_test(test_expunge_changes),
 		cmocka_unit_test(test_status_counts),
+		cmocka_unit_test(test_append_claims_recent),
 		cmocka_unit_test(test_uidvalidity_unique),
 		cmocka_unit_test(test_watch),
 		cmocka_unit_test(test_concurrent_appends),

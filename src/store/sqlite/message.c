@@ -479,10 +479,30 @@ static int append_uids(const struct store_mbox_row *row, const struct store_appe
 	return STORE_OK;
 }
 
-/* APPEND, REPLACE when replace_mb > 0, the import path with import. */
-static int append_tx(struct sqlite_user *u, const char *name, struct store_append *msgs, size_t n,
-		     uint32_t *uidvalidity, int64_t replace_mb, uint32_t replace_uid, bool import)
+/* store_append_claim(): the claim in the append's transaction, published
+ * by the caller once that committed. */
+static int append_claim_recent(struct sqlite_user *u, const struct store_mbox_row *row,
+			       uint32_t next, struct store_recent_claim *claim)
 {
+	claim->from = row->first_recent_uid;
+	claim->end = next;
+	if (row->first_recent_uid == next)
+		return STORE_OK;
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_SET_RECENT);
+	if (!st)
+		return STORE_EIO;
+	sqlite3_bind_int64(st, 1, row->id);
+	sqlite3_bind_int64(st, 2, next);
+	return sqlite_stmt_run(u, st, "take_recent");
+}
+
+/* APPEND, REPLACE when replace_mb > 0, the import path with import; claim
+ * as store_append_claim() (NULL: none). */
+static int append_tx(struct sqlite_user *u, const char *name, struct store_append *msgs, size_t n,
+		     uint32_t *uidvalidity, int64_t replace_mb, uint32_t replace_uid, bool import,
+		     struct store_recent_claim *claim)
+{
+	bool claiming = false;
 	uint32_t *uids = xcalloc(n, sizeof(*uids)), next = 0;
 	char replaced[65] = "";
 	char (*sha)[65] = xcalloc(n, sizeof(*sha));
@@ -579,9 +599,14 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 	if ((r = sqlite_quota_check(u, &qbefore)) != STORE_OK ||
 	    (r = mbox_set_next(u, row.id, next, modseq)) != STORE_OK)
 		goto out;
+	claiming = claim && claim->mailbox_id == row.id;
+	if (claiming && (r = append_claim_recent(u, &row, next, claim)) != STORE_OK)
+		goto out;
 	in_tx = false;
 	if ((r = sqlite_tx_commit(u)) != STORE_OK)
 		goto out;
+	if (claiming)
+		claim->made = true;
 	for (size_t i = 0; i < n; i++) {
 		msgs[i].uid = uids[i];
 		/* msgcache: new mail is what clients fetch next (a file's
@@ -608,15 +633,16 @@ out:
 }
 
 int sqlite_append(struct store_user *base, const char *name, struct store_append *msgs, size_t n,
-		  uint32_t *uidvalidity)
+		  uint32_t *uidvalidity, struct store_recent_claim *claim)
 {
-	return append_tx(sqlite_user_of(base), name, msgs, n, uidvalidity, 0, 0, false);
+	return append_tx(sqlite_user_of(base), name, msgs, n, uidvalidity, 0, 0, false, claim);
 }
 
 int sqlite_replace(struct store_user *base, int64_t mailbox_id, uint32_t uid, const char *to,
 		   struct store_append *msg, uint32_t *uidvalidity)
 {
-	return append_tx(sqlite_user_of(base), to, msg, 1, uidvalidity, mailbox_id, uid, false);
+	return append_tx(sqlite_user_of(base), to, msg, 1, uidvalidity, mailbox_id, uid, false,
+			 NULL);
 }
 
 int sqlite_flags(struct store_user *base, const char *reader, int64_t mailbox_id,
@@ -896,5 +922,5 @@ int sqlite_msg_delete_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t ui
 int sqlite_import_append(struct store_user *base, const char *name, struct store_append *msgs,
 			 size_t n, uint32_t *uidvalidity)
 {
-	return append_tx(sqlite_user_of(base), name, msgs, n, uidvalidity, 0, 0, true);
+	return append_tx(sqlite_user_of(base), name, msgs, n, uidvalidity, 0, 0, true, NULL);
 }

@@ -415,7 +415,7 @@ int sqlite_msg_texts(struct sqlite_user *u, enum store_stmt id, const char *what
 int sqlite_msg_get_one(struct sqlite_user *u, int64_t mailbox_id, uint32_t uid,
 		       struct store_msg *m);
 int sqlite_append(struct store_user *u, const char *mailbox, struct store_append *msgs, size_t n,
-		  uint32_t *uidvalidity);
+		  uint32_t *uidvalidity, struct store_recent_claim *claim);
 int sqlite_flags(struct store_user *u, const char *reader, int64_t mailbox_id,
 		 const uint32_t *uids, size_t nuids, enum store_flag_mode mode, uint32_t flags,
 		 const char *keywords, uint64_t unchangedsince, struct store_msg **changed,
