@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+#include <stdio.h>
+
+#include "store/backend.h"
 #include "store/store.h"
 #include "store_test_util.h"
 
@@ -154,6 +158,67 @@ static void test_store_and_registry(void **state)
 	store_user_close(u);
 }
 
+/* Runs sql on the registry through a connection of its own, as another
+ * process (the admin CLI, another server) would. */
+static void registry_exec(const char *sql)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/shared.sqlite", store_mail_root());
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static char *owners_of(const char *user)
+{
+	char **owners = NULL;
+	size_t n = 0;
+	assert_int_equal(store_acl_owners(user, &owners, &n), STORE_OK);
+	static char buf[256];
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		strcat(buf, i ? "," : "");
+		strncat(buf, owners[i], 64);
+		free(owners[i]);
+	}
+	free(owners);
+	return buf;
+}
+
+/* The owners a user is shared with come from a copy of the registry kept
+ * in memory: every commit by anyone, another connection included, shows
+ * at the next call; sorted and distinct, never the user itself. */
+static void test_registry_copy_follows_writers(void **state)
+{
+	(void)state;
+	registry_exec("DELETE FROM shared"); /* what the test before left */
+	for (int i = 0; i < 3; i++) /* a first read, then from the copy */
+		assert_string_equal(owners_of("dave"), "");
+	registry_exec("INSERT INTO shared(grantee, owner) VALUES('dave', 'erin')");
+	assert_string_equal(owners_of("dave"), "erin");
+	assert_string_equal(owners_of("dave"), "erin");
+	registry_exec("INSERT INTO shared(grantee, owner) VALUES('anyone', 'erin'),"
+		      " ('authenticated', 'cid'), ('dave', 'dave'), ('davey', 'zed'),"
+		      " ('anyone', 'dave')");
+	assert_string_equal(owners_of("dave"), "cid,erin");
+	assert_string_equal(owners_of("gus"), "cid,dave,erin");
+	registry_exec("DELETE FROM shared WHERE owner IN ('erin', 'cid')");
+	assert_string_equal(owners_of("dave"), "");
+	assert_string_equal(owners_of("gus"), "dave");
+	/* And this process's own writes (SETACL). */
+	struct store_user *u = store_user_open("hal");
+	assert_non_null(u);
+	assert_int_equal(store_acl_set(u, "hal", "INBOX", "dave", parse("lr")), STORE_OK);
+	assert_string_equal(owners_of("dave"), "hal");
+	assert_true(store_acl_shared_with("hal", "dave"));
+	assert_int_equal(store_acl_set(u, "hal", "INBOX", "dave", 0), STORE_OK);
+	assert_false(store_acl_shared_with("hal", "dave"));
+	store_user_close(u);
+	registry_exec("DELETE FROM shared");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_identifiers),
 		cmocka_unit_test(test_rights_of),
 		cmocka_unit_test(test_store_and_registry),
+		cmocka_unit_test(test_registry_copy_follows_writers),
 	};
 	return store_test_run("acl", tests, sizeof(tests) / sizeof(*tests), NULL);
 }
