@@ -298,6 +298,42 @@ static void test_front_reads_fill_once(void **state)
 	}
 }
 
+/* An APPEND to a mailbox that does not exist is refused whether its
+ * message is a row or a file, and leaves neither behind: a file-sized one
+ * is refused before its file is written, a row-sized one by the
+ * transaction's own lookup (no read transaction before it). */
+static void test_missing_mailbox_writes_nothing(void **state)
+{
+	(void)state;
+	struct store_user *u = open_inline("nowhere");
+	char *small = make_message("small", 4000);
+	char *big = make_message("big", 64 * 1024 + 1);
+	const char *texts[2] = { small, big };
+	for (int i = 0; i < 2; i++) {
+		struct store_append a;
+		append_init(&a, texts[i], 0, NULL);
+		uint32_t uv = 0;
+		assert_int_equal(store_append(u, "Nowhere", &a, 1, &uv), STORE_ENOENT);
+		assert_int_equal(a.uid, 0);
+		char hex[65];
+		store_blob_hash(texts[i], strlen(texts[i]), hex);
+		assert_int_equal(rows_of("nowhere", hex), 0);
+		assert_false(file_exists("nowhere", hex));
+	}
+	/* The batch of both: refused whole. */
+	struct store_append two[2];
+	append_init(&two[0], small, 0, NULL);
+	append_init(&two[1], big, 0, NULL);
+	assert_int_equal(store_append(u, "Nowhere", two, 2, NULL), STORE_ENOENT);
+	struct store_mailbox mb = status_of(u, "INBOX");
+	assert_int_equal(mb.messages, 0);
+	store_mailbox_clear(&mb);
+	store_inline_set(0);
+	free(small);
+	free(big);
+	store_user_close(u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_spooled_and_prepared_messages),
 		cmocka_unit_test(test_oversized_row_is_an_error),
 		cmocka_unit_test(test_front_reads_fill_once),
+		cmocka_unit_test(test_missing_mailbox_writes_nothing),
 	};
 	return store_test_run("store_inline", tests, sizeof(tests) / sizeof(tests[0]), NULL);
 }

@@ -512,8 +512,16 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 	char **own = xcalloc(n, sizeof(*own));
 	bool in_tx = false;
 	struct store_mbox_row row;
-	int r = sqlite_mbox_by_name(u, name, &row);
-	if (r != STORE_OK)
+	int r = STORE_OK;
+	/* A missing mailbox is refused before any file is written; when
+	 * every message is small (rows of the transaction below, inline.c),
+	 * the transaction's own lookup finds that out, and the read
+	 * transaction this one costs is saved (issue #14: ~4% of deliver's
+	 * CPU). */
+	bool files = false;
+	for (size_t i = 0; i < n; i++)
+		files |= !store_inline_fits(msgs[i].len);
+	if (files && (r = sqlite_mbox_by_name(u, name, &row)) != STORE_OK)
 		goto out;
 	/* Blobs first, each durable before the index can point at it; no
 	 * lock is held during these fsyncs. A small message is a row of the
