@@ -195,8 +195,8 @@ bool view_recent(const struct imap_view *v, uint32_t uid)
 	return seqset_contains(&v->recent, uid);
 }
 
-/* How many of the view's messages are \Recent here: a binary search per
- * claimed range, not a pass over the view. */
+/* A claim made for this view by the store (an APPEND's, RFC 3501 2.3.2):
+ * its UIDs are \Recent here, and everything below its end is claimed. */
 void view_recent_claimed(struct imap_view *v, const struct store_recent_claim *c)
 {
 	if (!c->made || c->mailbox_id != v->id || v->readonly || v->owner)
@@ -207,6 +207,8 @@ void view_recent_claimed(struct imap_view *v, const struct store_recent_claim *c
 		v->recent_end = c->end;
 }
 
+/* How many of the view's messages are \Recent here: a binary search per
+ * claimed range, not a pass over the view. */
 uint32_t view_recent_count(const struct imap_view *v)
 {
 	uint32_t n = 0;

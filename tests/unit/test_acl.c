@@ -216,7 +216,21 @@ static void test_registry_copy_follows_writers(void **state)
 	assert_int_equal(store_acl_set(u, "hal", "INBOX", "dave", 0), STORE_OK);
 	assert_false(store_acl_shared_with("hal", "dave"));
 	store_user_close(u);
+	/* A registry too big to copy is queried instead, each call, with
+	 * the same answers; shrunk again, it is copied again. */
+	registry_exec("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+		      " WHERE x < 65537) INSERT INTO shared(grantee, owner)"
+		      " SELECT 'g' || x, 'o' || x FROM c");
+	registry_exec("INSERT INTO shared(grantee, owner) VALUES('dave', 'erin'),"
+		      " ('anyone', 'cid')");
+	for (int i = 0; i < 2; i++)
+		assert_string_equal(owners_of("dave"), "cid,erin");
+	assert_string_equal(owners_of("g7"), "cid,dave,o7");
+	registry_exec("DELETE FROM shared WHERE grantee LIKE 'g%'");
+	assert_string_equal(owners_of("g7"), "cid,dave");
+	assert_string_equal(owners_of("dave"), "cid,erin");
 	registry_exec("DELETE FROM shared");
+	assert_string_equal(owners_of("dave"), "");
 }
 
 int main(void)

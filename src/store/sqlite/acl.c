@@ -125,6 +125,7 @@ struct reg_pair {
 static struct reg_pair *g_snap;
 static size_t g_nsnap;
 static bool g_snap_ok;
+static bool g_snap_big; /* more than REG_SNAPSHOT_MAX at g_snap_hdr */
 static unsigned char g_snap_hdr[SQLITE_WAL_HEADER_BYTES];
 
 static int reg_error(const char *what)
@@ -179,6 +180,7 @@ static void snap_clear(void)
 	g_snap = NULL;
 	g_nsnap = 0;
 	g_snap_ok = false;
+	g_snap_big = false;
 }
 
 void sqlite_acl_registry_close(void)
@@ -198,7 +200,7 @@ static int snap_refresh(void)
 {
 	unsigned char hdr[SQLITE_WAL_HEADER_BYTES];
 	bool have = sqlite_walvfs_header(g_reg, hdr);
-	if (g_snap_ok && have && memcmp(hdr, g_snap_hdr, sizeof(hdr)) == 0)
+	if ((g_snap_ok || g_snap_big) && have && memcmp(hdr, g_snap_hdr, sizeof(hdr)) == 0)
 		return STORE_OK;
 	snap_clear();
 	sqlite3_stmt *st = NULL;
@@ -210,9 +212,15 @@ static int snap_refresh(void)
 	size_t cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && g_nsnap < REG_SNAPSHOT_MAX) {
+		const char *g = (const char *)sqlite3_column_text(st, 0);
+		const char *o = (const char *)sqlite3_column_text(st, 1);
+		if (!g || !o) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
 		xgrow((void **)&g_snap, &cap, g_nsnap + 1, sizeof(*g_snap));
-		g_snap[g_nsnap].grantee = xstrdup((const char *)sqlite3_column_text(st, 0));
-		g_snap[g_nsnap].owner = xstrdup((const char *)sqlite3_column_text(st, 1));
+		g_snap[g_nsnap].grantee = xstrdup(g);
+		g_snap[g_nsnap].owner = xstrdup(o);
 		g_nsnap++;
 	}
 	sqlite3_finalize(st);
@@ -220,8 +228,10 @@ static int snap_refresh(void)
 		snap_clear();
 		return reg_error("snapshot");
 	}
-	if (rc == SQLITE_ROW) { /* more than REG_SNAPSHOT_MAX */
+	if (rc == SQLITE_ROW) { /* more than REG_SNAPSHOT_MAX: queried until it changes */
 		snap_clear();
+		g_snap_big = have;
+		memcpy(g_snap_hdr, hdr, sizeof(hdr));
 		return STORE_OK;
 	}
 	/* Without a header read before the copy (the first read maps the
