@@ -203,6 +203,10 @@ static int snap_refresh(void)
 	if ((g_snap_ok || g_snap_big) && have && memcmp(hdr, g_snap_hdr, sizeof(hdr)) == 0)
 		return STORE_OK;
 	snap_clear();
+	/* No header to check a copy against (the -shm is mapped by the first
+	 * read, which the caller's query is; or another VFS): no copy. */
+	if (!have)
+		return STORE_OK;
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(g_reg,
 			       "SELECT grantee, owner FROM shared ORDER BY grantee, owner LIMIT ?1",
@@ -230,13 +234,11 @@ static int snap_refresh(void)
 	}
 	if (rc == SQLITE_ROW) { /* more than REG_SNAPSHOT_MAX: queried until it changes */
 		snap_clear();
-		g_snap_big = have;
+		g_snap_big = true;
 		memcpy(g_snap_hdr, hdr, sizeof(hdr));
 		return STORE_OK;
 	}
-	/* Without a header read before the copy (the first read maps the
-	 * -shm), the next call reads it again. */
-	g_snap_ok = have;
+	g_snap_ok = true;
 	memcpy(g_snap_hdr, hdr, sizeof(hdr));
 	return STORE_OK;
 }
