@@ -99,43 +99,6 @@ static void test_checkpoints_leave_the_commit(void **state)
 	store_user_close(u);
 }
 
-/* A writer that never pauses (one sender, each APPEND right after the
- * last): the next writer starts the WAL over only if it began after a
- * checkpoint's copy ended, which such a writer rarely does, so the WAL
- * grows past 1,000 pages and stays there. Every commit then asked for
- * another checkpoint of its few new pages, two syncs each (1,175
- * checkpoints for these 1,500 APPENDs); a handle now asks again only
- * once the WAL grew by another CKPT_AGAIN pages. */
-static void test_checkpoints_do_not_chase_a_busy_writer(void **state)
-{
-	(void)state;
-	restart();
-	store_inline_set(64 * 1024); /* messages as rows: no file syncs between commits */
-	struct store_user *u = store_user_open("busy");
-	assert_non_null(u);
-	struct store_sync_stats s0 = stats_now();
-	unsigned count = 0;
-	append_n(u, 1500, &count);
-	sqlite_ckpt_wait();
-	struct store_sync_stats s1 = stats_now();
-	uint64_t n = s1.checkpoints - s0.checkpoints;
-	uint64_t inl = s1.checkpoints_inline - s0.checkpoints_inline;
-	fprintf(stderr, "busy writer: %u APPENDs, %llu checkpoints, %llu inline\n", count,
-		(unsigned long long)n, (unsigned long long)inl);
-	assert_true(n + inl >= 1);
-	assert_true(n <= count / 10);
-	store_inline_set(0);
-	store_user_close(u);
-	/* Every message is there after a restart. */
-	restart();
-	u = store_user_open("busy");
-	assert_non_null(u);
-	struct store_mailbox mb = status_of(u, "INBOX");
-	assert_int_equal(mb.messages, count);
-	store_mailbox_clear(&mb);
-	store_user_close(u);
-}
-
 /* A handle whose thread stopped (shutdown, a forked child) checkpoints
  * inside its commits as SQLite would. */
 static void test_without_the_thread_the_commit_checkpoints(void **state)
@@ -221,7 +184,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checkpoints_leave_the_commit),
-		cmocka_unit_test(test_checkpoints_do_not_chase_a_busy_writer),
 		cmocka_unit_test(test_without_the_thread_the_commit_checkpoints),
 		cmocka_unit_test(test_background_writer_yields_to_a_command),
 	};

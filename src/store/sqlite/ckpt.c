@@ -35,9 +35,6 @@
 /* Pages (frames) in the WAL. SOFT is SQLite's default autocheckpoint. */
 #define CKPT_SOFT 1000
 #define CKPT_HARD 8000
-/* Pages a WAL that did not start over grows by before the same handle
- * asks again (ckpt_hook). */
-#define CKPT_AGAIN 250
 
 static struct {
 	pthread_mutex_t lock;
@@ -82,24 +79,11 @@ static bool ckpt_request(const struct sqlite_user *u)
 
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-	struct sqlite_user *u = arg;
-	if (frames < CKPT_SOFT) {
-		u->ckpt_asked = 0;
+	const struct sqlite_user *u = arg;
+	if (frames < CKPT_SOFT)
 		return SQLITE_OK;
-	}
-	/* The next writer starts the WAL over only if it began after the
-	 * checkpoint's copy ended; one sender's APPENDs, each right after
-	 * the last, mostly began during it, the WAL stayed past CKPT_SOFT,
-	 * and every commit asked for a checkpoint of its few new pages with
-	 * two syncs (deliver, one sender: 0.74 checkpoints and ~1,000 us of
-	 * server CPU per APPEND; ~700 us asking every CKPT_AGAIN pages). */
-	if (frames < CKPT_HARD && u->ckpt_asked > 0 && frames >= u->ckpt_asked &&
-	    frames < u->ckpt_asked + CKPT_AGAIN)
+	if (frames < CKPT_HARD && ckpt_request(u))
 		return SQLITE_OK;
-	if (frames < CKPT_HARD && ckpt_request(u)) {
-		u->ckpt_asked = frames;
-		return SQLITE_OK;
-	}
 	/* What wal_autocheckpoint does; its result is no concern of the
 	 * commit, which has succeeded. */
 	sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);

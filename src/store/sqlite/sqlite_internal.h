@@ -238,7 +238,6 @@ struct sqlite_user {
 	ino_t ino;
 	pthread_t owner;    /* the thread using it while refs > 0 */
 	bool opening;       /* first open attempt: descriptor shortage not logged */
-	int ckpt_asked;     /* WAL pages when this handle last asked ckpt.c */
 	struct sqlite_user *hnext;        /* pool bucket chain */
 	struct dlist_node lru;            /* pool list of unused handles */
 	struct sqlite_user *next;         /* a chain of handles being freed */
