@@ -468,6 +468,16 @@ int sqlite_mailbox_rename(struct store_user *base, const char *from, const char 
 	return r;
 }
 
+int sqlite_mbox_set_first_recent(struct sqlite_user *u, int64_t id, uint32_t uid)
+{
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_SET_RECENT);
+	if (!st)
+		return STORE_EIO;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, uid);
+	return sqlite_stmt_run(u, st, "take_recent");
+}
+
 int sqlite_mailbox_take_recent(struct store_user *base, int64_t mailbox_id,
 			       uint32_t *first_recent, uint32_t *claimed_end)
 {
@@ -484,17 +494,9 @@ int sqlite_mailbox_take_recent(struct store_user *base, int64_t mailbox_id,
 	 * waits for it and then claims from the new value (RFC 3501 2.3.2). */
 	*first_recent = row.first_recent_uid;
 	*claimed_end = row.uidnext;
-	if (row.first_recent_uid != row.uidnext) {
-		sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_SET_RECENT);
-		if (!st) {
-			r = STORE_EIO;
-			goto fail;
-		}
-		sqlite3_bind_int64(st, 1, mailbox_id);
-		sqlite3_bind_int64(st, 2, row.uidnext);
-		if ((r = sqlite_stmt_run(u, st, "take_recent")) != STORE_OK)
-			goto fail;
-	}
+	if (row.first_recent_uid != row.uidnext &&
+	    (r = sqlite_mbox_set_first_recent(u, mailbox_id, row.uidnext)) != STORE_OK)
+		goto fail;
 	/* No notification: \Recent is session state, not a mailbox change. */
 	return sqlite_tx_commit(u);
 fail:

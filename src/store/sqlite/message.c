@@ -479,23 +479,6 @@ static int append_uids(const struct store_mbox_row *row, const struct store_appe
 	return STORE_OK;
 }
 
-/* store_append_claim(): the claim in the append's transaction, published
- * by the caller once that committed. */
-static int append_claim_recent(struct sqlite_user *u, const struct store_mbox_row *row,
-			       uint32_t next, struct store_recent_claim *claim)
-{
-	claim->from = row->first_recent_uid;
-	claim->end = next;
-	if (row->first_recent_uid == next)
-		return STORE_OK;
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_MB_SET_RECENT);
-	if (!st)
-		return STORE_EIO;
-	sqlite3_bind_int64(st, 1, row->id);
-	sqlite3_bind_int64(st, 2, next);
-	return sqlite_stmt_run(u, st, "take_recent");
-}
-
 /* APPEND, REPLACE when replace_mb > 0, the import path with import; claim
  * as store_append_claim() (NULL: none). */
 static int append_tx(struct sqlite_user *u, const char *name, struct store_append *msgs, size_t n,
@@ -607,9 +590,15 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 	if ((r = sqlite_quota_check(u, &qbefore)) != STORE_OK ||
 	    (r = mbox_set_next(u, row.id, next, modseq)) != STORE_OK)
 		goto out;
+	/* store_append_claim(): published (made) once this commits. */
 	claiming = claim && claim->mailbox_id == row.id;
-	if (claiming && (r = append_claim_recent(u, &row, next, claim)) != STORE_OK)
-		goto out;
+	if (claiming) {
+		claim->from = row.first_recent_uid;
+		claim->end = next;
+		if (row.first_recent_uid != next &&
+		    (r = sqlite_mbox_set_first_recent(u, row.id, next)) != STORE_OK)
+			goto out;
+	}
 	in_tx = false;
 	if ((r = sqlite_tx_commit(u)) != STORE_OK)
 		goto out;

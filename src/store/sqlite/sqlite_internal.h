@@ -356,6 +356,9 @@ unsigned sqlite_cache_trim(unsigned idle_ms);
 /* Looks a mailbox up inside the caller's transaction. STORE_ENOENT if absent. */
 int sqlite_mbox_by_name(struct sqlite_user *u, const char *name, struct store_mbox_row *out);
 int sqlite_mbox_by_id(struct sqlite_user *u, int64_t id, struct store_mbox_row *out);
+/* Inside a write transaction: mailbox id's first unclaimed \Recent UID
+ * becomes uid (RFC 3501 2.3.2; mailbox.c). */
+int sqlite_mbox_set_first_recent(struct sqlite_user *u, int64_t id, uint32_t uid);
 /* Next UIDVALIDITY of this user: time-based, strictly increasing, never
  * reused (inside a write transaction). */
 int sqlite_uidvalidity_next(struct sqlite_user *u, uint32_t *out);
