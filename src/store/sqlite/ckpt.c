@@ -17,6 +17,16 @@
  * thread cannot keep up, or a reader holds it back) the committing
  * connection checkpoints itself, as before, so the WAL stays bounded.
  *
+ * A checkpoint copies what was committed when it began; the WAL starts
+ * over at the next writer only if that writer began after the copy
+ * ended. One sender's back-to-back APPENDs mostly begin during it, so the
+ * WAL stays past CKPT_SOFT; a handle then asks again only once the WAL
+ * grew by CKPT_AGAIN pages (asking at every commit cost two syncs per
+ * APPEND for a few new pages each), and the thread looks at every user it
+ * checkpointed again CKPT_FOLLOW_MS later, until a look finds nothing new:
+ * the tail written after the last copy is copied once the writer pauses,
+ * so its next transaction starts the WAL over.
+ *
  * A checkpoint changes nothing that is durable: it syncs the WAL before
  * it copies (whatever the connection's synchronous mode, unless OFF) and
  * the database file after, and a crash in the middle is replayed from the
@@ -31,10 +41,24 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* Pages (frames) in the WAL. SOFT is SQLite's default autocheckpoint. */
 #define CKPT_SOFT 1000
 #define CKPT_HARD 8000
+/* Pages a WAL that did not start over grows by before the same handle
+ * asks again (ckpt_hook). */
+#define CKPT_AGAIN 250
+/* How long after a background checkpoint the thread looks again. */
+#define CKPT_FOLLOW_MS 100
+
+/* A user queued for the thread: asked by a commit (queue) or to be
+ * looked at again (later, due in arrival order: one delay for all). */
+struct ckpt_req {
+	struct userq_entry q;  /* first: an entry is its request */
+	uint64_t due_ms;       /* later: CLOCK_MONOTONIC */
+	int log;               /* later: WAL pages at the last checkpoint */
+};
 
 static struct {
 	pthread_mutex_t lock;
@@ -46,12 +70,26 @@ static struct {
 	bool busy;               /* a checkpoint runs outside the lock */
 	pid_t pid;
 	struct userq queue;      /* users whose WAL wants a checkpoint */
+	struct userq later;      /* users to look at again (follow-ups) */
 	atomic_uint_fast64_t done, inline_done;
 } g_ckpt = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.wake = PTHREAD_COND_INITIALIZER,
 	.idle = PTHREAD_COND_INITIALIZER,
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct ckpt_req *req_new(const char *username, const char *dir)
+{
+	struct ckpt_req *r = xcalloc(1, sizeof(*r));
+	userq_entry_init(&r->q, username, dir);
+	return r;
+}
 
 bool sqlite_ckpt_active(void)
 {
@@ -68,9 +106,7 @@ static bool ckpt_request(const struct sqlite_user *u)
 		return false;
 	}
 	if (!userq_find(&g_ckpt.queue, u->username)) {
-		struct userq_entry *r = xcalloc(1, sizeof(*r));
-		userq_entry_init(r, u->username, u->dir);
-		userq_push(&g_ckpt.queue, r);
+		userq_push(&g_ckpt.queue, &req_new(u->username, u->dir)->q);
 		pthread_cond_signal(&g_ckpt.wake);
 	}
 	pthread_mutex_unlock(&g_ckpt.lock);
@@ -79,11 +115,24 @@ static bool ckpt_request(const struct sqlite_user *u)
 
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-	const struct sqlite_user *u = arg;
-	if (frames < CKPT_SOFT)
+	struct sqlite_user *u = arg;
+	if (frames < CKPT_SOFT) {
+		u->ckpt_asked = 0;
 		return SQLITE_OK;
-	if (frames < CKPT_HARD && ckpt_request(u))
+	}
+	/* The next writer starts the WAL over only if it began after the
+	 * checkpoint's copy ended; one sender's APPENDs, each right after
+	 * the last, mostly began during it, the WAL stayed past CKPT_SOFT,
+	 * and every commit asked for a checkpoint of its few new pages with
+	 * two syncs (deliver, one sender: 0.74 checkpoints and ~1,000 us of
+	 * server CPU per APPEND; ~700 us asking every CKPT_AGAIN pages). */
+	if (frames < CKPT_HARD && u->ckpt_asked > 0 && frames >= u->ckpt_asked &&
+	    frames < u->ckpt_asked + CKPT_AGAIN)
 		return SQLITE_OK;
+	if (frames < CKPT_HARD && ckpt_request(u)) {
+		u->ckpt_asked = frames;
+		return SQLITE_OK;
+	}
 	/* What wal_autocheckpoint does; its result is no concern of the
 	 * commit, which has succeeded. */
 	sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -97,24 +146,67 @@ void sqlite_ckpt_attach(struct sqlite_user *u)
 		sqlite3_wal_hook(u->db, ckpt_hook, u);
 }
 
-static void ckpt_run(const struct userq_entry *r)
+/* A PASSIVE checkpoint of r's user; false when it could not run. *log
+ * is the WAL's pages, *copied how many of them are in the database now. */
+static bool ckpt_run(const struct userq_entry *r, int *log, int *copied)
 {
+	*log = *copied = -1;
 	struct store_user *base = sqlite_user_open_existing(r->username, r->dir);
 	if (!base)
-		return;
+		return false;
 	struct sqlite_user *u = sqlite_user_of(base);
-	int rc = sqlite3_wal_checkpoint_v2(u->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int rc = sqlite3_wal_checkpoint_v2(u->db, "main", SQLITE_CHECKPOINT_PASSIVE, log, copied);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		log_warn("event=store_checkpoint_error user=%s error=\"%s\"", r->username,
 			 sqlite3_errmsg(u->db));
 	sqlite_user_close(base);
 	atomic_fetch_add(&g_ckpt.done, 1);
+	return rc == SQLITE_OK;
 }
 
-static void ckpt_free(struct userq_entry *r)
+static void ckpt_free(struct ckpt_req *r)
 {
-	userq_entry_clear(r);
+	userq_entry_clear(&r->q);
 	free(r);
+}
+
+/* After a checkpoint of r's user that left log pages in the WAL (prev:
+ * what the previous look found, -1 after one asked by a commit): looks
+ * again later unless this look found the WAL started over or nothing
+ * written since the last. Takes r (frees or queues it). Locked. */
+static void follow_up_locked(struct ckpt_req *r, bool ran, int log, int copied, int prev)
+{
+	bool settled = !ran || log < CKPT_SOFT || (log == prev && copied == log);
+	if (settled || g_ckpt.stopping || userq_find(&g_ckpt.later, r->q.username)) {
+		ckpt_free(r);
+		return;
+	}
+	r->log = log;
+	r->due_ms = mono_ms() + CKPT_FOLLOW_MS;
+	userq_push(&g_ckpt.later, &r->q);
+}
+
+/* The next request to run: asked ones first, then a due follow-up (its
+ * previous look's pages in *prev). NULL: none now; *due_ms > 0 says
+ * when the next follow-up is due. Locked. */
+static struct ckpt_req *next_locked(int *prev, uint64_t *due_ms)
+{
+	*due_ms = 0;
+	struct userq_entry *e = userq_pop(&g_ckpt.queue);
+	if (e) {
+		*prev = -1;
+		return (struct ckpt_req *)e;
+	}
+	struct ckpt_req *r = (struct ckpt_req *)g_ckpt.later.head;
+	if (!r)
+		return NULL;
+	if (r->due_ms > mono_ms()) {
+		*due_ms = r->due_ms;
+		return NULL;
+	}
+	userq_pop(&g_ckpt.later);
+	*prev = r->log;
+	return r;
 }
 
 static void *ckpt_thread(void *arg)
@@ -123,7 +215,15 @@ static void *ckpt_thread(void *arg)
 	thread_name("rampart-ckpt");
 	pthread_mutex_lock(&g_ckpt.lock);
 	while (!g_ckpt.stopping) {
-		struct userq_entry *r = userq_pop(&g_ckpt.queue);
+		int prev;
+		uint64_t due;
+		struct ckpt_req *r = next_locked(&prev, &due);
+		if (!r && due) {
+			struct timespec ts = { .tv_sec = (time_t)(due / 1000),
+					       .tv_nsec = (long)(due % 1000) * 1000000L };
+			pthread_cond_timedwait(&g_ckpt.wake, &g_ckpt.lock, &ts);
+			continue;
+		}
 		if (!r) {
 			pthread_cond_broadcast(&g_ckpt.idle);
 			pthread_cond_wait(&g_ckpt.wake, &g_ckpt.lock);
@@ -131,9 +231,10 @@ static void *ckpt_thread(void *arg)
 		}
 		g_ckpt.busy = true;
 		pthread_mutex_unlock(&g_ckpt.lock);
-		ckpt_run(r);
-		ckpt_free(r);
+		int log, copied;
+		bool ran = ckpt_run(&r->q, &log, &copied);
 		pthread_mutex_lock(&g_ckpt.lock);
+		follow_up_locked(r, ran, log, copied, prev);
 		g_ckpt.busy = false;
 	}
 	pthread_cond_broadcast(&g_ckpt.idle);
@@ -148,11 +249,17 @@ int sqlite_ckpt_start(void)
 	if (atomic_load(&g_ckpt.running)) {
 		/* A forked child: the parent's queue and thread are not its own. */
 		userq_reset(&g_ckpt.queue);
+		userq_reset(&g_ckpt.later);
 		g_ckpt.busy = false;
 		pthread_mutex_init(&g_ckpt.lock, NULL);
-		pthread_cond_init(&g_ckpt.wake, NULL);
 		pthread_cond_init(&g_ckpt.idle, NULL);
 	}
+	/* Follow-ups wait on the monotonic clock. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g_ckpt.wake, &ca);
+	pthread_condattr_destroy(&ca);
 	g_ckpt.stopping = false;
 	g_ckpt.pid = (pid_t)proc_pid();
 	if (pthread_create(&g_ckpt.thread, NULL, ckpt_thread, NULL) != 0) {
@@ -168,7 +275,7 @@ void sqlite_ckpt_wait(void)
 	if (!sqlite_ckpt_active())
 		return;
 	pthread_mutex_lock(&g_ckpt.lock);
-	while (g_ckpt.queue.head || g_ckpt.busy)
+	while (g_ckpt.queue.head || g_ckpt.later.head || g_ckpt.busy)
 		pthread_cond_wait(&g_ckpt.idle, &g_ckpt.lock);
 	pthread_mutex_unlock(&g_ckpt.lock);
 }
@@ -188,9 +295,11 @@ void sqlite_ckpt_stop(void)
 	/* What is left is checkpointed by whoever writes next (or at the
 	 * next start): nothing in the WAL needs this thread to be durable. */
 	pthread_mutex_lock(&g_ckpt.lock);
-	struct userq_entry *r;
-	while ((r = userq_pop(&g_ckpt.queue)))
-		ckpt_free(r);
+	struct userq_entry *e;
+	while ((e = userq_pop(&g_ckpt.queue)))
+		ckpt_free((struct ckpt_req *)e);
+	while ((e = userq_pop(&g_ckpt.later)))
+		ckpt_free((struct ckpt_req *)e);
 	pthread_mutex_unlock(&g_ckpt.lock);
 }
 

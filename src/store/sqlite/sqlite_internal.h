@@ -238,6 +238,7 @@ struct sqlite_user {
 	ino_t ino;
 	pthread_t owner;    /* the thread using it while refs > 0 */
 	bool opening;       /* first open attempt: descriptor shortage not logged */
+	int ckpt_asked;     /* WAL pages when this handle last asked ckpt.c */
 	struct sqlite_user *hnext;        /* pool bucket chain */
 	struct dlist_node lru;            /* pool list of unused handles */
 	struct sqlite_user *next;         /* a chain of handles being freed */
@@ -583,7 +584,7 @@ bool sqlite_ckpt_active(void);
 /* On a new connection while the thread runs: its WAL grown past 1,000
  * pages is checkpointed by the thread, not inside the commit. */
 void sqlite_ckpt_attach(struct sqlite_user *u);
-/* Returns once every requested checkpoint ran (tests). */
+/* Returns once every requested checkpoint ran, follow-ups included (tests). */
 void sqlite_ckpt_wait(void);
 void sqlite_ckpt_stats(uint64_t *background, uint64_t *inline_done);
 
