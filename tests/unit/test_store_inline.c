@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "store/blob.h"
+#include "store/sqlite/sqlite_internal.h"
 #include "store/store.h"
 #include "store_test_util.h"
 
@@ -334,6 +335,71 @@ static void test_missing_mailbox_writes_nothing(void **state)
 	store_user_close(u);
 }
 
+/* PRAGMA mmap_size of the handle: how much of its index it maps. */
+static int64_t mapped(struct store_user *u)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(sqlite_user_of(u)->db, "PRAGMA mmap_size", -1, &st,
+					    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* A handle that read a row of 16 KiB or more (a download) reads its index
+ * through a memory map from then on, also after a SEARCH (which maps for
+ * itself) and across closes (the pooled handle keeps it); the bytes are
+ * the same, also of rows written after the map (the file grew). Rows of a
+ * few KB leave the handle as it was. */
+static void test_large_rows_map_the_index(void **state)
+{
+	(void)state;
+	struct store_user *u = open_inline("mapped");
+	char *small = make_message("small", 4000);
+	char *large = make_message("large", 40000);
+	char *later = make_message("later", 60000);
+	char *bs = NULL, *bl = NULL, *bn = NULL;
+	uint32_t us = append_msg(u, "INBOX", small, 0, NULL);
+	uint32_t ul = append_msg(u, "INBOX", large, 0, NULL);
+	bs = blob_of(u, "INBOX", us);
+	bl = blob_of(u, "INBOX", ul);
+	assert_int_equal(mapped(u), 0);
+	assert_bytes(u, bs, small, strlen(small));
+	assert_int_equal(mapped(u), 0);
+	assert_bytes(u, bl, large, strlen(large));
+	assert_true(mapped(u) > 0);
+	assert_bytes(u, bl, large, strlen(large));
+	/* Written after the map, at the end of a grown file. */
+	for (int i = 0; i < 20; i++) {
+		char *filler = make_message("filler", 30000 + (size_t)i);
+		append_msg(u, "INBOX", filler, 0, NULL);
+		free(filler);
+	}
+	uint32_t un = append_msg(u, "INBOX", later, 0, NULL);
+	bn = blob_of(u, "INBOX", un);
+	assert_bytes(u, bn, later, strlen(later));
+	assert_bytes(u, bs, small, strlen(small));
+	/* A SEARCH maps for itself and leaves this map in place. */
+	struct store_search_row *rows = NULL;
+	size_t n = 0;
+	assert_int_equal(sqlite_search_docs(u, mailbox_id(u, "INBOX"), 0, 0, &rows, &n), STORE_OK);
+	store_search_rows_free(rows, n);
+	assert_true(mapped(u) > 0);
+	store_user_close(u);
+	u = store_user_open("mapped");
+	assert_true(mapped(u) > 0);
+	assert_bytes(u, bl, large, strlen(large));
+	store_inline_set(0);
+	store_user_close(u);
+	free(bs);
+	free(bl);
+	free(bn);
+	free(small);
+	free(large);
+	free(later);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_oversized_row_is_an_error),
 		cmocka_unit_test(test_front_reads_fill_once),
 		cmocka_unit_test(test_missing_mailbox_writes_nothing),
+		cmocka_unit_test(test_large_rows_map_the_index),
 	};
 	return store_test_run("store_inline", tests, sizeof(tests) / sizeof(tests[0]), NULL);
 }

@@ -12,7 +12,20 @@
  * per APPEND (WAL frames counted per table, BENCHMARKS.md). The name
  * stays the message's identity everywhere else (rows, cached strings,
  * search entries, the message cache), so nothing above the backend knows
- * where the bytes are. */
+ * where the bytes are.
+ *
+ * A row of kilobytes is mostly overflow pages, which SQLite reads with a
+ * pread each, straight into the value it hands out. Once a handle read a
+ * row of INLINE_MMAP_FROM bytes or more (a FETCH of whole messages, a
+ * download), it reads the index through a memory map for the rest of its
+ * life in the pool: a copy from the page cache instead of a system call
+ * per page, and pages mapped once serve every later command. `loadgen -w
+ * download` (10,000 messages of 28 KB on average, 93% of them rows),
+ * four rounds of three alternated runs: server CPU per GB 2.28 s mean
+ * without, 2.00 with; mapped per command and unmapped when the handle
+ * went back to the pool, 2.41 (the faults and munmap each time cost more
+ * than the preads they save). Handles that never read such a row (mail
+ * of a few KB: the imaptest-like mix) are left as they are. */
 #include "store/sqlite/sqlite_internal.h"
 #include "store/blob.h"
 #include "core/log.h"
@@ -20,6 +33,12 @@
 
 #include <errno.h>
 #include <stdlib.h>
+
+/* Rows from this size on map the index (about four overflow pages). */
+#define INLINE_MMAP_FROM (16 * 1024)
+/* At most this much of the index is mapped (SQLite reads beyond it with
+ * pread), the same as a SEARCH's (search.c). */
+#define INLINE_MMAP_SQL "PRAGMA mmap_size=268435456"
 #include <string.h>
 #include <unistd.h>
 
@@ -71,6 +90,10 @@ int sqlite_inline_get(struct sqlite_user *u, const char *hex, char **data, size_
 		r = sqlite_db_error(u, "inline_get");
 	}
 	sqlite_stmt_done(st);
+	/* Only a hint: the rows read the same either way. */
+	if (r == STORE_OK && *len >= INLINE_MMAP_FROM && !u->mmap_rows &&
+	    sqlite3_exec(u->db, INLINE_MMAP_SQL, NULL, NULL, NULL) == SQLITE_OK)
+		u->mmap_rows = true;
 	return r;
 }
 

@@ -201,11 +201,15 @@ static int search_docs_read(struct sqlite_user *u, int64_t mailbox_id, uint32_t 
  * pread), so the search reads with a larger cache and memory-mapped I/O,
  * and hands both back after (db.c releases an unused handle's cache). */
 #define SEARCH_CACHE_PRAGMAS "PRAGMA cache_size=-32768; PRAGMA mmap_size=268435456;"
-#define NORMAL_CACHE_PRAGMAS "PRAGMA cache_size=-1024; PRAGMA mmap_size=0;"
+#define NORMAL_CACHE_SIZE "PRAGMA cache_size=-1024;"
 
-static void search_pragmas(struct sqlite_user *u, const char *sql)
+static void search_pragmas(struct sqlite_user *u, bool searching)
 {
-	/* Only a hint: the search is right either way. */
+	/* Only a hint: the search is right either way. A handle that maps
+	 * its index for large rows (inline.c) keeps the same map after. */
+	const char *sql = searching      ? SEARCH_CACHE_PRAGMAS
+			  : u->mmap_rows ? NORMAL_CACHE_SIZE
+					 : NORMAL_CACHE_SIZE " PRAGMA mmap_size=0;";
 	sqlite3_exec(u->db, sql, NULL, NULL, NULL);
 }
 
@@ -213,9 +217,9 @@ int sqlite_search_docs(struct store_user *base, int64_t mailbox_id, uint32_t min
 		       unsigned fields, struct store_search_row **out, size_t *n)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
-	search_pragmas(u, SEARCH_CACHE_PRAGMAS);
+	search_pragmas(u, true);
 	int r = search_docs_read(u, mailbox_id, min_uid, fields, out, n);
-	search_pragmas(u, NORMAL_CACHE_PRAGMAS);
+	search_pragmas(u, false);
 	return r;
 }
 
@@ -531,10 +535,10 @@ int sqlite_search_field(struct store_user *base, int64_t mailbox_id, uint32_t mi
 	sqlite3_bind_int64(st, 1, mailbox_id);
 	sqlite3_bind_int64(st, 2, min_uid);
 	/* The same pages as search_docs: the same cache. */
-	search_pragmas(u, SEARCH_CACHE_PRAGMAS);
+	search_pragmas(u, true);
 	int rc = uids_collect(st, match, ctx, uids, n);
 	sqlite3_finalize(st);
-	search_pragmas(u, NORMAL_CACHE_PRAGMAS);
+	search_pragmas(u, false);
 	return rc == SQLITE_DONE ? STORE_OK : sqlite_db_error(u, "search_field");
 }
 

@@ -253,6 +253,9 @@ struct sqlite_user {
 	 * began the read transaction that the reads inside it share. */
 	unsigned read_hold;
 	bool read_hold_began;
+	/* download (issue #14): the handle reads the index through a memory
+	 * map since it read a large row (inline.c). */
+	bool mmap_rows;
 	/* sess (issue #14): an unused handle that still has its page cache,
 	 * on the pool's list of those, most recently closed first (db.c). */
 	bool warm;
