@@ -77,13 +77,6 @@ static struct {
 	.idle = PTHREAD_COND_INITIALIZER,
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static struct ckpt_req *req_new(const char *username, const char *dir)
 {
 	struct ckpt_req *r = xcalloc(1, sizeof(*r));
@@ -182,7 +175,7 @@ static void follow_up_locked(struct ckpt_req *r, bool ran, int log, int copied, 
 		return;
 	}
 	r->log = log;
-	r->due_ms = mono_ms() + CKPT_FOLLOW_MS;
+	r->due_ms = now_ms() + CKPT_FOLLOW_MS;
 	userq_push(&g_ckpt.later, &r->q);
 }
 
@@ -200,7 +193,7 @@ static struct ckpt_req *next_locked(int *prev, uint64_t *due_ms)
 	struct ckpt_req *r = (struct ckpt_req *)g_ckpt.later.head;
 	if (!r)
 		return NULL;
-	if (r->due_ms > mono_ms()) {
+	if (r->due_ms > now_ms()) {
 		*due_ms = r->due_ms;
 		return NULL;
 	}

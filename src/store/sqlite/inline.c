@@ -33,14 +33,12 @@
 
 #include <errno.h>
 #include <stdlib.h>
-
-/* Rows from this size on map the index (about four overflow pages). */
-#define INLINE_MMAP_FROM (16 * 1024)
-/* At most this much of the index is mapped (SQLite reads beyond it with
- * pread), the same as a SEARCH's (search.c). */
-#define INLINE_MMAP_SQL "PRAGMA mmap_size=268435456"
 #include <string.h>
 #include <unistd.h>
+
+/* Rows from this size on map the index (about four overflow pages); at
+ * most SQLITE_INDEX_MMAP_SQL's size is mapped, pread beyond it. */
+#define INLINE_MMAP_FROM (16 * 1024)
 
 int sqlite_inline_put(struct sqlite_user *u, const char *hex, const void *data, size_t len)
 {
@@ -92,7 +90,7 @@ int sqlite_inline_get(struct sqlite_user *u, const char *hex, char **data, size_
 	sqlite_stmt_done(st);
 	/* Only a hint: the rows read the same either way. */
 	if (r == STORE_OK && *len >= INLINE_MMAP_FROM && !u->mmap_rows &&
-	    sqlite3_exec(u->db, INLINE_MMAP_SQL, NULL, NULL, NULL) == SQLITE_OK)
+	    sqlite3_exec(u->db, SQLITE_INDEX_MMAP_SQL, NULL, NULL, NULL) == SQLITE_OK)
 		u->mmap_rows = true;
 	return r;
 }

@@ -200,7 +200,7 @@ static int search_docs_read(struct sqlite_user *u, int64_t mailbox_id, uint32_t 
  * again (two thirds of a header SEARCH over 100,000 messages went into
  * pread), so the search reads with a larger cache and memory-mapped I/O,
  * and hands both back after (db.c releases an unused handle's cache). */
-#define SEARCH_CACHE_PRAGMAS "PRAGMA cache_size=-32768; PRAGMA mmap_size=268435456;"
+#define SEARCH_CACHE_PRAGMAS "PRAGMA cache_size=-32768; " SQLITE_INDEX_MMAP_SQL
 #define NORMAL_CACHE_SIZE "PRAGMA cache_size=-1024;"
 
 static void search_pragmas(struct sqlite_user *u, bool searching)

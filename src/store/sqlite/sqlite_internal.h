@@ -219,6 +219,11 @@
 enum store_stmt { STORE_STMTS(STORE_STMT_ENUM) STMT__COUNT };
 #undef STORE_STMT_ENUM
 
+/* How much of a user's index a handle memory-maps when it maps it (a
+ * SEARCH, search.c; large message rows, inline.c): one size, so either
+ * leaves the other's map as it is. */
+#define SQLITE_INDEX_MMAP_SQL "PRAGMA mmap_size=268435456;"
+
 /* The size of SQLite's wal-index header (WalIndexHdr), walvfs.c. */
 #define SQLITE_WAL_HEADER_BYTES 48
 #define SQLITE_QUIET_MAILBOXES 4

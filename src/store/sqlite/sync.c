@@ -91,13 +91,6 @@ static void stat_add(enum sync_stat s, uint64_t n)
 	atomic_fetch_add(&g_sync.stats[s], n);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 bool sqlite_sync_active(void)
 {
 	return atomic_load(&g_sync.running) && g_sync.pid == (pid_t)proc_pid();
@@ -131,7 +124,7 @@ bool sqlite_sync_defer(struct sqlite_user *u, char (*blobs)[65], size_t n)
 	if (!d) {
 		d = xcalloc(1, sizeof(*d));
 		userq_entry_init(&d->q, u->username, u->dir);
-		d->due_ms = mono_ms() + g_sync.delay_ms;
+		d->due_ms = now_ms() + g_sync.delay_ms;
 		userq_push(&g_sync.queue, &d->q);
 		/* Only a new head changes when the thread must wake. */
 		if (queue_head() == d)
@@ -286,7 +279,7 @@ static void *sync_thread(void *arg)
 			pthread_cond_wait(&g_sync.wake, &g_sync.lock);
 			continue;
 		}
-		uint64_t now = mono_ms();
+		uint64_t now = now_ms();
 		if (queue_head()->due_ms > now) {
 			uint64_t due = queue_head()->due_ms;
 			struct timespec ts = { .tv_sec = (time_t)(due / 1000),
