@@ -314,10 +314,12 @@ def test_doc_id_migration():
         s.stop()
         db_exec(s, "DROP TRIGGER search_doc_link; DROP TRIGGER search_doc_unlink;"
                    " DROP INDEX messages_unindexed; DROP INDEX search_doc_partial;"
-                   " DROP INDEX messages_doc;"  # migration 20 (search, issue #14)
+                   # migrations 20 and 24 (search, flags_doc; issue #14)
+                   " DROP INDEX messages_flags; CREATE INDEX messages_flags ON"
+                   " messages(mailbox_id, uid, flags, modseq, keywords);"
                    " ALTER TABLE messages DROP COLUMN doc_id;"
                    " DELETE FROM store_meta WHERE key IN ('migration.10', 'migration.20',"
-                   " 'migration.21');"
+                   " 'migration.21', 'migration.24');"
                    " DELETE FROM search_text_config WHERE k='automerge';"  # migration 21
                    " PRAGMA user_version=1;")
         s.start()
@@ -328,6 +330,51 @@ def test_doc_id_migration():
         r.close()
         assert db_query(s, "SELECT count(*) FROM messages WHERE doc_id IS NULL") == [(0,)]
         assert db_query(s, "SELECT v FROM search_text_config WHERE k='automerge'") == [(8,)]
+    finally:
+        s.close()
+
+
+def index_columns(server, name):
+    return [r[2] for r in db_query(server, "PRAGMA index_info(%s)" % name)]
+
+
+def test_flags_index_carries_doc_id():
+    """Migration 24 (issue #14): the (uid, doc_id) walk of a header SEARCH
+    reads messages_flags, which now ends with doc_id, and messages_doc is
+    gone (one index page less written by every APPEND). A store from
+    before the migration gets the new index at its next start, and header
+    SEARCH is still answered from the index on it."""
+    s = Server(extra_config="[store]\nindex_delay_ms = 200\n")
+    try:
+        c = s.imap_tls()
+        for i in range(30):
+            subj = b"invoice %d" % i if i % 3 == 0 else b"note %d" % i
+            assert c.append("INBOX", None, None, msg(subj))[0] == "OK"
+        assert c.select("INBOX")[0] == "OK"
+        assert c.store("2", "+FLAGS", "(\\Flagged $Later)")[0] == "OK"
+        c.logout()
+        wait_indexed(s)
+        assert index_columns(s, "messages_flags") == ["mailbox_id", "uid", "flags", "modseq",
+                                                     "keywords", "doc_id"]
+        assert db_query(s, "SELECT name FROM sqlite_master WHERE name='messages_doc'") == []
+        s.stop()
+        # Back to the indexes of migrations 17 and 20.
+        db_exec(s, "DROP INDEX messages_flags;"
+                   " CREATE INDEX messages_flags ON messages(mailbox_id, uid, flags, modseq,"
+                   " keywords);"
+                   " CREATE INDEX messages_doc ON messages(mailbox_id, uid, doc_id);"
+                   " DELETE FROM store_meta WHERE key='migration.24';"
+                   " PRAGMA user_version=23;")
+        s.start()
+        r = Raw(s, "INBOX")
+        with FilesAway(s):
+            assert search(r, b"SUBJECT invoice") == [i + 1 for i in range(30) if i % 3 == 0]
+            assert search(r, b"FROM alice SUBJECT note KEYWORD $Later") == [2]
+        r.close()
+        assert index_columns(s, "messages_flags")[-1] == "doc_id"
+        assert db_query(s, "SELECT name FROM sqlite_master WHERE name='messages_doc'") == []
+        chk = s.rampart("check", "-c", s.conf_path, s.user, check=False)
+        assert chk.returncode == 0, chk.stdout + chk.stderr
     finally:
         s.close()
 

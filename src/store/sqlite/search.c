@@ -525,7 +525,7 @@ int sqlite_search_field(struct store_user *base, int64_t mailbox_id, uint32_t mi
 	 * entry by rowid; only the one column is read. */
 	char sql[256];
 	snprintf(sql, sizeof(sql),
-		 "SELECT m.uid,d.%s FROM messages m INDEXED BY messages_doc"
+		 "SELECT m.uid,d.%s FROM messages m INDEXED BY messages_flags"
 		 " JOIN search_doc d ON d.id=m.doc_id"
 		 " WHERE m.mailbox_id=?1 AND m.uid>=?2 AND d.%s IS NOT NULL ORDER BY m.uid",
 		 field_columns[field], field_columns[field]);
