@@ -57,6 +57,27 @@ static inline size_t unindexed(struct store_user *u, char (**out)[65])
 	return n;
 }
 
+/* A search entry with a subject, the header text and the body text (the
+ * strings are the caller's). */
+static inline void doc_init(struct search_doc *d, char *subject, char *hdrs, char *body)
+{
+	memset(d, 0, sizeof(*d));
+	d->field[SEARCH_DOC_SUBJECT] = subject;
+	d->sent_day = 19723;
+	d->hdrs = hdrs;
+	d->body = body;
+}
+
+/* Messages of mailbox mb whose indexed text contains folded. */
+static inline size_t text_hits(struct store_user *u, int64_t mb, const char *folded)
+{
+	uint32_t *uids;
+	size_t n;
+	assert_int_equal(store_search_text(u, mb, folded, true, &uids, &n), STORE_OK);
+	free(uids);
+	return n;
+}
+
 /* The status of a mailbox that must exist; caller clears it. */
 static inline struct store_mailbox status_of(struct store_user *u, const char *name)
 {

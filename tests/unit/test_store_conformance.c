@@ -1419,15 +1419,6 @@ static void expect_field(struct store_user *u, int64_t mb, uint32_t min_uid, int
 	free(uids);
 }
 
-static void doc_init(struct search_doc *d, char *subject, char *hdrs, char *body)
-{
-	memset(d, 0, sizeof(*d));
-	d->field[SEARCH_DOC_SUBJECT] = subject;
-	d->sent_day = 19723;
-	d->hdrs = hdrs;
-	d->body = body;
-}
-
 /* The index answers exactly from what was stored with the message, shares
  * one entry per blob across COPY, lists what is missing, and forgets an
  * entry with its blob. */
@@ -1561,15 +1552,6 @@ static void test_search_index(void **state)
 	assert_int_equal(n, 0);
 	store_search_rows_free(rows, n);
 	store_user_close(u);
-}
-
-static size_t text_hits(struct store_user *u, int64_t mb, const char *folded)
-{
-	uint32_t *uids;
-	size_t n;
-	assert_int_equal(store_search_text(u, mb, folded, true, &uids, &n), STORE_OK);
-	free(uids);
-	return n;
 }
 
 /* search_gc (issue #14): expunging a blob's last message makes its entry

@@ -202,9 +202,14 @@ int sqlite_tx_write_background(struct sqlite_user *u)
 	return tx_begin_write(u, sqlite_sync_active(), true);
 }
 
+bool sqlite_tx_yield_due(struct sqlite_user *u)
+{
+	return u->tx_write && atomic_load(waiters_of(u)) > 0;
+}
+
 int sqlite_tx_yield(struct sqlite_user *u)
 {
-	if (!u->tx_write || atomic_load(waiters_of(u)) == 0)
+	if (!sqlite_tx_yield_due(u))
 		return STORE_OK;
 	int r = sqlite_tx_commit(u);
 	if (r == STORE_OK)

@@ -32,7 +32,7 @@ int sqlite_preview_pending(struct store_user *base, int64_t *mailbox_id, uint32_
 				    mailbox_id, uid, max, blobs, n);
 }
 
-static int preview_put_at(struct sqlite_user *u, const char *blob, size_t i, const void *arg)
+static int preview_put_at(struct sqlite_user *u, const char *blob, size_t i, void *arg)
 {
 	return sqlite_preview_put_one(u, blob, ((char *const *)arg)[i]);
 }
@@ -40,6 +40,8 @@ static int preview_put_at(struct sqlite_user *u, const char *blob, size_t i, con
 int sqlite_preview_put(struct store_user *base, char (*blobs)[65], char *const *previews,
 		       size_t n)
 {
-	return sqlite_put_per_blob(sqlite_user_of(base), blobs, n, "preview_put", NULL, preview_put_at,
-				   previews);
+	const struct sqlite_put_ops ops = { .what = "preview_put",
+					    .put_one = preview_put_at,
+					    .arg = (void *)previews };
+	return sqlite_put_per_blob(sqlite_user_of(base), blobs, n, &ops);
 }

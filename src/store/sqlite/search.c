@@ -46,7 +46,10 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
-int sqlite_search_put_one(struct sqlite_user *u, const char *blob, const struct search_doc *d)
+/* Inserts blob's search_doc row; *id: its id, 0 when the blob has its
+ * entry already (a COPY, or the same bytes appended again). */
+static int search_doc_insert(struct sqlite_user *u, const char *blob, const struct search_doc *d,
+			     int64_t *id)
 {
 	sqlite3_stmt *st = sqlite_stmt(u, STMT_SEARCH_DOC_INSERT);
 	if (!st)
@@ -58,17 +61,17 @@ int sqlite_search_put_one(struct sqlite_user *u, const char *blob, const struct 
 	for (int f = 0; f < SEARCH_DOC_NFIELDS; f++)
 		bind_text_or_null(st, 4 + f, d->field[f]);
 	int rc = sqlite3_step(st);
-	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	/* DONE without a row: the blob has its entry already (a COPY, or the
-	 * same bytes appended again). */
+	*id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	if (rc == SQLITE_ROW)
 		rc = sqlite3_step(st);
 	sqlite_stmt_done(st);
-	if (rc != SQLITE_DONE)
-		return sqlite_db_error(u, "search_doc_insert");
-	if (id == 0)
-		return STORE_OK;
-	if (!(st = sqlite_stmt(u, STMT_SEARCH_TEXT_INSERT)))
+	return rc == SQLITE_DONE ? STORE_OK : sqlite_db_error(u, "search_doc_insert");
+}
+
+static int search_text_insert(struct sqlite_user *u, int64_t id, const struct search_doc *d)
+{
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_SEARCH_TEXT_INSERT);
+	if (!st)
 		return STORE_EIO;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, d->hdrs ? d->hdrs : "", -1, SQLITE_STATIC);
@@ -76,11 +79,84 @@ int sqlite_search_put_one(struct sqlite_user *u, const char *blob, const struct 
 	return sqlite_stmt_run(u, st, "search_text_insert");
 }
 
-void sqlite_search_forget(struct sqlite_user *u, const char *blob)
+/* A failed removal is logged (sqlite_stmt_run) and left: the entry is
+ * unreachable once its search_doc row is gone. */
+static void search_text_delete(struct sqlite_user *u, int64_t id)
+{
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_SEARCH_TEXT_DELETE);
+	if (!st)
+		return;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite_stmt_run(u, st, "search_text_delete");
+}
+
+int sqlite_search_put_one(struct sqlite_user *u, const char *blob, const struct search_doc *d)
+{
+	int64_t id;
+	int r = search_doc_insert(u, blob, d, &id);
+	if (r != STORE_OK || id == 0)
+		return r;
+	return search_text_insert(u, id, d);
+}
+
+/* ftsbatch (issue #14): FTS5 moves the terms it holds in memory into a new
+ * segment of search_text whenever a statement opens a savepoint, and every
+ * statement that may write several rows does: the search_doc insert and
+ * delete (their triggers update messages). One entry at a time, each
+ * entry was a segment of its own, merged again later. The text changes
+ * of a batch wait here until its other statements ran, and go in
+ * together, FTS_FLUSH_EVERY at a time and before each commit
+ * (sqlite_put_per_blob's flush, a yield's or the last): one segment per
+ * FTS_FLUSH_EVERY entries. Removals first, as they were queued before the
+ * inserts (a freed rowid can be given again). Bench messages of 4 KB: the
+ * indexer's CPU per message 293-324 -> 204-232 us (BENCHMARKS.md). The
+ * bound keeps what a waiting command sits behind short: the text of 16
+ * entries is ~3 ms of inserts, that of a whole batch (256) was ~50 ms. */
+#define FTS_FLUSH_EVERY 16
+struct fts_batch {
+	const struct search_doc *docs; /* search_put: the docs put_one's i indexes */
+	struct fts_ins {
+		int64_t id;
+		size_t i;
+	} *ins;
+	size_t nins, cins;
+	int64_t *del;
+	size_t ndel, cdel;
+};
+
+static int fts_flush(struct sqlite_user *u, struct fts_batch *b)
+{
+	int r = STORE_OK;
+	for (size_t k = 0; k < b->ndel; k++)
+		search_text_delete(u, b->del[k]);
+	for (size_t k = 0; k < b->nins && r == STORE_OK; k++)
+		r = search_text_insert(u, b->ins[k].id, &b->docs[b->ins[k].i]);
+	b->ndel = b->nins = 0;
+	return r;
+}
+
+static void fts_batch_free(struct fts_batch *b)
+{
+	free(b->ins);
+	free(b->del);
+}
+
+/* sqlite_tx_yield, with the held text changes in before the commit. */
+static int fts_yield(struct sqlite_user *u, struct fts_batch *b)
+{
+	if (!sqlite_tx_yield_due(u))
+		return STORE_OK;
+	int r = fts_flush(u, b);
+	return r == STORE_OK ? sqlite_tx_yield(u) : r;
+}
+
+/* Removes blob's search_doc row; its search_text rowid (0: none) is
+ * returned for the caller to remove. */
+static int64_t search_doc_delete(struct sqlite_user *u, const char *blob)
 {
 	sqlite3_stmt *st = sqlite_stmt(u, STMT_SEARCH_DOC_DELETE);
 	if (!st)
-		return;
+		return 0;
 	sqlite3_bind_text(st, 1, blob, -1, SQLITE_STATIC);
 	int64_t id = 0;
 	int rc;
@@ -89,12 +165,16 @@ void sqlite_search_forget(struct sqlite_user *u, const char *blob)
 	sqlite_stmt_done(st);
 	if (rc != SQLITE_DONE) {
 		sqlite_db_error(u, "search_doc_delete");
-		return;
+		return 0;
 	}
-	if (id == 0 || !(st = sqlite_stmt(u, STMT_SEARCH_TEXT_DELETE)))
-		return;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite_stmt_run(u, st, "search_text_delete");
+	return id;
+}
+
+void sqlite_search_forget(struct sqlite_user *u, const char *blob)
+{
+	int64_t id = search_doc_delete(u, blob);
+	if (id != 0)
+		search_text_delete(u, id);
 }
 
 void sqlite_search_forget_later(struct sqlite_user *u, const char *blob)
@@ -118,7 +198,7 @@ void sqlite_search_forget_later(struct sqlite_user *u, const char *blob)
  * write transaction; *more: entries are left in the queue. */
 #define SEARCH_GC_STEP 64
 
-static int search_gc_batch(struct sqlite_user *u, bool *more)
+static int search_gc_batch(struct sqlite_user *u, struct fts_batch *b, bool *more)
 {
 	sqlite3_stmt *st = sqlite_stmt(u, STMT_SEARCH_GC_LIST);
 	if (!st)
@@ -137,7 +217,7 @@ static int search_gc_batch(struct sqlite_user *u, bool *more)
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
 		/* Each removal stands alone (the reference is checked in
 		 * the transaction that removes). */
-		if (i > 0 && (r = sqlite_tx_yield(u)) != STORE_OK)
+		if (i > 0 && (r = fts_yield(u, b)) != STORE_OK)
 			break;
 		if (!(st = sqlite_stmt(u, STMT_BLOB_REFERENCED))) {
 			r = STORE_EIO;
@@ -146,9 +226,15 @@ static int search_gc_batch(struct sqlite_user *u, bool *more)
 		sqlite3_bind_text(st, 1, blobs[i], -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		sqlite_stmt_done(st);
-		if (rc == SQLITE_DONE)
-			sqlite_search_forget(u, blobs[i]);
-		else if (rc != SQLITE_ROW)
+		if (rc == SQLITE_DONE) {
+			int64_t id = search_doc_delete(u, blobs[i]);
+			if (id != 0) {
+				xgrow((void **)&b->del, &b->cdel, b->ndel + 1, sizeof(*b->del));
+				b->del[b->ndel++] = id;
+				if (b->ndel >= FTS_FLUSH_EVERY)
+					r = fts_flush(u, b);
+			}
+		} else if (rc != SQLITE_ROW)
 			r = sqlite_db_error(u, "search_gc_referenced");
 		if (r == STORE_OK && (st = sqlite_stmt(u, STMT_SEARCH_GC_DONE))) {
 			sqlite3_bind_text(st, 1, blobs[i], -1, SQLITE_STATIC);
@@ -160,10 +246,10 @@ static int search_gc_batch(struct sqlite_user *u, bool *more)
 	return r;
 }
 
-static int search_gc_first(struct sqlite_user *u)
+static int search_gc_first(struct sqlite_user *u, void *arg)
 {
 	bool more;
-	return search_gc_batch(u, &more);
+	return search_gc_batch(u, arg, &more);
 }
 
 int sqlite_search_gc(struct store_user *base, bool *more)
@@ -185,10 +271,13 @@ int sqlite_search_gc(struct store_user *base, bool *more)
 	int r = sqlite_tx_write_background(u);
 	if (r != STORE_OK)
 		return r;
-	if ((r = search_gc_batch(u, more)) != STORE_OK) {
+	struct fts_batch b = { 0 };
+	if ((r = search_gc_batch(u, &b, more)) != STORE_OK || (r = fts_flush(u, &b)) != STORE_OK) {
+		fts_batch_free(&b);
 		sqlite_tx_rollback(u);
 		return r;
 	}
+	fts_batch_free(&b);
 	return sqlite_tx_commit(u);
 }
 
@@ -446,11 +535,8 @@ int sqlite_search_pending(struct store_user *base, int64_t *mailbox_id, uint32_t
 				    mailbox_id, uid, max, blobs, n);
 }
 
-int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, const char *what,
-			int (*first)(struct sqlite_user *u),
-			int (*put_one)(struct sqlite_user *u, const char *blob, size_t i,
-				       const void *arg),
-			const void *arg)
+int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n,
+			const struct sqlite_put_ops *ops)
 {
 	/* newmsg: derived data (search entries, previews), so the commit
 	 * joins the metadata group commit (sync.c) instead of its own fsync:
@@ -459,11 +545,15 @@ int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, cons
 	int r = sqlite_tx_write_background(u);
 	if (r != STORE_OK)
 		return r;
-	if (first)
-		r = first(u);
+	if (ops->first)
+		r = ops->first(u, ops->arg);
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
-		if (i > 0 && (r = sqlite_tx_yield(u)) != STORE_OK)
-			return r;
+		if (i > 0 && sqlite_tx_yield_due(u)) {
+			if (ops->flush && (r = ops->flush(u, ops->arg)) != STORE_OK)
+				break;
+			if ((r = sqlite_tx_yield(u)) != STORE_OK)
+				return r;
+		}
 		/* Expunged (and collected) since it was read: no entry, or it
 		 * would outlive its blob. */
 		sqlite3_stmt *st = sqlite_stmt(u, STMT_BLOB_REFERENCED);
@@ -477,10 +567,12 @@ int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, cons
 		if (rc == SQLITE_DONE)
 			continue;
 		if (rc != SQLITE_ROW)
-			r = sqlite_db_error(u, what);
+			r = sqlite_db_error(u, ops->what);
 		else
-			r = put_one(u, blobs[i], i, arg);
+			r = ops->put_one(u, blobs[i], i, ops->arg);
 	}
+	if (r == STORE_OK && ops->flush)
+		r = ops->flush(u, ops->arg);
 	if (r != STORE_OK) {
 		sqlite_tx_rollback(u);
 		return r;
@@ -571,9 +663,21 @@ int sqlite_search_coverage(struct store_user *base, int64_t mailbox_id, uint32_t
 	return r;
 }
 
-static int search_put_at(struct sqlite_user *u, const char *blob, size_t i, const void *arg)
+static int search_put_at(struct sqlite_user *u, const char *blob, size_t i, void *arg)
 {
-	return sqlite_search_put_one(u, blob, &((const struct search_doc *)arg)[i]);
+	struct fts_batch *b = arg;
+	int64_t id;
+	int r = search_doc_insert(u, blob, &b->docs[i], &id);
+	if (r != STORE_OK || id == 0)
+		return r;
+	xgrow((void **)&b->ins, &b->cins, b->nins + 1, sizeof(*b->ins));
+	b->ins[b->nins++] = (struct fts_ins){ .id = id, .i = i };
+	return b->nins < FTS_FLUSH_EVERY ? STORE_OK : fts_flush(u, b);
+}
+
+static int search_put_flush(struct sqlite_user *u, void *arg)
+{
+	return fts_flush(u, arg);
 }
 
 int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct search_doc *docs,
@@ -581,6 +685,13 @@ int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct s
 {
 	/* search_gc: the queued removals go in the same transaction, so one
 	 * FTS5 segment carries both. */
-	return sqlite_put_per_blob(sqlite_user_of(base), blobs, n, "search_put", search_gc_first,
-				   search_put_at, docs);
+	struct fts_batch b = { .docs = docs };
+	const struct sqlite_put_ops ops = { .what = "search_put",
+					    .first = search_gc_first,
+					    .put_one = search_put_at,
+					    .flush = search_put_flush,
+					    .arg = &b };
+	int r = sqlite_put_per_blob(sqlite_user_of(base), blobs, n, &ops);
+	fts_batch_free(&b);
+	return r;
 }

@@ -337,6 +337,8 @@ int sqlite_tx_write_meta(struct sqlite_user *u);
  * search entries held the lock 11-46 ms, an APPEND behind them as long. */
 int sqlite_tx_write_background(struct sqlite_user *u);
 int sqlite_tx_yield(struct sqlite_user *u);
+/* True when sqlite_tx_yield(u) would commit now (a command waits). */
+bool sqlite_tx_yield_due(struct sqlite_user *u);
 uint64_t sqlite_tx_yields(void);
 int sqlite_tx_read(struct sqlite_user *u);
 /* store_read_hold / store_read_release (store.h). */
@@ -495,11 +497,17 @@ int sqlite_pending_blobs(struct sqlite_user *u, enum store_stmt which, const cha
 /* One write transaction calling put_one(u, blobs[i], i, arg) for each blob
  * that a message still references (a gone one is skipped): search_put
  * and preview_put. */
-int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n, const char *what,
-			int (*first)(struct sqlite_user *u),
-			int (*put_one)(struct sqlite_user *u, const char *blob, size_t i,
-				       const void *arg),
-			const void *arg);
+struct sqlite_put_ops {
+	const char *what;
+	int (*first)(struct sqlite_user *u, void *arg); /* NULL: none */
+	int (*put_one)(struct sqlite_user *u, const char *blob, size_t i, void *arg);
+	/* NULL, or before each commit (a yield's and the last): the writes
+	 * put_one held back (search.c, ftsbatch). */
+	int (*flush)(struct sqlite_user *u, void *arg);
+	void *arg;
+};
+int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n,
+			const struct sqlite_put_ops *ops);
 
 /* ---- preview.c: preview text (RFC 8970) ---- */
 /* Stores blob's preview inside the caller's write transaction (kept when
