@@ -109,7 +109,7 @@ int sqlite_search_put_one(struct sqlite_user *u, const char *blob, const struct 
  * (sqlite_put_per_blob's flush, a yield's or the last): one segment per
  * FTS_FLUSH_EVERY entries. Removals first, as they were queued before the
  * inserts (a freed rowid can be given again). Bench messages of 4 KB: the
- * indexer's CPU per message 293-324 -> 204-232 us (BENCHMARKS.md). The
+ * indexer's CPU per message 293-324 -> 196-232 us (BENCHMARKS.md). The
  * bound keeps what a waiting command sits behind short: the text of 16
  * entries is ~3 ms of inserts, that of a whole batch (256) was ~50 ms. */
 #define FTS_FLUSH_EVERY 16
