@@ -5,6 +5,8 @@
 #define RAMPART_TESTS_STORE_TEST_UTIL_H
 
 #include <ftw.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,18 @@ static inline size_t text_hits(struct store_user *u, int64_t mb, const char *fol
 	assert_int_equal(store_search_text(u, mb, folded, true, &uids, &n), STORE_OK);
 	free(uids);
 	return n;
+}
+
+/* Waits (up to 10 s, in 5 ms steps) for *counter to differ from c0 (a
+ * change notification counted by the test's callback). */
+static inline bool store_test_counted_since(atomic_uint *counter, unsigned c0)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (atomic_load(counter) != c0)
+			return true;
+		usleep(5000);
+	}
+	return false;
 }
 
 /* The status of a mailbox that must exist; caller clears it. */

@@ -596,15 +596,9 @@ static void on_change(const char *username, void *arg)
 	atomic_fetch_add(&g_notes, 1);
 }
 
-/* Waits (up to 10 s, in 5 ms steps) for a notification after c0. */
 static bool noted_since(unsigned c0)
 {
-	for (int i = 0; i < 2000; i++) {
-		if (atomic_load(&g_notes) != c0)
-			return true;
-		usleep(5000);
-	}
-	return false;
+	return store_test_counted_since(&g_notes, c0);
 }
 
 static void test_notifications(void **state)

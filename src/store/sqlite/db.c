@@ -299,6 +299,10 @@ void sqlite_tx_rollback(struct sqlite_user *u)
 
 void sqlite_notify(struct sqlite_user *u)
 {
+	/* fastnotify: this process's watchers are told directly; the file is
+	 * touched only for another process's. */
+	if (!sqlite_watch_changed(u->username))
+		return;
 	/* utimensat raises IN_ATTRIB on the file for every watcher, in this
 	 * process or another, without the file growing. */
 	if (utimensat(AT_FDCWD, u->notify_path, NULL, 0) == 0)

@@ -353,6 +353,10 @@ int sqlite_tx_commit_gc(struct sqlite_user *u, char (*blobs)[65], size_t n);
 void sqlite_tx_rollback(struct sqlite_user *u);
 /* Tells watchers (this and other processes) that u changed: after commit. */
 void sqlite_notify(struct sqlite_user *u);
+/* fastnotify (watch.c): tells this process's watchers of username that its
+ * store changed; true when another process may watch it too (the caller
+ * then touches the notify file). */
+bool sqlite_watch_changed(const char *username);
 struct store_user *sqlite_user_open(const char *username);
 /* sqlite_user_open() for the background threads (sync.c, ckpt.c): NULL,
  * without creating it again, when the store in dir was removed. */
