@@ -233,6 +233,12 @@ uint64_t now_ms(void)
 	return now_us() / 1000;
 }
 
+struct timespec ms_timespec(uint64_t ms)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ms / 1000),
+				  .tv_nsec = (long)(ms % 1000) * 1000000L };
+}
+
 uint64_t now_us(void)
 {
 	struct timespec ts;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <time.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -84,5 +85,8 @@ uint32_t hash_bytes(const void *p, size_t n);
 /* Monotonic clock in milliseconds / microseconds. */
 uint64_t now_ms(void);
 uint64_t now_us(void);
+/* A now_ms() deadline as the timespec of pthread_cond_timedwait() on a
+ * condition variable that waits on CLOCK_MONOTONIC. */
+struct timespec ms_timespec(uint64_t ms);
 
 #endif

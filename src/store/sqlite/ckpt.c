@@ -212,8 +212,7 @@ static void *ckpt_thread(void *arg)
 		uint64_t due;
 		struct ckpt_req *r = next_locked(&prev, &due);
 		if (!r && due) {
-			struct timespec ts = { .tv_sec = (time_t)(due / 1000),
-					       .tv_nsec = (long)(due % 1000) * 1000000L };
+			struct timespec ts = ms_timespec(due);
 			pthread_cond_timedwait(&g_ckpt.wake, &g_ckpt.lock, &ts);
 			continue;
 		}

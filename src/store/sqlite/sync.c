@@ -282,8 +282,7 @@ static void *sync_thread(void *arg)
 		uint64_t now = now_ms();
 		if (queue_head()->due_ms > now) {
 			uint64_t due = queue_head()->due_ms;
-			struct timespec ts = { .tv_sec = (time_t)(due / 1000),
-					       .tv_nsec = (long)(due % 1000) * 1000000L };
+			struct timespec ts = ms_timespec(due);
 			pthread_cond_timedwait(&g_sync.wake, &g_sync.lock, &ts);
 			continue;
 		}

@@ -17,8 +17,9 @@
  * registry file, <mail root>/.watchers, taken before any of its sessions
  * reads the user's store; a writer asks with F_GETLK, which never reports
  * its own process's locks. A process that cannot open the registry (or
- * ask it) touches, as every commit did before. The touch, the inotify event and the watcher
- * thread's wake-up were ~4% of the imaptest-like mix's samples. */
+ * ask it) touches, as every commit did before. The touch, the inotify
+ * event and the watcher thread's wake-up were ~4% of the imaptest-like
+ * mix's samples. */
 #include "store/sqlite/sqlite_internal.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -130,10 +131,18 @@ static void registry_remove_locked(const char *username)
 		registry_lock_locked(slot, F_UNLCK);
 }
 
-
 static struct watch_entry **name_bucket(const char *username)
 {
 	return &g_watch.by_name[hash_bytes(username, strlen(username)) % WATCH_BUCKETS];
+}
+
+static struct watch_entry *entry_find_locked(const char *username)
+{
+	struct watch_entry *e;
+	for (e = *name_bucket(username); e; e = e->name_next)
+		if (strcmp(e->username, username) == 0)
+			break;
+	return e;
 }
 
 static struct watch_entry **wd_bucket(int wd)
@@ -410,10 +419,7 @@ void sqlite_watch_stop(void)
 bool sqlite_watch_changed(const char *username)
 {
 	pthread_mutex_lock(&g_watch.lock);
-	struct watch_entry *e;
-	for (e = *name_bucket(username); e; e = e->name_next)
-		if (strcmp(e->username, username) == 0)
-			break;
+	struct watch_entry *e = entry_find_locked(username);
 	store_change_cb cb =
 		g_watch.running && e && g_watch.pid == proc_pid() ? g_watch.cb : NULL;
 	void *arg = g_watch.arg;
@@ -440,10 +446,7 @@ int sqlite_watch_user(const char *username)
 	pthread_mutex_lock(&g_watch.lock);
 	int r = STORE_OK;
 	struct watch_entry **b = name_bucket(username);
-	struct watch_entry *e;
-	for (e = *b; e; e = e->name_next)
-		if (strcmp(e->username, username) == 0)
-			break;
+	struct watch_entry *e = entry_find_locked(username);
 	if (e) {
 		e->refs++;
 	} else if (watch_fds_open_locked() < 0) {
