@@ -296,21 +296,33 @@ def test_background_indexing():
         s.close()
 
 
+def migration_server(msgs):
+    """A server of its own whose INBOX holds msgs, all indexed, for a test
+    that then turns its store back into an older one. The indexer runs
+    after 200 ms, not the default 30 s: wait_indexed's own 30 s would
+    otherwise race the delay (it lost, once, on a loaded CI)."""
+    s = Server(extra_config="[store]\nindex_delay_ms = 200\n")
+    try:
+        c = s.imap_tls()
+        for m in msgs:
+            assert c.append("INBOX", None, None, m)[0] == "OK"
+        c.logout()
+        wait_indexed(s)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
 def test_doc_id_migration():
     """A store from before migration 10 (messages without doc_id): on the
     next start every message is linked to its existing entry, so header
     and body SEARCH are answered without a message file."""
-    # The indexer after 200 ms, not the default 30 s: wait_indexed's own
-    # 30 s would otherwise race the delay (it lost, once, on a loaded CI).
-    s = Server(extra_config="[store]\nindex_delay_ms = 200\n")
+    s = migration_server(
+        msg(b"invoice %d" % i if i % 4 == 0 else b"note %d" % i,
+            body=b"see zanzibar\r\n" if i % 5 == 0 else b"plain %d\r\n" % i)
+        for i in range(40))
     try:
-        c = s.imap_tls()
-        for i in range(40):
-            subj = b"invoice %d" % i if i % 4 == 0 else b"note %d" % i
-            body = b"see zanzibar\r\n" if i % 5 == 0 else b"plain %d\r\n" % i
-            assert c.append("INBOX", None, None, msg(subj, body=body))[0] == "OK"
-        c.logout()
-        wait_indexed(s)
         s.stop()
         db_exec(s, "DROP TRIGGER search_doc_link; DROP TRIGGER search_doc_unlink;"
                    " DROP INDEX messages_unindexed; DROP INDEX search_doc_partial;"
@@ -344,16 +356,13 @@ def test_flags_index_carries_doc_id():
     gone (one index page less written by every APPEND). A store from
     before the migration gets the new index at its next start, and header
     SEARCH is still answered from the index on it."""
-    s = Server(extra_config="[store]\nindex_delay_ms = 200\n")
+    s = migration_server(msg(b"invoice %d" % i if i % 3 == 0 else b"note %d" % i)
+                         for i in range(30))
     try:
         c = s.imap_tls()
-        for i in range(30):
-            subj = b"invoice %d" % i if i % 3 == 0 else b"note %d" % i
-            assert c.append("INBOX", None, None, msg(subj))[0] == "OK"
         assert c.select("INBOX")[0] == "OK"
         assert c.store("2", "+FLAGS", "(\\Flagged $Later)")[0] == "OK"
         c.logout()
-        wait_indexed(s)
         assert index_columns(s, "messages_flags") == ["mailbox_id", "uid", "flags", "modseq",
                                                      "keywords", "doc_id"]
         assert db_query(s, "SELECT name FROM sqlite_master WHERE name='messages_doc'") == []

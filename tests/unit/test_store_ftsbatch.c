@@ -18,25 +18,14 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store_sqlite_test_util.h"
 #include "store_test_util.h"
 
 #define N 10 /* unindexed() lists at most 10 */
 
-static sqlite3 *open_raw(const char *user)
-{
-	char *dir = store_user_dir(user);
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/index.sqlite", dir);
-	free(dir);
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	return db;
-}
-
 static int64_t scalar(const char *user, const char *sql)
 {
-	sqlite3 *db = open_raw(user);
+	sqlite3 *db = store_test_index_open(user);
 	sqlite3_stmt *st;
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -49,7 +38,7 @@ static int64_t scalar(const char *user, const char *sql)
 /* FTS5's check of its index against the stored text. */
 static void assert_fts_consistent(const char *user)
 {
-	sqlite3 *db = open_raw(user);
+	sqlite3 *db = store_test_index_open(user);
 	char *err = NULL;
 	int rc = sqlite3_exec(db, "INSERT INTO search_text(search_text) VALUES('integrity-check')",
 			      NULL, NULL, &err);

@@ -23,6 +23,7 @@
 #include "store/blob.h"
 #include "store/sqlite/sqlite_internal.h"
 #include "store/store.h"
+#include "store_sqlite_test_util.h"
 #include "store_test_util.h"
 
 static char *make_message(const char *subject, size_t len)
@@ -47,13 +48,7 @@ static bool file_exists(const char *user, const char *blob)
 /* Rows of blob_inline with this name (a scan: tests only). */
 static int rows_of(const char *user, const char *blob)
 {
-	char *dir = store_user_dir(user);
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/index.sqlite", dir);
-	free(dir);
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
+	sqlite3 *db = store_test_index_open(user);
 	sqlite3_stmt *st;
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM blob_inline WHERE blob=?1",
 					    -1, &st, NULL), SQLITE_OK);
@@ -67,13 +62,7 @@ static int rows_of(const char *user, const char *blob)
 
 static void sql(const char *user, const char *text)
 {
-	char *dir = store_user_dir(user);
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/index.sqlite", dir);
-	free(dir);
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
+	sqlite3 *db = store_test_index_open(user);
 	assert_int_equal(sqlite3_exec(db, text, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 }
