@@ -141,12 +141,20 @@ static void fts_batch_free(struct fts_batch *b)
 	free(b->del);
 }
 
-/* sqlite_tx_yield, with the held text changes in before the commit. */
-static int fts_yield(struct sqlite_user *u, struct fts_batch *b)
+static int fts_flush_cb(struct sqlite_user *u, void *arg)
+{
+	return fts_flush(u, arg);
+}
+
+/* sqlite_tx_yield, with what flush (NULL: nothing) holds back written
+ * before the commit. On failure a transaction may be open or not:
+ * sqlite_tx_rollback() is right for both. */
+static int yield_flushed(struct sqlite_user *u, int (*flush)(struct sqlite_user *u, void *arg),
+			 void *arg)
 {
 	if (!sqlite_tx_yield_due(u))
 		return STORE_OK;
-	int r = fts_flush(u, b);
+	int r = flush ? flush(u, arg) : STORE_OK;
 	return r == STORE_OK ? sqlite_tx_yield(u) : r;
 }
 
@@ -217,7 +225,7 @@ static int search_gc_batch(struct sqlite_user *u, struct fts_batch *b, bool *mor
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
 		/* Each removal stands alone (the reference is checked in
 		 * the transaction that removes). */
-		if (i > 0 && (r = fts_yield(u, b)) != STORE_OK)
+		if (i > 0 && (r = yield_flushed(u, fts_flush_cb, b)) != STORE_OK)
 			break;
 		if (!(st = sqlite_stmt(u, STMT_BLOB_REFERENCED))) {
 			r = STORE_EIO;
@@ -548,12 +556,8 @@ int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n,
 	if (ops->first)
 		r = ops->first(u, ops->arg);
 	for (size_t i = 0; i < n && r == STORE_OK; i++) {
-		if (i > 0 && sqlite_tx_yield_due(u)) {
-			if (ops->flush && (r = ops->flush(u, ops->arg)) != STORE_OK)
-				break;
-			if ((r = sqlite_tx_yield(u)) != STORE_OK)
-				return r;
-		}
+		if (i > 0 && (r = yield_flushed(u, ops->flush, ops->arg)) != STORE_OK)
+			break;
 		/* Expunged (and collected) since it was read: no entry, or it
 		 * would outlive its blob. */
 		sqlite3_stmt *st = sqlite_stmt(u, STMT_BLOB_REFERENCED);
@@ -675,11 +679,6 @@ static int search_put_at(struct sqlite_user *u, const char *blob, size_t i, void
 	return b->nins < FTS_FLUSH_EVERY ? STORE_OK : fts_flush(u, b);
 }
 
-static int search_put_flush(struct sqlite_user *u, void *arg)
-{
-	return fts_flush(u, arg);
-}
-
 int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct search_doc *docs,
 		      size_t n)
 {
@@ -689,7 +688,7 @@ int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct s
 	const struct sqlite_put_ops ops = { .what = "search_put",
 					    .first = search_gc_first,
 					    .put_one = search_put_at,
-					    .flush = search_put_flush,
+					    .flush = fts_flush_cb,
 					    .arg = &b };
 	int r = sqlite_put_per_blob(sqlite_user_of(base), blobs, n, &ops);
 	fts_batch_free(&b);
