@@ -325,13 +325,15 @@ def test_doc_id_migration():
     try:
         s.stop()
         db_exec(s, "DROP TRIGGER search_doc_link; DROP TRIGGER search_doc_unlink;"
-                   " DROP INDEX messages_unindexed; DROP INDEX search_doc_partial;"
-                   # migrations 20 and 24 (search, flags_doc; issue #14)
+                   " DROP INDEX search_doc_partial;"
+                   # migrations 20, 24 and 25 (search, flags_doc, index_mark; issue #14)
                    " DROP INDEX messages_flags; CREATE INDEX messages_flags ON"
                    " messages(mailbox_id, uid, flags, modseq, keywords);"
+                   " DROP TRIGGER messages_unindexed_new; DROP TRIGGER messages_unindexed_set;"
+                   " ALTER TABLE mailboxes DROP COLUMN indexed_below;"
                    " ALTER TABLE messages DROP COLUMN doc_id;"
                    " DELETE FROM store_meta WHERE key IN ('migration.10', 'migration.20',"
-                   " 'migration.21', 'migration.24');"
+                   " 'migration.21', 'migration.24', 'migration.25');"
                    " DELETE FROM search_text_config WHERE k='automerge';"  # migration 21
                    " PRAGMA user_version=1;")
         s.start()
@@ -382,6 +384,79 @@ def test_flags_index_carries_doc_id():
         r.close()
         assert index_columns(s, "messages_flags")[-1] == "doc_id"
         assert db_query(s, "SELECT name FROM sqlite_master WHERE name='messages_doc'") == []
+        chk = s.rampart("check", "-c", s.conf_path, s.user, check=False)
+        assert chk.returncode == 0, chk.stdout + chk.stderr
+    finally:
+        s.close()
+
+
+def inbox_mark(server):
+    return db_query(server, "SELECT indexed_below, uidnext FROM mailboxes WHERE name='INBOX'")[0]
+
+
+def drop_entry(server, uid):
+    """Removes the index entry (and its text) of INBOX's message uid, as a
+    repair or a collected entry would: the message is unindexed again."""
+    db_exec(server, "DELETE FROM search_text WHERE rowid=(SELECT doc_id FROM messages"
+                    " WHERE uid=%d); DELETE FROM search_doc WHERE blob=(SELECT blob FROM"
+                    " messages WHERE uid=%d);" % (uid, uid))
+
+
+def test_index_mark():
+    """Migration 25 (issue #14): "not indexed yet" is a mark per mailbox
+    (every message below indexed_below has its entry) instead of the
+    partial index messages_unindexed, one page less written by every
+    APPEND. The indexer raises the mark; a message that loses its entry
+    below it, or is inserted below it without one, lowers it (triggers);
+    SEARCH reads such a message from its file and the indexer indexes it
+    again. A store from before gets its mark at its next start."""
+    want = [i + 1 for i in range(12) if i % 2 == 0]
+    s = migration_server(msg(b"invoice %d" % i if i % 2 == 0 else b"note %d" % i)
+                         for i in range(12))
+    try:
+        assert inbox_mark(s) == (13, 13)
+        assert db_query(s, "SELECT name FROM sqlite_master WHERE name='messages_unindexed'") == []
+        s.stop()
+        drop_entry(s, 5)
+        assert inbox_mark(s) == (5, 13)
+        # An insert below the mark without an entry (as an import keeping
+        # UIDs would): the row of uid 3 taken out, its entry removed while
+        # no message refers to it (the mark stays), the row put back.
+        db_exec(s, "CREATE TABLE t AS SELECT * FROM messages WHERE uid=3;"
+                   " DELETE FROM messages WHERE uid=3;"
+                   " DELETE FROM search_text WHERE rowid=(SELECT doc_id FROM t);"
+                   " DELETE FROM search_doc WHERE blob=(SELECT blob FROM t);")
+        assert inbox_mark(s) == (5, 13)
+        db_exec(s, "UPDATE t SET doc_id=NULL; INSERT INTO messages SELECT * FROM t; DROP TABLE t;")
+        assert inbox_mark(s) == (3, 13)
+        s.start()
+        r = Raw(s, "INBOX")
+        # 3 and 5 have no entry: found only if SEARCH reads their files.
+        assert search(r, b"SUBJECT invoice") == want
+        r.close()
+        wait_indexed(s)
+        assert inbox_mark(s) == (13, 13)
+        s.stop()
+        # Back to a store of migration 24, with uid 7 unindexed.
+        db_exec(s, "DROP TRIGGER messages_unindexed_new; DROP TRIGGER messages_unindexed_set;"
+                   " ALTER TABLE mailboxes DROP COLUMN indexed_below;"
+                   " CREATE INDEX messages_unindexed ON messages(mailbox_id, uid)"
+                   " WHERE doc_id IS NULL;"
+                   " DELETE FROM store_meta WHERE key='migration.25';"
+                   " PRAGMA user_version=24;")
+        drop_entry(s, 7)
+        s.start()
+        r = Raw(s, "INBOX")
+        assert search(r, b"SUBJECT invoice") == want
+        r.close()
+        assert db_query(s, "SELECT name FROM sqlite_master WHERE name='messages_unindexed'") == []
+        assert inbox_mark(s)[0] in (7, 13)  # 13 once the indexer caught up
+        wait_indexed(s)
+        assert inbox_mark(s) == (13, 13)
+        r = Raw(s, "INBOX")
+        with FilesAway(s):
+            assert search(r, b"SUBJECT invoice") == want
+        r.close()
         chk = s.rampart("check", "-c", s.conf_path, s.user, check=False)
         assert chk.returncode == 0, chk.stdout + chk.stderr
     finally:

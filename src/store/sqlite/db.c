@@ -507,6 +507,25 @@ static const struct db_migration db_migrations[] = {
 	  "DROP INDEX IF EXISTS messages_doc; DROP INDEX IF EXISTS messages_flags;"
 	  "CREATE INDEX messages_flags ON messages(mailbox_id, uid, flags, modseq, keywords,"
 	  " doc_id);" },
+	/* index_mark (issue #14): "not indexed yet" as a mark per mailbox,
+	 * every message below indexed_below has its entry (doc_id), instead of
+	 * the partial index messages_unindexed, which every APPEND wrote a
+	 * page of and every indexed message deleted from again (13 -> 12 WAL
+	 * frames of a 4 KiB message). New mail arrives at uidnext, above the
+	 * mark; the triggers lower it for anything else that leaves a message
+	 * without its entry (an import below it, a removed entry, a move).
+	 * The indexer raises it (search.c, STMT_SEARCH_MARK). */
+	{ 25, "index_mark",
+	  "ALTER TABLE mailboxes ADD COLUMN indexed_below INTEGER NOT NULL DEFAULT 1;"
+	  "UPDATE mailboxes SET indexed_below=coalesce((SELECT min(uid) FROM messages m"
+	  " WHERE m.mailbox_id=mailboxes.id AND m.doc_id IS NULL), uidnext);"
+	  "DROP INDEX IF EXISTS messages_unindexed;"
+	  "CREATE TRIGGER messages_unindexed_new AFTER INSERT ON messages"
+	  " WHEN NEW.doc_id IS NULL BEGIN UPDATE mailboxes SET indexed_below=NEW.uid"
+	  " WHERE id=NEW.mailbox_id AND indexed_below>NEW.uid; END;"
+	  "CREATE TRIGGER messages_unindexed_set AFTER UPDATE OF mailbox_id, uid, doc_id"
+	  " ON messages WHEN NEW.doc_id IS NULL BEGIN UPDATE mailboxes SET indexed_below=NEW.uid"
+	  " WHERE id=NEW.mailbox_id AND indexed_below>NEW.uid; END;" },
 	{ 0, NULL, NULL },
 };
 

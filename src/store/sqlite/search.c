@@ -655,7 +655,7 @@ int sqlite_search_coverage(struct store_user *base, int64_t mailbox_id, uint32_t
 			   uint32_t **unindexed, size_t *nu, uint32_t **partial, size_t *np)
 {
 	struct sqlite_user *u = sqlite_user_of(base);
-	/* Both from partial indexes: no walk over the mailbox. */
+	/* Neither walks the mailbox: the first starts at its mark. */
 	int r = uid_column_list(u, STMT_SEARCH_UNINDEXED, mailbox_id, min_uid, unindexed, nu);
 	if (r == STORE_OK)
 		r = uid_column_list(u, STMT_SEARCH_PARTIAL, mailbox_id, min_uid, partial, np);
@@ -679,6 +679,21 @@ static int search_put_at(struct sqlite_user *u, const char *blob, size_t i, void
 	return b->nins < FTS_FLUSH_EVERY ? STORE_OK : fts_flush(u, b);
 }
 
+/* index_mark (migration 25): before each commit of new entries, each
+ * mailbox's mark moves up past the messages that now have theirs. */
+static int search_put_flush(struct sqlite_user *u, void *arg)
+{
+	int r = fts_flush(u, arg);
+	if (r != STORE_OK)
+		return r;
+	sqlite3_stmt *st = sqlite_stmt(u, STMT_SEARCH_MARK);
+	if (!st)
+		return STORE_EIO;
+	int rc = sqlite3_step(st);
+	sqlite_stmt_done(st);
+	return rc == SQLITE_DONE ? STORE_OK : sqlite_db_error(u, "search_mark");
+}
+
 int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct search_doc *docs,
 		      size_t n)
 {
@@ -688,7 +703,7 @@ int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct s
 	const struct sqlite_put_ops ops = { .what = "search_put",
 					    .first = search_gc_first,
 					    .put_one = search_put_at,
-					    .flush = fts_flush_cb,
+					    .flush = search_put_flush,
 					    .arg = &b };
 	int r = sqlite_put_per_blob(sqlite_user_of(base), blobs, n, &ops);
 	fts_batch_free(&b);

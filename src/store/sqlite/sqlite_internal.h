@@ -132,14 +132,28 @@
 	X(SEARCH_GC_ANY, "SELECT 1 FROM search_gc LIMIT 1")                                       \
 	X(SEARCH_GC_LIST, "SELECT blob FROM search_gc LIMIT ?1")                                  \
 	X(SEARCH_GC_DONE, "DELETE FROM search_gc WHERE blob=?1")                                  \
-	X(SEARCH_PENDING, "SELECT mailbox_id,uid,blob FROM messages m "                           \
-			  "WHERE (mailbox_id,uid)>(?1,?2) AND doc_id IS NULL "                    \
-			  "ORDER BY mailbox_id,uid LIMIT ?3")                                     \
-	/* search: both from their partial indexes, named, so neither walks  \
-	 * the mailbox (the planner took the primary key for the first and    \
-	 * walked it for the second: ~60 M instructions a SEARCH on 100k). */ \
-	X(SEARCH_UNINDEXED, "SELECT uid FROM messages INDEXED BY messages_unindexed "             \
-			    "WHERE mailbox_id=?1 AND uid>=?2 AND doc_id IS NULL ORDER BY uid")    \
+	/* index_mark: each mailbox from its mark (the cursor's from past the \
+	 * cursor if that is higher); ordered as the loops go, no sort. */    \
+	X(SEARCH_PENDING, "SELECT m.mailbox_id,m.uid,m.blob FROM mailboxes b CROSS JOIN "         \
+			  "messages m ON m.mailbox_id=b.id AND m.uid>=max(b.indexed_below,"       \
+			  "CASE WHEN b.id=?1 THEN ?2+1 ELSE 0 END) WHERE b.id>=?1 AND "          \
+			  "b.indexed_below<b.uidnext AND m.doc_id IS NULL "                      \
+			  "ORDER BY b.id,m.uid LIMIT ?3")                                         \
+	/* Raises each mark to the mailbox's first message without an entry  \
+	 * (uidnext: none); a mailbox whose mark stays is not written. */     \
+	X(SEARCH_MARK, "UPDATE mailboxes SET indexed_below=n.below FROM (SELECT b.id AS id,"     \
+		       "coalesce((SELECT m.uid FROM messages m INDEXED BY messages_flags "        \
+		       "WHERE m.mailbox_id=b.id AND m.uid>=b.indexed_below AND m.doc_id IS NULL " \
+		       "ORDER BY m.uid LIMIT 1),b.uidnext) AS below FROM mailboxes b "            \
+		       "WHERE b.indexed_below<b.uidnext) n "                                      \
+		       "WHERE mailboxes.id=n.id AND mailboxes.indexed_below<>n.below")            \
+	/* search: the unindexed from the mark up, the partial from their     \
+	 * partial index, so neither walks the mailbox (the planner took the  \
+	 * primary key for the second and walked it: ~60 M instructions a    \
+	 * SEARCH on 100k). */                                                \
+	X(SEARCH_UNINDEXED, "SELECT uid FROM messages INDEXED BY messages_flags "                 \
+			    "WHERE mailbox_id=?1 AND uid>=max(?2,(SELECT indexed_below FROM "      \
+			    "mailboxes WHERE id=?1)) AND doc_id IS NULL ORDER BY uid")            \
 	X(SEARCH_PARTIAL, "SELECT m.uid FROM search_doc d INDEXED BY search_doc_partial "         \
 			  "CROSS JOIN messages m ON m.blob=d.blob WHERE d.partial=1 "             \
 			  "AND m.mailbox_id=?1 AND m.uid>=?2 ORDER BY m.uid")                     \
