@@ -561,7 +561,9 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 		memcpy(m.blob, sha[i], sizeof(m.blob));
 		if ((r = msg_insert(u, row.id, uids[i], modseq, &m)) != STORE_OK)
 			goto out;
-		if (msgs[i].envelope || msgs[i].bodystructure || msgs[i].body) {
+		/* The cached strings and the preview: one row written once. */
+		if (msgs[i].envelope || msgs[i].bodystructure || msgs[i].body ||
+		    msgs[i].preview) {
 			sqlite3_stmt *st = sqlite_stmt(u, STMT_CACHE_UPSERT);
 			if (!st) {
 				r = STORE_EIO;
@@ -574,14 +576,13 @@ static int append_tx(struct sqlite_user *u, const char *name, struct store_appen
 				sqlite3_bind_text(st, 3, msgs[i].bodystructure, -1, SQLITE_STATIC);
 			if (msgs[i].body)
 				sqlite3_bind_text(st, 4, msgs[i].body, -1, SQLITE_STATIC);
+			if (msgs[i].preview) /* preview */
+				sqlite3_bind_text(st, 5, msgs[i].preview, -1, SQLITE_STATIC);
 			if ((r = sqlite_stmt_run(u, st, "cache_upsert")) != STORE_OK)
 				goto out;
 		}
 		if (msgs[i].search &&
 		    (r = sqlite_search_put_one(u, sha[i], msgs[i].search)) != STORE_OK)
-			goto out;
-		if (msgs[i].preview && /* preview */
-		    (r = sqlite_preview_put_one(u, sha[i], msgs[i].preview)) != STORE_OK)
 			goto out;
 	}
 	if (replace_mb > 0 && (r = replace_expunge(u, replace_mb, replace_uid, row.id, modseq,

@@ -8,7 +8,10 @@
 
 #include "core/util.h"
 
-int sqlite_preview_put_one(struct sqlite_user *u, const char *blob, const char *preview)
+/* Stores blob's preview inside the caller's write transaction (kept when
+ * it has one). An APPEND writes its preview with the cached strings
+ * (CACHE_UPSERT, message.c); this is the background fill's. */
+static int preview_put_one(struct sqlite_user *u, const char *blob, const char *preview)
 {
 	sqlite3_stmt *st = sqlite_stmt(u, STMT_PREVIEW_PUT);
 	if (!st)
@@ -34,7 +37,7 @@ int sqlite_preview_pending(struct store_user *base, int64_t *mailbox_id, uint32_
 
 static int preview_put_at(struct sqlite_user *u, const char *blob, size_t i, void *arg)
 {
-	return sqlite_preview_put_one(u, blob, ((char *const *)arg)[i]);
+	return preview_put_one(u, blob, ((char *const *)arg)[i]);
 }
 
 int sqlite_preview_put(struct store_user *base, char (*blobs)[65], char *const *previews,

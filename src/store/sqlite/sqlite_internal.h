@@ -89,11 +89,13 @@
 			  "WHERE mailbox_id=?1 HAVING count(*)>0")                                \
 	X(EXP_DELETE_MB, "DELETE FROM expunged_ranges WHERE mailbox_id=?1")                       \
 	X(BLOB_REFERENCED, "SELECT 1 FROM messages WHERE blob=?1 LIMIT 1")                        \
-	X(CACHE_UPSERT, "INSERT INTO message_cache(blob,envelope,bodystructure,body) "            \
-			"VALUES(?1,?2,?3,?4) ON CONFLICT(blob) DO UPDATE SET "                    \
+	/* ?5, the preview, as PREVIEW_PUT: a made one is kept (NULL: none) */ \
+	X(CACHE_UPSERT, "INSERT INTO message_cache(blob,envelope,bodystructure,body,preview) "    \
+			"VALUES(?1,?2,?3,?4,?5) ON CONFLICT(blob) DO UPDATE SET "                 \
 			"envelope=coalesce(excluded.envelope,envelope),"                          \
 			"bodystructure=coalesce(excluded.bodystructure,bodystructure),"           \
-			"body=coalesce(excluded.body,body)")                                      \
+			"body=coalesce(excluded.body,body),"                                      \
+			"preview=coalesce(preview,excluded.preview)")                             \
 	X(CACHE_DELETE, "DELETE FROM message_cache WHERE blob=?1")                                \
 	/* correct: the keyword lists in use in a mailbox (FLAGS, RFC 9051 7.3.5) */               \
 	X(MSG_KEYWORDS, "SELECT DISTINCT keywords FROM messages "                                 \
@@ -528,9 +530,6 @@ int sqlite_put_per_blob(struct sqlite_user *u, char (*blobs)[65], size_t n,
 			const struct sqlite_put_ops *ops);
 
 /* ---- preview.c: preview text (RFC 8970) ---- */
-/* Stores blob's preview inside the caller's write transaction (kept when
- * it has one). */
-int sqlite_preview_put_one(struct sqlite_user *u, const char *blob, const char *preview);
 int sqlite_msg_preview(struct store_user *u, int64_t mailbox_id, uint32_t uid, char **preview);
 int sqlite_preview_pending(struct store_user *u, int64_t *mailbox_id, uint32_t *uid, size_t max,
 			   char (**blobs)[65], size_t *n);
