@@ -512,9 +512,12 @@ static const struct db_migration db_migrations[] = {
 	 * the partial index messages_unindexed, which every APPEND wrote a
 	 * page of and every indexed message deleted from again (13 -> 12 WAL
 	 * frames of a 4 KiB message). New mail arrives at uidnext, above the
-	 * mark; the triggers lower it for anything else that leaves a message
-	 * without its entry (an import below it, a removed entry, a move).
-	 * The indexer raises it (search.c, STMT_SEARCH_MARK). */
+	 * mark; the first two triggers lower it for anything else that leaves
+	 * a message without its entry (an import below it, a removed entry, a
+	 * move). The other two move it past a message at the mark that has
+	 * its entry (a COPY of indexed mail, `rampart deliver`, which indexes
+	 * inline), so a mailbox no indexer runs for keeps it at uidnext; the
+	 * indexer raises it past gaps too (search.c, STMT_SEARCH_MARK). */
 	{ 25, "index_mark",
 	  "ALTER TABLE mailboxes ADD COLUMN indexed_below INTEGER NOT NULL DEFAULT 1;"
 	  "UPDATE mailboxes SET indexed_below=coalesce((SELECT min(uid) FROM messages m"
@@ -525,7 +528,13 @@ static const struct db_migration db_migrations[] = {
 	  " WHERE id=NEW.mailbox_id AND indexed_below>NEW.uid; END;"
 	  "CREATE TRIGGER messages_unindexed_set AFTER UPDATE OF mailbox_id, uid, doc_id"
 	  " ON messages WHEN NEW.doc_id IS NULL BEGIN UPDATE mailboxes SET indexed_below=NEW.uid"
-	  " WHERE id=NEW.mailbox_id AND indexed_below>NEW.uid; END;" },
+	  " WHERE id=NEW.mailbox_id AND indexed_below>NEW.uid; END;"
+	  "CREATE TRIGGER messages_indexed_new AFTER INSERT ON messages"
+	  " WHEN NEW.doc_id IS NOT NULL BEGIN UPDATE mailboxes SET indexed_below=NEW.uid+1"
+	  " WHERE id=NEW.mailbox_id AND indexed_below=NEW.uid; END;"
+	  "CREATE TRIGGER messages_indexed_set AFTER UPDATE OF mailbox_id, uid, doc_id"
+	  " ON messages WHEN NEW.doc_id IS NOT NULL BEGIN UPDATE mailboxes SET"
+	  " indexed_below=NEW.uid+1 WHERE id=NEW.mailbox_id AND indexed_below=NEW.uid; END;" },
 	{ 0, NULL, NULL },
 };
 
