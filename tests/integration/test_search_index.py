@@ -296,6 +296,12 @@ def test_background_indexing():
         s.close()
 
 
+# Migration 25 (index_mark, issue #14) taken back: its triggers and column.
+UNDO_INDEX_MARK = (" DROP TRIGGER messages_unindexed_new; DROP TRIGGER messages_unindexed_set;"
+                   " DROP TRIGGER messages_indexed_new; DROP TRIGGER messages_indexed_set;"
+                   " ALTER TABLE mailboxes DROP COLUMN indexed_below;")
+
+
 def migration_server(msgs):
     """A server of its own whose INBOX holds msgs, all indexed, for a test
     that then turns its store back into an older one. The indexer runs
@@ -329,9 +335,7 @@ def test_doc_id_migration():
                    # migrations 20, 24 and 25 (search, flags_doc, index_mark; issue #14)
                    " DROP INDEX messages_flags; CREATE INDEX messages_flags ON"
                    " messages(mailbox_id, uid, flags, modseq, keywords);"
-                   " DROP TRIGGER messages_unindexed_new; DROP TRIGGER messages_unindexed_set;"
-                   " DROP TRIGGER messages_indexed_new; DROP TRIGGER messages_indexed_set;"
-                   " ALTER TABLE mailboxes DROP COLUMN indexed_below;"
+                   + UNDO_INDEX_MARK +
                    " ALTER TABLE messages DROP COLUMN doc_id;"
                    " DELETE FROM store_meta WHERE key IN ('migration.10', 'migration.20',"
                    " 'migration.21', 'migration.24', 'migration.25');"
@@ -395,12 +399,12 @@ def inbox_mark(server):
     return db_query(server, "SELECT indexed_below, uidnext FROM mailboxes WHERE name='INBOX'")[0]
 
 
-def drop_entry(server, uid):
-    """Removes the index entry (and its text) of INBOX's message uid, as a
-    repair or a collected entry would: the message is unindexed again."""
-    db_exec(server, "DELETE FROM search_text WHERE rowid=(SELECT doc_id FROM messages"
-                    " WHERE uid=%d); DELETE FROM search_doc WHERE blob=(SELECT blob FROM"
-                    " messages WHERE uid=%d);" % (uid, uid))
+def drop_entry(server, row):
+    """Removes the index entry (and its text) of the message row row names
+    (a FROM clause), as a repair or a collected entry would: a message
+    that refers to it is unindexed again."""
+    db_exec(server, "DELETE FROM search_text WHERE rowid=(SELECT doc_id FROM %s);"
+                    " DELETE FROM search_doc WHERE blob=(SELECT blob FROM %s);" % (row, row))
 
 
 def test_index_mark():
@@ -424,15 +428,14 @@ def test_index_mark():
             d = s.deliver(s.user, msg(b"note %d" % i))
             assert d.returncode == 0, d.stdout + d.stderr
         assert inbox_mark(s) == (15, 15)
-        drop_entry(s, 5)
+        drop_entry(s, "messages WHERE uid=5")
         assert inbox_mark(s) == (5, 15)
         # An insert below the mark without an entry (as an import keeping
         # UIDs would): the row of uid 3 taken out, its entry removed while
         # no message refers to it (the mark stays), the row put back.
         db_exec(s, "CREATE TABLE t AS SELECT * FROM messages WHERE uid=3;"
-                   " DELETE FROM messages WHERE uid=3;"
-                   " DELETE FROM search_text WHERE rowid=(SELECT doc_id FROM t);"
-                   " DELETE FROM search_doc WHERE blob=(SELECT blob FROM t);")
+                   " DELETE FROM messages WHERE uid=3;")
+        drop_entry(s, "t")
         assert inbox_mark(s) == (5, 15)
         db_exec(s, "UPDATE t SET doc_id=NULL; INSERT INTO messages SELECT * FROM t; DROP TABLE t;")
         assert inbox_mark(s) == (3, 15)
@@ -445,14 +448,12 @@ def test_index_mark():
         assert inbox_mark(s) == (15, 15)
         s.stop()
         # Back to a store of migration 24, with uid 7 unindexed.
-        db_exec(s, "DROP TRIGGER messages_unindexed_new; DROP TRIGGER messages_unindexed_set;"
-                   " DROP TRIGGER messages_indexed_new; DROP TRIGGER messages_indexed_set;"
-                   " ALTER TABLE mailboxes DROP COLUMN indexed_below;"
+        db_exec(s, UNDO_INDEX_MARK +
                    " CREATE INDEX messages_unindexed ON messages(mailbox_id, uid)"
                    " WHERE doc_id IS NULL;"
                    " DELETE FROM store_meta WHERE key='migration.25';"
                    " PRAGMA user_version=24;")
-        drop_entry(s, 7)
+        drop_entry(s, "messages WHERE uid=7")
         s.start()
         r = Raw(s, "INBOX")
         assert search(r, b"SUBJECT invoice") == want

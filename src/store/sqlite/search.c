@@ -684,14 +684,8 @@ static int search_put_at(struct sqlite_user *u, const char *blob, size_t i, void
 static int search_put_flush(struct sqlite_user *u, void *arg)
 {
 	int r = fts_flush(u, arg);
-	if (r != STORE_OK)
-		return r;
-	sqlite3_stmt *st = sqlite_stmt(u, STMT_SEARCH_MARK);
-	if (!st)
-		return STORE_EIO;
-	int rc = sqlite3_step(st);
-	sqlite_stmt_done(st);
-	return rc == SQLITE_DONE ? STORE_OK : sqlite_db_error(u, "search_mark");
+	return r == STORE_OK ? sqlite_stmt_run(u, sqlite_stmt(u, STMT_SEARCH_MARK), "search_mark")
+			     : r;
 }
 
 int sqlite_search_put(struct store_user *base, char (*blobs)[65], const struct search_doc *docs,
